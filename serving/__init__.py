@@ -1,0 +1,1 @@
+"""Inference server: onnxruntime behind the Open Inference Protocol (python -m serving)."""

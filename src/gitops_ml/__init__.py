@@ -1,0 +1,1 @@
+"""gitops-ml: a GitOps template for machine learning."""

@@ -1,0 +1,275 @@
+"""The data contract (`data/schema.yaml`) and everything derived from it.
+
+One file declares each column once; validation, the ONNX input signature, serving and the
+drift check all read it through this module so that changing a column is a one-file change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from gitops_ml.errors import UserError
+
+ColumnType = Literal["float", "int", "category", "bool", "datetime"]
+ColumnRole = Literal["feature", "target", "timestamp", "id"]
+
+COLUMN_TYPES: tuple[str, ...] = ("float", "int", "category", "bool", "datetime")
+COLUMN_ROLES: tuple[str, ...] = ("feature", "target", "timestamp", "id")
+CHECK_NAMES: tuple[str, ...] = ("min", "max", "allowed", "unique")
+DEFAULT_CONTRACT_PATH = Path("data/schema.yaml")
+
+# Missing categorical values reach the model as this string, in training and in serving alike:
+# ONNX string tensors cannot hold a null, and "missing" is itself informative for churn.
+MISSING_CATEGORY = ""
+
+
+class ContractError(UserError, ValueError):
+    """The contract file itself is wrong (not the data it describes)."""
+
+
+@dataclass(frozen=True)
+class Checks:
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    role: ColumnRole = "feature"
+    nullable: bool = False
+    checks: Checks = field(default_factory=Checks)
+    description: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        """Numeric to the model: floats, ints and bools all enter the model as float32."""
+        return self.type in ("float", "int", "bool")
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.type == "category"
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str
+    columns: tuple[Column, ...]
+    description: str = ""
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"column {name!r} is not in the data contract")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def features(self) -> list[Column]:
+        return [c for c in self.columns if c.role == "feature"]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c.name for c in self.features if c.is_numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [c.name for c in self.features if c.is_categorical]
+
+    @property
+    def target(self) -> str:
+        return self._single_role("target")  # type: ignore[return-value]
+
+    @property
+    def timestamp(self) -> str | None:
+        return self._single_role("timestamp", required=False)
+
+    @property
+    def id_column(self) -> str | None:
+        return self._single_role("id", required=False)
+
+    def _single_role(self, role: str, required: bool = True) -> str | None:
+        matches = [c.name for c in self.columns if c.role == role]
+        if not matches and not required:
+            return None
+        if len(matches) != 1:
+            raise ContractError(f"the contract needs exactly one {role} column, found {matches}")
+        return matches[0]
+
+
+def _parse_checks(column_name: str, raw: Any) -> Checks:
+    if raw is None:
+        return Checks()
+    if not isinstance(raw, Mapping):
+        raise ContractError(f"column {column_name!r}: 'checks' must be a mapping")
+    unknown = sorted(set(raw) - set(CHECK_NAMES))
+    if unknown:
+        raise ContractError(
+            f"column {column_name!r}: unknown check(s) {unknown}; known: {list(CHECK_NAMES)}"
+        )
+    allowed = raw.get("allowed")
+    if allowed is not None and (not isinstance(allowed, list) or not allowed):
+        raise ContractError(f"column {column_name!r}: 'allowed' must be a non-empty list")
+    return Checks(
+        min=None if raw.get("min") is None else float(raw["min"]),
+        max=None if raw.get("max") is None else float(raw["max"]),
+        allowed=None if allowed is None else tuple(str(v) for v in allowed),
+        unique=bool(raw.get("unique", False)),
+    )
+
+
+def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
+    """Build a Contract from parsed YAML, with errors that name the file and column."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("columns"), list):
+        raise ContractError(f"{source}: expected a mapping with a 'columns' list")
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw["columns"]):
+        if not isinstance(item, Mapping) or "name" not in item or "type" not in item:
+            raise ContractError(f"{source}: column #{index + 1} needs at least 'name' and 'type'")
+        name = str(item["name"])
+        if name in seen:
+            raise ContractError(f"{source}: column {name!r} is declared twice")
+        seen.add(name)
+        if item["type"] not in COLUMN_TYPES:
+            raise ContractError(
+                f"{source}: column {name!r} has type {item['type']!r}; "
+                f"expected one of {list(COLUMN_TYPES)}"
+            )
+        role = item.get("role", "feature")
+        if role not in COLUMN_ROLES:
+            raise ContractError(
+                f"{source}: column {name!r} has role {role!r}; expected one of {list(COLUMN_ROLES)}"
+            )
+        columns.append(
+            Column(
+                name=name,
+                type=item["type"],
+                role=role,
+                nullable=bool(item.get("nullable", False)),
+                checks=_parse_checks(name, item.get("checks")),
+                description=str(item.get("description", "")),
+            )
+        )
+    contract = Contract(
+        name=str(raw.get("name", "dataset")),
+        columns=tuple(columns),
+        description=str(raw.get("description", "")),
+    )
+    try:
+        contract.target  # noqa: B018 - validates that exactly one target exists
+        contract.timestamp  # noqa: B018
+    except ContractError as exc:
+        raise ContractError(f"{source}: {exc}") from None
+    if not contract.features:
+        raise ContractError(f"{source}: the contract declares no feature columns")
+    for column in contract.features:
+        if column.type == "datetime":
+            raise ContractError(
+                f"{source}: feature {column.name!r} is a datetime; derive numeric features "
+                "from it or give it role 'timestamp'"
+            )
+    return contract
+
+
+def load_contract(path: str | Path = DEFAULT_CONTRACT_PATH) -> Contract:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ContractError(f"data contract not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+    return parse_contract(raw, source=str(path))
+
+
+def contract_to_dict(contract: Contract) -> dict[str, Any]:
+    """Plain data for YAML/JSON, omitting defaults so drafted contracts stay readable."""
+    columns: list[dict[str, Any]] = []
+    for c in contract.columns:
+        item: dict[str, Any] = {"name": c.name, "type": c.type, "role": c.role}
+        item["nullable"] = c.nullable
+        checks: dict[str, Any] = {}
+        if c.checks.min is not None:
+            checks["min"] = c.checks.min
+        if c.checks.max is not None:
+            checks["max"] = c.checks.max
+        if c.checks.allowed is not None:
+            checks["allowed"] = list(c.checks.allowed)
+        if c.checks.unique:
+            checks["unique"] = True
+        if checks:
+            item["checks"] = checks
+        if c.description:
+            item["description"] = c.description
+        columns.append(item)
+    out: dict[str, Any] = {"name": contract.name}
+    if contract.description:
+        out["description"] = contract.description
+    out["columns"] = columns
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The model's view of the data: what the sklearn pipeline is fitted on and what ONNX receives.
+# --------------------------------------------------------------------------------------------
+
+
+def model_input_dtype(column: Column) -> type:
+    """dtype of this feature's ONNX input: float32 for numeric/bool, str for categories."""
+    return np.str_ if column.is_categorical else np.float32
+
+
+def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Feature columns exactly as the model sees them, in contract order.
+
+    Numerics and bools become float32 (NaN = missing) so that scikit-learn is fitted on the same
+    values ONNX will receive; categories become plain strings with MISSING_CATEGORY for nulls.
+    """
+    columns: dict[str, Any] = {}
+    for column in contract.features:
+        values = frame[column.name]
+        if column.is_categorical:
+            as_object = values.astype(object)
+            columns[column.name] = np.where(
+                pd.isna(as_object), MISSING_CATEGORY, as_object.astype(str)
+            ).astype(object)
+        else:
+            columns[column.name] = pd.to_numeric(values, errors="raise").to_numpy(
+                dtype=np.float32, na_value=np.nan
+            )
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def target_vector(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """The target as 0/1 int64 (the positive class is True / 1)."""
+    return frame[contract.target].astype(bool).to_numpy(dtype=np.int64)
+
+
+def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:
+    """ONNX feeds (one [N, 1] input per feature) from a model_frame(), built per column."""
+    feeds: dict[str, np.ndarray] = {}
+    for column in contract.features:
+        values = features[column.name].to_numpy()
+        if column.is_categorical:
+            feeds[column.name] = values.astype(str).reshape(-1, 1)
+        else:
+            feeds[column.name] = values.astype(np.float32).reshape(-1, 1)
+    return feeds

@@ -1,0 +1,103 @@
+"""Atomic, deterministic file writes and table reads shared by every stage.
+
+A stage that fails must leave no half-written output behind, and the same inputs must give
+byte-identical files, so everything goes through a temporary file and an atomic rename.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gitops_ml.errors import UserError
+
+
+class TableReadError(UserError, ValueError):
+    """A data file is missing, empty or not readable as CSV/Parquet."""
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it over `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe and stable: NaN/inf become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    write_text(path, json.dumps(_clean(payload), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file (or URL) with errors that say which file and why."""
+    source = str(path)
+    is_url = source.startswith(("http://", "https://", "s3://", "gs://"))
+    if not is_url:
+        p = Path(source)
+        if not p.exists():
+            raise TableReadError(f"{source}: file not found")
+        if p.is_file() and p.stat().st_size == 0:
+            raise TableReadError(f"{source}: file is empty")
+    suffix = source.lower().split("?")[0]
+    try:
+        if suffix.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(source)
+        elif suffix.endswith((".csv", ".csv.gz", ".txt")):
+            frame = pd.read_csv(source)
+        else:
+            raise TableReadError(f"{source}: unsupported file type; use .csv or .parquet")
+    except TableReadError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise TableReadError(f"{source}: file is empty") from None
+    except Exception as exc:  # parser errors come in many types; all mean "unreadable"
+        raise TableReadError(f"{source}: cannot read: {type(exc).__name__}: {exc}") from None
+    if frame.empty:
+        raise TableReadError(f"{source}: file has no data rows")
+    return frame

@@ -1,0 +1,1 @@
+"""Scheduled monitoring: reference profile, drift check and simulated traffic."""

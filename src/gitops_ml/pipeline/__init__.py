@@ -1,0 +1,1 @@
+"""The DVC stages: ingest, validate, split, train, evaluate, export."""

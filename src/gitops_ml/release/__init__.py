@@ -1,0 +1,1 @@
+"""Merge to main: bundles, model versions and local deployment."""

@@ -1,0 +1,1 @@
+"""Pull-request review: the report, the gates and the charts."""
