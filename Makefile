@@ -13,6 +13,8 @@ export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# dvc.yaml stages call `gitops-ml`; make them find the project environment.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install run test test-fast lint format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean

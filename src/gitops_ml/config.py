@@ -82,7 +82,8 @@ class DataParams:
             raise ConfigError(f"params.yaml: 'data.rows' must be positive, got {out.rows}")
         if out.scenario not in SCENARIOS:
             raise ConfigError(
-                f"params.yaml: 'data.scenario' is {out.scenario!r}; expected one of {list(SCENARIOS)}"
+                f"params.yaml: 'data.scenario' is {out.scenario!r}; "
+                f"expected one of {list(SCENARIOS)}"
             )
         return out
 
@@ -101,7 +102,8 @@ class SplitParams:
         )
         if not 0.0 < out.test_fraction < 1.0:
             raise ConfigError(
-                f"params.yaml: 'split.test_fraction' must be between 0 and 1, got {out.test_fraction}"
+                "params.yaml: 'split.test_fraction' must be between 0 and 1, "
+                f"got {out.test_fraction}"
             )
         return out
 

@@ -1,0 +1,199 @@
+"""export: convert the fitted Pipeline to ONNX; refuse to ship it unless it agrees with sklearn.
+
+Parity is a gate, not a report: on the whole test set and on edge slices (every numeric feature
+missing, every category unseen) the maximum absolute probability difference must stay within
+`export.parity_tolerance` with zero label flips, or the stage fails with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+from onnx import TensorProto
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+
+from gitops_ml import io as gio
+from gitops_ml.config import ExportParams, load_params
+from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
+from gitops_ml.errors import UserError
+from gitops_ml.pipeline.train import load_model
+
+UNSEEN_CATEGORY = "__unseen_category__"
+ONNX_PATH = "models/model.onnx"
+
+
+class ExportError(UserError):
+    """The model cannot be converted, or the converted model disagrees with scikit-learn."""
+
+    exit_code = 1
+
+
+def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
+    """Serialized ONNX: one [N, 1] input per feature, outputs `label` and `probabilities`."""
+    initial_types = [
+        (c.name, StringTensorType([None, 1]) if c.is_categorical else FloatTensorType([None, 1]))
+        for c in contract.features
+    ]
+    try:
+        with warnings.catch_warnings():
+            # skl2onnx 1.20 passes booleans where protobuf 6 expects ints: harmless below
+            # protobuf 7, which is why pyproject pins protobuf<7.
+            warnings.filterwarnings("ignore", "Expected an int, got a boolean", DeprecationWarning)
+            proto = convert_sklearn(
+                model,
+                name=contract.name,
+                initial_types=initial_types,
+                options={id(model): {"zipmap": False}},
+                target_opset={"": opset, "ai.onnx.ml": 3},
+            )
+    except Exception as exc:  # skl2onnx raises many types; the message is what users need
+        raise ExportError(
+            f"skl2onnx cannot convert this model: {type(exc).__name__}: {exc}"
+        ) from None
+    proto.doc_string = f"{contract.name}: churn probability from the raw contract columns"
+    return proto.SerializeToString()
+
+
+def onnx_session(onnx_bytes: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+@dataclass(frozen=True)
+class SliceParity:
+    rows: int
+    max_abs_diff: float
+    label_flips: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "max_abs_diff": float(f"{self.max_abs_diff:.3e}"),
+            "label_flips": self.label_flips,
+        }
+
+
+def edge_slices(features: pd.DataFrame, contract: Contract) -> dict[str, pd.DataFrame]:
+    """The test rows as the model sees them, plus the two slices where conversions go wrong."""
+    sample = features.head(100)
+    all_missing = sample.copy()
+    for name in contract.numeric_features:
+        all_missing[name] = np.float32(np.nan)
+    unseen = sample.copy()
+    for name in contract.categorical_features:
+        unseen[name] = UNSEEN_CATEGORY
+    return {"test": features, "all_missing_numeric": all_missing, "unseen_categories": unseen}
+
+
+def check_parity(
+    model: Pipeline, onnx_bytes: bytes, test: pd.DataFrame, contract: Contract
+) -> dict[str, SliceParity]:
+    session = onnx_session(onnx_bytes)
+    results: dict[str, SliceParity] = {}
+    for name, features in edge_slices(model_frame(test, contract), contract).items():
+        expected_proba = model.predict_proba(features)
+        expected_label = model.predict(features)
+        label, proba = session.run(["label", "probabilities"], onnx_feeds(features, contract))
+        results[name] = SliceParity(
+            rows=len(features),
+            max_abs_diff=float(np.max(np.abs(proba - expected_proba))),
+            label_flips=int(np.sum(label.reshape(-1) != expected_label)),
+        )
+    return results
+
+
+def parity_failures(parity: dict[str, SliceParity], tolerance: float) -> list[str]:
+    return [
+        f"{name}: max |Δp| = {p.max_abs_diff:.3g} (tolerance {tolerance:g}), "
+        f"{p.label_flips} label flip(s) in {p.rows:,} rows"
+        for name, p in parity.items()
+        if p.max_abs_diff > tolerance or p.label_flips > 0
+    ]
+
+
+def export_metrics(
+    onnx_bytes: bytes, opset: int, parity: dict[str, SliceParity], tolerance: float
+) -> dict[str, Any]:
+    return {
+        "onnx": {
+            "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+            "size_bytes": len(onnx_bytes),
+            "opset": opset,
+            "path": ONNX_PATH,
+            "inputs": len(onnx.load_from_string(onnx_bytes).graph.input),
+        },
+        "parity": {
+            "max_abs_diff": max(p.as_dict()["max_abs_diff"] for p in parity.values()),
+            "label_flips": sum(p.label_flips for p in parity.values()),
+            "rows_checked": sum(p.rows for p in parity.values()),
+            "tolerance": tolerance,
+            "slices": {name: p.as_dict() for name, p in parity.items()},
+        },
+        "versions": {
+            package: metadata.version(package)
+            for package in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime")
+        },
+    }
+
+
+def export_model(
+    model: Pipeline, test: pd.DataFrame, contract: Contract, params: ExportParams
+) -> tuple[bytes, dict[str, Any]]:
+    """Convert, check parity, and return the ONNX bytes with the export metrics."""
+    onnx_bytes = export_onnx(model, contract, params.opset)
+    parity = check_parity(model, onnx_bytes, test, contract)
+    failures = parity_failures(parity, params.parity_tolerance)
+    if failures:
+        raise ExportError("ONNX parity check failed:\n  " + "\n  ".join(failures))
+    return onnx_bytes, export_metrics(onnx_bytes, params.opset, parity, params.parity_tolerance)
+
+
+def input_types(onnx_bytes: bytes) -> dict[str, str]:
+    """Input name → element type name, for reports and tests."""
+    graph = onnx.load_from_string(onnx_bytes).graph
+    return {i.name: TensorProto.DataType.Name(i.type.tensor_type.elem_type) for i in graph.input}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="models/model.joblib")
+    parser.add_argument("--test", default="data/split/test.parquet")
+    parser.add_argument("--contract", default="data/schema.yaml")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--output", default=ONNX_PATH)
+    parser.add_argument("--metrics", default="metrics/export.json")
+    parser.add_argument("--model-card", default="reports/model_card.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    params = load_params(args.params)
+    export_params = ExportParams.from_params(params)
+    contract = load_contract(args.contract)
+    model = load_model(args.model)
+    test = gio.read_table(args.test)
+    print(f"export: converting to ONNX (opset {export_params.opset})", flush=True)
+    onnx_bytes, metrics = export_model(model, test, contract, export_params)
+    gio.write_bytes(args.output, onnx_bytes)
+    gio.write_json(args.metrics, metrics)
+    parity = metrics["parity"]
+    print(
+        f"export: parity max |Δp| {parity['max_abs_diff']:.2e}, {parity['label_flips']} flips "
+        f"on {parity['rows_checked']:,} rows; wrote {args.output} "
+        f"({metrics['onnx']['size_bytes'] / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
+    return 0
