@@ -50,7 +50,7 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
         with warnings.catch_warnings():
             # skl2onnx 1.20 passes booleans where protobuf 6 expects ints: harmless below
             # protobuf 7, which is why pyproject pins protobuf<7.
-            warnings.filterwarnings("ignore", "Expected an int, got a boolean", DeprecationWarning)
+            warnings.filterwarnings("ignore", ".*Expected an int, got a bool", DeprecationWarning)
             proto = convert_sklearn(
                 model,
                 name=contract.name,

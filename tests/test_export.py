@@ -1,0 +1,114 @@
+"""export: ONNX parity is a gate for every registered model type."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.pipeline.export import (
+    ExportError,
+    export_model,
+    export_onnx,
+    input_types,
+    onnx_session,
+)
+from gitops_ml.pipeline.train import build_model, fit_model
+from gitops_ml.synthetic import generate_churn
+
+SMALL_MODELS = {
+    "hist_gradient_boosting": {"max_iter": 40},
+    "random_forest": {"n_estimators": 15, "max_depth": 8},
+    "logistic_regression": {"C": 0.5},
+}
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = generate_churn(3000, seed=21)
+    return frame.iloc[:2400], frame.iloc[2400:]
+
+
+@pytest.mark.parametrize("model_type", sorted(SMALL_MODELS))
+def test_parity_holds_for_every_registered_model_type(
+    model_type: str, frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+) -> None:
+    train, test = frames
+    model = fit_model(train, contract, ModelParams(model_type, 1, SMALL_MODELS[model_type]))
+    onnx_bytes, metrics = export_model(model, test, contract, ExportParams(17, 1e-4))
+    parity = metrics["parity"]
+    assert parity["label_flips"] == 0
+    assert parity["max_abs_diff"] <= 1e-4
+    assert set(parity["slices"]) == {"test", "all_missing_numeric", "unseen_categories"}
+    assert metrics["onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+
+
+def test_onnx_takes_one_input_per_contract_feature(exported_model) -> None:
+    types = input_types(exported_model.onnx_path.read_bytes())
+    contract = exported_model.contract
+    assert list(types) == contract.feature_names
+    for name in contract.categorical_features:
+        assert types[name] == "STRING"
+    for name in contract.numeric_features:
+        assert types[name] == "FLOAT"
+
+
+def test_onnx_outputs_label_and_probabilities_without_zipmap(exported_model) -> None:
+    session = onnx_session(exported_model.onnx_path.read_bytes())
+    features = model_frame(exported_model.test_frame.head(5), exported_model.contract)
+    label, probabilities = session.run(None, onnx_feeds(features, exported_model.contract))
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    assert label.shape == (5,) and probabilities.shape == (5, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_export_is_byte_identical_for_the_same_model(exported_model) -> None:
+    again = export_onnx(exported_model.model, exported_model.contract, 17)
+    assert again == Path(exported_model.onnx_path).read_bytes()
+
+
+class _HandWrittenClassifier(ClassifierMixin, BaseEstimator):
+    """An estimator skl2onnx has never heard of."""
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+
+def test_unconvertible_model_fails_export_with_the_converters_message(
+    frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+) -> None:
+    train, _ = frames
+    base = build_model(ModelParams("logistic_regression", 0, {}), contract)
+    model = Pipeline(
+        [("preprocess", base.named_steps["preprocess"]), ("c", _HandWrittenClassifier())]
+    )
+    model.fit(model_frame(train, contract), train["churned"].astype(int))
+    with pytest.raises(ExportError, match=r"skl2onnx cannot convert this model: .*HandWritten"):
+        export_onnx(model, contract, 17)
+
+
+def test_parity_failure_reports_the_numbers(
+    exported_model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = exported_model.model
+    original = model.predict_proba
+
+    def skewed(features):
+        return np.clip(original(features) + np.array([0.01, -0.01]), 0, 1)
+
+    monkeypatch.setattr(model, "predict_proba", skewed)
+    with pytest.raises(ExportError, match=r"test: max \|Δp\| = 0\.01 \(tolerance 0\.0001\)"):
+        export_model(
+            model, exported_model.test_frame, exported_model.contract, ExportParams(17, 1e-4)
+        )

@@ -1,0 +1,88 @@
+"""train: the estimator registry, hyperparameter checks and float32-exact thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitops_ml.cli import main
+from gitops_ml.config import ModelParams
+from gitops_ml.contract import Contract
+from gitops_ml.pipeline.train import (
+    REGISTRY,
+    ModelConfigError,
+    build_model,
+    fit_model,
+    float32_floor,
+)
+from gitops_ml.synthetic import generate_churn
+
+
+def test_registry_offers_the_three_documented_model_types() -> None:
+    assert {"hist_gradient_boosting", "random_forest", "logistic_regression"} <= set(REGISTRY)
+
+
+def test_unknown_model_type_names_the_choices(contract: Contract) -> None:
+    with pytest.raises(ModelConfigError, match=r"model.type 'xgboost'.*hist_gradient_boosting"):
+        build_model(ModelParams("xgboost", 0, {}), contract)
+
+
+def test_unknown_hyperparameter_is_rejected_with_the_valid_names(contract: Contract) -> None:
+    with pytest.raises(ModelConfigError, match=r"\['n_trees'\].*valid: .*max_iter"):
+        build_model(ModelParams("hist_gradient_boosting", 0, {"n_trees": 10}), contract)
+
+
+def test_out_of_range_hyperparameter_is_rejected_before_fitting(contract: Contract) -> None:
+    with pytest.raises(ModelConfigError, match="learning_rate"):
+        build_model(ModelParams("hist_gradient_boosting", 0, {"learning_rate": -1.0}), contract)
+
+
+def test_seed_and_hyperparameters_reach_the_estimator(contract: Contract) -> None:
+    model = build_model(ModelParams("random_forest", 123, {"n_estimators": 7}), contract)
+    estimator = model.named_steps["classifier"]
+    assert estimator.random_state == 123
+    assert estimator.n_estimators == 7
+
+
+def test_training_data_with_one_class_is_a_clear_error(contract: Contract) -> None:
+    frame = generate_churn(300, seed=1)
+    frame["churned"] = False
+    with pytest.raises(ModelConfigError, match="single class"):
+        fit_model(frame, contract, ModelParams("logistic_regression", 0, {}))
+
+
+def test_same_seed_gives_identical_predictions(contract: Contract) -> None:
+    frame = generate_churn(1500, seed=3)
+    params = ModelParams("hist_gradient_boosting", 5, {"max_iter": 30})
+    first = fit_model(frame, contract, params)
+    second = fit_model(frame, contract, params)
+    from gitops_ml.contract import model_frame
+
+    features = model_frame(frame, contract)
+    np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
+
+
+@given(
+    x=st.floats(width=32, allow_nan=False, allow_infinity=False),
+    t=st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30, max_value=1e30),
+)
+def test_float32_floor_keeps_every_float32_decision(x: float, t: float) -> None:
+    snapped = float32_floor(np.array([t]))[0]
+    assert np.float32(snapped) == snapped  # exactly representable: ONNX stores the same value
+    assert (np.float64(np.float32(x)) <= t) == (np.float64(np.float32(x)) <= snapped)
+
+
+def test_train_cli_reports_bad_model_type_without_traceback(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("model:\n  type: magic\n  seed: 1\n")
+    train = tmp_path / "train.parquet"
+    generate_churn(200, seed=2).to_parquet(train)
+    code = main(["train", "--params", str(params), "--train", str(train)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: params.yaml: model.type 'magic' is not registered")
+    assert "Traceback" not in err
