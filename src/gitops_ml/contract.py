@@ -273,3 +273,49 @@ def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarr
         else:
             feeds[column.name] = values.astype(np.float32).reshape(-1, 1)
     return feeds
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: the pandera schema of a canonical (already type-converted) frame.
+# --------------------------------------------------------------------------------------------
+
+from typing import TYPE_CHECKING  # noqa: E402 - kept beside the only code that needs it
+
+if TYPE_CHECKING:  # pandera is slow to import; serving never needs it
+    import pandera.pandas as pa
+
+
+def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
+    """The pandera schema of a frame in canonical dtypes, one pandera Column per contract column.
+
+    Canonical dtypes: float64, int64 (Int64 if nullable), str for categories, bool (boolean if
+    nullable), datetime64[us]. Range, allowed-value, null and uniqueness rules come from the
+    contract's `checks`; columns not in the contract are allowed here (validate drops them).
+    """
+    import pandera.pandas as pa
+
+    dtypes = {  # (without missing values, with missing values)
+        "float": ("float64", "float64"),
+        "int": ("int64", "Int64"),
+        "category": ("str", "str"),
+        "bool": ("bool", "boolean"),
+        "datetime": ("datetime64[us]", "datetime64[us]"),
+    }
+    columns: dict[str, pa.Column] = {}
+    for column in contract.columns:
+        rules: list[pa.Check] = []
+        if column.checks.min is not None:
+            rules.append(pa.Check.ge(column.checks.min))
+        if column.checks.max is not None:
+            rules.append(pa.Check.le(column.checks.max))
+        if column.checks.allowed is not None:
+            rules.append(pa.Check.isin(list(column.checks.allowed)))
+        strict_dtype, nullable_dtype = dtypes[column.type]
+        columns[column.name] = pa.Column(
+            nullable_dtype if column.nullable else strict_dtype,
+            checks=rules,
+            nullable=column.nullable,
+            unique=column.checks.unique,
+            required=True,
+        )
+    return pa.DataFrameSchema(columns, name=contract.name, strict=False, ordered=False)

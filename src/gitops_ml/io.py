@@ -20,6 +20,15 @@ import pandas as pd
 from gitops_ml.errors import UserError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class TableReadError(UserError, ValueError):
     """A data file is missing, empty or not readable as CSV/Parquet."""
 
@@ -32,6 +41,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; outputs are shared
     try:
         yield tmp
         os.replace(tmp, path)

@@ -1,0 +1,106 @@
+"""ingest: the configured source (synthetic, CSV, Parquet or an http URL) lands unchanged in
+data/raw as Parquet."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitops_ml.cli import main
+from gitops_ml.io import write_parquet
+from gitops_ml.pipeline.ingest import parquet_safe
+from gitops_ml.synthetic import generate_churn
+
+RAW = Path("data/raw/churn.parquet")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def churn() -> pd.DataFrame:
+    return generate_churn(800, seed=21)
+
+
+def ingest(source: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    Path("params.yaml").write_text(f"data: {{source: '{source}', rows: 800, seed: 21}}\n")
+    code = main(["ingest"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def http_root(workdir: Path) -> Iterator[str]:
+    """A real HTTP server on loopback serving files from the work directory."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(workdir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_ingest_generates_the_seeded_synthetic_data(
+    churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = ingest("synthetic", capsys)
+
+    assert code == 0
+    # the generator keeps payment_method as object (None for missing); Parquet reads it as str
+    pd.testing.assert_frame_equal(pd.read_parquet(RAW), churn.astype({"payment_method": "str"}))
+    assert "ingest: wrote 800 rows x 20 columns to data/raw/churn.parquet" in out
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_ingest_copies_a_user_file_unchanged(
+    suffix: str, churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = f"mine.{suffix}"
+    getattr(churn, f"to_{suffix}")(source, index=False)
+
+    code, _, _ = ingest(source, capsys)
+
+    assert code == 0
+    expected = pd.read_csv(source) if suffix == "csv" else pd.read_parquet(source)
+    pd.testing.assert_frame_equal(pd.read_parquet(RAW), expected)
+
+
+def test_ingest_downloads_a_csv_from_an_http_url(
+    churn: pd.DataFrame, http_root: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    churn.head(50).to_csv("remote.csv", index=False)
+
+    code, _, _ = ingest(f"{http_root}/remote.csv", capsys)
+
+    assert code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(RAW), pd.read_csv("remote.csv"))
+
+
+def test_ingest_stores_a_column_mixing_numbers_and_words_as_text(workdir: Path) -> None:
+    mixed = pd.DataFrame({"tenure": pd.Series([3, "ten", None], dtype=object), "age": [1.5, 2, 3]})
+
+    write_parquet("mixed.parquet", parquet_safe(mixed))  # pyarrow refuses the raw column
+
+    stored = pd.read_parquet("mixed.parquet")
+    assert list(stored["tenure"].iloc[:2]) == ["3", "ten"] and pd.isna(stored["tenure"].iloc[2])
+    assert stored["age"].tolist() == [1.5, 2.0, 3.0]
+
+
+def test_ingest_of_a_missing_file_names_it_and_writes_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = ingest("nowhere.csv", capsys)
+
+    assert code == 2
+    assert err == "error: nowhere.csv: file not found\n"
+    assert not RAW.exists()

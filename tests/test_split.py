@@ -1,0 +1,156 @@
+"""split: the newest rows are the test set when there is a timestamp (ties broken by id), a
+seeded stratified split otherwise; the same data always gives the same split."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitops_ml import io as gio
+from gitops_ml.cli import main
+from gitops_ml.config import SplitParams
+from gitops_ml.contract import Contract, contract_to_dict, parse_contract
+from gitops_ml.pipeline.split import SplitError, split_frame
+from gitops_ml.pipeline.validate import validate_frame
+from gitops_ml.synthetic import generate_churn
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PARAMS = SplitParams(test_fraction=0.2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def validated(contract: Contract) -> pd.DataFrame:
+    frame = validate_frame(generate_churn(3000, seed=9), contract).frame
+    assert frame is not None
+    return frame
+
+
+@pytest.fixture(scope="module")
+def untimed(contract: Contract) -> Contract:
+    """The churn contract without its timestamp column."""
+    raw = contract_to_dict(contract)
+    raw["columns"] = [c for c in raw["columns"] if c["role"] != "timestamp"]
+    return parse_contract(raw)
+
+
+def test_time_split_puts_the_newest_rows_in_test_with_ids_breaking_ties(
+    validated: pd.DataFrame, contract: Contract
+) -> None:
+    result = split_frame(validated, contract, PARAMS)
+
+    assert (len(result.train), len(result.test)) == (2400, 600)
+    last_train = tuple(result.train[["snapshot_date", "customer_id"]].iloc[-1])
+    first_test = tuple(result.test[["snapshot_date", "customer_id"]].iloc[0])
+    assert last_train < first_test
+    assert result.train["snapshot_date"].is_monotonic_increasing
+    assert result.summary["split"] == {
+        "method": "time",
+        "train_end": last_train[0].date().isoformat(),
+        "test_start": first_test[0].date().isoformat(),
+    }
+
+
+def test_time_split_does_not_depend_on_input_row_order(
+    validated: pd.DataFrame, contract: Contract
+) -> None:
+    shuffled = validated.sample(frac=1.0, random_state=1)
+
+    first, second = (
+        split_frame(validated, contract, PARAMS),
+        split_frame(shuffled, contract, PARAMS),
+    )
+
+    pd.testing.assert_frame_equal(first.test, second.test)
+    pd.testing.assert_frame_equal(first.train, second.train)
+    assert first.summary == second.summary
+
+
+def test_time_split_cuts_a_shared_boundary_date_by_id(contract: Contract) -> None:
+    frame = validate_frame(generate_churn(10, seed=2), contract).frame
+    assert frame is not None
+    frame["snapshot_date"] = pd.to_datetime(["2025-01-01"] * 4 + ["2025-02-01"] * 6).astype(
+        "datetime64[us]"
+    )
+    frame["churned"] = [True, False] * 5
+    frame["customer_id"] = [f"C{i}" for i in (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
+
+    result = split_frame(frame, contract, SplitParams(test_fraction=0.3, seed=0))
+
+    assert list(result.test["customer_id"]) == ["C3", "C4", "C5"]
+    assert result.summary["split"] == {
+        "method": "time",
+        "train_end": "2025-02-01",
+        "test_start": "2025-02-01",
+    }
+
+
+def test_stratified_split_keeps_the_class_balance_and_follows_the_seed(
+    validated: pd.DataFrame, untimed: Contract
+) -> None:
+    result = split_frame(validated, untimed, PARAMS)
+    again = split_frame(validated, untimed, PARAMS)
+    other_seed = split_frame(validated, untimed, SplitParams(test_fraction=0.2, seed=4))
+
+    rates = result.summary["churn_rate"]
+    assert rates["train"] == pytest.approx(rates["test"], abs=0.002)
+    assert result.summary["split"] == {"method": "stratified", "seed": 3}
+    pd.testing.assert_frame_equal(result.test, again.test)
+    assert set(result.test["customer_id"]) != set(other_seed.test["customer_id"])
+
+
+def test_split_refuses_an_empty_test_set(validated: pd.DataFrame, contract: Contract) -> None:
+    with pytest.raises(SplitError, match=r"test_fraction 0.1 of 4 rows leaves the test set empty"):
+        split_frame(validated.head(4), contract, SplitParams(test_fraction=0.1, seed=0))
+
+
+def test_split_refuses_a_test_set_with_a_single_class(
+    validated: pd.DataFrame, contract: Contract
+) -> None:
+    frame = validated.copy()
+    cutoff = frame["snapshot_date"].sort_values().iloc[-600]
+    frame.loc[frame["snapshot_date"] >= cutoff, "churned"] = False
+
+    with pytest.raises(SplitError, match=r"the test set \(600 rows\) holds only churned=False"):
+        split_frame(frame, contract, PARAMS)
+
+
+def test_split_cli_writes_both_sets_and_data_metrics(
+    validated: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    shutil.copyfile(REPO_ROOT / "data" / "schema.yaml", "data/schema.yaml")
+    Path("params.yaml").write_text("split: {test_fraction: 0.25, seed: 1}\n")
+    gio.write_parquet("data/validated/churn.parquet", validated)
+
+    assert main(["split"]) == 0
+
+    metrics = gio.read_json("metrics/data.json")
+    assert metrics["rows"] == {"total": 3000, "train": 2250, "test": 750}
+    assert set(metrics["churn_rate"]) == {"train", "test"}
+    assert metrics["split"]["method"] == "time"
+    test = pd.read_parquet("data/split/test.parquet")
+    assert len(test) == 750
+    assert test.dtypes.equals(validated.dtypes)
+    assert "split: time split" in capsys.readouterr().out
+
+
+def test_split_cli_reports_a_bad_fraction_and_leaves_no_stale_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text("split: {test_fraction: 1.5, seed: 1}\n")
+    gio.write_bytes("data/split/train.parquet", b"stale split of an earlier run")
+
+    assert main(["split"]) == 2
+
+    err = capsys.readouterr().err
+    assert "'split.test_fraction' must be between 0 and 1, got 1.5" in err
+    assert "Traceback" not in err
+    assert not Path("data/split/train.parquet").exists()
