@@ -86,3 +86,13 @@ def test_train_cli_reports_bad_model_type_without_traceback(
     assert code == 2
     assert err.startswith("error: params.yaml: model.type 'magic' is not registered")
     assert "Traceback" not in err
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path) -> None:
+    from gitops_ml.errors import UserError
+    from gitops_ml.pipeline.train import load_model
+
+    broken = tmp_path / "model.joblib"
+    broken.write_bytes(b"not a pickle")
+    with pytest.raises(UserError, match=r"model\.joblib: cannot load the model"):
+        load_model(broken)

@@ -13,6 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from gitops_ml import io as gio
 from gitops_ml.config import ExportParams, load_params
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.errors import UserError
+from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
 
 UNSEEN_CATEGORY = "__unseen_category__"
@@ -189,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
     onnx_bytes, metrics = export_model(model, test, contract, export_params)
     gio.write_bytes(args.output, onnx_bytes)
     gio.write_json(args.metrics, metrics)
+    card = model_card_from_files(params, contract, metrics, metrics_dir=Path(args.metrics).parent)
+    gio.write_text(args.model_card, card)
     parity = metrics["parity"]
     print(
         f"export: parity max |Δp| {parity['max_abs_diff']:.2e}, {parity['label_flips']} flips "

@@ -1,0 +1,442 @@
+"""The evaluate stage: metrics as scikit-learn defines them, honest intervals, a cost-minimising
+threshold chosen away from the test set, plot data on fixed grids, and byte-identical reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from gitops_ml import io as gio
+from gitops_ml.cli import main
+from gitops_ml.config import Costs, EvaluateParams, ModelParams
+from gitops_ml.contract import Contract
+from gitops_ml.pipeline.evaluate import (
+    CONFUSION_FILE,
+    CURVE_GRID,
+    PLOT_FILES,
+    TEST_METRICS,
+    EvaluateError,
+    best_threshold,
+    bootstrap_intervals,
+    bootstrap_weights,
+    business_view,
+    calibration_bins,
+    cost_per_1000,
+    evaluate,
+    point_metrics,
+    precision_recall_points,
+    roc_points,
+    weighted_metrics,
+)
+from gitops_ml.pipeline.train import fit_model, save_model
+from gitops_ml.synthetic import generate_churn
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 25})
+COSTS = Costs(false_positive=25.0, false_negative=250.0)
+PARAMS = EvaluateParams(threshold=0.5, bootstrap_samples=50, cv_folds=3, seed=7, costs=COSTS)
+
+
+def scored(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and informative scores with ties (rounded) and exact 0/1 probabilities."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    p = np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0.0, 1.0).round(2)
+    return y, p
+
+
+def sklearn_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    predicted = (p >= threshold).astype(np.int64)
+    return {
+        "roc_auc": skm.roc_auc_score(y, p),
+        "pr_auc": skm.average_precision_score(y, p),
+        "accuracy": skm.accuracy_score(y, predicted),
+        "precision": skm.precision_score(y, predicted),
+        "recall": skm.recall_score(y, predicted),
+        "f1": skm.f1_score(y, predicted),
+        "log_loss": skm.log_loss(y, p),
+        "brier": skm.brier_score_loss(y, p),
+    }
+
+
+# ------------------------------------------------------------------ metric correctness
+
+
+def test_point_metrics_equal_sklearn_on_tied_and_saturated_scores() -> None:
+    y, p = scored(2000, seed=1)
+    assert np.any(p == 0.0) and np.any(p == 1.0) and len(np.unique(p)) < 120
+
+    ours = point_metrics(y, p, threshold=0.4)
+
+    assert set(ours) == set(TEST_METRICS)
+    for name, expected in sklearn_metrics(y, p, threshold=0.4).items():
+        assert ours[name] == pytest.approx(expected, abs=1e-12), name
+
+
+def test_weighted_metrics_equal_sklearn_on_the_resampled_rows() -> None:
+    y, p = scored(500, seed=2)
+    rng = np.random.default_rng(3)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(4)]
+    weights = np.stack([np.bincount(d, minlength=len(y)) for d in draws])
+
+    ours = weighted_metrics(y, p, weights, threshold=0.5)
+
+    for b, rows in enumerate(draws):
+        for name, expected in sklearn_metrics(y[rows], p[rows], threshold=0.5).items():
+            assert ours[name][b] == pytest.approx(expected, abs=1e-12), (name, b)
+
+
+def test_weighted_metrics_are_nan_for_a_resample_without_positives() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+
+    ours = weighted_metrics(y, p, np.array([[2, 2, 0, 0]]), threshold=0.5)
+
+    assert np.isnan(ours["roc_auc"][0]) and np.isnan(ours["pr_auc"][0])
+    assert ours["accuracy"][0] == 1.0
+
+
+def test_bootstrap_weights_are_seeded_resamples_of_every_row_count() -> None:
+    def weights_for(seed: int) -> np.ndarray:
+        return bootstrap_weights(n_rows=300, samples=20, rng=np.random.default_rng(seed))
+
+    weights = weights_for(5)
+
+    assert weights.shape == (20, 300)
+    assert np.all(weights.sum(axis=1) == 300)
+    assert np.array_equal(weights, weights_for(5))
+    assert not np.array_equal(weights, weights_for(6))
+
+
+def test_intervals_do_not_depend_on_the_memory_chunk_size() -> None:
+    y, p = scored(1000, seed=6)
+
+    whole = bootstrap_intervals(y, p, 0.5, samples=40, seed=1)
+    chunked = bootstrap_intervals(y, p, 0.5, samples=40, seed=1, max_cells=7 * 1000)
+
+    # the same resamples; only floating-point summation order may differ (BLAS blocking)
+    for name in TEST_METRICS:
+        assert chunked[name] == pytest.approx(whole[name], rel=1e-12, abs=1e-15), name
+
+
+def test_too_few_bootstrap_samples_are_refused_with_the_param_name() -> None:
+    y, p = scored(100, seed=6)
+
+    with pytest.raises(EvaluateError, match=r"'evaluate.bootstrap_samples' is 3"):
+        bootstrap_intervals(y, p, 0.5, samples=3, seed=1)
+
+
+def test_intervals_contain_the_point_estimate_and_shrink_with_more_rows() -> None:
+    widths = {}
+    for n in (800, 12800):
+        y, p = scored(n, seed=4)
+        point = point_metrics(y, p, 0.5)
+        intervals = bootstrap_intervals(y, p, 0.5, samples=100, seed=0)
+        for name in TEST_METRICS:
+            assert intervals[name]["low"] <= point[name] <= intervals[name]["high"], (n, name)
+        widths[n] = {k: v["high"] - v["low"] for k, v in intervals.items()}
+
+    for name in TEST_METRICS:
+        # 16x the rows: about 4x narrower; "less than half" leaves room for resampling noise
+        assert widths[12800][name] < 0.5 * widths[800][name], name
+
+
+# ------------------------------------------------------------------ business view
+
+
+def test_cost_per_1000_counts_false_positives_and_negatives_at_the_threshold() -> None:
+    y = np.array([1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.2, 0.6, 0.1, 0.3])
+
+    # threshold 0.5: one missed churner (250) and one needless offer (25) over 5 customers
+    assert cost_per_1000(y, p, np.array([0.5]), COSTS)[0] == pytest.approx(275 / 5 * 1000)
+
+
+def test_best_threshold_minimises_cost_on_a_constructed_example() -> None:
+    # Flagging the 0.25 group saves 2 x 250 for 10 x 25; flagging the 0.05 group saves 250 for
+    # 40 x 25. So the cheapest thresholds are (0.05, 0.25]; the lowest grid point is 0.06.
+    y = np.array([1] * 4 + [1] * 2 + [0] * 10 + [1] * 1 + [0] * 40)
+    p = np.array([0.62] * 4 + [0.25] * 12 + [0.05] * 41)
+
+    best = best_threshold(y, p, COSTS)
+
+    assert best == 0.06
+    grid = np.round(np.arange(1, 100) / 100, 2)
+    costs = cost_per_1000(y, p, grid, COSTS)
+    assert costs.min() == pytest.approx((10 * 25 + 1 * 250) / len(y) * 1000)
+    assert cost_per_1000(y, p, np.array([best]), COSTS)[0] == costs.min()
+
+
+def test_business_view_chooses_on_out_of_fold_rows_and_reports_test_cost() -> None:
+    y_oof = np.array([1] * 4 + [1] * 2 + [0] * 10 + [1] * 1 + [0] * 40)
+    p_oof = np.array([0.62] * 4 + [0.25] * 12 + [0.05] * 41)
+    y_test = np.array([1, 0, 0, 1])
+    p_test = np.array([0.07, 0.07, 0.03, 0.9])  # on the test rows alone 0.04 would be best
+
+    view = business_view(y_test, p_test, y_oof, p_oof, threshold=0.5, costs=COSTS)
+
+    assert view == {
+        "threshold": 0.5,
+        "cost_per_1000": pytest.approx(250 / 4 * 1000),
+        "best_threshold": 0.06,
+        "cost_per_1000_at_best": pytest.approx(25 / 4 * 1000),
+    }
+
+
+# ------------------------------------------------------------------ plot data
+
+
+def test_roc_points_are_the_best_reachable_operating_points_on_the_fpr_grid() -> None:
+    y, p = scored(400, seed=8)
+
+    points = roc_points(y, p)
+
+    assert [pt["fpr"] for pt in points] == pytest.approx(CURVE_GRID.tolist())
+    assert all(set(pt) == {"fpr", "tpr", "threshold"} for pt in points)
+    assert points[-1]["tpr"] == 1.0
+    for pt in points[1:]:
+        flagged = p >= pt["threshold"]
+        fpr = flagged[y == 0].mean()
+        assert fpr <= pt["fpr"] + 1e-12
+        assert flagged[y == 1].mean() == pytest.approx(pt["tpr"])
+        # no threshold reaches a higher TPR within this FPR budget
+        better = [t for t in np.unique(p) if (p >= t)[y == 0].mean() <= pt["fpr"] + 1e-12]
+        assert max((p >= t)[y == 1].mean() for t in better) == pytest.approx(pt["tpr"])
+
+
+def test_precision_recall_points_reach_each_recall_on_the_grid() -> None:
+    y, p = scored(400, seed=9)
+
+    points = precision_recall_points(y, p)
+
+    assert [pt["recall"] for pt in points] == pytest.approx(CURVE_GRID.tolist())
+    assert points[0] == {"recall": 0.0, "precision": 1.0, "threshold": 1.0}
+    for pt in points[1:]:
+        flagged = p >= pt["threshold"]
+        assert flagged[y == 1].mean() >= pt["recall"] - 1e-12
+        assert y[flagged].mean() == pytest.approx(pt["precision"])
+
+
+def test_calibration_has_ten_fixed_bins_and_keeps_empty_ones() -> None:
+    y = np.array([0, 1, 1, 0, 1])
+    p = np.array([0.05, 0.15, 0.18, 0.95, 1.0])
+
+    bins = calibration_bins(y, p)
+
+    assert [b["bin"] for b in bins] == list(range(10))
+    assert [b["count"] for b in bins] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert bins[1]["mean_predicted"] == pytest.approx(0.165)
+    assert bins[1]["fraction_positive"] == 1.0
+    assert bins[9]["fraction_positive"] == 0.5
+    assert bins[2]["mean_predicted"] is None and bins[2]["fraction_positive"] is None
+
+
+# ------------------------------------------------------------------ the stage
+
+
+@pytest.fixture(scope="module")
+def splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = generate_churn(3000, seed=11).sort_values("snapshot_date", kind="stable")
+    return frame.iloc[:2400].reset_index(drop=True), frame.iloc[2400:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def model(splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract) -> Pipeline:
+    with threadpool_limits(limits=1):  # two OpenMP threads crawl on a busy 2-core machine
+        return fit_model(splits[0], contract, SMALL_MODEL)
+
+
+@pytest.fixture(scope="module")
+def stage_files(
+    tmp_path_factory: pytest.TempPathFactory,
+    splits: tuple[pd.DataFrame, pd.DataFrame],
+    model: Pipeline,
+) -> Path:
+    """A directory holding what the evaluate stage reads: model, splits, params."""
+    root = tmp_path_factory.mktemp("stage")
+    train, test = splits
+    gio.write_parquet(root / "train.parquet", train)
+    gio.write_parquet(root / "test.parquet", test)
+    save_model(model, root / "model.joblib")
+    params = {
+        "model": {
+            "type": SMALL_MODEL.type,
+            "seed": SMALL_MODEL.seed,
+            "hyperparams": {"max_iter": 25},
+        },
+        "evaluate": {
+            "threshold": PARAMS.threshold,
+            "bootstrap_samples": PARAMS.bootstrap_samples,
+            "cv_folds": PARAMS.cv_folds,
+            "seed": PARAMS.seed,
+            "costs": {"false_positive": 25.0, "false_negative": 250.0},
+        },
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+def run_cli(
+    stage_files: Path, out: Path, model_path: Path | None = None, test_path: Path | None = None
+) -> int:
+    """`gitops-ml evaluate` on the stage files, writing into `out`."""
+    return main(
+        [
+            "evaluate",
+            "--model",
+            str(model_path or stage_files / "model.joblib"),
+            "--train",
+            str(stage_files / "train.parquet"),
+            "--test",
+            str(test_path or stage_files / "test.parquet"),
+            "--contract",
+            str(ROOT / "data" / "schema.yaml"),
+            "--params",
+            str(stage_files / "params.yaml"),
+            "--metrics",
+            str(out / "metrics" / "evaluate.json"),
+            "--plots-dir",
+            str(out / "plots"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def stage_output(stage_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What one `gitops-ml evaluate` run wrote (metrics/ and plots/)."""
+    out = tmp_path_factory.mktemp("evaluate_run")
+    assert run_cli(stage_files, out) == 0
+    return out
+
+
+def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
+    stage_output: Path,
+) -> None:
+    metrics = gio.read_json(stage_output / "metrics" / "evaluate.json")
+    assert set(metrics) == {"test", "ci95", "cv", "business", "confusion", "rows"}
+    assert set(metrics["test"]) == set(TEST_METRICS)
+    assert set(metrics["ci95"]) == set(TEST_METRICS)
+    assert all(set(v) == {"low", "high"} for v in metrics["ci95"].values())
+    assert set(metrics["cv"]) == {"roc_auc", "pr_auc", "log_loss"}
+    assert all(set(v) == {"mean", "std"} for v in metrics["cv"].values())
+    assert set(metrics["business"]) == {
+        "threshold",
+        "cost_per_1000",
+        "best_threshold",
+        "cost_per_1000_at_best",
+    }
+    assert metrics["rows"] == {"test": 600}
+    assert sum(metrics["confusion"].values()) == 600
+    assert 0.6 < metrics["test"]["roc_auc"] < 0.95  # a real, imperfect model
+
+    plots = stage_output / "plots"
+    for name, filename in PLOT_FILES.items():
+        assert list(gio.read_json(plots / filename)) == [name]
+    assert len(gio.read_json(plots / "roc.json")["roc"]) == 101
+    assert len(gio.read_json(plots / "precision_recall.json")["precision_recall"]) == 101
+    assert len(gio.read_json(plots / "calibration.json")["calibration"]) == 10
+
+    confusion = pd.read_csv(plots / CONFUSION_FILE)
+    assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 600
+    counts = confusion.value_counts()
+    assert counts.get((1, 1), 0) == metrics["confusion"]["tp"]
+    assert counts.get((0, 1), 0) == metrics["confusion"]["fp"]
+
+
+def test_evaluate_rounds_every_float_to_six_decimals(stage_output: Path) -> None:
+
+    def floats(value: object) -> list[float]:
+        if isinstance(value, dict):
+            return [f for v in value.values() for f in floats(v)]
+        if isinstance(value, list):
+            return [f for v in value for f in floats(v)]
+        return [value] if isinstance(value, float) else []
+
+    written = [gio.read_json(stage_output / "metrics" / "evaluate.json")]
+    written += [gio.read_json(stage_output / "plots" / f) for f in PLOT_FILES.values()]
+    values = [f for payload in written for f in floats(payload)]
+    assert values and all(round(f, 6) == f for f in values)
+
+
+def test_a_rerun_writes_byte_identical_files(
+    stage_files: Path, stage_output: Path, tmp_path: Path
+) -> None:
+    first, second = stage_output, tmp_path
+    assert run_cli(stage_files, second) == 0
+
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert len(files) == 5
+    for relative in files:
+        assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
+
+
+def test_evaluate_seed_moves_cv_and_bootstrap_but_not_test_metrics(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    train, test = splits
+    base = evaluate(model, train, test, contract, SMALL_MODEL, PARAMS)
+    reseeded = evaluate(
+        model,
+        train,
+        test,
+        contract,
+        SMALL_MODEL,
+        EvaluateParams(threshold=0.5, bootstrap_samples=50, cv_folds=3, seed=8, costs=COSTS),
+    )
+
+    assert base.metrics["test"] == reseeded.metrics["test"]  # the test set does not depend on it
+    assert base.metrics["cv"] != reseeded.metrics["cv"]
+    assert base.metrics["ci95"] != reseeded.metrics["ci95"]
+
+
+def test_cli_reports_a_missing_model_file_as_an_error_line(
+    stage_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere" / "model.joblib"
+
+    assert run_cli(stage_files, tmp_path, model_path=missing) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_single_class_test_set_is_refused_with_the_row_count(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    train, test = splits
+    stayers = test[~test["churned"].astype(bool)]
+
+    with pytest.raises(EvaluateError, match=rf"test set: .*\[0\] in {len(stayers):,} rows"):
+        evaluate(model, train, stayers, contract, SMALL_MODEL, PARAMS)
+
+
+def test_more_folds_than_rare_class_rows_is_refused_with_a_hint(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    train, test = splits
+    tiny = pd.concat([train[train["churned"]].head(2), train[~train["churned"]].head(40)])
+
+    with pytest.raises(EvaluateError, match=r"cv_folds is 3 .* only 2 rows"):
+        evaluate(model, tiny, test, contract, SMALL_MODEL, PARAMS)
+
+
+def test_cli_names_the_file_and_columns_missing_from_the_test_split(
+    stage_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    test = gio.read_table(stage_files / "test.parquet").drop(columns=["tenure_months", "churned"])
+    broken = tmp_path / "test.parquet"
+    gio.write_parquet(broken, test)
+
+    assert run_cli(stage_files, tmp_path, test_path=broken) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {broken}: 2 column(s)") and "'tenure_months'" in err

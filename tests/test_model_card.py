@@ -1,0 +1,191 @@
+"""The model card: a reviewer reads what the model is, how good it is (with intervals), what it
+costs, what shipped (ONNX hash, parity) and how to rebuild it — identical bytes on every run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_ml import io as gio
+from gitops_ml.config import load_params
+from gitops_ml.contract import Contract
+from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
+
+ROOT = Path(__file__).resolve().parents[1]
+SHA = "3f" * 32
+
+EXPORT: dict[str, Any] = {
+    "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
+    "parity": {
+        "max_abs_diff": 1.2e-7,
+        "label_flips": 0,
+        "rows_checked": 10200,
+        "tolerance": 1e-4,
+        "slices": {
+            "test": {"rows": 10000, "max_abs_diff": 1.2e-7, "label_flips": 0},
+            "unseen_categories": {"rows": 100, "max_abs_diff": 5.0e-8, "label_flips": 0},
+        },
+    },
+    "versions": {"onnxruntime": "1.32.0", "scikit-learn": "1.7.2", "skl2onnx": "1.20.0"},
+}
+DATA = {
+    "rows": {"total": 50000, "train": 40000, "test": 10000},
+    "churn_rate": {"train": 0.245, "test": 0.251},
+    "split": {"method": "time", "train_end": "2025-08-07", "test_start": "2025-08-07"},
+}
+VALIDATION = {
+    "status": "passed",
+    "rows": 50000,
+    "columns": 20,
+    "failed_checks": 0,
+    "failing_rows": 0,
+    "missing_rate": {"total_charges": 0.058, "age": 0.0},
+}
+EVALUATION = {
+    "test": {
+        "roc_auc": 0.862598,
+        "pr_auc": 0.717163,
+        "accuracy": 0.8508,
+        "precision": 0.749735,
+        "recall": 0.580937,
+        "f1": 0.65463,
+        "log_loss": 0.370698,
+        "brier": 0.113375,
+    },
+    "ci95": {
+        "roc_auc": {"low": 0.854605, "high": 0.871269},
+        "pr_auc": {"low": 0.695382, "high": 0.736816},
+        "accuracy": {"low": 0.844395, "high": 0.8571},
+        "precision": {"low": 0.730481, "high": 0.769848},
+        "recall": {"low": 0.561634, "high": 0.601978},
+        "f1": {"low": 0.639286, "high": 0.672694},
+        "log_loss": {"low": 0.359737, "high": 0.381267},
+        "brier": {"low": 0.109365, "high": 0.116944},
+    },
+    "cv": {
+        "roc_auc": {"mean": 0.853792, "std": 0.003374},
+        "pr_auc": {"mean": 0.699825, "std": 0.007553},
+        "log_loss": {"mean": 0.383081, "std": 0.003805},
+    },
+    "business": {
+        "threshold": 0.5,
+        "cost_per_1000": 26680.0,
+        "best_threshold": 0.1,
+        "cost_per_1000_at_best": 14165.0,
+    },
+    "confusion": {"tn": 7094, "fp": 472, "fn": 1020, "tp": 1414},
+    "rows": {"test": 10000},
+}
+
+
+@pytest.fixture(scope="module")
+def params() -> dict[str, Any]:
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def card(params: dict[str, Any], contract: Contract) -> str:
+    """The card with every metrics file present, as the export stage renders it."""
+    return render_model_card(
+        params, contract, EXPORT, data=DATA, validation=VALIDATION, evaluation=EVALUATION
+    )
+
+
+def test_card_quotes_test_metrics_with_intervals_and_direction(card: str) -> None:
+    assert "| ROC AUC | 0.8626 | 0.8546 – 0.8713 | higher |" in card
+    assert "| log loss | 0.3707 | 0.3597 – 0.3813 | lower |" in card
+    assert "| ROC AUC | 0.8538 | 0.0034 |" in card  # cross-validation mean and std
+    assert "| churns | 1,020 | 1,414 |" in card
+    assert "Test set: 10,000 rows" in card
+
+
+def test_card_shows_business_cost_at_configured_and_cost_minimising_threshold(card: str) -> None:
+    assert "| 0.5 | `evaluate.threshold` | 26,680.00 |" in card
+    assert "| 0.1 | lowest cost on out-of-fold CV predictions | 14,165.00 |" in card
+    assert "25.00 for an offer" in card and "250.00 for a churner" in card
+
+
+def test_card_identifies_the_shipped_onnx_file_and_its_parity(card: str) -> None:
+    assert f"| sha256 | `{SHA}` |" in card
+    assert "| size | 123,456 bytes |" in card
+    assert "| opset | 17 |" in card
+    assert "0 label flips on 10,200 rows" in card
+    assert "| unseen_categories | 100 | 5.00e-08 | 0 |" in card
+
+
+def test_card_names_model_type_hyperparams_data_and_every_feature(
+    card: str, params: dict[str, Any], contract: Contract
+) -> None:
+    assert f"`{params['model']['type']}`" in card
+    for name, value in params["model"]["hyperparams"].items():
+        assert f"| {name} | {value} |" in card
+    assert "40,000 for training, 10,000 for test" in card
+    assert "**passed**" in card and "`total_charges` 5.8%" in card and "`age` 0.0%" not in card
+    for feature in contract.feature_names:
+        assert f"| `{feature}` |" in card
+    assert "one of `month-to-month`, `one-year`, `two-year`" in card
+
+
+def test_card_has_intended_use_limitations_and_reproduce_steps(card: str) -> None:
+    headings = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
+    assert headings == [
+        "Model",
+        "Intended use",
+        "Data",
+        "Inputs",
+        "Evaluation",
+        "Business view",
+        "ONNX export",
+        "Limitations",
+        "How to reproduce",
+    ]
+    assert "dvc repro" in card
+    assert "**synthetic** data" in card  # the default source is named as a limitation
+
+
+def test_card_for_user_data_does_not_claim_synthetic_data(
+    params: dict[str, Any], contract: Contract
+) -> None:
+    own_data = {**params, "data": {**params["data"], "source": "data/customers.parquet"}}
+
+    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATION)
+
+    assert "synthetic" not in card
+    assert "`data/customers.parquet`" in card
+
+
+def test_card_without_metrics_files_says_not_available(
+    params: dict[str, Any], contract: Contract
+) -> None:
+    card = render_model_card(params, contract, EXPORT)
+
+    assert "Split summary: not available (metrics/data.json missing)" in card
+    assert "Validation: not available" in card
+    assert "Not available (metrics/evaluate.json missing)" in card
+    assert "## Business view" not in card
+
+
+def test_card_is_byte_identical_across_runs_and_carries_no_run_date(
+    params: dict[str, Any], contract: Contract
+) -> None:
+    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
+    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
+
+    assert first == second
+    assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", first)  # no dates without data.json
+    assert "/tmp" not in first and str(ROOT) not in first
+
+
+def test_card_from_files_reads_data_validation_and_evaluation(
+    card: str, params: dict[str, Any], contract: Contract, tmp_path: Path
+) -> None:
+    gio.write_json(tmp_path / "data.json", DATA)
+    gio.write_json(tmp_path / "validation.json", VALIDATION)
+    gio.write_json(tmp_path / "evaluate.json", EVALUATION)
+
+    from_files = model_card_from_files(params, contract, EXPORT, metrics_dir=tmp_path)
+
+    assert from_files == card
