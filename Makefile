@@ -34,8 +34,7 @@ install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
 
 run: install ## reproduce the pipeline on the configured data and print the metrics
 	$(BIN)/dvc repro
-	@$(BIN)/dvc metrics show --md metrics/evaluate.json metrics/export.json
-	@echo "ONNX model: models/model.onnx (model card: reports/model_card.md)"
+	@$(BIN)/gitops-ml summary
 
 test: install ## the full test suite (what .ci/run runs)
 	$(BIN)/pytest
