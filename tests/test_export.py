@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,3 +117,33 @@ def test_parity_failure_reports_the_numbers(
         export_model(
             model, exported_model.test_frame, exported_model.contract, ExportParams(17, 1e-4)
         )
+
+
+def test_export_bytes_do_not_depend_on_the_python_hash_seed(exported_model, tmp_path) -> None:
+    """skl2onnx orders opset domains by set iteration; the export must not inherit that."""
+    script = (
+        "import sys, joblib\n"
+        "from gitops_ml.contract import load_contract\n"
+        "from gitops_ml.pipeline.export import export_onnx\n"
+        "model = joblib.load(sys.argv[1])\n"
+        "sys.stdout.buffer.write(export_onnx(model, load_contract(sys.argv[2]), 17))\n"
+    )
+    model_path = tmp_path / "model.joblib"
+    joblib.dump(exported_model.model, model_path)
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(model_path), str(exported_model.contract_path)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            check=True,
+        ).stdout
+        for seed in ("0", "1", "2", "3", "4", "5")
+    }
+    assert len(outputs) == 1
+
+
+def test_export_metrics_record_the_opsets_actually_used(exported_model) -> None:
+    metrics = json.loads(exported_model.export_metrics_path.read_text())
+    used = metrics["onnx"]["opset_used"]
+    assert set(used) == {"ai.onnx", "ai.onnx.ml"}
+    assert used["ai.onnx"] <= metrics["onnx"]["opset"]

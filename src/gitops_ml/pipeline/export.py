@@ -65,7 +65,18 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
             f"skl2onnx cannot convert this model: {type(exc).__name__}: {exc}"
         ) from None
     proto.doc_string = f"{contract.name}: churn probability from the raw contract columns"
+    # skl2onnx lists opset domains in set order, which varies with Python's hash seed: sort
+    # them so the same model always serialises to the same bytes (and the same sha256).
+    opsets = sorted(proto.opset_import, key=lambda o: o.domain)
+    del proto.opset_import[:]
+    proto.opset_import.extend(opsets)
     return proto.SerializeToString()
+
+
+def opset_versions(onnx_bytes: bytes) -> dict[str, int]:
+    """Operator set actually used per domain (skl2onnx picks the lowest that suffices)."""
+    model = onnx.load_from_string(onnx_bytes)
+    return {o.domain or "ai.onnx": int(o.version) for o in model.opset_import}
 
 
 def onnx_session(onnx_bytes: bytes) -> ort.InferenceSession:
@@ -135,6 +146,7 @@ def export_metrics(
             "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
             "size_bytes": len(onnx_bytes),
             "opset": opset,
+            "opset_used": opset_versions(onnx_bytes),
             "path": ONNX_PATH,
             "inputs": len(onnx.load_from_string(onnx_bytes).graph.input),
         },

@@ -1,0 +1,493 @@
+"""drift: compare a window of production data with the reference profile, in bounded memory.
+
+Rows stream through accumulators that keep only counts on the profile's bins and quantile grid,
+so memory does not grow with the window. A feature drifts only when its change is both
+statistically significant (Benjamini–Hochberg adjusted p < alpha) and large (PSI, missing-rate
+change or unseen-category share over the warn/alert thresholds): on a million rows a test alone
+flags everything, and on a hundred rows an effect size alone is noise.
+
+Exit codes: 0 checked (no drift, or drift without --fail-on-drift); 1 drift found with
+--fail-on-drift; 2 bad input (UserError); 3 not enough data with --fail-on-drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gitops_ml import io as gio
+from gitops_ml.config import load_params
+from gitops_ml.contract import load_contract
+from gitops_ml.monitor import stats
+from gitops_ml.monitor.params import DriftParams
+from gitops_ml.monitor.profile import (
+    ProfileError,
+    cell_index,
+    cell_to_bin,
+    count_categories,
+    load_profile,
+)
+from gitops_ml.monitor.readers import Chunk, ModelScorer, expand_sources, iter_chunks
+
+LEVELS = ("ok", "warn", "alert")
+SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
+MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
+EXIT_DRIFT = 1
+EXIT_NOT_ENOUGH_DATA = 3
+
+
+class NumericAccumulator:
+    """Counts on the reference's fine grid, the missing count and the distance beyond its range."""
+
+    def __init__(self, reference: dict[str, Any]) -> None:
+        self.grid = np.asarray(reference["grid"], dtype=np.float64)
+        self.cells = np.zeros(len(self.grid) + 1, dtype=np.int64)
+        self.sums = np.zeros(len(self.grid) + 1, dtype=np.float64)
+        self.missing = 0
+        self.excess = 0.0  # summed distance of values beyond the reference's min and max
+
+    def update(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[~np.isnan(values)]
+        self.missing += len(values) - len(finite)
+        index = cell_index(self.grid, finite)
+        self.cells += np.bincount(index, minlength=len(self.cells))
+        self.sums += np.bincount(index, weights=finite, minlength=len(self.cells))
+        low, high = self.grid[0], self.grid[-1]
+        self.excess += float(np.sum(low - finite[finite < low]))
+        self.excess += float(np.sum(finite[finite > high] - high))
+
+    @property
+    def count(self) -> int:
+        return int(self.cells.sum())
+
+
+class CategoricalAccumulator:
+    """Counts of the profiled categories, of unseen ones (bounded), and of missing values."""
+
+    def __init__(self, reference: dict[str, Any]) -> None:
+        self.known = dict.fromkeys(reference["categories"], 0)
+        self.unseen: dict[str, int] = {}
+        self.unseen_pooled = 0
+        self.missing = 0
+
+    def update(self, values: Any) -> None:
+        counts, missing = count_categories(values)
+        self.missing += missing
+        for name, n in counts.items():
+            if name in self.known:
+                self.known[name] += n
+            elif name in self.unseen or len(self.unseen) < MAX_UNSEEN_NAMES:
+                self.unseen[name] = self.unseen.get(name, 0) + n
+            else:
+                self.unseen_pooled += n
+
+    @property
+    def unseen_count(self) -> int:
+        return sum(self.unseen.values()) + self.unseen_pooled
+
+    @property
+    def count(self) -> int:
+        return sum(self.known.values()) + self.unseen_count
+
+
+class PerformanceAccumulator:
+    """Score histograms of negatives and positives among labelled rows."""
+
+    def __init__(self) -> None:
+        self.neg = np.zeros(SCORE_BINS, dtype=np.int64)
+        self.pos = np.zeros(SCORE_BINS, dtype=np.int64)
+
+    def update(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        known = ~np.isnan(labels) & ~np.isnan(scores)
+        bins = np.clip((scores[known] * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+        positive = labels[known] > 0.5
+        self.neg += np.bincount(bins[~positive], minlength=SCORE_BINS)
+        self.pos += np.bincount(bins[positive], minlength=SCORE_BINS)
+
+    @property
+    def count(self) -> int:
+        return int(self.neg.sum() + self.pos.sum())
+
+
+class WindowAccumulator:
+    """Everything the check needs from a window, updated chunk by chunk."""
+
+    def __init__(self, profile: dict[str, Any], scorer: ModelScorer | None = None) -> None:
+        self.profile = profile
+        self.scorer = scorer
+        self.rows = 0
+        self.features: dict[str, NumericAccumulator | CategoricalAccumulator] = {}
+        for ref in profile["features"]:
+            acc = NumericAccumulator(ref) if ref["kind"] == "numeric" else None
+            self.features[ref["name"]] = acc or CategoricalAccumulator(ref)
+        self.score = NumericAccumulator(profile["score"]) if profile.get("score") else None
+        self.performance = PerformanceAccumulator()
+
+    def update(self, chunk: Chunk) -> None:
+        self.rows += chunk.rows
+        for name, values in chunk.columns.items():
+            if name in self.features:
+                self.features[name].update(values)
+        scores = chunk.scores
+        if scores is None and self.scorer is not None:
+            scores = self.scorer.score(chunk.frame)
+        if scores is None:
+            return
+        if self.score is not None:
+            self.score.update(scores)
+        if chunk.labels is not None:
+            self.performance.update(scores, chunk.labels)
+
+
+# ------------------------------------------------------------------------------------------------
+# From counts to findings
+# ------------------------------------------------------------------------------------------------
+
+
+def _level(value: float, warn: float, alert: float) -> int:
+    if not np.isfinite(value):
+        return 0
+    return 2 if value >= alert else 1 if value >= warn else 0
+
+
+def _missing_fields(ref: dict[str, Any], cur_missing: int, cur_rows: int) -> dict[str, Any]:
+    ref_rows = ref["count"] + ref["missing"]
+    ref_rate = ref["missing"] / ref_rows if ref_rows else 0.0
+    cur_rate = cur_missing / cur_rows if cur_rows else 0.0
+    return {
+        "missing_ref": ref_rate,
+        "missing_cur": cur_rate,
+        "missing_change": cur_rate - ref_rate,
+        "p_missing": stats.two_proportion_p(ref["missing"], ref_rows, cur_missing, cur_rows),
+    }
+
+
+def numeric_finding(
+    ref: dict[str, Any], acc: NumericAccumulator, settings: DriftParams
+) -> dict[str, Any]:
+    """PSI over deciles + missing bin, grid KS, normalised W1, JS and the missing-rate test."""
+    grid = acc.grid
+    edges = np.asarray(ref["bin_edges"], dtype=np.float64)
+    cur_bins = np.bincount(cell_to_bin(grid, edges), weights=acc.cells, minlength=len(edges) + 1)
+    ref_vec = np.append(np.asarray(ref["bin_counts"], dtype=np.float64), ref["missing"])
+    cur_vec = np.append(cur_bins, acc.missing)
+    n_cur = acc.count
+    out = {
+        "kind": "numeric",
+        "rows": n_cur + acc.missing,
+        "psi": stats.psi(ref_vec, cur_vec, settings.epsilon),
+        "js": stats.js_distance(ref_vec, cur_vec),
+        "mean_ref": ref["mean"],
+        "mean_cur": float(acc.sums.sum()) / n_cur if n_cur else None,
+        "unseen": None,
+        "chart": _chart(bin_labels(edges), ref_vec, cur_vec),
+        **_missing_fields(ref, acc.missing, n_cur + acc.missing),
+    }
+    if n_cur >= settings.min_feature_rows:
+        ref_cells = np.asarray(ref["grid_counts"], dtype=np.float64)
+        out["statistic"], out["p_distribution"] = stats.ks_from_grid(
+            ref_cells, acc.cells, ref["count"], n_cur
+        )
+        w1 = stats.wasserstein_from_grid(
+            grid, ref_cells, np.asarray(ref["grid_sums"]), acc.cells, acc.sums, acc.excess
+        )
+        out["wasserstein_norm"] = w1 / ref["std"] if ref["std"] > 0 else None
+        # Two tests per feature (values, missing rate): Bonferroni inside the feature.
+        out["p_value"] = min(1.0, 2.0 * min(out["p_distribution"], out["p_missing"]))
+    else:
+        out["statistic"], out["p_distribution"], out["wasserstein_norm"] = None, None, None
+        out["p_value"] = out["p_missing"]
+    out["test"] = "ks"
+    return out
+
+
+def categorical_finding(
+    ref: dict[str, Any], acc: CategoricalAccumulator, settings: DriftParams
+) -> dict[str, Any]:
+    """Chi-square homogeneity over categories + other + missing, PSI, JS and unseen share."""
+    names = list(ref["categories"])
+    ref_vec = np.array([*(ref["categories"][n] for n in names), ref["other"], ref["missing"]])
+    cur_vec = np.array([*(acc.known[n] for n in names), acc.unseen_count, acc.missing])
+    statistic, p_value = stats.chi2_homogeneity(ref_vec, cur_vec)
+    top_unseen = sorted(acc.unseen.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return {
+        "kind": "categorical",
+        "rows": acc.count + acc.missing,
+        "test": "chi2",
+        "statistic": statistic,
+        "p_distribution": p_value,
+        "p_value": p_value,
+        "psi": stats.psi(ref_vec, cur_vec, settings.epsilon),
+        "js": stats.js_distance(ref_vec, cur_vec),
+        "wasserstein_norm": None,
+        "unseen": acc.unseen_count / acc.count if acc.count else 0.0,
+        "unseen_top": dict(top_unseen),
+        "chart": _chart([*names, "(other)"], ref_vec, cur_vec),
+        **_missing_fields(ref, acc.missing, acc.count + acc.missing),
+    }
+
+
+def _chart(labels: list[str], ref_vec: np.ndarray, cur_vec: np.ndarray) -> dict[str, Any]:
+    """Shares of all rows per bin; the last entry of each vector is the missing bin."""
+    keep = len(labels) + (1 if ref_vec[-1] or cur_vec[-1] else 0)
+    return {
+        "labels": [*labels, "(missing)"][:keep],
+        "reference": stats.proportions(ref_vec)[:keep].tolist(),
+        "current": stats.proportions(cur_vec)[:keep].tolist(),
+    }
+
+
+def bin_labels(edges: np.ndarray) -> list[str]:
+    """Short x-axis labels for the decile bins: ≤e0, ≤e1, …, >e_last."""
+    if len(edges) == 0:
+        return ["all"]
+    return [*(f"≤{_short(e)}" for e in edges), f">{_short(edges[-1])}"]
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def grade(finding: dict[str, Any], adjusted_p: float, settings: DriftParams) -> None:
+    """Set `level`: significant (adjusted p < alpha) AND large; 'large' is the worst effect size."""
+    size = max(
+        _level(finding["psi"], settings.psi_warn, settings.psi_alert),
+        _level(abs(finding["missing_change"]), settings.missing_warn, settings.missing_alert),
+        _level(finding["unseen"] or 0.0, settings.unseen_warn, settings.unseen_alert),
+    )
+    finding["p_adjusted"] = adjusted_p
+    finding["significant"] = adjusted_p < settings.alpha
+    finding["level"] = LEVELS[size] if finding["significant"] else "ok"
+
+
+def performance_finding(
+    profile: dict[str, Any], acc: PerformanceAccumulator, settings: DriftParams
+) -> dict[str, Any] | None:
+    """Current metrics with bootstrap CIs against the training metrics (significant AND large)."""
+    if acc.count == 0:
+        return None
+    if acc.count < settings.min_rows:
+        return {"level": "not_enough_data", "rows": acc.count, "metrics": {}}
+    edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
+    threshold_bin = round(float(profile.get("threshold", 0.5)) * SCORE_BINS)
+    current = stats.binned_metrics(acc.neg, acc.pos, edges, threshold_bin)
+    ci = stats.bootstrap_metric_ci(
+        acc.neg, acc.pos, edges, threshold_bin, settings.bootstrap_samples, settings.seed
+    )
+    training = (profile.get("metrics") or {}).get("test", {})
+    metrics: dict[str, Any] = {}
+    worst = 0
+    for name, value in current.items():
+        row: dict[str, Any] = {"current": value, "ci95": ci.get(name), "training": None}
+        if name in training and name in ci:
+            lower_is_better = name == "brier"
+            sign = -1.0 if lower_is_better else 1.0
+            drop = sign * (training[name] - value)
+            bound = ci[name]["low"] if lower_is_better else ci[name]["high"]
+            significant = sign * (training[name] - bound) > 0
+            row.update(training=training[name], drop=drop, significant=significant)
+            row["degraded"] = bool(significant and drop >= settings.performance_tolerance)
+            if row["degraded"] and name in ("roc_auc", "accuracy", "brier"):
+                worst = 2
+        metrics[name] = row
+    return {"level": LEVELS[worst], "rows": acc.count, "metrics": metrics}
+
+
+def prediction_finding(
+    profile: dict[str, Any], acc: NumericAccumulator | None, settings: DriftParams
+) -> dict[str, Any] | None:
+    if acc is None or acc.count == 0:
+        return None
+    finding = numeric_finding(profile["score"], acc, settings)
+    if acc.count < settings.min_rows:
+        finding["level"] = "not_enough_data"
+        return finding
+    grade(finding, finding["p_distribution"], settings)
+    return finding
+
+
+def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> dict[str, Any]:
+    """The drift result (drift.json) from an accumulated window: findings, levels and verdict."""
+    profile = window.profile
+    findings: list[dict[str, Any]] = []
+    for ref in profile["features"]:
+        acc = window.features[ref["name"]]
+        if isinstance(acc, NumericAccumulator):
+            finding = numeric_finding(ref, acc, settings)
+        else:
+            finding = categorical_finding(ref, acc, settings)
+        findings.append({"name": ref["name"], "type": ref["type"], **finding})
+    testable = [f for f in findings if f["rows"] >= settings.min_feature_rows]
+    adjusted = stats.benjamini_hochberg([f["p_value"] for f in testable])
+    for finding, p_adj in zip(testable, adjusted, strict=True):
+        grade(finding, p_adj, settings)
+    for finding in findings:
+        finding.setdefault("level", "not_enough_data")
+        finding.setdefault("p_adjusted", None)
+        finding.setdefault("significant", False)
+    findings.sort(key=_severity_key)
+    prediction = prediction_finding(profile, window.score, settings)
+    performance = performance_finding(profile, window.performance, settings)
+    verdict, reason = dataset_verdict(window.rows, findings, prediction, performance, settings)
+    counts = {level: 0 for level in (*LEVELS, "not_enough_data")}
+    for finding in findings:
+        counts[finding["level"]] += 1
+    return {
+        "verdict": verdict,
+        "drift": verdict == "drift",
+        "reason": reason,
+        "rows": window.rows,
+        "features": findings,
+        "drifting_features": [f["name"] for f in findings if f["level"] in ("warn", "alert")],
+        "summary": counts,
+        "prediction": prediction,
+        "performance": performance,
+        "reference": {
+            "rows": profile["rows"],
+            "model_sha256": profile.get("model_sha256"),
+            "metrics": profile.get("metrics"),
+        },
+        "thresholds": {
+            k: getattr(settings, k)
+            for k in (
+                "alpha",
+                "psi_warn",
+                "psi_alert",
+                "missing_warn",
+                "missing_alert",
+                "unseen_warn",
+                "unseen_alert",
+                "drift_share",
+                "min_rows",
+                "min_feature_rows",
+                "performance_tolerance",
+                "epsilon",
+            )
+        },
+    }
+
+
+def _severity_key(finding: dict[str, Any]) -> tuple[int, float, str]:
+    rank = {"alert": 0, "warn": 1, "ok": 2, "not_enough_data": 3}[finding["level"]]
+    return rank, -float(finding["psi"] or 0.0), finding["name"]
+
+
+def dataset_verdict(
+    rows: int,
+    findings: list[dict[str, Any]],
+    prediction: dict[str, Any] | None,
+    performance: dict[str, Any] | None,
+    settings: DriftParams,
+) -> tuple[str, str]:
+    """The documented rule, first match wins.
+
+    1. fewer than `min_rows` rows → not_enough_data;
+    2. any feature, the prediction or the performance at alert, or at least `drift_share` of the
+       tested features at warn or above → drift;
+    3. anything at warn → warn;
+    4. otherwise → no_drift.
+    """
+    if rows < settings.min_rows:
+        return "not_enough_data", f"{rows} rows < min_rows {settings.min_rows}"
+    tested = [f for f in findings if f["level"] != "not_enough_data"]
+    alerts = [f["name"] for f in tested if f["level"] == "alert"]
+    flagged = [f["name"] for f in tested if f["level"] in ("warn", "alert")]
+    extra = [
+        (label, part["level"])
+        for label, part in (("prediction", prediction), ("performance", performance))
+        if part is not None
+    ]
+    reasons: list[str] = []
+    if alerts:
+        reasons.append(f"features at alert: {', '.join(alerts)}")
+    if tested and len(flagged) / len(tested) >= settings.drift_share:
+        reasons.append(
+            f"{len(flagged)}/{len(tested)} features drift (≥ {settings.drift_share:.0%})"
+        )
+    reasons += [f"{label} drift at alert" for label, level in extra if level == "alert"]
+    if reasons:
+        return "drift", "; ".join(reasons)
+    warned = flagged + [label for label, level in extra if level == "warn"]
+    if warned:
+        return "warn", f"at warn level: {', '.join(warned)}"
+    return "no_drift", "no feature, prediction or performance change is both significant and large"
+
+
+def check_drift(
+    profile: dict[str, Any],
+    chunks: Iterable[Chunk],
+    settings: DriftParams,
+    scorer: ModelScorer | None = None,
+) -> dict[str, Any]:
+    """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`."""
+    window = WindowAccumulator(profile, scorer)
+    for chunk in chunks:
+        window.update(chunk)
+    return evaluate_window(window, settings)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="models/reference_profile.json")
+    parser.add_argument(
+        "--current", required=True, help="CSV/Parquet/JSONL file, directory or glob ('*.parquet')"
+    )
+    parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
+    parser.add_argument("--contract", default="data/schema.yaml")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--output-dir", default="reports/drift")
+    parser.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 1 when drift is found (3 when there is not enough data)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from gitops_ml.monitor.report import render_markdown, write_github_outputs
+
+    contract = load_contract(args.contract)
+    settings = DriftParams.from_params(load_params(args.params))
+    profile = load_profile(args.profile, contract)
+    sources = expand_sources(args.current)
+    scorer = None
+    if args.model is not None:
+        scorer = ModelScorer(args.model, contract)
+        expected = profile.get("model_sha256")
+        if expected and expected != scorer.sha256:
+            raise ProfileError(
+                f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
+                f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
+            )
+    chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=scorer is not None)
+    result = check_drift(profile, chunks, settings, scorer)
+    result["sources"] = [_display_path(p) for p in sources]
+    out_dir = Path(args.output_dir)
+    markdown = render_markdown(result)
+    gio.write_json(out_dir / "drift.json", result)
+    gio.write_text(out_dir / "drift.md", markdown)
+    write_github_outputs(result, markdown, out_dir, os.environ)
+    print(f"drift verdict: {result['verdict']} ({result['reason']}); report: {out_dir}/drift.md")
+    if args.fail_on_drift and result["verdict"] == "drift":
+        return EXIT_DRIFT
+    if args.fail_on_drift and result["verdict"] == "not_enough_data":
+        return EXIT_NOT_ENOUGH_DATA
+    return 0
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the working directory when possible: no absolute paths in artifacts."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name

@@ -1,0 +1,254 @@
+"""profile: a small JSON summary of the training data and model scores for the drift check.
+
+Drift is later measured against this profile, not against the raw training data, so the check
+needs neither the training set nor its memory: per numeric feature the reference-quantile bins
+(PSI, charts) and a fine quantile grid (KS, Wasserstein), per categorical feature the category
+counts, the reference score distribution and the training metrics. Versioned with the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gitops_ml import io as gio
+from gitops_ml.config import EvaluateParams, load_params
+from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
+from gitops_ml.errors import UserError
+from gitops_ml.monitor.params import DriftParams
+
+PROFILE_VERSION = 1
+METRIC_KEYS = ("roc_auc", "accuracy", "precision", "recall", "f1", "brier")
+
+
+class ProfileError(UserError):
+    """The profile file is missing, unreadable or does not match the contract or model."""
+
+
+def numeric_values(values: Any) -> np.ndarray:
+    """float64 values with NaN for missing; bools become 0/1 like they do for the model."""
+    return pd.to_numeric(pd.Series(values), errors="raise").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+
+
+def count_categories(values: Any) -> tuple[dict[str, int], int]:
+    """(count per category as a string, missing count); MISSING_CATEGORY "" counts as missing.
+
+    Counts first and converts only the distinct keys, so a million rows cost one value_counts.
+    """
+    counts: dict[str, int] = {}
+    missing = 0
+    pairs: list[tuple[Any, Any]]
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        table = pc.value_counts(values)
+        keys, numbers = table.field("values").to_pylist(), table.field("counts").to_pylist()
+        pairs = list(zip(keys, numbers, strict=True))
+    else:
+        pairs = list(pd.Series(values).value_counts(dropna=False, sort=False).items())
+    for key, n in pairs:
+        if pd.isna(key) or key == MISSING_CATEGORY:
+            missing += int(n)
+        else:
+            name = str(key)
+            counts[name] = counts.get(name, 0) + int(n)
+    return counts, missing
+
+
+def cell_index(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cell of each value: cell j is (grid[j-1], grid[j]]; 0 is ≤ grid[0], len(grid) is beyond."""
+    return np.searchsorted(grid, values, side="left")
+
+
+def cell_to_bin(grid: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Which coarse bin each fine cell falls in (the bin edges are a subset of the grid)."""
+    upper = np.append(grid, np.inf)
+    return np.searchsorted(edges, upper, side="left")
+
+
+def numeric_profile(values: np.ndarray, settings: DriftParams) -> dict[str, Any]:
+    """Quantile grid, cell counts, decile bins and moments of one numeric column."""
+    finite = values[~np.isnan(values)]
+    missing = int(len(values) - len(finite))
+    if len(finite) == 0:
+        raise ProfileError("cannot profile a numeric column with no non-missing values")
+    levels = np.linspace(0.0, 1.0, settings.quantile_grid + 1)
+    full_grid = np.quantile(finite, levels, method="inverted_cdf")
+    step = settings.quantile_grid // settings.bins
+    edges = np.unique(full_grid[step:-1:step])
+    grid = np.unique(full_grid)
+    index = cell_index(grid, finite)
+    cells = np.bincount(index, minlength=len(grid) + 1)
+    sums = np.bincount(index, weights=finite, minlength=len(grid) + 1)
+    bins = np.bincount(cell_to_bin(grid, edges), weights=cells, minlength=len(edges) + 1)
+    return {
+        "kind": "numeric",
+        "count": len(finite),
+        "missing": missing,
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "grid": grid.tolist(),
+        "grid_counts": cells.astype(int).tolist(),
+        "grid_sums": sums.tolist(),
+        "bin_edges": edges.tolist(),
+        "bin_counts": bins.astype(int).tolist(),
+    }
+
+
+def categorical_profile(values: Any, settings: DriftParams) -> dict[str, Any]:
+    """Counts of the most frequent categories (ties by name), the rest pooled as `other`."""
+    counts, missing = count_categories(values)
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "kind": "categorical",
+        "count": sum(counts.values()),
+        "missing": missing,
+        "categories": dict(ordered[: settings.max_categories]),
+        "other": sum(n for _, n in ordered[settings.max_categories :]),
+    }
+
+
+def training_metrics(evaluate: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The test metrics and their CIs from metrics/evaluate.json (see docs/interfaces.md)."""
+    if not evaluate:
+        return None
+    test = evaluate.get("test", {})
+    ci95 = evaluate.get("ci95", {})
+    return {
+        "test": {k: test[k] for k in METRIC_KEYS if k in test},
+        "ci95": {k: ci95[k] for k in METRIC_KEYS if k in ci95},
+        "rows": evaluate.get("rows", {}).get("test"),
+    }
+
+
+def build_profile(
+    frame: pd.DataFrame,
+    contract: Contract,
+    settings: DriftParams,
+    scores: np.ndarray | None = None,
+    evaluate: dict[str, Any] | None = None,
+    threshold: float = 0.5,
+    model_sha256: str | None = None,
+) -> dict[str, Any]:
+    """The reference profile of `frame` (the training split) and the model's scores on it."""
+    require_features(frame, contract)
+    features: list[dict[str, Any]] = []
+    for column in contract.features:
+        try:
+            if column.is_categorical:
+                entry = categorical_profile(frame[column.name], settings)
+            else:
+                entry = numeric_profile(numeric_values(frame[column.name]), settings)
+        except (ProfileError, ValueError, TypeError) as exc:
+            raise ProfileError(f"column {column.name!r}: {exc}") from None
+        features.append({"name": column.name, "type": column.type, **entry})
+    target = None
+    if contract.target in frame.columns:
+        target = {
+            "name": contract.target,
+            "rate": float(frame[contract.target].astype(bool).mean()),
+        }
+    return {
+        "version": PROFILE_VERSION,
+        "contract": contract.name,
+        "rows": len(frame),
+        "features": features,
+        "target": target,
+        "score": None if scores is None else numeric_profile(numeric_values(scores), settings),
+        "threshold": threshold,
+        "metrics": training_metrics(evaluate),
+        "model_sha256": model_sha256,
+        "settings": {
+            "bins": settings.bins,
+            "quantile_grid": settings.quantile_grid,
+            "max_categories": settings.max_categories,
+        },
+    }
+
+
+def build_model_profile(
+    frame: pd.DataFrame,
+    contract: Contract,
+    settings: DriftParams,
+    model_path: str | Path,
+    evaluate: dict[str, Any] | None = None,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """build_profile with the ONNX model's scores on `frame` and the model's sha256."""
+    # Imported here so that profiling the statistics alone never needs onnxruntime.
+    from gitops_ml.monitor.readers import ModelScorer
+
+    require_features(frame, contract)
+    scorer = ModelScorer(model_path, contract)
+    return build_profile(
+        frame,
+        contract,
+        settings,
+        scores=scorer.score(frame),
+        evaluate=evaluate,
+        threshold=threshold,
+        model_sha256=scorer.sha256,
+    )
+
+
+def require_features(frame: pd.DataFrame, contract: Contract) -> None:
+    missing = [name for name in contract.feature_names if name not in frame.columns]
+    if missing:
+        raise ProfileError(f"training data lacks contract feature column(s) {missing}")
+
+
+def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str, Any]:
+    """Read a profile, checking its version and (when given) that it covers the contract."""
+    try:
+        profile = gio.read_json(path)
+    except FileNotFoundError:
+        raise ProfileError(f"profile not found: {path} (run `gitops-ml profile`)") from None
+    except ValueError as exc:
+        raise ProfileError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
+        raise ProfileError(f"{path}: not a version-{PROFILE_VERSION} reference profile")
+    if contract is not None:
+        names = [f["name"] for f in profile["features"]]
+        if names != contract.feature_names:
+            raise ProfileError(
+                f"{path}: profiled features {names} differ from the contract's "
+                f"{contract.feature_names}; rebuild the profile"
+            )
+    return profile
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train", default="data/split/train.parquet", help="training split")
+    parser.add_argument("--model", default="models/model.onnx", help="ONNX model to score with")
+    parser.add_argument("--contract", default="data/schema.yaml")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument(
+        "--metrics", default="metrics/evaluate.json", help="training metrics (skipped if absent)"
+    )
+    parser.add_argument("--output", default="models/reference_profile.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    contract = load_contract(args.contract)
+    params = load_params(args.params)
+    settings = DriftParams.from_params(params)
+    threshold = EvaluateParams.from_params(params).threshold
+    frame = gio.read_table(args.train)
+    evaluate = gio.read_json(args.metrics) if Path(args.metrics).exists() else None
+    profile = build_model_profile(frame, contract, settings, args.model, evaluate, threshold)
+    gio.write_json(args.output, profile)
+    print(f"profile: {args.output} ({len(frame)} rows, {len(profile['features'])} features)")
+    return 0

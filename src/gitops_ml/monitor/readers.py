@@ -1,0 +1,323 @@
+"""Streamed reading of the current window: CSV, Parquet or the serving JSON-lines log, in chunks.
+
+The drift check must handle 10 M rows without holding them, so every reader yields bounded
+chunks (Parquet row batches, CSV chunks, batches of log lines), already checked against the data
+contract: a missing column, a non-numeric value in a numeric feature or an empty file is a
+UserError that names the file, the column and how many values are wrong.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.errors import UserError
+
+PARQUET = (".parquet", ".pq")
+CSV = (".csv", ".csv.gz", ".txt")
+JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
+SUPPORTED = PARQUET + CSV + JSONL
+
+
+class CurrentDataError(UserError, ValueError):
+    """The current window is missing, empty, lacks columns or holds values of the wrong type."""
+
+
+@dataclass
+class Chunk:
+    """Up to `chunk_rows` rows: feature columns by name, and scores/labels when known.
+
+    Numeric features are float64 arrays (NaN = missing); categorical ones stay as read (a pandas
+    Series or an Arrow array) because counting them needs no conversion. No DataFrame is built
+    unless the model has to score the rows.
+    """
+
+    columns: dict[str, Any]
+    rows: int
+    scores: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, labels: np.ndarray | None = None) -> Chunk:
+        return cls({str(c): frame[c] for c in frame.columns}, len(frame), labels=labels)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {k: v.to_pandas() if isinstance(v, pa.Array) else v for k, v in self.columns.items()}
+        )
+
+
+def expand_sources(pattern: str) -> list[Path]:
+    """A file, a directory (its supported files) or a glob, sorted for deterministic reports."""
+    if any(ch in pattern for ch in "*?["):
+        paths = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
+        paths = [p for p in paths if p.is_file()]
+        if not paths:
+            raise CurrentDataError(f"{pattern}: no file matches this pattern")
+    else:
+        path = Path(pattern)
+        if path.is_dir():
+            paths = sorted(p for p in path.rglob("*") if p.name.lower().endswith(SUPPORTED))
+            if not paths:
+                raise CurrentDataError(f"{pattern}: directory holds no CSV/Parquet/JSONL file")
+        elif path.is_file():
+            paths = [path]
+        else:
+            raise CurrentDataError(f"{pattern}: file not found")
+    for path in paths:
+        if not path.name.lower().endswith(SUPPORTED):
+            raise CurrentDataError(
+                f"{path}: unsupported file type; use .parquet, .csv or JSON lines (.jsonl)"
+            )
+        if path.stat().st_size == 0:
+            raise CurrentDataError(f"{path}: file is empty")
+    return paths
+
+
+def _require_columns(present: list[str] | set[str], contract: Contract, source: Path) -> None:
+    missing = [name for name in contract.feature_names if name not in present]
+    if missing:
+        raise CurrentDataError(
+            f"{source}: missing feature column(s) {missing} required by the data contract"
+        )
+
+
+def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str, Any]:
+    """Numeric features as float64 (NaN = missing), with an error naming any non-numeric value."""
+    out: dict[str, Any] = {}
+    for column in contract.features:
+        values = frame[column.name]
+        if column.is_categorical:
+            out[column.name] = values
+            continue
+        if pd.api.types.is_float_dtype(values.dtype):
+            out[column.name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
+        coerced = pd.to_numeric(values, errors="coerce")
+        bad = coerced.isna() & values.notna()
+        if bad.any():
+            example = values[bad].iloc[0]
+            raise CurrentDataError(
+                f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
+                f"value(s) in this chunk are not numeric (e.g. {example!r})"
+            )
+        out[column.name] = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Path) -> dict[str, Any]:
+    """Straight from Arrow: numeric casts in C++, categories stay Arrow arrays for counting."""
+    out: dict[str, Any] = {}
+    slow: list[str] = []
+    for column in contract.features:
+        values = batch.column(column.name)
+        if column.is_categorical:
+            out[column.name] = values
+        elif (
+            pa.types.is_integer(values.type)
+            or pa.types.is_floating(values.type)
+            or (pa.types.is_boolean(values.type))
+        ):
+            as_float = pc.fill_null(pc.cast(values, pa.float64()), np.nan)
+            out[column.name] = as_float.to_numpy(zero_copy_only=False)
+        else:
+            slow.append(column.name)
+    if slow:  # strings where numbers belong: the pandas path names the bad values
+        frame = batch.select(slow).to_pandas()
+        checked = normalise(frame, _only(contract, slow), source)
+        out.update(checked)
+    return out
+
+
+def _only(contract: Contract, names: list[str]) -> Contract:
+    return Contract(contract.name, tuple(c for c in contract.columns if c.name in names))
+
+
+def _as_float(values: pd.Series | None) -> np.ndarray | None:
+    """Floats (labels as 0/1, logged scores), NaN where unknown (e.g. outcome not joined yet)."""
+    if values is None:
+        return None
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _open_parquet(path: Path, contract: Contract) -> pq.ParquetFile:
+    try:
+        handle = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise CurrentDataError(f"{path}: cannot read as Parquet: {exc}") from None
+    _require_columns(handle.schema_arrow.names, contract, path)
+    return handle
+
+
+def _parquet_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[Chunk]:
+    """Row batches with every feature: what the model needs to score them."""
+    handle = _open_parquet(path, contract)
+    target = contract.target if contract.target in handle.schema_arrow.names else None
+    wanted = [*contract.feature_names, *([target] if target else [])]
+    for batch in handle.iter_batches(batch_size=chunk_rows, columns=wanted):
+        labels = _as_float(batch.column(target).to_pandas()) if target else None
+        yield Chunk(_arrow_columns(batch, contract, path), batch.num_rows, labels=labels)
+
+
+def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
+    """One column of one row group at a time: memory stays at one column chunk however many
+    rows a row group holds. The first column of each row group carries its row count."""
+    handle = _open_parquet(path, contract)
+    for group in range(handle.metadata.num_row_groups):
+        rows = handle.metadata.row_group(group).num_rows
+        for index, name in enumerate(contract.feature_names):
+            table = handle.read_row_group(group, columns=[name])
+            batch = pa.RecordBatch.from_arrays([table.column(0).combine_chunks()], names=[name])
+            columns = _arrow_columns(batch, _only(contract, [name]), path)
+            yield Chunk(columns, rows if index == 0 else 0)
+
+
+def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        header = list(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
+    _require_columns(header, contract, path)
+    wanted = {*contract.feature_names, contract.target}
+    categorical = dict.fromkeys(contract.categorical_features, "string")
+    try:
+        yield from pd.read_csv(
+            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, dtype=categorical
+        )
+    except pd.errors.ParserError as exc:
+        raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open("r", encoding="utf-8")
+
+
+def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`."""
+    names = contract.feature_names
+    rows: list[list[Any]] = []
+    seen: set[str] = set()
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CurrentDataError(f"{path}: line {number} is not valid JSON: {exc}") from None
+            if not isinstance(record, dict):
+                raise CurrentDataError(f"{path}: line {number} is not a JSON object")
+            features = record.get("features", record)
+            prediction = record.get("prediction") or {}
+            label = record.get("label", features.get(contract.target))
+            seen.update(features)
+            rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
+            if len(rows) >= chunk_rows:
+                _require_columns(seen, contract, path)
+                yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
+                rows = []
+    if rows:
+        _require_columns(seen, contract, path)
+        yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
+
+
+def iter_chunks(
+    sources: list[Path], contract: Contract, chunk_rows: int, rows_together: bool = True
+) -> Iterator[Chunk]:
+    """Every row of every source once, as normalised chunks of at most `chunk_rows` rows.
+
+    With `rows_together=False` (no model to score: features only) Parquet is read column by
+    column instead; a chunk then holds one feature and `rows` counts only new rows.
+    """
+    total = 0
+    for path in sources:
+        lower = path.name.lower()
+        if lower.endswith(PARQUET):
+            parts = (
+                _parquet_rows(path, contract, chunk_rows)
+                if rows_together
+                else _parquet_columns(path, contract)
+            )
+            for chunk in parts:
+                total += chunk.rows
+                yield chunk
+            continue
+        if lower.endswith(CSV):
+            frames = _read_csv(path, contract, chunk_rows)
+        else:
+            frames = _log_rows(path, contract, chunk_rows)
+        for raw in frames:
+            if raw.empty:
+                continue
+            total += len(raw)
+            scores = raw.get("__score")
+            if scores is not None and scores.isna().all():
+                scores = None
+            label_column = raw.get("__label", raw.get(contract.target))
+            yield Chunk(
+                normalise(raw, contract, path),
+                len(raw),
+                scores=None if scores is None else _as_float(scores),
+                labels=_as_float(label_column),
+            )
+    if total == 0:
+        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows")
+
+
+def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
+    """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
+    _require_columns(list(frame.columns), contract, Path(source))
+    target = frame.get(contract.target)
+    columns = normalise(frame, contract, Path(source))
+    return [Chunk(columns, len(frame), labels=_as_float(target))]
+
+
+class ModelScorer:
+    """Churn probabilities from the ONNX model, one chunk at a time."""
+
+    def __init__(self, path: str | Path, contract: Contract) -> None:
+        import hashlib
+
+        import onnxruntime as ort
+
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise CurrentDataError(f"model not found: {path}") from None
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
+        inputs = sorted(i.name for i in self.session.get_inputs())
+        if inputs != sorted(contract.feature_names):
+            raise CurrentDataError(
+                f"{path}: model inputs {inputs} do not match the contract's features"
+            )
+        self.contract = contract
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        feeds = onnx_feeds(model_frame(frame, self.contract), self.contract)
+        probabilities = self.session.run(["probabilities"], feeds)[0]
+        return np.asarray(probabilities[:, 1], dtype=np.float64)

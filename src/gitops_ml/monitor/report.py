@@ -1,0 +1,158 @@
+"""drift.md (verdict first, features by severity, Mermaid charts) and GitHub step outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+VERDICT_TITLE = {
+    "drift": "🔴 Drift detected",
+    "warn": "🟡 Drift warning",
+    "no_drift": "🟢 No drift",
+    "not_enough_data": "⚪ Not enough data",
+}
+LEVEL_MARK = {"alert": "🔴 alert", "warn": "🟡 warn", "ok": "🟢 ok", "not_enough_data": "⚪ n/a"}
+CHARTS = 3  # charts for the most severe drifting features
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and (value != value):  # NaN
+        return "–"
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 10 ** (-digits):
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _feature_table(features: list[dict[str, Any]]) -> list[str]:
+    header = "| feature | type | status | PSI | test stat | adj. p | W₁/σ | JS | missing | unseen |"
+    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in features:
+        stat = "–" if f["statistic"] is None else f"{f['test']} {_num(f['statistic'])}"
+        lines.append(
+            f"| `{f['name']}` | {f['type']} | {LEVEL_MARK[f['level']]} | {_num(f['psi'])} "
+            f"| {stat} | {_num(f['p_adjusted'])} | {_num(f['wasserstein_norm'])} "
+            f"| {_num(f['js'])} | {_pct(f['missing_ref'])} → {_pct(f['missing_cur'])} "
+            f"| {_pct(f['unseen'])} |"
+        )
+    return lines
+
+
+def _mermaid_chart(title: str, chart: dict[str, Any]) -> list[str]:
+    """Bars = reference share per bin, line = current share (renders on GitHub as xychart-beta)."""
+    labels = ", ".join(f'"{_quote(label)}"' for label in chart["labels"])
+    ref = ", ".join(f"{100 * v:.1f}" for v in chart["reference"])
+    cur = ", ".join(f"{100 * v:.1f}" for v in chart["current"])
+    top = max([*chart["reference"], *chart["current"], 0.01]) * 100
+    return [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{_quote(title)}: bars = reference %, line = current %"',
+        f"    x-axis [{labels}]",
+        f'    y-axis "share of rows (%)" 0 --> {min(100.0, top * 1.1):.0f}',
+        f"    bar [{ref}]",
+        f"    line [{cur}]",
+        "```",
+    ]
+
+
+def _quote(text: str) -> str:
+    """Mermaid strings cannot hold double quotes; category names might."""
+    return str(text).replace('"', "'")
+
+
+def _performance_lines(performance: dict[str, Any]) -> list[str]:
+    lines = ["## Performance (labelled rows)", ""]
+    if performance["level"] == "not_enough_data":
+        return [*lines, f"Only {performance['rows']} labelled rows: not enough data.", ""]
+    lines += [
+        f"Status: **{LEVEL_MARK[performance['level']]}** on {performance['rows']:,} labelled rows.",
+        "",
+        "| metric | training | current | 95% CI | degraded |",
+        "|---|---:|---:|---|---|",
+    ]
+    for name, row in performance["metrics"].items():
+        ci = row.get("ci95")
+        ci_text = "–" if not ci else f"[{_num(ci['low'])}, {_num(ci['high'])}]"
+        degraded = "yes" if row.get("degraded") else "no" if row["training"] is not None else "–"
+        values = f"{_num(row['training'])} | {_num(row['current'])}"
+        lines.append(f"| {name} | {values} | {ci_text} | {degraded} |")
+    return [*lines, ""]
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The human report: verdict and reason first, then the evidence."""
+    summary = result["summary"]
+    lines = [
+        f"# {VERDICT_TITLE[result['verdict']]}",
+        "",
+        f"**Verdict: `{result['verdict']}`** — {result['reason']}.",
+        "",
+        f"Window: {result['rows']:,} rows"
+        + (
+            f" from {', '.join(f'`{s}`' for s in result.get('sources', []))}"
+            if result.get("sources")
+            else ""
+        )
+        + f"; reference: {result['reference']['rows']:,} training rows. "
+        f"Features: {summary['alert']} alert, {summary['warn']} warn, {summary['ok']} ok, "
+        f"{summary['not_enough_data']} without enough data.",
+        "",
+    ]
+    prediction = result.get("prediction")
+    if prediction is not None:
+        lines += [
+            f"Prediction drift (model scores): **{LEVEL_MARK[prediction['level']]}** — "
+            f"PSI {_num(prediction['psi'])}, KS {_num(prediction['statistic'])}, "
+            f"mean score {_num(prediction['mean_ref'])} → {_num(prediction['mean_cur'])}.",
+            "",
+        ]
+    thresholds = result["thresholds"]
+    lines += [
+        "## Features, most severe first",
+        "",
+        *_feature_table(result["features"]),
+        "",
+        f"A feature drifts only when its change is significant (Benjamini–Hochberg adjusted "
+        f"p < {thresholds['alpha']}) **and** large (PSI ≥ {thresholds['psi_warn']} warn / "
+        f"{thresholds['psi_alert']} alert, missing-rate change ≥ {thresholds['missing_warn']} / "
+        f"{thresholds['missing_alert']}, unseen share ≥ {thresholds['unseen_warn']} / "
+        f"{thresholds['unseen_alert']}). Numeric test: KS on the reference quantile grid; "
+        "categorical: chi-square homogeneity.",
+        "",
+    ]
+    drifting = [f for f in result["features"] if f["level"] in ("warn", "alert")][:CHARTS]
+    if prediction is not None and prediction["level"] in ("warn", "alert"):
+        drifting.append({"name": "model score", **prediction})
+    if drifting:
+        lines += ["## Reference vs current", ""]
+        for finding in drifting:
+            lines += [*_mermaid_chart(finding["name"], finding["chart"]), ""]
+    if result.get("performance"):
+        lines += _performance_lines(result["performance"])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_github_outputs(
+    result: dict[str, Any], markdown: str, out_dir: Path, environ: Mapping[str, str]
+) -> None:
+    """Step outputs (`drift`, `verdict`, `features`, `report`) and the job summary, in Actions."""
+    output = environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"drift={'true' if result['drift'] else 'false'}\n")
+            handle.write(f"verdict={result['verdict']}\n")
+            handle.write(f"features={','.join(result['drifting_features'])}\n")
+            handle.write(f"report={out_dir / 'drift.md'}\n")
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")

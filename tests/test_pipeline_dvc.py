@@ -1,0 +1,179 @@
+"""The real DVC pipeline in scratch clones: reproducible, incremental, experiment-friendly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_harness import commit_all, scratch_repo, set_params
+
+pytestmark = pytest.mark.slow
+
+# Small enough for a test, large enough for a meaningful model and time split.
+FAST_PARAMS = {
+    "data.rows": 3000,
+    "evaluate.bootstrap_samples": 30,
+    "evaluate.cv_folds": 3,
+    "model.hyperparams.max_iter": 40,
+}
+STAGES = ("ingest", "validate", "split", "train", "evaluate", "export", "profile")
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
+    env["PATH"] = f"{repo / '.venv' / 'bin'}:{env['PATH']}"
+    result = subprocess.run(
+        ["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def stages_run(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+
+
+def output_hashes(repo: Path) -> dict[str, str]:
+    """path → md5 of every stage output recorded in dvc.lock."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def restore_committed_state(repo: Path) -> None:
+    subprocess.run(["git", "checkout", "--", "."], cwd=repo, check=True)
+    dvc(repo, "checkout", "--force")
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = scratch_repo(tmp_path_factory.mktemp("pipeline") / "repo", params=FAST_PARAMS)
+    result = dvc(repo, "repro")
+    assert stages_run(result.stdout) == set(STAGES), result.stdout
+    commit_all(repo, "reproduce")
+    return repo
+
+
+def test_cold_repro_writes_every_declared_output(reproduced: Path) -> None:
+    for path in (
+        "models/model.onnx",
+        "models/model.joblib",
+        "metrics/evaluate.json",
+        "metrics/export.json",
+        "metrics/validation.json",
+        "metrics/data.json",
+        "reports/model_card.md",
+        "plots/roc.json",
+    ):
+        assert (reproduced / path).is_file(), path
+
+
+def test_second_repro_does_nothing(reproduced: Path) -> None:
+    result = dvc(reproduced, "repro")
+    assert stages_run(result.stdout) == set()
+    assert "up to date" in result.stdout.lower()
+
+
+def test_pipeline_from_scratch_twice_gives_identical_hashes(
+    reproduced: Path, tmp_path: Path
+) -> None:
+    again = scratch_repo(tmp_path / "again", params=FAST_PARAMS)
+    dvc(again, "repro")
+    first, second = output_hashes(reproduced), output_hashes(again)
+    assert first == second
+    assert {"data/raw/churn.parquet", "models/model.joblib", "models/model.onnx"} <= set(first)
+    for metrics in ("metrics/evaluate.json", "metrics/export.json", "reports/model_card.md"):
+        assert (reproduced / metrics).read_bytes() == (again / metrics).read_bytes(), metrics
+
+
+def test_changing_a_model_param_reruns_exactly_the_model_stages(reproduced: Path) -> None:
+    set_params(reproduced, {"model.hyperparams.max_iter": 25})
+    try:
+        result = dvc(reproduced, "repro")
+        assert stages_run(result.stdout) == {"train", "evaluate", "export", "profile"}
+    finally:
+        restore_committed_state(reproduced)
+
+
+def test_experiment_run_is_listed_with_its_metrics(reproduced: Path) -> None:
+    try:
+        dvc(
+            reproduced, "exp", "run", "--name", "fewer-trees", "-S", "model.hyperparams.max_iter=15"
+        )
+        shown = json.loads(dvc(reproduced, "exp", "show", "--json").stdout)
+    finally:
+        restore_committed_state(reproduced)  # exp run leaves its results in the workspace
+    experiments = [
+        exp
+        for commit in shown
+        for group in commit.get("experiments") or []
+        for exp in group.get("revs", [])
+    ]
+    names = {exp.get("name") for exp in experiments}
+    assert "fewer-trees" in names
+    run = next(exp for exp in experiments if exp.get("name") == "fewer-trees")
+    metrics = run["data"]["metrics"]["metrics/evaluate.json"]["data"]
+    assert 0.5 < metrics["test"]["roc_auc"] <= 1.0
+    params = run["data"]["params"]["params.yaml"]["data"]
+    assert params["model"]["hyperparams"]["max_iter"] == 15
+
+
+@pytest.fixture()
+def s3_server():
+    """A real S3-compatible server (moto) on loopback, with one empty bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(
+        Bucket="team-dvc"
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def configure_s3_remote(repo: Path, endpoint: str) -> None:
+    """Exactly the README's commands for an S3-compatible remote (keys stay in config.local)."""
+    dvc(repo, "remote", "add", "--force", "--default", "storage", "s3://team-dvc/churn")
+    dvc(repo, "remote", "modify", "storage", "endpointurl", endpoint)
+    dvc(repo, "remote", "modify", "--local", "storage", "access_key_id", "testing")
+    dvc(repo, "remote", "modify", "--local", "storage", "secret_access_key", "testing")
+
+
+def test_push_and_pull_round_trip_through_an_s3_remote(
+    reproduced: Path, s3_server: str, tmp_path: Path
+) -> None:
+    configure_s3_remote(reproduced, s3_server)
+    pushed = dvc(reproduced, "push")
+    assert "pushed" in pushed.stdout.lower()
+
+    clone = tmp_path / "teammate"
+    subprocess.run(["git", "clone", "--quiet", str(reproduced), str(clone)], check=True)
+    (clone / ".venv").symlink_to(reproduced / ".venv")
+    configure_s3_remote(clone, s3_server)
+    dvc(clone, "pull")
+    for path in output_hashes(reproduced):
+        assert (clone / path).read_bytes() == (reproduced / path).read_bytes(), path
+    assert "up to date" in dvc(clone, "status").stdout.lower()
