@@ -16,7 +16,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # dvc.yaml stages call `gitops-ml`; make them find the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-fast lint format typecheck lock pr-report serve \
+# Targets the workflows call.
+TARGETS ?=
+REPRO ?=
+
+.PHONY: help install run repro dvc-pull test test-fast lint format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean
 
 help: ## list the targets
@@ -35,6 +39,12 @@ install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
 run: install ## reproduce the pipeline on the configured data and print the metrics
 	$(BIN)/dvc repro
 	@$(BIN)/gitops-ml summary
+
+repro: install ## dvc repro [REPRO="stage or flags"]: the pipeline, or one stage and what it needs
+	$(BIN)/dvc repro $(REPRO)
+
+dvc-pull: install ## pull DVC-tracked files [TARGETS=…] when a remote is configured and reachable
+	scripts/dvc-pull.sh $(TARGETS)
 
 test: install ## the full test suite (what .ci/run runs)
 	$(BIN)/pytest

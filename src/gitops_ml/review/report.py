@@ -1,0 +1,608 @@
+"""`gitops-ml report`: the pull-request comment a reviewer decides a model change from.
+
+Compares the workspace (the PR, reproduced) with a base revision using DVC's own diffs from Git
+(`dvc metrics diff`, `dvc params diff`; the base's plot files and dvc.lock via `git show`), so
+the base never has to be re-run. `collect()` talks to git/dvc; `render()` is pure and turns
+the collected inputs into markdown plus gate results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeGuard
+
+import yaml
+
+from gitops_ml import io as gio
+from gitops_ml.config import load_params
+from gitops_ml.errors import UserError
+from gitops_ml.review import charts
+from gitops_ml.review.gates import GateParams, GateResult, check_gates, lower_is_better
+
+EVALUATE = "metrics/evaluate.json"
+DATA = "metrics/data.json"
+VALIDATION = "metrics/validation.json"
+EXPORT = "metrics/export.json"
+ROC = "plots/roc.json"
+PRC = "plots/precision_recall.json"
+LOCK = "dvc.lock"
+COMMENT_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
+MAX_ROWS = 150  # per table; the rest is counted, not shown
+HEADLINE_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall")
+BUSINESS = ("cost_per_1000", "cost_per_1000_at_best")
+
+Flat = dict[str, Any]  # "test.roc_auc" -> value, as `dvc metrics diff` flattens them
+
+
+class ReportError(UserError):
+    """The base revision or the repository cannot be compared (exit 2)."""
+
+
+@dataclass
+class ReviewInputs:
+    """Everything the report needs, gathered from git and DVC (or built by hand in tests)."""
+
+    base_rev: str
+    base_sha: str
+    metrics: dict[str, dict[str, dict[str, Any]]]  # dvc metrics diff --all --json
+    params: dict[str, dict[str, dict[str, Any]]]  # dvc params diff --all --json
+    base_plots: dict[str, Any] = field(default_factory=dict)  # path -> parsed JSON
+    pr_plots: dict[str, Any] = field(default_factory=dict)
+    base_lock: dict[str, Any] | None = None
+    pr_lock: dict[str, Any] | None = None  # the workspace dvc.lock (what CI reproduced)
+    committed_lock: dict[str, Any] | None = None  # HEAD:dvc.lock
+    status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
+    load_errors: list[str] = field(default_factory=list)
+    gates: GateParams = field(default_factory=GateParams)
+
+    def side(self, path: str, which: str) -> Flat:
+        """One side ("old" = base, "new" = PR) of a metrics file, flattened."""
+        entries = self.metrics.get(path, {})
+        return {
+            k: v[which]
+            for k, v in entries.items()
+            if isinstance(v, dict) and v.get(which) is not None
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str
+    gates: list[GateResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+
+# ----------------------------------------------------------------------------- collect
+
+
+def _git_show(rev: str, path: str) -> str | None:
+    done = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def _parse(text: str | None, path: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return yaml.safe_load(text) if path.endswith((".yaml", ".lock")) else json.loads(text)
+    except (ValueError, yaml.YAMLError):
+        return None  # an unreadable old file is shown as absent, not a crash
+
+
+def _dvc_diffs(base_sha: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
+    """`dvc metrics diff --all`, `dvc params diff --all` and `dvc status`, in process.
+
+    The same calls the `dvc` CLI makes for `--json`, without three interpreter start-ups
+    (seconds each on a busy CI runner). Returns (metrics, params, status, load errors).
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(".") as repo:
+            metrics = repo.metrics.diff(a_rev=base_sha, all=True)
+            params = repo.params.diff(a_rev=base_sha, all=True)
+            status = repo.status()
+    except DvcException as exc:
+        raise ReportError(f"DVC could not compare with {base_sha[:7]}: {exc}") from None
+    errors = [
+        f"DVC could not load some {kind} of {'the base' if rev == base_sha else rev}"
+        for kind, result in (("metrics", metrics), ("params", params))
+        for rev, err in (result.get("errors") or {}).items()
+        if err
+    ]
+    return _relative(metrics), _relative(params), dict(status or {}), errors
+
+
+def _relative(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {Path(os.path.relpath(p)).as_posix(): v for p, v in result.get("diff", {}).items()}
+
+
+def collect(base_rev: str, params_path: str | Path = "params.yaml") -> ReviewInputs:
+    """Gather both sides; run from the repository root (where dvc.yaml lives)."""
+    probe = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base_rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        raise ReportError(
+            f"unknown base revision {base_rev!r}: not a commit in this repository "
+            f"(in CI fetch it first, e.g. `git fetch origin main`; locally try --base main)"
+        )
+    base_sha = probe.stdout.strip()
+    metrics, params, status, errors = _dvc_diffs(base_sha)
+    workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
+    return ReviewInputs(
+        base_rev=base_rev,
+        base_sha=base_sha,
+        metrics=metrics,
+        params=params,
+        base_plots={p: _parse(_git_show(base_sha, p), p) for p in (ROC, PRC)},
+        pr_plots={p: gio.read_json(p) if Path(p).exists() else None for p in (ROC, PRC)},
+        base_lock=_parse(_git_show(base_sha, LOCK), LOCK),
+        pr_lock=_parse(workspace_lock, LOCK),
+        committed_lock=_parse(_git_show("HEAD", LOCK), LOCK),
+        status=status,
+        load_errors=errors,
+        gates=GateParams.from_params(load_params(params_path)),
+    )
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _cell(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 100:
+        return f"{value:,.1f}"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.4f}"
+
+
+def _distinct(old: Any, new: Any) -> tuple[str, str]:
+    """Both values formatted, with more digits when the usual four would hide the change."""
+    a, b = fmt(old), fmt(new)
+    if a == b and _is_number(old) and _is_number(new) and old != new:
+        return f"{old:.8g}", f"{new:.8g}"
+    return a, b
+
+
+def _cell(value: Any) -> str:
+    """Table-safe text: no pipes or newlines break a markdown row."""
+    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    align = align or "|".join(["---"] * len(header))
+    shown = list(rows[:MAX_ROWS])
+    lines = ["| " + " | ".join(header) + " |", "|" + align + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in shown]
+    if len(rows) > MAX_ROWS:
+        lines.append(f"\n_… and {len(rows) - MAX_ROWS:,} more rows not shown._")
+    return "\n".join(lines)
+
+
+def _details(summary: str, body: str, open_: bool = False) -> str:
+    tag = "<details open>" if open_ else "<details>"
+    return f"{tag}\n<summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def _is_number(v: Any) -> TypeGuard[float]:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _changed(entry: Any) -> bool:
+    return isinstance(entry, Mapping) and entry.get("old") != entry.get("new")
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def headline(flat: Flat) -> dict[str, float]:
+    """Metrics the table and the gates speak of: every `test.*` plus the business costs."""
+    out = {k[5:]: v for k, v in flat.items() if k.startswith("test.") and _is_number(v)}
+    for key in BUSINESS:
+        if _is_number(flat.get(f"business.{key}")):
+            out[key] = flat[f"business.{key}"]
+    return out
+
+
+def _ordered(names: set[str]) -> list[str]:
+    first = [n for n in HEADLINE_ORDER if n in names]
+    business = [n for n in BUSINESS if n in names]
+    rest = sorted(names - set(first) - set(business))
+    return first + rest + business
+
+
+def _noise(metric: str, old: float, new: float, base: Flat, pr: Flat) -> str:
+    """Outside the base's bootstrap 95 % interval = a real change; inside = noise."""
+    for flat, value, ref in ((base, new, "base"), (pr, old, "PR")):
+        low, high = flat.get(f"ci95.{metric}.low"), flat.get(f"ci95.{metric}.high")
+        if _is_number(low) and _is_number(high):
+            inside = low <= value <= high
+            verdict = "within noise" if inside else "**real**"
+            return f"{verdict} ({ref} 95% CI {low:.4f}–{high:.4f})"
+    return "—"
+
+
+def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[str, bool]:
+    """The headline table; returns (markdown, whether any metric changed)."""
+    base, pr = inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new")
+    old_h, new_h = headline(base), headline(pr)
+    gate_by_metric: dict[str, list[GateResult]] = {}
+    for g in gates:
+        if g.metric:
+            gate_by_metric.setdefault(g.metric, []).append(g)
+    rows, any_change = [], False
+    for name in _ordered(set(old_h) | set(new_h)):
+        old, new = old_h.get(name), new_h.get(name)
+        mine = gate_by_metric.get(name, [])
+        failing = [g.name.replace(name, "").strip() for g in mine if not g.passed]
+        gate = ("❌ " + ", ".join(failing)) if failing else ("✅" if mine else "")
+        arrow = "↓" if lower_is_better(name) else "↑"
+        label = f"{name} {arrow}"
+        if old is None or new is None:
+            any_change = True
+            state = "new (no base value)" if old is None else "removed in this PR"
+            rows.append([label, fmt(old), fmt(new), state, "", "", gate])
+            continue
+        delta = new - old
+        if delta == 0:
+            rows.append([label, fmt(old), fmt(new), "±0", "=", "no change", gate])
+            continue
+        any_change = True
+        rel = f"{delta / abs(old):+.1%}" if old else "—"
+        better = (delta < 0) if lower_is_better(name) else (delta > 0)
+        direction = "🟢 better" if better else "🔴 worse"
+        rows.append(
+            [
+                label,
+                fmt(old),
+                fmt(new),
+                f"{delta:+,.1f} ({rel})"
+                if max(abs(old), abs(new)) >= 100
+                else f"{delta:+.4f} ({rel})",
+                direction,
+                _noise(name, old, new, base, pr),
+                gate,
+            ]
+        )
+    if not rows:
+        return f"### Metrics\n\n_No metrics found in `{EVALUATE}` on either side._", False
+    header = ["metric", "base", "PR", "change", "direction", "real or noise?", "gate"]
+    table = _table(header, rows, "---|---:|---:|---:|---|---|:---:")
+    note = (
+        "↑ higher is better, ↓ lower is better. *Real* = the PR value lies outside the base's "
+        "bootstrap 95% interval on the test set; *within noise* = it does not."
+    )
+    return f"### Metrics (test set)\n\n{table}\n\n{note}", any_change
+
+
+def other_metrics_section(inputs: ReviewInputs) -> str | None:
+    """Every other changed metric (CV, intervals, data, export), folded."""
+    shown = {f"test.{k}" for k in HEADLINE_ORDER} | {f"business.{k}" for k in BUSINESS}
+    rows = []
+    for path in sorted(inputs.metrics):
+        for key, entry in sorted(inputs.metrics[path].items()):
+            if path == EVALUATE and (key in shown or key.startswith("test.")):
+                continue
+            if _changed(entry):
+                rows.append([f"`{path}`", key, *_distinct(entry.get("old"), entry.get("new"))])
+    if not rows:
+        return None
+    table = _table(["file", "metric", "base", "PR"], rows, "---|---|---:|---:")
+    return _details(f"All other changed metrics ({len(rows)})", table)
+
+
+def params_rows(inputs: ReviewInputs) -> list[list[str]]:
+    rows = []
+    for path in sorted(inputs.params):
+        for key, entry in sorted(inputs.params[path].items()):
+            if _changed(entry):
+                name = key if path == "params.yaml" else f"{path}:{key}"
+                rows.append([f"`{name}`", fmt(entry.get("old")), fmt(entry.get("new"))])
+    return rows
+
+
+def _stage_entries(lock: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    stages = (lock or {}).get("stages") or {}
+    return {str(k): v for k, v in stages.items() if isinstance(v, dict)}
+
+
+def _by_path(items: Any) -> dict[str, Any]:
+    return {str(i.get("path")): i for i in items or [] if isinstance(i, dict)}
+
+
+def stage_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, str]:
+    """Stage -> why its dvc.lock entry differs (params, inputs, outputs, command)."""
+    a, b = _stage_entries(old), _stage_entries(new)
+    out: dict[str, str] = {}
+    for stage in [*b, *(s for s in a if s not in b)]:  # pipeline order, removed ones last
+        if stage not in a:
+            out[stage] = "new stage"
+            continue
+        if stage not in b:
+            out[stage] = "removed"
+            continue
+        why = []
+        if a[stage].get("cmd") != b[stage].get("cmd"):
+            why.append("command")
+        old_p, new_p = a[stage].get("params") or {}, b[stage].get("params") or {}
+        keys = sorted(f"{k}" for f in set(old_p) | set(new_p) for k in _param_keys(old_p, new_p, f))
+        if keys:
+            why.append("params " + ", ".join(f"`{k}`" for k in keys[:6]))
+        for kind, label in (("deps", "inputs"), ("outs", "outputs")):
+            x, y = _by_path(a[stage].get(kind)), _by_path(b[stage].get(kind))
+            paths = sorted(p for p in set(x) | set(y) if x.get(p) != y.get(p))
+            if paths:
+                why.append(f"{label} " + ", ".join(f"`{p}`" for p in paths[:4]))
+        if why:
+            out[stage] = "; ".join(why)
+    return out
+
+
+def _param_keys(old: Mapping[str, Any], new: Mapping[str, Any], file: str) -> list[str]:
+    x, y = old.get(file) or {}, new.get(file) or {}
+    return [k for k in set(x) | set(y) if x.get(k) != y.get(k)]
+
+
+def changes_section(inputs: ReviewInputs) -> tuple[str, bool]:
+    """Params that changed and stages whose dvc.lock entry changed vs base."""
+    rows = params_rows(inputs)
+    params = _table(["param", "base", "PR"], rows, "---|---|---") if rows else "No params changed."
+    stages = stage_changes(inputs.base_lock, inputs.pr_lock)
+    all_stages = list(_stage_entries(inputs.pr_lock) or _stage_entries(inputs.base_lock))
+    if inputs.base_lock is None and inputs.pr_lock is not None:
+        stage_text = "The base has no `dvc.lock`: every stage is new in this PR."
+    elif stages:
+        lines = [f"- **{s}**: {why}" for s, why in stages.items()]
+        same = [s for s in all_stages if s not in stages]
+        if same:
+            lines.append(f"- unchanged: {', '.join(same)}")
+        stage_text = "Stages whose recorded state differs from base (from `dvc.lock`):\n\n" + (
+            "\n".join(lines)
+        )
+    else:
+        stage_text = "No stage changed: `dvc.lock` records the same state as base."
+    body = f"### Params changed\n\n{params}\n\n### Pipeline stages\n\n{stage_text}"
+    return body, bool(rows or stages)
+
+
+def charts_section(inputs: ReviewInputs) -> str | None:
+    specs = (
+        (ROC, "roc", "fpr", "tpr", "ROC curve", "False positive rate", "True positive rate"),
+        (PRC, "precision_recall", "recall", "precision", "Precision-recall", "Recall", "Precision"),
+    )
+    parts = []
+    for path, key, x, y, title, xl, yl in specs:
+        base = charts.curve_on_grid((inputs.base_plots.get(path) or {}).get(key), x, y)
+        pr = charts.curve_on_grid((inputs.pr_plots.get(path) or {}).get(key), x, y)
+        if base or pr:
+            parts.append(charts.xychart(title, xl, yl, base, pr))
+    base_conf = inputs.side(EVALUATE, "old")
+    pr_conf = inputs.side(EVALUATE, "new")
+    conf = {k: pr_conf.get(f"confusion.{k}") for k in ("tn", "fp", "fn", "tp")}
+    old_conf = {k: base_conf.get(f"confusion.{k}") for k in ("tn", "fp", "fn", "tp")}
+    if not parts and not any(v is not None for v in conf.values()):
+        return None
+    legend = (
+        "Grey line = base, blue line = this PR"
+        if inputs.base_plots.get(ROC)
+        else "Blue line = this PR (the base has no curves yet)"
+    )
+    body = f"{legend}; curves on a fixed grid of step {charts.GRID_STEP}.\n\n"
+    body += "\n\n".join(parts)
+    threshold = pr_conf.get("business.threshold")
+    at = f" at threshold {threshold}" if threshold is not None else ""
+    body += f"\n\n**Confusion matrix{at}** (test set)\n\n"
+    body += charts.confusion_table(
+        old_conf if any(v is not None for v in old_conf.values()) else None, conf
+    )
+    return "### Charts\n\n" + _details("ROC, precision-recall, confusion matrices", body, True)
+
+
+def _two_sided(rows: Sequence[tuple[str, Any, Any]]) -> str:
+    out = []
+    for label, old, new in rows:
+        mark = " ⚠️" if old is not None and new is not None and old != new else ""
+        out.append([label, fmt(old), fmt(new) + mark])
+    return _table(["", "base", "PR"], out, "---|---:|---:")
+
+
+def data_section(inputs: ReviewInputs) -> str | None:
+    data_old, data_new = inputs.side(DATA, "old"), inputs.side(DATA, "new")
+    val_old, val_new = inputs.side(VALIDATION, "old"), inputs.side(VALIDATION, "new")
+    if not (data_new or val_new or data_old or val_old):
+        return None
+    keys = [
+        ("rows (total)", data_old, data_new, "rows.total"),
+        ("rows (train)", data_old, data_new, "rows.train"),
+        ("rows (test)", data_old, data_new, "rows.test"),
+        ("churn rate (train)", data_old, data_new, "churn_rate.train"),
+        ("churn rate (test)", data_old, data_new, "churn_rate.test"),
+        ("split", data_old, data_new, "split.method"),
+        ("validation", val_old, val_new, "status"),
+        ("columns", val_old, val_new, "columns"),
+        ("failed checks", val_old, val_new, "failed_checks"),
+        ("failing rows", val_old, val_new, "failing_rows"),
+    ]
+    rows = [(label, old.get(k), new.get(k)) for label, old, new, k in keys]
+    text = "### Data\n\n" + _two_sided([r for r in rows if r[1] is not None or r[2] is not None])
+    missing = sorted(
+        {
+            k
+            for k in {**val_old, **val_new}
+            if k.startswith("missing_rate.") and (val_old.get(k) or val_new.get(k))
+        },
+        key=lambda k: -float(val_new.get(k) or 0),
+    )
+    if missing:
+        table = _two_sided([(f"`{k[13:]}`", val_old.get(k), val_new.get(k)) for k in missing])
+        title = f"Missing values: {len(missing)} columns with any"
+        text += "\n\n" + _details(title, table)
+    return text
+
+
+def model_section(inputs: ReviewInputs) -> str | None:
+    old, new = inputs.side(EXPORT, "old"), inputs.side(EXPORT, "new")
+    if not (old or new):
+        return None
+
+    def size(flat: Flat) -> str | None:
+        value = flat.get("onnx.size_bytes")
+        return f"{value / 1024:,.1f} KiB" if _is_number(value) else None
+
+    def sha(flat: Flat) -> str | None:
+        value = flat.get("onnx.sha256")
+        return f"`{str(value)[:12]}`" if value else None
+
+    rows = [
+        ("ONNX size", size(old), size(new)),
+        ("sha256", sha(old), sha(new)),
+        ("opset", old.get("onnx.opset"), new.get("onnx.opset")),
+        ("parity: max abs diff", old.get("parity.max_abs_diff"), new.get("parity.max_abs_diff")),
+        ("parity: label flips", old.get("parity.label_flips"), new.get("parity.label_flips")),
+        ("parity: rows checked", old.get("parity.rows_checked"), new.get("parity.rows_checked")),
+    ]
+    text = "### Model (ONNX)\n\n" + _two_sided(rows)
+    extra = sorted(k for k in new if k.startswith(("parity.slices.", "versions.")))
+    if extra:
+        table = _two_sided([(f"`{k}`", old.get(k), new.get(k)) for k in extra])
+        text += "\n\n" + _details("Parity slices and library versions", table)
+    if new.get("onnx.sha256"):
+        text += f"\n\nFull sha256 of the PR model: `{new['onnx.sha256']}`"
+    return text
+
+
+def warnings(inputs: ReviewInputs) -> list[str]:
+    out = []
+    if inputs.pr_lock is not None and inputs.committed_lock != inputs.pr_lock:
+        stale = stage_changes(inputs.committed_lock, inputs.pr_lock)
+        which = f" (stages: {', '.join(stale)})" if stale else ""
+        out.append(
+            "⚠️ **Stale `dvc.lock`**: the committed `dvc.lock` does not match what was "
+            f"reproduced{which}. Run `dvc repro` and commit `dvc.lock` and `metrics/`."
+        )
+    if inputs.status:
+        out.append(
+            "⚠️ **Workspace not reproduced**: `dvc status` reports changes in "
+            f"{', '.join(sorted(inputs.status))}; the metrics below may not match the params."
+        )
+    out += [f"⚠️ {e} (shown as missing)." for e in inputs.load_errors]
+    gate_params = [r for r in params_rows(inputs) if r[0].startswith("`gates.")]
+    if gate_params:
+        out.append("⚠️ **This PR changes the gates themselves** (see Params changed).")
+    return out
+
+
+# ----------------------------------------------------------------------------- render
+
+
+def render(inputs: ReviewInputs, limit: int = COMMENT_LIMIT) -> Report:
+    """The whole comment: verdict first, then details; never longer than `limit`."""
+    base_h = headline(inputs.side(EVALUATE, "old"))
+    pr_h = headline(inputs.side(EVALUATE, "new"))
+    parity = {k[7:]: v for k, v in inputs.side(EXPORT, "new").items() if k.startswith("parity.")}
+    gates = check_gates(inputs.gates, pr_h, base_h, parity or None)
+    failed = [g for g in gates if not g.passed]
+    if not gates:
+        verdict = "## ⚪ No gates configured (add a `gates:` section to params.yaml)"
+    elif failed:
+        names = "; ".join(f"**{g.name}** ({g.detail})" for g in failed)
+        verdict = f"## ❌ {len(failed)} of {len(gates)} gates failed: {names}"
+    else:
+        verdict = f"## ✅ All {len(gates)} gates passed"
+    base_label = f"`{inputs.base_rev}` (`{inputs.base_sha[:7]}`)"
+    header = [verdict, f"Model report for this pull request against {base_label}."]
+    header += warnings(inputs)
+    metrics_md, metrics_changed = metrics_section(inputs, gates)
+    changes_md, config_changed = changes_section(inputs)
+    if not metrics_changed and not config_changed:
+        header.append(
+            f"**Nothing changed** compared with {base_label}: same params, same pipeline "
+            "state in `dvc.lock` and identical metrics."
+        )
+    if gates:
+        gate_rows = [[g.name, "✅ pass" if g.passed else "❌ fail", _cell(g.detail)] for g in gates]
+        header.append(_details("Gates", _table(["gate", "result", "detail"], gate_rows), True))
+    sections = [
+        "\n\n".join(header),
+        metrics_md,
+        other_metrics_section(inputs),
+        changes_md,
+        charts_section(inputs),
+        data_section(inputs),
+        model_section(inputs),
+        "---\n_Reproduce locally: `make pr-report BASE=<base branch>`. The full `dvc plots diff` "
+        "is in the `pr-report` workflow artifact._",
+    ]
+    return Report(markdown=fit(sections, limit), gates=gates)
+
+
+def fit(sections: Sequence[str | None], limit: int = COMMENT_LIMIT) -> str:
+    """Join sections; drop whole sections from the end (never half a table) to stay under limit."""
+    parts = [s for s in sections if s]
+    text = "\n\n".join(parts) + "\n"
+    if len(text) <= limit:
+        return text
+    note = (
+        "\n\n> ✂️ **Report truncated** to fit a GitHub comment: {n} section(s) "
+        "({chars:,} characters) left out. The full report is in the `pr-report` artifact.\n"
+    )
+    kept: list[str] = []
+    budget = limit - len(note) - 40
+    for part in parts:
+        if len("\n\n".join([*kept, part])) > budget:
+            break
+        kept.append(part)
+    if not kept:  # even the verdict is too long: cut it hard, it has no open fences
+        kept = [parts[0][:budget]]
+    omitted = parts[len(kept) :]
+    chars = sum(len(p) for p in omitted) or len(parts[0]) - len(kept[0])
+    return "\n\n".join(kept) + note.format(n=max(len(omitted), 1), chars=chars)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", required=True, help="base revision, e.g. main or origin/main")
+    parser.add_argument("--output", help="write the markdown here (default: stdout)")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a gate fails (after writing)"
+    )
+    parser.add_argument("--params", default="params.yaml", help="params file with `gates:`")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = render(collect(args.base, args.params))
+    if args.output:
+        gio.write_text(args.output, report.markdown)
+        first = report.markdown.splitlines()[0].lstrip("# ")
+        print(f"report: {args.output} ({len(report.markdown):,} characters) — {first}")
+    else:
+        sys.stdout.write(report.markdown)
+    if args.check and not report.passed:
+        for gate in report.gates:
+            if not gate.passed:
+                print(f"gate failed: {gate.name}: {gate.detail}", file=sys.stderr)
+        return 1
+    return 0

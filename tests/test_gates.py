@@ -1,0 +1,107 @@
+"""Gates decide whether a model change may merge; each rule can pass and can fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitops_ml.config import ConfigError, load_params
+from gitops_ml.review.gates import GateParams, check_gates, lower_is_better
+
+GATES = GateParams(
+    minimum={"roc_auc": 0.8},
+    max_regression={"roc_auc": 0.01, "log_loss": 0.02},
+    max_parity_diff=1e-4,
+    max_label_flips=0,
+)
+PARITY_OK = {"max_abs_diff": 2e-7, "label_flips": 0}
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_all_gates_pass_for_a_small_improvement() -> None:
+    results = check_gates(
+        GATES, {"roc_auc": 0.86, "log_loss": 0.35}, {"roc_auc": 0.85, "log_loss": 0.36}, PARITY_OK
+    )
+    assert [r.name for r in results] == [
+        "min roc_auc",
+        "log_loss regression",
+        "roc_auc regression",
+        "ONNX parity",
+        "ONNX label flips",
+    ]
+    assert all(r.passed for r in results)
+
+
+def test_min_roc_auc_fails_below_the_floor_and_names_both_numbers() -> None:
+    gate = by_name(check_gates(GATES, {"roc_auc": 0.79}, {}, PARITY_OK))["min roc_auc"]
+    assert not gate.passed
+    assert gate.detail == "roc_auc 0.7900 < 0.8"
+
+
+def test_regression_knows_lower_log_loss_is_better() -> None:
+    worse = check_gates(GATES, {"roc_auc": 0.85, "log_loss": 0.40}, {"log_loss": 0.37}, None)
+    assert not by_name(worse)["log_loss regression"].passed
+    assert "worse by 0.0300" in by_name(worse)["log_loss regression"].detail
+    better = check_gates(GATES, {"roc_auc": 0.85, "log_loss": 0.30}, {"log_loss": 0.37}, None)
+    assert by_name(better)["log_loss regression"].passed
+
+
+def test_regression_within_the_allowance_passes_and_beyond_fails() -> None:
+    small = check_gates(GATES, {"roc_auc": 0.845}, {"roc_auc": 0.85}, PARITY_OK)
+    large = check_gates(GATES, {"roc_auc": 0.835}, {"roc_auc": 0.85}, PARITY_OK)
+    assert by_name(small)["roc_auc regression"].passed
+    assert not by_name(large)["roc_auc regression"].passed
+
+
+def test_first_pr_without_base_metrics_passes_regression_gates() -> None:
+    gate = by_name(check_gates(GATES, {"roc_auc": 0.85, "log_loss": 0.3}, {}, PARITY_OK))
+    assert gate["roc_auc regression"].passed
+    assert gate["roc_auc regression"].detail == "no base value (new metric)"
+
+
+def test_a_gated_metric_missing_from_the_pr_fails_instead_of_passing_silently() -> None:
+    gate = by_name(check_gates(GATES, {}, {"roc_auc": 0.85}, PARITY_OK))["roc_auc regression"]
+    assert not gate.passed and "missing" in gate.detail
+
+
+def test_onnx_parity_and_label_flips_gates() -> None:
+    bad = {"max_abs_diff": 3e-4, "label_flips": 2}
+    results = by_name(check_gates(GATES, {"roc_auc": 0.9}, {}, bad))
+    assert not results["ONNX parity"].passed
+    assert not results["ONNX label flips"].passed
+    missing = by_name(check_gates(GATES, {"roc_auc": 0.9}, {}, None))
+    assert not missing["ONNX parity"].passed
+
+
+def test_directions_follow_the_interfaces_doc() -> None:
+    assert lower_is_better("log_loss") and lower_is_better("test.brier")
+    assert lower_is_better("cost_per_1000_at_best")
+    assert not lower_is_better("roc_auc") and not lower_is_better("recall")
+
+
+def test_project_params_define_the_documented_gates() -> None:
+    gates = GateParams.from_params(load_params("params.yaml"))
+    assert "roc_auc" in gates.minimum and "roc_auc" in gates.max_regression
+    assert gates.max_label_flips == 0 and gates.max_parity_diff is not None
+
+
+def test_no_gates_section_means_no_gates() -> None:
+    assert GateParams.from_params({}) == GateParams()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"minimum": {"roc_auc": 0.8}}, "unknown key(s) gates.minimum"),
+        ({"min": {"roc_auc": "high"}}, "'gates.min.roc_auc' must be a number"),
+        ({"max_regression": {"roc_auc": -0.1}}, "'gates.max_regression.roc_auc' must be >= 0"),
+        ({"max_label_flips": 0.5}, "'gates.max_label_flips' must be int"),
+        ({"min": [0.8]}, "'gates.min' must map metric names to numbers"),
+    ],
+)
+def test_bad_gate_params_name_the_key(section, message) -> None:
+    with pytest.raises(ConfigError) as err:
+        GateParams.from_params({"gates": section})
+    assert message in str(err.value)
