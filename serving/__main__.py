@@ -1,0 +1,134 @@
+"""`python -m serving --model PATH [--host H] [--port P]`: load, verify, then serve.
+
+Every option also reads an environment variable (SERVING_MODEL, SERVING_PORT, ...) so a
+container is configured without changing its command. The model is loaded and checked before
+the server binds its port: a missing or corrupt model prints `error: ...` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gitops_ml.errors import UserError
+
+ENV_PREFIX = "SERVING_"
+
+
+def _env(name: str, default: Any, kind: Callable[[str], Any] = str) -> Any:
+    raw = os.environ.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise UserError(f"environment variable {ENV_PREFIX}{name}={raw!r} is not valid") from None
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(text)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m serving", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    p.add_argument(
+        "--model",
+        default=_env("MODEL", None),
+        help="bundle directory or model.onnx [SERVING_MODEL]",
+    )
+    p.add_argument(
+        "--contract",
+        default=_env("CONTRACT", "data/schema.yaml"),
+        help="data contract for a bare model.onnx [SERVING_CONTRACT] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--metadata",
+        default=_env("METADATA", None),
+        help="metrics/export.json whose onnx.sha256 a bare model must match [SERVING_METADATA]",
+    )
+    p.add_argument(
+        "--model-name",
+        default=_env("MODEL_NAME", None),
+        help="model name in the V2 paths (default: the bundle's, else churn-model)",
+    )
+    p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[SERVING_HOST]")
+    p.add_argument("--port", type=int, default=_env("PORT", 8080, int), help="[SERVING_PORT]")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=_env("MAX_BODY_BYTES", 8 * 1024 * 1024, int)
+    )
+    p.add_argument("--max-rows", type=int, default=_env("MAX_ROWS", 10_000, int))
+    p.add_argument(
+        "--prediction-log",
+        default=_env("PREDICTION_LOG", None),
+        help="append sampled predictions as JSON lines here [SERVING_PREDICTION_LOG]",
+    )
+    p.add_argument(
+        "--log-sample-rate",
+        type=_rate,
+        default=_env("LOG_SAMPLE_RATE", 1.0, _rate),
+        help="share of rows written to the prediction log, 0..1 [SERVING_LOG_SAMPLE_RATE]",
+    )
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        default=_env("ACCESS_LOG", False, lambda v: v.lower() in ("1", "true", "yes")),
+        help="log every request (off by default: it costs throughput) [SERVING_ACCESS_LOG]",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.model:
+            raise UserError("no model given: pass --model PATH or set SERVING_MODEL")
+        if args.max_rows < 1 or args.max_body_bytes < 1:
+            raise UserError("--max-rows and --max-body-bytes must be positive")
+        # Imported here so that `--help` and argument errors stay instant.
+        import uvicorn
+
+        from serving.app import Settings, create_app
+        from serving.model import load_model
+        from serving.prediction_log import PredictionLog
+
+        model = load_model(args.model, args.contract, args.metadata, args.model_name)
+        prediction_log = None
+        if args.prediction_log:
+            prediction_log = PredictionLog(
+                args.prediction_log, args.log_sample_rate, model.info.name, model.info.version
+            )
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    app = create_app(model, Settings(args.max_body_bytes, args.max_rows), prediction_log)
+    logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
+    print(
+        f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
+        f"on http://{args.host}:{args.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

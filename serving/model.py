@@ -1,0 +1,205 @@
+"""Loading the ONNX model with its contract and metadata, and running it.
+
+A model comes from a release bundle (verified by `gitops_ml.release.bundle`) or from a bare
+`model.onnx` with the contract beside it. Either way the bytes handed to onnxruntime are the
+bytes whose sha256 was checked, and the session's inputs must match the contract's features,
+so a server never starts answering with a model it cannot vouch for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from gitops_ml.contract import Contract, load_contract
+from gitops_ml.errors import UserError
+from gitops_ml.release.bundle import load_bundle
+from serving.protocol import OUTPUT_LABEL, OUTPUT_PROBABILITIES, FeatureSpec, feature_specs
+
+DEFAULT_MODEL_NAME = "churn-model"
+DEV_VERSION = "dev"
+ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
+
+
+class ModelLoadError(UserError):
+    """The model is missing, corrupt, does not match its metadata or its contract."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What identifies the served model: shown by the model endpoint, headers and metrics."""
+
+    name: str
+    version: str
+    onnx_sha256: str
+    git_revision: str
+    source: str
+    expected_sha256: str | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def verified(self) -> bool:
+        """True when the metadata recorded a sha256 and the loaded bytes have it."""
+        return self.expected_sha256 is not None and self.expected_sha256 == self.onnx_sha256
+
+    @property
+    def sha256_matches(self) -> bool:
+        """Readiness rule: no recorded sha256 (bare model) or a matching one."""
+        return self.expected_sha256 is None or self.verified
+
+
+def session_options() -> ort.SessionOptions:
+    """One intra-op and one inter-op thread: one request at a time per core beats sharing."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+class Model:
+    """An onnxruntime session plus the contract-derived specs of its inputs."""
+
+    def __init__(self, session: ort.InferenceSession, contract: Contract, info: ModelInfo) -> None:
+        self.session = session
+        self.contract = contract
+        self.info = info
+        self.specs: list[FeatureSpec] = feature_specs(contract)
+        self._outputs = [OUTPUT_LABEL, OUTPUT_PROBABILITIES]
+        check_signature(session, self.specs, info.source)
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (int64 [N]) and class probabilities (float32 [N, 2])."""
+        labels, probabilities = self.session.run(self._outputs, feeds)
+        return np.asarray(labels), np.asarray(probabilities)
+
+    def warm_up(self) -> None:
+        """One prediction at load time, so the first request is not the slow one."""
+        feeds: dict[str, np.ndarray] = {}
+        for spec in self.specs:
+            if spec.type == "category":
+                value = sorted(spec.allowed)[0] if spec.allowed else "x"
+                feeds[spec.name] = np.array([[value]], dtype=object)
+            else:
+                feeds[spec.name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
+        self.predict(feeds)
+
+
+def check_signature(session: ort.InferenceSession, specs: list[FeatureSpec], source: str) -> None:
+    """The ONNX inputs must be the contract features (names and types); outputs label/probs."""
+    actual = {i.name: i.type for i in session.get_inputs()}
+    expected = {s.name: ONNX_INPUT_TYPES.get(s.type, "tensor(float)") for s in specs}
+    if actual != expected:
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        wrong = sorted(n for n in set(actual) & set(expected) if actual[n] != expected[n])
+        raise ModelLoadError(
+            f"{source}: the model's inputs do not match the data contract "
+            f"(missing: {missing or 'none'}, not in contract: {extra or 'none'}, "
+            f"wrong type: {wrong or 'none'}); serve it with the contract it was trained on"
+        )
+    outputs = {o.name for o in session.get_outputs()}
+    if not {OUTPUT_LABEL, OUTPUT_PROBABILITIES} <= outputs:
+        raise ModelLoadError(
+            f"{source}: the model has outputs {sorted(outputs)}; expected "
+            f"{OUTPUT_LABEL!r} and {OUTPUT_PROBABILITIES!r} (export with zipmap=False)"
+        )
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: model file not found") from None
+    except IsADirectoryError:
+        raise ModelLoadError(
+            f"{path}: is a directory but not a bundle (no metadata.json)"
+        ) from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the model: {exc.strerror}") from None
+
+
+def _session(onnx_bytes: bytes, source: str) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(
+            onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{source}: not a loadable ONNX model: {first_line}") from None
+
+
+def _export_sha256(metadata_path: Path) -> str:
+    """The sha256 that the export stage recorded in metrics/export.json."""
+    try:
+        raw = json.loads(metadata_path.read_text())
+    except FileNotFoundError:
+        raise ModelLoadError(f"{metadata_path}: metadata file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{metadata_path}: not valid JSON: {exc}") from None
+    sha = raw.get("onnx", {}).get("sha256") if isinstance(raw, dict) else None
+    if sha is None and isinstance(raw, dict):
+        sha = raw.get("onnx_sha256")  # a bundle's metadata.json works too
+    if not isinstance(sha, str):
+        raise ModelLoadError(f"{metadata_path}: records no ONNX sha256 (onnx.sha256)")
+    return sha
+
+
+def load_model(
+    model_path: str | Path,
+    contract_path: str | Path = "data/schema.yaml",
+    metadata_path: str | Path | None = None,
+    model_name: str | None = None,
+) -> Model:
+    """Load a bundle directory or a bare model.onnx; raise ModelLoadError with a clear cause."""
+    path = Path(model_path)
+    git_revision = os.environ.get("GIT_REVISION", "unknown")
+    if path.is_dir() and (path / "metadata.json").exists():
+        bundle = load_bundle(path)
+        contract = bundle.contract
+        metadata = bundle.metadata
+        name = model_name or bundle.model_name
+        version = bundle.version
+        expected: str | None = bundle.onnx_sha256
+        git_revision = str(metadata.get("git_revision") or git_revision)
+        metrics = metadata.get("metrics") or {}
+        onnx_path = bundle.model_path
+    else:
+        contract = load_contract(contract_path)
+        name = model_name or DEFAULT_MODEL_NAME
+        version = DEV_VERSION
+        expected = None if metadata_path is None else _export_sha256(Path(metadata_path))
+        metrics = {}
+        onnx_path = path
+    onnx_bytes = _read_model(onnx_path)
+    sha256 = hashlib.sha256(onnx_bytes).hexdigest()
+    if expected is not None and sha256 != expected:
+        raise ModelLoadError(
+            f"{onnx_path}: sha256 {sha256[:12]}… does not match the recorded {expected[:12]}…; "
+            "the model file is not the one its metadata describes"
+        )
+    info = ModelInfo(
+        name=name,
+        version=version,
+        onnx_sha256=sha256,
+        git_revision=git_revision,
+        source=str(onnx_path),
+        expected_sha256=expected,
+        metrics=metrics,
+    )
+    model = Model(_session(onnx_bytes, str(onnx_path)), contract, info)
+    try:
+        model.warm_up()
+    except Exception as exc:  # a model that cannot run one row is as broken as a corrupt one
+        raise ModelLoadError(f"{onnx_path}: the model fails on a test row: {exc}") from None
+    return model

@@ -1,0 +1,181 @@
+"""Helpers for the serving tests: a real server in a subprocess on a free loopback port,
+and request bodies built from raw rows of the test frame."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from serving.model import session_options
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVING_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "src")])
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], stderr_path: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {stderr_path.read_text()}"
+            )
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {timeout}s: {stderr_path.read_text()}")
+
+
+@contextmanager
+def running_server(
+    command: Sequence[str], tmp_dir: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[RunningServer]:
+    """Start `command` on a free loopback port (SERVING_PORT/HOST), wait until ready, stop it."""
+    port = free_port()
+    stderr_path = tmp_dir / f"server-{port}.log"
+    full_env = server_env({**(env or {}), "SERVING_PORT": str(port), "SERVING_HOST": "127.0.0.1"})
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            list(command), stdout=stderr, stderr=stderr, env=full_env, cwd=REPO_ROOT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, stderr_path, timeout)
+        yield RunningServer(url, process, stderr_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def serve_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "serving", *args]
+
+
+@contextmanager
+def serving_exported(
+    exported: Any, tmp_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """The conftest's exported model served bare, with its contract and any extra options."""
+    command = serve_command(
+        "--model", str(exported.onnx_path), "--contract", str(exported.contract_path), *args
+    )
+    with running_server(command, tmp_dir, env=env) as running:
+        yield running
+
+
+def run_server_expecting_failure(
+    args: Sequence[str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the server with arguments that must make it refuse to start."""
+    env = server_env({"SERVING_PORT": str(free_port())})
+    return subprocess.run(
+        serve_command(*args),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# ------------------------------------------------------------------------ request bodies
+
+
+def _json_value(value: Any, kind: str) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "bool":
+        return bool(value)
+    return str(value)
+
+
+def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    """Raw rows as `/predict` records: contract features only, null for missing."""
+    columns = {
+        c.name: [_json_value(v, c.type) for v in frame[c.name].astype(object)]
+        for c in contract.features
+    }
+    return [{name: columns[name][i] for name in columns} for i in range(len(frame))]
+
+
+def v2_body(rows: list[dict[str, Any]], contract: Contract) -> dict[str, Any]:
+    """A V2 inference request with one [N, 1] tensor per feature."""
+    return {
+        "inputs": [
+            {
+                "name": c.name,
+                "datatype": V2_DATATYPE[c.type],
+                "shape": [len(rows), 1],
+                "data": [row[c.name] for row in rows],
+            }
+            for c in contract.features
+        ]
+    }
+
+
+def onnx_direct(
+    onnx_path: Path, frame: pd.DataFrame, contract: Contract
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities from onnxruntime called directly (the pipeline's own feeds).
+
+    Same session options as the server: a tree ensemble summed over several threads can differ
+    in the last float32 bit from the single-threaded sum.
+    """
+    session = ort.InferenceSession(
+        str(onnx_path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
+    labels, probabilities = session.run(
+        ["label", "probabilities"], onnx_feeds(model_frame(frame, contract), contract)
+    )
+    return np.asarray(labels), np.asarray(probabilities)

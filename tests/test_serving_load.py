@@ -1,0 +1,73 @@
+"""Concurrency: 50 clients sending 5,000 requests to one server get 5,000 correct answers
+(each response checked against onnxruntime for the row that request sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from serving_support import (
+    RunningServer,
+    onnx_direct,
+    records,
+    serving_exported,
+    v2_body,
+)
+
+from serving.loadgen import run_load
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 50
+REQUESTS = 5_000
+
+
+@pytest.fixture(scope="module")
+def server(
+    exported_model: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    with serving_exported(exported_model, tmp_path_factory.mktemp("serving-load")) as running:
+        yield running
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_fifty_concurrent_clients_get_5000_correct_answers_and_no_errors(
+    server: RunningServer, exported_model: Any
+) -> None:
+    frame = exported_model.test_frame
+    contract = exported_model.contract
+    _, probabilities = onnx_direct(exported_model.onnx_path, frame, contract)
+    rows = records(frame, contract)
+    bodies: list[tuple[str, bytes]] = []
+    for i in range(REQUESTS):
+        row = i % len(rows)
+        if i % 2:
+            bodies.append(("/v2/models/churn-model/infer", _json(v2_body([rows[row]], contract))))
+        else:
+            bodies.append(("/predict", _json([rows[row]])))
+
+    result = asyncio.run(run_load(server.url, bodies, concurrency=CLIENTS, keep_bodies=True))
+
+    assert result.statuses == {200: REQUESTS}
+    for index, raw in result.bodies.items():
+        body = json.loads(raw)
+        if index % 2:
+            served = np.float32(body["outputs"][1]["data"][1])
+        else:
+            served = np.float32(body["predictions"][0]["churn_probability"])
+        assert served == probabilities[index % len(rows), 1], index
+    metrics = httpx.get(f"{server.url}/metrics").text
+    ok = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("serving_requests_total{") and 'status="200"' in line and "POST" in line
+    )
+    assert ok == REQUESTS

@@ -1,0 +1,125 @@
+"""Serving pieces in-process: the prediction log never blocks or raises, and request
+validation answers any JSON value with either feeds or a RequestError."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitops_ml.contract import Contract
+from serving.metrics import ScoreHistogram
+from serving.prediction_log import PredictionLog
+from serving.protocol import RequestError, feature_specs, parse_infer_request, parse_records
+
+
+def _record(contract: Contract) -> dict[str, Any]:
+    """A valid record: each feature at its contract minimum or first allowed value."""
+    record: dict[str, Any] = {}
+    for c in contract.features:
+        if c.type == "category":
+            record[c.name] = c.checks.allowed[0] if c.checks.allowed else "x"
+        elif c.type == "bool":
+            record[c.name] = True
+        else:
+            low = c.checks.min or 0
+            record[c.name] = int(low) if c.type == "int" else float(low)
+    return record
+
+
+def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: Path) -> None:
+    dropped: list[int] = []
+    log = PredictionLog(
+        tmp_path / "p.jsonl", 1.0, "churn-model", "1.0.0", max_queue=2, on_dropped=dropped.append
+    )
+    columns = {"tenure_months": [1, 2, 3, 4, 5]}
+
+    log.record("r1", columns, np.zeros(5, dtype=np.int64), np.full(5, 0.25))  # writer not started
+
+    assert log.queue.qsize() == 2 and sum(dropped) == 3
+
+
+def test_prediction_log_counts_failed_writes_as_dropped_and_keeps_running(tmp_path: Path) -> None:
+    dropped: list[int] = []
+    written: list[int] = []
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    log = PredictionLog(
+        target, 1.0, "churn-model", "1.0.0", on_dropped=dropped.append, on_written=written.append
+    )
+    log.start()
+
+    log.record("r1", {"age": [30, 40]}, np.array([0, 1]), np.array([0.1, 0.9]))
+    log.close()
+
+    assert sum(dropped) == 2 and written == []
+
+
+def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    log = PredictionLog(path, 0.5, "churn-model", "1.0.0", seed=3)
+    log.start()
+    rows = 400
+    columns = {"total_charges": [None if i % 2 else float("nan") for i in range(rows)]}
+
+    log.record("req-1", columns, np.ones(rows, dtype=np.int64), np.full(rows, 0.75))
+    log.close()
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert 150 < len(lines) < 250, "about half the rows are sampled"
+    assert lines[0]["features"] == {"total_charges": None}
+    assert lines[0]["prediction"] == {"label": 1, "score": 0.75}
+    assert lines[0]["request_id"] == "req-1" and lines[0]["model_version"] == "1.0.0"
+
+
+def test_score_histogram_puts_a_score_equal_to_a_bound_in_that_bucket() -> None:
+    small = ScoreHistogram("s", "doc", [0.5, 1.0])
+    large = ScoreHistogram("s", "doc", [0.5, 1.0])
+    scores = np.array([0.5, 0.2, 0.7, 1.0] * 3, dtype=np.float32)
+
+    small.observe_many(scores[:4])
+    large.observe_many(scores)
+
+    assert small.counts.tolist() == [2, 2, 0]
+    assert large.counts.tolist() == [6, 6, 0]
+    assert math.isclose(large.total, 3 * float(scores[:4].astype(np.float64).sum()))
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.integers(min_value=0, max_value=16), value=json_values)
+def test_any_json_value_in_any_field_gives_feeds_or_a_request_error(
+    contract: Contract, name: int, value: Any
+) -> None:
+    specs = feature_specs(contract)
+    record = _record(contract)
+    record[specs[name].name] = value
+    tensors = [
+        {"name": k, "datatype": s.datatypes[0], "shape": [1, 1], "data": [record[k]]}
+        for k, s in zip(record, specs, strict=True)
+    ]
+    for parse, body in ((parse_records, [record]), (parse_infer_request, {"inputs": tensors})):
+        try:
+            parsed = parse(body, specs, 10)
+        except RequestError as exc:
+            assert exc.status in (400, 413, 422) and exc.message
+        else:
+            assert all(feed.shape == (1, 1) for feed in parsed.feeds.values())
+            assert len(parsed.feeds) == len(specs)
