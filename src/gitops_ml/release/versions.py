@@ -1,0 +1,283 @@
+"""Model versions as annotated Git tags in GTO's format, and the rule that picks the next one.
+
+A version is `churn-model@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
+stage is `churn-model#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
+`gto show` reads the registry straight from Git. The bump rule looks at what changed since the
+last version tag:
+
+- major: the data contract (`data/schema.yaml`) changed — clients must change their requests;
+- minor: the model changed — `params.yaml` or the hash of any pipeline output in `dvc.lock`;
+- patch: anything else (serving code, docs): same model, new release.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_ml.errors import UserError
+
+CONTRACT_FILE = "data/schema.yaml"
+PARAMS_FILE = "params.yaml"
+LOCK_FILE = "dvc.lock"
+FIRST_VERSION = "0.1.0"
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
+)
+
+
+class VersionError(UserError):
+    """A version string, a tag or the Git state does not allow the requested version step."""
+
+
+@dataclass(frozen=True, order=True)
+class SemVer:
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> SemVer:
+        match = _SEMVER.match(text.removeprefix("v"))
+        if not match or match.group(4):
+            raise VersionError(f"{text!r} is not a release version (expected MAJOR.MINOR.PATCH)")
+        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+
+    def bump(self, part: str) -> SemVer:
+        if part == "major":
+            return SemVer(self.major + 1, 0, 0)
+        if part == "minor":
+            return SemVer(self.major, self.minor + 1, 0)
+        if part == "patch":
+            return SemVer(self.major, self.minor, self.patch + 1)
+        raise VersionError(f"unknown version part {part!r}; expected major, minor or patch")
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def is_semver(text: str) -> bool:
+    """True for any semantic version, pre-releases such as `0.2.0-dev.ab12cd34` included."""
+    return bool(_SEMVER.match(text))
+
+
+def version_tag(model_name: str, version: str | SemVer) -> str:
+    return f"{model_name}@v{version}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Git access: every call names the repository, so tests drive scratch repos in-process.
+# ---------------------------------------------------------------------------------------------
+
+
+def git(root: str | Path, *args: str, check: bool = True) -> str:
+    """Run git in `root` and return stdout; a failure becomes a VersionError with git's words."""
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise VersionError("git is not installed") from None
+    if check and proc.returncode != 0:
+        message = proc.stderr.strip() or proc.stdout.strip()
+        raise VersionError(f"git {' '.join(args)} failed in {root}: {message}")
+    return proc.stdout.strip()
+
+
+def head_revision(root: str | Path) -> str:
+    return git(root, "rev-parse", "HEAD")
+
+
+def is_dirty(root: str | Path) -> bool:
+    """Tracked files differ from HEAD: a bundle built now is not the committed state."""
+    return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
+
+
+def model_name_from_dvc_yaml(raw: Any, source: str = "dvc.yaml") -> str:
+    """The model artifact's name from the `artifacts:` section (type model, else the only one)."""
+    artifacts = raw.get("artifacts") if isinstance(raw, dict) else None
+    if not isinstance(artifacts, dict) or not artifacts:
+        raise VersionError(f"{source}: no 'artifacts:' section naming the model")
+    models = [name for name, spec in artifacts.items() if (spec or {}).get("type") == "model"]
+    candidates = models or list(artifacts)
+    if len(candidates) != 1:
+        raise VersionError(
+            f"{source}: expected exactly one artifact of type model, found {sorted(candidates)}"
+        )
+    return str(candidates[0])
+
+
+def model_name(root: str | Path) -> str:
+    path = Path(root) / "dvc.yaml"
+    if not path.exists():
+        raise VersionError(f"{path}: not found; the model name comes from its 'artifacts:'")
+    return model_name_from_dvc_yaml(yaml.safe_load(path.read_text()), str(path))
+
+
+def lock_hashes(lock: Any) -> dict[str, str]:
+    """{path: md5} of every stage output recorded in a parsed dvc.lock (data, model, metrics)."""
+    hashes: dict[str, str] = {}
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage in (stages or {}).values():
+        for out in stage.get("outs") or []:
+            if "md5" in out:
+                hashes[str(out["path"])] = str(out["md5"])
+    return dict(sorted(hashes.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# The bump rule (pure) and the registry read from tags
+# ---------------------------------------------------------------------------------------------
+
+
+def bump_part(changed_files: set[str], lock_before: Any, lock_after: Any) -> tuple[str, str]:
+    """(part, reason) for the change between the last version and now; see the module doc."""
+    if CONTRACT_FILE in changed_files:
+        return "major", f"{CONTRACT_FILE} (the data contract) changed"
+    if PARAMS_FILE in changed_files:
+        return "minor", f"{PARAMS_FILE} changed"
+    before, after = lock_hashes(lock_before), lock_hashes(lock_after)
+    moved = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if moved:
+        return "minor", f"{LOCK_FILE} hashes changed: {', '.join(moved)}"
+    return "patch", "no change to the contract, params or pipeline outputs"
+
+
+@dataclass(frozen=True)
+class NextVersion:
+    version: SemVer
+    reason: str
+    tagged: bool  # HEAD already carries this version's tag
+
+
+def release_tags(root: str | Path, name: str) -> dict[SemVer, str]:
+    """Every version tag of `name`, newest version last (pre-release tags are not versions)."""
+    found: dict[SemVer, str] = {}
+    for tag in git(root, "tag", "--list", f"{name}@v*").splitlines():
+        try:
+            found[SemVer.parse(tag.split("@", 1)[1])] = tag
+        except VersionError:
+            continue
+    return dict(sorted(found.items()))
+
+
+def _lock_at(root: str | Path, rev: str) -> Any:
+    text = git(root, "show", f"{rev}:{LOCK_FILE}", check=False)
+    return yaml.safe_load(text) if text else {}
+
+
+def next_version(root: str | Path = ".", name: str | None = None) -> NextVersion:
+    """The version HEAD should be released as: its own tag if it has one, else the bump rule."""
+    name = name or model_name(root)
+    tags = release_tags(root, name)
+    at_head = set(git(root, "tag", "--points-at", "HEAD").splitlines())
+    for version, tag in reversed(tags.items()):
+        if tag in at_head:
+            return NextVersion(version, f"HEAD is already tagged {tag}", tagged=True)
+    if not tags:
+        return NextVersion(SemVer.parse(FIRST_VERSION), "first version", tagged=False)
+    latest, tag = next(reversed(tags.items()))
+    changed = set(git(root, "diff", "--name-only", f"{tag}^{{commit}}", "HEAD").splitlines())
+    part, reason = bump_part(changed, _lock_at(root, tag), _lock_at(root, "HEAD"))
+    return NextVersion(latest.bump(part), f"{part} since {tag}: {reason}", tagged=False)
+
+
+def _annotated_tag(root: str | Path, tag: str, rev: str, message: str) -> None:
+    git(root, "tag", "--annotate", tag, rev, "--message", message)
+
+
+def tag_version(root: str | Path = ".", name: str | None = None) -> str:
+    """Create `name@vX.Y.Z` on HEAD (no-op when HEAD already has its version tag)."""
+    name = name or model_name(root)
+    step = next_version(root, name)
+    tag = version_tag(name, step.version)
+    if step.tagged:
+        return tag
+    if is_dirty(root):
+        raise VersionError(
+            f"refusing to tag {tag}: tracked files have uncommitted changes, "
+            "so HEAD is not what was built"
+        )
+    _annotated_tag(root, tag, "HEAD", f"Registering artifact {name} version v{step.version}")
+    return tag
+
+
+def promote(
+    root: str | Path, stage: str, version: str | None = None, name: str | None = None
+) -> str:
+    """Assign a version (default: HEAD's) to `stage` with a GTO stage tag `name#stage#N`."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
+        raise VersionError(f"stage {stage!r}: use lower-case letters, digits and '-'")
+    name = name or model_name(root)
+    if version is None:
+        step = next_version(root, name)
+        if not step.tagged:
+            raise VersionError(f"HEAD has no {name}@v* tag; run `gitops-ml version --tag` first")
+        target = SemVer.parse(str(step.version))
+    else:
+        target = SemVer.parse(version)
+    tag = release_tags(root, name).get(target)
+    if tag is None:
+        raise VersionError(f"no tag {version_tag(name, target)}; cannot promote an unknown version")
+    counters = [
+        int(t.rsplit("#", 1)[1])
+        for t in git(root, "tag", "--list", f"{name}#*").splitlines()
+        if t.rsplit("#", 1)[1].isdigit()
+    ]
+    stage_tag = f"{name}#{stage}#{max(counters, default=0) + 1}"
+    message = f"Assigning stage {stage} to artifact {name} version v{target}"
+    _annotated_tag(root, stage_tag, f"{tag}^{{commit}}", message)
+    return stage_tag
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: gitops-ml version [--next | --current | --tag | --promote STAGE [--version X.Y.Z]]
+# ---------------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--next", action="store_true", help="print HEAD's version (default)")
+    action.add_argument("--current", action="store_true", help="print the latest tagged version")
+    action.add_argument("--tag", action="store_true", help="create HEAD's annotated version tag")
+    action.add_argument("--promote", metavar="STAGE", help="create a stage tag, e.g. production")
+    parser.add_argument("--version", help="with --promote: the version to promote (default HEAD's)")
+    parser.add_argument(
+        "--github-output",
+        type=Path,
+        help="also append version=… and tag=… lines to this file (the job's $GITHUB_OUTPUT)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    name = model_name(".")
+    outputs: dict[str, str] = {}
+    if args.promote:
+        tag = promote(".", args.promote, args.version, name)
+        version = args.version or str(next_version(".", name).version)
+    elif args.tag:
+        tag = tag_version(".", name)
+        version = tag.split("@v", 1)[1]
+    elif args.current:
+        tags = release_tags(".", name)
+        if not tags:
+            raise VersionError(f"no {name}@v* tag yet")
+        latest, tag = next(reversed(tags.items()))
+        version = str(latest)
+    else:
+        step = next_version(".", name)
+        version, tag = str(step.version), version_tag(name, step.version)
+        outputs["tagged"] = "true" if step.tagged else "false"
+        print(step.reason, file=sys.stderr)
+    print(tag if (args.tag or args.promote) else version)
+    if args.github_output:
+        outputs = {"version": version, "tag": tag, "model_name": name, **outputs}
+        with open(args.github_output, "a") as handle:
+            handle.writelines(f"{key}={value}\n" for key, value in outputs.items())
+    return 0

@@ -1,0 +1,154 @@
+"""Scratch Git repositories shaped like a pipeline run, for the release tests.
+
+`make_release_repo` writes what `dvc repro` leaves behind (model, contract, model card, params,
+metrics, dvc.yaml, a dvc.lock recording the model's md5) and commits it, so bundle and version
+logic run against real git without paying for a pipeline run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Release Test",
+    "GIT_AUTHOR_EMAIL": "release@example.com",
+    "GIT_COMMITTER_NAME": "Release Test",
+    "GIT_COMMITTER_EMAIL": "release@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+DVC_YAML: dict[str, Any] = {
+    "stages": {"export": {"cmd": "gitops-ml export", "outs": ["models/model.onnx"]}},
+    "artifacts": {
+        "churn-model": {"path": "models/model.onnx", "type": "model", "desc": "churn model"}
+    },
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    )
+    return proc.stdout.strip()
+
+
+def write_lock(repo: Path, outputs: dict[str, bytes]) -> None:
+    """A dvc.lock in DVC 3's layout recording the md5 of each output."""
+    outs = [
+        {"path": path, "hash": "md5", "md5": hashlib.md5(data).hexdigest(), "size": len(data)}
+        for path, data in sorted(outputs.items())
+    ]
+    lock = {"schema": "2.0", "stages": {"export": {"cmd": "gitops-ml export", "outs": outs}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def write_model(repo: Path, onnx_bytes: bytes) -> None:
+    """Put a model in place and record it in dvc.lock, as `dvc repro` would."""
+    (repo / "models").mkdir(parents=True, exist_ok=True)
+    (repo / "models/model.onnx").write_bytes(onnx_bytes)
+    write_lock(repo, {"models/model.onnx": onnx_bytes})
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
+    """A committed repo holding one pipeline run's outputs around `onnx_bytes`."""
+    repo.mkdir(parents=True, exist_ok=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    (repo / "data").mkdir(exist_ok=True)
+    shutil.copy(REPO_ROOT / "data/schema.yaml", repo / "data/schema.yaml")
+    shutil.copy(REPO_ROOT / "params.yaml", repo / "params.yaml")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
+    (repo / "reports").mkdir(exist_ok=True)
+    (repo / "reports/model_card.md").write_text("# Model card\n\nHistGradientBoosting churn.\n")
+    (repo / "metrics").mkdir(exist_ok=True)
+    (repo / "metrics/evaluate.json").write_text('{"test": {"roc_auc": 0.86}}\n')
+    (repo / "metrics/export.json").write_text(
+        '{"versions": {"skl2onnx": "1.20.0", "onnxruntime": "1.32.0", "scikit-learn": "1.7.2"}}\n'
+    )
+    write_model(repo, onnx_bytes)
+    commit_all(repo, "pipeline run")
+    return repo
+
+
+# ---------------------------------------------------------------------------------------------
+# A real pipeline run: one per test session, cloned by every test that needs one
+# ---------------------------------------------------------------------------------------------
+
+SMALL_PARAMS = {
+    "data.rows": 3000,
+    "evaluate.bootstrap_samples": 20,
+    "evaluate.cv_folds": 2,
+    "model.hyperparams.max_iter": 30,
+}
+_REPRODUCED: dict[str, Path] = {}
+
+
+def tool_env(repo: Path) -> dict[str, str]:
+    """Environment for `dvc`/`gitops-ml` in a scratch repo: its .venv first, its own code on
+    PYTHONPATH (the shared .venv's editable install would run the live work tree), an identity."""
+    path = f"{repo / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    pythonpath = os.pathsep.join([str(repo / "src"), str(repo)])
+    return {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": path,
+        "PYTHONPATH": pythonpath,
+        "DVC_NO_ANALYTICS": "1",
+    }
+
+
+def run_tool(repo: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `.venv/bin/<argv[0]>` in `repo`; a failure shows the tool's own output."""
+    done = subprocess.run(
+        [str(repo / ".venv/bin" / argv[0]), *argv[1:]],
+        cwd=repo,
+        env=tool_env(repo),
+        capture_output=True,
+        text=True,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
+    return done
+
+
+def reproduced_pipeline(tmp_path_factory: Any) -> Path:
+    """A scratch copy of this repo where `dvc repro` ran on small params, committed on main.
+
+    Built once per session (a real pipeline run costs ~30 s); use `clone_repo` to get a copy
+    of your own.
+    """
+    if "repo" not in _REPRODUCED:
+        from workflow_harness import scratch_repo
+
+        repo = scratch_repo(tmp_path_factory.mktemp("reproduced") / "repo", params=SMALL_PARAMS)
+        run_tool(repo, "dvc", "repro")
+        commit_all(repo, "merge: pipeline reproduced")
+        _REPRODUCED["repo"] = repo
+    return _REPRODUCED["repo"]
+
+
+def clone_repo(template: Path, dest: Path) -> Path:
+    """A full copy (work tree, .git, DVC cache) with a bare `origin` of its own beside it,
+    so a test can tell what was pushed from what was only created locally."""
+    shutil.copytree(template, dest, symlinks=True)
+    origin = dest.parent / f"{dest.name}-origin.git"
+    git(dest.parent, "init", "--quiet", "--bare", str(origin))
+    git(dest, "remote", "set-url", "origin", str(origin))
+    git(dest, "push", "--quiet", "origin", "main")
+    return dest

@@ -1,0 +1,159 @@
+"""Bundles: built atomically from a pipeline run, refused when anything no longer matches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from release_repo import GIT_ENV, commit_all, git, make_release_repo, write_model
+
+from gitops_ml.cli import main
+from gitops_ml.release.bundle import BundleError, build_bundle, load_bundle
+
+ONNX = b"\x08\x07fake-onnx-bytes-the-bundle-treats-as-opaque"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    return make_release_repo(tmp_path / "repo", ONNX)
+
+
+def test_bundle_records_model_identity_provenance_and_loads_back(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+
+    loaded = load_bundle(repo / "dist/bundle")
+    assert loaded == bundle
+    assert loaded.model_name == "churn-model"
+    assert loaded.version == "0.1.0"
+    assert loaded.onnx_sha256 == hashlib.sha256(ONNX).hexdigest()
+    assert loaded.model_path.read_bytes() == ONNX
+    assert "tenure_months" in loaded.contract.feature_names
+    meta = loaded.metadata
+    assert meta["git_revision"] == git(repo, "rev-parse", "HEAD")
+    assert meta["git_dirty"] is False
+    assert meta["dvc_lock"] == {"models/model.onnx": hashlib.md5(ONNX).hexdigest()}
+    assert meta["params"]["model"]["type"] == "hist_gradient_boosting"
+    assert meta["metrics"]["evaluate"]["test"]["roc_auc"] == 0.86
+    assert meta["versions"]["skl2onnx"] == "1.20.0"
+    assert {"onnxruntime", "scikit-learn"} <= set(meta["versions"])
+    card = loaded.model_card_path.read_text()
+    assert card.startswith("# churn-model 0.1.0") and loaded.onnx_sha256 in card
+    assert "HistGradientBoosting churn." in card
+    for path in (loaded.path, *loaded.path.iterdir()):  # readable by the image's non-root user
+        assert path.stat().st_mode & 0o004, path
+
+
+def test_bundle_is_byte_identical_when_rebuilt_from_the_same_commit(repo: Path) -> None:
+    first = build_bundle(repo.parent / "a", "0.1.0", root=repo)
+    second = build_bundle(repo.parent / "b", "0.1.0", root=repo)
+    for name in ("metadata.json", "model_card.md", "model.onnx", "schema.yaml"):
+        assert (first.path / name).read_bytes() == (second.path / name).read_bytes()
+    assert str(repo) not in (first.path / "metadata.json").read_text()
+
+
+def test_load_bundle_refuses_a_model_modified_after_the_build(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    bundle.model_path.write_bytes(ONNX + b"tampered")
+
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* onnx_sha256 says"):
+        load_bundle(bundle.path)
+
+
+def test_load_bundle_refuses_a_changed_contract(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    schema = bundle.path / "schema.yaml"
+    schema.write_text(schema.read_text().replace("max: 120", "max: 999"))
+
+    with pytest.raises(BundleError, match=r"schema\.yaml has sha256 .* schema_sha256"):
+        load_bundle(bundle.path)
+
+
+def test_load_bundle_names_every_missing_file(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    (bundle.path / "model.onnx").unlink()
+    (bundle.path / "model_card.md").unlink()
+
+    with pytest.raises(BundleError, match=r"missing model\.onnx, model_card\.md"):
+        load_bundle(bundle.path)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ("{not json", "metadata.json is not valid JSON"),
+        ("[]", "metadata.json must hold a JSON object"),
+        ('{"model_name": "churn-model", "onnx_sha256": "ab"}', "has no 'version' string"),
+        (
+            '{"model_name": "churn-model", "version": "latest", "onnx_sha256": "ab"}',
+            "version 'latest' is not a semantic version",
+        ),
+    ],
+)
+def test_load_bundle_rejects_unusable_metadata(repo: Path, metadata: str, message: str) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    (bundle.path / "metadata.json").write_text(metadata)
+
+    with pytest.raises(BundleError, match=message):
+        load_bundle(bundle.path)
+
+
+def test_build_refuses_a_model_that_is_not_the_one_in_dvc_lock(repo: Path) -> None:
+    (repo / "models/model.onnx").write_bytes(b"retrained but dvc.lock not updated")
+
+    with pytest.raises(BundleError, match=r"differs from dvc\.lock .* run `dvc repro`"):
+        build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    assert not (repo / "dist/bundle").exists()
+
+
+def test_failed_rebuild_leaves_the_previous_bundle_intact(repo: Path) -> None:
+    build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+
+    with pytest.raises(BundleError, match="'not-a-version' is not a semantic version"):
+        build_bundle(repo / "dist/bundle", "not-a-version", root=repo)
+
+    assert load_bundle(repo / "dist/bundle").version == "0.1.0"
+    assert sorted(p.name for p in (repo / "dist").iterdir()) == ["bundle"]
+
+
+def test_rebuild_replaces_the_bundle_and_marks_uncommitted_state(repo: Path) -> None:
+    build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    write_model(repo, ONNX + b"v2")  # retrained, not committed yet
+
+    bundle = build_bundle(repo / "dist/bundle", "0.2.0", root=repo)
+
+    assert bundle.version == "0.2.0" and bundle.metadata["git_dirty"] is True
+    commit_all(repo, "retrain")
+    assert build_bundle(repo / "dist/bundle", "0.2.0", root=repo).metadata["git_dirty"] is False
+
+
+def test_bundle_command_stamps_the_next_version_by_default(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(repo)
+    git(repo, "tag", "--annotate", "churn-model@v0.1.0", "--message", "registered")
+    write_model(repo, ONNX + b"retrained")
+    commit_all(repo, "retrain")
+
+    assert main(["bundle", "--output", "dist/bundle"]) == 0
+
+    assert load_bundle(repo / "dist/bundle").version == "0.2.0"
+    assert "churn-model 0.2.0" in capsys.readouterr().out
+
+
+def test_bundle_command_reports_a_tampered_bundle_without_traceback(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(repo)
+    assert main(["bundle", "--output", "dist/bundle", "--version", "0.1.0"]) == 0
+    metadata = json.loads((repo / "dist/bundle/metadata.json").read_text())
+    (repo / "dist/bundle/model.onnx").write_bytes(b"swapped")
+
+    assert main(["bundle", "--output", "dist/bundle", "--verify"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: bundle dist/bundle: model.onnx has sha256")
+    assert metadata["onnx_sha256"][:12] in err and "Traceback" not in err

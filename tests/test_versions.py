@@ -1,0 +1,168 @@
+"""Model versions live in Git as GTO tags; the bump rule follows what changed since the last one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from release_repo import GIT_ENV, commit_all, git, make_release_repo, write_model
+
+from gitops_ml.cli import main
+from gitops_ml.release.versions import (
+    SemVer,
+    VersionError,
+    bump_part,
+    next_version,
+    promote,
+    tag_version,
+)
+
+GTO = Path(sys.executable).parent / "gto"
+LOCK_V1 = {"stages": {"export": {"outs": [{"path": "models/model.onnx", "md5": "aa"}]}}}
+LOCK_V2 = {"stages": {"export": {"outs": [{"path": "models/model.onnx", "md5": "bb"}]}}}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    return make_release_repo(tmp_path / "repo", b"model-1")
+
+
+def _set_tag_time(monkeypatch: pytest.MonkeyPatch, second: int) -> None:
+    """GTO orders events by tag time; distinct times keep the test independent of the clock."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"2026-01-01T00:00:{second:02d}Z")
+
+
+@pytest.mark.parametrize(
+    ("changed", "lock_after", "part"),
+    [
+        ({"data/schema.yaml", "params.yaml"}, LOCK_V2, "major"),
+        ({"params.yaml"}, LOCK_V1, "minor"),
+        ({"dvc.lock"}, LOCK_V2, "minor"),
+        ({"serving/app.py", "dvc.lock"}, LOCK_V1, "patch"),
+        (set(), LOCK_V1, "patch"),
+    ],
+)
+def test_bump_rule_major_for_contract_minor_for_model_patch_otherwise(
+    changed: set[str], lock_after: dict, part: str
+) -> None:
+    assert bump_part(changed, LOCK_V1, lock_after)[0] == part
+
+
+def test_semver_accepts_release_versions_only() -> None:
+    assert SemVer.parse("v1.2.3") == SemVer(1, 2, 3)
+    assert str(SemVer(0, 2, 0).bump("major")) == "1.0.0"
+    for bad in ("1.2", "01.2.3", "1.2.3-rc.1", "latest"):
+        with pytest.raises(VersionError, match="is not a release version"):
+            SemVer.parse(bad)
+
+
+def test_first_version_is_0_1_0_and_tagging_twice_is_a_no_op(repo: Path) -> None:
+    assert str(next_version(repo).version) == "0.1.0"
+
+    assert tag_version(repo) == "churn-model@v0.1.0"
+    assert tag_version(repo) == "churn-model@v0.1.0"
+
+    assert git(repo, "cat-file", "-t", "churn-model@v0.1.0") == "tag"  # annotated, as GTO needs
+    step = next_version(repo)
+    assert str(step.version) == "0.1.0" and step.tagged
+
+
+def test_versions_follow_params_model_and_contract_changes(repo: Path) -> None:
+    tag_version(repo)
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("max_iter: 250", "max_iter: 300"))
+    commit_all(repo, "more trees")
+    assert tag_version(repo) == "churn-model@v0.2.0"
+
+    write_model(repo, b"model-retrained-on-new-data")
+    commit_all(repo, "new data")
+    assert "dvc.lock hashes changed: models/model.onnx" in next_version(repo).reason
+    assert tag_version(repo) == "churn-model@v0.3.0"
+
+    (repo / "README.md").write_text("docs only\n")
+    commit_all(repo, "docs")
+    assert tag_version(repo) == "churn-model@v0.3.1"
+
+    schema = repo / "data/schema.yaml"
+    schema.write_text(schema.read_text().replace("max: 120", "max: 240"))
+    commit_all(repo, "longer tenure")
+    assert tag_version(repo) == "churn-model@v1.0.0"
+
+
+def test_tagging_refuses_uncommitted_changes(repo: Path) -> None:
+    write_model(repo, b"not committed")
+
+    with pytest.raises(VersionError, match="uncommitted changes"):
+        tag_version(repo)
+    assert git(repo, "tag") == ""
+
+
+def test_promotions_are_gto_stage_tags_that_gto_show_reads(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _set_tag_time(monkeypatch, 1)
+    tag_version(repo)
+    _set_tag_time(monkeypatch, 2)
+    assert promote(repo, "production") == "churn-model#production#1"
+    write_model(repo, b"model-2")
+    commit_all(repo, "retrain")
+    _set_tag_time(monkeypatch, 3)
+    tag_version(repo)
+    _set_tag_time(monkeypatch, 4)
+    assert promote(repo, "staging") == "churn-model#staging#2"
+
+    shown = subprocess.run(
+        [str(GTO), "show", "--json"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    registry = json.loads(shown.stdout)["churn-model"]
+    assert registry["version"] == "v0.2.0"
+    assert registry["stage"] == {"production": "v0.1.0", "staging": "v0.2.0"}
+
+    _set_tag_time(monkeypatch, 5)
+    assert promote(repo, "production", version="0.2.0") == "churn-model#production#3"
+    shown = subprocess.run(
+        [str(GTO), "show", "--json"], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert json.loads(shown.stdout)["churn-model"]["stage"]["production"] == "v0.2.0"
+
+
+def test_promoting_needs_a_registered_version(repo: Path) -> None:
+    with pytest.raises(VersionError, match="HEAD has no churn-model@v"):
+        promote(repo, "production")
+    with pytest.raises(VersionError, match=r"no tag churn-model@v9\.9\.9"):
+        promote(repo, "production", version="9.9.9")
+    with pytest.raises(VersionError, match="stage 'Prod!'"):
+        promote(repo, "Prod!", version="0.1.0")
+
+
+def test_version_command_prints_and_records_outputs_for_the_workflow(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(repo)
+    outputs = repo.parent / "github_output"
+
+    assert main(["version", "--next", "--github-output", str(outputs)]) == 0
+    assert capsys.readouterr().out == "0.1.0\n"
+    assert main(["version", "--tag", "--github-output", str(outputs)]) == 0
+    assert capsys.readouterr().out == "churn-model@v0.1.0\n"
+    assert main(["version", "--promote", "production", "--github-output", str(outputs)]) == 0
+    assert capsys.readouterr().out == "churn-model#production#1\n"
+    assert outputs.read_text().splitlines() == [
+        "version=0.1.0",
+        "tag=churn-model@v0.1.0",
+        "model_name=churn-model",
+        "tagged=false",
+        "version=0.1.0",
+        "tag=churn-model@v0.1.0",
+        "model_name=churn-model",
+        "version=0.1.0",
+        "tag=churn-model#production#1",
+        "model_name=churn-model",
+    ]
+    assert main(["version", "--current"]) == 0
+    assert capsys.readouterr().out == "0.1.0\n"

@@ -1,0 +1,330 @@
+"""deploy.yml's `run:` steps, executed in a scratch clone with recorders for docker, gh, kubectl.
+
+The recorders (tests/recorders/) log each call instead of reaching GitHub, a registry or a
+cluster; git, dvc, gitops-ml and the smoke test's HTTP server are real. `uses:` steps that move
+artifacts between jobs are replaced by copies; the attestation steps are recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from release_repo import GIT_ENV, clone_repo, commit_all, git, reproduced_pipeline
+from workflow_harness import JobResult, UsesCall, recorder_env, run_job
+
+from gitops_ml.release.bundle import build_bundle
+from gitops_ml.release.deploy import free_port, start_server, stop_process, wait_ready
+from gitops_ml.release.versions import tag_version
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = REPO_ROOT / ".github/workflows/deploy.yml"
+KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
+QUICK_TESTS = "tests/test_versions.py -k bump_rule -q -p no:cacheprovider --noconftest"
+
+
+class Runner:
+    """Runs the jobs of deploy.yml in one scratch clone, carrying artifacts between them."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.store = repo.parent / "artifacts"
+        self.attestations: list[dict[str, str]] = []
+
+    def _upload(self, call: UsesCall) -> None:
+        target = self.store / call.with_["name"]
+        source = self.repo / call.with_["path"]
+        shutil.rmtree(target, ignore_errors=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            target.mkdir(parents=True)
+            shutil.copy2(source, target / source.name)
+
+    def _download(self, call: UsesCall) -> None:
+        source, target = self.store / call.with_["name"], self.repo / call.with_["path"]
+        shutil.copytree(source, target, dirs_exist_ok=True)
+
+    def _attest(self, call: UsesCall) -> None:
+        self.attestations.append(dict(call.with_))
+
+    def run(
+        self,
+        job: str,
+        *,
+        vars: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        needs: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> JobResult:
+        contexts = {
+            "github": {
+                "repository": "Acme/churn-gitops",
+                "sha": git(self.repo, "rev-parse", "HEAD"),
+                "ref": "refs/heads/main",
+                "event_name": "push",
+                "actor": "octocat",
+                "token": "ghs_recorded_not_real",
+            },
+            "vars": dict(vars or {}),
+            "secrets": dict(secrets or {}),
+            "needs": dict(needs or {}),
+        }
+        uses = {
+            "actions/upload-artifact": self._upload,
+            "actions/download-artifact": self._download,
+            "actions/attest-build-provenance": self._attest,
+        }
+        return run_job(WORKFLOW, job, self.repo, contexts=contexts, uses=uses, env=env)
+
+
+def _calls(result: JobResult, tool: str | None = None) -> list[list[str]]:
+    return [[e["tool"], *e["argv"]] for e in result.recorded if tool in (None, e["tool"])]
+
+
+def _publish_needs(publish: JobResult) -> dict[str, Any]:
+    outputs = {**publish.outputs["version"], **publish.outputs["image"]}
+    return {"publish": {"outputs": outputs}}
+
+
+@pytest.fixture
+def repo(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    for key, value in GIT_ENV.items():  # tags made in-process need an identity too
+        monkeypatch.setenv(key, value)
+    return clone_repo(reproduced_pipeline(tmp_path_factory), tmp_path / "repo")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Any]:
+    """Start real servers from bundles (standing in for the cluster behind port-forward)."""
+    started: list[int] = []
+
+    def start(bundle: Path, port: int) -> None:
+        log = bundle.parent / f"server-{port}.log"
+        process = start_server(bundle, port, log)
+        started.append(process.pid)
+        wait_ready(f"http://127.0.0.1:{port}", 60, process, log)
+
+    yield start
+    for pid in started:
+        stop_process(pid)
+
+
+def test_jobs_are_chained_verify_then_publish_then_deploy_behind_the_environment() -> None:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    assert list(jobs) == ["verify", "publish", "deploy"]
+    assert jobs["publish"]["needs"] == "verify" and jobs["deploy"]["needs"] == "publish"
+    assert jobs["deploy"]["environment"] == "production"
+
+
+@pytest.mark.slow
+def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
+    repo: Path, server_factory: Any
+) -> None:
+    runner = Runner(repo)
+    verify = runner.run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
+    assert verify.ok, verify.explain()
+    assert "passed" in verify.step("Run the tests").stdout
+    assert _calls(verify) == []  # verify publishes nothing
+
+    publish = runner.run("publish")
+    assert publish.ok, publish.explain()
+    version, tag = publish.outputs["version"]["version"], publish.outputs["version"]["tag"]
+    image, digest = publish.outputs["image"]["image"], publish.outputs["image"]["digest"]
+    sha = git(repo, "rev-parse", "HEAD")
+    assert (version, tag, image) == ("0.1.0", "churn-model@v0.1.0", "ghcr.io/acme/churn-model")
+    assert digest.startswith("sha256:")
+    calls = _calls(publish)
+    assert [" ".join(c[:2]) for c in calls] == [
+        "docker login",
+        "docker build",
+        "docker push",
+        "docker push",
+        "docker inspect",
+        "gh release",
+    ]
+    build = calls[1]
+    for expected in (
+        f"{image}:0.1.0",
+        f"{image}:{sha}",
+        "BUNDLE=dist/bundle",
+        "serving/Dockerfile",
+    ):
+        assert expected in build
+    assert calls[2][-1] == f"{image}:0.1.0" and calls[3][-1] == f"{image}:{sha}"
+    release = calls[5]
+    assert release[2:4] == ["create", tag] and "--verify-tag" in release
+    assert "dist/churn-model-0.1.0.bundle.tar.gz" in release
+    assert "dist/bundle/model_card.md" in release
+    assert runner.attestations[0]["subject-digest"] == digest
+    assert runner.attestations[1]["subject-path"] == "dist/churn-model-0.1.0.bundle.tar.gz"
+    assert git(repo, "cat-file", "-t", tag) == "tag"
+    assert git(repo, "ls-remote", "--tags", "origin", tag)  # pushed
+
+    port = free_port()
+    server_factory(runner.store / "bundle", port)
+    deploy = runner.run(
+        "deploy",
+        vars={"SMOKE_LOCAL_PORT": str(port)},
+        secrets={"KUBECONFIG": KUBECONFIG},
+        needs=_publish_needs(publish),
+    )
+    assert deploy.ok, deploy.explain()
+    kubectl = [c[1:3] for c in _calls(deploy, "kubectl")]
+    assert kubectl == [
+        ["kustomize", kubectl[0][1]],
+        ["apply", "--filename"],
+        ["rollout", "status"],
+        ["port-forward", "deployment/churn-model"],
+    ]
+    rendered = yaml.safe_load((Path(kubectl[0][1]) / "kustomization.yaml").read_text())
+    assert rendered["images"] == [{"name": "churn-model", "newName": image, "digest": digest}]
+    assert rendered["namespace"] == "default"
+    if shutil.which("kubectl"):  # a real kubectl (outside the job's PATH) renders the manifests
+        manifests = subprocess.run(
+            ["kubectl", "kustomize", kubectl[0][1]], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"image: {image}@{digest}" in manifests
+    assert "smoke test passed: churn-model 0.1.0" in deploy.step("smoke").stdout
+    assert deploy.step("Roll back (the previous ReplicaSet takes over again)").status == "skipped"
+    assert git(repo, "ls-remote", "--tags", "origin", "churn-model#production#1")
+    assert "as `churn-model#production#1`" in deploy.summary
+
+
+def _published(repo: Path, runner: Runner) -> dict[str, Any]:
+    """What a publish job leaves behind, made directly: bundle artifact and version tag."""
+    build_bundle(runner.store / "bundle", "0.1.0", root=repo)
+    tag_version(repo)
+    outputs = {
+        "version": "0.1.0",
+        "image": "ghcr.io/acme/churn-model",
+        "digest": "sha256:" + "a" * 64,
+    }
+    return {"publish": {"outputs": outputs}}
+
+
+class _WrongModelHandler(BaseHTTPRequestHandler):
+    """Ready, speaks V2, but answers 0.5 for everyone: pods running something else."""
+
+    def _send(self, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._send({"ready": True})
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        rows = request["inputs"][0]["shape"][0]
+        self._send(
+            {
+                "model_name": "churn-model",
+                "model_version": "0.1.0",
+                "outputs": [
+                    {"name": "label", "datatype": "INT64", "shape": [rows], "data": [0] * rows},
+                    {
+                        "name": "probabilities",
+                        "datatype": "FP32",
+                        "shape": [rows, 2],
+                        "data": [0.5] * (2 * rows),
+                    },
+                ],
+            }
+        )
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def wrong_model_server() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongModelHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_smoke_test_rolls_back_and_tags_no_stage(
+    repo: Path, wrong_model_server: int
+) -> None:
+    runner = Runner(repo)
+
+    deploy = runner.run(
+        "deploy",
+        vars={"SMOKE_LOCAL_PORT": str(wrong_model_server)},
+        secrets={"KUBECONFIG": KUBECONFIG},
+        needs=_published(repo, runner),
+    )
+
+    assert deploy.failed_step is not None and deploy.failed_step.id == "smoke"
+    assert "differ from the bundle's model" in deploy.failed_step.stderr
+    kubectl = [c[1:3] for c in _calls(deploy, "kubectl")]
+    assert kubectl[-2:] == [["rollout", "undo"], ["rollout", "status"]]
+    assert "Rolled back" in deploy.summary
+    assert git(repo, "tag", "--list", "churn-model#*") == ""
+
+
+def test_a_failed_rollout_rolls_back_without_a_smoke_test(repo: Path) -> None:
+    runner = Runner(repo)
+    needs = _published(repo, runner)
+
+    deploy = runner.run(
+        "deploy",
+        secrets={"KUBECONFIG": KUBECONFIG},
+        needs=needs,
+        env=recorder_env(repo.parent / "recorder.jsonl", fail=["kubectl apply"]),
+    )
+
+    assert deploy.failed_step is not None and deploy.failed_step.id == "rollout"
+    assert deploy.step("smoke").status == "skipped"
+    kubectl = [c[1:3] for c in _calls(deploy, "kubectl")]
+    assert kubectl[-2:] == [["rollout", "undo"], ["rollout", "status"]]
+    assert git(repo, "tag", "--list", "churn-model#*") == ""
+
+
+def test_without_a_cluster_the_deploy_job_says_so_and_stops_cleanly(repo: Path) -> None:
+    runner = Runner(repo)
+
+    deploy = runner.run("deploy", needs=_published(repo, runner))
+
+    assert deploy.ok, deploy.explain()
+    assert "No cluster configured: nothing deployed" in deploy.summary
+    assert "KUBECONFIG" in deploy.summary and "EKS_CLUSTER" in deploy.summary
+    assert _calls(deploy, "kubectl") == []
+    skipped = {s.id for s in deploy.steps if s.status == "skipped"}
+    assert {"rollout", "smoke"} <= skipped
+    assert git(repo, "tag", "--list", "churn-model#*") == ""
+
+
+@pytest.mark.slow
+def test_verify_refuses_a_merge_whose_committed_dvc_lock_is_stale(repo: Path) -> None:
+    generator = repo / "src/gitops_ml/synthetic.py"  # a dependency of the ingest stage
+    generator.write_text(generator.read_text() + "\n# edited, but `dvc repro` not run\n")
+    commit_all(repo, "merge: generator edited, dvc.lock not updated")
+    runner = Runner(repo)
+
+    verify = runner.run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
+
+    assert verify.failed_step is not None and verify.failed_step.id == "fresh", verify.explain()
+    assert "the committed lock is stale" in verify.failed_step.stdout
+    assert "dvc.lock" in verify.failed_step.stdout
+    later = [s.status for s in verify.steps[verify.steps.index(verify.failed_step) + 1 :]]
+    assert set(later) == {"skipped"}  # no parity check, no tests, no model handed on
+    assert not (runner.store / "model").exists()
+    assert subprocess.run(["git", "diff", "--quiet", "dvc.lock"], cwd=repo).returncode == 1
