@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from gitops_ml.errors import UserError
+from gitops_ml.io import read_yaml
+
+if TYPE_CHECKING:  # pandera is slow to import; serving never needs it
+    import pandera.pandas as pa
 
 ColumnType = Literal["float", "int", "category", "bool", "datetime"]
 ColumnRole = Literal["feature", "target", "timestamp", "id"]
@@ -190,13 +193,7 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
 
 
 def load_contract(path: str | Path = DEFAULT_CONTRACT_PATH) -> Contract:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ContractError(f"data contract not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "data contract", ContractError)
     return parse_contract(raw, source=str(path))
 
 
@@ -278,11 +275,6 @@ def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarr
 # --------------------------------------------------------------------------------------------
 # Validation: the pandera schema of a canonical (already type-converted) frame.
 # --------------------------------------------------------------------------------------------
-
-from typing import TYPE_CHECKING  # noqa: E402 - kept beside the only code that needs it
-
-if TYPE_CHECKING:  # pandera is slow to import; serving never needs it
-    import pandera.pandas as pa
 
 
 def pandera_schema(contract: Contract) -> pa.DataFrameSchema:

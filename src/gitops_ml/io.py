@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from gitops_ml.errors import UserError
 
@@ -73,6 +74,19 @@ def _clean(value: Any) -> Any:
 
 def write_json(path: str | Path, payload: Any) -> None:
     write_text(path, json.dumps(_clean(payload), indent=2, sort_keys=True) + "\n")
+
+
+def read_yaml(
+    path: str | Path, what: str, error: type[UserError] = UserError, hint: str = ""
+) -> Any:
+    """Parsed YAML; a missing or malformed file raises `error` naming the file."""
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}{hint}") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
 
 
 def read_json(path: str | Path) -> Any:

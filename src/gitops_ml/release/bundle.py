@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gitops_ml.contract import Contract, ContractError, load_contract
 from gitops_ml.errors import UserError
-from gitops_ml.io import read_json, write_bytes, write_json
+from gitops_ml.io import read_json, read_yaml, write_bytes, write_json
 from gitops_ml.release import versions
 
 MODEL_FILE = "model.onnx"
@@ -237,10 +235,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 
 def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(_read_bytes(path, what)) or {}
-    except yaml.YAMLError as exc:
-        raise BundleError(f"{path}: not valid YAML: {exc}") from None
+    return read_yaml(path, what, BundleError, hint="; run `make run` (dvc repro) first") or {}
 
 
 def _check_model_in_lock(model: str, onnx_bytes: bytes, hashes: Mapping[str, str]) -> None:
