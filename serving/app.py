@@ -329,9 +329,9 @@ def create_app(
             openapi_extra={**infer_body, "parameters": _path_parameters(prefix)},
             responses=infer_responses,
         )
-    # The hot path is served by plain Starlette routes placed first in the routing table:
-    # FastAPI's per-request dependency solving and the linear scan past the other routes cost
-    # about as much as the model on a 1-row request. The FastAPI routes above remain for the
+    # The hot path is served by plain Starlette routes placed first in the routing table,
+    # skipping FastAPI's per-request dependency solving and the scan past the other routes
+    # (~10 µs of a ~180 µs request in-process). The FastAPI routes above remain for the
     # OpenAPI document (same handler, same behaviour); requests never reach them.
     app.router.routes[:0] = [
         Route(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)

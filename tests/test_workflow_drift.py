@@ -10,13 +10,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import yaml
 from conftest import REPO_ROOT, ExportedModel
-from workflow_harness import JobResult, recorder_env, run_job, scratch_repo
+from workflow_harness import JobResult, UsesCall, recorder_env, run_job, scratch_repo
 
 from gitops_ml import io as gio
 from gitops_ml.monitor.params import DriftParams
 from gitops_ml.monitor.profile import build_model_profile
+from gitops_ml.synthetic import generate_churn
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "drift.yml"
 pytestmark = pytest.mark.slow
@@ -99,3 +102,70 @@ def test_drifted_runs_open_one_issue_then_update_it_and_a_clean_run_opens_nothin
     }
     assert [e for e in clean.recorded if e["tool"] == "gh"] == []
     assert clean.step("Open or update the one model-drift issue").status == "skipped"
+
+
+# Small enough for a test: the retraining job reproduces the whole pipeline.
+FAST_PARAMS = {
+    "data.rows": 3000,
+    "evaluate.bootstrap_samples": 30,
+    "evaluate.cv_folds": 3,
+    "model.hyperparams.max_iter": 40,
+}
+
+
+def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
+    tmp_path: Path,
+) -> None:
+    repo = scratch_repo(tmp_path / "repo", params=FAST_PARAMS)
+    window = generate_churn(800, seed=5, scenario="price_increase", start="2026-01-01", days=30)
+    report = "# 🔴 Drift detected\n\n`monthly_charges` moved.\n"
+
+    def download_artifact(call: UsesCall) -> None:
+        """The check job's artifact, laid out as upload-artifact roots two paths."""
+        root = Path(call.with_["path"])
+        (root / "repo" / "reports" / "drift").mkdir(parents=True)
+        (root / "repo" / "reports" / "drift" / "drift.md").write_text(report)
+        (root / "_temp" / "window").mkdir(parents=True)
+        window.to_parquet(root / "_temp" / "window" / "window.parquet")
+
+    log = tmp_path / "recorder.jsonl"
+    result = run_job(
+        WORKFLOW,
+        "retrain",
+        repo,
+        contexts={
+            "github": {
+                "event_name": "workflow_dispatch",
+                "repository": "example/gitops-ml",
+                "run_id": 77,
+                "ref": "refs/heads/main",
+                "token": "t",
+            },
+            "inputs": {"scenario": "price_increase", "source": "simulate", "retrain": True},
+            "needs": {"check": {"outputs": {"drift": "true"}}},
+        },
+        uses={"actions/download-artifact": download_artifact},
+        env=recorder_env(log),
+        log=log,
+    )
+    assert result.ok, result.explain()
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["data"]["source"] == "data/retrain/churn.parquet"
+    retrained = pd.read_parquet(repo / "data" / "retrain" / "churn.parquet")
+    assert len(retrained) == 3000 + len(window)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    ingest_params = lock["stages"]["ingest"]["params"]["params.yaml"]
+    assert ingest_params["data.source"] == "data/retrain/churn.parquet"
+    assert (repo / "models" / "model.onnx").is_file()
+
+    cml = [e for e in result.recorded if e["tool"] == "cml"]
+    (created,) = [e for e in cml if e["argv"][:2] == ["pr", "create"]]
+    assert "--branch" in created["argv"] and "retrain/drift-77" in created["argv"]
+    assert {"params.yaml", "dvc.lock", "data/retrain"} <= set(created["files"])
+    (comment,) = [e for e in cml if e["argv"][:2] == ["comment", "create"]]
+    assert "--target=pr/42" in comment["argv"]
+    assert comment["markdown"] == report
+    assert "Retraining pull request: https://github.com/example/gitops-ml/pull/42" in (
+        result.summary
+    )

@@ -76,6 +76,9 @@ def cml(argv: list[str], entry: dict) -> int:
         entry["markdown_file"] = files[-1]
         entry["markdown"] = Path(files[-1]).read_text()
         print(f"https://github.com/{REPO}/pull/1#issuecomment-1000")
+    elif argv[:2] == ["pr", "create"]:
+        entry["files"] = [a for a in argv[2:] if not a.startswith("-") and Path(a).exists()]
+        print(f"https://github.com/{REPO}/pull/42")
     return 0
 
 
