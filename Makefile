@@ -20,7 +20,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 TARGETS ?=
 REPRO ?=
 
-.PHONY: help install run repro dvc-pull test test-fast lint format typecheck lock pr-report serve \
+.PHONY: help install hooks run repro dvc-pull test test-fast lint format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean
 
 help: ## list the targets
@@ -56,6 +56,9 @@ lint: install ## ruff lint + format check + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+hooks: install ## install the git pre-commit hooks (the same checks as `make lint`)
+	$(BIN)/pre-commit install
 
 format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
