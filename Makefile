@@ -31,7 +31,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --extra pipeline
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
