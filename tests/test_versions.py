@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from release_repo import GIT_ENV, commit_all, git, make_release_repo, write_model
+from workflow_harness import set_params
 
 from gitops_ml.cli import main
 from gitops_ml.release.versions import (
@@ -74,8 +76,8 @@ def test_first_version_is_0_1_0_and_tagging_twice_is_a_no_op(repo: Path) -> None
 
 def test_versions_follow_params_model_and_contract_changes(repo: Path) -> None:
     tag_version(repo)
-    params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("max_iter: 250", "max_iter: 300"))
+    hyperparams = yaml.safe_load((repo / "params.yaml").read_text())["model"]["hyperparams"]
+    set_params(repo, {"model.hyperparams.max_iter": hyperparams["max_iter"] + 50})
     commit_all(repo, "more trees")
     assert tag_version(repo) == "churn-model@v0.2.0"
 
@@ -89,7 +91,9 @@ def test_versions_follow_params_model_and_contract_changes(repo: Path) -> None:
     assert tag_version(repo) == "churn-model@v0.3.1"
 
     schema = repo / "data/schema.yaml"
-    schema.write_text(schema.read_text().replace("max: 120", "max: 240"))
+    text = schema.read_text()
+    assert "max: 120" in text  # tenure_months' upper bound, widened below
+    schema.write_text(text.replace("max: 120", "max: 240"))
     commit_all(repo, "longer tenure")
     assert tag_version(repo) == "churn-model@v1.0.0"
 
