@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -48,6 +47,7 @@ from fastapi import FastAPI, Request, Response
 from gitops_ml.config import ModelParams, load_params
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.io import read_table
+from gitops_ml.release.deploy import free_port
 from gitops_ml.synthetic import generate_churn
 from serving.model import session_options
 
@@ -120,12 +120,6 @@ def compare_runtimes(onnx_path: Path, model: Any, test: pd.DataFrame, contract: 
 
 
 # ------------------------------------------------------------------------------- HTTP load
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bare_app() -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ import onnxruntime as ort
 import pandas as pd
 
 from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.release.deploy import free_port
 from serving.model import session_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from workflow_harness import commit_all, scratch_repo, set_params
 
+from gitops_ml.release.deploy import free_port
+
 pytestmark = pytest.mark.slow
 
 # Small enough for a test, large enough for a meaningful model and time split.
@@ -144,14 +146,6 @@ def s3_server():
         yield endpoint
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def configure_s3_remote(repo: Path, endpoint: str) -> None:

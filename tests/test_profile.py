@@ -13,7 +13,8 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract
 from gitops_ml.monitor.params import DriftParams
-from gitops_ml.monitor.profile import build_profile, file_sha256, load_profile
+from gitops_ml.monitor.profile import build_profile, load_profile
+from gitops_ml.release.bundle import sha256_file
 from gitops_ml.synthetic import generate_churn
 
 EVALUATE = {
@@ -54,7 +55,7 @@ def test_profile_stage_is_byte_identical_across_runs_and_records_model_and_metri
     assert _profile_cli(exported_model, tmp_path, tmp_path / "b.json") == 0
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     profile = load_profile(tmp_path / "a.json", exported_model.contract)
-    assert profile["model_sha256"] == file_sha256(exported_model.onnx_path)
+    assert profile["model_sha256"] == sha256_file(exported_model.onnx_path)
     assert profile["metrics"]["test"] == {"roc_auc": 0.86, "accuracy": 0.84, "brier": 0.11}
     assert profile["rows"] == len(exported_model.train_frame)
     score = profile["score"]

@@ -9,7 +9,6 @@ counts, the reference score distribution and the training metrics. Versioned wit
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +223,6 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
                 f"{contract.feature_names}; rebuild the profile"
             )
     return profile
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
