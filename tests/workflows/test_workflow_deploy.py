@@ -1,6 +1,6 @@
 """deploy.yml's `run:` steps, executed in a scratch clone with recorders for docker, gh, kubectl.
 
-The recorders (tests/recorders/) log each call instead of reaching GitHub, a registry or a
+The recorders (tests/support/recorders/) log each call instead of reaching GitHub, a registry or a
 cluster; git, dvc, gitops-ml and the smoke test's HTTP server are real. `uses:` steps that move
 artifacts between jobs are replaced by copies; the attestation steps are recorded.
 """
@@ -25,10 +25,10 @@ from gitops_ml.release.bundle import build_bundle
 from gitops_ml.release.deploy import free_port, start_server, stop_process, wait_ready
 from gitops_ml.release.versions import tag_version
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO_ROOT / ".github/workflows/deploy.yml"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
-QUICK_TESTS = "tests/test_versions.py -k bump_rule -q -p no:cacheprovider --noconftest"
+QUICK_TESTS = "tests/release/test_versions.py -k bump_rule -q -p no:cacheprovider --noconftest"
 
 
 class Runner:

@@ -23,7 +23,7 @@ from gitops_ml.contract import Contract, model_frame, onnx_feeds
 from gitops_ml.release.deploy import free_port
 from serving.model import session_options
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
 
 

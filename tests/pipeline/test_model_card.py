@@ -14,7 +14,7 @@ from gitops_ml.config import load_params
 from gitops_ml.contract import Contract
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHA = "3f" * 32
 
 EXPORT: dict[str, Any] = {

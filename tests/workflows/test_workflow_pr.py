@@ -1,6 +1,6 @@
 """pr.yml's `run:` steps in a scratch clone: a real base branch, a real PR branch, real DVC.
 
-`cml` and `npm` are RECORDERS (tests/recorders/): the test reads the markdown the workflow
+`cml` and `npm` are RECORDERS (tests/support/recorders/): the test reads the markdown the workflow
 handed to `cml comment update` and checks it says what the pipeline actually measured.
 """
 

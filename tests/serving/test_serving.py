@@ -457,7 +457,7 @@ def test_openapi_documents_predict_records_from_the_data_contract(client: httpx.
 def test_the_readme_examples_are_answered_and_agree_with_each_other(client: httpx.Client) -> None:
     """serving/examples/*.json are what the README's curl commands send: the same two
     customers, once as V2 tensors and once as records."""
-    examples = Path(__file__).resolve().parents[1] / "serving" / "examples"
+    examples = Path(__file__).resolve().parents[2] / "serving" / "examples"
 
     v2 = client.post(INFER, content=(examples / "infer_v2.json").read_bytes())
     plain = client.post("/predict", content=(examples / "predict.json").read_bytes())

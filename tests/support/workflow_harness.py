@@ -2,11 +2,11 @@
 
 We have no GitHub runner here, so workflow tests execute the shell steps of a job the way the
 runner would (bash `-eo pipefail`, env layering, `GITHUB_OUTPUT`/`GITHUB_ENV`/... files) while
-`cml`, `gh`, `docker`, `kubectl` and `npm` are replaced by *recorders* (`tests/recorders/`) that
+`cml`, `gh`, `docker`, `kubectl` and `npm` are replaced by *recorders* (`tests/support/recorders/`) that
 log each call as one JSON line and answer plausibly. `uses:` steps are skipped (and listed) or
 replaced by a callable the test supplies.
 
-API (tests/ is on sys.path under pytest: `from workflow_harness import run_job, ...`)
+API (tests/support is on sys.path under pytest: `from workflow_harness import run_job, ...`)
 ---------------------------------------------------------------------------------
 scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True) -> Path
     Copy the work tree (tracked + untracked-not-ignored files, mtimes kept) to `dest`,
@@ -41,7 +41,7 @@ JobResult.explain() -> str: every step's status, time and output, for assertion 
 recorder_env(log, *, gh_issues=None, fail=()) -> dict   env for the recorders (see below)
 read_log(path) -> list[dict]                             the recorder log, one dict per call
 
-Recorders (tests/recorders/, first on PATH): each call appends
+Recorders (tests/support/recorders/, first on PATH): each call appends
     {"tool", "argv", "cwd", "step", ...} to $RECORDER_LOG; `cml comment create|update` adds
     "markdown" (the file's text), `gh ... --body/--body-file/-F` adds "body". Settings:
     RECORDER_GH_ISSUES  JSON file answering `gh issue list/view --json` (default: `[]`)
@@ -73,7 +73,7 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
 RECORDER_TOOLS = ("cml", "gh", "docker", "kubectl", "npm")
 GIT_IDENTITY = {

@@ -17,7 +17,7 @@ from gitops_ml.pipeline.split import SplitError, split_frame
 from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.synthetic import generate_churn
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS = SplitParams(test_fraction=0.2, seed=3)
 
 

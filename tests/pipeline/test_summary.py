@@ -8,7 +8,7 @@ import pytest
 
 from gitops_ml.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_summary_prints_metrics_with_intervals_and_the_onnx_path(

@@ -19,7 +19,7 @@ from gitops_ml.pipeline.ingest import parquet_safe
 from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.synthetic import generate_churn
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RAW = "data/raw/churn.parquet"
 VALIDATED = Path("data/validated/churn.parquet")
 SUMMARY = Path("metrics/validation.json")

@@ -38,7 +38,7 @@ from gitops_ml.pipeline.evaluate import (
 from gitops_ml.pipeline.train import fit_model, save_model
 from gitops_ml.synthetic import generate_churn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL_MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 25})
 COSTS = Costs(false_positive=25.0, false_negative=250.0)
 PARAMS = EvaluateParams(threshold=0.5, bootstrap_samples=50, cv_folds=3, seed=7, costs=COSTS)

@@ -38,7 +38,7 @@ from gitops_ml.release.deploy import (
 )
 from gitops_ml.release.versions import VersionError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------------
