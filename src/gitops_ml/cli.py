@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("gitops_ml.release.bundle", "pack a deployable, verifiable model bundle"),
     "version": ("gitops_ml.release.versions", "next model version and its Git tag"),
     "deploy-local": ("gitops_ml.release.deploy", "deploy a bundle locally with smoke test"),
+    "check-committed": (
+        "gitops_ml.repo_state",
+        "fail (exit 1) when reproducing changed committed files, naming them",
+    ),
 }
 
 
