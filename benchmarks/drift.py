@@ -25,7 +25,7 @@ import numpy as np
 
 from gitops_ml import io as gio
 from gitops_ml.contract import contract_to_dict, load_contract, parse_contract
-from gitops_ml.monitor.params import DriftParams
+from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_profile
 from gitops_ml.synthetic import generate_churn
 
@@ -63,7 +63,7 @@ OURS = MEMORY + textwrap.dedent(
     import json, sys, time
     from gitops_ml.contract import load_contract
     from gitops_ml.monitor.drift import check_drift
-    from gitops_ml.monitor.params import DriftParams
+    from gitops_ml.config import DriftParams
     from gitops_ml.monitor.profile import load_profile
     from gitops_ml.monitor.readers import expand_sources, iter_chunks
     work = sys.argv[1]

@@ -1,16 +1,29 @@
-"""Typed access to `params.yaml`, with errors that name the key and the expected value."""
+"""Typed, strict access to `params.yaml`: every section a frozen dataclass, read one way.
+
+Defaults live in `params.yaml` only, never here: a section read from the file must name every
+field (a field with a dataclass default is an optional rule, such as a gate, that is off when
+left out). An unknown or misspelt key is an error naming the
+file, the key and the nearest valid name, so `model: {hyperparameters: …}` or `data.scenaro`
+can never pass silently and train on something else than what the file says.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.io import read_yaml
 
-DEFAULT_PARAMS_PATH = Path("params.yaml")
+DEFAULT_PARAMS_PATH = Path(paths.PARAMS)
 SCENARIOS: tuple[str, ...] = (
     "none",
     "price_increase",
@@ -21,64 +34,145 @@ SCENARIOS: tuple[str, ...] = (
 
 
 class ConfigError(UserError, ValueError):
-    """params.yaml is missing a key or holds a value of the wrong kind."""
+    """params.yaml is missing a key, has an unknown one, or holds a value of the wrong kind."""
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`; did you mean 'x'?` for the closest known name, or "" when nothing is close."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
     raw = read_yaml(path, "params file", ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = [k for k in raw if k not in SECTIONS]
+    if unknown:
+        key = str(unknown[0])
+        raise ConfigError(
+            f"{path}: unknown section {key!r}{did_you_mean(key, SECTIONS)}; "
+            f"valid: {', '.join(SECTIONS)}"
+        )
     return raw
 
 
-def section(params: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = params.get(name)
-    if not isinstance(value, Mapping):
+Section = TypeVar("Section")
+
+
+def read_section(cls: type[Section], params: Mapping[str, Any], name: str) -> Section:
+    """The section `name` of parsed params as a `cls` dataclass, checked field by field."""
+    raw = params.get(name)
+    if not isinstance(raw, Mapping):
         raise ConfigError(f"params.yaml: section '{name}' is missing or not a mapping")
-    return value
+    return _build(cls, raw, name)
 
 
-def _get(
-    sec: Mapping[str, Any], section_name: str, key: str, kind: type, default: Any = ...
-) -> Any:
-    if key not in sec:
-        if default is ...:
-            raise ConfigError(f"params.yaml: '{section_name}.{key}' is required")
-        return default
-    value = sec[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ConfigError(
-            f"params.yaml: '{section_name}.{key}' must be {kind.__name__}, got {value!r}"
-        )
-    return value
+def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    keys = {f.metadata.get("key", f.name): f.name for f in fields.values()}
+    for key in raw:
+        if key not in keys:
+            raise ConfigError(
+                f"params.yaml: unknown key '{where}.{key}'{did_you_mean(str(key), keys)}; "
+                f"valid in '{where}': {', '.join(keys)}"
+            )
+    values: dict[str, Any] = {}
+    for key, attr in keys.items():
+        kind = hints[attr]
+        optional = _is_optional(kind)
+        field = fields[attr]
+        absent = key not in raw or raw[key] is None
+        if absent and (
+            field.default is not dataclasses.MISSING
+            or field.default_factory is not dataclasses.MISSING
+        ):
+            continue  # an optional rule left out (a gate that is off), not a hidden default
+        if absent:
+            if not optional:
+                raise ConfigError(f"params.yaml: '{where}.{key}' is required")
+            values[attr] = None
+            continue
+        values[attr] = _convert(raw[key], _strip_none(kind), f"{where}.{key}")
+    out = cls(**values)
+    check = getattr(out, "check", None)
+    if check is not None:
+        check()
+    return out
+
+
+def _is_optional(kind: Any) -> bool:
+    return isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+
+
+def _strip_none(kind: Any) -> Any:
+    if not _is_optional(kind):
+        return kind
+    rest = [k for k in typing.get_args(kind) if k is not type(None)]
+    return rest[0]
+
+
+def _convert(value: Any, kind: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"params.yaml: '{key}' must be a mapping, got {value!r}")
+        return _build(kind, value, key)  # type: ignore[arg-type]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"params.yaml: '{key}' must be a mapping, got {value!r}")
+        _, item_kind = typing.get_args(kind)
+        if item_kind is Any:
+            return dict(value)
+        return {str(k): _convert(v, item_kind, f"{key}.{k}") for k, v in value.items()}
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"params.yaml: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"params.yaml: '{key}' must be finite, got {value!r}")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"params.yaml: '{key}' must be a whole number, got {value!r}")
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"params.yaml: '{key}' must be true or false, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"params.yaml: '{key}' must be text, got {value!r}")
+        return value
+    raise TypeError(f"unsupported params type {kind!r} for {key}")  # a bug, not a user error
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"params.yaml: {message}")
+
+
+# ------------------------------------------------------------------------------------ sections
 
 
 @dataclass(frozen=True)
 class DataParams:
-    source: str
-    rows: int
+    source: str  # "synthetic", or a CSV/Parquet path or URL
+    rows: int  # rows generated when source is synthetic
     seed: int
     scenario: str
 
+    def check(self) -> None:
+        _require(self.rows > 0, f"'data.rows' must be positive, got {self.rows}")
+        _require(
+            self.scenario in SCENARIOS,
+            f"'data.scenario' is {self.scenario!r}{did_you_mean(self.scenario, SCENARIOS)}; "
+            f"expected one of {list(SCENARIOS)}",
+        )
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DataParams:
-        sec = section(params, "data")
-        out = cls(
-            source=_get(sec, "data", "source", str),
-            rows=_get(sec, "data", "rows", int),
-            seed=_get(sec, "data", "seed", int),
-            scenario=_get(sec, "data", "scenario", str, "none"),
-        )
-        if out.rows <= 0:
-            raise ConfigError(f"params.yaml: 'data.rows' must be positive, got {out.rows}")
-        if out.scenario not in SCENARIOS:
-            raise ConfigError(
-                f"params.yaml: 'data.scenario' is {out.scenario!r}; "
-                f"expected one of {list(SCENARIOS)}"
-            )
-        return out
+        return read_section(cls, params, "data")
 
 
 @dataclass(frozen=True)
@@ -86,36 +180,26 @@ class SplitParams:
     test_fraction: float
     seed: int
 
+    def check(self) -> None:
+        _require(
+            0.0 < self.test_fraction < 1.0,
+            f"'split.test_fraction' must be between 0 and 1, got {self.test_fraction}",
+        )
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SplitParams:
-        sec = section(params, "split")
-        out = cls(
-            test_fraction=_get(sec, "split", "test_fraction", float),
-            seed=_get(sec, "split", "seed", int),
-        )
-        if not 0.0 < out.test_fraction < 1.0:
-            raise ConfigError(
-                "params.yaml: 'split.test_fraction' must be between 0 and 1, "
-                f"got {out.test_fraction}"
-            )
-        return out
+        return read_section(cls, params, "split")
 
 
 @dataclass(frozen=True)
 class ModelParams:
     type: str
     seed: int
-    hyperparams: dict[str, Any]
+    hyperparams: dict[str, Any]  # checked against the estimator by the train stage
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ModelParams:
-        sec = section(params, "model")
-        hyper = _get(sec, "model", "hyperparams", dict, {}) or {}
-        return cls(
-            type=_get(sec, "model", "type", str),
-            seed=_get(sec, "model", "seed", int),
-            hyperparams=dict(hyper),
-        )
+        return read_section(cls, params, "model")
 
 
 @dataclass(frozen=True)
@@ -132,29 +216,16 @@ class EvaluateParams:
     seed: int
     costs: Costs
 
+    def check(self) -> None:
+        _require(
+            0.0 < self.threshold < 1.0,
+            f"'evaluate.threshold' must be in (0, 1), got {self.threshold}",
+        )
+        _require(self.cv_folds >= 2, f"'evaluate.cv_folds' must be at least 2, got {self.cv_folds}")
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> EvaluateParams:
-        sec = section(params, "evaluate")
-        costs = _get(sec, "evaluate", "costs", dict)
-        out = cls(
-            threshold=_get(sec, "evaluate", "threshold", float),
-            bootstrap_samples=_get(sec, "evaluate", "bootstrap_samples", int),
-            cv_folds=_get(sec, "evaluate", "cv_folds", int),
-            seed=_get(sec, "evaluate", "seed", int),
-            costs=Costs(
-                false_positive=_get(costs, "evaluate.costs", "false_positive", float),
-                false_negative=_get(costs, "evaluate.costs", "false_negative", float),
-            ),
-        )
-        if not 0.0 < out.threshold < 1.0:
-            raise ConfigError(
-                f"params.yaml: 'evaluate.threshold' must be in (0, 1), got {out.threshold}"
-            )
-        if out.cv_folds < 2:
-            raise ConfigError(
-                f"params.yaml: 'evaluate.cv_folds' must be at least 2, got {out.cv_folds}"
-            )
-        return out
+        return read_section(cls, params, "evaluate")
 
 
 @dataclass(frozen=True)
@@ -164,8 +235,56 @@ class ExportParams:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ExportParams:
-        sec = section(params, "export")
-        return cls(
-            opset=_get(sec, "export", "opset", int),
-            parity_tolerance=_get(sec, "export", "parity_tolerance", float),
+        return read_section(cls, params, "export")
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    """Every threshold of the drift check and the profile (meanings in params.yaml)."""
+
+    window_rows: int
+    min_rows: int
+    min_feature_rows: int
+    alpha: float
+    psi_warn: float
+    psi_alert: float
+    missing_warn: float
+    missing_alert: float
+    unseen_warn: float
+    unseen_alert: float
+    drift_share: float
+    performance_tolerance: float
+    epsilon: float
+    bins: int
+    quantile_grid: int
+    max_categories: int
+    chunk_rows: int
+    bootstrap_samples: int
+    seed: int
+
+    def check(self) -> None:
+        _require(
+            self.bins >= 2 and self.quantile_grid % self.bins == 0,
+            "'drift.quantile_grid' must be a multiple of 'drift.bins' (≥ 2), "
+            f"got {self.quantile_grid} and {self.bins}",
         )
+        _require(0 < self.alpha < 1, f"'drift.alpha' must be in (0, 1), got {self.alpha}")
+        for low, high in (
+            ("psi_warn", "psi_alert"),
+            ("missing_warn", "missing_alert"),
+            ("unseen_warn", "unseen_alert"),
+        ):
+            _require(
+                getattr(self, low) <= getattr(self, high),
+                f"'drift.{low}' must not exceed 'drift.{high}'",
+            )
+        for name in ("min_rows", "min_feature_rows", "chunk_rows", "max_categories"):
+            _require(getattr(self, name) >= 1, f"'drift.{name}' must be at least 1")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DriftParams:
+        return read_section(cls, params, "drift")
+
+
+# The sections params.yaml may hold; `gates` is read by gitops_ml.review.gates.
+SECTIONS: tuple[str, ...] = ("data", "split", "model", "evaluate", "export", "drift", "gates")

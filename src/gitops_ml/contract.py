@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.io import read_yaml
 
@@ -25,8 +26,23 @@ ColumnRole = Literal["feature", "target", "timestamp", "id"]
 
 COLUMN_TYPES: tuple[str, ...] = ("float", "int", "category", "bool", "datetime")
 COLUMN_ROLES: tuple[str, ...] = ("feature", "target", "timestamp", "id")
-CHECK_NAMES: tuple[str, ...] = ("min", "max", "allowed", "unique")
-DEFAULT_CONTRACT_PATH = Path("data/schema.yaml")
+CHECK_NAMES: tuple[str, ...] = ("min", "max", "allowed", "unique", "max_length")
+COLUMN_KEYS: tuple[str, ...] = (
+    "name",
+    "type",
+    "role",
+    "nullable",
+    "checks",
+    "description",
+    "positive",
+    "slice",
+)
+CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "columns")
+ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
+DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
+# Longest text accepted in a category cell when the contract sets no `max_length`: serving
+# refuses longer values (a request must cost memory in proportion to its body).
+DEFAULT_MAX_LENGTH = 256
 
 # Missing categorical values reach the model as this string, in training and in serving alike:
 # ONNX string tensors cannot hold a null, and "missing" is itself informative for churn.
@@ -37,12 +53,49 @@ class ContractError(UserError, ValueError):
     """The contract file itself is wrong (not the data it describes)."""
 
 
+def _folded(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(v.strip().casefold() for v in values)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How raw values are written in the user's files: the tokens for true, false and missing.
+
+    Every reader of raw data (ingest/validate, drift, simulate, serving, the smoke test) turns
+    cells into typed values through these tokens (`gitops_ml.coercion`), so a value the model
+    was trained on is a value serving and drift accept. Tokens compare stripped and
+    case-insensitively; a blank cell is always missing.
+    """
+
+    true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
+    false_values: tuple[str, ...] = ("false", "f", "no", "n", "0", "0.0")
+    missing_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "null")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_true", _folded(self.true_values))
+        object.__setattr__(self, "_false", _folded(self.false_values))
+        object.__setattr__(self, "_missing", _folded(self.missing_values) | {""})
+
+    def is_missing(self, text: str) -> bool:
+        return text.strip().casefold() in self._missing  # type: ignore[attr-defined]
+
+    def bool_of(self, text: str) -> bool | None:
+        """True/False for a true/false token, None for anything else."""
+        key = text.strip().casefold()
+        if key in self._true:  # type: ignore[attr-defined]
+            return True
+        if key in self._false:  # type: ignore[attr-defined]
+            return False
+        return None
+
+
 @dataclass(frozen=True)
 class Checks:
     min: float | None = None
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     unique: bool = False
+    max_length: int | None = None  # longest category text; serving defaults to 256
 
 
 @dataclass(frozen=True)
@@ -53,6 +106,12 @@ class Column:
     nullable: bool = False
     checks: Checks = field(default_factory=Checks)
     description: str = ""
+    positive: str | None = None  # target only: how the positive class is written ("Yes")
+    slice: bool = False  # report metrics per group of this column (review, model card)
+
+    @property
+    def max_length(self) -> int:
+        return self.checks.max_length or DEFAULT_MAX_LENGTH
 
     @property
     def is_numeric(self) -> bool:
@@ -69,6 +128,7 @@ class Contract:
     name: str
     columns: tuple[Column, ...]
     description: str = ""
+    encoding: Encoding = field(default_factory=Encoding)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -108,6 +168,16 @@ class Contract:
     def id_column(self) -> str | None:
         return self._single_role("id", required=False)
 
+    @property
+    def positive_label(self) -> str:
+        """How the positive class reads to people: the target's `positive` token, or "true"."""
+        return self.column(self.target).positive or "true"
+
+    @property
+    def slices(self) -> list[Column]:
+        """Columns whose groups get their own metrics (`slice: true`)."""
+        return [c for c in self.columns if c.slice]
+
     def _single_role(self, role: str, required: bool = True) -> str | None:
         matches = [c.name for c in self.columns if c.role == role]
         if not matches and not required:
@@ -122,32 +192,78 @@ def _parse_checks(column_name: str, raw: Any) -> Checks:
         return Checks()
     if not isinstance(raw, Mapping):
         raise ContractError(f"column {column_name!r}: 'checks' must be a mapping")
-    unknown = sorted(set(raw) - set(CHECK_NAMES))
-    if unknown:
-        raise ContractError(
-            f"column {column_name!r}: unknown check(s) {unknown}; known: {list(CHECK_NAMES)}"
-        )
+    _refuse_unknown(raw, CHECK_NAMES, f"column {column_name!r}: check")
     allowed = raw.get("allowed")
     if allowed is not None and (not isinstance(allowed, list) or not allowed):
         raise ContractError(f"column {column_name!r}: 'allowed' must be a non-empty list")
+    max_length = raw.get("max_length")
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
+    ):
+        raise ContractError(f"column {column_name!r}: 'max_length' must be a positive integer")
     return Checks(
         min=None if raw.get("min") is None else float(raw["min"]),
         max=None if raw.get("max") is None else float(raw["max"]),
         allowed=None if allowed is None else tuple(str(v) for v in allowed),
         unique=bool(raw.get("unique", False)),
+        max_length=max_length,
     )
+
+
+def _refuse_unknown(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    """An unknown key is an error with the nearest valid name: a typo must not pass silently."""
+    from gitops_ml.config import did_you_mean
+
+    for key in raw:
+        if key not in known:
+            raise ContractError(
+                f"{where} {key!r} is unknown{did_you_mean(str(key), known)}; "
+                f"valid: {', '.join(known)}"
+            )
+
+
+def _parse_encoding(raw: Any, source: str) -> Encoding:
+    if raw is None:
+        return Encoding()
+    if not isinstance(raw, Mapping):
+        raise ContractError(f"{source}: 'encoding' must be a mapping")
+    _refuse_unknown(raw, ENCODING_KEYS, f"{source}: encoding key")
+    values: dict[str, tuple[str, ...]] = {}
+    for key in ENCODING_KEYS:
+        if key not in raw:
+            continue
+        items = raw[key]
+        if not isinstance(items, list) or not all(
+            isinstance(v, str | int | float | bool) for v in items
+        ):
+            raise ContractError(f"{source}: 'encoding.{key}' must be a list of tokens")
+        values[key] = tuple(_token(v) for v in items)
+    encoding = Encoding(**values)
+    clash = sorted(set(encoding.true_values) & set(encoding.false_values))
+    if clash:
+        raise ContractError(f"{source}: {clash} are both true and false tokens in 'encoding'")
+    return encoding
+
+
+def _token(value: Any) -> str:
+    """YAML reads `yes` as True and `1` as 1: tokens are the text as written in the data."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
     """Build a Contract from parsed YAML, with errors that name the file and column."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("columns"), list):
         raise ContractError(f"{source}: expected a mapping with a 'columns' list")
+    _refuse_unknown(raw, CONTRACT_KEYS, f"{source}: top-level key")
     columns: list[Column] = []
     seen: set[str] = set()
     for index, item in enumerate(raw["columns"]):
         if not isinstance(item, Mapping) or "name" not in item or "type" not in item:
             raise ContractError(f"{source}: column #{index + 1} needs at least 'name' and 'type'")
         name = str(item["name"])
+        _refuse_unknown(item, COLUMN_KEYS, f"{source}: column {name!r}: key")
         if name in seen:
             raise ContractError(f"{source}: column {name!r} is declared twice")
         seen.add(name)
@@ -169,12 +285,17 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
                 nullable=bool(item.get("nullable", False)),
                 checks=_parse_checks(name, item.get("checks")),
                 description=str(item.get("description", "")),
+                positive=None if item.get("positive") is None else _token(item["positive"]),
+                slice=bool(item.get("slice", False)),
             )
         )
+        if columns[-1].positive is not None and role != "target":
+            raise ContractError(f"{source}: column {name!r}: 'positive' is for the target only")
     contract = Contract(
         name=str(raw.get("name", "dataset")),
         columns=tuple(columns),
         description=str(raw.get("description", "")),
+        encoding=_parse_encoding(raw.get("encoding"), source),
     )
     try:
         contract.target  # noqa: B018 - validates that exactly one target exists
@@ -183,6 +304,17 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
         raise ContractError(f"{source}: {exc}") from None
     if not contract.features:
         raise ContractError(f"{source}: the contract declares no feature columns")
+    target = contract.column(contract.target)
+    if target.type != "bool":
+        raise ContractError(
+            f"{source}: target {target.name!r} has type {target.type}; the target must be "
+            "bool (write its raw tokens in 'encoding' and the positive one as 'positive')"
+        )
+    if target.positive is not None and contract.encoding.bool_of(target.positive) is not True:
+        raise ContractError(
+            f"{source}: target {target.name!r} has positive {target.positive!r}, which is not "
+            f"one of the true tokens {list(contract.encoding.true_values)} in 'encoding'"
+        )
     for column in contract.features:
         if column.type == "datetime":
             raise ContractError(
@@ -212,14 +344,22 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             checks["allowed"] = list(c.checks.allowed)
         if c.checks.unique:
             checks["unique"] = True
+        if c.checks.max_length is not None:
+            checks["max_length"] = c.checks.max_length
         if checks:
             item["checks"] = checks
         if c.description:
             item["description"] = c.description
+        if c.positive is not None:
+            item["positive"] = c.positive
+        if c.slice:
+            item["slice"] = True
         columns.append(item)
     out: dict[str, Any] = {"name": contract.name}
     if contract.description:
         out["description"] = contract.description
+    if contract.encoding != Encoding():
+        out["encoding"] = {key: list(getattr(contract.encoding, key)) for key in ENCODING_KEYS}
     out["columns"] = columns
     return out
 
@@ -227,11 +367,6 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # The model's view of the data: what the sklearn pipeline is fitted on and what ONNX receives.
 # --------------------------------------------------------------------------------------------
-
-
-def model_input_dtype(column: Column) -> type:
-    """dtype of this feature's ONNX input: float32 for numeric/bool, str for categories."""
-    return np.str_ if column.is_categorical else np.float32
 
 
 def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:

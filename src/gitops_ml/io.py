@@ -30,6 +30,11 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+# CSV cells as the text the user wrote: no dtype guessing ("00123" stays "00123") and no
+# pandas missing-value guessing ("NA" stays "NA"); the contract's encoding decides.
+RAW_CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False}
+
+
 class TableReadError(UserError, ValueError):
     """A data file is missing, empty or not readable as CSV/Parquet."""
 
@@ -98,8 +103,12 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file (or URL) with errors that say which file and why."""
+def read_table(path: str | Path, raw_text: bool = False) -> pd.DataFrame:
+    """Read a CSV or Parquet file (or URL) with errors that say which file and why.
+
+    `raw_text=True` reads CSV cells as the text the user wrote (no type or missing-value
+    guessing): raw data is interpreted by the contract's encoding alone (gitops_ml.coercion).
+    """
     source = str(path)
     is_url = source.startswith(("http://", "https://", "s3://", "gs://"))
     if not is_url:
@@ -113,7 +122,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(source)
         elif suffix.endswith((".csv", ".csv.gz", ".txt")):
-            frame = pd.read_csv(source)
+            frame = pd.read_csv(source, **(RAW_CSV_OPTIONS if raw_text else {}))
         else:
             raise TableReadError(f"{source}: unsupported file type; use .csv or .parquet")
     except TableReadError:

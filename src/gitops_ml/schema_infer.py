@@ -21,11 +21,35 @@ import pandas as pd
 import yaml
 
 from gitops_ml import io as gio
-from gitops_ml.contract import Checks, Column, ColumnRole, ColumnType, Contract, parse_contract
+from gitops_ml.coercion import Parsed, parse_column
+from gitops_ml.contract import (
+    ENCODING_KEYS,
+    Checks,
+    Column,
+    ColumnRole,
+    ColumnType,
+    Contract,
+    Encoding,
+    parse_contract,
+)
 from gitops_ml.errors import UserError
-from gitops_ml.pipeline.validate import Parsed, parse_column
 
-TARGET_HINTS = ("churn", "target", "label", "outcome", "y")
+TARGET_HINTS = ("target", "label", "outcome", "class", "y")
+# Column names that usually hold a protected or sensitive attribute: proposed as `slice: true`
+# so the review shows metrics per group (whether the model serves one group worse).
+SLICE_HINTS = (
+    "gender",
+    "sex",
+    "age",
+    "senior",
+    "race",
+    "ethnicity",
+    "religion",
+    "disability",
+    "marital",
+    "nationality",
+    "citizen",
+)
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
@@ -48,6 +72,8 @@ class Draft:
     omitted: dict[str, str]  # column name -> why it is not in the contract
     source: str
     rows: int
+    path: str = ""  # the file as the user named it, for the check command in the header
+    output: str = ""  # where the draft is written, likewise
 
 
 def _tokens(name: str) -> list[str]:
@@ -64,6 +90,46 @@ def _is_target_name(name: str) -> bool:
 
 def _is_id_name(name: str) -> bool:
     return any(t in ID_HINTS for t in _tokens(name))
+
+
+def _is_slice_name(name: str) -> bool:
+    return any(t == h or t.startswith(h) for t in _tokens(name) for h in SLICE_HINTS)
+
+
+def _spellings(values: pd.Series) -> list[str]:
+    """Distinct raw text spellings, most frequent first (ties by text)."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return []
+    text = values[values.map(lambda v: isinstance(v, str))]
+    counts = text.value_counts()
+    return sorted(counts.index, key=lambda v: (-int(counts[v]), v))
+
+
+def _encoding(frame: pd.DataFrame, kinds: dict[str, ColumnType]) -> Encoding:
+    """The defaults plus every true/false/missing spelling seen, as written in the file."""
+    default = Encoding()
+    seen: dict[str, list[str]] = {key: [] for key in ENCODING_KEYS}
+    for col in frame.columns:
+        for text in _spellings(frame[col]):
+            if default.is_missing(text):
+                key = "missing_values"
+            elif kinds[str(col)] == "bool":
+                key = "true_values" if default.bool_of(text) else "false_values"
+            else:
+                continue
+            if text not in seen[key]:
+                seen[key].append(text)
+    merged = {
+        key: tuple(seen[key] + [v for v in getattr(default, key) if v not in seen[key]])
+        for key in ENCODING_KEYS
+    }
+    return Encoding(**merged)
+
+
+def _positive(values: pd.Series, encoding: Encoding) -> str | None:
+    """The spelling of the positive class as the file writes it ("Yes"), if it is text."""
+    trues = [t for t in _spellings(values) if encoding.bool_of(t) is True]
+    return trues[0] if trues else None
 
 
 def _infer_type(values: pd.Series) -> tuple[ColumnType, Parsed, list[str]]:
@@ -176,6 +242,7 @@ def infer_contract(
         and bool(parsed.values.notna().all() and parsed.values.is_unique and len(frame) > 1)
         for col, (kind, parsed, _) in inferred.items()
     }
+    encoding = _encoding(frame, kinds)
     datetimes = [col for col, kind in kinds.items() if kind == "datetime"]
     timestamp = datetimes[0] if datetimes else None
     target_name = _pick_target(kinds, target)
@@ -214,13 +281,28 @@ def infer_contract(
         nullable = bool(parsed.values.isna().any())
         if role == "timestamp" and nullable:
             notes.append("missing timestamps: the time split needs one on every row")
-        drafts.append(DraftColumn(Column(col, kind, role, nullable, checks), notes))
+        positive = _positive(frame[col], encoding) if role == "target" else None
+        if positive is not None:
+            notes.append(f"the positive class is written {positive!r}")
+        is_slice = role == "feature" and _is_slice_name(col)
+        if is_slice:
+            notes.append(
+                "may be a sensitive attribute: slice: true reports metrics per group; "
+                "numbers are binned (remove slice if it is not)"
+            )
+        drafts.append(
+            DraftColumn(
+                Column(col, kind, role, nullable, checks, positive=positive, slice=is_slice),
+                notes,
+            )
+        )
     if not any(d.column.role == "feature" for d in drafts):
         raise SchemaInferError(f"{source}: no feature columns left besides target/id/timestamp")
     contract = Contract(
         name=name,
         columns=tuple(d.column for d in drafts),
         description=f"Drafted from {source}: say what one row is and what the target means.",
+        encoding=encoding,
     )
     return Draft(contract, drafts, omitted, source, len(frame))
 
@@ -248,7 +330,8 @@ def render(draft: Draft) -> str:
         f"# Data contract drafted by `gitops-ml schema infer` from {draft.source} "
         f"({draft.rows:,} rows).",
         "# A draft: review every '# review:' note, then check the data with",
-        f"#   gitops-ml validate --input {draft.source} --contract <this file>",
+        f"#   gitops-ml validate --input {draft.path or draft.source} "
+        f"--contract {draft.output or '<this file>'}",
         "# Types: float, int, category, bool, datetime. Roles: feature, target, timestamp, id.",
         "# nullable: false means no missing value was seen; set it to true where one can occur.",
         f"# Guessed roles: target {contract.target}, id {contract.id_column or '(none)'}, "
@@ -257,6 +340,12 @@ def render(draft: Draft) -> str:
         "# widen them to what production data may hold, or valid new data will fail.",
         f"name: {_flow(contract.name)}",
         f"description: {_flow(contract.description)}",
+        "# How raw values are written (compared case-insensitively; blank cells are missing):",
+        "encoding:",
+        *(
+            f"  {key}: {_flow(list(getattr(contract.encoding, key)))}"
+            for key in ("true_values", "false_values", "missing_values")
+        ),
         "columns:",
     ]
     for draft_column in draft.columns:
@@ -280,6 +369,10 @@ def render(draft: Draft) -> str:
             checks["unique"] = True
         if checks:
             lines.append(f"    checks: {_flow(checks)}")
+        if column.positive is not None:
+            lines.append(f"    positive: {_flow(column.positive)}")
+        if column.slice:
+            lines.append("    slice: true")
     if draft.omitted:
         lines.append(
             "# Not in the contract (validate drops columns the contract does not declare):"
@@ -314,9 +407,10 @@ def run(args: argparse.Namespace) -> int:
         raise SchemaInferError(
             f"{args.output} already exists; pass --force to overwrite it or choose another --output"
         )
-    frame = gio.read_table(args.file)
+    frame = gio.read_table(args.file, raw_text=True)
     source = Path(args.file.split("?")[0]).name
     draft = infer_contract(frame, source, _dataset_name(args.file), args.target)
+    draft.path, draft.output = args.file, args.output or ""
     text = render(draft)
     if not args.output:
         sys.stdout.write(text)

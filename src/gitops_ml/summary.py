@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.errors import UserError
 
 METRICS = [
@@ -59,7 +60,7 @@ def render_summary(evaluation: dict[str, Any], export: dict[str, Any], data: dic
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics-dir", default="metrics", type=Path)
+    parser.add_argument("--metrics-dir", default=paths.METRICS_DIR, type=Path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from conftest import REPO_ROOT, ExportedModel
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.monitor.params import DriftParams
+from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.monitor.simulate import prediction_log_lines, simulate_traffic

@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT
 
-from gitops_ml.config import load_params
+from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract
 from gitops_ml.monitor.drift import check_drift
-from gitops_ml.monitor.params import DriftParams
 from gitops_ml.monitor.profile import build_profile
 from gitops_ml.monitor.readers import Chunk, frame_chunks
 from gitops_ml.synthetic import generate_churn

@@ -11,10 +11,10 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
+from gitops_ml.config import DriftParams
 from gitops_ml.contract import Contract
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.drift import check_drift
-from gitops_ml.monitor.params import DriftParams
 from gitops_ml.monitor.profile import cell_index, numeric_profile
 from gitops_ml.monitor.readers import Chunk, frame_chunks
 from gitops_ml.synthetic import generate_churn

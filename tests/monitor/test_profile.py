@@ -11,8 +11,8 @@ from conftest import REPO_ROOT, ExportedModel
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
+from gitops_ml.config import DriftParams
 from gitops_ml.contract import Contract
-from gitops_ml.monitor.params import DriftParams
 from gitops_ml.monitor.profile import build_profile, load_profile
 from gitops_ml.release.bundle import sha256_file
 from gitops_ml.synthetic import generate_churn

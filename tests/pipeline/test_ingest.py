@@ -17,7 +17,7 @@ from gitops_ml.io import write_parquet
 from gitops_ml.pipeline.ingest import parquet_safe
 from gitops_ml.synthetic import generate_churn
 
-RAW = Path("data/raw/churn.parquet")
+RAW = Path("data/raw/data.parquet")
 
 
 @pytest.fixture
@@ -32,7 +32,8 @@ def churn() -> pd.DataFrame:
 
 
 def ingest(source: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    Path("params.yaml").write_text(f"data: {{source: '{source}', rows: 800, seed: 21}}\n")
+    data = f"{{source: '{source}', rows: 800, seed: 21, scenario: none}}"
+    Path("params.yaml").write_text(f"data: {data}\n")
     code = main(["ingest"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -58,7 +59,7 @@ def test_ingest_generates_the_seeded_synthetic_data(
     assert code == 0
     # the generator keeps payment_method as object (None for missing); Parquet reads it as str
     pd.testing.assert_frame_equal(pd.read_parquet(RAW), churn.astype({"payment_method": "str"}))
-    assert "ingest: wrote 800 rows x 20 columns to data/raw/churn.parquet" in out
+    assert "ingest: wrote 800 rows x 20 columns to data/raw/data.parquet" in out
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -71,8 +72,13 @@ def test_ingest_copies_a_user_file_unchanged(
     code, _, _ = ingest(source, capsys)
 
     assert code == 0
-    expected = pd.read_csv(source) if suffix == "csv" else pd.read_parquet(source)
-    pd.testing.assert_frame_equal(pd.read_parquet(RAW), expected)
+    # CSV cells are kept as the text in the file (the contract's encoding reads them later).
+    expected = (
+        pd.read_csv(source, dtype=str, keep_default_na=False)
+        if suffix == "csv"
+        else pd.read_parquet(source)
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(RAW), expected, check_dtype=False)
 
 
 def test_ingest_downloads_a_csv_from_an_http_url(
@@ -83,7 +89,11 @@ def test_ingest_downloads_a_csv_from_an_http_url(
     code, _, _ = ingest(f"{http_root}/remote.csv", capsys)
 
     assert code == 0
-    pd.testing.assert_frame_equal(pd.read_parquet(RAW), pd.read_csv("remote.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(RAW),
+        pd.read_csv("remote.csv", dtype=str, keep_default_na=False),
+        check_dtype=False,
+    )
 
 
 def test_ingest_stores_a_column_mixing_numbers_and_words_as_text(workdir: Path) -> None:

@@ -91,7 +91,7 @@ def test_pipeline_from_scratch_twice_gives_identical_hashes(
     dvc(again, "repro")
     first, second = output_hashes(reproduced), output_hashes(again)
     assert first == second
-    assert {"data/raw/churn.parquet", "models/model.joblib", "models/model.onnx"} <= set(first)
+    assert {"data/raw/data.parquet", "models/model.joblib", "models/model.onnx"} <= set(first)
     for metrics in ("metrics/evaluate.json", "metrics/export.json", "reports/model_card.md"):
         assert (reproduced / metrics).read_bytes() == (again / metrics).read_bytes(), metrics
 

@@ -127,7 +127,7 @@ def test_split_cli_writes_both_sets_and_data_metrics(
     (tmp_path / "data").mkdir()
     shutil.copyfile(REPO_ROOT / "data" / "schema.yaml", "data/schema.yaml")
     Path("params.yaml").write_text("split: {test_fraction: 0.25, seed: 1}\n")
-    gio.write_parquet("data/validated/churn.parquet", validated)
+    gio.write_parquet("data/validated/data.parquet", validated)
 
     assert main(["split"]) == 0
 

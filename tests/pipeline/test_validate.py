@@ -20,8 +20,8 @@ from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.synthetic import generate_churn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RAW = "data/raw/churn.parquet"
-VALIDATED = Path("data/validated/churn.parquet")
+RAW = "data/raw/data.parquet"
+VALIDATED = Path("data/validated/data.parquet")
 SUMMARY = Path("metrics/validation.json")
 REPORT = Path("reports/validation_failures.md")
 
@@ -74,10 +74,10 @@ def _set(column: str, rows: list[int], value: Any) -> Callable[[pd.DataFrame], p
 
 FAILURES = {
     "text in a numeric column": (
-        _set("monthly_charges", [3, 9], "n/a"),
+        _set("monthly_charges", [3, 9], "abc"),
         [
             "column 'monthly_charges' [dtype]: 2 rows cannot be read as float",
-            "row 4: 'n/a', row 10: 'n/a'",
+            "row 4: 'abc', row 10: 'abc'",
         ],
     ),
     "fraction in an int column": (
@@ -165,7 +165,7 @@ def test_validation_does_not_count_an_unreadable_value_again_as_missing(
     [
         ("data/raw/churn.csv", b"", "data/raw/churn.csv: file is empty"),
         ("data/raw/churn.csv", b"customer_id,churned\n", "data/raw/churn.csv: file has no data"),
-        ("data/raw/churn.parquet", b"PAR1 not parquet", "data/raw/churn.parquet: cannot read"),
+        ("data/raw/data.parquet", b"PAR1 not parquet", "data/raw/data.parquet: cannot read"),
     ],
     ids=["empty", "header only", "corrupt parquet"],
 )
@@ -174,12 +174,31 @@ def test_validation_fails_on_an_empty_or_unreadable_file_naming_it(
 ) -> None:
     gio.write_bytes(name, content)
 
-    code, err = run_validate(capsys, "--input", name)
+    code, err = run_validate(
+        capsys, "--input", name, "--report", str(REPORT), "--output", str(VALIDATED)
+    )
 
     assert code == 1
     assert expected in err
     assert expected in REPORT.read_text()
     assert not VALIDATED.exists()
+
+
+def test_an_ad_hoc_check_of_another_file_writes_nothing_the_pipeline_owns(
+    churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    churn.to_csv("elsewhere.csv", index=False)
+    summary = Path("metrics/validation.json")
+    gio.write_text(summary, "committed\n")
+
+    code, _ = run_validate(capsys, "--input", "elsewhere.csv")
+    missing, err = run_validate(capsys, "--input", "missing.csv")
+
+    assert code == 0
+    assert VALIDATED.read_bytes() == b"stale output of an earlier run"  # not the check's to touch
+    assert not REPORT.exists()
+    assert summary.read_text() == "committed\n"
+    assert (missing, err) == (2, "error: missing.csv: file not found\n")
 
 
 def test_validation_of_a_missing_file_says_file_not_found(

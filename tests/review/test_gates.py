@@ -94,11 +94,11 @@ def test_no_gates_section_means_no_gates() -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"minimum": {"roc_auc": 0.8}}, "unknown key(s) gates.minimum"),
+        ({"minimum": {"roc_auc": 0.8}}, "unknown key 'gates.minimum' (did you mean 'min'?)"),
         ({"min": {"roc_auc": "high"}}, "'gates.min.roc_auc' must be a number"),
         ({"max_regression": {"roc_auc": -0.1}}, "'gates.max_regression.roc_auc' must be >= 0"),
-        ({"max_label_flips": 0.5}, "'gates.max_label_flips' must be int"),
-        ({"min": [0.8]}, "'gates.min' must map metric names to numbers"),
+        ({"max_label_flips": 0.5}, "'gates.max_label_flips' must be a whole number"),
+        ({"min": [0.8]}, "'gates.min' must be a mapping"),
     ],
 )
 def test_bad_gate_params_name_the_key(section, message) -> None:

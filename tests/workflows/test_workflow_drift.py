@@ -17,7 +17,7 @@ from conftest import REPO_ROOT, ExportedModel
 from workflow_harness import JobResult, UsesCall, recorder_env, run_job, scratch_repo
 
 from gitops_ml import io as gio
-from gitops_ml.monitor.params import DriftParams
+from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.synthetic import generate_churn
 

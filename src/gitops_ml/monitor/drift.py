@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from gitops_ml import io as gio
-from gitops_ml.config import load_params
+from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import load_contract
 from gitops_ml.monitor import stats
-from gitops_ml.monitor.params import DriftParams
 from gitops_ml.monitor.profile import (
     ProfileError,
     cell_index,

@@ -18,10 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gitops_ml import io as gio
-from gitops_ml.config import EvaluateParams, load_params
+from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
-from gitops_ml.monitor.params import DriftParams
 
 PROFILE_VERSION = 1
 METRIC_KEYS = ("roc_auc", "accuracy", "precision", "recall", "f1", "brier")

@@ -1,7 +1,7 @@
 """Retraining data: the current training data plus a labelled production window, as one file.
 
 Used by the retraining mode of `.github/workflows/drift.yml`:
-`python -m gitops_ml.monitor.retrain --base data/raw/churn.parquet --window W --output OUT`
+`python -m gitops_ml.monitor.retrain --base data/raw/data.parquet --window W --output OUT`
 writes OUT and points `data.source` in params.yaml at it, so the retraining pull request shows
 the data change as a params diff plus a new `.dvc` file, and `dvc repro` retrains on it.
 """

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import io as gio
-from gitops_ml.config import SCENARIOS, load_params
+from gitops_ml.config import SCENARIOS, DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
-from gitops_ml.monitor.params import DriftParams
 from gitops_ml.synthetic import generate_churn
 
 TRAFFIC_START = "2026-01-01"  # after the generator's default training period (2024–2025)

@@ -36,6 +36,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
 from gitops_ml.contract import Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
@@ -59,12 +60,12 @@ CALIBRATION_BINS = 10
 MIN_BOOTSTRAP_SAMPLES = 10
 BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
 PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
-PLOT_FILES: dict[str, str] = {
-    "roc": "roc.json",
-    "precision_recall": "precision_recall.json",
-    "calibration": "calibration.json",
+PLOT_FILES: dict[str, str] = {  # file names inside --plots-dir
+    "roc": Path(paths.ROC_PLOT).name,
+    "precision_recall": Path(paths.PR_PLOT).name,
+    "calibration": Path(paths.CALIBRATION_PLOT).name,
 }
-CONFUSION_FILE = "confusion.csv"
+CONFUSION_FILE = Path(paths.CONFUSION_PLOT).name
 
 
 class EvaluateError(UserError, ValueError):
@@ -458,13 +459,13 @@ def write_evaluation(result: Evaluation, metrics_path: str | Path, plots_dir: st
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="models/model.joblib")
-    parser.add_argument("--train", default="data/split/train.parquet")
-    parser.add_argument("--test", default="data/split/test.parquet")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--metrics", default="metrics/evaluate.json")
-    parser.add_argument("--plots-dir", default="plots")
+    parser.add_argument("--model", default=paths.MODEL_JOBLIB)
+    parser.add_argument("--train", default=paths.TRAIN)
+    parser.add_argument("--test", default=paths.TEST)
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
+    parser.add_argument("--metrics", default=paths.EVALUATE_METRICS)
+    parser.add_argument("--plots-dir", default=paths.PLOTS_DIR)
 
 
 def _print(message: str) -> None:

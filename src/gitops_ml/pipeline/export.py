@@ -26,6 +26,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import ExportParams, load_params
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.errors import UserError
@@ -33,7 +34,7 @@ from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
 
 UNSEEN_CATEGORY = "__unseen_category__"
-ONNX_PATH = "models/model.onnx"
+ONNX_PATH = paths.MODEL_ONNX
 
 
 class ExportError(UserError):
@@ -183,13 +184,13 @@ def input_types(onnx_bytes: bytes) -> dict[str, str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="models/model.joblib")
-    parser.add_argument("--test", default="data/split/test.parquet")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model", default=paths.MODEL_JOBLIB)
+    parser.add_argument("--test", default=paths.TEST)
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output", default=ONNX_PATH)
-    parser.add_argument("--metrics", default="metrics/export.json")
-    parser.add_argument("--model-card", default="reports/model_card.md")
+    parser.add_argument("--metrics", default=paths.EXPORT_METRICS)
+    parser.add_argument("--model-card", default=paths.MODEL_CARD)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,10 +14,11 @@ import pandas as pd
 import pyarrow as pa
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DataParams, load_params
 from gitops_ml.synthetic import generate_churn
 
-DEFAULT_OUTPUT = "data/raw/churn.parquet"
+DEFAULT_OUTPUT = paths.RAW
 SYNTHETIC = "synthetic"
 
 
@@ -25,7 +26,7 @@ def load_source(params: DataParams) -> pd.DataFrame:
     """The raw table named by `data.source` (rows/seed/scenario apply to synthetic data only)."""
     if params.source == SYNTHETIC:
         return generate_churn(params.rows, params.seed, params.scenario)
-    return gio.read_table(params.source)
+    return gio.read_table(params.source, raw_text=True)
 
 
 def describe_source(params: DataParams) -> str:
@@ -50,7 +51,7 @@ def parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="raw Parquet file to write")
 
 

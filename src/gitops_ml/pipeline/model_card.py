@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.contract import Column, Contract
 
 MODEL_NAME = "churn-model"
@@ -398,7 +399,7 @@ def model_card_from_files(
     params: Mapping[str, Any],
     contract: Contract,
     export: Mapping[str, Any],
-    metrics_dir: str | Path = "metrics",
+    metrics_dir: str | Path = paths.METRICS_DIR,
     model_name: str = MODEL_NAME,
 ) -> str:
     """`render_model_card` with data/validation/evaluation read from `metrics_dir` (if present)."""

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import SplitParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
@@ -119,12 +120,12 @@ def split_frame(frame: pd.DataFrame, contract: Contract, params: SplitParams) ->
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", default="data/validated/churn.parquet")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", default="data/split/train.parquet")
-    parser.add_argument("--test", default="data/split/test.parquet")
-    parser.add_argument("--summary", default="metrics/data.json", help="split metrics JSON")
+    parser.add_argument("--input", default=paths.VALIDATED)
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
+    parser.add_argument("--train", default=paths.TRAIN)
+    parser.add_argument("--test", default=paths.TEST)
+    parser.add_argument("--summary", default=paths.DATA_METRICS, help="split metrics JSON")
 
 
 def run(args: argparse.Namespace) -> int:

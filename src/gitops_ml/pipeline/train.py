@@ -30,6 +30,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import ModelParams, load_params
 from gitops_ml.contract import (
     MISSING_CATEGORY,
@@ -183,10 +184,10 @@ def load_model(path: str | Path) -> Pipeline:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train", default="data/split/train.parquet")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--output", default="models/model.joblib")
+    parser.add_argument("--train", default=paths.TRAIN)
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
+    parser.add_argument("--output", default=paths.MODEL_JOBLIB)
 
 
 def run(args: argparse.Namespace) -> int:

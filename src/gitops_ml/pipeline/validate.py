@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,161 +24,24 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import io as gio
+from gitops_ml import paths
+from gitops_ml.coercion import Parsed, parse_column
 from gitops_ml.contract import Column, Contract, load_contract, pandera_schema
 from gitops_ml.errors import UserError
 
-DEFAULT_INPUT = "data/raw/churn.parquet"
-DEFAULT_CONTRACT = "data/schema.yaml"
-DEFAULT_OUTPUT = "data/validated/churn.parquet"
-DEFAULT_SUMMARY = "metrics/validation.json"
-DEFAULT_REPORT = "reports/validation_failures.md"
+DEFAULT_INPUT = paths.RAW
+DEFAULT_CONTRACT = paths.CONTRACT
+DEFAULT_OUTPUT = paths.VALIDATED
+DEFAULT_SUMMARY = paths.VALIDATION_METRICS
+DEFAULT_REPORT = paths.VALIDATION_FAILURES
 EXAMPLES = 5  # example rows or values shown per failure
 RATE_DIGITS = 4  # missing rates in the summary, rounded so metric diffs stay readable
-
-# Spellings accepted in a bool column (compared lower-cased and stripped).
-BOOL_WORDS: dict[str, bool] = {
-    "true": True,
-    "false": False,
-    "t": True,
-    "f": False,
-    "yes": True,
-    "no": False,
-    "y": True,
-    "n": False,
-    "1": True,
-    "0": False,
-    "1.0": True,
-    "0.0": False,
-}
 
 
 class ValidationFailed(UserError):
     """The data does not satisfy the contract; the message is the full human-readable report."""
 
     exit_code = 1
-
-
-# --------------------------------------------------------------------------------------------
-# Strict conversion of one raw column to its contract type.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A column converted to its contract type; `bad` marks values that could not be converted
-    (they are missing in `values`)."""
-
-    values: pd.Series
-    bad: np.ndarray
-
-
-def _blank_to_missing(values: pd.Series) -> pd.Series:
-    """Empty or whitespace-only strings are missing values, as they are in a CSV file."""
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.astype(object)
-        blank = np.array([isinstance(v, str) and not v.strip() for v in text], dtype=bool)
-        if blank.any():
-            return text.mask(blank)
-    return values
-
-
-def _as_float(values: pd.Series) -> Parsed:
-    present = values.notna().to_numpy()
-    if pd.api.types.is_bool_dtype(values.dtype) or not (
-        pd.api.types.is_numeric_dtype(values.dtype)
-        or values.dtype == object
-        or pd.api.types.is_string_dtype(values.dtype)
-    ):
-        numbers = pd.Series(np.nan, index=values.index, dtype="float64")
-    elif pd.api.types.is_numeric_dtype(values.dtype):
-        numbers = values.astype("float64")
-    else:
-        numbers = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
-        # A Python bool in an object column is not a number here, whatever pandas thinks.
-        is_bool = np.array([isinstance(v, bool | np.bool_) for v in values.astype(object)])
-        numbers = numbers.mask(is_bool)
-    return Parsed(numbers, present & numbers.isna().to_numpy())
-
-
-def _as_int(values: pd.Series) -> Parsed:
-    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return Parsed(values.astype("Int64"), np.zeros(len(values), dtype=bool))
-    parsed = _as_float(values)
-    numbers = parsed.values.to_numpy()
-    with np.errstate(invalid="ignore"):
-        fractional = ~np.isnan(numbers) & ~(np.isfinite(numbers) & (numbers == np.round(numbers)))
-    bad = parsed.bad | fractional
-    return Parsed(parsed.values.mask(bad).astype("Int64"), bad)
-
-
-def _as_bool(values: pd.Series) -> Parsed:
-    present = values.notna().to_numpy()
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return Parsed(values.astype("boolean"), np.zeros(len(values), dtype=bool))
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        numbers = values.astype("float64")
-        mapped = numbers.map({1.0: True, 0.0: False})
-    else:
-        text = values.astype(object)
-        mapped = text.map(
-            lambda v: (
-                v if isinstance(v, bool | np.bool_) else BOOL_WORDS.get(str(v).strip().lower())
-            )
-        ).where(values.notna())
-    bad = present & mapped.isna().to_numpy()
-    return Parsed(mapped.astype("boolean"), bad)
-
-
-def _as_category(values: pd.Series) -> Parsed:
-    no_bad = np.zeros(len(values), dtype=bool)
-    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
-        return Parsed(values.astype("str"), no_bad)
-    if pd.api.types.is_float_dtype(values.dtype):
-        finite = values.dropna()
-        if len(finite) and (finite == np.round(finite)).all():
-            values = values.astype("Int64")  # 3.0 from a CSV column with gaps is the code "3"
-    text = values.astype(object).map(lambda v: v if isinstance(v, str) else str(v))
-    return Parsed(text.where(values.notna()).astype("str"), no_bad)
-
-
-def _parse_datetime(values: pd.Series, **options: Any) -> pd.Series:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "could not infer format" is the caller's problem
-        return pd.to_datetime(values, errors="coerce", utc=True, **options)
-
-
-def _as_datetime(values: pd.Series) -> Parsed:
-    present = values.notna().to_numpy()
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        stamps = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_dtype(values.dtype):
-        stamps = values
-    elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.astype(object).map(lambda v: v if isinstance(v, str) else None)
-        # ISO 8601 first (fast, unambiguous); otherwise the format pandas infers from the data.
-        stamps = _parse_datetime(text, format="ISO8601")
-        if stamps.isna().sum() > text.isna().sum():
-            inferred = _parse_datetime(text)
-            stamps = inferred if inferred.isna().sum() < stamps.isna().sum() else stamps
-        stamps = stamps.dt.tz_localize(None)
-    else:
-        stamps = pd.Series(pd.NaT, index=values.index)
-    stamps = stamps.astype("datetime64[us]")
-    return Parsed(stamps, present & stamps.isna().to_numpy())
-
-
-PARSERS: dict[str, Callable[[pd.Series], Parsed]] = {
-    "float": _as_float,
-    "int": _as_int,
-    "bool": _as_bool,
-    "category": _as_category,
-    "datetime": _as_datetime,
-}
-
-
-def parse_column(values: pd.Series, column_type: str) -> Parsed:
-    """Convert raw values to a contract type; failures are reported, never coerced."""
-    return PARSERS[column_type](_blank_to_missing(values))
 
 
 def canonical(values: pd.Series, column: Column) -> pd.Series:
@@ -243,11 +104,13 @@ def _value_counts(rows: np.ndarray, raw: pd.Series) -> str:
     return shown + (f" and {_plural(hidden, 'more value')}" if hidden > 0 else "")
 
 
-def _dtype_failure(column: Column, rows: np.ndarray, raw: pd.Series) -> Failure:
+def _dtype_failure(column: Column, rows: np.ndarray, raw: pd.Series, contract: Contract) -> Failure:
+    tokens = contract.encoding
     expected = {
         "float": "a number",
         "int": "a whole number",
-        "bool": "true/false (also yes/no, 1/0)",
+        "bool": f"one of {', '.join([*tokens.true_values, *tokens.false_values])} "
+        "(the contract's encoding)",
         "category": "text",
         "datetime": "a date or date-time (ISO 8601, e.g. 2025-08-07)",
     }[column.type]
@@ -340,9 +203,9 @@ def validate_frame(raw: pd.DataFrame, contract: Contract) -> ValidationResult:
 
     raw = raw.reset_index(drop=True)
     present = [c for c in contract.columns if c.name in raw.columns]
-    parsed = {c.name: parse_column(raw[c.name], c.type) for c in present}
+    parsed = {c.name: parse_column(raw[c.name], c.type, contract.encoding) for c in present}
     failures = [
-        _dtype_failure(c, np.flatnonzero(parsed[c.name].bad), raw[c.name])
+        _dtype_failure(c, np.flatnonzero(parsed[c.name].bad), raw[c.name], contract)
         for c in present
         if parsed[c.name].bad.any()
     ]
@@ -416,37 +279,54 @@ def format_report(result: ValidationResult, source: str, contract_source: str) -
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", default=DEFAULT_INPUT, help="raw data (CSV or Parquet)")
+    parser.add_argument(
+        "--input",
+        help=f"raw data (CSV or Parquet); default {DEFAULT_INPUT}. With another file this is an "
+        "ad-hoc check: nothing is written unless --output/--summary/--report are given",
+    )
     parser.add_argument("--contract", default=DEFAULT_CONTRACT)
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, help="validated Parquet file")
-    parser.add_argument("--summary", default=DEFAULT_SUMMARY, help="validation metrics JSON")
-    parser.add_argument("--report", default=DEFAULT_REPORT, help="failure report (markdown)")
+    parser.add_argument("--output", help=f"validated Parquet file ({DEFAULT_OUTPUT})")
+    parser.add_argument("--summary", help=f"validation metrics JSON ({DEFAULT_SUMMARY})")
+    parser.add_argument("--report", help=f"failure report, markdown ({DEFAULT_REPORT})")
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    # A stale validated file from an earlier run must never survive a failed run.
-    Path(args.output).unlink(missing_ok=True)
+    stage = args.input is None  # the pipeline stage owns the default outputs; an ad-hoc check not
+    source = args.input or DEFAULT_INPUT
+    output = args.output or (DEFAULT_OUTPUT if stage else None)
+    summary = args.summary or (DEFAULT_SUMMARY if stage else None)
+    report_path = args.report or (DEFAULT_REPORT if stage else None)
+    if output:  # a stale validated file from an earlier run must never survive a failed run
+        Path(output).unlink(missing_ok=True)
     contract = load_contract(args.contract)
+    if not stage and not Path(source).exists() and "://" not in source:
+        raise gio.TableReadError(f"{source}: file not found")
     try:
-        raw = gio.read_table(args.input)
+        raw = gio.read_table(source, raw_text=True)
     except gio.TableReadError as exc:
         result = unreadable(str(exc), contract)
     else:
-        print(f"validate: checking {len(raw):,} rows of {args.input}", flush=True)
+        print(f"validate: checking {len(raw):,} rows of {source}", flush=True)
         result = validate_frame(raw, contract)
-    gio.write_json(args.summary, result.summary())
+    if summary:
+        gio.write_json(summary, result.summary())
     if result.frame is None:
-        report = format_report(result, args.input, args.contract)
-        gio.write_text(args.report, f"# Data validation failed\n\n{report}\n")
-        raise ValidationFailed(f"{report}\n(report written to {args.report})")
-    gio.write_parquet(args.output, result.frame)
-    Path(args.report).unlink(missing_ok=True)
+        report = format_report(result, source, args.contract)
+        if report_path:
+            gio.write_text(report_path, f"# Data validation failed\n\n{report}\n")
+            report += f"\n(report written to {report_path})"
+        raise ValidationFailed(report)
+    if output:
+        gio.write_parquet(output, result.frame)
+    if report_path:
+        Path(report_path).unlink(missing_ok=True)
     if result.dropped_columns:
         print(f"validate: dropped columns not in the contract: {', '.join(result.dropped_columns)}")
+    written = f"; wrote {output}" if output else " (ad-hoc check: nothing written)"
     print(
-        f"validate: {result.rows:,} rows x {result.columns} columns passed {args.contract}; "
-        f"wrote {args.output} in {time.perf_counter() - started:.1f}s",
+        f"validate: {result.rows:,} rows x {result.columns} columns passed {args.contract}"
+        f"{written} in {time.perf_counter() - started:.1f}s",
         flush=True,
     )
     return 0

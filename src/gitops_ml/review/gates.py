@@ -7,12 +7,11 @@ while a gate that cannot be evaluated (metric missing) fails with a message sayi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitops_ml.config import ConfigError
+from gitops_ml.config import ConfigError, read_section
 
 LOWER_IS_BETTER_EXACT = frozenset({"log_loss", "brier"})
 
@@ -25,55 +24,27 @@ def lower_is_better(metric: str) -> bool:
 
 @dataclass(frozen=True)
 class GateParams:
-    minimum: dict[str, float] = field(default_factory=dict)
+    """The `gates:` section; a repository without it simply has no gates."""
+
+    minimum: dict[str, float] = field(default_factory=dict, metadata={"key": "min"})
     max_regression: dict[str, float] = field(default_factory=dict)
     max_parity_diff: float | None = None
     max_label_flips: int | None = None
 
+    def check(self) -> None:
+        for metric, allowed in self.max_regression.items():
+            if allowed < 0:
+                raise ConfigError(f"params.yaml: 'gates.max_regression.{metric}' must be >= 0")
+        if self.max_label_flips is not None and self.max_label_flips < 0:
+            raise ConfigError(
+                f"params.yaml: 'gates.max_label_flips' must be >= 0, got {self.max_label_flips}"
+            )
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> GateParams:
-        """Read `gates:`; a repo without the section simply has no gates."""
-        sec = params.get("gates")
-        if sec is None:
+        if params.get("gates") is None:
             return cls()
-        if not isinstance(sec, Mapping):
-            raise ConfigError("params.yaml: section 'gates' must be a mapping")
-        known = {"min", "max_regression", "max_parity_diff", "max_label_flips"}
-        unknown = sorted(set(sec) - known)
-        if unknown:
-            raise ConfigError(
-                f"params.yaml: unknown key(s) gates.{', gates.'.join(unknown)}; "
-                f"expected {sorted(known)}"
-            )
-        flips = sec.get("max_label_flips")
-        if flips is not None and (isinstance(flips, bool) or not isinstance(flips, int)):
-            raise ConfigError(f"params.yaml: 'gates.max_label_flips' must be int, got {flips!r}")
-        if isinstance(flips, int) and flips < 0:
-            raise ConfigError(f"params.yaml: 'gates.max_label_flips' must be >= 0, got {flips}")
-        parity = sec.get("max_parity_diff")
-        return cls(
-            minimum=_number_map(sec, "min"),
-            max_regression=_number_map(sec, "max_regression"),
-            max_parity_diff=None if parity is None else _number(parity, "gates.max_parity_diff"),
-            max_label_flips=flips,
-        )
-
-
-def _number(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"params.yaml: '{key}' must be a number, got {value!r}")
-    return float(value)
-
-
-def _number_map(sec: Mapping[str, Any], key: str) -> dict[str, float]:
-    raw = sec.get(key) or {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"params.yaml: 'gates.{key}' must map metric names to numbers")
-    out = {str(k): _number(v, f"gates.{key}.{k}") for k, v in raw.items()}
-    negative = [k for k, v in out.items() if key == "max_regression" and v < 0]
-    if negative:
-        raise ConfigError(f"params.yaml: 'gates.max_regression.{negative[0]}' must be >= 0")
-    return out
+        return read_section(cls, params, "gates")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,199 @@
+"""One reading of raw values: cells as users write them → typed values the model understands.
+
+The contract's `encoding` says how true, false and missing are spelled ("Yes"/"No", " ",
+"N/A" …). Validate reads training data through `parse_column`, the drift check reads production
+windows through it, and serving and the smoke test read single JSON values through
+`coerce_value`: so "Yes" means true, and " " means missing, everywhere alike. Conversions are
+strict: text in a numeric column or 2.5 in an int column is reported, never silently coerced.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.contract import Encoding
+
+DEFAULT_ENCODING = Encoding()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A column converted to its contract type; `bad` marks values that could not be converted
+    (they are missing in `values`)."""
+
+    values: pd.Series
+    bad: np.ndarray
+
+
+def _text_column(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+
+
+def _tokens_to_missing(values: pd.Series, encoding: Encoding) -> pd.Series:
+    """Blank strings and the contract's missing tokens become missing values."""
+    if not _text_column(values):
+        return values
+    text = values.astype(object)
+    distinct = pd.unique(text[text.notna()])
+    tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
+    if not tokens:
+        return values
+    return text.mask(text.isin(tokens))
+
+
+def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
+    present = values.notna().to_numpy()
+    if pd.api.types.is_bool_dtype(values.dtype) or not (
+        pd.api.types.is_numeric_dtype(values.dtype) or _text_column(values)
+    ):
+        numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.astype("float64")
+    else:
+        as_object = values.astype(object)
+        numbers = pd.to_numeric(as_object, errors="coerce").astype("float64")
+        # A Python bool in an object column is not a number here, whatever pandas thinks.
+        is_bool = np.array([isinstance(v, bool | np.bool_) for v in as_object])
+        numbers = numbers.mask(is_bool)
+    return Parsed(numbers, present & numbers.isna().to_numpy())
+
+
+def _as_int(values: pd.Series, encoding: Encoding) -> Parsed:
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return Parsed(values.astype("Int64"), np.zeros(len(values), dtype=bool))
+    parsed = _as_float(values, encoding)
+    numbers = parsed.values.to_numpy()
+    with np.errstate(invalid="ignore"):
+        fractional = ~np.isnan(numbers) & ~(np.isfinite(numbers) & (numbers == np.round(numbers)))
+    bad = parsed.bad | fractional
+    return Parsed(parsed.values.mask(bad).astype("Int64"), bad)
+
+
+def _as_bool(values: pd.Series, encoding: Encoding) -> Parsed:
+    present = values.notna().to_numpy()
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return Parsed(values.astype("boolean"), np.zeros(len(values), dtype=bool))
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        mapped = values.astype("float64").map({1.0: True, 0.0: False})
+    else:
+        text = values.astype(object)
+        lookup = {v: _bool_of(v, encoding) for v in pd.unique(text[text.notna()])}
+        mapped = text.map(lookup).where(values.notna())
+    bad = present & mapped.isna().to_numpy()
+    return Parsed(mapped.astype("boolean"), bad)
+
+
+def _bool_of(value: Any, encoding: Encoding) -> bool | None:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return {1.0: True, 0.0: False}.get(float(value))
+    return encoding.bool_of(str(value))
+
+
+def _as_category(values: pd.Series, encoding: Encoding) -> Parsed:
+    no_bad = np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        return Parsed(values.astype("str"), no_bad)
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if len(finite) and (finite == np.round(finite)).all():
+            values = values.astype("Int64")  # 3.0 from a CSV column with gaps is the code "3"
+    text = values.astype(object).map(lambda v: v if isinstance(v, str) else str(v))
+    return Parsed(text.where(values.notna()).astype("str"), no_bad)
+
+
+def _parse_datetime(values: pd.Series, **options: Any) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format" is the caller's problem
+        return pd.to_datetime(values, errors="coerce", utc=True, **options)
+
+
+def _as_datetime(values: pd.Series, encoding: Encoding) -> Parsed:
+    present = values.notna().to_numpy()
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        stamps = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(values.dtype):
+        stamps = values
+    elif _text_column(values):
+        text = values.astype(object).map(lambda v: v if isinstance(v, str) else None)
+        # ISO 8601 first (fast, unambiguous); otherwise the format pandas infers from the data.
+        stamps = _parse_datetime(text, format="ISO8601")
+        if stamps.isna().sum() > text.isna().sum():
+            inferred = _parse_datetime(text)
+            stamps = inferred if inferred.isna().sum() < stamps.isna().sum() else stamps
+        stamps = stamps.dt.tz_localize(None)
+    else:
+        stamps = pd.Series(pd.NaT, index=values.index)
+    stamps = stamps.astype("datetime64[us]")
+    return Parsed(stamps, present & stamps.isna().to_numpy())
+
+
+PARSERS: dict[str, Callable[[pd.Series, Encoding], Parsed]] = {
+    "float": _as_float,
+    "int": _as_int,
+    "bool": _as_bool,
+    "category": _as_category,
+    "datetime": _as_datetime,
+}
+
+
+def parse_column(
+    values: pd.Series, column_type: str, encoding: Encoding = DEFAULT_ENCODING
+) -> Parsed:
+    """Convert raw values to a contract type; failures are reported in `bad`, never coerced."""
+    return PARSERS[column_type](_tokens_to_missing(values, encoding), encoding)
+
+
+# --------------------------------------------------------------------------------------------
+# One JSON value at a time (serving, smoke test): the same rules as parse_column.
+# --------------------------------------------------------------------------------------------
+
+
+class ValueRejected(ValueError):
+    """A single value does not fit its column type; the message says what it is instead."""
+
+
+def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCODING) -> Any:
+    """A JSON value as the model's value: float for numbers and bools, str for categories,
+    None for missing (null, NaN, blank or a missing token). Raises ValueRejected otherwise."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str) and encoding.is_missing(value):
+        return None
+    if column_type == "category":
+        if isinstance(value, str):
+            return value
+        raise ValueRejected("not text")
+    if column_type == "bool":
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, int | float):
+            if value in (0, 1):
+                return float(value)
+            raise ValueRejected("a number other than 0 or 1")
+        if isinstance(value, str):
+            flag = encoding.bool_of(value)
+            if flag is not None:
+                return float(flag)
+        raise ValueRejected("not true/false, 0/1 or a true/false token of the contract")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueRejected("not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueRejected("text that is not a number") from None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueRejected("not a finite number")
+    if column_type == "int" and not number.is_integer():
+        raise ValueRejected("not a whole number")
+    return number
