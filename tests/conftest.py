@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from project_fixtures import CONTRACT_PATH
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
@@ -19,7 +20,6 @@ from gitops_ml.pipeline.train import fit_model
 from gitops_ml.synthetic import generate_churn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONTRACT_PATH = REPO_ROOT / "data" / "schema.yaml"
 FIXTURE_ROWS = 4000
 FIXTURE_MODEL = ModelParams(
     type="hist_gradient_boosting",

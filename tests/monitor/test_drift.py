@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import REPO_ROOT, ExportedModel
+from project_fixtures import drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.monitor.simulate import prediction_log_lines, simulate_traffic
@@ -28,7 +28,7 @@ def setup(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactor
     profile = build_model_profile(
         exported_model.train_frame,
         exported_model.contract,
-        DriftParams(),
+        drift_settings(),
         exported_model.onnx_path,
         evaluate={"test": {"roc_auc": 0.84, "accuracy": 0.8, "brier": 0.13}},
     )

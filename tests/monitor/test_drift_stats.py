@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from project_fixtures import drift_settings
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
-from gitops_ml.config import DriftParams
 from gitops_ml.contract import Contract
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.drift import check_drift
@@ -19,7 +19,7 @@ from gitops_ml.monitor.profile import cell_index, numeric_profile
 from gitops_ml.monitor.readers import Chunk, frame_chunks
 from gitops_ml.synthetic import generate_churn
 
-SETTINGS = DriftParams()
+SETTINGS = drift_settings()
 
 
 def _cells(grid: np.ndarray, values: np.ndarray) -> np.ndarray:

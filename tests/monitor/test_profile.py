@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, ExportedModel
+from project_fixtures import drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.config import DriftParams
 from gitops_ml.contract import Contract
 from gitops_ml.monitor.profile import build_profile, load_profile
 from gitops_ml.release.bundle import sha256_file
@@ -68,7 +68,7 @@ def test_profile_stage_is_byte_identical_across_runs_and_records_model_and_metri
 
 def test_profile_covers_every_feature_with_the_right_summary(contract: Contract) -> None:
     frame = generate_churn(3000, seed=9)
-    profile = build_profile(frame, contract, DriftParams())
+    profile = build_profile(frame, contract, drift_settings())
     by_name = {f["name"]: f for f in profile["features"]}
     assert list(by_name) == contract.feature_names
     plan = by_name["plan"]
@@ -90,7 +90,7 @@ def test_profile_covers_every_feature_with_the_right_summary(contract: Contract)
 
 def test_rare_categories_beyond_the_limit_pool_into_other(contract: Contract) -> None:
     frame = generate_churn(2000, seed=10)
-    settings = DriftParams(max_categories=2)
+    settings = drift_settings(max_categories=2)
     region = {f["name"]: f for f in build_profile(frame, contract, settings)["features"]}["region"]
     top_two = frame["region"].value_counts().iloc[:2]
     assert region["categories"] == {str(k): int(v) for k, v in top_two.items()}
@@ -110,7 +110,7 @@ def test_missing_training_column_is_a_user_error_naming_it(
 def test_a_stale_profile_is_refused_when_the_contract_changed(
     contract: Contract, tmp_path: Path
 ) -> None:
-    profile = build_profile(generate_churn(500, seed=1), contract, DriftParams())
+    profile = build_profile(generate_churn(500, seed=1), contract, drift_settings())
     profile["features"] = profile["features"][1:]
     gio.write_json(tmp_path / "old.json", profile)
     with pytest.raises(Exception, match="differ from the contract"):

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO_ROOT, ExportedModel
+from project_fixtures import drift_settings
 from workflow_harness import JobResult, UsesCall, recorder_env, run_job, scratch_repo
 
 from gitops_ml import io as gio
-from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.synthetic import generate_churn
 
@@ -33,7 +33,7 @@ def repo(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory
     models.mkdir(exist_ok=True)
     shutil.copyfile(exported_model.onnx_path, models / "model.onnx")
     profile = build_model_profile(
-        exported_model.train_frame, exported_model.contract, DriftParams(), models / "model.onnx"
+        exported_model.train_frame, exported_model.contract, drift_settings(), models / "model.onnx"
     )
     gio.write_json(models / "reference_profile.json", profile)
     return repo
