@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT, ExportedModel
-from project_fixtures import drift_settings
+from conftest import ExportedModel
+from project_fixtures import PARAMS_PATH, drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -18,7 +18,7 @@ from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.monitor.simulate import prediction_log_lines, simulate_traffic
 
-PARAMS = REPO_ROOT / "params.yaml"
+PARAMS = PARAMS_PATH
 
 
 @pytest.fixture(scope="module")

@@ -127,21 +127,47 @@ class WindowAccumulator:
             self.features[ref["name"]] = acc or CategoricalAccumulator(ref)
         self.score = NumericAccumulator(profile["score"]) if profile.get("score") else None
         self.performance = PerformanceAccumulator()
+        self.scored_rows = 0  # rows with a model score (logged or from --model)
+        self.label_columns = 0  # chunks that carried a label column at all
+        self.labelled_rows = 0  # rows with a known outcome, scored or not
 
     def update(self, chunk: Chunk) -> None:
         self.rows += chunk.rows
         for name, values in chunk.columns.items():
             if name in self.features:
                 self.features[name].update(values)
+        if chunk.labels is not None:
+            self.label_columns += 1
+            self.labelled_rows += int(np.count_nonzero(~np.isnan(chunk.labels)))
         scores = chunk.scores
-        if scores is None and self.scorer is not None:
+        if scores is None and self.scorer is not None and chunk.rows:
             scores = self.scorer.score(chunk.frame)
         if scores is None:
             return
+        self.scored_rows += len(scores)
         if self.score is not None:
             self.score.update(scores)
         if chunk.labels is not None:
             self.performance.update(scores, chunk.labels)
+
+    def unscored_reason(self) -> str | None:
+        """Why model scores are unavailable, or None when the window has them."""
+        if self.scored_rows:
+            return None
+        return "no model scores: the window logs none and no --model was given to score it"
+
+    def performance_reason(self) -> str | None:
+        """Why performance cannot be measured at all, or None when some rows allow it."""
+        target = (self.profile.get("target") or {}).get("name") or "target"
+        if self.unscored_reason():
+            return self.unscored_reason()
+        if not self.label_columns:
+            return f"no labels: the window has no {target!r} column (or 'label' in the log)"
+        if not self.labelled_rows:
+            return f"no labelled rows: every {target!r} value in the window is missing"
+        if not self.performance.count:
+            return "no row has both a model score and a known outcome"
+        return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -265,14 +291,27 @@ def grade(finding: dict[str, Any], adjusted_p: float, settings: DriftParams) -> 
     finding["level"] = LEVELS[size] if finding["significant"] else "ok"
 
 
+def not_computed(reason: str, rows: int = 0) -> dict[str, Any]:
+    """A section that cannot be computed says why, instead of a silent null."""
+    return {"level": "not_computed", "reason": reason, "rows": rows, "metrics": {}}
+
+
 def performance_finding(
-    profile: dict[str, Any], acc: PerformanceAccumulator, settings: DriftParams
-) -> dict[str, Any] | None:
+    profile: dict[str, Any],
+    acc: PerformanceAccumulator,
+    settings: DriftParams,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """Current metrics with bootstrap CIs against the training metrics (significant AND large)."""
-    if acc.count == 0:
-        return None
+    if reason is not None or acc.count == 0:
+        return not_computed(reason or "no labelled rows with a model score")
     if acc.count < settings.min_rows:
-        return {"level": "not_enough_data", "rows": acc.count, "metrics": {}}
+        return {
+            "level": "not_enough_data",
+            "reason": f"{acc.count} labelled rows < min_rows {settings.min_rows}",
+            "rows": acc.count,
+            "metrics": {},
+        }
     edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
     threshold_bin = round(float(profile.get("threshold", 0.5)) * SCORE_BINS)
     current = stats.binned_metrics(acc.neg, acc.pos, edges, threshold_bin)
@@ -295,17 +334,26 @@ def performance_finding(
             if row["degraded"] and name in ("roc_auc", "accuracy", "brier"):
                 worst = 2
         metrics[name] = row
-    return {"level": LEVELS[worst], "rows": acc.count, "metrics": metrics}
+    reason = None if training else "the profile holds no training metrics to compare with"
+    return {"level": LEVELS[worst], "reason": reason, "rows": acc.count, "metrics": metrics}
 
 
 def prediction_finding(
-    profile: dict[str, Any], acc: NumericAccumulator | None, settings: DriftParams
-) -> dict[str, Any] | None:
-    if acc is None or acc.count == 0:
-        return None
+    profile: dict[str, Any],
+    acc: NumericAccumulator | None,
+    settings: DriftParams,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Drift of the model's scores against the training scores in the profile."""
+    if acc is None:
+        return not_computed("the profile holds no reference scores (built without a model)")
+    if reason is not None or acc.count == 0:
+        return not_computed(reason or "no model scores in the window")
     finding = numeric_finding(profile["score"], acc, settings)
+    finding["reason"] = None
     if acc.count < settings.min_rows:
         finding["level"] = "not_enough_data"
+        finding["reason"] = f"{acc.count} scored rows < min_rows {settings.min_rows}"
         return finding
     grade(finding, finding["p_distribution"], settings)
     return finding
@@ -331,8 +379,10 @@ def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> dict[st
         finding.setdefault("p_adjusted", None)
         finding.setdefault("significant", False)
     findings.sort(key=_severity_key)
-    prediction = prediction_finding(profile, window.score, settings)
-    performance = performance_finding(profile, window.performance, settings)
+    prediction = prediction_finding(profile, window.score, settings, window.unscored_reason())
+    performance = performance_finding(
+        profile, window.performance, settings, window.performance_reason()
+    )
     verdict, reason = dataset_verdict(window.rows, findings, prediction, performance, settings)
     counts = {level: 0 for level in (*LEVELS, "not_enough_data")}
     for finding in findings:
@@ -380,8 +430,8 @@ def _severity_key(finding: dict[str, Any]) -> tuple[int, float, str]:
 def dataset_verdict(
     rows: int,
     findings: list[dict[str, Any]],
-    prediction: dict[str, Any] | None,
-    performance: dict[str, Any] | None,
+    prediction: dict[str, Any],
+    performance: dict[str, Any],
     settings: DriftParams,
 ) -> tuple[str, str]:
     """The documented rule, first match wins.
@@ -400,7 +450,6 @@ def dataset_verdict(
     extra = [
         (label, part["level"])
         for label, part in (("prediction", prediction), ("performance", performance))
-        if part is not None
     ]
     reasons: list[str] = []
     if alerts:

@@ -2,8 +2,10 @@
 
 The drift check must handle 10 M rows without holding them, so every reader yields bounded
 chunks (Parquet row batches, CSV chunks, batches of log lines), already checked against the data
-contract: a missing column, a non-numeric value in a numeric feature or an empty file is a
-UserError that names the file, the column and how many values are wrong.
+contract. Raw values are read exactly as the pipeline reads its training data: through
+`gitops_ml.coercion.parse_column` with the contract's encoding, so "Yes"/"No", 0/1 and " " mean
+in a production window what they meant in training. A missing column, a value that cannot be
+read or an empty file is a UserError naming the file, the column, the count and an example.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.coercion import parse_column
+from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
 from gitops_ml.errors import UserError
+from gitops_ml.io import RAW_CSV_OPTIONS
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
@@ -95,66 +99,101 @@ def _require_columns(present: list[str] | set[str], contract: Contract, source: 
         )
 
 
+def _unreadable(source: Path, column: Column, raw: pd.Series, bad: np.ndarray) -> CurrentDataError:
+    example = raw[bad].iloc[0]
+    return CurrentDataError(
+        f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
+        f"value(s) in this chunk cannot be read as {column.type} with the contract's "
+        f"encoding (e.g. {example!r})"
+    )
+
+
+def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source: Path) -> Any:
+    """One feature through the pipeline's coercion: float64 (NaN = missing) for numeric
+    columns, text with missing values for categories; an unreadable value is an error."""
+    parsed = parse_column(values, column.type, encoding)
+    if parsed.bad.any():
+        raise _unreadable(source, column, values, parsed.bad)
+    if column.is_categorical:
+        return parsed.values
+    return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str, Any]:
-    """Numeric features as float64 (NaN = missing), with an error naming any non-numeric value."""
-    out: dict[str, Any] = {}
-    for column in contract.features:
-        values = frame[column.name]
-        if column.is_categorical:
-            out[column.name] = values
-            continue
-        if pd.api.types.is_float_dtype(values.dtype):
-            out[column.name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-            continue
-        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-            values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
-        coerced = pd.to_numeric(values, errors="coerce")
-        bad = coerced.isna() & values.notna()
-        if bad.any():
-            example = values[bad].iloc[0]
-            raise CurrentDataError(
-                f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
-                f"value(s) in this chunk are not numeric (e.g. {example!r})"
-            )
-        out[column.name] = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+    """Every feature of `frame` read with the contract's encoding (see parse_feature)."""
+    return {
+        column.name: parse_feature(frame[column.name], column, contract.encoding, source)
+        for column in contract.features
+    }
+
+
+def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> np.ndarray | None:
+    """The target as 0/1 floats (NaN = outcome not known yet), read with the contract's tokens."""
+    if values is None:
+        return None
+    parsed = parse_column(values, "bool", contract.encoding)
+    if parsed.bad.any():
+        raise _unreadable(source, contract.column(contract.target), values, parsed.bad)
+    return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _scores(values: pd.Series, source: Path) -> np.ndarray:
+    """Logged model scores as floats; anything else in `prediction.score` is an error."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(numbers) & values.notna().to_numpy()
+    if bad.any():
+        raise CurrentDataError(
+            f"{source}: {int(bad.sum())} logged prediction score(s) are not numbers "
+            f"(e.g. {values[bad].iloc[0]!r})"
+        )
+    return numbers
+
+
+def _arrow_fits(values: pa.Array, column: Column) -> bool:
+    """Arrow types that already mean what the contract type means: cast in C++, no parsing."""
+    kind = values.type
+    if column.type == "float":
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if column.type == "int":
+        return pa.types.is_integer(kind)
+    if column.type == "bool":
+        return pa.types.is_boolean(kind)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
+    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    distinct = pc.unique(values).to_pylist()
+    tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
+    if not tokens:
+        return values
+    is_token = pc.is_in(values, value_set=pa.array(tokens, type=values.type))
+    return pc.if_else(is_token, pa.scalar(None, type=values.type), values)
 
 
 def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Path) -> dict[str, Any]:
-    """Straight from Arrow: numeric casts in C++, categories stay Arrow arrays for counting."""
+    """Straight from Arrow when the stored type already fits; otherwise the pandas coercion."""
     out: dict[str, Any] = {}
-    slow: list[str] = []
     for column in contract.features:
         values = batch.column(column.name)
-        if column.is_categorical:
-            out[column.name] = values
-        elif (
-            pa.types.is_integer(values.type)
-            or pa.types.is_floating(values.type)
-            or (pa.types.is_boolean(values.type))
-        ):
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        if not _arrow_fits(values, column):  # e.g. "Yes"/"No" or " " where numbers belong
+            out[column.name] = parse_feature(values.to_pandas(), column, contract.encoding, source)
+        elif column.is_categorical:
+            out[column.name] = _arrow_category(values, contract.encoding)
+        else:
             as_float = pc.fill_null(pc.cast(values, pa.float64()), np.nan)
             out[column.name] = as_float.to_numpy(zero_copy_only=False)
-        else:
-            slow.append(column.name)
-    if slow:  # strings where numbers belong: the pandas path names the bad values
-        frame = batch.select(slow).to_pandas()
-        checked = normalise(frame, _only(contract, slow), source)
-        out.update(checked)
     return out
 
 
 def _only(contract: Contract, names: list[str]) -> Contract:
-    return Contract(contract.name, tuple(c for c in contract.columns if c.name in names))
-
-
-def _as_float(values: pd.Series | None) -> np.ndarray | None:
-    """Floats (labels as 0/1, logged scores), NaN where unknown (e.g. outcome not joined yet)."""
-    if values is None:
-        return None
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return Contract(
+        contract.name,
+        tuple(c for c in contract.columns if c.name in names),
+        encoding=contract.encoding,
+    )
 
 
 def _open_parquet(path: Path, contract: Contract) -> pq.ParquetFile:
@@ -172,7 +211,7 @@ def _parquet_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[C
     target = contract.target if contract.target in handle.schema_arrow.names else None
     wanted = [*contract.feature_names, *([target] if target else [])]
     for batch in handle.iter_batches(batch_size=chunk_rows, columns=wanted):
-        labels = _as_float(batch.column(target).to_pandas()) if target else None
+        labels = parse_labels(batch.column(target).to_pandas(), contract, path) if target else None
         yield Chunk(_arrow_columns(batch, contract, path), batch.num_rows, labels=labels)
 
 
@@ -196,10 +235,9 @@ def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
-    categorical = dict.fromkeys(contract.categorical_features, "string")
     try:
         yield from pd.read_csv(
-            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, dtype=categorical
+            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, **RAW_CSV_OPTIONS
         )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
@@ -233,11 +271,11 @@ def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
             rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
             if len(rows) >= chunk_rows:
                 _require_columns(seen, contract, path)
-                yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
+                yield pd.DataFrame(rows, columns=[*names, "__score", "__label"], dtype=object)
                 rows = []
     if rows:
         _require_columns(seen, contract, path)
-        yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
+        yield pd.DataFrame(rows, columns=[*names, "__score", "__label"], dtype=object)
 
 
 def iter_chunks(
@@ -273,11 +311,13 @@ def iter_chunks(
             if scores is not None and scores.isna().all():
                 scores = None
             label_column = raw.get("__label", raw.get(contract.target))
+            if label_column is not None and "__label" in raw and label_column.isna().all():
+                label_column = None  # a log without outcomes: no labels, not missing ones
             yield Chunk(
                 normalise(raw, contract, path),
                 len(raw),
-                scores=None if scores is None else _as_float(scores),
-                labels=_as_float(label_column),
+                scores=None if scores is None else _scores(scores, path),
+                labels=parse_labels(label_column, contract, path),
             )
     if total == 0:
         raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows")
@@ -286,9 +326,9 @@ def iter_chunks(
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
     """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
     _require_columns(list(frame.columns), contract, Path(source))
-    target = frame.get(contract.target)
     columns = normalise(frame, contract, Path(source))
-    return [Chunk(columns, len(frame), labels=_as_float(target))]
+    labels = parse_labels(frame.get(contract.target), contract, Path(source))
+    return [Chunk(columns, len(frame), labels=labels)]
 
 
 class ModelScorer:

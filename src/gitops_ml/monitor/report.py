@@ -12,7 +12,13 @@ VERDICT_TITLE = {
     "no_drift": "🟢 No drift",
     "not_enough_data": "⚪ Not enough data",
 }
-LEVEL_MARK = {"alert": "🔴 alert", "warn": "🟡 warn", "ok": "🟢 ok", "not_enough_data": "⚪ n/a"}
+LEVEL_MARK = {
+    "alert": "🔴 alert",
+    "warn": "🟡 warn",
+    "ok": "🟢 ok",
+    "not_enough_data": "⚪ n/a",
+    "not_computed": "⚪ not computed",
+}
 CHARTS = 3  # charts for the most severe drifting features
 
 
@@ -71,10 +77,13 @@ def _quote(text: str) -> str:
 
 def _performance_lines(performance: dict[str, Any]) -> list[str]:
     lines = ["## Performance (labelled rows)", ""]
+    if performance["level"] == "not_computed":
+        return [*lines, f"Not computed: {performance['reason']}.", ""]
     if performance["level"] == "not_enough_data":
-        return [*lines, f"Only {performance['rows']} labelled rows: not enough data.", ""]
+        return [*lines, f"Not enough data: {performance['reason']}.", ""]
     lines += [
-        f"Status: **{LEVEL_MARK[performance['level']]}** on {performance['rows']:,} labelled rows.",
+        f"Status: **{LEVEL_MARK[performance['level']]}** on {performance['rows']:,} labelled rows."
+        + (f" Note: {performance['reason']}." if performance.get("reason") else ""),
         "",
         "| metric | training | current | 95% CI | degraded |",
         "|---|---:|---:|---|---|",
@@ -107,8 +116,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"{summary['not_enough_data']} without enough data.",
         "",
     ]
-    prediction = result.get("prediction")
-    if prediction is not None:
+    prediction = result["prediction"]
+    if prediction["level"] == "not_computed":
+        lines += [f"Prediction drift (model scores): not computed — {prediction['reason']}.", ""]
+    else:
         lines += [
             f"Prediction drift (model scores): **{LEVEL_MARK[prediction['level']]}** — "
             f"PSI {_num(prediction['psi'])}, KS {_num(prediction['statistic'])}, "
@@ -130,14 +141,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
     ]
     drifting = [f for f in result["features"] if f["level"] in ("warn", "alert")][:CHARTS]
-    if prediction is not None and prediction["level"] in ("warn", "alert"):
+    if prediction["level"] in ("warn", "alert"):
         drifting.append({"name": "model score", **prediction})
     if drifting:
         lines += ["## Reference vs current", ""]
         for finding in drifting:
             lines += [*_mermaid_chart(finding["name"], finding["chart"]), ""]
-    if result.get("performance"):
-        lines += _performance_lines(result["performance"])
+    lines += _performance_lines(result["performance"])
     return "\n".join(lines).rstrip() + "\n"
 
 
