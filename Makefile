@@ -91,10 +91,13 @@ bench-drift: install
 deploy-local: install ## bundle, smoke test and switch the local deployment
 	$(BIN)/gitops-ml deploy-local
 
-drift-demo: install ## simulate a drifted production window and check it
-	$(BIN)/gitops-ml simulate --scenario price_increase --rows 20000 --output data/current/window.parquet
-	$(BIN)/gitops-ml drift --profile models/reference_profile.json \
-		--current data/current/window.parquet --model models/model.onnx --output-dir reports/drift
+# The demo shifts the first numeric feature of the contract by one reference standard deviation
+# (`shift:+1sd` names no column, so it works on any fork's data); rows are resampled from the
+# training split so the model's scores and the labels drawn from them keep their joint shape.
+drift-demo: install ## simulate a shifted production window (any contract) and check it
+	$(BIN)/gitops-ml simulate --scenario shift:+1sd --labels --model models/model.onnx \
+		--train data/split/train.parquet --rows 20000 --output data/current/window.parquet
+	$(BIN)/gitops-ml drift --current data/current/window.parquet --model models/model.onnx
 
 clean: ## remove the environments (not data or the DVC cache)
 	rm -rf $(VENV) $(TOOLS)

@@ -10,29 +10,31 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import ExportedModel
-from project_fixtures import PARAMS_PATH, drift_settings
+from monitor_support import write_fixture_profile
+from project_fixtures import PARAMS_PATH
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
-from gitops_ml.monitor.simulate import prediction_log_lines, simulate_traffic
+from gitops_ml.monitor.simulate import Window, prediction_log_lines
+from gitops_ml.synthetic import generate_churn
 
 PARAMS = PARAMS_PATH
+
+
+def simulate_traffic(
+    scenario: str, rows: int, seed: int = 20260101, labels: bool = False
+) -> pd.DataFrame:
+    """A window of the fixture's generator after its training period (the generator's knobs)."""
+    frame = generate_churn(rows, seed, scenario, start="2026-01-01", days=30)
+    return frame if labels else frame.drop(columns=["churned"])
 
 
 @pytest.fixture(scope="module")
 def setup(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A profile of the fixture model's training split, beside the model and the contract."""
     directory = tmp_path_factory.mktemp("drift_cli")
-    profile = build_model_profile(
-        exported_model.train_frame,
-        exported_model.contract,
-        drift_settings(),
-        exported_model.onnx_path,
-        evaluate={"test": {"roc_auc": 0.84, "accuracy": 0.8, "brier": 0.13}},
-    )
-    gio.write_json(directory / "profile.json", profile)
+    write_fixture_profile(exported_model, directory / "profile.json")
     return directory
 
 
@@ -98,7 +100,7 @@ def test_clean_window_in_csv_parquet_and_gzipped_log_glob_all_say_no_drift(
 ) -> None:
     frame = simulate_traffic("none", 2000, seed=3)
     scores = ModelScorer(exported_model.onnx_path, exported_model.contract).score(frame)
-    lines = prediction_log_lines(frame, exported_model.contract, scores)
+    lines = prediction_log_lines(Window(frame, scores, []), exported_model.contract, "fixture")
     logs = setup / "logs"
     logs.mkdir()
     for part in range(2):  # a day's log rotated into two gzipped files

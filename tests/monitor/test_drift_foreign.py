@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from foreign_project import ForeignProject, foreign, foreign_raw
+from monitor_support import ForeignProject, foreign, foreign_raw
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml import io as gio

@@ -155,12 +155,18 @@ def build_profile(
             "name": contract.target,
             "rate": float(frame[contract.target].astype(bool).mean()),
         }
+    stamp = contract.timestamp
+    period = None
+    if stamp and stamp in frame.columns and frame[stamp].notna().any():
+        times = pd.to_datetime(frame[stamp])
+        period = {"name": stamp, "min": str(times.min()), "max": str(times.max())}
     return {
         "version": PROFILE_VERSION,
         "contract": contract.name,
         "rows": len(frame),
         "features": features,
         "target": target,
+        "timestamp": period,  # the training period: simulated traffic starts after it
         "score": None if scores is None else numeric_profile(numeric_values(scores), settings),
         "threshold": threshold,
         "metrics": training_metrics(evaluate),

@@ -127,6 +127,20 @@ def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str
     }
 
 
+def canonical_frame(frame: pd.DataFrame, contract: Contract, source: str | Path) -> pd.DataFrame:
+    """The contract's columns of a raw frame as typed values, read like the training data
+    (simulate --train, retraining data); every feature must be there, the rest may not."""
+    _require_columns(list(frame.columns), contract, Path(source))
+    out: dict[str, pd.Series] = {}
+    for column in contract.columns:
+        if column.name in frame.columns:
+            parsed = parse_column(frame[column.name], column.type, contract.encoding)
+            if parsed.bad.any():
+                raise _unreadable(Path(source), column, frame[column.name], parsed.bad)
+            out[column.name] = parsed.values
+    return pd.DataFrame(out)
+
+
 def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> np.ndarray | None:
     """The target as 0/1 floats (NaN = outcome not known yet), read with the contract's tokens."""
     if values is None:

@@ -1,9 +1,10 @@
-"""A foreign-shaped project for the monitor tests: not the template's churn columns.
+"""Projects for the monitor tests: the fixture model's profile, and a foreign-shaped fork.
 
-Other column names, Yes/No strings for booleans and the target, 0/1 integers, blank strings in
-a numeric column, an id and no timestamp — the shape of a public telecom churn CSV that a fork
-brings. The model is trained and exported by the real pipeline functions from the raw values as
-validate reads them, so drift and simulate are tested on what a fork's pipeline would produce.
+The fork is not the template's churn columns: other column names, Yes/No strings for booleans
+and the target, 0/1 integers, blank strings in a numeric column, an id and no timestamp — the
+shape of a public telecom churn CSV. Its model is trained and exported by the real pipeline
+functions from the raw values as validate reads them, so drift and simulate are tested on what
+a fork's pipeline would produce.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ExportedModel
 from project_fixtures import drift_settings
 
 from gitops_ml import io as gio
@@ -43,6 +45,18 @@ FOREIGN_MODEL = ModelParams(
     seed=3,
     hyperparams={"max_iter": 40, "learning_rate": 0.1, "min_samples_leaf": 20},
 )
+
+
+def write_fixture_profile(exported_model: ExportedModel, path: Path) -> None:
+    """The profile of the fixture model's training split, with its test metrics (rounded)."""
+    profile = build_model_profile(
+        exported_model.train_frame,
+        exported_model.contract,
+        drift_settings(),
+        exported_model.onnx_path,
+        evaluate={"test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128}},
+    )
+    gio.write_json(path, profile)
 
 
 def foreign_raw(rows: int, seed: int, first_id: int = 0) -> pd.DataFrame:
