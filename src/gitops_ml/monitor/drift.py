@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import numpy as np
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import load_contract
+from gitops_ml.errors import UserError
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.profile import (
     ProfileError,
@@ -31,7 +34,13 @@ from gitops_ml.monitor.profile import (
     count_categories,
     load_profile,
 )
-from gitops_ml.monitor.readers import Chunk, ModelScorer, expand_sources, iter_chunks
+from gitops_ml.monitor.readers import (
+    MAX_SKIPPED_EXAMPLES,
+    Chunk,
+    ModelScorer,
+    expand_sources,
+    iter_chunks,
+)
 
 LEVELS = ("ok", "warn", "alert")
 SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
@@ -130,9 +139,14 @@ class WindowAccumulator:
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
+        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_rows)
+        self.skipped_examples: list[str] = []
 
     def update(self, chunk: Chunk) -> None:
         self.rows += chunk.rows
+        self.skipped_lines += chunk.skipped_lines
+        room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
+        self.skipped_examples += chunk.skipped_examples[: max(room, 0)]
         for name, values in chunk.columns.items():
             if name in self.features:
                 self.features[name].update(values)
@@ -392,6 +406,8 @@ def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> dict[st
         "drift": verdict == "drift",
         "reason": reason,
         "rows": window.rows,
+        "skipped_lines": window.skipped_lines,
+        "skipped_line_examples": window.skipped_examples,
         "features": findings,
         "drifting_features": [f["name"] for f in findings if f["level"] in ("warn", "alert")],
         "summary": counts,
@@ -501,8 +517,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class CheckFailed(UserError):
+    """The check itself failed (exit 2): never reported as drift, whatever went wrong."""
+
+
 def run(args: argparse.Namespace) -> int:
-    from gitops_ml.monitor.report import render_markdown, write_github_outputs
+    """Exit 1 means drift and nothing else: every failure that is not a finding exits 2."""
+    try:
+        return _run(args)
+    except UserError:
+        raise
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CheckFailed(f"{where}{exc.strerror or exc}") from None
+    except Exception as exc:  # a bug, not a finding: say so, with the traceback for the report
+        traceback.print_exc(file=sys.stderr)
+        raise CheckFailed(
+            f"the drift check failed unexpectedly ({type(exc).__name__}: {exc}); this is not "
+            "a drift finding"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gitops_ml.monitor.report import (
+        render_markdown,
+        skipped_lines_text,
+        write_github_outputs,
+    )
 
     contract = load_contract(args.contract)
     settings = DriftParams.from_params(load_params(args.params))
@@ -522,9 +563,14 @@ def run(args: argparse.Namespace) -> int:
     result["sources"] = [_display_path(p) for p in sources]
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
-    gio.write_json(out_dir / "drift.json", result)
-    gio.write_text(out_dir / "drift.md", markdown)
+    try:
+        gio.write_json(out_dir / "drift.json", result)
+        gio.write_text(out_dir / "drift.md", markdown)
+    except OSError as exc:
+        raise CheckFailed(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     write_github_outputs(result, markdown, out_dir, os.environ)
+    if result["skipped_lines"]:
+        print(f"warning: {skipped_lines_text(result)}", file=sys.stderr)
     print(f"drift verdict: {result['verdict']} ({result['reason']}); report: {out_dir}/drift.md")
     if args.fail_on_drift and result["verdict"] == "drift":
         return EXIT_DRIFT

@@ -216,9 +216,15 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
         profile = gio.read_json(path)
     except FileNotFoundError:
         raise ProfileError(f"profile not found: {path} (run `gitops-ml profile`)") from None
+    except OSError as exc:  # a directory, no permission …
+        raise ProfileError(f"{path}: cannot read the profile: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
+    if (
+        not isinstance(profile, dict)
+        or profile.get("version") != PROFILE_VERSION
+        or not isinstance(profile.get("features"), list)
+    ):
         raise ProfileError(f"{path}: not a version-{PROFILE_VERSION} reference profile")
     if contract is not None:
         names = [f["name"] for f in profile["features"]]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import glob
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,9 @@ PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
 JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
+MAX_SKIPPED_EXAMPLES = 5
+# What a file that cannot be read raises, whichever library reads it: an error about the file.
+UNREADABLE = (OSError, ValueError, EOFError, zlib.error, pa.ArrowException)
 
 
 class CurrentDataError(UserError, ValueError):
@@ -52,6 +56,8 @@ class Chunk:
     rows: int
     scores: np.ndarray | None = None
     labels: np.ndarray | None = None
+    skipped_lines: int = 0  # log lines that are not valid JSON (torn writes), since the last chunk
+    skipped_examples: tuple[str, ...] = ()  # "file:line" of the first few
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, labels: np.ndarray | None = None) -> Chunk:
@@ -263,19 +269,41 @@ def _open_text(path: Path) -> IO[str]:
     return path.open("r", encoding="utf-8")
 
 
-def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`."""
+@dataclass
+class _Skipped:
+    """Torn log lines met since the last chunk: a count and the first few places."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, place: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_SKIPPED_EXAMPLES:
+            self.examples.append(place)
+
+
+def _log_rows(
+    path: Path, contract: Contract, chunk_rows: int
+) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`.
+
+    A line that is not valid JSON is what a torn write leaves (a crash or a full disk mid-line):
+    it is skipped and counted, not allowed to reject the whole window.
+    """
     names = contract.feature_names
+    columns = [*names, "__score", "__label"]
     rows: list[list[Any]] = []
     seen: set[str] = set()
+    skipped = _Skipped()
     with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CurrentDataError(f"{path}: line {number} is not valid JSON: {exc}") from None
+            except json.JSONDecodeError:
+                skipped.add(f"{path.name}:{number}")
+                continue
             if not isinstance(record, dict):
                 raise CurrentDataError(f"{path}: line {number} is not a JSON object")
             features = record.get("features", record)
@@ -285,11 +313,12 @@ def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
             rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
             if len(rows) >= chunk_rows:
                 _require_columns(seen, contract, path)
-                yield pd.DataFrame(rows, columns=[*names, "__score", "__label"], dtype=object)
-                rows = []
+                yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
+                rows, skipped = [], _Skipped()
     if rows:
         _require_columns(seen, contract, path)
-        yield pd.DataFrame(rows, columns=[*names, "__score", "__label"], dtype=object)
+    if rows or skipped.count:
+        yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
 
 
 def iter_chunks(
@@ -298,43 +327,58 @@ def iter_chunks(
     """Every row of every source once, as normalised chunks of at most `chunk_rows` rows.
 
     With `rows_together=False` (no model to score: features only) Parquet is read column by
-    column instead; a chunk then holds one feature and `rows` counts only new rows.
+    column instead; a chunk then holds one feature and `rows` counts only new rows. A file that
+    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it.
     """
-    total = 0
+    total = skipped = 0
     for path in sources:
-        lower = path.name.lower()
-        if lower.endswith(PARQUET):
-            parts = (
-                _parquet_rows(path, contract, chunk_rows)
-                if rows_together
-                else _parquet_columns(path, contract)
-            )
-            for chunk in parts:
+        try:
+            for chunk in _source_chunks(path, contract, chunk_rows, rows_together):
                 total += chunk.rows
+                skipped += chunk.skipped_lines
                 yield chunk
-            continue
-        if lower.endswith(CSV):
-            frames = _read_csv(path, contract, chunk_rows)
-        else:
-            frames = _log_rows(path, contract, chunk_rows)
-        for raw in frames:
-            if raw.empty:
-                continue
-            total += len(raw)
-            scores = raw.get("__score")
-            if scores is not None and scores.isna().all():
-                scores = None
-            label_column = raw.get("__label", raw.get(contract.target))
-            if label_column is not None and "__label" in raw and label_column.isna().all():
-                label_column = None  # a log without outcomes: no labels, not missing ones
-            yield Chunk(
-                normalise(raw, contract, path),
-                len(raw),
-                scores=None if scores is None else _scores(scores, path),
-                labels=parse_labels(label_column, contract, path),
-            )
+        except UNREADABLE as exc:
+            raise CurrentDataError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
     if total == 0:
-        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows")
+        torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
+        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
+
+
+def _source_chunks(
+    path: Path, contract: Contract, chunk_rows: int, rows_together: bool
+) -> Iterator[Chunk]:
+    lower = path.name.lower()
+    if lower.endswith(PARQUET):
+        if rows_together:
+            yield from _parquet_rows(path, contract, chunk_rows)
+        else:
+            yield from _parquet_columns(path, contract)
+        return
+    frames: Iterator[tuple[pd.DataFrame, _Skipped]]
+    if lower.endswith(CSV):
+        frames = ((frame, _Skipped()) for frame in _read_csv(path, contract, chunk_rows))
+    else:
+        frames = _log_rows(path, contract, chunk_rows)
+    for raw, skipped in frames:
+        torn = Chunk({}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples))
+        if raw.empty:
+            if skipped.count:
+                yield torn
+            continue
+        scores = raw.get("__score")
+        if scores is not None and scores.isna().all():
+            scores = None
+        label_column = raw.get("__label", raw.get(contract.target))
+        if label_column is not None and "__label" in raw and label_column.isna().all():
+            label_column = None  # a log without outcomes: no labels, not missing ones
+        yield Chunk(
+            normalise(raw, contract, path),
+            len(raw),
+            scores=None if scores is None else _scores(scores, path),
+            labels=parse_labels(label_column, contract, path),
+            skipped_lines=torn.skipped_lines,
+            skipped_examples=torn.skipped_examples,
+        )
 
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
@@ -357,6 +401,8 @@ class ModelScorer:
             data = Path(path).read_bytes()
         except FileNotFoundError:
             raise CurrentDataError(f"model not found: {path}") from None
+        except OSError as exc:
+            raise CurrentDataError(f"{path}: cannot read the model: {exc.strerror}") from None
         self.sha256 = hashlib.sha256(data).hexdigest()
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1

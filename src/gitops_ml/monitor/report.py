@@ -97,6 +97,16 @@ def _performance_lines(performance: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def skipped_lines_text(result: dict[str, Any]) -> str:
+    """The warning for torn log lines: how many were skipped and where the first ones are."""
+    places = ", ".join(result["skipped_line_examples"])
+    more = "…" if result["skipped_lines"] > len(result["skipped_line_examples"]) else ""
+    return (
+        f"skipped {result['skipped_lines']} log line(s) that are not valid JSON "
+        f"(torn writes?): {places}{more}"
+    )
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     """The human report: verdict and reason first, then the evidence."""
     summary = result["summary"]
@@ -116,6 +126,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"{summary['not_enough_data']} without enough data.",
         "",
     ]
+    if result.get("skipped_lines"):
+        lines += [f"> ⚠️ Warning: {skipped_lines_text(result)}", ""]
     prediction = result["prediction"]
     if prediction["level"] == "not_computed":
         lines += [f"Prediction drift (model scores): not computed — {prediction['reason']}.", ""]
