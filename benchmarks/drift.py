@@ -78,8 +78,8 @@ OURS = MEMORY + textwrap.dedent(
     chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=False)
     result = check_drift(profile, chunks, settings)
     wall = time.perf_counter() - start
-    print(json.dumps({"wall_s": wall, "extra_mb": peak_memory() - before, "rows": result["rows"],
-                      "verdict": result["verdict"], "drifting": result["drifting_features"]}))
+    print(json.dumps({"wall_s": wall, "extra_mb": peak_memory() - before, "rows": result.rows,
+                      "verdict": result.verdict, "drifting": result.drifting_features}))
     """
 )
 
