@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import ExportedModel
 from monitor_support import write_fixture_profile
-from project_fixtures import PARAMS_PATH
+from project_fixtures import PARAMS_PATH, drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -224,3 +224,33 @@ def test_report_lists_features_most_severe_first(
         "satisfaction_score",
     }
     assert "(missing)" in (setup / "out" / "drift.md").read_text()
+
+
+def test_results_are_frozen_and_drift_json_keeps_its_documented_keys(
+    setup: Path, exported_model: ExportedModel
+) -> None:
+    import dataclasses
+
+    from gitops_ml.monitor.drift import check_drift
+    from gitops_ml.monitor.readers import frame_chunks
+
+    profile = json.loads((setup / "profile.json").read_text())
+    window = frame_chunks(simulate_traffic("new_plan", 1000, seed=9), exported_model.contract)
+    result = check_drift(profile, window, drift_settings())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.features[0].distribution.level = "ok"  # type: ignore[misc]
+    as_json = result.to_json()
+    assert set(as_json) == {
+        "verdict", "drift", "reason", "rows", "skipped_lines", "skipped_line_examples",
+        "features", "drifting_features", "summary", "prediction", "performance", "reference",
+        "thresholds",
+    }  # fmt: skip
+    common = {
+        "name", "type", "kind", "rows", "test", "statistic", "p_distribution", "p_value", "psi",
+        "js", "wasserstein_norm", "unseen", "chart", "missing_ref", "missing_cur",
+        "missing_change", "p_missing", "level", "p_adjusted", "significant",
+    }  # fmt: skip
+    kinds = {f["kind"]: set(f) for f in as_json["features"]}
+    assert kinds["numeric"] == common | {"mean_ref", "mean_cur"}
+    assert kinds["categorical"] == common | {"unseen_top"}
+    assert set(as_json["features"][0]["chart"]) == {"labels", "reference", "current"}

@@ -306,3 +306,31 @@ def test_new_category_uses_a_name_the_reference_never_had(churn: Project) -> Non
     assert churn.simulate("new.parquet", "--rows", "500", "--scenario", "new_category:plan") == 0
     plans = gio.read_table(churn.directory / "new.parquet")["plan"]
     assert (plans == NEW_CATEGORY).mean() == pytest.approx(0.3, abs=0.06)
+
+
+def test_retrain_command_combines_a_forks_raw_data_with_a_simulated_window(
+    fork: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The base is what ingest writes for a CSV source (text cells: "Yes", " "), the window is
+    simulate's typed Parquet: the combined file is typed and passes the fork's validation."""
+    from gitops_ml.pipeline.validate import validate_frame
+
+    base = tmp_path / "raw.parquet"
+    gio.write_parquet(base, gio.read_table(fork.train_path, raw_text=True))
+    window = tmp_path / "window.parquet"
+    assert fork.simulate(str(window), "--rows", "300", "--labels", "--seed", "9") == 0
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_PATH.read_text())
+    output = tmp_path / "retrain" / "data.parquet"
+    args = ["retrain", "--base", str(base), "--window", str(window), "--output", str(output)]
+    assert main([*args, "--contract", str(fork.contract_path), "--params", str(params)]) == 0
+    combined = gio.read_table(output)
+    assert len(combined) == 4000 + 300
+    assert validate_frame(combined, fork.contract).failures == []
+    assert f"  source: {output}" in params.read_text()
+    unlabelled = tmp_path / "unlabelled.parquet"
+    assert fork.simulate(str(unlabelled), "--rows", "300") == 0
+    capsys.readouterr()
+    args[4] = str(unlabelled)
+    assert main([*args, "--contract", str(fork.contract_path), "--params", str(params)]) == 2
+    assert "error: the production window has no 'Churn' labels" in capsys.readouterr().err
