@@ -59,9 +59,10 @@ def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
     else:
         as_object = values.astype(object)
         numbers = pd.to_numeric(as_object, errors="coerce").astype("float64")
-        # A Python bool in an object column is not a number here, whatever pandas thinks.
-        is_bool = np.array([isinstance(v, bool | np.bool_) for v in as_object])
-        numbers = numbers.mask(is_bool)
+        if values.dtype == object:  # a string dtype (CSV text) cannot hold a bool: no scan
+            # A Python bool in an object column is not a number here, whatever pandas thinks.
+            is_bool = np.array([isinstance(v, bool | np.bool_) for v in as_object])
+            numbers = numbers.mask(is_bool)
     return Parsed(numbers, present & numbers.isna().to_numpy())
 
 
