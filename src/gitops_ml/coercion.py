@@ -45,7 +45,7 @@ def _tokens_to_missing(values: pd.Series, encoding: Encoding) -> pd.Series:
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
         return values
-    return text.mask(text.isin(tokens))
+    return values.mask(text.isin(tokens))  # keeps a string dtype: the fast paths stay open
 
 
 def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
