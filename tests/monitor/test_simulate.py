@@ -264,6 +264,16 @@ def test_traffic_starts_after_the_training_period(churn: Project, fork: Project)
     dated = gio.read_table(churn.directory / "dated.parquet")
     profile = json.loads(churn.profile_path.read_text())
     assert dated["snapshot_date"].min() > pd.Timestamp(profile["timestamp"]["max"])
+    del profile["timestamp"]  # a profile from before the period was recorded
+    old = churn.directory / "old_profile.json"
+    gio.write_json(old, profile)
+    assert churn.simulate("undated.csv", "--rows", "100", "--profile", str(old)) == 0
+    assert "snapshot_date" not in pd.read_csv(churn.directory / "undated.csv").columns
+    assert (
+        churn.simulate("dated.csv", "--rows", "100", "--profile", str(old), "--start", "2030-01-01")
+        == 0
+    )
+    assert pd.read_csv(churn.directory / "dated.csv")["snapshot_date"].min() >= "2030-01-01"
     assert fork.simulate("undated.parquet", "--rows", "100") == 0
     assert list(gio.read_table(fork.directory / "undated.parquet").columns) == [
         c for c in fork.contract.names if c != "Churn"
@@ -300,6 +310,13 @@ def test_retraining_data_appends_labelled_window_and_repoints_data_source(
     updated = set_data_source(params, "data/retrain/churn.parquet")
     assert "  source: data/retrain/churn.parquet" in updated
     assert updated.replace("data/retrain/churn.parquet", "synthetic", 1) == params
+
+
+def test_a_shift_stays_within_the_contracts_range(churn: Project) -> None:
+    """Serving refuses values outside the contract's checks: no log could hold them."""
+    assert churn.simulate("up.parquet", "--rows", "2000", "--scenario", "shift:age=+3sd") == 0
+    age = gio.read_table(churn.directory / "up.parquet")["age"]
+    assert age.max() == churn.contract.column("age").checks.max and age.min() > 18
 
 
 def test_new_category_uses_a_name_the_reference_never_had(churn: Project) -> None:

@@ -261,6 +261,8 @@ def apply_scenario(
         else:
             std = next(r["std"] for r in profile["features"] if r["name"] == name)
             numbers = numbers + amount * (std if scenario.unit == "sd" else 1.0)
+        # Within the contract's range: serving refuses other values, so no log could hold them.
+        numbers = numbers.clip(lower=column.checks.min, upper=column.checks.max)
         frame[name] = _typed(numbers, column)
     elif scenario.kind == "new_category":
         chosen = rng.random(len(frame)) < amount
@@ -333,12 +335,7 @@ def simulate_window(
     if contract.id_column:
         columns[contract.id_column] = [f"sim-{seed}-{i:08d}" for i in range(rows)]
     stamps = _timestamps(rows, rng, start, days) if start is not None else None
-    if contract.timestamp:
-        if stamps is None:
-            raise UserError(
-                f"the contract has a timestamp column {contract.timestamp!r} but the profile "
-                "records no training period; pass --start YYYY-MM-DD"
-            )
+    if contract.timestamp and stamps is not None:  # unknown start: the column is left out
         columns[contract.timestamp] = stamps
     frame = pd.concat([pd.DataFrame(columns), frame], axis=1)
     if labels:
@@ -493,4 +490,9 @@ def run(args: argparse.Namespace) -> int:
     source = args.train or args.profile
     described = ", ".join(str(s) for s in scenarios)
     print(f"simulated {rows} rows from {source}, scenario {described}: {output}")
+    if contract.timestamp and start is None:
+        print(
+            f"note: the profile records no training period, so the window has no "
+            f"{contract.timestamp!r} column; pass --start YYYY-MM-DD to add one"
+        )
     return 0
