@@ -75,3 +75,11 @@ def run(args: argparse.Namespace) -> int:
     gio.write_text(params, updated)
     print(f"retraining data: {args.output} ({len(combined)} rows); data.source updated")
     return 0
+
+
+if __name__ == "__main__":  # the old `python -m` entry point: the same command, one way to run it
+    import sys
+
+    from gitops_ml.cli import main
+
+    sys.exit(main(["retrain", *sys.argv[1:]]))
