@@ -163,3 +163,39 @@ def test_prediction_drift_without_scores_says_why(foreign: ForeignProject) -> No
     prediction = result_of(foreign)["prediction"]
     assert prediction["level"] == "not_computed" and "no --model" in prediction["reason"]
     assert "Prediction drift (model scores): not computed — no model scores" in report_of(foreign)
+
+
+@pytest.mark.parametrize("column_type", ["float", "int"])
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", "2.5", "-3", "1e3", "+4", ".5", "inf"],
+        ["1", "", " ", "NA", "n/a", "7"],
+        ["1", " 2", "3 "],
+        ["1", "nan", "2"],
+        ["1", "-999", "2"],
+        ["1", "two", "3"],
+        ["1", "2.5"],
+        ["1.0", "2.0", None],
+    ],
+)
+def test_numbers_read_from_text_are_exactly_what_validate_reads(
+    cells: list[str | None], column_type: str
+) -> None:
+    """The fast Arrow cast for text cells agrees with coercion.parse_column, cell for cell,
+    including when it must hand over (whitespace, words, 2.5 in an int column, tokens)."""
+    from gitops_ml.coercion import parse_column
+    from gitops_ml.contract import Column, Encoding
+    from gitops_ml.monitor.readers import CurrentDataError, parse_feature
+
+    encoding = Encoding(missing_values=("", "NA", "N/A", "-999"))  # no "NaN": "nan" is a word
+    values = pd.Series(cells, dtype="str")
+    column = Column("x", column_type)  # type: ignore[arg-type]
+    expected = parse_column(values, column_type, encoding)
+    if expected.bad.any():
+        with pytest.raises(CurrentDataError, match=f"{int(expected.bad.sum())} value"):
+            parse_feature(values, column, encoding, Path("w.csv"))
+        return
+    got = parse_feature(values, column, encoding, Path("w.csv"))
+    want = expected.values.to_numpy(dtype="float64", na_value=float("nan"))
+    assert got.tolist() == pytest.approx(want.tolist(), nan_ok=True)

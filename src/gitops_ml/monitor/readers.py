@@ -117,6 +117,10 @@ def _unreadable(source: Path, column: Column, raw: pd.Series, bad: np.ndarray) -
 def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source: Path) -> Any:
     """One feature through the pipeline's coercion: float64 (NaN = missing) for numeric
     columns, text with missing values for categories; an unreadable value is an error."""
+    if column.type in ("float", "int") and _is_text(values):
+        fast = _cast_text(pa.array(values), column, encoding)
+        if fast is not None:
+            return fast
     parsed = parse_column(values, column.type, encoding)
     if parsed.bad.any():
         raise _unreadable(source, column, values, parsed.bad)
@@ -179,6 +183,29 @@ def _arrow_fits(values: pa.Array, column: Column) -> bool:
     if column.type == "bool":
         return pa.types.is_boolean(kind)
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_text(values: pd.Series) -> bool:
+    """A pandas string dtype (CSV cells): only text, so Arrow can take it as it is."""
+    return values.dtype != object and pd.api.types.is_string_dtype(values.dtype)
+
+
+def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray | None:
+    """Numbers written as text, converted by Arrow's C++ cast: what coercion.parse_column gives,
+    in a fraction of the time. None when any cell needs the full reading (whitespace, a word,
+    2.5 in an int column …), which then reports or accepts it exactly as validate does."""
+    try:
+        numbers = pc.cast(_arrow_category(text, encoding), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if pc.any(pc.is_nan(numbers)).as_py():  # "nan" that is not a missing token: unreadable
+        return None
+    values = pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False)
+    if column.type == "int":
+        present = values[~np.isnan(values)]
+        if not (np.isfinite(present).all() and (present == np.round(present)).all()):
+            return None
+    return np.asarray(values, dtype=np.float64)
 
 
 def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
