@@ -125,16 +125,18 @@ def project(request: pytest.FixtureRequest) -> Project:
         ("none", "none"),
         ("shift:age=+20%", "shift:age=+20%"),
         ("shift:age=-3", "shift:age=-3"),
-        ("shift:+0.5sd", "shift=+0.5sd"),
+        ("shift:+0.5sd", "shift:+0.5sd"),
         ("new_category:plan", "new_category:plan"),
         ("new_category:plan=0.1", "new_category:plan=0.1"),
         ("missing:age=0.3", "missing:age=0.3"),
-        ("missing=0.3", "missing=0.3"),
+        ("missing=0.3", "missing:0.3"),
+        ("missing:0.3", "missing:0.3"),
         ("label_shift:+0.1", "label_shift:+0.1"),
     ],
 )
 def test_scenarios_are_data_that_parse_and_print_back(text: str, written: str) -> None:
     assert str(parse_scenario(text)) == written
+    assert parse_scenario(written) == parse_scenario(text)  # what it prints, it reads back
 
 
 @pytest.mark.parametrize(

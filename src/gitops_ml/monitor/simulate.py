@@ -72,13 +72,13 @@ class Scenario:
         number = f"{self.amount * 100:+g}%" if self.unit == "%" else f"{self.amount:+g}{self.unit}"
         if self.kind in ("missing", "new_category"):
             number = f"{self.amount:g}"
-        if self.kind == "label_shift":
-            return f"label_shift:{number}"
+        if self.kind == "label_shift" or not self.column:
+            return f"{self.kind}:{number}"
         return f"{self.kind}{column}={number}"
 
 
 def parse_scenario(text: str) -> Scenario:
-    """`shift:COL=+20%` → Scenario("shift", "COL", 0.2, percent=True); errors name the rule."""
+    """`shift:COL=+20%` → Scenario("shift", "COL", 0.2, unit="%"); errors name the rule."""
     text = text.strip()
     match = _SCENARIO.match(text)
     kind = match["kind"] if match else text
@@ -115,12 +115,13 @@ def _check_amount(scenario: Scenario, text: str) -> None:
         raise ScenarioError(
             f"scenario {text!r}: {kind} needs an amount, e.g. {example or 'label_shift:+0.1'}"
         )
-    share = kind in ("missing", "new_category") and amount is not None
-    if share and (scenario.unit or not 0 <= amount <= 1):  # type: ignore[operator]
+    if amount is None:
+        return
+    if kind in ("missing", "new_category") and (scenario.unit or not 0 <= amount <= 1):
         raise ScenarioError(f"scenario {text!r}: the share must be in [0, 1], got {amount}")
-    if kind == "label_shift" and (scenario.unit or not -1 <= amount <= 1):  # type: ignore[operator]
+    if kind == "label_shift" and (scenario.unit or not -1 <= amount <= 1):
         raise ScenarioError(f"scenario {text!r}: the label shift must be in [-1, 1]")
-    if kind == "shift" and scenario.unit == "%" and amount is not None and amount <= -1:
+    if kind == "shift" and scenario.unit == "%" and amount <= -1:
         raise ScenarioError(f"scenario {text!r}: a relative shift must be above -100%")
 
 
