@@ -417,7 +417,7 @@ def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>
 
 
 class ModelScorer:
-    """Churn probabilities from the ONNX model, one chunk at a time."""
+    """Positive-class probabilities from the ONNX model, one chunk at a time."""
 
     def __init__(self, path: str | Path, contract: Contract) -> None:
         import hashlib
