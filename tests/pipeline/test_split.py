@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from project_fixtures import CONTRACT_PATH
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -125,7 +126,7 @@ def test_split_cli_writes_both_sets_and_data_metrics(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
-    shutil.copyfile(REPO_ROOT / "data" / "schema.yaml", "data/schema.yaml")
+    shutil.copyfile(CONTRACT_PATH, "data/schema.yaml")
     Path("params.yaml").write_text("split: {test_fraction: 0.25, seed: 1}\n")
     gio.write_parquet("data/validated/data.parquet", validated)
 

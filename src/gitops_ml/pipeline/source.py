@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -111,14 +112,38 @@ def source_record(params: DataParams) -> dict[str, Any]:
     return {"source": source, **record}
 
 
+SOURCE_LINE = re.compile(
+    r"^(data:\s*(?:#.*)?\n(?:[ \t]+.*\n|\s*\n)*?[ \t]+source:[ \t]*)(\S+)", re.M
+)
+
+
+def set_data_source(params_text: str, source: str) -> str:
+    """params.yaml with `data.source` replaced, keeping every comment and the layout."""
+    updated, count = SOURCE_LINE.subn(lambda m: m.group(1) + source, params_text, count=1)
+    if count != 1:
+        raise SourceError("params.yaml: cannot find 'data.source' to point it at the new data")
+    return updated
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output", default=paths.SOURCE_RECORD)
+    parser.add_argument(
+        "--set",
+        metavar="SOURCE",
+        help="point data.source in params.yaml at SOURCE (a path or URL) and record it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    params = DataParams.from_params(load_params(args.params))
+    raw = load_params(args.params)
+    if args.set:  # check the new source first: a wrong path must not reach params.yaml
+        raw["data"] = {**raw.get("data", {}), "source": args.set}
+    params = DataParams.from_params(raw)
     record = source_record(params)
+    if args.set:
+        params_path = Path(args.params)
+        gio.write_text(params_path, set_data_source(params_path.read_text(), args.set))
     gio.write_json(args.output, record)
     fingerprint = record.get("sha256") or record.get("etag") or record.get("last_modified") or "-"
     print(f"source: {record['source']} ({record['kind']}, {str(fingerprint)[:16]})", flush=True)
