@@ -78,10 +78,13 @@ def test_cold_repro_writes_every_declared_output(reproduced: Path) -> None:
         assert (reproduced / path).is_file(), path
 
 
-def test_second_repro_does_nothing(reproduced: Path) -> None:
+def test_second_repro_only_rechecks_the_data_source(reproduced: Path) -> None:
     result = dvc(reproduced, "repro")
     assert stages_run(result.stdout) == set()
-    assert "up to date" in result.stdout.lower()
+    assert all(f"Stage '{stage}' didn't change, skipping" in result.stdout for stage in STAGES)
+    assert not subprocess.run(
+        ["git", "status", "--porcelain"], cwd=reproduced, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_pipeline_from_scratch_twice_gives_identical_hashes(
