@@ -46,11 +46,15 @@ repro: install ## dvc repro [REPRO="stage or flags"]: the pipeline, or one stage
 dvc-pull: install ## pull DVC-tracked files [TARGETS=…] when a remote is configured and reachable
 	scripts/dvc-pull.sh $(TARGETS)
 
-test: install ## the full test suite (what .ci/run runs)
-	$(BIN)/pytest
+# Two workers (the CI machine has two cores); a module's tests stay on one worker so its
+# module-scoped fixtures (reproduced scratch clones) are built once.
+PYTEST_PARALLEL ?= -n 2 --dist loadscope
+
+test: install ## the full test suite (what .ci/run runs); the 15 slowest tests are listed at the end
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=15
 
 test-fast: install ## unit tests only, skipping the slow end-to-end tests
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 lint: install ## ruff lint + format check + mypy
 	$(BIN)/ruff check .
