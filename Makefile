@@ -20,7 +20,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 TARGETS ?=
 REPRO ?=
 
-.PHONY: help install hooks run repro dvc-pull test test-fast lint format typecheck lock pr-report serve \
+.PHONY: help install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean
 
 help: ## list the targets
@@ -42,6 +42,9 @@ run: install ## reproduce the pipeline on the configured data and print the metr
 
 repro: install ## dvc repro [REPRO="stage or flags"]: the pipeline, or one stage and what it needs
 	$(BIN)/dvc repro $(REPRO)
+
+check-committed: install ## after `make run`/`make repro`: fail listing every committed output it changed
+	$(BIN)/gitops-ml check-committed
 
 dvc-pull: install ## pull DVC-tracked files [TARGETS=…] when a remote is configured and reachable
 	scripts/dvc-pull.sh $(TARGETS)

@@ -2,9 +2,9 @@
 
 We have no GitHub runner here, so workflow tests execute the shell steps of a job the way the
 runner would (bash `-eo pipefail`, env layering, `GITHUB_OUTPUT`/`GITHUB_ENV`/... files) while
-`cml`, `gh`, `docker`, `kubectl` and `npm` are replaced by *recorders* (`tests/support/recorders/`) that
-log each call as one JSON line and answer plausibly. `uses:` steps are skipped (and listed) or
-replaced by a callable the test supplies.
+`cml`, `gh`, `docker`, `kubectl` and `npm` are replaced by *recorders*
+(`tests/support/recorders/`) that log each call as one JSON line and answer plausibly. `uses:`
+steps are skipped (and listed) or replaced by a callable the test supplies.
 
 API (tests/support is on sys.path under pytest: `from workflow_harness import run_job, ...`)
 ---------------------------------------------------------------------------------
