@@ -214,7 +214,13 @@ def _kustomize_documents() -> list[dict[str, Any]]:
 def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
     docs = {doc["kind"]: doc for doc in _kustomize_documents()}
 
-    assert set(docs) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert set(docs) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     deployment = docs["Deployment"]
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
