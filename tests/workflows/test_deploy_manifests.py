@@ -31,7 +31,7 @@ def _rendered() -> dict[str, dict[str, Any]]:
     return {doc["kind"]: doc for doc in docs}
 
 
-def test_network_policy_admits_only_the_http_port_and_denies_all_egress() -> None:
+def test_network_policy_admits_http_from_anywhere_metrics_from_monitoring_and_no_egress() -> None:
     docs = _rendered()
     policy = docs["NetworkPolicy"]["spec"]
     pod = docs["Deployment"]["spec"]["template"]
@@ -39,10 +39,28 @@ def test_network_policy_admits_only_the_http_port_and_denies_all_egress() -> Non
     assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
     assert policy.get("egress") == []
-    (rule,) = policy["ingress"]
-    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    http, metrics = policy["ingress"]
+    assert http == {"ports": [{"port": "http", "protocol": "TCP"}]}
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    (source,) = metrics["from"]
+    assert source["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
     (container,) = pod["spec"]["containers"]
-    assert "http" in {port["name"] for port in container["ports"]}
+    assert {port["name"] for port in container["ports"]} == {"http", "metrics"}
+
+
+def test_metrics_are_scraped_on_their_own_port_and_the_service_exposes_only_http() -> None:
+    docs = _rendered()
+    pod = docs["Deployment"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    env = {item["name"]: item["value"] for item in container["env"]}
+
+    assert env["SERVING_METRICS_PORT"] == str(ports["metrics"])
+    assert env["SERVING_PORT"] == str(ports["http"])
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
+    assert [port["targetPort"] for port in docs["Service"]["spec"]["ports"]] == ["http"]
 
 
 def test_admission_policy_admits_only_images_attested_by_this_repos_deploy_workflow() -> None:
