@@ -229,6 +229,16 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert git(repo, "ls-remote", "--tags", "origin", "churn-model#production#1")
     assert "as `churn-model#production#1`" in deploy.summary
 
+    # re-running the deploy job rolls out the same digest again and adds no stage tag
+    again = runner.run(
+        "deploy",
+        vars={"SMOKE_LOCAL_PORT": str(port)},
+        secrets={"KUBECONFIG": KUBECONFIG},
+        needs=_publish_needs(publish),
+    )
+    assert again.ok, again.explain()
+    assert git(repo, "tag", "--list", "churn-model#*").split() == ["churn-model#production#1"]
+
 
 def _published(repo: Path, runner: Runner) -> dict[str, Any]:
     """What a publish job leaves behind, made directly: bundle archive artifact and version tag."""
