@@ -198,12 +198,12 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     port = free_port()
     archive = runner.store / "bundle" / ARCHIVE.format(version="0.1.0")
     server_factory(unpack(archive, repo.parent / "served"), port)
-    deploy = runner.run(
-        "deploy",
-        vars={"SMOKE_LOCAL_PORT": str(port)},
-        secrets={"KUBECONFIG": KUBECONFIG},
-        needs=_publish_needs(publish),
-    )
+    deploy_args: dict[str, Any] = {
+        "vars": {"SMOKE_LOCAL_PORT": str(port)},
+        "secrets": {"KUBECONFIG": KUBECONFIG},
+        "needs": _publish_needs(publish),
+    }
+    deploy = runner.run("deploy", **deploy_args)
     assert deploy.ok, deploy.explain()
     verified = [c for c in _calls(deploy, "gh") if c[1:3] == ["attestation", "verify"]]
     assert [c[3] for c in verified] == [f"oci://{image}@{digest}", f"dist/{archive.name}"]
@@ -230,12 +230,7 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert "as `churn-model#production#1`" in deploy.summary
 
     # re-running the deploy job rolls out the same digest again and adds no stage tag
-    again = runner.run(
-        "deploy",
-        vars={"SMOKE_LOCAL_PORT": str(port)},
-        secrets={"KUBECONFIG": KUBECONFIG},
-        needs=_publish_needs(publish),
-    )
+    again = runner.run("deploy", **deploy_args)
     assert again.ok, again.explain()
     assert git(repo, "tag", "--list", "churn-model#*").split() == ["churn-model#production#1"]
 
