@@ -287,3 +287,12 @@ def test_verify_against_a_lock_refuses_a_bundle_from_another_commit(
 
     err = capsys.readouterr().err
     assert "not built from this checkout's dvc.lock: model.onnx (models/model.onnx" in err
+
+
+def test_a_file_replaced_by_a_symlink_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "model.onnx").rename(repo / "elsewhere.onnx")
+    (bundle / "model.onnx").symlink_to(repo / "elsewhere.onnx")
+
+    with pytest.raises(BundleError, match=r"model\.onnx is a symlink"):
+        load_bundle(bundle)

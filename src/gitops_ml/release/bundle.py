@@ -149,7 +149,15 @@ def _files_on_disk(bundle_dir: Path) -> set[str]:
 
 
 def _check_listing(bundle_dir: Path, listed: set[str]) -> None:
-    """The files on disk are exactly the files the metadata lists: none missing, none added."""
+    """The files on disk are exactly the files the metadata lists: none missing, none added,
+    and each a regular file (a symlink could point the server at something else later)."""
+    links = sorted(
+        p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_symlink()
+    )
+    if links:
+        raise BundleError(
+            f"bundle {bundle_dir}: {', '.join(links)} is a symlink; bundles hold files"
+        )
     on_disk = _files_on_disk(bundle_dir)
     missing = sorted(listed - on_disk)
     if missing:
