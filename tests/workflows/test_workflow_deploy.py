@@ -428,12 +428,18 @@ def test_a_changed_cost_that_is_fully_committed_passes_verify(repo: Path) -> Non
     assert parity.status == "success"
 
 
+def _verified_model(repo: Path, runner: Runner) -> None:
+    """The artifact the verify job hands on: the reproduced model."""
+    (runner.store / "model").mkdir(parents=True)
+    shutil.copy2(repo / "models/model.onnx", runner.store / "model")
+
+
+@pytest.mark.slow
 def test_rerunning_publish_for_a_released_commit_reuses_everything_and_moves_no_tag(
     repo: Path,
 ) -> None:
     runner = Runner(repo)
-    (runner.store / "model").mkdir(parents=True)
-    shutil.copy2(repo / "models/model.onnx", runner.store / "model")  # what verify hands on
+    _verified_model(repo, runner)
     first = runner.run("publish")
     assert first.ok, first.explain()
     tag = first.outputs["version"]["tag"]
@@ -461,6 +467,27 @@ def test_rerunning_publish_for_a_released_commit_reuses_everything_and_moves_no_
     refused = runner.run("publish")
     assert refused.failed_step is not None, refused.explain()
     assert "differs from the one released as" in refused.failed_step.stdout
+
+
+@pytest.mark.slow
+def test_publish_refuses_to_move_an_image_tag_that_another_commit_published(repo: Path) -> None:
+    runner = Runner(repo)
+    _verified_model(repo, runner)
+    first = runner.run("publish")
+    assert first.ok, first.explain()
+    tag = first.outputs["version"]["tag"]
+    git(repo, "tag", "--delete", tag)  # someone deleted the version tag, then merged again
+    git(repo, "push", "--quiet", "origin", f":refs/tags/{tag}")
+    commit_all(repo, "merge: another commit that would be released as the same version")
+    builds = len([c for c in _calls(first) if c[:2] == ["docker", "build"]])
+
+    second = runner.run("publish")
+
+    assert second.failed_step is not None and second.failed_step.id == "image", second.explain()
+    assert f"{first.outputs['image']['image']}:0.1.0 already exists" in second.failed_step.stdout
+    assert "refusing to move it" in second.failed_step.stdout
+    assert len([c for c in _calls(second) if c[:2] == ["docker", "build"]]) == builds
+    assert git(repo, "tag", "--list") == ""
 
 
 def test_a_dispatch_from_another_branch_publishes_nothing(repo: Path) -> None:
