@@ -51,11 +51,20 @@ def write_lock(repo: Path, outputs: dict[str, bytes]) -> None:
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
 
 
+RECORDED = ("models/model.onnx", "data/schema.yaml", "reports/model_card.md", "metrics/*.json")
+
+
+def record_lock(repo: Path) -> None:
+    """Record the md5 of every pipeline file present (model, contract, card, metrics)."""
+    paths = sorted({p for pattern in RECORDED for p in repo.glob(pattern) if p.is_file()})
+    write_lock(repo, {p.relative_to(repo).as_posix(): p.read_bytes() for p in paths})
+
+
 def write_model(repo: Path, onnx_bytes: bytes) -> None:
     """Put a model in place and record it in dvc.lock, as `dvc repro` would."""
     (repo / "models").mkdir(parents=True, exist_ok=True)
     (repo / "models/model.onnx").write_bytes(onnx_bytes)
-    write_lock(repo, {"models/model.onnx": onnx_bytes})
+    record_lock(repo)
 
 
 def commit_all(repo: Path, message: str) -> str:
