@@ -82,8 +82,8 @@ def test_param_change_report_from_real_dvc_diffs_and_check_exit_code(repo, capsy
     assert "gate failed: roc_auc regression: roc_auc worse by 0.0400, allowed 0.01" in err
     assert md.startswith("## ❌ 1 of 3 gates failed: **roc_auc regression**")
     assert "| `model.max_iter` | 250 | 20 |" in md
-    assert "| roc_auc ↑ | 0.8600 | 0.8200 | -0.0400 (-4.7%) | 🔴 worse |" in md
-    assert "⚠️ **Stale `dvc.lock`**" in md and "(stages: evaluate)" in md
+    assert "| roc_auc ↑ | 0.8600 | 0.8200 | -0.0400 (-4.7%) |" in md
+    assert "⚠️ **Stale committed outputs**" in md and "`dvc.lock`" in md
     assert "- **evaluate**: params `model`; outputs `metrics/evaluate.json`" in md
     assert_valid_markdown(md)
 

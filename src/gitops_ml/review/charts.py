@@ -78,11 +78,12 @@ def confusion_table(base: Mapping[str, Any] | None, pr: Mapping[str, Any] | None
 
     return "\n".join(
         [
-            "| actual ↓ / predicted → | base: stays | base: churns | PR: stays | PR: churns |",
+            "| actual ↓ / predicted → | base: negative | base: positive "
+            "| PR: negative | PR: positive |",
             "|---|---:|---:|---:|---:|",
-            f"| **stays** | {cell(base, 'tn')} | {cell(base, 'fp')} "
+            f"| **negative** | {cell(base, 'tn')} | {cell(base, 'fp')} "
             f"| {cell(pr, 'tn', True)} | {cell(pr, 'fp', True)} |",
-            f"| **churns** | {cell(base, 'fn')} | {cell(base, 'tp')} "
+            f"| **positive** | {cell(base, 'fn')} | {cell(base, 'tp')} "
             f"| {cell(pr, 'fn', True)} | {cell(pr, 'tp', True)} |",
         ]
     )
