@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from gitops_ml.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "source": ("gitops_ml.pipeline.source", "record the data source by content hash"),
     "ingest": ("gitops_ml.pipeline.ingest", "load the configured data source into data/raw"),
     "validate": ("gitops_ml.pipeline.validate", "check raw data against the data contract"),
     "split": ("gitops_ml.pipeline.split", "split validated data into train and test"),

@@ -171,3 +171,24 @@ def test_push_and_pull_round_trip_through_an_s3_remote(
     for path in output_hashes(reproduced):
         assert (clone / path).read_bytes() == (reproduced / path).read_bytes(), path
     assert "up to date" in dvc(clone, "status").stdout.lower()
+
+
+def test_a_change_to_the_data_file_reruns_from_ingest_and_unchanged_data_does_not(
+    reproduced: Path,
+) -> None:
+    from gitops_ml.synthetic import generate_churn
+
+    data = reproduced / "data" / "mine.csv"
+    generate_churn(2500, seed=4).to_csv(data, index=False)
+    env = {**os.environ, "PATH": f"{reproduced / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    try:
+        subprocess.run(
+            ["gitops-ml", "source", "--set", "data/mine.csv"], cwd=reproduced, env=env, check=True
+        )
+        assert "ingest" in stages_run(dvc(reproduced, "repro").stdout)
+        assert stages_run(dvc(reproduced, "repro").stdout) == set()
+        generate_churn(2400, seed=4).to_csv(data, index=False)
+        assert stages_run(dvc(reproduced, "repro").stdout) == set(STAGES)
+    finally:
+        data.unlink()
+        restore_committed_state(reproduced)

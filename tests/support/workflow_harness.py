@@ -8,7 +8,7 @@ runner would (bash `-eo pipefail`, env layering, `GITHUB_OUTPUT`/`GITHUB_ENV`/..
 
 API (tests/support is on sys.path under pytest: `from workflow_harness import run_job, ...`)
 ---------------------------------------------------------------------------------
-scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True) -> Path
+scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True, project="churn") -> Path
     Copy the work tree (tracked + untracked-not-ignored files, mtimes kept) to `dest`,
     apply dotted `params` overrides to params.yaml (e.g. {"data.rows": 3000}), `git init`,
     commit on `main`; with `origin=True` the repo is its own `origin` remote and fetched,
@@ -142,8 +142,13 @@ def scratch_repo(
     params: Mapping[str, Any] | None = None,
     source: Path = REPO_ROOT,
     origin: bool = True,
+    project: str | None = "churn",
 ) -> Path:
-    """A real git repo at `dest` holding the current work tree, committed on `main`."""
+    """A real git repo at `dest` holding the current work tree, committed on `main`.
+
+    `project` names a fixture under tests/fixtures whose schema.yaml and params.yaml replace
+    the live ones, so template tests never depend on the data a fork switched to; None keeps
+    the live files (the tests of the project's own data)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in _worktree_files(source):
@@ -160,6 +165,10 @@ def scratch_repo(
     uv.parent.mkdir(parents=True, exist_ok=True)
     uv.write_text(UV_STUB)
     uv.chmod(0o755)
+    if project is not None:
+        fixture = source / "tests" / "fixtures" / project
+        shutil.copyfile(fixture / "schema.yaml", dest / "data" / "schema.yaml")
+        shutil.copyfile(fixture / "params.yaml", dest / "params.yaml")
     if params:
         set_params(dest, params)
     git(dest, "init", "--quiet", "--initial-branch=main")
