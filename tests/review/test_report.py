@@ -36,7 +36,11 @@ EXPORT = {
     "onnx": {"sha256": "ab" * 32, "size_bytes": 123456, "opset": 17},
     "parity": {"max_abs_diff": 1.2e-7, "label_flips": 0, "rows_checked": 10200},
 }
-DATA = {"rows": {"total": 50000, "train": 40000, "test": 10000}, "split": {"method": "time"}}
+DATA = {
+    "rows": {"total": 50000, "train": 40000, "test": 10000},
+    "positive_rate": {"train": 0.25, "test": 0.24},
+    "split": {"method": "time"},
+}
 VALIDATION = {"status": "passed", "failed_checks": 0, "missing_rate": {"total_charges": 0.058}}
 ROC = {"roc": [{"fpr": i / 100, "tpr": min(1.0, (i / 100) ** 0.3)} for i in range(101)]}
 LOCK: dict[str, Any] = {
@@ -352,3 +356,11 @@ def test_slice_gap_gate_reads_the_pr_slices() -> None:
     report = render(data)
     assert not report.passed
     assert "**recall gap across age** (largest recall gap between groups 0.2000" in report.markdown
+
+
+def test_a_base_from_before_the_positive_rate_rename_still_lines_up() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    old = {**DATA, "churn_rate": DATA["positive_rate"]}
+    del old["positive_rate"]
+    data.metrics["metrics/data.json"] = diff(old, DATA)
+    assert "| positive rate (test) | 0.2400 | 0.2400 |" in render(data).markdown

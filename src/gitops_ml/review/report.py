@@ -499,6 +499,19 @@ def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
     ]
 
 
+RENAMED = {"positive_rate.": "churn_rate."}  # older bases wrote the positive rate under this
+
+
+def _get(flat: Flat, key: str) -> Any:
+    """flat[key], or the same value under its older name on a base from before the rename."""
+    if key in flat:
+        return flat[key]
+    for new, old in RENAMED.items():
+        if key.startswith(new):
+            return flat.get(old + key[len(new) :])
+    return None
+
+
 def data_section(inputs: ReviewInputs) -> str | None:
     data_old, data_new = inputs.side(DATA, "old"), inputs.side(DATA, "new")
     val_old, val_new = inputs.side(VALIDATION, "old"), inputs.side(VALIDATION, "new")
@@ -509,15 +522,15 @@ def data_section(inputs: ReviewInputs) -> str | None:
         ("rows (total)", data_old, data_new, "rows.total", "info"),
         ("rows (train)", data_old, data_new, "rows.train", "info"),
         ("rows (test)", data_old, data_new, "rows.test", "info"),
-        ("positive rate (train)", data_old, data_new, "churn_rate.train", "info"),
-        ("positive rate (test)", data_old, data_new, "churn_rate.test", "info"),
+        ("positive rate (train)", data_old, data_new, "positive_rate.train", "info"),
+        ("positive rate (test)", data_old, data_new, "positive_rate.test", "info"),
         ("split", data_old, data_new, "split.method", "neutral"),
         ("validation", val_old, val_new, "status", "neutral"),
         ("columns", val_old, val_new, "columns", "neutral"),
         ("failed checks", val_old, val_new, "failed_checks", "lower"),
         ("failing rows", val_old, val_new, "failing_rows", "lower"),
     ]
-    rows = sources + [(name, old.get(k), new.get(k), d) for name, old, new, k, d in keys]
+    rows = sources + [(name, _get(old, k), _get(new, k), d) for name, old, new, k, d in keys]
     shown, flagged = _two_sided([r for r in rows if r[1] is not None or r[2] is not None])
     text = "### Data\n\n" + shown
     missing = sorted(
