@@ -16,7 +16,6 @@ from gitops_ml.pipeline.model_card import model_card_from_files, render_model_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "3f" * 32
-NAME = "fixture-model"
 
 EXPORT: dict[str, Any] = {
     "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
@@ -120,7 +119,6 @@ def card(params: dict[str, Any], contract: Contract) -> str:
         params,
         contract,
         EXPORT,
-        model_name=NAME,
         data=DATA,
         validation=VALIDATION,
         evaluation=EVALUATION,
@@ -190,7 +188,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 ) -> None:
     own_data = {**params, "data": {**params["data"], "source": "data/customers.parquet"}}
 
-    card = render_model_card(own_data, contract, EXPORT, model_name=NAME, evaluation=EVALUATION)
+    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATION)
 
     assert "synthetic" not in card
     assert "`data/customers.parquet`" in card
@@ -199,7 +197,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 def test_card_without_metrics_files_says_not_available(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    card = render_model_card(params, contract, EXPORT, model_name=NAME)
+    card = render_model_card(params, contract, EXPORT)
 
     assert "Split summary: not available (metrics/data.json missing)" in card
     assert "Validation: not available" in card
@@ -210,8 +208,8 @@ def test_card_without_metrics_files_says_not_available(
 def test_card_is_byte_identical_across_runs_and_carries_no_run_date(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    first = render_model_card(params, contract, EXPORT, model_name=NAME, evaluation=EVALUATION)
-    second = render_model_card(params, contract, EXPORT, model_name=NAME, evaluation=EVALUATION)
+    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
+    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
 
     assert first == second
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", first)  # no dates without data.json
@@ -225,9 +223,7 @@ def test_card_from_files_reads_data_validation_and_evaluation(
     gio.write_json(tmp_path / "validation.json", VALIDATION)
     gio.write_json(tmp_path / "evaluate.json", EVALUATION)
 
-    from_files = model_card_from_files(
-        params, contract, EXPORT, metrics_dir=tmp_path, model_name=NAME
-    )
+    from_files = model_card_from_files(params, contract, EXPORT, metrics_dir=tmp_path)
 
     assert from_files == card
 
@@ -255,10 +251,8 @@ STRATIFIED = {**DATA, "split": {"method": "stratified", "seed": 42}}
 
 
 def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, Any]) -> None:
-    card = render_model_card(
-        params, FOREIGN, EXPORT, model_name="accounts", data=STRATIFIED, evaluation=EVALUATION
-    )
-    assert "# Model card: accounts" in card
+    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATION)
+    assert card.startswith("# Model card\n")  # a release adds the name from dvc.yaml
     assert "One row per account; the target says whether it closed." in card
     assert "probability that `Exited` = Yes" in card
     assert "Target: `Exited`, positive when Yes: closed the account within a year." in card
@@ -269,7 +263,7 @@ def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, A
 def test_a_stratified_split_is_described_as_one_and_not_as_a_later_window(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    card = render_model_card(params, contract, EXPORT, model_name=NAME, data=STRATIFIED)
+    card = render_model_card(params, contract, EXPORT, data=STRATIFIED)
     assert "a stratified random sample (seed 42) is the test set" in card
     assert "random sample of the same period" in card
     assert "newest" not in card and "later time window" not in card
@@ -279,14 +273,3 @@ def test_card_lists_slice_metrics_and_their_gaps(card: str) -> None:
     assert "| false | 8,400 | 0.8600 | 0.5700 | 0.180 | 0.0120 |" in card
     assert "`senior_citizen`: largest gap between groups: ROC AUC 0.0200, recall 0.0500" in card
     assert "Per-group metrics cover `senior_citizen` only" in card
-
-
-def test_card_from_files_takes_the_model_name_from_dvc_yaml(
-    params: dict[str, Any], contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "dvc.yaml").write_text(
-        "artifacts:\n  my-model:\n    path: models/model.onnx\n    type: model\n"
-    )
-    monkeypatch.chdir(tmp_path)
-    card = model_card_from_files(params, contract, EXPORT, metrics_dir=tmp_path / "none")
-    assert card.startswith("# Model card: my-model\n")

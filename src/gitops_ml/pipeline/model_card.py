@@ -3,8 +3,10 @@
 Rendered by the export stage from files the pipeline already wrote (params, the data contract,
 metrics/*.json), so it is reviewed in the pull request next to the numbers it quotes and ships
 inside the bundle. It says only what happened: the split kind recorded in metrics/data.json, the
-target and its positive label and the column descriptions from the contract, the model name
-from dvc.yaml — the domain lives in the contract, never in this module. Deterministic: no dates
+target and its positive label and the column descriptions from the contract — the domain lives
+in the contract, never in this module. The model's name and version head the card when a release
+bundles it (`release_model_card`, from dvc.yaml's `artifacts:`): DVC cannot make dvc.yaml a
+dependency of this stage, so the stage never reads it. Deterministic: no dates
 or paths from the machine, so reruns are byte-identical and a diff of the card is a diff of the
 model.
 """
@@ -20,7 +22,6 @@ from gitops_ml import paths
 from gitops_ml.contract import Column, Contract
 from gitops_ml.markdown import MISSING, num, table
 from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
-from gitops_ml.release.versions import model_name as dvc_model_name
 
 METRICS_FILES: dict[str, str] = {
     "data": Path(paths.DATA_METRICS).name,
@@ -57,7 +58,7 @@ def _checks_text(column: Column) -> str:
     return ""
 
 
-def _model_section(params: Mapping[str, Any], contract: Contract, model_name: str) -> list[str]:
+def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
     model = _dig(params, "model") or {}
     hyper = model.get("hyperparams") or {}
     lines = [
@@ -66,7 +67,11 @@ def _model_section(params: Mapping[str, Any], contract: Contract, model_name: st
         *_lines(
             ["", ""],
             [
-                ["name", f"`{model_name}` (the model artifact in `dvc.yaml`)"],
+                [
+                    "artifact",
+                    f"`{paths.MODEL_ONNX}`, the model artifact of `{paths.DVC_YAML}` (a release "
+                    "heads this card with its name and version)",
+                ],
                 ["estimator", f"`{model.get('type', MISSING)}` (scikit-learn Pipeline)"],
                 ["seed", model.get("seed", MISSING)],
                 ["decision threshold", _dig(params, "evaluate", "threshold") or MISSING],
@@ -404,7 +409,6 @@ def render_model_card(
     contract: Contract,
     export: Mapping[str, Any],
     *,
-    model_name: str,
     data: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
     evaluation: Mapping[str, Any] | None = None,
@@ -414,10 +418,10 @@ def render_model_card(
     `export` is metrics/export.json; `data`, `validation` and `evaluation` are metrics/data.json,
     metrics/validation.json and metrics/evaluate.json (None renders "not available").
     """
-    lines = [f"# Model card: {model_name}", ""]
+    lines = ["# Model card", ""]
     if contract.description:
         lines += [contract.description, ""]
-    lines += _model_section(params, contract, model_name)
+    lines += _model_section(params, contract)
     lines += _intended_use_section(contract)
     lines += _data_section(params, contract, data, validation)
     lines += _inputs_section(contract)
@@ -435,10 +439,8 @@ def model_card_from_files(
     contract: Contract,
     export: Mapping[str, Any],
     metrics_dir: str | Path = paths.METRICS_DIR,
-    model_name: str | None = None,
 ) -> str:
-    """`render_model_card` with data/validation/evaluation read from `metrics_dir` (if present)
-    and the model name from dvc.yaml's `artifacts:` unless given."""
+    """`render_model_card` with data/validation/evaluation read from `metrics_dir` (if present)."""
     metrics_dir = Path(metrics_dir)
     found = {
         key: gio.read_json(metrics_dir / name) if (metrics_dir / name).is_file() else None
@@ -448,7 +450,6 @@ def model_card_from_files(
         params,
         contract,
         export,
-        model_name=model_name or dvc_model_name("."),
         data=found["data"],
         validation=found["validation"],
         evaluation=found["evaluation"],
