@@ -344,9 +344,18 @@ def test_slices_show_groups_base_vs_pr_and_the_largest_gap() -> None:
     md = render(data).markdown
     assert_valid_markdown(md)
     section = md.split("### Slices", 1)[1]
-    assert "| 18–40 | 400 | 0.8000 → 0.8000 | 0.5500 → 0.4000 ⚠️ |" in section
+    assert "| 18–40 | 400 | 0.8000 → 0.8000 | 0.5500 → 0.4000 |" in section
     assert "| missing (small) | 12 |" in section
-    assert "| recall | 0.0500 (18–40 vs 41–95) | 0.2000 (18–40 vs 41–95) |" in section
+    assert "| recall | 0.0500 (18–40 vs 41–95) | 0.2000 (18–40 vs 41–95) ⚠️ |" in section
+    assert "| ROC AUC | 0.0000 | 0.0000 |" in section  # equal groups: no gap, no flag
+    assert FLAG_LEGEND in section
+
+
+def test_a_narrower_slice_gap_is_not_flagged() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.base_slices, data.pr_slices = slices_doc(0.40), slices_doc(0.55)
+    section = render(data).markdown.split("### Slices", 1)[1].split("### Charts")[0]
+    assert "⚠️" not in section
 
 
 def test_slice_gap_gate_reads_the_pr_slices() -> None:

@@ -487,7 +487,10 @@ def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
         return []
 
     def where(doc: Mapping[str, Any]) -> str | None:
-        return f"{doc.get('kind')}: {doc.get('source')}" if doc else None
+        if not doc:
+            return None
+        kind, source = doc.get("kind"), doc.get("source")
+        return str(kind) if source in (None, kind) else f"{kind}: {source}"
 
     def sha(doc: Mapping[str, Any]) -> str | None:
         return f"`{str(doc['sha256'])[:12]}`" if doc.get("sha256") else None
@@ -551,7 +554,7 @@ def data_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _gap_text(groups: Mapping[str, Any], name: str) -> str:
+def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | None:
     """The largest gap of one metric between groups large enough to count, and which groups."""
     usable = {
         g: e[name]
@@ -559,18 +562,19 @@ def _gap_text(groups: Mapping[str, Any], name: str) -> str:
         if isinstance(e, Mapping) and not e.get("small") and is_number(e.get(name))
     }
     if len(usable) < 2:
-        return MISSING
+        return None
     low, high = min(usable, key=usable.__getitem__), max(usable, key=usable.__getitem__)
     gap = usable[high] - usable[low]
-    return f"{num(gap)} ({low} vs {high})" if gap > 0 else num(gap)
+    return gap, (f"{num(gap)} ({low} vs {high})" if gap > 0 else num(gap))
 
 
 def slices_section(inputs: ReviewInputs) -> str | None:
-    """Per slice column: each group's metrics base vs PR and the largest gap between groups."""
+    """Per slice column: each group's metrics base vs PR and the largest gap between groups;
+    a gap that widened is flagged (the per-group values move with any model change)."""
     columns = sorted(set(inputs.base_slices) | set(inputs.pr_slices))
     if not columns:
         return None
-    parts = []
+    parts, flagged = [], False
     for column in columns:
         old = (inputs.base_slices.get(column) or {}).get("groups") or {}
         new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
@@ -582,20 +586,27 @@ def slices_section(inputs: ReviewInputs) -> str | None:
             cells = [name, fmt(b.get("rows", a.get("rows")))]
             for m in SLICE_METRICS:
                 spec = metric(m).spec
-                flag = f" {FLAG}" if _worse(a.get(m), b.get(m), metric(m).better) else ""
-                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}{flag}")
+                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
             rows.append(cells)
-        gaps = table(
-            ["largest gap", "base", "PR"],
-            [[label(m), _gap_text(old, m), _gap_text(new, m)] for m in SLICE_METRICS],
-            "---|---|---",
-        )
+        gap_rows = []
+        for m in SLICE_METRICS:
+            before, after = _largest_gap(old, m), _largest_gap(new, m)
+            wider = before is not None and after is not None and after[0] > before[0] + 1e-12
+            flagged |= wider
+            gap_rows.append(
+                [
+                    label(m),
+                    before[1] if before else MISSING,
+                    (after[1] if after else MISSING) + (f" {FLAG}" if wider else ""),
+                ]
+            )
+        gaps = table(["largest gap between groups", "base", "PR"], gap_rows, "---|---|---")
         parts.append(f"**`{column}`**\n\n{table(header, rows)}\n\n{gaps}")
     note = (
         "Groups of numeric columns are quantile bins of the test set; *(small)* groups have too "
-        "few rows to count towards the gap. " + FLAG_LEGEND
+        "few rows to count towards the gap."
     )
-    body = "\n\n".join(parts) + "\n\n" + note
+    body = _with_legend("\n\n".join(parts) + "\n\n" + note, flagged)
     return "### Slices\n\n" + details(f"Metrics per group of {', '.join(columns)}", body, True)
 
 
