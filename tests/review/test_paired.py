@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from dvc.repo import Repo
 from project_fixtures import CONTRACT_PATH, fixture_params
+from workflow_harness import commit_all, git
 
 from gitops_ml import io as gio
 from gitops_ml import paths
@@ -20,7 +21,7 @@ from gitops_ml.config import ExportParams, ModelParams
 from gitops_ml.contract import target_vector
 from gitops_ml.pipeline.export import export_model
 from gitops_ml.pipeline.train import fit_model
-from gitops_ml.review.paired import compare_models, onnx_probabilities
+from gitops_ml.review.paired import base_model_bytes, compare_models, onnx_probabilities
 from gitops_ml.scoring import point_metrics, unpaired_difference
 
 WEAK_MODEL = ModelParams(type="hist_gradient_boosting", seed=1, hyperparams={"max_iter": 20})
@@ -136,3 +137,27 @@ def test_a_base_without_a_model_falls_back(root: Path) -> None:
     comparison = compare(root, {"stages": {}}, lock("pr"))
     assert not comparison.paired
     assert comparison.note == f"the base records no `{paths.MODEL_ONNX}` in its dvc.lock"
+
+
+def test_a_base_model_only_on_the_remote_is_fetched_by_dvc(
+    tmp_path: Path, weak_onnx: bytes
+) -> None:
+    """CI without a warm cache: DVC pulls the base's model from the remote at the base revision."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "--quiet", "--initial-branch=main")
+    (root / "models").mkdir()
+    (root / paths.MODEL_ONNX).write_bytes(weak_onnx)
+    Repo.init(str(root)).close()
+    (root / ".dvc" / "config").write_text(
+        f"[core]\n    remote = store\n['remote \"store\"']\n    url = {tmp_path / 'store'}\n"
+    )
+    with Repo(str(root)) as repo:
+        repo.add(str(root / paths.MODEL_ONNX))
+        repo.push()
+    sha = commit_all(root, "base model")
+    shutil.rmtree(root / ".dvc" / "cache")
+
+    data = base_model_bytes(sha, hashlib.md5(weak_onnx).hexdigest(), root)
+
+    assert data == weak_onnx
