@@ -71,8 +71,7 @@ class ReviewInputs:
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
     gates: GateParams = field(default_factory=GateParams)
-    comparison: Comparison | None = None  # the paired comparison, or why it fell back;
-    # None when it was not attempted (`gates.regression_test: none`)
+    comparison: Comparison | None = None  # the paired comparison, or why it fell back
     base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
     pr_slices: dict[str, Any] = field(default_factory=dict)
     base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
@@ -183,7 +182,9 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
         pr_source=_read_json(paths.SOURCE_RECORD),
     )
-    if inputs.gates.regression_test == "paired_bootstrap":
+    if inputs.gates.regression_test == "none":
+        inputs.comparison = Comparison(paired=False, note="`gates.regression_test: none`")
+    else:
         thresholds = (
             _threshold(inputs.side(EVALUATE, "old")),
             _threshold(inputs.side(EVALUATE, "new")),
