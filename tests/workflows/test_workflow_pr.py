@@ -186,9 +186,10 @@ def test_same_repo_pr_posts_one_sticky_comment_with_the_measured_changes(fewer_t
         assert row[1:3] == [fmt(old[metric]), fmt(new[metric])]
         assert new[metric] != old[metric], "fewer trees should move the metric"
         better = (new[metric] < old[metric]) == lower_better
-        assert row[4] == ("🟢 better" if better else "🔴 worse")
+        assert row[5].startswith("🟢 better" if better else "🔴 worse")
+    assert "**Paired comparison**" in md  # the base's model came from the scratch DVC cache
     assert "- **train**: params `model`" in md
-    assert "⚠️ **Stale `dvc.lock`**" in md  # the PR commit did not include the new lock
+    assert "⚠️ **Stale committed outputs**" in md and "`dvc.lock`" in md  # lock not committed
     assert sorted(uploaded) == ["reports/plots_diff/", "reports/pr_report.md"]
     assert result.step(
         "Gates (after the report is saved, so the reviewer always sees why)"
