@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class FeatureSpec:
     minimum: float | None
     maximum: float | None
     allowed: frozenset[str] | None
+    max_length: int
 
     @classmethod
     def from_column(cls, column: Column) -> FeatureSpec:
@@ -67,6 +69,7 @@ class FeatureSpec:
             minimum=column.checks.min,
             maximum=column.checks.max,
             allowed=allowed,
+            max_length=column.max_length,
         )
 
     @property
@@ -102,20 +105,36 @@ def _rows(indices: Sequence[int]) -> str:
     return f"rows {shown}{more} ({len(indices)} in all)"
 
 
+# Control characters never occur in category values people write; "\x00" in particular would
+# reach the model as a different string than the client sent (C strings end at it).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
-    """The values as model strings (missing = \"\") and how many are unknown categories."""
+    """The values as model strings (missing = \"\") and how many are unknown categories.
+
+    A known value needs one set lookup; anything else is checked for length (the contract's
+    `max_length`, so a request costs memory in proportion to its body), control characters
+    and encodability before it is scored and counted as unknown.
+    """
     missing: list[int] = []
     unknown = 0
     out: list[str] = []
+    allowed = spec.allowed
     for row, value in enumerate(values):
-        if value is None or value == MISSING_CATEGORY:
+        if type(value) is str:
+            if allowed is not None and value in allowed:
+                out.append(value)
+                continue
+            if value == MISSING_CATEGORY:
+                missing.append(row)
+            else:
+                check_text(spec, value, where, row)
+                unknown += allowed is not None
+            out.append(value)
+        elif value is None:
             missing.append(row)
             out.append(MISSING_CATEGORY)
-        elif type(value) is str:
-            if spec.allowed is not None and value not in spec.allowed:
-                unknown += 1
-                _check_encodable(value, where, row)
-            out.append(value)
         else:
             raise RequestError(
                 f"{where}: row {row} is {_describe(value)}; feature {spec.name!r} is a "
@@ -129,7 +148,19 @@ def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[
     return out, unknown
 
 
-def _check_encodable(value: str, where: str, row: int) -> None:
+def check_text(spec: FeatureSpec, value: str, where: str, row: int) -> None:
+    """Refuse text the model must never see: too long, control characters, not UTF-8."""
+    if len(value) > spec.max_length:
+        raise RequestError(
+            f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes at "
+            f"most {spec.max_length} (the contract's checks.max_length)"
+        )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise RequestError(
+            f"{where}: row {row} contains the control character "
+            f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -224,10 +255,10 @@ def _build(
 ) -> ParsedRequest:
     """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
 
-    All numeric columns go into one float32 block and all category columns into one unicode
+    All numeric columns go into one float32 block and all category columns into one object
     block, and each feed is a contiguous row view of its block: two numpy conversions per
-    request instead of one per feature. (Fixed-width unicode also reaches onnxruntime faster
-    than `object` strings.)
+    request instead of one per feature. Strings stay Python objects: a fixed-width unicode
+    array makes every cell as wide as the longest one (one long value × many rows = TiB).
     """
     numeric: list[list[float]] = []
     numeric_names: list[str] = []
@@ -254,7 +285,7 @@ def _build(
         block = np.array(numeric, dtype=np.float32)
         feeds.update((name, block[i].reshape(rows, 1)) for i, name in enumerate(numeric_names))
     if strings:
-        text = np.array(strings, dtype=np.str_)
+        text = np.array(strings, dtype=object)
         feeds.update((name, text[i].reshape(rows, 1)) for i, name in enumerate(string_names))
     return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
 
