@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import protocol
+from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
 from serving.prediction_log import PredictionLog
@@ -150,12 +151,12 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _body(schema: dict[str, Any], description: str, example: Any) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": schema, "example": example}},
         }
     }
 
@@ -180,6 +181,9 @@ def create_app(
     settings = settings or Settings()
     info = model.info
     specs = model.specs
+    ident = protocol.id_spec(model.contract)
+    positive = f"{model.contract.target} = {model.contract.positive_label}"
+    examples = example_payloads(model.contract)
     metrics = ServingMetrics(info, model.contract.categorical_features)
     state = ServerState()
     if prediction_log is not None:
@@ -241,10 +245,12 @@ def create_app(
 
     def predict(request: Request, parsed: ParsedRequest, api: str) -> tuple[np.ndarray, np.ndarray]:
         labels, probabilities = model.predict(parsed.feeds)
-        churn = probabilities[:, 1]
-        metrics.record_predictions(api, parsed.rows, churn, parsed.unknown)
+        scores = probabilities[:, 1]
+        metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
-            prediction_log.record(request.scope[REQUEST_ID_KEY], parsed.columns, labels, churn)
+            prediction_log.record(
+                request.scope[REQUEST_ID_KEY], parsed.columns, labels, scores, parsed.ids
+            )
         return labels, probabilities
 
     # ---------------------------------------------------------------- server-level endpoints
@@ -284,6 +290,9 @@ def create_app(
             "git_revision": info.git_revision,
             "sha256_verified": info.verified,
             "contract": model.contract.name,
+            "target": model.contract.target,
+            "positive_label": model.contract.positive_label,
+            "id_input": None if ident is None else ident.name,
             "metrics": info.metrics,
         },
     }
@@ -304,15 +313,18 @@ def create_app(
         path = request.path_params
         check_model(path["model_name"], path.get("model_version"))
         body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
-        parsed = protocol.parse_infer_request(body, specs, settings.max_rows)
+        parsed = protocol.parse_infer_request(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "v2")
         return json_response(
-            protocol.infer_response(info.name, info.version, labels, probabilities, parsed)
+            protocol.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
     infer_body = _body(
-        protocol.infer_request_schema(specs),
-        "One [N, 1] tensor per contract feature; `null` is a missing value.",
+        protocol.infer_request_schema(specs, ident),
+        "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
+        "back as an output); `null` is a missing value. `probabilities` holds [P(0), P(1)] per "
+        f"row, 1 being the positive class ({positive}).",
+        examples[INFER_FILE],
     )
     infer_responses = {
         **_ok(protocol.infer_response_schema(), "label and probabilities"),
@@ -360,22 +372,24 @@ def create_app(
     @app.post(
         "/predict",
         tags=["predict"],
-        summary="Churn label and probability for each record",
+        summary="Label and probability of the positive class for each record",
         openapi_extra=_body(
-            protocol.records_schema(specs, settings.max_rows),
-            "A JSON array of records with every contract feature; null is a missing value.",
+            protocol.records_schema(specs, settings.max_rows, ident),
+            "A JSON array of records with every contract feature (and optionally the id column, "
+            "echoed back); null is a missing value.",
+            examples[PREDICT_FILE],
         ),
         responses={
-            **_ok(protocol.predict_response_schema(), "one prediction per record"),
+            **_ok(protocol.predict_response_schema(positive, ident), "one prediction per record"),
             **_errors(400, 413, 422),
         },
     )
     async def predict_records(request: Request) -> Response:
         body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
-        parsed = protocol.parse_records(body, specs, settings.max_rows)
+        parsed = protocol.parse_records(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "predict")
         return json_response(
-            protocol.predict_response(info.name, info.version, labels, probabilities)
+            protocol.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
     return app

@@ -3,8 +3,9 @@
 Requests only put small records on a bounded queue; one background thread serialises and
 writes them. When the queue is full or the disk fails the line is dropped and counted:
 logging must never block or crash serving. Format (docs/interfaces.md):
-`{"ts", "request_id", "model", "model_version", "features": {...}, "prediction": {"label",
-"score"}}`, one object per logged row.
+`{"ts", "request_id", "id"?, "model", "model_version", "features": {...}, "prediction":
+{"label", "score"}}`, one object per logged row; "id" is the contract's id column when the
+request carried it, so a prediction can be joined with its later outcome.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class PredictionLog:
         request_id: str,
         columns: Mapping[str, Sequence[Any]],
         labels: np.ndarray,
-        churn: np.ndarray,
+        scores: np.ndarray,
+        ids: Sequence[Any] | None = None,
     ) -> None:
         """Queue the sampled rows of one request; never blocks, never raises."""
         rows = self._sampled(len(labels))
@@ -102,28 +104,28 @@ class PredictionLog:
             entry = (
                 ts,
                 request_id,
+                None if ids is None else ids[row],
                 {n: _clean(v[row]) for n, v in columns.items()},
                 int(labels[row]),
-                float(churn[row]),
+                float(scores[row]),
             )
             try:
                 self.queue.put_nowait(entry)
             except queue.Full:
                 self.on_dropped(1)
 
-    def _line(self, entry: tuple[str, str, dict[str, Any], int, float]) -> str:
-        ts, request_id, features, label, score = entry
-        return json.dumps(
-            {
-                "ts": ts,
-                "request_id": request_id,
-                "model": self.model_name,
-                "model_version": self.model_version,
-                "features": features,
-                "prediction": {"label": label, "score": score},
-            },
-            allow_nan=False,
+    def _line(self, entry: tuple[str, str, Any, dict[str, Any], int, float]) -> str:
+        ts, request_id, key, features, label, score = entry
+        line: dict[str, Any] = {"ts": ts, "request_id": request_id}
+        if key is not None:
+            line["id"] = key
+        line.update(
+            model=self.model_name,
+            model_version=self.model_version,
+            features=features,
+            prediction={"label": label, "score": score},
         )
+        return json.dumps(line, allow_nan=False)
 
     def _run(self) -> None:
         handle = None

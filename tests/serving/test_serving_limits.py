@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_support import RunningServer, records, serving_exported, v2_body
+from serving_support import RunningServer, serving_exported, v2_body
+
+from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
