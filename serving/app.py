@@ -8,10 +8,11 @@ OpenAPI request schemas are generated from the data contract (see serving.protoc
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,9 +21,11 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import protocol
@@ -33,6 +36,11 @@ from serving.prediction_log import PredictionLog
 from serving.protocol import ParsedRequest, RequestError
 
 REQUEST_ID_KEY = "serving.request_id"
+# Metric labels come from fixed sets: a client must not be able to mint new time series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER = "other"
+INTERNAL_ERROR = "internal server error (logged on the server)"
+logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ERROR_SCHEMA = {
     "type": "object",
@@ -100,22 +108,44 @@ class Instrumentation:
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
         status = 500
+        started_response = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Every error a client sees is JSON, this one too; the traceback goes to the log.
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started_response:
+                raise
+            response = error_response(INTERNAL_ERROR, 500)
+            await response(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            method = scope["method"]
             self.metrics.record_request(
-                path, scope["method"], status, time.perf_counter() - started
+                getattr(route, "path", OTHER),
+                method if method in METHODS else OTHER,
+                status,
+                time.perf_counter() - started,
             )
+
+
+class LabelledRoute(Route):
+    """A plain Starlette route that, like FastAPI's, tells the metrics which route it was."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -175,9 +205,16 @@ def _ok(schema: dict[str, Any], description: str) -> dict[int | str, dict[str, A
 
 
 def create_app(
-    model: Model, settings: Settings | None = None, prediction_log: PredictionLog | None = None
+    model: Model,
+    settings: Settings | None = None,
+    prediction_log: PredictionLog | None = None,
+    operations_apart: bool = False,
 ) -> FastAPI:
-    """An app serving `model`; readiness turns true once startup finished and sha256 matched."""
+    """An app serving `model`; readiness turns true once startup finished and sha256 matched.
+
+    With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
+    served by `operations_app(app)` on a port of their own, not behind the public Service.
+    """
     settings = settings or Settings()
     info = model.info
     specs = model.specs
@@ -209,6 +246,9 @@ def create_app(
             f"the data contract `{model.contract.name}`."
         ),
         lifespan=lifespan,
+        openapi_url=None if operations_apart else "/openapi.json",
+        docs_url=None if operations_apart else "/docs",
+        redoc_url=None if operations_apart else "/redoc",
     )
     app.state.server = state
     app.state.metrics = metrics
@@ -274,9 +314,14 @@ def create_app(
     async def ready() -> Response:
         return json_response({"ready": state.ready}, 200 if state.ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def prometheus() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+    if not operations_apart:
+        app.add_api_route(
+            "/metrics",
+            metrics_endpoint(metrics),
+            methods=["GET"],
+            tags=["operations"],
+            summary="Prometheus metrics",
+        )
 
     # ---------------------------------------------------------------- model endpoints
 
@@ -346,7 +391,7 @@ def create_app(
     # (~10 µs of a ~180 µs request in-process). The FastAPI routes above remain for the
     # OpenAPI document (same handler, same behaviour); requests never reach them.
     app.router.routes[:0] = [
-        Route(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)
+        LabelledRoute(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)
         for prefix in prefixes
     ]
     for prefix in prefixes:
@@ -393,3 +438,40 @@ def create_app(
         )
 
     return app
+
+
+def metrics_endpoint(metrics: ServingMetrics) -> Callable[[], Awaitable[Response]]:
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return prometheus
+
+
+def operations_app(app: FastAPI) -> Starlette:
+    """`/metrics`, `/openapi.json` and `/docs` of `app`, for a port of their own
+    (SERVING_METRICS_PORT): scraped inside the cluster, never exposed by the Service."""
+
+    async def openapi(_: Request) -> Response:
+        return json_response(app.openapi())
+
+    async def docs(_: Request) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    prometheus = metrics_endpoint(app.state.metrics)
+
+    async def metrics(_: Request) -> Response:
+        return await prometheus()
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException):
+            return error_response(str(exc.detail), exc.status_code)
+        return error_response(INTERNAL_ERROR, 500)
+
+    return Starlette(
+        routes=[
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ],
+        exception_handlers={StarletteHTTPException: http_error, Exception: http_error},
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_support import RunningServer, serving_exported, v2_body
+from serving_support import RunningServer, free_port, serving_exported, v2_body
 
 from gitops_ml.v2_request import records
 
@@ -72,3 +72,31 @@ def test_oversized_category_values_are_refused_and_memory_stays_bounded(
     assert "field 'region': row 0 has 6,500,000 characters" in answers[1].json()["error"]
     assert after - before < 50, f"RSS grew from {before:.0f} MB to {after:.0f} MB"
     assert still_serving.status_code == 200
+
+
+def test_metrics_and_docs_move_to_their_own_port_when_one_is_given(
+    exported_model: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {"SERVING_METRICS_PORT": str(port)}
+    with serving_exported(exported_model, tmp_path, env=env) as running:
+        operations = f"http://127.0.0.1:{port}"
+        public = {path: httpx.get(running.url + path) for path in ("/metrics", "/docs")}
+        apart = {
+            path: httpx.get(operations + path) for path in ("/metrics", "/docs", "/openapi.json")
+        }
+        infer_documented = "/predict" in apart["/openapi.json"].json()["paths"]
+        ready = httpx.get(running.url + "/v2/health/ready")
+        running.process.terminate()
+        code = running.process.wait(timeout=20)
+
+    assert {path: r.status_code for path, r in public.items()} == {"/metrics": 404, "/docs": 404}
+    assert public["/metrics"].json() == {"error": "Not Found"}
+    assert {path: r.status_code for path, r in apart.items()} == {
+        "/metrics": 200,
+        "/docs": 200,
+        "/openapi.json": 200,
+    }
+    assert "serving_requests_total" in apart["/metrics"].text and infer_documented
+    assert ready.status_code == 200
+    assert code in (0, -15), "SIGTERM stops both servers"
