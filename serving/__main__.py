@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             prediction_log = PredictionLog(
                 args.prediction_log, args.log_sample_rate, model.info.name, model.info.version
             )
+            prediction_log.open()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

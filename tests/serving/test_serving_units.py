@@ -45,22 +45,6 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
     assert log.queue.qsize() == 2 and sum(dropped) == 3
 
 
-def test_prediction_log_counts_failed_writes_as_dropped_and_keeps_running(tmp_path: Path) -> None:
-    dropped: list[int] = []
-    written: list[int] = []
-    target = tmp_path / "a-directory"
-    target.mkdir()
-    log = PredictionLog(
-        target, 1.0, "churn-model", "1.0.0", on_dropped=dropped.append, on_written=written.append
-    )
-    log.start()
-
-    log.record("r1", {"age": [30, 40]}, np.array([0, 1]), np.array([0.1, 0.9]))
-    log.close()
-
-    assert sum(dropped) == 2 and written == []
-
-
 def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     log = PredictionLog(path, 0.5, "churn-model", "1.0.0", seed=3)
