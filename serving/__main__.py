@@ -76,6 +76,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-rows", type=int, default=_env("MAX_ROWS", 10_000, int))
     p.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=_env("LIMIT_CONCURRENCY", 512, int),
+        help="open connections or requests in flight beyond which requests get a JSON 503 "
+        "[SERVING_LIMIT_CONCURRENCY] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=_env("KEEP_ALIVE_TIMEOUT", 5, int),
+        help="seconds an idle keep-alive connection stays open [SERVING_KEEP_ALIVE_TIMEOUT] "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_env("HEADER_TIMEOUT", 10.0, float),
+        help="seconds for a request head to arrive once a connection is open or idle "
+        "[SERVING_HEADER_TIMEOUT] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=_env("BODY_TIMEOUT", 30.0, float),
+        help="seconds for a request body to arrive, else 408 [SERVING_BODY_TIMEOUT] "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
         "--prediction-log",
         default=_env("PREDICTION_LOG", None),
         help="append sampled predictions as JSON lines here [SERVING_PREDICTION_LOG]",
@@ -123,12 +151,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not args.model:
             raise UserError("no model given: pass --model PATH or set SERVING_MODEL")
-        if args.max_rows < 1 or args.max_body_bytes < 1:
-            raise UserError("--max-rows and --max-body-bytes must be positive")
+        limits = (args.max_rows, args.max_body_bytes, args.limit_concurrency)
+        timeouts = (args.keep_alive_timeout, args.header_timeout, args.body_timeout)
+        if min(limits) < 1 or min(timeouts) <= 0:
+            raise UserError(
+                "--max-rows, --max-body-bytes, --limit-concurrency and the timeouts must be "
+                "positive"
+            )
         # Imported here so that `--help` and argument errors stay instant.
         import uvicorn
 
         from serving.app import Settings, create_app, operations_app
+        from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
         from serving.prediction_log import PredictionLog
 
@@ -143,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     apart = args.metrics_port is not None
-    app = create_app(model, Settings(args.max_body_bytes, args.max_rows), prediction_log, apart)
+    settings = Settings(args.max_body_bytes, args.max_rows, args.body_timeout)
+    app = create_app(model, settings, prediction_log, apart)
     logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
@@ -156,10 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=1,
+        http=http_protocol(args.header_timeout, args.limit_concurrency),
+        timeout_keep_alive=args.keep_alive_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
         server_header=False,
     )
+    limit_log_floods()
     if not apart:
         uvicorn.Server(config).run()
         return 0

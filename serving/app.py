@@ -8,6 +8,7 @@ OpenAPI request schemas are generated from the data contract (see serving.protoc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -55,6 +56,7 @@ class Settings:
 
     max_body_bytes: int = 8 * 1024 * 1024
     max_rows: int = 10_000
+    body_timeout: float = 30.0  # seconds for the whole body to arrive (a trickling client)
 
 
 @dataclass
@@ -148,8 +150,18 @@ class LabelledRoute(Route):
         return match, child
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing the binary tensor extension and anything over `limit` bytes."""
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, refusing the binary tensor extension, anything over the size limit and a body
+    that takes longer than the body timeout to arrive (408)."""
+    timeout = settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, settings.max_body_bytes)
+    except TimeoutError:
+        raise RequestError(f"the request body did not arrive within {timeout:g} s", 408) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     if "inference-header-content-length" in request.headers:
         raise RequestError(protocol.BINARY_MESSAGE)
     length = request.headers.get("content-length", "")
@@ -171,6 +183,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": {
                 400: "bad request (names the field and rule)",
                 404: "unknown model or version",
+                408: "the body did not arrive in time",
                 413: "body or row count over the limit",
                 422: "a record breaks the data contract (names the field and rule)",
                 503: "not ready",
@@ -357,7 +370,7 @@ def create_app(
         # would cost more than the model on a 1-row request. They are documented below.
         path = request.path_params
         check_model(path["model_name"], path.get("model_version"))
-        body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
+        body = protocol.parse_json(await read_body(request, settings))
         parsed = protocol.parse_infer_request(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "v2")
         return json_response(
@@ -373,7 +386,7 @@ def create_app(
     )
     infer_responses = {
         **_ok(protocol.infer_response_schema(), "label and probabilities"),
-        **_errors(400, 404, 413),
+        **_errors(400, 404, 408, 413),
     }
     prefixes = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     for prefix in prefixes:
@@ -426,11 +439,11 @@ def create_app(
         ),
         responses={
             **_ok(protocol.predict_response_schema(positive, ident), "one prediction per record"),
-            **_errors(400, 413, 422),
+            **_errors(400, 408, 413, 422),
         },
     )
     async def predict_records(request: Request) -> Response:
-        body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
+        body = protocol.parse_json(await read_body(request, settings))
         parsed = protocol.parse_records(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "predict")
         return json_response(
