@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from project_fixtures import CONTRACT_PATH
 from release_repo import (
     GIT_ENV,
     clone_repo,
@@ -27,6 +28,7 @@ from gitops_ml.contract import load_contract
 from gitops_ml.io import write_json
 from gitops_ml.release.bundle import build_bundle, load_bundle, md5_file, sha256_file
 from gitops_ml.release.deploy import (
+    SMOKE_ROWS,
     DeployError,
     check_v2_response,
     deploy_local,
@@ -34,35 +36,24 @@ from gitops_ml.release.deploy import (
     read_current,
     smoke_frame,
     stop_local,
-    v2_request,
 )
 from gitops_ml.release.versions import VersionError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
+from gitops_ml.v2_request import v2_request
+from serving.protocol import feature_specs, id_spec, parse_infer_request
 
 # ---------------------------------------------------------------------------------------------
 # The smoke test's pure parts
 # ---------------------------------------------------------------------------------------------
 
 
-def test_smoke_rows_stay_inside_the_contract_and_use_each_type_in_v2() -> None:
-    contract = load_contract(REPO_ROOT / "data/schema.yaml")
-    frame = smoke_frame(contract)
+def test_the_smoke_request_is_one_the_server_accepts_ids_and_missing_values_included() -> None:
+    contract = load_contract(CONTRACT_PATH)
+    request = v2_request(smoke_frame(contract), contract, request_id="smoke-test")
 
-    for column in contract.features:
-        values = frame[column.name].tolist()
-        if column.checks.allowed is not None:
-            assert set(values) <= set(column.checks.allowed), column.name
-        if column.checks.min is not None:
-            assert min(values) >= column.checks.min, column.name
-        if column.checks.max is not None:
-            assert max(values) <= column.checks.max, column.name
-    request = v2_request(frame, contract)
-    datatypes = {item["name"]: item["datatype"] for item in request["inputs"]}
-    assert datatypes["tenure_months"] == "INT64" and datatypes["contract"] == "BYTES"
-    assert datatypes["monthly_charges"] == "FP32"
-    assert all(item["shape"] == [len(frame), 1] for item in request["inputs"])
+    parsed = parse_infer_request(request, feature_specs(contract), 10, id_spec(contract))
+
+    assert parsed.rows == SMOKE_ROWS and parsed.ids is not None
+    assert np.isnan(parsed.feeds["total_charges"][-1, 0]), "nullable features are left missing"
 
 
 def _response(probabilities: list[list[float]], labels: list[int]) -> dict:

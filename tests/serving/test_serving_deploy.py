@@ -19,7 +19,6 @@ import yaml
 from serving_support import (
     REPO_ROOT,
     free_port,
-    records,
     run_server_expecting_failure,
     running_server,
     serve_command,
@@ -28,6 +27,7 @@ from serving_support import (
 )
 
 from gitops_ml.release.bundle import bundle_metadata, write_bundle
+from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
