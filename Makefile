@@ -21,7 +21,8 @@ TARGETS ?=
 REPRO ?=
 
 .PHONY: help install hooks run repro dvc-pull test test-fast lint format typecheck lock pr-report serve \
-	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean
+	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean \
+	status demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -95,6 +96,9 @@ drift-demo: install ## simulate a drifted production window and check it
 	$(BIN)/gitops-ml simulate --scenario price_increase --rows 20000 --output data/current/window.parquet
 	$(BIN)/gitops-ml drift --profile models/reference_profile.json \
 		--current data/current/window.parquet --model models/model.onnx --output-dir reports/drift
+
+status: install ## what each environment (deploy/<env>) runs, according to Git
+	$(BIN)/gitops-ml status
 
 clean: ## remove the environments (not data or the DVC cache)
 	rm -rf $(VENV) $(TOOLS)
