@@ -287,12 +287,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _outputs(root: str | Path, env: str, pin: Pin, **extra: Any) -> dict[str, str]:
+    """What a workflow step needs to deliver the pin: image, namespace, the release to fetch."""
+    name = versions.model_name(root)
     values = {
         "environment": env,
+        "model_name": name,
         "image": pin.image or "",
         "digest": pin.digest or "",
         "version": pin.version or "",
         "reference": pin.reference if pin.pinned else "",
+        "release_tag": versions.version_tag(name, pin.version) if pin.version else "",
         "namespace": namespace(root, env),
         **{k: "" if v is None else str(v) for k, v in extra.items()},
     }
