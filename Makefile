@@ -97,6 +97,9 @@ drift-demo: install ## simulate a drifted production window and check it
 	$(BIN)/gitops-ml drift --profile models/reference_profile.json \
 		--current data/current/window.parquet --model models/model.onnx --output-dir reports/drift
 
+demo: install ## the whole loop in ~2 minutes, locally (PR, merge, deploy, drift, retrain)
+	$(BIN)/gitops-ml demo
+
 status: install ## what each environment (deploy/<env>) runs, according to Git
 	$(BIN)/gitops-ml status
 
