@@ -24,7 +24,8 @@ TARGETS ?=
 REPRO ?=
 
 .PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
-	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean
+	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean \
+	status demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -114,6 +115,12 @@ drift-demo: install ## simulate a shifted production window (any contract) and c
 	$(BIN)/gitops-ml simulate --scenario shift:+1sd --labels --model models/model.onnx \
 		--train data/split/train.parquet --rows 20000 --output data/current/window.parquet
 	$(BIN)/gitops-ml drift --current data/current/window.parquet --model models/model.onnx
+
+demo: install ## the whole loop in ~2 minutes, locally (PR, merge, deploy, drift, retrain)
+	$(BIN)/gitops-ml demo
+
+status: install ## what each environment (deploy/<env>) runs, according to Git
+	$(BIN)/gitops-ml status
 
 clean: ## remove the environments (not data or the DVC cache)
 	rm -rf $(VENV) $(TOOLS)

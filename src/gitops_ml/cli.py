@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bundle": ("gitops_ml.release.bundle", "pack a deployable, verifiable model bundle"),
     "version": ("gitops_ml.release.versions", "next model version and its Git tag"),
     "deploy-local": ("gitops_ml.release.deploy", "deploy a bundle locally with smoke test"),
+    "env": ("gitops_ml.release.environments", "show, pin or promote an environment's image"),
+    "status": ("gitops_ml.release.status", "what each environment runs, according to Git"),
+    "demo": ("gitops_ml.demo", "play the whole loop locally in a scratch directory"),
     "check-committed": (
         "gitops_ml.repo_state",
         "fail (exit 1) when reproducing changed committed files, naming them",
