@@ -24,7 +24,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 def render_summary(evaluation: dict[str, Any], export: dict[str, Any], data: dict[str, Any]) -> str:
     rows = data.get("rows", {})
-    rate = (data.get("positive_rate") or data.get("churn_rate") or {}).get("test")
+    rate = (data.get("positive_rate") or {}).get("test")
     lines = [
         f"Data: {rows.get('train', 0):,} training rows, {rows.get('test', 0):,} test rows "
         f"(positive rate {num(rate, '.1%')} in test)",

@@ -11,7 +11,6 @@ simulated typed window combine into one typed table that validate reads like any
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +20,7 @@ from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.readers import canonical_frame
-
-RETRAIN_DATA = "data/retrain/data.parquet"  # becomes data.source in the retraining PR
-
-SOURCE_LINE = re.compile(
-    r"^(data:\s*(?:#.*)?\n(?:[ \t]+.*\n|\s*\n)*?[ \t]+source:[ \t]*)(\S+)", re.M
-)
+from gitops_ml.pipeline.source import set_data_source
 
 
 def append_window(base: pd.DataFrame, window: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -46,20 +40,12 @@ def append_window(base: pd.DataFrame, window: pd.DataFrame, contract: Contract) 
     return combined
 
 
-def set_data_source(params_text: str, source: str) -> str:
-    """params.yaml with `data.source` replaced, keeping every comment and the layout."""
-    updated, count = SOURCE_LINE.subn(lambda m: m.group(1) + source, params_text, count=1)
-    if count != 1:
-        raise UserError("params.yaml: cannot find 'data.source' to point it at the new data")
-    return updated
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base", default=paths.RAW, help="current training data (raw stage output)"
     )
     parser.add_argument("--window", required=True, help="labelled production window")
-    parser.add_argument("--output", default=RETRAIN_DATA, help="combined data file (.parquet)")
+    parser.add_argument("--output", default=paths.RETRAIN_DATA, help="combined data file (.parquet)")
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
 
@@ -75,11 +61,3 @@ def run(args: argparse.Namespace) -> int:
     gio.write_text(params, updated)
     print(f"retraining data: {args.output} ({len(combined)} rows); data.source updated")
     return 0
-
-
-if __name__ == "__main__":  # the old `python -m` entry point: the same command, one way to run it
-    import sys
-
-    from gitops_ml.cli import main
-
-    sys.exit(main(["retrain", *sys.argv[1:]]))

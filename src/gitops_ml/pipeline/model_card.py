@@ -158,7 +158,7 @@ def _data_section(
         lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
         rows = _dig(data, "rows") or {}
-        rate = _dig(data, "positive_rate") or _dig(data, "churn_rate") or {}
+        rate = _dig(data, "positive_rate") or {}
         lines.append(
             f"- Rows: {num(rows.get('total'), ',')} in total, "
             f"{num(rows.get('train'), ',')} for training, {num(rows.get('test'), ',')} for test."

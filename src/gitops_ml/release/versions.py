@@ -1,7 +1,7 @@
 """Model versions as annotated Git tags in GTO's format, and the rule that picks the next one.
 
-A version is `churn-model@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
-stage is `churn-model#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
+A version is `<model>@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
+stage is `<model>#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
 `gto show` reads the registry straight from Git. The bump rule looks at what changed since the
 last version tag:
 
