@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--base", default=paths.RAW, help="current training data (raw stage output)"
     )
     parser.add_argument("--window", required=True, help="labelled production window")
-    parser.add_argument("--output", default=paths.RETRAIN_DATA, help="combined data file (.parquet)")
+    parser.add_argument("--output", default=paths.RETRAIN_DATA, help="combined data (.parquet)")
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
 
