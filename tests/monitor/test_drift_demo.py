@@ -1,7 +1,8 @@
 """docs/monitoring.md's commands run as written: `make drift-demo`, then a check of a rotated log.
 
-In a scratch clone holding the template's fixture project (its contract, params, model, profile
-and training split), so the test does not depend on the live data.
+In a scratch clone holding the template's fixture project, and again holding a fork's foreign-
+shaped project (contract, model, profile and training split), so the commands are shown to work
+on any contract and the test does not depend on the live data.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ExportedModel
 from doc_blocks import REPO_ROOT, block_containing
-from monitor_support import write_fixture_profile
+from monitor_support import ForeignProject, foreign, write_fixture_profile
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 from workflow_harness import scratch_repo
 
@@ -24,6 +25,7 @@ from gitops_ml import io as gio
 from gitops_ml import paths
 
 MONITORING_DOC = REPO_ROOT / "docs" / "monitoring.md"
+__all__ = ["foreign"]  # the session fixture, imported for pytest
 
 
 def _run(repo: Path, script: str) -> subprocess.CompletedProcess[str]:
@@ -38,16 +40,32 @@ def _run(repo: Path, script: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
-def test_the_monitoring_docs_commands_run_as_written(
-    exported_model: ExportedModel, tmp_path: Path
-) -> None:
-    repo = scratch_repo(tmp_path / "repo", origin=False)
+def _fixture_project(repo: Path, exported_model: ExportedModel) -> None:
     shutil.copyfile(CONTRACT_PATH, repo / paths.CONTRACT)
-    shutil.copyfile(PARAMS_PATH, repo / paths.PARAMS)
     shutil.copyfile(exported_model.onnx_path, repo / paths.MODEL_ONNX)
     write_fixture_profile(exported_model, repo / paths.PROFILE)
     gio.write_parquet(repo / paths.TRAIN, exported_model.train_frame)
+
+
+def _fork_project(repo: Path, project: ForeignProject) -> None:
+    shutil.copyfile(project.contract_path, repo / paths.CONTRACT)
+    shutil.copyfile(project.onnx_path, repo / paths.MODEL_ONNX)
+    shutil.copyfile(project.profile_path, repo / paths.PROFILE)
+    gio.write_parquet(repo / paths.TRAIN, project.train_frame)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fixture", "fork"])
+def test_the_monitoring_docs_commands_run_as_written(
+    exported_model: ExportedModel, foreign: ForeignProject, tmp_path: Path, kind: str
+) -> None:
+    """The same commands on the template's fixture project and on a fork's foreign data."""
+    repo = scratch_repo(tmp_path / "repo", origin=False)
+    shutil.copyfile(PARAMS_PATH, repo / paths.PARAMS)
+    if kind == "fixture":
+        _fixture_project(repo, exported_model)
+    else:
+        _fork_project(repo, foreign)
     # A day of serving logs, rotated and gzipped: unchanged traffic, scored by the model.
     simulated = _run(
         repo,
