@@ -148,7 +148,7 @@ def test_scratch_repo_never_writes_its_uv_stub_into_a_symlinked_shared_tools_dir
     (source / "params.yaml").write_text("data:\n  rows: 10\n")
     (source / ".tools").symlink_to(shared)
 
-    repo = scratch_repo(tmp_path / "repo", source=source, origin=False)
+    repo = scratch_repo(tmp_path / "repo", source=source, origin=False, project=None)
 
     assert (shared / "bin" / "uv").read_text() == "the real uv\n"
     assert not (repo / ".tools").is_symlink()
