@@ -168,6 +168,9 @@ def test_scenarios_are_checked_against_the_contract_and_fill_in_the_column(
         resolve_scenarios(["shift:plan=+1"], contract)
     with pytest.raises(ScenarioError, match="cannot be combined"):
         resolve_scenarios(["none", "missing=0.2"], contract)
+    numeric_only = Contract("n", tuple(c for c in contract.columns if not c.is_categorical))
+    with pytest.raises(ScenarioError, match="the contract has no category feature"):
+        resolve_scenarios(["new_category"], numeric_only)
 
 
 # ------------------------------------------------------------------------------ detection

@@ -144,7 +144,7 @@ def _fits(kind: str, column: Column) -> bool:
 def _with_column(scenario: Scenario, contract: Contract) -> Scenario:
     if scenario.kind in ("none", "label_shift"):
         return scenario
-    need = {"shift": "a float or int", "new_category": "a category", "missing": "a"}[scenario.kind]
+    need = {"shift": "float or int", "new_category": "category", "missing": "any"}[scenario.kind]
     if scenario.column is None:
         fitting = [c.name for c in contract.features if _fits(scenario.kind, c)]
         if not fitting:
@@ -157,7 +157,7 @@ def _with_column(scenario: Scenario, contract: Contract) -> Scenario:
             f"{did_you_mean(str(scenario.column), names)}"
         )
     if not _fits(scenario.kind, contract.column(str(scenario.column))):
-        raise ScenarioError(f"scenario {scenario}: {scenario.kind} needs {need} feature")
+        raise ScenarioError(f"scenario {scenario}: {scenario.kind} needs a {need} feature")
     if scenario.kind == "new_category" and scenario.amount is None:
         scenario = replace(scenario, amount=NEW_CATEGORY_SHARE)
     return scenario
