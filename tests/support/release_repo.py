@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Release Test",
     "GIT_AUTHOR_EMAIL": "release@example.com",
@@ -78,8 +78,8 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
     repo.mkdir(parents=True, exist_ok=True)
     git(repo, "init", "--quiet", "--initial-branch=main")
     (repo / "data").mkdir(exist_ok=True)
-    shutil.copy(REPO_ROOT / "data/schema.yaml", repo / "data/schema.yaml")
-    shutil.copy(REPO_ROOT / "params.yaml", repo / "params.yaml")
+    shutil.copy(CONTRACT_PATH, repo / "data/schema.yaml")  # fixtures, never the live files
+    shutil.copy(PARAMS_PATH, repo / "params.yaml")
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (repo / "reports").mkdir(exist_ok=True)
     (repo / "reports/model_card.md").write_text("# Model card\n\nHistGradientBoosting churn.\n")
