@@ -22,8 +22,11 @@ import onnxruntime as ort
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.release.bundle import load_bundle
-from serving.protocol import OUTPUT_LABEL, OUTPUT_PROBABILITIES, FeatureSpec, feature_specs
+from serving.validation import FeatureSpec, feature_specs
 
+OUTPUT_LABEL = "label"
+OUTPUT_PROBABILITIES = "probabilities"
+OUTPUT_NAMES = (OUTPUT_LABEL, OUTPUT_PROBABILITIES)
 DEFAULT_MODEL_NAME = "churn-model"
 DEV_VERSION = "dev"
 ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from gitops_ml.contract import Contract
 from serving.metrics import ScoreHistogram
 from serving.prediction_log import PredictionLog
-from serving.protocol import RequestError, feature_specs, parse_infer_request, parse_records
+from serving.records import parse_records
+from serving.v2 import parse_infer_request
+from serving.validation import RequestError, feature_specs
 
 
 def _record(contract: Contract) -> dict[str, Any]:
