@@ -18,16 +18,18 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import yaml
 
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
 from serving.validation import FeatureSpec, feature_specs
 
 OUTPUT_LABEL = "label"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_NAMES = (OUTPUT_LABEL, OUTPUT_PROBABILITIES)
-DEFAULT_MODEL_NAME = "churn-model"
+FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
 ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
 
@@ -158,6 +160,15 @@ def _export_sha256(metadata_path: Path) -> str:
     return sha
 
 
+def default_model_name(root: str | Path = ".") -> str:
+    """A bare model is named like the pipeline's model artifact (`artifacts:` in dvc.yaml),
+    or "model" where there is no dvc.yaml: the name is the project's, not the template's."""
+    try:
+        return versions.model_name(root)
+    except (versions.VersionError, OSError, yaml.YAMLError):
+        return FALLBACK_MODEL_NAME
+
+
 def load_model(
     model_path: str | Path,
     contract_path: str | Path = "data/schema.yaml",
@@ -179,7 +190,7 @@ def load_model(
         onnx_path = bundle.model_path
     else:
         contract = load_contract(contract_path)
-        name = model_name or DEFAULT_MODEL_NAME
+        name = model_name or default_model_name()
         version = DEV_VERSION
         expected = None if metadata_path is None else _export_sha256(Path(metadata_path))
         metrics = {}
