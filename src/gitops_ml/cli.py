@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from gitops_ml.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "source": ("gitops_ml.pipeline.source", "record the data source by content hash"),
     "ingest": ("gitops_ml.pipeline.ingest", "load the configured data source into data/raw"),
     "validate": ("gitops_ml.pipeline.validate", "check raw data against the data contract"),
     "split": ("gitops_ml.pipeline.split", "split validated data into train and test"),
@@ -26,9 +27,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("gitops_ml.monitor.profile", "reference profile for drift monitoring"),
     "drift": ("gitops_ml.monitor.drift", "check current data for drift against the profile"),
     "simulate": ("gitops_ml.monitor.simulate", "synthetic production traffic for a scenario"),
+    "retrain": ("gitops_ml.monitor.retrain", "append a labelled window to the training data"),
     "bundle": ("gitops_ml.release.bundle", "pack a deployable, verifiable model bundle"),
     "version": ("gitops_ml.release.versions", "next model version and its Git tag"),
     "deploy-local": ("gitops_ml.release.deploy", "deploy a bundle locally with smoke test"),
+    "env": ("gitops_ml.release.environments", "show, pin or promote an environment's image"),
+    "status": ("gitops_ml.release.status", "what each environment runs, according to Git"),
+    "demo": ("gitops_ml.demo", "play the whole loop locally in a scratch directory"),
     "check-committed": (
         "gitops_ml.repo_state",
         "fail (exit 1) when reproducing changed committed files, naming them",

@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from gitops_ml.errors import UserError
+
+if TYPE_CHECKING:  # pandas is slow to import; commands that only hash or read YAML skip it
+    import pandas as pd
 
 
 def _current_umask() -> int:
@@ -109,7 +112,12 @@ def read_table(path: str | Path, raw_text: bool = False) -> pd.DataFrame:
     `raw_text=True` reads CSV cells as the text the user wrote (no type or missing-value
     guessing): raw data is interpreted by the contract's encoding alone (gitops_ml.coercion).
     """
+    import pandas as pd
+
     source = str(path)
+    # pyarrow opens files in C++, unseen by Python's "open" audit event: announce the read, so
+    # the stage-dependency audit (tests/project) sees every data file a stage reads.
+    sys.audit("gitops_ml.read", source)
     is_url = source.startswith(("http://", "https://", "s3://", "gs://"))
     if not is_url:
         p = Path(source)

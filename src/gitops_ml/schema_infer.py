@@ -160,7 +160,7 @@ def _infer_type(values: pd.Series) -> tuple[ColumnType, Parsed, list[str]]:
         as_number = parse_column(values, "float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
             return "category", parse_column(values, "category"), []
-        values, notes = as_number.values, ["numbers stored as text"]
+        values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     present = numbers.dropna()
     as_bool = parse_column(original, "bool")
@@ -286,9 +286,10 @@ def infer_contract(
             notes.append(f"the positive class is written {positive!r}")
         is_slice = role == "feature" and _is_slice_name(col)
         if is_slice:
+            binned = "; numbers are binned" if kind in ("int", "float") else ""
             notes.append(
-                "may be a sensitive attribute: slice: true reports metrics per group; "
-                "numbers are binned (remove slice if it is not)"
+                "may be a sensitive attribute: slice: true reports metrics per group"
+                f"{binned} (remove slice if it is not)"
             )
         drafts.append(
             DraftColumn(

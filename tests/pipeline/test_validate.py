@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from project_fixtures import CONTRACT_PATH
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -35,7 +36,7 @@ def churn() -> pd.DataFrame:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project directory holding the real contract, with a stale validated file in place."""
     (tmp_path / "data").mkdir()
-    shutil.copyfile(REPO_ROOT / "data" / "schema.yaml", tmp_path / "data" / "schema.yaml")
+    shutil.copyfile(CONTRACT_PATH, tmp_path / "data" / "schema.yaml")
     monkeypatch.chdir(tmp_path)
     gio.write_bytes(VALIDATED, b"stale output of an earlier run")
     return tmp_path

@@ -8,7 +8,7 @@ runner would (bash `-eo pipefail`, env layering, `GITHUB_OUTPUT`/`GITHUB_ENV`/..
 
 API (tests/support is on sys.path under pytest: `from workflow_harness import run_job, ...`)
 ---------------------------------------------------------------------------------
-scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True) -> Path
+scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True, project="churn") -> Path
     Copy the work tree (tracked + untracked-not-ignored files, mtimes kept) to `dest`,
     apply dotted `params` overrides to params.yaml (e.g. {"data.rows": 3000}), `git init`,
     commit on `main`; with `origin=True` the repo is its own `origin` remote and fetched,
@@ -76,6 +76,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
 RECORDER_TOOLS = ("cml", "gh", "docker", "kubectl", "npm")
+LOCAL_ENVIRONMENTS = (".venv", ".tools")  # per-checkout environments, never part of a clone
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Workflow Test",
     "GIT_AUTHOR_EMAIL": "workflow-test@example.invalid",
@@ -142,11 +143,18 @@ def scratch_repo(
     params: Mapping[str, Any] | None = None,
     source: Path = REPO_ROOT,
     origin: bool = True,
+    project: str | None = "churn",
 ) -> Path:
-    """A real git repo at `dest` holding the current work tree, committed on `main`."""
+    """A real git repo at `dest` holding the current work tree, committed on `main`.
+
+    `project` names a fixture under tests/fixtures whose schema.yaml and params.yaml replace
+    the live ones, so template tests never depend on the data a fork switched to; None keeps
+    the live files (the tests of the project's own data)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in _worktree_files(source):
+        if name.split("/", 1)[0] in LOCAL_ENVIRONMENTS:
+            continue  # a worktree may symlink them; never copy (or write through) those links
         src = source / name
         if not src.is_file() and not src.is_symlink():
             continue  # deleted in the work tree but still in the index
@@ -156,10 +164,17 @@ def scratch_repo(
     venv = source / ".venv"
     if venv.exists():
         (dest / ".venv").symlink_to(venv)
-    uv = dest / ".tools" / "bin" / "uv"
+    tools = dest / ".tools"
+    if tools.is_symlink():  # the stub must land in the scratch clone, not in a shared .tools
+        tools.unlink()
+    uv = tools / "bin" / "uv"
     uv.parent.mkdir(parents=True, exist_ok=True)
     uv.write_text(UV_STUB)
     uv.chmod(0o755)
+    if project is not None:
+        fixture = source / "tests" / "fixtures" / project
+        shutil.copyfile(fixture / "schema.yaml", dest / "data" / "schema.yaml")
+        shutil.copyfile(fixture / "params.yaml", dest / "params.yaml")
     if params:
         set_params(dest, params)
     git(dest, "init", "--quiet", "--initial-branch=main")

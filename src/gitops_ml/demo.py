@@ -1,0 +1,588 @@
+"""`gitops-ml demo` (`make demo`): the whole loop in a few minutes, on this machine only.
+
+In a scratch directory it plays what GitHub, a registry and a cluster would do, with local
+stand-ins: a bare Git repository is `origin`, the project's local DVC remote stores data and
+models, `gitops-ml deploy-local` is the deployment. Every step is the command a workflow runs
+(`commands.log` lists them with their output), so the timeline it prints says what each workflow
+will do on GitHub and where to look at the result. The artifacts stay for inspection.
+
+The story: main reproduced and deployed as v0.1.0 (staging, then promoted to production) → a
+pull request changing a hyperparameter, its report (markdown + a self-contained HTML page with the
+charts) and gates → merge: version bump, bundle, tag, deploy with smoke test (v0.2.0 serving,
+v0.1.0 stopped), staging pinned → traffic through the server into the prediction log → a drifted
+window, its drift report and issue text → a retraining branch with its report → a broken bundle
+refused while v0.2.0 keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_ml import paths
+from gitops_ml.errors import UserError
+
+# The one place the demo names a drift scenario of the generator (`gitops-ml simulate`).
+DRIFT_SCENARIO = "price_increase"
+# The pull request's change; any `params.yaml` key works (`--change KEY=VALUE`).
+PR_CHANGE = ("model.hyperparams.learning_rate", 0.04)
+# Small but honest: enough rows for the gates, the smoke test and the drift test to mean something.
+SMALL_PARAMS: dict[str, Any] = {
+    "evaluate.bootstrap_samples": 20,
+    "evaluate.cv_folds": 2,
+    "drift.bootstrap_samples": 20,
+}
+TRAFFIC_ROWS = 600
+WINDOW_ROWS = 2000
+BATCH = 50
+MARKER = ".gitops-ml-demo"
+LOCAL_IMAGE = "local/{model}"  # the pin's image: locally, the bundle stands in for an image
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "gitops-ml demo",
+    "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+    "GIT_COMMITTER_NAME": "gitops-ml demo",
+    "GIT_COMMITTER_EMAIL": "demo@example.invalid",
+}
+
+
+class DemoError(UserError):
+    """A step of the demo failed; the message names the command and its output."""
+
+    exit_code = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def set_param(text: str, dotted: str, value: Any) -> str:
+    """params.yaml with one value replaced in place, keeping comments and layout."""
+    keys = dotted.split(".")
+    lines = text.splitlines(keepends=True)
+    stack: list[tuple[int, str]] = []
+    pattern = re.compile(r"^(\s*)([A-Za-z0-9_-]+):([ \t]*)([^#\n]*?)([ \t]*#.*)?$")
+    for i, line in enumerate(lines):
+        match = pattern.match(line.rstrip("\n"))
+        if not match:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group(2)))
+        if [key for _, key in stack] != keys:
+            continue
+        if not match.group(4):
+            raise DemoError(f"params.yaml: {dotted} is a section, not a value")
+        rendered = yaml.safe_dump(value, default_flow_style=True).strip()
+        rendered = rendered.removesuffix("...").strip()
+        comment = match.group(5) or ""
+        lines[i] = f"{match.group(1)}{match.group(2)}: {rendered}{comment}\n"
+        return "".join(lines)
+    raise DemoError(f"params.yaml has no {dotted}")
+
+
+def parse_change(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise DemoError(f"--change {text!r}: expected KEY=VALUE, e.g. model.seed=7")
+    return key, yaml.safe_load(value)
+
+
+def _curve(plot: Any, x: str, y: str) -> list[tuple[float, float]]:
+    points = next(iter(plot.values()), []) if isinstance(plot, dict) else plot or []
+    return sorted((float(p[x]), float(p[y])) for p in points if x in p and y in p)
+
+
+def svg_chart(title: str, x_label: str, y_label: str, base: list, pr: list) -> str:
+    """A small self-contained SVG line chart: base grey, pull request blue."""
+    size, pad = 300, 40
+
+    def path(points: list[tuple[float, float]]) -> str:
+        coords = [
+            f"{pad + x * size:.1f},{pad + (1 - y) * size:.1f}" for x, y in points if 0 <= x <= 1
+        ]
+        return "M" + " L".join(coords) if coords else ""
+
+    lines = []
+    for points, colour, name in ((base, "#9e9e9e", "base"), (pr, "#1f77b4", "pull request")):
+        if points:
+            lines.append(
+                f'<path d="{path(points)}" fill="none" stroke="{colour}" stroke-width="2">'
+                f"<title>{name}</title></path>"
+            )
+    full = size + 2 * pad
+    return (
+        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{full}" height="{full}" '
+        f'viewBox="0 0 {full} {full}" role="img" aria-label="{html.escape(title)}">'
+        f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#ccc"/>'
+        f"{''.join(lines)}"
+        f'<text x="{pad + size / 2}" y="{full - 8}" text-anchor="middle" font-size="12">'
+        f"{html.escape(x_label)}</text>"
+        f'<text x="12" y="{pad + size / 2}" font-size="12" transform="rotate(-90 12 '
+        f'{pad + size / 2})" text-anchor="middle">{html.escape(y_label)}</text>'
+        f"</svg><figcaption>{html.escape(title)}: "
+        '<span style="color:#9e9e9e">base</span> vs '
+        '<span style="color:#1f77b4">pull request</span></figcaption></figure>'
+    )
+
+
+def report_html(title: str, markdown: str, charts: list[str]) -> str:
+    """The report as one HTML file that opens with a click, offline: charts inline as SVG."""
+    body_md = re.sub(r"```mermaid\n.*?```\n?", "", markdown, flags=re.S)  # drawn as SVG above
+    try:
+        from markdown_it import MarkdownIt
+
+        body = MarkdownIt("commonmark").enable("table").render(body_md)
+    except ImportError:  # pragma: no cover - markdown-it-py comes with DVC's rich
+        body = f"<pre>{html.escape(body_md)}</pre>"
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem}"
+        "figure{display:inline-block;margin:0 1rem 1rem 0}"
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title><style>{style}</style></head><body>"
+        f"<section>{''.join(charts)}</section>{body}</body></html>\n"
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    seconds: float
+    what: str
+    where: str
+    workflow: str  # what does this on GitHub
+
+
+def render_timeline(events: list[Event], out: Path, total: float) -> str:
+    lines = [f"gitops-ml demo: the loop in {total:.0f} s; artifacts in {out}", ""]
+    for e in events:
+        minutes, seconds = divmod(int(e.seconds), 60)
+        lines.append(f"{minutes:2d}:{seconds:02d}  {e.what}")
+        lines.append(f"       look: {e.where}")
+        lines.append(f"       on GitHub: {e.workflow}")
+    lines += [
+        "",
+        f"Every command with its output: {out / 'commands.log'}",
+        f"The repository (clone it, `git log --graph --all`, `make status`): {out / 'work'}",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The story
+# ---------------------------------------------------------------------------------------------
+
+
+class Demo:
+    def __init__(
+        self,
+        source: Path,
+        out: Path,
+        rows: int,
+        change: tuple[str, Any] = PR_CHANGE,
+        keep_serving: bool = False,
+    ) -> None:
+        self.source = source.resolve()
+        self.out = out.resolve()
+        self.rows = rows
+        self.change = change
+        self.keep_serving = keep_serving
+        self.work = self.out / "work"
+        self.deployments = self.out / "deployments"
+        self.bin = Path(sys.executable).parent
+        self.events: list[Event] = []
+        self.started = time.monotonic()
+        self.env = {
+            **os.environ,
+            **GIT_IDENTITY,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The scratch copy's own code runs (the .venv's editable install is the source tree).
+            "PYTHONPATH": os.pathsep.join([str(self.work / "src"), str(self.work)]),
+            "DVC_NO_ANALYTICS": "1",
+            "ITERATIVE_DO_NOT_TRACK": "1",
+            "SERVING_PREDICTION_LOG": str(self.out / "traffic" / "predictions.jsonl"),
+        }
+        self.env.pop("VIRTUAL_ENV", None)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def call(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run a command in the work tree (tools from this environment), logging its output."""
+        tool = str(self.bin / argv[0]) if (self.bin / argv[0]).exists() else argv[0]
+        done = subprocess.run(
+            [tool, *argv[1:]], cwd=self.work, env=self.env, capture_output=True, text=True
+        )
+        with open(self.out / "commands.log", "a") as log:
+            log.write(f"$ {' '.join(argv)}    # exit {done.returncode}\n")
+            log.write(f"{done.stdout}{done.stderr}\n")
+        return done
+
+    def sh(self, *argv: str) -> str:
+        """`call` that must succeed; returns stdout."""
+        done = self.call(*argv)
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            raise DemoError(f"`{' '.join(argv)}` exited {done.returncode}:\n{tail}")
+        return done.stdout
+
+    def event(self, what: str, where: Path | str, workflow: str) -> None:
+        path = Path(where)
+        where_text = str(path.relative_to(self.out)) if path.is_absolute() else str(path)
+        event = Event(time.monotonic() - self.started, what, where_text, workflow)
+        self.events.append(event)
+        print(f"[{event.seconds:5.0f} s] {what}", flush=True)
+
+    def metric(self, key: str = "roc_auc") -> float:
+        return float(json.loads((self.work / paths.EVALUATE_METRICS).read_text())["test"][key])
+
+    # -- the scratch repository ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if self.out.exists():
+            if any(self.out.iterdir()) and not (self.out / MARKER).exists():
+                raise DemoError(f"{self.out} exists and was not made by the demo; pick --dir")
+            from gitops_ml.release.deploy import stop_local
+
+            stop_local(self.deployments)
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True)
+        (self.out / MARKER).write_text("made by `gitops-ml demo`; deleted by its next run\n")
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=self.source,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        for name in sorted(set(filter(None, listed.split("\0")))):
+            src = self.source / name
+            if name.startswith((".venv", ".tools")) or not src.is_file():
+                continue
+            (self.work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, self.work / name, follow_symlinks=False)
+        params = self.work / paths.PARAMS
+        text = set_param(params.read_text(), "data.rows", self.rows)
+        for key, value in SMALL_PARAMS.items():
+            text = set_param(text, key, value)
+        params.write_text(text)
+        self.sh("git", "init", "--quiet", "--initial-branch=main")
+        self.sh("git", "init", "--quiet", "--bare", str(self.out / "origin.git"))
+        self.sh("git", "remote", "add", "origin", str(self.out / "origin.git"))
+
+    def commit(self, message: str, *paths_: str) -> None:
+        self.sh("git", "add", "--all", *(paths_ or ("--",)))
+        self.sh("git", "commit", "--quiet", "--allow-empty", "--message", message)
+
+    def push(self, ref: str = "main") -> None:
+        self.sh("git", "push", "--quiet", "origin", ref, "--tags")
+
+    def repro_and_push(self) -> None:
+        self.sh("dvc", "repro")
+        self.sh("dvc", "push", "--quiet")
+
+    # -- release helpers -----------------------------------------------------------------------
+
+    def current(self) -> Any:
+        from gitops_ml.release.deploy import read_current
+
+        current = read_current(self.deployments)
+        if current is None:
+            raise DemoError(f"nothing is deployed in {self.deployments}")
+        return current
+
+    def deploy(self) -> Any:
+        self.sh("gitops-ml", "deploy-local", "--deployments", str(self.deployments), "--tag")
+        self.push()
+        return self.current()
+
+    def pin_staging(self, deployment: Any) -> str:
+        """Pin staging to what was deployed. Locally the bundle stands in for the image, so
+        the digest is its metadata's sha256 (which names the model's and contract's hashes)."""
+        metadata = self.deployments / deployment.bundle / "metadata.json"
+        digest = "sha256:" + hashlib.sha256(metadata.read_bytes()).hexdigest()
+        image = LOCAL_IMAGE.format(model=deployment.model_name)
+        self.sh(
+            "gitops-ml", "env", "pin", "staging", "--image", image, "--digest", digest,
+            "--version", deployment.version, "--commit",
+        )  # fmt: skip
+        self.sh("gitops-ml", "version", "--promote", "staging", "--version", deployment.version)
+        self.push()
+        return digest
+
+    def review(self, name: str, title: str) -> tuple[bool, str, Path]:
+        """The PR report (markdown + HTML) against main: passed?, its headline, the page."""
+        review = self.out / "review"
+        review.mkdir(exist_ok=True)
+        markdown_path = review / f"{name}.md"
+        out = str(markdown_path)
+        done = self.call("gitops-ml", "report", "--base", "main", "--check", "--output", out)
+        if done.returncode not in (0, 1):
+            raise DemoError(f"gitops-ml report failed:\n{done.stderr.strip()}")
+        charts = []
+        for plot, x, y, chart_title in (
+            (paths.ROC_PLOT, "fpr", "tpr", "ROC"),
+            (paths.PR_PLOT, "recall", "precision", "Precision-recall"),
+        ):
+            base = json.loads(self.sh("git", "show", f"main:{plot}") or "{}")
+            pr = json.loads((self.work / plot).read_text())
+            charts.append(svg_chart(chart_title, x, y, _curve(base, x, y), _curve(pr, x, y)))
+        markdown = markdown_path.read_text()
+        html_path = review / f"{name}.html"
+        html_path.write_text(report_html(title, markdown, charts))
+        headline = markdown.splitlines()[0].lstrip("# ").replace("**", "")
+        return done.returncode == 0, headline, html_path
+
+    # -- the story ------------------------------------------------------------------------------
+
+    def main_v1(self) -> None:
+        self.commit("The template, as forked")
+        self.repro_and_push()
+        self.commit("main: pipeline reproduced")
+        self.push()
+        self.event(
+            f"main reproduced ({self.rows:,} rows): ROC AUC {self.metric():.3f}; data and model "
+            "in the DVC remote",
+            self.work / paths.EVALUATE_METRICS,
+            "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
+        )
+        deployment = self.deploy()
+        self.pin_staging(deployment)
+        self.sh("gitops-ml", "env", "promote", "--expect-version", deployment.version)
+        self.push()
+        self.event(
+            f"v{deployment.version} bundled, tagged, smoke-tested and serving at "
+            f"{deployment.url}; pinned in staging and promoted to production",
+            self.work / "deploy",
+            "deploy.yml (publish, deploy to staging), promote.yml (production)",
+        )
+
+    def pull_request(self) -> str:
+        key, value = self.change
+        branch = f"pr/{key.rsplit('.', 1)[-1].replace('_', '-')}"
+        self.sh("git", "switch", "--quiet", "--create", branch)
+        params = self.work / paths.PARAMS
+        params.write_text(set_param(params.read_text(), key, value))
+        self.repro_and_push()
+        self.commit(f"Try {key} = {value}")
+        self.push(branch)
+        passed, headline, page = self.review("pr-1", f"Pull request: {key} = {value}")
+        self.event(
+            f"pull request `{branch}` sets {key} = {value}: ROC AUC {self.metric():.3f}; "
+            f"{headline}",
+            page,
+            "pr.yml posts this report as one sticky comment; a failed gate fails the check",
+        )
+        if not passed:
+            raise DemoError(
+                f"the demo's change {key} = {value} fails a gate ({self.out}/review/pr-1.md); "
+                "pick another with --change KEY=VALUE"
+            )
+        return branch
+
+    def merge(self, branch: str) -> Any:
+        before = self.current()
+        self.sh("git", "switch", "--quiet", "main")
+        self.sh("git", "merge", "--quiet", "--no-ff", branch, "--message", f"Merge {branch}")
+        self.push()
+        bump = self.call("gitops-ml", "version", "--next").stderr.strip()
+        deployment = self.deploy()
+        if _alive(before.pid):
+            raise DemoError(f"v{before.version} (pid {before.pid}) is still running")
+        self.pin_staging(deployment)
+        (self.out / "status.txt").write_text(self.sh("gitops-ml", "status"))
+        self.event(
+            f"merged: v{deployment.version} ({bump}); smoke-tested and serving at "
+            f"{deployment.url}, v{before.version} stopped; staging pins v{deployment.version}, "
+            f"production still v{before.version} until promoted",
+            self.out / "status.txt",
+            "deploy.yml: verify, publish (bundle, image, tag, release), deploy to staging",
+        )
+        return deployment
+
+    def traffic(self, deployment: Any) -> None:
+        from gitops_ml.contract import load_contract
+
+        traffic = self.out / "traffic"
+        requests = traffic / "requests.parquet"
+        self.sh(
+            "gitops-ml", "simulate", "--scenario", "none", "--rows", str(TRAFFIC_ROWS),
+            "--seed", "7", "--output", str(requests),
+        )  # fmt: skip
+        import pandas as pd
+
+        contract = load_contract(self.work / paths.CONTRACT)
+        frame = pd.read_parquet(requests)[[c.name for c in contract.features]]
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        for start in range(0, len(records), BATCH):
+            body = json.dumps(records[start : start + BATCH]).encode()
+            request = urllib.request.Request(
+                f"{deployment.url}/predict",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.status != 200:
+                    raise DemoError(f"POST /predict answered {response.status}")
+        log = Path(self.env["SERVING_PREDICTION_LOG"])
+        logged = len(log.read_text().splitlines()) if log.exists() else 0
+        verdict = self.drift(log, traffic / "drift")
+        self.event(
+            f"{len(records)} requests through v{deployment.version}'s /predict; the prediction "
+            f"log holds {logged} rows (smoke tests included); drift check on it: {verdict}",
+            log,
+            "your traffic; the prediction log is what drift.yml reads",
+        )
+
+    def drift(self, current: Path, out_dir: Path) -> str:
+        self.sh(
+            "gitops-ml", "drift", "--current", str(current), "--model", paths.MODEL_ONNX,
+            "--output-dir", str(out_dir),
+        )  # fmt: skip
+        return str(json.loads((out_dir / "drift.json").read_text())["verdict"])
+
+    def drifted_window(self) -> Path:
+        window = self.out / "drift" / "window.parquet"
+        self.sh(
+            "gitops-ml", "simulate", "--scenario", DRIFT_SCENARIO, "--rows", str(WINDOW_ROWS),
+            "--labels", "--output", str(window),
+        )  # fmt: skip
+        verdict = self.drift(window, self.out / "drift" / "report")
+        issue = self.out / "drift" / "issue.md"
+        report = (self.out / "drift" / "report" / "drift.md").read_text()
+        issue.write_text(
+            f"{report}\n---\nLatest check: `gitops-ml demo` (source: simulate {DRIFT_SCENARIO})\n"
+        )
+        self.event(
+            f"a drifted window ({WINDOW_ROWS:,} labelled rows, scenario {DRIFT_SCENARIO}): "
+            f"verdict {verdict}; issue text written",
+            issue,
+            "drift.yml (schedule) opens or updates one `model-drift` issue with this text",
+        )
+        return window
+
+    def retrain(self, window: Path) -> None:
+        self.sh("git", "switch", "--quiet", "--create", "retrain/drift")
+        data = paths.RETRAIN_DATA
+        self.sh(
+            "gitops-ml", "retrain", "--base", paths.RAW, "--window",
+            str(window), "--output", data,
+        )  # fmt: skip
+        self.sh("dvc", "add", "--quiet", data)
+        self.repro_and_push()
+        self.commit("Retrain on the drifted production window")
+        self.push("retrain/drift")
+        _, headline, page = self.review("retrain", "Retraining pull request")
+        self.sh("git", "switch", "--quiet", "main")
+        self.event(
+            f"retraining branch `retrain/drift`: ROC AUC on its new test set (drifted rows "
+            f"included) {self._metric_at('retrain/drift'):.3f}; {headline}",
+            page,
+            "drift.yml (retrain mode) opens this pull request; pr.yml reviews it like any other",
+        )
+
+    def _metric_at(self, rev: str, key: str = "roc_auc") -> float:
+        return float(
+            json.loads(self.sh("git", "show", f"{rev}:{paths.EVALUATE_METRICS}"))["test"][key]
+        )
+
+    def broken_bundle(self, deployment: Any) -> None:
+        from gitops_ml.release.bundle import load_bundle
+        from gitops_ml.release.deploy import smoke_test
+
+        broken = self.out / "broken-bundle"
+        shutil.copytree(self.deployments / deployment.bundle, broken)
+        metadata = json.loads((broken / "metadata.json").read_text())
+        metadata["version"] = "0.2.1"  # looks like a newer release …
+        (broken / "metadata.json").write_text(json.dumps(metadata, indent=2))
+        with open(broken / "model.onnx", "ab") as model:  # … but its model was tampered with
+            model.write(b"\0tampered")
+        deployments = str(self.deployments)
+        done = self.call(
+            "gitops-ml", "deploy-local", "--bundle", str(broken), "--deployments", deployments
+        )
+        (self.out / "broken-bundle.txt").write_text(done.stdout + done.stderr)
+        if done.returncode == 0:
+            raise DemoError(f"the tampered bundle {broken} was deployed")
+        current = self.current()
+        result = smoke_test(current.url, load_bundle(self.deployments / current.bundle))
+        if current.version != deployment.version:
+            raise DemoError(f"{current.version} serves instead of {deployment.version}")
+        self.event(
+            f"a tampered bundle (claims v0.2.1) refused: sha256 mismatch; v{result.version} "
+            f"keeps serving and passes its smoke test",
+            self.out / "broken-bundle.txt",
+            "deploy.yml's smoke test and rollback; serving refuses bundles that fail their hashes",
+        )
+
+    def run(self) -> list[Event]:
+        self.prepare()
+        try:
+            self.main_v1()
+            branch = self.pull_request()
+            deployment = self.merge(branch)
+            self.traffic(deployment)
+            window = self.drifted_window()
+            self.retrain(window)
+            self.broken_bundle(deployment)
+        finally:
+            if not self.keep_serving:
+                from gitops_ml.release.deploy import stop_local
+
+                stop_local(self.deployments)
+        return self.events
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, default=Path("build/demo"), help="scratch directory")
+    parser.add_argument("--rows", type=int, default=3000, help="rows the pipeline trains on")
+    parser.add_argument(
+        "--change",
+        type=parse_change,
+        default=PR_CHANGE,
+        help=f"the pull request's params change (default {PR_CHANGE[0]}={PR_CHANGE[1]})",
+    )
+    parser.add_argument(
+        "--keep-serving", action="store_true", help="leave v0.2.0 running at the end"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    demo = Demo(Path("."), args.dir, args.rows, args.change, args.keep_serving)
+    events = demo.run()
+    total = time.monotonic() - demo.started
+    timeline = render_timeline(events, demo.out, total)
+    (demo.out / "timeline.txt").write_text(timeline + "\n")
+    print()
+    print(timeline)
+    if args.keep_serving:
+        print(f"Stop the server: gitops-ml deploy-local --deployments {demo.deployments} --stop")
+    return 0

@@ -1,0 +1,136 @@
+"""`make demo` plays the whole loop locally and leaves every artifact it talks about."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_harness import scratch_repo
+
+from gitops_ml.demo import (
+    MARKER,
+    TRAFFIC_ROWS,
+    Demo,
+    DemoError,
+    parse_change,
+    report_html,
+    set_param,
+    svg_chart,
+)
+from gitops_ml.release.deploy import read_current
+
+PARAMS = """\
+data:
+  source: synthetic        # "synthetic", or a path
+  rows: 50000              # rows generated
+model:
+  hyperparams:             # passed to the estimator
+    learning_rate: 0.06
+    rows: 7
+"""
+
+
+def test_set_param_changes_one_nested_value_and_keeps_every_comment() -> None:
+    text = set_param(PARAMS, "model.hyperparams.learning_rate", 0.04)
+    text = set_param(text, "data.rows", 3000)
+    assert yaml.safe_load(text) == {
+        "data": {"source": "synthetic", "rows": 3000},
+        "model": {"hyperparams": {"learning_rate": 0.04, "rows": 7}},
+    }
+    assert "rows: 3000              # rows generated" in text
+    assert text.count("#") == PARAMS.count("#")
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("model.hyperparams", "is a section"), ("model.seed", "has no model.seed")],
+)
+def test_set_param_names_a_key_it_cannot_set(key: str, message: str) -> None:
+    with pytest.raises(DemoError, match=message):
+        set_param(PARAMS, key, 1)
+
+
+def test_a_change_is_key_equals_a_yaml_value() -> None:
+    assert parse_change("model.hyperparams.max_iter=60") == ("model.hyperparams.max_iter", 60)
+    with pytest.raises(DemoError, match="expected KEY=VALUE"):
+        parse_change("model.seed")
+
+
+def test_the_html_report_is_self_contained_with_charts_drawn_inline() -> None:
+    chart = svg_chart("ROC", "fpr", "tpr", [(0, 0), (1, 1)], [(0, 0), (0.2, 0.8), (1, 1)])
+    markdown = "## Gates\n\n| gate | result |\n|---|---|\n| a | pass |\n\n```mermaid\nxy\n```\n"
+    page = report_html("PR", markdown, [chart])
+    assert page.count("<path") == 2 and "<table>" in page
+    assert "mermaid" not in page  # GitHub draws those; the page draws SVG instead
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # offline
+
+
+def test_the_demo_never_deletes_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me\n")
+    with pytest.raises(DemoError, match="was not made by the demo"):
+        Demo(Path("."), tmp_path, rows=100).prepare()
+    assert (tmp_path / "precious.txt").exists()
+
+
+@pytest.mark.slow
+def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> None:
+    project = scratch_repo(tmp_path / "project", origin=False)  # fixture contract and params
+    out = tmp_path / "demo"
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "gitops-ml"), "demo", "--dir", str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    timeline = (out / "timeline.txt").read_text()
+    assert timeline in done.stdout
+    for expected in (
+        "main reproduced (3,000 rows)",
+        "v0.1.0 bundled, tagged, smoke-tested",
+        "All 6 gates passed",
+        "merged: v0.2.0 (minor since churn-model@v0.1.0: params.yaml changed)",
+        "v0.1.0 stopped",
+        f"{TRAFFIC_ROWS} requests through v0.2.0's /predict",
+        "verdict drift; issue text written",
+        "retraining branch `retrain/drift`",
+        "refused: sha256 mismatch; v0.2.0 keeps serving",
+    ):
+        assert expected in timeline, timeline
+    assert (out / MARKER).exists()
+    page = (out / "review/pr-1.html").read_text()
+    assert page.count("<svg") == 2 and "All 6 gates passed" in page
+    assert (out / "review/retrain.md").exists()
+    assert "drift" in (out / "drift/issue.md").read_text().lower()
+    assert "refused" in (out / "broken-bundle.txt").read_text()
+    status = (out / "status.txt").read_text()
+    assert "staging:\n  version   0.2.0" in status
+    assert "production:\n  version   0.1.0" in status
+    tags = subprocess.run(
+        ["git", "tag", "--list"], cwd=out / "origin.git", capture_output=True, text=True
+    ).stdout.split()
+    assert {"churn-model@v0.1.0", "churn-model@v0.2.0"} <= set(tags)
+    # GTO numbers every stage tag of the artifact in one sequence.
+    assert {"churn-model#staging#1", "churn-model#production#2", "churn-model#staging#3"} <= set(
+        tags
+    )
+    branches = subprocess.run(
+        ["git", "branch", "--list"], cwd=out / "origin.git", capture_output=True, text=True
+    ).stdout
+    assert "retrain/drift" in branches and "pr/learning-rate" in branches
+    log = (out / "traffic/predictions.jsonl").read_text().splitlines()
+    served = [line for line in log if json.loads(line)["model_version"] == "0.2.0"]
+    assert len(served) >= TRAFFIC_ROWS
+    current = read_current(out / "deployments")
+    assert current is not None and current.version == "0.2.0"
+    assert (
+        not Path(f"/proc/{current.pid}/cmdline").exists()
+        or b"serving" not in Path(f"/proc/{current.pid}/cmdline").read_bytes()
+    )  # stopped at the end (--keep-serving leaves it up)

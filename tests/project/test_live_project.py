@@ -1,0 +1,71 @@
+"""The project's own contract, params and committed outputs: checks that pass for ANY valid data.
+
+Everything else under tests/ tests the template's code on fixtures of its own. This group reads
+the live files a fork changes when it switches to its data (data/schema.yaml, params.yaml, the
+committed metrics and profile), and asserts only what must hold for every dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops_ml import paths
+from gitops_ml.config import (
+    DataParams,
+    DriftParams,
+    EvaluateParams,
+    ExportParams,
+    ModelParams,
+    SplitParams,
+    load_params,
+)
+from gitops_ml.contract import Contract, load_contract
+from gitops_ml.release.versions import model_name_from_dvc_yaml
+from gitops_ml.review.gates import GateParams
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def contract() -> Contract:
+    return load_contract(ROOT / paths.CONTRACT)
+
+
+def test_the_live_contract_loads_with_features_and_a_target(contract: Contract) -> None:
+    assert contract.features
+    assert contract.column(contract.target).type == "bool"
+
+
+def test_every_params_section_reads_strictly() -> None:
+    params = load_params(ROOT / paths.PARAMS)
+    for section in (DataParams, SplitParams, ModelParams, EvaluateParams, ExportParams):
+        section.from_params(params)
+    DriftParams.from_params(params)
+    GateParams.from_params(params)
+
+
+def test_dvc_yaml_names_exactly_one_model_artifact() -> None:
+    assert model_name_from_dvc_yaml(yaml.safe_load((ROOT / paths.DVC_YAML).read_text()))
+
+
+def test_committed_profile_covers_the_contract_features(contract: Contract) -> None:
+    profile = json.loads((ROOT / paths.PROFILE).read_text())
+    assert [f["name"] for f in profile["features"]] == contract.feature_names
+
+
+def test_committed_metrics_describe_a_passing_validation_and_a_parity_checked_model() -> None:
+    validation = json.loads((ROOT / paths.VALIDATION_METRICS).read_text())
+    export = json.loads((ROOT / paths.EXPORT_METRICS).read_text())
+    evaluation = json.loads((ROOT / paths.EVALUATE_METRICS).read_text())
+    assert validation["status"] == "passed"
+    assert export["parity"]["label_flips"] == 0
+    assert 0.0 <= evaluation["test"]["roc_auc"] <= 1.0
+
+
+def test_the_model_card_is_committed_and_names_the_contract(contract: Contract) -> None:
+    card = (ROOT / paths.MODEL_CARD).read_text()
+    assert all(f"`{name}`" in card for name in contract.feature_names)

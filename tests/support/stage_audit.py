@@ -1,0 +1,41 @@
+"""Run one `gitops-ml` command under an audit hook and print the files it opened for reading.
+
+`python stage_audit.py OUT.json COMMAND [ARGS…]`: Python's "open" audit event (every file
+Python opens, source modules included) and the project's own "gitops_ml.read" event (tables
+that pyarrow opens in C++) are recorded; files opened for writing are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+
+
+def main() -> int:
+    output, argv = sys.argv[1], sys.argv[2:]
+    opened: set[str] = set()
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and args and isinstance(args[0], str | bytes):
+            mode = args[1] if len(args) > 1 else None  # None: os.open, which gives flags
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            writing = set(mode) & set("wax+") if isinstance(mode, str) else flags & WRITE_FLAGS
+            if not writing:
+                opened.add(os.path.abspath(os.fsdecode(args[0])))
+        elif event == "gitops_ml.read":
+            opened.add(os.path.abspath(str(args[0])))
+
+    sys.addaudithook(hook)
+    from gitops_ml.cli import main as cli
+
+    code = cli(argv)
+    with open(output, "w") as handle:  # written after the command: not part of what it read
+        json.dump(sorted(opened), handle)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
