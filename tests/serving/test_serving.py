@@ -185,8 +185,10 @@ def test_nan_literal_from_python_clients_counts_as_missing_in_a_nullable_feature
 ) -> None:
     row = dict(rows[0], total_charges=float("nan"))
     response = client.post("/predict", content=json.dumps([row]))  # json.dumps writes NaN
+    as_null = client.post("/predict", content=json.dumps([dict(row, total_charges=None)]))
 
     assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == as_null.json()["predictions"]
 
 
 def test_v2_infer_rejects_invalid_json_and_binary_header_with_400(client: httpx.Client) -> None:

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT
+from project_fixtures import drift_settings
 
-from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import build_profile
@@ -23,7 +22,7 @@ from gitops_ml.synthetic import generate_churn
 
 TRIALS = 100
 POOL_ROWS = 60_000
-SETTINGS = DriftParams.from_params(load_params(REPO_ROOT / "params.yaml"))
+SETTINGS = drift_settings()  # the fixture params: a fork's thresholds do not change this test
 WINDOW = SETTINGS.window_rows
 
 # What each generator knob moves (read from gitops_ml/synthetic.py): features that must be named,
