@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from gitops_ml import paths
 from gitops_ml.errors import UserError
 
 ENV_PREFIX = "SERVING_"
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--contract",
-        default=_env("CONTRACT", "data/schema.yaml"),
+        default=_env("CONTRACT", paths.CONTRACT),
         help="data contract for a bare model.onnx [SERVING_CONTRACT] (default: %(default)s)",
     )
     p.add_argument(

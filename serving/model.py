@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 import yaml
 
+from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.release import versions
@@ -171,7 +172,7 @@ def default_model_name(root: str | Path = ".") -> str:
 
 def load_model(
     model_path: str | Path,
-    contract_path: str | Path = "data/schema.yaml",
+    contract_path: str | Path = paths.CONTRACT,
     metadata_path: str | Path | None = None,
     model_name: str | None = None,
 ) -> Model:

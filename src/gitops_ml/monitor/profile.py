@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
@@ -237,14 +238,14 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--train", default="data/split/train.parquet", help="training split")
-    parser.add_argument("--model", default="models/model.onnx", help="ONNX model to score with")
-    parser.add_argument("--contract", default="data/schema.yaml")
+    parser.add_argument("--train", default=paths.TRAIN, help="training split")
+    parser.add_argument("--model", default=paths.MODEL_ONNX, help="ONNX model to score with")
+    parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
-        "--metrics", default="metrics/evaluate.json", help="training metrics (skipped if absent)"
+        "--metrics", default=paths.EVALUATE_METRICS, help="training metrics (skipped if absent)"
     )
-    parser.add_argument("--output", default="models/reference_profile.json")
+    parser.add_argument("--output", default=paths.PROFILE)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops_ml import paths
 from gitops_ml.contract import Contract, ContractError, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.io import read_json, read_yaml, write_bytes, write_json
@@ -83,10 +84,10 @@ class BundleSources:
     def under(cls, root: str | Path) -> BundleSources:
         root = Path(root)
         return cls(
-            model=root / "models/model.onnx",
-            contract=root / "data/schema.yaml",
-            model_card=root / "reports/model_card.md",
-            profile=root / "models/reference_profile.json",
+            model=root / paths.MODEL_ONNX,
+            contract=root / paths.CONTRACT,
+            model_card=root / paths.MODEL_CARD,
+            profile=root / paths.PROFILE,
             params=root / "params.yaml",
             dvc_yaml=root / "dvc.yaml",
             dvc_lock=root / "dvc.lock",

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gitops_ml import paths
 from gitops_ml.contract import Contract, model_frame, onnx_feeds
 from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
@@ -331,7 +332,7 @@ def _stage_bundle(root: Path, deployments: Path, source: Path | None) -> Bundle:
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(bundle.path, target)
         return load_bundle(target)
-    version = local_version(root, root / "models/model.onnx")
+    version = local_version(root, root / paths.MODEL_ONNX)
     return build_bundle(deployments / version, version, root=root)
 
 
@@ -352,7 +353,7 @@ def deploy_local(
         current = read_current(deployments)
         running = is_running(deployments, current)
         if bundle_source is None and running and current is not None:
-            candidate_version = local_version(root, root / "models/model.onnx")
+            candidate_version = local_version(root, root / paths.MODEL_ONNX)
             if candidate_version == current.version:
                 print(f"{current.model_name} {current.version} is already serving at {current.url}")
                 return current

@@ -22,9 +22,10 @@ from typing import Any
 
 import yaml
 
+from gitops_ml import paths
 from gitops_ml.errors import UserError
 
-CONTRACT_FILE = "data/schema.yaml"
+CONTRACT_FILE = paths.CONTRACT
 PARAMS_FILE = "params.yaml"
 LOCK_FILE = "dvc.lock"
 FIRST_VERSION = "0.1.0"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_ml import paths
 from gitops_ml.config import ConfigError, did_you_mean, read_section
 from gitops_ml.markdown import num, signed
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better
@@ -154,7 +155,7 @@ def _slice_gap_gates(
             GateResult(
                 f"{name} slice gap",
                 False,
-                "metrics/evaluate.json has no slice metrics (mark columns `slice: true` in the "
+                f"{paths.EVALUATE_METRICS} has no slice metrics (mark columns `slice: true` in the "
                 "data contract)",
             )
         ]
@@ -177,7 +178,7 @@ def _slice_gap_gates(
 
 def _parity_gates(gates: GateParams, parity: Mapping[str, Any] | None) -> list[GateResult]:
     if not parity:
-        return [GateResult("ONNX parity", False, "metrics/export.json has no parity results")]
+        return [GateResult("ONNX parity", False, f"{paths.EXPORT_METRICS} has no parity results")]
     results = []
     if gates.max_parity_diff is not None:
         diff = parity.get("max_abs_diff")
