@@ -185,6 +185,21 @@ def test_a_merged_revert_is_the_rollback_and_is_tagged_gto_style(repo: Path) -> 
     assert f"production runs {first}" in result.summary
 
 
+def test_a_merged_overlay_edit_redelivers_without_a_new_stage_tag(repo: Path) -> None:
+    release_to_staging(repo)
+    envs.promote(repo)
+    overlay = repo / "deploy/production/kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "# reviewed: more replicas next quarter\n")
+    commit_all(repo, "Note on the production overlay")
+    git(repo, "push", "--quiet", "origin", "main", "--tags")
+
+    result = run(repo, event="push", vars={"DELIVERY_MODE": "pull"})
+
+    assert result.ok, result.explain()
+    assert git(repo, "ls-remote", "--tags", "--refs", "origin").count("#production#") == 1
+    assert f"stage tag `{STAGE_TAG}`" in result.summary
+
+
 # ------------------------------------------------------------------------------- push mode
 
 
