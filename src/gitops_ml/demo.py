@@ -179,7 +179,8 @@ def render_timeline(events: list[Event], out: Path, total: float) -> str:
         lines.append(f"       on GitHub: {e.workflow}")
     lines += [
         "",
-        f"Every command with its output: {out / 'commands.log'}",
+        f"Open the pull request's report: {(out / 'review' / 'pr-1.html').as_uri()}",
+        f"Every command with its output and time: {out / 'commands.log'}",
         f"The repository (clone it, `git log --graph --all`, `make status`): {out / 'work'}",
     ]
     return "\n".join(lines)
@@ -226,11 +227,13 @@ class Demo:
     def call(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a command in the work tree (tools from this environment), logging its output."""
         tool = str(self.bin / argv[0]) if (self.bin / argv[0]).exists() else argv[0]
+        started = time.monotonic()
         done = subprocess.run(
             [tool, *argv[1:]], cwd=self.work, env=self.env, capture_output=True, text=True
         )
         with open(self.out / "commands.log", "a") as log:
-            log.write(f"$ {' '.join(argv)}    # exit {done.returncode}\n")
+            seconds = time.monotonic() - started
+            log.write(f"$ {' '.join(argv)}    # exit {done.returncode}, {seconds:.1f} s\n")
             log.write(f"{done.stdout}{done.stderr}\n")
         return done
 
@@ -429,6 +432,8 @@ class Demo:
         contract = load_contract(self.work / paths.CONTRACT)
         frame = pd.read_parquet(requests)[[c.name for c in contract.features]]
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        log = Path(self.env["SERVING_PREDICTION_LOG"])
+        before = _lines(log)
         for start in range(0, len(records), BATCH):
             body = json.dumps(records[start : start + BATCH]).encode()
             request = urllib.request.Request(
@@ -439,8 +444,7 @@ class Demo:
             with urllib.request.urlopen(request, timeout=30) as response:
                 if response.status != 200:
                     raise DemoError(f"POST /predict answered {response.status}")
-        log = Path(self.env["SERVING_PREDICTION_LOG"])
-        logged = len(log.read_text().splitlines()) if log.exists() else 0
+        logged = _wait_for_lines(log, before + len(records))
         verdict = self.drift(log, traffic / "drift")
         self.event(
             f"{len(records)} requests through v{deployment.version}'s /predict; the prediction "
@@ -546,6 +550,18 @@ class Demo:
 
                 stop_local(self.deployments)
         return self.events
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
+    """The server's log writer is a background thread: give it time to write what it queued."""
+    deadline = time.monotonic() + timeout
+    while (count := _lines(path)) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return count
 
 
 def _alive(pid: int) -> bool:

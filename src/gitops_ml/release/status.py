@@ -99,7 +99,7 @@ def render(statuses: list[EnvironmentStatus]) -> str:
             if s.metrics:
                 shown = ", ".join(f"{_LABELS.get(k, k)} {v:.4f}" for k, v in s.metrics.items())
                 lines.append(f"  metrics   {shown}")
-        if s.pin_commit:
+        if s.pin_commit and s.version is not None:
             lines.append(f"  pinned by {s.pin_commit[:12]} {s.pin_subject}")
         if s.stage_tag:
             note = ""
