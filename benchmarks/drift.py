@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from gitops_ml import io as gio
+from gitops_ml import paths
+from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import contract_to_dict, load_contract, parse_contract
-from gitops_ml.config import DriftParams
 from gitops_ml.monitor.profile import build_profile
 from gitops_ml.synthetic import generate_churn
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / paths.PARAMS  # the project's drift settings: no defaults in code
 EXTRA = 8  # numeric columns added to the 17 churn features: 25 feature columns
 EVIDENTLY_PYTHON = os.environ.get("EVIDENTLY_PYTHON", "/tmp/evi/bin/python")
 
@@ -63,21 +65,21 @@ OURS = MEMORY + textwrap.dedent(
     import json, sys, time
     from gitops_ml.contract import load_contract
     from gitops_ml.monitor.drift import check_drift
-    from gitops_ml.config import DriftParams
+    from gitops_ml.config import DriftParams, load_params
     from gitops_ml.monitor.profile import load_profile
     from gitops_ml.monitor.readers import expand_sources, iter_chunks
-    work = sys.argv[1]
+    work, params = sys.argv[1], sys.argv[2]
     contract = load_contract(work + "/schema.yaml")
     profile = load_profile(work + "/profile.json", contract)
-    settings = DriftParams()
+    settings = DriftParams.from_params(load_params(params))
     before = start_memory()
     start = time.perf_counter()
     sources = expand_sources(work + "/current.parquet")
     chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=False)
     result = check_drift(profile, chunks, settings)
     wall = time.perf_counter() - start
-    print(json.dumps({"wall_s": wall, "extra_mb": peak_memory() - before, "rows": result["rows"],
-                      "verdict": result["verdict"], "drifting": result["drifting_features"]}))
+    print(json.dumps({"wall_s": wall, "extra_mb": peak_memory() - before, "rows": result.rows,
+                      "verdict": result.verdict, "drifting": result.drifting_features}))
     """
 )
 
@@ -118,7 +120,7 @@ def with_extra_columns(frame, seed: int, shift: float = 0.0):
 
 def prepare(work: Path, rows: int) -> tuple[list[str], list[str]]:
     """Contract with 25 features, profile of 50,000 reference rows, a drifted 1 M-row window."""
-    base = contract_to_dict(load_contract(ROOT / "data" / "schema.yaml"))
+    base = contract_to_dict(load_contract(ROOT / paths.CONTRACT))
     base["columns"] += [
         {"name": f"extra_{i}", "type": "float", "role": "feature", "nullable": False}
         for i in range(EXTRA)
@@ -127,7 +129,8 @@ def prepare(work: Path, rows: int) -> tuple[list[str], list[str]]:
     (work / "schema.yaml").write_text(json.dumps(base))  # JSON is valid YAML
     reference = with_extra_columns(generate_churn(50_000, seed=1), seed=1)
     gio.write_parquet(work / "reference.parquet", reference)
-    gio.write_json(work / "profile.json", build_profile(reference, contract, DriftParams()))
+    settings = DriftParams.from_params(load_params(PARAMS))
+    gio.write_json(work / "profile.json", build_profile(reference, contract, settings))
     current = with_extra_columns(generate_churn(rows, seed=2, scenario="price_increase"), 2, 0.3)
     gio.write_parquet(work / "current.parquet", current)
     return contract.numeric_features, contract.categorical_features
@@ -150,7 +153,7 @@ def main() -> int:
         work = Path(tmp)
         print(f"preparing {args.rows:,} rows × 25 feature columns (not timed)…", flush=True)
         numeric, categorical = prepare(work, args.rows)
-        ours = measure(sys.executable, OURS, str(work))
+        ours = measure(sys.executable, OURS, str(work), str(PARAMS))
         if ours is None:
             return 1
         print(

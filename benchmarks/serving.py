@@ -49,11 +49,11 @@ from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.io import read_table
 from gitops_ml.release.deploy import free_port
 from gitops_ml.synthetic import generate_churn
+from gitops_ml.v2_request import v2_request
 from serving.model import session_options
 
 REPO = Path(__file__).resolve().parents[1]
 
-V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
 WRK_LUA = """
 local f = io.open(os.getenv("BENCH_BODY"), "rb"); local body = f:read("*a"); f:close()
 wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application/json"
@@ -202,27 +202,7 @@ def load(url: str, body: Path, connections: int, seconds: float, work: Path) -> 
 
 
 def v2_body(frame: pd.DataFrame, contract: Contract) -> bytes:
-    inputs = []
-    for column in contract.features:
-        values = frame[column.name].astype(object)
-        data = [None if pd.isna(v) else v for v in values]
-        if column.type == "int":
-            data = [None if v is None else int(v) for v in data]
-        elif column.type == "float":
-            data = [None if v is None else float(v) for v in data]
-        elif column.type == "bool":
-            data = [None if v is None else bool(v) for v in data]
-        else:
-            data = [None if v is None else str(v) for v in data]
-        inputs.append(
-            {
-                "name": column.name,
-                "datatype": V2_DATATYPE[column.type],
-                "shape": [len(frame), 1],
-                "data": data,
-            }
-        )
-    return json.dumps({"inputs": inputs}).encode()
+    return json.dumps(v2_request(frame, contract)).encode()
 
 
 def http_benchmarks(

@@ -8,10 +8,12 @@ the server binds its port: a missing or corrupt model prints `error: ...` and ex
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gitops_ml.errors import UserError
@@ -58,14 +60,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-name",
         default=_env("MODEL_NAME", None),
-        help="model name in the V2 paths (default: the bundle's, else churn-model)",
+        help="model name in the V2 paths (default: the bundle's, else dvc.yaml's model artifact)",
     )
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[SERVING_HOST]")
     p.add_argument("--port", type=int, default=_env("PORT", 8080, int), help="[SERVING_PORT]")
     p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_env("METRICS_PORT", None, int),
+        help="serve /metrics, /docs and /openapi.json on this port instead of --port "
+        "[SERVING_METRICS_PORT]",
+    )
+    p.add_argument(
         "--max-body-bytes", type=int, default=_env("MAX_BODY_BYTES", 8 * 1024 * 1024, int)
     )
     p.add_argument("--max-rows", type=int, default=_env("MAX_ROWS", 10_000, int))
+    p.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=_env("LIMIT_CONCURRENCY", 512, int),
+        help="open connections or requests in flight beyond which requests get a JSON 503 "
+        "[SERVING_LIMIT_CONCURRENCY] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=_env("KEEP_ALIVE_TIMEOUT", 5, int),
+        help="seconds an idle keep-alive connection stays open [SERVING_KEEP_ALIVE_TIMEOUT] "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_env("HEADER_TIMEOUT", 10.0, float),
+        help="seconds for a request head to arrive once a connection is open or idle "
+        "[SERVING_HEADER_TIMEOUT] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=_env("BODY_TIMEOUT", 30.0, float),
+        help="seconds for a request body to arrive, else 408 [SERVING_BODY_TIMEOUT] "
+        "(default: %(default)s)",
+    )
     p.add_argument(
         "--prediction-log",
         default=_env("PREDICTION_LOG", None),
@@ -87,17 +124,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def sidecar(config: Any) -> Any:
+    """A second uvicorn server for the same event loop that leaves signals to the main one;
+    `serve_both` stops it when the main server stops."""
+    import uvicorn
+
+    class Sidecar(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Sidecar(config)
+
+
+async def serve_both(main_server: Any, sidecar: Any) -> None:
+    side = asyncio.create_task(sidecar.serve())
+    try:
+        await main_server.serve()
+    finally:
+        sidecar.should_exit = True
+        await side
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not args.model:
             raise UserError("no model given: pass --model PATH or set SERVING_MODEL")
-        if args.max_rows < 1 or args.max_body_bytes < 1:
-            raise UserError("--max-rows and --max-body-bytes must be positive")
+        limits = (args.max_rows, args.max_body_bytes, args.limit_concurrency)
+        timeouts = (args.keep_alive_timeout, args.header_timeout, args.body_timeout)
+        if min(limits) < 1 or min(timeouts) <= 0:
+            raise UserError(
+                "--max-rows, --max-body-bytes, --limit-concurrency and the timeouts must be "
+                "positive"
+            )
         # Imported here so that `--help` and argument errors stay instant.
         import uvicorn
 
-        from serving.app import Settings, create_app
+        from serving.app import Settings, create_app, operations_app
+        from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
         from serving.prediction_log import PredictionLog
 
@@ -107,10 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             prediction_log = PredictionLog(
                 args.prediction_log, args.log_sample_rate, model.info.name, model.info.version
             )
+            prediction_log.open()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    app = create_app(model, Settings(args.max_body_bytes, args.max_rows), prediction_log)
+    apart = args.metrics_port is not None
+    settings = Settings(args.max_body_bytes, args.max_rows, args.body_timeout)
+    app = create_app(model, settings, prediction_log, apart)
     logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
@@ -118,15 +186,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         workers=1,
+        http=http_protocol(args.header_timeout, args.limit_concurrency),
+        timeout_keep_alive=args.keep_alive_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
         server_header=False,
     )
+    limit_log_floods()
+    if not apart:
+        uvicorn.Server(config).run()
+        return 0
+    operations = uvicorn.Config(
+        operations_app(app),
+        host=args.host,
+        port=args.metrics_port,
+        lifespan="off",
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+    )
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve_both(uvicorn.Server(config), sidecar(operations)))
     return 0
 
 

@@ -8,10 +8,12 @@ OpenAPI request schemas are generated from the data contract (see serving.protoc
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,18 +22,26 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving import protocol
+from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
 from serving.prediction_log import PredictionLog
 from serving.protocol import ParsedRequest, RequestError
 
 REQUEST_ID_KEY = "serving.request_id"
+# Metric labels come from fixed sets: a client must not be able to mint new time series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER = "other"
+INTERNAL_ERROR = "internal server error (logged on the server)"
+logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 ERROR_SCHEMA = {
     "type": "object",
@@ -46,6 +56,7 @@ class Settings:
 
     max_body_bytes: int = 8 * 1024 * 1024
     max_rows: int = 10_000
+    body_timeout: float = 30.0  # seconds for the whole body to arrive (a trickling client)
 
 
 @dataclass
@@ -99,26 +110,58 @@ class Instrumentation:
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
         status = 500
+        started_response = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Every error a client sees is JSON, this one too; the traceback goes to the log.
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started_response:
+                raise
+            response = error_response(INTERNAL_ERROR, 500)
+            await response(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            method = scope["method"]
             self.metrics.record_request(
-                path, scope["method"], status, time.perf_counter() - started
+                getattr(route, "path", OTHER),
+                method if method in METHODS else OTHER,
+                status,
+                time.perf_counter() - started,
             )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing the binary tensor extension and anything over `limit` bytes."""
+class LabelledRoute(Route):
+    """A plain Starlette route that, like FastAPI's, tells the metrics which route it was."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, refusing the binary tensor extension, anything over the size limit and a body
+    that takes longer than the body timeout to arrive (408)."""
+    timeout = settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, settings.max_body_bytes)
+    except TimeoutError:
+        raise RequestError(f"the request body did not arrive within {timeout:g} s", 408) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     if "inference-header-content-length" in request.headers:
         raise RequestError(protocol.BINARY_MESSAGE)
     length = request.headers.get("content-length", "")
@@ -140,6 +183,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": {
                 400: "bad request (names the field and rule)",
                 404: "unknown model or version",
+                408: "the body did not arrive in time",
                 413: "body or row count over the limit",
                 422: "a record breaks the data contract (names the field and rule)",
                 503: "not ready",
@@ -150,12 +194,12 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def _body(schema: dict[str, Any], description: str, example: Any) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": schema, "example": example}},
         }
     }
 
@@ -174,12 +218,22 @@ def _ok(schema: dict[str, Any], description: str) -> dict[int | str, dict[str, A
 
 
 def create_app(
-    model: Model, settings: Settings | None = None, prediction_log: PredictionLog | None = None
+    model: Model,
+    settings: Settings | None = None,
+    prediction_log: PredictionLog | None = None,
+    operations_apart: bool = False,
 ) -> FastAPI:
-    """An app serving `model`; readiness turns true once startup finished and sha256 matched."""
+    """An app serving `model`; readiness turns true once startup finished and sha256 matched.
+
+    With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
+    served by `operations_app(app)` on a port of their own, not behind the public Service.
+    """
     settings = settings or Settings()
     info = model.info
     specs = model.specs
+    ident = protocol.id_spec(model.contract)
+    positive = f"{model.contract.target} = {model.contract.positive_label}"
+    examples = example_payloads(model.contract)
     metrics = ServingMetrics(info, model.contract.categorical_features)
     state = ServerState()
     if prediction_log is not None:
@@ -205,6 +259,9 @@ def create_app(
             f"the data contract `{model.contract.name}`."
         ),
         lifespan=lifespan,
+        openapi_url=None if operations_apart else "/openapi.json",
+        docs_url=None if operations_apart else "/docs",
+        redoc_url=None if operations_apart else "/redoc",
     )
     app.state.server = state
     app.state.metrics = metrics
@@ -241,10 +298,12 @@ def create_app(
 
     def predict(request: Request, parsed: ParsedRequest, api: str) -> tuple[np.ndarray, np.ndarray]:
         labels, probabilities = model.predict(parsed.feeds)
-        churn = probabilities[:, 1]
-        metrics.record_predictions(api, parsed.rows, churn, parsed.unknown)
+        scores = probabilities[:, 1]
+        metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
-            prediction_log.record(request.scope[REQUEST_ID_KEY], parsed.columns, labels, churn)
+            prediction_log.record(
+                request.scope[REQUEST_ID_KEY], parsed.columns, labels, scores, parsed.ids
+            )
         return labels, probabilities
 
     # ---------------------------------------------------------------- server-level endpoints
@@ -268,9 +327,14 @@ def create_app(
     async def ready() -> Response:
         return json_response({"ready": state.ready}, 200 if state.ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def prometheus() -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+    if not operations_apart:
+        app.add_api_route(
+            "/metrics",
+            metrics_endpoint(metrics),
+            methods=["GET"],
+            tags=["operations"],
+            summary="Prometheus metrics",
+        )
 
     # ---------------------------------------------------------------- model endpoints
 
@@ -284,6 +348,9 @@ def create_app(
             "git_revision": info.git_revision,
             "sha256_verified": info.verified,
             "contract": model.contract.name,
+            "target": model.contract.target,
+            "positive_label": model.contract.positive_label,
+            "id_input": None if ident is None else ident.name,
             "metrics": info.metrics,
         },
     }
@@ -303,20 +370,23 @@ def create_app(
         # would cost more than the model on a 1-row request. They are documented below.
         path = request.path_params
         check_model(path["model_name"], path.get("model_version"))
-        body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
-        parsed = protocol.parse_infer_request(body, specs, settings.max_rows)
+        body = protocol.parse_json(await read_body(request, settings))
+        parsed = protocol.parse_infer_request(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "v2")
         return json_response(
-            protocol.infer_response(info.name, info.version, labels, probabilities, parsed)
+            protocol.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
     infer_body = _body(
-        protocol.infer_request_schema(specs),
-        "One [N, 1] tensor per contract feature; `null` is a missing value.",
+        protocol.infer_request_schema(specs, ident),
+        "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
+        "back as an output); `null` is a missing value. `probabilities` holds [P(0), P(1)] per "
+        f"row, 1 being the positive class ({positive}).",
+        examples[INFER_FILE],
     )
     infer_responses = {
         **_ok(protocol.infer_response_schema(), "label and probabilities"),
-        **_errors(400, 404, 413),
+        **_errors(400, 404, 408, 413),
     }
     prefixes = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     for prefix in prefixes:
@@ -334,7 +404,7 @@ def create_app(
     # (~10 µs of a ~180 µs request in-process). The FastAPI routes above remain for the
     # OpenAPI document (same handler, same behaviour); requests never reach them.
     app.router.routes[:0] = [
-        Route(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)
+        LabelledRoute(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)
         for prefix in prefixes
     ]
     for prefix in prefixes:
@@ -360,22 +430,61 @@ def create_app(
     @app.post(
         "/predict",
         tags=["predict"],
-        summary="Churn label and probability for each record",
+        summary="Label and probability of the positive class for each record",
         openapi_extra=_body(
-            protocol.records_schema(specs, settings.max_rows),
-            "A JSON array of records with every contract feature; null is a missing value.",
+            protocol.records_schema(specs, settings.max_rows, ident),
+            "A JSON array of records with every contract feature (and optionally the id column, "
+            "echoed back); null is a missing value.",
+            examples[PREDICT_FILE],
         ),
         responses={
-            **_ok(protocol.predict_response_schema(), "one prediction per record"),
-            **_errors(400, 413, 422),
+            **_ok(protocol.predict_response_schema(positive, ident), "one prediction per record"),
+            **_errors(400, 408, 413, 422),
         },
     )
     async def predict_records(request: Request) -> Response:
-        body = protocol.parse_json(await read_body(request, settings.max_body_bytes))
-        parsed = protocol.parse_records(body, specs, settings.max_rows)
+        body = protocol.parse_json(await read_body(request, settings))
+        parsed = protocol.parse_records(body, specs, settings.max_rows, ident)
         labels, probabilities = predict(request, parsed, "predict")
         return json_response(
-            protocol.predict_response(info.name, info.version, labels, probabilities)
+            protocol.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
     return app
+
+
+def metrics_endpoint(metrics: ServingMetrics) -> Callable[[], Awaitable[Response]]:
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return prometheus
+
+
+def operations_app(app: FastAPI) -> Starlette:
+    """`/metrics`, `/openapi.json` and `/docs` of `app`, for a port of their own
+    (SERVING_METRICS_PORT): scraped inside the cluster, never exposed by the Service."""
+
+    async def openapi(_: Request) -> Response:
+        return json_response(app.openapi())
+
+    async def docs(_: Request) -> Response:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    prometheus = metrics_endpoint(app.state.metrics)
+
+    async def metrics(_: Request) -> Response:
+        return await prometheus()
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException):
+            return error_response(str(exc.detail), exc.status_code)
+        return error_response(INTERNAL_ERROR, 500)
+
+    return Starlette(
+        routes=[
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ],
+        exception_handlers={StarletteHTTPException: http_error, Exception: http_error},
+    )

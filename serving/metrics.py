@@ -25,7 +25,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ScoreHistogram(Collector):
-    """Histogram of churn probabilities, updated a whole request at a time.
+    """Histogram of positive-class probabilities, updated a whole request at a time.
 
     Only the event loop thread updates it and `/metrics` is served from that same thread, so
     it needs no lock.
@@ -88,7 +88,9 @@ class ServingMetrics:
             registry=r,
         )
         self.scores = ScoreHistogram(
-            "serving_prediction_score", "Predicted churn probability per row", SCORE_BUCKETS
+            "serving_prediction_score",
+            "Predicted probability of the positive class per row",
+            SCORE_BUCKETS,
         )
         r.register(self.scores)
         self.unknown = Counter(
@@ -121,10 +123,10 @@ class ServingMetrics:
         ).set(1)
 
     def record_predictions(
-        self, api: str, rows: int, churn: np.ndarray, unknown: dict[str, int]
+        self, api: str, rows: int, scores: np.ndarray, unknown: dict[str, int]
     ) -> None:
         self._child(self.rows, (api,)).observe(rows)
-        self.scores.observe_many(churn)
+        self.scores.observe_many(scores)
         for feature, count in unknown.items():
             self.unknown.labels(feature=feature).inc(count)
 

@@ -21,10 +21,21 @@ import onnxruntime as ort
 
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
 from serving.protocol import OUTPUT_LABEL, OUTPUT_PROBABILITIES, FeatureSpec, feature_specs
 
-DEFAULT_MODEL_NAME = "churn-model"
+FALLBACK_MODEL_NAME = "model"  # a bare model.onnx served outside a project with a dvc.yaml
+
+
+def default_model_name() -> str:
+    """The project's model name (dvc.yaml `artifacts:`) when served from the project directory."""
+    try:
+        return versions.model_name(".")
+    except versions.VersionError:
+        return FALLBACK_MODEL_NAME
+
+
 DEV_VERSION = "dev"
 ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
 
@@ -176,7 +187,7 @@ def load_model(
         onnx_path = bundle.model_path
     else:
         contract = load_contract(contract_path)
-        name = model_name or DEFAULT_MODEL_NAME
+        name = model_name or default_model_name()
         version = DEV_VERSION
         expected = None if metadata_path is None else _export_sha256(Path(metadata_path))
         metrics = {}

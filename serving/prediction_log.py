@@ -2,9 +2,12 @@
 
 Requests only put small records on a bounded queue; one background thread serialises and
 writes them. When the queue is full or the disk fails the line is dropped and counted:
-logging must never block or crash serving. Format (docs/interfaces.md):
-`{"ts", "request_id", "model", "model_version", "features": {...}, "prediction": {"label",
-"score"}}`, one object per logged row.
+logging must never block or crash serving. The file never holds a partial line (a short write
+is truncated back to the last newline) and the counters say exactly what reached it; a file
+that is removed or rotated is reopened, its directory recreated. Format (docs/interfaces.md):
+`{"ts", "request_id", "id"?, "model", "model_version", "features": {...}, "prediction":
+{"label", "score"}}`, one object per logged row; "id" is the contract's id column when the
+request carried it, so a prediction can be joined with its later outcome.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import queue
 import random
 import threading
@@ -22,8 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from gitops_ml.errors import UserError
+
 logger = logging.getLogger("serving.prediction_log")
 _STOP = object()
+
+
+class PredictionLogError(UserError):
+    """The prediction log path cannot be written: refused at startup, not discovered later."""
 
 
 def timestamp() -> str:
@@ -61,14 +71,59 @@ class PredictionLog:
         self.on_dropped = on_dropped
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._fd: int | None = None
+        self._identity: tuple[int, int] = (0, 0)
+
+    def open(self) -> None:
+        """Open the file now (creating its directory), so that a path that cannot be written
+        stops the server at startup with `error: ...` instead of dropping every line."""
+        if self._fd is None:
+            self._fd = self._open()
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.open()
         self._thread.start()
+
+    def _open(self) -> int:
+        where = f"prediction log {self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except IsADirectoryError:
+            raise PredictionLogError(f"{where}: is a directory; give a file path") from None
+        except (NotADirectoryError, FileExistsError):
+            raise PredictionLogError(f"{where}: a parent of the path is a file") from None
+        except PermissionError:
+            raise PredictionLogError(f"{where}: not writable (permission denied)") from None
+        except OSError as exc:
+            raise PredictionLogError(f"{where}: cannot be opened: {exc.strerror}") from None
+        stat = os.fstat(fd)
+        self._identity = (stat.st_dev, stat.st_ino)
+        _drop_partial_line(fd, stat.st_size)
+        return fd
+
+    def _current(self) -> int:
+        """The open file, reopened when the path no longer names it (removed or rotated)."""
+        try:
+            stat = os.stat(self.path)
+            moved = (stat.st_dev, stat.st_ino) != self._identity
+        except OSError:
+            moved = True
+        if self._fd is not None and not moved:
+            return self._fd
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            logger.warning("%s was removed or rotated; reopening it", self.path)
+        self._fd = self._open()
+        return self._fd
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then stop the writer thread."""
         if not self._thread.is_alive():
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             return
         try:
             self.queue.put(_STOP, timeout=timeout)
@@ -91,7 +146,8 @@ class PredictionLog:
         request_id: str,
         columns: Mapping[str, Sequence[Any]],
         labels: np.ndarray,
-        churn: np.ndarray,
+        scores: np.ndarray,
+        ids: Sequence[Any] | None = None,
     ) -> None:
         """Queue the sampled rows of one request; never blocks, never raises."""
         rows = self._sampled(len(labels))
@@ -102,31 +158,57 @@ class PredictionLog:
             entry = (
                 ts,
                 request_id,
+                None if ids is None else ids[row],
                 {n: _clean(v[row]) for n, v in columns.items()},
                 int(labels[row]),
-                float(churn[row]),
+                float(scores[row]),
             )
             try:
                 self.queue.put_nowait(entry)
             except queue.Full:
                 self.on_dropped(1)
 
-    def _line(self, entry: tuple[str, str, dict[str, Any], int, float]) -> str:
-        ts, request_id, features, label, score = entry
-        return json.dumps(
-            {
-                "ts": ts,
-                "request_id": request_id,
-                "model": self.model_name,
-                "model_version": self.model_version,
-                "features": features,
-                "prediction": {"label": label, "score": score},
-            },
-            allow_nan=False,
+    def _line(self, entry: tuple[str, str, Any, dict[str, Any], int, float]) -> str:
+        ts, request_id, key, features, label, score = entry
+        line: dict[str, Any] = {"ts": ts, "request_id": request_id}
+        if key is not None:
+            line["id"] = key
+        line.update(
+            model=self.model_name,
+            model_version=self.model_version,
+            features=features,
+            prediction={"label": label, "score": score},
         )
+        return json.dumps(line, allow_nan=False)
+
+    def _write(self, data: bytes, lines: int) -> None:
+        """Append whole lines; on a failed or short write cut the file back to its last
+        newline, count what reached it as written and the rest as dropped."""
+        fd = self._current()
+        start = os.fstat(fd).st_size
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                done += os.write(fd, view[done:])
+        except OSError as exc:
+            whole = data.rfind(b"\n", 0, done) + 1
+            if whole < done:
+                try:
+                    os.ftruncate(fd, start + whole)
+                except OSError:  # the next open cuts the partial line instead
+                    os.close(fd)
+                    self._fd = None
+            written = data.count(b"\n", 0, whole)
+            self.on_written(written)
+            self.on_dropped(lines - written)
+            logger.warning(
+                "prediction log %s: dropped %d line(s): %s", self.path, lines - written, exc
+            )
+            return
+        self.on_written(lines)
 
     def _run(self) -> None:
-        handle = None
         stopping = False
         while not stopping:
             batch = [self.queue.get()]
@@ -138,17 +220,30 @@ class PredictionLog:
             if _STOP in batch:
                 stopping = True
                 batch = [entry for entry in batch if entry is not _STOP]
+            if not batch:
+                continue
             try:
-                if handle is None:
-                    handle = self.path.open("a", encoding="utf-8")
-                handle.write("".join(self._line(entry) + "\n" for entry in batch))
-                handle.flush()
-                self.on_written(len(batch))
-            except (OSError, ValueError, TypeError) as exc:
+                data = "".join(self._line(entry) + "\n" for entry in batch).encode()
+                self._write(data, len(batch))
+            except (OSError, ValueError, TypeError, PredictionLogError) as exc:
                 self.on_dropped(len(batch))
                 logger.warning(
                     "prediction log %s: dropped %d line(s): %s", self.path, len(batch), exc
                 )
-                handle = None
-        if handle is not None:
-            handle.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _drop_partial_line(fd: int, size: int, window: int = 1 << 20) -> None:
+    """Cut a line left half-written (a crash mid-write) so the next line starts clean."""
+    if size == 0:
+        return
+    tail = os.pread(fd, min(size, window), max(0, size - window))
+    if tail.endswith(b"\n"):
+        return
+    newline = tail.rfind(b"\n")
+    if newline >= 0:
+        os.ftruncate(fd, size - len(tail) + newline + 1)
+    elif size <= window:
+        os.ftruncate(fd, 0)

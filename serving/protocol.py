@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +22,20 @@ try:
 except ImportError:  # pragma: no cover - orjson comes with dvc; the stdlib path is the fallback
     orjson = None  # type: ignore[assignment]
 
-from gitops_ml.contract import MISSING_CATEGORY, Column, Contract
+from gitops_ml.coercion import ValueRejected, coerce_value
+from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
+from gitops_ml.v2_request import V2_DATATYPES
 
 OUTPUT_LABEL = "label"
 OUTPUT_PROBABILITIES = "probabilities"
 OUTPUT_NAMES = (OUTPUT_LABEL, OUTPUT_PROBABILITIES)
 
-# V2 datatypes accepted per contract type; the first one is what the model metadata advertises.
-V2_DATATYPES: dict[str, tuple[str, ...]] = {
-    "float": ("FP32", "FP64"),
-    "int": ("INT64", "INT32"),
-    "bool": ("BOOL",),
-    "category": ("BYTES",),
-}
 JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "category": "string"}
+TAKES = {
+    "float": "numbers",
+    "int": "whole numbers",
+    "bool": "true/false, 0/1 or the contract's true/false tokens",
+}
 
 
 class RequestError(Exception):
@@ -56,9 +57,11 @@ class FeatureSpec:
     minimum: float | None
     maximum: float | None
     allowed: frozenset[str] | None
+    max_length: int
+    encoding: Encoding
 
     @classmethod
-    def from_column(cls, column: Column) -> FeatureSpec:
+    def from_column(cls, column: Column, encoding: Encoding) -> FeatureSpec:
         allowed = None if column.checks.allowed is None else frozenset(column.checks.allowed)
         return cls(
             name=column.name,
@@ -67,11 +70,13 @@ class FeatureSpec:
             minimum=column.checks.min,
             maximum=column.checks.max,
             allowed=allowed,
+            max_length=column.max_length,
+            encoding=encoding,
         )
 
     @property
     def datatypes(self) -> tuple[str, ...]:
-        return V2_DATATYPES[self.type]
+        return ID_DATATYPES if self.type == ID_TYPE else V2_DATATYPES[self.type]
 
     def rule_text(self) -> str:
         """The contract rules of this feature in words, for error messages and API docs."""
@@ -86,7 +91,43 @@ class FeatureSpec:
 
 
 def feature_specs(contract: Contract) -> list[FeatureSpec]:
-    return [FeatureSpec.from_column(column) for column in contract.features]
+    return [FeatureSpec.from_column(column, contract.encoding) for column in contract.features]
+
+
+# The contract's id column is accepted beside the features (optional, never fed to the model),
+# echoed with each prediction and written to the prediction log, so a prediction can be joined
+# with its later outcome. Ids are text or integers, whatever the column's contract type.
+ID_TYPE = "id"
+ID_DATATYPES = ("BYTES", "INT64", "INT32")
+
+
+def id_spec(contract: Contract) -> FeatureSpec | None:
+    if contract.id_column is None:
+        return None
+    column = contract.column(contract.id_column)
+    return FeatureSpec(
+        name=column.name,
+        type=ID_TYPE,
+        nullable=True,
+        minimum=None,
+        maximum=None,
+        allowed=None,
+        max_length=column.max_length,
+        encoding=contract.encoding,
+    )
+
+
+def _id_values(spec: FeatureSpec, values: list[Any], where: str) -> list[Any]:
+    for row, value in enumerate(values):
+        kind = type(value)
+        if kind is str:
+            check_text(spec, value, where, row)
+        elif value is not None and kind is not int:
+            raise RequestError(
+                f"{where}: row {row} is {_describe(value)}; the id column {spec.name!r} takes "
+                "strings or integers"
+            )
+    return values
 
 
 def _number(value: float) -> str:
@@ -102,20 +143,37 @@ def _rows(indices: Sequence[int]) -> str:
     return f"rows {shown}{more} ({len(indices)} in all)"
 
 
+# Control characters never occur in category values people write; "\x00" in particular would
+# reach the model as a different string than the client sent (C strings end at it).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
-    """The values as model strings (missing = \"\") and how many are unknown categories."""
+    """The values as model strings (missing = \"\") and how many are unknown categories.
+
+    A known value needs one set lookup; anything else is checked for length (the contract's
+    `max_length`, so a request costs memory in proportion to its body), control characters
+    and encodability before it is scored and counted as unknown.
+    """
     missing: list[int] = []
     unknown = 0
     out: list[str] = []
+    allowed = spec.allowed
     for row, value in enumerate(values):
-        if value is None or value == MISSING_CATEGORY:
+        if type(value) is str:
+            if allowed is not None and value in allowed:
+                out.append(value)
+                continue
+            if value == MISSING_CATEGORY or spec.encoding.is_missing(value):
+                missing.append(row)
+                value = MISSING_CATEGORY
+            else:
+                check_text(spec, value, where, row)
+                unknown += allowed is not None
+            out.append(value)
+        elif value is None:
             missing.append(row)
             out.append(MISSING_CATEGORY)
-        elif type(value) is str:
-            if spec.allowed is not None and value not in spec.allowed:
-                unknown += 1
-                _check_encodable(value, where, row)
-            out.append(value)
         else:
             raise RequestError(
                 f"{where}: row {row} is {_describe(value)}; feature {spec.name!r} is a "
@@ -129,7 +187,19 @@ def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[
     return out, unknown
 
 
-def _check_encodable(value: str, where: str, row: int) -> None:
+def check_text(spec: FeatureSpec, value: str, where: str, row: int) -> None:
+    """Refuse text the model must never see: too long, control characters, not UTF-8."""
+    if len(value) > spec.max_length:
+        raise RequestError(
+            f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes at "
+            f"most {spec.max_length} (the contract's checks.max_length)"
+        )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise RequestError(
+            f"{where}: row {row} contains the control character "
+            f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -139,8 +209,9 @@ def _check_encodable(value: str, where: str, row: int) -> None:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _to_float(spec: FeatureSpec, value: Any) -> float | None:
-    """The value as a float if its JSON type fits the contract type, else None."""
+def _to_float(spec: FeatureSpec, value: Any, where: str, row: int) -> float | None:
+    """The value as a float (None when missing): exact JSON types on the fast path, anything
+    else through the contract's coercion ("Yes", 0/1, "3.5", missing tokens)."""
     kind = type(value)
     if spec.type == "float" and (kind is float or kind is int):
         return float(value)
@@ -148,7 +219,14 @@ def _to_float(spec: FeatureSpec, value: Any) -> float | None:
         return float(value)
     if spec.type == "bool" and kind is bool:
         return float(value)
-    return None
+    try:
+        number: float | None = coerce_value(value, spec.type, spec.encoding)
+    except ValueRejected as exc:
+        raise RequestError(
+            f"{where}: row {row} is {_describe(value)}, {exc}; feature {spec.name!r} has "
+            f"contract type {spec.type} and takes {TAKES[spec.type]}"
+        ) from None
+    return number
 
 
 def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[float]:
@@ -161,16 +239,11 @@ def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[fl
     below: list[int] = []
     above: list[int] = []
     for row, value in enumerate(values):
-        if value is None or (type(value) is float and value != value):
+        number = None if value is None else _to_float(spec, value, where, row)
+        if number is None or number != number:
             absent.append(row)
             floats.append(math.nan)
             continue
-        number = _to_float(spec, value)
-        if number is None:
-            raise RequestError(
-                f"{where}: row {row} is {_describe(value)}; feature {spec.name!r} has contract "
-                f"type {spec.type} and takes {JSON_TYPES[spec.type]} values"
-            )
         if number < low:
             below.append(row)
         elif number > high:
@@ -216,7 +289,8 @@ class ParsedRequest:
     unknown: dict[str, int]
     columns: dict[str, list[Any]]
     request_id: str | None = None
-    outputs: tuple[str, ...] = OUTPUT_NAMES
+    outputs: tuple[str, ...] | None = None  # None: every output (the ids too, when sent)
+    ids: list[Any] | None = None
 
 
 def _build(
@@ -224,10 +298,10 @@ def _build(
 ) -> ParsedRequest:
     """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
 
-    All numeric columns go into one float32 block and all category columns into one unicode
+    All numeric columns go into one float32 block and all category columns into one object
     block, and each feed is a contiguous row view of its block: two numpy conversions per
-    request instead of one per feature. (Fixed-width unicode also reaches onnxruntime faster
-    than `object` strings.)
+    request instead of one per feature. Strings stay Python objects: a fixed-width unicode
+    array makes every cell as wide as the longest one (one long value × many rows = TiB).
     """
     numeric: list[list[float]] = []
     numeric_names: list[str] = []
@@ -254,7 +328,7 @@ def _build(
         block = np.array(numeric, dtype=np.float32)
         feeds.update((name, block[i].reshape(rows, 1)) for i, name in enumerate(numeric_names))
     if strings:
-        text = np.array(strings, dtype=np.str_)
+        text = np.array(strings, dtype=object)
         feeds.update((name, text[i].reshape(rows, 1)) for i, name in enumerate(string_names))
     return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
 
@@ -350,8 +424,8 @@ def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tup
         if type(name) is not str:
             raise RequestError(f"inputs[{index}]: 'name' must be a string")
         raise RequestError(
-            f"input {name!r} is not a feature of the data contract; expected inputs: "
-            f"{', '.join(by_name)}"
+            f"input {name!r} is not a feature (or the id) of the data contract; expected "
+            f"inputs: {', '.join(by_name)}"
         )
     name = spec.name
     datatype = item.get("datatype")
@@ -363,8 +437,9 @@ def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tup
     if "parameters" in item:
         _reject_binary(item["parameters"], f"input {name!r}: ")
     if datatype not in spec.datatypes:
+        what = "the id" if spec.type == ID_TYPE else f"contract type {spec.type}"
         raise RequestError(
-            f"input {name!r}: datatype {datatype!r} does not fit contract type {spec.type}; "
+            f"input {name!r}: datatype {datatype!r} does not fit {what}; "
             f"use {' or '.join(spec.datatypes)}"
         )
     if (
@@ -385,8 +460,11 @@ def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tup
     return name, values
 
 
-def parse_infer_request(body: Any, specs: Sequence[FeatureSpec], max_rows: int) -> ParsedRequest:
-    """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature."""
+def parse_infer_request(
+    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+) -> ParsedRequest:
+    """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
+    optionally one for the contract's id column (`ident`)."""
     if type(body) is not dict:
         raise RequestError("the request body must be a JSON object with an 'inputs' array")
     _reject_binary(body.get("parameters"), "")
@@ -394,6 +472,8 @@ def parse_infer_request(body: Any, specs: Sequence[FeatureSpec], max_rows: int) 
     if not isinstance(inputs, list) or not inputs:
         raise RequestError("'inputs' must be a non-empty array of tensors, one per feature")
     by_name = {spec.name: spec for spec in specs}
+    if ident is not None:
+        by_name[ident.name] = ident
     columns: dict[str, list[Any]] = {}
     for index, item in enumerate(inputs):
         name, values = _input_tensor(item, index, by_name)
@@ -409,8 +489,11 @@ def parse_infer_request(body: Any, specs: Sequence[FeatureSpec], max_rows: int) 
         raise RequestError(f"all inputs must have the same number of rows; got {sizes}")
     rows = counts.pop()
     _check_rows(rows, max_rows)
+    ids = None if ident is None else columns.pop(ident.name, None)
     parsed = _build(specs, columns, rows, "input")
-    parsed.outputs = _requested_outputs(body.get("outputs"))
+    if ids is not None and ident is not None:
+        parsed.ids = _id_values(ident, ids, f"input {ident.name!r}")
+    parsed.outputs = _requested_outputs(body.get("outputs"), ident)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError("'id' must be a string")
@@ -418,23 +501,23 @@ def parse_infer_request(body: Any, specs: Sequence[FeatureSpec], max_rows: int) 
     return parsed
 
 
-def _requested_outputs(outputs: Any) -> tuple[str, ...]:
+def _requested_outputs(outputs: Any, ident: FeatureSpec | None) -> tuple[str, ...] | None:
     if outputs is None:
-        return OUTPUT_NAMES
+        return None
     if not isinstance(outputs, list):
         raise RequestError("'outputs' must be an array of {\"name\": ...} objects")
+    known = OUTPUT_NAMES if ident is None else (*OUTPUT_NAMES, ident.name)
     names: list[str] = []
     for index, item in enumerate(outputs):
         name = item.get("name") if isinstance(item, Mapping) else None
-        if name not in OUTPUT_NAMES:
+        if name not in known:
             raise RequestError(
-                f"outputs[{index}]: unknown output {name!r}; the model outputs "
-                f"{' and '.join(OUTPUT_NAMES)}"
+                f"outputs[{index}]: unknown output {name!r}; the outputs are {' and '.join(known)}"
             )
         if isinstance(item, Mapping):
             _reject_binary(item.get("parameters"), f"output {name!r}: ")
         names.append(str(name))
-    return tuple(names) or OUTPUT_NAMES
+    return tuple(names) or None
 
 
 def infer_response(
@@ -443,6 +526,7 @@ def infer_response(
     labels: np.ndarray,
     probabilities: np.ndarray,
     parsed: ParsedRequest,
+    ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
     rows = int(labels.shape[0])
     tensors = {
@@ -459,10 +543,18 @@ def infer_response(
             "data": probabilities.ravel().tolist(),
         },
     }
+    if parsed.ids is not None and ident is not None:
+        tensors[ident.name] = {
+            "name": ident.name,
+            "datatype": "BYTES",
+            "shape": [rows],
+            "data": parsed.ids,
+        }
+    names = parsed.outputs or tuple(tensors)
     response: dict[str, Any] = {
         "model_name": model_name,
         "model_version": model_version,
-        "outputs": [tensors[name] for name in parsed.outputs],
+        "outputs": [tensors[name] for name in names if name in tensors],
     }
     if parsed.request_id is not None:
         response["id"] = parsed.request_id
@@ -474,20 +566,26 @@ def infer_response(
 # --------------------------------------------------------------------------------------------
 
 
-def parse_records(body: Any, specs: Sequence[FeatureSpec], max_rows: int) -> ParsedRequest:
-    """Validate `[{feature: value, ...}, ...]`: every feature present, no other key."""
+def parse_records(
+    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+) -> ParsedRequest:
+    """Validate `[{feature: value, ...}, ...]`: every feature present, the id column (`ident`)
+    optional, no other key."""
     if not isinstance(body, list):
         raise RequestError("the request body must be a JSON array of records (objects)")
     _check_rows(len(body), max_rows)
     names = [spec.name for spec in specs]
     expected = set(names)
+    with_id = expected if ident is None else {*expected, ident.name}
     columns: dict[str, list[Any]] = {name: [] for name in names}
+    ids: list[Any] = []
     for row, record in enumerate(body):
         if not isinstance(record, dict):
             raise RequestError(f"record {row} is {_describe(record)}, not an object", 422)
-        if record.keys() != expected:
+        keys = record.keys()
+        if keys != expected and keys != with_id:
             missing = [name for name in names if name not in record]
-            extra = sorted(str(key) for key in record if key not in expected)
+            extra = sorted(str(key) for key in record if key not in with_id)
             problems = []
             if missing:
                 problems.append(f"missing feature(s) {', '.join(missing)}")
@@ -496,24 +594,38 @@ def parse_records(body: Any, specs: Sequence[FeatureSpec], max_rows: int) -> Par
             raise RequestError(f"record {row}: {'; '.join(problems)}", 422)
         for name in names:
             columns[name].append(record[name])
+        if ident is not None:
+            ids.append(record.get(ident.name))
     try:
-        return _build(specs, columns, len(body), "field")
+        parsed = _build(specs, columns, len(body), "field")
+        if ident is not None and any(value is not None for value in ids):
+            parsed.ids = _id_values(ident, ids, f"field {ident.name!r}")
     except RequestError as exc:
         raise RequestError(exc.message, 422) from None
+    return parsed
 
 
 def predict_response(
-    model_name: str, model_version: str, labels: np.ndarray, probabilities: np.ndarray
+    model_name: str,
+    model_version: str,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    parsed: ParsedRequest,
+    ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
-    churn = probabilities[:, 1].tolist()
-    return {
-        "model_name": model_name,
-        "model_version": model_version,
-        "predictions": [
-            {"label": label, "churn_probability": score}
-            for label, score in zip(labels.tolist(), churn, strict=True)
-        ],
-    }
+    """One prediction per record: the label and the probability of the positive class, with
+    the record's id when it had one."""
+    scores = probabilities[:, 1].tolist()
+    predictions = [
+        {"label": label, "probability": score}
+        for label, score in zip(labels.tolist(), scores, strict=True)
+    ]
+    if parsed.ids is not None and ident is not None:
+        predictions = [
+            {ident.name: key, **prediction}
+            for key, prediction in zip(parsed.ids, predictions, strict=True)
+        ]
+    return {"model_name": model_name, "model_version": model_version, "predictions": predictions}
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,26 +646,40 @@ def feature_schema(spec: FeatureSpec) -> dict[str, Any]:
     return schema
 
 
-def records_schema(specs: Sequence[FeatureSpec], max_rows: int) -> dict[str, Any]:
+def id_schema(ident: FeatureSpec) -> dict[str, Any]:
+    return {
+        "type": ["string", "integer", "null"],
+        "maxLength": ident.max_length,
+        "description": "optional id of the row (the contract's id column), echoed back",
+    }
+
+
+def records_schema(
+    specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None
+) -> dict[str, Any]:
+    properties = {spec.name: feature_schema(spec) for spec in specs}
+    if ident is not None:
+        properties = {ident.name: id_schema(ident), **properties}
     return {
         "type": "array",
         "minItems": 1,
         "maxItems": max_rows,
         "items": {
             "type": "object",
-            "properties": {spec.name: feature_schema(spec) for spec in specs},
+            "properties": properties,
             "required": [spec.name for spec in specs],
             "additionalProperties": False,
         },
     }
 
 
-def input_tensor_schema(specs: Sequence[FeatureSpec]) -> dict[str, Any]:
+def input_tensor_schema(specs: Sequence[FeatureSpec], ident: FeatureSpec | None) -> dict[str, Any]:
+    names = [spec.name for spec in specs] + ([] if ident is None else [ident.name])
     return {
         "type": "object",
         "required": ["name", "datatype", "shape", "data"],
         "properties": {
-            "name": {"type": "string", "enum": [spec.name for spec in specs]},
+            "name": {"type": "string", "enum": names},
             "datatype": {
                 "type": "string",
                 "enum": ["FP32", "FP64", "INT64", "INT32", "BOOL", "BYTES"],
@@ -565,14 +691,18 @@ def input_tensor_schema(specs: Sequence[FeatureSpec]) -> dict[str, Any]:
     }
 
 
-def infer_request_schema(specs: Sequence[FeatureSpec]) -> dict[str, Any]:
+def infer_request_schema(specs: Sequence[FeatureSpec], ident: FeatureSpec | None) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["inputs"],
         "properties": {
             "id": {"type": "string"},
             "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": input_tensor_schema(specs), "minItems": 1},
+            "inputs": {
+                "type": "array",
+                "items": input_tensor_schema(specs, ident),
+                "minItems": 1,
+            },
             "outputs": {
                 "type": "array",
                 "items": {
@@ -597,7 +727,7 @@ def model_metadata_tensors(specs: Sequence[FeatureSpec]) -> dict[str, list[dict[
     }
 
 
-def _tensor_schema(datatype: str, item_type: str) -> dict[str, Any]:
+def _tensor_schema(datatype: str, item_type: str | list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["name", "datatype", "shape", "data"],
@@ -621,14 +751,30 @@ def infer_response_schema() -> dict[str, Any]:
             "outputs": {
                 "type": "array",
                 "items": {
-                    "oneOf": [_tensor_schema("INT64", "integer"), _tensor_schema("FP32", "number")]
+                    "oneOf": [
+                        _tensor_schema("INT64", "integer"),
+                        _tensor_schema("FP32", "number"),
+                        _tensor_schema("BYTES", ["string", "integer", "null"]),
+                    ]
                 },
             },
         },
     }
 
 
-def predict_response_schema() -> dict[str, Any]:
+def predict_response_schema(positive: str, ident: FeatureSpec | None) -> dict[str, Any]:
+    """`positive` says in words what `probability` is the probability of."""
+    properties: dict[str, Any] = {
+        "label": {"type": "integer", "enum": [0, 1], "description": "1 for the positive class"},
+        "probability": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": f"probability of the positive class ({positive})",
+        },
+    }
+    if ident is not None:
+        properties = {ident.name: id_schema(ident), **properties}
     return {
         "type": "object",
         "required": ["model_name", "model_version", "predictions"],
@@ -639,11 +785,8 @@ def predict_response_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["label", "churn_probability"],
-                    "properties": {
-                        "label": {"type": "integer", "enum": [0, 1]},
-                        "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
-                    },
+                    "required": ["label", "probability"],
+                    "properties": properties,
                 },
             },
         },

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("gitops_ml.monitor.profile", "reference profile for drift monitoring"),
     "drift": ("gitops_ml.monitor.drift", "check current data for drift against the profile"),
     "simulate": ("gitops_ml.monitor.simulate", "synthetic production traffic for a scenario"),
+    "retrain": ("gitops_ml.monitor.retrain", "append a labelled window to the training data"),
     "bundle": ("gitops_ml.release.bundle", "pack a deployable, verifiable model bundle"),
     "version": ("gitops_ml.release.versions", "next model version and its Git tag"),
     "deploy-local": ("gitops_ml.release.deploy", "deploy a bundle locally with smoke test"),

@@ -45,7 +45,7 @@ def _tokens_to_missing(values: pd.Series, encoding: Encoding) -> pd.Series:
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
         return values
-    return text.mask(text.isin(tokens))
+    return values.mask(text.isin(tokens))  # keeps a string dtype: the fast paths stay open
 
 
 def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
@@ -59,9 +59,10 @@ def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
     else:
         as_object = values.astype(object)
         numbers = pd.to_numeric(as_object, errors="coerce").astype("float64")
-        # A Python bool in an object column is not a number here, whatever pandas thinks.
-        is_bool = np.array([isinstance(v, bool | np.bool_) for v in as_object])
-        numbers = numbers.mask(is_bool)
+        if values.dtype == object:  # a string dtype (CSV text) cannot hold a bool: no scan
+            # A Python bool in an object column is not a number here, whatever pandas thinks.
+            is_bool = np.array([isinstance(v, bool | np.bool_) for v in as_object])
+            numbers = numbers.mask(is_bool)
     return Parsed(numbers, present & numbers.isna().to_numpy())
 
 

@@ -45,7 +45,7 @@ DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
 DEFAULT_MAX_LENGTH = 256
 
 # Missing categorical values reach the model as this string, in training and in serving alike:
-# ONNX string tensors cannot hold a null, and "missing" is itself informative for churn.
+# ONNX string tensors cannot hold a null, and "missing" is often informative in itself.
 MISSING_CATEGORY = ""
 
 

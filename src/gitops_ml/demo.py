@@ -482,9 +482,9 @@ class Demo:
 
     def retrain(self, window: Path) -> None:
         self.sh("git", "switch", "--quiet", "--create", "retrain/drift")
-        data = "data/retrain/data.parquet"
+        data = paths.RETRAIN_DATA
         self.sh(
-            "python", "-m", "gitops_ml.monitor.retrain", "--base", paths.RAW, "--window",
+            "gitops-ml", "retrain", "--base", paths.RAW, "--window",
             str(window), "--output", data,
         )  # fmt: skip
         self.sh("dvc", "add", "--quiet", data)

@@ -14,6 +14,7 @@ DVC_LOCK = "dvc.lock"
 
 SOURCE_RECORD = "data/source.json"  # what data.source pointed at, by content hash
 RAW = "data/raw/data.parquet"
+RETRAIN_DATA = "data/retrain/data.parquet"  # training data + a labelled window (retraining PRs)
 VALIDATED = "data/validated/data.parquet"
 TRAIN = "data/split/train.parquet"
 TEST = "data/split/test.parquet"

@@ -19,6 +19,7 @@ EXECUTED = {
     (README, "make run"): "test_quick_start_and_experiments_run_as_written",
     (README, "schema infer"): "tests/fork (the fork fixture runs this block)",
     (PIPELINE_DOC, "dvc exp run"): "test_quick_start_and_experiments_run_as_written",
+    (REPO_ROOT / "docs" / "monitoring.md", "make drift-demo"): "tests/monitor/test_drift_demo.py",
 }
 SMALL = {
     "data.rows": 2000,

@@ -9,30 +9,32 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import REPO_ROOT, ExportedModel
-from project_fixtures import drift_settings
+from conftest import ExportedModel
+from monitor_support import write_fixture_profile
+from project_fixtures import PARAMS_PATH, drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
-from gitops_ml.monitor.simulate import prediction_log_lines, simulate_traffic
+from gitops_ml.monitor.simulate import Window, prediction_log_lines
+from gitops_ml.synthetic import generate_churn
 
-PARAMS = REPO_ROOT / "params.yaml"
+PARAMS = PARAMS_PATH
+
+
+def simulate_traffic(
+    scenario: str, rows: int, seed: int = 20260101, labels: bool = False
+) -> pd.DataFrame:
+    """A window of the fixture's generator after its training period (the generator's knobs)."""
+    frame = generate_churn(rows, seed, scenario, start="2026-01-01", days=30)
+    return frame if labels else frame.drop(columns=["churned"])
 
 
 @pytest.fixture(scope="module")
 def setup(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A profile of the fixture model's training split, beside the model and the contract."""
     directory = tmp_path_factory.mktemp("drift_cli")
-    profile = build_model_profile(
-        exported_model.train_frame,
-        exported_model.contract,
-        drift_settings(),
-        exported_model.onnx_path,
-        evaluate={"test": {"roc_auc": 0.84, "accuracy": 0.8, "brier": 0.13}},
-    )
-    gio.write_json(directory / "profile.json", profile)
+    write_fixture_profile(exported_model, directory / "profile.json")
     return directory
 
 
@@ -98,7 +100,7 @@ def test_clean_window_in_csv_parquet_and_gzipped_log_glob_all_say_no_drift(
 ) -> None:
     frame = simulate_traffic("none", 2000, seed=3)
     scores = ModelScorer(exported_model.onnx_path, exported_model.contract).score(frame)
-    lines = prediction_log_lines(frame, exported_model.contract, scores)
+    lines = prediction_log_lines(Window(frame, scores, []), exported_model.contract, "fixture")
     logs = setup / "logs"
     logs.mkdir()
     for part in range(2):  # a day's log rotated into two gzipped files
@@ -222,3 +224,33 @@ def test_report_lists_features_most_severe_first(
         "satisfaction_score",
     }
     assert "(missing)" in (setup / "out" / "drift.md").read_text()
+
+
+def test_results_are_frozen_and_drift_json_keeps_its_documented_keys(
+    setup: Path, exported_model: ExportedModel
+) -> None:
+    import dataclasses
+
+    from gitops_ml.monitor.drift import check_drift
+    from gitops_ml.monitor.readers import frame_chunks
+
+    profile = json.loads((setup / "profile.json").read_text())
+    window = frame_chunks(simulate_traffic("new_plan", 1000, seed=9), exported_model.contract)
+    result = check_drift(profile, window, drift_settings())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.features[0].distribution.level = "ok"  # type: ignore[misc]
+    as_json = result.to_json()
+    assert set(as_json) == {
+        "verdict", "drift", "reason", "rows", "skipped_lines", "skipped_line_examples",
+        "features", "drifting_features", "summary", "prediction", "performance", "reference",
+        "thresholds",
+    }  # fmt: skip
+    common = {
+        "name", "type", "kind", "rows", "test", "statistic", "p_distribution", "p_value", "psi",
+        "js", "wasserstein_norm", "unseen", "chart", "missing_ref", "missing_cur",
+        "missing_change", "p_missing", "level", "p_adjusted", "significant",
+    }  # fmt: skip
+    kinds = {f["kind"]: set(f) for f in as_json["features"]}
+    assert kinds["numeric"] == common | {"mean_ref", "mean_cur"}
+    assert kinds["categorical"] == common | {"unseen_top"}
+    assert set(as_json["features"][0]["chart"]) == {"labels", "reference", "current"}

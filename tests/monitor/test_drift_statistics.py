@@ -56,7 +56,7 @@ def _windows(contract: Contract, scenario: str, seed: int) -> list[Chunk]:
 
 
 def _run(profile: dict[str, Any], windows: list[Chunk]) -> list[dict[str, Any]]:
-    return [check_drift(profile, [window], SETTINGS) for window in windows]
+    return [check_drift(profile, [window], SETTINGS).to_json() for window in windows]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from project_fixtures import CONTRACT_PATH
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -16,26 +17,28 @@ from threadpoolctl import threadpool_limits
 from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import Costs, EvaluateParams, ModelParams
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Column, Contract
 from gitops_ml.pipeline.evaluate import (
     CONFUSION_FILE,
     CURVE_GRID,
+    MIN_SLICE_ROWS,
     PLOT_FILES,
     TEST_METRICS,
     EvaluateError,
     best_threshold,
     bootstrap_intervals,
-    bootstrap_weights,
     business_view,
     calibration_bins,
+    calibration_error,
     cost_per_1000,
     evaluate,
-    point_metrics,
     precision_recall_points,
     roc_points,
-    weighted_metrics,
+    slice_groups,
+    slice_metrics,
 )
 from gitops_ml.pipeline.train import fit_model, save_model
+from gitops_ml.scoring import bootstrap_weights, point_metrics, weighted_metrics
 from gitops_ml.synthetic import generate_churn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,7 +300,7 @@ def run_cli(
             "--test",
             str(test_path or stage_files / "test.parquet"),
             "--contract",
-            str(ROOT / "data" / "schema.yaml"),
+            str(CONTRACT_PATH),
             "--params",
             str(stage_files / "params.yaml"),
             "--metrics",
@@ -320,7 +323,7 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
     stage_output: Path,
 ) -> None:
     metrics = gio.read_json(stage_output / "metrics" / "evaluate.json")
-    assert set(metrics) == {"test", "ci95", "cv", "business", "confusion", "rows"}
+    assert set(metrics) == {"test", "ci95", "cv", "business", "confusion", "rows", "slices"}
     assert set(metrics["test"]) == set(TEST_METRICS)
     assert set(metrics["ci95"]) == set(TEST_METRICS)
     assert all(set(v) == {"low", "high"} for v in metrics["ci95"].values())
@@ -440,3 +443,62 @@ def test_cli_names_the_file_and_columns_missing_from_the_test_split(
 
     err = capsys.readouterr().err
     assert err.startswith(f"error: {broken}: 2 column(s)") and "'tenure_months'" in err
+
+
+# ------------------------------------------------------------------ slices
+
+
+def test_numeric_slice_is_binned_into_quantiles_labelled_by_the_values_they_hold() -> None:
+    ages = pd.Series(np.r_[np.arange(18, 98), [np.nan] * 5])
+    column = Column("age", "int", nullable=True, slice=True)
+
+    groups = slice_groups(ages, column)
+
+    assert [label for label, _ in groups] == ["18–37", "38–57", "58–77", "78–97", "missing"]
+    assert [int(mask.sum()) for _, mask in groups] == [20, 20, 20, 20, 5]
+
+
+def test_small_category_groups_are_pooled_into_other_and_bools_read_true_false() -> None:
+    values = pd.Series(["a"] * 60 + ["b"] * 70 + ["c"] * 10 + ["d"] * 5)
+    groups = slice_groups(values, Column("plan", "category", slice=True))
+    assert [(label, int(m.sum())) for label, m in groups] == [("a", 60), ("b", 70), ("other", 15)]
+
+    flags = slice_groups(pd.Series([True] * 60 + [False] * 60), Column("s", "bool", slice=True))
+    assert [label for label, _ in flags] == ["false", "true"]
+
+
+def test_slice_metrics_equal_sklearn_per_group_and_the_gap_ignores_small_groups(
+    contract: Contract,
+) -> None:
+    y, p = scored(3000, seed=5)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 90, len(y)),
+            "senior_citizen": np.r_[[True] * (MIN_SLICE_ROWS - 1), [False] * (len(y) - 49)],
+        }
+    )
+
+    slices = slice_metrics(frame, y, p, contract, threshold=0.5)
+
+    assert set(slices) == {c.name for c in contract.slices} == {"age", "senior_citizen"}
+    for label, group in slices["age"]["groups"].items():
+        low, high = (int(x) for x in label.split("–"))
+        mask = (frame["age"] >= low).to_numpy() & (frame["age"] <= high).to_numpy()
+        assert group["rows"] == mask.sum()
+        assert group["roc_auc"] == pytest.approx(skm.roc_auc_score(y[mask], p[mask]))
+        assert group["recall"] == pytest.approx(skm.recall_score(y[mask], p[mask] >= 0.5))
+        assert group["positive_rate"] == pytest.approx(np.mean(p[mask] >= 0.5))
+    aucs = [g["roc_auc"] for g in slices["age"]["groups"].values()]
+    assert slices["age"]["gap"]["roc_auc"] == pytest.approx(max(aucs) - min(aucs))
+    senior = slices["senior_citizen"]
+    assert senior["groups"]["true"]["small"] is True  # 49 rows: shown, flagged, not in the gap
+    assert senior["gap"]["roc_auc"] is None
+
+
+def test_calibration_error_is_zero_for_calibrated_bins_and_the_gap_for_a_constant_one() -> None:
+    p = np.full(100, 0.25)
+    y = np.r_[np.ones(25), np.zeros(75)]
+    masks = np.ones((1, 100))
+    assert calibration_error(y, p, masks)[0] == pytest.approx(0.0)
+    assert calibration_error(np.zeros(100), p, masks)[0] == pytest.approx(0.25)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from project_fixtures import fixture_params
 
 from gitops_ml import io as gio
-from gitops_ml.config import load_params
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ EXPORT: dict[str, Any] = {
 }
 DATA = {
     "rows": {"total": 50000, "train": 40000, "test": 10000},
-    "churn_rate": {"train": 0.245, "test": 0.251},
+    "positive_rate": {"train": 0.245, "test": 0.251},
     "split": {"method": "time", "train_end": "2025-08-07", "test_start": "2025-08-07"},
 }
 VALIDATION = {
@@ -78,19 +78,50 @@ EVALUATION = {
     },
     "confusion": {"tn": 7094, "fp": 472, "fn": 1020, "tp": 1414},
     "rows": {"test": 10000},
+    "slices": {
+        "senior_citizen": {
+            "groups": {
+                "false": {
+                    "rows": 8400,
+                    "roc_auc": 0.86,
+                    "recall": 0.57,
+                    "positive_rate": 0.18,
+                    "calibration_error": 0.012,
+                },
+                "true": {
+                    "rows": 1600,
+                    "roc_auc": 0.84,
+                    "recall": 0.62,
+                    "positive_rate": 0.24,
+                    "calibration_error": 0.02,
+                },
+            },
+            "gap": {
+                "roc_auc": 0.02,
+                "recall": 0.05,
+                "positive_rate": 0.06,
+                "calibration_error": 0.008,
+            },
+        }
+    },
 }
 
 
 @pytest.fixture(scope="module")
 def params() -> dict[str, Any]:
-    return load_params(ROOT / "params.yaml")
+    return fixture_params()
 
 
 @pytest.fixture(scope="module")
 def card(params: dict[str, Any], contract: Contract) -> str:
     """The card with every metrics file present, as the export stage renders it."""
     return render_model_card(
-        params, contract, EXPORT, data=DATA, validation=VALIDATION, evaluation=EVALUATION
+        params,
+        contract,
+        EXPORT,
+        data=DATA,
+        validation=VALIDATION,
+        evaluation=EVALUATION,
     )
 
 
@@ -98,14 +129,19 @@ def test_card_quotes_test_metrics_with_intervals_and_direction(card: str) -> Non
     assert "| ROC AUC | 0.8626 | 0.8546 – 0.8713 | higher |" in card
     assert "| log loss | 0.3707 | 0.3597 – 0.3813 | lower |" in card
     assert "| ROC AUC | 0.8538 | 0.0034 |" in card  # cross-validation mean and std
-    assert "| churns | 1,020 | 1,414 |" in card
+    assert "| positive | 1,020 | 1,414 |" in card
+    assert "(positive: `churned` = true)" in card
     assert "Test set: 10,000 rows" in card
 
 
-def test_card_shows_business_cost_at_configured_and_cost_minimising_threshold(card: str) -> None:
+def test_card_shows_business_cost_at_configured_and_cost_minimising_threshold(
+    card: str, params: dict[str, Any]
+) -> None:
     assert "| 0.5 | `evaluate.threshold` | 26,680.00 |" in card
     assert "| 0.1 | lowest cost on out-of-fold CV predictions | 14,165.00 |" in card
-    assert "25.00 for an offer" in card and "250.00 for a churner" in card
+    costs = params["evaluate"]["costs"]
+    assert f"{costs['false_positive']:,.2f} for a false positive" in card
+    assert f"{costs['false_negative']:,.2f} for a false negative" in card
 
 
 def test_card_identifies_the_shipped_onnx_file_and_its_parity(card: str) -> None:
@@ -137,6 +173,7 @@ def test_card_has_intended_use_limitations_and_reproduce_steps(card: str) -> Non
         "Data",
         "Inputs",
         "Evaluation",
+        "Slices",
         "Business view",
         "ONNX export",
         "Limitations",
@@ -189,3 +226,50 @@ def test_card_from_files_reads_data_validation_and_evaluation(
     from_files = model_card_from_files(params, contract, EXPORT, metrics_dir=tmp_path)
 
     assert from_files == card
+
+
+FOREIGN = parse_contract(
+    {
+        "name": "bank_accounts",
+        "description": "One row per account; the target says whether it closed.",
+        "encoding": {"true_values": ["Yes"], "false_values": ["No"]},
+        "columns": [
+            {"name": "account", "type": "category", "role": "id"},
+            {"name": "balance", "type": "float", "role": "feature", "description": "in EUR"},
+            {"name": "is_active", "type": "bool", "role": "feature", "slice": True},
+            {
+                "name": "Exited",
+                "type": "bool",
+                "role": "target",
+                "positive": "Yes",
+                "description": "closed the account within a year",
+            },
+        ],
+    }
+)
+STRATIFIED = {**DATA, "split": {"method": "stratified", "seed": 42}}
+
+
+def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, Any]) -> None:
+    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATION)
+    assert card.startswith("# Model card\n")  # a release adds the name from dvc.yaml
+    assert "One row per account; the target says whether it closed." in card
+    assert "probability that `Exited` = Yes" in card
+    assert "Target: `Exited`, positive when Yes: closed the account within a year." in card
+    assert "| `balance` | float | no |  | in EUR |" in card
+    assert not re.search(r"churn|customer", card.replace(str(params["data"]["source"]), ""), re.I)
+
+
+def test_a_stratified_split_is_described_as_one_and_not_as_a_later_window(
+    params: dict[str, Any], contract: Contract
+) -> None:
+    card = render_model_card(params, contract, EXPORT, data=STRATIFIED)
+    assert "a stratified random sample (seed 42) is the test set" in card
+    assert "random sample of the same period" in card
+    assert "newest" not in card and "later time window" not in card
+
+
+def test_card_lists_slice_metrics_and_their_gaps(card: str) -> None:
+    assert "| false | 8,400 | 0.8600 | 0.5700 | 0.180 | 0.0120 |" in card
+    assert "`senior_citizen`: largest gap between groups: ROC AUC 0.0200, recall 0.0500" in card
+    assert "Per-group metrics cover `senior_citizen` only" in card

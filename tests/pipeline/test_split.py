@@ -95,7 +95,7 @@ def test_stratified_split_keeps_the_class_balance_and_follows_the_seed(
     again = split_frame(validated, untimed, PARAMS)
     other_seed = split_frame(validated, untimed, SplitParams(test_fraction=0.2, seed=4))
 
-    rates = result.summary["churn_rate"]
+    rates = result.summary["positive_rate"]
     assert rates["train"] == pytest.approx(rates["test"], abs=0.002)
     assert result.summary["split"] == {"method": "stratified", "seed": 3}
     pd.testing.assert_frame_equal(result.test, again.test)
@@ -134,7 +134,7 @@ def test_split_cli_writes_both_sets_and_data_metrics(
 
     metrics = gio.read_json("metrics/data.json")
     assert metrics["rows"] == {"total": 3000, "train": 2250, "test": 750}
-    assert set(metrics["churn_rate"]) == {"train", "test"}
+    assert set(metrics["positive_rate"]) == {"train", "test"}
     assert metrics["split"]["method"] == "time"
     test = pd.read_parquet("data/split/test.parquet")
     assert len(test) == 750

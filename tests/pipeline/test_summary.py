@@ -5,20 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_model_card import DATA, EVALUATION, EXPORT
 
+from gitops_ml import io as gio
 from gitops_ml.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_summary_prints_metrics_with_intervals_and_the_onnx_path(
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["summary", "--metrics-dir", str(REPO / "metrics")]) == 0
+    for name, doc in (("evaluate", EVALUATION), ("export", EXPORT), ("data", DATA)):
+        gio.write_json(tmp_path / f"{name}.json", doc)
+
+    assert main(["summary", "--metrics-dir", str(tmp_path)]) == 0
+
     out = capsys.readouterr().out
-    assert "ROC AUC" in out and "95% interval" in out
+    assert "10,000 test rows (positive rate 25.1% in test)" in out
+    assert "ROC AUC       0.8626   [0.8546, 0.8713]" in out
+    assert "Brier score   0.1134" in out
+    assert "Cost per 1,000 rows: 26,680 at threshold 0.50" in out
     assert "ONNX model: models/model.onnx" in out
-    assert "label flips" in out
+    assert "0 label flips on 10,200 rows" in out
 
 
 def test_summary_before_any_run_says_what_to_do(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from project_fixtures import CONTRACT_PATH
 
 from gitops_ml.cli import main
 from gitops_ml.config import ModelParams
@@ -78,14 +79,30 @@ def test_train_cli_reports_bad_model_type_without_traceback(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text("model:\n  type: magic\n  seed: 1\n")
+    params.write_text("model:\n  type: magic\n  seed: 1\n  hyperparams: {}\n")
     train = tmp_path / "train.parquet"
     generate_churn(200, seed=2).to_parquet(train)
-    code = main(["train", "--params", str(params), "--train", str(train)])
+    output = tmp_path / "model.joblib"
+    paths = ["--params", str(params), "--train", str(train), "--output", str(output)]
+    code = main(["train", *paths, "--contract", str(CONTRACT_PATH)])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: params.yaml: model.type 'magic' is not registered")
     assert "Traceback" not in err
+
+
+def test_a_misspelt_params_key_names_the_file_the_key_and_the_nearest_valid_name(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("model:\n  type: random_forest\n  seed: 1\n  hyperparameters: {}\n")
+    code = main(["train", "--params", str(params), "--contract", str(CONTRACT_PATH)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        "error: params.yaml: unknown key 'model.hyperparameters' (did you mean 'hyperparams'?); "
+        "valid in 'model': type, seed, hyperparams\n"
+    )
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from release_repo import GIT_ENV, commit_all, git, make_release_repo, write_model
 
 from gitops_ml.cli import main
-from gitops_ml.release.bundle import BundleError, build_bundle, load_bundle
+from gitops_ml.release.bundle import BundleError, build_bundle, load_bundle, sha256_file
 
 ONNX = b"\x08\x07fake-onnx-bytes-the-bundle-treats-as-opaque"
 
@@ -35,7 +38,17 @@ def test_bundle_records_model_identity_provenance_and_loads_back(repo: Path) -> 
     meta = loaded.metadata
     assert meta["git_revision"] == git(repo, "rev-parse", "HEAD")
     assert meta["git_dirty"] is False
-    assert meta["dvc_lock"] == {"models/model.onnx": hashlib.md5(ONNX).hexdigest()}
+    assert meta["dvc_lock"]["models/model.onnx"] == hashlib.md5(ONNX).hexdigest()
+    assert set(meta["files"]) == {
+        "model.onnx",
+        "schema.yaml",
+        "model_card.md",
+        "metrics/evaluate.json",
+        "metrics/export.json",
+    }
+    for name, entry in meta["files"].items():
+        assert entry["sha256"] == hashlib.sha256((loaded.path / name).read_bytes()).hexdigest()
+    assert meta["files"]["metrics/evaluate.json"]["source"] == "metrics/evaluate.json"
     assert meta["params"]["model"]["type"] == "hist_gradient_boosting"
     assert meta["metrics"]["evaluate"]["test"]["roc_auc"] == 0.86
     assert meta["versions"]["skl2onnx"] == "1.20.0"
@@ -50,7 +63,7 @@ def test_bundle_records_model_identity_provenance_and_loads_back(repo: Path) -> 
 def test_bundle_is_byte_identical_when_rebuilt_from_the_same_commit(repo: Path) -> None:
     first = build_bundle(repo.parent / "a", "0.1.0", root=repo)
     second = build_bundle(repo.parent / "b", "0.1.0", root=repo)
-    for name in ("metadata.json", "model_card.md", "model.onnx", "schema.yaml"):
+    for name in ("metadata.json", *first.files):
         assert (first.path / name).read_bytes() == (second.path / name).read_bytes()
     assert str(repo) not in (first.path / "metadata.json").read_text()
 
@@ -59,7 +72,7 @@ def test_load_bundle_refuses_a_model_modified_after_the_build(repo: Path) -> Non
     bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
     bundle.model_path.write_bytes(ONNX + b"tampered")
 
-    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* onnx_sha256 says"):
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* files\.model\.onnx says"):
         load_bundle(bundle.path)
 
 
@@ -68,7 +81,7 @@ def test_load_bundle_refuses_a_changed_contract(repo: Path) -> None:
     schema = bundle.path / "schema.yaml"
     schema.write_text(schema.read_text().replace("max: 120", "max: 999"))
 
-    with pytest.raises(BundleError, match=r"schema\.yaml has sha256 .* schema_sha256"):
+    with pytest.raises(BundleError, match=r"schema\.yaml has sha256 .* files\.schema\.yaml says"):
         load_bundle(bundle.path)
 
 
@@ -88,7 +101,8 @@ def test_load_bundle_names_every_missing_file(repo: Path) -> None:
         ("[]", "metadata.json must hold a JSON object"),
         ('{"model_name": "churn-model", "onnx_sha256": "ab"}', "has no 'version' string"),
         (
-            '{"model_name": "churn-model", "version": "latest", "onnx_sha256": "ab"}',
+            '{"model_name": "churn-model", "version": "latest", "onnx_sha256": "ab", '
+            '"schema_sha256": "cd"}',
             "version 'latest' is not a semantic version",
         ),
     ],
@@ -104,7 +118,9 @@ def test_load_bundle_rejects_unusable_metadata(repo: Path, metadata: str, messag
 def test_build_refuses_a_model_that_is_not_the_one_in_dvc_lock(repo: Path) -> None:
     (repo / "models/model.onnx").write_bytes(b"retrained but dvc.lock not updated")
 
-    with pytest.raises(BundleError, match=r"differs from dvc\.lock .* run `dvc repro`"):
+    with pytest.raises(
+        BundleError, match=r"models/model\.onnx: md5 \w+ differs from dvc\.lock .* run `make run`"
+    ):
         build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
     assert not (repo / "dist/bundle").exists()
 
@@ -157,3 +173,126 @@ def test_bundle_command_reports_a_tampered_bundle_without_traceback(
     err = capsys.readouterr().err
     assert err.startswith("error: bundle dist/bundle: model.onnx has sha256")
     assert metadata["onnx_sha256"][:12] in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Tampering: every way of changing a built bundle is refused, naming what no longer agrees
+# ---------------------------------------------------------------------------------------------
+
+
+def _edit_metadata(bundle: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    edit(metadata)
+    (bundle / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_deleting_schema_sha256_to_widen_a_range_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    schema = bundle / "schema.yaml"
+    schema.write_text(schema.read_text().replace("max: 120", "max: 999"))
+    _edit_metadata(bundle, lambda m: m.pop("schema_sha256"))
+
+    with pytest.raises(BundleError, match=r"metadata\.json has no 'schema_sha256' string"):
+        load_bundle(bundle)
+
+
+def test_dropping_the_contract_from_the_file_list_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    _edit_metadata(bundle, lambda m: m["files"].pop("schema.yaml"))
+
+    with pytest.raises(BundleError, match=r"files lists no schema\.yaml"):
+        load_bundle(bundle)
+
+
+def test_swapped_model_with_only_onnx_sha256_recomputed_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "model.onnx").write_bytes(b"another model")
+    _edit_metadata(bundle, lambda m: m.update(onnx_sha256=sha256_file(bundle / "model.onnx")))
+
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* files\.model\.onnx says"):
+        load_bundle(bundle)
+
+
+def test_swapped_model_with_its_file_list_entry_recomputed_fails_the_dvc_lock_md5(
+    repo: Path,
+) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "model.onnx").write_bytes(b"another model")
+    sha = sha256_file(bundle / "model.onnx")
+
+    def edit(metadata: dict[str, Any]) -> None:
+        metadata["onnx_sha256"] = sha
+        metadata["files"]["model.onnx"]["sha256"] = sha
+
+    _edit_metadata(bundle, edit)
+
+    with pytest.raises(BundleError, match=r"model\.onnx has md5 .* records .* models/model\.onnx"):
+        load_bundle(bundle)
+
+
+def test_a_file_added_to_a_built_bundle_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "metrics/extra.json").write_text("{}")
+
+    with pytest.raises(BundleError, match=r"metrics/extra\.json not listed in metadata\.json"):
+        load_bundle(bundle)
+
+
+def test_a_changed_metrics_file_inside_a_bundle_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "metrics/evaluate.json").write_text('{"test": {"roc_auc": 0.99}}\n')
+
+    with pytest.raises(BundleError, match=r"metrics/evaluate\.json has sha256"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("metrics/evaluate.json", '{"test": {"roc_auc": 0.91}}\n'),  # params changed, not rerun
+        ("reports/model_card.md", "# Model card\n\nA cost of 250.00 for a churner.\n"),
+        ("data/schema.yaml", None),  # contract edited after the pipeline ran
+    ],
+)
+def test_build_refuses_any_packed_file_that_dvc_lock_does_not_record(
+    repo: Path, path: str, content: str | None
+) -> None:
+    target = repo / path
+    target.write_text(content if content is not None else target.read_text() + "\n# edited\n")
+    commit_all(repo, "stale outputs committed")
+
+    with pytest.raises(BundleError, match=rf"{re.escape(path)}: md5 \w+ differs from dvc\.lock"):
+        build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+    assert not (repo / "dist/bundle").exists()
+
+
+def test_build_refuses_a_metrics_file_dvc_lock_does_not_know(repo: Path) -> None:
+    (repo / "metrics/handmade.json").write_text("{}\n")
+
+    with pytest.raises(BundleError, match=r"metrics/handmade\.json: dvc\.lock records no md5"):
+        build_bundle(repo / "dist/bundle", "0.1.0", root=repo)
+
+
+def test_verify_against_a_lock_refuses_a_bundle_from_another_commit(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(repo)
+    assert main(["bundle", "--output", "dist/bundle", "--version", "0.1.0"]) == 0
+    assert main(["bundle", "--output", "dist/bundle", "--verify", "--lock", "dvc.lock"]) == 0
+    write_model(repo, ONNX + b"retrained")
+    commit_all(repo, "retrain")
+    capsys.readouterr()
+
+    assert main(["bundle", "--output", "dist/bundle", "--verify", "--lock", "dvc.lock"]) == 2
+
+    err = capsys.readouterr().err
+    assert "not built from this checkout's dvc.lock: model.onnx (models/model.onnx" in err
+
+
+def test_a_file_replaced_by_a_symlink_is_refused(repo: Path) -> None:
+    bundle = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    (bundle / "model.onnx").rename(repo / "elsewhere.onnx")
+    (bundle / "model.onnx").symlink_to(repo / "elsewhere.onnx")
+
+    with pytest.raises(BundleError, match=r"model\.onnx is a symlink"):
+        load_bundle(bundle)

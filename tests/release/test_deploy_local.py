@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from project_fixtures import CONTRACT_PATH
 from release_repo import (
     GIT_ENV,
     clone_repo,
@@ -25,8 +26,9 @@ from workflow_harness import set_params
 from gitops_ml.cli import main
 from gitops_ml.contract import load_contract
 from gitops_ml.io import write_json
-from gitops_ml.release.bundle import build_bundle, load_bundle, sha256_file
+from gitops_ml.release.bundle import build_bundle, load_bundle, md5_file, sha256_file
 from gitops_ml.release.deploy import (
+    SMOKE_ROWS,
     DeployError,
     check_v2_response,
     deploy_local,
@@ -34,35 +36,24 @@ from gitops_ml.release.deploy import (
     read_current,
     smoke_frame,
     stop_local,
-    v2_request,
 )
 from gitops_ml.release.versions import VersionError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
+from gitops_ml.v2_request import v2_request
+from serving.protocol import feature_specs, id_spec, parse_infer_request
 
 # ---------------------------------------------------------------------------------------------
 # The smoke test's pure parts
 # ---------------------------------------------------------------------------------------------
 
 
-def test_smoke_rows_stay_inside_the_contract_and_use_each_type_in_v2() -> None:
-    contract = load_contract(REPO_ROOT / "data/schema.yaml")
-    frame = smoke_frame(contract)
+def test_the_smoke_request_is_one_the_server_accepts_ids_and_missing_values_included() -> None:
+    contract = load_contract(CONTRACT_PATH)
+    request = v2_request(smoke_frame(contract), contract, request_id="smoke-test")
 
-    for column in contract.features:
-        values = frame[column.name].tolist()
-        if column.checks.allowed is not None:
-            assert set(values) <= set(column.checks.allowed), column.name
-        if column.checks.min is not None:
-            assert min(values) >= column.checks.min, column.name
-        if column.checks.max is not None:
-            assert max(values) <= column.checks.max, column.name
-    request = v2_request(frame, contract)
-    datatypes = {item["name"]: item["datatype"] for item in request["inputs"]}
-    assert datatypes["tenure_months"] == "INT64" and datatypes["contract"] == "BYTES"
-    assert datatypes["monthly_charges"] == "FP32"
-    assert all(item["shape"] == [len(frame), 1] for item in request["inputs"])
+    parsed = parse_infer_request(request, feature_specs(contract), 10, id_spec(contract))
+
+    assert parsed.rows == SMOKE_ROWS and parsed.ids is not None
+    assert np.isnan(parsed.feeds["total_charges"][-1, 0]), "nullable features are left missing"
 
 
 def _response(probabilities: list[list[float]], labels: list[int]) -> dict:
@@ -156,7 +147,11 @@ def _bundle_with_unloadable_model(repo: Path, dest: Path) -> Path:
     """Consistent hashes, but the model is not ONNX: only starting the server finds out."""
     bundle = build_bundle(dest, "0.3.0", root=repo)
     bundle.model_path.write_bytes(b"this is not an onnx model")
-    metadata = dict(bundle.metadata, onnx_sha256=sha256_file(bundle.model_path))
+    sha = sha256_file(bundle.model_path)
+    files = {**bundle.files, "model.onnx": {**bundle.files["model.onnx"], "sha256": sha}}
+    source = files["model.onnx"]["source"]
+    dvc_lock = {**bundle.metadata["dvc_lock"], source: md5_file(bundle.model_path)}
+    metadata = dict(bundle.metadata, onnx_sha256=sha, files=files, dvc_lock=dvc_lock)
     write_json(bundle.path / "metadata.json", metadata)
     assert load_bundle(dest).onnx_sha256 == metadata["onnx_sha256"]
     return dest

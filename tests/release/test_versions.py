@@ -135,6 +135,25 @@ def test_promotions_are_gto_stage_tags_that_gto_show_reads(
     assert json.loads(shown.stdout)["churn-model"]["stage"]["production"] == "v0.2.0"
 
 
+def test_promoting_the_version_a_stage_already_holds_creates_no_tag(repo: Path) -> None:
+    tag_version(repo)
+    assert promote(repo, "production") == "churn-model#production#1"
+    write_model(repo, b"model-2")
+    commit_all(repo, "retrain")
+    tag_version(repo)
+    assert promote(repo, "production") == "churn-model#production#2"
+
+    assert promote(repo, "production") == "churn-model#production#2"  # the deploy job re-run
+    assert promote(repo, "production", version="0.1.0") == "churn-model#production#3"  # rollback
+    assert promote(repo, "staging", version="0.1.0") == "churn-model#staging#4"
+    assert git(repo, "tag", "--list", "churn-model#*").split() == [
+        "churn-model#production#1",
+        "churn-model#production#2",
+        "churn-model#production#3",
+        "churn-model#staging#4",
+    ]
+
+
 def test_promoting_needs_a_registered_version(repo: Path) -> None:
     with pytest.raises(VersionError, match="HEAD has no churn-model@v"):
         promote(repo, "production")

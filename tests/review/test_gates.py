@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from project_fixtures import fixture_params
 
 from gitops_ml.config import ConfigError, load_params
-from gitops_ml.review.gates import GateParams, check_gates, lower_is_better
+from gitops_ml.metric_registry import lower_is_better
+from gitops_ml.review.gates import GateParams, check_gates
+from gitops_ml.scoring import Difference
 
 GATES = GateParams(
     minimum={"roc_auc": 0.8},
@@ -105,3 +110,120 @@ def test_bad_gate_params_name_the_key(section, message) -> None:
     with pytest.raises(ConfigError) as err:
         GateParams.from_params({"gates": section})
     assert message in str(err.value)
+
+
+# ------------------------------------------------------------------ regression: large AND real
+
+
+def paired(delta: float, half: float) -> Difference:
+    return Difference(delta, delta - half, delta + half, paired=True)
+
+
+def test_a_regression_beyond_the_margin_within_noise_passes_and_says_why() -> None:
+    gate = by_name(
+        check_gates(
+            GATES,
+            {"roc_auc": 0.835},
+            {"roc_auc": 0.85},
+            PARITY_OK,
+            {"roc_auc": paired(-0.015, 0.02)},
+        )
+    )["roc_auc regression"]
+    assert gate.passed
+    assert gate.detail == (
+        "roc_auc worse by 0.0150, allowed 0.01; within noise "
+        "(paired 95% interval -0.0350 … +0.0050)"
+    )
+
+
+def test_a_real_regression_beyond_the_margin_fails() -> None:
+    diffs = {"roc_auc": paired(-0.015, 0.004), "log_loss": paired(0.03, 0.01)}
+    results = by_name(
+        check_gates(
+            GATES,
+            {"roc_auc": 0.835, "log_loss": 0.40},
+            {"roc_auc": 0.85, "log_loss": 0.37},
+            PARITY_OK,
+            diffs,
+        )
+    )
+    assert not results["roc_auc regression"].passed
+    assert "; real (paired 95% interval -0.0190 … -0.0110)" in results["roc_auc regression"].detail
+    assert not results["log_loss regression"].passed  # lower is better: real when low > 0
+
+
+def test_a_real_regression_inside_the_margin_passes() -> None:
+    gate = by_name(
+        check_gates(
+            GATES,
+            {"roc_auc": 0.845},
+            {"roc_auc": 0.85},
+            PARITY_OK,
+            {"roc_auc": paired(-0.005, 0.001)},
+        )
+    )["roc_auc regression"]
+    assert gate.passed
+
+
+def test_regression_test_none_uses_the_margin_alone() -> None:
+    margin_only = replace(GATES, regression_test="none")
+    gate = by_name(
+        check_gates(
+            margin_only,
+            {"roc_auc": 0.835},
+            {"roc_auc": 0.85},
+            PARITY_OK,
+            {"roc_auc": paired(-0.015, 0.02)},
+        )
+    )["roc_auc regression"]
+    assert not gate.passed and gate.detail == "roc_auc worse by 0.0150, allowed 0.01"
+
+
+def test_without_an_interval_the_gate_falls_back_to_the_margin_and_says_so() -> None:
+    gate = by_name(check_gates(GATES, {"roc_auc": 0.835}, {"roc_auc": 0.85}, PARITY_OK, {}))
+    assert not gate["roc_auc regression"].passed
+    assert gate["roc_auc regression"].detail.endswith("(no interval: margin only)")
+
+
+# ------------------------------------------------------------------ slice gaps
+
+
+SLICES = {
+    "age": {"gap": {"recall": 0.12, "roc_auc": 0.03}},
+    "senior_citizen": {"gap": {"recall": None, "roc_auc": None}},
+}
+
+
+def test_slice_gap_gate_fails_per_column_over_the_allowed_gap() -> None:
+    gates = GateParams(max_slice_gap={"recall": 0.1})
+    results = by_name(check_gates(gates, {}, {}, None, None, SLICES))
+    age = results["recall gap across age"]
+    assert not age.passed
+    assert age.detail == "largest recall gap between groups 0.1200, allowed 0.1"
+    assert results["recall gap across senior_citizen"].passed  # too few large groups to judge
+
+
+def test_slice_gap_gate_without_slice_metrics_fails_with_the_fix() -> None:
+    (gate,) = check_gates(GateParams(max_slice_gap={"recall": 0.1}), {}, {}, None, None, {})
+    assert not gate.passed and "slice: true" in gate.detail
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"regression_test": "paired_bootstrp"},
+            "'gates.regression_test' is 'paired_bootstrp' (did you mean 'paired_bootstrap'?)",
+        ),
+        ({"max_slice_gap": {"recal": 0.1}}, "'gates.max_slice_gap.recal' (did you mean 'recall'?)"),
+        ({"max_slice_gap": {"recall": -1}}, "'gates.max_slice_gap.recall' must be >= 0"),
+    ],
+)
+def test_bad_regression_test_and_slice_gap_params_name_the_key(section, message) -> None:
+    with pytest.raises(ConfigError) as err:
+        GateParams.from_params({"gates": section})
+    assert message in str(err.value)
+
+
+def test_fixture_params_use_the_paired_bootstrap() -> None:
+    assert GateParams.from_params(fixture_params()).regression_test == "paired_bootstrap"

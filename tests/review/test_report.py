@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from report_checks import assert_valid_markdown
 
 from gitops_ml.review.gates import GateParams
-from gitops_ml.review.report import COMMENT_LIMIT, ReviewInputs, fit, render
+from gitops_ml.review.paired import Comparison
+from gitops_ml.review.report import COMMENT_LIMIT, FLAG_LEGEND, ReviewInputs, fit, render
+from gitops_ml.scoring import Difference
 
 GATES = GateParams(
     minimum={"roc_auc": 0.75},
@@ -33,7 +36,11 @@ EXPORT = {
     "onnx": {"sha256": "ab" * 32, "size_bytes": 123456, "opset": 17},
     "parity": {"max_abs_diff": 1.2e-7, "label_flips": 0, "rows_checked": 10200},
 }
-DATA = {"rows": {"total": 50000, "train": 40000, "test": 10000}, "split": {"method": "time"}}
+DATA = {
+    "rows": {"total": 50000, "train": 40000, "test": 10000},
+    "positive_rate": {"train": 0.25, "test": 0.24},
+    "split": {"method": "time"},
+}
 VALIDATION = {"status": "passed", "failed_checks": 0, "missing_rate": {"total_charges": 0.058}}
 ROC = {"roc": [{"fpr": i / 100, "tpr": min(1.0, (i / 100) ** 0.3)} for i in range(101)]}
 LOCK: dict[str, Any] = {
@@ -93,7 +100,6 @@ def inputs(
         pr_plots={"plots/roc.json": ROC},
         base_lock=base_lock,
         pr_lock=pr_lock,
-        committed_lock=pr_lock,
         gates=GATES,
     )
 
@@ -119,18 +125,19 @@ def test_fewer_trees_report_shows_worse_metrics_with_direction_and_changed_param
     md = report.markdown
     assert_valid_markdown(md)
     assert md.startswith("## ❌ 2 of 5 gates failed: **log_loss regression**")
-    assert row(md, "roc_auc ↑")[1:6] == [
+    assert row(md, "roc_auc ↑")[1:7] == [
         "0.8600",
         "0.8300",
         "-0.0300 (-3.5%)",
-        "🔴 worse",
-        "**real** (base 95% CI 0.8500–0.8700)",
+        "-0.0441 … -0.0159",  # unpaired: the two ±0.01 intervals add in quadrature
+        "🔴 worse, **real**",
+        "±0.0141",
     ]
-    assert row(md, "log_loss ↓")[4] == "🔴 worse"  # higher log loss is worse
+    assert row(md, "log_loss ↓")[5] == "🔴 worse, **real**"  # higher log loss is worse
     assert "| `model.max_iter` | 250 | 50 |" in md
     assert "- **train**: params `model`; outputs `models/model.joblib`" in md
     assert "- unchanged: ingest" in md
-    assert "| **churns** | 1,400 | 1,100 | 1,400 | 1,000 (-100) |" in md
+    assert "| **positive** | 1,400 | 1,100 | 1,400 | 1,000 (-100) |" in md
     assert not report.passed
 
 
@@ -139,9 +146,8 @@ def test_improvement_within_the_interval_is_called_noise_and_passes() -> None:
     assert report.passed
     assert report.markdown.startswith("## ✅ All 5 gates passed")
     cells = row(report.markdown, "roc_auc ↑")
-    assert cells[4] == "🟢 better"
-    assert cells[5].startswith("within noise")
-    assert row(report.markdown, "log_loss ↓")[4] == "🟢 better"  # lower log loss is better
+    assert cells[5] == "🟢 better, within noise"
+    assert row(report.markdown, "log_loss ↓")[5] == "🟢 better, within noise"  # lower is better
 
 
 def test_nothing_changed_is_said_explicitly() -> None:
@@ -179,11 +185,12 @@ def test_stale_lock_and_changed_gates_are_warned_about_in_the_verdict() -> None:
         params_old={"gates": {"min": {"roc_auc": 0.8}}},
         params_new={"gates": {"min": {"roc_auc": 0.5}}},
     )
-    data.committed_lock = None
+    data.stale_files = ["dvc.lock"]
     md = render(data).markdown
     verdict = md.split("### Metrics")[0]
-    assert "⚠️ **Stale `dvc.lock`**" in verdict
-    assert "(stages: ingest, train)" in verdict
+    assert "⚠️ **Stale committed outputs**: reproducing the pipeline changed 1" in verdict
+    assert "`dvc.lock`. Run `make run` and commit these." in verdict
+    assert "dvc repro" not in verdict
     assert "⚠️ **This PR changes the gates themselves**" in verdict
 
 
@@ -226,3 +233,143 @@ def test_fit_drops_whole_trailing_sections_with_a_note() -> None:
 @pytest.mark.parametrize("limit", [COMMENT_LIMIT])
 def test_a_normal_report_is_far_below_the_limit(limit: int) -> None:
     assert len(render(inputs(evaluate_doc(), evaluate_doc(roc=0.8))).markdown) < limit / 4
+
+
+# ------------------------------------------------------------------ paired comparison
+
+
+def test_paired_differences_drive_the_interval_the_verdict_and_the_gate() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc(roc=0.845, log_loss=0.37))
+    data.comparison = Comparison(
+        paired=True,
+        note="both models scored on the PR's 10,000 test rows; intervals from 200 paired "
+        "bootstrap resamples of those rows",
+        rows=10_000,
+        samples=200,
+        differences={
+            "roc_auc": Difference(-0.015, -0.019, -0.011, paired=True),
+            "log_loss": Difference(0.01, -0.002, 0.022, paired=True),
+        },
+    )
+    report = render(data)
+    md = report.markdown
+    assert row(md, "roc_auc ↑")[3:8] == [
+        "-0.0150 (-1.7%)",
+        "-0.0190 … -0.0110",
+        "🔴 worse, **real**",
+        "±0.0040",
+        "❌ regression",
+    ]
+    assert row(md, "log_loss ↓")[5] == "🔴 worse, within noise"
+    assert "**Paired comparison**: both models scored on the PR's 10,000 test rows" in md
+    assert [g.name for g in report.gates if not g.passed] == ["roc_auc regression"]
+
+
+def test_unpaired_fallback_is_labelled_with_its_reason() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc(roc=0.85))
+    data.comparison = Comparison(paired=False, note="the test sets differ (…)")
+    md = render(data).markdown
+    assert "**Unpaired comparison** (the test sets differ (…)): each interval" in md
+    assert row(md, "roc_auc ↑")[4] == "-0.0241 … +0.0041"
+
+
+# ------------------------------------------------------------------ honest flags
+
+
+def export_doc(**parity: Any) -> dict[str, Any]:
+    return {**EXPORT, "parity": {**EXPORT["parity"], **parity}}
+
+
+def model_rows(base_export: dict[str, Any], pr_export: dict[str, Any]) -> str:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.metrics["metrics/export.json"] = diff(base_export, pr_export)
+    md = render(data).markdown
+    return md.split("### Model (ONNX)", 1)[1]
+
+
+def test_an_improvement_is_not_flagged_and_no_legend_is_shown() -> None:
+    section = model_rows(export_doc(max_abs_diff=1.11e-07), export_doc(max_abs_diff=1.10e-07))
+    assert "| parity: max abs diff | 1.11e-07 | 1.10e-07 |" in section
+    assert "⚠️" not in section
+
+
+def test_a_worse_value_and_a_changed_hash_are_flagged_with_a_legend() -> None:
+    pr = {**export_doc(label_flips=2), "onnx": {**EXPORT["onnx"], "sha256": "cd" * 32}}
+    section = model_rows(EXPORT, pr)
+    assert "| parity: label flips | 0 | 2 ⚠️ |" in section
+    assert "| sha256 | `abababababab` | `cdcdcdcdcdcd` ⚠️ |" in section
+    assert "| ONNX size | 120.6 KiB | 120.6 KiB |" in section
+    assert FLAG_LEGEND in section
+
+
+def test_always_changed_stages_do_not_count_as_an_unreproduced_workspace() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.status = {"source": ["always changed"]}
+    assert "Workspace not reproduced" not in render(data).markdown
+    data.status["train"] = [{"changed deps": {"params.yaml": "modified"}}]
+    md = render(data).markdown
+    assert "⚠️ **Workspace not reproduced**: `dvc status` reports changes in train;" in md
+
+
+def test_data_section_shows_the_source_record_base_vs_pr() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.base_source = {"kind": "file", "source": "data/a.csv", "sha256": "1" * 64, "bytes": 10}
+    data.pr_source = {"kind": "file", "source": "data/a.csv", "sha256": "2" * 64, "bytes": 12}
+    md = render(data).markdown
+    assert "| data source | file: data/a.csv | file: data/a.csv |" in md
+    assert "| source sha256 | `111111111111` | `222222222222` ⚠️ |" in md
+    assert "| source bytes | 10 | 12 |" in md
+
+
+# ------------------------------------------------------------------ slices
+
+
+def slices_doc(young_recall: float) -> dict[str, Any]:
+    group = {"rows": 400, "positives": 100, "roc_auc": 0.8, "positive_rate": 0.2}
+    return {
+        "age": {
+            "groups": {
+                "18–40": {**group, "recall": young_recall, "calibration_error": 0.02},
+                "41–95": {**group, "recall": 0.6, "calibration_error": 0.03},
+                "missing": {**group, "rows": 12, "recall": 0.1, "small": True},
+            },
+            "gap": {"recall": round(0.6 - young_recall, 6)},
+        }
+    }
+
+
+def test_slices_show_groups_base_vs_pr_and_the_largest_gap() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.base_slices, data.pr_slices = slices_doc(0.55), slices_doc(0.40)
+    md = render(data).markdown
+    assert_valid_markdown(md)
+    section = md.split("### Slices", 1)[1]
+    assert "| 18–40 | 400 | 0.8000 → 0.8000 | 0.5500 → 0.4000 |" in section
+    assert "| missing (small) | 12 |" in section
+    assert "| recall | 0.0500 (18–40 vs 41–95) | 0.2000 (18–40 vs 41–95) ⚠️ |" in section
+    assert "| ROC AUC | 0.0000 | 0.0000 |" in section  # equal groups: no gap, no flag
+    assert FLAG_LEGEND in section
+
+
+def test_a_narrower_slice_gap_is_not_flagged() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.base_slices, data.pr_slices = slices_doc(0.40), slices_doc(0.55)
+    section = render(data).markdown.split("### Slices", 1)[1].split("### Charts")[0]
+    assert "⚠️" not in section
+
+
+def test_slice_gap_gate_reads_the_pr_slices() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    data.gates = replace(GATES, max_slice_gap={"recall": 0.1})
+    data.pr_slices = slices_doc(0.40)
+    report = render(data)
+    assert not report.passed
+    assert "**recall gap across age** (largest recall gap between groups 0.2000" in report.markdown
+
+
+def test_a_base_from_before_the_positive_rate_rename_still_lines_up() -> None:
+    data = inputs(evaluate_doc(), evaluate_doc())
+    old = {**DATA, "churn_rate": DATA["positive_rate"]}
+    del old["positive_rate"]
+    data.metrics["metrics/data.json"] = diff(old, DATA)
+    assert "| positive rate (test) | 0.2400 | 0.2400 |" in render(data).markdown

@@ -82,9 +82,10 @@ def test_param_change_report_from_real_dvc_diffs_and_check_exit_code(repo, capsy
     assert "gate failed: roc_auc regression: roc_auc worse by 0.0400, allowed 0.01" in err
     assert md.startswith("## ❌ 1 of 3 gates failed: **roc_auc regression**")
     assert "| `model.max_iter` | 250 | 20 |" in md
-    assert "| roc_auc ↑ | 0.8600 | 0.8200 | -0.0400 (-4.7%) | 🔴 worse |" in md
-    assert "⚠️ **Stale `dvc.lock`**" in md and "(stages: evaluate)" in md
+    assert "| roc_auc ↑ | 0.8600 | 0.8200 | -0.0400 (-4.7%) |" in md
+    assert "⚠️ **Stale committed outputs**" in md and "`dvc.lock`" in md
     assert "- **evaluate**: params `model`; outputs `metrics/evaluate.json`" in md
+    assert "**Unpaired comparison** (the base records no `models/model.onnx` in its" in md
     assert_valid_markdown(md)
 
     commit_all(repo, "pr: fewer trees, lock committed")
@@ -120,3 +121,15 @@ def test_unknown_base_revision_is_a_clear_error_with_exit_2(repo, capsys) -> Non
     assert code == 2
     assert err.startswith("error: unknown base revision 'origin/nope'")
     assert "Traceback" not in err
+
+
+def test_regression_test_none_says_the_comparison_is_unpaired(repo, capsys) -> None:
+    write_state(repo, 250, evaluate_doc())
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["gates"]["regression_test"] = "none"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    repro(repo)
+    commit_all(repo, "base")
+    code, out, _ = report(capsys, "--base", "main")
+    assert code == 0
+    assert "**Unpaired comparison** (`gates.regression_test: none`)" in out

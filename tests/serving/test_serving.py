@@ -14,15 +14,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serving_support import (
-    RunningServer,
-    onnx_direct,
-    records,
-    serving_exported,
-    v2_body,
-)
+from serving_support import RunningServer, onnx_direct, serving_exported, v2_body
 
 from gitops_ml.contract import Contract
+from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +90,8 @@ def test_model_metadata_lists_contract_inputs_sha256_and_revision(
     assert meta["parameters"]["onnx_sha256"] == recorded
     assert meta["parameters"]["sha256_verified"] is True
     assert meta["parameters"]["git_revision"] == "abc123"
+    assert meta["parameters"]["positive_label"] == exported_model.contract.positive_label
+    assert meta["parameters"]["id_input"] == "customer_id"
     assert client.get("/v2/models/churn-model/versions/dev").json() == meta
 
 
@@ -166,8 +163,9 @@ def test_predict_records_equal_onnxruntime_called_directly(
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert [p["label"] for p in predictions] == labels.tolist()
-    served = np.array([p["churn_probability"] for p in predictions], dtype=np.float32)
+    served = np.array([p["probability"] for p in predictions], dtype=np.float32)
     np.testing.assert_array_equal(served, probabilities[:, 1])
+    assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in rows]
 
 
 def test_json_body_is_accepted_whatever_the_content_type(
@@ -210,13 +208,13 @@ def _v2_error_cases(contract: Contract, rows: list[dict[str, Any]]) -> list[tupl
         ("no inputs", {"inputs": []}, "non-empty array"),
         (
             "missing feature",
-            edit(lambda b: b["inputs"].pop(0)),
+            edit(lambda b: b["inputs"].remove(tensor(b, "tenure_months"))),
             "missing input(s) for contract feature(s): tenure_months",
         ),
         (
             "extra feature",
             edit(lambda b: b["inputs"].append(dict(b["inputs"][0], name="shoe_size"))),
-            "input 'shoe_size' is not a feature of the data contract",
+            "input 'shoe_size' is not a feature (or the id) of the data contract",
         ),
         (
             "duplicate feature",
@@ -236,12 +234,14 @@ def _v2_error_cases(contract: Contract, rows: list[dict[str, Any]]) -> list[tupl
         (
             "fractional int",
             edit(lambda b: tensor(b, "support_calls")["data"].__setitem__(0, 1.5)),
-            "input 'support_calls': row 0 is 1.5; feature 'support_calls' has contract type int",
+            "input 'support_calls': row 0 is 1.5, not a whole number; feature 'support_calls'",
         ),
         (
             "number for a bool",
-            edit(lambda b: tensor(b, "senior_citizen")["data"].__setitem__(2, 1)),
-            "takes boolean values",
+            edit(lambda b: tensor(b, "senior_citizen")["data"].__setitem__(2, 2)),
+            "input 'senior_citizen': row 2 is 2, a number other than 0 or 1; feature "
+            "'senior_citizen' has contract type bool and takes true/false, 0/1 or the "
+            "contract's true/false tokens",
         ),
         (
             "number for a category",
@@ -428,14 +428,23 @@ def test_prediction_log_writes_one_json_line_per_row_in_the_drift_format(
         time.sleep(0.05)
     assert len(logged) == 2
     first = logged[0]
-    assert set(first) == {"ts", "request_id", "model", "model_version", "features", "prediction"}
+    assert list(first) == [
+        "ts",
+        "request_id",
+        "id",
+        "model",
+        "model_version",
+        "features",
+        "prediction",
+    ]
+    assert first["id"] == rows[0]["customer_id"]
     assert first["model"] == "churn-model" and first["model_version"] == "dev"
     assert first["ts"].endswith("Z") and first["features"]["total_charges"] is None
     assert first["features"]["tenure_months"] == rows[0]["tenure_months"]
     predicted = response.json()["predictions"][0]
     assert first["prediction"] == {
         "label": predicted["label"],
-        "score": predicted["churn_probability"],
+        "score": predicted["probability"],
     }
 
 
@@ -464,4 +473,4 @@ def test_the_readme_examples_are_answered_and_agree_with_each_other(client: http
 
     assert v2.status_code == 200 and plain.status_code == 200
     probabilities = v2.json()["outputs"][1]["data"]
-    assert [p["churn_probability"] for p in plain.json()["predictions"]] == probabilities[1::2]
+    assert [p["probability"] for p in plain.json()["predictions"]] == probabilities[1::2]

@@ -4,6 +4,7 @@ offline (no Docker engine or cluster here)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -18,7 +19,6 @@ import yaml
 from serving_support import (
     REPO_ROOT,
     free_port,
-    records,
     run_server_expecting_failure,
     running_server,
     serve_command,
@@ -27,6 +27,7 @@ from serving_support import (
 )
 
 from gitops_ml.release.bundle import bundle_metadata, write_bundle
+from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +46,16 @@ def bundle_dir(exported_model: Any, tmp_path_factory: pytest.TempPathFactory) ->
         contract_bytes=contract_bytes,
         git_revision="0123456789abcdef",
         git_dirty=False,
-        dvc_lock={"models/model.onnx": "md5"},
+        dvc_lock={"models/model.onnx": hashlib.md5(onnx_bytes).hexdigest()},
         params={},
         metrics={"evaluate": {"test": {"roc_auc": 0.86}}},
         package_versions={},
     )
     output = tmp_path_factory.mktemp("release") / "bundle"
-    return write_bundle(output, onnx_bytes, contract_bytes, "# card\n", metadata).path
+    sources = {"model.onnx": "models/model.onnx"}
+    return write_bundle(
+        output, onnx_bytes, contract_bytes, "# card\n", metadata, sources=sources
+    ).path
 
 
 def test_missing_model_is_a_clear_startup_error_with_nonzero_exit(tmp_path: Path) -> None:
@@ -210,7 +214,13 @@ def _kustomize_documents() -> list[dict[str, Any]]:
 def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
     docs = {doc["kind"]: doc for doc in _kustomize_documents()}
 
-    assert set(docs) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert set(docs) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
     deployment = docs["Deployment"]
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]

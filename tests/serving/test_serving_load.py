@@ -11,14 +11,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serving_support import (
-    RunningServer,
-    onnx_direct,
-    records,
-    serving_exported,
-    v2_body,
-)
+from serving_support import RunningServer, onnx_direct, serving_exported, v2_body
 
+from gitops_ml.v2_request import records
 from serving.loadgen import run_load
 
 pytestmark = pytest.mark.slow
@@ -62,7 +57,7 @@ def test_fifty_concurrent_clients_get_5000_correct_answers_and_no_errors(
         if index % 2:
             served = np.float32(body["outputs"][1]["data"][1])
         else:
-            served = np.float32(body["predictions"][0]["churn_probability"])
+            served = np.float32(body["predictions"][0]["probability"])
         assert served == probabilities[index % len(rows), 1], index
     metrics = httpx.get(f"{server.url}/metrics").text
     ok = sum(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,22 +43,6 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
     log.record("r1", columns, np.zeros(5, dtype=np.int64), np.full(5, 0.25))  # writer not started
 
     assert log.queue.qsize() == 2 and sum(dropped) == 3
-
-
-def test_prediction_log_counts_failed_writes_as_dropped_and_keeps_running(tmp_path: Path) -> None:
-    dropped: list[int] = []
-    written: list[int] = []
-    target = tmp_path / "a-directory"
-    target.mkdir()
-    log = PredictionLog(
-        target, 1.0, "churn-model", "1.0.0", on_dropped=dropped.append, on_written=written.append
-    )
-    log.start()
-
-    log.record("r1", {"age": [30, 40]}, np.array([0, 1]), np.array([0.1, 0.9]))
-    log.close()
-
-    assert sum(dropped) == 2 and written == []
 
 
 def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
@@ -123,3 +108,52 @@ def test_any_json_value_in_any_field_gives_feeds_or_a_request_error(
         else:
             assert all(feed.shape == (1, 1) for feed in parsed.feeds.values())
             assert len(parsed.feeds) == len(specs)
+
+
+def _one_row_tensors(contract: Contract, **changes: Any) -> dict[str, Any]:
+    specs = feature_specs(contract)
+    record = {**_record(contract), **changes}
+    return {
+        "inputs": [
+            {"name": s.name, "datatype": s.datatypes[0], "shape": [1, 1], "data": [record[s.name]]}
+            for s in specs
+        ]
+    }
+
+
+def test_category_feeds_are_object_arrays_so_one_long_value_costs_only_its_own_length(
+    contract: Contract,
+) -> None:
+    specs = feature_specs(contract)
+    many = [_record(contract) for _ in range(1000)]
+    many[0]["plan"] = "p" * 256  # the longest value the default max_length admits
+
+    parsed = parse_records(many, specs, 1000)
+
+    assert parsed.feeds["plan"].dtype == object and parsed.feeds["plan"].shape == (1000, 1)
+    assert parsed.feeds["region"].nbytes == 1000 * np.dtype(object).itemsize
+
+
+def test_a_category_value_over_max_length_is_refused_naming_input_row_and_limit(
+    contract: Contract,
+) -> None:
+    specs = feature_specs(contract)
+    with pytest.raises(RequestError) as caught:
+        parse_infer_request(_one_row_tensors(contract, plan="x" * 257), specs, 10)
+
+    assert caught.value.status == 400
+    assert caught.value.message == (
+        "input 'plan': row 0 has 257 characters; feature 'plan' takes at most 256 "
+        "(the contract's checks.max_length)"
+    )
+
+
+def test_control_characters_in_a_category_are_refused_not_scored_like_empty(
+    contract: Contract,
+) -> None:
+    specs = feature_specs(contract)
+    for text in ("\x00", "basic\x00", "north\n", "\x7f"):
+        with pytest.raises(RequestError) as caught:
+            parse_records([{**_record(contract), "plan": text}], specs, 10)
+        assert caught.value.status == 422
+        assert "field 'plan': row 0 contains the control character U+00" in caught.value.message

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Release Test",
     "GIT_AUTHOR_EMAIL": "release@example.com",
@@ -51,11 +51,20 @@ def write_lock(repo: Path, outputs: dict[str, bytes]) -> None:
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
 
 
+RECORDED = ("models/model.onnx", "data/schema.yaml", "reports/model_card.md", "metrics/*.json")
+
+
+def record_lock(repo: Path) -> None:
+    """Record the md5 of every pipeline file present (model, contract, card, metrics)."""
+    paths = sorted({p for pattern in RECORDED for p in repo.glob(pattern) if p.is_file()})
+    write_lock(repo, {p.relative_to(repo).as_posix(): p.read_bytes() for p in paths})
+
+
 def write_model(repo: Path, onnx_bytes: bytes) -> None:
     """Put a model in place and record it in dvc.lock, as `dvc repro` would."""
     (repo / "models").mkdir(parents=True, exist_ok=True)
     (repo / "models/model.onnx").write_bytes(onnx_bytes)
-    write_lock(repo, {"models/model.onnx": onnx_bytes})
+    record_lock(repo)
 
 
 def commit_all(repo: Path, message: str) -> str:
@@ -69,8 +78,8 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
     repo.mkdir(parents=True, exist_ok=True)
     git(repo, "init", "--quiet", "--initial-branch=main")
     (repo / "data").mkdir(exist_ok=True)
-    shutil.copy(REPO_ROOT / "data/schema.yaml", repo / "data/schema.yaml")
-    shutil.copy(REPO_ROOT / "params.yaml", repo / "params.yaml")
+    shutil.copy(CONTRACT_PATH, repo / "data/schema.yaml")  # fixtures, never the live files
+    shutil.copy(PARAMS_PATH, repo / "params.yaml")
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     (repo / "reports").mkdir(exist_ok=True)
     (repo / "reports/model_card.md").write_text("# Model card\n\nHistGradientBoosting churn.\n")

@@ -3,7 +3,6 @@ and request bodies built from raw rows of the test frame."""
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -19,12 +18,12 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
 from gitops_ml.release.deploy import free_port
+from gitops_ml.v2_request import v2_request
 from serving.model import session_options
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -122,40 +121,37 @@ def run_server_expecting_failure(
 # ------------------------------------------------------------------------ request bodies
 
 
-def _json_value(value: Any, kind: str) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "bool":
-        return bool(value)
-    return str(value)
-
-
-def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
-    """Raw rows as `/predict` records: contract features only, null for missing."""
-    columns = {
-        c.name: [_json_value(v, c.type) for v in frame[c.name].astype(object)]
-        for c in contract.features
-    }
-    return [{name: columns[name][i] for name in columns} for i in range(len(frame))]
-
-
 def v2_body(rows: list[dict[str, Any]], contract: Contract) -> dict[str, Any]:
-    """A V2 inference request with one [N, 1] tensor per feature."""
-    return {
-        "inputs": [
-            {
-                "name": c.name,
-                "datatype": V2_DATATYPE[c.type],
-                "shape": [len(rows), 1],
-                "data": [row[c.name] for row in rows],
-            }
-            for c in contract.features
-        ]
-    }
+    """A V2 inference request for `/predict`-style records (the shared builder's tensors)."""
+    return v2_request(pd.DataFrame(rows), contract)
+
+
+def fork_contract() -> Contract:
+    """A fork-shaped contract: Yes/No booleans, blank numerics, an id, no timestamp."""
+    return parse_contract(
+        {
+            "name": "telco",
+            "encoding": {
+                "true_values": ["Yes"],
+                "false_values": ["No"],
+                "missing_values": ["", " "],
+            },
+            "columns": [
+                {"name": "customerID", "type": "category", "role": "id"},
+                {"name": "SeniorCitizen", "type": "bool"},
+                {"name": "Partner", "type": "bool", "nullable": True},
+                {"name": "TotalCharges", "type": "float", "nullable": True, "checks": {"min": 0}},
+                {"name": "tenure", "type": "int", "checks": {"min": 0, "max": 72}},
+                {
+                    "name": "Contract",
+                    "type": "category",
+                    "nullable": True,
+                    "checks": {"allowed": ["Month-to-month", "One year", "Two year"]},
+                },
+                {"name": "Churn", "type": "bool", "role": "target", "positive": "Yes"},
+            ],
+        }
+    )
 
 
 def onnx_direct(

@@ -76,6 +76,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
 RECORDER_TOOLS = ("cml", "gh", "docker", "kubectl", "npm")
+LOCAL_ENVIRONMENTS = (".venv", ".tools")  # per-checkout environments, never part of a clone
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Workflow Test",
     "GIT_AUTHOR_EMAIL": "workflow-test@example.invalid",
@@ -152,6 +153,8 @@ def scratch_repo(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in _worktree_files(source):
+        if name.split("/", 1)[0] in LOCAL_ENVIRONMENTS:
+            continue  # a worktree may symlink them; never copy (or write through) those links
         src = source / name
         if not src.is_file() and not src.is_symlink():
             continue  # deleted in the work tree but still in the index
@@ -161,7 +164,10 @@ def scratch_repo(
     venv = source / ".venv"
     if venv.exists():
         (dest / ".venv").symlink_to(venv)
-    uv = dest / ".tools" / "bin" / "uv"
+    tools = dest / ".tools"
+    if tools.is_symlink():  # the stub must land in the scratch clone, not in a shared .tools
+        tools.unlink()
+    uv = tools / "bin" / "uv"
     uv.parent.mkdir(parents=True, exist_ok=True)
     uv.write_text(UV_STUB)
     uv.chmod(0o755)

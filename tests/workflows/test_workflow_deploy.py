@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from release_repo import GIT_ENV, clone_repo, commit_all, git, reproduced_pipeline
-from workflow_harness import JobResult, UsesCall, recorder_env, run_job
+from release_repo import GIT_ENV, clone_repo, commit_all, git, reproduced_pipeline, run_tool
+from workflow_harness import JobResult, UsesCall, recorder_env, run_job, set_params
 
-from gitops_ml.release.bundle import build_bundle
+from gitops_ml.release.bundle import BundleError, build_bundle
 from gitops_ml.release.deploy import free_port, start_server, stop_process, wait_ready
 from gitops_ml.release.versions import tag_version
 
@@ -29,6 +29,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO_ROOT / ".github/workflows/deploy.yml"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
 QUICK_TESTS = "tests/release/test_versions.py -k bump_rule -q -p no:cacheprovider --noconftest"
+ARCHIVE = "churn-model-{version}.bundle.tar.gz"
+
+
+def archive_bundle(bundle: Path, archive: Path) -> Path:
+    """The publish job's archive of a bundle directory, made with the same command."""
+    script = (
+        'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" -cf - bundle'
+        ' | gzip -n > "$2"'
+    )
+    subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script, "_", bundle.parent, archive], check=True
+    )
+    return archive
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-xzf", archive, "-C", dest], check=True)
+    return dest / "bundle"
 
 
 class Runner:
@@ -64,13 +83,16 @@ class Runner:
         secrets: Mapping[str, str] | None = None,
         needs: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        ref: str = "refs/heads/main",
+        event: str = "push",
     ) -> JobResult:
         contexts = {
             "github": {
                 "repository": "Acme/churn-gitops",
                 "sha": git(self.repo, "rev-parse", "HEAD"),
-                "ref": "refs/heads/main",
-                "event_name": "push",
+                "ref": ref,
+                "event_name": event,
+                "event": {"repository": {"default_branch": "main"}},
                 "actor": "octocat",
                 "token": "ghs_recorded_not_real",
             },
@@ -145,15 +167,18 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert (version, tag, image) == ("0.1.0", "churn-model@v0.1.0", "ghcr.io/acme/churn-model")
     assert digest.startswith("sha256:")
     calls = _calls(publish)
-    assert [" ".join(c[:2]) for c in calls] == [
-        "docker login",
-        "docker build",
-        "docker push",
-        "docker push",
-        "docker inspect",
-        "gh release",
+    assert [" ".join(c[:3]) for c in calls] == [
+        "docker login ghcr.io",
+        "docker buildx imagetools",  # nothing pushed yet for this commit ...
+        "docker buildx imagetools",  # ... nor for this version: build
+        "docker build --file",
+        "docker push " + f"{image}:0.1.0",
+        "docker push " + f"{image}:{sha}",
+        "docker inspect --format",
+        "gh release view",  # no Release yet: create it
+        "gh release create",
     ]
-    build = calls[1]
+    build = calls[3]
     for expected in (
         f"{image}:0.1.0",
         f"{image}:{sha}",
@@ -161,8 +186,7 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
         "serving/Dockerfile",
     ):
         assert expected in build
-    assert calls[2][-1] == f"{image}:0.1.0" and calls[3][-1] == f"{image}:{sha}"
-    release = calls[5]
+    release = calls[8]
     assert release[2:4] == ["create", tag] and "--verify-tag" in release
     assert "dist/churn-model-0.1.0.bundle.tar.gz" in release
     assert "dist/bundle/model_card.md" in release
@@ -172,14 +196,19 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert git(repo, "ls-remote", "--tags", "origin", tag)  # pushed
 
     port = free_port()
-    server_factory(runner.store / "bundle", port)
-    deploy = runner.run(
-        "deploy",
-        vars={"SMOKE_LOCAL_PORT": str(port)},
-        secrets={"KUBECONFIG": KUBECONFIG},
-        needs=_publish_needs(publish),
-    )
+    archive = runner.store / "bundle" / ARCHIVE.format(version="0.1.0")
+    server_factory(unpack(archive, repo.parent / "served"), port)
+    deploy_args: dict[str, Any] = {
+        "vars": {"SMOKE_LOCAL_PORT": str(port)},
+        "secrets": {"KUBECONFIG": KUBECONFIG},
+        "needs": _publish_needs(publish),
+    }
+    deploy = runner.run("deploy", **deploy_args)
     assert deploy.ok, deploy.explain()
+    verified = [c for c in _calls(deploy, "gh") if c[1:3] == ["attestation", "verify"]]
+    assert [c[3] for c in verified] == [f"oci://{image}@{digest}", f"dist/{archive.name}"]
+    for call in verified:
+        assert call[call.index("--signer-workflow") + 1].endswith("/.github/workflows/deploy.yml")
     kubectl = [c[1:3] for c in _calls(deploy, "kubectl")]
     assert kubectl == [
         ["kustomize", kubectl[0][1]],
@@ -200,10 +229,17 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert git(repo, "ls-remote", "--tags", "origin", "churn-model#production#1")
     assert "as `churn-model#production#1`" in deploy.summary
 
+    # re-running the deploy job rolls out the same digest again and adds no stage tag
+    again = runner.run("deploy", **deploy_args)
+    assert again.ok, again.explain()
+    assert git(repo, "tag", "--list", "churn-model#*").split() == ["churn-model#production#1"]
+
 
 def _published(repo: Path, runner: Runner) -> dict[str, Any]:
-    """What a publish job leaves behind, made directly: bundle artifact and version tag."""
-    build_bundle(runner.store / "bundle", "0.1.0", root=repo)
+    """What a publish job leaves behind, made directly: bundle archive artifact and version tag."""
+    bundle = build_bundle(repo.parent / "built" / "bundle", "0.1.0", root=repo).path
+    (runner.store / "bundle").mkdir(parents=True)
+    archive_bundle(bundle, runner.store / "bundle" / ARCHIVE.format(version="0.1.0"))
     tag_version(repo)
     outputs = {
         "version": "0.1.0",
@@ -322,9 +358,146 @@ def test_verify_refuses_a_merge_whose_committed_dvc_lock_is_stale(repo: Path) ->
     verify = runner.run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
 
     assert verify.failed_step is not None and verify.failed_step.id == "fresh", verify.explain()
-    assert "the committed lock is stale" in verify.failed_step.stdout
-    assert "dvc.lock" in verify.failed_step.stdout
+    assert "reproducing the pipeline changed" in verify.failed_step.stderr
+    assert "`dvc.lock`" in verify.failed_step.stderr
+    assert "Run `make run` and commit these." in verify.failed_step.stderr
     later = [s.status for s in verify.steps[verify.steps.index(verify.failed_step) + 1 :]]
     assert set(later) == {"skipped"}  # no parity check, no tests, no model handed on
     assert not (runner.store / "model").exists()
     assert subprocess.run(["git", "diff", "--quiet", "dvc.lock"], cwd=repo).returncode == 1
+
+
+def _raise_false_negative_cost(repo: Path) -> None:
+    """Change the business cost of a missed churner (whatever it is now) and reproduce."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    cost = float(params["evaluate"]["costs"]["false_negative"])
+    set_params(repo, {"evaluate.costs.false_negative": cost + 50})
+    run_tool(repo, "dvc", "repro")
+
+
+def _later_steps(result: JobResult) -> set[str]:
+    assert result.failed_step is not None
+    return {s.status for s in result.steps[result.steps.index(result.failed_step) + 1 :]}
+
+
+@pytest.mark.slow
+def test_verify_refuses_a_merge_that_committed_params_and_lock_but_stale_metrics(
+    repo: Path,
+) -> None:
+    _raise_false_negative_cost(repo)
+    git(repo, "checkout", "HEAD", "--", "metrics/evaluate.json", "reports/model_card.md")
+    commit_all(repo, "merge: new cost, params.yaml + dvc.lock only")
+
+    # the bundle refuses the stale files on its own (the publish job's second line of defence)
+    with pytest.raises(BundleError, match=r"metrics/evaluate\.json: md5 \w+ differs from dvc"):
+        build_bundle(repo.parent / "stale-bundle", "0.1.0", root=repo)
+    verify = Runner(repo).run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
+
+    assert verify.failed_step is not None and verify.failed_step.id == "fresh", verify.explain()
+    err = verify.failed_step.stderr
+    assert "`metrics/evaluate.json`" in err and "`reports/model_card.md`" in err
+    assert "`params.yaml`" not in err and "Run `make run` and commit these." in err
+    assert _later_steps(verify) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_a_stale_committed_export_report_is_reported_as_stale_not_as_nondeterminism(
+    repo: Path,
+) -> None:
+    report = repo / "metrics/export.json"
+    report.write_text(report.read_text().replace("{", '{\n  "edited_by_hand": true,', 1))
+    commit_all(repo, "merge: export.json edited after the pipeline ran")
+
+    verify = Runner(repo).run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
+
+    assert verify.failed_step is not None and verify.failed_step.id == "fresh", verify.explain()
+    assert "`metrics/export.json`" in verify.failed_step.stderr
+    assert "not deterministic" not in verify.explain()
+
+
+@pytest.mark.slow
+def test_a_changed_cost_that_is_fully_committed_passes_verify(repo: Path) -> None:
+    _raise_false_negative_cost(repo)
+    commit_all(repo, "merge: new cost, every output committed")
+
+    verify = Runner(repo).run("verify", env={"PYTEST_ADDOPTS": QUICK_TESTS})
+
+    assert verify.ok, verify.explain()
+    assert "Committed outputs match the reproduced pipeline" in verify.summary
+    parity = verify.step("Re-check ONNX parity (re-export; the model must come out byte-identical)")
+    assert parity.status == "success"
+
+
+def _verified_model(repo: Path, runner: Runner) -> None:
+    """The artifact the verify job hands on: the reproduced model."""
+    (runner.store / "model").mkdir(parents=True)
+    shutil.copy2(repo / "models/model.onnx", runner.store / "model")
+
+
+@pytest.mark.slow
+def test_rerunning_publish_for_a_released_commit_reuses_everything_and_moves_no_tag(
+    repo: Path,
+) -> None:
+    runner = Runner(repo)
+    _verified_model(repo, runner)
+    first = runner.run("publish")
+    assert first.ok, first.explain()
+    tag = first.outputs["version"]["tag"]
+    tag_object = git(repo, "rev-parse", tag)
+    calls_before, attested_before = len(_calls(first)), len(runner.attestations)
+
+    again = runner.run("publish")  # "Re-run all jobs" on the same commit
+
+    assert again.ok, again.explain()
+    assert again.outputs["version"]["tagged"] == "true"
+    assert again.outputs["image"]["digest"] == first.outputs["image"]["digest"]
+    rerun = [" ".join(c[:3]) for c in _calls(again)[calls_before:]]
+    assert not [c for c in rerun if c.startswith(("docker build ", "docker push", "gh release c"))]
+    assert "gh release download" in rerun
+    assert rerun.count("gh attestation verify") == 2
+    assert len(runner.attestations) == attested_before  # nothing attested twice
+    assert git(repo, "rev-parse", tag) == tag_object
+    assert git(repo, "ls-remote", "--tags", "origin", tag).split()[0] == tag_object
+    assert "already exists with this bundle: reused" in again.summary
+
+    # a Release whose bundle is not the one this commit builds is refused, loudly
+    state = repo.parent / "recorder.jsonl.state" / "releases" / tag.replace("/", "%2F")
+    asset = state / ARCHIVE.format(version=first.outputs["version"]["version"])
+    asset.write_bytes(asset.read_bytes() + b"\0")
+    refused = runner.run("publish")
+    assert refused.failed_step is not None, refused.explain()
+    assert "differs from the one released as" in refused.failed_step.stdout
+
+
+@pytest.mark.slow
+def test_publish_refuses_to_move_an_image_tag_that_another_commit_published(repo: Path) -> None:
+    runner = Runner(repo)
+    _verified_model(repo, runner)
+    first = runner.run("publish")
+    assert first.ok, first.explain()
+    tag = first.outputs["version"]["tag"]
+    git(repo, "tag", "--delete", tag)  # someone deleted the version tag, then merged again
+    git(repo, "push", "--quiet", "origin", f":refs/tags/{tag}")
+    commit_all(repo, "merge: another commit that would be released as the same version")
+    builds = len([c for c in _calls(first) if c[:2] == ["docker", "build"]])
+
+    second = runner.run("publish")
+
+    assert second.failed_step is not None and second.failed_step.id == "image", second.explain()
+    assert f"{first.outputs['image']['image']}:0.1.0 already exists" in second.failed_step.stdout
+    assert "refusing to move it" in second.failed_step.stdout
+    assert len([c for c in _calls(second) if c[:2] == ["docker", "build"]]) == builds
+    assert git(repo, "tag", "--list") == ""
+
+
+def test_a_dispatch_from_another_branch_publishes_nothing(repo: Path) -> None:
+    runner = Runner(repo)
+    for job in ("verify", "publish"):
+        result = runner.run(job, ref="refs/heads/experiment", event="workflow_dispatch")
+
+        assert result.failed_step is not None and result.failed_step is result.steps[0]
+        assert "publishes only from main; refusing refs/heads/experiment" in (
+            result.failed_step.stdout
+        )
+        assert _later_steps(result) <= {"skipped"}
+    assert _calls(result) == [] and git(repo, "tag", "--list") == ""

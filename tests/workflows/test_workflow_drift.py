@@ -36,6 +36,7 @@ def repo(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory
         exported_model.train_frame, exported_model.contract, drift_settings(), models / "model.onnx"
     )
     gio.write_json(models / "reference_profile.json", profile)
+    gio.write_parquet(repo / "data" / "split" / "train.parquet", exported_model.train_frame)
     return repo
 
 
@@ -68,7 +69,7 @@ def _gh(result: JobResult, *prefix: str) -> list[dict[str, Any]]:
 def test_drifted_runs_open_one_issue_then_update_it_and_a_clean_run_opens_nothing(
     repo: Path,
 ) -> None:
-    first = _check(repo, "price_increase", 1, issues=[])
+    first = _check(repo, "shift:monthly_charges=+1sd", 1, issues=[])
     assert first.ok, first.explain()
     assert first.outputs["drift"]["drift"] == "true"
     assert first.outputs["drift"]["verdict"] == "drift"
@@ -84,7 +85,7 @@ def test_drifted_runs_open_one_issue_then_update_it_and_a_clean_run_opens_nothin
     url = first.step("Open or update the one model-drift issue").stdout.strip().splitlines()[-1]
     number = url.rsplit("/", 1)[1]
     open_issue = {"number": int(number), "title": created["title"], "state": "OPEN"}
-    second = _check(repo, "new_plan", 2, issues=[open_issue])
+    second = _check(repo, "new_category:plan", 2, issues=[open_issue])
     assert second.ok, second.explain()
     assert _gh(second, "issue", "create") == []
     (edited,) = _gh(second, "issue", "edit", number)
@@ -151,12 +152,12 @@ def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
     assert result.ok, result.explain()
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    assert params["data"]["source"] == "data/retrain/churn.parquet"
-    retrained = pd.read_parquet(repo / "data" / "retrain" / "churn.parquet")
+    assert params["data"]["source"] == "data/retrain/data.parquet"
+    retrained = pd.read_parquet(repo / "data" / "retrain" / "data.parquet")
     assert len(retrained) == 3000 + len(window)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     ingest_params = lock["stages"]["ingest"]["params"]["params.yaml"]
-    assert ingest_params["data.source"] == "data/retrain/churn.parquet"
+    assert ingest_params["data.source"] == "data/retrain/data.parquet"
     assert (repo / "models" / "model.onnx").is_file()
 
     cml = [e for e in result.recorded if e["tool"] == "cml"]

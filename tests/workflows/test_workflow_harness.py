@@ -133,3 +133,23 @@ def test_scratch_repo_is_a_committed_copy_with_params_override(tmp_path: Path) -
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", "origin/main")
     assert (repo / ".venv" / "bin" / "python").exists()
+
+
+def test_scratch_repo_never_writes_its_uv_stub_into_a_symlinked_shared_tools_dir(
+    tmp_path: Path,
+) -> None:
+    """Worktrees symlink `.tools` to a shared one; the stub must not replace the real uv."""
+    shared = tmp_path / "shared-tools"
+    (shared / "bin").mkdir(parents=True)
+    (shared / "bin" / "uv").write_text("the real uv\n")
+    source = tmp_path / "worktree"
+    source.mkdir()
+    git(source, "init", "--quiet")
+    (source / "params.yaml").write_text("data:\n  rows: 10\n")
+    (source / ".tools").symlink_to(shared)
+
+    repo = scratch_repo(tmp_path / "repo", source=source, origin=False, project=None)
+
+    assert (shared / "bin" / "uv").read_text() == "the real uv\n"
+    assert not (repo / ".tools").is_symlink()
+    assert "uv stub" in (repo / ".tools" / "bin" / "uv").read_text()

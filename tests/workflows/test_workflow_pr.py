@@ -77,30 +77,44 @@ def pr_branch(base: Path, dest: Path, params: dict[str, Any]) -> Path:
 
 
 def run_pr_job(repo: Path, head_repo: str = REPO_NAME) -> tuple[JobResult, list[str]]:
+    """The `review` job, then (same-repo PRs) the `comment` job in a workdir of its own: it
+    checks nothing out and gets the report only through the artifact, as on GitHub."""
     uploaded: list[str] = []
+    store = repo.parent / "artifacts"
 
     def upload(call: UsesCall) -> None:
+        shutil.rmtree(store, ignore_errors=True)
         for line in call.with_["path"].split():
             if (call.workdir / line).exists():
                 uploaded.append(line)
+                source = call.workdir / line
+                target = store / Path(line).relative_to("reports")
+                if source.is_dir():
+                    shutil.copytree(source, target)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
+
+    def download(call: UsesCall) -> None:
+        shutil.copytree(store, call.workdir / call.with_["path"], dirs_exist_ok=True)
 
     log = repo.parent / "recorder.jsonl"
+    contexts = {
+        "github": {
+            "event_name": "pull_request",
+            "repository": REPO_NAME,
+            "base_ref": "main",
+            "head_ref": "pr",
+            "token": "ghs_recorded_not_real",
+            "event": {"pull_request": {"number": 7, "head": {"repo": {"full_name": head_repo}}}},
+        },
+        "vars": {},
+    }
     result = run_job(
         WORKFLOW,
         "review",
         repo,
-        contexts={
-            "github": {
-                "event_name": "pull_request",
-                "repository": REPO_NAME,
-                "base_ref": "main",
-                "head_ref": "pr",
-                "event": {
-                    "pull_request": {"number": 7, "head": {"repo": {"full_name": head_repo}}}
-                },
-            },
-            "vars": {},
-        },
+        contexts=contexts,
         uses={
             "actions/checkout": lambda call: None,  # the scratch clone is the checkout
             "actions/upload-artifact": upload,
@@ -108,6 +122,19 @@ def run_pr_job(repo: Path, head_repo: str = REPO_NAME) -> tuple[JobResult, list[
         env={"OMP_NUM_THREADS": "1"},
         log=log,
     )
+    if head_repo == REPO_NAME:  # the comment job's `if:` (the harness ignores job-level ifs)
+        workdir = repo.parent / "comment-job"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir()
+        comment = run_job(
+            WORKFLOW,
+            "comment",
+            workdir,
+            contexts=contexts,
+            uses={"actions/download-artifact": download},
+            log=log,
+        )
+        assert comment.ok, comment.explain()
     return result, uploaded
 
 
@@ -141,10 +168,13 @@ def test_same_repo_pr_posts_one_sticky_comment_with_the_measured_changes(fewer_t
     assert len(posted) == 1
     argv = posted[0]["argv"]
     assert argv[:2] == ["comment", "update"]
-    assert "--target=pr" in argv and "--publish=false" in argv
+    assert "--target=pr/7" in argv and "--publish=false" in argv
     assert "--watermark-title=gitops-ml model report" in argv
-    npm = [e for e in result.recorded if e["tool"] == "npm"]
-    assert npm[0]["packages"] == ["@dvcorg/cml@0.20.6"]
+    assert posted[0]["step"].startswith("Post or update")
+    (npm,) = [e for e in result.recorded if e["tool"] == "npm"]
+    assert npm["packages"] == ["@dvcorg/cml@0.20.6"] and "--ignore-scripts" in npm["argv"]
+    assert not npm["token_in_env"]  # only the posting step holds the token
+    assert posted[0]["token_in_env"]
 
     md = posted[0]["markdown"]
     assert_valid_markdown(md)
@@ -156,11 +186,14 @@ def test_same_repo_pr_posts_one_sticky_comment_with_the_measured_changes(fewer_t
         assert row[1:3] == [fmt(old[metric]), fmt(new[metric])]
         assert new[metric] != old[metric], "fewer trees should move the metric"
         better = (new[metric] < old[metric]) == lower_better
-        assert row[4] == ("🟢 better" if better else "🔴 worse")
+        assert row[5].startswith("🟢 better" if better else "🔴 worse")
+    assert "**Paired comparison**" in md  # the base's model came from the scratch DVC cache
     assert "- **train**: params `model`" in md
-    assert "⚠️ **Stale `dvc.lock`**" in md  # the PR commit did not include the new lock
+    assert "⚠️ **Stale committed outputs**" in md and "`dvc.lock`" in md  # lock not committed
     assert sorted(uploaded) == ["reports/plots_diff/", "reports/pr_report.md"]
-    assert result.step("Gates (after posting, so the reviewer always sees why)").status == "success"
+    assert result.step(
+        "Gates (after the report is saved, so the reviewer always sees why)"
+    ).status == ("success")
 
 
 def test_fork_pr_gets_the_report_in_the_job_summary_and_no_comment(fewer_trees) -> None:
@@ -173,7 +206,7 @@ def test_fork_pr_gets_the_report_in_the_job_summary_and_no_comment(fewer_trees) 
     assert "| `model.hyperparams.max_iter` | 40 | 20 |" in result.summary
 
 
-def test_pr_breaking_a_gate_fails_at_the_gate_step_after_the_comment(fewer_trees) -> None:
+def test_pr_breaking_a_gate_fails_at_the_gate_step_and_is_still_commented(fewer_trees) -> None:
     """A follow-up commit raises the ROC AUC floor above what the model reaches."""
     repo, _, _ = fewer_trees
     (repo.parent / "recorder.jsonl").unlink(missing_ok=True)
@@ -188,10 +221,8 @@ def test_pr_breaking_a_gate_fails_at_the_gate_step_after_the_comment(fewer_trees
     assert failed.name.startswith("Gates")
     assert "gate failed: min roc_auc: roc_auc 0." in failed.stderr
     assert "< 0.99" in failed.stderr
-    names = [s.name for s in result.steps]
     posted = comments(result)
-    assert len(posted) == 1
-    assert names.index(posted[0]["step"]) < names.index(failed.name)
+    assert len(posted) == 1  # the comment job runs after a failed review job too
     verdict = posted[0]["markdown"].splitlines()[0]
     assert verdict.startswith("## ❌ 1 of ") and "**min roc_auc**" in verdict
     assert "⚠️ **This PR changes the gates themselves**" in posted[0]["markdown"]

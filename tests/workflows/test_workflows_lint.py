@@ -196,3 +196,60 @@ def test_policy_check_rejects_a_bad_workflow(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode != 0
+
+
+ROLE_VARS = {"DVC_READ_ROLE_ARN", "DVC_WRITE_ROLE_ARN", "DEPLOY_ROLE_ARN"}
+ROLE_REF = re.compile(r"vars\.(\w*ROLE\w*)")
+INSTALLS = re.compile(r"\b(npm (install|ci|i)|pip install|uv (sync|pip))\b")
+
+
+def _triggers(doc: dict[str, Any]) -> set[str]:
+    on = doc["on"]
+    return set(on) if isinstance(on, dict | list) else {on}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=ids)
+def test_each_cloud_role_is_used_only_for_its_purpose(path: Path) -> None:
+    """docs/security.md: read-only DVC role for pull requests, write role for main's jobs,
+    the deploy role only in the job behind the `production` environment."""
+    doc = _load(path)
+    runs_pr_code = "pull_request" in _triggers(doc)
+    for job_id, job in (doc.get("jobs") or {}).items():
+        used = set(ROLE_REF.findall(yaml.safe_dump(job)))
+        assert used <= ROLE_VARS, f"{job_id}: role variable(s) {used - ROLE_VARS}; see security.md"
+        if runs_pr_code:
+            assert used <= {"DVC_READ_ROLE_ARN"}, f"{job_id}: PR code may hold the read role only"
+        else:
+            assert "DVC_READ_ROLE_ARN" not in used, f"{job_id}: main's jobs use the write role"
+        environment = job.get("environment")
+        if isinstance(environment, dict):
+            environment = environment.get("name")
+        if "DEPLOY_ROLE_ARN" in used:
+            assert environment == "production", f"{job_id}: deploy role outside `production`"
+        for step in job.get("steps") or []:
+            if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
+                role = str((step.get("with") or {}).get("role-to-assume", ""))
+                assert re.fullmatch(r"\$\{\{ vars\.\w+ \}\}", role), f"{job_id}: {role!r}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=ids)
+def test_steps_that_install_packages_hold_no_token(path: Path) -> None:
+    """An install runs third-party code; a token is given only to the step that needs it."""
+    for job_id, _job, step in _steps(_load(path)):
+        if not INSTALLS.search(str(step.get("run", ""))):
+            continue
+        env = {str(k).upper(): str(v) for k, v in (step.get("env") or {}).items()}
+        tokens = [k for k, v in env.items() if "TOKEN" in k or "secrets." in v or "token" in v]
+        assert not tokens, f"{job_id} / {step.get('name')}: installs packages holding {tokens}"
+
+
+def test_role_policy_rejects_a_pull_request_holding_the_write_role(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  j:\n    runs-on: x\n"
+        "    steps:\n      - uses: aws-actions/configure-aws-credentials@"
+        + "0" * 40
+        + "\n        with:\n          role-to-assume: ${{ vars.DVC_WRITE_ROLE_ARN }}\n"
+    )
+    with pytest.raises(AssertionError, match="PR code may hold the read role only"):
+        test_each_cloud_role_is_used_only_for_its_purpose(bad)

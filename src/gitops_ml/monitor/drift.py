@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import traceback
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,23 @@ import numpy as np
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import load_contract
+from gitops_ml.errors import UserError
 from gitops_ml.monitor import stats
+from gitops_ml.monitor.findings import (
+    LEVELS,
+    SEVERITY,
+    Chart,
+    Distribution,
+    DriftResult,
+    FeatureFinding,
+    Interval,
+    MetricRow,
+    MissingRates,
+    PerformanceFinding,
+    PredictionFinding,
+    Reference,
+    Verdict,
+)
 from gitops_ml.monitor.profile import (
     ProfileError,
     cell_index,
@@ -31,9 +50,14 @@ from gitops_ml.monitor.profile import (
     count_categories,
     load_profile,
 )
-from gitops_ml.monitor.readers import Chunk, ModelScorer, expand_sources, iter_chunks
+from gitops_ml.monitor.readers import (
+    MAX_SKIPPED_EXAMPLES,
+    Chunk,
+    ModelScorer,
+    expand_sources,
+    iter_chunks,
+)
 
-LEVELS = ("ok", "warn", "alert")
 SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
 MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
 EXIT_DRIFT = 1
@@ -127,21 +151,52 @@ class WindowAccumulator:
             self.features[ref["name"]] = acc or CategoricalAccumulator(ref)
         self.score = NumericAccumulator(profile["score"]) if profile.get("score") else None
         self.performance = PerformanceAccumulator()
+        self.scored_rows = 0  # rows with a model score (logged or from --model)
+        self.label_columns = 0  # chunks that carried a label column at all
+        self.labelled_rows = 0  # rows with a known outcome, scored or not
+        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_rows)
+        self.skipped_examples: list[str] = []
 
     def update(self, chunk: Chunk) -> None:
         self.rows += chunk.rows
+        self.skipped_lines += chunk.skipped_lines
+        room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
+        self.skipped_examples += chunk.skipped_examples[: max(room, 0)]
         for name, values in chunk.columns.items():
             if name in self.features:
                 self.features[name].update(values)
+        if chunk.labels is not None:
+            self.label_columns += 1
+            self.labelled_rows += int(np.count_nonzero(~np.isnan(chunk.labels)))
         scores = chunk.scores
-        if scores is None and self.scorer is not None:
+        if scores is None and self.scorer is not None and chunk.rows:
             scores = self.scorer.score(chunk.frame)
         if scores is None:
             return
+        self.scored_rows += len(scores)
         if self.score is not None:
             self.score.update(scores)
         if chunk.labels is not None:
             self.performance.update(scores, chunk.labels)
+
+    def unscored_reason(self) -> str | None:
+        """Why model scores are unavailable, or None when the window has them."""
+        if self.scored_rows:
+            return None
+        return "no model scores: the window logs none and no --model was given to score it"
+
+    def performance_reason(self) -> str | None:
+        """Why performance cannot be measured at all, or None when some rows allow it."""
+        target = (self.profile.get("target") or {}).get("name") or "target"
+        if self.unscored_reason():
+            return self.unscored_reason()
+        if not self.label_columns:
+            return f"no labels: the window has no {target!r} column (or 'label' in the log)"
+        if not self.labelled_rows:
+            return f"no labelled rows: every {target!r} value in the window is missing"
+        if not self.performance.count:
+            return "no row has both a model score and a known outcome"
+        return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,21 +210,18 @@ def _level(value: float, warn: float, alert: float) -> int:
     return 2 if value >= alert else 1 if value >= warn else 0
 
 
-def _missing_fields(ref: dict[str, Any], cur_missing: int, cur_rows: int) -> dict[str, Any]:
+def _missing(ref: dict[str, Any], cur_missing: int, cur_rows: int) -> MissingRates:
     ref_rows = ref["count"] + ref["missing"]
-    ref_rate = ref["missing"] / ref_rows if ref_rows else 0.0
-    cur_rate = cur_missing / cur_rows if cur_rows else 0.0
-    return {
-        "missing_ref": ref_rate,
-        "missing_cur": cur_rate,
-        "missing_change": cur_rate - ref_rate,
-        "p_missing": stats.two_proportion_p(ref["missing"], ref_rows, cur_missing, cur_rows),
-    }
+    return MissingRates(
+        ref["missing"] / ref_rows if ref_rows else 0.0,
+        cur_missing / cur_rows if cur_rows else 0.0,
+        stats.two_proportion_p(ref["missing"], ref_rows, cur_missing, cur_rows),
+    )
 
 
-def numeric_finding(
+def numeric_distribution(
     ref: dict[str, Any], acc: NumericAccumulator, settings: DriftParams
-) -> dict[str, Any]:
+) -> Distribution:
     """PSI over deciles + missing bin, grid KS, normalised W1, JS and the missing-rate test."""
     grid = acc.grid
     edges = np.asarray(ref["bin_edges"], dtype=np.float64)
@@ -177,69 +229,69 @@ def numeric_finding(
     ref_vec = np.append(np.asarray(ref["bin_counts"], dtype=np.float64), ref["missing"])
     cur_vec = np.append(cur_bins, acc.missing)
     n_cur = acc.count
-    out = {
-        "kind": "numeric",
-        "rows": n_cur + acc.missing,
-        "psi": stats.psi(ref_vec, cur_vec, settings.epsilon),
-        "js": stats.js_distance(ref_vec, cur_vec),
-        "mean_ref": ref["mean"],
-        "mean_cur": float(acc.sums.sum()) / n_cur if n_cur else None,
-        "unseen": None,
-        "chart": _chart(bin_labels(edges), ref_vec, cur_vec),
-        **_missing_fields(ref, acc.missing, n_cur + acc.missing),
-    }
+    missing = _missing(ref, acc.missing, n_cur + acc.missing)
+    statistic = p_distribution = wasserstein = None
+    p_value = missing.p
     if n_cur >= settings.min_feature_rows:
         ref_cells = np.asarray(ref["grid_counts"], dtype=np.float64)
-        out["statistic"], out["p_distribution"] = stats.ks_from_grid(
-            ref_cells, acc.cells, ref["count"], n_cur
-        )
+        statistic, p_distribution = stats.ks_from_grid(ref_cells, acc.cells, ref["count"], n_cur)
         w1 = stats.wasserstein_from_grid(
             grid, ref_cells, np.asarray(ref["grid_sums"]), acc.cells, acc.sums, acc.excess
         )
-        out["wasserstein_norm"] = w1 / ref["std"] if ref["std"] > 0 else None
+        wasserstein = w1 / ref["std"] if ref["std"] > 0 else None
         # Two tests per feature (values, missing rate): Bonferroni inside the feature.
-        out["p_value"] = min(1.0, 2.0 * min(out["p_distribution"], out["p_missing"]))
-    else:
-        out["statistic"], out["p_distribution"], out["wasserstein_norm"] = None, None, None
-        out["p_value"] = out["p_missing"]
-    out["test"] = "ks"
-    return out
+        p_value = min(1.0, 2.0 * min(p_distribution, missing.p))
+    return Distribution(
+        kind="numeric",
+        rows=n_cur + acc.missing,
+        test="ks",
+        statistic=statistic,
+        p_distribution=p_distribution,
+        p_value=p_value,
+        psi=stats.psi(ref_vec, cur_vec, settings.epsilon),
+        js=stats.js_distance(ref_vec, cur_vec),
+        wasserstein_norm=wasserstein,
+        chart=_chart(bin_labels(edges), ref_vec, cur_vec),
+        mean_ref=ref["mean"],
+        mean_cur=float(acc.sums.sum()) / n_cur if n_cur else None,
+        missing=missing,
+    )
 
 
-def categorical_finding(
+def categorical_distribution(
     ref: dict[str, Any], acc: CategoricalAccumulator, settings: DriftParams
-) -> dict[str, Any]:
+) -> Distribution:
     """Chi-square homogeneity over categories + other + missing, PSI, JS and unseen share."""
     names = list(ref["categories"])
     ref_vec = np.array([*(ref["categories"][n] for n in names), ref["other"], ref["missing"]])
     cur_vec = np.array([*(acc.known[n] for n in names), acc.unseen_count, acc.missing])
     statistic, p_value = stats.chi2_homogeneity(ref_vec, cur_vec)
     top_unseen = sorted(acc.unseen.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    return {
-        "kind": "categorical",
-        "rows": acc.count + acc.missing,
-        "test": "chi2",
-        "statistic": statistic,
-        "p_distribution": p_value,
-        "p_value": p_value,
-        "psi": stats.psi(ref_vec, cur_vec, settings.epsilon),
-        "js": stats.js_distance(ref_vec, cur_vec),
-        "wasserstein_norm": None,
-        "unseen": acc.unseen_count / acc.count if acc.count else 0.0,
-        "unseen_top": dict(top_unseen),
-        "chart": _chart([*names, "(other)"], ref_vec, cur_vec),
-        **_missing_fields(ref, acc.missing, acc.count + acc.missing),
-    }
+    return Distribution(
+        kind="categorical",
+        rows=acc.count + acc.missing,
+        test="chi2",
+        statistic=statistic,
+        p_distribution=p_value,
+        p_value=p_value,
+        psi=stats.psi(ref_vec, cur_vec, settings.epsilon),
+        js=stats.js_distance(ref_vec, cur_vec),
+        wasserstein_norm=None,
+        chart=_chart([*names, "(other)"], ref_vec, cur_vec),
+        unseen=acc.unseen_count / acc.count if acc.count else 0.0,
+        unseen_top=dict(top_unseen),
+        missing=_missing(ref, acc.missing, acc.count + acc.missing),
+    )
 
 
-def _chart(labels: list[str], ref_vec: np.ndarray, cur_vec: np.ndarray) -> dict[str, Any]:
+def _chart(labels: list[str], ref_vec: np.ndarray, cur_vec: np.ndarray) -> Chart:
     """Shares of all rows per bin; the last entry of each vector is the missing bin."""
     keep = len(labels) + (1 if ref_vec[-1] or cur_vec[-1] else 0)
-    return {
-        "labels": [*labels, "(missing)"][:keep],
-        "reference": stats.proportions(ref_vec)[:keep].tolist(),
-        "current": stats.proportions(cur_vec)[:keep].tolist(),
-    }
+    return Chart(
+        labels=[*labels, "(missing)"][:keep],
+        reference=stats.proportions(ref_vec)[:keep].tolist(),
+        current=stats.proportions(cur_vec)[:keep].tolist(),
+    )
 
 
 def bin_labels(edges: np.ndarray) -> list[str]:
@@ -253,26 +305,34 @@ def _short(value: float) -> str:
     return f"{value:.3g}"
 
 
-def grade(finding: dict[str, Any], adjusted_p: float, settings: DriftParams) -> None:
-    """Set `level`: significant (adjusted p < alpha) AND large; 'large' is the worst effect size."""
+def grade(distribution: Distribution, adjusted_p: float, settings: DriftParams) -> Distribution:
+    """The level: significant (adjusted p < alpha) AND large; 'large' is the worst effect size."""
     size = max(
-        _level(finding["psi"], settings.psi_warn, settings.psi_alert),
-        _level(abs(finding["missing_change"]), settings.missing_warn, settings.missing_alert),
-        _level(finding["unseen"] or 0.0, settings.unseen_warn, settings.unseen_alert),
+        _level(distribution.psi, settings.psi_warn, settings.psi_alert),
+        _level(abs(distribution.missing.change), settings.missing_warn, settings.missing_alert),
+        _level(distribution.unseen or 0.0, settings.unseen_warn, settings.unseen_alert),
     )
-    finding["p_adjusted"] = adjusted_p
-    finding["significant"] = adjusted_p < settings.alpha
-    finding["level"] = LEVELS[size] if finding["significant"] else "ok"
+    significant = bool(adjusted_p < settings.alpha)
+    return replace(
+        distribution,
+        p_adjusted=adjusted_p,
+        significant=significant,
+        level=LEVELS[size] if significant else "ok",
+    )
 
 
 def performance_finding(
-    profile: dict[str, Any], acc: PerformanceAccumulator, settings: DriftParams
-) -> dict[str, Any] | None:
+    profile: dict[str, Any],
+    acc: PerformanceAccumulator,
+    settings: DriftParams,
+    reason: str | None = None,
+) -> PerformanceFinding:
     """Current metrics with bootstrap CIs against the training metrics (significant AND large)."""
-    if acc.count == 0:
-        return None
+    if reason is not None or acc.count == 0:
+        return PerformanceFinding("not_computed", reason or "no labelled rows with a model score")
     if acc.count < settings.min_rows:
-        return {"level": "not_enough_data", "rows": acc.count, "metrics": {}}
+        why = f"{acc.count} labelled rows < min_rows {settings.min_rows}"
+        return PerformanceFinding("not_enough_data", why, acc.count)
     edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
     threshold_bin = round(float(profile.get("threshold", 0.5)) * SCORE_BINS)
     current = stats.binned_metrics(acc.neg, acc.pos, edges, threshold_bin)
@@ -280,110 +340,121 @@ def performance_finding(
         acc.neg, acc.pos, edges, threshold_bin, settings.bootstrap_samples, settings.seed
     )
     training = (profile.get("metrics") or {}).get("test", {})
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, MetricRow] = {}
     worst = 0
     for name, value in current.items():
-        row: dict[str, Any] = {"current": value, "ci95": ci.get(name), "training": None}
-        if name in training and name in ci:
+        interval = Interval(**ci[name]) if name in ci else None
+        row = MetricRow(current=value, ci95=interval)
+        if name in training and interval is not None:
             lower_is_better = name == "brier"
             sign = -1.0 if lower_is_better else 1.0
             drop = sign * (training[name] - value)
-            bound = ci[name]["low"] if lower_is_better else ci[name]["high"]
-            significant = sign * (training[name] - bound) > 0
-            row.update(training=training[name], drop=drop, significant=significant)
-            row["degraded"] = bool(significant and drop >= settings.performance_tolerance)
-            if row["degraded"] and name in ("roc_auc", "accuracy", "brier"):
+            bound = interval.low if lower_is_better else interval.high
+            significant = bool(sign * (training[name] - bound) > 0)
+            degraded = bool(significant and drop >= settings.performance_tolerance)
+            row = replace(
+                row, training=training[name], drop=drop, significant=significant, degraded=degraded
+            )
+            if degraded and name in ("roc_auc", "accuracy", "brier"):
                 worst = 2
         metrics[name] = row
-    return {"level": LEVELS[worst], "rows": acc.count, "metrics": metrics}
+    note = None if training else "the profile holds no training metrics to compare with"
+    return PerformanceFinding(LEVELS[worst], note, acc.count, metrics)
 
 
 def prediction_finding(
-    profile: dict[str, Any], acc: NumericAccumulator | None, settings: DriftParams
-) -> dict[str, Any] | None:
-    if acc is None or acc.count == 0:
-        return None
-    finding = numeric_finding(profile["score"], acc, settings)
+    profile: dict[str, Any],
+    acc: NumericAccumulator | None,
+    settings: DriftParams,
+    reason: str | None = None,
+) -> PredictionFinding:
+    """Drift of the model's scores against the training scores in the profile."""
+    if acc is None:
+        why = "the profile holds no reference scores (built without a model)"
+        return PredictionFinding("not_computed", why)
+    if reason is not None or acc.count == 0:
+        return PredictionFinding("not_computed", reason or "no model scores in the window")
+    distribution = numeric_distribution(profile["score"], acc, settings)
     if acc.count < settings.min_rows:
-        finding["level"] = "not_enough_data"
-        return finding
-    grade(finding, finding["p_distribution"], settings)
-    return finding
+        why = f"{acc.count} scored rows < min_rows {settings.min_rows}"
+        return PredictionFinding("not_enough_data", why, distribution)
+    assert distribution.p_distribution is not None  # min_rows ≥ min_feature_rows: tested
+    graded = grade(distribution, distribution.p_distribution, settings)
+    return PredictionFinding(graded.level, None, graded)
 
 
-def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> dict[str, Any]:
-    """The drift result (drift.json) from an accumulated window: findings, levels and verdict."""
-    profile = window.profile
-    findings: list[dict[str, Any]] = []
-    for ref in profile["features"]:
+def feature_findings(window: WindowAccumulator, settings: DriftParams) -> list[FeatureFinding]:
+    """Every profiled feature, graded with Benjamini–Hochberg over the testable ones."""
+    findings: list[FeatureFinding] = []
+    for ref in window.profile["features"]:
         acc = window.features[ref["name"]]
         if isinstance(acc, NumericAccumulator):
-            finding = numeric_finding(ref, acc, settings)
+            distribution = numeric_distribution(ref, acc, settings)
         else:
-            finding = categorical_finding(ref, acc, settings)
-        findings.append({"name": ref["name"], "type": ref["type"], **finding})
-    testable = [f for f in findings if f["rows"] >= settings.min_feature_rows]
-    adjusted = stats.benjamini_hochberg([f["p_value"] for f in testable])
-    for finding, p_adj in zip(testable, adjusted, strict=True):
-        grade(finding, p_adj, settings)
-    for finding in findings:
-        finding.setdefault("level", "not_enough_data")
-        finding.setdefault("p_adjusted", None)
-        finding.setdefault("significant", False)
-    findings.sort(key=_severity_key)
-    prediction = prediction_finding(profile, window.score, settings)
-    performance = performance_finding(profile, window.performance, settings)
+            distribution = categorical_distribution(ref, acc, settings)
+        findings.append(FeatureFinding(ref["name"], ref["type"], distribution))
+    testable = [
+        i for i, f in enumerate(findings) if f.distribution.rows >= settings.min_feature_rows
+    ]
+    adjusted = stats.benjamini_hochberg([findings[i].distribution.p_value for i in testable])
+    for index, p_adj in zip(testable, adjusted, strict=True):
+        finding = findings[index]
+        findings[index] = replace(
+            finding, distribution=grade(finding.distribution, p_adj, settings)
+        )
+    return sorted(findings, key=_severity_key)
+
+
+THRESHOLD_KEYS = (
+    "alpha",
+    "psi_warn",
+    "psi_alert",
+    "missing_warn",
+    "missing_alert",
+    "unseen_warn",
+    "unseen_alert",
+    "drift_share",
+    "min_rows",
+    "min_feature_rows",
+    "performance_tolerance",
+    "epsilon",
+)
+
+
+def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> DriftResult:
+    """The drift result from an accumulated window: findings, levels and verdict."""
+    profile = window.profile
+    findings = feature_findings(window, settings)
+    prediction = prediction_finding(profile, window.score, settings, window.unscored_reason())
+    performance = performance_finding(
+        profile, window.performance, settings, window.performance_reason()
+    )
     verdict, reason = dataset_verdict(window.rows, findings, prediction, performance, settings)
-    counts = {level: 0 for level in (*LEVELS, "not_enough_data")}
-    for finding in findings:
-        counts[finding["level"]] += 1
-    return {
-        "verdict": verdict,
-        "drift": verdict == "drift",
-        "reason": reason,
-        "rows": window.rows,
-        "features": findings,
-        "drifting_features": [f["name"] for f in findings if f["level"] in ("warn", "alert")],
-        "summary": counts,
-        "prediction": prediction,
-        "performance": performance,
-        "reference": {
-            "rows": profile["rows"],
-            "model_sha256": profile.get("model_sha256"),
-            "metrics": profile.get("metrics"),
-        },
-        "thresholds": {
-            k: getattr(settings, k)
-            for k in (
-                "alpha",
-                "psi_warn",
-                "psi_alert",
-                "missing_warn",
-                "missing_alert",
-                "unseen_warn",
-                "unseen_alert",
-                "drift_share",
-                "min_rows",
-                "min_feature_rows",
-                "performance_tolerance",
-                "epsilon",
-            )
-        },
-    }
+    return DriftResult(
+        verdict=verdict,
+        reason=reason,
+        rows=window.rows,
+        features=findings,
+        prediction=prediction,
+        performance=performance,
+        reference=Reference(profile["rows"], profile.get("model_sha256"), profile.get("metrics")),
+        thresholds={key: getattr(settings, key) for key in THRESHOLD_KEYS},
+        skipped_lines=window.skipped_lines,
+        skipped_line_examples=list(window.skipped_examples),
+    )
 
 
-def _severity_key(finding: dict[str, Any]) -> tuple[int, float, str]:
-    rank = {"alert": 0, "warn": 1, "ok": 2, "not_enough_data": 3}[finding["level"]]
-    return rank, -float(finding["psi"] or 0.0), finding["name"]
+def _severity_key(finding: FeatureFinding) -> tuple[int, float, str]:
+    return SEVERITY[finding.level], -float(finding.distribution.psi or 0.0), finding.name
 
 
 def dataset_verdict(
     rows: int,
-    findings: list[dict[str, Any]],
-    prediction: dict[str, Any] | None,
-    performance: dict[str, Any] | None,
+    findings: list[FeatureFinding],
+    prediction: PredictionFinding,
+    performance: PerformanceFinding,
     settings: DriftParams,
-) -> tuple[str, str]:
+) -> tuple[Verdict, str]:
     """The documented rule, first match wins.
 
     1. fewer than `min_rows` rows → not_enough_data;
@@ -394,14 +465,10 @@ def dataset_verdict(
     """
     if rows < settings.min_rows:
         return "not_enough_data", f"{rows} rows < min_rows {settings.min_rows}"
-    tested = [f for f in findings if f["level"] != "not_enough_data"]
-    alerts = [f["name"] for f in tested if f["level"] == "alert"]
-    flagged = [f["name"] for f in tested if f["level"] in ("warn", "alert")]
-    extra = [
-        (label, part["level"])
-        for label, part in (("prediction", prediction), ("performance", performance))
-        if part is not None
-    ]
+    tested = [f for f in findings if f.level != "not_enough_data"]
+    alerts = [f.name for f in tested if f.level == "alert"]
+    flagged = [f.name for f in tested if f.level in ("warn", "alert")]
+    extra = [("prediction", prediction.level), ("performance", performance.level)]
     reasons: list[str] = []
     if alerts:
         reasons.append(f"features at alert: {', '.join(alerts)}")
@@ -423,7 +490,7 @@ def check_drift(
     chunks: Iterable[Chunk],
     settings: DriftParams,
     scorer: ModelScorer | None = None,
-) -> dict[str, Any]:
+) -> DriftResult:
     """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`."""
     window = WindowAccumulator(profile, scorer)
     for chunk in chunks:
@@ -452,8 +519,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class CheckFailed(UserError):
+    """The check itself failed (exit 2): never reported as drift, whatever went wrong."""
+
+
 def run(args: argparse.Namespace) -> int:
-    from gitops_ml.monitor.report import render_markdown, write_github_outputs
+    """Exit 1 means drift and nothing else: every failure that is not a finding exits 2."""
+    try:
+        return _run(args)
+    except UserError:
+        raise
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CheckFailed(f"{where}{exc.strerror or exc}") from None
+    except Exception as exc:  # a bug, not a finding: say so, with the traceback for the report
+        traceback.print_exc(file=sys.stderr)
+        raise CheckFailed(
+            f"the drift check failed unexpectedly ({type(exc).__name__}: {exc}); this is not "
+            "a drift finding"
+        ) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gitops_ml.monitor.report import (
+        render_markdown,
+        skipped_lines_text,
+        write_github_outputs,
+    )
 
     contract = load_contract(args.contract)
     settings = DriftParams.from_params(load_params(args.params))
@@ -470,16 +562,21 @@ def run(args: argparse.Namespace) -> int:
             )
     chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=scorer is not None)
     result = check_drift(profile, chunks, settings, scorer)
-    result["sources"] = [_display_path(p) for p in sources]
+    result = replace(result, sources=[_display_path(p) for p in sources])
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
-    gio.write_json(out_dir / "drift.json", result)
-    gio.write_text(out_dir / "drift.md", markdown)
+    try:
+        gio.write_json(out_dir / "drift.json", result.to_json())
+        gio.write_text(out_dir / "drift.md", markdown)
+    except OSError as exc:
+        raise CheckFailed(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     write_github_outputs(result, markdown, out_dir, os.environ)
-    print(f"drift verdict: {result['verdict']} ({result['reason']}); report: {out_dir}/drift.md")
-    if args.fail_on_drift and result["verdict"] == "drift":
+    if result.skipped_lines:
+        print(f"warning: {skipped_lines_text(result)}", file=sys.stderr)
+    print(f"drift verdict: {result.verdict} ({result.reason}); report: {out_dir}/drift.md")
+    if args.fail_on_drift and result.verdict == "drift":
         return EXIT_DRIFT
-    if args.fail_on_drift and result["verdict"] == "not_enough_data":
+    if args.fail_on_drift and result.verdict == "not_enough_data":
         return EXIT_NOT_ENOUGH_DATA
     return 0
 

@@ -155,12 +155,18 @@ def build_profile(
             "name": contract.target,
             "rate": float(frame[contract.target].astype(bool).mean()),
         }
+    stamp = contract.timestamp
+    period = None
+    if stamp and stamp in frame.columns and frame[stamp].notna().any():
+        times = pd.to_datetime(frame[stamp])
+        period = {"name": stamp, "min": str(times.min()), "max": str(times.max())}
     return {
         "version": PROFILE_VERSION,
         "contract": contract.name,
         "rows": len(frame),
         "features": features,
         "target": target,
+        "timestamp": period,  # the training period: simulated traffic starts after it
         "score": None if scores is None else numeric_profile(numeric_values(scores), settings),
         "threshold": threshold,
         "metrics": training_metrics(evaluate),
@@ -210,9 +216,15 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
         profile = gio.read_json(path)
     except FileNotFoundError:
         raise ProfileError(f"profile not found: {path} (run `gitops-ml profile`)") from None
+    except OSError as exc:  # a directory, no permission …
+        raise ProfileError(f"{path}: cannot read the profile: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ProfileError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(profile, dict) or profile.get("version") != PROFILE_VERSION:
+    if (
+        not isinstance(profile, dict)
+        or profile.get("version") != PROFILE_VERSION
+        or not isinstance(profile.get("features"), list)
+    ):
         raise ProfileError(f"{path}: not a version-{PROFILE_VERSION} reference profile")
     if contract is not None:
         names = [f["name"] for f in profile["features"]]

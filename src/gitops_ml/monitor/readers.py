@@ -2,8 +2,10 @@
 
 The drift check must handle 10 M rows without holding them, so every reader yields bounded
 chunks (Parquet row batches, CSV chunks, batches of log lines), already checked against the data
-contract: a missing column, a non-numeric value in a numeric feature or an empty file is a
-UserError that names the file, the column and how many values are wrong.
+contract. Raw values are read exactly as the pipeline reads its training data: through
+`gitops_ml.coercion.parse_column` with the contract's encoding, so "Yes"/"No", 0/1 and " " mean
+in a production window what they meant in training. A missing column, a value that cannot be
+read or an empty file is a UserError naming the file, the column, the count and an example.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import glob
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,13 +25,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.coercion import parse_column
+from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
 from gitops_ml.errors import UserError
+from gitops_ml.io import RAW_CSV_OPTIONS
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
 JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
+MAX_SKIPPED_EXAMPLES = 5
+# What a file that cannot be read raises, whichever library reads it: an error about the file.
+UNREADABLE = (OSError, ValueError, EOFError, zlib.error, pa.ArrowException)
 
 
 class CurrentDataError(UserError, ValueError):
@@ -48,6 +56,8 @@ class Chunk:
     rows: int
     scores: np.ndarray | None = None
     labels: np.ndarray | None = None
+    skipped_lines: int = 0  # log lines that are not valid JSON (torn writes), since the last chunk
+    skipped_examples: tuple[str, ...] = ()  # "file:line" of the first few
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, labels: np.ndarray | None = None) -> Chunk:
@@ -95,66 +105,142 @@ def _require_columns(present: list[str] | set[str], contract: Contract, source: 
         )
 
 
+def _unreadable(source: Path, column: Column, raw: pd.Series, bad: np.ndarray) -> CurrentDataError:
+    example = raw[bad].iloc[0]
+    return CurrentDataError(
+        f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
+        f"value(s) in this chunk cannot be read as {column.type} with the contract's "
+        f"encoding (e.g. {example!r})"
+    )
+
+
+def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source: Path) -> Any:
+    """One feature through the pipeline's coercion: float64 (NaN = missing) for numeric
+    columns, text with missing values for categories; an unreadable value is an error."""
+    if column.type in ("float", "int") and _is_text(values):
+        fast = _cast_text(pa.array(values), column, encoding)
+        if fast is not None:
+            return fast
+    parsed = parse_column(values, column.type, encoding)
+    if parsed.bad.any():
+        raise _unreadable(source, column, values, parsed.bad)
+    if column.is_categorical:
+        return parsed.values
+    return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str, Any]:
-    """Numeric features as float64 (NaN = missing), with an error naming any non-numeric value."""
-    out: dict[str, Any] = {}
-    for column in contract.features:
-        values = frame[column.name]
-        if column.is_categorical:
-            out[column.name] = values
-            continue
-        if pd.api.types.is_float_dtype(values.dtype):
-            out[column.name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-            continue
-        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-            values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
-        coerced = pd.to_numeric(values, errors="coerce")
-        bad = coerced.isna() & values.notna()
-        if bad.any():
-            example = values[bad].iloc[0]
-            raise CurrentDataError(
-                f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
-                f"value(s) in this chunk are not numeric (e.g. {example!r})"
-            )
-        out[column.name] = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
+    """Every feature of `frame` read with the contract's encoding (see parse_feature)."""
+    return {
+        column.name: parse_feature(frame[column.name], column, contract.encoding, source)
+        for column in contract.features
+    }
+
+
+def canonical_frame(frame: pd.DataFrame, contract: Contract, source: str | Path) -> pd.DataFrame:
+    """The contract's columns of a raw frame as typed values, read like the training data
+    (simulate --train, retraining data); every feature must be there, the rest may not."""
+    _require_columns(list(frame.columns), contract, Path(source))
+    out: dict[str, pd.Series] = {}
+    for column in contract.columns:
+        if column.name in frame.columns:
+            parsed = parse_column(frame[column.name], column.type, contract.encoding)
+            if parsed.bad.any():
+                raise _unreadable(Path(source), column, frame[column.name], parsed.bad)
+            out[column.name] = parsed.values
+    return pd.DataFrame(out)
+
+
+def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> np.ndarray | None:
+    """The target as 0/1 floats (NaN = outcome not known yet), read with the contract's tokens."""
+    if values is None:
+        return None
+    parsed = parse_column(values, "bool", contract.encoding)
+    if parsed.bad.any():
+        raise _unreadable(source, contract.column(contract.target), values, parsed.bad)
+    return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _scores(values: pd.Series, source: Path) -> np.ndarray:
+    """Logged model scores as floats; anything else in `prediction.score` is an error."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(numbers) & values.notna().to_numpy()
+    if bad.any():
+        raise CurrentDataError(
+            f"{source}: {int(bad.sum())} logged prediction score(s) are not numbers "
+            f"(e.g. {values[bad].iloc[0]!r})"
+        )
+    return numbers
+
+
+def _arrow_fits(values: pa.Array, column: Column) -> bool:
+    """Arrow types that already mean what the contract type means: cast in C++, no parsing."""
+    kind = values.type
+    if column.type == "float":
+        return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if column.type == "int":
+        return pa.types.is_integer(kind)
+    if column.type == "bool":
+        return pa.types.is_boolean(kind)
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_text(values: pd.Series) -> bool:
+    """A pandas string dtype (CSV cells): only text, so Arrow can take it as it is."""
+    return values.dtype != object and pd.api.types.is_string_dtype(values.dtype)
+
+
+def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray | None:
+    """Numbers written as text, converted by Arrow's C++ cast: what coercion.parse_column gives,
+    in a fraction of the time. None when any cell needs the full reading (whitespace, a word,
+    2.5 in an int column …), which then reports or accepts it exactly as validate does."""
+    try:
+        numbers = pc.cast(_arrow_category(text, encoding), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if pc.any(pc.is_nan(numbers)).as_py():  # "nan" that is not a missing token: unreadable
+        return None
+    values = pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False)
+    if column.type == "int":
+        present = values[~np.isnan(values)]
+        if not (np.isfinite(present).all() and (present == np.round(present)).all()):
+            return None
+    return np.asarray(values, dtype=np.float64)
+
+
+def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
+    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    distinct = pc.unique(values).to_pylist()
+    tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
+    if not tokens:
+        return values
+    is_token = pc.is_in(values, value_set=pa.array(tokens, type=values.type))
+    return pc.if_else(is_token, pa.scalar(None, type=values.type), values)
 
 
 def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Path) -> dict[str, Any]:
-    """Straight from Arrow: numeric casts in C++, categories stay Arrow arrays for counting."""
+    """Straight from Arrow when the stored type already fits; otherwise the pandas coercion."""
     out: dict[str, Any] = {}
-    slow: list[str] = []
     for column in contract.features:
         values = batch.column(column.name)
-        if column.is_categorical:
-            out[column.name] = values
-        elif (
-            pa.types.is_integer(values.type)
-            or pa.types.is_floating(values.type)
-            or (pa.types.is_boolean(values.type))
-        ):
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        if not _arrow_fits(values, column):  # e.g. "Yes"/"No" or " " where numbers belong
+            out[column.name] = parse_feature(values.to_pandas(), column, contract.encoding, source)
+        elif column.is_categorical:
+            out[column.name] = _arrow_category(values, contract.encoding)
+        else:
             as_float = pc.fill_null(pc.cast(values, pa.float64()), np.nan)
             out[column.name] = as_float.to_numpy(zero_copy_only=False)
-        else:
-            slow.append(column.name)
-    if slow:  # strings where numbers belong: the pandas path names the bad values
-        frame = batch.select(slow).to_pandas()
-        checked = normalise(frame, _only(contract, slow), source)
-        out.update(checked)
     return out
 
 
 def _only(contract: Contract, names: list[str]) -> Contract:
-    return Contract(contract.name, tuple(c for c in contract.columns if c.name in names))
-
-
-def _as_float(values: pd.Series | None) -> np.ndarray | None:
-    """Floats (labels as 0/1, logged scores), NaN where unknown (e.g. outcome not joined yet)."""
-    if values is None:
-        return None
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        values = values.replace({"true": 1, "false": 0, "True": 1, "False": 0})
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return Contract(
+        contract.name,
+        tuple(c for c in contract.columns if c.name in names),
+        encoding=contract.encoding,
+    )
 
 
 def _open_parquet(path: Path, contract: Contract) -> pq.ParquetFile:
@@ -172,7 +258,7 @@ def _parquet_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[C
     target = contract.target if contract.target in handle.schema_arrow.names else None
     wanted = [*contract.feature_names, *([target] if target else [])]
     for batch in handle.iter_batches(batch_size=chunk_rows, columns=wanted):
-        labels = _as_float(batch.column(target).to_pandas()) if target else None
+        labels = parse_labels(batch.column(target).to_pandas(), contract, path) if target else None
         yield Chunk(_arrow_columns(batch, contract, path), batch.num_rows, labels=labels)
 
 
@@ -196,10 +282,9 @@ def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
-    categorical = dict.fromkeys(contract.categorical_features, "string")
     try:
         yield from pd.read_csv(
-            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, dtype=categorical
+            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, **RAW_CSV_OPTIONS
         )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
@@ -211,19 +296,41 @@ def _open_text(path: Path) -> IO[str]:
     return path.open("r", encoding="utf-8")
 
 
-def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`."""
+@dataclass
+class _Skipped:
+    """Torn log lines met since the last chunk: a count and the first few places."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, place: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_SKIPPED_EXAMPLES:
+            self.examples.append(place)
+
+
+def _log_rows(
+    path: Path, contract: Contract, chunk_rows: int
+) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`.
+
+    A line that is not valid JSON is what a torn write leaves (a crash or a full disk mid-line):
+    it is skipped and counted, not allowed to reject the whole window.
+    """
     names = contract.feature_names
+    columns = [*names, "__score", "__label"]
     rows: list[list[Any]] = []
     seen: set[str] = set()
+    skipped = _Skipped()
     with _open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CurrentDataError(f"{path}: line {number} is not valid JSON: {exc}") from None
+            except json.JSONDecodeError:
+                skipped.add(f"{path.name}:{number}")
+                continue
             if not isinstance(record, dict):
                 raise CurrentDataError(f"{path}: line {number} is not a JSON object")
             features = record.get("features", record)
@@ -233,11 +340,12 @@ def _log_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
             rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
             if len(rows) >= chunk_rows:
                 _require_columns(seen, contract, path)
-                yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
-                rows = []
+                yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
+                rows, skipped = [], _Skipped()
     if rows:
         _require_columns(seen, contract, path)
-        yield pd.DataFrame(rows, columns=[*names, "__score", "__label"])
+    if rows or skipped.count:
+        yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
 
 
 def iter_chunks(
@@ -246,53 +354,70 @@ def iter_chunks(
     """Every row of every source once, as normalised chunks of at most `chunk_rows` rows.
 
     With `rows_together=False` (no model to score: features only) Parquet is read column by
-    column instead; a chunk then holds one feature and `rows` counts only new rows.
+    column instead; a chunk then holds one feature and `rows` counts only new rows. A file that
+    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it.
     """
-    total = 0
+    total = skipped = 0
     for path in sources:
-        lower = path.name.lower()
-        if lower.endswith(PARQUET):
-            parts = (
-                _parquet_rows(path, contract, chunk_rows)
-                if rows_together
-                else _parquet_columns(path, contract)
-            )
-            for chunk in parts:
+        try:
+            for chunk in _source_chunks(path, contract, chunk_rows, rows_together):
                 total += chunk.rows
+                skipped += chunk.skipped_lines
                 yield chunk
-            continue
-        if lower.endswith(CSV):
-            frames = _read_csv(path, contract, chunk_rows)
-        else:
-            frames = _log_rows(path, contract, chunk_rows)
-        for raw in frames:
-            if raw.empty:
-                continue
-            total += len(raw)
-            scores = raw.get("__score")
-            if scores is not None and scores.isna().all():
-                scores = None
-            label_column = raw.get("__label", raw.get(contract.target))
-            yield Chunk(
-                normalise(raw, contract, path),
-                len(raw),
-                scores=None if scores is None else _as_float(scores),
-                labels=_as_float(label_column),
-            )
+        except UNREADABLE as exc:
+            raise CurrentDataError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
     if total == 0:
-        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows")
+        torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
+        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
+
+
+def _source_chunks(
+    path: Path, contract: Contract, chunk_rows: int, rows_together: bool
+) -> Iterator[Chunk]:
+    lower = path.name.lower()
+    if lower.endswith(PARQUET):
+        if rows_together:
+            yield from _parquet_rows(path, contract, chunk_rows)
+        else:
+            yield from _parquet_columns(path, contract)
+        return
+    frames: Iterator[tuple[pd.DataFrame, _Skipped]]
+    if lower.endswith(CSV):
+        frames = ((frame, _Skipped()) for frame in _read_csv(path, contract, chunk_rows))
+    else:
+        frames = _log_rows(path, contract, chunk_rows)
+    for raw, skipped in frames:
+        torn = Chunk({}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples))
+        if raw.empty:
+            if skipped.count:
+                yield torn
+            continue
+        scores = raw.get("__score")
+        if scores is not None and scores.isna().all():
+            scores = None
+        label_column = raw.get("__label", raw.get(contract.target))
+        if label_column is not None and "__label" in raw and label_column.isna().all():
+            label_column = None  # a log without outcomes: no labels, not missing ones
+        yield Chunk(
+            normalise(raw, contract, path),
+            len(raw),
+            scores=None if scores is None else _scores(scores, path),
+            labels=parse_labels(label_column, contract, path),
+            skipped_lines=torn.skipped_lines,
+            skipped_examples=torn.skipped_examples,
+        )
 
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
     """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
     _require_columns(list(frame.columns), contract, Path(source))
-    target = frame.get(contract.target)
     columns = normalise(frame, contract, Path(source))
-    return [Chunk(columns, len(frame), labels=_as_float(target))]
+    labels = parse_labels(frame.get(contract.target), contract, Path(source))
+    return [Chunk(columns, len(frame), labels=labels)]
 
 
 class ModelScorer:
-    """Churn probabilities from the ONNX model, one chunk at a time."""
+    """Positive-class probabilities from the ONNX model, one chunk at a time."""
 
     def __init__(self, path: str | Path, contract: Contract) -> None:
         import hashlib
@@ -303,6 +428,8 @@ class ModelScorer:
             data = Path(path).read_bytes()
         except FileNotFoundError:
             raise CurrentDataError(f"model not found: {path}") from None
+        except OSError as exc:
+            raise CurrentDataError(f"{path}: cannot read the model: {exc.strerror}") from None
         self.sha256 = hashlib.sha256(data).hexdigest()
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1

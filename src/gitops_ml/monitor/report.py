@@ -6,13 +6,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitops_ml.monitor.findings import (
+    Chart,
+    DriftResult,
+    FeatureFinding,
+    PerformanceFinding,
+    PredictionFinding,
+)
+
 VERDICT_TITLE = {
     "drift": "🔴 Drift detected",
     "warn": "🟡 Drift warning",
     "no_drift": "🟢 No drift",
     "not_enough_data": "⚪ Not enough data",
 }
-LEVEL_MARK = {"alert": "🔴 alert", "warn": "🟡 warn", "ok": "🟢 ok", "not_enough_data": "⚪ n/a"}
+LEVEL_MARK = {
+    "alert": "🔴 alert",
+    "warn": "🟡 warn",
+    "ok": "🟢 ok",
+    "not_enough_data": "⚪ n/a",
+    "not_computed": "⚪ not computed",
+}
 CHARTS = 3  # charts for the most severe drifting features
 
 
@@ -32,26 +46,27 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _feature_table(features: list[dict[str, Any]]) -> list[str]:
+def _feature_table(features: list[FeatureFinding]) -> list[str]:
     header = "| feature | type | status | PSI | test stat | adj. p | W₁/σ | JS | missing | unseen |"
     lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in features:
-        stat = "–" if f["statistic"] is None else f"{f['test']} {_num(f['statistic'])}"
+        d = f.distribution
+        stat = "–" if d.statistic is None else f"{d.test} {_num(d.statistic)}"
         lines.append(
-            f"| `{f['name']}` | {f['type']} | {LEVEL_MARK[f['level']]} | {_num(f['psi'])} "
-            f"| {stat} | {_num(f['p_adjusted'])} | {_num(f['wasserstein_norm'])} "
-            f"| {_num(f['js'])} | {_pct(f['missing_ref'])} → {_pct(f['missing_cur'])} "
-            f"| {_pct(f['unseen'])} |"
+            f"| `{f.name}` | {f.type} | {LEVEL_MARK[f.level]} | {_num(d.psi)} "
+            f"| {stat} | {_num(d.p_adjusted)} | {_num(d.wasserstein_norm)} "
+            f"| {_num(d.js)} | {_pct(d.missing.ref)} → {_pct(d.missing.cur)} "
+            f"| {_pct(d.unseen)} |"
         )
     return lines
 
 
-def _mermaid_chart(title: str, chart: dict[str, Any]) -> list[str]:
+def _mermaid_chart(title: str, chart: Chart) -> list[str]:
     """Bars = reference share per bin, line = current share (renders on GitHub as xychart-beta)."""
-    labels = ", ".join(f'"{_quote(label)}"' for label in chart["labels"])
-    ref = ", ".join(f"{100 * v:.1f}" for v in chart["reference"])
-    cur = ", ".join(f"{100 * v:.1f}" for v in chart["current"])
-    top = max([*chart["reference"], *chart["current"], 0.01]) * 100
+    labels = ", ".join(f'"{_quote(label)}"' for label in chart.labels)
+    ref = ", ".join(f"{100 * v:.1f}" for v in chart.reference)
+    cur = ", ".join(f"{100 * v:.1f}" for v in chart.current)
+    top = max([*chart.reference, *chart.current, 0.01]) * 100
     return [
         "```mermaid",
         "xychart-beta",
@@ -69,57 +84,73 @@ def _quote(text: str) -> str:
     return str(text).replace('"', "'")
 
 
-def _performance_lines(performance: dict[str, Any]) -> list[str]:
+def _performance_lines(performance: PerformanceFinding) -> list[str]:
     lines = ["## Performance (labelled rows)", ""]
-    if performance["level"] == "not_enough_data":
-        return [*lines, f"Only {performance['rows']} labelled rows: not enough data.", ""]
+    if performance.level == "not_computed":
+        return [*lines, f"Not computed: {performance.reason}.", ""]
+    if performance.level == "not_enough_data":
+        return [*lines, f"Not enough data: {performance.reason}.", ""]
+    note = f" Note: {performance.reason}." if performance.reason else ""
     lines += [
-        f"Status: **{LEVEL_MARK[performance['level']]}** on {performance['rows']:,} labelled rows.",
+        f"Status: **{LEVEL_MARK[performance.level]}** on {performance.rows:,} labelled rows.{note}",
         "",
         "| metric | training | current | 95% CI | degraded |",
         "|---|---:|---:|---|---|",
     ]
-    for name, row in performance["metrics"].items():
-        ci = row.get("ci95")
-        ci_text = "–" if not ci else f"[{_num(ci['low'])}, {_num(ci['high'])}]"
-        degraded = "yes" if row.get("degraded") else "no" if row["training"] is not None else "–"
-        values = f"{_num(row['training'])} | {_num(row['current'])}"
+    for name, row in performance.metrics.items():
+        ci = row.ci95
+        ci_text = "–" if ci is None else f"[{_num(ci.low)}, {_num(ci.high)}]"
+        degraded = "yes" if row.degraded else "no" if row.training is not None else "–"
+        values = f"{_num(row.training)} | {_num(row.current)}"
         lines.append(f"| {name} | {values} | {ci_text} | {degraded} |")
     return [*lines, ""]
 
 
-def render_markdown(result: dict[str, Any]) -> str:
+def _prediction_lines(prediction: PredictionFinding) -> list[str]:
+    d = prediction.distribution
+    if d is None:
+        return [f"Prediction drift (model scores): not computed — {prediction.reason}.", ""]
+    note = f" ({prediction.reason})" if prediction.reason else ""
+    return [
+        f"Prediction drift (model scores): **{LEVEL_MARK[prediction.level]}**{note} — "
+        f"PSI {_num(d.psi)}, KS {_num(d.statistic)}, "
+        f"mean score {_num(d.mean_ref)} → {_num(d.mean_cur)}.",
+        "",
+    ]
+
+
+def skipped_lines_text(result: DriftResult) -> str:
+    """The warning for torn log lines: how many were skipped and where the first ones are."""
+    places = ", ".join(result.skipped_line_examples)
+    more = "…" if result.skipped_lines > len(result.skipped_line_examples) else ""
+    return (
+        f"skipped {result.skipped_lines} log line(s) that are not valid JSON "
+        f"(torn writes?): {places}{more}"
+    )
+
+
+def render_markdown(result: DriftResult) -> str:
     """The human report: verdict and reason first, then the evidence."""
-    summary = result["summary"]
+    summary = result.summary
+    sources = f" from {', '.join(f'`{s}`' for s in result.sources)}" if result.sources else ""
     lines = [
-        f"# {VERDICT_TITLE[result['verdict']]}",
+        f"# {VERDICT_TITLE[result.verdict]}",
         "",
-        f"**Verdict: `{result['verdict']}`** — {result['reason']}.",
+        f"**Verdict: `{result.verdict}`** — {result.reason}.",
         "",
-        f"Window: {result['rows']:,} rows"
-        + (
-            f" from {', '.join(f'`{s}`' for s in result.get('sources', []))}"
-            if result.get("sources")
-            else ""
-        )
-        + f"; reference: {result['reference']['rows']:,} training rows. "
-        f"Features: {summary['alert']} alert, {summary['warn']} warn, {summary['ok']} ok, "
+        f"Window: {result.rows:,} rows{sources}; reference: {result.reference.rows:,} training "
+        f"rows. Features: {summary['alert']} alert, {summary['warn']} warn, {summary['ok']} ok, "
         f"{summary['not_enough_data']} without enough data.",
         "",
     ]
-    prediction = result.get("prediction")
-    if prediction is not None:
-        lines += [
-            f"Prediction drift (model scores): **{LEVEL_MARK[prediction['level']]}** — "
-            f"PSI {_num(prediction['psi'])}, KS {_num(prediction['statistic'])}, "
-            f"mean score {_num(prediction['mean_ref'])} → {_num(prediction['mean_cur'])}.",
-            "",
-        ]
-    thresholds = result["thresholds"]
+    if result.skipped_lines:
+        lines += [f"> ⚠️ Warning: {skipped_lines_text(result)}", ""]
+    lines += _prediction_lines(result.prediction)
+    thresholds = result.thresholds
     lines += [
         "## Features, most severe first",
         "",
-        *_feature_table(result["features"]),
+        *_feature_table(result.features),
         "",
         f"A feature drifts only when its change is significant (Benjamini–Hochberg adjusted "
         f"p < {thresholds['alpha']}) **and** large (PSI ≥ {thresholds['psi_warn']} warn / "
@@ -129,28 +160,30 @@ def render_markdown(result: dict[str, Any]) -> str:
         "categorical: chi-square homogeneity.",
         "",
     ]
-    drifting = [f for f in result["features"] if f["level"] in ("warn", "alert")][:CHARTS]
-    if prediction is not None and prediction["level"] in ("warn", "alert"):
-        drifting.append({"name": "model score", **prediction})
-    if drifting:
+    charts = [
+        (f.name, f.distribution.chart) for f in result.features if f.level in ("warn", "alert")
+    ][:CHARTS]
+    score = result.prediction.distribution
+    if score is not None and result.prediction.level in ("warn", "alert"):
+        charts.append(("model score", score.chart))
+    if charts:
         lines += ["## Reference vs current", ""]
-        for finding in drifting:
-            lines += [*_mermaid_chart(finding["name"], finding["chart"]), ""]
-    if result.get("performance"):
-        lines += _performance_lines(result["performance"])
+        for title, chart in charts:
+            lines += [*_mermaid_chart(title, chart), ""]
+    lines += _performance_lines(result.performance)
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write_github_outputs(
-    result: dict[str, Any], markdown: str, out_dir: Path, environ: Mapping[str, str]
+    result: DriftResult, markdown: str, out_dir: Path, environ: Mapping[str, str]
 ) -> None:
     """Step outputs (`drift`, `verdict`, `features`, `report`) and the job summary, in Actions."""
     output = environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
-            handle.write(f"drift={'true' if result['drift'] else 'false'}\n")
-            handle.write(f"verdict={result['verdict']}\n")
-            handle.write(f"features={','.join(result['drifting_features'])}\n")
+            handle.write(f"drift={'true' if result.drift else 'false'}\n")
+            handle.write(f"verdict={result.verdict}\n")
+            handle.write(f"features={','.join(result.drifting_features)}\n")
             handle.write(f"report={out_dir / 'drift.md'}\n")
     summary = environ.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -1,27 +1,26 @@
-"""Retraining data: the current training data plus a labelled production window, as one file.
+"""retrain: the current training data plus a labelled production window, as one file.
 
 Used by the retraining mode of `.github/workflows/drift.yml`:
-`python -m gitops_ml.monitor.retrain --base data/raw/data.parquet --window W --output OUT`
-writes OUT and points `data.source` in params.yaml at it, so the retraining pull request shows
-the data change as a params diff plus a new `.dvc` file, and `dvc repro` retrains on it.
+`gitops-ml retrain --window W` (base `data/raw/data.parquet`, output `data/retrain/data.parquet`)
+writes the output and points `data.source` in params.yaml at it, so the retraining pull request
+shows the data change as a params diff plus a new `.dvc` file, and `dvc repro` retrains on it.
+Both inputs are read through the contract's encoding, so a fork's raw text ("Yes", " ") and a
+simulated typed window combine into one typed table that validate reads like any source.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
-
-SOURCE_LINE = re.compile(
-    r"^(data:\s*(?:#.*)?\n(?:[ \t]+.*\n|\s*\n)*?[ \t]+source:[ \t]*)(\S+)", re.M
-)
+from gitops_ml.monitor.readers import canonical_frame
+from gitops_ml.pipeline.source import set_data_source
 
 
 def append_window(base: pd.DataFrame, window: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -41,34 +40,24 @@ def append_window(base: pd.DataFrame, window: pd.DataFrame, contract: Contract) 
     return combined
 
 
-def set_data_source(params_text: str, source: str) -> str:
-    """params.yaml with `data.source` replaced, keeping every comment and the layout."""
-    updated, count = SOURCE_LINE.subn(lambda m: m.group(1) + source, params_text, count=1)
-    if count != 1:
-        raise UserError("params.yaml: cannot find 'data.source' to point it at the new data")
-    return updated
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="current training data (raw stage output)")
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base", default=paths.RAW, help="current training data (raw stage output)"
+    )
     parser.add_argument("--window", required=True, help="labelled production window")
-    parser.add_argument("--output", required=True, help="combined data file (.parquet)")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
-    try:
-        contract = load_contract(args.contract)
-        combined = append_window(gio.read_table(args.base), gio.read_table(args.window), contract)
-        gio.write_parquet(args.output, combined)
-        params = Path(args.params)
-        gio.write_text(params, set_data_source(params.read_text(), args.output))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    parser.add_argument("--output", default=paths.RETRAIN_DATA, help="combined data (.parquet)")
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
+
+
+def run(args: argparse.Namespace) -> int:
+    contract = load_contract(args.contract)
+    base = canonical_frame(gio.read_table(args.base, raw_text=True), contract, args.base)
+    window = canonical_frame(gio.read_table(args.window, raw_text=True), contract, args.window)
+    combined = append_window(base, window, contract)
+    params = Path(args.params)
+    updated = set_data_source(params.read_text(), args.output)
+    gio.write_parquet(args.output, combined)
+    gio.write_text(params, updated)
     print(f"retraining data: {args.output} ({len(combined)} rows); data.source updated")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -145,7 +145,7 @@ def binned_metrics(
     out["f1"] = float(2 * tp / denom) if denom else 0.0
     mid = (edges[:-1] + edges[1:]) / 2.0
     out["brier"] = float((np.sum(neg * mid**2) + np.sum(pos * (1 - mid) ** 2)) / total)
-    out["churn_rate"] = float(n_pos / total)
+    out["positive_rate"] = float(n_pos / total)
     return out
 
 

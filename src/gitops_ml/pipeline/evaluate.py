@@ -38,28 +38,22 @@ from threadpoolctl import threadpool_limits
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
-from gitops_ml.contract import Contract, load_contract, model_frame, target_vector
+from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
+from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS
 from gitops_ml.pipeline.train import build_model, load_model
-
-TEST_METRICS: tuple[str, ...] = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier",
+from gitops_ml.scoring import (
+    BOOTSTRAP_CHUNK_CELLS,
+    point_metrics,
+    weight_chunks,
+    weighted_metrics,
 )
-CV_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss")
+
 DECIMALS = 6  # every float in the outputs, so reruns are byte-identical
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)  # 0.01 … 0.99 for the best threshold
 CURVE_GRID = np.round(np.arange(0, 101) / 100, 2)  # 0, 0.01 … 1.0 for the ROC and PR plots
 CALIBRATION_BINS = 10
 MIN_BOOTSTRAP_SAMPLES = 10
-BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
-PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
 PLOT_FILES: dict[str, str] = {  # file names inside --plots-dir
     "roc": Path(paths.ROC_PLOT).name,
     "precision_recall": Path(paths.PR_PLOT).name,
@@ -107,88 +101,6 @@ def _check_binary(y: np.ndarray, name: str) -> None:
         )
 
 
-# --------------------------------------------------------------------------------------------
-# Metrics on weighted rows. Weights are what makes the bootstrap fast: a resample of n rows is
-# the same rows with integer counts, so B resamples are one (B, n) matrix and each metric is a
-# handful of matrix operations. Unit weights give the plain test-set metrics.
-# --------------------------------------------------------------------------------------------
-
-
-def weighted_metrics(
-    y: np.ndarray, p: np.ndarray, weights: np.ndarray, threshold: float
-) -> dict[str, np.ndarray]:
-    """Every test metric for each row of `weights` (shape (B, n)); returns arrays of shape (B,).
-
-    ROC AUC is the Mann-Whitney statistic (ties count one half) and PR AUC is average precision
-    (sum over distinct scores of recall increment × precision), both as scikit-learn defines them
-    with sample weights. Undefined values (a resample without one class) are NaN.
-    """
-    y = np.asarray(y, dtype=np.int64)
-    p = np.asarray(p, dtype=np.float64)
-    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-    pos = y.astype(np.float64)
-    neg = 1.0 - pos
-    predicted = (p >= threshold).astype(np.float64)
-
-    total = w.sum(axis=1)
-    tp = w @ (pos * predicted)
-    fp = w @ (neg * predicted)
-    fn = w @ (pos * (1.0 - predicted))
-    tn = total - tp - fp - fn
-    n_pos = tp + fn
-    n_neg = fp + tn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(n_pos > 0, tp / n_pos, np.nan)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        p_true = np.where(y == 1, p, 1.0 - p)
-        row_log_loss = -np.log(np.clip(p_true, PROBABILITY_EPS, 1 - PROBABILITY_EPS))
-        out = {
-            "accuracy": (tp + tn) / total,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "log_loss": (w @ row_log_loss) / total,
-            "brier": (w @ (p - pos) ** 2) / total,
-        }
-
-        # Rank metrics: group rows by distinct score, highest first.
-        order = np.argsort(-p, kind="stable")
-        sorted_p = p[order]
-        starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
-        w_sorted = w[:, order]
-        pos_per_score = np.add.reduceat(w_sorted * pos[order], starts, axis=1)
-        neg_per_score = np.add.reduceat(w_sorted * neg[order], starts, axis=1)
-        tp_cum = np.cumsum(pos_per_score, axis=1)
-        fp_cum = np.cumsum(neg_per_score, axis=1)
-        # A positive beats every negative scored strictly lower, and ties half of those level.
-        neg_lower = n_neg[:, None] - fp_cum
-        pairs = (pos_per_score * (neg_lower + 0.5 * neg_per_score)).sum(axis=1)
-        out["roc_auc"] = np.where((n_pos > 0) & (n_neg > 0), pairs / (n_pos * n_neg), np.nan)
-        precision_at = np.divide(
-            tp_cum, tp_cum + fp_cum, out=np.zeros_like(tp_cum), where=(tp_cum + fp_cum) > 0
-        )
-        out["pr_auc"] = np.where(
-            n_pos > 0, (pos_per_score * precision_at).sum(axis=1) / n_pos, np.nan
-        )
-    return out
-
-
-def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """The point estimates on the test set (every row once)."""
-    values = weighted_metrics(y, p, np.ones((1, len(y))), threshold)
-    return {name: float(values[name][0]) for name in TEST_METRICS}
-
-
-def bootstrap_weights(n_rows: int, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """(samples, n_rows) counts: how often each row is drawn in each resample of n_rows rows."""
-    draws = rng.integers(0, n_rows, size=(samples, n_rows))
-    offsets = (np.arange(samples) * n_rows)[:, None]
-    return np.bincount((draws + offsets).ravel(), minlength=samples * n_rows).reshape(
-        samples, n_rows
-    )
-
-
 def bootstrap_intervals(
     y: np.ndarray,
     p: np.ndarray,
@@ -208,11 +120,8 @@ def bootstrap_intervals(
             f"params.yaml: 'evaluate.bootstrap_samples' is {samples}; percentile intervals need "
             f"at least {MIN_BOOTSTRAP_SAMPLES} resamples (200 is a good default)"
         )
-    rng = np.random.default_rng(seed)
-    chunk = max(1, max_cells // len(y))
     values: dict[str, list[np.ndarray]] = {name: [] for name in TEST_METRICS}
-    for start in range(0, samples, chunk):
-        weights = bootstrap_weights(len(y), min(chunk, samples - start), rng)
+    for weights in weight_chunks(len(y), samples, seed, max_cells):
         part = weighted_metrics(y, p, weights, threshold)
         for name in TEST_METRICS:
             values[name].append(part[name])
@@ -360,6 +269,107 @@ def calibration_bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------
+# Slices: the same metrics per group of a `slice: true` column, so a reviewer sees whether a
+# change hurts one group more than another
+# --------------------------------------------------------------------------------------------
+
+SLICE_BINS = 4  # quantile bins of a numeric slice column
+MIN_SLICE_ROWS = 50  # smaller groups are pooled into OTHER_GROUP, or flagged `small` if still small
+OTHER_GROUP = "other"
+MISSING_GROUP = "missing"
+
+
+def _value_text(value: Any, integer: bool) -> str:
+    return f"{int(value)}" if integer else f"{value:.3g}"
+
+
+def slice_groups(values: pd.Series, column: Column) -> list[tuple[str, np.ndarray]]:
+    """(label, row mask) per group, in reading order: numeric columns in SLICE_BINS quantile
+    bins labelled by the values they hold ("18–31"), other columns by value with two or more
+    groups under MIN_SLICE_ROWS pooled into "other"; missing values form their own group."""
+    missing = values.isna().to_numpy()
+    groups: list[tuple[str, np.ndarray]] = []
+    if column.is_numeric and column.type != "bool":
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        present = numbers[~missing]
+        edges = np.unique(np.quantile(present, np.arange(1, SLICE_BINS) / SLICE_BINS))
+        index = np.searchsorted(edges, numbers, side="right")
+        integer = column.type == "int"
+        for b in range(len(edges) + 1):
+            mask = (index == b) & ~missing
+            if mask.any():
+                low, high = numbers[mask].min(), numbers[mask].max()
+                text = _value_text(low, integer)
+                if high != low:
+                    text += f"–{_value_text(high, integer)}"
+                groups.append((text, mask))
+    else:
+        texts = (
+            values.astype(object)
+            .map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v))
+            .to_numpy(dtype=object)
+        )
+        small: list[tuple[str, np.ndarray]] = []
+        for value in sorted(set(texts[~missing])):
+            mask = (texts == value) & ~missing
+            (groups if mask.sum() >= MIN_SLICE_ROWS else small).append((str(value), mask))
+        if len(small) == 1:  # pooling one group would only hide its name
+            groups += small
+        elif small:
+            groups.append((OTHER_GROUP, np.logical_or.reduce([m for _, m in small])))
+    if missing.any():
+        groups.append((MISSING_GROUP, missing))
+    return groups
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Expected calibration error per mask row: |mean predicted − observed rate| over the ten
+    probability bins of `calibration_bins`, weighted by the rows in each bin."""
+    index = np.minimum((p * CALIBRATION_BINS).astype(np.int64), CALIBRATION_BINS - 1)
+    onehot = np.eye(CALIBRATION_BINS)[index]  # (n, bins)
+    counts = masks @ onehot
+    gap = np.abs(masks @ (onehot * p[:, None]) - masks @ (onehot * y[:, None]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: np.ndarray = gap.sum(axis=1) / counts.sum(axis=1)
+    return result
+
+
+def _finite(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def slice_metrics(
+    test: pd.DataFrame, y: np.ndarray, p: np.ndarray, contract: Contract, threshold: float
+) -> dict[str, Any]:
+    """Per slice column: each group's rows and SLICE_METRICS, and the largest gap per metric
+    between groups of at least MIN_SLICE_ROWS rows (null when fewer than two such groups)."""
+    out: dict[str, Any] = {}
+    for column in contract.slices:
+        if column.name not in test.columns:
+            raise EvaluateError(f"slice column {column.name!r} is missing from the test split")
+        groups = slice_groups(test[column.name], column)
+        masks = np.array([mask for _, mask in groups], dtype=np.float64)
+        values = weighted_metrics(y, p, masks, threshold)
+        predicted = (p >= threshold).astype(np.float64)
+        values["positive_rate"] = (masks @ predicted) / masks.sum(axis=1)
+        values["calibration_error"] = calibration_error(y, p, masks)
+        table: dict[str, Any] = {}
+        for i, (label, mask) in enumerate(groups):
+            rows = int(mask.sum())
+            entry: dict[str, Any] = {"rows": rows, "positives": int(y[mask].sum())}
+            entry.update({m: _finite(values[m][i]) for m in SLICE_METRICS})
+            if rows < MIN_SLICE_ROWS:
+                entry["small"] = True
+            table[label] = entry
+        gaps: dict[str, float | None] = {}
+        for m in SLICE_METRICS:
+            usable = [e[m] for e in table.values() if not e.get("small") and e[m] is not None]
+            gaps[m] = max(usable) - min(usable) if len(usable) >= 2 else None
+        out[column.name] = {"groups": table, "gap": gaps}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # The stage
 # --------------------------------------------------------------------------------------------
 
@@ -374,11 +384,11 @@ def _round(value: Any) -> Any:
     return value
 
 
-def predict_churn(model: Pipeline, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """Churn probability (class 1) for each row of `frame`."""
+def predict_positive(model: Pipeline, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """Probability of the positive class (1) for each row of `frame`."""
     classes = list(getattr(model, "classes_", []))
     if classes != [0, 1]:
-        raise EvaluateError(f"the model predicts classes {classes}; expected a 0/1 churn model")
+        raise EvaluateError(f"the model predicts classes {classes}; expected a 0/1 classifier")
     return np.asarray(model.predict_proba(model_frame(frame, contract))[:, 1], dtype=np.float64)
 
 
@@ -396,7 +406,7 @@ def evaluate(
     y = target_vector(test, contract)
     _check_binary(y, "test set")
     with threadpool_limits(limits=1):  # see cross_validate: one OpenMP thread is faster here
-        p = predict_churn(model, test, contract)
+        p = predict_positive(model, test, contract)
     point = point_metrics(y, p, params.threshold)
     log(f"evaluate: test metrics on {len(y):,} rows ({time.perf_counter() - started:.1f}s)")
 
@@ -421,7 +431,7 @@ def evaluate(
         "fn": int(np.sum((y == 1) & (predicted == 0))),
         "tp": int(np.sum((y == 1) & (predicted == 1))),
     }
-    metrics = {
+    metrics: dict[str, Any] = {
         "test": point,
         "ci95": intervals,
         "cv": cv,
@@ -429,6 +439,8 @@ def evaluate(
         "confusion": confusion,
         "rows": {"test": len(y)},
     }
+    if contract.slices:
+        metrics["slices"] = slice_metrics(test, y, p, contract, params.threshold)
     plots = {
         "roc": {"roc": roc_points(y, p)},
         "precision_recall": {"precision_recall": precision_recall_points(y, p)},

@@ -20,7 +20,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
-from onnx import TensorProto
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
@@ -65,7 +64,10 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
         raise ExportError(
             f"skl2onnx cannot convert this model: {type(exc).__name__}: {exc}"
         ) from None
-    proto.doc_string = f"{contract.name}: churn probability from the raw contract columns"
+    proto.doc_string = (
+        f"{contract.name}: probability that {contract.target} is {contract.positive_label}, "
+        "from the raw contract columns"
+    )
     # skl2onnx lists opset domains in set order, which varies with Python's hash seed: sort
     # them so the same model always serialises to the same bytes (and the same sha256).
     opsets = sorted(proto.opset_import, key=lambda o: o.domain)
@@ -175,12 +177,6 @@ def export_model(
     if failures:
         raise ExportError("ONNX parity check failed:\n  " + "\n  ".join(failures))
     return onnx_bytes, export_metrics(onnx_bytes, params.opset, parity, params.parity_tolerance)
-
-
-def input_types(onnx_bytes: bytes) -> dict[str, str]:
-    """Input name → element type name, for reports and tests."""
-    graph = onnx.load_from_string(onnx_bytes).graph
-    return {i.name: TensorProto.DataType.Name(i.type.tensor_type.elem_type) for i in graph.input}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

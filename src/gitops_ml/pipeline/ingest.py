@@ -1,8 +1,9 @@
 """ingest: load the configured data source (`data.*` in params.yaml) into data/raw.
 
-`data.source: synthetic` generates the seeded churn data set; anything else is a CSV/Parquet
-path or an http(s)/s3/gs URL, copied as it is (checking it is the next stage's job). The raw
-file is always Parquet so that later stages read one format, fast.
+`data.source: synthetic` runs the seeded demo generator (gitops_ml.synthetic); anything else is
+a CSV/Parquet path or an http(s)/s3/gs URL, copied as it is: CSV cells as the text in the file
+(the contract's encoding reads them in validate). The raw file is always Parquet so that later
+stages read one format, fast.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def load_source(params: DataParams) -> pd.DataFrame:
 
 def describe_source(params: DataParams) -> str:
     if params.source == SYNTHETIC:
-        return f"synthetic churn data (seed {params.seed}, scenario {params.scenario})"
+        return f"synthetic demo data (seed {params.seed}, scenario {params.scenario})"
     return params.source
 
 

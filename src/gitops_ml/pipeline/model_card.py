@@ -2,8 +2,13 @@
 
 Rendered by the export stage from files the pipeline already wrote (params, the data contract,
 metrics/*.json), so it is reviewed in the pull request next to the numbers it quotes and ships
-inside the bundle. Deterministic: no dates or paths from the machine, so reruns are byte-identical
-and a diff of the card is a diff of the model.
+inside the bundle. It says only what happened: the split kind recorded in metrics/data.json, the
+target and its positive label and the column descriptions from the contract — the domain lives
+in the contract, never in this module. The model's name and version head the card when a release
+bundles it (`release_model_card`, from dvc.yaml's `artifacts:`): DVC cannot make dvc.yaml a
+dependency of this stage, so the stage never reads it. Deterministic: no dates
+or paths from the machine, so reruns are byte-identical and a diff of the card is a diff of the
+model.
 """
 
 from __future__ import annotations
@@ -15,24 +20,13 @@ from typing import Any
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.contract import Column, Contract
+from gitops_ml.markdown import MISSING, num, table
+from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
 
-MODEL_NAME = "churn-model"
-NOT_AVAILABLE = "n/a"
-METRIC_LABELS: dict[str, str] = {
-    "roc_auc": "ROC AUC",
-    "pr_auc": "PR AUC (average precision)",
-    "accuracy": "accuracy",
-    "precision": "precision",
-    "recall": "recall",
-    "f1": "F1",
-    "log_loss": "log loss",
-    "brier": "Brier score",
-}
-LOWER_IS_BETTER = ("log_loss", "brier")
 METRICS_FILES: dict[str, str] = {
-    "data": "data.json",
-    "validation": "validation.json",
-    "evaluation": "evaluate.json",
+    "data": Path(paths.DATA_METRICS).name,
+    "validation": Path(paths.VALIDATION_METRICS).name,
+    "evaluation": Path(paths.EVALUATE_METRICS).name,
 }
 
 
@@ -46,20 +40,13 @@ def _dig(mapping: Mapping[str, Any] | None, *keys: str) -> Any:
     return value
 
 
-def _num(value: Any, spec: str = ".4f") -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return NOT_AVAILABLE
-    return format(value, spec)
+def _lines(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return [table(header, rows), ""]
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return lines
+def _positive(contract: Contract) -> str:
+    """How the card names the positive class: `target` = label."""
+    return f"`{contract.target}` = {contract.positive_label}"
 
 
 def _checks_text(column: Column) -> str:
@@ -67,40 +54,40 @@ def _checks_text(column: Column) -> str:
     if checks.allowed:
         return "one of " + ", ".join(f"`{v}`" for v in checks.allowed)
     if checks.min is not None or checks.max is not None:
-        low = NOT_AVAILABLE if checks.min is None else f"{checks.min:g}"
-        high = NOT_AVAILABLE if checks.max is None else f"{checks.max:g}"
-        return f"{low} … {high}"
+        return f"{num(checks.min, 'g')} … {num(checks.max, 'g')}"
     return ""
 
 
-def _model_section(params: Mapping[str, Any], model_name: str) -> list[str]:
+def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
     model = _dig(params, "model") or {}
     hyper = model.get("hyperparams") or {}
     lines = [
         "## Model",
         "",
-        *_table(
+        *_lines(
             ["", ""],
             [
-                ["name", f"`{model_name}`"],
-                ["estimator", f"`{model.get('type', NOT_AVAILABLE)}` (scikit-learn Pipeline)"],
-                ["seed", model.get("seed", NOT_AVAILABLE)],
-                ["decision threshold", _dig(params, "evaluate", "threshold") or NOT_AVAILABLE],
+                [
+                    "artifact",
+                    f"`{paths.MODEL_ONNX}`, the model artifact of `{paths.DVC_YAML}` (a release "
+                    "heads this card with its name and version)",
+                ],
+                ["estimator", f"`{model.get('type', MISSING)}` (scikit-learn Pipeline)"],
+                ["seed", model.get("seed", MISSING)],
+                ["decision threshold", _dig(params, "evaluate", "threshold") or MISSING],
                 [
                     "outputs",
-                    "`probabilities[:, 1]` = churn probability (compare it with the decision "
-                    "threshold); `label` = the estimator's own 0.5 cut",
+                    f"`probabilities[:, 1]` = probability that {_positive(contract)} (compare "
+                    "it with the decision threshold); `label` = the estimator's own 0.5 cut",
                 ],
             ],
         ),
-        "",
     ]
     if hyper:
         lines += [
             "Hyperparameters (`model.hyperparams` in `params.yaml`):",
             "",
-            *_table(["name", "value"], [[k, hyper[k]] for k in sorted(hyper)]),
-            "",
+            *_lines(["name", "value"], [[k, hyper[k]] for k in sorted(hyper)]),
         ]
     return lines
 
@@ -109,13 +96,12 @@ def _intended_use_section(contract: Contract) -> list[str]:
     return [
         "## Intended use",
         "",
-        f"- Score current customers ({contract.name}: one row per customer snapshot) by their",
-        "  probability of churning in the next month, to decide who receives a retention offer.",
-        "- Used as a ranking and triage aid with the threshold below; the business view shows",
-        "  the expected cost of that choice.",
-        "- Out of scope: decisions with legal or similarly significant effect on a person",
-        "  (pricing, credit, contract termination), populations or products unlike the training",
-        "  data, and reading the scores as causal effects of a feature.",
+        f"- Rank rows shaped like `{contract.name}` (the data contract) by their probability "
+        f"that {_positive(contract)},",
+        "  as a triage aid with the decision threshold below; the business view shows the",
+        "  expected cost of that choice under the costs in `evaluate.costs`.",
+        "- Out of scope: decisions with legal or similarly significant effect on a person,",
+        "  populations unlike the training data, and reading the scores as causal effects.",
         "",
     ]
 
@@ -129,19 +115,38 @@ def _inputs_section(contract: Contract) -> list[str]:
     if any(c.description for c in contract.features):
         header.append("description")
         rows = [[*row, c.description] for row, c in zip(rows, contract.features, strict=True)]
+    target = contract.column(contract.target)
+    about = f": {target.description}" if target.description else ""
     return [
         "## Inputs",
         "",
-        f"{len(contract.features)} features from the data contract (`data/schema.yaml`); the ONNX",
-        "model takes one `[N, 1]` input per feature (float32, or string for categories).",
+        f"{len(contract.features)} features from the data contract (`{paths.CONTRACT}`); the "
+        "ONNX model takes one `[N, 1]` input per feature (float32, or string for categories). "
+        f"Target: `{contract.target}`, positive when {contract.positive_label}{about}.",
         "",
-        *_table(header, rows),
-        "",
+        *_lines(header, rows),
     ]
+
+
+def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    method = split.get("method")
+    if method == "time":
+        return (
+            f"- Split by time: training up to {split.get('train_end', MISSING)}, test from "
+            f"{split.get('test_start', MISSING)} (the newest rows)."
+        )
+    if method == "stratified":
+        seed = split.get("seed", _dig(params, "split", "seed"))
+        return (
+            f"- Split: a stratified random sample (seed {seed}) is the test set; the contract "
+            "has no timestamp, so the test set is not later in time than the training rows."
+        )
+    return f"- Split method: {method or MISSING}."
 
 
 def _data_section(
     params: Mapping[str, Any],
+    contract: Contract,
     data: Mapping[str, Any] | None,
     validation: Mapping[str, Any] | None,
 ) -> list[str]:
@@ -150,35 +155,27 @@ def _data_section(
     if source is not None:
         lines.append(f"- Source: `{source}` (`data.source` in `params.yaml`).")
     if data is None:
-        lines.append("- Split summary: not available (metrics/data.json missing).")
+        lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
         rows = _dig(data, "rows") or {}
-        rate = _dig(data, "churn_rate") or {}
-        split = _dig(data, "split") or {}
+        rate = _dig(data, "positive_rate") or {}
         lines.append(
-            f"- Rows: {_num(rows.get('total'), ',')} in total, "
-            f"{_num(rows.get('train'), ',')} for training, {_num(rows.get('test'), ',')} for test."
+            f"- Rows: {num(rows.get('total'), ',')} in total, "
+            f"{num(rows.get('train'), ',')} for training, {num(rows.get('test'), ',')} for test."
         )
         lines.append(
-            f"- Churn rate: {_num(rate.get('train'), '.1%')} in training, "
-            f"{_num(rate.get('test'), '.1%')} in test."
+            f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
+            f"training, {num(rate.get('test'), '.1%')} in test."
         )
-        method = split.get("method", NOT_AVAILABLE)
-        if method == "time":
-            lines.append(
-                f"- Split by time: training up to {split.get('train_end', NOT_AVAILABLE)}, "
-                f"test from {split.get('test_start', NOT_AVAILABLE)} (the newest rows)."
-            )
-        else:
-            lines.append(f"- Split method: {method}.")
+        lines.append(_split_text(_dig(data, "split") or {}, params))
     if validation is None:
-        lines.append("- Validation: not available (metrics/validation.json missing).")
+        lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
     else:
         lines.append(
-            f"- Validation against the contract: **{validation.get('status', NOT_AVAILABLE)}** "
-            f"({_num(validation.get('failed_checks'), 'd')} failed checks, "
-            f"{_num(validation.get('failing_rows'), ',')} failing rows of "
-            f"{_num(validation.get('rows'), ',')})."
+            f"- Validation against the contract: **{validation.get('status', MISSING)}** "
+            f"({num(validation.get('failed_checks'), 'd')} failed checks, "
+            f"{num(validation.get('failing_rows'), ',')} failing rows of "
+            f"{num(validation.get('rows'), ',')})."
         )
         missing = validation.get("missing_rate") or {}
         present = {k: v for k, v in missing.items() if isinstance(v, int | float) and v > 0}
@@ -190,58 +187,86 @@ def _data_section(
 
 
 def _evaluation_section(
-    params: Mapping[str, Any], evaluation: Mapping[str, Any] | None
+    params: Mapping[str, Any], contract: Contract, evaluation: Mapping[str, Any] | None
 ) -> list[str]:
     if evaluation is None:
-        return ["## Evaluation", "", "Not available (metrics/evaluate.json missing).", ""]
+        return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
     test = _dig(evaluation, "test") or {}
     threshold = _dig(evaluation, "business", "threshold")
     rows = []
-    for key, label in METRIC_LABELS.items():
+    for key in TEST_METRICS:
         low, high = _dig(evaluation, "ci95", key, "low"), _dig(evaluation, "ci95", key, "high")
-        interval = f"{_num(low)} – {_num(high)}" if low is not None else NOT_AVAILABLE
-        direction = "lower" if key in LOWER_IS_BETTER else "higher"
-        rows.append([label, _num(test.get(key)), interval, direction])
+        interval = f"{num(low)} – {num(high)}" if low is not None else MISSING
+        rows.append([label(key), num(test.get(key)), interval, metric(key).better])
     lines = [
         "## Evaluation",
         "",
-        f"Test set: {_num(_dig(evaluation, 'rows', 'test'), ',')} rows never seen in training. "
-        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {_num(threshold, 'g')}. "
+        f"Test set: {num(_dig(evaluation, 'rows', 'test'), ',')} rows never seen in training. "
+        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
         "Intervals: percentile bootstrap over "
-        f"{_num(_dig(params, 'evaluate', 'bootstrap_samples'), 'd')} resamples of the test set.",
+        f"{num(_dig(params, 'evaluate', 'bootstrap_samples'), 'd')} resamples of the test set.",
         "",
-        *_table(["metric", "test", "95 % interval", "better"], rows),
-        "",
+        *_lines(["metric", "test", "95 % interval", "better"], rows),
     ]
     cv = _dig(evaluation, "cv") or {}
     if cv:
-        folds = _num(_dig(params, "evaluate", "cv_folds"), "d")
+        folds = num(_dig(params, "evaluate", "cv_folds"), "d")
         lines += [
-            f"Cross-validation on the training window ({folds} stratified folds):",
+            f"Cross-validation on the training rows ({folds} stratified folds):",
             "",
-            *_table(
+            *_lines(
                 ["metric", "mean", "std"],
                 [
-                    [METRIC_LABELS.get(k, k), _num(_dig(cv, k, "mean")), _num(_dig(cv, k, "std"))]
-                    for k in ("roc_auc", "pr_auc", "log_loss")
+                    [label(k), num(_dig(cv, k, "mean")), num(_dig(cv, k, "std"))]
+                    for k in CV_METRICS
                     if k in cv
                 ],
             ),
-            "",
         ]
     confusion = _dig(evaluation, "confusion")
     if confusion:
         lines += [
-            f"Confusion matrix on the test set at threshold {_num(threshold, 'g')}:",
+            f"Confusion matrix on the test set at threshold {num(threshold, 'g')} "
+            f"(positive: {_positive(contract)}):",
             "",
-            *_table(
-                ["", "predicted stays", "predicted churns"],
+            *_lines(
+                ["", "predicted negative", "predicted positive"],
                 [
-                    ["stays", _num(confusion.get("tn"), ","), _num(confusion.get("fp"), ",")],
-                    ["churns", _num(confusion.get("fn"), ","), _num(confusion.get("tp"), ",")],
+                    ["negative", num(confusion.get("tn"), ","), num(confusion.get("fp"), ",")],
+                    ["positive", num(confusion.get("fn"), ","), num(confusion.get("tp"), ",")],
                 ],
             ),
+        ]
+    return lines
+
+
+def _slices_section(evaluation: Mapping[str, Any] | None) -> list[str]:
+    slices = _dig(evaluation, "slices") or {}
+    if not slices:
+        return []
+    lines = [
+        "## Slices",
+        "",
+        "Test metrics per group of the contract's `slice: true` columns (numeric columns in "
+        "quantile bins; *small* groups have too few rows to count towards the gap).",
+        "",
+    ]
+    for column in sorted(slices):
+        groups = _dig(slices, column, "groups") or {}
+        rows = [
+            [
+                f"{group} (small)" if entry.get("small") else group,
+                num(entry.get("rows"), ","),
+                *(num(entry.get(m), metric(m).spec) for m in SLICE_METRICS),
+            ]
+            for group, entry in groups.items()
+        ]
+        gaps = _dig(slices, column, "gap") or {}
+        gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in SLICE_METRICS)
+        lines += [
+            f"`{column}`: largest gap between groups: {gap_text}.",
             "",
+            *_lines(["group", "rows", *(label(m) for m in SLICE_METRICS)], rows),
         ]
     return lines
 
@@ -255,27 +280,26 @@ def _business_section(params: Mapping[str, Any], evaluation: Mapping[str, Any] |
     return [
         "## Business view",
         "",
-        f"Costs per customer (`evaluate.costs`): {_num(fp_cost, ',.2f')} for an offer to a "
-        f"customer who would have stayed (false positive), {_num(fn_cost, ',.2f')} for a churner "
-        "who got no offer (false negative).",
+        f"Costs per row (`evaluate.costs`): {num(fp_cost, ',.2f')} for a false positive "
+        f"(flagged, but negative), {num(fn_cost, ',.2f')} for a false negative (a positive "
+        "missed).",
         "",
-        *_table(
-            ["threshold", "chosen by", "expected cost per 1,000 customers (test)"],
+        *_lines(
+            ["threshold", "chosen by", "expected cost per 1,000 rows (test)"],
             [
                 [
-                    _num(business.get("threshold"), "g"),
+                    num(business.get("threshold"), "g"),
                     "`evaluate.threshold`",
-                    _num(business.get("cost_per_1000"), ",.2f"),
+                    num(business.get("cost_per_1000"), ",.2f"),
                 ],
                 [
-                    _num(business.get("best_threshold"), "g"),
+                    num(business.get("best_threshold"), "g"),
                     "lowest cost on out-of-fold CV predictions",
-                    _num(business.get("cost_per_1000_at_best"), ",.2f"),
+                    num(business.get("cost_per_1000_at_best"), ",.2f"),
                 ],
             ],
         ),
-        "",
-        "The cost-minimising threshold is chosen on the training window (out-of-fold), not on",
+        "The cost-minimising threshold is chosen on the training rows (out-of-fold), not on",
         "the test set, so its test cost is an honest estimate.",
         "",
     ]
@@ -284,43 +308,38 @@ def _business_section(params: Mapping[str, Any], evaluation: Mapping[str, Any] |
 def _export_section(export: Mapping[str, Any]) -> list[str]:
     onnx = _dig(export, "onnx") or {}
     parity = _dig(export, "parity") or {}
-    size = onnx.get("size_bytes")
     lines = [
         "## ONNX export",
         "",
-        *_table(
+        *_lines(
             ["", ""],
             [
-                ["file", f"`{onnx.get('path', NOT_AVAILABLE)}`"],
-                ["sha256", f"`{onnx.get('sha256', NOT_AVAILABLE)}`"],
-                ["size", f"{_num(size, ',')} bytes"],
-                ["opset", onnx.get("opset", NOT_AVAILABLE)],
+                ["file", f"`{onnx.get('path', MISSING)}`"],
+                ["sha256", f"`{onnx.get('sha256', MISSING)}`"],
+                ["size", f"{num(onnx.get('size_bytes'), ',')} bytes"],
+                ["opset", onnx.get("opset", MISSING)],
             ],
         ),
-        "",
-        f"Parity with scikit-learn: max |Δ probability| {_num(parity.get('max_abs_diff'), '.2e')} "
-        f"(tolerance {_num(parity.get('tolerance'), '.0e')}), "
-        f"{_num(parity.get('label_flips'), 'd')} label flips on "
-        f"{_num(parity.get('rows_checked'), ',')} rows.",
+        f"Parity with scikit-learn: max |Δ probability| {num(parity.get('max_abs_diff'), '.2e')} "
+        f"(tolerance {num(parity.get('tolerance'), '.0e')}), "
+        f"{num(parity.get('label_flips'), 'd')} label flips on "
+        f"{num(parity.get('rows_checked'), ',')} rows.",
         "",
     ]
     slices = parity.get("slices") or {}
     if slices:
-        lines += [
-            *_table(
-                ["slice", "rows", "max abs diff", "label flips"],
+        lines += _lines(
+            ["slice", "rows", "max abs diff", "label flips"],
+            [
                 [
-                    [
-                        name,
-                        _num(_dig(slices, name, "rows"), ","),
-                        _num(_dig(slices, name, "max_abs_diff"), ".2e"),
-                        _num(_dig(slices, name, "label_flips"), "d"),
-                    ]
-                    for name in sorted(slices)
-                ],
-            ),
-            "",
-        ]
+                    name,
+                    num(_dig(slices, name, "rows"), ","),
+                    num(_dig(slices, name, "max_abs_diff"), ".2e"),
+                    num(_dig(slices, name, "label_flips"), "d"),
+                ]
+                for name in sorted(slices)
+            ],
+        )
     versions = _dig(export, "versions") or {}
     if versions:
         listed = ", ".join(f"{k} {versions[k]}" for k in sorted(versions))
@@ -328,21 +347,41 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _limitations_section(params: Mapping[str, Any]) -> list[str]:
+def _limitations_section(
+    params: Mapping[str, Any], data: Mapping[str, Any] | None, evaluation: Mapping[str, Any] | None
+) -> list[str]:
     lines = ["## Limitations", ""]
     if _dig(params, "data", "source") == "synthetic":
         lines.append(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
-            "  describe the generator, not real customers. Set `data.source` to your data first."
+            "  describe the generator, not the world. Set `data.source` to your data first."
         )
+    method = _dig(data, "split", "method")
+    if method == "time":
+        lines.append(
+            "- The test set is the newest rows; performance on later data may drift. The\n"
+            f"  scheduled drift check compares production data with `{paths.PROFILE}`."
+        )
+    else:
+        lines.append(
+            "- The test set is a random sample of the same period as the training rows, so it\n"
+            "  does not show how the model ages; the scheduled drift check compares production\n"
+            f"  data with `{paths.PROFILE}`."
+        )
+    slices = sorted(_dig(evaluation, "slices") or {})
+    fairness = (
+        f"- Per-group metrics cover {', '.join(f'`{s}`' for s in slices)} only (see Slices);"
+        if slices
+        else "- No column is marked `slice: true` in the contract, so no per-group metrics;"
+    )
     lines += [
-        "- The test set is one later time window; performance on future months will drift. The",
-        "  scheduled drift check compares production data with `models/reference_profile.json`.",
-        "- Probabilities are only as calibrated as `plots/calibration.json` shows; the threshold",
-        "  and the business view depend on the costs in `params.yaml`, which are assumptions.",
-        "- Scores are correlational: a high score does not mean an offer will retain the customer.",
-        "- No fairness audit is part of this pipeline. Review the inputs above for attributes that",
-        "  are protected where you operate (for example age) before any decision about a person.",
+        f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
+        "  threshold and the business view depend on the costs in `params.yaml`, which are",
+        "  assumptions.",
+        "- Scores are correlational: a high score does not mean an action will change the outcome.",
+        fairness,
+        "  review the inputs above for attributes that are protected where you operate before",
+        "  any decision about a person.",
         "",
     ]
     return lines
@@ -359,8 +398,8 @@ def _reproduce_section() -> list[str]:
         "dvc repro         # reruns only the stages whose inputs changed",
         "```",
         "",
-        "Every input that decides this model is in Git: `params.yaml`, `data/schema.yaml`,",
-        "`dvc.lock` (hashes of data and model files) and the code in `src/`.",
+        f"Every input that decides this model is in Git: `{paths.PARAMS}`, `{paths.CONTRACT}`,",
+        f"`{paths.DVC_LOCK}` (hashes of data and model files) and the code in `src/`.",
         "",
     ]
 
@@ -373,24 +412,24 @@ def render_model_card(
     data: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
     evaluation: Mapping[str, Any] | None = None,
-    model_name: str = MODEL_NAME,
 ) -> str:
     """Markdown model card from the whole params.yaml, the contract and the metrics files.
 
     `export` is metrics/export.json; `data`, `validation` and `evaluation` are metrics/data.json,
     metrics/validation.json and metrics/evaluate.json (None renders "not available").
     """
-    lines = [f"# Model card: {model_name}", ""]
+    lines = ["# Model card", ""]
     if contract.description:
         lines += [contract.description, ""]
-    lines += _model_section(params, model_name)
+    lines += _model_section(params, contract)
     lines += _intended_use_section(contract)
-    lines += _data_section(params, data, validation)
+    lines += _data_section(params, contract, data, validation)
     lines += _inputs_section(contract)
-    lines += _evaluation_section(params, evaluation)
+    lines += _evaluation_section(params, contract, evaluation)
+    lines += _slices_section(evaluation)
     lines += _business_section(params, evaluation)
     lines += _export_section(export)
-    lines += _limitations_section(params)
+    lines += _limitations_section(params, data, evaluation)
     lines += _reproduce_section()
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -400,7 +439,6 @@ def model_card_from_files(
     contract: Contract,
     export: Mapping[str, Any],
     metrics_dir: str | Path = paths.METRICS_DIR,
-    model_name: str = MODEL_NAME,
 ) -> str:
     """`render_model_card` with data/validation/evaluation read from `metrics_dir` (if present)."""
     metrics_dir = Path(metrics_dir)
@@ -415,5 +453,4 @@ def model_card_from_files(
         data=found["data"],
         validation=found["validation"],
         evaluation=found["evaluation"],
-        model_name=model_name,
     )

@@ -110,7 +110,7 @@ def split_frame(frame: pd.DataFrame, contract: Contract, params: SplitParams) ->
             )
     summary = {
         "rows": {"total": len(frame), "train": len(train), "test": len(test)},
-        "churn_rate": {
+        "positive_rate": {
             "train": round(float(train[target].astype(bool).mean()), RATE_DIGITS),
             "test": round(float(test[target].astype(bool).mean()), RATE_DIGITS),
         },

@@ -1,9 +1,14 @@
 """Model bundles: everything a deployment needs, verifiable on its own.
 
-A bundle is a directory with `model.onnx`, `schema.yaml` (the data contract), `metadata.json`
-and `model_card.md`. The metadata records where the model came from (version, Git revision,
-the `dvc.lock` hashes, params, metrics, converter versions) and the sha256 of the model and the
-contract, so a server can refuse a bundle that was modified after it was built.
+A bundle is a directory with `model.onnx`, `schema.yaml` (the data contract), `model_card.md`,
+the reference profile and metrics files when the pipeline wrote them, and `metadata.json`. The
+metadata records where the model came from (version, Git revision, the `dvc.lock` hashes,
+params, metrics, converter versions) and lists every other file with its sha256, so a server
+refuses a bundle that lost, gained or changed a file after it was built.
+
+Building is refused unless every pipeline file packed is the one `dvc.lock` records (md5, as
+DVC 3 writes it): a merge that committed new params and `dvc.lock` but stale metrics or a stale
+model card cannot ship them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -29,8 +35,11 @@ MODEL_FILE = "model.onnx"
 CONTRACT_FILE = "schema.yaml"
 METADATA_FILE = "metadata.json"
 MODEL_CARD_FILE = "model_card.md"
-BUNDLE_FILES = (MODEL_FILE, CONTRACT_FILE, METADATA_FILE, MODEL_CARD_FILE)
+PROFILE_FILE = "reference_profile.json"
+METRICS_DIR = "metrics"
+REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, MODEL_CARD_FILE)
 RECORDED_PACKAGES = ("skl2onnx", "onnxruntime", "onnx", "scikit-learn")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BundleError(UserError):
@@ -51,6 +60,11 @@ class Bundle:
     def model_card_path(self) -> Path:
         return self.path / MODEL_CARD_FILE
 
+    @property
+    def files(self) -> dict[str, dict[str, str]]:
+        """{bundle file: {"sha256": …, "source": repo path when copied from the pipeline}}."""
+        return dict(self.metadata["files"])
+
 
 @dataclass(frozen=True)
 class BundleSources:
@@ -59,6 +73,7 @@ class BundleSources:
     model: Path
     contract: Path
     model_card: Path
+    profile: Path
     params: Path
     dvc_yaml: Path
     dvc_lock: Path
@@ -71,19 +86,23 @@ class BundleSources:
             model=root / "models/model.onnx",
             contract=root / "data/schema.yaml",
             model_card=root / "reports/model_card.md",
+            profile=root / "models/reference_profile.json",
             params=root / "params.yaml",
             dvc_yaml=root / "dvc.yaml",
             dvc_lock=root / "dvc.lock",
-            metrics_dir=root / "metrics",
+            metrics_dir=root / METRICS_DIR,
         )
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def md5_file(path: str | Path) -> str:
+    """The md5 DVC 3 records for a file (`hash: md5`: the bytes as they are)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +117,7 @@ def _metadata(path: Path) -> dict[str, Any]:
         raise BundleError(f"bundle {path}: {METADATA_FILE} is not valid JSON: {exc}") from None
     if not isinstance(metadata, dict):
         raise BundleError(f"bundle {path}: {METADATA_FILE} must hold a JSON object")
-    for key in ("model_name", "version", "onnx_sha256"):
+    for key in ("model_name", "version", "onnx_sha256", "schema_sha256"):
         if not isinstance(metadata.get(key), str) or not metadata[key]:
             raise BundleError(f"bundle {path}: {METADATA_FILE} has no '{key}' string")
     if not versions.is_semver(metadata["version"]):
@@ -106,30 +125,89 @@ def _metadata(path: Path) -> dict[str, Any]:
             f"bundle {path}: {METADATA_FILE} version {metadata['version']!r} "
             "is not a semantic version"
         )
+    for key in ("files", "dvc_lock"):
+        if not isinstance(metadata.get(key), dict):
+            raise BundleError(f"bundle {path}: {METADATA_FILE} has no '{key}' object")
+    for name, entry in metadata["files"].items():
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            raise BundleError(f"bundle {path}: {METADATA_FILE} files.{name} has no sha256")
+    unlisted = [name for name in REQUIRED_FILES if name not in metadata["files"]]
+    if unlisted:
+        raise BundleError(f"bundle {path}: {METADATA_FILE} files lists no {', '.join(unlisted)}")
+    if "source" not in metadata["files"][MODEL_FILE]:
+        raise BundleError(
+            f"bundle {path}: {METADATA_FILE} records no dvc.lock source for the model"
+        )
     return metadata
 
 
-def _verify_hash(bundle_dir: Path, file_name: str, key: str, expected: Any) -> None:
-    actual = sha256_file(bundle_dir / file_name)
-    if actual != expected:
+def _files_on_disk(bundle_dir: Path) -> set[str]:
+    """Every file under the bundle (relative, '/'-separated), metadata.json excluded."""
+    found = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if not p.is_dir()}
+    return found - {METADATA_FILE}
+
+
+def _check_listing(bundle_dir: Path, listed: set[str]) -> None:
+    """The files on disk are exactly the files the metadata lists: none missing, none added,
+    and each a regular file (a symlink could point the server at something else later)."""
+    links = sorted(
+        p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_symlink()
+    )
+    if links:
         raise BundleError(
-            f"bundle {bundle_dir}: {file_name} has sha256 {actual[:12]}… but {METADATA_FILE} "
-            f"{key} says {str(expected)[:12]}…; the bundle was modified after it was built"
+            f"bundle {bundle_dir}: {', '.join(links)} is a symlink; bundles hold files"
+        )
+    on_disk = _files_on_disk(bundle_dir)
+    missing = sorted(listed - on_disk)
+    if missing:
+        raise BundleError(f"bundle {bundle_dir}: missing {', '.join(missing)}")
+    extra = sorted(on_disk - listed)
+    if extra:
+        raise BundleError(
+            f"bundle {bundle_dir}: {', '.join(extra)} not listed in {METADATA_FILE}; "
+            "the bundle was modified after it was built"
         )
 
 
+def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Every listed file has its recorded sha256, and a pipeline file its dvc.lock md5."""
+    for name, entry in sorted(metadata["files"].items()):
+        actual = sha256_file(bundle_dir / name)
+        if actual != entry["sha256"]:
+            raise BundleError(
+                f"bundle {bundle_dir}: {name} has sha256 {actual[:12]}… but {METADATA_FILE} "
+                f"files.{name} says {entry['sha256'][:12]}…; the bundle was modified after it "
+                "was built"
+            )
+        source = entry.get("source")
+        if source is None:
+            continue
+        recorded = metadata["dvc_lock"].get(source)
+        actual_md5 = md5_file(bundle_dir / name)
+        if actual_md5 != recorded:
+            raise BundleError(
+                f"bundle {bundle_dir}: {name} has md5 {actual_md5} but the dvc.lock it was built "
+                f"from records {recorded} for {source}; the bundle was modified after it was built"
+            )
+    for key, name in (("onnx_sha256", MODEL_FILE), ("schema_sha256", CONTRACT_FILE)):
+        if metadata[key] != metadata["files"][name]["sha256"]:
+            raise BundleError(
+                f"bundle {bundle_dir}: {METADATA_FILE} {key} {metadata[key][:12]}… disagrees "
+                f"with files.{name}; the bundle was modified after it was built"
+            )
+
+
 def load_bundle(path: str | Path) -> Bundle:
-    """Open a bundle directory after checking every file is present and every hash matches."""
+    """Open a bundle directory after checking its file list, every hash and the contract."""
     bundle_dir = Path(path)
     if not bundle_dir.is_dir():
         raise BundleError(f"bundle {bundle_dir}: not a directory")
-    missing = [name for name in BUNDLE_FILES if not (bundle_dir / name).is_file()]
-    if missing:
-        raise BundleError(f"bundle {bundle_dir}: missing {', '.join(missing)}")
+    if not (bundle_dir / METADATA_FILE).is_file():
+        raise BundleError(f"bundle {bundle_dir}: missing {METADATA_FILE}")
     metadata = _metadata(bundle_dir)
-    _verify_hash(bundle_dir, MODEL_FILE, "onnx_sha256", metadata["onnx_sha256"])
-    if "schema_sha256" in metadata:
-        _verify_hash(bundle_dir, CONTRACT_FILE, "schema_sha256", metadata["schema_sha256"])
+    _check_listing(bundle_dir, set(metadata["files"]))
+    _verify_files(bundle_dir, metadata)
     try:
         contract = load_contract(bundle_dir / CONTRACT_FILE)
     except ContractError as exc:
@@ -143,6 +221,21 @@ def load_bundle(path: str | Path) -> Bundle:
         version=metadata["version"],
         onnx_sha256=metadata["onnx_sha256"],
     )
+
+
+def check_against_lock(bundle: Bundle, lock_path: str | Path) -> None:
+    """The bundle's pipeline files are the ones this checkout's dvc.lock records."""
+    lock = _read_yaml(Path(lock_path), "dvc.lock")
+    stale = []
+    for name, entry in sorted(bundle.files.items()):
+        if "source" in entry:
+            recorded = _recorded_md5(lock, entry["source"])
+            if recorded != bundle.metadata["dvc_lock"][entry["source"]]:
+                stale.append(f"{name} ({entry['source']}: dvc.lock records {recorded})")
+    if stale:
+        raise BundleError(
+            f"bundle {bundle.path}: not built from this checkout's {lock_path}: {'; '.join(stale)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,21 +286,45 @@ def release_model_card(card: str, metadata: Mapping[str, Any]) -> str:
 
 
 def write_bundle(
-    output: str | Path, onnx_bytes: bytes, contract_bytes: bytes, card: str, metadata: dict
+    output: str | Path,
+    onnx_bytes: bytes,
+    contract_bytes: bytes,
+    card: str,
+    metadata: dict,
+    *,
+    sources: Mapping[str, str],
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Bundle:
-    """Write the bundle into a temporary sibling, verify it, then rename it over `output`."""
+    """Write the bundle into a temporary sibling, verify it, then rename it over `output`.
+
+    `sources` maps bundle file names to the pipeline paths they were copied from (the keys of
+    `metadata["dvc_lock"]`); the model must have one. `extra_files` (profile, metrics) are
+    packed as they are.
+    """
     output = Path(output)
+    contents = {
+        MODEL_FILE: onnx_bytes,
+        CONTRACT_FILE: contract_bytes,
+        MODEL_CARD_FILE: release_model_card(card, metadata).encode(),
+        **(extra_files or {}),
+    }
+    if METADATA_FILE in contents:
+        raise BundleError(f"{METADATA_FILE} is written by the bundle itself, not packed")
+    files: dict[str, dict[str, str]] = {}
+    for name, data in sorted(contents.items()):
+        files[name] = {"sha256": hashlib.sha256(data).hexdigest()}
+        if name in sources:
+            files[name]["source"] = sources[name]
+    metadata = {**metadata, "files": files}
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        write_bytes(staging / MODEL_FILE, onnx_bytes)
-        write_bytes(staging / CONTRACT_FILE, contract_bytes)
-        write_bytes(staging / MODEL_CARD_FILE, release_model_card(card, metadata).encode())
+        for name, data in contents.items():
+            write_bytes(staging / name, data)
         write_json(staging / METADATA_FILE, metadata)
         # Atomic writes create 0600 files; the image runs the server as a non-root user.
-        os.chmod(staging, 0o755)
-        for name in BUNDLE_FILES:
-            os.chmod(staging / name, 0o644)
+        for path in (staging, *staging.rglob("*")):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         load_bundle(staging)
         _replace_dir(staging, output)
     finally:
@@ -238,16 +355,53 @@ def _read_yaml(path: Path, what: str) -> Any:
     return read_yaml(path, what, BundleError, hint="; run `make run` (dvc repro) first") or {}
 
 
-def _check_model_in_lock(model: str, onnx_bytes: bytes, hashes: Mapping[str, str]) -> None:
-    """The bundled model must be the one dvc.lock records, or the release is unreproducible."""
-    if model not in hashes:
-        raise BundleError(f"dvc.lock records no output {model}; run `dvc repro` and commit")
-    actual = hashlib.md5(onnx_bytes).hexdigest()
-    if actual != hashes[model]:
+def _recorded_md5(lock: Any, path: str) -> str | None:
+    """The md5 dvc.lock records for `path` (as a stage output or dependency).
+
+    A path recorded with two different md5s (one stage ran on an older version of it) or in
+    DVC 2's format (no `hash: md5`, text hashed with CRLF normalised) is refused: the bundle
+    could not be checked byte for byte.
+    """
+    found: set[str] = set()
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage_name, stage in (stages or {}).items():
+        for entry in [*(stage.get("outs") or []), *(stage.get("deps") or [])]:
+            if str(entry.get("path")) != path or "md5" not in entry:
+                continue
+            if entry.get("hash") != "md5":
+                raise BundleError(
+                    f"dvc.lock stage {stage_name}: {path} is recorded without `hash: md5` "
+                    "(DVC 2 format); run `dvc repro` with DVC 3 and commit dvc.lock"
+                )
+            found.add(str(entry["md5"]))
+    if len(found) > 1:
         raise BundleError(
-            f"{model}: md5 {actual} differs from dvc.lock ({hashes[model]}); the model on disk "
-            "is not the recorded one — run `dvc repro` (or `dvc checkout`) and commit dvc.lock"
+            f"dvc.lock records {len(found)} different md5s for {path} "
+            f"({', '.join(sorted(found))}); run `make run` and commit dvc.lock"
         )
+    return found.pop() if found else None
+
+
+def _check_against_lock(lock: Any, packed: Mapping[str, bytes]) -> dict[str, str]:
+    """{path: md5} for every packed pipeline file, refusing any that dvc.lock does not record."""
+    problems: list[str] = []
+    recorded: dict[str, str] = {}
+    for path, data in sorted(packed.items()):
+        md5 = _recorded_md5(lock, path)
+        actual = hashlib.md5(data).hexdigest()
+        if md5 is None:
+            problems.append(f"{path}: dvc.lock records no md5 for it")
+        elif md5 != actual:
+            problems.append(f"{path}: md5 {actual} differs from dvc.lock ({md5})")
+        else:
+            recorded[path] = md5
+    if problems:
+        raise BundleError(
+            "refusing to bundle files that are not the ones dvc.lock records — "
+            + "; ".join(problems)
+            + ". The committed outputs are stale: run `make run` (or `dvc checkout`) and commit"
+        )
+    return recorded
 
 
 def _package_versions(export_metrics: Any) -> dict[str, str]:
@@ -270,15 +424,41 @@ def build_bundle(
     root: str | Path = ".",
     sources: BundleSources | None = None,
 ) -> Bundle:
-    """Bundle the pipeline's current outputs under `root` as `version`, atomically."""
+    """Bundle the pipeline's current outputs under `root` as `version`, atomically.
+
+    Every pipeline file packed (model, contract, model card, profile, metrics) must match the
+    md5 `dvc.lock` records for it; the first stale file stops the build, naming all of them.
+    """
     root = Path(root)
     src = sources or BundleSources.under(root)
+
+    def rel(path: Path) -> str:
+        return Path(os.path.relpath(path, root)).as_posix()
+
     onnx_bytes = _read_bytes(src.model, "ONNX model")
     contract_bytes = _read_bytes(src.contract, "data contract")
-    card = _read_bytes(src.model_card, "model card").decode()
-    hashes = versions.lock_hashes(_read_yaml(src.dvc_lock, "dvc.lock"))
-    _check_model_in_lock(Path(os.path.relpath(src.model, root)).as_posix(), onnx_bytes, hashes)
-    metrics = {p.stem: read_json(p) for p in sorted(src.metrics_dir.glob("*.json"))}
+    card_bytes = _read_bytes(src.model_card, "model card")
+    extra: dict[str, bytes] = {}
+    if src.profile.is_file():
+        extra[PROFILE_FILE] = src.profile.read_bytes()
+    metric_paths = sorted(src.metrics_dir.glob("*.json"))
+    for path in metric_paths:
+        extra[f"{METRICS_DIR}/{path.name}"] = path.read_bytes()
+    bundle_sources = {
+        MODEL_FILE: rel(src.model),
+        CONTRACT_FILE: rel(src.contract),
+        **({PROFILE_FILE: rel(src.profile)} if PROFILE_FILE in extra else {}),
+        **{f"{METRICS_DIR}/{p.name}": rel(p) for p in metric_paths},
+    }
+    lock = _read_yaml(src.dvc_lock, "dvc.lock")
+    packed = {
+        rel(src.model): onnx_bytes,
+        rel(src.contract): contract_bytes,
+        rel(src.model_card): card_bytes,
+        **{bundle_sources[name]: data for name, data in extra.items()},
+    }
+    recorded = _check_against_lock(lock, packed)
+    metrics = {p.stem: read_json(p) for p in metric_paths}
     dvc_yaml = _read_yaml(src.dvc_yaml, "dvc.yaml")
     try:
         name = versions.model_name_from_dvc_yaml(dvc_yaml, str(src.dvc_yaml))
@@ -293,16 +473,24 @@ def build_bundle(
         contract_bytes=contract_bytes,
         git_revision=revision,
         git_dirty=dirty,
-        dvc_lock=hashes,
+        dvc_lock={**versions.lock_hashes(lock), **recorded},
         params=_read_yaml(src.params, "params.yaml"),
         metrics=metrics,
         package_versions=_package_versions(metrics.get("export")),
     )
-    return write_bundle(output, onnx_bytes, contract_bytes, card, metadata)
+    return write_bundle(
+        output,
+        onnx_bytes,
+        contract_bytes,
+        card_bytes.decode(),
+        metadata,
+        sources=bundle_sources,
+        extra_files=extra,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
-# CLI: gitops-ml bundle --output DIR [--version X.Y.Z]
+# CLI: gitops-ml bundle --output DIR [--version X.Y.Z] [--verify [--lock dvc.lock]]
 # ---------------------------------------------------------------------------------------------
 
 
@@ -312,17 +500,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--version",
         help="semantic version to stamp (default: the next version by the bump rule)",
     )
-    parser.add_argument("--verify", action="store_true", help="only verify the bundle at --output")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="only verify the bundle at --output (file list, sha256s, dvc.lock md5s)",
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        help="with --verify: also require the bundle's pipeline files to be the ones this "
+        "dvc.lock records (the checkout the bundle claims to come from)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.lock is not None and not args.verify:
+        raise BundleError("--lock only applies with --verify")
     if args.verify:
         bundle = load_bundle(args.output)
+        if args.lock is not None:
+            check_against_lock(bundle, args.lock)
     else:
         version = args.version or str(versions.next_version(".").version)
         bundle = build_bundle(args.output, version.removeprefix("v"))
     print(
         f"bundle {bundle.path}: {bundle.model_name} {bundle.version} "
-        f"(onnx sha256 {bundle.onnx_sha256[:12]}…) verified"
+        f"(onnx sha256 {bundle.onnx_sha256[:12]}…, {len(bundle.files)} files) verified"
     )
     return 0

@@ -39,6 +39,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import Bundle, BundleError, build_bundle, load_bundle
+from gitops_ml.v2_request import example_frame, v2_request
 
 DEPLOYMENTS_DIR = Path("deployments")
 STATE_FILE = "current.json"
@@ -60,55 +61,14 @@ class DeployError(UserError):
 
 
 def smoke_frame(contract: Contract, rows: int = SMOKE_ROWS) -> pd.DataFrame:
-    """Valid feature rows spanning each column's declared range, derived from the contract only.
-
-    Built from the contract (not from training data) so the smoke test works for any user's
-    dataset and needs nothing but the bundle.
-    """
-    columns: dict[str, list[Any]] = {}
-    for column in contract.features:
-        if column.is_categorical:
-            allowed = column.checks.allowed or ("smoke-test",)
-            columns[column.name] = [allowed[i % len(allowed)] for i in range(rows)]
-        elif column.type == "bool":
-            columns[column.name] = [i % 2 == 1 for i in range(rows)]
-        else:
-            low = column.checks.min if column.checks.min is not None else 0.0
-            high = column.checks.max if column.checks.max is not None else low + 10.0
-            values = np.linspace(low, high, rows) if rows > 1 else np.array([low])
-            columns[column.name] = [
-                round(float(v)) if column.type == "int" else float(v) for v in values
-            ]
-    return pd.DataFrame(columns)
-
-
-V2_DATATYPE = {"float": "FP32", "int": "INT64", "bool": "BOOL", "category": "BYTES"}
-
-
-def _json_value(value: Any, kind: str) -> Any:
-    if kind == "category":
-        return str(value)
-    if kind == "bool":
-        return bool(value)
-    return int(value) if kind == "int" else float(value)
-
-
-def v2_request(frame: pd.DataFrame, contract: Contract) -> dict[str, Any]:
-    """An Open Inference Protocol (KServe V2) request: one [N, 1] tensor per feature."""
-    inputs = [
-        {
-            "name": column.name,
-            "shape": [len(frame), 1],
-            "datatype": V2_DATATYPE[column.type],
-            "data": [_json_value(v, column.type) for v in frame[column.name].tolist()],
-        }
-        for column in contract.features
-    ]
-    return {"id": "smoke-test", "inputs": inputs}
+    """Valid rows derived from the contract only (not from training data), so the smoke test
+    works for any user's dataset and needs nothing but the bundle."""
+    return example_frame(contract, rows)
 
 
 def expected_probabilities(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
-    """Churn probabilities of the bundle's model run in-process: what the server must answer."""
+    """Positive-class probabilities of the bundle's model run in-process: what the server must
+    answer."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -147,7 +107,7 @@ def check_v2_response(
     diff = float(np.abs(probabilities[:, 1] - expected).max())
     if not diff <= tolerance:
         raise DeployError(
-            f"smoke test: served churn probabilities differ from the bundle's model by "
+            f"smoke test: served probabilities differ from the bundle's model by "
             f"{diff:.3g} (tolerance {tolerance:g}); the server is not running this model"
         )
     return diff
@@ -186,7 +146,8 @@ def smoke_test(url: str, bundle: Bundle, timeout: float = 10.0) -> SmokeResult:
             raise DeployError(f"smoke test: {url}/v2/health/ready answered {status}: {body}")
         frame = smoke_frame(bundle.contract)
         infer_url = f"{url}/v2/models/{bundle.model_name}/infer"
-        status, body = _http("POST", infer_url, v2_request(frame, bundle.contract), timeout)
+        request = v2_request(frame, bundle.contract, request_id="smoke-test")
+        status, body = _http("POST", infer_url, request, timeout)
     except (urllib.error.URLError, OSError) as exc:
         raise DeployError(f"smoke test: cannot reach {url}: {exc}") from None
     if status != 200 or not isinstance(body, dict):

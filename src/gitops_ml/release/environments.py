@@ -286,7 +286,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     show.add_argument("env")
     pin = sub.add_parser("pin", help="pin an image digest and bundle version (deploy.yml)")
     pin.add_argument("env")
-    pin.add_argument("--image", required=True, help="repository, e.g. ghcr.io/acme/churn-model")
+    pin.add_argument("--image", required=True, help="repository, e.g. ghcr.io/acme/model")
     pin.add_argument("--digest", required=True, help="sha256:… of the pushed image")
     pin.add_argument("--version", required=True, help="the bundle version inside the image")
     pin.add_argument("--commit", action="store_true", help="commit the pin file")

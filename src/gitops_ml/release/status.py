@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml import paths
+from gitops_ml.metric_registry import METRICS
 from gitops_ml.release import environments, versions
-from gitops_ml.summary import METRICS
 
 KEY_METRICS = ("roc_auc", "pr_auc", "f1")
-_LABELS = dict(METRICS)
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,10 @@ def render(statuses: list[EnvironmentStatus]) -> str:
             )
             lines.append(f"  built at  {built}")
             if s.metrics:
-                shown = ", ".join(f"{_LABELS.get(k, k)} {v:.4f}" for k, v in s.metrics.items())
+                shown = ", ".join(
+                    f"{METRICS[k].label if k in METRICS else k} {v:.4f}"
+                    for k, v in s.metrics.items()
+                )
                 lines.append(f"  metrics   {shown}")
         if s.pin_commit and s.version is not None:
             lines.append(f"  pinned by {s.pin_commit[:12]} {s.pin_subject}")

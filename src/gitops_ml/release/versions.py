@@ -1,7 +1,7 @@
 """Model versions as annotated Git tags in GTO's format, and the rule that picks the next one.
 
-A version is `churn-model@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
-stage is `churn-model#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
+A version is `<model>@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
+stage is `<model>#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
 `gto show` reads the registry straight from Git. The bump rule looks at what changed since the
 last version tag:
 
@@ -211,7 +211,11 @@ def tag_version(root: str | Path = ".", name: str | None = None) -> str:
 def promote(
     root: str | Path, stage: str, version: str | None = None, name: str | None = None
 ) -> str:
-    """Assign a version (default: HEAD's) to `stage` with a GTO stage tag `name#stage#N`."""
+    """Assign a version (default: HEAD's) to `stage` with a GTO stage tag `name#stage#N`.
+
+    Idempotent: when the stage's latest assignment is already this version, that tag is
+    returned and nothing is created (a re-run deploy job adds no stage tag).
+    """
     if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
         raise VersionError(f"stage {stage!r}: use lower-case letters, digits and '-'")
     name = name or model_name(root)
@@ -225,12 +229,19 @@ def promote(
     tag = release_tags(root, name).get(target)
     if tag is None:
         raise VersionError(f"no tag {version_tag(name, target)}; cannot promote an unknown version")
-    counters = [
-        int(t.rsplit("#", 1)[1])
+    counters = {
+        t: int(t.rsplit("#", 1)[1])
         for t in git(root, "tag", "--list", f"{name}#*").splitlines()
         if t.rsplit("#", 1)[1].isdigit()
-    ]
-    stage_tag = f"{name}#{stage}#{max(counters, default=0) + 1}"
+    }
+    in_stage = [t for t in counters if t.startswith(f"{name}#{stage}#")]
+    if in_stage:  # a re-run of the same deployment: the stage already holds this version
+        latest = max(in_stage, key=counters.__getitem__)
+        if git(root, "rev-parse", f"{latest}^{{commit}}") == git(
+            root, "rev-parse", f"{tag}^{{commit}}"
+        ):
+            return latest
+    stage_tag = f"{name}#{stage}#{max(counters.values(), default=0) + 1}"
     message = f"Assigning stage {stage} to artifact {name} version v{target}"
     _annotated_tag(root, stage_tag, f"{tag}^{{commit}}", message)
     return stage_tag

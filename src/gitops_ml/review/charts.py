@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gitops_ml.markdown import MISSING
+
 BASE_COLOUR = "#9e9e9e"
 PR_COLOUR = "#1f77b4"
 GRID_STEP = 0.05
@@ -69,7 +71,7 @@ def confusion_table(base: Mapping[str, Any] | None, pr: Mapping[str, Any] | None
 
     def cell(side: Mapping[str, Any] | None, key: str, with_change: bool = False) -> str:
         if not side or side.get(key) is None:
-            return "—"
+            return MISSING
         value = int(side[key])
         if with_change and base and base.get(key) is not None:
             delta = value - int(base[key])
@@ -78,11 +80,12 @@ def confusion_table(base: Mapping[str, Any] | None, pr: Mapping[str, Any] | None
 
     return "\n".join(
         [
-            "| actual ↓ / predicted → | base: stays | base: churns | PR: stays | PR: churns |",
+            "| actual ↓ / predicted → | base: negative | base: positive "
+            "| PR: negative | PR: positive |",
             "|---|---:|---:|---:|---:|",
-            f"| **stays** | {cell(base, 'tn')} | {cell(base, 'fp')} "
+            f"| **negative** | {cell(base, 'tn')} | {cell(base, 'fp')} "
             f"| {cell(pr, 'tn', True)} | {cell(pr, 'fp', True)} |",
-            f"| **churns** | {cell(base, 'fn')} | {cell(base, 'tp')} "
+            f"| **positive** | {cell(base, 'fn')} | {cell(base, 'tp')} "
             f"| {cell(pr, 'fn', True)} | {cell(pr, 'tp', True)} |",
         ]
     )

@@ -2,8 +2,9 @@
 
 Compares the workspace (the PR, reproduced) with a base revision using DVC's own diffs from Git
 (`dvc metrics diff`, `dvc params diff`; the base's plot files and dvc.lock via `git show`), so
-the base never has to be re-run. `collect()` talks to git/dvc; `render()` is pure and turns
-the collected inputs into markdown plus gate results.
+the base never has to be re-run. The base's model is fetched by its dvc.lock hash and scored on
+the PR's test rows for a paired comparison (review/paired.py). `collect()` talks to git/dvc;
+`render()` is pure and turns the collected inputs into markdown plus gate results.
 """
 
 from __future__ import annotations
@@ -16,25 +17,34 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, Literal
 
 import yaml
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import load_params
 from gitops_ml.errors import UserError
+from gitops_ml.markdown import MISSING, auto, cell, details, is_number, num, signed, table
+from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
+from gitops_ml.repo_state import changed_files, stale_message
 from gitops_ml.review import charts
-from gitops_ml.review.gates import GateParams, GateResult, check_gates, lower_is_better
+from gitops_ml.review.gates import GateParams, GateResult, check_gates
+from gitops_ml.review.paired import Comparison, compare_models
+from gitops_ml.scoring import Difference, unpaired_difference
 
-EVALUATE = "metrics/evaluate.json"
-DATA = "metrics/data.json"
-VALIDATION = "metrics/validation.json"
-EXPORT = "metrics/export.json"
-ROC = "plots/roc.json"
-PRC = "plots/precision_recall.json"
-LOCK = "dvc.lock"
+EVALUATE = paths.EVALUATE_METRICS
+DATA = paths.DATA_METRICS
+VALIDATION = paths.VALIDATION_METRICS
+EXPORT = paths.EXPORT_METRICS
+ROC = paths.ROC_PLOT
+PRC = paths.PR_PLOT
+LOCK = paths.DVC_LOCK
 COMMENT_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
-MAX_ROWS = 150  # per table; the rest is counted, not shown
+ALWAYS_CHANGED = "always changed"  # `dvc status` for a stage with always_changed: true
+FLAG = "⚠️"
+FLAG_LEGEND = f"{FLAG} = changed for the worse, or an identity (hash, split, source) changed."
+Direction = Literal["higher", "lower", "neutral", "info"]  # which change is flagged
 HEADLINE_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall")
 BUSINESS = ("cost_per_1000", "cost_per_1000_at_best")
 
@@ -57,10 +67,15 @@ class ReviewInputs:
     pr_plots: dict[str, Any] = field(default_factory=dict)
     base_lock: dict[str, Any] | None = None
     pr_lock: dict[str, Any] | None = None  # the workspace dvc.lock (what CI reproduced)
-    committed_lock: dict[str, Any] | None = None  # HEAD:dvc.lock
+    stale_files: list[str] = field(default_factory=list)  # repo_state.changed_files
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
     gates: GateParams = field(default_factory=GateParams)
+    comparison: Comparison | None = None  # the paired comparison, or why it fell back
+    base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
+    pr_slices: dict[str, Any] = field(default_factory=dict)
+    base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
+    pr_source: dict[str, Any] | None = None
 
     def side(self, path: str, which: str) -> Flat:
         """One side ("old" = base, "new" = PR) of a metrics file, flattened."""
@@ -128,7 +143,12 @@ def _relative(result: Mapping[str, Any]) -> dict[str, Any]:
     return {Path(os.path.relpath(p)).as_posix(): v for p, v in result.get("diff", {}).items()}
 
 
-def collect(base_rev: str, params_path: str | Path = "params.yaml") -> ReviewInputs:
+def _threshold(flat: Flat) -> float | None:
+    value = flat.get("business.threshold")
+    return float(value) if is_number(value) else None
+
+
+def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInputs:
     """Gather both sides; run from the repository root (where dvc.yaml lives)."""
     probe = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{base_rev}^{{commit}}"],
@@ -143,70 +163,57 @@ def collect(base_rev: str, params_path: str | Path = "params.yaml") -> ReviewInp
     base_sha = probe.stdout.strip()
     metrics, params, status, errors = _dvc_diffs(base_sha)
     workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
-    return ReviewInputs(
+    raw_params = load_params(params_path)
+    inputs = ReviewInputs(
         base_rev=base_rev,
         base_sha=base_sha,
         metrics=metrics,
         params=params,
         base_plots={p: _parse(_git_show(base_sha, p), p) for p in (ROC, PRC)},
-        pr_plots={p: gio.read_json(p) if Path(p).exists() else None for p in (ROC, PRC)},
+        pr_plots={p: _read_json(p) for p in (ROC, PRC)},
         base_lock=_parse(_git_show(base_sha, LOCK), LOCK),
         pr_lock=_parse(workspace_lock, LOCK),
-        committed_lock=_parse(_git_show("HEAD", LOCK), LOCK),
+        stale_files=changed_files("."),
         status=status,
         load_errors=errors,
-        gates=GateParams.from_params(load_params(params_path)),
+        gates=GateParams.from_params(raw_params),
+        base_slices=(_parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}).get("slices") or {},
+        pr_slices=(_read_json(EVALUATE) or {}).get("slices") or {},
+        base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
+        pr_source=_read_json(paths.SOURCE_RECORD),
     )
+    if inputs.gates.regression_test == "none":
+        inputs.comparison = Comparison(paired=False, note="`gates.regression_test: none`")
+    else:
+        thresholds = (
+            _threshold(inputs.side(EVALUATE, "old")),
+            _threshold(inputs.side(EVALUATE, "new")),
+        )
+        inputs.comparison = compare_models(
+            base_sha, inputs.base_lock, inputs.pr_lock, thresholds, raw_params
+        )
+    return inputs
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return gio.read_json(path) if Path(path).is_file() else None
+    except ValueError:
+        return None  # an unreadable file is shown as absent, not a crash
 
 
 # ----------------------------------------------------------------------------- formatting
 
 
-def fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _cell(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if abs(value) >= 100:
-        return f"{value:,.1f}"
-    if value != 0 and abs(value) < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.4f}"
+fmt = auto  # the report's one number format (gitops_ml.markdown)
 
 
 def _distinct(old: Any, new: Any) -> tuple[str, str]:
     """Both values formatted, with more digits when the usual four would hide the change."""
     a, b = fmt(old), fmt(new)
-    if a == b and _is_number(old) and _is_number(new) and old != new:
+    if a == b and is_number(old) and is_number(new) and old != new:
         return f"{old:.8g}", f"{new:.8g}"
     return a, b
-
-
-def _cell(value: Any) -> str:
-    """Table-safe text: no pipes or newlines break a markdown row."""
-    text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
-    align = align or "|".join(["---"] * len(header))
-    shown = list(rows[:MAX_ROWS])
-    lines = ["| " + " | ".join(header) + " |", "|" + align + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in shown]
-    if len(rows) > MAX_ROWS:
-        lines.append(f"\n_… and {len(rows) - MAX_ROWS:,} more rows not shown._")
-    return "\n".join(lines)
-
-
-def _details(summary: str, body: str, open_: bool = False) -> str:
-    tag = "<details open>" if open_ else "<details>"
-    return f"{tag}\n<summary>{summary}</summary>\n\n{body}\n\n</details>"
-
-
-def _is_number(v: Any) -> TypeGuard[float]:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _changed(entry: Any) -> bool:
@@ -218,9 +225,9 @@ def _changed(entry: Any) -> bool:
 
 def headline(flat: Flat) -> dict[str, float]:
     """Metrics the table and the gates speak of: every `test.*` plus the business costs."""
-    out = {k[5:]: v for k, v in flat.items() if k.startswith("test.") and _is_number(v)}
+    out = {k[5:]: v for k, v in flat.items() if k.startswith("test.") and is_number(v)}
     for key in BUSINESS:
-        if _is_number(flat.get(f"business.{key}")):
+        if is_number(flat.get(f"business.{key}")):
             out[key] = flat[f"business.{key}"]
     return out
 
@@ -232,21 +239,53 @@ def _ordered(names: set[str]) -> list[str]:
     return first + rest + business
 
 
-def _noise(metric: str, old: float, new: float, base: Flat, pr: Flat) -> str:
-    """Outside the base's bootstrap 95 % interval = a real change; inside = noise."""
-    for flat, value, ref in ((base, new, "base"), (pr, old, "PR")):
-        low, high = flat.get(f"ci95.{metric}.low"), flat.get(f"ci95.{metric}.high")
-        if _is_number(low) and _is_number(high):
-            inside = low <= value <= high
-            verdict = "within noise" if inside else "**real**"
-            return f"{verdict} ({ref} 95% CI {low:.4f}–{high:.4f})"
-    return "—"
+def differences(inputs: ReviewInputs) -> dict[str, Difference]:
+    """PR − base with its 95 % interval per headline metric: paired when the comparison ran,
+    else unpaired from each side's own bootstrap interval (metrics/evaluate.json `ci95`)."""
+    base, pr = inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new")
+    comparison = inputs.comparison
+    if comparison is not None and comparison.paired:
+        names = set(headline(base)) & set(headline(pr))
+        return {k: v for k, v in comparison.differences.items() if k in names}
+    out: dict[str, Difference] = {}
+    for name, new in headline(pr).items():
+        old = headline(base).get(name)
+        found = [f.get(f"ci95.{name}.{end}") for f in (base, pr) for end in ("low", "high")]
+        bounds = [float(b) for b in found if is_number(b)]
+        if old is not None and len(bounds) == 4:
+            lo_a, hi_a, lo_b, hi_b = bounds
+            out[name] = unpaired_difference(old, new, (lo_a, hi_a), (lo_b, hi_b))
+    return out
+
+
+def comparison_note(inputs: ReviewInputs) -> str:
+    """One line saying how base and PR were compared, so a reader knows what "real" rests on."""
+    comparison = inputs.comparison
+    if comparison is not None and comparison.paired:
+        return (
+            f"**Paired comparison**: {comparison.note}. *Real* = the 95% interval of PR − base "
+            "excludes 0; *detectable* = the smallest difference this test set can call real."
+        )
+    why = comparison.note if comparison is not None else "no paired comparison was made"
+    return (
+        f"**Unpaired comparison** ({why}): each interval of PR − base combines the base's and "
+        "the PR's own bootstrap intervals, so only larger changes can be called real."
+    )
+
+
+def _verdict(name: str, delta: float, difference: Difference | None) -> str:
+    better = (delta < 0) if lower_is_better(name) else (delta > 0)
+    direction = "🟢 better" if better else "🔴 worse"
+    if difference is None:
+        return direction
+    return f"{direction}, **real**" if difference.real else f"{direction}, within noise"
 
 
 def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[str, bool]:
     """The headline table; returns (markdown, whether any metric changed)."""
     base, pr = inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new")
     old_h, new_h = headline(base), headline(pr)
+    diffs = differences(inputs)
     gate_by_metric: dict[str, list[GateResult]] = {}
     for g in gates:
         if g.metric:
@@ -257,43 +296,44 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
         mine = gate_by_metric.get(name, [])
         failing = [g.name.replace(name, "").strip() for g in mine if not g.passed]
         gate = ("❌ " + ", ".join(failing)) if failing else ("✅" if mine else "")
-        arrow = "↓" if lower_is_better(name) else "↑"
-        label = f"{name} {arrow}"
+        shown = f"{name} {metric(name).arrow}"
+        spec = metric(name).spec
+        difference = diffs.get(name)
+        interval = (
+            f"{signed(difference.low, '+' + spec)} … {signed(difference.high, '+' + spec)}"
+            if difference
+            else ""
+        )
+        detectable = f"±{num(difference.detectable, spec)}" if difference else ""
         if old is None or new is None:
             any_change = True
             state = "new (no base value)" if old is None else "removed in this PR"
-            rows.append([label, fmt(old), fmt(new), state, "", "", gate])
+            rows.append([shown, fmt(old), fmt(new), state, "", "", "", gate])
             continue
         delta = new - old
         if delta == 0:
-            rows.append([label, fmt(old), fmt(new), "±0", "=", "no change", gate])
+            rows.append([shown, fmt(old), fmt(new), "±0", interval, "no change", detectable, gate])
             continue
         any_change = True
-        rel = f"{delta / abs(old):+.1%}" if old else "—"
-        better = (delta < 0) if lower_is_better(name) else (delta > 0)
-        direction = "🟢 better" if better else "🔴 worse"
+        rel = f" ({delta / abs(old):+.1%})" if old else ""
         rows.append(
             [
-                label,
+                shown,
                 fmt(old),
                 fmt(new),
-                f"{delta:+,.1f} ({rel})"
-                if max(abs(old), abs(new)) >= 100
-                else f"{delta:+.4f} ({rel})",
-                direction,
-                _noise(name, old, new, base, pr),
+                signed(delta, "+" + spec) + rel,
+                interval,
+                _verdict(name, delta, difference),
+                detectable,
                 gate,
             ]
         )
     if not rows:
         return f"### Metrics\n\n_No metrics found in `{EVALUATE}` on either side._", False
-    header = ["metric", "base", "PR", "change", "direction", "real or noise?", "gate"]
-    table = _table(header, rows, "---|---:|---:|---:|---|---|:---:")
-    note = (
-        "↑ higher is better, ↓ lower is better. *Real* = the PR value lies outside the base's "
-        "bootstrap 95% interval on the test set; *within noise* = it does not."
-    )
-    return f"### Metrics (test set)\n\n{table}\n\n{note}", any_change
+    header = ["metric", "base", "PR", "change", "95% interval", "verdict", "detectable", "gate"]
+    body = table(header, rows, "---|---:|---:|---:|---:|---|---:|:---:")
+    note = "↑ higher is better, ↓ lower is better. " + comparison_note(inputs)
+    return f"### Metrics (test set)\n\n{body}\n\n{note}", any_change
 
 
 def other_metrics_section(inputs: ReviewInputs) -> str | None:
@@ -302,14 +342,14 @@ def other_metrics_section(inputs: ReviewInputs) -> str | None:
     rows = []
     for path in sorted(inputs.metrics):
         for key, entry in sorted(inputs.metrics[path].items()):
-            if path == EVALUATE and (key in shown or key.startswith("test.")):
+            if path == EVALUATE and (key in shown or key.startswith(("test.", "slices."))):
                 continue
             if _changed(entry):
                 rows.append([f"`{path}`", key, *_distinct(entry.get("old"), entry.get("new"))])
     if not rows:
         return None
-    table = _table(["file", "metric", "base", "PR"], rows, "---|---|---:|---:")
-    return _details(f"All other changed metrics ({len(rows)})", table)
+    body = table(["file", "metric", "base", "PR"], rows, "---|---|---:|---:")
+    return details(f"All other changed metrics ({len(rows)})", body)
 
 
 def params_rows(inputs: ReviewInputs) -> list[list[str]]:
@@ -349,11 +389,11 @@ def stage_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) 
         keys = sorted(f"{k}" for f in set(old_p) | set(new_p) for k in _param_keys(old_p, new_p, f))
         if keys:
             why.append("params " + ", ".join(f"`{k}`" for k in keys[:6]))
-        for kind, label in (("deps", "inputs"), ("outs", "outputs")):
+        for kind, what in (("deps", "inputs"), ("outs", "outputs")):
             x, y = _by_path(a[stage].get(kind)), _by_path(b[stage].get(kind))
-            paths = sorted(p for p in set(x) | set(y) if x.get(p) != y.get(p))
-            if paths:
-                why.append(f"{label} " + ", ".join(f"`{p}`" for p in paths[:4]))
+            moved = sorted(p for p in set(x) | set(y) if x.get(p) != y.get(p))
+            if moved:
+                why.append(f"{what} " + ", ".join(f"`{p}`" for p in moved[:4]))
         if why:
             out[stage] = "; ".join(why)
     return out
@@ -367,7 +407,7 @@ def _param_keys(old: Mapping[str, Any], new: Mapping[str, Any], file: str) -> li
 def changes_section(inputs: ReviewInputs) -> tuple[str, bool]:
     """Params that changed and stages whose dvc.lock entry changed vs base."""
     rows = params_rows(inputs)
-    params = _table(["param", "base", "PR"], rows, "---|---|---") if rows else "No params changed."
+    params = table(["param", "base", "PR"], rows, "---|---|---") if rows else "No params changed."
     stages = stage_changes(inputs.base_lock, inputs.pr_lock)
     all_stages = list(_stage_entries(inputs.pr_lock) or _stage_entries(inputs.base_lock))
     if inputs.base_lock is None and inputs.pr_lock is not None:
@@ -416,36 +456,87 @@ def charts_section(inputs: ReviewInputs) -> str | None:
     body += charts.confusion_table(
         old_conf if any(v is not None for v in old_conf.values()) else None, conf
     )
-    return "### Charts\n\n" + _details("ROC, precision-recall, confusion matrices", body, True)
+    return "### Charts\n\n" + details("ROC, precision-recall, confusion matrices", body, True)
 
 
-def _two_sided(rows: Sequence[tuple[str, Any, Any]]) -> str:
-    out = []
-    for label, old, new in rows:
-        mark = " ⚠️" if old is not None and new is not None and old != new else ""
-        out.append([label, fmt(old), fmt(new) + mark])
-    return _table(["", "base", "PR"], out, "---|---:|---:")
+def _worse(old: Any, new: Any, direction: Direction) -> bool:
+    """Whether a change deserves the flag: worse in its direction, or a neutral identity."""
+    if old is None or new is None or old == new or direction == "info":
+        return False
+    if direction == "neutral" or not (is_number(old) and is_number(new)):
+        return direction == "neutral"
+    return new < old if direction == "higher" else new > old
+
+
+def _two_sided(rows: Sequence[tuple[str, Any, Any, Direction]]) -> tuple[str, bool]:
+    """A base/PR table flagging only worse or identity changes; returns (table, any flag)."""
+    out, flagged = [], False
+    for name, old, new, direction in rows:
+        flag = _worse(old, new, direction)
+        flagged |= flag
+        out.append([name, fmt(old), fmt(new) + (f" {FLAG}" if flag else "")])
+    return table(["", "base", "PR"], out, "---|---:|---:"), flagged
+
+
+def _with_legend(text: str, flagged: bool) -> str:
+    return f"{text}\n\n{FLAG_LEGEND}" if flagged else text
+
+
+def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
+    old, new = inputs.base_source or {}, inputs.pr_source or {}
+    if not (old or new):
+        return []
+
+    def where(doc: Mapping[str, Any]) -> str | None:
+        if not doc:
+            return None
+        kind, source = doc.get("kind"), doc.get("source")
+        return str(kind) if source in (None, kind) else f"{kind}: {source}"
+
+    def sha(doc: Mapping[str, Any]) -> str | None:
+        return f"`{str(doc['sha256'])[:12]}`" if doc.get("sha256") else None
+
+    return [
+        ("data source", where(old), where(new), "neutral"),
+        ("source sha256", sha(old), sha(new), "neutral"),
+        ("source bytes", old.get("bytes"), new.get("bytes"), "info"),
+    ]
+
+
+RENAMED = {"positive_rate.": "churn_rate."}  # older bases wrote the positive rate under this
+
+
+def _get(flat: Flat, key: str) -> Any:
+    """flat[key], or the same value under its older name on a base from before the rename."""
+    if key in flat:
+        return flat[key]
+    for new, old in RENAMED.items():
+        if key.startswith(new):
+            return flat.get(old + key[len(new) :])
+    return None
 
 
 def data_section(inputs: ReviewInputs) -> str | None:
     data_old, data_new = inputs.side(DATA, "old"), inputs.side(DATA, "new")
     val_old, val_new = inputs.side(VALIDATION, "old"), inputs.side(VALIDATION, "new")
-    if not (data_new or val_new or data_old or val_old):
+    sources = _source_rows(inputs)
+    if not (data_new or val_new or data_old or val_old or sources):
         return None
-    keys = [
-        ("rows (total)", data_old, data_new, "rows.total"),
-        ("rows (train)", data_old, data_new, "rows.train"),
-        ("rows (test)", data_old, data_new, "rows.test"),
-        ("churn rate (train)", data_old, data_new, "churn_rate.train"),
-        ("churn rate (test)", data_old, data_new, "churn_rate.test"),
-        ("split", data_old, data_new, "split.method"),
-        ("validation", val_old, val_new, "status"),
-        ("columns", val_old, val_new, "columns"),
-        ("failed checks", val_old, val_new, "failed_checks"),
-        ("failing rows", val_old, val_new, "failing_rows"),
+    keys: list[tuple[str, Flat, Flat, str, Direction]] = [
+        ("rows (total)", data_old, data_new, "rows.total", "info"),
+        ("rows (train)", data_old, data_new, "rows.train", "info"),
+        ("rows (test)", data_old, data_new, "rows.test", "info"),
+        ("positive rate (train)", data_old, data_new, "positive_rate.train", "info"),
+        ("positive rate (test)", data_old, data_new, "positive_rate.test", "info"),
+        ("split", data_old, data_new, "split.method", "neutral"),
+        ("validation", val_old, val_new, "status", "neutral"),
+        ("columns", val_old, val_new, "columns", "neutral"),
+        ("failed checks", val_old, val_new, "failed_checks", "lower"),
+        ("failing rows", val_old, val_new, "failing_rows", "lower"),
     ]
-    rows = [(label, old.get(k), new.get(k)) for label, old, new, k in keys]
-    text = "### Data\n\n" + _two_sided([r for r in rows if r[1] is not None or r[2] is not None])
+    rows = sources + [(name, _get(old, k), _get(new, k), d) for name, old, new, k, d in keys]
+    shown, flagged = _two_sided([r for r in rows if r[1] is not None or r[2] is not None])
+    text = "### Data\n\n" + shown
     missing = sorted(
         {
             k
@@ -455,10 +546,69 @@ def data_section(inputs: ReviewInputs) -> str | None:
         key=lambda k: -float(val_new.get(k) or 0),
     )
     if missing:
-        table = _two_sided([(f"`{k[13:]}`", val_old.get(k), val_new.get(k)) for k in missing])
+        missing_table, more = _two_sided(
+            [(f"`{k[13:]}`", val_old.get(k), val_new.get(k), "lower") for k in missing]
+        )
+        flagged |= more
         title = f"Missing values: {len(missing)} columns with any"
-        text += "\n\n" + _details(title, table)
-    return text
+        text += "\n\n" + details(title, missing_table)
+    return _with_legend(text, flagged)
+
+
+def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | None:
+    """The largest gap of one metric between groups large enough to count, and which groups."""
+    usable = {
+        g: e[name]
+        for g, e in groups.items()
+        if isinstance(e, Mapping) and not e.get("small") and is_number(e.get(name))
+    }
+    if len(usable) < 2:
+        return None
+    low, high = min(usable, key=usable.__getitem__), max(usable, key=usable.__getitem__)
+    gap = usable[high] - usable[low]
+    return gap, (f"{num(gap)} ({low} vs {high})" if gap > 0 else num(gap))
+
+
+def slices_section(inputs: ReviewInputs) -> str | None:
+    """Per slice column: each group's metrics base vs PR and the largest gap between groups;
+    a gap that widened is flagged (the per-group values move with any model change)."""
+    columns = sorted(set(inputs.base_slices) | set(inputs.pr_slices))
+    if not columns:
+        return None
+    parts, flagged = [], False
+    for column in columns:
+        old = (inputs.base_slices.get(column) or {}).get("groups") or {}
+        new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
+        header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in SLICE_METRICS]
+        rows = []
+        for group in [*new, *(g for g in old if g not in new)]:
+            a, b = old.get(group) or {}, new.get(group) or {}
+            name = f"{group} (small)" if b.get("small") or a.get("small") else group
+            cells = [name, fmt(b.get("rows", a.get("rows")))]
+            for m in SLICE_METRICS:
+                spec = metric(m).spec
+                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
+            rows.append(cells)
+        gap_rows = []
+        for m in SLICE_METRICS:
+            before, after = _largest_gap(old, m), _largest_gap(new, m)
+            wider = before is not None and after is not None and after[0] > before[0] + 1e-12
+            flagged |= wider
+            gap_rows.append(
+                [
+                    label(m),
+                    before[1] if before else MISSING,
+                    (after[1] if after else MISSING) + (f" {FLAG}" if wider else ""),
+                ]
+            )
+        gaps = table(["largest gap between groups", "base", "PR"], gap_rows, "---|---|---")
+        parts.append(f"**`{column}`**\n\n{table(header, rows)}\n\n{gaps}")
+    note = (
+        "Groups of numeric columns are quantile bins of the test set; *(small)* groups have too "
+        "few rows to count towards the gap."
+    )
+    body = _with_legend("\n\n".join(parts) + "\n\n" + note, flagged)
+    return "### Slices\n\n" + details(f"Metrics per group of {', '.join(columns)}", body, True)
 
 
 def model_section(inputs: ReviewInputs) -> str | None:
@@ -468,48 +618,82 @@ def model_section(inputs: ReviewInputs) -> str | None:
 
     def size(flat: Flat) -> str | None:
         value = flat.get("onnx.size_bytes")
-        return f"{value / 1024:,.1f} KiB" if _is_number(value) else None
+        return f"{value / 1024:,.1f} KiB" if is_number(value) else None
 
     def sha(flat: Flat) -> str | None:
         value = flat.get("onnx.sha256")
         return f"`{str(value)[:12]}`" if value else None
 
-    rows = [
-        ("ONNX size", size(old), size(new)),
-        ("sha256", sha(old), sha(new)),
-        ("opset", old.get("onnx.opset"), new.get("onnx.opset")),
-        ("parity: max abs diff", old.get("parity.max_abs_diff"), new.get("parity.max_abs_diff")),
-        ("parity: label flips", old.get("parity.label_flips"), new.get("parity.label_flips")),
-        ("parity: rows checked", old.get("parity.rows_checked"), new.get("parity.rows_checked")),
+    rows: list[tuple[str, Any, Any, Direction]] = [
+        ("ONNX size", size(old), size(new), "info"),
+        ("sha256", sha(old), sha(new), "neutral"),
+        ("opset", old.get("onnx.opset"), new.get("onnx.opset"), "neutral"),
+        _parity_row("max abs diff", old, new, "lower"),
+        (
+            "parity: label flips",
+            old.get("parity.label_flips"),
+            new.get("parity.label_flips"),
+            "lower",
+        ),
+        (
+            "parity: rows checked",
+            old.get("parity.rows_checked"),
+            new.get("parity.rows_checked"),
+            "info",
+        ),
     ]
-    text = "### Model (ONNX)\n\n" + _two_sided(rows)
+    shown, flagged = _two_sided(rows)
+    text = "### Model (ONNX)\n\n" + shown
     extra = sorted(k for k in new if k.startswith(("parity.slices.", "versions.")))
     if extra:
-        table = _two_sided([(f"`{k}`", old.get(k), new.get(k)) for k in extra])
-        text += "\n\n" + _details("Parity slices and library versions", table)
+        extra_rows: list[tuple[str, Any, Any, Direction]] = [
+            (f"`{k}`", old.get(k), new.get(k), _parity_direction(k)) for k in extra
+        ]
+        extra_table, more = _two_sided(extra_rows)
+        flagged |= more
+        text += "\n\n" + details("Parity slices and library versions", extra_table)
     if new.get("onnx.sha256"):
         text += f"\n\nFull sha256 of the PR model: `{new['onnx.sha256']}`"
-    return text
+    return _with_legend(text, flagged)
+
+
+def _parity_row(
+    name: str, old: Flat, new: Flat, direction: Direction
+) -> tuple[str, Any, Any, Direction]:
+    key = "parity." + name.replace(" ", "_")
+    return (f"parity: {name}", old.get(key), new.get(key), direction)
+
+
+def _parity_direction(key: str) -> Direction:
+    if key.endswith((".max_abs_diff", ".label_flips")):
+        return "lower"
+    return "neutral" if key.startswith("versions.") else "info"
+
+
+def _workspace_changes(status: Mapping[str, Any]) -> list[str]:
+    """Stages `dvc status` reports, except those that are only "always changed" (a stage with
+    `always_changed: true`, such as `source`, is listed on every run)."""
+    return sorted(
+        stage
+        for stage, entries in status.items()
+        if not (isinstance(entries, list) and entries and all(e == ALWAYS_CHANGED for e in entries))
+    )
 
 
 def warnings(inputs: ReviewInputs) -> list[str]:
     out = []
-    if inputs.pr_lock is not None and inputs.committed_lock != inputs.pr_lock:
-        stale = stage_changes(inputs.committed_lock, inputs.pr_lock)
-        which = f" (stages: {', '.join(stale)})" if stale else ""
+    if inputs.stale_files:
+        out.append(f"{FLAG} **Stale committed outputs**: {stale_message(inputs.stale_files)}")
+    changed = _workspace_changes(inputs.status)
+    if changed:
         out.append(
-            "⚠️ **Stale `dvc.lock`**: the committed `dvc.lock` does not match what was "
-            f"reproduced{which}. Run `dvc repro` and commit `dvc.lock` and `metrics/`."
+            f"{FLAG} **Workspace not reproduced**: `dvc status` reports changes in "
+            f"{', '.join(changed)}; the metrics below may not match the params."
         )
-    if inputs.status:
-        out.append(
-            "⚠️ **Workspace not reproduced**: `dvc status` reports changes in "
-            f"{', '.join(sorted(inputs.status))}; the metrics below may not match the params."
-        )
-    out += [f"⚠️ {e} (shown as missing)." for e in inputs.load_errors]
+    out += [f"{FLAG} {e} (shown as missing)." for e in inputs.load_errors]
     gate_params = [r for r in params_rows(inputs) if r[0].startswith("`gates.")]
     if gate_params:
-        out.append("⚠️ **This PR changes the gates themselves** (see Params changed).")
+        out.append(f"{FLAG} **This PR changes the gates themselves** (see Params changed).")
     return out
 
 
@@ -521,7 +705,9 @@ def render(inputs: ReviewInputs, limit: int = COMMENT_LIMIT) -> Report:
     base_h = headline(inputs.side(EVALUATE, "old"))
     pr_h = headline(inputs.side(EVALUATE, "new"))
     parity = {k[7:]: v for k, v in inputs.side(EXPORT, "new").items() if k.startswith("parity.")}
-    gates = check_gates(inputs.gates, pr_h, base_h, parity or None)
+    gates = check_gates(
+        inputs.gates, pr_h, base_h, parity or None, differences(inputs), inputs.pr_slices
+    )
     failed = [g for g in gates if not g.passed]
     if not gates:
         verdict = "## ⚪ No gates configured (add a `gates:` section to params.yaml)"
@@ -541,13 +727,14 @@ def render(inputs: ReviewInputs, limit: int = COMMENT_LIMIT) -> Report:
             "state in `dvc.lock` and identical metrics."
         )
     if gates:
-        gate_rows = [[g.name, "✅ pass" if g.passed else "❌ fail", _cell(g.detail)] for g in gates]
-        header.append(_details("Gates", _table(["gate", "result", "detail"], gate_rows), True))
+        gate_rows = [[g.name, "✅ pass" if g.passed else "❌ fail", cell(g.detail)] for g in gates]
+        header.append(details("Gates", table(["gate", "result", "detail"], gate_rows), True))
     sections = [
         "\n\n".join(header),
         metrics_md,
         other_metrics_section(inputs),
         changes_md,
+        slices_section(inputs),
         charts_section(inputs),
         data_section(inputs),
         model_section(inputs),
@@ -589,7 +776,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a gate fails (after writing)"
     )
-    parser.add_argument("--params", default="params.yaml", help="params file with `gates:`")
+    parser.add_argument("--params", default=paths.PARAMS, help="params file with `gates:`")
 
 
 def run(args: argparse.Namespace) -> int:

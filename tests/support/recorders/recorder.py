@@ -10,11 +10,16 @@ shell logic runs for real. Settings (all optional):
   RECORDER_GH_PRS     JSON file answering `gh pr list/view --json` (default: [])
   RECORDER_FAIL       `;`-separated argv prefixes that exit 1 after recording,
                       e.g. "kubectl rollout status;docker push"
+State kept beside the log (`<log>.state/`), so a second workflow run sees what the first one
+published: images pushed to the registry (`docker push` → `docker buildx imagetools inspect`),
+Releases and their assets (`gh release create` → `gh release view|download`). Every
+`docker build` gives a new digest, as real non-reproducible builds do.
 Standard library only; invoked through the small wrappers beside this file.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,6 +28,7 @@ import sys
 from pathlib import Path
 
 REPO = os.environ.get("GITHUB_REPOSITORY", "example/gitops-ml")
+TOKEN_VARS = ("REPO_TOKEN", "GH_TOKEN", "GITHUB_TOKEN", "DRIFT_PR_TOKEN")
 
 
 def _value(argv: list[str], *names: str) -> str | None:
@@ -109,20 +115,106 @@ def gh(argv: list[str], entry: dict) -> int:
             print(f"https://github.com/{REPO}/{kind}/{argv[2]}")
     elif group == "api":
         print("{}")
-    elif group == "release" and verb == "create":
-        print(f"https://github.com/{REPO}/releases/tag/{argv[2] if len(argv) > 2 else 'v0'}")
+    elif group == "release":
+        return _gh_release(verb, argv[2:], entry)
+    elif group == "attestation" and verb == "verify":
+        entry["subject"] = argv[2] if len(argv) > 2 else None
+        print("Loaded 1 attestation from GitHub API (recorder)\n✓ Verification succeeded!")
     return 0
 
 
+def _state() -> Path:
+    state = LOG.parent / f"{LOG.name}.state"
+    state.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def _gh_release(verb: str, args: list[str], entry: dict) -> int:
+    """Releases persist in the state dir: create stores the assets, view/download read them."""
+    tag = next((a for a in args if not a.startswith("-")), "")
+    release = _state() / "releases" / tag.replace("/", "%2F")
+    if verb == "create":
+        if release.exists():
+            print(f"a release with tag {tag} already exists", file=sys.stderr)
+            return 1
+        release.mkdir(parents=True)
+        skip = {"--title", "-t", "--notes-file", "-F", "--notes", "-n", "--target"}
+        assets = [
+            a
+            for i, a in enumerate(args[1:], 1)
+            if not a.startswith("-") and args[i - 1] not in skip and Path(a).is_file()
+        ]
+        for asset in assets:
+            (release / Path(asset).name).write_bytes(Path(asset).read_bytes())
+        entry["assets"] = [Path(a).name for a in assets]
+        print(f"https://github.com/{REPO}/releases/tag/{tag}")
+        return 0
+    if not release.exists():
+        print("release not found", file=sys.stderr)
+        return 1
+    names = sorted(p.name for p in release.iterdir())
+    if verb == "view":
+        _print_json({"tagName": tag, "assets": [{"name": n} for n in names]}, args)
+    elif verb == "download":
+        pattern, target = (
+            _value(args, "--pattern", "-p") or "*",
+            Path(_value(args, "--dir", "-D") or "."),
+        )
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if fnmatch.fnmatch(name, pattern):
+                (target / name).write_bytes((release / name).read_bytes())
+    return 0
+
+
+def _registry() -> dict:
+    path = _state() / "docker.json"
+    return (
+        json.loads(path.read_text()) if path.exists() else {"local": {}, "remote": {}, "builds": 0}
+    )
+
+
+def _save_registry(registry: dict) -> None:
+    (_state() / "docker.json").write_text(json.dumps(registry, indent=2, sort_keys=True))
+
+
 def docker(argv: list[str], entry: dict) -> int:
-    digest = "sha256:" + hashlib.sha256(" ".join(argv).encode()).hexdigest()
-    if argv[:1] == ["push"] and len(argv) > 1:
-        print(f"{argv[-1]}: digest: {digest} size: 1570")
+    registry = _registry()
+    if argv[:1] == ["build"]:
+        registry["builds"] += 1
+        seed = f"{registry['builds']} {' '.join(argv)}"
+        digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+        for i, arg in enumerate(argv[:-1]):
+            if arg in ("--tag", "-t"):
+                registry["local"][argv[i + 1]] = digest
+    elif argv[:1] == ["push"] and len(argv) > 1:
+        ref = argv[-1]
+        if ref not in registry["local"]:
+            print(f"An image does not exist locally with the tag: {ref}", file=sys.stderr)
+            return 1
+        registry["remote"][ref] = registry["local"][ref]
+        print(f"{ref}: digest: {registry['remote'][ref]} size: 1570")
     elif argv[:1] == ["inspect"]:
-        image = argv[-1].split("@")[0]
-        print(f"{image}@{digest}")
+        ref = argv[-1]
+        if ref not in registry["remote"]:
+            print(f"Error: No such object: {ref} (or never pushed)", file=sys.stderr)
+            return 1
+        print(f"{ref.rsplit(':', 1)[0]}@{registry['remote'][ref]}")
+    elif argv[:3] == ["buildx", "imagetools", "inspect"]:
+        ref = next(a for a in reversed(argv[3:]) if not a.startswith("-") and "{{" not in a)
+        if ref not in registry["remote"]:
+            print(f"ERROR: {ref}: not found", file=sys.stderr)
+            return 1
+        manifest = {"mediaType": "application/vnd.oci.image.index.v1+json", "size": 1570}
+        print(json.dumps({**manifest, "digest": registry["remote"][ref]}))
+    elif argv[:3] == ["buildx", "imagetools", "create"]:
+        source = argv[-1].split("@", 1)[1]
+        for i, arg in enumerate(argv[:-1]):
+            if arg in ("--tag", "-t"):
+                registry["remote"][argv[i + 1]] = source
     elif argv[:1] == ["version"]:
         print("Docker version 27.0.0-recorder")
+    _save_registry(registry)
     return 0
 
 
@@ -163,6 +255,8 @@ def main(tool: str, argv: list[str]) -> int:
         "argv": argv,
         "cwd": os.getcwd(),
         "step": os.environ.get("HARNESS_STEP"),
+        # whether the calling step could read a GitHub token (installs must not)
+        "token_in_env": any(os.environ.get(k) for k in TOKEN_VARS),
     }
     code = TOOLS[tool](argv, entry)
     call = " ".join([tool, *argv])

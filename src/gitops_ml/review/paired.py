@@ -1,0 +1,154 @@
+"""The paired base-vs-PR comparison: both models scored on the PR's test rows.
+
+Comparing a PR value with the base's own bootstrap interval mixes two sources of noise and
+misses the point: on a small test set a change of seed can cross a gate while a real
+regression hides inside a wide interval. Scoring the base model on the same rows as the PR
+model and bootstrapping the *difference* cancels the noise both share (which rows happen to be
+in the test set), so the interval of PR − base is narrow and "real" (it excludes 0) means it.
+
+The base model is the base's ONNX file, found by the md5 the base's dvc.lock records for it: in
+the local DVC cache, else through DVC from the remote. When it cannot be had, or the test sets
+differ (a data change), the report falls back to the unpaired comparison and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from gitops_ml import io as gio
+from gitops_ml import paths
+from gitops_ml.config import EvaluateParams
+from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
+from gitops_ml.errors import UserError
+from gitops_ml.release.versions import lock_hashes
+from gitops_ml.scoring import Difference, paired_differences
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How base and PR were compared: paired on the same rows, or why not (`note`)."""
+
+    paired: bool
+    note: str
+    rows: int = 0
+    samples: int = 0
+    differences: dict[str, Difference] = field(default_factory=dict)
+
+
+class Unavailable(Exception):
+    """The paired comparison cannot run; the message says why, for the report."""
+
+
+def locked_md5(lock: Mapping[str, Any] | None, path: str) -> str | None:
+    """The md5 a dvc.lock records for the output `path`, or None."""
+    return lock_hashes(lock).get(path)
+
+
+def base_model_bytes(base_sha: str, md5: str, root: str | Path = ".") -> bytes:
+    """The base's ONNX file by its md5: the local DVC cache first, then DVC (remote)."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        cached = Path(repo.cache.local.oid_to_path(md5))
+    if cached.is_file():
+        return cached.read_bytes()
+    import dvc.api
+
+    try:
+        with dvc.api.open(paths.MODEL_ONNX, repo=str(root), rev=base_sha, mode="rb") as handle:
+            data: bytes = handle.read()
+    except Exception as exc:  # DVC raises many kinds here; each means "not available"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Unavailable(
+            f"the base model (`{paths.MODEL_ONNX}`, md5 {md5[:8]}…) is neither in the local DVC "
+            f"cache nor fetchable from the remote ({first}); run `dvc pull` for the base or "
+            "configure the DVC remote in CI"
+        ) from None
+    return data
+
+
+def onnx_probabilities(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """Positive-class probabilities of an ONNX model for `frame` (inputs named by the model)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    feeds = onnx_feeds(model_frame(frame, contract), contract)
+    wanted = [i.name for i in session.get_inputs()]
+    missing = [name for name in wanted if name not in feeds]
+    if missing:
+        raise Unavailable(
+            f"the base model takes input(s) the PR's contract no longer has: {missing}"
+        )
+    (probabilities,) = session.run(["probabilities"], {name: feeds[name] for name in wanted})
+    return np.asarray(probabilities, dtype=np.float64)[:, 1]
+
+
+def compare_models(
+    base_sha: str,
+    base_lock: Mapping[str, Any] | None,
+    pr_lock: Mapping[str, Any] | None,
+    thresholds: tuple[float | None, float | None],
+    params: Mapping[str, Any],
+    root: str | Path = ".",
+) -> Comparison:
+    """Score the PR's test set with both models and bootstrap every difference.
+
+    `thresholds` are the decision thresholds each side was evaluated at (None: the PR's
+    `evaluate.threshold`); `params` the PR's parsed params.yaml (bootstrap samples, seed, costs).
+    Never raises for a missing piece: it returns an unpaired Comparison saying which one.
+    """
+    root = Path(root)
+    base_model = locked_md5(base_lock, paths.MODEL_ONNX)
+    base_test, pr_test = locked_md5(base_lock, paths.TEST), locked_md5(pr_lock, paths.TEST)
+    try:
+        if base_model is None:
+            raise Unavailable(f"the base records no `{paths.MODEL_ONNX}` in its dvc.lock")
+        if base_test != pr_test:
+            raise Unavailable(
+                f"the test sets differ (`{paths.TEST}` md5 {str(base_test)[:8]} on the base, "
+                f"{str(pr_test)[:8]} in the PR): the data changed, so the models cannot be "
+                "scored on the same rows"
+            )
+        for path in (paths.TEST, paths.MODEL_ONNX, paths.CONTRACT):
+            if not (root / path).is_file():
+                raise Unavailable(f"`{path}` is missing in the workspace (run `dvc repro`)")
+        try:
+            evaluate = EvaluateParams.from_params(params)
+            contract = load_contract(root / paths.CONTRACT)
+        except UserError as exc:
+            raise Unavailable(str(exc)) from None
+        test = gio.read_table(root / paths.TEST)
+        y = target_vector(test, contract)
+        p_pr = onnx_probabilities((root / paths.MODEL_ONNX).read_bytes(), test, contract)
+        p_base = onnx_probabilities(base_model_bytes(base_sha, base_model, root), test, contract)
+    except Unavailable as exc:
+        return Comparison(paired=False, note=str(exc))
+    costs = (evaluate.costs.false_positive, evaluate.costs.false_negative)
+    base_threshold, pr_threshold = (t if t is not None else evaluate.threshold for t in thresholds)
+    differences = paired_differences(
+        y,
+        p_base,
+        p_pr,
+        (base_threshold, pr_threshold),
+        evaluate.bootstrap_samples,
+        evaluate.seed,
+        costs,
+    )
+    return Comparison(
+        paired=True,
+        note=(
+            f"both models scored on the PR's {len(y):,} test rows; intervals from "
+            f"{evaluate.bootstrap_samples} paired bootstrap resamples of those rows"
+        ),
+        rows=len(y),
+        samples=evaluate.bootstrap_samples,
+        differences=differences,
+    )

@@ -1,0 +1,185 @@
+"""Binary-classification metrics on weighted rows, and the bootstrap built on them.
+
+Ground shared by the evaluate stage (intervals, slices) and the PR report (the paired base-vs-PR
+comparison). Weights are what makes the bootstrap fast: a resample of n rows is the same rows
+with integer counts, so B resamples are one (B, n) matrix and each metric is a handful of matrix
+operations; unit weights give the plain test-set metrics. Scoring two models with the SAME
+weight matrix is the paired bootstrap: the noise of the test set cancels in the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from gitops_ml.metric_registry import TEST_METRICS
+
+PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
+BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
+COST = "cost_per_1000"
+
+
+def weighted_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    weights: np.ndarray,
+    threshold: float,
+    costs: tuple[float, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Every test metric for each row of `weights` (shape (B, n)); returns arrays of shape (B,).
+
+    ROC AUC is the Mann-Whitney statistic (ties count one half) and PR AUC is average precision
+    (sum over distinct scores of recall increment × precision), both as scikit-learn defines them
+    with sample weights. Undefined values (a resample without one class) are NaN. With `costs`
+    (false positive, false negative) the cost per 1,000 rows at `threshold` is added.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    pos = y.astype(np.float64)
+    neg = 1.0 - pos
+    predicted = (p >= threshold).astype(np.float64)
+
+    total = w.sum(axis=1)
+    tp = w @ (pos * predicted)
+    fp = w @ (neg * predicted)
+    fn = w @ (pos * (1.0 - predicted))
+    tn = total - tp - fp - fn
+    n_pos = tp + fn
+    n_neg = fp + tn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(n_pos > 0, tp / n_pos, np.nan)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        p_true = np.where(y == 1, p, 1.0 - p)
+        row_log_loss = -np.log(np.clip(p_true, PROBABILITY_EPS, 1 - PROBABILITY_EPS))
+        out = {
+            "accuracy": (tp + tn) / total,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "log_loss": (w @ row_log_loss) / total,
+            "brier": (w @ (p - pos) ** 2) / total,
+        }
+        if costs is not None:
+            out[COST] = (fp * costs[0] + fn * costs[1]) / total * 1000.0
+
+        # Rank metrics: group rows by distinct score, highest first.
+        order = np.argsort(-p, kind="stable")
+        sorted_p = p[order]
+        starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
+        w_sorted = w[:, order]
+        pos_per_score = np.add.reduceat(w_sorted * pos[order], starts, axis=1)
+        neg_per_score = np.add.reduceat(w_sorted * neg[order], starts, axis=1)
+        tp_cum = np.cumsum(pos_per_score, axis=1)
+        fp_cum = np.cumsum(neg_per_score, axis=1)
+        # A positive beats every negative scored strictly lower, and ties half of those level.
+        neg_lower = n_neg[:, None] - fp_cum
+        pairs = (pos_per_score * (neg_lower + 0.5 * neg_per_score)).sum(axis=1)
+        out["roc_auc"] = np.where((n_pos > 0) & (n_neg > 0), pairs / (n_pos * n_neg), np.nan)
+        precision_at = np.divide(
+            tp_cum, tp_cum + fp_cum, out=np.zeros_like(tp_cum), where=(tp_cum + fp_cum) > 0
+        )
+        out["pr_auc"] = np.where(
+            n_pos > 0, (pos_per_score * precision_at).sum(axis=1) / n_pos, np.nan
+        )
+    return out
+
+
+def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """The point estimates on the test set (every row once)."""
+    values = weighted_metrics(y, p, np.ones((1, len(y))), threshold)
+    return {name: float(values[name][0]) for name in TEST_METRICS}
+
+
+def bootstrap_weights(n_rows: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """(samples, n_rows) counts: how often each row is drawn in each resample of n_rows rows."""
+    draws = rng.integers(0, n_rows, size=(samples, n_rows))
+    offsets = (np.arange(samples) * n_rows)[:, None]
+    return np.bincount((draws + offsets).ravel(), minlength=samples * n_rows).reshape(
+        samples, n_rows
+    )
+
+
+def weight_chunks(
+    n_rows: int, samples: int, seed: int, max_cells: int = BOOTSTRAP_CHUNK_CELLS
+) -> Iterator[np.ndarray]:
+    """`samples` seeded resamples in chunks of at most `max_cells` values, to bound memory; the
+    draws come from one generator in order, so results do not depend on the chunk size."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, max_cells // max(n_rows, 1))
+    for start in range(0, samples, chunk):
+        yield bootstrap_weights(n_rows, min(chunk, samples - start), rng)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """PR minus base for one metric, with the 95 % interval of that difference.
+
+    `detectable` is the half-width of the interval: the smallest difference this test set can
+    call real for these two models. `paired` says whether both models were scored on the same
+    rows (paired bootstrap) or the interval was combined from two separate ones (unpaired).
+    """
+
+    delta: float
+    low: float
+    high: float
+    paired: bool
+
+    @property
+    def real(self) -> bool:
+        """The interval excludes 0."""
+        return self.low > 0 or self.high < 0
+
+    @property
+    def detectable(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def paired_differences(
+    y: np.ndarray,
+    p_base: np.ndarray,
+    p_pr: np.ndarray,
+    thresholds: tuple[float, float],
+    samples: int,
+    seed: int,
+    costs: tuple[float, float] | None = None,
+    max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+) -> dict[str, Difference]:
+    """Paired bootstrap of PR − base for every test metric (and the cost, given `costs`).
+
+    Both models score the same resampled rows, each at its own decision threshold (base, PR);
+    the interval is the 2.5–97.5 percentile of the per-resample differences.
+    """
+    ones = np.ones((1, len(y)))
+    base_point = weighted_metrics(y, p_base, ones, thresholds[0], costs)
+    pr_point = weighted_metrics(y, p_pr, ones, thresholds[1], costs)
+    deltas: dict[str, list[np.ndarray]] = {name: [] for name in pr_point}
+    for weights in weight_chunks(len(y), samples, seed, max_cells):
+        base = weighted_metrics(y, p_base, weights, thresholds[0], costs)
+        pr = weighted_metrics(y, p_pr, weights, thresholds[1], costs)
+        for name in deltas:
+            deltas[name].append(pr[name] - base[name])
+    out: dict[str, Difference] = {}
+    for name, parts in deltas.items():
+        low, high = np.nanpercentile(np.concatenate(parts), [2.5, 97.5])
+        delta = float(pr_point[name][0] - base_point[name][0])
+        out[name] = Difference(delta, float(low), float(high), paired=True)
+    return out
+
+
+def unpaired_difference(
+    old: float, new: float, old_interval: tuple[float, float], new_interval: tuple[float, float]
+) -> Difference:
+    """PR − base from two independent 95 % intervals: the half-widths add in quadrature.
+
+    Wider than a paired interval (the test-set noise of both sides adds up instead of
+    cancelling): the fallback when the two models were not scored on the same rows.
+    """
+    half = float(
+        np.hypot((old_interval[1] - old_interval[0]) / 2, (new_interval[1] - new_interval[0]) / 2)
+    )
+    delta = new - old
+    return Difference(delta, delta - half, delta + half, paired=False)

@@ -1,0 +1,99 @@
+"""The app in-process (ASGI, no sockets): bounded metric labels and JSON for every error,
+including the 500 that no client input should ever reach."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from gitops_ml.v2_request import records, v2_request
+from serving.app import create_app
+from serving.model import Model, load_model
+
+INFER = "/v2/models/churn-model/infer"
+
+
+@pytest.fixture(scope="module")
+def model(exported_model: Any) -> Model:
+    return load_model(
+        exported_model.onnx_path, exported_model.contract_path, model_name="churn-model"
+    )
+
+
+def _send(app: Any, requests: Sequence[tuple[str, str, Any]]) -> list[httpx.Response]:
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return [await client.request(m, url, json=body) for m, url, body in requests]
+
+    return asyncio.run(run())
+
+
+def _metrics(app: Any) -> str:
+    return _send(app, [("GET", "/metrics", None)])[0].text
+
+
+def test_made_up_methods_and_paths_share_one_label_each(model: Model) -> None:
+    app = create_app(model)
+    requests = [(f"M{i:04d}", f"/made-up/{i}", None) for i in range(200)]
+
+    answers = _send(app, requests)
+    text = _metrics(app)
+
+    assert {a.status_code for a in answers} <= {404, 405}
+    samples = [line for line in text.splitlines() if line.startswith("serving_requests_total{")]
+    assert samples == ['serving_requests_total{method="other",route="other",status="404"} 200.0']
+
+
+def test_v2_infer_has_its_own_route_label(model: Model, exported_model: Any) -> None:
+    app = create_app(model)
+    frame = exported_model.test_frame.iloc[:2]
+
+    answers = _send(
+        app,
+        [
+            ("POST", INFER, v2_request(frame, model.contract)),
+            (
+                "POST",
+                "/v2/models/churn-model/versions/dev/infer",
+                v2_request(frame, model.contract),
+            ),
+            ("POST", "/predict", records(frame, model.contract)),
+        ],
+    )
+    text = _metrics(app)
+
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    for route in (
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+        "/predict",
+    ):
+        assert f'method="POST",route="{route}",status="200"}} 1.0' in text, route
+    assert 'route="unmatched"' not in text
+
+
+def test_an_unexpected_failure_is_a_json_500(model: Model, exported_model: Any) -> None:
+    class Broken(Model):
+        def predict(self, feeds: Any) -> Any:
+            raise RuntimeError("the session fell over")
+
+    broken = Broken(model.session, model.contract, model.info)
+    app = create_app(broken)
+
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            body = records(exported_model.test_frame.iloc[:1], model.contract)
+            return await client.post("/predict", json=body)
+
+    response = asyncio.run(run())
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": "internal server error (logged on the server)"}
+    assert "x-request-id" in response.headers

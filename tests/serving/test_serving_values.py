@@ -1,0 +1,165 @@
+"""One reading of raw values (issue 15): serving accepts what the contract's coercion accepts,
+takes the id column beside the features and echoes it, and says `probability`, not a domain
+word. Pure request logic, in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_support import fork_contract
+
+from gitops_ml.contract import Contract
+from gitops_ml.v2_request import v2_request
+from serving.example_payloads import example_payloads, render, stale_examples
+from serving.prediction_log import PredictionLog
+from serving.protocol import (
+    RequestError,
+    feature_specs,
+    id_spec,
+    infer_response,
+    parse_infer_request,
+    parse_records,
+    predict_response,
+)
+
+
+@pytest.fixture(scope="module")
+def fork() -> Contract:
+    return fork_contract()
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    record = {
+        "SeniorCitizen": False,
+        "Partner": True,
+        "TotalCharges": 29.85,
+        "tenure": 1,
+        "Contract": "Month-to-month",
+    }
+    return {**record, **changes}
+
+
+def test_bools_take_json_booleans_zero_one_and_the_contract_tokens(fork: Contract) -> None:
+    specs = feature_specs(fork)
+    body = [
+        _record(SeniorCitizen=0, Partner="Yes"),
+        _record(SeniorCitizen=1, Partner="No"),
+        _record(SeniorCitizen=True, Partner=" "),
+        _record(SeniorCitizen="yes", Partner=None),
+    ]
+
+    parsed = parse_records(body, specs, 10)
+
+    assert parsed.feeds["SeniorCitizen"].ravel().tolist() == [0.0, 1.0, 1.0, 1.0]
+    partner = parsed.feeds["Partner"].ravel()
+    assert partner[:2].tolist() == [1.0, 0.0] and np.isnan(partner[2:]).all()
+
+
+def test_missing_tokens_and_numeric_text_read_as_the_pipeline_reads_them(fork: Contract) -> None:
+    specs = feature_specs(fork)
+    body = [
+        _record(TotalCharges=" ", Contract=" "),
+        _record(TotalCharges="29.85", tenure="34"),
+    ]
+
+    parsed = parse_records(body, specs, 10)
+
+    charges = parsed.feeds["TotalCharges"].ravel()
+    assert np.isnan(charges[0]) and charges[1] == np.float32(29.85)
+    assert parsed.feeds["tenure"].ravel().tolist() == [1.0, 34.0]
+    assert parsed.feeds["Contract"].ravel().tolist() == ["", "Month-to-month"]
+
+
+def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> None:
+    specs = feature_specs(fork)
+    for change, expected in (
+        ({"SeniorCitizen": "maybe"}, "field 'SeniorCitizen': row 0 is \"maybe\", not true/false"),
+        ({"SeniorCitizen": 2}, "field 'SeniorCitizen': row 0 is 2, a number other than 0 or 1"),
+        ({"tenure": "ten"}, "field 'tenure': row 0 is \"ten\", text that is not a number"),
+        ({"SeniorCitizen": " "}, "field 'SeniorCitizen': row 0 missing"),
+    ):
+        with pytest.raises(RequestError) as caught:
+            parse_records([_record(**change)], specs, 10)
+        assert caught.value.status == 422
+        assert caught.value.message.startswith(expected), caught.value.message
+
+
+def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
+    fork: Contract,
+) -> None:
+    specs, ident = feature_specs(fork), id_spec(fork)
+    body = [_record(customerID="7590-VHVEG"), _record(customerID=5575)]
+
+    parsed = parse_records(body, specs, 10, ident)
+    response = predict_response(
+        "m", "1", np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), parsed, ident
+    )
+
+    assert "customerID" not in parsed.feeds
+    assert response["predictions"] == [
+        {"customerID": "7590-VHVEG", "label": 0, "probability": 0.2},
+        {"customerID": 5575, "label": 1, "probability": 0.7},
+    ]
+    without = parse_records([_record()], specs, 10, ident)
+    assert without.ids is None
+    with pytest.raises(RequestError, match=r"unknown field\(s\) customerID"):
+        parse_records([_record(customerID="x")], specs, 10, None)
+    with pytest.raises(RequestError, match="the id column 'customerID' takes strings or integers"):
+        parse_records([_record(customerID=1.5)], specs, 10, ident)
+
+
+def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
+    specs, ident = feature_specs(fork), id_spec(fork)
+    assert ident is not None
+    inputs = v2_request(pd.DataFrame([_record(customerID="7590-VHVEG")]), fork)["inputs"]
+
+    parsed = parse_infer_request({"inputs": inputs}, specs, 10, ident)
+    response = infer_response("m", "1", np.array([1]), np.array([[0.25, 0.75]]), parsed, ident)
+
+    assert [t["name"] for t in response["outputs"]] == ["label", "probabilities", "customerID"]
+    assert response["outputs"][2] == {
+        "name": "customerID",
+        "datatype": "BYTES",
+        "shape": [1],
+        "data": ["7590-VHVEG"],
+    }
+    only = parse_infer_request(
+        {"inputs": inputs, "outputs": [{"name": "probabilities"}]}, specs, 10, ident
+    )
+    answer = infer_response("m", "1", np.array([1]), np.array([[0.25, 0.75]]), only, ident)
+    assert [t["name"] for t in answer["outputs"]] == ["probabilities"]
+
+
+def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    log = PredictionLog(path, 1.0, "m", "1")
+    log.start()
+
+    log.record("r1", {"tenure": [1, 2]}, np.array([0, 1]), np.array([0.2, 0.7]), ["a", "b"])
+    log.record("r2", {"tenure": [3]}, np.array([0]), np.array([0.1]))
+    log.close()
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line.get("id") for line in lines] == ["a", "b", None]
+    assert "id" not in lines[2]
+
+
+def test_example_payloads_come_from_the_contract_and_are_accepted(
+    contract: Contract, fork: Contract, tmp_path: Path
+) -> None:
+    for each in (contract, fork):
+        payloads = example_payloads(each)
+        specs, ident = feature_specs(each), id_spec(each)
+        predict = json.loads(render(payloads["predict.json"]))
+        infer = json.loads(render(payloads["infer_v2.json"]))
+        assert parse_records(predict, specs, 10, ident).rows == 2
+        assert parse_infer_request(infer, specs, 10, ident).ids == ["example-1", "example-2"]
+    for name, payload in example_payloads(fork).items():
+        (tmp_path / name).write_text(render(payload))
+    assert stale_examples(fork, tmp_path) == []
+    assert stale_examples(contract, tmp_path) == ["predict.json", "infer_v2.json"]

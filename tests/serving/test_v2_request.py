@@ -1,0 +1,77 @@
+"""The one request builder (gitops_ml.v2_request): raw rows as users write them become the JSON
+the server takes, through the contract's own encoding."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from serving_support import fork_contract
+
+from gitops_ml.contract import Contract
+from gitops_ml.v2_request import example_frame, records, v2_request
+
+
+@pytest.fixture(scope="module")
+def yes_no_contract() -> Contract:
+    return fork_contract()
+
+
+def test_raw_cells_are_read_through_the_contract_encoding(yes_no_contract: Contract) -> None:
+    frame = pd.DataFrame(
+        {
+            "customerID": ["7590-VHVEG", "5575-GNVDE"],
+            "SeniorCitizen": [0, 1],
+            "Partner": ["Yes", "No"],
+            "TotalCharges": ["29.85", " "],
+            "tenure": [1, 34],
+            "Contract": ["One year", "Two year"],
+            "Churn": ["No", "Yes"],
+        }
+    )
+
+    assert records(frame, yes_no_contract) == [
+        {
+            "customerID": "7590-VHVEG",
+            "SeniorCitizen": False,
+            "Partner": True,
+            "TotalCharges": 29.85,
+            "tenure": 1,
+            "Contract": "One year",
+        },
+        {
+            "customerID": "5575-GNVDE",
+            "SeniorCitizen": True,
+            "Partner": False,
+            "TotalCharges": None,
+            "tenure": 34,
+            "Contract": "Two year",
+        },
+    ]
+    request = v2_request(frame, yes_no_contract, request_id="smoke")
+    assert request["id"] == "smoke"
+    assert [(t["name"], t["datatype"]) for t in request["inputs"]] == [
+        ("customerID", "BYTES"),
+        ("SeniorCitizen", "BOOL"),
+        ("Partner", "BOOL"),
+        ("TotalCharges", "FP32"),
+        ("tenure", "INT64"),
+        ("Contract", "BYTES"),
+    ]
+    assert all(t["shape"] == [2, 1] for t in request["inputs"])
+
+
+def test_example_rows_come_from_the_contract_alone_and_stay_inside_it(
+    contract: Contract, yes_no_contract: Contract
+) -> None:
+    for each in (contract, yes_no_contract):
+        frame = example_frame(each, rows=3)
+        for column in each.features:
+            values = [v for v in frame[column.name].tolist() if v is not None and v == v]
+            if column.checks.allowed is not None:
+                assert set(values) <= set(column.checks.allowed), column.name
+            if column.checks.min is not None:
+                assert min(values) >= column.checks.min, column.name
+            if column.checks.max is not None:
+                assert max(values) <= column.checks.max, column.name
+            assert len(values) == (2 if column.nullable else 3), column.name
+    assert example_frame(yes_no_contract)["customerID"].tolist() == ["example-1", "example-2"]

@@ -1,0 +1,101 @@
+"""What deploy.yml rolls out and how the image is built: the network and admission policies
+in serving/k8s and the hashed installer in serving/Dockerfile (docs/security.md).
+
+Rendered with a real `kubectl kustomize` when kubectl is installed, else read as YAML.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "serving/k8s"
+
+
+def _rendered() -> dict[str, dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        out = subprocess.run(
+            [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, check=True
+        ).stdout
+        docs = [d for d in yaml.safe_load_all(out) if d]
+    else:
+        kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+        docs = [yaml.safe_load((K8S / name).read_text()) for name in kustomization["resources"]]
+    return {doc["kind"]: doc for doc in docs}
+
+
+def test_network_policy_admits_http_from_anywhere_metrics_from_monitoring_and_no_egress() -> None:
+    docs = _rendered()
+    policy = docs["NetworkPolicy"]["spec"]
+    pod = docs["Deployment"]["spec"]["template"]
+
+    assert policy["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    assert policy.get("egress") == []
+    http, metrics = policy["ingress"]
+    assert http == {"ports": [{"port": "http", "protocol": "TCP"}]}
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    (source,) = metrics["from"]
+    assert source["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+    (container,) = pod["spec"]["containers"]
+    assert {port["name"] for port in container["ports"]} == {"http", "metrics"}
+
+
+def test_metrics_are_scraped_on_their_own_port_and_the_service_exposes_only_http() -> None:
+    docs = _rendered()
+    pod = docs["Deployment"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    env = {item["name"]: item["value"] for item in container["env"]}
+
+    assert env["SERVING_METRICS_PORT"] == str(ports["metrics"])
+    assert env["SERVING_PORT"] == str(ports["http"])
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
+    assert [port["targetPort"] for port in docs["Service"]["spec"]["ports"]] == ["http"]
+
+
+def test_admission_policy_admits_only_images_attested_by_this_repos_deploy_workflow() -> None:
+    policy = yaml.safe_load((K8S / "policy/clusterimagepolicy.yaml").read_text())
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    image = kustomization["images"][0]["newName"]
+
+    assert policy["kind"] == "ClusterImagePolicy"
+    assert policy["apiVersion"].startswith("policy.sigstore.dev/")
+    (glob,) = [entry["glob"] for entry in policy["spec"]["images"]]
+    assert glob.startswith(image)
+    (authority,) = policy["spec"]["authorities"]
+    (identity,) = authority["keyless"]["identities"]
+    assert identity["issuer"] == "https://token.actions.githubusercontent.com"
+    subject = re.compile(identity["subjectRegExp"])
+    workflow = "https://github.com/example/churn-gitops/.github/workflows/deploy.yml"
+    assert subject.fullmatch(f"{workflow}@refs/heads/main")
+    for other in (
+        f"{workflow}@refs/heads/feature",  # a dispatch from another branch
+        workflow.replace("deploy.yml", "pr.yml") + "@refs/heads/main",
+        workflow.replace("example/churn-gitops", "example/fork") + "@refs/heads/main",
+    ):
+        assert not subject.fullmatch(other), other
+    (attestation,) = authority["attestations"]
+    assert attestation["predicateType"] == "https://slsa.dev/provenance/v1"
+
+
+def test_the_image_installs_uv_pinned_by_hash_at_the_makefiles_version() -> None:
+    dockerfile = (ROOT / "serving/Dockerfile").read_text()
+    requirements = (ROOT / "serving/uv-requirements.txt").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+
+    install = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert install and all("--require-hashes" in line for line in install)
+    (pin,) = re.findall(r"^uv==(\S+)", requirements, re.M)
+    assert re.search(rf"^UV_VERSION := {re.escape(pin)}$", makefile, re.M)
+    hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})\b", requirements)
+    assert len(hashes) >= 2  # one wheel per image platform (x86_64, aarch64)
