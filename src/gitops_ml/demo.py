@@ -36,8 +36,9 @@ import yaml
 from gitops_ml import paths
 from gitops_ml.errors import UserError
 
-# The one place the demo names a drift scenario of the generator (`gitops-ml simulate`).
-DRIFT_SCENARIO = "price_increase"
+# The drifted window (`gitops-ml simulate --scenario`): the first numeric feature of the contract
+# moved by one reference standard deviation, so it works on any fork's data.
+DRIFT_SCENARIO = "shift:+1sd"
 # The pull request's change; any `params.yaml` key works (`--change KEY=VALUE`).
 PR_CHANGE = ("model.hyperparams.learning_rate", 0.04)
 # Small but honest: enough rows for the gates, the smoke test and the drift test to mean something.
@@ -423,10 +424,7 @@ class Demo:
 
         traffic = self.out / "traffic"
         requests = traffic / "requests.parquet"
-        self.sh(
-            "gitops-ml", "simulate", "--scenario", "none", "--rows", str(TRAFFIC_ROWS),
-            "--seed", "7", "--output", str(requests),
-        )  # fmt: skip
+        self.simulate("none", TRAFFIC_ROWS, requests, seed=7)
         import pandas as pd
 
         contract = load_contract(self.work / paths.CONTRACT)
@@ -453,6 +451,16 @@ class Demo:
             "your traffic; the prediction log is what drift.yml reads",
         )
 
+    def simulate(
+        self, scenario: str, rows: int, output: Path, seed: int = 42, labels: bool = False
+    ) -> None:
+        """The one simulate call: rows resampled from the training split, as drift.yml does."""
+        self.sh(
+            "gitops-ml", "simulate", "--scenario", scenario, "--rows", str(rows),
+            "--seed", str(seed), "--model", paths.MODEL_ONNX, "--train", paths.TRAIN,
+            "--output", str(output), *(["--labels"] if labels else []),
+        )  # fmt: skip
+
     def drift(self, current: Path, out_dir: Path) -> str:
         self.sh(
             "gitops-ml", "drift", "--current", str(current), "--model", paths.MODEL_ONNX,
@@ -462,10 +470,7 @@ class Demo:
 
     def drifted_window(self) -> Path:
         window = self.out / "drift" / "window.parquet"
-        self.sh(
-            "gitops-ml", "simulate", "--scenario", DRIFT_SCENARIO, "--rows", str(WINDOW_ROWS),
-            "--labels", "--output", str(window),
-        )  # fmt: skip
+        self.simulate(DRIFT_SCENARIO, WINDOW_ROWS, window, labels=True)
         verdict = self.drift(window, self.out / "drift" / "report")
         issue = self.out / "drift" / "issue.md"
         report = (self.out / "drift" / "report" / "drift.md").read_text()

@@ -328,15 +328,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.env}: {pin.version or '-'} {pin.reference}")
     elif args.action == "pin":
         pin = Pin(args.image, args.digest, args.version.removeprefix("v"))
+        changed = read_pin(root, args.env) != pin  # a re-run of the same deploy changes nothing
         write_pin(root, args.env, pin)
         commit = None
-        if args.commit:
+        if args.commit and changed:
             name = versions.model_name(root)
             commit = commit_pin(
                 root, args.env, f"Pin {name} {pin.version} in {args.env}\n\n{pin.reference}"
             )
         outputs = _outputs(root, args.env, pin, commit=commit)
-        print(f"{args.env}: pinned {pin.version} {pin.reference}")
+        outputs["changed"] = "true" if changed else "false"
+        print(
+            f"{args.env}: pinned {pin.version} {pin.reference}"
+            + ("" if changed else " (as before)")
+        )
     else:
         done = promote(root, args.source, args.target, args.expect_version)
         outputs = _outputs(root, done.target, done.pin, commit=done.commit)
