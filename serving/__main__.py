@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-name",
         default=_env("MODEL_NAME", None),
-        help="model name in the V2 paths (default: the bundle's, else dvc.yaml's model artifact)",
+        help="model name in the V2 paths (default: the bundle's, else the model artifact's "
+        "name in ./dvc.yaml, else 'model') [SERVING_MODEL_NAME]",
     )
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="[SERVING_HOST]")
     p.add_argument("--port", type=int, default=_env("PORT", 8080, int), help="[SERVING_PORT]")

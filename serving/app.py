@@ -1,9 +1,10 @@
-"""The FastAPI app: Open Inference Protocol (KServe V2 REST), `/predict`, health and metrics.
+"""The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs.
 
-Handlers are `async` and call onnxruntime inline (one intra-op thread): for a model that
-answers in tens of microseconds, a thread-pool hop costs more than the inference. Bodies are
-read and parsed by hand, so a JSON body is accepted whatever its Content-Type, and the
-OpenAPI request schemas are generated from the data contract (see serving.protocol).
+One route table (`routes`) is both the Starlette routing and the OpenAPI document. Handlers
+are plain Starlette endpoints, `async`, calling onnxruntime inline (one intra-op thread): for a
+model that answers in tens of microseconds, a thread-pool hop or a framework's parameter
+solving costs more than the inference. Bodies are read and parsed by hand, so a JSON body is
+accepted whatever its Content-Type.
 """
 
 from __future__ import annotations
@@ -20,21 +21,23 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import Response
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving import protocol
+from serving import openapi, records, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
+from serving.openapi import Operation
 from serving.prediction_log import PredictionLog
-from serving.protocol import ParsedRequest, RequestError
+from serving.v2 import BINARY_MESSAGE
+from serving.validation import ParsedRequest, RequestError, dump_json, id_spec, parse_json
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
@@ -43,11 +46,7 @@ OTHER = "other"
 INTERNAL_ERROR = "internal server error (logged on the server)"
 logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {"type": "string", "description": "what was wrong, naming the field"}},
-}
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def _server_version() -> str:
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(protocol.dump_json(payload), status_code=status, media_type="application/json")
+    return Response(dump_json(payload), status_code=status, media_type="application/json")
 
 
 def error_response(message: str, status: int) -> Response:
@@ -163,7 +162,7 @@ async def read_body(request: Request, settings: Settings) -> bytes:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     if "inference-header-content-length" in request.headers:
-        raise RequestError(protocol.BINARY_MESSAGE)
+        raise RequestError(BINARY_MESSAGE)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise RequestError(f"the request body has {length} bytes; the limit is {limit}", 413)
@@ -177,44 +176,34 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "description": {
-                400: "bad request (names the field and rule)",
-                404: "unknown model or version",
-                408: "the body did not arrive in time",
-                413: "body or row count over the limit",
-                422: "a record breaks the data contract (names the field and rule)",
-                503: "not ready",
-            }[status],
-            "content": {"application/json": {"schema": ERROR_SCHEMA}},
-        }
-        for status in statuses
-    }
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of the route table: where, which method, what runs, what the docs say."""
+
+    path: str
+    method: str
+    handler: Handler
+    operation: Operation
 
 
-def _body(schema: dict[str, Any], description: str, example: Any) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": schema, "example": example}},
-        }
-    }
+async def _error(_: Request, exc: Exception) -> Response:
+    if isinstance(exc, RequestError):
+        return error_response(exc.message, exc.status)
+    if isinstance(exc, HTTPException):
+        return error_response(str(exc.detail), exc.status_code)
+    return error_response(INTERNAL_ERROR, 500)
 
 
-def _path_parameters(path: str) -> list[dict[str, Any]]:
-    """OpenAPI parameters for a path template, for handlers that read them from the request."""
-    names = re.findall(r"{(\w+)}", path)
-    return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in names
-    ]
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    RequestError: _error,
+    HTTPException: _error,
+    Exception: _error,  # the operations app has no Instrumentation to catch it
+}
 
 
-def _ok(schema: dict[str, Any], description: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+def _application(endpoints: list[Endpoint], **options: Any) -> Starlette:
+    routes = [LabelledRoute(e.path, e.handler, methods=[e.method]) for e in endpoints]
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, **options)
 
 
 def create_app(
@@ -222,7 +211,7 @@ def create_app(
     settings: Settings | None = None,
     prediction_log: PredictionLog | None = None,
     operations_apart: bool = False,
-) -> FastAPI:
+) -> Starlette:
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
 
     With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
@@ -230,69 +219,28 @@ def create_app(
     """
     settings = settings or Settings()
     info = model.info
+    contract = model.contract
     specs = model.specs
-    ident = protocol.id_spec(model.contract)
-    positive = f"{model.contract.target} = {model.contract.positive_label}"
-    examples = example_payloads(model.contract)
-    metrics = ServingMetrics(info, model.contract.categorical_features)
+    ident = id_spec(contract)
+    positive = f"{contract.target} = {contract.positive_label}"
+    examples = example_payloads(contract)
+    metrics = ServingMetrics(info, contract.categorical_features)
     state = ServerState()
+    version = _server_version()
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if prediction_log is not None:
-            prediction_log.start()
-        state.ready = info.sha256_matches
-        yield
-        state.ready = False
-        if prediction_log is not None:
-            prediction_log.close()
-
-    app = FastAPI(
-        title=f"{info.name} inference server",
-        version=_server_version(),
-        description=(
-            "Open Inference Protocol (KServe V2 REST) and plain-JSON `/predict` for the "
-            f"`{info.name}` model (version {info.version}). Request schemas are generated from "
-            f"the data contract `{model.contract.name}`."
-        ),
-        lifespan=lifespan,
-        openapi_url=None if operations_apart else "/openapi.json",
-        docs_url=None if operations_apart else "/docs",
-        redoc_url=None if operations_apart else "/redoc",
-    )
-    app.state.server = state
-    app.state.metrics = metrics
-    headers = [
-        (b"x-model-name", _header_value(info.name)),
-        (b"x-model-version", _header_value(info.version)),
-        (b"x-model-sha256", _header_value(info.onnx_sha256)),
-        (b"x-git-revision", _header_value(info.git_revision)),
-    ]
-    app.add_middleware(Instrumentation, metrics=metrics, headers=headers)
-
-    @app.exception_handler(RequestError)
-    async def request_error(_: Request, exc: RequestError) -> Response:
-        return error_response(exc.message, exc.status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return error_response(str(exc.detail), exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return error_response(str(exc.errors()), 422)
-
-    def check_model(name: str, version: str | None) -> None:
+    def check_model(request: Request) -> None:
+        name = request.path_params["model_name"]
+        wanted = request.path_params.get("model_version")
         if name != info.name:
             raise RequestError(
                 f"model {name!r} is not served here; this server serves {info.name!r}", 404
             )
-        if version is not None and version != info.version:
+        if wanted is not None and wanted != info.version:
             raise RequestError(
-                f"model {name!r} has no version {version!r}; this server serves {info.version!r}",
+                f"model {name!r} has no version {wanted!r}; this server serves {info.version!r}",
                 404,
             )
 
@@ -306,185 +254,194 @@ def create_app(
             )
         return labels, probabilities
 
-    # ---------------------------------------------------------------- server-level endpoints
+    # ---------------------------------------------------------------- handlers
 
-    @app.get("/v2", tags=["v2"], summary="Server metadata")
-    async def server_metadata() -> Response:
+    async def infer(request: Request) -> Response:
+        check_model(request)
+        body = parse_json(await read_body(request, settings))
+        parsed = v2.parse_infer_request(body, specs, settings.max_rows, ident)
+        labels, probabilities = predict(request, parsed, "v2")
         return json_response(
-            {"name": "gitops-ml-serving", "version": app.version, "extensions": []}
+            v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
-    @app.get("/v2/health/live", tags=["v2"], summary="Liveness: the process answers")
-    async def live() -> Response:
-        return json_response({"live": True})
-
-    @app.get(
-        "/v2/health/ready",
-        tags=["v2"],
-        summary="Readiness: model loaded and its sha256 matches its metadata",
-        responses=_errors(503),
-    )
-    async def ready() -> Response:
-        return json_response({"ready": state.ready}, 200 if state.ready else 503)
-
-    if not operations_apart:
-        app.add_api_route(
-            "/metrics",
-            metrics_endpoint(metrics),
-            methods=["GET"],
-            tags=["operations"],
-            summary="Prometheus metrics",
+    async def predict_records(request: Request) -> Response:
+        body = parse_json(await read_body(request, settings))
+        parsed = records.parse_records(body, specs, settings.max_rows, ident)
+        labels, probabilities = predict(request, parsed, "predict")
+        return json_response(
+            records.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
-
-    # ---------------------------------------------------------------- model endpoints
 
     model_metadata = {
         "name": info.name,
         "versions": [info.version],
         "platform": "onnxruntime_onnx",
-        **protocol.model_metadata_tensors(specs),
+        **v2.model_metadata_tensors(specs),
         "parameters": {
             "onnx_sha256": info.onnx_sha256,
             "git_revision": info.git_revision,
             "sha256_verified": info.verified,
-            "contract": model.contract.name,
-            "target": model.contract.target,
-            "positive_label": model.contract.positive_label,
+            "contract": contract.name,
+            "target": contract.target,
+            "positive_label": contract.positive_label,
             "id_input": None if ident is None else ident.name,
             "metrics": info.metrics,
         },
     }
 
-    async def model_metadata_endpoint(
-        model_name: str, model_version: str | None = None
-    ) -> Response:
-        check_model(model_name, model_version)
+    async def metadata_endpoint(request: Request) -> Response:
+        check_model(request)
         return json_response(model_metadata)
 
-    async def model_ready(model_name: str, model_version: str | None = None) -> Response:
-        check_model(model_name, model_version)
+    async def model_ready(request: Request) -> Response:
+        check_model(request)
         return json_response({"name": info.name, "ready": state.ready}, 200 if state.ready else 503)
 
-    async def infer(request: Request) -> Response:
-        # Path parameters are read here rather than declared: FastAPI's parameter solving
-        # would cost more than the model on a 1-row request. They are documented below.
-        path = request.path_params
-        check_model(path["model_name"], path.get("model_version"))
-        body = protocol.parse_json(await read_body(request, settings))
-        parsed = protocol.parse_infer_request(body, specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "v2")
-        return json_response(
-            protocol.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
-        )
+    async def server_metadata(_: Request) -> Response:
+        return json_response({"name": "gitops-ml-serving", "version": version, "extensions": []})
 
-    infer_body = _body(
-        protocol.infer_request_schema(specs, ident),
-        "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
-        "back as an output); `null` is a missing value. `probabilities` holds [P(0), P(1)] per "
-        f"row, 1 being the positive class ({positive}).",
-        examples[INFER_FILE],
-    )
-    infer_responses = {
-        **_ok(protocol.infer_response_schema(), "label and probabilities"),
-        **_errors(400, 404, 408, 413),
-    }
-    prefixes = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
-    for prefix in prefixes:
-        app.add_api_route(
-            prefix + "/infer",
-            infer,
-            methods=["POST"],
-            tags=["v2"],
-            summary="Inference (Open Inference Protocol)",
-            openapi_extra={**infer_body, "parameters": _path_parameters(prefix)},
-            responses=infer_responses,
-        )
-    # The hot path is served by plain Starlette routes placed first in the routing table,
-    # skipping FastAPI's per-request dependency solving and the scan past the other routes
-    # (~10 µs of a ~180 µs request in-process). The FastAPI routes above remain for the
-    # OpenAPI document (same handler, same behaviour); requests never reach them.
-    app.router.routes[:0] = [
-        LabelledRoute(prefix + "/infer", infer, methods=["POST"], include_in_schema=False)
-        for prefix in prefixes
-    ]
-    for prefix in prefixes:
-        app.add_api_route(
-            prefix,
-            model_metadata_endpoint,
-            methods=["GET"],
-            tags=["v2"],
-            summary="Model metadata (inputs, outputs, version, sha256, git revision, metrics)",
-            responses=_errors(404),
-        )
-        app.add_api_route(
-            prefix + "/ready",
-            model_ready,
-            methods=["GET"],
-            tags=["v2"],
-            summary="Model readiness",
-            responses=_errors(404, 503),
-        )
+    async def live(_: Request) -> Response:
+        return json_response({"live": True})
 
-    # ---------------------------------------------------------------- plain JSON
+    async def ready(_: Request) -> Response:
+        return json_response({"ready": state.ready}, 200 if state.ready else 503)
 
-    @app.post(
-        "/predict",
-        tags=["predict"],
-        summary="Label and probability of the positive class for each record",
-        openapi_extra=_body(
-            protocol.records_schema(specs, settings.max_rows, ident),
-            "A JSON array of records with every contract feature (and optionally the id column, "
-            "echoed back); null is a missing value.",
-            examples[PREDICT_FILE],
+    # ---------------------------------------------------------------- the one route table
+
+    infer_operation = Operation(
+        summary="Inference (Open Inference Protocol)",
+        tags=("v2",),
+        body=openapi.request_body(
+            openapi.infer_request_schema(specs, ident),
+            "One [N, 1] tensor per contract feature (and optionally one for the id column, "
+            "echoed back as an output); `null` is a missing value. `probabilities` holds "
+            f"[P(0), P(1)] per row, 1 being the positive class ({positive}).",
+            examples[INFER_FILE],
         ),
-        responses={
-            **_ok(protocol.predict_response_schema(positive, ident), "one prediction per record"),
-            **_errors(400, 408, 413, 422),
-        },
+        ok=openapi.infer_response_schema(),
+        ok_description="label and probabilities",
+        errors=(400, 404, 408, 413),
     )
-    async def predict_records(request: Request) -> Response:
-        body = protocol.parse_json(await read_body(request, settings))
-        parsed = protocol.parse_records(body, specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "predict")
-        return json_response(
-            protocol.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
-        )
+    model_prefixes = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
+    endpoints = [  # the hot path first: routing tries routes in order
+        *(Endpoint(p + "/infer", "POST", infer, infer_operation) for p in model_prefixes),
+        Endpoint(
+            "/predict",
+            "POST",
+            predict_records,
+            Operation(
+                summary="Label and probability of the positive class for each record",
+                tags=("predict",),
+                body=openapi.request_body(
+                    openapi.records_schema(specs, settings.max_rows, ident),
+                    "A JSON array of records with every contract feature (and optionally the "
+                    "id column, echoed back); null is a missing value.",
+                    examples[PREDICT_FILE],
+                ),
+                ok=openapi.predict_response_schema(positive, ident),
+                ok_description="one prediction per record",
+                errors=(400, 408, 413, 422),
+            ),
+        ),
+        Endpoint("/v2", "GET", server_metadata, Operation("Server metadata", ("v2",))),
+        Endpoint(
+            "/v2/health/live", "GET", live, Operation("Liveness: the process answers", ("v2",))
+        ),
+        Endpoint(
+            "/v2/health/ready",
+            "GET",
+            ready,
+            Operation(
+                "Readiness: model loaded and its sha256 matches its metadata",
+                ("v2",),
+                errors=(503,),
+            ),
+        ),
+        *(
+            Endpoint(
+                p,
+                "GET",
+                metadata_endpoint,
+                Operation(
+                    "Model metadata (inputs, outputs, version, sha256, git revision, metrics)",
+                    ("v2",),
+                    errors=(404,),
+                ),
+            )
+            for p in model_prefixes
+        ),
+        *(
+            Endpoint(
+                p + "/ready",
+                "GET",
+                model_ready,
+                Operation("Model readiness", ("v2",), errors=(404, 503)),
+            )
+            for p in model_prefixes
+        ),
+    ]
+    document = openapi.document(
+        f"{info.name} inference server",
+        version,
+        "Open Inference Protocol (KServe V2 REST) and plain-JSON `/predict` for the "
+        f"`{info.name}` model (version {info.version}). Request schemas are generated from "
+        f"the data contract `{contract.name}`.",
+        [(e.path, e.method, e.operation) for e in endpoints],
+    )
+    operations = operations_endpoints(metrics, document)
+    if not operations_apart:
+        endpoints += operations
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if prediction_log is not None:
+            prediction_log.start()
+        state.ready = info.sha256_matches
+        yield
+        state.ready = False
+        if prediction_log is not None:
+            prediction_log.close()
+
+    headers = [
+        (b"x-model-name", _header_value(info.name)),
+        (b"x-model-version", _header_value(info.version)),
+        (b"x-model-sha256", _header_value(info.onnx_sha256)),
+        (b"x-git-revision", _header_value(info.git_revision)),
+    ]
+    app = _application(
+        endpoints,
+        lifespan=lifespan,
+        middleware=[Middleware(Instrumentation, metrics=metrics, headers=headers)],
+    )
+    app.state.server = state
+    app.state.metrics = metrics
+    app.state.operations = operations
     return app
 
 
-def metrics_endpoint(metrics: ServingMetrics) -> Callable[[], Awaitable[Response]]:
-    async def prometheus() -> Response:
+def operations_endpoints(metrics: ServingMetrics, document: dict[str, Any]) -> list[Endpoint]:
+    """`/metrics`, `/openapi.json` and `/docs`: on the public port, or on their own."""
+    title = f"{document['info']['title']} - docs"
+
+    async def prometheus(_: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
-    return prometheus
-
-
-def operations_app(app: FastAPI) -> Starlette:
-    """`/metrics`, `/openapi.json` and `/docs` of `app`, for a port of their own
-    (SERVING_METRICS_PORT): scraped inside the cluster, never exposed by the Service."""
-
-    async def openapi(_: Request) -> Response:
-        return json_response(app.openapi())
+    async def openapi_json(_: Request) -> Response:
+        return json_response(document)
 
     async def docs(_: Request) -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
 
-    prometheus = metrics_endpoint(app.state.metrics)
+    undocumented = Operation("", documented=False)
+    return [
+        Endpoint("/metrics", "GET", prometheus, undocumented),
+        Endpoint("/openapi.json", "GET", openapi_json, undocumented),
+        Endpoint("/docs", "GET", docs, undocumented),
+    ]
 
-    async def metrics(_: Request) -> Response:
-        return await prometheus()
 
-    async def http_error(_: Request, exc: Exception) -> Response:
-        if isinstance(exc, StarletteHTTPException):
-            return error_response(str(exc.detail), exc.status_code)
-        return error_response(INTERNAL_ERROR, 500)
-
-    return Starlette(
-        routes=[
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/docs", docs, methods=["GET"]),
-        ],
-        exception_handlers={StarletteHTTPException: http_error, Exception: http_error},
-    )
+def operations_app(app: Starlette) -> Starlette:
+    """The operations endpoints of `app` as an app of their own (SERVING_METRICS_PORT):
+    scraped inside the cluster, never exposed by the Service."""
+    return _application(app.state.operations)

@@ -20,8 +20,8 @@ from gitops_ml.contract import Contract, load_contract
 from gitops_ml.v2_request import example_frame, records, v2_request
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-PREDICT_FILE = "predict.json"
-INFER_FILE = "infer_v2.json"
+PREDICT_FILE = Path(paths.EXAMPLE_PREDICT).name
+INFER_FILE = Path(paths.EXAMPLE_INFER).name
 
 
 def example_payloads(contract: Contract) -> dict[str, Any]:

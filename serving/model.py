@@ -18,24 +18,18 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+import yaml
 
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
-from serving.protocol import OUTPUT_LABEL, OUTPUT_PROBABILITIES, FeatureSpec, feature_specs
+from serving.validation import FeatureSpec, feature_specs
 
-FALLBACK_MODEL_NAME = "model"  # a bare model.onnx served outside a project with a dvc.yaml
-
-
-def default_model_name() -> str:
-    """The project's model name (dvc.yaml `artifacts:`) when served from the project directory."""
-    try:
-        return versions.model_name(".")
-    except versions.VersionError:
-        return FALLBACK_MODEL_NAME
-
-
+OUTPUT_LABEL = "label"
+OUTPUT_PROBABILITIES = "probabilities"
+OUTPUT_NAMES = (OUTPUT_LABEL, OUTPUT_PROBABILITIES)
+FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
 ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
 
@@ -164,6 +158,15 @@ def _export_sha256(metadata_path: Path) -> str:
     if not isinstance(sha, str):
         raise ModelLoadError(f"{metadata_path}: records no ONNX sha256 (onnx.sha256)")
     return sha
+
+
+def default_model_name(root: str | Path = ".") -> str:
+    """A bare model is named like the pipeline's model artifact (`artifacts:` in dvc.yaml),
+    or "model" where there is no dvc.yaml: the name is the project's, not the template's."""
+    try:
+        return versions.model_name(root)
+    except (versions.VersionError, OSError, yaml.YAMLError):
+        return FALLBACK_MODEL_NAME
 
 
 def load_model(

@@ -34,6 +34,8 @@ CALIBRATION_PLOT = "plots/calibration.json"
 CONFUSION_PLOT = "plots/confusion.csv"
 
 MODEL_CARD = "reports/model_card.md"
+EXAMPLE_PREDICT = "serving/examples/predict.json"  # request examples generated from the contract
+EXAMPLE_INFER = "serving/examples/infer_v2.json"
 VALIDATION_FAILURES = "reports/validation_failures.md"
 PR_REPORT = "reports/pr_report.md"
 DRIFT_REPORT_DIR = "reports/drift"

@@ -8,6 +8,7 @@ file ("Yes", " ", 0/1) becomes the JSON the server accepts, and missing values b
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,20 +42,26 @@ def json_value(value: Any, column: Column, contract: Contract) -> Any:
     return coerced
 
 
-def id_value(value: Any, column: Column, contract: Contract) -> str | None:
-    """An id cell as text (ids travel as V2 BYTES): 7590.0 from a gappy int column is "7590"."""
-    coerced = json_value(value, column, contract)
-    if isinstance(coerced, float) and coerced.is_integer():
-        return str(int(coerced))
-    return None if coerced is None else str(coerced)
+def id_value(value: Any, contract: Contract) -> str | None:
+    """An id cell as text, whatever the id column's type (ids travel as V2 BYTES and are
+    never fed to the model): 7590.0 from a gappy int column is "7590"."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return None if contract.encoding.is_missing(value) else value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def request_columns(frame: pd.DataFrame, contract: Contract) -> dict[str, list[Any]]:
     """JSON values per column: the id column when the frame has one, then every feature."""
     columns: dict[str, list[Any]] = {}
     if contract.id_column is not None and contract.id_column in frame:
-        column = contract.column(contract.id_column)
-        columns[column.name] = [id_value(v, column, contract) for v in frame[column.name]]
+        ids = frame[contract.id_column].tolist()
+        columns[contract.id_column] = [id_value(v, contract) for v in ids]
     for c in contract.features:
         columns[c.name] = [json_value(v, c, contract) for v in frame[c.name].tolist()]
     return columns

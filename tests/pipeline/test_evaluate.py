@@ -502,3 +502,8 @@ def test_calibration_error_is_zero_for_calibrated_bins_and_the_gap_for_a_constan
     masks = np.ones((1, 100))
     assert calibration_error(y, p, masks)[0] == pytest.approx(0.0)
     assert calibration_error(np.zeros(100), p, masks)[0] == pytest.approx(0.25)
+
+
+def test_a_slice_column_missing_in_every_test_row_is_one_missing_group() -> None:
+    groups = slice_groups(pd.Series([np.nan] * 10), Column("age", "int", nullable=True))
+    assert [(label, int(m.sum())) for label, m in groups] == [("missing", 10)]

@@ -24,6 +24,7 @@ from gitops_ml import paths
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SRC = REPO_ROOT / "src"
+SERVING = REPO_ROOT / "serving"
 AUDIT = REPO_ROOT / "tests" / "support" / "stage_audit.py"
 SMALL = {
     "data.rows": 1500,
@@ -39,12 +40,12 @@ def _relative(path: str, workdir: Path) -> str | None:
     real = Path(path)
     if "__pycache__" in real.parts:  # a compiled module stands for its source file
         real = real.parent.parent / (real.name.split(".")[0] + ".py")
-    for root, prefix in ((SRC, "src/"), (workdir.resolve(), "")):
+    for root, prefix in ((SRC, "src/"), (SERVING, "serving/"), (workdir.resolve(), "")):
         try:
             name = real.resolve().relative_to(root).as_posix()
         except ValueError:
             continue
-        if prefix == "src/" and (name.endswith("__init__.py") or not name.endswith(".py")):
+        if prefix != "" and (name.endswith("__init__.py") or not name.endswith(".py")):
             return None
         return prefix + name
     return None
@@ -62,7 +63,7 @@ def test_each_stage_reads_only_files_it_declares(tmp_path: Path) -> None:
     undeclared: dict[str, list[str]] = {}
     for name, spec in stages.items():
         record = tmp_path / f".{name}.audit.json"
-        argv = [sys.executable, str(AUDIT), str(record), *spec["cmd"].split()[1:]]
+        argv = [sys.executable, str(AUDIT), str(record), *spec["cmd"].split()]
         done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
         declared = {next(iter(d)) if isinstance(d, dict) else d for d in spec.get("deps", [])}

@@ -69,3 +69,10 @@ def test_committed_metrics_describe_a_passing_validation_and_a_parity_checked_mo
 def test_the_model_card_is_committed_and_names_the_contract(contract: Contract) -> None:
     card = (ROOT / paths.MODEL_CARD).read_text()
     assert all(f"`{name}`" in card for name in contract.feature_names)
+
+
+def test_the_committed_request_examples_fit_the_live_contract(contract: Contract) -> None:
+    from serving.example_payloads import stale_examples
+
+    stale = stale_examples(contract)
+    assert stale == [], f"regenerate with `python -m serving.example_payloads`: {stale}"

@@ -39,7 +39,8 @@ from gitops_ml.release.deploy import (
 )
 from gitops_ml.release.versions import VersionError
 from gitops_ml.v2_request import v2_request
-from serving.protocol import feature_specs, id_spec, parse_infer_request
+from serving.v2 import parse_infer_request
+from serving.validation import feature_specs, id_spec
 
 # ---------------------------------------------------------------------------------------------
 # The smoke test's pure parts

@@ -15,8 +15,11 @@ from hypothesis import strategies as st
 
 from gitops_ml.contract import Contract
 from serving.metrics import ScoreHistogram
+from serving.model import default_model_name
 from serving.prediction_log import PredictionLog
-from serving.protocol import RequestError, feature_specs, parse_infer_request, parse_records
+from serving.records import parse_records
+from serving.v2 import parse_infer_request
+from serving.validation import RequestError, feature_specs
 
 
 def _record(contract: Contract) -> dict[str, Any]:
@@ -157,3 +160,10 @@ def test_control_characters_in_a_category_are_refused_not_scored_like_empty(
             parse_records([{**_record(contract), "plan": text}], specs, 10)
         assert caught.value.status == 422
         assert "field 'plan': row 0 contains the control character U+00" in caught.value.message
+
+
+def test_a_bare_model_is_named_after_the_projects_model_artifact(tmp_path: Path) -> None:
+    assert default_model_name(tmp_path) == "model", "no dvc.yaml: a neutral name"
+    (tmp_path / "dvc.yaml").write_text("artifacts:\n  fraud-model:\n    type: model\n")
+
+    assert default_model_name(tmp_path) == "fraud-model"

@@ -17,15 +17,9 @@ from gitops_ml.contract import Contract
 from gitops_ml.v2_request import v2_request
 from serving.example_payloads import example_payloads, render, stale_examples
 from serving.prediction_log import PredictionLog
-from serving.protocol import (
-    RequestError,
-    feature_specs,
-    id_spec,
-    infer_response,
-    parse_infer_request,
-    parse_records,
-    predict_response,
-)
+from serving.records import parse_records, predict_response
+from serving.v2 import infer_response, parse_infer_request
+from serving.validation import RequestError, feature_specs, id_spec
 
 
 @pytest.fixture(scope="module")

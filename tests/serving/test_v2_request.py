@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from serving_support import fork_contract
 
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Contract, contract_to_dict, parse_contract
 from gitops_ml.v2_request import example_frame, records, v2_request
 
 
@@ -75,3 +75,22 @@ def test_example_rows_come_from_the_contract_alone_and_stay_inside_it(
                 assert max(values) <= column.checks.max, column.name
             assert len(values) == (2 if column.nullable else 3), column.name
     assert example_frame(yes_no_contract)["customerID"].tolist() == ["example-1", "example-2"]
+
+
+def test_ids_travel_as_text_whatever_the_id_columns_type(yes_no_contract: Contract) -> None:
+    raw = contract_to_dict(yes_no_contract)
+    raw["columns"][0]["type"] = "int"
+    int_ids = parse_contract(raw)
+    frame = example_frame(int_ids, rows=3)
+    examples = v2_request(frame, int_ids)
+    frame["customerID"] = [7590.0, float("nan"), 12.0]  # an int column with a gap, as read
+
+    request = v2_request(frame, int_ids)
+
+    assert examples["inputs"][0]["data"] == ["example-1", "example-2", "example-3"]
+    assert request["inputs"][0] == {
+        "name": "customerID",
+        "datatype": "BYTES",
+        "shape": [3, 1],
+        "data": ["7590", None, "12"],
+    }

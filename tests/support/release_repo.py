@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Release Test",
     "GIT_AUTHOR_EMAIL": "release@example.com",

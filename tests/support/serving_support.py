@@ -96,7 +96,13 @@ def serving_exported(
 ) -> Iterator[RunningServer]:
     """The conftest's exported model served bare, with its contract and any extra options."""
     command = serve_command(
-        "--model", str(exported.onnx_path), "--contract", str(exported.contract_path), *args
+        "--model",
+        str(exported.onnx_path),
+        "--contract",
+        str(exported.contract_path),
+        "--model-name",
+        "churn-model",
+        *args,
     )
     with running_server(command, tmp_dir, env=env) as running:
         yield running

@@ -1,8 +1,9 @@
-"""Run one `gitops-ml` command under an audit hook and print the files it opened for reading.
+"""Run one dvc.yaml stage command under an audit hook and record the files it opened to read.
 
-`python stage_audit.py OUT.json COMMAND [ARGS…]`: Python's "open" audit event (every file
-Python opens, source modules included) and the project's own "gitops_ml.read" event (tables
-that pyarrow opens in C++) are recorded; files opened for writing are left out.
+`python stage_audit.py OUT.json gitops-ml COMMAND [ARGS…]` (or `OUT.json python -m MODULE …`):
+Python's "open" audit event (every file Python opens, source modules included) and the
+project's own "gitops_ml.read" event (tables that pyarrow opens in C++) are recorded; files
+opened for writing are left out.
 """
 
 from __future__ import annotations
@@ -29,9 +30,19 @@ def main() -> int:
             opened.add(os.path.abspath(str(args[0])))
 
     sys.addaudithook(hook)
-    from gitops_ml.cli import main as cli
+    if argv[:2] == ["python", "-m"]:  # a stage that runs a module rather than gitops-ml
+        import runpy
 
-    code = cli(argv)
+        sys.argv = [argv[2], *argv[3:]]
+        try:
+            runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exit:
+            code = int(exit.code or 0)
+    else:
+        from gitops_ml.cli import main as cli
+
+        code = cli(argv[1:])
     with open(output, "w") as handle:  # written after the command: not part of what it read
         json.dump(sorted(opened), handle)
     return code

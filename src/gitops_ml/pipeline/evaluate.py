@@ -292,7 +292,8 @@ def slice_groups(values: pd.Series, column: Column) -> list[tuple[str, np.ndarra
     if column.is_numeric and column.type != "bool":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
         present = numbers[~missing]
-        edges = np.unique(np.quantile(present, np.arange(1, SLICE_BINS) / SLICE_BINS))
+        quantiles = np.arange(1, SLICE_BINS) / SLICE_BINS
+        edges = np.unique(np.quantile(present, quantiles)) if present.size else np.array([])
         index = np.searchsorted(edges, numbers, side="right")
         integer = column.type == "int"
         for b in range(len(edges) + 1):

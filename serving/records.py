@@ -1,0 +1,84 @@
+"""Plain records: `POST /predict` with `[{feature: value, ...}, ...]`, for humans and scripts.
+
+Every contract feature in each record, the id column optional, no other key; the values are
+checked by `serving.validation` like the V2 tensors. A contract violation is a 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from serving.validation import (
+    FeatureSpec,
+    ParsedRequest,
+    RequestError,
+    build_feeds,
+    check_rows,
+    describe,
+    id_values,
+)
+
+
+def parse_records(
+    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+) -> ParsedRequest:
+    """Validate `[{feature: value, ...}, ...]`: every feature present, the id column (`ident`)
+    optional, no other key."""
+    if not isinstance(body, list):
+        raise RequestError("the request body must be a JSON array of records (objects)")
+    check_rows(len(body), max_rows)
+    names = [spec.name for spec in specs]
+    expected = set(names)
+    with_id = expected if ident is None else {*expected, ident.name}
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    ids: list[Any] = []
+    for row, record in enumerate(body):
+        if not isinstance(record, dict):
+            raise RequestError(f"record {row} is {describe(record)}, not an object", 422)
+        keys = record.keys()
+        if keys != expected and keys != with_id:
+            missing = [name for name in names if name not in record]
+            extra = sorted(str(key) for key in record if key not in with_id)
+            problems = []
+            if missing:
+                problems.append(f"missing feature(s) {', '.join(missing)}")
+            if extra:
+                problems.append(f"unknown field(s) {', '.join(extra)} (not contract features)")
+            raise RequestError(f"record {row}: {'; '.join(problems)}", 422)
+        for name in names:
+            columns[name].append(record[name])
+        if ident is not None:
+            ids.append(record.get(ident.name))
+    try:
+        parsed = build_feeds(specs, columns, len(body), "field")
+        if ident is not None and any(value is not None for value in ids):
+            parsed.ids = id_values(ident, ids, f"field {ident.name!r}")
+    except RequestError as exc:
+        raise RequestError(exc.message, 422) from None
+    return parsed
+
+
+def predict_response(
+    model_name: str,
+    model_version: str,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    parsed: ParsedRequest,
+    ident: FeatureSpec | None = None,
+) -> dict[str, Any]:
+    """One prediction per record: the label and the probability of the positive class, with
+    the record's id when it had one."""
+    scores = probabilities[:, 1].tolist()
+    predictions = [
+        {"label": label, "probability": score}
+        for label, score in zip(labels.tolist(), scores, strict=True)
+    ]
+    if parsed.ids is not None and ident is not None:
+        predictions = [
+            {ident.name: key, **prediction}
+            for key, prediction in zip(parsed.ids, predictions, strict=True)
+        ]
+    return {"model_name": model_name, "model_version": model_version, "predictions": predictions}

@@ -1,0 +1,224 @@
+"""The Open Inference Protocol (KServe V2 REST): `POST /v2/models/{name}[/versions/{v}]/infer`.
+
+One [N, 1] tensor per contract feature (and optionally one for the id column) in, `label` and
+`probabilities` out. Shapes, datatypes and names are checked here; the values themselves by
+`serving.validation`, like `/predict`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from serving.model import OUTPUT_LABEL, OUTPUT_NAMES, OUTPUT_PROBABILITIES
+from serving.validation import (
+    ID_TYPE,
+    FeatureSpec,
+    ParsedRequest,
+    RequestError,
+    build_feeds,
+    check_rows,
+    id_values,
+)
+
+BINARY_PARAMETERS = ("binary_data", "binary_data_output", "binary_data_size")
+BINARY_MESSAGE = (
+    "the binary tensor extension is not supported; send the tensors as JSON "
+    "('data' arrays) without binary_data parameters"
+)
+
+
+def _reject_binary(parameters: Any, where: str) -> None:
+    if parameters is None:
+        return
+    if type(parameters) is not dict:
+        raise RequestError(f"{where}'parameters' must be an object")
+    for key in BINARY_PARAMETERS:
+        if parameters.get(key) not in (False, None):
+            raise RequestError(f"{where}{BINARY_MESSAGE}")
+
+
+def _flat_data(name: str, data: Any) -> list[Any]:
+    """V2 allows row-major flat data or nested [[v], [v]]; either gives one value per row.
+
+    Values themselves are checked by the column validators (an array where a value belongs
+    fails there as a wrong type).
+    """
+    if type(data) is not list:
+        raise RequestError(f"input {name!r}: 'data' must be an array")
+    if data and type(data[0]) is list:
+        flat: list[Any] = []
+        for row, item in enumerate(data):
+            if type(item) is not list or len(item) != 1:
+                raise RequestError(
+                    f"input {name!r}: nested 'data' row {row} must hold exactly one value "
+                    "(shape [N, 1])"
+                )
+            flat.append(item[0])
+        return flat
+    return data
+
+
+def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tuple[str, list[Any]]:
+    """One V2 input tensor's values, after checking everything but the values themselves.
+
+    Called once per feature per request: exact type checks, no ABC isinstance.
+    """
+    if type(item) is not dict:
+        raise RequestError(f"inputs[{index}] must be an object with name, datatype, shape, data")
+    name = item.get("name")
+    spec = by_name.get(name) if type(name) is str else None
+    if spec is None:
+        if type(name) is not str:
+            raise RequestError(f"inputs[{index}]: 'name' must be a string")
+        raise RequestError(
+            f"input {name!r} is not a feature (or the id) of the data contract; expected "
+            f"inputs: {', '.join(by_name)}"
+        )
+    name = spec.name
+    datatype = item.get("datatype")
+    shape = item.get("shape")
+    data = item.get("data")
+    if datatype is None or shape is None or data is None:
+        missing = [key for key in ("datatype", "shape", "data") if item.get(key) is None]
+        raise RequestError(f"input {name!r}: {', '.join(repr(k) for k in missing)} required")
+    if "parameters" in item:
+        _reject_binary(item["parameters"], f"input {name!r}: ")
+    if datatype not in spec.datatypes:
+        what = "the id" if spec.type == ID_TYPE else f"contract type {spec.type}"
+        raise RequestError(
+            f"input {name!r}: datatype {datatype!r} does not fit {what}; "
+            f"use {' or '.join(spec.datatypes)}"
+        )
+    if (
+        type(shape) is not list
+        or len(shape) != 2
+        or type(shape[0]) is not int
+        or shape[1] != 1
+        or type(shape[1]) is not int
+        or shape[0] < 0
+    ):
+        raise RequestError(f"input {name!r}: shape must be [N, 1], got {shape!r}")
+    values = _flat_data(name, data)
+    if len(values) != shape[0]:
+        raise RequestError(
+            f"input {name!r}: shape {shape} says {shape[0]} rows but 'data' has "
+            f"{len(values)} values"
+        )
+    return name, values
+
+
+def parse_infer_request(
+    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+) -> ParsedRequest:
+    """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
+    optionally one for the contract's id column (`ident`)."""
+    if type(body) is not dict:
+        raise RequestError("the request body must be a JSON object with an 'inputs' array")
+    _reject_binary(body.get("parameters"), "")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise RequestError("'inputs' must be a non-empty array of tensors, one per feature")
+    by_name = {spec.name: spec for spec in specs}
+    if ident is not None:
+        by_name[ident.name] = ident
+    columns: dict[str, list[Any]] = {}
+    for index, item in enumerate(inputs):
+        name, values = _input_tensor(item, index, by_name)
+        if name in columns:
+            raise RequestError(f"input {name!r} is given more than once")
+        columns[name] = values
+    missing = [spec.name for spec in specs if spec.name not in columns]
+    if missing:
+        raise RequestError(f"missing input(s) for contract feature(s): {', '.join(missing)}")
+    counts = {len(values) for values in columns.values()}
+    if len(counts) > 1:
+        sizes = ", ".join(f"{name}: {len(values)}" for name, values in columns.items())
+        raise RequestError(f"all inputs must have the same number of rows; got {sizes}")
+    rows = counts.pop()
+    check_rows(rows, max_rows)
+    ids = None if ident is None else columns.pop(ident.name, None)
+    parsed = build_feeds(specs, columns, rows, "input")
+    if ids is not None and ident is not None:
+        parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
+    parsed.outputs = _requested_outputs(body.get("outputs"), ident)
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError("'id' must be a string")
+    parsed.request_id = request_id
+    return parsed
+
+
+def _requested_outputs(outputs: Any, ident: FeatureSpec | None) -> tuple[str, ...] | None:
+    if outputs is None:
+        return None
+    if not isinstance(outputs, list):
+        raise RequestError("'outputs' must be an array of {\"name\": ...} objects")
+    known = OUTPUT_NAMES if ident is None else (*OUTPUT_NAMES, ident.name)
+    names: list[str] = []
+    for index, item in enumerate(outputs):
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if name not in known:
+            raise RequestError(
+                f"outputs[{index}]: unknown output {name!r}; the outputs are {' and '.join(known)}"
+            )
+        if isinstance(item, Mapping):
+            _reject_binary(item.get("parameters"), f"output {name!r}: ")
+        names.append(str(name))
+    return tuple(names) or None
+
+
+def infer_response(
+    model_name: str,
+    model_version: str,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    parsed: ParsedRequest,
+    ident: FeatureSpec | None = None,
+) -> dict[str, Any]:
+    rows = int(labels.shape[0])
+    tensors = {
+        OUTPUT_LABEL: {
+            "name": OUTPUT_LABEL,
+            "datatype": "INT64",
+            "shape": [rows],
+            "data": labels.tolist(),
+        },
+        OUTPUT_PROBABILITIES: {
+            "name": OUTPUT_PROBABILITIES,
+            "datatype": "FP32",
+            "shape": [rows, 2],
+            "data": probabilities.ravel().tolist(),
+        },
+    }
+    if parsed.ids is not None and ident is not None:
+        tensors[ident.name] = {
+            "name": ident.name,
+            "datatype": "BYTES",
+            "shape": [rows],
+            "data": parsed.ids,
+        }
+    names = parsed.outputs or tuple(tensors)
+    response: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "outputs": [tensors[name] for name in names if name in tensors],
+    }
+    if parsed.request_id is not None:
+        response["id"] = parsed.request_id
+    return response
+
+
+def model_metadata_tensors(specs: Sequence[FeatureSpec]) -> dict[str, list[dict[str, Any]]]:
+    """The `inputs`/`outputs` of the V2 model metadata response."""
+    return {
+        "inputs": [
+            {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]} for spec in specs
+        ],
+        "outputs": [
+            {"name": OUTPUT_LABEL, "datatype": "INT64", "shape": [-1]},
+            {"name": OUTPUT_PROBABILITIES, "datatype": "FP32", "shape": [-1, 2]},
+        ],
+    }

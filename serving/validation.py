@@ -1,0 +1,360 @@
+"""Feature specs from the data contract and the per-value checks both APIs share.
+
+The Open Inference Protocol (`serving.v2`) sends one tensor per feature and `/predict`
+(`serving.records`) sends records; both end here, in the same per-column check (type, missing
+values, range, text length), so a rule is enforced the same way whichever API a client uses,
+and the error names the input, the row and the rule. Feeds are built from plain Python lists
+per column (no pandas): that is most of the request cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from gitops_ml.coercion import ValueRejected, coerce_value
+from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
+from gitops_ml.v2_request import V2_DATATYPES
+
+JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "category": "string"}
+TAKES = {
+    "float": "numbers",
+    "int": "whole numbers",
+    "bool": "true/false, 0/1 or the contract's true/false tokens",
+}
+
+
+class RequestError(Exception):
+    """A client mistake: answered with `{"error": message}` and `status`, never a 5xx."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What serving needs to know about one feature column, precomputed from the contract."""
+
+    name: str
+    type: str
+    nullable: bool
+    minimum: float | None
+    maximum: float | None
+    allowed: frozenset[str] | None
+    max_length: int
+    encoding: Encoding
+
+    @classmethod
+    def from_column(cls, column: Column, encoding: Encoding) -> FeatureSpec:
+        allowed = None if column.checks.allowed is None else frozenset(column.checks.allowed)
+        return cls(
+            name=column.name,
+            type=column.type,
+            nullable=column.nullable,
+            minimum=column.checks.min,
+            maximum=column.checks.max,
+            allowed=allowed,
+            max_length=column.max_length,
+            encoding=encoding,
+        )
+
+    @property
+    def datatypes(self) -> tuple[str, ...]:
+        return ID_DATATYPES if self.type == ID_TYPE else V2_DATATYPES[self.type]
+
+    def rule_text(self) -> str:
+        """The contract rules of this feature in words, for error messages and API docs."""
+        parts = [f"type {self.type}", "nullable" if self.nullable else "not nullable"]
+        if self.minimum is not None:
+            parts.append(f"min {_number(self.minimum)}")
+        if self.maximum is not None:
+            parts.append(f"max {_number(self.maximum)}")
+        if self.allowed is not None:
+            parts.append("known values " + ", ".join(sorted(self.allowed)))
+        return "; ".join(parts)
+
+
+def feature_specs(contract: Contract) -> list[FeatureSpec]:
+    return [FeatureSpec.from_column(column, contract.encoding) for column in contract.features]
+
+
+# The contract's id column is accepted beside the features (optional, never fed to the model),
+# echoed with each prediction and written to the prediction log, so a prediction can be joined
+# with its later outcome. Ids are text or integers, whatever the column's contract type.
+ID_TYPE = "id"
+ID_DATATYPES = ("BYTES", "INT64", "INT32")
+
+
+def id_spec(contract: Contract) -> FeatureSpec | None:
+    if contract.id_column is None:
+        return None
+    column = contract.column(contract.id_column)
+    return FeatureSpec(
+        name=column.name,
+        type=ID_TYPE,
+        nullable=True,
+        minimum=None,
+        maximum=None,
+        allowed=None,
+        max_length=column.max_length,
+        encoding=contract.encoding,
+    )
+
+
+def id_values(spec: FeatureSpec, values: list[Any], where: str) -> list[Any]:
+    for row, value in enumerate(values):
+        kind = type(value)
+        if kind is str:
+            check_text(spec, value, where, row)
+        elif value is not None and kind is not int:
+            raise RequestError(
+                f"{where}: row {row} is {describe(value)}; the id column {spec.name!r} takes "
+                "strings or integers"
+            )
+    return values
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _rows(indices: Sequence[int]) -> str:
+    """`row 3`, or `rows 1, 4, 9 (3 in all)`: which rows break a rule and how many."""
+    if len(indices) == 1:
+        return f"row {indices[0]}"
+    shown = ", ".join(str(i) for i in indices[:5])
+    more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
+    return f"rows {shown}{more} ({len(indices)} in all)"
+
+
+# Control characters never occur in category values people write; "\x00" in particular would
+# reach the model as a different string than the client sent (C strings end at it).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
+    """The values as model strings (missing = \"\") and how many are unknown categories.
+
+    A known value needs one set lookup; anything else is checked for length (the contract's
+    `max_length`, so a request costs memory in proportion to its body), control characters
+    and encodability before it is scored and counted as unknown.
+    """
+    missing: list[int] = []
+    unknown = 0
+    out: list[str] = []
+    allowed = spec.allowed
+    for row, value in enumerate(values):
+        if type(value) is str:
+            if allowed is not None and value in allowed:
+                out.append(value)
+                continue
+            if value == MISSING_CATEGORY or spec.encoding.is_missing(value):
+                missing.append(row)
+                value = MISSING_CATEGORY
+            else:
+                check_text(spec, value, where, row)
+                unknown += allowed is not None
+            out.append(value)
+        elif value is None:
+            missing.append(row)
+            out.append(MISSING_CATEGORY)
+        else:
+            raise RequestError(
+                f"{where}: row {row} is {describe(value)}; feature {spec.name!r} is a "
+                "category and takes strings"
+            )
+    if missing and not spec.nullable:
+        raise RequestError(
+            f"{where}: {_rows(missing)} missing (null or empty); feature {spec.name!r} is not "
+            "nullable in the data contract"
+        )
+    return out, unknown
+
+
+def check_text(spec: FeatureSpec, value: str, where: str, row: int) -> None:
+    """Refuse text the model must never see: too long, control characters, not UTF-8."""
+    if len(value) > spec.max_length:
+        raise RequestError(
+            f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes at "
+            f"most {spec.max_length} (the contract's checks.max_length)"
+        )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise RequestError(
+            f"{where}: row {row} contains the control character "
+            f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(f"{where}: row {row} is not valid UTF-8 text") from None
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _to_float(spec: FeatureSpec, value: Any, where: str, row: int) -> float | None:
+    """The value as a float (None when missing): exact JSON types on the fast path, anything
+    else through the contract's coercion ("Yes", 0/1, "3.5", missing tokens)."""
+    kind = type(value)
+    if spec.type == "float" and (kind is float or kind is int):
+        return float(value)
+    if spec.type == "int" and (kind is int or (kind is float and value.is_integer())):
+        return float(value)
+    if spec.type == "bool" and kind is bool:
+        return float(value)
+    try:
+        number: float | None = coerce_value(value, spec.type, spec.encoding)
+    except ValueRejected as exc:
+        raise RequestError(
+            f"{where}: row {row} is {describe(value)}, {exc}; feature {spec.name!r} has "
+            f"contract type {spec.type} and takes {TAKES[spec.type]}"
+        ) from None
+    return number
+
+
+def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[float]:
+    """Plain Python per value: for the 1-20 rows of a typical request, numpy calls per check
+    would cost more than the checks."""
+    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
+    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
+    floats: list[float] = []
+    absent: list[int] = []
+    below: list[int] = []
+    above: list[int] = []
+    for row, value in enumerate(values):
+        number = None if value is None else _to_float(spec, value, where, row)
+        if number is None or number != number:
+            absent.append(row)
+            floats.append(math.nan)
+            continue
+        if number < low:
+            below.append(row)
+        elif number > high:
+            above.append(row)
+        floats.append(number)
+    if absent and not spec.nullable:
+        raise RequestError(
+            f"{where}: {_rows(absent)} missing (null or NaN); feature {spec.name!r} is not "
+            "nullable in the data contract"
+        )
+    for bad, bound, word in ((below, spec.minimum, "minimum"), (above, spec.maximum, "maximum")):
+        if not bad:
+            continue
+        first = describe(values[bad[0]])
+        if bound is None:
+            raise RequestError(
+                f"{where}: {_rows(bad)} beyond the float32 range (first: {first}); feature "
+                f"{spec.name!r} takes finite numbers"
+            )
+        raise RequestError(
+            f"{where}: {_rows(bad)} {'below' if word == 'minimum' else 'above'} the contract "
+            f"{word} {_number(bound)} of feature {spec.name!r} (first: {first})"
+        )
+    return floats
+
+
+def describe(value: Any) -> str:
+    """A short description of a JSON value for error messages (never the whole value)."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass
+class ParsedRequest:
+    """Validated model feeds plus what the response and the prediction log need."""
+
+    feeds: dict[str, np.ndarray]
+    rows: int
+    unknown: dict[str, int]
+    columns: dict[str, list[Any]]
+    request_id: str | None = None
+    outputs: tuple[str, ...] | None = None  # None: every output (the ids too, when sent)
+    ids: list[Any] | None = None
+
+
+def build_feeds(
+    specs: Sequence[FeatureSpec], columns: dict[str, list[Any]], rows: int, kind: str
+) -> ParsedRequest:
+    """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+
+    All numeric columns go into one float32 block and all category columns into one object
+    block, and each feed is a contiguous row view of its block: two numpy conversions per
+    request instead of one per feature. Strings stay Python objects: a fixed-width unicode
+    array makes every cell as wide as the longest one (one long value × many rows = TiB).
+    """
+    numeric: list[list[float]] = []
+    numeric_names: list[str] = []
+    strings: list[list[str]] = []
+    string_names: list[str] = []
+    unknown: dict[str, int] = {}
+    where = ""
+    try:
+        for spec in specs:
+            where = f"{kind} {spec.name!r}"
+            if spec.type == "category":
+                values, count = _category_values(spec, columns[spec.name], where)
+                strings.append(values)
+                string_names.append(spec.name)
+                if count:
+                    unknown[spec.name] = count
+            else:
+                numeric.append(_numeric_values(spec, columns[spec.name], where))
+                numeric_names.append(spec.name)
+    except OverflowError:  # float() of an integer beyond the float range
+        raise RequestError(f"{where}: a number is too large for this feature") from None
+    feeds: dict[str, np.ndarray] = {}
+    if numeric:
+        block = np.array(numeric, dtype=np.float32)
+        feeds.update((name, block[i].reshape(rows, 1)) for i, name in enumerate(numeric_names))
+    if strings:
+        text = np.array(strings, dtype=object)
+        feeds.update((name, text[i].reshape(rows, 1)) for i, name in enumerate(string_names))
+    return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
+
+
+def parse_json(body: bytes) -> Any:
+    """Any JSON document; NaN/Infinity literals are allowed (Python clients send them).
+
+    orjson parses the usual body several times faster; whatever it refuses (NaN literals,
+    integers beyond 64 bits, lone surrogates) gets a second chance with the standard library,
+    whose error message the client then sees.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+def dump_json(payload: Any) -> bytes:
+    """orjson when it can encode the payload, else the standard library (never raises for
+    what parse_json accepted, e.g. a lone surrogate echoed back in an error message)."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        pass
+    return json.dumps(payload).encode()
+
+
+def check_rows(rows: int, max_rows: int) -> None:
+    if rows < 1:
+        raise RequestError("the request has no rows")
+    if rows > max_rows:
+        raise RequestError(f"the request has {rows} rows; the limit is {max_rows} per request", 413)
