@@ -36,8 +36,9 @@ import yaml
 from gitops_ml import paths
 from gitops_ml.errors import UserError
 
-# The one place the demo names a drift scenario of the generator (`gitops-ml simulate`).
-DRIFT_SCENARIO = "price_increase"
+# The drifted window (`gitops-ml simulate --scenario`): the first numeric feature of the contract
+# moved by one reference standard deviation, so it works on any fork's data.
+DRIFT_SCENARIO = "shift:+1sd"
 # The pull request's change; any `params.yaml` key works (`--change KEY=VALUE`).
 PR_CHANGE = ("model.hyperparams.learning_rate", 0.04)
 # Small but honest: enough rows for the gates, the smoke test and the drift test to mean something.
@@ -179,7 +180,8 @@ def render_timeline(events: list[Event], out: Path, total: float) -> str:
         lines.append(f"       on GitHub: {e.workflow}")
     lines += [
         "",
-        f"Every command with its output: {out / 'commands.log'}",
+        f"Open the pull request's report: {(out / 'review' / 'pr-1.html').as_uri()}",
+        f"Every command with its output and time: {out / 'commands.log'}",
         f"The repository (clone it, `git log --graph --all`, `make status`): {out / 'work'}",
     ]
     return "\n".join(lines)
@@ -226,11 +228,13 @@ class Demo:
     def call(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a command in the work tree (tools from this environment), logging its output."""
         tool = str(self.bin / argv[0]) if (self.bin / argv[0]).exists() else argv[0]
+        started = time.monotonic()
         done = subprocess.run(
             [tool, *argv[1:]], cwd=self.work, env=self.env, capture_output=True, text=True
         )
         with open(self.out / "commands.log", "a") as log:
-            log.write(f"$ {' '.join(argv)}    # exit {done.returncode}\n")
+            seconds = time.monotonic() - started
+            log.write(f"$ {' '.join(argv)}    # exit {done.returncode}, {seconds:.1f} s\n")
             log.write(f"{done.stdout}{done.stderr}\n")
         return done
 
@@ -420,15 +424,14 @@ class Demo:
 
         traffic = self.out / "traffic"
         requests = traffic / "requests.parquet"
-        self.sh(
-            "gitops-ml", "simulate", "--scenario", "none", "--rows", str(TRAFFIC_ROWS),
-            "--seed", "7", "--output", str(requests),
-        )  # fmt: skip
+        self.simulate("none", TRAFFIC_ROWS, requests, seed=7)
         import pandas as pd
 
         contract = load_contract(self.work / paths.CONTRACT)
         frame = pd.read_parquet(requests)[[c.name for c in contract.features]]
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        log = Path(self.env["SERVING_PREDICTION_LOG"])
+        before = _lines(log)
         for start in range(0, len(records), BATCH):
             body = json.dumps(records[start : start + BATCH]).encode()
             request = urllib.request.Request(
@@ -439,8 +442,7 @@ class Demo:
             with urllib.request.urlopen(request, timeout=30) as response:
                 if response.status != 200:
                     raise DemoError(f"POST /predict answered {response.status}")
-        log = Path(self.env["SERVING_PREDICTION_LOG"])
-        logged = len(log.read_text().splitlines()) if log.exists() else 0
+        logged = _wait_for_lines(log, before + len(records))
         verdict = self.drift(log, traffic / "drift")
         self.event(
             f"{len(records)} requests through v{deployment.version}'s /predict; the prediction "
@@ -448,6 +450,16 @@ class Demo:
             log,
             "your traffic; the prediction log is what drift.yml reads",
         )
+
+    def simulate(
+        self, scenario: str, rows: int, output: Path, seed: int = 42, labels: bool = False
+    ) -> None:
+        """The one simulate call: rows resampled from the training split, as drift.yml does."""
+        self.sh(
+            "gitops-ml", "simulate", "--scenario", scenario, "--rows", str(rows),
+            "--seed", str(seed), "--model", paths.MODEL_ONNX, "--train", paths.TRAIN,
+            "--output", str(output), *(["--labels"] if labels else []),
+        )  # fmt: skip
 
     def drift(self, current: Path, out_dir: Path) -> str:
         self.sh(
@@ -458,10 +470,7 @@ class Demo:
 
     def drifted_window(self) -> Path:
         window = self.out / "drift" / "window.parquet"
-        self.sh(
-            "gitops-ml", "simulate", "--scenario", DRIFT_SCENARIO, "--rows", str(WINDOW_ROWS),
-            "--labels", "--output", str(window),
-        )  # fmt: skip
+        self.simulate(DRIFT_SCENARIO, WINDOW_ROWS, window, labels=True)
         verdict = self.drift(window, self.out / "drift" / "report")
         issue = self.out / "drift" / "issue.md"
         report = (self.out / "drift" / "report" / "drift.md").read_text()
@@ -546,6 +555,18 @@ class Demo:
 
                 stop_local(self.deployments)
         return self.events
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
+    """The server's log writer is a background thread: give it time to write what it queued."""
+    deadline = time.monotonic() + timeout
+    while (count := _lines(path)) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return count
 
 
 def _alive(pid: int) -> bool:

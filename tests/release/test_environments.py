@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from environments_repo import make_environments_repo
-from release_repo import GIT_ENV, REPO_ROOT, commit_all, git, write_model
+from environments_repo import REPO_ROOT, make_environments_repo
+from release_repo import GIT_ENV, commit_all, git, write_model
 
 from gitops_ml.cli import main
 from gitops_ml.release import environments as envs
@@ -55,9 +55,10 @@ def render_overlay(repo: Path, env: str) -> list[dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed; the structural tests below still run")
-    done = subprocess.run(
-        [kubectl, "kustomize", str(repo / "deploy" / env)], capture_output=True, text=True
+    folder = repo / (
+        envs.BASE_KUSTOMIZATION.rsplit("/", 1)[0] if env == "base" else f"deploy/{env}"
     )
+    done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
@@ -123,9 +124,7 @@ def test_each_overlay_renders_the_image_by_digest_and_the_version_on_every_pod(r
     pin_staging(repo, "0.1.0", "a")
     documents = render_overlay(repo, "staging")
     kinds = sorted(d["kind"] for d in documents)
-    assert kinds == sorted(
-        ["Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
-    )
+    assert kinds == sorted(["Namespace", *(d["kind"] for d in render_overlay(repo, "base"))])
     assert {d["metadata"].get("namespace") for d in documents if d["kind"] != "Namespace"} == {
         "churn-model-staging"
     }
@@ -285,3 +284,19 @@ def test_the_cli_promotes_and_reports_a_refusal_as_an_error(
     assert lines["stage_tag"] == "churn-model#production#1"
     assert lines["namespace"] == "churn-model-production"
     assert lines["changed"] == "true"
+
+
+def test_pinning_what_is_already_pinned_commits_nothing(repo: Path, tmp_path: Path) -> None:
+    """A re-run of the same deploy job must not fail on an empty commit."""
+    version = release(repo, b"model-2")
+    argv = ["env", "pin", "staging", "--image", IMAGE, "--digest", digest("d")]
+    argv += ["--version", version, "--commit"]
+    assert main(argv) == 0
+    head = git(repo, "rev-parse", "HEAD")
+    outputs = tmp_path / "github_output"
+
+    assert main([*argv, "--github-output", str(outputs)]) == 0
+
+    assert git(repo, "rev-parse", "HEAD") == head
+    lines = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert (lines["changed"], lines["commit"]) == ("false", "")

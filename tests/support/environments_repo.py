@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from release_repo import REPO_ROOT, commit_all, make_release_repo
+from release_repo import commit_all, make_release_repo
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_environments_repo(repo: Path, onnx_bytes: bytes = b"model-1") -> Path:

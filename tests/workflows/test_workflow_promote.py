@@ -8,6 +8,7 @@ recorders stand in for GitHub (`gh attestation verify`, `gh release download`) a
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -35,6 +36,7 @@ from gitops_ml.release.status import status
 from gitops_ml.release.versions import tag_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RECORDERS = REPO_ROOT / "tests/support/recorders"
 WORKFLOW = REPO_ROOT / ".github/workflows/promote.yml"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
 IMAGE = "ghcr.io/acme/churn-model"
@@ -95,7 +97,8 @@ def run(
 
 
 def calls(result: JobResult, tool: str) -> list[list[str]]:
-    return [e["argv"] for e in result.recorded if e["tool"] == tool]
+    """The job's calls of `tool` (not the test's own set-up calls, which ran outside a step)."""
+    return [e["argv"] for e in result.recorded if e["tool"] == tool and e.get("step")]
 
 
 def origin_pin(repo: Path) -> Pin:
@@ -136,7 +139,12 @@ def test_pull_mode_commits_the_tested_digest_and_tag_and_applies_nothing(repo: P
     assert calls(result, "kubectl") == []  # Argo CD / Flux roll it out from Git
     verify = calls(result, "gh")[0]
     assert verify[:3] == ["attestation", "verify", f"oci://{IMAGE}@{digest('a')}"]
-    assert verify[3:] == ["--repo", "Acme/churn-gitops"]
+    assert verify[3:] == [
+        "--repo",
+        "Acme/churn-gitops",
+        "--signer-workflow",
+        "Acme/churn-gitops/.github/workflows/deploy.yml",  # built by our deploy.yml, nothing else
+    ]
     fetch(repo)
     assert origin_pin(repo) == Pin(IMAGE, digest("a"), version)
     assert git(repo, "ls-remote", "--tags", "origin", STAGE_TAG)
@@ -185,6 +193,21 @@ def test_a_merged_revert_is_the_rollback_and_is_tagged_gto_style(repo: Path) -> 
     assert f"production runs {first}" in result.summary
 
 
+def test_a_merged_overlay_edit_redelivers_without_a_new_stage_tag(repo: Path) -> None:
+    release_to_staging(repo)
+    envs.promote(repo)
+    overlay = repo / "deploy/production/kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "# reviewed: more replicas next quarter\n")
+    commit_all(repo, "Note on the production overlay")
+    git(repo, "push", "--quiet", "origin", "main", "--tags")
+
+    result = run(repo, event="push", vars={"DELIVERY_MODE": "pull"})
+
+    assert result.ok, result.explain()
+    assert git(repo, "ls-remote", "--tags", "--refs", "origin").count("#production#") == 1
+    assert f"stage tag `{STAGE_TAG}`" in result.summary
+
+
 # ------------------------------------------------------------------------------- push mode
 
 
@@ -230,9 +253,16 @@ def served_release(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> 
     repo = clone_repo(reproduced_pipeline(tmp_path_factory), tmp_path / "repo")
     version = release_to_staging(repo)
     bundle = build_bundle(tmp_path / "release" / "bundle", version, root=repo)
-    (repo / "dist").mkdir()
-    with tarfile.open(repo / f"dist/churn-model-{version}.bundle.tar.gz", "w:gz") as archive:
+    archive_path = tmp_path / f"churn-model-{version}.bundle.tar.gz"
+    with tarfile.open(archive_path, "w:gz") as archive:
         archive.add(bundle.path, arcname="bundle")
+    # The GitHub Release deploy.yml created, held by the gh recorder for `gh release download`.
+    subprocess.run(
+        [str(RECORDERS / "gh"), "release", "create", f"churn-model@v{version}", str(archive_path)],
+        env={**os.environ, "RECORDER_LOG": str(repo.parent / "recorder.jsonl")},
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     log = tmp_path / "server.log"
     process = start_server(bundle.path, port, log)
@@ -268,6 +298,7 @@ def test_push_mode_applies_the_overlay_smoke_tests_then_records_the_promotion(
     gh = calls(result, "gh")
     assert gh[0][:2] == ["attestation", "verify"]
     assert gh[1][:3] == ["release", "download", f"churn-model@v{version}"]
+    assert gh[2][:3] == ["attestation", "verify", f"dist/churn-model-{version}.bundle.tar.gz"]
     assert f"smoke test passed: churn-model {version}" in result.step("smoke").stdout
     fetch(repo)
     assert origin_pin(repo) == Pin(IMAGE, digest("a"), version)

@@ -210,6 +210,20 @@ def _pin_is_clean(root: str | Path, env: str) -> None:
         )
 
 
+def latest_stage_tag(root: str | Path, name: str, env: str) -> tuple[str | None, str | None]:
+    """The newest stage tag of `env` and the version whose commit it points at."""
+    tags = versions.git(root, "tag", "--list", f"{name}#{env}#*").splitlines()
+    numbered = [(int(t.rsplit("#", 1)[1]), t) for t in tags if t.rsplit("#", 1)[1].isdigit()]
+    if not numbered:
+        return None, None
+    tag = max(numbered)[1]
+    commit = versions.git(root, "rev-list", "-n", "1", tag)
+    for version, release in versions.release_tags(root, name).items():
+        if versions.git(root, "rev-list", "-n", "1", release) == commit:
+            return tag, str(version)
+    return tag, None
+
+
 @dataclass(frozen=True)
 class Promotion:
     source: str
@@ -289,6 +303,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _outputs(root: str | Path, env: str, pin: Pin, **extra: Any) -> dict[str, str]:
     """What a workflow step needs to deliver the pin: image, namespace, the release to fetch."""
     name = versions.model_name(root)
+    stage_tag, stage_version = latest_stage_tag(root, name, env)
     values = {
         "environment": env,
         "model_name": name,
@@ -298,6 +313,8 @@ def _outputs(root: str | Path, env: str, pin: Pin, **extra: Any) -> dict[str, st
         "reference": pin.reference if pin.pinned else "",
         "release_tag": versions.version_tag(name, pin.version) if pin.version else "",
         "namespace": namespace(root, env),
+        "stage_tag": stage_tag or "",
+        "stage_version": stage_version or "",
         **{k: "" if v is None else str(v) for k, v in extra.items()},
     }
     return values
@@ -311,20 +328,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.env}: {pin.version or '-'} {pin.reference}")
     elif args.action == "pin":
         pin = Pin(args.image, args.digest, args.version.removeprefix("v"))
+        changed = read_pin(root, args.env) != pin  # a re-run of the same deploy changes nothing
         write_pin(root, args.env, pin)
         commit = None
-        if args.commit:
+        if args.commit and changed:
             name = versions.model_name(root)
             commit = commit_pin(
                 root, args.env, f"Pin {name} {pin.version} in {args.env}\n\n{pin.reference}"
             )
         outputs = _outputs(root, args.env, pin, commit=commit)
-        print(f"{args.env}: pinned {pin.version} {pin.reference}")
+        outputs["changed"] = "true" if changed else "false"
+        print(
+            f"{args.env}: pinned {pin.version} {pin.reference}"
+            + ("" if changed else " (as before)")
+        )
     else:
         done = promote(root, args.source, args.target, args.expect_version)
-        outputs = _outputs(
-            root, done.target, done.pin, commit=done.commit, stage_tag=done.stage_tag
-        )
+        outputs = _outputs(root, done.target, done.pin, commit=done.commit)
         outputs["changed"] = "true" if done.commit else "false"
         if done.commit is None:
             print(f"{done.target} already runs {done.pin.version} {done.pin.reference}")

@@ -37,20 +37,6 @@ class EnvironmentStatus:
     stage_version: str | None = None
 
 
-def _stage_tag(root: str | Path, name: str, env: str) -> tuple[str | None, str | None]:
-    """The newest stage tag of `env` and the version whose commit it points at."""
-    tags = versions.git(root, "tag", "--list", f"{name}#{env}#*").splitlines()
-    numbered = [(int(t.rsplit("#", 1)[1]), t) for t in tags if t.rsplit("#", 1)[1].isdigit()]
-    if not numbered:
-        return None, None
-    tag = max(numbered)[1]
-    commit = versions.git(root, "rev-list", "-n", "1", tag)
-    for version, release in versions.release_tags(root, name).items():
-        if versions.git(root, "rev-list", "-n", "1", release) == commit:
-            return tag, str(version)
-    return tag, None
-
-
 def _metrics_at(root: str | Path, rev: str) -> dict[str, float]:
     text = versions.git(root, "show", f"{rev}:{paths.EVALUATE_METRICS}", check=False)
     try:
@@ -77,7 +63,7 @@ def environment_status(
         if found:
             release_tag, release_commit = tag, found
             metrics = _metrics_at(root, found)
-    stage_tag, stage_version = _stage_tag(root, name, env)
+    stage_tag, stage_version = environments.latest_stage_tag(root, name, env)
     return EnvironmentStatus(
         env,
         pin.version,
@@ -115,7 +101,7 @@ def render(statuses: list[EnvironmentStatus]) -> str:
                     for k, v in s.metrics.items()
                 )
                 lines.append(f"  metrics   {shown}")
-        if s.pin_commit:
+        if s.pin_commit and s.version is not None:
             lines.append(f"  pinned by {s.pin_commit[:12]} {s.pin_subject}")
         if s.stage_tag:
             note = ""
