@@ -23,6 +23,7 @@ from workflow_harness import JobResult, UsesCall, recorder_env, run_job, set_par
 
 from gitops_ml.release.bundle import BundleError, build_bundle
 from gitops_ml.release.deploy import free_port, start_server, stop_process, wait_ready
+from gitops_ml.release.environments import Pin, read_pin
 from gitops_ml.release.versions import tag_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,7 @@ def test_jobs_are_chained_verify_then_publish_then_deploy_behind_the_environment
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
     assert list(jobs) == ["verify", "publish", "deploy"]
     assert jobs["publish"]["needs"] == "verify" and jobs["deploy"]["needs"] == "publish"
-    assert jobs["deploy"]["environment"] == "production"
+    assert jobs["deploy"]["environment"] == "staging"  # production: promote.yml only
 
 
 @pytest.mark.slow
@@ -209,30 +210,36 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert [c[3] for c in verified] == [f"oci://{image}@{digest}", f"dist/{archive.name}"]
     for call in verified:
         assert call[call.index("--signer-workflow") + 1].endswith("/.github/workflows/deploy.yml")
-    kubectl = [c[1:3] for c in _calls(deploy, "kubectl")]
-    assert kubectl == [
-        ["kustomize", kubectl[0][1]],
+    kubectl = _calls(deploy, "kubectl")
+    assert [c[1:3] for c in kubectl] == [
+        ["kustomize", "deploy/staging"],
         ["apply", "--filename"],
         ["rollout", "status"],
         ["port-forward", "deployment/churn-model"],
     ]
-    rendered = yaml.safe_load((Path(kubectl[0][1]) / "kustomization.yaml").read_text())
-    assert rendered["images"] == [{"name": "churn-model", "newName": image, "digest": digest}]
-    assert rendered["namespace"] == "default"
+    assert kubectl[2][4:6] == ["--namespace", "churn-model-staging"]
+    git(repo, "fetch", "--quiet", "origin")
+    assert read_pin(repo, "staging", rev="origin/main") == Pin(image, digest, "0.1.0")
     if shutil.which("kubectl"):  # a real kubectl (outside the job's PATH) renders the manifests
         manifests = subprocess.run(
-            ["kubectl", "kustomize", kubectl[0][1]], capture_output=True, text=True, check=True
+            ["kubectl", "kustomize", "deploy/staging"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert f"image: {image}@{digest}" in manifests
     assert "smoke test passed: churn-model 0.1.0" in deploy.step("smoke").stdout
     assert deploy.step("Roll back (the previous ReplicaSet takes over again)").status == "skipped"
-    assert git(repo, "ls-remote", "--tags", "origin", "churn-model#production#1")
-    assert "as `churn-model#production#1`" in deploy.summary
+    assert git(repo, "ls-remote", "--tags", "origin", "churn-model#staging#1")
+    assert "as `churn-model#staging#1`" in deploy.summary
 
-    # re-running the deploy job rolls out the same digest again and adds no stage tag
+    # re-running the deploy job rolls out the same digest again, adds no commit and no tag
+    head = git(repo, "ls-remote", "origin", "main")
     again = runner.run("deploy", **deploy_args)
     assert again.ok, again.explain()
-    assert git(repo, "tag", "--list", "churn-model#*").split() == ["churn-model#production#1"]
+    assert git(repo, "tag", "--list", "churn-model#*").split() == ["churn-model#staging#1"]
+    assert git(repo, "ls-remote", "origin", "main") == head
 
 
 def _published(repo: Path, runner: Runner) -> dict[str, Any]:
@@ -334,6 +341,22 @@ def test_a_failed_rollout_rolls_back_without_a_smoke_test(repo: Path) -> None:
     assert git(repo, "tag", "--list", "churn-model#*") == ""
 
 
+def test_pull_mode_only_commits_the_staging_pin_and_tags_it(repo: Path) -> None:
+    runner = Runner(repo)
+    needs = _published(repo, runner)
+    git(repo, "push", "--quiet", "origin", "main", "--tags")
+
+    deploy = runner.run("deploy", vars={"DELIVERY_MODE": "pull"}, needs=needs)
+
+    assert deploy.ok, deploy.explain()
+    assert _calls(deploy, "kubectl") == []  # Argo CD / Flux roll it out from Git
+    git(repo, "fetch", "--quiet", "origin")
+    outputs = needs["publish"]["outputs"]
+    expected = Pin(outputs["image"], outputs["digest"], outputs["version"])
+    assert read_pin(repo, "staging", rev="origin/main") == expected
+    assert git(repo, "ls-remote", "--tags", "origin", "churn-model#staging#1")
+
+
 def test_without_a_cluster_the_deploy_job_says_so_and_stops_cleanly(repo: Path) -> None:
     runner = Runner(repo)
 
@@ -343,6 +366,8 @@ def test_without_a_cluster_the_deploy_job_says_so_and_stops_cleanly(repo: Path) 
     assert "No cluster configured: nothing deployed" in deploy.summary
     assert "KUBECONFIG" in deploy.summary and "EKS_CLUSTER" in deploy.summary
     assert _calls(deploy, "kubectl") == []
+    git(repo, "fetch", "--quiet", "origin")
+    assert read_pin(repo, "staging", rev="origin/main") == Pin()  # nothing runs: nothing pinned
     skipped = {s.id for s in deploy.steps if s.status == "skipped"}
     assert {"rollout", "smoke"} <= skipped
     assert git(repo, "tag", "--list", "churn-model#*") == ""

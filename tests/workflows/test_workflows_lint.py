@@ -224,8 +224,8 @@ def test_each_cloud_role_is_used_only_for_its_purpose(path: Path) -> None:
         environment = job.get("environment")
         if isinstance(environment, dict):
             environment = environment.get("name")
-        if "DEPLOY_ROLE_ARN" in used:
-            assert environment == "production", f"{job_id}: deploy role outside `production`"
+        if "DEPLOY_ROLE_ARN" in used:  # each environment holds its own value of the variable
+            assert environment in ("staging", "production"), f"{job_id}: deploy role, no env"
         for step in job.get("steps") or []:
             if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
                 role = str((step.get("with") or {}).get("role-to-assume", ""))
