@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitops_ml import markdown
 from gitops_ml.monitor.findings import (
     Chart,
     DriftResult,
@@ -31,19 +33,18 @@ CHARTS = 3  # charts for the most severe drifting features
 
 
 def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float) and (value != value):  # NaN
-        return "–"
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 10 ** (-digits):
-            return f"{value:.1e}"
-        return f"{value:.{digits}f}"
-    return str(value)
+    """Three decimals (scientific when smaller); missing shown as everywhere (markdown.MISSING)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return markdown.MISSING
+    if not isinstance(value, float):
+        return str(value)
+    if value != 0 and abs(value) < 10 ** (-digits):
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
 
 
 def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
+    return markdown.MISSING if value is None else f"{100 * value:.1f}%"
 
 
 def _feature_table(features: list[FeatureFinding]) -> list[str]:
@@ -51,7 +52,7 @@ def _feature_table(features: list[FeatureFinding]) -> list[str]:
     lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in features:
         d = f.distribution
-        stat = "–" if d.statistic is None else f"{d.test} {_num(d.statistic)}"
+        stat = markdown.MISSING if d.statistic is None else f"{d.test} {_num(d.statistic)}"
         lines.append(
             f"| `{f.name}` | {f.type} | {LEVEL_MARK[f.level]} | {_num(d.psi)} "
             f"| {stat} | {_num(d.p_adjusted)} | {_num(d.wasserstein_norm)} "
@@ -99,8 +100,8 @@ def _performance_lines(performance: PerformanceFinding) -> list[str]:
     ]
     for name, row in performance.metrics.items():
         ci = row.ci95
-        ci_text = "–" if ci is None else f"[{_num(ci.low)}, {_num(ci.high)}]"
-        degraded = "yes" if row.degraded else "no" if row.training is not None else "–"
+        ci_text = markdown.MISSING if ci is None else f"[{_num(ci.low)}, {_num(ci.high)}]"
+        degraded = "yes" if row.degraded else "no" if row.training is not None else markdown.MISSING
         values = f"{_num(row.training)} | {_num(row.current)}"
         lines.append(f"| {name} | {values} | {ci_text} | {degraded} |")
     return [*lines, ""]
