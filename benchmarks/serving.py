@@ -352,6 +352,87 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+# ------------------------------------------------------------------------------- profile
+
+
+async def asgi_request(app: Any, path: str, body: bytes) -> int:
+    """One POST through an ASGI app without a socket: what the app costs, minus HTTP."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8080),
+    }
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, requests: int) -> None:
+    """Per-request time of the bare and the V2 infer app in-process (no socket, no HTTP
+    parsing), then a cProfile of the infer requests: where the app's share of a request goes.
+    The rest of a request measured under wrk is the event loop, the HTTP parser and the socket,
+    which both endpoints pay alike."""
+    import asyncio
+    import cProfile
+    import pstats
+
+    from serving.app import create_app
+    from serving.model import load_model
+
+    model = load_model(onnx_path, REPO / "data/schema.yaml", None, default_model_name(REPO))
+    app, bare = create_app(model), bare_app()
+    path = f"/v2/models/{model.info.name}/infer"
+    bodies = {rows: v2_body(test.iloc[:rows], contract) for rows in (1, 100)}
+
+    async def run(target: Any, url: str, body: bytes, n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            if await asgi_request(target, url, body) != 200:
+                raise SystemExit(f"{url} did not answer 200 in-process")
+        return (time.perf_counter() - started) / n * 1e6
+
+    async def main() -> None:
+        print(f"\nin-process ASGI, no socket, median of 5 × {requests} requests (µs/request)")
+        for name, target, url, rows in (
+            ("bare POST", bare, "/bare", 1),
+            ("V2 infer", app, path, 1),
+            ("V2 infer", app, path, 100),
+        ):
+            await run(target, url, bodies[rows], 200)
+            times = [await run(target, url, bodies[rows], requests) for _ in range(5)]
+            print(f"  {name:<10} {rows:>3} row(s): {statistics.median(times):8.1f} µs")
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await run(app, path, bodies[1], requests)
+        profiler.disable()
+        print(f"\ncProfile of {requests} 1-row V2 infer requests, in-process (top by own time)")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+
+    asyncio.run(main())
+
+
 # ------------------------------------------------------------------------------- report
 
 
@@ -422,6 +503,12 @@ def main() -> int:
         help="also run KServe's ModelServer and MLServer from throwaway venvs in DIR "
         "(created on first use; default /tmp/peers)",
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="N",
+        help="instead of the HTTP runs, time N in-process requests and cProfile them",
+    )
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
@@ -441,6 +528,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         work = Path(tmp)
         onnx_path, model, test, contract = model_and_rows(work, args.rows, args.model_dir)
+        if args.profile:
+            profile_app(onnx_path, test, contract, args.profile)
+            return 0
         runtimes = compare_runtimes(onnx_path, model, test, contract)
         http = http_benchmarks(
             onnx_path, test, contract, args.duration, args.rounds, work, args.peers
