@@ -222,7 +222,6 @@ def v2_body(frame: pd.DataFrame, contract: Contract) -> bytes:
 
 PEERS_DIR = REPO / "benchmarks" / "peers"
 # What each peer's throwaway venv gets (never the project's uv.lock), as benchmarks/peers says.
-PEERS = ("kserve", "mlserver")
 PEER_PACKAGES = {
     "kserve": ["kserve==0.21.*", "onnxruntime", "uvloop", "httptools"],
     "mlserver": ["mlserver==1.7.*", "onnxruntime"],
@@ -251,8 +250,24 @@ def peer_version(venv: Path, package: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def kserve_command(venv: Path, onnx_path: Path, name: str, port: int) -> list[str]:
-    """KServe's ModelServer (one worker, its uvicorn with uvloop + httptools) on loopback."""
+def kserve_command(
+    venv: Path, onnx_path: Path, name: str, port: int, quiet_logs: Path | None = None
+) -> list[str]:
+    """KServe's ModelServer (one worker, its uvicorn with uvloop + httptools) on loopback.
+
+    As shipped it writes three log lines per request (uvicorn's access line and two latency
+    lines); this server writes none by default. With quiet_logs (a logging config file written
+    there) both are switched off, so the comparison is also made without that cost.
+    """
+    quiet: list[str] = []
+    if quiet_logs is not None:
+        config = {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "loggers": {name: {"level": "WARNING"} for name in ("uvicorn.access", "kserve.trace")},
+        }
+        quiet_logs.write_text(json.dumps(config))
+        quiet = ["--log_config_file", str(quiet_logs), "--enable_latency_logging", "false"]
     return [
         str(venv / "bin/python"),
         str(PEERS_DIR / "kserve_predictor.py"),
@@ -266,6 +281,7 @@ def kserve_command(venv: Path, onnx_path: Path, name: str, port: int) -> list[st
         str(free_port()),
         "--workers",
         "1",
+        *quiet,
     ]
 
 
@@ -317,21 +333,28 @@ def http_benchmarks(
     serve_cmd += ["--port", str(serve_port), "--log-level", "warning"]
     bare_cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
     servers = {"this": (serve_cmd, serve_port), "bare": (bare_cmd, bare_port)}
-    versions: dict[str, str] = {}
+    labels: dict[str, str] = {}
     if peers is not None:
         kserve, mlserver = peer_venv(peers, "kserve"), peer_venv(peers, "mlserver")
-        versions = {
-            "kserve": peer_version(kserve, "kserve"),
-            "mlserver": peer_version(mlserver, "mlserver"),
+        kserve_version = peer_version(kserve, "kserve")
+        labels = {
+            "kserve": f"KServe {kserve_version}",
+            "kserve-quiet": f"KServe {kserve_version}, logs off",
+            "mlserver": f"MLServer {peer_version(mlserver, 'mlserver')}",
         }
         port = free_port()
         servers["kserve"] = (kserve_command(kserve, onnx_path, name, port), port)
+        port = free_port()
+        quiet = work / "kserve-quiet-logging.json"
+        servers["kserve-quiet"] = (kserve_command(kserve, onnx_path, name, port, quiet), port)
         port = free_port()
         servers["mlserver"] = (mlserver_command(mlserver, onnx_path, name, port, work), port)
     samples: dict[str, list[dict[str, float]]] = {}
     with ExitStack() as stack:
         urls = {
-            key: stack.enter_context(server(command, port, work / f"{key}.log", key in PEERS))
+            key: stack.enter_context(
+                server(command, port, work / f"{key}.log", key != "this" and key != "bare")
+            )
             for key, (command, port) in servers.items()
         }
         infer = {key: f"{url}/v2/models/{name}/infer" for key, url in urls.items() if key != "bare"}
@@ -345,7 +368,7 @@ def http_benchmarks(
         for _ in range(rounds):  # alternate, so background load on the machine hits all alike
             for key, url, body, connections in runs:
                 samples.setdefault(key, []).append(load(url, body, connections, seconds, work))
-    return {"medians": {key: _median(r) for key, r in samples.items()}, "versions": versions}
+    return {"medians": {key: _median(r) for key, r in samples.items()}, "labels": labels}
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -450,19 +473,18 @@ def report(runtimes: dict, http: dict, generator: str, seconds: float, rounds: i
             f"{rows:>6} {r['onnxruntime_ms']:>11.3f} ms {r['sklearn_ms']:>9.3f} ms "
             f"{ratio:>9.1f}×{target}"
         )
-    runs, versions = http["medians"], http["versions"]
-    names = {"this": "this server", "bare": "bare POST, same stack"}
-    names.update({key: f"{key} {version}" for key, version in versions.items()})
+    runs, labels = http["medians"], http["labels"]
+    names = {"this": "this server", "bare": "bare POST, same stack", **labels}
     print(f"\n(b) HTTP, one worker each, {generator}, median of {rounds} × {seconds:g} s runs")
     print(
-        f"{'server':<24} {'rows':>4} {'conns':>5} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
+        f"{'server':<32} {'rows':>4} {'conns':>5} {'req/s':>9} {'rows/s':>9} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'errors':>7}"
     )
     for key, r in runs.items():
         server_key, _, size = key.partition(" ")
         rows, conns = (1, 16) if server_key == "bare" or size == "1 row" else (100, 8)
         print(
-            f"{names[server_key]:<24} {rows:>4} {conns:>5} {r['requests_per_s']:>9.0f} "
+            f"{names[server_key]:<32} {rows:>4} {conns:>5} {r['requests_per_s']:>9.0f} "
             f"{r['requests_per_s'] * rows:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
             f"{r['errors']:>7.0f}"
         )
@@ -474,7 +496,7 @@ def report(runtimes: dict, http: dict, generator: str, seconds: float, rounds: i
         f"100-row {hundred['requests_per_s'] * 100:,.0f} rows/s  target ≥ 40,000: "
         f"{verdict(hundred['requests_per_s'] * 100 >= 40_000)}"
     )
-    for peer in versions:
+    for peer in labels:
         req = one["requests_per_s"] / runs[f"{peer} 1 row"]["requests_per_s"]
         p99 = one["p99_ms"] / runs[f"{peer} 1 row"]["p99_ms"]
         rows = hundred["requests_per_s"] / runs[f"{peer} 100 rows"]["requests_per_s"]
