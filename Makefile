@@ -100,7 +100,7 @@ bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline.py
 
 bench-serving: install
-	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/serving.py --peers
 
 bench-drift: install
 	$(BIN)/python benchmarks/drift.py

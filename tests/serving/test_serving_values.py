@@ -15,6 +15,7 @@ from serving_support import fork_contract
 
 from gitops_ml.contract import Contract
 from gitops_ml.v2_request import v2_request
+from serving import validation
 from serving.example_payloads import example_payloads, render, stale_examples
 from serving.prediction_log import PredictionLog
 from serving.records import parse_records, predict_response
@@ -67,6 +68,39 @@ def test_missing_tokens_and_numeric_text_read_as_the_pipeline_reads_them(fork: C
     assert np.isnan(charges[0]) and charges[1] == np.float32(29.85)
     assert parsed.feeds["tenure"].ravel().tolist() == [1.0, 34.0]
     assert parsed.feeds["Contract"].ravel().tolist() == ["", "Month-to-month"]
+
+
+def test_plain_json_numbers_skip_the_per_value_coercion_and_read_the_same(
+    fork: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path of a 100-row request: a JSON number of the column's own type (float or
+    int for float, int for int, true/false for bool) is read inline; only other shapes (an
+    integral float for an int, 0/1 or tokens for a bool, text) pay the coercion call."""
+    specs = feature_specs(fork)
+    coerced: list[Any] = []
+    original = validation._to_float
+
+    def counting(spec: Any, value: Any, where: str, row: int) -> float | None:
+        coerced.append(value)
+        return original(spec, value, where, row)
+
+    monkeypatch.setattr(validation, "_to_float", counting)
+    plain = [_record(SeniorCitizen=True, TotalCharges=3, tenure=7) for _ in range(50)]
+    plain.append(_record(SeniorCitizen=False, TotalCharges=float("nan"), tenure=0))
+
+    parsed = parse_records(plain, specs, 100)
+
+    assert coerced == []
+    assert parsed.feeds["tenure"].ravel().tolist() == [7.0] * 50 + [0.0]
+    assert np.isnan(parsed.feeds["TotalCharges"].ravel()[-1])
+    other = [_record(SeniorCitizen=1, TotalCharges="2.5", tenure=7.0)]
+    parsed = parse_records(other, specs, 10)
+    assert coerced == [1, "2.5", 7.0]
+    assert [parsed.feeds[n].item() for n in ("SeniorCitizen", "TotalCharges", "tenure")] == [
+        1.0,
+        2.5,
+        7.0,
+    ]
 
 
 def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> None:
