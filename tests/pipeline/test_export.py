@@ -121,6 +121,7 @@ def test_parity_failure_reports_the_numbers(
         )
 
 
+@pytest.mark.slow  # six export subprocesses
 def test_export_bytes_do_not_depend_on_the_python_hash_seed(exported_model, tmp_path) -> None:
     """skl2onnx orders opset domains by set iteration; the export must not inherit that."""
     script = (

@@ -26,6 +26,9 @@ from gitops_ml.release.deploy import free_port, start_server, stop_process, wait
 from gitops_ml.release.environments import Pin, read_pin
 from gitops_ml.release.versions import tag_version
 
+# Every test runs the workflow's jobs in scratch clones: end-to-end, so slow.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO_ROOT / ".github/workflows/deploy.yml"
 KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
