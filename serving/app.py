@@ -239,6 +239,7 @@ def create_app(
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
+        prediction_log.register_metrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,9 @@ that is removed or rotated is reopened, its directory recreated. Format (docs/in
 `{"ts", "request_id", "id"?, "model", "model_version", "features": {...}, "prediction":
 {"label", "score"}}`, one object per logged row; "id" is the contract's id column when the
 request carried it, so a prediction can be joined with its later outcome.
+
+With a `Capture` (serving/capture.py) the path is not fixed: the writer appends to the capture's
+open segment and closes it when it is due (size, age, new hour) for the shipper to upload.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ import os
 import queue
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gitops_ml.errors import UserError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from serving.capture import Capture
 
 logger = logging.getLogger("serving.prediction_log")
 _STOP = object()
@@ -59,6 +67,7 @@ class PredictionLog:
         on_written: Callable[[int], None] = lambda n: None,
         on_dropped: Callable[[int], None] = lambda n: None,
         seed: int | None = None,
+        capture: Capture | None = None,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample rate must be between 0 and 1, got {sample_rate}")
@@ -73,10 +82,19 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._fd: int | None = None
         self._identity: tuple[int, int] = (0, 0)
+        self.capture = capture
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """Counters of the capture, when there is one, on the server's registry."""
+        if self.capture is not None:
+            self.capture.count_into(registry)
 
     def open(self) -> None:
         """Open the file now (creating its directory), so that a path that cannot be written
         stops the server at startup with `error: ...` instead of dropping every line."""
+        if self.capture is not None:
+            self.capture.start()  # segments open when lines arrive
+            return
         if self._fd is None:
             self._fd = self._open()
 
@@ -119,17 +137,29 @@ class PredictionLog:
         return self._fd
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then stop the writer thread."""
-        if not self._thread.is_alive():
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Write what is queued, then stop the writer thread; with a capture, close the last
+        segment and ship what is closed (within its drain time)."""
+        if self._thread.is_alive():
+            try:
+                self.queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            else:
+                self._thread.join(timeout)
+        elif self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.capture is not None and not self._thread.is_alive():
+            self.capture.close()
+
+    def _rotate_if_due(self) -> None:
+        """Close the capture's segment when it is due; the next write opens a new one."""
+        if self.capture is None or self._fd is None:
             return
-        try:
-            self.queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            return
-        self._thread.join(timeout)
+        if self.capture.due(os.fstat(self._fd).st_size):
+            os.close(self._fd)
+            self._fd = None
+            self.capture.close_segment()
 
     def _sampled(self, rows: int) -> Sequence[int]:
         if self.sample_rate >= 1.0:
@@ -184,6 +214,8 @@ class PredictionLog:
     def _write(self, data: bytes, lines: int) -> None:
         """Append whole lines; on a failed or short write cut the file back to its last
         newline, count what reached it as written and the rest as dropped."""
+        if self.capture is not None and self.capture.segment is None:
+            self.path = self.capture.next_segment()
         fd = self._current()
         start = os.fstat(fd).st_size
         done = 0
@@ -208,10 +240,37 @@ class PredictionLog:
             return
         self.on_written(lines)
 
+    def _dropped(self, lines: int, exc: Exception) -> None:
+        self.on_dropped(lines)
+        logger.warning("prediction log %s: dropped %d line(s): %s", self.path, lines, exc)
+
+    def _pieces(self, lines: list[bytes]) -> Iterator[list[bytes]]:
+        """The batch in pieces that fill the capture's segment up to its size bound (the
+        whole batch without a capture), so a busy writer still closes files near the bound."""
+        if self.capture is None:
+            yield lines
+            return
+        bound = self.capture.config.max_bytes
+        room = bound - (0 if self._fd is None else os.fstat(self._fd).st_size)
+        piece: list[bytes] = []
+        for line in lines:
+            piece.append(line)
+            room -= len(line)
+            if room <= 0:
+                yield piece
+                piece, room = [], bound
+        if piece:
+            yield piece
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self.queue.get()]
+            try:
+                wait = None if self.capture is None else self.capture.seconds_to_due()
+                batch = [self.queue.get(timeout=wait)]
+            except queue.Empty:
+                self._rotate_if_due()
+                continue
             while len(batch) < 1000:
                 try:
                     batch.append(self.queue.get_nowait())
@@ -220,16 +279,20 @@ class PredictionLog:
             if _STOP in batch:
                 stopping = True
                 batch = [entry for entry in batch if entry is not _STOP]
+            self._rotate_if_due()
             if not batch:
                 continue
             try:
-                data = "".join(self._line(entry) + "\n" for entry in batch).encode()
-                self._write(data, len(batch))
-            except (OSError, ValueError, TypeError, PredictionLogError) as exc:
-                self.on_dropped(len(batch))
-                logger.warning(
-                    "prediction log %s: dropped %d line(s): %s", self.path, len(batch), exc
-                )
+                lines = [(self._line(entry) + "\n").encode() for entry in batch]
+            except (ValueError, TypeError) as exc:
+                self._dropped(len(batch), exc)
+                continue
+            for piece in self._pieces(lines):
+                try:
+                    self._write(b"".join(piece), len(piece))
+                except (OSError, PredictionLogError) as exc:
+                    self._dropped(len(piece), exc)
+                self._rotate_if_due()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
