@@ -241,8 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serving.model import load_model
         from serving.prediction_log import PredictionLog
 
-        model = load_model(args.model, args.contract, args.metadata, args.model_name)
         capture = build_capture(args)
+        model = load_model(args.model, args.contract, args.metadata, args.model_name)
         prediction_log = None
         if args.prediction_log or capture is not None:
             prediction_log = PredictionLog(

@@ -35,6 +35,7 @@ from gitops_ml.errors import UserError
 
 logger = logging.getLogger("serving.capture")
 OPEN, CLOSED = ".jsonl.open", ".jsonl"
+MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
 _HOST_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -262,12 +263,11 @@ class Capture:
                 with self._lock:
                     self._in_flight = None
                 return
-            wait = backoff
             if self._stop.is_set():
-                wait = min(wait, max(0.0, self._deadline - time.monotonic()))
-            self._wake.wait(wait)
-            self._wake.clear()
-            backoff = min(backoff * 2, 30.0)
+                time.sleep(min(backoff, max(0.0, self._deadline - time.monotonic())))
+            else:
+                self._stop.wait(backoff)  # new files do not cut a backoff short; stopping does
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
     def target(self, path: Path) -> str:
         relative = path.relative_to(self.config.spool).as_posix()

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from serving_support import run_server_expecting_failure
 
 from serving.capture import Capture, CaptureConfig, CaptureError
 from serving.prediction_log import PredictionLog
@@ -183,3 +184,26 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
     capture = Capture(CaptureConfig("file:///x", spool_is_a_file / "spool"))
     with pytest.raises(CaptureError, match=r"capture spool .*not writable"):
         capture.start()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--capture-url", "s3://captures/p"], "--capture-url needs --capture-dir"),
+        (
+            ["--capture-url", "s3://captures/p", "--capture-dir", "s", "--prediction-log", "p"],
+            "--prediction-log and --capture-url both set",
+        ),
+        (
+            ["--capture-url", "s3://c/p", "--capture-dir", "s", "--capture-max-bytes", "0"],
+            "capture max bytes, max seconds and backlog bytes must be positive",
+        ),
+    ],
+)
+def test_the_server_refuses_inconsistent_capture_settings_with_exit_2(
+    args: list[str], message: str
+) -> None:
+    result = run_server_expecting_failure(["--model", "no-such-model.onnx", *args])
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
