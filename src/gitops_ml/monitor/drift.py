@@ -17,7 +17,9 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, load_params
-from gitops_ml.contract import load_contract
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.findings import (
@@ -52,10 +54,19 @@ from gitops_ml.monitor.profile import (
 )
 from gitops_ml.monitor.readers import (
     MAX_SKIPPED_EXAMPLES,
+    SUPPORTED,
     Chunk,
     ModelScorer,
     expand_sources,
     iter_chunks,
+)
+from gitops_ml.monitor.windows import (
+    Window,
+    WindowError,
+    is_url,
+    parse_since,
+    parse_window,
+    window_files,
 )
 
 SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
@@ -508,6 +519,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--current", required=True, help="CSV/Parquet/JSONL file, directory or glob ('*.parquet')"
     )
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--since",
+        default=None,
+        help="only captured partitions (date=…/hour=…) of the last 7d, 36h, 2w (UTC)",
+    )
+    when.add_argument(
+        "--window",
+        default=None,
+        help="only captured partitions in START..END, e.g. 2026-11-01..2026-11-07 (UTC)",
+    )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
     parser.add_argument("--contract", default="data/schema.yaml")
     parser.add_argument("--params", default="params.yaml")
@@ -541,16 +563,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    contract = load_contract(args.contract)
+    settings = DriftParams.from_params(load_params(args.params))
+    profile = load_profile(args.profile, contract)
+    with ExitStack() as stack:
+        window = selected_window(args)
+        if window is None and is_url(args.current):
+            raise WindowError(
+                f"--current {args.current}: a URL is read as a capture root; give --since 7d "
+                "or --window START..END"
+            )
+        if window is None:
+            sources = expand_sources(args.current)
+            shown = [_display_path(p) for p in sources]
+        else:
+            shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
+        return _check(args, contract, settings, profile, sources, shown)
+
+
+def selected_window(args: argparse.Namespace) -> Window | None:
+    """The --since/--window time window, or None for the whole --current."""
+    if args.since is not None:
+        return parse_since(args.since, datetime.now(UTC))
+    if args.window is not None:
+        return parse_window(args.window)
+    return None
+
+
+def _check(
+    args: argparse.Namespace,
+    contract: Contract,
+    settings: DriftParams,
+    profile: dict[str, Any],
+    sources: list[Path],
+    shown: list[str],
+) -> int:
     from gitops_ml.monitor.report import (
         render_markdown,
         skipped_lines_text,
         write_github_outputs,
     )
 
-    contract = load_contract(args.contract)
-    settings = DriftParams.from_params(load_params(args.params))
-    profile = load_profile(args.profile, contract)
-    sources = expand_sources(args.current)
     scorer = None
     if args.model is not None:
         scorer = ModelScorer(args.model, contract)
@@ -562,7 +615,7 @@ def _run(args: argparse.Namespace) -> int:
             )
     chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=scorer is not None)
     result = check_drift(profile, chunks, settings, scorer)
-    result = replace(result, sources=[_display_path(p) for p in sources])
+    result = replace(result, sources=shown)
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
     try:
