@@ -5,7 +5,6 @@ S3-compatible store, and says clearly when a window holds nothing or does not pa
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import ExportedModel
-from monitor_support import write_fixture_profile
+from monitor_support import drift_on_fixture, write_fixture_profile
 from object_store import object_store
 from project_fixtures import PARAMS_PATH
 
@@ -90,24 +89,8 @@ def captured_days(exported_model: ExportedModel) -> dict[str, bytes]:
 def run_drift(
     exported_model: ExportedModel, directory: Path, current: str, *extra: str
 ) -> tuple[int, dict[str, Any]]:
-    write_fixture_profile(exported_model, directory / "profile.json")
-    code = main(
-        [
-            "drift",
-            "--profile",
-            str(directory / "profile.json"),
-            "--current",
-            current,
-            "--contract",
-            str(exported_model.contract_path),
-            "--params",
-            str(PARAMS_PATH),
-            "--output-dir",
-            str(directory / "out"),
-            *extra,
-        ]
-    )
-    return code, json.loads((directory / "out" / "drift.json").read_text())
+    code, result, _ = drift_on_fixture(exported_model, directory, current, *extra)
+    return code, result
 
 
 def in_local_directory(files: dict[str, bytes], tmp_path: Path) -> Callable[[], str]:

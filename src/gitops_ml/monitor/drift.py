@@ -45,6 +45,7 @@ from gitops_ml.monitor.findings import (
     Reference,
     Verdict,
 )
+from gitops_ml.monitor.outcomes import Outcomes, load_outcomes
 from gitops_ml.monitor.profile import (
     ProfileError,
     cell_index,
@@ -64,6 +65,7 @@ from gitops_ml.monitor.windows import (
     Window,
     WindowError,
     is_url,
+    parse_duration,
     parse_since,
     parse_window,
     window_files,
@@ -530,6 +532,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="only captured partitions in START..END, e.g. 2026-11-01..2026-11-07 (UTC)",
     )
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="outcomes (id, timestamp, label) to join to the logged predictions by id: a file, "
+        "directory, glob or URL prefix (docs/monitoring.md)",
+    )
+    parser.add_argument(
+        "--max-delay",
+        default="30d",
+        help="an outcome joins a prediction at most this long after it (default: %(default)s)",
+    )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
     parser.add_argument("--contract", default="data/schema.yaml")
     parser.add_argument("--params", default="params.yaml")
@@ -578,7 +591,16 @@ def _run(args: argparse.Namespace) -> int:
             shown = [_display_path(p) for p in sources]
         else:
             shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
-        return _check(args, contract, settings, profile, sources, shown)
+        outcomes = None
+        if args.labels is not None:
+            delay = parse_duration(args.max_delay, "--max-delay")
+            if is_url(args.labels):
+                named, paths = stack.enter_context(window_files(args.labels, None, SUPPORTED))
+            else:
+                paths = expand_sources(args.labels)
+                named = [_display_path(p) for p in paths]
+            outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
+        return _check(args, contract, settings, profile, sources, shown, outcomes)
 
 
 def selected_window(args: argparse.Namespace) -> Window | None:
@@ -597,6 +619,7 @@ def _check(
     profile: dict[str, Any],
     sources: list[Path],
     shown: list[str],
+    outcomes: Outcomes | None = None,
 ) -> int:
     from gitops_ml.monitor.report import (
         render_markdown,
@@ -613,9 +636,12 @@ def _check(
                 f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
                 f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
             )
-    chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=scorer is not None)
+    chunks = iter_chunks(
+        sources, contract, settings.chunk_rows, scorer is not None or outcomes is not None, outcomes
+    )
     result = check_drift(profile, chunks, settings, scorer)
-    result = replace(result, sources=shown)
+    joined = None if outcomes is None else outcomes.summary(result.rows)
+    result = replace(result, sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
     try:
@@ -626,6 +652,8 @@ def _check(
     write_github_outputs(result, markdown, out_dir, os.environ)
     if result.skipped_lines:
         print(f"warning: {skipped_lines_text(result)}", file=sys.stderr)
+    if joined is not None:
+        print(f"outcomes: {joined.text()}")
     print(f"drift verdict: {result.verdict} ({result.reason}); report: {out_dir}/drift.md")
     if args.fail_on_drift and result.verdict == "drift":
         return EXIT_DRIFT

@@ -48,13 +48,17 @@ class Window:
         return begin < self.end and begin + timedelta(hours=1) > self.start
 
 
-def parse_since(text: str, now: datetime) -> Window:
-    """`7d`, `36h`, `2w`: that long before `now`, up to now."""
+def parse_duration(text: str, flag: str) -> timedelta:
+    """`7d`, `36h`, `2w` as a timedelta; anything else is an error naming `flag`."""
     found = _SINCE.match(text.strip())
     if not found or int(found.group(1)) == 0:
-        raise WindowError(f"--since {text!r}: use a positive count of h, d or w, e.g. 7d or 36h")
-    span = timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
-    return Window(now - span, now)
+        raise WindowError(f"{flag} {text!r}: use a positive count of h, d or w, e.g. 7d or 36h")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def parse_since(text: str, now: datetime) -> Window:
+    """`7d`, `36h`, `2w`: that long before `now`, up to now."""
+    return Window(now - parse_duration(text, "--since"), now)
 
 
 def _instant(text: str, end: bool) -> datetime:
@@ -92,15 +96,26 @@ def _filesystem(root: str) -> tuple[object, str]:
     import fsspec
 
     try:
-        fs, path = fsspec.core.url_to_fs(root)
+        # A fresh instance: a cached one keeps its listings (and endpoint) from an earlier call.
+        fs, path = fsspec.core.url_to_fs(root, skip_instance_cache=True)
     except (ValueError, ImportError) as exc:
         raise WindowError(f"{root}: cannot open this location: {exc}") from None
     return fs, path.rstrip("/")
 
 
-def list_window(root: str, window: Window, suffixes: tuple[str, ...]) -> list[str]:
-    """Files under `root` in the window's hour partitions, listing only its days."""
+def list_window(root: str, window: Window | None, suffixes: tuple[str, ...]) -> list[str]:
+    """Files under `root` in the window's hour partitions, listing only its days (every
+    file under `root` without a window)."""
     fs, base = _filesystem(root)
+    if window is None:
+        try:
+            names = fs.find(base)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise WindowError(f"{root}: cannot list: {exc}") from None
+        every = sorted(n for n in names if n.lower().endswith(suffixes))
+        if not every:
+            raise WindowError(f"{root}: no CSV/Parquet/JSONL file under this location")
+        return every
     found: list[str] = []
     for day in window.days():
         prefix = f"{base}/date={day.isoformat()}"
@@ -124,7 +139,7 @@ def list_window(root: str, window: Window, suffixes: tuple[str, ...]) -> list[st
 
 @contextmanager
 def window_files(
-    root: str, window: Window, suffixes: tuple[str, ...]
+    root: str, window: Window | None, suffixes: tuple[str, ...]
 ) -> Iterator[tuple[list[str], list[Path]]]:
     """The window's files: their names under `root` (for the report) and local paths to read,
     the files themselves for a local root, else copies in a temporary directory."""
