@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -310,6 +311,15 @@ class _Skipped:
             self.examples.append(place)
 
 
+def _json_line(line: str) -> Any:
+    """orjson (several times faster: a week of captured lines is millions of them); the
+    standard parser only for what orjson refuses but Python writes, such as NaN."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def _log_rows(
     path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None = None
 ) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
@@ -322,6 +332,7 @@ def _log_rows(
     it is skipped and counted, not allowed to reject the whole window.
     """
     names = contract.feature_names
+    target = contract.target  # computed by the contract on each access: once per file here
     columns = [*names, "__score", "__label"]
     rows: list[list[Any]] = []
     seen: set[str] = set()
@@ -331,7 +342,7 @@ def _log_rows(
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _json_line(line)
             except json.JSONDecodeError:
                 skipped.add(f"{path.name}:{number}")
                 continue
@@ -340,7 +351,7 @@ def _log_rows(
             features = record.get("features", record)
             prediction = record.get("prediction") or {}
             if outcomes is None:
-                label = record.get("label", features.get(contract.target))
+                label = record.get("label", features.get(target))
             else:
                 label = outcomes.label_for(record.get("id"), record.get("ts"))
             seen.update(features)
