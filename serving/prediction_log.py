@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from serving.capture import Capture
 
 logger = logging.getLogger("serving.prediction_log")
-# NaN is already None (_clean); numpy scalars and the newline come from orjson itself.
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # (ts, request_id, ids, columns, labels, scores, sampled rows): one request, sampled.
 Entry = tuple[str, str, Sequence[Any] | None, Mapping[str, Sequence[Any]], Any, Any, Sequence[int]]
 _STOP = object()
@@ -53,11 +52,16 @@ def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _clean(value: Any) -> Any:
-    """Missing values are null in the log, whether they came as null, NaN or ""."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
+def _number(value: float) -> str:
+    """A float as JSON: repr is exact and valid JSON when finite."""
+    return repr(value) if math.isfinite(value) else "null"
+
+
+def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
+    """A request's column with "" as None (one C-speed scan when there is none)."""
+    if isinstance(values, list) and "" in values:
+        return [None if value == "" else value for value in values]
+    return values
 
 
 class PredictionLog:
@@ -202,21 +206,32 @@ class PredictionLog:
             self.queue.put_nowait((timestamp(), request_id, ids, columns, labels, scores, taken))
 
     def _lines(self, entry: Entry) -> list[bytes]:
-        """One JSON line per sampled row of a request (orjson: the log's main CPU cost)."""
+        """One JSON line per sampled row of a request. The parts shared by the request's rows
+        are encoded once and each row's features in one orjson call: serialising is the
+        log's main CPU cost, paid on the writer thread but from the same core as requests."""
         ts, request_id, ids, columns, labels, scores, rows = entry
         names = list(columns)
-        values = [columns[name] for name in names]
+        # Missing values are null whether they came as null, NaN (orjson writes null) or "".
+        values = [_blank_to_none(columns[name]) for name in names]
+        head = b'{"ts":' + orjson.dumps(ts) + b',"request_id":' + orjson.dumps(request_id)
+        body = (
+            b',"model":'
+            + orjson.dumps(self.model_name)
+            + b',"model_version":'
+            + orjson.dumps(self.model_version)
+            + b',"features":'
+        )
+        label_list, score_list = np.asarray(labels).tolist(), np.asarray(scores).tolist()
         lines = []
         for row in rows:
-            line: dict[str, Any] = {"ts": ts, "request_id": request_id}
             key = None if ids is None else ids[row]
-            if key is not None:
-                line["id"] = key
-            line["model"] = self.model_name
-            line["model_version"] = self.model_version
-            line["features"] = {n: _clean(v[row]) for n, v in zip(names, values, strict=True)}
-            line["prediction"] = {"label": int(labels[row]), "score": float(scores[row])}
-            lines.append(orjson.dumps(line, option=_JSON_OPTIONS))
+            ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
+            features = dict(zip(names, [v[row] for v in values], strict=True))
+            score = _number(float(score_list[row]))
+            tail = f',"prediction":{{"label":{int(label_list[row])},"score":{score}}}}}\n'
+            lines.append(
+                head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode()
+            )
         return lines
 
     def _write(self, data: bytes, lines: int) -> None:

@@ -207,3 +207,31 @@ def test_the_server_refuses_inconsistent_capture_settings_with_exit_2(
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_as_null(
+    tmp_path: Path,
+) -> None:
+    store, tally = tmp_path / "store", Tally()
+    log = make_log(tmp_path, store, tally)
+    log.start()
+    log.record(
+        "req-1",
+        {"plan": ["basic", ""], "charges": [float("nan"), 12.5]},
+        np.array([1, 0]),
+        np.array([0.75, float("nan")]),
+        ids=["C1", None],
+    )
+    log.close()
+
+    (lines,) = shipped(store).values()
+    assert [list(line) for line in lines] == [
+        ["ts", "request_id", "id", "model", "model_version", "features", "prediction"],
+        ["ts", "request_id", "model", "model_version", "features", "prediction"],
+    ]
+    assert lines[0]["features"] == {"plan": "basic", "charges": None}
+    assert lines[1]["features"] == {"plan": None, "charges": 12.5}
+    assert [line["prediction"] for line in lines] == [
+        {"label": 1, "score": 0.75},
+        {"label": 0, "score": None},
+    ]
