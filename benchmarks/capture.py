@@ -154,7 +154,7 @@ def week_of_captures(
             part = lines[hour * per_hour : (hour + 1) * per_hour]
             moment = start + timedelta(days=day, hours=hour)
             key = f"predictions/date={moment:%Y-%m-%d}/hour={moment:%H}/pod-a-0-{hour:06d}.jsonl.gz"
-            body = gzip.compress(("\n".join(part) + "\n").encode(), compresslevel=5)
+            body = gzip.compress(("\n".join(part) + "\n").encode(), compresslevel=1)
             client.put_object(Bucket=BUCKET, Key=key, Body=body)
             (local / key).parent.mkdir(parents=True, exist_ok=True)
             (local / key).write_bytes(body)

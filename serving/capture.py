@@ -282,7 +282,8 @@ class Capture:
         lines = data.count(b"\n")
         target = self.target(path)
         try:
-            body = gzip.compress(data, compresslevel=5, mtime=0)
+            # Level 1: ~2.6 µs a line against ~4.6 at level 5, on the serving core; ratio ~8.
+            body = gzip.compress(data, compresslevel=1, mtime=0)
             parent = target.rsplit("/", 1)[0]
             if self._local:
                 self.fs.makedirs(parent, exist_ok=True)
