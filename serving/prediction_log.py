@@ -21,6 +21,7 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("serving.prediction_log")
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
 # (ts, request_id, ids, columns, labels, scores, sampled rows): one request, sampled.
 Entry = tuple[str, str, Sequence[Any] | None, Mapping[str, Sequence[Any]], Any, Any, Sequence[int]]
 _STOP = object()
@@ -295,6 +297,10 @@ class PredictionLog:
                 self._rotate_if_due()
                 continue
             rows = 0 if batch[0] is _STOP else len(batch[0][-1])
+            if batch[0] is not _STOP and rows < 1000:
+                # Let a few requests gather: waking (and taking the GIL from the event loop)
+                # once per request cost more than writing their lines.
+                time.sleep(LINGER_SECONDS)
             while rows < 1000:  # a batch of about 1,000 lines: one write
                 try:
                     entry = self.queue.get_nowait()
