@@ -116,6 +116,50 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("LOG_SAMPLE_RATE", 1.0, _rate),
         help="share of rows written to the prediction log, 0..1 [SERVING_LOG_SAMPLE_RATE]",
     )
+    capture = p.add_argument_group(
+        "capture", "ship the sampled prediction log to object storage (docs/monitoring.md)"
+    )
+    capture.add_argument(
+        "--capture-url",
+        default=_env("CAPTURE_URL", None),
+        help="s3://bucket/predictions, file:///dir or a directory [SERVING_CAPTURE_URL]",
+    )
+    capture.add_argument(
+        "--capture-dir",
+        default=_env("CAPTURE_DIR", None),
+        help="local spool directory (its own volume) [SERVING_CAPTURE_DIR]",
+    )
+    capture.add_argument(
+        "--capture-max-bytes",
+        type=int,
+        default=_env("CAPTURE_MAX_BYTES", 64 * 1024 * 1024, int),
+        help="close a file at this size [SERVING_CAPTURE_MAX_BYTES] (default: %(default)s)",
+    )
+    capture.add_argument(
+        "--capture-max-seconds",
+        type=float,
+        default=_env("CAPTURE_MAX_SECONDS", 300.0, float),
+        help="close a file at this age [SERVING_CAPTURE_MAX_SECONDS] (default: %(default)s)",
+    )
+    capture.add_argument(
+        "--capture-backlog-bytes",
+        type=int,
+        default=_env("CAPTURE_BACKLOG_BYTES", 1024 * 1024 * 1024, int),
+        help="closed files kept while the store is down; oldest dropped beyond "
+        "[SERVING_CAPTURE_BACKLOG_BYTES] (default: %(default)s)",
+    )
+    capture.add_argument(
+        "--capture-drain-seconds",
+        type=float,
+        default=_env("CAPTURE_DRAIN_SECONDS", 20.0, float),
+        help="time to ship on shutdown [SERVING_CAPTURE_DRAIN_SECONDS] (default: %(default)s)",
+    )
+    capture.add_argument(
+        "--capture-host",
+        default=_env("CAPTURE_HOST", None),
+        help="name prefix of captured files (default: the host name, the pod's name) "
+        "[SERVING_CAPTURE_HOST]",
+    )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
     p.add_argument(
         "--access-log",
@@ -148,6 +192,37 @@ async def serve_both(main_server: Any, sidecar: Any) -> None:
         await side
 
 
+def build_capture(args: argparse.Namespace) -> Any:
+    """The capture the settings ask for, or None; inconsistent settings are a UserError."""
+    import socket
+    from pathlib import Path
+
+    from serving.capture import Capture, CaptureConfig, environment_url
+
+    url = environment_url(args.capture_url)
+    if url is None:
+        return None
+    if args.prediction_log:
+        raise UserError(
+            "--prediction-log and --capture-url both set: capture writes its own files under "
+            "--capture-dir; keep one"
+        )
+    if not args.capture_dir:
+        raise UserError(
+            "--capture-url needs --capture-dir (SERVING_CAPTURE_DIR), the local spool directory"
+        )
+    config = CaptureConfig(
+        url,
+        Path(args.capture_dir),
+        args.capture_max_bytes,
+        args.capture_max_seconds,
+        args.capture_backlog_bytes,
+        args.capture_drain_seconds,
+        args.capture_host or socket.gethostname(),
+    )
+    return Capture(config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -168,11 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serving.model import load_model
         from serving.prediction_log import PredictionLog
 
+        capture = build_capture(args)
         model = load_model(args.model, args.contract, args.metadata, args.model_name)
         prediction_log = None
-        if args.prediction_log:
+        if args.prediction_log or capture is not None:
             prediction_log = PredictionLog(
-                args.prediction_log, args.log_sample_rate, model.info.name, model.info.version
+                args.prediction_log or "",
+                args.log_sample_rate,
+                model.info.name,
+                model.info.version,
+                capture=capture,
             )
             prediction_log.open()
     except UserError as exc:

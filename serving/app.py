@@ -230,6 +230,7 @@ def create_app(
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
+        prediction_log.register_metrics(metrics.registry)
 
     def check_model(request: Request) -> None:
         name = request.path_params["model_name"]

@@ -8,27 +8,40 @@ that is removed or rotated is reopened, its directory recreated. Format (docs/in
 `{"ts", "request_id", "id"?, "model", "model_version", "features": {...}, "prediction":
 {"label", "score"}}`, one object per logged row; "id" is the contract's id column when the
 request carried it, so a prediction can be joined with its later outcome.
+
+With a `Capture` (serving/capture.py) the path is not fixed: the writer appends to the capture's
+open segment and closes it when it is due (size, age, new hour) for the shipper to upload.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import queue
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from gitops_ml.errors import UserError
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from serving.capture import Capture
+
 logger = logging.getLogger("serving.prediction_log")
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
+# (ts, request_id, ids, columns, labels, scores, sampled rows): one request, sampled.
+Entry = tuple[str, str, Sequence[Any] | None, Mapping[str, Sequence[Any]], Any, Any, Sequence[int]]
 _STOP = object()
 
 
@@ -41,11 +54,16 @@ def timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _clean(value: Any) -> Any:
-    """Missing values are null in the log, whether they came as null, NaN or ""."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
+def _number(value: float) -> str:
+    """A float as JSON: repr is exact and valid JSON when finite."""
+    return repr(value) if math.isfinite(value) else "null"
+
+
+def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
+    """A request's column with "" as None (one C-speed scan when there is none)."""
+    if isinstance(values, list) and "" in values:
+        return [None if value == "" else value for value in values]
+    return values
 
 
 class PredictionLog:
@@ -59,6 +77,7 @@ class PredictionLog:
         on_written: Callable[[int], None] = lambda n: None,
         on_dropped: Callable[[int], None] = lambda n: None,
         seed: int | None = None,
+        capture: Capture | None = None,
     ) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"sample rate must be between 0 and 1, got {sample_rate}")
@@ -66,17 +85,29 @@ class PredictionLog:
         self.sample_rate = sample_rate
         self.model_name = model_name
         self.model_version = model_version
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.queue: queue.Queue[Any] = queue.Queue()  # requests; rows bounded by max_queue
+        self.max_queue = max_queue
+        self.pending = 0  # rows queued and not yet taken by the writer
+        self._lock = threading.Lock()
         self.on_written = on_written
         self.on_dropped = on_dropped
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._fd: int | None = None
         self._identity: tuple[int, int] = (0, 0)
+        self.capture = capture
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """Counters of the capture, when there is one, on the server's registry."""
+        if self.capture is not None:
+            self.capture.count_into(registry)
 
     def open(self) -> None:
         """Open the file now (creating its directory), so that a path that cannot be written
         stops the server at startup with `error: ...` instead of dropping every line."""
+        if self.capture is not None:
+            self.capture.start()  # segments open when lines arrive
+            return
         if self._fd is None:
             self._fd = self._open()
 
@@ -119,17 +150,29 @@ class PredictionLog:
         return self._fd
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then stop the writer thread."""
-        if not self._thread.is_alive():
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Write what is queued, then stop the writer thread; with a capture, close the last
+        segment and ship what is closed (within its drain time)."""
+        if self._thread.is_alive():
+            try:
+                self.queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                pass
+            else:
+                self._thread.join(timeout)
+        elif self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.capture is not None and not self._thread.is_alive():
+            self.capture.close()
+
+    def _rotate_if_due(self) -> None:
+        """Close the capture's segment when it is due; the next write opens a new one."""
+        if self.capture is None or self._fd is None:
             return
-        try:
-            self.queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            return
-        self._thread.join(timeout)
+        if self.capture.due(os.fstat(self._fd).st_size):
+            os.close(self._fd)
+            self._fd = None
+            self.capture.close_segment()
 
     def _sampled(self, rows: int) -> Sequence[int]:
         if self.sample_rate >= 1.0:
@@ -149,41 +192,55 @@ class PredictionLog:
         scores: np.ndarray,
         ids: Sequence[Any] | None = None,
     ) -> None:
-        """Queue the sampled rows of one request; never blocks, never raises."""
+        """Queue the sampled rows of one request as one entry (the writer thread builds the
+        lines, off the event loop); rows past `max_queue` pending are dropped and counted.
+        Never blocks, never raises."""
         rows = self._sampled(len(labels))
         if not rows:
             return
-        ts = timestamp()
-        for row in rows:
-            entry = (
-                ts,
-                request_id,
-                None if ids is None else ids[row],
-                {n: _clean(v[row]) for n, v in columns.items()},
-                int(labels[row]),
-                float(scores[row]),
-            )
-            try:
-                self.queue.put_nowait(entry)
-            except queue.Full:
-                self.on_dropped(1)
+        with self._lock:
+            room = self.max_queue - self.pending
+            taken = rows if len(rows) <= room else rows[: max(room, 0)]
+            self.pending += len(taken)
+        if len(taken) < len(rows):
+            self.on_dropped(len(rows) - len(taken))
+        if taken:
+            self.queue.put_nowait((timestamp(), request_id, ids, columns, labels, scores, taken))
 
-    def _line(self, entry: tuple[str, str, Any, dict[str, Any], int, float]) -> str:
-        ts, request_id, key, features, label, score = entry
-        line: dict[str, Any] = {"ts": ts, "request_id": request_id}
-        if key is not None:
-            line["id"] = key
-        line.update(
-            model=self.model_name,
-            model_version=self.model_version,
-            features=features,
-            prediction={"label": label, "score": score},
+    def _lines(self, entry: Entry) -> list[bytes]:
+        """One JSON line per sampled row of a request. The parts shared by the request's rows
+        are encoded once and each row's features in one orjson call: serialising is the
+        log's main CPU cost, paid on the writer thread but from the same core as requests."""
+        ts, request_id, ids, columns, labels, scores, rows = entry
+        names = list(columns)
+        # Missing values are null whether they came as null, NaN (orjson writes null) or "".
+        values = [_blank_to_none(columns[name]) for name in names]
+        head = b'{"ts":' + orjson.dumps(ts) + b',"request_id":' + orjson.dumps(request_id)
+        body = (
+            b',"model":'
+            + orjson.dumps(self.model_name)
+            + b',"model_version":'
+            + orjson.dumps(self.model_version)
+            + b',"features":'
         )
-        return json.dumps(line, allow_nan=False)
+        label_list, score_list = np.asarray(labels).tolist(), np.asarray(scores).tolist()
+        lines = []
+        for row in rows:
+            key = None if ids is None else ids[row]
+            ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
+            features = dict(zip(names, [v[row] for v in values], strict=True))
+            score = _number(float(score_list[row]))
+            tail = f',"prediction":{{"label":{int(label_list[row])},"score":{score}}}}}\n'
+            lines.append(
+                head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode()
+            )
+        return lines
 
     def _write(self, data: bytes, lines: int) -> None:
         """Append whole lines; on a failed or short write cut the file back to its last
         newline, count what reached it as written and the rest as dropped."""
+        if self.capture is not None and self.capture.segment is None:
+            self.path = self.capture.next_segment()
         fd = self._current()
         start = os.fstat(fd).st_size
         done = 0
@@ -208,28 +265,69 @@ class PredictionLog:
             return
         self.on_written(lines)
 
+    def _dropped(self, lines: int, exc: Exception) -> None:
+        self.on_dropped(lines)
+        logger.warning("prediction log %s: dropped %d line(s): %s", self.path, lines, exc)
+
+    def _pieces(self, lines: list[bytes]) -> Iterator[list[bytes]]:
+        """The batch in pieces that fill the capture's segment up to its size bound (the
+        whole batch without a capture), so a busy writer still closes files near the bound."""
+        if self.capture is None:
+            yield lines
+            return
+        bound = self.capture.config.max_bytes
+        room = bound - (0 if self._fd is None else os.fstat(self._fd).st_size)
+        piece: list[bytes] = []
+        for line in lines:
+            piece.append(line)
+            room -= len(line)
+            if room <= 0:
+                yield piece
+                piece, room = [], bound
+        if piece:
+            yield piece
+
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self.queue.get()]
-            while len(batch) < 1000:
+            try:
+                wait = None if self.capture is None else self.capture.seconds_to_due()
+                batch = [self.queue.get(timeout=wait)]
+            except queue.Empty:
+                self._rotate_if_due()
+                continue
+            rows = 0 if batch[0] is _STOP else len(batch[0][-1])
+            if batch[0] is not _STOP and rows < 1000:
+                # Let a few requests gather: waking (and taking the GIL from the event loop)
+                # once per request cost more than writing their lines.
+                time.sleep(LINGER_SECONDS)
+            while rows < 1000:  # a batch of about 1,000 lines: one write
                 try:
-                    batch.append(self.queue.get_nowait())
+                    entry = self.queue.get_nowait()
                 except queue.Empty:
                     break
+                batch.append(entry)
+                rows += 0 if entry is _STOP else len(entry[-1])
             if _STOP in batch:
                 stopping = True
                 batch = [entry for entry in batch if entry is not _STOP]
+            self._rotate_if_due()
             if not batch:
                 continue
-            try:
-                data = "".join(self._line(entry) + "\n" for entry in batch).encode()
-                self._write(data, len(batch))
-            except (OSError, ValueError, TypeError, PredictionLogError) as exc:
-                self.on_dropped(len(batch))
-                logger.warning(
-                    "prediction log %s: dropped %d line(s): %s", self.path, len(batch), exc
-                )
+            lines: list[bytes] = []
+            for entry in batch:
+                with self._lock:
+                    self.pending -= len(entry[-1])
+                try:
+                    lines += self._lines(entry)
+                except (ValueError, TypeError) as exc:
+                    self._dropped(len(entry[-1]), exc)
+            for piece in self._pieces(lines):
+                try:
+                    self._write(b"".join(piece), len(piece))
+                except (OSError, PredictionLogError) as exc:
+                    self._dropped(len(piece), exc)
+                self._rotate_if_due()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -9,8 +9,10 @@ a fork's pipeline would produce.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,3 +134,32 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     return ForeignProject(
         directory, contract_path, contract, onnx_path, profile_path, directory / "train.csv", train
     )
+
+
+def drift_on_fixture(
+    exported_model: ExportedModel, directory: Path, current: str, *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    """`gitops-ml drift` on the fixture model's profile: exit code, drift.json, drift.md."""
+    from project_fixtures import PARAMS_PATH
+
+    from gitops_ml.cli import main
+
+    write_fixture_profile(exported_model, directory / "profile.json")
+    code = main(
+        [
+            "drift",
+            "--profile",
+            str(directory / "profile.json"),
+            "--current",
+            current,
+            "--contract",
+            str(exported_model.contract_path),
+            "--params",
+            str(PARAMS_PATH),
+            "--output-dir",
+            str(directory / "out"),
+            *extra,
+        ]
+    )
+    out = directory / "out"
+    return code, json.loads((out / "drift.json").read_text()), (out / "drift.md").read_text()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from object_store import object_store
 from workflow_harness import commit_all, scratch_repo, set_params
-
-from gitops_ml.release.deploy import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -133,23 +133,10 @@ def test_experiment_run_is_listed_with_its_metrics(reproduced: Path) -> None:
 
 
 @pytest.fixture()
-def s3_server():
+def s3_server() -> Iterator[str]:
     """A real S3-compatible server (moto) on loopback, with one empty bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(
-        Bucket="team-dvc"
-    )
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+    with object_store("team-dvc") as store:
+        yield store.endpoint
 
 
 def configure_s3_remote(repo: Path, endpoint: str) -> None:

@@ -45,7 +45,7 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
 
     log.record("r1", columns, np.zeros(5, dtype=np.int64), np.full(5, 0.25))  # writer not started
 
-    assert log.queue.qsize() == 2 and sum(dropped) == 3
+    assert log.pending == 2 and sum(dropped) == 3
 
 
 def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:

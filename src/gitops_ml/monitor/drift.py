@@ -17,7 +17,9 @@ import os
 import sys
 import traceback
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, load_params
-from gitops_ml.contract import load_contract
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.findings import (
@@ -43,6 +45,7 @@ from gitops_ml.monitor.findings import (
     Reference,
     Verdict,
 )
+from gitops_ml.monitor.outcomes import Outcomes, load_outcomes
 from gitops_ml.monitor.profile import (
     ProfileError,
     cell_index,
@@ -52,10 +55,20 @@ from gitops_ml.monitor.profile import (
 )
 from gitops_ml.monitor.readers import (
     MAX_SKIPPED_EXAMPLES,
+    SUPPORTED,
     Chunk,
     ModelScorer,
     expand_sources,
     iter_chunks,
+)
+from gitops_ml.monitor.windows import (
+    Window,
+    WindowError,
+    is_url,
+    parse_duration,
+    parse_since,
+    parse_window,
+    window_files,
 )
 
 SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
@@ -508,6 +521,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--current", required=True, help="CSV/Parquet/JSONL file, directory or glob ('*.parquet')"
     )
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--since",
+        default=None,
+        help="only captured partitions (date=…/hour=…) of the last 7d, 36h, 2w (UTC)",
+    )
+    when.add_argument(
+        "--window",
+        default=None,
+        help="only captured partitions in START..END, e.g. 2026-11-01..2026-11-07 (UTC)",
+    )
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="outcomes (id, timestamp, label) to join to the logged predictions by id: a file, "
+        "directory, glob or URL prefix (docs/monitoring.md)",
+    )
+    parser.add_argument(
+        "--max-delay",
+        default="30d",
+        help="an outcome joins a prediction at most this long after it (default: %(default)s)",
+    )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
     parser.add_argument("--contract", default="data/schema.yaml")
     parser.add_argument("--params", default="params.yaml")
@@ -541,16 +576,57 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    contract = load_contract(args.contract)
+    settings = DriftParams.from_params(load_params(args.params))
+    profile = load_profile(args.profile, contract)
+    with ExitStack() as stack:
+        window = selected_window(args)
+        if window is None and is_url(args.current):
+            raise WindowError(
+                f"--current {args.current}: a URL is read as a capture root; give --since 7d "
+                "or --window START..END"
+            )
+        if window is None:
+            sources = expand_sources(args.current)
+            shown = [_display_path(p) for p in sources]
+        else:
+            shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
+        outcomes = None
+        if args.labels is not None:
+            delay = parse_duration(args.max_delay, "--max-delay")
+            if is_url(args.labels):
+                named, paths = stack.enter_context(window_files(args.labels, None, SUPPORTED))
+            else:
+                paths = expand_sources(args.labels)
+                named = [_display_path(p) for p in paths]
+            outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
+        return _check(args, contract, settings, profile, sources, shown, outcomes)
+
+
+def selected_window(args: argparse.Namespace) -> Window | None:
+    """The --since/--window time window, or None for the whole --current."""
+    if args.since is not None:
+        return parse_since(args.since, datetime.now(UTC))
+    if args.window is not None:
+        return parse_window(args.window)
+    return None
+
+
+def _check(
+    args: argparse.Namespace,
+    contract: Contract,
+    settings: DriftParams,
+    profile: dict[str, Any],
+    sources: list[Path],
+    shown: list[str],
+    outcomes: Outcomes | None = None,
+) -> int:
     from gitops_ml.monitor.report import (
         render_markdown,
         skipped_lines_text,
         write_github_outputs,
     )
 
-    contract = load_contract(args.contract)
-    settings = DriftParams.from_params(load_params(args.params))
-    profile = load_profile(args.profile, contract)
-    sources = expand_sources(args.current)
     scorer = None
     if args.model is not None:
         scorer = ModelScorer(args.model, contract)
@@ -560,9 +636,12 @@ def _run(args: argparse.Namespace) -> int:
                 f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
                 f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
             )
-    chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=scorer is not None)
+    chunks = iter_chunks(
+        sources, contract, settings.chunk_rows, scorer is not None or outcomes is not None, outcomes
+    )
     result = check_drift(profile, chunks, settings, scorer)
-    result = replace(result, sources=[_display_path(p) for p in sources])
+    joined = None if outcomes is None else outcomes.summary(result.rows)
+    result = replace(result, sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
     try:
@@ -573,6 +652,8 @@ def _run(args: argparse.Namespace) -> int:
     write_github_outputs(result, markdown, out_dir, os.environ)
     if result.skipped_lines:
         print(f"warning: {skipped_lines_text(result)}", file=sys.stderr)
+    if joined is not None:
+        print(f"outcomes: {joined.text()}")
     print(f"drift verdict: {result.verdict} ({result.reason}); report: {out_dir}/drift.md")
     if args.fail_on_drift and result.verdict == "drift":
         return EXIT_DRIFT

@@ -157,6 +157,38 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class OutcomeSummary:
+    """What the join did, for drift.json and the report."""
+
+    predictions: int  # prediction rows read from the window
+    with_outcome: int  # of those, joined to an outcome
+    outcomes: int  # distinct ids with an outcome
+    unmatched: int  # outcomes whose id no prediction in the window carries
+    too_late: int  # predictions whose outcome came after max_delay (or before the prediction)
+    max_delay: str
+
+    def to_json(self) -> dict[str, Any]:
+        share = self.with_outcome / self.predictions if self.predictions else 0.0
+        return {
+            "predictions": self.predictions,
+            "with_outcome": self.with_outcome,
+            "share_with_outcome": round(share, 4),
+            "outcomes": self.outcomes,
+            "unmatched_outcomes": self.unmatched,
+            "outside_max_delay": self.too_late,
+            "max_delay": self.max_delay,
+        }
+
+    def text(self) -> str:
+        share = 100 * self.with_outcome / self.predictions if self.predictions else 0.0
+        return (
+            f"{self.with_outcome:,} of {self.predictions:,} predictions ({share:.1f} %) have an "
+            f"outcome so far (max delay {self.max_delay}); {self.too_late:,} outcome(s) outside "
+            f"the delay, {self.unmatched:,} outcome(s) match no prediction in the window"
+        )
+
+
+@dataclass(frozen=True)
 class DriftResult:
     """Everything drift.json and drift.md say, features most severe first."""
 
@@ -171,6 +203,7 @@ class DriftResult:
     skipped_lines: int = 0
     skipped_line_examples: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    outcomes: OutcomeSummary | None = None  # with --labels: how many predictions have outcomes
 
     @property
     def drift(self) -> bool:
@@ -205,4 +238,6 @@ class DriftResult:
         }
         if self.sources:
             out["sources"] = self.sources
+        if self.outcomes is not None:
+            out["outcomes"] = self.outcomes.to_json()
         return out

@@ -12,6 +12,7 @@ from gitops_ml.monitor.findings import (
     Chart,
     DriftResult,
     FeatureFinding,
+    OutcomeSummary,
     PerformanceFinding,
     PredictionFinding,
 )
@@ -85,8 +86,12 @@ def _quote(text: str) -> str:
     return str(text).replace('"', "'")
 
 
-def _performance_lines(performance: PerformanceFinding) -> list[str]:
+def _performance_lines(
+    performance: PerformanceFinding, outcomes: OutcomeSummary | None = None
+) -> list[str]:
     lines = ["## Performance (labelled rows)", ""]
+    if outcomes is not None:
+        lines += [f"Outcomes joined by id: {outcomes.text()}.", ""]
     if performance.level == "not_computed":
         return [*lines, f"Not computed: {performance.reason}.", ""]
     if performance.level == "not_enough_data":
@@ -171,7 +176,7 @@ def render_markdown(result: DriftResult) -> str:
         lines += ["## Reference vs current", ""]
         for title, chart in charts:
             lines += [*_mermaid_chart(title, chart), ""]
-    lines += _performance_lines(result.performance)
+    lines += _performance_lines(result.performance, result.outcomes)
     return "\n".join(lines).rstrip() + "\n"
 
 

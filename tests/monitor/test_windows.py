@@ -1,0 +1,162 @@
+"""Windows by time (issue 13): `gitops-ml drift --current ROOT --window A..B` (or `--since 7d`)
+lists and reads only the captured hour partitions in range, from a local directory or from an
+S3-compatible store, and says clearly when a window holds nothing or does not parse."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ExportedModel
+from monitor_support import drift_on_fixture, write_fixture_profile
+from object_store import object_store
+from project_fixtures import PARAMS_PATH
+
+from gitops_ml.cli import main
+from gitops_ml.monitor.readers import ModelScorer
+from gitops_ml.monitor.simulate import Window as Traffic
+from gitops_ml.monitor.simulate import prediction_log_lines
+from gitops_ml.monitor.windows import Window, WindowError, parse_since, parse_window
+from gitops_ml.synthetic import generate_churn
+
+ROWS_PER_DAY = 400
+DAYS = [date(2026, 10, 30 + n) if n < 2 else date(2026, 11, n - 1) for n in range(11)]
+IN_WINDOW = [d for d in DAYS if date(2026, 11, 1) <= d <= date(2026, 11, 7)]
+
+
+def test_since_counts_back_from_now_and_window_days_are_inclusive() -> None:
+    now = datetime(2026, 11, 8, 9, 30, tzinfo=UTC)
+    assert parse_since("7d", now) == Window(datetime(2026, 11, 1, 9, 30, tzinfo=UTC), now)
+    assert parse_since("36h", now).start == datetime(2026, 11, 6, 21, 30, tzinfo=UTC)
+    window = parse_window("2026-11-01..2026-11-07")
+    assert (window.start, window.end) == (
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 8, tzinfo=UTC),
+    )
+    assert window.days() == IN_WINDOW
+    assert window.holds_hour(date(2026, 11, 7), 23)
+    assert not window.holds_hour(date(2026, 11, 8), 0)
+    assert not window.holds_hour(date(2026, 10, 31), 23)
+    # a window starting mid-hour still takes that hour's file
+    assert parse_since("1h", now).holds_hour(date(2026, 11, 8), 8)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("7 days", "use a positive count of h, d or w"),
+        ("0d", "use a positive count"),
+    ],
+)
+def test_a_bad_since_names_the_rule(text: str, message: str) -> None:
+    with pytest.raises(WindowError, match=message):
+        parse_since(text, datetime(2026, 11, 8, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2026-11-01", "use START..END"),
+        ("2026-11-07..2026-11-01", "the end is not after the start"),
+        ("2026-11-01..next week", "'next week' is not a date"),
+    ],
+)
+def test_a_bad_window_names_the_rule(text: str, message: str) -> None:
+    with pytest.raises(WindowError, match=message):
+        parse_window(text)
+
+
+def captured_days(exported_model: ExportedModel) -> dict[str, bytes]:
+    """Eleven days of capture-shaped files, one hour each: clean traffic inside Nov 1..7, a
+    price increase outside it, so reading one file too many shows as drift."""
+    contract = exported_model.contract
+    scorer = ModelScorer(exported_model.onnx_path, contract)
+    files: dict[str, bytes] = {}
+    for n, day in enumerate(DAYS):
+        scenario = "none" if day in IN_WINDOW else "price_increase"
+        frame = generate_churn(ROWS_PER_DAY, 100 + n, scenario, start=day.isoformat(), days=1)
+        frame = frame.drop(columns=[contract.target])
+        lines = prediction_log_lines(Traffic(frame, scorer.score(frame), []), contract, "m")
+        name = f"date={day.isoformat()}/hour=13/pod-a-1795000000000-{n + 1:06d}.jsonl.gz"
+        files[name] = gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    return files
+
+
+def run_drift(
+    exported_model: ExportedModel, directory: Path, current: str, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    code, result, _ = drift_on_fixture(exported_model, directory, current, *extra)
+    return code, result
+
+
+def in_local_directory(files: dict[str, bytes], tmp_path: Path) -> Callable[[], str]:
+    for name, data in files.items():
+        (tmp_path / "predictions" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "predictions" / name).write_bytes(data)
+    return lambda: str(tmp_path / "predictions")
+
+
+@pytest.mark.slow
+def test_a_seven_day_window_of_a_local_capture_reads_only_those_days(
+    exported_model: ExportedModel, tmp_path: Path
+) -> None:
+    root = in_local_directory(captured_days(exported_model), tmp_path)()
+    code, result = run_drift(
+        exported_model, tmp_path, root, "--window", "2026-11-01..2026-11-07", "--fail-on-drift"
+    )
+    assert (code, result["verdict"]) == (0, "no_drift"), result["reason"]
+    assert result["rows"] == 7 * ROWS_PER_DAY
+    assert [s.split("/predictions/")[1][:15] for s in result["sources"]] == [
+        f"date={d.isoformat()}" for d in IN_WINDOW
+    ]
+
+    code, result = run_drift(exported_model, tmp_path, root, "--window", "2026-11-08..2026-11-09")
+    assert (result["verdict"], result["rows"]) == ("drift", 2 * ROWS_PER_DAY), "the control"
+
+
+@pytest.mark.slow
+def test_a_seven_day_window_is_read_from_an_s3_compatible_store(
+    exported_model: ExportedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = captured_days(exported_model)
+    with object_store("captures") as store:
+        for name, data in files.items():
+            store.client().put_object(Bucket="captures", Key=f"predictions/{name}", Body=data)
+        for key, value in store.env().items():
+            monkeypatch.setenv(key, value)
+        code, result = run_drift(
+            exported_model,
+            tmp_path,
+            "s3://captures/predictions/",
+            "--window",
+            "2026-11-01..2026-11-07",
+        )
+    assert (code, result["verdict"], result["rows"]) == (0, "no_drift", 7 * ROWS_PER_DAY)
+    assert result["sources"][0] == (
+        "s3://captures/predictions/date=2026-11-01/hour=13/pod-a-1795000000000-000003.jsonl.gz"
+    )
+    assert len(result["sources"]) == 7
+
+
+def test_a_window_with_no_captured_files_and_a_url_without_a_window_are_errors(
+    exported_model: ExportedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "predictions").mkdir()
+    write_fixture_profile(exported_model, tmp_path / "profile.json")
+    common = [
+        "--profile",
+        str(tmp_path / "profile.json"),
+        "--contract",
+        str(exported_model.contract_path),
+        "--params",
+        str(PARAMS_PATH),
+    ]
+    empty = str(tmp_path / "predictions")
+    assert main(["drift", "--current", empty, "--since", "7d", *common]) == 2
+    assert "no captured files in" in capsys.readouterr().err
+    assert main(["drift", "--current", "s3://captures/predictions/", *common]) == 2
+    assert "give --since 7d or --window" in capsys.readouterr().err
