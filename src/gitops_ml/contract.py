@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import paths
+from gitops_ml.config import did_you_mean
 from gitops_ml.errors import UserError
 from gitops_ml.io import read_yaml
 
@@ -212,8 +213,6 @@ def _parse_checks(column_name: str, raw: Any) -> Checks:
 
 def _refuse_unknown(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
     """An unknown key is an error with the nearest valid name: a typo must not pass silently."""
-    from gitops_ml.config import did_you_mean
-
     for key in raw:
         if key not in known:
             raise ContractError(
