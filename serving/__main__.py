@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="time to ship on shutdown [SERVING_CAPTURE_DRAIN_SECONDS] (default: %(default)s)",
     )
     capture.add_argument(
+        "--capture-ship",
+        choices=("inline", "sidecar"),
+        default=_env("CAPTURE_SHIP", "inline"),
+        help="who expands, gzips and uploads closed files: a thread of this server, or "
+        "`python -m serving.capture_sidecar` beside it, off the serving core "
+        "[SERVING_CAPTURE_SHIP] (default: %(default)s)",
+    )
+    capture.add_argument(
         "--capture-host",
         default=_env("CAPTURE_HOST", None),
         help="name prefix of captured files (default: the host name, the pod's name) "
@@ -219,6 +227,7 @@ def build_capture(args: argparse.Namespace) -> Any:
         args.capture_backlog_bytes,
         args.capture_drain_seconds,
         args.capture_host or socket.gethostname(),
+        args.capture_ship,
     )
     return Capture(config)
 

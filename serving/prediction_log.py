@@ -9,8 +9,12 @@ that is removed or rotated is reopened, its directory recreated. Format (docs/in
 {"label", "score"}}`, one object per logged row; "id" is the contract's id column when the
 request carried it, so a prediction can be joined with its later outcome.
 
-With a `Capture` (serving/capture.py) the path is not fixed: the writer appends to the capture's
-open segment and closes it when it is due (size, age, new hour) for the shipper to upload.
+With a `Capture` (serving/capture.py) the writer does not build those lines: it appends one
+compact *request record* per request (`encode_record`: one orjson call over the request's
+columns, ids, labels and scores) to the capture's open segment and closes it when it is due
+(size, age, new hour). The shipper, a sidecar process in a pod, expands each record into the
+documented lines (`expand_record`), gzips and uploads them: the per-row work leaves the serving
+core.
 """
 
 from __future__ import annotations
@@ -40,8 +44,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("serving.prediction_log")
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
-# (ts, request_id, ids, columns, labels, scores, sampled rows): one request, sampled.
-Entry = tuple[str, str, Sequence[Any] | None, Mapping[str, Sequence[Any]], Any, Any, Sequence[int]]
+# (epoch seconds, request_id, ids, columns, labels, scores, sampled rows or None for all).
+Entry = tuple[
+    float, str, Sequence[Any] | None, Mapping[str, Sequence[Any]], Any, Any, Sequence[int] | None
+]
+RECORD_VERSION = 1  # first element of a request record; a reader refuses other versions
 _STOP = object()
 
 
@@ -49,14 +56,15 @@ class PredictionLogError(UserError):
     """The prediction log path cannot be written: refused at startup, not discovered later."""
 
 
-def timestamp() -> str:
+def timestamp(seconds: float) -> str:
     """UTC with milliseconds and a Z, e.g. 2026-11-26T05:00:00.123Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _number(value: float) -> str:
+def _number(value: float | None) -> str:
     """A float as JSON: repr is exact and valid JSON when finite."""
-    return repr(value) if math.isfinite(value) else "null"
+    return repr(float(value)) if value is not None and math.isfinite(value) else "null"
 
 
 def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
@@ -96,6 +104,7 @@ class PredictionLog:
         self._fd: int | None = None
         self._identity: tuple[int, int] = (0, 0)
         self.capture = capture
+        self._head = record_head(model_name, model_version)
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
         """Counters of the capture, when there is one, on the server's registry."""
@@ -176,7 +185,7 @@ class PredictionLog:
 
     def _sampled(self, rows: int) -> Sequence[int]:
         if self.sample_rate >= 1.0:
-            return range(rows)
+            return range(rows)  # recorded as None: every row
         if self.sample_rate <= 0.0:
             return ()
         if rows == 1:
@@ -205,43 +214,29 @@ class PredictionLog:
         if len(taken) < len(rows):
             self.on_dropped(len(rows) - len(taken))
         if taken:
-            self.queue.put_nowait((timestamp(), request_id, ids, columns, labels, scores, taken))
+            sampled = None if len(taken) == len(labels) else list(taken)
+            self.queue.put_nowait((time.time(), request_id, ids, columns, labels, scores, sampled))
 
-    def _lines(self, entry: Entry) -> list[bytes]:
-        """One JSON line per sampled row of a request. The parts shared by the request's rows
-        are encoded once and each row's features in one orjson call: serialising is the
-        log's main CPU cost, paid on the writer thread but from the same core as requests."""
+    def _units(self, entry: Entry) -> list[tuple[bytes, int]]:
+        """What one request adds to the file, as (line, rows) units: with a capture, one
+        request record for the shipper to expand; without, the documented lines themselves."""
         ts, request_id, ids, columns, labels, scores, rows = entry
-        names = list(columns)
-        # Missing values are null whether they came as null, NaN (orjson writes null) or "".
-        values = [_blank_to_none(columns[name]) for name in names]
-        head = b'{"ts":' + orjson.dumps(ts) + b',"request_id":' + orjson.dumps(request_id)
-        body = (
-            b',"model":'
-            + orjson.dumps(self.model_name)
-            + b',"model_version":'
-            + orjson.dumps(self.model_version)
-            + b',"features":'
-        )
+        if self.capture is not None:
+            line = encode_record(self._head, ts, request_id, ids, columns, labels, scores, rows)
+            return [(line, _count(entry))]
         label_list, score_list = np.asarray(labels).tolist(), np.asarray(scores).tolist()
-        lines = []
-        for row in rows:
-            key = None if ids is None else ids[row]
-            ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
-            features = dict(zip(names, [v[row] for v in values], strict=True))
-            score = _number(float(score_list[row]))
-            tail = f',"prediction":{{"label":{int(label_list[row])},"score":{score}}}}}\n'
-            lines.append(
-                head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode()
-            )
-        return lines
+        model = (self.model_name, self.model_version)
+        lines = expand(ts, request_id, model, ids, columns, label_list, score_list, rows)
+        return [(line, 1) for line in lines]
 
-    def _write(self, data: bytes, lines: int) -> None:
+    def _write(self, units: list[tuple[bytes, int]]) -> None:
         """Append whole lines; on a failed or short write cut the file back to its last
-        newline, count what reached it as written and the rest as dropped."""
+        newline, count the rows that reached it as written and the rest as dropped."""
         if self.capture is not None and self.capture.segment is None:
             self.path = self.capture.next_segment()
         fd = self._current()
+        data = b"".join(line for line, _ in units)
+        rows = sum(n for _, n in units)
         start = os.fstat(fd).st_size
         done = 0
         view = memoryview(data)
@@ -256,31 +251,36 @@ class PredictionLog:
                 except OSError:  # the next open cuts the partial line instead
                     os.close(fd)
                     self._fd = None
-            written = data.count(b"\n", 0, whole)
+            written = end = 0
+            for line, n in units:
+                end += len(line)
+                if end > whole:
+                    break
+                written += n
             self.on_written(written)
-            self.on_dropped(lines - written)
+            self.on_dropped(rows - written)
             logger.warning(
-                "prediction log %s: dropped %d line(s): %s", self.path, lines - written, exc
+                "prediction log %s: dropped %d line(s): %s", self.path, rows - written, exc
             )
             return
-        self.on_written(lines)
+        self.on_written(rows)
 
     def _dropped(self, lines: int, exc: Exception) -> None:
         self.on_dropped(lines)
         logger.warning("prediction log %s: dropped %d line(s): %s", self.path, lines, exc)
 
-    def _pieces(self, lines: list[bytes]) -> Iterator[list[bytes]]:
+    def _pieces(self, units: list[tuple[bytes, int]]) -> Iterator[list[tuple[bytes, int]]]:
         """The batch in pieces that fill the capture's segment up to its size bound (the
         whole batch without a capture), so a busy writer still closes files near the bound."""
         if self.capture is None:
-            yield lines
+            yield units
             return
         bound = self.capture.config.max_bytes
         room = bound - (0 if self._fd is None else os.fstat(self._fd).st_size)
-        piece: list[bytes] = []
-        for line in lines:
-            piece.append(line)
-            room -= len(line)
+        piece: list[tuple[bytes, int]] = []
+        for unit in units:
+            piece.append(unit)
+            room -= len(unit[0])
             if room <= 0:
                 yield piece
                 piece, room = [], bound
@@ -296,7 +296,7 @@ class PredictionLog:
             except queue.Empty:
                 self._rotate_if_due()
                 continue
-            rows = 0 if batch[0] is _STOP else len(batch[0][-1])
+            rows = 0 if batch[0] is _STOP else _count(batch[0])
             if batch[0] is not _STOP and rows < 1000:
                 # Let a few requests gather: waking (and taking the GIL from the event loop)
                 # once per request cost more than writing their lines.
@@ -307,30 +307,109 @@ class PredictionLog:
                 except queue.Empty:
                     break
                 batch.append(entry)
-                rows += 0 if entry is _STOP else len(entry[-1])
+                rows += 0 if entry is _STOP else _count(entry)
             if _STOP in batch:
                 stopping = True
                 batch = [entry for entry in batch if entry is not _STOP]
             self._rotate_if_due()
             if not batch:
                 continue
-            lines: list[bytes] = []
+            units: list[tuple[bytes, int]] = []
             for entry in batch:
                 with self._lock:
-                    self.pending -= len(entry[-1])
+                    self.pending -= _count(entry)
                 try:
-                    lines += self._lines(entry)
+                    units += self._units(entry)
                 except (ValueError, TypeError) as exc:
-                    self._dropped(len(entry[-1]), exc)
-            for piece in self._pieces(lines):
+                    self._dropped(_count(entry), exc)
+            for piece in self._pieces(units):
                 try:
-                    self._write(b"".join(piece), len(piece))
+                    self._write(piece)
                 except (OSError, PredictionLogError) as exc:
-                    self._dropped(len(piece), exc)
+                    self._dropped(sum(n for _, n in piece), exc)
                 self._rotate_if_due()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _count(entry: Entry) -> int:
+    """Rows an entry logs: the sampled ones, or all of them."""
+    rows = entry[-1]
+    return len(entry[4]) if rows is None else len(rows)
+
+
+def encode_record(
+    head: bytes,
+    ts: float,
+    request_id: str,
+    ids: Sequence[Any] | None,
+    columns: Mapping[str, Sequence[Any]],
+    labels: Any,
+    scores: Any,
+    rows: Sequence[int] | None,
+) -> bytes:
+    """One request as one JSON line, `[1, model, model_version, ts, request_id, ids, columns,
+    labels, scores, rows]`: a single orjson call whatever the row count (~4 µs for one row,
+    ~0.4 µs a row for 100), against ~5 µs a row to build the documented lines."""
+    body = orjson.dumps(
+        (ts, request_id, ids, columns, labels, np.ascontiguousarray(scores), rows),
+        option=_NUMPY,
+    )
+    return head + body[1:] + b"\n"
+
+
+def record_head(model_name: str, model_version: str) -> bytes:
+    """The constant start of every request record of this server, encoded once."""
+    return orjson.dumps([RECORD_VERSION, model_name, model_version])[:-1] + b","
+
+
+def expand_record(line: bytes) -> list[bytes]:
+    """The documented lines of one request record (ValueError when it is not one)."""
+    record = orjson.loads(line)
+    if not isinstance(record, list) or len(record) != 10 or record[0] != RECORD_VERSION:
+        raise ValueError("not a version-1 request record")
+    _, model, version, ts, request_id, ids, columns, labels, scores, rows = record
+    return expand(ts, request_id, (model, version), ids, columns, labels, scores, rows)
+
+
+def record_rows(line: bytes) -> int:
+    """How many rows (documented lines) a request record holds; 0 when it is not one."""
+    try:
+        record = orjson.loads(line)
+        return len(record[7]) if record[9] is None else len(record[9])
+    except (ValueError, TypeError, IndexError, KeyError):
+        return 0
+
+
+def expand(
+    ts: float,
+    request_id: str,
+    model: tuple[str, str],
+    ids: Sequence[Any] | None,
+    columns: Mapping[str, Sequence[Any]],
+    labels: Sequence[Any],
+    scores: Sequence[Any],
+    rows: Sequence[int] | None,
+) -> list[bytes]:
+    """One JSON line per sampled row of a request (docs/interfaces.md). The parts shared by
+    the request's rows are encoded once and each row's features in one orjson call.
+    `model` is the model's name and version."""
+    names = list(columns)
+    # Missing values are null whether they came as null, NaN (orjson writes null) or "".
+    values = [_blank_to_none(columns[name]) for name in names]
+    head = b'{"ts":' + orjson.dumps(timestamp(ts)) + b',"request_id":' + orjson.dumps(request_id)
+    name, version = (orjson.dumps(text) for text in model)
+    body = b',"model":' + name + b',"model_version":' + version + b',"features":'
+    lines = []
+    for row in range(len(labels)) if rows is None else rows:
+        key = None if ids is None else ids[row]
+        ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
+        features = dict(zip(names, [v[row] for v in values], strict=True))
+        score = _number(scores[row])
+        tail = f',"prediction":{{"label":{int(labels[row])},"score":{score}}}}}\n'
+        lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode())
+    return lines
 
 
 def _drop_partial_line(fd: int, size: int, window: int = 1 << 20) -> None:

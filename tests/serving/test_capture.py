@@ -1,22 +1,27 @@
-"""Capture (issue 13), unit level: the prediction log rotates into closed, hour-partitioned
-files that are shipped gzipped, nothing lost on close, a bounded backlog while the store is
-down, and unique names across restarts. The store here is a local directory (file://); the
-same code against a real S3-compatible server is in test_capture_s3.py."""
+"""Capture (issue 13), unit level: the server's request records rotate into closed,
+hour-partitioned segments that the shipper expands into the documented lines and ships
+gzipped, nothing lost on close, a bounded backlog while the store is down (or while no shipper
+runs), and unique names across restarts. The store here is a local directory (file://); the
+same code against a real S3-compatible server, with the sidecar as its own process, is in
+test_capture_s3.py."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from serving_support import run_server_expecting_failure
+import yaml
+from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
 
-from serving.capture import Capture, CaptureConfig, CaptureError
-from serving.prediction_log import PredictionLog
+from serving.capture import Capture, CaptureConfig, CaptureError, Shipper, read_counts
+from serving.prediction_log import PredictionLog, encode_record, record_head
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
 
@@ -30,27 +35,51 @@ class Clock:
 
 
 class Tally:
-    def __init__(self) -> None:
-        self.counts = {"written": 0, "shipped": 0, "failed": 0, "dropped": 0}
+    """The server's counters (written, dropped) plus the shipper's, read from the spool."""
+
+    def __init__(self, spool: Path) -> None:
+        self.spool = spool
+        self.server = {"written": 0, "dropped": 0}
 
     def hook(self, name: str) -> Any:
         def add(n: int) -> None:
-            self.counts[name] += n
+            self.server[name] += n
 
         return add
 
+    @property
+    def counts(self) -> dict[str, int]:
+        shipper = read_counts(self.spool)
+        return {
+            "written": self.server["written"],
+            "shipped": shipper["shipped"],
+            "failed": shipper["failed"],
+            "dropped": self.server["dropped"] + shipper["dropped"],
+        }
+
 
 def make_log(
-    tmp_path: Path, store: Path, tally: Tally, clock: Any = time.time, **config: Any
+    tmp_path: Path,
+    store: Path,
+    tally: Tally,
+    clock: Any = time.time,
+    ship: str = "inline",
+    **config: Any,
 ) -> PredictionLog:
     capture = Capture(
-        CaptureConfig(f"file://{store}", tmp_path / "spool", host="pod-a", **config),
-        on_shipped=tally.hook("shipped"),
-        on_failed=tally.hook("failed"),
+        CaptureConfig(f"file://{store}", tmp_path / "spool", host="pod-a", ship=ship, **config),
         on_dropped=tally.hook("dropped"),
         clock=clock,
     )
-    return PredictionLog("", 1.0, "m", "1", on_written=tally.hook("written"), capture=capture)
+    return PredictionLog(
+        "",
+        1.0,
+        "m",
+        "1",
+        on_written=tally.hook("written"),
+        on_dropped=tally.hook("dropped"),
+        capture=capture,
+    )
 
 
 def record(log: PredictionLog, first: int, rows: int) -> None:
@@ -77,6 +106,11 @@ def shipped_ids(store: Path) -> list[int]:
     return sorted(line["id"] for lines in shipped(store).values() for line in lines)
 
 
+def backlog(spool: Path) -> list[Path]:
+    """The segments the backlog bound counts: closed, or being shipped (not the open one)."""
+    return [*spool.rglob("*.rec"), *spool.rglob("*.rec.shipping")]
+
+
 def wait_until(condition: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
@@ -87,7 +121,7 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
 def test_lines_are_rotated_by_size_into_hour_partitions_and_all_shipped_on_close(
     tmp_path: Path,
 ) -> None:
-    store, tally = tmp_path / "store", Tally()
+    store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally, clock=Clock(HOUR_10 + 60), max_bytes=2_000)
     log.start()
     for first in range(0, 500, 50):
@@ -99,11 +133,11 @@ def test_lines_are_rotated_by_size_into_hour_partitions_and_all_shipped_on_close
     assert all(name.startswith("date=2026-11-28/hour=10/pod-a-") for name in files)
     assert shipped_ids(store) == list(range(500)), "every line once, none lost or doubled"
     assert tally.counts == {"written": 500, "shipped": 500, "failed": 0, "dropped": 0}
-    assert not list((tmp_path / "spool").rglob("*.jsonl*")), "the spool is empty after close"
+    assert not list((tmp_path / "spool").rglob("*.rec*")), "the spool is empty after close"
 
 
 def test_a_new_hour_closes_the_file_so_no_file_spans_two_partitions(tmp_path: Path) -> None:
-    store, tally, clock = tmp_path / "store", Tally(), Clock(HOUR_10 + 3599)
+    store, tally, clock = tmp_path / "store", Tally(tmp_path / "spool"), Clock(HOUR_10 + 3599)
     log = make_log(tmp_path, store, tally, clock=clock)
     log.start()
     record(log, 0, 10)
@@ -121,7 +155,7 @@ def test_a_new_hour_closes_the_file_so_no_file_spans_two_partitions(tmp_path: Pa
 
 
 def test_an_idle_file_is_closed_and_shipped_when_it_is_max_seconds_old(tmp_path: Path) -> None:
-    store, tally = tmp_path / "store", Tally()
+    store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally, max_seconds=0.2)
     log.start()
     record(log, 0, 5)
@@ -133,7 +167,7 @@ def test_an_idle_file_is_closed_and_shipped_when_it_is_max_seconds_old(tmp_path:
 def test_store_down_keeps_a_bounded_backlog_dropping_the_oldest_then_recovery_ships_it(
     tmp_path: Path,
 ) -> None:
-    store, tally = tmp_path / "store", Tally()
+    store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     store.write_text("not a directory: every upload fails")
     log = make_log(tmp_path, store, tally, max_bytes=1_000, backlog_bytes=5_000)
     log.start()
@@ -144,7 +178,7 @@ def test_store_down_keeps_a_bounded_backlog_dropping_the_oldest_then_recovery_sh
     wait_until(lambda: tally.counts["failed"] > 0)
 
     spool = tmp_path / "spool"
-    waiting = sum(p.stat().st_size for p in spool.rglob("*.jsonl"))
+    waiting = sum(p.stat().st_size for p in backlog(spool))
     assert waiting <= 5_000, "the backlog stays within its bound"
     assert tally.counts["dropped"] > 0, "the oldest files were dropped, and counted"
 
@@ -160,11 +194,11 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
     tmp_path: Path,
 ) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
-    crashed = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.jsonl.open"
+    crashed = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.rec.open"
     crashed.parent.mkdir(parents=True)
-    crashed.write_text('{"id": 1}\n{"id": 2}\n{"id": 3, "feat')  # killed mid-write
+    crashed.write_bytes(records(1, 2, 3)[:-10])  # killed mid-write: the third record is torn
 
-    tally = Tally()
+    tally = Tally(spool)
     log = make_log(tmp_path, store, tally)
     log.start()
     record(log, 10, 3)
@@ -174,6 +208,51 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
     assert sorted(line["id"] for lines in files.values() for line in lines) == [1, 2, 10, 11, 12]
     assert "date=2026-11-28/hour=10/pod-a-1795860000000-000001.jsonl.gz" in files
     assert len(files) == 2, "the new process's file has a name of its own"
+
+
+def records(*ids: int) -> bytes:
+    """One request record per id, as a server writes them."""
+    return b"".join(
+        encode_record(
+            record_head("m", "1"), HOUR_10, "r", [n], {"age": [n]}, [0], np.array([0.5]), None
+        )
+        for n in ids
+    )
+
+
+def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next_start(
+    tmp_path: Path,
+) -> None:
+    store, spool = tmp_path / "store", tmp_path / "spool"
+    config = CaptureConfig(f"file://{store}", spool, ship="sidecar")
+    interrupted = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.rec.shipping"
+    interrupted.parent.mkdir(parents=True)
+    interrupted.write_bytes(records(1, 2))
+    # The crash came after the upload and before the delete: the object is already there.
+    Shipper(config).ship(interrupted.with_name(interrupted.name.replace(".shipping", "")))
+    shipper = Shipper(config)
+    shipper.start()
+    shipper.drain()
+
+    assert shipped_ids(store) == [1, 2], "stored again under the same name, not duplicated"
+    assert not list(spool.rglob("*.rec*"))
+
+
+def test_without_a_shipper_the_server_still_keeps_the_backlog_bounded(tmp_path: Path) -> None:
+    """Sidecar mode with the sidecar down: the server drops the oldest closed segments."""
+    store, tally = tmp_path / "store", Tally(tmp_path / "spool")
+    log = make_log(tmp_path, store, tally, ship="sidecar", max_bytes=1_000, backlog_bytes=4_000)
+    log.start()
+    for first in range(0, 300, 10):
+        record(log, first, 10)
+        time.sleep(0.01)
+    log.close()
+
+    spool = tmp_path / "spool"
+    assert sum(p.stat().st_size for p in spool.rglob("*.rec")) <= 4_000
+    assert tally.counts["written"] == 300
+    assert 0 < tally.counts["dropped"] < 300, "the oldest segments' rows, counted by the server"
+    assert not store.exists(), "nothing shipped: shipping is the sidecar's job"
 
 
 def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None:
@@ -212,7 +291,7 @@ def test_the_server_refuses_inconsistent_capture_settings_with_exit_2(
 def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_as_null(
     tmp_path: Path,
 ) -> None:
-    store, tally = tmp_path / "store", Tally()
+    store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally)
     log.start()
     log.record(
@@ -235,3 +314,41 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
         {"label": 1, "score": 0.75},
         {"label": 0, "score": None},
     ]
+
+
+def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "serving.capture_sidecar", "--capture-url", "s3://captures/p"],
+        capture_output=True,
+        text=True,
+        env=server_env(),
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "SERVING_CAPTURE_DIR" in result.stderr
+
+
+def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool() -> None:
+    pod = yaml.safe_load((REPO_ROOT / "serving/k8s/deployment.yaml").read_text())["spec"]
+    spec = pod["template"]["spec"]
+    (server,) = spec["containers"]
+    (shipper,) = spec["initContainers"]
+    env = {
+        container["name"]: {e["name"]: e["value"] for e in container["env"]}
+        for container in (server, shipper)
+    }
+
+    assert shipper["restartPolicy"] == "Always", "a native sidecar: stopped after the server"
+    assert shipper["command"][-1] == "serving.capture_sidecar"
+    assert shipper["image"] == server["image"]
+    assert env["server"]["SERVING_CAPTURE_SHIP"] == "sidecar"
+    for name, value in env["capture-shipper"].items():
+        assert env["server"][name] == value, f"{name} differs between server and sidecar"
+    mounts = {
+        container["name"]: {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        for container in (server, shipper)
+    }
+    assert mounts["capture-shipper"]["capture"] == mounts["server"]["capture"]
+    assert mounts["server"]["capture"] == env["server"]["SERVING_CAPTURE_DIR"]

@@ -1,7 +1,9 @@
 """Capture (issue 13) end to end: a real server under load writes, rotates and ships its
 prediction log to a real S3-compatible server on loopback; SIGTERM drains and ships, a restart
 in the same hour neither loses nor duplicates a line; with the store down the spool stays
-within its bound, and once the store is back the backlog is shipped."""
+within its bound, and once the store is back the backlog is shipped. The same with the
+shipper as its own process (`python -m serving.capture_sidecar`), as in a pod: either process
+killed with SIGKILL and restarted loses and duplicates nothing the server had written."""
 
 from __future__ import annotations
 
@@ -9,14 +11,20 @@ import asyncio
 import gzip
 import json
 import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from object_store import ObjectStore, object_store
-from serving_support import serving_exported
+from serving_support import REPO_ROOT, server_env, serving_exported
+from test_capture import backlog
 
 from gitops_ml.v2_request import records
 from serving.loadgen import run_load
@@ -93,7 +101,7 @@ def test_under_load_files_rotate_and_ship_and_a_restart_loses_and_duplicates_not
     assert all(NAME.fullmatch(key) for key in keys), keys
     assert len(keys) > 10, "40 kB files: 3,000 lines rotate into many files"
     assert len({NAME.fullmatch(key).group(1) for key in keys}) == 2, "each process names its own"
-    assert not list(spool.rglob("*.jsonl*")), "nothing left behind in the spool"
+    assert not list(spool.rglob("*.rec*")), "nothing left behind in the spool"
 
 
 def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns(
@@ -108,13 +116,64 @@ def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns
             assert counter(server.url, "serving_capture_lines_failed") > 0
             dropped = counter(server.url, "serving_capture_lines_dropped")
             assert dropped > 0, "600 lines of ~600 bytes do not fit a 30 kB backlog"
-            closed = sum(p.stat().st_size for p in spool.rglob("*.jsonl"))
+            closed = sum(p.stat().st_size for p in backlog(spool))
             assert closed <= 30_000, "the backlog stays within SERVING_CAPTURE_BACKLOG_BYTES"
 
             store.client().create_bucket(Bucket=BUCKET)  # the store is back
-            wait_for(lambda: not list(spool.rglob("*.jsonl")), timeout=60)
+            wait_for(lambda: not list(spool.rglob("*.rec")), timeout=60)
             dropped = counter(server.url, "serving_capture_lines_dropped")
         ids, _ = shipped_ids(store)
 
     assert len(ids) == len(set(ids)) == 600 - dropped
     assert "c599" in ids, "the newest lines are kept; the oldest are the ones dropped"
+
+
+@contextmanager
+def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m serving.capture_sidecar` with the server's settings; SIGTERM on leaving."""
+    log = tmp_path / f"sidecar-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving.capture_sidecar"],
+            stdout=out,
+            stderr=out,
+            env=server_env(env),
+            cwd=REPO_ROOT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) in (0, -signal.SIGKILL), log.read_text()
+
+
+def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_nothing(
+    exported_model: Any, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    with object_store(BUCKET) as store:
+        env = capture_env(store, spool, max_bytes="40000", ship="sidecar")
+        with (
+            sidecar(env, tmp_path) as first_sidecar,
+            serving_exported(exported_model, tmp_path, env=env) as first,
+        ):
+            load(first.url, exported_model, range(0, 1000))
+            wait_for(lambda: counter(first.url, "serving_capture_lines_shipped") > 0)
+            first_sidecar.kill()  # SIGKILL, maybe mid-upload
+            load(first.url, exported_model, range(1000, 2000))
+            wait_for(lambda: counter(first.url, "serving_prediction_log_lines_written") == 2000)
+            first.process.kill()  # SIGKILL: its open segment stays behind, unclosed
+            first.process.wait()
+        assert list(spool.rglob("*.rec.open")), "the killed server left its segment open"
+        with (
+            sidecar(env, tmp_path),
+            serving_exported(exported_model, tmp_path, env=env) as second,
+        ):
+            load(second.url, exported_model, range(2000, 3000))
+            # SIGTERM to the server first, then to the sidecar: a native sidecar's order.
+        ids, keys = shipped_ids(store)
+
+    assert sorted(ids) == sorted(f"c{n}" for n in range(3000)), "no line lost or doubled"
+    assert all(NAME.fullmatch(key) for key in keys), keys
+    assert not list(spool.rglob("*.rec*")), "nothing left behind in the spool"
+    assert json.loads((spool / ".shipper.json").read_text())["shipped"] >= 3000 - 1000

@@ -1,0 +1,75 @@
+"""`python -m serving.capture_sidecar`: ship the server's capture spool, off the serving core.
+
+Run beside a server started with `SERVING_CAPTURE_SHIP=sidecar` (same image, same spool volume,
+a CPU of its own): it expands the server's request records into the documented JSON lines,
+gzips and uploads them (serving/capture.py, `Shipper`). It reads the server's variables
+(SERVING_CAPTURE_URL, _DIR, _BACKLOG_BYTES, _DRAIN_SECONDS), so one set of settings serves
+both containers. With the URL empty it idles (capture off) instead of failing. SIGTERM ships
+every closed file, and the server's last one once it is closed, within the drain time; exit 0.
+Counters go to `<spool>/.shipper.json` (the server's /metrics shows them) and to the log at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from gitops_ml.errors import UserError
+from serving.__main__ import build_parser
+
+
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    try:
+        # The server's own options and variables: one set of settings for both containers
+        # (the sidecar uses --capture-url, --capture-dir, --capture-backlog-bytes,
+        # --capture-drain-seconds and --log-level; the rest is ignored).
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        from serving.capture import CaptureConfig, Shipper, environment_url
+
+        url = environment_url(args.capture_url)
+        if url is not None and not args.capture_dir:
+            raise UserError("the capture sidecar needs SERVING_CAPTURE_DIR (--capture-dir)")
+        shipper = None
+        if url is not None:
+            config = CaptureConfig(
+                url,
+                Path(args.capture_dir),
+                backlog_bytes=args.capture_backlog_bytes,
+                drain_seconds=args.capture_drain_seconds,
+                ship="sidecar",
+            )
+            shipper = Shipper(config)
+            shipper.start()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: capture spool: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    log = logging.getLogger("serving.capture")
+    if shipper is None:
+        log.info("capture off (SERVING_CAPTURE_URL is empty); idling until stopped")
+        while not stop.wait(1.0):
+            pass
+        return 0
+    log.info("shipping %s to %s", config.spool, url)
+    while not stop.wait(1.0):
+        pass
+    shipper.drain()
+    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in shipper.counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
