@@ -10,6 +10,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import ExportedModel
 from monitor_support import drift_on_fixture, write_fixture_profile
@@ -17,7 +20,9 @@ from object_store import object_store
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml.cli import main
-from gitops_ml.monitor.readers import ModelScorer
+from gitops_ml.contract import Contract
+from gitops_ml.monitor import readers
+from gitops_ml.monitor.readers import Chunk, ModelScorer, iter_chunks
 from gitops_ml.monitor.simulate import Window as Traffic
 from gitops_ml.monitor.simulate import prediction_log_lines
 from gitops_ml.monitor.windows import Window, WindowError, parse_since, parse_window
@@ -160,3 +165,64 @@ def test_a_window_with_no_captured_files_and_a_url_without_a_window_are_errors(
     assert "no captured files in" in capsys.readouterr().err
     assert main(["drift", "--current", "s3://captures/predictions/", *common]) == 2
     assert "give --since 7d or --window" in capsys.readouterr().err
+
+
+def log_file(contract: Contract, path: Path, rows: int, torn_at: int | None = None) -> Path:
+    """A gzipped prediction log of generated traffic (missing values included); with
+    `torn_at`, that line is cut short as a crash mid-write leaves it."""
+    frame = generate_churn(rows, 7, "none").drop(columns=[contract.target])
+    scores = np.linspace(0.0, 1.0, rows)
+    lines = prediction_log_lines(Traffic(frame, scores, []), contract, "m")
+    if torn_at is not None:
+        lines[torn_at - 1] = lines[torn_at - 1][:50]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    return path
+
+
+def values(chunks: list[Chunk], name: str) -> list[Any]:
+    """One column over all chunks, missing as None, whatever the chunk holds it in."""
+    out: list[Any] = []
+    for chunk in chunks:
+        column = chunk.columns[name]
+        column = column.to_pylist() if isinstance(column, pa.Array) else list(column)
+        out += [None if pd.isna(value) else value for value in column]
+    return out
+
+
+def test_the_arrow_json_reader_reads_a_capture_exactly_as_the_line_reader(
+    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000)
+    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)  # several blocks, bounded memory
+    parsed_by_arrow = []
+    arrow = readers._arrow_log_chunks
+
+    def spy(*args: Any) -> Any:
+        parsed_by_arrow.append(arrow(*args) is not None)
+        return arrow(*args)
+
+    monkeypatch.setattr(readers, "_arrow_log_chunks", spy)
+    fast = list(iter_chunks([path], contract, 700))
+    monkeypatch.setattr(readers, "_arrow_log_chunks", lambda *args: None)
+    slow = list(iter_chunks([path], contract, 700))
+
+    assert len(parsed_by_arrow) > 2 and all(parsed_by_arrow)
+    assert sum(chunk.rows for chunk in fast) == sum(chunk.rows for chunk in slow) == 3000
+    for name in contract.feature_names:
+        assert values(fast, name) == values(slow, name), name
+    assert any(None in values(fast, name) for name in contract.feature_names), "has missing"
+    fast_scores = np.concatenate([chunk.scores for chunk in fast if chunk.scores is not None])
+    slow_scores = np.concatenate([chunk.scores for chunk in slow if chunk.scores is not None])
+    np.testing.assert_array_equal(fast_scores, slow_scores)
+
+
+def test_a_torn_line_in_a_later_block_is_skipped_and_counted_with_its_line_number(
+    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000, torn_at=2500)
+    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)
+    chunks = list(iter_chunks([path], contract, 700))
+
+    assert sum(chunk.rows for chunk in chunks) == 2999
+    assert sum(chunk.skipped_lines for chunk in chunks) == 1
+    assert [e for chunk in chunks for e in chunk.skipped_examples] == ["predictions.jsonl.gz:2500"]

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
@@ -37,6 +39,7 @@ CSV = (".csv", ".csv.gz", ".txt")
 JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
+LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
 # What a file that cannot be read raises, whichever library reads it: an error about the file.
 UNREADABLE = (OSError, ValueError, EOFError, zlib.error, pa.ArrowException)
 
@@ -292,12 +295,6 @@ def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.Da
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
 
 
-def _open_text(path: Path) -> IO[str]:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
 @dataclass
 class _Skipped:
     """Torn log lines met since the last chunk: a count and the first few places."""
@@ -321,9 +318,15 @@ def _json_line(line: str) -> Any:
 
 
 def _log_rows(
-    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None = None
+    lines: Iterable[str],
+    first: int,
+    path: Path,
+    contract: Contract,
+    chunk_rows: int,
+    outcomes: Outcomes | None = None,
 ) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`.
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`,
+    one JSON object at a time; `first` is the number of the first line (for messages).
 
     With `outcomes` the label is the outcome joined by the line's "id" (None until known),
     never a label the line itself carries.
@@ -337,33 +340,142 @@ def _log_rows(
     rows: list[list[Any]] = []
     seen: set[str] = set()
     skipped = _Skipped()
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = _json_line(line)
-            except json.JSONDecodeError:
-                skipped.add(f"{path.name}:{number}")
-                continue
-            if not isinstance(record, dict):
-                raise CurrentDataError(f"{path}: line {number} is not a JSON object")
-            features = record.get("features", record)
-            prediction = record.get("prediction") or {}
-            if outcomes is None:
-                label = record.get("label", features.get(target))
-            else:
-                label = outcomes.label_for(record.get("id"), record.get("ts"))
-            seen.update(features)
-            rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
-            if len(rows) >= chunk_rows:
-                _require_columns(seen, contract, path)
-                yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
-                rows, skipped = [], _Skipped()
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            continue
+        try:
+            record = _json_line(line)
+        except json.JSONDecodeError:
+            skipped.add(f"{path.name}:{number}")
+            continue
+        if not isinstance(record, dict):
+            raise CurrentDataError(f"{path}: line {number} is not a JSON object")
+        features = record.get("features", record)
+        prediction = record.get("prediction") or {}
+        if outcomes is None:
+            label = record.get("label", features.get(target))
+        else:
+            label = outcomes.label_for(record.get("id"), record.get("ts"))
+        seen.update(features)
+        rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
+        if len(rows) >= chunk_rows:
+            _require_columns(seen, contract, path)
+            yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
+            rows, skipped = [], _Skipped()
     if rows:
         _require_columns(seen, contract, path)
     if rows or skipped.count:
         yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
+    """The (decompressed) file in blocks of whole lines of about LOG_BLOCK_BYTES, each with the
+    number of its first line: memory stays bounded whatever the file's size."""
+    with _open_binary(path) as handle:
+        rest, first = b"", 1
+        while piece := handle.read(LOG_BLOCK_BYTES):
+            data = rest + piece
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a block: keep reading
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut:]
+            yield block, first
+            first += block.count(b"\n")
+        if rest:
+            yield rest, first
+
+
+def _log_schema(contract: Contract) -> pa.Schema:
+    """The documented log line's types, so Arrow neither guesses (a date-like category as a
+    timestamp) nor accepts what the contract would not (a word in a numeric column)."""
+    kinds = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
+    features = [pa.field(c.name, kinds.get(c.type, pa.string())) for c in contract.features]
+    prediction = pa.struct([pa.field("label", pa.int64()), pa.field("score", pa.float64())])
+    return pa.schema(
+        [
+            pa.field("ts", pa.string()),
+            pa.field("id", pa.string()),
+            pa.field("features", pa.struct(features)),
+            pa.field("prediction", prediction),
+        ]
+    )
+
+
+def _arrow_log_chunks(
+    block: bytes,
+    path: Path,
+    contract: Contract,
+    chunk_rows: int,
+    outcomes: Outcomes | None,
+) -> list[Chunk] | None:
+    """One block of prediction-log lines parsed by Arrow's JSON reader in C++ (≈ 10× the
+    line-by-line parse); None when the block needs the line reader: a torn line, a value of
+    another type than the contract's, flat records, a feature absent from every line."""
+    options = pj.ParseOptions(
+        explicit_schema=_log_schema(contract), unexpected_field_behavior="infer"
+    )
+    try:
+        table = pj.read_json(io.BytesIO(block), parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    features = table.column("features").combine_chunks()
+    if table.num_rows == 0 or features.null_count:
+        return None
+    names = contract.feature_names
+    if any(features.field(name).null_count == len(features) for name in names):
+        return None  # absent, or missing everywhere: the line reader tells which
+    present = {contract.target} & {f.name for f in features.type}
+    label_field = "label" if "label" in table.column_names else next(iter(present), None)
+    predictions = table.column("prediction").combine_chunks()
+    chunks = []
+    for start in range(0, table.num_rows, chunk_rows):
+        part = features.slice(start, chunk_rows)
+        batch = pa.RecordBatch.from_arrays([part.field(name) for name in names], names=names)
+        scores = predictions.slice(start, chunk_rows).field("score")
+        score_values = pc.fill_null(scores, np.nan).to_numpy(zero_copy_only=False)
+        raw: pd.Series | None = None
+        if outcomes is not None:
+            ids = table.column("id").slice(start, chunk_rows).to_pylist()
+            stamps = table.column("ts").slice(start, chunk_rows).to_pylist()
+            joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
+            raw = pd.Series(joined, dtype=object)
+        elif label_field == "label":
+            raw = table.column("label").slice(start, chunk_rows).to_pandas().astype(object)
+        elif label_field is not None:
+            raw = part.field(label_field).to_pandas().astype(object)
+        # A log without outcomes has no labels, not missing ones (as in the line reader).
+        labels = None if raw is None or raw.isna().all() else parse_labels(raw, contract, path)
+        chunks.append(
+            Chunk(
+                _arrow_columns(batch, contract, path),
+                len(part),
+                scores=None if scores.null_count == len(scores) else score_values,
+                labels=labels,
+            )
+        )
+    return chunks
+
+
+def _log_chunks(
+    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
+) -> Iterator[Chunk]:
+    """A prediction log block by block: Arrow's reader, or the line reader for a block it
+    cannot take (which skips and counts torn lines and names what is wrong)."""
+    for block, first in _blocks(path):
+        fast = _arrow_log_chunks(block, path, contract, chunk_rows, outcomes)
+        if fast is not None:
+            yield from fast
+            continue
+        lines = block.decode("utf-8").splitlines()
+        for raw, skipped in _log_rows(lines, first, path, contract, chunk_rows, outcomes):
+            yield from _raw_chunk(raw, skipped, contract, path)
 
 
 def iter_chunks(
@@ -412,31 +524,36 @@ def _source_chunks(
         else:
             yield from _parquet_columns(path, contract)
         return
-    frames: Iterator[tuple[pd.DataFrame, _Skipped]]
-    if lower.endswith(CSV):
-        frames = ((frame, _Skipped()) for frame in _read_csv(path, contract, chunk_rows))
-    else:
-        frames = _log_rows(path, contract, chunk_rows, outcomes)
-    for raw, skipped in frames:
-        torn = Chunk({}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples))
-        if raw.empty:
-            if skipped.count:
-                yield torn
-            continue
-        scores = raw.get("__score")
-        if scores is not None and scores.isna().all():
-            scores = None
-        label_column = raw.get("__label", raw.get(contract.target))
-        if label_column is not None and "__label" in raw and label_column.isna().all():
-            label_column = None  # a log without outcomes: no labels, not missing ones
-        yield Chunk(
-            normalise(raw, contract, path),
-            len(raw),
-            scores=None if scores is None else _scores(scores, path),
-            labels=parse_labels(label_column, contract, path),
-            skipped_lines=torn.skipped_lines,
-            skipped_examples=torn.skipped_examples,
-        )
+    if not lower.endswith(CSV):
+        yield from _log_chunks(path, contract, chunk_rows, outcomes)
+        return
+    for frame in _read_csv(path, contract, chunk_rows):
+        yield from _raw_chunk(frame, _Skipped(), contract, path)
+
+
+def _raw_chunk(
+    raw: pd.DataFrame, skipped: _Skipped, contract: Contract, path: Path
+) -> Iterator[Chunk]:
+    """A frame of raw values (CSV cells, log lines) as a normalised chunk, torn lines counted."""
+    torn = Chunk({}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples))
+    if raw.empty:
+        if skipped.count:
+            yield torn
+        return
+    scores = raw.get("__score")
+    if scores is not None and scores.isna().all():
+        scores = None
+    label_column = raw.get("__label", raw.get(contract.target))
+    if label_column is not None and "__label" in raw and label_column.isna().all():
+        label_column = None  # a log without outcomes: no labels, not missing ones
+    yield Chunk(
+        normalise(raw, contract, path),
+        len(raw),
+        scores=None if scores is None else _scores(scores, path),
+        labels=parse_labels(label_column, contract, path),
+        skipped_lines=torn.skipped_lines,
+        skipped_examples=torn.skipped_examples,
+    )
 
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
