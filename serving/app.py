@@ -245,31 +245,32 @@ def create_app(
                 404,
             )
 
-    def predict(request: Request, parsed: ParsedRequest, api: str) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        request: Request, parsed: ParsedRequest, api: str, raw: bytes
+    ) -> tuple[np.ndarray, np.ndarray]:
         labels, probabilities = model.predict(parsed.feeds)
         scores = probabilities[:, 1]
         metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
-            prediction_log.record(
-                request.scope[REQUEST_ID_KEY], parsed.columns, labels, scores, parsed.ids
-            )
+            request_id = request.scope[REQUEST_ID_KEY]
+            prediction_log.record(request_id, parsed.columns, labels, scores, parsed.ids, raw, api)
         return labels, probabilities
 
     # ---------------------------------------------------------------- handlers
 
     async def infer(request: Request) -> Response:
         check_model(request)
-        body = parse_json(await read_body(request, settings))
-        parsed = v2.parse_infer_request(body, specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "v2")
+        raw = await read_body(request, settings)
+        parsed = v2.parse_infer_request(parse_json(raw), specs, settings.max_rows, ident)
+        labels, probabilities = predict(request, parsed, "v2", raw)
         return json_response(
             v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
     async def predict_records(request: Request) -> Response:
-        body = parse_json(await read_body(request, settings))
-        parsed = records.parse_records(body, specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "predict")
+        raw = await read_body(request, settings)
+        parsed = records.parse_records(parse_json(raw), specs, settings.max_rows, ident)
+        labels, probabilities = predict(request, parsed, "predict", raw)
         return json_response(
             records.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
         )

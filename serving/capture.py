@@ -44,7 +44,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
-from serving.prediction_log import expand_record, record_rows
+from serving.prediction_log import BodyParser, expand_record, record_rows
 
 logger = logging.getLogger("serving.capture")
 OPEN, CLOSED, SHIPPING, SHIPPED = ".rec.open", ".rec", ".rec.shipping", ".jsonl.gz"
@@ -290,8 +290,9 @@ def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
 class Shipper:
     """Expands, gzips and uploads closed segments, on a thread of its own."""
 
-    def __init__(self, config: CaptureConfig) -> None:
+    def __init__(self, config: CaptureConfig, parse: BodyParser | None = None) -> None:
         self.config = config
+        self.parse = parse  # for records that carry the request body (sidecar mode)
         self.fs, self.root = _filesystem(config.url)
         self._local = "file" in _protocols(self.fs)
         self.counts = dict.fromkeys(_HELP, 0)
@@ -381,15 +382,15 @@ class Shipper:
         (or gone: dropped from the backlog meanwhile)."""
         try:
             path = _rename(path, CLOSED, SHIPPING)
-            records = path.read_bytes().splitlines(keepends=True)
+            records = [r for r in path.read_bytes().split(b"\n") if r]
         except FileNotFoundError:
             return True
         lines: list[bytes] = []
         bad = 0
         for record in records:
             try:
-                lines += expand_record(record)
-            except (ValueError, TypeError, IndexError, KeyError) as exc:
+                lines += expand_record(record, self.parse)
+            except Exception as exc:  # one bad record must not stop the shipping of the rest
                 bad += 1
                 logger.warning("capture: %s: skipped a record that is not one: %s", path, exc)
         target = self.target(path)

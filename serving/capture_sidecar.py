@@ -17,9 +17,34 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gitops_ml.errors import UserError
 from serving.__main__ import build_parser
+from serving.prediction_log import BodyParser
+
+
+def request_parser(args: Any) -> BodyParser:
+    """The server's own request parsing, from the contract the server serves (the bundle's,
+    else --contract): a body the server accepted gives the columns and ids it logged."""
+    from gitops_ml.contract import load_contract
+    from serving import records, v2
+    from serving.validation import feature_specs, id_spec
+
+    if args.model and Path(args.model).is_dir():
+        from gitops_ml.release.bundle import load_bundle
+
+        contract = load_bundle(args.model).contract
+    else:
+        contract = load_contract(args.contract)
+    specs, ident = feature_specs(contract), id_spec(contract)
+
+    def parse(api: str, body: Any) -> tuple[Any, Any]:
+        read = v2.parse_infer_request if api == "v2" else records.parse_records
+        parsed = read(body, specs, sys.maxsize, ident)
+        return parsed.columns, parsed.ids
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
@@ -49,7 +74,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
                 drain_seconds=args.capture_drain_seconds,
                 ship="sidecar",
             )
-            shipper = Shipper(config)
+            shipper = Shipper(config, request_parser(args))
             shipper.start()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ test_capture_s3.py."""
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import subprocess
@@ -18,10 +19,19 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from project_fixtures import CONTRACT_PATH
 from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
 
+from gitops_ml.contract import Contract
+from gitops_ml.synthetic import generate_churn
+from gitops_ml.v2_request import records as request_records
+from gitops_ml.v2_request import v2_request
+from serving import v2
 from serving.capture import Capture, CaptureConfig, CaptureError, Shipper, read_counts
+from serving.capture_sidecar import request_parser
 from serving.prediction_log import PredictionLog, encode_record, record_head
+from serving.records import parse_records
+from serving.validation import feature_specs, id_spec
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
 
@@ -352,3 +362,44 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
     }
     assert mounts["capture-shipper"]["capture"] == mounts["server"]["capture"]
     assert mounts["server"]["capture"] == env["server"]["SERVING_CAPTURE_DIR"]
+
+
+@pytest.mark.parametrize("api", ["v2", "predict"])
+def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_columns(
+    contract: Contract, tmp_path: Path, api: str
+) -> None:
+    """Sidecar mode writes the body as received (here pretty-printed, line breaks and all);
+    the sidecar parses it with the server's own parser and writes what inline mode writes."""
+    frame = generate_churn(40, 3, "none").drop(columns=[contract.target])
+    document = v2_request(frame, contract) if api == "v2" else request_records(frame, contract)
+    raw = json.dumps(document, indent=2).encode()
+    specs, ident = feature_specs(contract), id_spec(contract)
+    read = v2.parse_infer_request if api == "v2" else parse_records
+    parsed = read(json.loads(raw), specs, 1000, ident)
+    labels, scores = np.arange(40) % 2, np.linspace(0, 1, 40)
+    out = {}
+    for ship in ("sidecar", "inline"):
+        store, tally = tmp_path / ship, Tally(tmp_path / f"spool-{ship}")
+        log = make_log(tmp_path / ship, store, tally, ship=ship)
+        log.sample_rate = 0.5  # sampled rows travel as indices into the body's rows
+        log._random.seed(1)
+        log.start()
+        log.record("req-1", parsed.columns, labels, scores, parsed.ids, raw, api)
+        log.close()
+        if ship == "sidecar":
+            (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
+            assert segment.read_bytes().startswith(b"[2,"), "the body, not encoded columns"
+            args = argparse.Namespace(model=None, contract=str(CONTRACT_PATH))
+            config = CaptureConfig(f"file://{store}", tmp_path / ship / "spool", ship=ship)
+            shipper = Shipper(config, request_parser(args))
+            shipper.start()
+            shipper.drain()
+        out[ship] = [
+            {k: v for k, v in line.items() if k != "ts"}
+            for f in shipped(store).values()
+            for line in f
+        ]
+
+    assert 5 < len(out["inline"]) < 35
+    assert out["sidecar"] == out["inline"]
+    assert out["sidecar"][0]["id"] == str(frame[contract.id_column].iloc[0])

@@ -153,6 +153,7 @@ def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_not
     spool = tmp_path / "spool"
     with object_store(BUCKET) as store:
         env = capture_env(store, spool, max_bytes="40000", ship="sidecar")
+        env["SERVING_CONTRACT"] = str(exported_model.contract_path)  # the sidecar parses bodies
         with (
             sidecar(env, tmp_path) as first_sidecar,
             serving_exported(exported_model, tmp_path, env=env) as first,
