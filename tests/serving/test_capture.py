@@ -237,9 +237,10 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
     config = CaptureConfig(f"file://{store}", spool, ship="sidecar")
     interrupted = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.rec.shipping"
     interrupted.parent.mkdir(parents=True)
-    interrupted.write_bytes(records(1, 2))
-    # The crash came after the upload and before the delete: the object is already there.
-    Shipper(config).ship(interrupted.with_name(interrupted.name.replace(".shipping", "")))
+    closed = interrupted.with_name(interrupted.name.replace(".shipping", ""))
+    closed.write_bytes(records(1, 2))
+    assert Shipper(config).ship(closed), "stored"
+    interrupted.write_bytes(records(1, 2))  # crashed after the upload, before the delete
     shipper = Shipper(config)
     shipper.start()
     shipper.drain()
