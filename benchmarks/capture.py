@@ -4,8 +4,11 @@
     rotated every 5 s and shipped to a local S3-compatible server), V2 infer with 1-row and
     100-row requests, alternating runs so background load hits all alike; capture on twice:
     shipped by the sidecar process (the manifest's setup) and inline by a thread of the server
-    (the older, in-process figure). Servers pinned to core 0, wrk and the sidecar to core 1
-    (goal: capture costs ≤ 5 % of requests/s);
+    (the older, in-process figure). Servers pinned to core 0, wrk and the sidecar to core 1;
+    the sidecar is paused while wrk runs and ships between runs (in a pod it has a CPU of its
+    own; here it would slow wrk). Besides requests/s, which move with whatever else the shared
+    machine runs, the server's CPU per request (from /proc) and an in-process timing of the
+    capture work per request (goal: capture costs ≤ 5 % of the serving core);
 (b) `gitops-ml drift --current s3://…/predictions/ --window` over a 7-day window of shipped
     files (gzipped capture files, one per hour), wall time in a fresh process, with the rows read.
 
@@ -24,6 +27,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -99,27 +103,25 @@ SERVER_SIDE = """
 import json, sys, tempfile, time
 from pathlib import Path
 import numpy as np
-import pandas as pd
+import orjson
 from serving.capture import Capture, CaptureConfig
 from serving.prediction_log import PredictionLog
-frame = pd.read_parquet(sys.argv[1])
 out = {}
-for rows, requests in ((1, 20000), (100, 1000)):
+for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
+    raw = body.read_bytes()
+    columns = {t["name"]: t["data"] for t in orjson.loads(raw)["inputs"]}
+    rows = len(next(iter(columns.values())))
     with tempfile.TemporaryDirectory() as tmp:
         config = CaptureConfig("file://" + tmp + "/store", Path(tmp) / "spool", ship="sidecar")
         done = [0]  # rows written or dropped
         count = lambda n: done.__setitem__(0, done[0] + n)
-        capture = Capture(config)
-        log = PredictionLog("", 1.0, "m", "1", 10**9, count, count, capture=capture)
+        log = PredictionLog("", 1.0, "m", "1", 10**9, count, count, capture=Capture(config))
         log.start()
-        part = frame.select_dtypes(exclude=["datetime", "datetimetz"]).iloc[:rows]
-        columns = {name: part[name].tolist() for name in part.columns}
-        ids = [str(n) for n in range(rows)]
         labels = np.zeros(rows, dtype=np.int64)
         probabilities = np.random.default_rng(0).random((rows, 2), dtype=np.float32)
         started = time.process_time()
         for n in range(requests):
-            log.record(str(n), columns, labels, probabilities[:, 1], ids)
+            log.record(str(n), columns, labels, probabilities[:, 1], None, raw, "v2")
         log.close()  # the writer has written every record
         out[rows] = (time.process_time() - started) / requests * 1e6
         assert done[0] == rows * requests
@@ -157,7 +159,7 @@ def throughput(
         f"{name}{rows}": [] for name in SETTINGS for rows in (1, 100)
     }
     with contextlib.ExitStack() as stack:
-        stack.enter_context(shipper(capture("sidecar"), work / "sidecar.log"))
+        sidecar = stack.enter_context(shipper(capture("sidecar"), work / "sidecar.log"))
         urls = {
             name: stack.enter_context(
                 bench.server(
@@ -189,7 +191,11 @@ def throughput(
             for name, url in urls.items():
                 for rows, body, connections in ((1, one, 16), (100, hundred, 8)):
                     attribute(name, f"{name}{rows}")
+                    # Paused while wrk runs (they would share core 1; in a pod the sidecar has
+                    # its own CPU), it ships between the runs: its CPU is reported apart.
+                    sidecar.send_signal(signal.SIGSTOP)
                     run = bench.load(url + path, body, connections, args.duration, work)
+                    sidecar.send_signal(signal.SIGCONT)
                     samples[f"{name}{rows}"].append(run)
                     served[f"{name}{rows}"] += run["requests_per_s"] * round(args.duration)
                     shipped_all(work / f"spool-{name}")  # no shipping left over for the next run
@@ -204,11 +210,10 @@ def throughput(
     return medians
 
 
-def server_side_us(test: pd.DataFrame, work: Path) -> dict[str, float]:
+def server_side_us(work: Path) -> dict[str, float]:
     """CPU µs per request that capture costs the serving process, 1-row and 100-row."""
-    test.to_parquet(work / "rows.parquet")
     out = subprocess.run(
-        [sys.executable, "-c", SERVER_SIDE, str(work / "rows.parquet")],
+        [sys.executable, "-c", SERVER_SIDE, str(work / "one.json"), str(work / "hundred.json")],
         capture_output=True,
         text=True,
         check=True,
@@ -245,7 +250,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def shipper(options: list[str], log: Path) -> Iterator[None]:
+def shipper(options: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m serving.capture_sidecar` on this process's core (the other one), stopped
     with SIGTERM after the servers (it drains their last files)."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
@@ -258,7 +263,7 @@ def shipper(options: list[str], log: Path) -> Iterator[None]:
             cwd=ROOT,
         )
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         # Its CPU over its whole life, the drain included (the wait's rusage).
@@ -343,7 +348,7 @@ def main() -> int:
         onnx_path, _, test, contract = bench.model_and_rows(work, 20_000, None)
         if args.only != "drift":
             http = throughput(bench, onnx_path, test, contract, args, work, store)
-            report_throughput(http, args, work, server_side_us(test, work))
+            report_throughput(http, args, work, server_side_us(work))
         if args.only != "serving":
             written = week_of_captures(onnx_path, contract, args.rows_per_day, store, work / "l")
             remote = f"s3://{BUCKET}/predictions/"
@@ -370,8 +375,9 @@ def report_throughput(
     counts = json.loads((work / "spool-sidecar/.shipper.json").read_text())
     sidecar_cpu = float((work / "sidecar.cpu").read_text())
     print(f"\n(a) V2 infer, one worker, median of {args.rounds} × {args.duration:g} s runs")
-    where = "server on core 0, wrk + sidecar on core 1" if PINNED else "not pinned"
+    where = "server on core 0, wrk on core 1" if PINNED else "not pinned"
     print(f"    {where}; capture at sample rate 1.0, files closed every 5 s, shipped to moto")
+    print("    (the sidecar ships between runs, on core 1: paused while wrk holds that core)")
     print(
         f"{'request':<22} {'setting':<9} {'req/s':>8} {'cost':>7} {'p99 ms':>8} "
         f"{'server CPU µs/req':>18} {'cost':>7}"

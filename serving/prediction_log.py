@@ -237,6 +237,8 @@ class PredictionLog:
             self.on_dropped(len(rows) - len(taken))
         if taken:
             sampled = None if len(taken) == len(labels) else list(taken)
+            if body is not None:  # the parsed request is freed now, by the request's thread
+                ids, columns = None, {}
             entry = (time.time(), request_id, ids, columns, labels, scores, sampled, body, api)
             self.queue.put_nowait(entry)
 
