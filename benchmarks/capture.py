@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
@@ -95,7 +96,7 @@ def throughput(
     one.write_bytes(bench.v2_body(test.iloc[:1], contract))
     hundred.write_bytes(bench.v2_body(test.iloc[:100], contract))
     base = [sys.executable, "-m", "serving", "--model", str(onnx_path)]
-    base += ["--contract", str(ROOT / "data/schema.yaml"), "--log-level", "warning"]
+    base += ["--contract", str(ROOT / paths.CONTRACT), "--log-level", "warning"]
     off_port, on_port = free_port(), free_port()
     capture = [
         "--capture-url",
@@ -170,7 +171,7 @@ def drift_window(
     env: dict[str, str],
     current: str,
 ) -> float:
-    settings = DriftParams.from_params(load_params(ROOT / "params.yaml"))
+    settings = DriftParams.from_params(load_params(ROOT / paths.PARAMS))
     profile = build_model_profile(test, contract, settings, onnx_path)
     gio.write_json(work / "profile.json", profile)
     command = [
@@ -182,7 +183,7 @@ def drift_window(
         str(work / "profile.json"),
     ]
     command += ["--current", current, "--window", "2026-11-01..2026-11-07"]
-    command += ["--contract", str(ROOT / "data/schema.yaml"), "--output-dir", str(work / "drift")]
+    command += ["--contract", str(ROOT / paths.CONTRACT), "--output-dir", str(work / "drift")]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, **env}, capture_output=True)
     return time.perf_counter() - started
