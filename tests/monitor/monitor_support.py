@@ -1,10 +1,9 @@
 """Projects for the monitor tests: the fixture model's profile, and a foreign-shaped fork.
 
-The fork is not the template's churn columns: other column names, Yes/No strings for booleans
-and the target, 0/1 integers, blank strings in a numeric column, an id and no timestamp — the
-shape of a public telecom churn CSV. Its model is trained and exported by the real pipeline
-functions from the raw values as validate reads them, so drift and simulate are tested on what
-a fork's pipeline would produce.
+The fork's data and contract are `foreign_data`'s (the fork test's too): not the template's
+churn columns. Its model is trained and exported by the real pipeline functions from the raw
+values as validate reads them, so drift and simulate are tested on what a fork's pipeline would
+produce.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ExportedModel
+from foreign_data import FOREIGN_CONTRACT, foreign_frame
 from project_fixtures import drift_settings
 
 from gitops_ml import io as gio
@@ -26,22 +26,6 @@ from gitops_ml.config import ExportParams, ModelParams
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.monitor.profile import build_model_profile
 
-FOREIGN_CONTRACT = {
-    "name": "telco_customers",
-    "description": "A fork's own data: telecom customers, one row each.",
-    "encoding": {"true_values": ["Yes", "1"], "false_values": ["No", "0"], "missing_values": [" "]},
-    "columns": [
-        {"name": "customerID", "type": "category", "role": "id", "checks": {"unique": True}},
-        {"name": "gender", "type": "category"},
-        {"name": "SeniorCitizen", "type": "bool"},
-        {"name": "Partner", "type": "bool"},
-        {"name": "tenure", "type": "int", "checks": {"min": 0, "max": 72}},
-        {"name": "InternetService", "type": "category"},
-        {"name": "MonthlyCharges", "type": "float", "checks": {"min": 0}},
-        {"name": "TotalCharges", "type": "float", "nullable": True},
-        {"name": "Churn", "type": "bool", "role": "target", "positive": "Yes"},
-    ],
-}
 FOREIGN_MODEL = ModelParams(
     type="hist_gradient_boosting",
     seed=3,
@@ -59,34 +43,6 @@ def write_fixture_profile(exported_model: ExportedModel, path: Path) -> None:
         evaluate={"test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128}},
     )
     gio.write_json(path, profile)
-
-
-def foreign_raw(rows: int, seed: int, first_id: int = 0) -> pd.DataFrame:
-    """Raw cells as the fork's CSV writes them: all text except the 0/1 SeniorCitizen ints."""
-    rng = np.random.default_rng(seed)
-    tenure = np.clip(rng.exponential(24, rows), 0, 72).astype(int)
-    fiber = rng.random(rows) < 0.44
-    internet = np.where(fiber, "Fiber optic", np.where(rng.random(rows) < 0.6, "DSL", "No"))
-    monthly = np.round(20 + 45 * fiber + rng.gamma(4, 6, rows), 2)
-    senior = (rng.random(rows) < 0.16).astype(int)
-    partner = rng.random(rows) < 0.48
-    logit = -0.6 - 0.06 * tenure + 1.1 * fiber + 0.5 * senior - 0.4 * partner
-    churn = rng.random(rows) < 1 / (1 + np.exp(-(logit + 0.015 * (monthly - 60))))
-    total = np.round(tenure * monthly, 2).astype(str)
-    total[tenure == 0] = " "  # new customers: a blank, as in the public dataset
-    return pd.DataFrame(
-        {
-            "customerID": [f"{first_id + i:04d}-CUST" for i in range(rows)],
-            "gender": rng.choice(["Female", "Male"], rows),
-            "SeniorCitizen": senior,
-            "Partner": np.where(partner, "Yes", "No"),
-            "tenure": tenure.astype(str),
-            "InternetService": internet,
-            "MonthlyCharges": monthly.astype(str),
-            "TotalCharges": total,
-            "Churn": np.where(churn, "Yes", "No"),
-        }
-    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +69,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     contract_path = directory / "schema.yaml"
     contract_path.write_text(yaml.safe_dump(FOREIGN_CONTRACT, sort_keys=False))
     contract = load_contract(contract_path)
-    raw = foreign_raw(4000, seed=1)
+    raw = foreign_frame(4000, seed=1)
     raw.to_csv(directory / "train.csv", index=False)
     validated = validate_frame(raw, contract)
     assert validated.frame is not None, validated.failures
