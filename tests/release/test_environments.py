@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from environments_repo import REPO_ROOT, make_environments_repo
-from release_repo import GIT_ENV, commit_all, git, write_model
+from environments_repo import REPO_ROOT, repo
+from release_repo import commit_all, git, write_model
 
 from gitops_ml.cli import main
 from gitops_ml.release import environments as envs
@@ -21,19 +21,11 @@ from gitops_ml.release.versions import tag_version
 IMAGE = "ghcr.io/acme/churn-model"
 BASE_IMAGE = "ghcr.io/example/churn-model"  # what serving/k8s renders before an overlay
 
+__all__ = ["repo"]  # the fixture, imported for pytest
+
 
 def digest(char: str) -> str:
     return "sha256:" + char * 64
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A release repo with this project's deploy/ overlays and serving/k8s base, committed."""
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    repo = make_environments_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 def release(repo: Path, model: bytes) -> str:
