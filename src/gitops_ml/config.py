@@ -43,17 +43,32 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def refuse_unknown(
+    raw: Iterable[Any],
+    known: Iterable[str],
+    where: str,
+    section: str | None = None,
+    error: type[UserError] = ConfigError,
+) -> None:
+    """Every file with a fixed set of keys (params.yaml, the data contract) refuses an unknown
+    one the same way, so a typo never passes silently: `where` names the file (and the place
+    in it), then the key (dotted under `section`), the nearest valid name and all valid ones."""
+    valid = list(known)
+    for key in raw:
+        if key not in valid:
+            dotted = f"{section}.{key}" if section else str(key)
+            scope = f" in {section!r}" if section else ""
+            raise error(
+                f"{where}: unknown key {dotted!r}{did_you_mean(str(key), valid)}; "
+                f"valid{scope}: {', '.join(valid)}"
+            )
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
     raw = read_yaml(path, "params file", ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = [k for k in raw if k not in SECTIONS]
-    if unknown:
-        key = str(unknown[0])
-        raise ConfigError(
-            f"{path}: unknown section {key!r}{did_you_mean(key, SECTIONS)}; "
-            f"valid: {', '.join(SECTIONS)}"
-        )
+    refuse_unknown(raw, SECTIONS, str(path))
     return raw
 
 
@@ -72,12 +87,7 @@ def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     keys = {f.metadata.get("key", f.name): f.name for f in fields.values()}
-    for key in raw:
-        if key not in keys:
-            raise ConfigError(
-                f"params.yaml: unknown key '{where}.{key}'{did_you_mean(str(key), keys)}; "
-                f"valid in '{where}': {', '.join(keys)}"
-            )
+    refuse_unknown(raw, keys, paths.PARAMS, section=where)
     values: dict[str, Any] = {}
     for key, attr in keys.items():
         kind = hints[attr]
