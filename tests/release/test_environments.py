@@ -3,13 +3,12 @@ staging's pin to production in one commit with a GTO stage tag; a revert rolls i
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from environments_repo import REPO_ROOT, repo
+from kustomize import documents, kustomize
 from release_repo import commit_all, git, write_model
 
 from gitops_ml.cli import main
@@ -44,15 +43,13 @@ def pin_staging(repo: Path, version: str, char: str) -> Pin:
 
 def render_overlay(repo: Path, env: str) -> list[dict]:
     """`kubectl kustomize` when kubectl is installed; the documents it printed, parsed."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed; the structural tests below still run")
     folder = repo / (
         envs.BASE_KUSTOMIZATION.rsplit("/", 1)[0] if env == "base" else f"deploy/{env}"
     )
-    done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    rendered = kustomize(folder)
+    if rendered is None:
+        pytest.skip("kubectl is not installed; the structural tests below still run")
+    return documents(rendered)
 
 
 # ---------------------------------------------------------------------------------- the pin file
