@@ -92,30 +92,37 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     )
 
 
-def drift_on_fixture(
-    exported_model: ExportedModel, directory: Path, current: str, *extra: str
-) -> tuple[int, dict[str, Any], str]:
-    """`gitops-ml drift` on the fixture model's profile: exit code, drift.json, drift.md."""
+def run_drift(
+    profile: Path, contract: Path, current: Path | str, output_dir: Path, *extra: str
+) -> int:
+    """`gitops-ml drift` on a test project (its profile and contract, the fixture params)."""
     from project_fixtures import PARAMS_PATH
 
     from gitops_ml.cli import main
 
-    write_fixture_profile(exported_model, directory / "profile.json")
-    code = main(
+    return main(
         [
             "drift",
             "--profile",
-            str(directory / "profile.json"),
+            str(profile),
             "--current",
-            current,
+            str(current),
             "--contract",
-            str(exported_model.contract_path),
+            str(contract),
             "--params",
             str(PARAMS_PATH),
             "--output-dir",
-            str(directory / "out"),
+            str(output_dir),
             *extra,
         ]
     )
+
+
+def drift_on_fixture(
+    exported_model: ExportedModel, directory: Path, current: str, *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    """`gitops-ml drift` on the fixture model's profile: exit code, drift.json, drift.md."""
+    write_fixture_profile(exported_model, directory / "profile.json")
     out = directory / "out"
+    code = run_drift(directory / "profile.json", exported_model.contract_path, current, out, *extra)
     return code, json.loads((out / "drift.json").read_text()), (out / "drift.md").read_text()

@@ -13,11 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from foreign_data import foreign_frame
-from monitor_support import ForeignProject, foreign
-from project_fixtures import PARAMS_PATH
+from monitor_support import ForeignProject, foreign, run_drift
 
 from gitops_ml import io as gio
-from gitops_ml.cli import main
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.pipeline.validate import validate_frame
 
@@ -25,21 +23,8 @@ __all__ = ["foreign"]  # the session fixture, imported for pytest
 
 
 def drift(project: ForeignProject, current: Path | str, *extra: str) -> int:
-    return main(
-        [
-            "drift",
-            "--profile",
-            str(project.profile_path),
-            "--current",
-            str(current),
-            "--contract",
-            str(project.contract_path),
-            "--params",
-            str(PARAMS_PATH),
-            "--output-dir",
-            str(project.directory / "out"),
-            *extra,
-        ]
+    return run_drift(
+        project.profile_path, project.contract_path, current, project.directory / "out", *extra
     )
 
 
