@@ -19,10 +19,10 @@ import pytest
 import yaml
 from conftest import ExportedModel
 from foreign_data import FOREIGN_CONTRACT, foreign_frame
-from project_fixtures import drift_settings
+from project_fixtures import drift_settings, fit_and_export
 
 from gitops_ml import io as gio
-from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.config import ModelParams
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.monitor.profile import build_model_profile
 
@@ -61,8 +61,6 @@ class ForeignProject:
 @pytest.fixture(scope="session")
 def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     from gitops_ml.pipeline.evaluate import point_metrics
-    from gitops_ml.pipeline.export import export_model
-    from gitops_ml.pipeline.train import fit_model
     from gitops_ml.pipeline.validate import validate_frame
 
     directory = tmp_path_factory.mktemp("foreign")
@@ -75,10 +73,8 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     assert validated.frame is not None, validated.failures
     frame = validated.frame
     train, test = frame.iloc[:3200].reset_index(drop=True), frame.iloc[3200:]
-    model = fit_model(train, contract, FOREIGN_MODEL)
-    onnx_bytes, _ = export_model(model, test, contract, ExportParams(17, 1e-4))
     onnx_path = directory / "model.onnx"
-    gio.write_bytes(onnx_path, onnx_bytes)
+    fit_and_export(train, test, contract, FOREIGN_MODEL, onnx_path)
     from gitops_ml.monitor.readers import ModelScorer
 
     scores = ModelScorer(onnx_path, contract).score(test)
