@@ -24,7 +24,7 @@ TARGETS ?=
 REPRO ?=
 
 .PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
-	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean \
+	bench bench-pipeline bench-serving bench-drift bench-attacks deploy-local drift-demo clean \
 	status demo
 
 help: ## list the targets
@@ -94,7 +94,7 @@ pr-report: install ## the pull-request report against BASE (default main)
 serve: install ## serve the exported model on http://127.0.0.1:8080
 	$(BIN)/python -m serving --model models/model.onnx --host 127.0.0.1 --port 8080
 
-bench: bench-pipeline bench-serving bench-drift ## every benchmark
+bench: bench-pipeline bench-serving bench-drift bench-attacks ## every benchmark
 
 bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline.py
@@ -104,6 +104,9 @@ bench-serving: install
 
 bench-drift: install
 	$(BIN)/python benchmarks/drift.py
+
+bench-attacks: install ## ordinary traffic under the hostile requests of issue 9, before vs after
+	$(BIN)/python benchmarks/attacks.py
 
 deploy-local: install ## bundle, smoke test and switch the local deployment
 	$(BIN)/gitops-ml deploy-local

@@ -152,11 +152,21 @@ def bare_app() -> Any:
 def server(command: list[str], port: int, log: Path, peer: bool = False) -> Iterator[str]:
     """A server process on loopback, yielded once /v2/health/ready answers; peers run from
     their own venvs, without the project on their import path."""
+    with server_process(command, port, log, None if peer else REPO) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    command: list[str], port: int, log: Path, code: Path | None = REPO
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server`, also yielding the process; `code` is the checkout whose `serving` and
+    `gitops_ml` it imports (None: only what its own environment has)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if not peer:
-        env["PYTHONPATH"] = f"{REPO}:{REPO / 'src'}"
+    if code is not None:
+        env["PYTHONPATH"] = f"{code}:{code / 'src'}"
     with log.open("wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=handle, env=env, cwd=REPO)
+        process = subprocess.Popen(command, stdout=handle, stderr=handle, env=env, cwd=code or REPO)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -168,7 +178,7 @@ def server(command: list[str], port: int, log: Path, peer: bool = False) -> Iter
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"server did not start: {log.read_text()}") from exc
                 time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=10)
