@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_ml import paths
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import records
 
@@ -303,8 +304,8 @@ def main() -> int:
         servers: dict[str, tuple[Path, Path]] = {}
         if args.before:
             old = stack.enter_context(checkout(args.before))
-            servers[f"before ({args.before})"] = (old, old / "data/schema.yaml")
-        servers[f"after ({head})"] = (ROOT, ROOT / "data/schema.yaml")
+            servers[f"before ({args.before})"] = (old, old / paths.CONTRACT)
+        servers[f"after ({head})"] = (ROOT, ROOT / paths.CONTRACT)
         results = measure_all(
             bench, servers, onnx_path, bodies, one, args.duration, args.rounds, work
         )
