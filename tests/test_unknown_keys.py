@@ -11,7 +11,7 @@ import yaml
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
 from gitops_ml.cli import main
-from gitops_ml.config import ConfigError, DriftParams, load_params
+from gitops_ml.config import ConfigError, DriftParams, SplitParams, load_params
 from gitops_ml.contract import ContractError, load_contract
 
 
@@ -38,13 +38,30 @@ def test_a_misspelt_params_section_names_the_file_the_section_and_the_nearest_on
     )
 
 
-def test_a_misspelt_params_key_is_dotted_under_its_section() -> None:
+def test_a_misspelt_params_key_is_dotted_under_its_section_of_the_file_read() -> None:
     raw = load_params(PARAMS_PATH)
     raw["drift"]["psi_wran"] = raw["drift"].pop("psi_warn")
-    with pytest.raises(ConfigError, match=r"^params\.yaml: unknown key 'drift\.psi_wran' "):
+    with pytest.raises(ConfigError) as caught:
         DriftParams.from_params(raw)
-    with pytest.raises(ConfigError, match=r"\(did you mean 'psi_warn'\?\); valid in 'drift': "):
-        DriftParams.from_params(raw)
+    assert str(caught.value).startswith(
+        f"{PARAMS_PATH}: unknown key 'drift.psi_wran' (did you mean 'psi_warn'?); "
+        "valid in 'drift': window_rows, "
+    )
+
+
+def test_a_broken_rule_names_the_file_read_too() -> None:
+    raw = load_params(PARAMS_PATH)
+    raw["split"]["test_fraction"] = 1.5
+    with pytest.raises(ConfigError) as caught:
+        SplitParams.from_params(raw)
+    assert str(caught.value) == (
+        f"{PARAMS_PATH}: 'split.test_fraction' must be between 0 and 1, got 1.5"
+    )
+
+
+def test_params_built_in_code_are_named_as_the_default_file() -> None:
+    with pytest.raises(ConfigError, match=r"^params\.yaml: 'split\.seed' is required$"):
+        SplitParams.from_params({"split": {"test_fraction": 0.2}})
 
 
 @pytest.mark.parametrize(

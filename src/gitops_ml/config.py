@@ -64,12 +64,21 @@ def refuse_unknown(
             )
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
+class Params(dict[str, Any]):
+    """Parsed params that remember the file they came from, so an error in any section names
+    the file the user passed (`--params other.yaml`), not the default."""
+
+    def __init__(self, raw: Mapping[str, Any], path: str) -> None:
+        super().__init__(raw)
+        self.path = path
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
     raw = read_yaml(path, "params file", ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     refuse_unknown(raw, SECTIONS, str(path))
-    return raw
+    return Params(raw, str(path))
 
 
 Section = TypeVar("Section")
@@ -77,10 +86,22 @@ Section = TypeVar("Section")
 
 def read_section(cls: type[Section], params: Mapping[str, Any], name: str) -> Section:
     """The section `name` of parsed params as a `cls` dataclass, checked field by field."""
-    raw = params.get(name)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{paths.PARAMS}: section '{name}' is missing or not a mapping")
-    return _build(cls, raw, name)
+    try:
+        raw = params.get(name)
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{paths.PARAMS}: section '{name}' is missing or not a mapping")
+        return _build(cls, raw, name)
+    except ConfigError as exc:
+        raise _in_file(exc, getattr(params, "path", paths.PARAMS)) from None
+
+
+def _in_file(error: ConfigError, path: str) -> ConfigError:
+    """Section rules (here and in review/gates.py) say `params.yaml: …`; name the file read."""
+    default = f"{paths.PARAMS}: "
+    message = str(error)
+    if path == paths.PARAMS or not message.startswith(default):
+        return error
+    return ConfigError(f"{path}: {message.removeprefix(default)}")
 
 
 def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
