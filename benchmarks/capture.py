@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
 import json
 import os
 import statistics
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from bench_support import serving_bench
 
 from gitops_ml import io as gio
 from gitops_ml import paths
@@ -45,15 +45,6 @@ from gitops_ml.synthetic import generate_churn
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "captures"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-
-
-def _serving_bench() -> Any:
-    """benchmarks/serving.py by path: its module name would shadow the `serving` package."""
-    spec = importlib.util.spec_from_file_location("bench_serving", ROOT / "benchmarks/serving.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager
@@ -195,7 +186,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per setting")
     parser.add_argument("--rows-per-day", type=int, default=100_000, help="drift window rows/day")
     args = parser.parse_args()
-    bench = _serving_bench()
+    bench = serving_bench()
     print(f"capture benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp, object_store() as store:
         work = Path(tmp)
