@@ -289,3 +289,14 @@ def test_pinning_what_is_already_pinned_commits_nothing(repo: Path, tmp_path: Pa
     assert git(repo, "rev-parse", "HEAD") == head
     lines = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert (lines["changed"], lines["commit"]) == ("false", "")
+
+
+def test_a_missing_or_malformed_kustomization_is_an_error_naming_the_file(repo: Path) -> None:
+    (repo / "deploy/staging/kustomization.yaml").write_text("namespace: [\n")
+    with pytest.raises(EnvironmentError, match=r"deploy/staging/kustomization\.yaml: not valid"):
+        envs.namespace(repo, "staging")
+    with pytest.raises(EnvironmentError, match="kustomization of environment 'qa' not found"):
+        envs.namespace(repo, "qa")
+    (repo / envs.BASE_KUSTOMIZATION).unlink()
+    with pytest.raises(EnvironmentError, match=r"not found: .*; the overlays build on it$"):
+        envs.base_image_name(repo)

@@ -24,6 +24,7 @@ import yaml
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
+from gitops_ml.io import read_yaml
 
 FIRST_VERSION = "0.1.0"
 
@@ -113,9 +114,8 @@ def model_name_from_dvc_yaml(raw: Any, source: str = paths.DVC_YAML) -> str:
 
 def model_name(root: str | Path) -> str:
     path = Path(root) / paths.DVC_YAML
-    if not path.exists():
-        raise VersionError(f"{path}: not found; the model name comes from its 'artifacts:'")
-    return model_name_from_dvc_yaml(yaml.safe_load(path.read_text()), str(path))
+    hint = "; the model name comes from its 'artifacts:'"
+    return model_name_from_dvc_yaml(read_yaml(path, paths.DVC_YAML, VersionError, hint), str(path))
 
 
 def lock_hashes(lock: Any) -> dict[str, str]:
