@@ -113,9 +113,14 @@ def model_name_from_dvc_yaml(raw: Any, source: str = paths.DVC_YAML) -> str:
 
 
 def model_name(root: str | Path) -> str:
-    path = Path(root) / paths.DVC_YAML
+    return model_name_in(Path(root) / paths.DVC_YAML)
+
+
+def model_name_in(dvc_yaml: str | Path) -> str:
+    """The model name in the dvc.yaml file at `dvc_yaml` (a missing or broken file is named)."""
     hint = "; the model name comes from its 'artifacts:'"
-    return model_name_from_dvc_yaml(read_yaml(path, paths.DVC_YAML, VersionError, hint), str(path))
+    raw = read_yaml(dvc_yaml, paths.DVC_YAML, VersionError, hint)
+    return model_name_from_dvc_yaml(raw, str(dvc_yaml))
 
 
 def lock_hashes(lock: Any) -> dict[str, str]:
