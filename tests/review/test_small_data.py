@@ -23,10 +23,16 @@ from threadpoolctl import threadpool_limits
 from gitops_ml.config import EvaluateParams, ModelParams
 from gitops_ml.contract import Contract, model_frame, target_vector
 from gitops_ml.metric_registry import lower_is_better
-from gitops_ml.pipeline.evaluate import training_noise
+from gitops_ml.pipeline.evaluate import bootstrap_intervals, training_noise
 from gitops_ml.pipeline.train import fit_model
 from gitops_ml.review.gates import GateParams, GateResult, check_gates
-from gitops_ml.scoring import Difference, difference_sd, paired_differences, point_metrics
+from gitops_ml.scoring import (
+    Difference,
+    difference_sd,
+    paired_differences,
+    point_metrics,
+    unpaired_difference,
+)
 from gitops_ml.synthetic import generate_churn
 
 ROWS, TEST_ROWS = 7_500, 1_500
@@ -154,3 +160,48 @@ def test_randomness_passes_and_a_weaker_model_fails_on_1500_test_rows(data, cont
 
 def better(name: str, difference: Difference) -> bool:
     return (difference.delta < 0) == lower_is_better(name)
+
+
+@pytest.mark.slow
+def test_on_1500_rows_the_paired_interval_is_narrower_than_the_unpaired_one(data, contract) -> None:
+    """The fixture's boosting model, 120 → 30 trees: the 1,500-row rows of the detectable table
+    in docs/review.md (paired, and unpaired as when the test set changed), both with the
+    training noise of each side's refits at the gates' level."""
+    params = fixture_params()
+    gates, e = GateParams.from_params(params), EvaluateParams.from_params(params)
+    base_params = ModelParams.from_params(params)
+    pr_params = replace(base_params, hyperparams={**base_params.hyperparams, "max_iter": 30})
+    train, test = data
+    y = target_vector(test, contract)
+    level = gates.interval_level()
+    with threadpool_limits(limits=1):
+        p, noise = [], []
+        for model_params in (base_params, pr_params):
+            model = fit_model(train, contract, model_params)
+            p.append(np.asarray(model.predict_proba(model_frame(test, contract))[:, 1]))
+            found = training_noise(train, test, contract, model_params, e)
+            assert found is not None
+            noise.append(found["sd"])
+    sd = difference_sd(*noise)
+    paired = paired_differences(
+        y, p[0], p[1], (e.threshold, e.threshold), e.bootstrap_samples, e.seed,
+        level=level, training_sd=sd,
+    )  # fmt: skip
+    intervals = [bootstrap_intervals(y, q, e.threshold, e.bootstrap_samples, e.seed) for q in p]
+    point = [point_metrics(y, q, e.threshold) for q in p]
+    for name in gates.max_regression:
+        unpaired = unpaired_difference(
+            point[0][name],
+            point[1][name],
+            (intervals[0][name]["low"], intervals[0][name]["high"]),
+            (intervals[1][name]["low"], intervals[1][name]["high"]),
+            level=level,
+            training_sd=sd[name],
+        )
+        print(
+            f"\n120 → 30 trees, {name}: Δ {paired[name].delta:+.4f}, detectable paired "
+            f"±{paired[name].detectable:.4f} (training ±{paired[name].training:.4f}), unpaired "
+            f"±{unpaired.detectable:.4f}"
+        )
+        assert unpaired.delta == pytest.approx(paired[name].delta)
+        assert paired[name].detectable < unpaired.detectable
