@@ -300,6 +300,16 @@ def test_training_noise_of_both_sides_widens_the_interval_in_quadrature() -> Non
     assert row(md, "log_loss ↓")[4] == "-0.0162 … +0.0162"  # no noise measured for it: unchanged
 
 
+def test_a_base_without_training_noise_borrows_the_prs_and_the_note_says_so() -> None:
+    pr = {**evaluate_doc(roc=0.85), "training_noise": {"refits": 5, "sd": {"roc_auc": 0.004}}}
+    data = inputs(evaluate_doc(), pr)
+    data.comparison = Comparison(paired=False, note="the test sets differ (…)")
+    md = render(data).markdown
+    assert "subsamples, the PR's counting for both: the base measured none)" in md
+    # 0.0162 and 2.2414 × √2 × 0.004 = 0.0127 in quadrature
+    assert row(md, "roc_auc ↑")[4] == "-0.0306 … +0.0106"
+
+
 # ------------------------------------------------------------------ honest flags
 
 

@@ -291,15 +291,20 @@ def _noise_note(inputs: ReviewInputs) -> str:
         if gated > 1
         else f"{level} intervals"
     )
-    refits = inputs.side(EVALUATE, "new").get(f"{NOISE}.refits")
-    if training_sd(inputs) and is_number(refits):
-        training = (
-            f"they include the training noise (the spread of {int(refits)} refits with other "
-            "seeds and subsamples, base and PR, in quadrature)"
-        )
+    base, pr = (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+    if not training_sd(inputs) or not (is_number(base) or is_number(pr)):
+        return f"{family}; no training noise measured (`evaluate.refits: 0`): test-set noise only"
+    if is_number(base) and is_number(pr):
+        sides = "base and PR, in quadrature"
+    elif is_number(pr):
+        sides = "the PR's counting for both: the base measured none"
     else:
-        training = "no training noise measured (`evaluate.refits: 0`): test-set noise only"
-    return f"{family}; {training}"
+        sides = "the base's counting for both: the PR measured none"
+    refits = int(pr) if is_number(pr) else int(base or 0)
+    return (
+        f"{family}; they include the training noise (the spread of {refits} refits with other "
+        f"seeds and subsamples, {sides})"
+    )
 
 
 def comparison_note(inputs: ReviewInputs) -> str:
