@@ -8,7 +8,7 @@ weight matrix is the paired bootstrap: the noise of the test set cancels in the 
 
 The test set is one source of noise; training is the other: another seed or another 95 % of the
 training rows gives a genuinely different model, which the bootstrap of the test rows cannot
-see. The evaluate stage measures that spread by refitting (`training_sd`), and a difference is
+see. The evaluate stage measures that spread by refitting (`training_noise`), and a difference is
 called real only when it exceeds both, at a level that holds for all gated metrics at once.
 """
 
