@@ -252,6 +252,8 @@ class EvaluateParams(ParamsSection):
     cv_folds: int
     seed: int
     costs: Costs
+    refits: int  # training-noise refits (0: off); see scoring.py
+    refit_fraction: float
 
     def check(self) -> None:
         _require(
@@ -259,6 +261,15 @@ class EvaluateParams(ParamsSection):
             f"'evaluate.threshold' must be in (0, 1), got {self.threshold}",
         )
         _require(self.cv_folds >= 2, f"'evaluate.cv_folds' must be at least 2, got {self.cv_folds}")
+        _require(
+            self.refits == 0 or self.refits >= 2,
+            f"'evaluate.refits' must be 0 (off) or at least 2 (a spread needs two), got "
+            f"{self.refits}",
+        )
+        _require(
+            0.0 < self.refit_fraction <= 1.0,
+            f"'evaluate.refit_fraction' must be in (0, 1], got {self.refit_fraction}",
+        )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ EXECUTED = {
 SMALL = {
     "data.rows": 2000,
     "evaluate.bootstrap_samples": 20,
+    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
     "evaluate.cv_folds": 2,
     "model.hyperparams.max_iter": 20,
 }

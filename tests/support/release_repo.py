@@ -101,6 +101,7 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
 SMALL_PARAMS = {
     "data.rows": 3000,
     "evaluate.bootstrap_samples": 20,
+    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
     "evaluate.cv_folds": 2,
     "model.hyperparams.max_iter": 30,
 }

@@ -109,6 +109,7 @@ def test_drifted_runs_open_one_issue_then_update_it_and_a_clean_run_opens_nothin
 FAST_PARAMS = {
     "data.rows": 3000,
     "evaluate.bootstrap_samples": 30,
+    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
     "evaluate.cv_folds": 3,
     "model.hyperparams.max_iter": 40,
 }
