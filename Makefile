@@ -1,4 +1,8 @@
-# Every workflow step calls one of these targets, so CI and a laptop run the same thing.
+# CI and a laptop run the same commands. Workflow steps call these targets for everything a
+# developer also does (install, lint, test, dvc-pull, repro, check-committed, pr-report), and
+# the `gitops-ml` CLI directly where a release step passes what only the workflow knows (a
+# version, an image digest, $GITHUB_OUTPUT): a target would just forward those arguments. The
+# remaining lines are glue to GitHub, the registry and the cluster (git, gh, docker, kubectl).
 # Quick start: `make run` (pipeline on the default data), `make test` (the full suite).
 
 # The interpreter: PYTHON=… when given, else the first supported one on PATH (CI passes the
@@ -19,12 +23,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # dvc.yaml stages call `gitops-ml`; make them find the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-# Targets the workflows call.
+# Arguments the workflows pass: TARGETS= to dvc-pull, REPRO= to repro.
 TARGETS ?=
 REPRO ?=
 
 .PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
-	bench bench-pipeline bench-serving bench-drift deploy-local drift-demo clean \
+	bench bench-pipeline bench-serving bench-drift bench-attacks deploy-local drift-demo clean \
 	status demo
 
 help: ## list the targets
@@ -94,7 +98,7 @@ pr-report: install ## the pull-request report against BASE (default main)
 serve: install ## serve the exported model on http://127.0.0.1:8080
 	$(BIN)/python -m serving --model models/model.onnx --host 127.0.0.1 --port 8080
 
-bench: bench-pipeline bench-serving bench-drift ## every benchmark
+bench: bench-pipeline bench-serving bench-drift bench-attacks ## every benchmark
 
 bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline.py
@@ -104,6 +108,9 @@ bench-serving: install
 
 bench-drift: install
 	$(BIN)/python benchmarks/drift.py
+
+bench-attacks: install ## ordinary traffic under the hostile requests of issue 9, before vs after
+	$(BIN)/python benchmarks/attacks.py
 
 deploy-local: install ## bundle, smoke test and switch the local deployment
 	$(BIN)/gitops-ml deploy-local

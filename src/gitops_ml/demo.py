@@ -45,6 +45,7 @@ PR_CHANGE = ("model.hyperparams.learning_rate", 0.04)
 SMALL_PARAMS: dict[str, Any] = {
     "evaluate.bootstrap_samples": 20,
     "evaluate.cv_folds": 2,
+    "evaluate.refits": 2,  # the fewest that measure training noise for the report
     "drift.bootstrap_samples": 20,
 }
 TRAFFIC_ROWS = 600

@@ -5,12 +5,18 @@ comparison). Weights are what makes the bootstrap fast: a resample of n rows is 
 with integer counts, so B resamples are one (B, n) matrix and each metric is a handful of matrix
 operations; unit weights give the plain test-set metrics. Scoring two models with the SAME
 weight matrix is the paired bootstrap: the noise of the test set cancels in the difference.
+
+The test set is one source of noise; training is the other: another seed or another 95 % of the
+training rows gives a genuinely different model, which the bootstrap of the test rows cannot
+see. The evaluate stage measures that spread by refitting (`training_noise`), and a difference is
+called real only when it exceeds both, at a level that holds for all gated metrics at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -19,6 +25,8 @@ from gitops_ml.metric_registry import TEST_METRICS
 PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
 BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
 COST = "cost_per_1000"
+FAMILY_ERROR = 0.05  # chance that randomness alone is called real in ANY of the gated metrics
+CI_LEVEL = 1.0 - FAMILY_ERROR  # one interval on its own (metrics/evaluate.json `ci95`)
 
 
 def weighted_metrics(
@@ -114,19 +122,34 @@ def weight_chunks(
         yield bootstrap_weights(n_rows, min(chunk, samples - start), rng)
 
 
+def family_level(tests: int) -> float:
+    """Confidence level of each interval so that `tests` of them together are wrong with
+    probability at most FAMILY_ERROR (Bonferroni): 95 % for one gated metric, 98.3 % for three."""
+    return 1.0 - FAMILY_ERROR / max(tests, 1)
+
+
+def z_value(level: float) -> float:
+    """The two-sided normal quantile of `level` (1.96 for 0.95)."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
 @dataclass(frozen=True)
 class Difference:
-    """PR minus base for one metric, with the 95 % interval of that difference.
+    """PR minus base for one metric, with the interval of that difference at `level`.
 
-    `detectable` is the half-width of the interval: the smallest difference this test set can
-    call real for these two models. `paired` says whether both models were scored on the same
-    rows (paired bootstrap) or the interval was combined from two separate ones (unpaired).
+    The interval holds the test-set noise (bootstrap) and, when the evaluate stage measured it,
+    the training noise: `training` is the half-width the latter adds, in quadrature. `detectable`
+    is the half-width of the whole interval: the smallest difference these two models on this
+    test set can call real. `paired` says whether both models were scored on the same rows
+    (paired bootstrap) or the interval was combined from two separate ones (unpaired).
     """
 
     delta: float
     low: float
     high: float
     paired: bool
+    level: float = CI_LEVEL
+    training: float = 0.0
 
     @property
     def real(self) -> bool:
@@ -138,6 +161,33 @@ class Difference:
         return (self.high - self.low) / 2
 
 
+def with_training(difference: Difference, sd: float | None) -> Difference:
+    """`difference` with the training noise of standard deviation `sd` added to each side of its
+    interval in quadrature (independent sources add variances); unchanged for None or 0."""
+    if not sd:
+        return difference
+    extra = z_value(difference.level) * sd
+    d = difference
+    low = d.delta - float(np.hypot(d.delta - d.low, extra))
+    high = d.delta + float(np.hypot(d.high - d.delta, extra))
+    return Difference(d.delta, low, high, d.paired, d.level, extra)
+
+
+def difference_sd(
+    base: Mapping[str, float] | None, pr: Mapping[str, float] | None
+) -> dict[str, float]:
+    """Training-noise standard deviation of PR − base per metric: two independent trainings, so
+    the variances add. When one side did not measure it (an older base), the other side's
+    spread stands in for both (the same procedure retrained is the null being tested)."""
+    base, pr = base or {}, pr or {}
+    out: dict[str, float] = {}
+    for name in sorted(set(base) | set(pr)):
+        a = base.get(name, pr.get(name, 0.0))
+        b = pr.get(name, a)
+        out[name] = float(np.hypot(a, b))
+    return out
+
+
 def paired_differences(
     y: np.ndarray,
     p_base: np.ndarray,
@@ -147,11 +197,15 @@ def paired_differences(
     seed: int,
     costs: tuple[float, float] | None = None,
     max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+    *,
+    level: float = CI_LEVEL,
+    training_sd: Mapping[str, float] | None = None,
 ) -> dict[str, Difference]:
     """Paired bootstrap of PR − base for every test metric (and the cost, given `costs`).
 
     Both models score the same resampled rows, each at its own decision threshold (base, PR);
-    the interval is the 2.5–97.5 percentile of the per-resample differences.
+    the interval is the central `level` percentile range of the per-resample differences,
+    widened by the training noise `training_sd` (per metric, see `difference_sd`) when given.
     """
     ones = np.ones((1, len(y)))
     base_point = weighted_metrics(y, p_base, ones, thresholds[0], costs)
@@ -162,24 +216,34 @@ def paired_differences(
         pr = weighted_metrics(y, p_pr, weights, thresholds[1], costs)
         for name in deltas:
             deltas[name].append(pr[name] - base[name])
+    tail = 50.0 * (1.0 - level)
     out: dict[str, Difference] = {}
     for name, parts in deltas.items():
-        low, high = np.nanpercentile(np.concatenate(parts), [2.5, 97.5])
+        low, high = np.nanpercentile(np.concatenate(parts), [tail, 100.0 - tail])
         delta = float(pr_point[name][0] - base_point[name][0])
-        out[name] = Difference(delta, float(low), float(high), paired=True)
+        test_only = Difference(delta, float(low), float(high), paired=True, level=level)
+        out[name] = with_training(test_only, (training_sd or {}).get(name))
     return out
 
 
 def unpaired_difference(
-    old: float, new: float, old_interval: tuple[float, float], new_interval: tuple[float, float]
+    old: float,
+    new: float,
+    old_interval: tuple[float, float],
+    new_interval: tuple[float, float],
+    *,
+    level: float = CI_LEVEL,
+    training_sd: float | None = None,
 ) -> Difference:
-    """PR − base from two independent 95 % intervals: the half-widths add in quadrature.
+    """PR − base from two independent CI_LEVEL intervals: the half-widths add in quadrature,
+    scaled to `level` as normal intervals scale, then the training noise is added.
 
     Wider than a paired interval (the test-set noise of both sides adds up instead of
     cancelling): the fallback when the two models were not scored on the same rows.
     """
     half = float(
         np.hypot((old_interval[1] - old_interval[0]) / 2, (new_interval[1] - new_interval[0]) / 2)
-    )
+    ) * (z_value(level) / z_value(CI_LEVEL))
     delta = new - old
-    return Difference(delta, delta - half, delta + half, paired=False)
+    test_only = Difference(delta, delta - half, delta + half, paired=False, level=level)
+    return with_training(test_only, training_sd)

@@ -3,7 +3,9 @@ threshold chosen away from the test set, plot data on fixed grids, and byte-iden
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +18,8 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.config import Costs, EvaluateParams, ModelParams
-from gitops_ml.contract import Column, Contract
+from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
+from gitops_ml.contract import Column, Contract, model_frame
 from gitops_ml.pipeline.evaluate import (
     CONFUSION_FILE,
     CURVE_GRID,
@@ -36,6 +38,7 @@ from gitops_ml.pipeline.evaluate import (
     roc_points,
     slice_groups,
     slice_metrics,
+    training_noise,
 )
 from gitops_ml.pipeline.train import fit_model, save_model
 from gitops_ml.scoring import bootstrap_weights, point_metrics, weighted_metrics
@@ -44,7 +47,15 @@ from gitops_ml.synthetic import generate_churn
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 25})
 COSTS = Costs(false_positive=25.0, false_negative=250.0)
-PARAMS = EvaluateParams(threshold=0.5, bootstrap_samples=50, cv_folds=3, seed=7, costs=COSTS)
+PARAMS = EvaluateParams(
+    threshold=0.5,
+    bootstrap_samples=50,
+    cv_folds=3,
+    seed=7,
+    costs=COSTS,
+    refits=3,
+    refit_fraction=0.9,
+)
 
 
 def scored(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -280,6 +291,8 @@ def stage_files(
             "cv_folds": PARAMS.cv_folds,
             "seed": PARAMS.seed,
             "costs": {"false_positive": 25.0, "false_negative": 250.0},
+            "refits": PARAMS.refits,
+            "refit_fraction": PARAMS.refit_fraction,
         },
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -323,7 +336,16 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
     stage_output: Path,
 ) -> None:
     metrics = gio.read_json(stage_output / "metrics" / "evaluate.json")
-    assert set(metrics) == {"test", "ci95", "cv", "business", "confusion", "rows", "slices"}
+    assert set(metrics) == {
+        "test",
+        "ci95",
+        "cv",
+        "business",
+        "confusion",
+        "rows",
+        "slices",
+        "training_noise",
+    }
     assert set(metrics["test"]) == set(TEST_METRICS)
     assert set(metrics["ci95"]) == set(TEST_METRICS)
     assert all(set(v) == {"low", "high"} for v in metrics["ci95"].values())
@@ -391,12 +413,69 @@ def test_evaluate_seed_moves_cv_and_bootstrap_but_not_test_metrics(
         test,
         contract,
         SMALL_MODEL,
-        EvaluateParams(threshold=0.5, bootstrap_samples=50, cv_folds=3, seed=8, costs=COSTS),
+        replace(PARAMS, seed=8),
     )
 
     assert base.metrics["test"] == reseeded.metrics["test"]  # the test set does not depend on it
     assert base.metrics["cv"] != reseeded.metrics["cv"]
     assert base.metrics["ci95"] != reseeded.metrics["ci95"]
+    assert base.metrics["training_noise"] != reseeded.metrics["training_noise"]
+
+
+# ------------------------------------------------------------------ training noise
+
+
+def test_training_noise_is_the_spread_of_test_metrics_over_seeded_refits(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+) -> None:
+    train, test = splits
+    noise = training_noise(train, test, contract, SMALL_MODEL, PARAMS)
+
+    assert noise is not None
+    assert noise["refits"] == 3 and noise["fraction"] == 0.9
+    assert set(noise["sd"]) == {*TEST_METRICS, "cost_per_1000"}
+    # Refit k: seed 7 + k for the model and for drawing 90 % of the training rows.
+    y_test, x_test = test["churned"].astype(int).to_numpy(), model_frame(test, contract)
+    roc = []
+    for k in (1, 2, 3):
+        rows = np.sort(np.random.default_rng(7 + k).choice(2400, size=2160, replace=False))
+        with threadpool_limits(limits=1):
+            model = fit_model(train.iloc[rows], contract, replace(SMALL_MODEL, seed=7 + k))
+        roc.append(skm.roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
+    assert noise["sd"]["roc_auc"] == pytest.approx(np.std(roc, ddof=1), rel=1e-9)
+    assert 0 < noise["sd"]["roc_auc"] < 0.05
+
+
+def test_training_noise_is_off_with_zero_refits(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    train, test = splits
+    off = replace(PARAMS, refits=0)
+
+    assert training_noise(train, test, contract, SMALL_MODEL, off) is None
+    assert "training_noise" not in evaluate(model, train, test, contract, SMALL_MODEL, off).metrics
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"refits": 1}, r"'evaluate.refits' must be 0 \(off\) or at least 2"),
+        ({"refit_fraction": 0.0}, r"'evaluate.refit_fraction' must be in \(0, 1\], got 0.0"),
+        ({"refit_fraction": 1.5}, r"'evaluate.refit_fraction' must be in \(0, 1\], got 1.5"),
+    ],
+)
+def test_bad_refit_params_name_the_key(change: dict[str, Any], message: str) -> None:
+    section = {
+        "threshold": 0.5,
+        "bootstrap_samples": 50,
+        "cv_folds": 3,
+        "seed": 7,
+        "costs": {"false_positive": 25.0, "false_negative": 250.0},
+        "refits": 3,
+        "refit_fraction": 0.9,
+    }
+    with pytest.raises(ConfigError, match=message):
+        EvaluateParams.from_params({"evaluate": {**section, **change}})
 
 
 def test_cli_reports_a_missing_model_file_as_an_error_line(

@@ -29,6 +29,7 @@ AUDIT = REPO_ROOT / "tests" / "support" / "stage_audit.py"
 SMALL = {
     "data.rows": 1500,
     "evaluate.bootstrap_samples": 20,
+    "evaluate.refits": 2,  # the fewest that run the refit path, whose reads are audited too
     "evaluate.cv_folds": 2,
     "model.hyperparams.max_iter": 15,
 }

@@ -227,3 +227,21 @@ def test_bad_regression_test_and_slice_gap_params_name_the_key(section, message)
 
 def test_fixture_params_use_the_paired_bootstrap() -> None:
     assert GateParams.from_params(fixture_params()).regression_test == "paired_bootstrap"
+
+
+def test_intervals_are_at_the_level_where_all_regression_gates_together_err_5_percent() -> None:
+    assert GATES.interval_level() == pytest.approx(0.975)  # two gated metrics
+    assert GateParams().interval_level() == 0.95  # no gate: a single 95 % interval
+    assert GateParams.from_params(fixture_params()).interval_level() == pytest.approx(1 - 0.05 / 3)
+
+
+def test_the_gate_detail_names_the_level_of_its_interval() -> None:
+    worse = Difference(-0.02, -0.03, -0.011, paired=True, level=1 - 0.05 / 3)
+
+    results = by_name(
+        check_gates(GATES, {"roc_auc": 0.83}, {"roc_auc": 0.85}, PARITY_OK, {"roc_auc": worse})
+    )
+
+    assert "; real (paired 98.3% interval -0.0300 … -0.0110)" in (
+        results["roc_auc regression"].detail
+    )

@@ -129,9 +129,11 @@ def test_fewer_trees_report_shows_worse_metrics_with_direction_and_changed_param
         "0.8600",
         "0.8300",
         "-0.0300 (-3.5%)",
-        "-0.0441 … -0.0159",  # unpaired: the two ±0.01 intervals add in quadrature
+        # unpaired: the two ±0.01 intervals add in quadrature (±0.0141), then scale from 95 % to
+        # 97.5 %, the level at which the two regression-gated metrics together err at most 5 %
+        "-0.0462 … -0.0138",
         "🔴 worse, **real**",
-        "±0.0141",
+        "±0.0162",
     ]
     assert row(md, "log_loss ↓")[5] == "🔴 worse, **real**"  # higher log loss is worse
     assert "| `model.max_iter` | 250 | 50 |" in md
@@ -270,7 +272,42 @@ def test_unpaired_fallback_is_labelled_with_its_reason() -> None:
     data.comparison = Comparison(paired=False, note="the test sets differ (…)")
     md = render(data).markdown
     assert "**Unpaired comparison** (the test sets differ (…)): each interval" in md
-    assert row(md, "roc_auc ↑")[4] == "-0.0241 … +0.0041"
+    assert row(md, "roc_auc ↑")[4] == "-0.0262 … +0.0062"
+
+
+def test_the_interval_level_is_family_wise_over_the_regression_gates_and_named() -> None:
+    md = render(inputs(evaluate_doc(), evaluate_doc(roc=0.85))).markdown
+    header = next(x for x in md.splitlines() if x.startswith("| metric |"))
+    assert "| 97.5% interval |" in header
+    assert "97.5% intervals: the 2 regression-gated metrics together call randomness real at " in md
+    assert "no training noise measured (`evaluate.refits: 0`)" in md
+
+    one_gate = inputs(evaluate_doc(), evaluate_doc(roc=0.85))
+    one_gate.gates = replace(GATES, max_regression={"roc_auc": 0.01})
+    assert "| 95% interval |" in render(one_gate).markdown
+
+
+def test_training_noise_of_both_sides_widens_the_interval_in_quadrature() -> None:
+    def with_noise(doc: dict[str, Any], sd: float) -> dict[str, Any]:
+        return {**doc, "training_noise": {"refits": 5, "fraction": 0.95, "sd": {"roc_auc": sd}}}
+
+    data = inputs(with_noise(evaluate_doc(), 0.003), with_noise(evaluate_doc(roc=0.85), 0.004))
+    data.comparison = Comparison(paired=False, note="the test sets differ (…)")
+    md = render(data).markdown
+    # test-set half-width 0.0162 (as above) and training 2.2414 × √(0.003² + 0.004²) = 0.0112
+    assert row(md, "roc_auc ↑")[4] == "-0.0297 … +0.0097"
+    assert "they include the training noise (the spread of 5 refits" in md
+    assert row(md, "log_loss ↓")[4] == "-0.0162 … +0.0162"  # no noise measured for it: unchanged
+
+
+def test_a_base_without_training_noise_borrows_the_prs_and_the_note_says_so() -> None:
+    pr = {**evaluate_doc(roc=0.85), "training_noise": {"refits": 5, "sd": {"roc_auc": 0.004}}}
+    data = inputs(evaluate_doc(), pr)
+    data.comparison = Comparison(paired=False, note="the test sets differ (…)")
+    md = render(data).markdown
+    assert "subsamples, the PR's counting for both: the base measured none)" in md
+    # 0.0162 and 2.2414 × √2 × 0.004 = 0.0127 in quadrature
+    assert row(md, "roc_auc ↑")[4] == "-0.0306 … +0.0106"
 
 
 # ------------------------------------------------------------------ honest flags

@@ -5,8 +5,9 @@ change. Gates are results, not errors: a failing gate makes `gitops-ml report --
 while a gate that cannot be evaluated (metric missing) fails with a message saying why.
 
 A regression gate with `regression_test: paired_bootstrap` fails only when the regression is
-both larger than `max_regression` AND real (its 95 % interval excludes 0), so a change of seed
-on a small test set cannot fail it while a real regression beyond the margin always does;
+both larger than `max_regression` AND real: its interval (test-set and training noise, at the
+level `interval_level` gives the gated metrics together) excludes 0, so a change of seed on a
+small test set cannot fail it while a real regression beyond the margin does;
 `regression_test: none` compares the point values alone (the margin is then the only guard).
 """
 
@@ -20,7 +21,7 @@ from gitops_ml import paths
 from gitops_ml.config import ConfigError, did_you_mean, read_section
 from gitops_ml.markdown import num, signed
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better
-from gitops_ml.scoring import Difference
+from gitops_ml.scoring import Difference, family_level
 
 REGRESSION_TESTS: tuple[str, ...] = ("paired_bootstrap", "none")
 
@@ -59,11 +60,21 @@ class GateParams:
                 f"params.yaml: 'gates.max_label_flips' must be >= 0, got {self.max_label_flips}"
             )
 
+    def interval_level(self) -> float:
+        """The level of every PR − base interval: the regression gates are one decision, so
+        randomness may fail (or be called real in) any of them at most 5 % of the time."""
+        return family_level(len(self.max_regression))
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> GateParams:
         if params.get("gates") is None:
             return cls()
         return read_section(cls, params, "gates")
+
+
+def level_text(level: float) -> str:
+    """An interval's level as the report prints it: 95%, 98.3%."""
+    return f"{level * 100:.3g}%"
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,10 @@ def _regression_gate(
     # Real regression: the whole interval of PR − base lies on the worse side of 0.
     real = (difference.high < 0) if sign > 0 else (difference.low > 0)
     kind = "paired" if difference.paired else "unpaired"
-    interval = f"{kind} 95% interval {signed(difference.low)} … {signed(difference.high)}"
+    interval = (
+        f"{kind} {level_text(difference.level)} interval {signed(difference.low)} … "
+        f"{signed(difference.high)}"
+    )
     verdict = "real" if real else "within noise"
     return GateResult(gate, not (too_large and real), f"{detail}; {verdict} ({interval})", name)
 

@@ -5,6 +5,8 @@ misses the point: on a small test set a change of seed can cross a gate while a 
 regression hides inside a wide interval. Scoring the base model on the same rows as the PR
 model and bootstrapping the *difference* cancels the noise both share (which rows happen to be
 in the test set), so the interval of PR − base is narrow and "real" (it excludes 0) means it.
+The interval also carries the training noise both evaluate stages measured (scoring.py), at the
+family-wise level of the gated metrics.
 
 The base model is the base's ONNX file, found by the md5 the base's dvc.lock records for it: in
 the local DVC cache, else through DVC from the remote. When it cannot be had, or the test sets
@@ -28,7 +30,7 @@ from gitops_ml.config import EvaluateParams
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.release.versions import lock_hashes
-from gitops_ml.scoring import Difference, paired_differences
+from gitops_ml.scoring import CI_LEVEL, Difference, paired_differences
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ def compare_models(
     thresholds: tuple[float | None, float | None],
     params: Mapping[str, Any],
     root: str | Path = ".",
+    *,
+    level: float = CI_LEVEL,
+    training_sd: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Score the PR's test set with both models and bootstrap every difference.
 
     `thresholds` are the decision thresholds each side was evaluated at (None: the PR's
-    `evaluate.threshold`); `params` the PR's parsed params.yaml (bootstrap samples, seed, costs).
+    `evaluate.threshold`); `params` the PR's parsed params.yaml (bootstrap samples, seed, costs);
+    `level` and `training_sd` as in `scoring.paired_differences`.
     Never raises for a missing piece: it returns an unpaired Comparison saying which one.
     """
     root = Path(root)
@@ -141,12 +147,14 @@ def compare_models(
         evaluate.bootstrap_samples,
         evaluate.seed,
         costs,
+        level=level,
+        training_sd=training_sd,
     )
     return Comparison(
         paired=True,
         note=(
             f"both models scored on the PR's {len(y):,} test rows; intervals from "
-            f"{evaluate.bootstrap_samples} paired bootstrap resamples of those rows"
+            f"{evaluate.bootstrap_samples:,} paired bootstrap resamples of those rows"
         ),
         rows=len(y),
         samples=evaluate.bootstrap_samples,

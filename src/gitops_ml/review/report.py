@@ -29,9 +29,9 @@ from gitops_ml.markdown import MISSING, auto, cell, details, is_number, num, sig
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
 from gitops_ml.repo_state import changed_files, stale_message
 from gitops_ml.review import charts
-from gitops_ml.review.gates import GateParams, GateResult, check_gates
+from gitops_ml.review.gates import GateParams, GateResult, check_gates, level_text
 from gitops_ml.review.paired import Comparison, compare_models
-from gitops_ml.scoring import Difference, unpaired_difference
+from gitops_ml.scoring import Difference, difference_sd, unpaired_difference
 
 EVALUATE = paths.EVALUATE_METRICS
 DATA = paths.DATA_METRICS
@@ -190,7 +190,13 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             _threshold(inputs.side(EVALUATE, "new")),
         )
         inputs.comparison = compare_models(
-            base_sha, inputs.base_lock, inputs.pr_lock, thresholds, raw_params
+            base_sha,
+            inputs.base_lock,
+            inputs.pr_lock,
+            thresholds,
+            raw_params,
+            level=inputs.gates.interval_level(),
+            training_sd=training_sd(inputs),
         )
     return inputs
 
@@ -239,37 +245,82 @@ def _ordered(names: set[str]) -> list[str]:
     return first + rest + business
 
 
+NOISE = "training_noise"  # the evaluate stage's refit spread (metrics/evaluate.json)
+
+
+def training_sd(inputs: ReviewInputs) -> dict[str, float]:
+    """Training-noise standard deviation of PR − base per metric, from both sides' refits."""
+    prefix = f"{NOISE}.sd."
+
+    def sds(flat: Flat) -> dict[str, float]:
+        return {k[len(prefix) :]: float(v) for k, v in flat.items() if k.startswith(prefix)}
+
+    return difference_sd(sds(inputs.side(EVALUATE, "old")), sds(inputs.side(EVALUATE, "new")))
+
+
 def differences(inputs: ReviewInputs) -> dict[str, Difference]:
-    """PR − base with its 95 % interval per headline metric: paired when the comparison ran,
-    else unpaired from each side's own bootstrap interval (metrics/evaluate.json `ci95`)."""
+    """PR − base with its interval per headline metric: paired when the comparison ran, else
+    unpaired from each side's own bootstrap interval (metrics/evaluate.json `ci95`); both with
+    the training noise, at the gates' family-wise level."""
     base, pr = inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new")
     comparison = inputs.comparison
     if comparison is not None and comparison.paired:
         names = set(headline(base)) & set(headline(pr))
         return {k: v for k, v in comparison.differences.items() if k in names}
     out: dict[str, Difference] = {}
+    level, sd = inputs.gates.interval_level(), training_sd(inputs)
     for name, new in headline(pr).items():
         old = headline(base).get(name)
         found = [f.get(f"ci95.{name}.{end}") for f in (base, pr) for end in ("low", "high")]
         bounds = [float(b) for b in found if is_number(b)]
         if old is not None and len(bounds) == 4:
             lo_a, hi_a, lo_b, hi_b = bounds
-            out[name] = unpaired_difference(old, new, (lo_a, hi_a), (lo_b, hi_b))
+            out[name] = unpaired_difference(
+                old, new, (lo_a, hi_a), (lo_b, hi_b), level=level, training_sd=sd.get(name)
+            )
     return out
+
+
+def _noise_note(inputs: ReviewInputs) -> str:
+    """What the intervals hold besides the test rows, and at which level (why so wide)."""
+    gated = len(inputs.gates.max_regression)
+    level = level_text(inputs.gates.interval_level())
+    family = (
+        f"{level} intervals: the {gated} regression-gated metrics together call randomness real "
+        "at most 5% of the time (Bonferroni)"
+        if gated > 1
+        else f"{level} intervals"
+    )
+    base, pr = (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+    if not training_sd(inputs) or not (is_number(base) or is_number(pr)):
+        return f"{family}; no training noise measured (`evaluate.refits: 0`): test-set noise only"
+    if is_number(base) and is_number(pr):
+        sides = "base and PR, in quadrature"
+    elif is_number(pr):
+        sides = "the PR's counting for both: the base measured none"
+    else:
+        sides = "the base's counting for both: the PR measured none"
+    refits = int(pr) if is_number(pr) else int(base or 0)
+    return (
+        f"{family}; they include the training noise (the spread of {refits} refits with other "
+        f"seeds and subsamples, {sides})"
+    )
 
 
 def comparison_note(inputs: ReviewInputs) -> str:
     """One line saying how base and PR were compared, so a reader knows what "real" rests on."""
     comparison = inputs.comparison
+    noise = _noise_note(inputs)
     if comparison is not None and comparison.paired:
         return (
-            f"**Paired comparison**: {comparison.note}. *Real* = the 95% interval of PR − base "
-            "excludes 0; *detectable* = the smallest difference this test set can call real."
+            f"**Paired comparison**: {comparison.note}; {noise}. *Real* = the interval of "
+            "PR − base excludes 0; *detectable* = its half-width, the smallest difference these "
+            "two models on this test set can call real."
         )
     why = comparison.note if comparison is not None else "no paired comparison was made"
     return (
         f"**Unpaired comparison** ({why}): each interval of PR − base combines the base's and "
-        "the PR's own bootstrap intervals, so only larger changes can be called real."
+        f"the PR's own bootstrap intervals, so only larger changes can be called real; {noise}."
     )
 
 
@@ -330,7 +381,8 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
         )
     if not rows:
         return f"### Metrics\n\n_No metrics found in `{EVALUATE}` on either side._", False
-    header = ["metric", "base", "PR", "change", "95% interval", "verdict", "detectable", "gate"]
+    level = f"{level_text(inputs.gates.interval_level())} interval"
+    header = ["metric", "base", "PR", "change", level, "verdict", "detectable", "gate"]
     body = table(header, rows, "---|---:|---:|---:|---:|---|---:|:---:")
     note = "↑ higher is better, ↓ lower is better. " + comparison_note(inputs)
     return f"### Metrics (test set)\n\n{body}\n\n{note}", any_change
