@@ -6,7 +6,9 @@ updates it instead of opening a duplicate; a clean window touches no issue at al
 
 from __future__ import annotations
 
+import gzip
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from workflow_harness import (
 
 from gitops_ml import io as gio
 from gitops_ml.monitor.profile import build_model_profile
+from gitops_ml.monitor.readers import ModelScorer
+from gitops_ml.monitor.simulate import Window, prediction_log_lines
 from gitops_ml.synthetic import generate_churn
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "drift.yml"
@@ -47,8 +51,15 @@ def repo(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactory
     return repo
 
 
-def _check(repo: Path, scenario: str, run_id: int, issues: list[dict[str, Any]]) -> JobResult:
+def _check(
+    repo: Path,
+    scenario: str,
+    run_id: int,
+    issues: list[dict[str, Any]],
+    variables: dict[str, str] | None = None,
+) -> JobResult:
     log = repo.parent / f"recorder-{run_id}.jsonl"
+    source = "" if variables else "simulate"  # a schedule passes no inputs: vars decide
     return run_job(
         WORKFLOW,
         "check",
@@ -60,7 +71,8 @@ def _check(repo: Path, scenario: str, run_id: int, issues: list[dict[str, Any]])
                 "run_id": run_id,
                 "ref": "refs/heads/main",
             },
-            "inputs": {"scenario": scenario, "source": "simulate", "retrain": False},
+            "inputs": {"scenario": scenario, "source": source, "retrain": False},
+            "vars": variables or {},
         },
         env=recorder_env(log, gh_issues=issues),
         log=log,
@@ -168,3 +180,50 @@ def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
     assert "Retraining pull request: https://github.com/example/gitops-ml/pull/42" in (
         result.summary
     )
+
+
+CAPTURED_ROWS = 600  # per captured hour
+
+
+def _captured_hour(
+    exported_model: ExportedModel, when: datetime, scenario: str, n: int, rows: int
+) -> bytes:
+    """One shipped capture file: the serving format, gzipped, as the sidecar writes it."""
+    contract = exported_model.contract
+    start = when.date().isoformat()
+    frame = generate_churn(rows, 300 + n, scenario, start=start, days=1)
+    frame = frame.drop(columns=[contract.target])
+    scores = ModelScorer(exported_model.onnx_path, contract).score(frame)
+    lines = prediction_log_lines(Window(frame, scores, []), contract, "churn-model")
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+def test_with_capture_url_set_a_scheduled_run_reads_the_last_seven_days_of_captures(
+    repo: Path, exported_model: ExportedModel
+) -> None:
+    """The real-deployment default: vars.CAPTURE_URL set, no inputs → `--since 7d` over the
+    shipped partitions. A price increase captured 10 days ago lies outside the window (read
+    with `CAPTURE_SINCE=30d` it turns the verdict to a warning)."""
+    store = repo.parent / "captures"
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = {  # when → (scenario, rows)
+        now - timedelta(days=1): ("none", CAPTURED_ROWS),
+        now - timedelta(days=3): ("none", CAPTURED_ROWS),
+        now - timedelta(days=10): ("price_increase", 4 * CAPTURED_ROWS),
+    }
+    for n, (when, (scenario, rows)) in enumerate(hours.items()):
+        part = store / "predictions" / f"date={when:%Y-%m-%d}" / f"hour={when:%H}"
+        part.mkdir(parents=True)
+        (part / f"pod-a-1795000000000-{n:06d}.jsonl.gz").write_bytes(
+            _captured_hour(exported_model, when, scenario, n, rows)
+        )
+
+    result = _check(repo, "", 4, issues=[], variables={"CAPTURE_URL": str(store / "predictions")})
+
+    assert result.ok, result.explain()
+    assert result.step("Get the current window").outputs["current"] == str(store / "predictions")
+    assert result.outputs["drift"]["verdict"] == "no_drift"
+    drift = gio.read_json(repo / "reports" / "drift" / "drift.json")
+    assert drift["rows"] == 2 * CAPTURED_ROWS
+    assert all("date=" in source for source in drift["sources"])
+    assert _gh(result, "issue", "create") == []
