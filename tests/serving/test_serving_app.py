@@ -97,3 +97,37 @@ def test_an_unexpected_failure_is_a_json_500(model: Model, exported_model: Any) 
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"error": "internal server error (logged on the server)"}
     assert "x-request-id" in response.headers
+
+
+def test_a_client_gone_before_its_body_arrived_is_a_client_error_not_a_500(
+    model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The inference routes read the body straight from ASGI: a disconnect mid-body ends the
+    request as a 400 in the metrics, with no traceback in the log."""
+    app = create_app(model)
+    messages = [
+        {"type": "http.request", "body": b'{"inputs": [', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": INFER,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-length", b"5000")],
+    }
+    asyncio.run(app(scope, receive, send))
+    text = _metrics(app)
+
+    assert sent[0]["status"] == 400
+    assert 'route="/v2/models/{model_name}/infer",status="400"} 1.0' in text
+    assert "unhandled error" not in caplog.text
