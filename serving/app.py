@@ -37,7 +37,14 @@ from serving.model import Model
 from serving.openapi import Operation
 from serving.prediction_log import PredictionLog
 from serving.v2 import BINARY_MESSAGE
-from serving.validation import ParsedRequest, RequestError, dump_json, id_spec, parse_json
+from serving.validation import (
+    FeatureTable,
+    ParsedRequest,
+    RequestError,
+    dump_json,
+    id_spec,
+    parse_json,
+)
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
@@ -291,6 +298,7 @@ def create_app(
     contract = model.contract
     specs = model.specs
     ident = id_spec(contract)
+    table = FeatureTable(specs, ident)
     positive = f"{contract.target} = {contract.positive_label}"
     examples = example_payloads(contract)
     metrics = ServingMetrics(info, contract.categorical_features)
@@ -328,7 +336,7 @@ def create_app(
 
     async def infer(scope: Scope, receive: Receive) -> bytes:
         body = parse_json(await read_body(scope, receive, settings))
-        parsed = v2.parse_infer_request(body, specs, settings.max_rows, ident)
+        parsed = v2.parse_infer_request(body, table, settings.max_rows)
         labels, probabilities = predict(scope, parsed, "v2")
         return dump_json(
             v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
@@ -336,7 +344,7 @@ def create_app(
 
     async def predict_records(scope: Scope, receive: Receive) -> bytes:
         body = parse_json(await read_body(scope, receive, settings))
-        parsed = records.parse_records(body, specs, settings.max_rows, ident)
+        parsed = records.parse_records(body, table, settings.max_rows)
         labels, probabilities = predict(scope, parsed, "predict")
         return dump_json(
             records.predict_response(info.name, info.version, labels, probabilities, parsed, ident)

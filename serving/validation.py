@@ -232,8 +232,7 @@ def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[fl
     would cost more than the checks. A plain JSON number is converted inline: the call per
     value was the costliest line in the profile of 100-row requests (benchmarks/serving.py
     --profile)."""
-    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
-    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
+    low, high = _bounds(spec)
     plain = PLAIN_TYPES[spec.type]
     floats: list[float] = []
     absent: list[int] = []
@@ -299,44 +298,83 @@ class ParsedRequest:
     ids: list[Any] | None = None
 
 
-def build_feeds(
-    specs: Sequence[FeatureSpec], columns: dict[str, list[Any]], rows: int, kind: str
-) -> ParsedRequest:
-    """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+class FeatureTable:
+    """What validating a request needs to know per feature, worked out once per server rather
+    than once per request: the id column, each feature's V2 datatypes, and for each numeric
+    feature the JSON types it takes as they are and its bounds.
 
-    All numeric columns go into one float32 block and all category columns into one object
-    block, and each feed is a contiguous row view of its block: two numpy conversions per
-    request instead of one per feature. Strings stay Python objects: a fixed-width unicode
-    array makes every cell as wide as the longest one (one long value × many rows = TiB).
+    A column whose values all pass the one-line check of its table row (plain JSON type and
+    within bounds; a known category) is used as it is; any other column takes the per-value
+    path (`_numeric_values`, `_category_values`), which gives the same values and, for a bad
+    one, the error naming the input, row and rule.
     """
-    numeric: list[list[float]] = []
-    numeric_names: list[str] = []
-    strings: list[list[str]] = []
-    string_names: list[str] = []
-    unknown: dict[str, int] = {}
-    where = ""
-    try:
-        for spec in specs:
-            where = f"{kind} {spec.name!r}"
-            if spec.type == "category":
-                values, count = _category_values(spec, columns[spec.name], where)
-                strings.append(values)
-                string_names.append(spec.name)
-                if count:
-                    unknown[spec.name] = count
-            else:
-                numeric.append(_numeric_values(spec, columns[spec.name], where))
-                numeric_names.append(spec.name)
-    except OverflowError:  # float() of an integer beyond the float range
-        raise RequestError(f"{where}: a number is too large for this feature") from None
-    feeds: dict[str, np.ndarray] = {}
-    if numeric:
-        block = np.array(numeric, dtype=np.float32)
-        feeds.update((name, block[i].reshape(rows, 1)) for i, name in enumerate(numeric_names))
-    if strings:
-        text = np.array(strings, dtype=object)
-        feeds.update((name, text[i].reshape(rows, 1)) for i, name in enumerate(string_names))
-    return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
+
+    def __init__(self, specs: Sequence[FeatureSpec], ident: FeatureSpec | None = None) -> None:
+        self.specs = list(specs)
+        self.ident = ident
+        named = [*self.specs, *(() if ident is None else (ident,))]
+        self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
+        self.checks = [(spec, PLAIN_TYPES.get(spec.type), *_bounds(spec)) for spec in self.specs]
+        numeric = [spec.name for spec in self.specs if spec.type != "category"]
+        strings = [spec.name for spec in self.specs if spec.type == "category"]
+        self.numeric_names, self.string_names = numeric, strings
+
+    def build(self, columns: dict[str, list[Any]], rows: int, kind: str) -> ParsedRequest:
+        """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+
+        All numeric columns go into one float32 block and all category columns into one
+        object block, and each feed is a row view of its block: two numpy conversions per
+        request instead of one per feature. Strings stay Python objects: a fixed-width unicode
+        array makes every cell as wide as the longest one (one long value × many rows = TiB).
+        """
+        numeric: list[list[Any]] = []
+        strings: list[list[Any]] = []
+        unknown: dict[str, int] = {}
+        for spec, plain, low, high in self.checks:
+            values = columns[spec.name]
+            if plain is None:  # a category: known values pass as they are
+                try:
+                    known = spec.allowed is not None and spec.allowed.issuperset(values)
+                except TypeError:  # an array or an object among the values
+                    known = False
+                strings.append(values if known else self._slow(spec, values, kind, unknown))
+                continue
+            for value in values:
+                if type(value) not in plain or not low <= value <= high:
+                    values = self._slow(spec, values, kind, unknown)
+                    break
+            numeric.append(values)
+        feeds: dict[str, np.ndarray] = {}
+        if numeric:
+            block = np.array(numeric, dtype=np.float32).reshape(len(numeric), rows, 1)
+            feeds.update(zip(self.numeric_names, block, strict=True))
+        if strings:
+            text = np.array(strings, dtype=object).reshape(len(strings), rows, 1)
+            feeds.update(zip(self.string_names, text, strict=True))
+        return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
+
+    @staticmethod
+    def _slow(
+        spec: FeatureSpec, values: list[Any], kind: str, unknown: dict[str, int]
+    ) -> list[Any]:
+        """The per-value path: coercion, missing values, the exact error."""
+        where = f"{kind} {spec.name!r}"
+        if spec.type != "category":
+            try:
+                return _numeric_values(spec, values, where)
+            except OverflowError:  # float() of an integer beyond the float range
+                raise RequestError(f"{where}: a number is too large for this feature") from None
+        out, count = _category_values(spec, values, where)
+        if count:
+            unknown[spec.name] = count
+        return out
+
+
+def _bounds(spec: FeatureSpec) -> tuple[float, float]:
+    """The range a numeric feature's values must lie in: the contract's, within float32."""
+    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
+    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
+    return low, high
 
 
 def parse_json(body: bytes) -> Any:
