@@ -1,4 +1,8 @@
-# Every workflow step calls one of these targets, so CI and a laptop run the same thing.
+# CI and a laptop run the same commands. Workflow steps call these targets for everything a
+# developer also does (install, lint, test, dvc-pull, repro, check-committed, pr-report), and
+# the `gitops-ml` CLI directly where a release step passes what only the workflow knows (a
+# version, an image digest, $GITHUB_OUTPUT): a target would just forward those arguments. The
+# remaining lines are glue to GitHub, the registry and the cluster (git, gh, docker, kubectl).
 # Quick start: `make run` (pipeline on the default data), `make test` (the full suite).
 
 # The interpreter: PYTHON=… when given, else the first supported one on PATH (CI passes the
@@ -19,7 +23,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # dvc.yaml stages call `gitops-ml`; make them find the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-# Targets the workflows call.
+# Arguments the workflows pass: TARGETS= to dvc-pull, REPRO= to repro.
 TARGETS ?=
 REPRO ?=
 

@@ -17,7 +17,6 @@ Needs `make run` (models/model.onnx) and wrk on PATH (else serving.loadgen gener
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import socket
@@ -35,21 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_support import serving_bench
+
+from gitops_ml import paths
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import records
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BODY = 8 * 1024 * 1024  # the server's default body limit, both before and after
 PRE_HARDENING = "aec2828"  # main just before "Serving: bounded cost per request (issue 9)"
-
-
-def _serving_bench() -> Any:
-    """benchmarks/serving.py by path: its module name would shadow the `serving` package."""
-    spec = importlib.util.spec_from_file_location("bench_serving", ROOT / "benchmarks/serving.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rss_mb(pid: int) -> float:
@@ -287,7 +280,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    bench = _serving_bench()
+    bench = serving_bench()
     print(f"attacks benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -303,8 +296,8 @@ def main() -> int:
         servers: dict[str, tuple[Path, Path]] = {}
         if args.before:
             old = stack.enter_context(checkout(args.before))
-            servers[f"before ({args.before})"] = (old, old / "data/schema.yaml")
-        servers[f"after ({head})"] = (ROOT, ROOT / "data/schema.yaml")
+            servers[f"before ({args.before})"] = (old, old / paths.CONTRACT)
+        servers[f"after ({head})"] = (ROOT, ROOT / paths.CONTRACT)
         results = measure_all(
             bench, servers, onnx_path, bodies, one, args.duration, args.rounds, work
         )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
 import json
 import os
 import statistics
@@ -32,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from bench_support import serving_bench
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.monitor.readers import ModelScorer
@@ -44,15 +45,6 @@ from gitops_ml.synthetic import generate_churn
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "captures"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-
-
-def _serving_bench() -> Any:
-    """benchmarks/serving.py by path: its module name would shadow the `serving` package."""
-    spec = importlib.util.spec_from_file_location("bench_serving", ROOT / "benchmarks/serving.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager
@@ -95,7 +87,7 @@ def throughput(
     one.write_bytes(bench.v2_body(test.iloc[:1], contract))
     hundred.write_bytes(bench.v2_body(test.iloc[:100], contract))
     base = [sys.executable, "-m", "serving", "--model", str(onnx_path)]
-    base += ["--contract", str(ROOT / "data/schema.yaml"), "--log-level", "warning"]
+    base += ["--contract", str(ROOT / paths.CONTRACT), "--log-level", "warning"]
     off_port, on_port = free_port(), free_port()
     capture = [
         "--capture-url",
@@ -170,7 +162,7 @@ def drift_window(
     env: dict[str, str],
     current: str,
 ) -> float:
-    settings = DriftParams.from_params(load_params(ROOT / "params.yaml"))
+    settings = DriftParams.from_params(load_params(ROOT / paths.PARAMS))
     profile = build_model_profile(test, contract, settings, onnx_path)
     gio.write_json(work / "profile.json", profile)
     command = [
@@ -182,7 +174,7 @@ def drift_window(
         str(work / "profile.json"),
     ]
     command += ["--current", current, "--window", "2026-11-01..2026-11-07"]
-    command += ["--contract", str(ROOT / "data/schema.yaml"), "--output-dir", str(work / "drift")]
+    command += ["--contract", str(ROOT / paths.CONTRACT), "--output-dir", str(work / "drift")]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, **env}, capture_output=True)
     return time.perf_counter() - started
@@ -194,7 +186,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per setting")
     parser.add_argument("--rows-per-day", type=int, default=100_000, help="drift window rows/day")
     args = parser.parse_args()
-    bench = _serving_bench()
+    bench = serving_bench()
     print(f"capture benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp, object_store() as store:
         work = Path(tmp)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from gitops_ml import paths
+
 REPO = Path(__file__).resolve().parents[1]
 COLD_TARGET_S = 90.0
 NOOP_TARGET_S = 5.0
@@ -42,7 +44,7 @@ def main() -> int:
     repo = scratch / "repo"
     try:
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(repo)], check=True)
-        params_path = repo / "params.yaml"
+        params_path = repo / paths.PARAMS
         params = yaml.safe_load(params_path.read_text())
         if args.rows:
             params["data"]["rows"] = args.rows

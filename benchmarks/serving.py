@@ -51,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gitops_ml import paths
 from gitops_ml.config import ModelParams, load_params
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.io import read_table
@@ -74,9 +75,9 @@ def model_and_rows(
     work: Path, rows: int, model_dir: Path | None
 ) -> tuple[Path, Any, pd.DataFrame, Contract]:
     """The pipeline's ONNX and sklearn models when present, else a freshly trained pair."""
-    contract = load_contract(REPO / "data" / "schema.yaml")
-    onnx_path, joblib_path = REPO / "models/model.onnx", REPO / "models/model.joblib"
-    test_path = REPO / "data/split/test.parquet"
+    contract = load_contract(REPO / paths.CONTRACT)
+    onnx_path, joblib_path = REPO / paths.MODEL_ONNX, REPO / paths.MODEL_JOBLIB
+    test_path = REPO / paths.TEST
     if model_dir is not None:
         onnx_path, joblib_path = model_dir / "model.onnx", model_dir / "model.joblib"
         test_path = model_dir / "test.parquet"
@@ -86,7 +87,7 @@ def model_and_rows(
     from gitops_ml.pipeline.export import export_onnx
     from gitops_ml.pipeline.train import fit_model
 
-    params = load_params(REPO / "params.yaml")
+    params = load_params(REPO / paths.PARAMS)
     frame = generate_churn(rows, seed=42)
     cut = int(rows * 0.8)
     print(f"model: training the configured model on {cut:,} generated rows (no `make run` yet)")
@@ -339,7 +340,7 @@ def http_benchmarks(
     name = default_model_name(REPO)
     serve_port, bare_port = free_port(), free_port()
     serve_cmd = [sys.executable, "-m", "serving", "--model", str(onnx_path)]
-    serve_cmd += ["--contract", str(REPO / "data/schema.yaml"), "--model-name", name]
+    serve_cmd += ["--contract", str(REPO / paths.CONTRACT), "--model-name", name]
     serve_cmd += ["--port", str(serve_port), "--log-level", "warning"]
     bare_cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
     servers = {"this": (serve_cmd, serve_port), "bare": (bare_cmd, bare_port)}
@@ -443,7 +444,7 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     from serving.model import load_model
     from serving.validation import FeatureTable, dump_json, id_spec, parse_json
 
-    model = load_model(onnx_path, REPO / "data/schema.yaml", None, default_model_name(REPO))
+    model = load_model(onnx_path, REPO / paths.CONTRACT, None, default_model_name(REPO))
     app, bare = create_app(model), bare_app()
     path = f"/v2/models/{model.info.name}/infer"
     ident = id_spec(model.contract)

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from project_fixtures import CONTRACT_PATH
+from project_fixtures import CONTRACT_PATH, fit_and_export
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
-from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.config import ModelParams
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.pipeline.export import export_model
-from gitops_ml.pipeline.train import fit_model
 from gitops_ml.synthetic import generate_churn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +55,8 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory, contract: Contract)
     frame = generate_churn(FIXTURE_ROWS, seed=11)
     cut = int(len(frame) * 0.8)
     train, test = frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
-    model = fit_model(train, contract, FIXTURE_MODEL)
-    onnx_bytes, metrics = export_model(model, test, contract, ExportParams(17, 1e-4))
     onnx_path = directory / "model.onnx"
-    gio.write_bytes(onnx_path, onnx_bytes)
+    model, metrics = fit_and_export(train, test, contract, FIXTURE_MODEL, onnx_path)
     export_metrics_path = directory / "export.json"
     gio.write_json(export_metrics_path, metrics)
     contract_path = directory / "schema.yaml"

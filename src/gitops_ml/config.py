@@ -17,7 +17,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -43,18 +43,42 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
+def refuse_unknown(
+    raw: Iterable[Any],
+    known: Iterable[str],
+    where: str,
+    section: str | None = None,
+    error: type[UserError] = ConfigError,
+) -> None:
+    """Every file with a fixed set of keys (params.yaml, the data contract) refuses an unknown
+    one the same way, so a typo never passes silently: `where` names the file (and the place
+    in it), then the key (dotted under `section`), the nearest valid name and all valid ones."""
+    valid = list(known)
+    for key in raw:
+        if key not in valid:
+            dotted = f"{section}.{key}" if section else str(key)
+            scope = f" in {section!r}" if section else ""
+            raise error(
+                f"{where}: unknown key {dotted!r}{did_you_mean(str(key), valid)}; "
+                f"valid{scope}: {', '.join(valid)}"
+            )
+
+
+class Params(dict[str, Any]):
+    """Parsed params that remember the file they came from, so an error in any section names
+    the file the user passed (`--params other.yaml`), not the default."""
+
+    def __init__(self, raw: Mapping[str, Any], path: str) -> None:
+        super().__init__(raw)
+        self.path = path
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
     raw = read_yaml(path, "params file", ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = [k for k in raw if k not in SECTIONS]
-    if unknown:
-        key = str(unknown[0])
-        raise ConfigError(
-            f"{path}: unknown section {key!r}{did_you_mean(key, SECTIONS)}; "
-            f"valid: {', '.join(SECTIONS)}"
-        )
-    return raw
+    refuse_unknown(raw, SECTIONS, str(path))
+    return Params(raw, str(path))
 
 
 Section = TypeVar("Section")
@@ -62,22 +86,29 @@ Section = TypeVar("Section")
 
 def read_section(cls: type[Section], params: Mapping[str, Any], name: str) -> Section:
     """The section `name` of parsed params as a `cls` dataclass, checked field by field."""
-    raw = params.get(name)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"params.yaml: section '{name}' is missing or not a mapping")
-    return _build(cls, raw, name)
+    try:
+        raw = params.get(name)
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{paths.PARAMS}: section '{name}' is missing or not a mapping")
+        return _build(cls, raw, name)
+    except ConfigError as exc:
+        raise _in_file(exc, getattr(params, "path", paths.PARAMS)) from None
+
+
+def _in_file(error: ConfigError, path: str) -> ConfigError:
+    """Section rules (here and in review/gates.py) say `params.yaml: …`; name the file read."""
+    default = f"{paths.PARAMS}: "
+    message = str(error)
+    if path == paths.PARAMS or not message.startswith(default):
+        return error
+    return ConfigError(f"{path}: {message.removeprefix(default)}")
 
 
 def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     keys = {f.metadata.get("key", f.name): f.name for f in fields.values()}
-    for key in raw:
-        if key not in keys:
-            raise ConfigError(
-                f"params.yaml: unknown key '{where}.{key}'{did_you_mean(str(key), keys)}; "
-                f"valid in '{where}': {', '.join(keys)}"
-            )
+    refuse_unknown(raw, keys, paths.PARAMS, section=where)
     values: dict[str, Any] = {}
     for key, attr in keys.items():
         kind = hints[attr]
@@ -91,7 +122,7 @@ def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
             continue  # an optional rule left out (a gate that is off), not a hidden default
         if absent:
             if not optional:
-                raise ConfigError(f"params.yaml: '{where}.{key}' is required")
+                raise ConfigError(f"{paths.PARAMS}: '{where}.{key}' is required")
             values[attr] = None
             continue
         values[attr] = _convert(raw[key], _strip_none(kind), f"{where}.{key}")
@@ -117,46 +148,58 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, Mapping):
-            raise ConfigError(f"params.yaml: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a mapping, got {value!r}")
         return _build(kind, value, key)  # type: ignore[arg-type]
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"params.yaml: '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a mapping, got {value!r}")
         _, item_kind = typing.get_args(kind)
         if item_kind is Any:
             return dict(value)
         return {str(k): _convert(v, item_kind, f"{key}.{k}") for k, v in value.items()}
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"params.yaml: '{key}' must be a number, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a number, got {value!r}")
         if not math.isfinite(value):
-            raise ConfigError(f"params.yaml: '{key}' must be finite, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be finite, got {value!r}")
         return float(value)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"params.yaml: '{key}' must be a whole number, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a whole number, got {value!r}")
         return value
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"params.yaml: '{key}' must be true or false, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be true or false, got {value!r}")
         return value
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"params.yaml: '{key}' must be text, got {value!r}")
+            raise ConfigError(f"{paths.PARAMS}: '{key}' must be text, got {value!r}")
         return value
     raise TypeError(f"unsupported params type {kind!r} for {key}")  # a bug, not a user error
 
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ConfigError(f"params.yaml: {message}")
+        raise ConfigError(f"{paths.PARAMS}: {message}")
 
 
 # ------------------------------------------------------------------------------------ sections
 
 
+class ParamsSection:
+    """A section of params.yaml, read by `from_params` under the name in `section`."""
+
+    section: ClassVar[str]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Self:
+        return read_section(cls, params, cls.section)
+
+
 @dataclass(frozen=True)
-class DataParams:
+class DataParams(ParamsSection):
+    section: ClassVar[str] = "data"
+
     source: str  # "synthetic", or a CSV/Parquet path or URL
     rows: int  # rows generated when source is synthetic
     seed: int
@@ -170,13 +213,11 @@ class DataParams:
             f"expected one of {list(SCENARIOS)}",
         )
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DataParams:
-        return read_section(cls, params, "data")
-
 
 @dataclass(frozen=True)
-class SplitParams:
+class SplitParams(ParamsSection):
+    section: ClassVar[str] = "split"
+
     test_fraction: float
     seed: int
 
@@ -186,20 +227,14 @@ class SplitParams:
             f"'split.test_fraction' must be between 0 and 1, got {self.test_fraction}",
         )
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> SplitParams:
-        return read_section(cls, params, "split")
-
 
 @dataclass(frozen=True)
-class ModelParams:
+class ModelParams(ParamsSection):
+    section: ClassVar[str] = "model"
+
     type: str
     seed: int
     hyperparams: dict[str, Any]  # checked against the estimator by the train stage
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ModelParams:
-        return read_section(cls, params, "model")
 
 
 @dataclass(frozen=True)
@@ -209,7 +244,9 @@ class Costs:
 
 
 @dataclass(frozen=True)
-class EvaluateParams:
+class EvaluateParams(ParamsSection):
+    section: ClassVar[str] = "evaluate"
+
     threshold: float
     bootstrap_samples: int
     cv_folds: int
@@ -234,24 +271,20 @@ class EvaluateParams:
             f"'evaluate.refit_fraction' must be in (0, 1], got {self.refit_fraction}",
         )
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> EvaluateParams:
-        return read_section(cls, params, "evaluate")
-
 
 @dataclass(frozen=True)
-class ExportParams:
+class ExportParams(ParamsSection):
+    section: ClassVar[str] = "export"
+
     opset: int
     parity_tolerance: float
 
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ExportParams:
-        return read_section(cls, params, "export")
-
 
 @dataclass(frozen=True)
-class DriftParams:
+class DriftParams(ParamsSection):
     """Every threshold of the drift check and the profile (meanings in params.yaml)."""
+
+    section: ClassVar[str] = "drift"
 
     window_rows: int
     min_rows: int
@@ -291,10 +324,6 @@ class DriftParams:
             )
         for name in ("min_rows", "min_feature_rows", "chunk_rows", "max_categories"):
             _require(getattr(self, name) >= 1, f"'drift.{name}' must be at least 1")
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DriftParams:
-        return read_section(cls, params, "drift")
 
 
 # The sections params.yaml may hold; `gates` is read by gitops_ml.review.gates.

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import paths
-from gitops_ml.config import did_you_mean
+from gitops_ml.config import refuse_unknown
 from gitops_ml.errors import UserError
 from gitops_ml.io import read_yaml
 
@@ -188,20 +188,21 @@ class Contract:
         return matches[0]
 
 
-def _parse_checks(column_name: str, raw: Any) -> Checks:
+def _parse_checks(where: str, raw: Any) -> Checks:
+    """`where` names the file and the column, for every error below."""
     if raw is None:
         return Checks()
     if not isinstance(raw, Mapping):
-        raise ContractError(f"column {column_name!r}: 'checks' must be a mapping")
-    _refuse_unknown(raw, CHECK_NAMES, f"column {column_name!r}: check")
+        raise ContractError(f"{where}: 'checks' must be a mapping")
+    refuse_unknown(raw, CHECK_NAMES, where, section="checks", error=ContractError)
     allowed = raw.get("allowed")
     if allowed is not None and (not isinstance(allowed, list) or not allowed):
-        raise ContractError(f"column {column_name!r}: 'allowed' must be a non-empty list")
+        raise ContractError(f"{where}: 'allowed' must be a non-empty list")
     max_length = raw.get("max_length")
     if max_length is not None and (
         isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1
     ):
-        raise ContractError(f"column {column_name!r}: 'max_length' must be a positive integer")
+        raise ContractError(f"{where}: 'max_length' must be a positive integer")
     return Checks(
         min=None if raw.get("min") is None else float(raw["min"]),
         max=None if raw.get("max") is None else float(raw["max"]),
@@ -211,22 +212,12 @@ def _parse_checks(column_name: str, raw: Any) -> Checks:
     )
 
 
-def _refuse_unknown(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
-    """An unknown key is an error with the nearest valid name: a typo must not pass silently."""
-    for key in raw:
-        if key not in known:
-            raise ContractError(
-                f"{where} {key!r} is unknown{did_you_mean(str(key), known)}; "
-                f"valid: {', '.join(known)}"
-            )
-
-
 def _parse_encoding(raw: Any, source: str) -> Encoding:
     if raw is None:
         return Encoding()
     if not isinstance(raw, Mapping):
         raise ContractError(f"{source}: 'encoding' must be a mapping")
-    _refuse_unknown(raw, ENCODING_KEYS, f"{source}: encoding key")
+    refuse_unknown(raw, ENCODING_KEYS, source, section="encoding", error=ContractError)
     values: dict[str, tuple[str, ...]] = {}
     for key in ENCODING_KEYS:
         if key not in raw:
@@ -255,14 +246,14 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
     """Build a Contract from parsed YAML, with errors that name the file and column."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get("columns"), list):
         raise ContractError(f"{source}: expected a mapping with a 'columns' list")
-    _refuse_unknown(raw, CONTRACT_KEYS, f"{source}: top-level key")
+    refuse_unknown(raw, CONTRACT_KEYS, source, error=ContractError)
     columns: list[Column] = []
     seen: set[str] = set()
     for index, item in enumerate(raw["columns"]):
         if not isinstance(item, Mapping) or "name" not in item or "type" not in item:
             raise ContractError(f"{source}: column #{index + 1} needs at least 'name' and 'type'")
         name = str(item["name"])
-        _refuse_unknown(item, COLUMN_KEYS, f"{source}: column {name!r}: key")
+        refuse_unknown(item, COLUMN_KEYS, f"{source}: column {name!r}", error=ContractError)
         if name in seen:
             raise ContractError(f"{source}: column {name!r} is declared twice")
         seen.add(name)
@@ -282,7 +273,7 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
                 type=item["type"],
                 role=role,
                 nullable=bool(item.get("nullable", False)),
-                checks=_parse_checks(name, item.get("checks")),
+                checks=_parse_checks(f"{source}: column {name!r}", item.get("checks")),
                 description=str(item.get("description", "")),
                 positive=None if item.get("positive") is None else _token(item["positive"]),
                 slice=bool(item.get("slice", False)),

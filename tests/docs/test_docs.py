@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from doc_blocks import REPO_ROOT, bash_blocks, block_containing, doc_files
-from workflow_harness import scratch_repo
+from workflow_harness import SMALL_PIPELINE, scratch_repo
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 README = REPO_ROOT / "README.md"
@@ -20,13 +20,6 @@ EXECUTED = {
     (README, "schema infer"): "tests/fork (the fork fixture runs this block)",
     (PIPELINE_DOC, "dvc exp run"): "test_quick_start_and_experiments_run_as_written",
     (REPO_ROOT / "docs" / "monitoring.md", "make drift-demo"): "tests/monitor/test_drift_demo.py",
-}
-SMALL = {
-    "data.rows": 2000,
-    "evaluate.bootstrap_samples": 20,
-    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
-    "evaluate.cv_folds": 2,
-    "model.hyperparams.max_iter": 20,
 }
 
 
@@ -61,7 +54,7 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
 
 @pytest.mark.slow
 def test_quick_start_and_experiments_run_as_written(tmp_path: Path) -> None:
-    repo = scratch_repo(tmp_path / "repo", params=SMALL)
+    repo = scratch_repo(tmp_path / "repo", params=SMALL_PIPELINE)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env.pop("VIRTUAL_ENV", None)
     quick = block_containing(README, "make test").replace("make test", "true  # CI runs make test")

@@ -1,10 +1,9 @@
 """Projects for the monitor tests: the fixture model's profile, and a foreign-shaped fork.
 
-The fork is not the template's churn columns: other column names, Yes/No strings for booleans
-and the target, 0/1 integers, blank strings in a numeric column, an id and no timestamp — the
-shape of a public telecom churn CSV. Its model is trained and exported by the real pipeline
-functions from the raw values as validate reads them, so drift and simulate are tested on what
-a fork's pipeline would produce.
+The fork's data and contract are `foreign_data`'s (the fork test's too): not the template's
+churn columns. Its model is trained and exported by the real pipeline functions from the raw
+values as validate reads them, so drift and simulate are tested on what a fork's pipeline would
+produce.
 """
 
 from __future__ import annotations
@@ -19,29 +18,14 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ExportedModel
-from project_fixtures import drift_settings
+from foreign_data import FOREIGN_CONTRACT, foreign_frame
+from project_fixtures import drift_settings, fit_and_export
 
 from gitops_ml import io as gio
-from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.config import ModelParams
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.monitor.profile import build_model_profile
 
-FOREIGN_CONTRACT = {
-    "name": "telco_customers",
-    "description": "A fork's own data: telecom customers, one row each.",
-    "encoding": {"true_values": ["Yes", "1"], "false_values": ["No", "0"], "missing_values": [" "]},
-    "columns": [
-        {"name": "customerID", "type": "category", "role": "id", "checks": {"unique": True}},
-        {"name": "gender", "type": "category"},
-        {"name": "SeniorCitizen", "type": "bool"},
-        {"name": "Partner", "type": "bool"},
-        {"name": "tenure", "type": "int", "checks": {"min": 0, "max": 72}},
-        {"name": "InternetService", "type": "category"},
-        {"name": "MonthlyCharges", "type": "float", "checks": {"min": 0}},
-        {"name": "TotalCharges", "type": "float", "nullable": True},
-        {"name": "Churn", "type": "bool", "role": "target", "positive": "Yes"},
-    ],
-}
 FOREIGN_MODEL = ModelParams(
     type="hist_gradient_boosting",
     seed=3,
@@ -61,34 +45,6 @@ def write_fixture_profile(exported_model: ExportedModel, path: Path) -> None:
     gio.write_json(path, profile)
 
 
-def foreign_raw(rows: int, seed: int, first_id: int = 0) -> pd.DataFrame:
-    """Raw cells as the fork's CSV writes them: all text except the 0/1 SeniorCitizen ints."""
-    rng = np.random.default_rng(seed)
-    tenure = np.clip(rng.exponential(24, rows), 0, 72).astype(int)
-    fiber = rng.random(rows) < 0.44
-    internet = np.where(fiber, "Fiber optic", np.where(rng.random(rows) < 0.6, "DSL", "No"))
-    monthly = np.round(20 + 45 * fiber + rng.gamma(4, 6, rows), 2)
-    senior = (rng.random(rows) < 0.16).astype(int)
-    partner = rng.random(rows) < 0.48
-    logit = -0.6 - 0.06 * tenure + 1.1 * fiber + 0.5 * senior - 0.4 * partner
-    churn = rng.random(rows) < 1 / (1 + np.exp(-(logit + 0.015 * (monthly - 60))))
-    total = np.round(tenure * monthly, 2).astype(str)
-    total[tenure == 0] = " "  # new customers: a blank, as in the public dataset
-    return pd.DataFrame(
-        {
-            "customerID": [f"{first_id + i:04d}-CUST" for i in range(rows)],
-            "gender": rng.choice(["Female", "Male"], rows),
-            "SeniorCitizen": senior,
-            "Partner": np.where(partner, "Yes", "No"),
-            "tenure": tenure.astype(str),
-            "InternetService": internet,
-            "MonthlyCharges": monthly.astype(str),
-            "TotalCharges": total,
-            "Churn": np.where(churn, "Yes", "No"),
-        }
-    )
-
-
 @dataclass(frozen=True)
 class ForeignProject:
     """A fork's contract, raw data, exported model and reference profile, in a directory."""
@@ -105,24 +61,20 @@ class ForeignProject:
 @pytest.fixture(scope="session")
 def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     from gitops_ml.pipeline.evaluate import point_metrics
-    from gitops_ml.pipeline.export import export_model
-    from gitops_ml.pipeline.train import fit_model
     from gitops_ml.pipeline.validate import validate_frame
 
     directory = tmp_path_factory.mktemp("foreign")
     contract_path = directory / "schema.yaml"
     contract_path.write_text(yaml.safe_dump(FOREIGN_CONTRACT, sort_keys=False))
     contract = load_contract(contract_path)
-    raw = foreign_raw(4000, seed=1)
+    raw = foreign_frame(4000, seed=1)
     raw.to_csv(directory / "train.csv", index=False)
     validated = validate_frame(raw, contract)
     assert validated.frame is not None, validated.failures
     frame = validated.frame
     train, test = frame.iloc[:3200].reset_index(drop=True), frame.iloc[3200:]
-    model = fit_model(train, contract, FOREIGN_MODEL)
-    onnx_bytes, _ = export_model(model, test, contract, ExportParams(17, 1e-4))
     onnx_path = directory / "model.onnx"
-    gio.write_bytes(onnx_path, onnx_bytes)
+    fit_and_export(train, test, contract, FOREIGN_MODEL, onnx_path)
     from gitops_ml.monitor.readers import ModelScorer
 
     scores = ModelScorer(onnx_path, contract).score(test)
@@ -136,30 +88,37 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     )
 
 
-def drift_on_fixture(
-    exported_model: ExportedModel, directory: Path, current: str, *extra: str
-) -> tuple[int, dict[str, Any], str]:
-    """`gitops-ml drift` on the fixture model's profile: exit code, drift.json, drift.md."""
+def run_drift(
+    profile: Path, contract: Path, current: Path | str, output_dir: Path, *extra: str
+) -> int:
+    """`gitops-ml drift` on a test project (its profile and contract, the fixture params)."""
     from project_fixtures import PARAMS_PATH
 
     from gitops_ml.cli import main
 
-    write_fixture_profile(exported_model, directory / "profile.json")
-    code = main(
+    return main(
         [
             "drift",
             "--profile",
-            str(directory / "profile.json"),
+            str(profile),
             "--current",
-            current,
+            str(current),
             "--contract",
-            str(exported_model.contract_path),
+            str(contract),
             "--params",
             str(PARAMS_PATH),
             "--output-dir",
-            str(directory / "out"),
+            str(output_dir),
             *extra,
         ]
     )
+
+
+def drift_on_fixture(
+    exported_model: ExportedModel, directory: Path, current: str, *extra: str
+) -> tuple[int, dict[str, Any], str]:
+    """`gitops-ml drift` on the fixture model's profile: exit code, drift.json, drift.md."""
+    write_fixture_profile(exported_model, directory / "profile.json")
     out = directory / "out"
+    code = run_drift(directory / "profile.json", exported_model.contract_path, current, out, *extra)
     return code, json.loads((out / "drift.json").read_text()), (out / "drift.md").read_text()

@@ -10,16 +10,13 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import ExportedModel
-from monitor_support import write_fixture_profile
-from project_fixtures import PARAMS_PATH, drift_settings
+from monitor_support import run_drift, write_fixture_profile
+from project_fixtures import drift_settings
 
 from gitops_ml import io as gio
-from gitops_ml.cli import main
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.monitor.simulate import Window, prediction_log_lines
 from gitops_ml.synthetic import generate_churn
-
-PARAMS = PARAMS_PATH
 
 
 def simulate_traffic(
@@ -39,21 +36,8 @@ def setup(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactor
 
 
 def _drift(setup: Path, exported_model: ExportedModel, current: Path | str, *extra: str) -> int:
-    return main(
-        [
-            "drift",
-            "--profile",
-            str(setup / "profile.json"),
-            "--current",
-            str(current),
-            "--contract",
-            str(exported_model.contract_path),
-            "--params",
-            str(PARAMS),
-            "--output-dir",
-            str(setup / "out"),
-            *extra,
-        ]
+    return run_drift(
+        setup / "profile.json", exported_model.contract_path, current, setup / "out", *extra
     )
 
 
@@ -187,22 +171,13 @@ def test_a_model_other_than_the_profiled_one_is_refused(
     gio.write_json(setup / "other_profile.json", profile)
     window = setup / "w.parquet"
     gio.write_parquet(window, simulate_traffic("none", 600))
-    code = main(
-        [
-            "drift",
-            "--profile",
-            str(setup / "other_profile.json"),
-            "--current",
-            str(window),
-            "--model",
-            str(exported_model.onnx_path),
-            "--contract",
-            str(exported_model.contract_path),
-            "--params",
-            str(PARAMS),
-            "--output-dir",
-            str(setup / "out2"),
-        ]
+    code = run_drift(
+        setup / "other_profile.json",
+        exported_model.contract_path,
+        window,
+        setup / "out2",
+        "--model",
+        str(exported_model.onnx_path),
     )
     assert code == 2
     assert "is not the model the profile was built for" in capsys.readouterr().err

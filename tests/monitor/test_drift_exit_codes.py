@@ -12,10 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import ExportedModel
-from monitor_support import write_fixture_profile
-from project_fixtures import PARAMS_PATH
+from monitor_support import run_drift, write_fixture_profile
 
-from gitops_ml.cli import main
 from gitops_ml.monitor import drift as drift_module
 from gitops_ml.monitor.simulate import Window, prediction_log_lines
 from gitops_ml.synthetic import generate_churn
@@ -31,22 +29,13 @@ def setup(exported_model: ExportedModel, tmp_path_factory: pytest.TempPathFactor
 def _drift(
     setup: Path, exported_model: ExportedModel, current: Path, *extra: str, **paths: Path
 ) -> int:
-    return main(
-        [
-            "drift",
-            "--profile",
-            str(paths.get("profile", setup / "profile.json")),
-            "--current",
-            str(current),
-            "--contract",
-            str(exported_model.contract_path),
-            "--params",
-            str(PARAMS_PATH),
-            "--output-dir",
-            str(paths.get("out", setup / "out")),
-            "--fail-on-drift",
-            *extra,
-        ]
+    return run_drift(
+        paths.get("profile", setup / "profile.json"),
+        exported_model.contract_path,
+        current,
+        paths.get("out", setup / "out"),
+        "--fail-on-drift",
+        *extra,
     )
 
 

@@ -12,11 +12,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from monitor_support import ForeignProject, foreign, foreign_raw
-from project_fixtures import PARAMS_PATH
+from foreign_data import foreign_frame
+from monitor_support import ForeignProject, foreign, run_drift
 
 from gitops_ml import io as gio
-from gitops_ml.cli import main
 from gitops_ml.monitor.readers import ModelScorer
 from gitops_ml.pipeline.validate import validate_frame
 
@@ -24,21 +23,8 @@ __all__ = ["foreign"]  # the session fixture, imported for pytest
 
 
 def drift(project: ForeignProject, current: Path | str, *extra: str) -> int:
-    return main(
-        [
-            "drift",
-            "--profile",
-            str(project.profile_path),
-            "--current",
-            str(current),
-            "--contract",
-            str(project.contract_path),
-            "--params",
-            str(PARAMS_PATH),
-            "--output-dir",
-            str(project.directory / "out"),
-            *extra,
-        ]
+    return run_drift(
+        project.profile_path, project.contract_path, current, project.directory / "out", *extra
     )
 
 
@@ -67,7 +53,7 @@ def log_lines(raw: pd.DataFrame, project: ForeignProject, scores: Any) -> list[s
 def test_raw_csv_parquet_and_log_of_a_fork_are_read_like_its_training_data(
     foreign: ForeignProject,
 ) -> None:
-    raw = foreign_raw(2000, seed=7, first_id=10_000)
+    raw = foreign_frame(2000, seed=7, first_id=10_000)
     assert (raw["TotalCharges"] == " ").any() and set(raw["Partner"]) == {"Yes", "No"}
     raw.to_csv(foreign.directory / "window.csv", index=False)
     gio.write_parquet(foreign.directory / "window.parquet", raw)  # text columns, as written
@@ -99,7 +85,7 @@ def test_raw_csv_parquet_and_log_of_a_fork_are_read_like_its_training_data(
 def test_a_value_the_encoding_cannot_read_names_file_column_count_and_example(
     foreign: ForeignProject, capsys: pytest.CaptureFixture[str], suffix: str
 ) -> None:
-    raw = foreign_raw(600, seed=8)
+    raw = foreign_frame(600, seed=8)
     raw.loc[:3, "Partner"] = "Maybe"
     path = foreign.directory / f"bad.{suffix}"
     if suffix == "csv":
@@ -118,7 +104,7 @@ def test_a_value_the_encoding_cannot_read_names_file_column_count_and_example(
 def test_an_unreadable_label_is_an_error_naming_the_target(
     foreign: ForeignProject, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    raw = foreign_raw(600, seed=9)
+    raw = foreign_frame(600, seed=9)
     raw.loc[:1, "Churn"] = "churned"
     raw.to_csv(foreign.directory / "bad_label.csv", index=False)
     assert (
@@ -128,7 +114,7 @@ def test_an_unreadable_label_is_an_error_naming_the_target(
 
 
 def _window(foreign: ForeignProject, name: str, rows: int, churn: str | None) -> Path:
-    raw = foreign_raw(rows, seed=11)
+    raw = foreign_frame(rows, seed=11)
     if churn is None:
         raw = raw.drop(columns="Churn")
     elif churn == "blank":

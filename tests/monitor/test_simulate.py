@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ExportedModel
-from monitor_support import ForeignProject, foreign, write_fixture_profile
+from monitor_support import ForeignProject, foreign, run_drift, write_fixture_profile
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml import io as gio
@@ -63,21 +63,8 @@ class Project:
 
     def drift(self, current: str, *extra: str) -> dict[str, Any]:
         out = self.directory / "out"
-        code = main(
-            [
-                "drift",
-                "--profile",
-                str(self.profile_path),
-                "--current",
-                str(self.directory / current),
-                "--contract",
-                str(self.contract_path),
-                "--params",
-                str(PARAMS_PATH),
-                "--output-dir",
-                str(out),
-                *extra,
-            ]
+        code = run_drift(
+            self.profile_path, self.contract_path, self.directory / current, out, *extra
         )
         assert code == 0
         result: dict[str, Any] = json.loads((out / "drift.json").read_text())

@@ -11,18 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 from object_store import object_store
-from workflow_harness import commit_all, scratch_repo, set_params
+from workflow_harness import SMALL_PIPELINE, commit_all, scratch_repo, set_params
 
 pytestmark = pytest.mark.slow
 
-# Small enough for a test, large enough for a meaningful model and time split.
-FAST_PARAMS = {
-    "data.rows": 3000,
-    "evaluate.bootstrap_samples": 30,
-    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
-    "evaluate.cv_folds": 3,
-    "model.hyperparams.max_iter": 40,
-}
 STAGES = ("ingest", "validate", "split", "train", "evaluate", "export", "profile")
 
 
@@ -59,7 +51,7 @@ def restore_committed_state(repo: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = scratch_repo(tmp_path_factory.mktemp("pipeline") / "repo", params=FAST_PARAMS)
+    repo = scratch_repo(tmp_path_factory.mktemp("pipeline") / "repo", params=SMALL_PIPELINE)
     result = dvc(repo, "repro")
     assert stages_run(result.stdout) == set(STAGES), result.stdout
     commit_all(repo, "reproduce")
@@ -92,7 +84,7 @@ def test_second_repro_only_rechecks_the_data_source(reproduced: Path) -> None:
 def test_pipeline_from_scratch_twice_gives_identical_hashes(
     reproduced: Path, tmp_path: Path
 ) -> None:
-    again = scratch_repo(tmp_path / "again", params=FAST_PARAMS)
+    again = scratch_repo(tmp_path / "again", params=SMALL_PIPELINE)
     dvc(again, "repro")
     first, second = output_hashes(reproduced), output_hashes(again)
     assert first == second

@@ -100,7 +100,7 @@ def test_a_misspelt_params_key_names_the_file_the_key_and_the_nearest_valid_name
     err = capsys.readouterr().err
     assert code == 2
     assert err == (
-        "error: params.yaml: unknown key 'model.hyperparameters' (did you mean 'hyperparams'?); "
+        f"error: {params}: unknown key 'model.hyperparameters' (did you mean 'hyperparams'?); "
         "valid in 'model': type, seed, hyperparams\n"
     )
 

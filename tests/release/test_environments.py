@@ -3,14 +3,13 @@ staging's pin to production in one commit with a GTO stage tag; a revert rolls i
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from environments_repo import REPO_ROOT, make_environments_repo
-from release_repo import GIT_ENV, commit_all, git, write_model
+from environments_repo import REPO_ROOT, repo
+from kustomize import documents, kustomize
+from release_repo import commit_all, git, write_model
 
 from gitops_ml.cli import main
 from gitops_ml.release import environments as envs
@@ -21,19 +20,11 @@ from gitops_ml.release.versions import tag_version
 IMAGE = "ghcr.io/acme/churn-model"
 BASE_IMAGE = "ghcr.io/example/churn-model"  # what serving/k8s renders before an overlay
 
+__all__ = ["repo"]  # the fixture, imported for pytest
+
 
 def digest(char: str) -> str:
     return "sha256:" + char * 64
-
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A release repo with this project's deploy/ overlays and serving/k8s base, committed."""
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    repo = make_environments_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
 
 
 def release(repo: Path, model: bytes) -> str:
@@ -52,15 +43,13 @@ def pin_staging(repo: Path, version: str, char: str) -> Pin:
 
 def render_overlay(repo: Path, env: str) -> list[dict]:
     """`kubectl kustomize` when kubectl is installed; the documents it printed, parsed."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed; the structural tests below still run")
     folder = repo / (
         envs.BASE_KUSTOMIZATION.rsplit("/", 1)[0] if env == "base" else f"deploy/{env}"
     )
-    done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    rendered = kustomize(folder)
+    if rendered is None:
+        pytest.skip("kubectl is not installed; the structural tests below still run")
+    return documents(rendered)
 
 
 # ---------------------------------------------------------------------------------- the pin file
@@ -300,3 +289,14 @@ def test_pinning_what_is_already_pinned_commits_nothing(repo: Path, tmp_path: Pa
     assert git(repo, "rev-parse", "HEAD") == head
     lines = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert (lines["changed"], lines["commit"]) == ("false", "")
+
+
+def test_a_missing_or_malformed_kustomization_is_an_error_naming_the_file(repo: Path) -> None:
+    (repo / "deploy/staging/kustomization.yaml").write_text("namespace: [\n")
+    with pytest.raises(EnvironmentError, match=r"deploy/staging/kustomization\.yaml: not valid"):
+        envs.namespace(repo, "staging")
+    with pytest.raises(EnvironmentError, match="kustomization of environment 'qa' not found"):
+        envs.namespace(repo, "qa")
+    (repo / envs.BASE_KUSTOMIZATION).unlink()
+    with pytest.raises(EnvironmentError, match=r"not found: .*; the overlays build on it$"):
+        envs.base_image_name(repo)

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from environments_repo import make_environments_repo
-from release_repo import GIT_ENV, commit_all
+from environments_repo import repo
+from release_repo import commit_all
 
 from gitops_ml.cli import main
 from gitops_ml.release import environments as envs
@@ -18,14 +18,7 @@ from gitops_ml.release.versions import tag_version
 
 DIGEST = "sha256:" + "e" * 64
 
-
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
-    repo = make_environments_repo(tmp_path / "repo")
-    monkeypatch.chdir(repo)
-    return repo
+__all__ = ["repo"]  # the fixture, imported for pytest
 
 
 def test_status_names_version_digest_commits_and_the_metrics_of_the_build(

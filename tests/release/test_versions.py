@@ -189,3 +189,23 @@ def test_version_command_prints_and_records_outputs_for_the_workflow(
     ]
     assert main(["version", "--current"]) == 0
     assert capsys.readouterr().out == "0.1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("dvc_yaml", "message"),
+    [
+        (None, r"^dvc\.yaml not found: .*dvc\.yaml; the model name comes from its 'artifacts:'$"),
+        ("stages: [\n", r"dvc\.yaml: not valid YAML"),
+        ("stages: {}\n", r"dvc\.yaml: no 'artifacts:' section naming the model"),
+    ],
+    ids=["missing", "malformed", "no-artifacts"],
+)
+def test_the_model_name_comes_from_dvc_yaml_or_an_error_naming_it(
+    tmp_path: Path, dvc_yaml: str | None, message: str
+) -> None:
+    from gitops_ml.release.versions import model_name
+
+    if dvc_yaml is not None:
+        (tmp_path / "dvc.yaml").write_text(dvc_yaml)
+    with pytest.raises(VersionError, match=message):
+        model_name(tmp_path)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from kustomize import base_documents
 from serving_support import (
     REPO_ROOT,
     free_port,
@@ -199,20 +200,8 @@ def test_dockerfile_pins_base_by_digest_runs_as_non_root_and_bakes_the_model_in(
     assert "*" in ignored and "!dist/" in ignored, "an allow-list: only what the image needs"
 
 
-def _kustomize_documents() -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        built = subprocess.run(
-            [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, check=True
-        ).stdout
-        return [doc for doc in yaml.safe_load_all(built) if doc]
-    # Without kubectl, read the base's resources directly (labels are then not merged in).
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    return [yaml.safe_load((K8S / name).read_text()) for name in kustomization["resources"]]
-
-
 def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
-    docs = {doc["kind"]: doc for doc in _kustomize_documents()}
+    docs = {doc["kind"]: doc for doc in base_documents(K8S)}
 
     assert set(docs) == {
         "Deployment",

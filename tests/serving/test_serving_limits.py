@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from serving_support import RunningServer, free_port, serving_exported, v2_body
+from serving_support import RunningServer, bare_server, free_port, serving_exported, v2_body
 
 from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
+__all__ = ["bare_server"]  # the fixture, imported for pytest
 
 INFER = "/v2/models/churn-model/infer"
 MAX_BODY = 8 * 1024 * 1024  # the server's default body limit
@@ -26,14 +26,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-@pytest.fixture(scope="module")
-def server(
-    exported_model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    with serving_exported(exported_model, tmp_path_factory.mktemp("serving-limits")) as running:
-        yield running
 
 
 def _wide_v2_attack(rows: list[dict[str, Any]], contract: Any) -> bytes:
@@ -49,21 +41,21 @@ def _wide_v2_attack(rows: list[dict[str, Any]], contract: Any) -> bytes:
 
 
 def test_oversized_category_values_are_refused_and_memory_stays_bounded(
-    server: RunningServer, exported_model: Any
+    bare_server: RunningServer, exported_model: Any
 ) -> None:
     rows = records(exported_model.test_frame, exported_model.contract)
     wide = _wide_v2_attack(rows, exported_model.contract)
     long_record = json.dumps([dict(rows[0], region="y" * 6_500_000)]).encode()
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with httpx.Client(base_url=bare_server.url, timeout=60) as client:
         for _ in range(3):  # warm up the allocator with ordinary traffic
             assert client.post("/predict", json=rows[:100]).status_code == 200
-        before = rss_mb(server.process.pid)
+        before = rss_mb(bare_server.process.pid)
 
         answers = []
         for _ in range(3):
             answers.append(client.post(INFER, content=wide))
             answers.append(client.post("/predict", content=long_record))
-        after = rss_mb(server.process.pid)
+        after = rss_mb(bare_server.process.pid)
         still_serving = client.post("/predict", json=rows[:2])
 
     assert [a.status_code for a in answers] == [400, 422] * 3

@@ -5,29 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from serving_support import RunningServer, onnx_direct, serving_exported, v2_body
+from serving_support import RunningServer, bare_server, onnx_direct, v2_body
 
 from gitops_ml.v2_request import records
 from serving.loadgen import run_load
 
 pytestmark = pytest.mark.slow
+__all__ = ["bare_server"]  # the fixture, imported for pytest
 
 CLIENTS = 50
 REQUESTS = 5_000
-
-
-@pytest.fixture(scope="module")
-def server(
-    exported_model: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    with serving_exported(exported_model, tmp_path_factory.mktemp("serving-load")) as running:
-        yield running
 
 
 def _json(body: Any) -> bytes:
@@ -35,7 +27,7 @@ def _json(body: Any) -> bytes:
 
 
 def test_fifty_concurrent_clients_get_5000_correct_answers_and_no_errors(
-    server: RunningServer, exported_model: Any
+    bare_server: RunningServer, exported_model: Any
 ) -> None:
     frame = exported_model.test_frame
     contract = exported_model.contract
@@ -49,7 +41,7 @@ def test_fifty_concurrent_clients_get_5000_correct_answers_and_no_errors(
         else:
             bodies.append(("/predict", _json([rows[row]])))
 
-    result = asyncio.run(run_load(server.url, bodies, concurrency=CLIENTS, keep_bodies=True))
+    result = asyncio.run(run_load(bare_server.url, bodies, concurrency=CLIENTS, keep_bodies=True))
 
     assert result.statuses == {200: REQUESTS}
     for index, raw in result.bodies.items():
@@ -59,7 +51,7 @@ def test_fifty_concurrent_clients_get_5000_correct_answers_and_no_errors(
         else:
             served = np.float32(body["predictions"][0]["probability"])
         assert served == probabilities[index % len(rows), 1], index
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{bare_server.url}/metrics").text
     ok = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()

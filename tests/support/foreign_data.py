@@ -1,8 +1,11 @@
 """A dataset shaped like a user's real CSV, not like the template's generator.
 
 What forks actually bring: other column names (CamelCase), Yes/No strings for booleans and the
-target, 0/1 integers, a numeric column with blank strings (" "), an id column and no timestamp.
-The tests that prove the template works on someone else's data use this, never the generator.
+target, 0/1 integers, numbers stored as text with blanks (" ") for missing, an id column and no
+timestamp — the shape of a public telecom churn CSV. The tests that prove the template works on
+someone else's data use this one generator, never the template's: the fork test (via the
+README's `schema infer` block) and the monitor tests (with `FOREIGN_CONTRACT`, the contract a
+fork would write for it).
 """
 
 from __future__ import annotations
@@ -16,9 +19,31 @@ PAYMENT = ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Cre
 INTERNET = ["DSL", "Fiber optic", "No"]
 CONTRACT = ["Month-to-month", "One year", "Two year"]
 
+FOREIGN_CONTRACT = {
+    "name": "telco_customers",
+    "description": "A fork's own data: telecom customers, one row each.",
+    "encoding": {"true_values": ["Yes", "1"], "false_values": ["No", "0"], "missing_values": [" "]},
+    "columns": [
+        {"name": "customerID", "type": "category", "role": "id", "checks": {"unique": True}},
+        {"name": "gender", "type": "category"},
+        {"name": "SeniorCitizen", "type": "bool"},
+        {"name": "Partner", "type": "bool"},
+        {"name": "tenure", "type": "int", "checks": {"min": 0, "max": 72}},
+        {"name": "InternetService", "type": "category"},
+        {"name": "Contract", "type": "category"},
+        {"name": "PaperlessBilling", "type": "bool"},
+        {"name": "PaymentMethod", "type": "category"},
+        {"name": "MonthlyCharges", "type": "float", "checks": {"min": 0}},
+        {"name": "TotalCharges", "type": "float", "nullable": True},
+        {"name": "Churn", "type": "bool", "role": "target", "positive": "Yes"},
+    ],
+}
 
-def foreign_frame(rows: int = 7000, seed: int = 3) -> pd.DataFrame:
-    """Customer-like rows with a learnable, noisy outcome; every value written as text would be."""
+
+def foreign_frame(rows: int = 7000, seed: int = 3, first_id: int = 0) -> pd.DataFrame:
+    """Customer-like rows with a learnable, noisy outcome, as a CSV reader with `dtype=str`
+    sees them: all text except the 0/1 SeniorCitizen ints. Ids count from `first_id`, so
+    windows drawn with different seeds can also hold different customers."""
     rng = np.random.default_rng(seed)
     contract = rng.choice(CONTRACT, rows, p=[0.55, 0.21, 0.24])
     internet = rng.choice(INTERNET, rows, p=[0.34, 0.44, 0.22])
@@ -51,16 +76,16 @@ def foreign_frame(rows: int = 7000, seed: int = 3) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "customerID": [f"{i:04d}-{rng.integers(10**4):04d}" for i in range(rows)],
+            "customerID": [f"{first_id + i:04d}-{rng.integers(10**4):04d}" for i in range(rows)],
             "gender": rng.choice(["Female", "Male"], rows),
             "SeniorCitizen": senior,
             "Partner": yes_no(partner),
-            "tenure": tenure,
+            "tenure": tenure.astype(str),
             "InternetService": internet,
             "Contract": contract,
             "PaperlessBilling": yes_no(paperless),
             "PaymentMethod": payment,
-            "MonthlyCharges": monthly,
+            "MonthlyCharges": monthly.astype(str),
             "TotalCharges": total_text,
             "Churn": yes_no(churn),
         }

@@ -9,12 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gitops_ml.config import DriftParams, load_params
+import pandas as pd
+
+from gitops_ml import io as gio
+from gitops_ml.config import DriftParams, ExportParams, ModelParams, load_params
+from gitops_ml.contract import Contract
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 CONTRACT_PATH = FIXTURES / "churn" / "schema.yaml"
 PARAMS_PATH = FIXTURES / "churn" / "params.yaml"
+EXPORT = ExportParams(opset=17, parity_tolerance=1e-4)  # the tests' export settings
 
 
 def fixture_params() -> dict[str, Any]:
@@ -27,3 +32,21 @@ def drift_settings(**overrides: Any) -> DriftParams:
     raw = fixture_params()
     raw["drift"].update(overrides)
     return DriftParams.from_params(raw)
+
+
+def fit_and_export(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    contract: Contract,
+    model: ModelParams,
+    onnx_path: Path,
+) -> tuple[Any, dict[str, Any]]:
+    """A model fitted by the train stage and written to `onnx_path` by the export stage (parity
+    checked on `test`), as the pipeline would: the fitted pipeline and the export metrics."""
+    from gitops_ml.pipeline.export import export_model
+    from gitops_ml.pipeline.train import fit_model
+
+    fitted = fit_model(train, contract, model)
+    onnx_bytes, metrics = export_model(fitted, test, contract, EXPORT)
+    gio.write_bytes(onnx_path, onnx_bytes)
+    return fitted, metrics

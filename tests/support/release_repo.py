@@ -98,13 +98,6 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
 # A real pipeline run: one per test session, cloned by every test that needs one
 # ---------------------------------------------------------------------------------------------
 
-SMALL_PARAMS = {
-    "data.rows": 3000,
-    "evaluate.bootstrap_samples": 20,
-    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
-    "evaluate.cv_folds": 2,
-    "model.hyperparams.max_iter": 30,
-}
 _REPRODUCED: dict[str, Path] = {}
 
 
@@ -145,9 +138,9 @@ def reproduced_pipeline(tmp_path_factory: Any) -> Path:
     of your own.
     """
     if "repo" not in _REPRODUCED:
-        from workflow_harness import scratch_repo
+        from workflow_harness import SMALL_PIPELINE, scratch_repo
 
-        repo = scratch_repo(tmp_path_factory.mktemp("reproduced") / "repo", params=SMALL_PARAMS)
+        repo = scratch_repo(tmp_path_factory.mktemp("reproduced") / "repo", params=SMALL_PIPELINE)
         run_tool(repo, "dvc", "repro")
         commit_all(repo, "merge: pipeline reproduced")
         _REPRODUCED["repo"] = repo

@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
+import pytest
 
 from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
 from gitops_ml.release.deploy import free_port
@@ -105,6 +106,15 @@ def serving_exported(
         *args,
     )
     with running_server(command, tmp_dir, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bare_server(
+    exported_model: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One server per test module with the default options (import it into the module)."""
+    with serving_exported(exported_model, tmp_path_factory.mktemp("bare-server")) as running:
         yield running
 
 

@@ -77,6 +77,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
 RECORDER_TOOLS = ("cml", "gh", "docker", "kubectl", "npm")
 LOCAL_ENVIRONMENTS = (".venv", ".tools")  # per-checkout environments, never part of a clone
+# A scratch pipeline small enough for a test, large enough for a meaningful model and time split.
+# No refits: training noise is tested in tests/review and the PR workflow.
+SMALL_PIPELINE: dict[str, Any] = {
+    "data.rows": 3000,
+    "evaluate.bootstrap_samples": 20,
+    "evaluate.refits": 0,
+    "evaluate.cv_folds": 2,
+    "model.hyperparams.max_iter": 40,
+}
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Workflow Test",
     "GIT_AUTHOR_EMAIL": "workflow-test@example.invalid",

@@ -7,28 +7,18 @@ Rendered with a real `kubectl kustomize` when kubectl is installed, else read as
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kustomize import base_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "serving/k8s"
 
 
 def _rendered() -> dict[str, dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        out = subprocess.run(
-            [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, check=True
-        ).stdout
-        docs = [d for d in yaml.safe_load_all(out) if d]
-    else:
-        kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-        docs = [yaml.safe_load((K8S / name).read_text()) for name in kustomization["resources"]]
-    return {doc["kind"]: doc for doc in docs}
+    return {doc["kind"]: doc for doc in base_documents(K8S)}
 
 
 def test_network_policy_admits_http_from_anywhere_metrics_from_monitoring_and_no_egress() -> None:

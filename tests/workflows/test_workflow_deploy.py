@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kustomize import kustomize
 from release_repo import GIT_ENV, clone_repo, commit_all, git, reproduced_pipeline, run_tool
 from workflow_harness import JobResult, UsesCall, recorder_env, run_job, set_params
 
@@ -223,14 +224,8 @@ def test_a_merge_is_verified_published_by_digest_deployed_and_tagged(
     assert kubectl[2][4:6] == ["--namespace", "churn-model-staging"]
     git(repo, "fetch", "--quiet", "origin")
     assert read_pin(repo, "staging", rev="origin/main") == Pin(image, digest, "0.1.0")
-    if shutil.which("kubectl"):  # a real kubectl (outside the job's PATH) renders the manifests
-        manifests = subprocess.run(
-            ["kubectl", "kustomize", "deploy/staging"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+    manifests = kustomize(repo / "deploy/staging")  # a real kubectl, outside the job's PATH
+    if manifests is not None:
         assert f"image: {image}@{digest}" in manifests
     assert "smoke test passed: churn-model 0.1.0" in deploy.step("smoke").stdout
     assert deploy.step("Roll back (the previous ReplicaSet takes over again)").status == "skipped"

@@ -15,7 +15,14 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, ExportedModel
 from project_fixtures import drift_settings
-from workflow_harness import JobResult, UsesCall, recorder_env, run_job, scratch_repo
+from workflow_harness import (
+    SMALL_PIPELINE,
+    JobResult,
+    UsesCall,
+    recorder_env,
+    run_job,
+    scratch_repo,
+)
 
 from gitops_ml import io as gio
 from gitops_ml.monitor.profile import build_model_profile
@@ -105,20 +112,10 @@ def test_drifted_runs_open_one_issue_then_update_it_and_a_clean_run_opens_nothin
     assert clean.step("Open or update the one model-drift issue").status == "skipped"
 
 
-# Small enough for a test: the retraining job reproduces the whole pipeline.
-FAST_PARAMS = {
-    "data.rows": 3000,
-    "evaluate.bootstrap_samples": 30,
-    "evaluate.refits": 0,  # refits (training noise) are tested in tests/review and the PR workflow
-    "evaluate.cv_folds": 3,
-    "model.hyperparams.max_iter": 40,
-}
-
-
 def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
     tmp_path: Path,
 ) -> None:
-    repo = scratch_repo(tmp_path / "repo", params=FAST_PARAMS)
+    repo = scratch_repo(tmp_path / "repo", params=SMALL_PIPELINE)  # retraining reruns it all
     window = generate_churn(800, seed=5, scenario="price_increase", start="2026-01-01", days=30)
     report = "# 🔴 Drift detected\n\n`monthly_charges` moved.\n"
 

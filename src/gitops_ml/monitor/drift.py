@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
@@ -517,7 +518,7 @@ def check_drift(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="models/reference_profile.json")
+    parser.add_argument("--profile", default=paths.PROFILE)
     parser.add_argument(
         "--current", required=True, help="CSV/Parquet/JSONL file, directory or glob ('*.parquet')"
     )
@@ -544,9 +545,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="an outcome joins a prediction at most this long after it (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
-    parser.add_argument("--contract", default="data/schema.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--output-dir", default="reports/drift")
+    parser.add_argument("--contract", default=paths.CONTRACT)
+    parser.add_argument("--params", default=paths.PARAMS)
+    parser.add_argument("--output-dir", default=paths.DRIFT_REPORT_DIR)
     parser.add_argument(
         "--fail-on-drift",
         action="store_true",

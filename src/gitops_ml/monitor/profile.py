@@ -241,7 +241,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", default=paths.TRAIN, help="training split")
     parser.add_argument("--model", default=paths.MODEL_ONNX, help="ONNX model to score with")
     parser.add_argument("--contract", default=paths.CONTRACT)
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument(
         "--metrics", default=paths.EVALUATE_METRICS, help="training metrics (skipped if absent)"
     )

@@ -48,19 +48,31 @@ def _pct(value: Any) -> str:
     return markdown.MISSING if value is None else f"{100 * value:.1f}%"
 
 
+FEATURE_HEADER = ["feature", "type", "status", "PSI", "test stat", "adj. p", "W₁/σ", "JS"]
+FEATURE_HEADER += ["missing", "unseen"]
+FEATURE_ALIGN = "---|---|---|---:|---:|---:|---:|---:|---:|---:"
+
+
 def _feature_table(features: list[FeatureFinding]) -> list[str]:
-    header = "| feature | type | status | PSI | test stat | adj. p | W₁/σ | JS | missing | unseen |"
-    lines = [header, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for f in features:
         d = f.distribution
         stat = markdown.MISSING if d.statistic is None else f"{d.test} {_num(d.statistic)}"
-        lines.append(
-            f"| `{f.name}` | {f.type} | {LEVEL_MARK[f.level]} | {_num(d.psi)} "
-            f"| {stat} | {_num(d.p_adjusted)} | {_num(d.wasserstein_norm)} "
-            f"| {_num(d.js)} | {_pct(d.missing.ref)} → {_pct(d.missing.cur)} "
-            f"| {_pct(d.unseen)} |"
+        rows.append(
+            [
+                f"`{markdown.cell(f.name)}`",
+                f.type,
+                LEVEL_MARK[f.level],
+                _num(d.psi),
+                stat,
+                _num(d.p_adjusted),
+                _num(d.wasserstein_norm),
+                _num(d.js),
+                f"{_pct(d.missing.ref)} → {_pct(d.missing.cur)}",
+                _pct(d.unseen),
+            ]
         )
-    return lines
+    return markdown.table(FEATURE_HEADER, rows, FEATURE_ALIGN, max_rows=len(rows)).splitlines()
 
 
 def _mermaid_chart(title: str, chart: Chart) -> list[str]:

@@ -39,6 +39,7 @@ from gitops_ml.contract import Column, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.profile import load_profile
 from gitops_ml.monitor.readers import ModelScorer, canonical_frame
+from gitops_ml.release.versions import model_name_in
 
 SCENARIO_KINDS: tuple[str, ...] = ("none", "shift", "new_category", "missing", "label_shift")
 NEW_CATEGORY = "simulated-new-category"
@@ -427,13 +428,6 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _model_name(dvc_yaml: str) -> str:
-    from gitops_ml.release.versions import VersionError, model_name_from_dvc_yaml
-
-    raw = gio.read_yaml(dvc_yaml, "dvc.yaml (the model name is in its 'artifacts:')", VersionError)
-    return model_name_from_dvc_yaml(raw, dvc_yaml)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
@@ -486,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
             encode_csv(window.frame, contract).to_csv(tmp, index=False)
     else:
         threshold = float(profile.get("threshold", 0.5))
-        lines = prediction_log_lines(window, contract, _model_name(args.dvc_yaml), threshold)
+        lines = prediction_log_lines(window, contract, model_name_in(args.dvc_yaml), threshold)
         gio.write_text(output, "\n".join(lines) + "\n")
     source = args.train or args.profile
     described = ", ".join(str(s) for s in scenarios)

@@ -37,7 +37,7 @@ CONTRACT_FILE = "schema.yaml"
 METADATA_FILE = "metadata.json"
 MODEL_CARD_FILE = "model_card.md"
 PROFILE_FILE = "reference_profile.json"
-METRICS_DIR = "metrics"
+METRICS_DIR = "metrics"  # inside the bundle; the pipeline's own is paths.METRICS_DIR
 REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, MODEL_CARD_FILE)
 RECORDED_PACKAGES = ("skl2onnx", "onnxruntime", "onnx", "scikit-learn")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -88,10 +88,10 @@ class BundleSources:
             contract=root / paths.CONTRACT,
             model_card=root / paths.MODEL_CARD,
             profile=root / paths.PROFILE,
-            params=root / "params.yaml",
-            dvc_yaml=root / "dvc.yaml",
-            dvc_lock=root / "dvc.lock",
-            metrics_dir=root / METRICS_DIR,
+            params=root / paths.PARAMS,
+            dvc_yaml=root / paths.DVC_YAML,
+            dvc_lock=root / paths.DVC_LOCK,
+            metrics_dir=root / paths.METRICS_DIR,
         )
 
 
@@ -226,7 +226,7 @@ def load_bundle(path: str | Path) -> Bundle:
 
 def check_against_lock(bundle: Bundle, lock_path: str | Path) -> None:
     """The bundle's pipeline files are the ones this checkout's dvc.lock records."""
-    lock = _read_yaml(Path(lock_path), "dvc.lock")
+    lock = _read_yaml(Path(lock_path), paths.DVC_LOCK)
     stale = []
     for name, entry in sorted(bundle.files.items()):
         if "source" in entry:
@@ -451,7 +451,7 @@ def build_bundle(
         **({PROFILE_FILE: rel(src.profile)} if PROFILE_FILE in extra else {}),
         **{f"{METRICS_DIR}/{p.name}": rel(p) for p in metric_paths},
     }
-    lock = _read_yaml(src.dvc_lock, "dvc.lock")
+    lock = _read_yaml(src.dvc_lock, paths.DVC_LOCK)
     packed = {
         rel(src.model): onnx_bytes,
         rel(src.contract): contract_bytes,
@@ -460,7 +460,7 @@ def build_bundle(
     }
     recorded = _check_against_lock(lock, packed)
     metrics = {p.stem: read_json(p) for p in metric_paths}
-    dvc_yaml = _read_yaml(src.dvc_yaml, "dvc.yaml")
+    dvc_yaml = _read_yaml(src.dvc_yaml, paths.DVC_YAML)
     try:
         name = versions.model_name_from_dvc_yaml(dvc_yaml, str(src.dvc_yaml))
         revision = versions.head_revision(root)
@@ -475,7 +475,7 @@ def build_bundle(
         git_revision=revision,
         git_dirty=dirty,
         dvc_lock={**versions.lock_hashes(lock), **recorded},
-        params=_read_yaml(src.params, "params.yaml"),
+        params=_read_yaml(src.params, paths.PARAMS),
         metrics=metrics,
         package_versions=_package_versions(metrics.get("export")),
     )

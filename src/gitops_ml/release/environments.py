@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from gitops_ml.errors import UserError
-from gitops_ml.io import write_text
+from gitops_ml.io import read_yaml, write_text
 from gitops_ml.release import versions
 
 DEPLOY_DIR = "deploy"
@@ -153,10 +153,8 @@ def check_pin(pin: Pin) -> Pin:
 def base_image_name(root: str | Path = ".") -> str:
     """The image name the base renders (its own `images:` runs first), which the pin replaces."""
     path = Path(root) / BASE_KUSTOMIZATION
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise EnvironmentError(f"{path}: not found; the overlays build on it") from None
+    doc = read_yaml(path, "base kustomization", EnvironmentError, "; the overlays build on it")
+    doc = doc if isinstance(doc, dict) else {}
     model = versions.model_name(root)
     for image in doc.get("images") or []:
         if image.get("name") == model:
@@ -189,7 +187,7 @@ def write_pin(root: str | Path, env: str, pin: Pin) -> Path:
 def namespace(root: str | Path, env: str) -> str:
     """The namespace the overlay deploys into (push mode waits for its rollout there)."""
     path = Path(root) / DEPLOY_DIR / env / "kustomization.yaml"
-    doc = yaml.safe_load(path.read_text()) if path.is_file() else None
+    doc = read_yaml(path, f"kustomization of environment {env!r}", EnvironmentError)
     if not isinstance(doc, dict) or not doc.get("namespace"):
         raise EnvironmentError(f"{path}: no 'namespace:' for environment {env!r}")
     return str(doc["namespace"])

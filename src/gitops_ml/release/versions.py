@@ -24,10 +24,8 @@ import yaml
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
+from gitops_ml.io import read_yaml
 
-CONTRACT_FILE = paths.CONTRACT
-PARAMS_FILE = "params.yaml"
-LOCK_FILE = "dvc.lock"
 FIRST_VERSION = "0.1.0"
 
 _SEMVER = re.compile(
@@ -100,7 +98,7 @@ def is_dirty(root: str | Path) -> bool:
     return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
 
 
-def model_name_from_dvc_yaml(raw: Any, source: str = "dvc.yaml") -> str:
+def model_name_from_dvc_yaml(raw: Any, source: str = paths.DVC_YAML) -> str:
     """The model artifact's name from the `artifacts:` section (type model, else the only one)."""
     artifacts = raw.get("artifacts") if isinstance(raw, dict) else None
     if not isinstance(artifacts, dict) or not artifacts:
@@ -115,10 +113,14 @@ def model_name_from_dvc_yaml(raw: Any, source: str = "dvc.yaml") -> str:
 
 
 def model_name(root: str | Path) -> str:
-    path = Path(root) / "dvc.yaml"
-    if not path.exists():
-        raise VersionError(f"{path}: not found; the model name comes from its 'artifacts:'")
-    return model_name_from_dvc_yaml(yaml.safe_load(path.read_text()), str(path))
+    return model_name_in(Path(root) / paths.DVC_YAML)
+
+
+def model_name_in(dvc_yaml: str | Path) -> str:
+    """The model name in the dvc.yaml file at `dvc_yaml` (a missing or broken file is named)."""
+    hint = "; the model name comes from its 'artifacts:'"
+    raw = read_yaml(dvc_yaml, paths.DVC_YAML, VersionError, hint)
+    return model_name_from_dvc_yaml(raw, str(dvc_yaml))
 
 
 def lock_hashes(lock: Any) -> dict[str, str]:
@@ -139,14 +141,14 @@ def lock_hashes(lock: Any) -> dict[str, str]:
 
 def bump_part(changed_files: set[str], lock_before: Any, lock_after: Any) -> tuple[str, str]:
     """(part, reason) for the change between the last version and now; see the module doc."""
-    if CONTRACT_FILE in changed_files:
-        return "major", f"{CONTRACT_FILE} (the data contract) changed"
-    if PARAMS_FILE in changed_files:
-        return "minor", f"{PARAMS_FILE} changed"
+    if paths.CONTRACT in changed_files:
+        return "major", f"{paths.CONTRACT} (the data contract) changed"
+    if paths.PARAMS in changed_files:
+        return "minor", f"{paths.PARAMS} changed"
     before, after = lock_hashes(lock_before), lock_hashes(lock_after)
     moved = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     if moved:
-        return "minor", f"{LOCK_FILE} hashes changed: {', '.join(moved)}"
+        return "minor", f"{paths.DVC_LOCK} hashes changed: {', '.join(moved)}"
     return "patch", "no change to the contract, params or pipeline outputs"
 
 
@@ -169,7 +171,7 @@ def release_tags(root: str | Path, name: str) -> dict[SemVer, str]:
 
 
 def _lock_at(root: str | Path, rev: str) -> Any:
-    text = git(root, "show", f"{rev}:{LOCK_FILE}", check=False)
+    text = git(root, "show", f"{rev}:{paths.DVC_LOCK}", check=False)
     return yaml.safe_load(text) if text else {}
 
 

@@ -1,0 +1,40 @@
+"""drift.md's feature table goes through the one markdown table: a pipe in a column name (a
+fork's CSV header can hold anything) stays inside its cell."""
+
+from __future__ import annotations
+
+from gitops_ml.monitor.findings import Chart, Distribution, FeatureFinding, MissingRates
+from gitops_ml.monitor.report import _feature_table
+
+
+def finding(name: str) -> FeatureFinding:
+    distribution = Distribution(
+        kind="numeric",
+        rows=1000,
+        test="ks",
+        statistic=0.25,
+        p_distribution=1e-6,
+        p_value=2e-6,
+        psi=0.31,
+        js=0.12,
+        wasserstein_norm=0.4,
+        missing=MissingRates(ref=0.01, cur=0.05, p=0.001),
+        chart=Chart(["a"], [1.0], [1.0]),
+        level="alert",
+        p_adjusted=4e-6,
+        significant=True,
+    )
+    return FeatureFinding(name, "float", distribution)
+
+
+def test_each_feature_is_one_row_of_ten_cells_even_with_a_pipe_in_its_name() -> None:
+    lines = _feature_table([finding("price"), finding("price|eur")])
+    assert lines[0].startswith("| feature | type | status | PSI | test stat |")
+    assert lines[1] == "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    assert lines[2] == (
+        "| `price` | float | 🔴 alert | 0.310 | ks 0.250 | 4.0e-06 | 0.400 | 0.120 "
+        "| 1.0% → 5.0% | — |"
+    )
+    assert lines[3].startswith("| `price\\|eur` | float |")
+    unescaped = lines[3].replace("\\|", "")
+    assert unescaped.count("|") == 11  # ten cells
