@@ -1,10 +1,11 @@
 """The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs.
 
 One route table (`routes`) is both the Starlette routing and the OpenAPI document. Handlers
-are plain Starlette endpoints, `async`, calling onnxruntime inline (one intra-op thread): for a
-model that answers in tens of microseconds, a thread-pool hop or a framework's parameter
-solving costs more than the inference. Bodies are read and parsed by hand, so a JSON body is
-accepted whatever its Content-Type.
+are `async`, calling onnxruntime inline (one intra-op thread): for a model that answers in tens
+of microseconds, a thread-pool hop or a framework's parameter solving costs more than the
+inference. The inference POSTs to this server's own paths are answered straight from ASGI
+(`Direct`), every other request through Starlette. Bodies are read and parsed by hand, so a
+JSON body is accepted whatever its Content-Type.
 """
 
 from __future__ import annotations
@@ -54,9 +55,6 @@ INTERNAL_ERROR = "internal server error (logged on the server)"
 INTERNAL_ERROR_BODY = dump_json({"error": INTERNAL_ERROR})
 logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Request ids: 128 random bits like uuid4's, from the `random` module's generator (seeded by
-# the OS, reseeded in a forked child) rather than one os.urandom call per request: they need
-# to be unique, not secret.
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -141,6 +139,9 @@ class Instrumentation:
             if key == b"x-request-id":
                 text = value.decode("latin-1")
                 request_id = text if _SAFE_REQUEST_ID.match(text) else ""
+        # A new id: 128 random bits like uuid4's, from the `random` module's generator (seeded
+        # by the OS, reseeded in a forked child) rather than an os.urandom call per request:
+        # request ids need to be unique, not secret.
         request_id = request_id or f"{random.getrandbits(128):032x}"
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
@@ -256,7 +257,7 @@ class BodyDeadline:
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
         for task, due in list(self._due.items()):
-            if due <= now and task not in self._expired:
+            if due <= now and task not in self._expired and task.get_loop() is loop:
                 self._expired.add(task)
                 task.cancel()
         if self._due:
