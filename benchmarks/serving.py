@@ -424,47 +424,120 @@ async def asgi_request(app: Any, path: str, body: bytes) -> int:
 
 
 def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, requests: int) -> None:
-    """Per-request time of the bare and the V2 infer app in-process (no socket, no HTTP
-    parsing), then a cProfile of the infer requests: where the app's share of a request goes.
-    The rest of a request measured under wrk is the event loop, the HTTP parser and the socket,
-    which both endpoints pay alike."""
+    """Where the app's share of a request goes, in-process (ASGI calls, no socket, no HTTP
+    parser), on the event loop the server runs (uvloop when installed): the bare and the V2
+    infer app per request, each layer of an infer request timed alone, the layers back to back,
+    then a cProfile of the 1-row infer requests.
+
+    Every figure is the best of 10 alternating batches of N/10 calls (the minimum is what
+    other load on the machine disturbs least). "whole app - layers back to back" is the
+    middleware, body read, request id and metrics; "layers back to back - sum of layers"
+    is what the layers cost more when they run together (caches) than one at a time. The
+    rest of a request under wrk is the event loop, the HTTP parser and the socket, which
+    every endpoint pays alike."""
     import asyncio
     import cProfile
     import pstats
 
+    from serving import v2
     from serving.app import create_app
     from serving.model import load_model
+    from serving.validation import FeatureTable, dump_json, id_spec, parse_json
 
     model = load_model(onnx_path, REPO / paths.CONTRACT, None, default_model_name(REPO))
     app, bare = create_app(model), bare_app()
     path = f"/v2/models/{model.info.name}/infer"
-    bodies = {rows: v2_body(test.iloc[:rows], contract) for rows in (1, 100)}
+    ident = id_spec(model.contract)
+    table = FeatureTable(model.specs, ident)
+    metrics = app.state.metrics
+    name, version = model.info.name, model.info.version
+    batch = max(requests // 10, 10)
 
-    async def run(target: Any, url: str, body: bytes, n: int) -> float:
-        started = time.perf_counter()
-        for _ in range(n):
-            if await asgi_request(target, url, body) != 200:
-                raise SystemExit(f"{url} did not answer 200 in-process")
-        return (time.perf_counter() - started) / n * 1e6
+    async def call_app(target: Any, url: str, body: bytes) -> None:
+        if await asgi_request(target, url, body) != 200:
+            raise SystemExit(f"{url} did not answer 200 in-process")
+
+    def layers(body: bytes) -> dict[str, Callable[[], object]]:
+        doc = parse_json(body)
+        parsed = v2.parse_infer_request(doc, table, 10_000)
+        labels, probabilities = model.predict(parsed.feeds)
+        scores = probabilities[:, 1]
+
+        def together() -> object:
+            parsed = v2.parse_infer_request(parse_json(body), table, 10_000)
+            labels, probabilities = model.predict(parsed.feeds)
+            metrics.record_predictions("v2", parsed.rows, probabilities[:, 1], parsed.unknown)
+            metrics.record_request(path, "POST", 200, 0.001)
+            response = v2.infer_response(name, version, labels, probabilities, parsed, ident)
+            return dump_json(response)
+
+        return {
+            "JSON parse (orjson)": lambda: parse_json(body),
+            "V2 checks, contract validation, feeds": lambda: v2.parse_infer_request(
+                doc, table, 10_000
+            ),
+            "onnxruntime run": lambda: model.predict(parsed.feeds),
+            "response JSON": lambda: dump_json(
+                v2.infer_response(name, version, labels, probabilities, parsed, ident)
+            ),
+            "metrics": lambda: (
+                metrics.record_predictions("v2", parsed.rows, scores, parsed.unknown),
+                metrics.record_request(path, "POST", 200, 0.001),
+            ),
+            "layers back to back": together,
+        }
+
+    async def best(call: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(10):
+            started = time.perf_counter()
+            for _ in range(batch):
+                result = call()
+                if asyncio.iscoroutine(result):
+                    await result
+            times.append((time.perf_counter() - started) / batch * 1e6)
+        return min(times)
 
     async def main() -> None:
-        print(f"\nin-process ASGI, no socket, median of 5 × {requests} requests (µs/request)")
-        for name, target, url, rows in (
-            ("bare POST", bare, "/bare", 1),
-            ("V2 infer", app, path, 1),
-            ("V2 infer", app, path, 100),
-        ):
-            await run(target, url, bodies[rows], 200)
-            times = [await run(target, url, bodies[rows], requests) for _ in range(5)]
-            print(f"  {name:<10} {rows:>3} row(s): {statistics.median(times):8.1f} µs")
+        print(f"\nin-process, best of 10 × {batch} calls, µs per request")
+        print(f"  {'':<40} {'1 row':>8} {'100 rows':>9}")
+        table_rows: dict[str, list[float]] = {}
+        for rows in (1, 100):
+            body = v2_body(test.iloc[:rows], contract)
+            targets: dict[str, Callable[[], Any]] = {
+                "bare app (read body, answer)": functools.partial(call_app, bare, "/bare", body),
+                "V2 infer app, whole": functools.partial(call_app, app, path, body),
+                **layers(body),
+            }
+            for label, call in targets.items():
+                await best(call)  # warm-up
+                table_rows.setdefault(label, []).append(await best(call))
+        parts = list(table_rows)[2:-1]  # the layers alone
+        for label, (single, hundred) in table_rows.items():
+            print(f"  {label:<40} {single:>8.1f} {hundred:>9.1f}")
+        whole = table_rows["V2 infer app, whole"]
+        together = table_rows["layers back to back"]
+        summed = [sum(table_rows[k][i] for k in parts) for i in range(2)]
+        print(f"  {'sum of the layers alone':<40} {summed[0]:>8.1f} {summed[1]:>9.1f}")
+        print(
+            f"  {'whole app - layers back to back':<40} {whole[0] - together[0]:>8.1f} "
+            f"{whole[1] - together[1]:>9.1f}"
+        )
+        body = v2_body(test.iloc[:1], contract)
         profiler = cProfile.Profile()
         profiler.enable()
-        await run(app, path, bodies[1], requests)
+        for _ in range(requests):
+            await call_app(app, path, body)
         profiler.disable()
         print(f"\ncProfile of {requests} 1-row V2 infer requests, in-process (top by own time)")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
 
-    asyncio.run(main())
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 # ------------------------------------------------------------------------------- report

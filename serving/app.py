@@ -1,20 +1,21 @@
 """The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs.
 
 One route table (`routes`) is both the Starlette routing and the OpenAPI document. Handlers
-are plain Starlette endpoints, `async`, calling onnxruntime inline (one intra-op thread): for a
-model that answers in tens of microseconds, a thread-pool hop or a framework's parameter
-solving costs more than the inference. Bodies are read and parsed by hand, so a JSON body is
-accepted whatever its Content-Type.
+are `async`, calling onnxruntime inline (one intra-op thread): for a model that answers in tens
+of microseconds, a thread-pool hop or a framework's parameter solving costs more than the
+inference. The inference POSTs to this server's own paths are answered straight from ASGI
+(`Direct`), every other request through Starlette. Bodies are read and parsed by hand, so a
+JSON body is accepted whatever its Content-Type.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,13 +38,21 @@ from serving.model import Model
 from serving.openapi import Operation
 from serving.prediction_log import PredictionLog
 from serving.v2 import BINARY_MESSAGE
-from serving.validation import ParsedRequest, RequestError, dump_json, id_spec, parse_json
+from serving.validation import (
+    FeatureTable,
+    ParsedRequest,
+    RequestError,
+    dump_json,
+    id_spec,
+    parse_json,
+)
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 OTHER = "other"
 INTERNAL_ERROR = "internal server error (logged on the server)"
+INTERNAL_ERROR_BODY = dump_json({"error": INTERNAL_ERROR})
 logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -83,17 +92,42 @@ def _header_value(text: str) -> bytes:
     return re.sub(r"[^\x20-\x7e]", "?", text).encode("latin-1")
 
 
+DirectHandler = Callable[[Scope, Receive], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Direct:
+    """A hot POST route answered without Starlette's routing, request and response objects.
+
+    `handler` reads the body itself and returns the JSON answer; a RequestError becomes the
+    same `{"error": ...}` answer as on the routed path.
+    """
+
+    route: str  # the route's template, its metrics label
+    handler: DirectHandler
+
+
 class Instrumentation:
     """Pure ASGI middleware: request id, model headers on every response, status/latency metrics.
 
     Written against ASGI rather than as BaseHTTPMiddleware, which would add a task and a
-    stream per request.
+    stream per request. POSTs to the exact paths in `direct` (the inference routes with this
+    server's model name) skip Starlette's exception middleware, router, Request and Response:
+    those layers cost about as much as the validation of a 1-row request. Every other request
+    (a wrong model name included) goes through the routed app and gets the same answers.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics, headers: list[tuple[bytes, bytes]]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServingMetrics,
+        headers: list[tuple[bytes, bytes]],
+        direct: Mapping[str, Direct] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.headers = headers
+        self.direct = direct or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,9 +139,22 @@ class Instrumentation:
             if key == b"x-request-id":
                 text = value.decode("latin-1")
                 request_id = text if _SAFE_REQUEST_ID.match(text) else ""
-        request_id = request_id or uuid.uuid4().hex
+        # A new id: 128 random bits like uuid4's, from the `random` module's generator (seeded
+        # by the OS, reseeded in a forked child) rather than an os.urandom call per request:
+        # request ids need to be unique, not secret.
+        request_id = request_id or f"{random.getrandbits(128):032x}"
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
+        method = scope["method"]
+        direct = self.direct.get(scope["path"]) if method == "POST" else None
+        if direct is not None and not scope.get("root_path"):
+            status = 500
+            try:
+                status = await _answer_direct(direct, scope, receive, send, extra)
+            finally:
+                elapsed = time.perf_counter() - started
+                self.metrics.record_request(direct.route, method, status, elapsed)
+            return
         status = 500
         started_response = False
 
@@ -123,20 +170,40 @@ class Instrumentation:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             # Every error a client sees is JSON, this one too; the traceback goes to the log.
-            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            logger.exception("unhandled error on %s %s", method, scope["path"])
             if started_response:
                 raise
             response = error_response(INTERNAL_ERROR, 500)
             await response(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
-            method = scope["method"]
             self.metrics.record_request(
                 getattr(route, "path", OTHER),
                 method if method in METHODS else OTHER,
                 status,
                 time.perf_counter() - started,
             )
+
+
+async def _answer_direct(
+    direct: Direct, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+) -> int:
+    """Run a direct route's handler and send its JSON answer; returns the status sent."""
+    try:
+        status, body = 200, await direct.handler(scope, receive)
+    except RequestError as exc:
+        status, body = exc.status, dump_json({"error": exc.message})
+    except Exception:
+        logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        status, body = 500, INTERNAL_ERROR_BODY
+    headers = [
+        (b"content-length", b"%d" % len(body)),
+        (b"content-type", b"application/json"),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+    return status
 
 
 class LabelledRoute(Route):
@@ -149,31 +216,83 @@ class LabelledRoute(Route):
         return match, child
 
 
-async def read_body(request: Request, settings: Settings) -> bytes:
-    """The body, refusing the binary tensor extension, anything over the size limit and a body
-    that takes longer than the body timeout to arrive (408)."""
-    timeout = settings.body_timeout
-    try:
-        async with asyncio.timeout(timeout):
-            return await _read_body(request, settings.max_body_bytes)
-    except TimeoutError:
-        raise RequestError(f"the request body did not arrive within {timeout:g} s", 408) from None
+class BodyDeadline:
+    """The body timeout (408) with one shared timer instead of one per request.
+
+    `asyncio.timeout` schedules and cancels a loop timer per request, which cost about as
+    much as the rest of reading a 1-row body. Here a request registers its deadline while it
+    reads; a sweep every `seconds / 4` (at most 1 s) cancels the reads past it, so a trickled
+    body is answered within 1.25 × the timeout.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tick = min(seconds / 4, 1.0)
+        self._due: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._sweeping: asyncio.AbstractEventLoop | None = None
+
+    async def read(self, scope: Scope, receive: Receive, limit: int) -> bytes:
+        """The body, refusing the binary tensor extension and anything over `limit` bytes."""
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing to cancel, so no deadline
+            return await _read_body(scope, receive, limit)
+        loop = asyncio.get_running_loop()
+        self._due[task] = loop.time() + self.seconds
+        if self._sweeping is not loop:
+            self._sweeping = loop
+            loop.call_later(self.tick, self._sweep, loop)
+        try:
+            return await _read_body(scope, receive, limit)
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            task.uncancel()
+            message = f"the request body did not arrive within {self.seconds:g} s"
+            raise RequestError(message, 408) from None
+        finally:
+            self._due.pop(task, None)
+            self._expired.discard(task)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, due in list(self._due.items()):
+            if due <= now and task not in self._expired and task.get_loop() is loop:
+                self._expired.add(task)
+                task.cancel()
+        if self._due:
+            loop.call_later(self.tick, self._sweep, loop)
+        else:
+            self._sweeping = None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    if "inference-header-content-length" in request.headers:
-        raise RequestError(BINARY_MESSAGE)
-    length = request.headers.get("content-length", "")
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    length = b""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value
+        elif key == b"inference-header-content-length":
+            raise RequestError(BINARY_MESSAGE)
     if length.isdigit() and int(length) > limit:
-        raise RequestError(f"the request body has {length} bytes; the limit is {limit}", 413)
+        raise RequestError(
+            f"the request body has {length.decode()} bytes; the limit is {limit}", 413
+        )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError("the client disconnected before sending the whole body")
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual small request: the whole body in one message
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -222,6 +341,8 @@ def create_app(
     contract = model.contract
     specs = model.specs
     ident = id_spec(contract)
+    table = FeatureTable(specs, ident)
+    deadline = BodyDeadline(settings.body_timeout)
     positive = f"{contract.target} = {contract.positive_label}"
     examples = example_payloads(contract)
     metrics = ServingMetrics(info, contract.categorical_features)
@@ -246,34 +367,45 @@ def create_app(
             )
 
     def predict(
-        request: Request, parsed: ParsedRequest, api: str, raw: bytes
+        scope: Scope, parsed: ParsedRequest, api: str, raw: bytes
     ) -> tuple[np.ndarray, np.ndarray]:
         labels, probabilities = model.predict(parsed.feeds)
         scores = probabilities[:, 1]
         metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
-            request_id = request.scope[REQUEST_ID_KEY]
-            prediction_log.record(request_id, parsed.columns, labels, scores, parsed.ids, raw, api)
+            prediction_log.record(
+                scope[REQUEST_ID_KEY], parsed.columns, labels, scores, parsed.ids, raw, api
+            )
         return labels, probabilities
 
     # ---------------------------------------------------------------- handlers
+    # The two POST APIs are direct handlers (see `Direct`); `routed` makes Starlette endpoints
+    # of them for the paths the direct table does not hold (a wrong model name gets its 404).
 
-    async def infer(request: Request) -> Response:
-        check_model(request)
-        raw = await read_body(request, settings)
-        parsed = v2.parse_infer_request(parse_json(raw), specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "v2", raw)
-        return json_response(
+    async def infer(scope: Scope, receive: Receive) -> bytes:
+        raw = await deadline.read(scope, receive, settings.max_body_bytes)
+        parsed = v2.parse_infer_request(parse_json(raw), table, settings.max_rows)
+        labels, probabilities = predict(scope, parsed, "v2", raw)
+        return dump_json(
             v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
 
-    async def predict_records(request: Request) -> Response:
-        raw = await read_body(request, settings)
-        parsed = records.parse_records(parse_json(raw), specs, settings.max_rows, ident)
-        labels, probabilities = predict(request, parsed, "predict", raw)
-        return json_response(
+    async def predict_records(scope: Scope, receive: Receive) -> bytes:
+        raw = await deadline.read(scope, receive, settings.max_body_bytes)
+        parsed = records.parse_records(parse_json(raw), table, settings.max_rows)
+        labels, probabilities = predict(scope, parsed, "predict", raw)
+        return dump_json(
             records.predict_response(info.name, info.version, labels, probabilities, parsed, ident)
         )
+
+    def routed(handler: DirectHandler, check: Callable[[Request], None] | None = None) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            if check is not None:
+                check(request)
+            body = await handler(request.scope, request.receive)
+            return Response(body, media_type="application/json")
+
+        return endpoint
 
     model_metadata = {
         "name": info.name,
@@ -327,11 +459,14 @@ def create_app(
     )
     model_prefixes = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     endpoints = [  # the hot path first: routing tries routes in order
-        *(Endpoint(p + "/infer", "POST", infer, infer_operation) for p in model_prefixes),
+        *(
+            Endpoint(p + "/infer", "POST", routed(infer, check_model), infer_operation)
+            for p in model_prefixes
+        ),
         Endpoint(
             "/predict",
             "POST",
-            predict_records,
+            routed(predict_records),
             Operation(
                 summary="Label and probability of the positive class for each record",
                 tags=("predict",),
@@ -405,6 +540,12 @@ def create_app(
         if prediction_log is not None:
             prediction_log.close()
 
+    direct = {"/predict": Direct("/predict", predict_records)}
+    if "/" not in info.name + info.version:  # else Starlette's `{model_name}` would not match
+        for prefix in model_prefixes:
+            template = prefix + "/infer"
+            path = template.format(model_name=info.name, model_version=info.version)
+            direct[path] = Direct(template, infer)
     headers = [
         (b"x-model-name", _header_value(info.name)),
         (b"x-model-version", _header_value(info.version)),
@@ -414,7 +555,7 @@ def create_app(
     app = _application(
         endpoints,
         lifespan=lifespan,
-        middleware=[Middleware(Instrumentation, metrics=metrics, headers=headers)],
+        middleware=[Middleware(Instrumentation, metrics=metrics, headers=headers, direct=direct)],
     )
     app.state.server = state
     app.state.metrics = metrics

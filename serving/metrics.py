@@ -8,7 +8,7 @@ would otherwise spend more time in the metrics library than in the model.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,7 @@ class ServingMetrics:
     def __init__(self, info: ModelInfo, features: Iterable[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Callable[[], None], Any]] = {}
         r = self.registry
         self.requests = Counter(
             "serving_requests",
@@ -131,8 +132,13 @@ class ServingMetrics:
             self.unknown.labels(feature=feature).inc(count)
 
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._child(self.requests, (route, method, str(status))).inc()
-        self._child(self.latency, (route,)).observe(seconds)
+        key = (route, method, status)
+        bound = self._request_children.get(key)
+        if bound is None:  # once per route, method and status: labels() takes a lock
+            count = self.requests.labels(route, method, str(status)).inc
+            bound = self._request_children[key] = (count, self._child(self.latency, (route,)))
+        bound[0]()
+        bound[1].observe(seconds)
 
     def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
         """metric.labels(*labels), memoised: `labels()` takes a lock and rebuilds its key."""

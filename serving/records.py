@@ -13,9 +13,9 @@ import numpy as np
 
 from serving.validation import (
     FeatureSpec,
+    FeatureTable,
     ParsedRequest,
     RequestError,
-    build_feeds,
     check_rows,
     describe,
     id_values,
@@ -23,10 +23,15 @@ from serving.validation import (
 
 
 def parse_records(
-    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+    body: Any,
+    specs: Sequence[FeatureSpec] | FeatureTable,
+    max_rows: int,
+    ident: FeatureSpec | None = None,
 ) -> ParsedRequest:
     """Validate `[{feature: value, ...}, ...]`: every feature present, the id column (`ident`)
-    optional, no other key."""
+    optional, no other key. A server passes its `FeatureTable`; specs build one per call."""
+    table = specs if isinstance(specs, FeatureTable) else FeatureTable(specs, ident)
+    specs, ident = table.specs, table.ident
     if not isinstance(body, list):
         raise RequestError("the request body must be a JSON array of records (objects)")
     check_rows(len(body), max_rows)
@@ -53,7 +58,7 @@ def parse_records(
         if ident is not None:
             ids.append(record.get(ident.name))
     try:
-        parsed = build_feeds(specs, columns, len(body), "field")
+        parsed = table.build(columns, len(body), "field")
         if ident is not None and any(value is not None for value in ids):
             parsed.ids = id_values(ident, ids, f"field {ident.name!r}")
     except RequestError as exc:

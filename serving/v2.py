@@ -16,9 +16,9 @@ from serving.model import OUTPUT_LABEL, OUTPUT_NAMES, OUTPUT_PROBABILITIES
 from serving.validation import (
     ID_TYPE,
     FeatureSpec,
+    FeatureTable,
     ParsedRequest,
     RequestError,
-    build_feeds,
     check_rows,
     id_values,
 )
@@ -61,22 +61,23 @@ def _flat_data(name: str, data: Any) -> list[Any]:
     return data
 
 
-def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tuple[str, list[Any]]:
-    """One V2 input tensor's values, after checking everything but the values themselves.
-
-    Called once per feature per request: exact type checks, no ABC isinstance.
-    """
+def _input_tensor(
+    item: Any, index: int, by_name: dict[str, tuple[FeatureSpec, tuple[str, ...]]]
+) -> tuple[str, list[Any]]:
+    """One V2 input tensor's values, after checking everything but the values themselves:
+    the per-tensor path of `parse_infer_request`, and where each of its errors is worded."""
     if type(item) is not dict:
         raise RequestError(f"inputs[{index}] must be an object with name, datatype, shape, data")
     name = item.get("name")
-    spec = by_name.get(name) if type(name) is str else None
-    if spec is None:
+    entry = by_name.get(name) if type(name) is str else None
+    if entry is None:
         if type(name) is not str:
             raise RequestError(f"inputs[{index}]: 'name' must be a string")
         raise RequestError(
             f"input {name!r} is not a feature (or the id) of the data contract; expected "
             f"inputs: {', '.join(by_name)}"
         )
+    spec, datatypes = entry
     name = spec.name
     datatype = item.get("datatype")
     shape = item.get("shape")
@@ -86,11 +87,11 @@ def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tup
         raise RequestError(f"input {name!r}: {', '.join(repr(k) for k in missing)} required")
     if "parameters" in item:
         _reject_binary(item["parameters"], f"input {name!r}: ")
-    if datatype not in spec.datatypes:
+    if datatype not in datatypes:
         what = "the id" if spec.type == ID_TYPE else f"contract type {spec.type}"
         raise RequestError(
             f"input {name!r}: datatype {datatype!r} does not fit {what}; "
-            f"use {' or '.join(spec.datatypes)}"
+            f"use {' or '.join(datatypes)}"
         )
     if (
         type(shape) is not list
@@ -111,39 +112,76 @@ def _input_tensor(item: Any, index: int, by_name: dict[str, FeatureSpec]) -> tup
 
 
 def parse_infer_request(
-    body: Any, specs: Sequence[FeatureSpec], max_rows: int, ident: FeatureSpec | None = None
+    body: Any,
+    specs: Sequence[FeatureSpec] | FeatureTable,
+    max_rows: int,
+    ident: FeatureSpec | None = None,
 ) -> ParsedRequest:
     """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
-    optionally one for the contract's id column (`ident`)."""
+    optionally one for the contract's id column (`ident`).
+
+    A server passes its `FeatureTable` (built once); a list of specs builds one per call. A
+    tensor that passes the one-condition check below (known name and datatype, flat data of
+    shape [N, 1], no parameters) is taken as it is; any other goes through `_input_tensor`,
+    which accepts the same tensors and words each error.
+    """
+    table = specs if isinstance(specs, FeatureTable) else FeatureTable(specs, ident)
     if type(body) is not dict:
         raise RequestError("the request body must be a JSON object with an 'inputs' array")
-    _reject_binary(body.get("parameters"), "")
+    if "parameters" in body:
+        _reject_binary(body["parameters"], "")
     inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
+    if type(inputs) is not list or not inputs:
         raise RequestError("'inputs' must be a non-empty array of tensors, one per feature")
-    by_name = {spec.name: spec for spec in specs}
-    if ident is not None:
-        by_name[ident.name] = ident
+    by_name = table.datatypes
     columns: dict[str, list[Any]] = {}
+    rows = -1
+    uneven = False
     for index, item in enumerate(inputs):
-        name, values = _input_tensor(item, index, by_name)
+        entry = None
+        if type(item) is dict:
+            name = item.get("name")
+            entry = by_name.get(name) if type(name) is str else None
+        if entry is not None:
+            shape = item.get("shape")
+            values = item.get("data")
+            if (
+                item.get("datatype") in entry[1]
+                and type(shape) is list
+                and len(shape) == 2
+                and shape[1] == 1
+                and type(shape[1]) is int
+                and type(shape[0]) is int
+                and type(values) is list
+                and len(values) == shape[0]
+                and (not values or type(values[0]) is not list)
+                and "parameters" not in item
+            ):
+                name = entry[0].name
+            else:
+                name, values = _input_tensor(item, index, by_name)
+        else:
+            name, values = _input_tensor(item, index, by_name)
         if name in columns:
             raise RequestError(f"input {name!r} is given more than once")
         columns[name] = values
-    missing = [spec.name for spec in specs if spec.name not in columns]
-    if missing:
+        if len(values) != rows:
+            uneven = rows >= 0
+            rows = len(values)
+    ident = table.ident
+    if len(columns) - (ident is not None and ident.name in columns) < len(table.specs):
+        missing = [spec.name for spec in table.specs if spec.name not in columns]
         raise RequestError(f"missing input(s) for contract feature(s): {', '.join(missing)}")
-    counts = {len(values) for values in columns.values()}
-    if len(counts) > 1:
+    if uneven:
         sizes = ", ".join(f"{name}: {len(values)}" for name, values in columns.items())
         raise RequestError(f"all inputs must have the same number of rows; got {sizes}")
-    rows = counts.pop()
     check_rows(rows, max_rows)
     ids = None if ident is None else columns.pop(ident.name, None)
-    parsed = build_feeds(specs, columns, rows, "input")
+    parsed = table.build(columns, rows, "input")
     if ids is not None and ident is not None:
         parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
-    parsed.outputs = _requested_outputs(body.get("outputs"), ident)
+    if "outputs" in body:
+        parsed.outputs = _requested_outputs(body["outputs"], ident)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError("'id' must be a string")

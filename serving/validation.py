@@ -111,6 +111,9 @@ def id_spec(contract: Contract) -> FeatureSpec | None:
 
 
 def id_values(spec: FeatureSpec, values: list[Any], where: str) -> list[Any]:
+    """Ids as sent: text (checked like category text) or integers; null for none."""
+    if _clean_text(values, spec.max_length):
+        return values
     for row, value in enumerate(values):
         kind = type(value)
         if kind is str:
@@ -199,6 +202,22 @@ def check_text(spec: FeatureSpec, value: str, where: str, row: int) -> None:
         raise RequestError(f"{where}: row {row} is not valid UTF-8 text") from None
 
 
+def _clean_text(values: list[Any], max_length: int) -> bool:
+    """`check_text` for a whole column of strings at once (one join, one search, one encode):
+    True when every value is text it would accept; False leaves the column to it."""
+    try:
+        joined = "".join(values)
+    except TypeError:  # not all text
+        return False
+    if not values or max(map(len, values)) > max_length or _CONTROL.search(joined):
+        return False
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -225,6 +244,8 @@ def _to_float(spec: FeatureSpec, value: Any, where: str, row: int) -> float | No
 # The JSON types each numeric contract type takes as they are (exact types: bool is not int).
 # Anything else (an integral float for an int, text, 0/1 for a bool) goes through `_to_float`.
 PLAIN_TYPES: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,)}
+# From this many rows on, numeric columns are checked with numpy rather than value by value.
+MANY_ROWS = 16
 
 
 def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[float]:
@@ -232,8 +253,7 @@ def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[fl
     would cost more than the checks. A plain JSON number is converted inline: the call per
     value was the costliest line in the profile of 100-row requests (benchmarks/serving.py
     --profile)."""
-    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
-    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
+    low, high = _bounds(spec)
     plain = PLAIN_TYPES[spec.type]
     floats: list[float] = []
     absent: list[int] = []
@@ -299,44 +319,127 @@ class ParsedRequest:
     ids: list[Any] | None = None
 
 
-def build_feeds(
-    specs: Sequence[FeatureSpec], columns: dict[str, list[Any]], rows: int, kind: str
-) -> ParsedRequest:
-    """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+class FeatureTable:
+    """What validating a request needs to know per feature, worked out once per server rather
+    than once per request: the id column, each feature's V2 datatypes, and for each numeric
+    feature the JSON types it takes as they are and its bounds.
 
-    All numeric columns go into one float32 block and all category columns into one object
-    block, and each feed is a contiguous row view of its block: two numpy conversions per
-    request instead of one per feature. Strings stay Python objects: a fixed-width unicode
-    array makes every cell as wide as the longest one (one long value × many rows = TiB).
+    A column whose values all pass the one-line check of its table row (plain JSON type and
+    within bounds; a known category) is used as it is; any other column takes the per-value
+    path (`_numeric_values`, `_category_values`), which gives the same values and, for a bad
+    one, the error naming the input, row and rule.
     """
-    numeric: list[list[float]] = []
-    numeric_names: list[str] = []
-    strings: list[list[str]] = []
-    string_names: list[str] = []
-    unknown: dict[str, int] = {}
-    where = ""
-    try:
-        for spec in specs:
-            where = f"{kind} {spec.name!r}"
-            if spec.type == "category":
-                values, count = _category_values(spec, columns[spec.name], where)
-                strings.append(values)
-                string_names.append(spec.name)
-                if count:
-                    unknown[spec.name] = count
+
+    def __init__(self, specs: Sequence[FeatureSpec], ident: FeatureSpec | None = None) -> None:
+        self.specs = list(specs)
+        self.ident = ident
+        named = [*self.specs, *(() if ident is None else (ident,))]
+        self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
+        self.checks = [(spec, PLAIN_TYPES.get(spec.type), *_bounds(spec)) for spec in self.specs]
+        numeric = [spec for spec in self.specs if spec.type != "category"]
+        self.numeric_names = [spec.name for spec in numeric]
+        self.string_names = [spec.name for spec in self.specs if spec.type == "category"]
+        missing = (type(None),)
+        self.numeric_types = [
+            frozenset((*PLAIN_TYPES[spec.type], *(missing if spec.nullable else ())))
+            for spec in numeric
+        ]
+        self.nullable = np.array([[spec.nullable] for spec in numeric], dtype=bool).reshape(-1, 1)
+        bounds = np.array([_bounds(spec) for spec in numeric], dtype=np.float64).reshape(-1, 2)
+        self.lows, self.highs = bounds[:, :1], bounds[:, 1:]
+
+    def build(self, columns: dict[str, list[Any]], rows: int, kind: str) -> ParsedRequest:
+        """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+
+        All numeric columns go into one float32 block and all category columns into one
+        object block, and each feed is a row view of its block: two numpy conversions per
+        request instead of one per feature. Strings stay Python objects: a fixed-width unicode
+        array makes every cell as wide as the longest one (one long value × many rows = TiB).
+        """
+        numeric: list[list[Any]] = []
+        strings: list[list[Any]] = []
+        unknown: dict[str, int] = {}
+        clean, block64 = self._clean_numeric(columns) if rows >= MANY_ROWS else (None, None)
+        for spec, plain, low, high in self.checks:
+            values = columns[spec.name]
+            if plain is None:  # a category: known values pass as they are
+                try:
+                    known = spec.allowed is not None and spec.allowed.issuperset(values)
+                except TypeError:  # an array or an object among the values
+                    known = False
+                strings.append(values if known else self._slow(spec, values, kind, unknown))
+                continue
+            if clean is not None:
+                if spec.name not in clean:
+                    values = self._slow(spec, values, kind, unknown)
             else:
-                numeric.append(_numeric_values(spec, columns[spec.name], where))
-                numeric_names.append(spec.name)
-    except OverflowError:  # float() of an integer beyond the float range
-        raise RequestError(f"{where}: a number is too large for this feature") from None
-    feeds: dict[str, np.ndarray] = {}
-    if numeric:
-        block = np.array(numeric, dtype=np.float32)
-        feeds.update((name, block[i].reshape(rows, 1)) for i, name in enumerate(numeric_names))
-    if strings:
-        text = np.array(strings, dtype=object)
-        feeds.update((name, text[i].reshape(rows, 1)) for i, name in enumerate(string_names))
-    return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
+                for value in values:
+                    if type(value) not in plain or not low <= value <= high:
+                        values = self._slow(spec, values, kind, unknown)
+                        break
+            numeric.append(values)
+        feeds: dict[str, np.ndarray] = {}
+        if numeric:
+            if block64 is not None and clean is not None and len(clean) == len(numeric):
+                block = block64.astype(np.float32)  # every column as sent: converted once
+            else:
+                block = np.array(numeric, dtype=np.float32)
+            block = block.reshape(len(numeric), rows, 1)
+            feeds.update(zip(self.numeric_names, block, strict=True))
+        if strings:
+            text = np.array(strings, dtype=object).reshape(len(strings), rows, 1)
+            feeds.update(zip(self.string_names, text, strict=True))
+        return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
+
+    def _clean_numeric(self, columns: dict[str, list[Any]]) -> tuple[set[str], np.ndarray | None]:
+        """The numeric features whose values are all plain JSON numbers of their type within
+        bounds, or missing (null, NaN) where the contract allows it, checked for all columns at
+        once: one type set per column, one float64 block, one comparison. Returns the float64
+        block too when it holds every numeric column, so the feeds need no second conversion.
+
+        Beyond a few rows this is cheaper than the per-value loop of `build`; the bounds are
+        compared in float64, as `_numeric_values` compares `float(value)`.
+        """
+        names = self.numeric_names
+        lists = [columns[name] for name in names]
+        typed = [t.issuperset(map(type, v)) for t, v in zip(self.numeric_types, lists, strict=True)]
+        lows, highs, nullable = self.lows, self.highs, self.nullable
+        if not all(typed):
+            names = [name for name, ok in zip(names, typed, strict=True) if ok]
+            lists = [values for values, ok in zip(lists, typed, strict=True) if ok]
+            lows, highs, nullable = lows[typed], highs[typed], nullable[typed]
+        if not lists:
+            return set(), None
+        try:
+            block = np.array(lists, dtype=np.float64)  # null (where allowed) becomes NaN
+        except OverflowError:  # an integer beyond float64: the per-value path words it
+            return set(), None
+        inside = ((block >= lows) & (block <= highs) | (np.isnan(block) & nullable)).all(axis=1)
+        clean = {names[i] for i in np.flatnonzero(inside).tolist()}
+        return clean, block if len(names) == len(self.numeric_names) else None
+
+    @staticmethod
+    def _slow(
+        spec: FeatureSpec, values: list[Any], kind: str, unknown: dict[str, int]
+    ) -> list[Any]:
+        """The per-value path: coercion, missing values, the exact error."""
+        where = f"{kind} {spec.name!r}"
+        if spec.type != "category":
+            try:
+                return _numeric_values(spec, values, where)
+            except OverflowError:  # float() of an integer beyond the float range
+                raise RequestError(f"{where}: a number is too large for this feature") from None
+        out, count = _category_values(spec, values, where)
+        if count:
+            unknown[spec.name] = count
+        return out
+
+
+def _bounds(spec: FeatureSpec) -> tuple[float, float]:
+    """The range a numeric feature's values must lie in: the contract's, within float32."""
+    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
+    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
+    return low, high
 
 
 def parse_json(body: bytes) -> Any:

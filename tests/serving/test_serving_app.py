@@ -4,6 +4,7 @@ including the 500 that no client input should ever reach."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from gitops_ml.v2_request import records, v2_request
-from serving.app import create_app
+from serving.app import Settings, create_app
 from serving.model import Model, load_model
 
 INFER = "/v2/models/churn-model/infer"
@@ -97,3 +98,54 @@ def test_an_unexpected_failure_is_a_json_500(model: Model, exported_model: Any) 
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"error": "internal server error (logged on the server)"}
     assert "x-request-id" in response.headers
+
+
+def _post_raw(app: Any, path: str, messages: list[dict[str, Any]]) -> list[Any]:
+    """POST `path` straight through ASGI, receiving `messages` and then nothing more (a body
+    that never comes); the messages the app sent."""
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_client_gone_before_its_body_arrived_is_a_client_error_not_a_500(
+    model: Model, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The inference routes read the body straight from ASGI: a disconnect mid-body ends the
+    request as a 400 in the metrics, with no traceback in the log."""
+    app = create_app(model)
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"inputs": [', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    sent = _post_raw(app, INFER, messages)
+    text = _metrics(app)
+
+    assert sent[0]["status"] == 400
+    assert 'route="/v2/models/{model_name}/infer",status="400"} 1.0' in text
+    assert "unhandled error" not in caplog.text
+
+
+def test_a_body_that_stops_arriving_is_answered_408_once_its_deadline_passed(
+    model: Model,
+) -> None:
+    """One shared sweep enforces every request's body deadline (no timer per request)."""
+    app = create_app(model, Settings(body_timeout=0.2))
+
+    first: dict[str, Any] = {"type": "http.request", "body": b"[{", "more_body": True}
+    sent = _post_raw(app, "/predict", [first])
+
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"error": "the request body did not arrive within 0.2 s"}

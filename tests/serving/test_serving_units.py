@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops_ml.contract import Contract
+from serving import validation
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.prediction_log import PredictionLog
 from serving.records import parse_records
 from serving.v2 import parse_infer_request
-from serving.validation import RequestError, feature_specs
+from serving.validation import (
+    MANY_ROWS,
+    FeatureTable,
+    RequestError,
+    feature_specs,
+    id_spec,
+    id_values,
+)
 
 
 def _record(contract: Contract) -> dict[str, Any]:
@@ -113,6 +122,58 @@ def test_any_json_value_in_any_field_gives_feeds_or_a_request_error(
             assert len(parsed.feeds) == len(specs)
 
 
+KNOWN = "<the column's value in a valid record>"
+column_values = st.lists(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(["", " ", "x", "Yes", "no", "3.5", "\x00", KNOWN, KNOWN])
+    | st.lists(st.integers(), max_size=1),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _outcome(build: Any) -> Any:
+    try:
+        parsed = build()
+    except RequestError as exc:
+        return exc.message, exc.status
+    return sorted((k, v.ravel().tolist()) for k, v in parsed.feeds.items()), parsed.unknown
+
+
+@settings(max_examples=600, deadline=None)
+@given(name=st.integers(min_value=0, max_value=16), values=column_values, many=st.booleans())
+def test_the_one_line_column_check_reads_what_the_per_value_path_reads(
+    contract: Contract, name: int, values: list[Any], many: bool
+) -> None:
+    """A server's FeatureTable takes a column whose values all pass a one-line check (value by
+    value for a few rows, with numpy from MANY_ROWS on) as it is; whatever it takes that way,
+    the per-value path (coercion, bounds, missing values, the worded error) reads the same,
+    and whatever it does not is left to that path."""
+    specs = feature_specs(contract)
+    table = FeatureTable(specs)
+    record = _record(contract)
+    known = record[specs[name].name]
+    values = [known if v == KNOWN else v for v in values] * (MANY_ROWS if many else 1)
+    columns = {s.name: [record[s.name]] * len(values) for s in specs}
+    columns[specs[name].name] = values
+
+    def per_value() -> Any:
+        unknown: dict[str, int] = {}
+        read = {s.name: FeatureTable._slow(s, columns[s.name], "input", unknown) for s in specs}
+        feeds = {
+            s.name: np.array(read[s.name], np.float32 if s.type != "category" else object)
+            for s in specs
+        }
+        return SimpleNamespace(feeds=feeds, unknown=unknown)
+
+    fast, slow = _outcome(lambda: table.build(columns, len(values), "input")), _outcome(per_value)
+
+    assert repr(fast) == repr(slow)
+
+
 def _one_row_tensors(contract: Contract, **changes: Any) -> dict[str, Any]:
     specs = feature_specs(contract)
     record = {**_record(contract), **changes}
@@ -167,3 +228,36 @@ def test_a_bare_model_is_named_after_the_projects_model_artifact(tmp_path: Path)
     (tmp_path / "dvc.yaml").write_text("artifacts:\n  fraud-model:\n    type: model\n")
 
     assert default_model_name(tmp_path) == "fraud-model"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.text(max_size=8)
+        | st.integers()
+        | st.none()
+        | st.sampled_from(["a\x00b", "\ud800", "x" * 300, 1.5]),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_ids_checked_all_at_once_read_as_they_do_value_by_value(
+    contract: Contract, values: list[Any]
+) -> None:
+    """A column of text ids is checked with one join, search and encode; what that accepts
+    or leaves to the per-value check is the same as the per-value check alone decides."""
+    ident = id_spec(contract)
+    assert ident is not None
+
+    def outcome() -> Any:
+        try:
+            return id_values(ident, values, "input 'id'")
+        except RequestError as exc:
+            return exc.message
+
+    at_once = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validation, "_clean_text", lambda values, limit: False)
+        one_by_one = outcome()
+
+    assert at_once == one_by_one
