@@ -29,7 +29,7 @@ def request_parser(args: Any) -> BodyParser:
     else --contract): a body the server accepted gives the columns and ids it logged."""
     from gitops_ml.contract import load_contract
     from serving import records, v2
-    from serving.validation import feature_specs, id_spec
+    from serving.validation import FeatureTable, feature_specs, id_spec
 
     if args.model and Path(args.model).is_dir():
         from gitops_ml.release.bundle import load_bundle
@@ -37,11 +37,11 @@ def request_parser(args: Any) -> BodyParser:
         contract = load_bundle(args.model).contract
     else:
         contract = load_contract(args.contract)
-    specs, ident = feature_specs(contract), id_spec(contract)
+    table = FeatureTable(feature_specs(contract), id_spec(contract))  # once, as the server does
 
     def parse(api: str, body: Any) -> tuple[Any, Any]:
         read = v2.parse_infer_request if api == "v2" else records.parse_records
-        parsed = read(body, specs, sys.maxsize, ident)
+        parsed = read(body, table, sys.maxsize)
         return parsed.columns, parsed.ids
 
     return parse
