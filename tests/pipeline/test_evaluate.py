@@ -3,7 +3,7 @@ threshold chosen away from the test set, plot data on fixed grids, and byte-iden
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -454,6 +454,19 @@ def test_training_noise_is_off_with_zero_refits(
 
     assert training_noise(train, test, contract, SMALL_MODEL, off) is None
     assert "training_noise" not in evaluate(model, train, test, contract, SMALL_MODEL, off).metrics
+
+
+def test_no_business_view_without_configured_costs(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    """A fork inherits params.yaml: costs it never set must not price its mistakes."""
+    train, test = splits
+    section = {f.name: getattr(PARAMS, f.name) for f in fields(PARAMS) if f.name != "costs"}
+    uncosted = EvaluateParams.from_params({"evaluate": {**section, "refits": 0}})
+
+    assert uncosted.costs is None and uncosted.cost_pair is None
+    metrics = evaluate(model, train, test, contract, SMALL_MODEL, uncosted).metrics
+    assert "business" not in metrics and not any("cost" in key for key in metrics["test"])
 
 
 @pytest.mark.parametrize(
