@@ -6,8 +6,10 @@ drift check all read it through this module so that changing a column is a one-f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,6 +46,10 @@ DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
 # Longest text accepted in a category cell when the contract sets no `max_length`: serving
 # refuses longer values (a request must cost memory in proportion to its body).
 DEFAULT_MAX_LENGTH = 256
+
+# The ONNX model's outputs (skl2onnx with zipmap=False): no input may take these names.
+ONNX_OUTPUTS: tuple[str, ...] = ("label", "probabilities")
+_ONNX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Missing categorical values reach the model as this string, in training and in serving alike:
 # ONNX string tensors cannot hold a null, and "missing" is often informative in itself.
@@ -149,6 +155,20 @@ class Contract:
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
 
+    @cached_property
+    def onnx_inputs(self) -> dict[str, str]:
+        """Each feature's ONNX input name (see onnx_input_names), in contract order."""
+        return onnx_input_names(self.feature_names)
+
+    @property
+    def numeric_inputs(self) -> list[str]:
+        """The numeric features' columns in the model's view (model_frame): ONNX input names."""
+        return [self.onnx_inputs[name] for name in self.numeric_features]
+
+    @property
+    def categorical_inputs(self) -> list[str]:
+        return [self.onnx_inputs[name] for name in self.categorical_features]
+
     @property
     def numeric_features(self) -> list[str]:
         return [c.name for c in self.features if c.is_numeric]
@@ -186,6 +206,36 @@ class Contract:
         if len(matches) != 1:
             raise ContractError(f"the contract needs exactly one {role} column, found {matches}")
         return matches[0]
+
+
+def onnx_input_names(names: Sequence[str]) -> dict[str, str]:
+    """The one mapping from the data's column names to ONNX input names.
+
+    Column names are whatever the data says (`education-num`, `plan type`, `größe`); an ONNX
+    input name here is ASCII letters, digits and `_`, not starting with a digit, unique and
+    never an output's name, which is what the converter keeps as it is (it rewrites any other
+    name on its own). A name that already is one is kept; any other character becomes `_`,
+    and a name taken already gets `_2`, `_3` … in column order. Clients never see these names:
+    requests, the V2 metadata and every report use the data's names.
+    """
+
+    def valid(name: str) -> bool:
+        return bool(_ONNX_NAME.match(name)) and name not in ONNX_OUTPUTS
+
+    taken = {*ONNX_OUTPUTS, *(name for name in names if valid(name))}
+    mapped: dict[str, str] = {}
+    for name in names:
+        if valid(name):
+            mapped[name] = name
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        base = base if base[:1].isalpha() or base[:1] == "_" else f"_{base}"
+        candidate, number = base, 2
+        while candidate in taken:
+            candidate, number = f"{base}_{number}", number + 1
+        taken.add(candidate)
+        mapped[name] = candidate
+    return mapped
 
 
 def _parse_checks(where: str, raw: Any) -> Checks:
@@ -360,7 +410,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
 
 
 def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Feature columns exactly as the model sees them, in contract order.
+    """Feature columns exactly as the model sees them, in contract order, named by their
+    ONNX input names (`Contract.onnx_inputs`): scikit-learn and ONNX take the same inputs.
 
     Numerics and bools become float32 (NaN = missing) so that scikit-learn is fitted on the same
     values ONNX will receive; categories become plain strings with MISSING_CATEGORY for nulls.
@@ -370,13 +421,13 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         values = frame[column.name]
         if column.is_categorical:
             as_object = values.astype(object)
-            columns[column.name] = np.where(
+            columns[contract.onnx_inputs[column.name]] = np.where(
                 pd.isna(as_object), MISSING_CATEGORY, as_object.astype(str)
             ).astype(object)
         else:
-            columns[column.name] = pd.to_numeric(values, errors="raise").to_numpy(
-                dtype=np.float32, na_value=np.nan
-            )
+            columns[contract.onnx_inputs[column.name]] = pd.to_numeric(
+                values, errors="raise"
+            ).to_numpy(dtype=np.float32, na_value=np.nan)
     return pd.DataFrame(columns, index=frame.index)
 
 
@@ -389,11 +440,12 @@ def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarr
     """ONNX feeds (one [N, 1] input per feature) from a model_frame(), built per column."""
     feeds: dict[str, np.ndarray] = {}
     for column in contract.features:
-        values = features[column.name].to_numpy()
+        name = contract.onnx_inputs[column.name]
+        values = features[name].to_numpy()
         if column.is_categorical:
-            feeds[column.name] = values.astype(str).reshape(-1, 1)
+            feeds[name] = values.astype(str).reshape(-1, 1)
         else:
-            feeds[column.name] = values.astype(np.float32).reshape(-1, 1)
+            feeds[name] = values.astype(np.float32).reshape(-1, 1)
     return feeds
 
 

@@ -586,7 +586,7 @@ class ModelScorer:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
         inputs = sorted(i.name for i in self.session.get_inputs())
-        if inputs != sorted(contract.feature_names):
+        if inputs != sorted(contract.onnx_inputs.values()):
             raise CurrentDataError(
                 f"{path}: model inputs {inputs} do not match the contract's features"
             )
