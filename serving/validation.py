@@ -151,7 +151,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
-    """The values as model strings (missing = \"\") and how many are unknown categories.
+    """The values as model strings (missing = \"\") and how many are unknown categories,
+    read as the contract reads text (`encoding.strip`, missing tokens).
 
     A known value needs one set lookup; anything else is checked for length (the contract's
     `max_length`, so a request costs memory in proportion to its body), control characters
@@ -161,8 +162,10 @@ def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[
     unknown = 0
     out: list[str] = []
     allowed = spec.allowed
+    text = spec.encoding.text
     for row, value in enumerate(values):
         if type(value) is str:
+            value = text(value)  # " Male" is "Male" when the contract strips
             if allowed is not None and value in allowed:
                 out.append(value)
                 continue

@@ -29,7 +29,14 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
+from gitops_ml.contract import (
+    WHITESPACE,
+    Column,
+    Contract,
+    Encoding,
+    model_frame,
+    onnx_feeds,
+)
 from gitops_ml.errors import UserError
 from gitops_ml.io import RAW_CSV_OPTIONS
 from gitops_ml.monitor.outcomes import Outcomes
@@ -214,7 +221,10 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
 
 
 def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
-    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    """Text categories stay Arrow (counted in C++), stripped as the contract says; the
+    contract's missing tokens become null."""
+    if encoding.strip:
+        values = pc.utf8_trim(values, characters=WHITESPACE)
     distinct = pc.unique(values).to_pylist()
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
