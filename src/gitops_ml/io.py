@@ -123,6 +123,24 @@ def _empty(values: pd.Series) -> bool:
     return bool((values.fillna("").str.strip() == "").all())
 
 
+def csv_options(layout: CsvLayout) -> dict[str, Any]:
+    """pandas options for a CSV file's cells as text, laid out as `layout` says. No header or
+    index guessing: the names come from `csv_names`, and a first column is never taken for an
+    index (a trailing delimiter must not shift the columns)."""
+    return {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
+
+
+def csv_names(source: str | Path, layout: CsvLayout) -> list[str]:
+    """The file's column names: its header row without surrounding whitespace, or the
+    layout's `names` when it has none."""
+    import pandas as pd
+
+    if not layout.header:
+        return list(layout.names or ())
+    first = pd.read_csv(source, nrows=1, **csv_options(layout)).iloc[0]
+    return ["" if pd.isna(v) else str(v).strip() for v in first]
+
+
 def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
     """CSV cells as text, laid out as `layout` says; also whether an empty last column was
     dropped (every row ends with the delimiter: a column without a name or a value).
@@ -132,19 +150,11 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
     """
     import pandas as pd
 
-    # No header or index guessing: the header row is read here, and a first column is never
-    # taken for an index (a trailing delimiter must not shift the columns).
-    options = {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
-    if layout.header:
-        first = pd.read_csv(source, nrows=1, **options).iloc[0]
-        names = ["" if pd.isna(v) else str(v).strip() for v in first]
-        try:
-            body = pd.read_csv(source, skiprows=1, **options)
-        except pd.errors.EmptyDataError:
-            raise TableReadError(f"{source}: file has no data rows") from None
-    else:
-        names = list(layout.names or ())
-        body = pd.read_csv(source, **options)
+    names = csv_names(source, layout)
+    try:
+        body = pd.read_csv(source, skiprows=int(layout.header), **csv_options(layout))
+    except pd.errors.EmptyDataError:
+        raise TableReadError(f"{source}: file has no data rows") from None
     trailing = False
     if body.shape[1] == len(names) + 1 and _empty(body.iloc[:, -1]):
         body, trailing = body.iloc[:, :-1], True

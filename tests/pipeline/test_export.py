@@ -34,6 +34,7 @@ from gitops_ml.pipeline.export import (
 )
 from gitops_ml.pipeline.train import build_model, fit_model
 from gitops_ml.synthetic import generate_churn
+from serving.validation import FeatureTable, feature_specs
 
 SMALL_MODELS = {
     "hist_gradient_boosting": {"max_iter": 40},
@@ -212,3 +213,11 @@ def test_a_model_on_any_column_names_exports_with_parity() -> None:
     assert inputs == list(contract.onnx_inputs.values())
     assert inputs == ["education_num", "plan_type", "rate_monthly", "gr__e", "label_2"]
     assert metrics["parity"]["label_flips"] == 0
+
+    # Serving takes the data's names and feeds the model's: the same probabilities.
+    rows = odd_named(5, 3)
+    columns = {name: rows[name].tolist() for name in contract.feature_names}
+    feeds = FeatureTable(feature_specs(contract)).build(columns, 5, "input").feeds
+    (served,) = onnx_session(onnx_bytes).run(["probabilities"], feeds)
+    expected = model.predict_proba(model_frame(rows, contract))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
