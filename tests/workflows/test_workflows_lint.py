@@ -253,3 +253,20 @@ def test_role_policy_rejects_a_pull_request_holding_the_write_role(tmp_path: Pat
     )
     with pytest.raises(AssertionError, match="PR code may hold the read role only"):
         test_each_cloud_role_is_used_only_for_its_purpose(bad)
+
+
+def test_ci_runs_actionlint_from_a_pinned_checksum_verified_release() -> None:
+    """actionlint checks GitHub's own rules; its binary comes from one pinned release whose
+    sha256 is checked before it runs (no unverified download, no floating `latest`)."""
+    (step,) = [
+        s
+        for _job_id, _job, s in _steps(_load(GITHUB / "workflows" / "ci.yml"))
+        if "actionlint" in str(s.get("run", ""))
+    ]
+    env = step["env"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(env["ACTIONLINT_VERSION"]))
+    assert re.fullmatch(r"[0-9a-f]{64}", str(env["ACTIONLINT_SHA256"]))
+    script = str(step["run"])
+    assert "sha256sum --check" in script
+    assert script.index("sha256sum --check") < script.index("tar -x")
+    assert "releases/download/v${ACTIONLINT_VERSION}/" in script
