@@ -255,7 +255,7 @@ ROC = {"roc": [{"fpr": i / 20, "tpr": min(1.0, (i / 20) ** 0.4)} for i in range(
 
 
 def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
-    source = "data/<img src=x onerror=alert(1)> @octocat #1.csv"
+    source = "data/`<img src=x onerror=alert(1)>` @octocat #1 a|b.csv"
     inputs = ReviewInputs(
         base_rev="feature/@octocat#1",
         base_sha="0123456789abcdef",

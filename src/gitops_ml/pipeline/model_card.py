@@ -20,7 +20,7 @@ from typing import Any
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.contract import Column, Contract
-from gitops_ml.markdown import MISSING, code, escape, num, table
+from gitops_ml.markdown import MISSING, cell, code, escape, num, table
 from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
 
 METRICS_FILES: dict[str, str] = {
@@ -87,7 +87,7 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
         lines += [
             "Hyperparameters (`model.hyperparams` in `params.yaml`):",
             "",
-            *_lines(["name", "value"], [[escape(k), escape(hyper[k])] for k in sorted(hyper)]),
+            *_lines(["name", "value"], [[escape(k), cell(hyper[k])] for k in sorted(hyper)]),
         ]
     return lines
 
