@@ -30,7 +30,7 @@ _ENTITIES = {
     "[": "&#91;",  # no [link](url) or ![image](url)
     "\\": "&#92;",  # no backslash escaping the markup that follows the value
     "$": "&#36;",  # no $math$
-    "_": "&#95;",
+    "_": "&#95;",  # only where it could open or close emphasis: `tenure_months` stays
     "&": "&amp;",  # only before what reads as a character reference: `&lt;` stays `&lt;`
 }
 # GitHub links mentions, references and URLs in the rendered text, after character references
@@ -79,8 +79,8 @@ _MERMAID = {
     "<": "#60;",
     ">": "#62;",
     "\\": "#92;",
+    "`": "#96;",
 }
-_MERMAID["`"] = "#96;"
 _MERMAID_MARKUP = re.compile(r'(?P<newline>\r\n?|\n)|["#%&<>\\`]')
 
 
