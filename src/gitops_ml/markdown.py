@@ -22,7 +22,7 @@ MAX_ROWS = 150  # per table; the rest is counted, not shown
 # Markup characters as HTML character references: inert in a paragraph, a heading, a table cell
 # and inside an HTML block such as <summary> alike (a backslash escape is not, in HTML blocks).
 _ENTITIES = {
-    "<": "&lt;",  # no tag: <img>, <details>, </details>, <script> are text
+    "<": "&lt;",  # before a letter, `/`, `!` or `?`: no tag, comment or autolink (`a < b` stays)
     "|": "&#124;",  # GFM splits table rows on every unescaped pipe, even inside code spans
     "`": "&#96;",  # no code span, no fence
     "~": "&#126;",  # no ~~~ fence, no strikethrough
@@ -40,7 +40,7 @@ _ENTITIES = {
 _ZWSP = "&#8203;"
 _MARKUP = re.compile(
     r"(?P<newline>\r\n?|\n)"  # a newline would start a new block: a fence, a list, a heading
-    r"|&(?=#?\w+;)|(?<![^\W_])_|_(?![^\W_])|[<|`~*\[\\$]"
+    r"|&(?=#?\w+;)|<(?=[a-z/!?])|(?<![^\W_])_|_(?![^\W_])|[|`~*\[\\$]"
     r"|(?P<link>[@#]|(?<![^\W_])gh(?=-\d)|:(?=//)|(?<![^\W_])www(?=\.))",
     re.IGNORECASE,
 )

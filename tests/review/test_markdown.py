@@ -36,7 +36,7 @@ def test_numbers_format_by_size_and_cells_escape_text() -> None:
         " Male",
         "3.5",
         "R&D",
-        "a > b",
+        "a > b < c",
         "50% off",
         "électricité_totale",
         "snake__case",
