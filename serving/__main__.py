@@ -205,6 +205,8 @@ def build_capture(args: argparse.Namespace) -> Any:
     import socket
     from pathlib import Path
 
+    if not args.capture_url:
+        return None  # capture off: its package and the store clients are never imported
     from serving.capture import Capture, CaptureConfig, environment_url
 
     url = environment_url(args.capture_url)
