@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 from cmarkgfm.cmark import Options
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.markdown import code, escape
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import build_profile
 from gitops_ml.monitor.readers import canonical_frame, frame_chunks
@@ -194,6 +198,38 @@ def assert_shown(out: Rendered) -> None:
     text = "".join(out.text) + "".join(b for _, b in out.pre)
     for fragment in SHOWN:
         assert fragment in text.replace("\u200b", ""), f"{fragment!r} is not shown"
+
+
+# ----------------------------------------------------------------------------- any text
+
+PIECES = [*"|`~*_[]()<>!\\$@#&;:/.-+= \n\r", "```", "</details>", "<img src=x>", "https://"]
+PIECES += ["www.", "GH-1", "&lt;", "&#64;", "@a", "#1", "a@b.example"]
+ANY_TEXT = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(st.characters(exclude_categories=["Cs", "Cc"]))),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY_TEXT, st.booleans())
+def test_escaped_text_is_one_cell_no_markup_and_reads_as_the_value(
+    value: str, as_code: bool
+) -> None:
+    shown = code(value) if as_code else escape(value)
+    html = github_html(f"| a | b |\n|---|---|\n| {shown} | z |\n\nbefore {shown} after\n")
+    reader = _Reader()
+    reader.feed(html)
+    out = reader.out
+    assert out.tags <= {"table", "thead", "tbody", "tr", "th", "td", "p", "code"}
+    assert [len(cells) for _, cells in out.rows] == [2, 2]
+    assert all(
+        int(row.rsplit(":", 1)[1]) <= int(c[-1].rsplit(":", 1)[1]) + 1 for row, c in out.rows
+    )
+    assert not REFERENCES.search("".join(out.text))
+    paragraph = html.split("<p", 1)[1].split(">", 1)[1].rsplit("</p>", 1)[0]
+    shown_text = re.sub(r"</?code>", "", paragraph)
+    expected = "before " + re.sub(r"\r\n?|\n", " ", value) + " after"
+    assert unescape(shown_text).replace("\u200b", "") == expected.replace("\u200b", "")
 
 
 # ----------------------------------------------------------------------------- the reports
