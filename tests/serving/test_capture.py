@@ -286,7 +286,7 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         ),
         (
             ["--capture-url", "s3://c/p", "--capture-dir", "s", "--capture-max-bytes", "0"],
-            "capture max bytes, max seconds and backlog bytes must be positive",
+            "SERVING_CAPTURE_MAX_BYTES (--capture-max-bytes): Input should be greater than",
         ),
     ],
 )
