@@ -43,7 +43,7 @@ async def serve_both(main_server: Any, sidecar: Any) -> None:
 def build_capture(settings: Settings) -> Any:
     """The capture the settings ask for, or None (capture's modules imported only then)."""
     if not settings.capture_url or settings.capture_dir is None:
-        return None
+        return None  # capture off: its package and the store clients are never imported
     import socket
 
     from serving.capture import Capture, CaptureConfig, environment_url
