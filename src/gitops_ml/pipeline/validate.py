@@ -310,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     if not stage and not Path(source).exists() and "://" not in source:
         raise gio.TableReadError(f"{source}: file not found")
     try:
-        raw = gio.read_table(source, raw_text=True)
+        raw = gio.read_table(source, raw_text=True, layout=contract.csv)
     except gio.TableReadError as exc:
         result = unreadable(str(exc), contract)
     else:
