@@ -4,9 +4,7 @@ offline (no Docker engine or cluster here)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from dockerfile import DOCKERFILE, exec_form, image_env
 from kustomize import base_documents
+from release_repo import make_release_repo
 from serving_support import (
     REPO_ROOT,
     free_port,
@@ -27,36 +27,20 @@ from serving_support import (
     v2_body,
 )
 
-from gitops_ml.release.bundle import bundle_metadata, write_bundle
+from gitops_ml.release.bundle import build_bundle
 from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
-DOCKERFILE = REPO_ROOT / "serving" / "Dockerfile"
 K8S = REPO_ROOT / "serving" / "k8s"
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(exported_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    onnx_bytes = exported_model.onnx_path.read_bytes()
-    contract_bytes = exported_model.contract_path.read_bytes()
-    metadata = bundle_metadata(
-        model_name="churn-model",
-        version="1.4.2",
-        onnx_bytes=onnx_bytes,
-        contract_bytes=contract_bytes,
-        git_revision="0123456789abcdef",
-        git_dirty=False,
-        dvc_lock={"models/model.onnx": hashlib.md5(onnx_bytes).hexdigest()},
-        params={},
-        metrics={"evaluate": {"test": {"roc_auc": 0.86}}},
-        package_versions={},
-    )
-    output = tmp_path_factory.mktemp("release") / "bundle"
-    sources = {"model.onnx": "models/model.onnx"}
-    return write_bundle(
-        output, onnx_bytes, contract_bytes, "# card\n", metadata, sources=sources
-    ).path
+    """`gitops-ml bundle` of a committed pipeline run around the exported model."""
+    root = tmp_path_factory.mktemp("release")
+    repo = make_release_repo(root / "repo", exported_model.onnx_path.read_bytes())
+    return build_bundle(root / "bundle", "1.4.2", root=repo).path
 
 
 def test_missing_model_is_a_clear_startup_error_with_nonzero_exit(tmp_path: Path) -> None:
@@ -122,38 +106,17 @@ def test_tampered_bundle_is_refused_at_startup(tmp_path: Path, bundle_dir: Path)
     assert "the bundle was modified after it was built" in result.stderr
 
 
-def _dockerfile_instruction(keyword: str) -> list[str]:
-    """The last KEYWORD instruction of the Dockerfile (continuations joined), as an argv."""
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(keyword + " ")]
-    instruction = lines[-1][len(keyword) :].strip()
-    if keyword == "HEALTHCHECK":
-        instruction = instruction[instruction.index("CMD ") + 4 :].strip()
-    return list(json.loads(instruction))
-
-
-def _dockerfile_env() -> dict[str, str]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip().startswith("ENV "):
-            for pair in shlex.split(line.strip()[4:]):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
-
-
 def test_dockerfile_command_and_healthcheck_serve_a_baked_in_bundle(
     tmp_path: Path, bundle_dir: Path, exported_model: Any
 ) -> None:
     """CMD and HEALTHCHECK exactly as written, with the image's ENV (model path and loopback
     host swapped for this machine's; `python` is the image venv's interpreter)."""
-    command = _dockerfile_instruction("CMD")
-    healthcheck = _dockerfile_instruction("HEALTHCHECK")
-    image_env = {k: v for k, v in _dockerfile_env().items() if k.startswith(("SERVING_", "OMP_"))}
+    command = exec_form("CMD")
+    healthcheck = exec_form("HEALTHCHECK")
+    image_vars = {k: v for k, v in image_env().items() if k.startswith(("SERVING_", "OMP_"))}
     assert command == ["python", "-m", "serving"]
-    assert image_env["OMP_NUM_THREADS"] == "1" and image_env["SERVING_MODEL"] == "/app/model"
-    local_env = {**image_env, "SERVING_MODEL": str(bundle_dir), "SERVING_HOST": "127.0.0.1"}
+    assert image_vars["OMP_NUM_THREADS"] == "1" and image_vars["SERVING_MODEL"] == "/app/model"
+    local_env = {**image_vars, "SERVING_MODEL": str(bundle_dir), "SERVING_HOST": "127.0.0.1"}
 
     with running_server([sys.executable, *command[1:]], tmp_path, env=local_env) as server:
         check = subprocess.run(
@@ -172,14 +135,15 @@ def test_dockerfile_command_and_healthcheck_serve_a_baked_in_bundle(
 
     assert check.returncode == 0, check.stderr
     assert meta["versions"] == ["1.4.2"]
-    assert meta["parameters"]["git_revision"] == "0123456789abcdef"
+    built = json.loads((bundle_dir / "metadata.json").read_text())
+    assert meta["parameters"]["git_revision"] == built["git_revision"]
     assert meta["parameters"]["sha256_verified"] is True
-    assert meta["parameters"]["metrics"] == {"evaluate": {"test": {"roc_auc": 0.86}}}
+    assert meta["parameters"]["metrics"]["evaluate"] == {"test": {"roc_auc": 0.86}}
     assert infer.status_code == 200 and infer.headers["x-model-version"] == "1.4.2"
 
 
 def test_healthcheck_fails_when_nothing_is_listening(tmp_path: Path) -> None:
-    healthcheck = _dockerfile_instruction("HEALTHCHECK")
+    healthcheck = exec_form("HEALTHCHECK")
     env = server_env({"SERVING_PORT": str(free_port())})  # bound by nobody
 
     result = subprocess.run(
@@ -203,7 +167,7 @@ def test_dockerfile_pins_base_by_digest_runs_as_non_root_and_bakes_the_model_in(
 def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
     docs = {doc["kind"]: doc for doc in base_documents(K8S)}
 
-    assert set(docs) == {
+    assert set(docs) - {"ConfigMap"} == {  # the settings' ConfigMap is generated by kustomize
         "Deployment",
         "Service",
         "HorizontalPodAutoscaler",
@@ -217,7 +181,7 @@ def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["resources"]["requests"]["cpu"] == "1"
     assert container["resources"]["limits"]["cpu"] == "1"
-    assert container["ports"][0]["containerPort"] == int(_dockerfile_env()["SERVING_PORT"])
+    assert container["ports"][0]["containerPort"] == int(image_env()["SERVING_PORT"])
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()

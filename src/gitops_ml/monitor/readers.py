@@ -29,9 +29,16 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
+from gitops_ml.contract import (
+    WHITESPACE,
+    Column,
+    Contract,
+    Encoding,
+    model_frame,
+    onnx_feeds,
+)
 from gitops_ml.errors import UserError
-from gitops_ml.io import RAW_CSV_OPTIONS, read_table
+from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import Outcomes
 
 PARQUET = (".parquet", ".pq")
@@ -214,7 +221,10 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
 
 
 def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
-    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    """Text categories stay Arrow (counted in C++), stripped as the contract says; the
+    contract's missing tokens become null."""
+    if encoding.strip:
+        values = pc.utf8_trim(values, characters=WHITESPACE)
     distinct = pc.unique(values).to_pylist()
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
@@ -280,16 +290,29 @@ def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
             yield Chunk(columns, rows if index == 0 else 0)
 
 
+# A name no column has: the place of the empty field after a trailing delimiter, never read.
+_TRAILING = "\x00trailing"
+
+
 def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV window laid out as the contract's `csv` section says (as ingest reads it)."""
+    layout = contract.csv
+    options = csv_options(layout)
     try:
-        header = list(pd.read_csv(path, nrows=0).columns)
+        header = csv_names(path, layout)
+        width = pd.read_csv(path, skiprows=int(layout.header), nrows=1, **options).shape[1]
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
     try:
         yield from pd.read_csv(
-            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, **RAW_CSV_OPTIONS
+            path,
+            chunksize=chunk_rows,
+            skiprows=int(layout.header),
+            names=[*header, _TRAILING][: max(width, len(header))],
+            usecols=lambda c: c in wanted,
+            **options,
         )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
@@ -577,7 +600,7 @@ def window_table(
         if path.name.lower().endswith(JSONL):
             raw = _log_table(path, contract, chunk_rows, outcomes)
         else:
-            raw = read_table(path, raw_text=True)
+            raw = read_table(path, raw_text=True, layout=contract.csv)
         frames.append(canonical_frame(raw, contract, path))
     return pd.concat(frames, ignore_index=True)
 
@@ -626,7 +649,7 @@ class ModelScorer:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
         inputs = sorted(i.name for i in self.session.get_inputs())
-        if inputs != sorted(contract.feature_names):
+        if inputs != sorted(contract.onnx_inputs.values()):
             raise CurrentDataError(
                 f"{path}: model inputs {inputs} do not match the contract's features"
             )
