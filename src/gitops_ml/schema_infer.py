@@ -230,12 +230,6 @@ def _spellings(values: pd.Series) -> list[str]:
     return sorted(counts.index, key=lambda v: (-int(counts[v]), v))
 
 
-def _text_cells(values: pd.Series) -> pd.Series:
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
-        return pd.Series([], dtype=object)
-    return values[values.map(lambda v: isinstance(v, str))]
-
-
 def _as_written(text: str) -> str:
     """A token as the contract writes it: without surrounding whitespace, unless that is all."""
     return text.strip(WHITESPACE) or text
@@ -329,7 +323,7 @@ def _pick_target(
     values = {str(col): _two_values(frame[col], encoding) for col in frame.columns}
 
     def readable(name: str) -> bool:
-        return parse_column(frame[name], "bool", encoding).bad.any() == False  # noqa: E712
+        return not parse_column(frame[name], "bool", encoding).bad.any()
 
     candidates = [n for n, v in values.items() if len(v) == 2 or (len(v) == 1 and readable(n))]
     if target is not None:
