@@ -369,10 +369,15 @@ def _with_target(encoding: Encoding, target: Target) -> tuple[Encoding, Encoding
     becomes a true and a false token, and leaves any list it would contradict."""
     if target.negative is None or target.positive is None:
         return encoding, encoding
-    pair = {target.positive.casefold(), target.negative.casefold()}
+
+    def key(token: str) -> str:  # "1" and "1.0" are one token here
+        text = token.strip().casefold()
+        return repr(float(text)) if _is_number(text) else text
+
+    pair = {key(target.positive), key(target.negative)}
 
     def without(tokens: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(t for t in tokens if t.strip().casefold() not in pair)
+        return tuple(t for t in tokens if key(t) not in pair)
 
     features = Encoding(
         without(encoding.true_values),

@@ -416,6 +416,7 @@ def test_a_target_spelt_like_other_bool_tokens_does_not_change_other_columns() -
     contract = infer_contract(frame, "t.csv").contract
 
     assert contract.column("kids").type == "int"
+    assert not {"1", "1.0", "2"} & set(contract.encoding.true_values[1:])  # '2' alone is true
     validated = validate_frame(frame, contract).frame
     assert validated is not None
     assert validated["target"].tolist() == [False, True, False, False, False]
