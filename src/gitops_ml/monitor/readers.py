@@ -38,7 +38,7 @@ from gitops_ml.contract import (
     onnx_feeds,
 )
 from gitops_ml.errors import UserError
-from gitops_ml.io import csv_names, csv_options
+from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import Outcomes
 
 PARQUET = (".parquet", ".pq")
@@ -348,8 +348,9 @@ def _log_rows(
     chunk_rows: int,
     outcomes: Outcomes | None = None,
 ) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`,
-    one JSON object at a time; `first` is the number of the first line (for messages).
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`
+    (and `__id`/`__ts`, the prediction's id and time), one JSON object at a time; `first` is the
+    number of the first line (for messages).
 
     With `outcomes` the label is the outcome joined by the line's "id" (None until known),
     never a label the line itself carries.
@@ -359,7 +360,7 @@ def _log_rows(
     """
     names = contract.feature_names
     target = contract.target  # computed by the contract on each access: once per file here
-    columns = [*names, "__score", "__label"]
+    columns = [*names, "__score", "__label", "__id", "__ts"]
     rows: list[list[Any]] = []
     seen: set[str] = set()
     skipped = _Skipped()
@@ -380,7 +381,15 @@ def _log_rows(
         else:
             label = outcomes.label_for(record.get("id"), record.get("ts"))
         seen.update(features)
-        rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
+        rows.append(
+            [
+                *(features.get(n) for n in names),
+                prediction.get("score"),
+                label,
+                record.get("id"),
+                record.get("ts"),
+            ]
+        )
         if len(rows) >= chunk_rows:
             _require_columns(seen, contract, path)
             yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
@@ -577,6 +586,37 @@ def _raw_chunk(
         skipped_lines=torn.skipped_lines,
         skipped_examples=torn.skipped_examples,
     )
+
+
+def window_table(
+    sources: list[Path], contract: Contract, chunk_rows: int, outcomes: Outcomes | None = None
+) -> pd.DataFrame:
+    """Every row of the window as one typed table in the contract's columns, what
+    `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
+    features with each prediction's id and time, labelled with its line's label or, with
+    `outcomes`, the outcome joined to it (None until known). Torn log lines are skipped."""
+    frames = []
+    for path in sources:
+        if path.name.lower().endswith(JSONL):
+            raw = _log_table(path, contract, chunk_rows, outcomes)
+        else:
+            raw = read_table(path, raw_text=True, layout=contract.csv)
+        frames.append(canonical_frame(raw, contract, path))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _log_table(
+    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
+) -> pd.DataFrame:
+    lines = ((block.decode("utf-8").splitlines(), first) for block, first in _blocks(path))
+    frames = [
+        raw
+        for text, first in lines
+        for raw, _skipped in _log_rows(text, first, path, contract, chunk_rows, outcomes)
+    ]
+    names = {"__label": contract.target, "__id": contract.id_column, "__ts": contract.timestamp}
+    table = pd.concat(frames, ignore_index=True)
+    return table.rename(columns={raw: name for raw, name in names.items() if name})
 
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
