@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gto.api
 import semver
 import yaml
-from gto.exceptions import ArtifactNotFound, GTOException
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -143,8 +141,14 @@ class NextVersion:
     tagged: bool  # HEAD already carries this version's tag
 
 
+# GTO comes with the pipeline extra, so it is imported where it is called: the serving image
+# reads bundles (`is_semver`, the model name) with this module and without GTO.
+
+
 def _gto(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     """A GTO API call; its refusal becomes a VersionError that says what was being done."""
+    from gto.exceptions import GTOException
+
     try:
         return call(*args, **kwargs)
     except GTOException as error:
@@ -154,6 +158,9 @@ def _gto(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 def release_tags(root: str | Path, name: str) -> dict[semver.Version, str]:
     """Every registered release version of `name` and its tag, oldest first (GTO's registry;
     pre-releases are not versions)."""
+    import gto.api
+    from gto.exceptions import ArtifactNotFound, GTOException
+
     found: dict[semver.Version, str] = {}
     try:
         registry = gto.api.show(str(root), name)
@@ -171,6 +178,8 @@ def release_tags(root: str | Path, name: str) -> dict[semver.Version, str]:
 
 def stage_tags(root: str | Path, name: str, stage: str) -> list[str]:
     """The stage tags `name#stage#N` of one stage, in GTO's counter order (oldest first)."""
+    import gto.api
+
     numbered = []
     for tag in git(root, "tag", "--list", f"{name}#{stage}#*").splitlines():
         parsed = _gto(f"reading tag {tag}", gto.api.parse_tag, tag)
@@ -202,6 +211,8 @@ def next_version(root: str | Path = ".", name: str | None = None) -> NextVersion
 
 def tag_version(root: str | Path = ".", name: str | None = None) -> str:
     """Create `name@vX.Y.Z` on HEAD (no-op when HEAD already has its version tag)."""
+    import gto.api
+
     name = name or model_name(root)
     step = next_version(root, name)
     tag = version_tag(name, step.version)
@@ -224,6 +235,8 @@ def promote(
     Idempotent: when the stage's latest assignment is already this version, that tag is
     returned and nothing is created (a re-run deploy job adds no stage tag).
     """
+    import gto.api
+
     if not re.fullmatch(r"[a-z][a-z0-9-]*", stage):
         raise VersionError(f"stage {stage!r}: use lower-case letters, digits and '-'")
     name = name or model_name(root)
