@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import UserError
-from serving.__main__ import build_parser
 from serving.prediction_log import BodyParser
+from serving.settings import Settings, load_settings
 
 
-def request_parser(args: Any) -> BodyParser:
+def request_parser(args: Settings) -> BodyParser:
     """The server's own request parsing, from the contract the server serves (the bundle's,
     else --contract): a body the server accepted gives the columns and ids it logged."""
     from gitops_ml.contract import load_contract
@@ -53,23 +53,20 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     try:
-        # The server's own options and variables: one set of settings for both containers
-        # (the sidecar uses --capture-url, --capture-dir, --capture-backlog-bytes,
-        # --capture-drain-seconds and --log-level; the rest is ignored).
-        args = build_parser().parse_args(argv)
+        # The server's own settings: one set for both containers (the sidecar uses
+        # capture_url, capture_dir, capture_backlog_bytes, capture_drain_seconds, log_level).
+        args = load_settings(argv)
         logging.basicConfig(
             level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         from serving.capture import CaptureConfig, Shipper, environment_url
 
         url = environment_url(args.capture_url)
-        if url is not None and not args.capture_dir:
-            raise UserError("the capture sidecar needs SERVING_CAPTURE_DIR (--capture-dir)")
         shipper = None
-        if url is not None:
+        if url is not None and args.capture_dir is not None:
             config = CaptureConfig(
                 url,
-                Path(args.capture_dir),
+                args.capture_dir,
                 backlog_bytes=args.capture_backlog_bytes,
                 drain_seconds=args.capture_drain_seconds,
                 ship="sidecar",

@@ -452,21 +452,50 @@ def _bounds(spec: FeatureSpec) -> tuple[float, float]:
     return low, high
 
 
-def parse_json(body: bytes) -> Any:
-    """Any JSON document; NaN/Infinity literals are allowed (Python clients send them).
+BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
-    orjson parses the usual body several times faster; whatever it refuses (NaN literals,
-    integers beyond 64 bits, lone surrogates) gets a second chance with the standard library,
-    whose error message the client then sees.
+
+def parse_json(body: bytes) -> Any:
+    """The one reading of a request body, the server's and the capture sidecar's: UTF-8 JSON
+    (RFC 8259 §8.1) without a byte-order mark, no key twice in an object, NaN/Infinity literals
+    allowed (Python clients send them). Anything else is a RequestError (400).
+
+    orjson parses the usual body several times faster but keeps the last of two equal keys. So
+    its result is kept only when the body has no escape (a backslash) and as many colons as
+    the re-encoded result: without escapes every key and string is spelt the same in both,
+    and each duplicate key leaves one colon (and its dropped value's) out of the result. Any
+    other body - with escapes, duplicates, NaN literals, integers beyond 64 bits - is parsed
+    by the standard library, which names the problem.
     """
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(body)
+        if b"\\" not in body and body.count(b":") == orjson.dumps(value).count(b":"):
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # encode: nested over 254 deep
         pass
+    for bom, encoding in BOMS.items():
+        if body.startswith(bom):
+            raise RequestError(
+                f"the request body starts with a {encoding} byte-order mark; send UTF-8 JSON "
+                "without one"
+            )
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            f"the request body is not UTF-8 (byte {exc.start}); send UTF-8 JSON"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise RequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise RequestError(f"the request body has the key {key!r} twice in one object")
+        found[key] = value
+    return found
 
 
 def dump_json(payload: Any) -> bytes:

@@ -466,7 +466,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, contract)
     train = None
     if args.train is not None:
-        train = canonical_frame(gio.read_table(args.train, raw_text=True), contract, args.train)
+        raw = gio.read_table(args.train, raw_text=True, layout=contract.csv)
+        train = canonical_frame(raw, contract, args.train)
     scorer = ModelScorer(args.model, contract) if args.model else None
     start = pd.Timestamp(args.start) if args.start else training_start(profile, train, contract)
     window = simulate_window(
@@ -475,8 +476,11 @@ def run(args: argparse.Namespace) -> int:
     if suffix.endswith((".parquet", ".pq")):
         gio.write_parquet(output, window.frame)
     elif suffix.endswith(".csv"):
-        with gio.atomic_path(output) as tmp:
-            encode_csv(window.frame, contract).to_csv(tmp, index=False)
+        cells, layout = encode_csv(window.frame, contract), contract.csv
+        if not layout.header:  # the file's columns, in the contract's csv.names order
+            cells = cells.reindex(columns=list(layout.names or ()), fill_value="")
+        with gio.atomic_path(output) as tmp:  # laid out as the source file (contract's csv)
+            cells.to_csv(tmp, index=False, sep=layout.delimiter, header=layout.header)
     else:
         threshold = float(profile.get("threshold", 0.5))
         lines = prediction_log_lines(
