@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -430,7 +430,9 @@ def create_app(
     )
     app.state.ready = False
     app.state.metrics = metrics
-    router = APIRouter(route_class=ServingRoute)
+    # Routes straight on the app's router (an included router is matched twice per request).
+    router = app.router
+    router.route_class = ServingRoute
     infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
     predict_response = schemas.predict_response_model(
         f"{contract.target} = {contract.positive_label}", ident
@@ -505,7 +507,6 @@ def create_app(
         tags=v2_tags,
         responses=schemas.responses(503),
     )
-    app.include_router(router)
     components = schemas.component_schemas([infer_request, predict_request])
 
     def openapi() -> dict[str, Any]:
