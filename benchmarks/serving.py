@@ -429,12 +429,12 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     infer app per request, each layer of an infer request timed alone, the layers back to back,
     then a cProfile of the 1-row infer requests.
 
-    Every figure is the best of 10 alternating batches of N/10 calls (the minimum is what
-    other load on the machine disturbs least). "whole app - layers back to back" is the
-    middleware, body read, request id and metrics; "layers back to back - sum of layers"
-    is what the layers cost more when they run together (caches) than one at a time. The
-    rest of a request under wrk is the event loop, the HTTP parser and the socket, which
-    every endpoint pays alike."""
+    Every figure is the best of 10 alternating batches of N/10 calls, in CPU time of this
+    process (what other load on the machine disturbs least). "whole app - layers back to
+    back" is the framework, middleware, body read, request id and metrics; "layers back to
+    back - sum of layers" is what the layers cost more when they run together (caches) than
+    one at a time. The rest of a request under wrk is the event loop, the HTTP parser and the
+    socket, which every endpoint pays alike."""
     import asyncio
     import cProfile
     import pstats
@@ -490,16 +490,16 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     async def best(call: Callable[[], Any]) -> float:
         times = []
         for _ in range(10):
-            started = time.perf_counter()
+            started = time.process_time()  # CPU time: least disturbed by other jobs
             for _ in range(batch):
                 result = call()
                 if asyncio.iscoroutine(result):
                     await result
-            times.append((time.perf_counter() - started) / batch * 1e6)
+            times.append((time.process_time() - started) / batch * 1e6)
         return min(times)
 
     async def main() -> None:
-        print(f"\nin-process, best of 10 × {batch} calls, µs per request")
+        print(f"\nin-process, best of 10 × {batch} calls, µs of CPU per request")
         print(f"  {'':<40} {'1 row':>8} {'100 rows':>9}")
         table_rows: dict[str, list[float]] = {}
         for rows in (1, 100):
