@@ -238,7 +238,8 @@ def create_app(
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
 
     With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
-    served by `operations_app(app)` on a port of their own, not behind the public Service.
+    served on a port of their own by `with_operations_port(app, port)`, not behind the
+    public Service.
     """
     settings = settings or Settings()
     info = model.info
@@ -510,7 +511,15 @@ def operations_routes(app: FastAPI) -> list[Route]:
     ]
 
 
-def operations_app(app: FastAPI) -> Starlette:
-    """The operations endpoints of `app` as an app of their own (SERVING_METRICS_PORT):
-    scraped inside the cluster, never exposed by the Service."""
-    return Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+def with_operations_port(app: FastAPI, port: int) -> ASGIApp:
+    """`app`, whose operations endpoints answer only on `port` (SERVING_METRICS_PORT): scraped
+    inside the cluster, never exposed by the Service. Requests arriving on `port` go to them,
+    every other request (and the lifespan) to `app`."""
+    operations = Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+
+    async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
+        local = scope.get("server") or (None, None)
+        target = operations if scope["type"] == "http" and local[1] == port else app
+        await target(scope, receive, send)
+
+    return by_port
