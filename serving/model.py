@@ -95,16 +95,16 @@ class Model:
         for spec in self.specs:
             if spec.type == "category":
                 value = sorted(spec.allowed)[0] if spec.allowed else "x"
-                feeds[spec.name] = np.array([[value]], dtype=object)
+                feeds[spec.input_name] = np.array([[value]], dtype=object)
             else:
-                feeds[spec.name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
+                feeds[spec.input_name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
         self.predict(feeds)
 
 
 def check_signature(session: ort.InferenceSession, specs: list[FeatureSpec], source: str) -> None:
     """The ONNX inputs must be the contract features (names and types); outputs label/probs."""
     actual = {i.name: i.type for i in session.get_inputs()}
-    expected = {s.name: ONNX_INPUT_TYPES.get(s.type, "tensor(float)") for s in specs}
+    expected = {s.input_name: ONNX_INPUT_TYPES.get(s.type, "tensor(float)") for s in specs}
     if actual != expected:
         missing = sorted(set(expected) - set(actual))
         extra = sorted(set(actual) - set(expected))

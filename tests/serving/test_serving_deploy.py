@@ -4,7 +4,6 @@ offline (no Docker engine or cluster here)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import yaml
 from dockerfile import DOCKERFILE, exec_form, image_env
 from kustomize import base_documents
+from release_repo import make_release_repo
 from serving_support import (
     REPO_ROOT,
     free_port,
@@ -27,7 +27,7 @@ from serving_support import (
     v2_body,
 )
 
-from gitops_ml.release.bundle import bundle_metadata, write_bundle
+from gitops_ml.release.bundle import build_bundle
 from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
@@ -37,25 +37,10 @@ K8S = REPO_ROOT / "serving" / "k8s"
 
 @pytest.fixture(scope="module")
 def bundle_dir(exported_model: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    onnx_bytes = exported_model.onnx_path.read_bytes()
-    contract_bytes = exported_model.contract_path.read_bytes()
-    metadata = bundle_metadata(
-        model_name="churn-model",
-        version="1.4.2",
-        onnx_bytes=onnx_bytes,
-        contract_bytes=contract_bytes,
-        git_revision="0123456789abcdef",
-        git_dirty=False,
-        dvc_lock={"models/model.onnx": hashlib.md5(onnx_bytes).hexdigest()},
-        params={},
-        metrics={"evaluate": {"test": {"roc_auc": 0.86}}},
-        package_versions={},
-    )
-    output = tmp_path_factory.mktemp("release") / "bundle"
-    sources = {"model.onnx": "models/model.onnx"}
-    return write_bundle(
-        output, onnx_bytes, contract_bytes, "# card\n", metadata, sources=sources
-    ).path
+    """`gitops-ml bundle` of a committed pipeline run around the exported model."""
+    root = tmp_path_factory.mktemp("release")
+    repo = make_release_repo(root / "repo", exported_model.onnx_path.read_bytes())
+    return build_bundle(root / "bundle", "1.4.2", root=repo).path
 
 
 def test_missing_model_is_a_clear_startup_error_with_nonzero_exit(tmp_path: Path) -> None:
@@ -150,9 +135,10 @@ def test_dockerfile_command_and_healthcheck_serve_a_baked_in_bundle(
 
     assert check.returncode == 0, check.stderr
     assert meta["versions"] == ["1.4.2"]
-    assert meta["parameters"]["git_revision"] == "0123456789abcdef"
+    built = json.loads((bundle_dir / "metadata.json").read_text())
+    assert meta["parameters"]["git_revision"] == built["git_revision"]
     assert meta["parameters"]["sha256_verified"] is True
-    assert meta["parameters"]["metrics"] == {"evaluate": {"test": {"roc_auc": 0.86}}}
+    assert meta["parameters"]["metrics"]["evaluate"] == {"test": {"roc_auc": 0.86}}
     assert infer.status_code == 200 and infer.headers["x-model-version"] == "1.4.2"
 
 

@@ -29,9 +29,16 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
+from gitops_ml.contract import (
+    WHITESPACE,
+    Column,
+    Contract,
+    Encoding,
+    model_frame,
+    onnx_feeds,
+)
 from gitops_ml.errors import UserError
-from gitops_ml.io import RAW_CSV_OPTIONS
+from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import Outcomes
 
 PARQUET = (".parquet", ".pq")
@@ -214,7 +221,10 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
 
 
 def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
-    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    """Text categories stay Arrow (counted in C++), stripped as the contract says; the
+    contract's missing tokens become null."""
+    if encoding.strip:
+        values = pc.utf8_trim(values, characters=WHITESPACE)
     distinct = pc.unique(values).to_pylist()
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
@@ -280,16 +290,29 @@ def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
             yield Chunk(columns, rows if index == 0 else 0)
 
 
+# A name no column has: the place of the empty field after a trailing delimiter, never read.
+_TRAILING = "\x00trailing"
+
+
 def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV window laid out as the contract's `csv` section says (as ingest reads it)."""
+    layout = contract.csv
+    options = csv_options(layout)
     try:
-        header = list(pd.read_csv(path, nrows=0).columns)
+        header = csv_names(path, layout)
+        width = pd.read_csv(path, skiprows=int(layout.header), nrows=1, **options).shape[1]
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
     try:
         yield from pd.read_csv(
-            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, **RAW_CSV_OPTIONS
+            path,
+            chunksize=chunk_rows,
+            skiprows=int(layout.header),
+            names=[*header, _TRAILING][: max(width, len(header))],
+            usecols=lambda c: c in wanted,
+            **options,
         )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
@@ -325,8 +348,9 @@ def _log_rows(
     chunk_rows: int,
     outcomes: Outcomes | None = None,
 ) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`,
-    one JSON object at a time; `first` is the number of the first line (for messages).
+    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`
+    (and `__id`/`__ts`, the prediction's id and time), one JSON object at a time; `first` is the
+    number of the first line (for messages).
 
     With `outcomes` the label is the outcome joined by the line's "id" (None until known),
     never a label the line itself carries.
@@ -336,7 +360,7 @@ def _log_rows(
     """
     names = contract.feature_names
     target = contract.target  # computed by the contract on each access: once per file here
-    columns = [*names, "__score", "__label"]
+    columns = [*names, "__score", "__label", "__id", "__ts"]
     rows: list[list[Any]] = []
     seen: set[str] = set()
     skipped = _Skipped()
@@ -357,7 +381,15 @@ def _log_rows(
         else:
             label = outcomes.label_for(record.get("id"), record.get("ts"))
         seen.update(features)
-        rows.append([*(features.get(n) for n in names), prediction.get("score"), label])
+        rows.append(
+            [
+                *(features.get(n) for n in names),
+                prediction.get("score"),
+                label,
+                record.get("id"),
+                record.get("ts"),
+            ]
+        )
         if len(rows) >= chunk_rows:
             _require_columns(seen, contract, path)
             yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
@@ -556,6 +588,37 @@ def _raw_chunk(
     )
 
 
+def window_table(
+    sources: list[Path], contract: Contract, chunk_rows: int, outcomes: Outcomes | None = None
+) -> pd.DataFrame:
+    """Every row of the window as one typed table in the contract's columns, what
+    `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
+    features with each prediction's id and time, labelled with its line's label or, with
+    `outcomes`, the outcome joined to it (None until known). Torn log lines are skipped."""
+    frames = []
+    for path in sources:
+        if path.name.lower().endswith(JSONL):
+            raw = _log_table(path, contract, chunk_rows, outcomes)
+        else:
+            raw = read_table(path, raw_text=True, layout=contract.csv)
+        frames.append(canonical_frame(raw, contract, path))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _log_table(
+    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
+) -> pd.DataFrame:
+    lines = ((block.decode("utf-8").splitlines(), first) for block, first in _blocks(path))
+    frames = [
+        raw
+        for text, first in lines
+        for raw, _skipped in _log_rows(text, first, path, contract, chunk_rows, outcomes)
+    ]
+    names = {"__label": contract.target, "__id": contract.id_column, "__ts": contract.timestamp}
+    table = pd.concat(frames, ignore_index=True)
+    return table.rename(columns={raw: name for raw, name in names.items() if name})
+
+
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
     """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
     _require_columns(list(frame.columns), contract, Path(source))
@@ -586,7 +649,7 @@ class ModelScorer:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
         inputs = sorted(i.name for i in self.session.get_inputs())
-        if inputs != sorted(contract.feature_names):
+        if inputs != sorted(contract.onnx_inputs.values()):
             raise CurrentDataError(
                 f"{path}: model inputs {inputs} do not match the contract's features"
             )
