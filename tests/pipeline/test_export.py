@@ -60,8 +60,12 @@ def test_parity_holds_for_every_registered_model_type(
     model_type: str, frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
 ) -> None:
     train, test = frames
-    model = fit_model(train, contract, ModelParams(model_type, 1, SMALL_MODELS[model_type]))
-    onnx_bytes, metrics = export_model(model, test, contract, ExportParams(17, 1e-4))
+    model = fit_model(
+        train, contract, ModelParams(type=model_type, seed=1, hyperparams=SMALL_MODELS[model_type])
+    )
+    onnx_bytes, metrics = export_model(
+        model, test, contract, ExportParams(opset=17, parity_tolerance=1e-4)
+    )
     parity = metrics["parity"]
     assert parity["label_flips"] == 0
     assert parity["max_abs_diff"] <= 1e-4
@@ -109,7 +113,7 @@ def test_unconvertible_model_fails_export_with_the_converters_message(
     frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
 ) -> None:
     train, _ = frames
-    base = build_model(ModelParams("logistic_regression", 0, {}), contract)
+    base = build_model(ModelParams(type="logistic_regression", seed=0, hyperparams={}), contract)
     model = Pipeline(
         [("preprocess", base.named_steps["preprocess"]), ("c", _HandWrittenClassifier())]
     )
@@ -130,7 +134,10 @@ def test_parity_failure_reports_the_numbers(
     monkeypatch.setattr(model, "predict_proba", skewed)
     with pytest.raises(ExportError, match=r"test: max \|Δp\| = 0\.01 \(tolerance 0\.0001\)"):
         export_model(
-            model, exported_model.test_frame, exported_model.contract, ExportParams(17, 1e-4)
+            model,
+            exported_model.test_frame,
+            exported_model.contract,
+            ExportParams(opset=17, parity_tolerance=1e-4),
         )
 
 
@@ -214,8 +221,14 @@ ODD_CONTRACT = {
 @pytest.fixture(scope="module")
 def odd_export() -> tuple[Contract, Pipeline, bytes, dict[str, Any]]:
     contract = parse_contract(ODD_CONTRACT)
-    model = fit_model(odd_named(800, 1), contract, ModelParams("hist_gradient_boosting", 0, {}))
-    onnx_bytes, metrics = export_model(model, odd_named(200, 2), contract, ExportParams(17, 1e-4))
+    model = fit_model(
+        odd_named(800, 1),
+        contract,
+        ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={}),
+    )
+    onnx_bytes, metrics = export_model(
+        model, odd_named(200, 2), contract, ExportParams(opset=17, parity_tolerance=1e-4)
+    )
     return contract, model, onnx_bytes, metrics
 
 

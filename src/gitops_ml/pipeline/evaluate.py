@@ -20,7 +20,7 @@ import csv
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,9 @@ def training_noise(
     def refit(k: int) -> dict[str, np.ndarray]:
         seed = params.seed + k
         rows = np.sort(np.random.default_rng(seed).choice(len(train), size=size, replace=False))
-        model = fit_model(train.iloc[rows], contract, replace(model_params, seed=seed))
+        model = fit_model(
+            train.iloc[rows], contract, model_params.model_copy(update={"seed": seed})
+        )
         p = np.asarray(model.predict_proba(test_features)[:, 1], dtype=np.float64)
         return weighted_metrics(y_test, p, np.ones((1, len(p))), params.threshold, costs)
 
