@@ -232,6 +232,8 @@ class ModelParams(ParamsSection):
 
 
 class Costs(ParamsModel):
+    """What one wrong decision costs, in the fork's own unit (`evaluate.costs`)."""
+
     false_positive: float
     false_negative: float
 
@@ -243,9 +245,16 @@ class EvaluateParams(ParamsSection):
     bootstrap_samples: int
     cv_folds: int
     seed: int
-    costs: Costs
     refits: int  # training-noise refits (0: off); see scoring.py
     refit_fraction: float
+    costs: Costs | None = None  # the business view (cost per 1,000 rows); off when left out
+
+    @property
+    def cost_pair(self) -> tuple[float, float] | None:
+        """(false positive, false negative) cost per row, or None when no costs are set."""
+        if self.costs is None:
+            return None
+        return (self.costs.false_positive, self.costs.false_negative)
 
     def check(self) -> None:
         _require(

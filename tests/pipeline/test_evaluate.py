@@ -457,6 +457,19 @@ def test_training_noise_is_off_with_zero_refits(
     assert "training_noise" not in evaluate(model, train, test, contract, SMALL_MODEL, off).metrics
 
 
+def test_no_business_view_without_configured_costs(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    """A fork inherits params.yaml: costs it never set must not price its mistakes."""
+    train, test = splits
+    section = PARAMS.model_dump(exclude={"costs"})
+    uncosted = EvaluateParams.from_params({"evaluate": {**section, "refits": 0}})
+
+    assert uncosted.costs is None and uncosted.cost_pair is None
+    metrics = evaluate(model, train, test, contract, SMALL_MODEL, uncosted).metrics
+    assert "business" not in metrics and not any("cost" in key for key in metrics["test"])
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -39,7 +39,7 @@ from gitops_ml.contract import Column, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.profile import load_profile
 from gitops_ml.monitor.readers import ModelScorer, canonical_frame
-from gitops_ml.release.versions import model_name_in
+from gitops_ml.release.versions import model_name_of
 
 SCENARIO_KINDS: tuple[str, ...] = ("none", "shift", "new_category", "missing", "label_shift")
 NEW_CATEGORY = "simulated-new-category"
@@ -449,7 +449,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=paths.PROFILE)
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
-    parser.add_argument("--dvc-yaml", default=paths.DVC_YAML, help="model name for the log")
     parser.add_argument("--start", default=None, help="first day (default: after training)")
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days the window spans")
 
@@ -484,7 +483,9 @@ def run(args: argparse.Namespace) -> int:
             cells.to_csv(tmp, index=False, sep=layout.delimiter, header=layout.header)
     else:
         threshold = float(profile.get("threshold", 0.5))
-        lines = prediction_log_lines(window, contract, model_name_in(args.dvc_yaml), threshold)
+        lines = prediction_log_lines(
+            window, contract, model_name_of(contract.name, args.contract), threshold
+        )
         gio.write_text(output, "\n".join(lines) + "\n")
     source = args.train or args.profile
     described = ", ".join(str(s) for s in scenarios)

@@ -200,7 +200,7 @@ def training_noise(
         return None
     test_features, y_test = model_frame(test, contract), target_vector(test, contract)
     size = max(2, round(params.refit_fraction * len(train)))
-    costs = (params.costs.false_positive, params.costs.false_negative)
+    costs = params.cost_pair
 
     def refit(k: int) -> dict[str, np.ndarray]:
         seed = params.seed + k
@@ -476,10 +476,11 @@ def evaluate(
         "test": point,
         "ci95": intervals,
         "cv": cv,
-        "business": business_view(y, p, y_oof, p_oof, params.threshold, params.costs),
         "confusion": confusion,
         "rows": {"test": len(y)},
     }
+    if params.costs is not None:
+        metrics["business"] = business_view(y, p, y_oof, p_oof, params.threshold, params.costs)
     if noise is not None:
         metrics["training_noise"] = noise
     if contract.slices:
@@ -541,11 +542,15 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, train, test, contract, model_params, evaluate_params, log=_print)
     write_evaluation(result, args.metrics, args.plots_dir)
     test_m, ci = result.metrics["test"], result.metrics["ci95"]["roc_auc"]
-    business = result.metrics["business"]
-    _print(
-        f"evaluate: ROC AUC {test_m['roc_auc']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}], "
+    business = result.metrics.get("business")
+    cost = (
         f"cost/1000 {business['cost_per_1000']:.0f} at {business['threshold']} → "
         f"{business['cost_per_1000_at_best']:.0f} at {business['best_threshold']}; "
+        if business
+        else ""
+    )
+    _print(
+        f"evaluate: ROC AUC {test_m['roc_auc']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}], {cost}"
         f"wrote {args.metrics} and {args.plots_dir}/ in {time.perf_counter() - started:.1f}s"
     )
     return 0
