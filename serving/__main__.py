@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("inline", "sidecar"),
         default=_env("CAPTURE_SHIP", "inline"),
         help="who expands, gzips and uploads closed files: a thread of this server, or "
-        "`python -m serving.capture_sidecar` beside it, off the serving core "
+        "`python -m serving.capture` beside it, off the serving core "
         "[SERVING_CAPTURE_SHIP] (default: %(default)s)",
     )
     capture.add_argument(
@@ -205,7 +205,8 @@ def build_capture(args: argparse.Namespace) -> Any:
     import socket
     from pathlib import Path
 
-    from serving.capture import Capture, CaptureConfig, environment_url
+    from serving.capture.segments import CaptureConfig, environment_url
+    from serving.capture.shipper import open_capture
 
     url = environment_url(args.capture_url)
     if url is None:
@@ -229,7 +230,7 @@ def build_capture(args: argparse.Namespace) -> Any:
         args.capture_host or socket.gethostname(),
         args.capture_ship,
     )
-    return Capture(config)
+    return open_capture(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,18 +251,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serving.app import Settings, create_app, operations_app
         from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
-        from serving.prediction_log import PredictionLog
 
         capture = build_capture(args)
         model = load_model(args.model, args.contract, args.metadata, args.model_name)
         prediction_log = None
         if args.prediction_log or capture is not None:
+            from serving.capture.writer import PredictionLog
+
             prediction_log = PredictionLog(
-                args.prediction_log or "",
+                capture or args.prediction_log,
                 args.log_sample_rate,
                 model.info.name,
                 model.info.version,
-                capture=capture,
             )
             prediction_log.open()
     except UserError as exc:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -36,7 +36,6 @@ from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
 from serving.openapi import Operation
-from serving.prediction_log import PredictionLog
 from serving.v2 import BINARY_MESSAGE
 from serving.validation import (
     FeatureTable,
@@ -44,8 +43,10 @@ from serving.validation import (
     RequestError,
     dump_json,
     id_spec,
-    parse_json,
 )
+
+if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
+    from serving.capture.writer import PredictionLog
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
@@ -384,7 +385,7 @@ def create_app(
 
     async def infer(scope: Scope, receive: Receive) -> bytes:
         raw = await deadline.read(scope, receive, settings.max_body_bytes)
-        parsed = v2.parse_infer_request(parse_json(raw), table, settings.max_rows)
+        parsed = records.parse_request("v2", raw, table, settings.max_rows)
         labels, probabilities = predict(scope, parsed, "v2", raw)
         return dump_json(
             v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
@@ -392,7 +393,7 @@ def create_app(
 
     async def predict_records(scope: Scope, receive: Receive) -> bytes:
         raw = await deadline.read(scope, receive, settings.max_body_bytes)
-        parsed = records.parse_records(parse_json(raw), table, settings.max_rows)
+        parsed = records.parse_request("predict", raw, table, settings.max_rows)
         labels, probabilities = predict(scope, parsed, "predict", raw)
         return dump_json(
             records.predict_response(info.name, info.version, labels, probabilities, parsed, ident)

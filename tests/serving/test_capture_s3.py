@@ -2,7 +2,7 @@
 prediction log to a real S3-compatible server on loopback; SIGTERM drains and ships, a restart
 in the same hour neither loses nor duplicates a line; with the store down the spool stays
 within its bound, and once the store is back the backlog is shipped. The same with the
-shipper as its own process (`python -m serving.capture_sidecar`), as in a pod: either process
+shipper as its own process (`python -m serving.capture`), as in a pod: either process
 killed with SIGKILL and restarted loses and duplicates nothing the server had written."""
 
 from __future__ import annotations
@@ -130,11 +130,11 @@ def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns
 
 @contextmanager
 def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m serving.capture_sidecar` with the server's settings; SIGTERM on leaving."""
+    """`python -m serving.capture` with the server's settings; SIGTERM on leaving."""
     log = tmp_path / f"sidecar-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving.capture_sidecar"],
+            [sys.executable, "-m", "serving.capture"],
             stdout=out,
             stderr=out,
             env=server_env(env),

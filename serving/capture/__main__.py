@@ -1,12 +1,14 @@
-"""`python -m serving.capture_sidecar`: ship the server's capture spool, off the serving core.
+"""`python -m serving.capture`: the capture sidecar, shipping the server's spool off the
+serving core.
 
 Run beside a server started with `SERVING_CAPTURE_SHIP=sidecar` (same image, same spool volume,
 a CPU of its own): it expands the server's request records into the documented JSON lines,
-gzips and uploads them (serving/capture.py, `Shipper`). It reads the server's variables
-(SERVING_CAPTURE_URL, _DIR, _BACKLOG_BYTES, _DRAIN_SECONDS), so one set of settings serves
-both containers. With the URL empty it idles (capture off) instead of failing. SIGTERM ships
-every closed file, and the server's last one once it is closed, within the drain time; exit 0.
-Counters go to `<spool>/.shipper.json` (the server's /metrics shows them) and to the log at exit.
+reading each captured body with the server's own request parser, then gzips and uploads them
+(serving/capture/shipper.py). It reads the server's settings (SERVING_CAPTURE_URL, _DIR,
+_BACKLOG_BYTES, _DRAIN_SECONDS), so one set serves both containers. With the URL empty it idles
+(capture off) instead of failing. SIGTERM ships every closed file, and the server's last one
+once it is closed, within the drain time; exit 0. Counters go to `<spool>/.shipper.json` (the
+server's /metrics shows them) and to the log at exit.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from typing import Any
 
 from gitops_ml.errors import UserError
 from serving.__main__ import build_parser
-from serving.prediction_log import BodyParser
+from serving.capture.codec import BodyParser
 
 
 def request_parser(args: Any) -> BodyParser:
     """The server's own request parsing, from the contract the server serves (the bundle's,
-    else --contract): a body the server accepted gives the columns and ids it logged."""
+    else --contract): a body the server accepted gives the columns and ids it scored."""
     from gitops_ml.contract import load_contract
-    from serving import records, v2
+    from serving.records import parse_request
     from serving.validation import FeatureTable, feature_specs, id_spec
 
     if args.model and Path(args.model).is_dir():
@@ -39,9 +41,8 @@ def request_parser(args: Any) -> BodyParser:
         contract = load_contract(args.contract)
     table = FeatureTable(feature_specs(contract), id_spec(contract))  # once, as the server does
 
-    def parse(api: str, body: Any) -> tuple[Any, Any]:
-        read = v2.parse_infer_request if api == "v2" else records.parse_records
-        parsed = read(body, table, sys.maxsize)
+    def parse(api: str, body: bytes) -> tuple[Any, Any]:
+        parsed = parse_request(api, body, table, sys.maxsize)
         return parsed.columns, parsed.ids
 
     return parse
@@ -60,7 +61,8 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         logging.basicConfig(
             level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        from serving.capture import CaptureConfig, Shipper, environment_url
+        from serving.capture.segments import CaptureConfig, environment_url
+        from serving.capture.shipper import Shipper
 
         url = environment_url(args.capture_url)
         if url is not None and not args.capture_dir:
