@@ -168,7 +168,7 @@ class WindowAccumulator:
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
-        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_rows)
+        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
         self.skipped_examples: list[str] = []
 
     def update(self, chunk: Chunk) -> None:
