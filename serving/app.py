@@ -36,6 +36,7 @@ from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
 from serving.openapi import Operation
+from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
 from serving.validation import (
     FeatureTable,
@@ -57,15 +58,6 @@ INTERNAL_ERROR_BODY = dump_json({"error": INTERNAL_ERROR})
 logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Limits that protect the server from one oversized request."""
-
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_rows: int = 10_000
-    body_timeout: float = 30.0  # seconds for the whole body to arrive (a trickling client)
 
 
 @dataclass

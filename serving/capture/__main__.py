@@ -22,23 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import UserError
-from serving.__main__ import build_parser
 from serving.capture.codec import BodyParser
+from serving.settings import Settings, load_settings
 
 
-def request_parser(args: Any) -> BodyParser:
+def request_parser(settings: Settings) -> BodyParser:
     """The server's own request parsing, from the contract the server serves (the bundle's,
     else --contract): a body the server accepted gives the columns and ids it scored."""
     from gitops_ml.contract import load_contract
     from serving.records import parse_request
     from serving.validation import FeatureTable, feature_specs, id_spec
 
-    if args.model and Path(args.model).is_dir():
+    if settings.model and Path(settings.model).is_dir():
         from gitops_ml.release.bundle import load_bundle
 
-        contract = load_bundle(args.model).contract
+        contract = load_bundle(settings.model).contract
     else:
-        contract = load_contract(args.contract)
+        contract = load_contract(settings.contract)
     table = FeatureTable(feature_specs(contract), id_spec(contract))  # once, as the server does
 
     def parse(api: str, body: bytes) -> tuple[Any, Any]:
@@ -54,29 +54,20 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     try:
-        # The server's own options and variables: one set of settings for both containers
-        # (the sidecar uses --capture-url, --capture-dir, --capture-backlog-bytes,
-        # --capture-drain-seconds and --log-level; the rest is ignored).
-        args = build_parser().parse_args(argv)
+        # The server's own settings: one set for both containers (the sidecar uses the
+        # capture URL, spool, backlog and drain time, the model or contract, the log level).
+        settings = load_settings(argv)
         logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
-        from serving.capture.segments import CaptureConfig, environment_url
-        from serving.capture.shipper import Shipper
-
-        url = environment_url(args.capture_url)
-        if url is not None and not args.capture_dir:
-            raise UserError("the capture sidecar needs SERVING_CAPTURE_DIR (--capture-dir)")
         shipper = None
-        if url is not None:
-            config = CaptureConfig(
-                url,
-                Path(args.capture_dir),
-                backlog_bytes=args.capture_backlog_bytes,
-                drain_seconds=args.capture_drain_seconds,
-                ship="sidecar",
-            )
-            shipper = Shipper(config, request_parser(args))
+        if settings.capture_url:
+            from serving.capture.segments import capture_config
+            from serving.capture.shipper import Shipper
+
+            config = capture_config(settings)
+            shipper = Shipper(config, request_parser(settings))
             shipper.start()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -90,7 +81,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         while not stop.wait(1.0):
             pass
         return 0
-    log.info("shipping %s to %s", config.spool, url)
+    log.info("shipping %s to %s", shipper.config.spool, shipper.config.url)
     while not stop.wait(1.0):
         pass
     shipper.drain()

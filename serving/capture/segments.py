@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -38,6 +38,9 @@ from serving.capture.codec import (
     whole_records_size,
 )
 from serving.capture.writer import AppendFile, Entry, ModelTag, Unit, entry_rows
+
+if TYPE_CHECKING:
+    from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
 OPEN, CLOSED, SHIPPING, SHIPPED = ".rec.open", ".rec", ".rec.shipping", ".jsonl.gz"
@@ -86,6 +89,22 @@ def environment_url(value: str | None) -> str | None:
     if "://" not in value:
         return "file://" + os.path.abspath(value)
     return value
+
+
+def capture_config(settings: Settings) -> CaptureConfig:
+    """The capture the serving settings ask for (the server's and the sidecar's alike)."""
+    if not settings.capture_url or settings.capture_dir is None:
+        raise CaptureError("capture needs SERVING_CAPTURE_URL and SERVING_CAPTURE_DIR")
+    return CaptureConfig(
+        environment_url(settings.capture_url) or "",
+        settings.capture_dir,
+        settings.capture_max_bytes,
+        settings.capture_max_seconds,
+        settings.capture_backlog_bytes,
+        settings.capture_drain_seconds,
+        settings.capture_host or socket.gethostname(),
+        settings.capture_ship,
+    )
 
 
 class Shipping(Protocol):

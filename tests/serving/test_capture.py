@@ -7,7 +7,6 @@ test_capture_s3.py."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gzip
 import json
@@ -37,6 +36,7 @@ from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.records import parse_records
+from serving.settings import Settings
 from serving.validation import feature_specs, id_spec
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
@@ -300,7 +300,7 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         ),
         (
             ["--capture-url", "s3://c/p", "--capture-dir", "s", "--capture-max-bytes", "0"],
-            "capture max bytes, max seconds and backlog bytes must be positive",
+            "SERVING_CAPTURE_MAX_BYTES (--capture-max-bytes): Input should be greater than",
         ),
     ],
 )
@@ -404,7 +404,7 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
         if ship == "sidecar":
             (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
             assert segment.read_bytes().startswith(b"[2,"), "the body, not encoded columns"
-            args = argparse.Namespace(model=None, contract=str(CONTRACT_PATH))
+            args = Settings(contract=str(CONTRACT_PATH))
             config = CaptureConfig(f"file://{store}", tmp_path / ship / "spool", ship=ship)
             shipper = Shipper(config, request_parser(args))
             shipper.start()
@@ -430,7 +430,7 @@ def test_a_record_the_sidecar_cannot_read_counts_every_row_it_held_as_dropped(
         record_head("m", "1"), HOUR_10, "r", "v2", [0] * 5, np.full(5, 0.5), None, b"[not json"
     )
     segment.write_bytes(unreadable + records(1, 2))
-    args = argparse.Namespace(model=None, contract=str(CONTRACT_PATH))
+    args = Settings(contract=str(CONTRACT_PATH))
     shipper = Shipper(CaptureConfig(f"file://{store}", spool, ship="sidecar"), request_parser(args))
     shipper.start()
     shipper.drain()
@@ -489,7 +489,7 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
 
     statuses = asyncio.run(send())
     log.close()
-    args = argparse.Namespace(model=None, contract=str(exported_model.contract_path))
+    args = Settings(contract=str(exported_model.contract_path))
     shipper = Shipper(config, request_parser(args))
     shipper.start()
     shipper.drain()
