@@ -34,7 +34,7 @@ REPRO ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
-check-python:
+check-python: ## fail with the fix when no supported Python (3.11–3.13) is on PATH
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.11, 3.12 or 3.13 on PATH; install one (e.g. \`uv python install 3.12\` or your package manager's python3.12) or run \`make install PYTHON=/path/to/python3.x\`" >&2; exit 2; }
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null || { echo "error: PYTHON=$(PYTHON) is not Python 3.11, 3.12 or 3.13 (requires-python in pyproject.toml); install one of those or point PYTHON= at it" >&2; exit 2; }
 
@@ -85,7 +85,7 @@ format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install
+typecheck: install ## mypy alone
 	$(BIN)/mypy
 
 lock: $(UV) ## update every dependency to the newest allowed version
@@ -100,16 +100,16 @@ serve: install ## serve the exported model on http://127.0.0.1:8080
 
 bench: bench-pipeline bench-serving bench-drift bench-attacks ## every benchmark
 
-bench-pipeline: install
+bench-pipeline: install ## each pipeline stage's time and peak memory
 	$(BIN)/python benchmarks/pipeline.py
 
-bench-serving: install
+bench-serving: install ## this server vs KServe and MLServer (wrk, peers in throwaway venvs)
 	$(BIN)/python benchmarks/serving.py --peers
 
-bench-drift: install
+bench-drift: install ## the drift check vs Evidently (time and memory)
 	$(BIN)/python benchmarks/drift.py
 
-bench-attacks: install ## ordinary traffic under the hostile requests of issue 9, before vs after
+bench-attacks: install ## ordinary traffic under hostile requests, before vs after the hardening
 	$(BIN)/python benchmarks/attacks.py
 
 deploy-local: install ## bundle, smoke test and switch the local deployment

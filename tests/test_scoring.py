@@ -1,18 +1,24 @@
-"""What "real" means for PR − base: the family-wise level over the gated metrics, and the
-training noise added to the test-set bootstrap in quadrature (scoring.py)."""
+"""One implementation of the metrics (registry formulas over weighted sums) for evaluate,
+review and monitor; what "real" means for PR − base: the family-wise level over the gated
+metrics, and the training noise added to the test-set bootstrap in quadrature (scoring.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
+from gitops_ml.metric_registry import METRICS, formula
 from gitops_ml.scoring import (
     CI_LEVEL,
     Difference,
     difference_sd,
     family_level,
+    histogram_rows,
     paired_differences,
+    percentile_intervals,
     unpaired_difference,
+    weighted_metrics,
     with_training,
     z_value,
 )
@@ -95,3 +101,43 @@ def test_unpaired_half_widths_scale_from_95_percent_to_the_requested_level() -> 
     assert at_family.detectable == pytest.approx(at_95.detectable * z_value(0.975) / z_value(0.95))
     assert noisy.detectable == pytest.approx(np.hypot(at_family.detectable, z_value(0.975) * 0.005))
     assert not at_family.paired and at_family.level == 0.975
+
+
+def test_a_score_histogram_scores_like_the_rows_it_holds() -> None:
+    """The drift check keeps labelled production scores as a 1,000-bin histogram per label;
+    the same formulas score it, and its bootstrap redraws the rows it holds."""
+    rng = np.random.default_rng(2)
+    labels = rng.random(5_000) < 0.3
+    scores = np.clip(rng.normal(0.3 + 0.3 * labels, 0.15), 0, 1)
+    edges = np.linspace(0, 1, 1001)
+    bins = np.clip((scores * 1000).astype(int), 0, 999)
+    neg = np.bincount(bins[~labels], minlength=1000)
+    pos = np.bincount(bins[labels], minlength=1000)
+    y, p, counts = histogram_rows(neg, pos, edges)
+    names = ("roc_auc", "accuracy", "precision", "recall", "brier", "outcome_rate")
+
+    point = {k: v[0] for k, v in weighted_metrics(y, p, counts[None, :], 0.5, names=names).items()}
+
+    predicted = scores >= 0.5
+    assert point["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=2e-3)
+    assert point["accuracy"] == pytest.approx(np.mean(predicted == labels))
+    assert point["precision"] == pytest.approx(precision_score(labels, predicted))
+    assert point["recall"] == pytest.approx(recall_score(labels, predicted))
+    assert point["brier"] == pytest.approx(np.mean((scores - labels) ** 2), abs=1e-3)
+    assert point["outcome_rate"] == pytest.approx(labels.mean())
+    ci = percentile_intervals(y, p, 0.5, samples=100, seed=0, names=names, counts=counts)
+    for name in ("roc_auc", "accuracy", "brier"):
+        assert ci[name]["low"] < point[name] < ci[name]["high"]
+    assert ci["roc_auc"]["high"] - ci["roc_auc"]["low"] < 0.05
+
+
+def test_a_new_metric_is_one_registry_entry_and_an_unknown_one_is_named() -> None:
+    y, p, _ = scored(200, seed=4)
+    every = [m.name for m in METRICS.values() if m.formula is not None]
+
+    values = weighted_metrics(y, p, np.ones((1, len(y))), 0.5, names=every)
+
+    assert set(values) == set(every)
+    assert values["positive_rate"][0] == pytest.approx(np.mean(p >= 0.5))
+    with pytest.raises(KeyError, match="no formula for metric 'cost_per_1000'"):
+        formula("cost_per_1000")

@@ -14,13 +14,13 @@ called real only when it exceeds both, at a level that holds for all gated metri
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
-from gitops_ml.metric_registry import TEST_METRICS
+from gitops_ml.metric_registry import TEST_METRICS, Tally, formula, ratio
 
 PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
 BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
@@ -29,70 +29,68 @@ FAMILY_ERROR = 0.05  # chance that randomness alone is called real in ANY of the
 CI_LEVEL = 1.0 - FAMILY_ERROR  # one interval on its own (metrics/evaluate.json `ci95`)
 
 
-def weighted_metrics(
-    y: np.ndarray,
-    p: np.ndarray,
-    weights: np.ndarray,
-    threshold: float,
-    costs: tuple[float, float] | None = None,
-) -> dict[str, np.ndarray]:
-    """Every test metric for each row of `weights` (shape (B, n)); returns arrays of shape (B,).
-
-    ROC AUC is the Mann-Whitney statistic (ties count one half) and PR AUC is average precision
-    (sum over distinct scores of recall increment × precision), both as scikit-learn defines them
-    with sample weights. Undefined values (a resample without one class) are NaN. With `costs`
-    (false positive, false negative) the cost per 1,000 rows at `threshold` is added.
-    """
+def tally(y: np.ndarray, p: np.ndarray, weights: np.ndarray, threshold: float) -> Tally:
+    """The weighted sums every binary metric is a formula of, for each row of `weights`
+    (shape (B, n)): one pass over the scores serves all resamples at once."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     pos = y.astype(np.float64)
     neg = 1.0 - pos
     predicted = (p >= threshold).astype(np.float64)
-
-    total = w.sum(axis=1)
     tp = w @ (pos * predicted)
     fp = w @ (neg * predicted)
     fn = w @ (pos * (1.0 - predicted))
-    tn = total - tp - fp - fn
-    n_pos = tp + fn
-    n_neg = fp + tn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = np.where(n_pos > 0, tp / n_pos, np.nan)
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        p_true = np.where(y == 1, p, 1.0 - p)
-        row_log_loss = -np.log(np.clip(p_true, PROBABILITY_EPS, 1 - PROBABILITY_EPS))
-        out = {
-            "accuracy": (tp + tn) / total,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "log_loss": (w @ row_log_loss) / total,
-            "brier": (w @ (p - pos) ** 2) / total,
-        }
-        if costs is not None:
-            out[COST] = (fp * costs[0] + fn * costs[1]) / total * 1000.0
+    tn = w.sum(axis=1) - tp - fp - fn
+    p_true = np.where(y == 1, p, 1.0 - p)
+    row_log_loss = -np.log(np.clip(p_true, PROBABILITY_EPS, 1 - PROBABILITY_EPS))
 
-        # Rank metrics: group rows by distinct score, highest first.
-        order = np.argsort(-p, kind="stable")
-        sorted_p = p[order]
-        starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
-        w_sorted = w[:, order]
-        pos_per_score = np.add.reduceat(w_sorted * pos[order], starts, axis=1)
-        neg_per_score = np.add.reduceat(w_sorted * neg[order], starts, axis=1)
-        tp_cum = np.cumsum(pos_per_score, axis=1)
-        fp_cum = np.cumsum(neg_per_score, axis=1)
-        # A positive beats every negative scored strictly lower, and ties half of those level.
-        neg_lower = n_neg[:, None] - fp_cum
-        pairs = (pos_per_score * (neg_lower + 0.5 * neg_per_score)).sum(axis=1)
-        out["roc_auc"] = np.where((n_pos > 0) & (n_neg > 0), pairs / (n_pos * n_neg), np.nan)
-        precision_at = np.divide(
-            tp_cum, tp_cum + fp_cum, out=np.zeros_like(tp_cum), where=(tp_cum + fp_cum) > 0
-        )
-        out["pr_auc"] = np.where(
-            n_pos > 0, (pos_per_score * precision_at).sum(axis=1) / n_pos, np.nan
-        )
+    # Rank sums: group rows by distinct score, highest first.
+    order = np.argsort(-p, kind="stable")
+    sorted_p = p[order]
+    starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
+    w_sorted = w[:, order]
+    pos_per_score = np.add.reduceat(w_sorted * pos[order], starts, axis=1)
+    neg_per_score = np.add.reduceat(w_sorted * neg[order], starts, axis=1)
+    tp_cum = np.cumsum(pos_per_score, axis=1)
+    fp_cum = np.cumsum(neg_per_score, axis=1)
+    # A positive beats every negative scored strictly lower, and ties half of those level.
+    neg_lower = (fp + tn)[:, None] - fp_cum
+    precision_at = np.divide(
+        tp_cum, tp_cum + fp_cum, out=np.zeros_like(tp_cum), where=(tp_cum + fp_cum) > 0
+    )
+    return Tally(
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+        log_loss=w @ row_log_loss,
+        squared_error=w @ (p - pos) ** 2,
+        ranked_pairs=(pos_per_score * (neg_lower + 0.5 * neg_per_score)).sum(axis=1),
+        precision_area=(pos_per_score * precision_at).sum(axis=1),
+    )
+
+
+def weighted_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    weights: np.ndarray,
+    threshold: float,
+    costs: tuple[float, float] | None = None,
+    names: Iterable[str] = TEST_METRICS,
+) -> dict[str, np.ndarray]:
+    """The metrics `names` (registry formulas) for each row of `weights` (shape (B, n)); returns
+    arrays of shape (B,).
+
+    ROC AUC is the Mann-Whitney statistic (ties count one half) and PR AUC is average precision
+    (sum over distinct scores of recall increment × precision), both as scikit-learn defines them
+    with sample weights. Undefined values (a resample without one class) are NaN. With `costs`
+    (false positive, false negative) the cost per 1,000 rows at `threshold` is added.
+    """
+    sums = tally(y, p, weights, threshold)
+    out = {name: formula(name)(sums) for name in names}
+    if costs is not None:
+        out[COST] = ratio(sums.fp * costs[0] + sums.fn * costs[1], sums.total, np.nan) * 1000.0
     return out
 
 
@@ -112,14 +110,73 @@ def bootstrap_weights(n_rows: int, samples: int, rng: np.random.Generator) -> np
 
 
 def weight_chunks(
-    n_rows: int, samples: int, seed: int, max_cells: int = BOOTSTRAP_CHUNK_CELLS
+    n_rows: int,
+    samples: int,
+    seed: int,
+    max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+    counts: np.ndarray | None = None,
 ) -> Iterator[np.ndarray]:
     """`samples` seeded resamples in chunks of at most `max_cells` values, to bound memory; the
-    draws come from one generator in order, so results do not depend on the chunk size."""
+    draws come from one generator in order, so results do not depend on the chunk size.
+
+    With `counts`, row i stands for counts[i] identical rows (a histogram of scores and labels):
+    a resample redraws all of them at once as multinomial counts, the same as the row bootstrap
+    of the rows the histogram holds, at O(len(counts)) per resample."""
     rng = np.random.default_rng(seed)
     chunk = max(1, max_cells // max(n_rows, 1))
+    if counts is not None:
+        total = int(np.sum(counts))
+        shares = np.asarray(counts, dtype=np.float64) / max(total, 1)
     for start in range(0, samples, chunk):
-        yield bootstrap_weights(n_rows, min(chunk, samples - start), rng)
+        size = min(chunk, samples - start)
+        if counts is None:
+            yield bootstrap_weights(n_rows, size, rng)
+        else:
+            yield rng.multinomial(total, shares, size=size)
+
+
+def percentile_intervals(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    samples: int,
+    seed: int,
+    names: Iterable[str] = TEST_METRICS,
+    counts: np.ndarray | None = None,
+    max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+) -> dict[str, dict[str, float]]:
+    """Percentile CI_LEVEL intervals of the metrics `names` over `samples` seeded resamples of
+    the rows (with `counts`: of the rows a histogram holds, see `weight_chunks`). A metric
+    undefined in every resample gets no interval."""
+    names = tuple(names)
+    values: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for weights in weight_chunks(len(y), samples, seed, max_cells, counts):
+        part = weighted_metrics(y, p, weights, threshold, names=names)
+        for name in names:
+            values[name].append(part[name])
+    tail = 50.0 * (1.0 - CI_LEVEL)
+    intervals: dict[str, dict[str, float]] = {}
+    for name in names:
+        stacked = np.concatenate(values[name]) if values[name] else np.array([np.nan])
+        if np.all(np.isnan(stacked)):
+            continue
+        low, high = np.nanpercentile(stacked, [tail, 100.0 - tail])
+        intervals[name] = {"low": float(low), "high": float(high)}
+    return intervals
+
+
+def histogram_rows(
+    negatives: np.ndarray, positives: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A histogram of scores by label as weighted rows (labels, bin midpoints, counts), empty
+    bins left out: the metrics of these rows are those of the binned scores (scores within one
+    bin tie; a threshold on a bin edge splits the bins exactly)."""
+    mid = (np.asarray(edges[:-1], dtype=np.float64) + np.asarray(edges[1:], dtype=np.float64)) / 2
+    counts = np.concatenate([negatives, positives]).astype(np.int64)
+    labels = np.repeat([0, 1], len(mid))
+    scores = np.concatenate([mid, mid])
+    kept = counts > 0
+    return labels[kept], scores[kept], counts[kept]
 
 
 def family_level(tests: int) -> float:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from project_fixtures import drift_settings
 from scipy import stats as scipy_stats
-from sklearn.metrics import roc_auc_score
 
 from gitops_ml.contract import Contract
 from gitops_ml.monitor import stats
@@ -94,24 +93,6 @@ def test_benjamini_hochberg_adjusts_in_the_given_order() -> None:
     adjusted = stats.benjamini_hochberg([0.01, 0.04, 0.03, 0.5])
     assert adjusted == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
     assert stats.benjamini_hochberg([]) == []
-
-
-def test_binned_metrics_match_sklearn_and_bootstrap_ci_covers_the_estimate() -> None:
-    rng = np.random.default_rng(2)
-    labels = rng.random(5_000) < 0.3
-    scores = np.clip(rng.normal(0.3 + 0.3 * labels, 0.15), 0, 1)
-    edges = np.linspace(0, 1, 1001)
-    bins = np.clip((scores * 1000).astype(int), 0, 999)
-    neg = np.bincount(bins[~labels], minlength=1000)
-    pos = np.bincount(bins[labels], minlength=1000)
-    metrics = stats.binned_metrics(neg, pos, edges, threshold_bin=500)
-    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=2e-3)
-    assert metrics["accuracy"] == pytest.approx(np.mean((scores >= 0.5) == labels))
-    assert metrics["brier"] == pytest.approx(np.mean((scores - labels) ** 2), abs=1e-3)
-    ci = stats.bootstrap_metric_ci(neg, pos, edges, 500, samples=100, seed=0)
-    for name in ("roc_auc", "accuracy", "brier"):
-        assert ci[name]["low"] < metrics[name] < ci[name]["high"]
-    assert ci["roc_auc"]["high"] - ci["roc_auc"]["low"] < 0.05
 
 
 def test_profile_bin_edges_are_grid_points_and_counts_add_up() -> None:

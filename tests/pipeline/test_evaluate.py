@@ -20,12 +20,12 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
 from gitops_ml.contract import Column, Contract, model_frame
+from gitops_ml.metric_registry import TEST_METRICS
 from gitops_ml.pipeline.evaluate import (
     CONFUSION_FILE,
     CURVE_GRID,
     MIN_SLICE_ROWS,
     PLOT_FILES,
-    TEST_METRICS,
     EvaluateError,
     best_threshold,
     bootstrap_intervals,

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from gitops_ml import io as gio
-from gitops_ml import paths
+from gitops_ml import paths, scoring
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.metric_registry import MONITOR_METRICS, lower_is_better
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.findings import (
     LEVELS,
@@ -348,10 +349,13 @@ def performance_finding(
         why = f"{acc.count} labelled rows < min_rows {settings.min_rows}"
         return PerformanceFinding("not_enough_data", why, acc.count)
     edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
-    threshold_bin = round(float(profile.get("threshold", 0.5)) * SCORE_BINS)
-    current = stats.binned_metrics(acc.neg, acc.pos, edges, threshold_bin)
-    ci = stats.bootstrap_metric_ci(
-        acc.neg, acc.pos, edges, threshold_bin, settings.bootstrap_samples, settings.seed
+    # The decision threshold on the nearest bin edge: threshold metrics are then exact.
+    threshold = float(edges[round(float(profile.get("threshold", 0.5)) * SCORE_BINS)])
+    y, p, counts = scoring.histogram_rows(acc.neg, acc.pos, edges)
+    point = scoring.weighted_metrics(y, p, counts[None, :], threshold, names=MONITOR_METRICS)
+    current = {name: float(values[0]) for name, values in point.items()}
+    ci = scoring.percentile_intervals(
+        y, p, threshold, settings.bootstrap_samples, settings.seed, MONITOR_METRICS, counts
     )
     training = (profile.get("metrics") or {}).get("test", {})
     metrics: dict[str, MetricRow] = {}
@@ -360,10 +364,10 @@ def performance_finding(
         interval = Interval(**ci[name]) if name in ci else None
         row = MetricRow(current=value, ci95=interval)
         if name in training and interval is not None:
-            lower_is_better = name == "brier"
-            sign = -1.0 if lower_is_better else 1.0
+            lower = lower_is_better(name)
+            sign = -1.0 if lower else 1.0
             drop = sign * (training[name] - value)
-            bound = interval.low if lower_is_better else interval.high
+            bound = interval.low if lower else interval.high
             significant = bool(sign * (training[name] - bound) > 0)
             degraded = bool(significant and drop >= settings.performance_tolerance)
             row = replace(

@@ -44,12 +44,12 @@ from gitops_ml import paths
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
-from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS
+from gitops_ml.metric_registry import CV_METRICS, METRICS, SLICE_METRICS
 from gitops_ml.pipeline.train import build_model, fit_model, load_model
 from gitops_ml.scoring import (
     BOOTSTRAP_CHUNK_CELLS,
+    percentile_intervals,
     point_metrics,
-    weight_chunks,
     weighted_metrics,
 )
 
@@ -113,28 +113,14 @@ def bootstrap_intervals(
     seed: int,
     max_cells: int = BOOTSTRAP_CHUNK_CELLS,
 ) -> dict[str, dict[str, float]]:
-    """Percentile 95 % intervals of every test metric over `samples` seeded resamples.
-
-    Resamples are drawn and scored in chunks of at most `max_cells` (resample × row) values to
-    bound memory on large test sets; the draws come from one generator in order, so the result
-    does not depend on the chunk size.
-    """
+    """Percentile 95 % intervals of every test metric over `samples` seeded resamples, drawn
+    and scored in chunks of at most `max_cells` (resample × row) values (scoring.py)."""
     if samples < MIN_BOOTSTRAP_SAMPLES:
         raise EvaluateError(
             f"params.yaml: 'evaluate.bootstrap_samples' is {samples}; percentile intervals need "
             f"at least {MIN_BOOTSTRAP_SAMPLES} resamples (200 is a good default)"
         )
-    values: dict[str, list[np.ndarray]] = {name: [] for name in TEST_METRICS}
-    for weights in weight_chunks(len(y), samples, seed, max_cells):
-        part = weighted_metrics(y, p, weights, threshold)
-        for name in TEST_METRICS:
-            values[name].append(part[name])
-    intervals: dict[str, dict[str, float]] = {}
-    for name in TEST_METRICS:
-        stacked = np.concatenate(values[name])
-        low, high = np.nanpercentile(stacked, [2.5, 97.5])
-        intervals[name] = {"low": float(low), "high": float(high)}
-    return intervals
+    return percentile_intervals(y, p, threshold, samples, seed, max_cells=max_cells)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,9 +381,8 @@ def slice_metrics(
             raise EvaluateError(f"slice column {column.name!r} is missing from the test split")
         groups = slice_groups(test[column.name], column)
         masks = np.array([mask for _, mask in groups], dtype=np.float64)
-        values = weighted_metrics(y, p, masks, threshold)
-        predicted = (p >= threshold).astype(np.float64)
-        values["positive_rate"] = (masks @ predicted) / masks.sum(axis=1)
+        with_formula = [m for m in SLICE_METRICS if METRICS[m].formula is not None]
+        values = weighted_metrics(y, p, masks, threshold, names=with_formula)
         values["calibration_error"] = calibration_error(y, p, masks)
         table: dict[str, Any] = {}
         for i, (label, mask) in enumerate(groups):
