@@ -37,7 +37,7 @@ from serving.capture.codec import (
     record_rows,
     whole_records_size,
 )
-from serving.capture.writer import AppendFile, Entry, ModelTag, Unit, entry_rows
+from serving.capture.writer import AppendFile, Entry, ModelTag, Sink, Unit, entry_rows
 
 if TYPE_CHECKING:
     from serving.settings import Settings
@@ -172,18 +172,7 @@ def read_counts(spool: Path) -> dict[str, int]:
         return dict.fromkeys(COUNTER_HELP, 0)
 
 
-def _cut_torn_records(fd: int, size: int) -> None:
-    """A segment reopened after a crash may end mid-record: keep whole records only."""
-    if size == 0:
-        return
-    with os.fdopen(os.dup(fd), "rb") as handle:
-        handle.seek(0)
-        whole = whole_records_size(handle)
-    if whole < size:
-        os.ftruncate(fd, whole)
-
-
-class Segments:
+class Segments(Sink):
     """The writer's sink in capture mode: request records in rotating segments, handed to a
     shipper (a thread here when shipping inline; else the sidecar finds them in the spool)."""
 
@@ -233,7 +222,9 @@ class Segments:
 
     def append(self, units: list[Unit]) -> None:
         if self.segment is None:
-            self.segment = AppendFile(self._next_path(), _cut_torn_records)
+            # A fresh name each time: nothing torn to cut (a crash's leftovers are adopted by
+            # `open`).
+            self.segment = AppendFile(self._next_path(), lambda fd, size: None)
         self.segment.append(units)
 
     def _next_path(self) -> Path:

@@ -19,9 +19,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,44 +64,50 @@ class ShortWrite(Exception):
         self.rows = rows
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelTag:
     """The model every logged row names, with its request-record head encoded once."""
 
     name: str
     version: str
+    head: bytes = field(init=False)
 
-    @property
-    def head(self) -> bytes:
-        return record_head(self.name, self.version)
+    def __post_init__(self) -> None:
+        self.head = record_head(self.name, self.version)
 
 
-class Sink(Protocol):
-    """Where the writer thread puts what requests logged."""
+class Sink:
+    """Where the writer thread puts what requests logged: `LogFile`, or the capture's
+    `Segments`. The defaults here are those of a sink with one file that never rotates."""
 
-    keeps_bodies: bool  # entries may keep the raw body (a shipper parses it)
+    keeps_bodies = False  # whether entries may keep the raw body (a shipper parses it)
 
     def open(self) -> None:
         """Make ready to write, or raise a UserError that stops the server at startup."""
 
-    def encode(self, entry: Entry, model: ModelTag) -> list[Unit]: ...
+    def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
+        raise NotImplementedError
 
     def append(self, units: list[Unit]) -> None:
         """Write the units whole, or raise ShortWrite (OSError and PredictionLogError too)."""
+        raise NotImplementedError
 
     def room(self) -> int:
-        """Bytes the sink's current file takes before it wants a new one."""
-        ...
+        """Bytes the current file takes before the sink wants a new one."""
+        return 1 << 62
 
     def due_in(self) -> float | None:
         """Seconds the writer may wait for entries before `rotate_if_due` has work."""
+        return None
 
-    def rotate_if_due(self) -> None: ...
+    def rotate_if_due(self) -> None:
+        """Start a new file when the current one is due (size, age, a new hour)."""
 
     def close(self) -> None:
         """After the writer's last write."""
 
-    def register_metrics(self, registry: CollectorRegistry) -> None: ...
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """The sink's own counters on the server's registry."""
 
 
 class AppendFile:
@@ -193,10 +199,8 @@ def drop_partial_line(fd: int, size: int, window: int = 1 << 20) -> None:
         os.ftruncate(fd, 0)
 
 
-class LogFile:
+class LogFile(Sink):
     """The documented lines, one per logged row, in one file (`--prediction-log`)."""
-
-    keeps_bodies = False
 
     def __init__(self, path: str | Path) -> None:
         self.file = AppendFile(Path(path), drop_partial_line)
@@ -219,18 +223,6 @@ class LogFile:
             ts, request_id, (model.name, model.version), ids, columns, labels, scores, rows
         )
         return [(line, 1) for line in lines]
-
-    def room(self) -> int:
-        return 1 << 62
-
-    def due_in(self) -> float | None:
-        return None
-
-    def rotate_if_due(self) -> None:
-        return None
-
-    def register_metrics(self, registry: CollectorRegistry) -> None:
-        return None
 
 
 class PredictionLog:
