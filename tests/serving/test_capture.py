@@ -341,9 +341,10 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     ]
 
 
-def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "serving.capture", "--capture-url", "s3://captures/p"],
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter with `args`, as the image runs it (the serving environment)."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         env=server_env(),
@@ -351,6 +352,26 @@ def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_server_imports_capture_only_when_capture_is_configured(
+    tmp_path: Path, configured: bool
+) -> None:
+    """The image runs without capture's packages unless capture is on (the model here does
+    not exist: the server stops at loading it, after deciding on capture)."""
+    capture = ["--capture-url", str(tmp_path / "store"), "--capture-dir", str(tmp_path / "s")]
+    server = ["-X", "importtime", "-m", "serving", "--model", "no-such-model.onnx"]
+    result = run_python(*server, *(capture if configured else []))
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+
+    assert result.returncode == 2 and "no-such-model.onnx" in result.stderr
+    assert ("serving.capture" in imported) is configured
+    assert ("fsspec" in imported) is configured
+
+
+def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
+    result = run_python("-m", "serving.capture", "--capture-url", "s3://captures/p")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "SERVING_CAPTURE_DIR" in result.stderr
 
