@@ -11,19 +11,14 @@ import asyncio
 import gzip
 import json
 import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from object_store import ObjectStore, object_store
-from serving_support import REPO_ROOT, server_env, serving_exported
+from serving_support import serving_exported, sidecar
 from test_capture import backlog
 
 from gitops_ml.v2_request import records
@@ -126,25 +121,6 @@ def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns
 
     assert len(ids) == len(set(ids)) == 600 - dropped
     assert "c599" in ids, "the newest lines are kept; the oldest are the ones dropped"
-
-
-@contextmanager
-def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m serving.capture` with the server's settings; SIGTERM on leaving."""
-    log = tmp_path / f"sidecar-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serving.capture"],
-            stdout=out,
-            stderr=out,
-            env=server_env(env),
-            cwd=REPO_ROOT,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) in (0, -signal.SIGKILL), log.read_text()
 
 
 def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_nothing(

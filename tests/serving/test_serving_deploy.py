@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from dockerfile import DOCKERFILE, exec_form, image_env
 from kustomize import base_documents
 from serving_support import (
     REPO_ROOT,
@@ -32,7 +32,6 @@ from gitops_ml.v2_request import records
 
 pytestmark = pytest.mark.slow
 
-DOCKERFILE = REPO_ROOT / "serving" / "Dockerfile"
 K8S = REPO_ROOT / "serving" / "k8s"
 
 
@@ -122,38 +121,17 @@ def test_tampered_bundle_is_refused_at_startup(tmp_path: Path, bundle_dir: Path)
     assert "the bundle was modified after it was built" in result.stderr
 
 
-def _dockerfile_instruction(keyword: str) -> list[str]:
-    """The last KEYWORD instruction of the Dockerfile (continuations joined), as an argv."""
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(keyword + " ")]
-    instruction = lines[-1][len(keyword) :].strip()
-    if keyword == "HEALTHCHECK":
-        instruction = instruction[instruction.index("CMD ") + 4 :].strip()
-    return list(json.loads(instruction))
-
-
-def _dockerfile_env() -> dict[str, str]:
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.strip().startswith("ENV "):
-            for pair in shlex.split(line.strip()[4:]):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
-
-
 def test_dockerfile_command_and_healthcheck_serve_a_baked_in_bundle(
     tmp_path: Path, bundle_dir: Path, exported_model: Any
 ) -> None:
     """CMD and HEALTHCHECK exactly as written, with the image's ENV (model path and loopback
     host swapped for this machine's; `python` is the image venv's interpreter)."""
-    command = _dockerfile_instruction("CMD")
-    healthcheck = _dockerfile_instruction("HEALTHCHECK")
-    image_env = {k: v for k, v in _dockerfile_env().items() if k.startswith(("SERVING_", "OMP_"))}
+    command = exec_form("CMD")
+    healthcheck = exec_form("HEALTHCHECK")
+    image_vars = {k: v for k, v in image_env().items() if k.startswith(("SERVING_", "OMP_"))}
     assert command == ["python", "-m", "serving"]
-    assert image_env["OMP_NUM_THREADS"] == "1" and image_env["SERVING_MODEL"] == "/app/model"
-    local_env = {**image_env, "SERVING_MODEL": str(bundle_dir), "SERVING_HOST": "127.0.0.1"}
+    assert image_vars["OMP_NUM_THREADS"] == "1" and image_vars["SERVING_MODEL"] == "/app/model"
+    local_env = {**image_vars, "SERVING_MODEL": str(bundle_dir), "SERVING_HOST": "127.0.0.1"}
 
     with running_server([sys.executable, *command[1:]], tmp_path, env=local_env) as server:
         check = subprocess.run(
@@ -179,7 +157,7 @@ def test_dockerfile_command_and_healthcheck_serve_a_baked_in_bundle(
 
 
 def test_healthcheck_fails_when_nothing_is_listening(tmp_path: Path) -> None:
-    healthcheck = _dockerfile_instruction("HEALTHCHECK")
+    healthcheck = exec_form("HEALTHCHECK")
     env = server_env({"SERVING_PORT": str(free_port())})  # bound by nobody
 
     result = subprocess.run(
@@ -217,7 +195,7 @@ def test_kubernetes_base_has_probes_on_v2_health_one_cpu_hpa_and_pdb() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["resources"]["requests"]["cpu"] == "1"
     assert container["resources"]["limits"]["cpu"] == "1"
-    assert container["ports"][0]["containerPort"] == int(_dockerfile_env()["SERVING_PORT"])
+    assert container["ports"][0]["containerPort"] == int(image_env()["SERVING_PORT"])
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()

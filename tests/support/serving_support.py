@@ -4,6 +4,7 @@ and request bodies built from raw rows of the test frame."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +86,26 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m serving.capture` (the capture sidecar) with the server's settings; SIGTERM
+    on leaving: it must exit 0 (or from a SIGKILL the test sent)."""
+    log = tmp_path / f"sidecar-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving.capture"],
+            stdout=out,
+            stderr=out,
+            env=server_env(env),
+            cwd=REPO_ROOT,
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) in (0, -signal.SIGKILL), log.read_text()
 
 
 def serve_command(*args: str) -> list[str]:

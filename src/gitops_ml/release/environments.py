@@ -210,11 +210,10 @@ def _pin_is_clean(root: str | Path, env: str) -> None:
 
 def latest_stage_tag(root: str | Path, name: str, env: str) -> tuple[str | None, str | None]:
     """The newest stage tag of `env` and the version whose commit it points at."""
-    tags = versions.git(root, "tag", "--list", f"{name}#{env}#*").splitlines()
-    numbered = [(int(t.rsplit("#", 1)[1]), t) for t in tags if t.rsplit("#", 1)[1].isdigit()]
-    if not numbered:
+    tags = versions.stage_tags(root, name, env)
+    if not tags:
         return None, None
-    tag = max(numbered)[1]
+    tag = tags[-1]
     commit = versions.git(root, "rev-list", "-n", "1", tag)
     for version, release in versions.release_tags(root, name).items():
         if versions.git(root, "rev-list", "-n", "1", release) == commit:
@@ -252,7 +251,7 @@ def promote(
         raise EnvironmentError(
             f"{source} runs {pin.version}, not {expect_version}; promote what staging tested"
         )
-    if versions.SemVer.parse(pin.version) not in versions.release_tags(root, name):
+    if versions.release_version(pin.version) not in versions.release_tags(root, name):
         raise EnvironmentError(
             f"{source} pins version {pin.version} but there is no tag "
             f"{versions.version_tag(name, pin.version)}; cannot promote an untagged build"

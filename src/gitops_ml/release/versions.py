@@ -1,9 +1,9 @@
 """Model versions as annotated Git tags in GTO's format, and the rule that picks the next one.
 
 A version is `<model>@vMAJOR.MINOR.PATCH` on the commit it was built from; a deployment to a
-stage is `<model>#<stage>#N` (N counts every stage tag of the artifact, as GTO does), so
-`gto show` reads the registry straight from Git. The bump rule looks at what changed since the
-last version tag:
+stage is `<model>#<stage>#N`. GTO writes and parses both (its Python API), so `gto show` reads
+the registry straight from Git; what is ours is the rule that picks the next version, from what
+changed since the last version tag:
 
 - major: the data contract (`data/schema.yaml`) changed — clients must change their requests;
 - minor: the model changed — `params.yaml` or the hash of any pipeline output in `dvc.lock`;
@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gto.api
+import semver
 import yaml
+from gto.exceptions import ArtifactNotFound, GTOException
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -28,47 +31,28 @@ from gitops_ml.io import read_yaml
 
 FIRST_VERSION = "0.1.0"
 
-_SEMVER = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
-)
-
 
 class VersionError(UserError):
     """A version string, a tag or the Git state does not allow the requested version step."""
 
 
-@dataclass(frozen=True, order=True)
-class SemVer:
-    major: int
-    minor: int
-    patch: int
-
-    @classmethod
-    def parse(cls, text: str) -> SemVer:
-        match = _SEMVER.match(text.removeprefix("v"))
-        if not match or match.group(4):
-            raise VersionError(f"{text!r} is not a release version (expected MAJOR.MINOR.PATCH)")
-        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-
-    def bump(self, part: str) -> SemVer:
-        if part == "major":
-            return SemVer(self.major + 1, 0, 0)
-        if part == "minor":
-            return SemVer(self.major, self.minor + 1, 0)
-        if part == "patch":
-            return SemVer(self.major, self.minor, self.patch + 1)
-        raise VersionError(f"unknown version part {part!r}; expected major, minor or patch")
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+def release_version(text: str) -> semver.Version:
+    """MAJOR.MINOR.PATCH, a leading `v` allowed; a pre-release or anything else is refused."""
+    try:
+        version = semver.Version.parse(text.removeprefix("v"))
+    except (TypeError, ValueError):
+        version = None
+    if version is None or version.prerelease or version.build:
+        raise VersionError(f"{text!r} is not a release version (expected MAJOR.MINOR.PATCH)")
+    return version
 
 
 def is_semver(text: str) -> bool:
     """True for any semantic version, pre-releases such as `0.2.0-dev.ab12cd34` included."""
-    return bool(_SEMVER.match(text))
+    return semver.Version.is_valid(text)
 
 
-def version_tag(model_name: str, version: str | SemVer) -> str:
+def version_tag(model_name: str, version: str | semver.Version) -> str:
     return f"{model_name}@v{version}"
 
 
@@ -154,20 +138,45 @@ def bump_part(changed_files: set[str], lock_before: Any, lock_after: Any) -> tup
 
 @dataclass(frozen=True)
 class NextVersion:
-    version: SemVer
+    version: semver.Version
     reason: str
     tagged: bool  # HEAD already carries this version's tag
 
 
-def release_tags(root: str | Path, name: str) -> dict[SemVer, str]:
-    """Every version tag of `name`, newest version last (pre-release tags are not versions)."""
-    found: dict[SemVer, str] = {}
-    for tag in git(root, "tag", "--list", f"{name}@v*").splitlines():
+def _gto(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A GTO API call; its refusal becomes a VersionError that says what was being done."""
+    try:
+        return call(*args, **kwargs)
+    except GTOException as error:
+        raise VersionError(f"{action}: {error}") from None
+
+
+def release_tags(root: str | Path, name: str) -> dict[semver.Version, str]:
+    """Every registered release version of `name` and its tag, oldest first (GTO's registry;
+    pre-releases are not versions)."""
+    found: dict[semver.Version, str] = {}
+    try:
+        registry = gto.api.show(str(root), name)
+    except ArtifactNotFound:  # nothing registered yet
+        return found
+    except GTOException as error:
+        raise VersionError(f"reading the versions of {name}: {error}") from None
+    for entry in registry:
         try:
-            found[SemVer.parse(tag.split("@", 1)[1])] = tag
+            found[release_version(str(entry["version"]))] = str(entry["ref"])
         except VersionError:
             continue
     return dict(sorted(found.items()))
+
+
+def stage_tags(root: str | Path, name: str, stage: str) -> list[str]:
+    """The stage tags `name#stage#N` of one stage, in GTO's counter order (oldest first)."""
+    numbered = []
+    for tag in git(root, "tag", "--list", f"{name}#{stage}#*").splitlines():
+        parsed = _gto(f"reading tag {tag}", gto.api.parse_tag, tag)
+        if parsed.get("name") == name and parsed.get("stage") == stage and "counter" in parsed:
+            numbered.append((int(parsed["counter"]), tag))
+    return [tag for _, tag in sorted(numbered)]
 
 
 def _lock_at(root: str | Path, rev: str) -> Any:
@@ -184,15 +193,11 @@ def next_version(root: str | Path = ".", name: str | None = None) -> NextVersion
         if tag in at_head:
             return NextVersion(version, f"HEAD is already tagged {tag}", tagged=True)
     if not tags:
-        return NextVersion(SemVer.parse(FIRST_VERSION), "first version", tagged=False)
+        return NextVersion(release_version(FIRST_VERSION), "first version", tagged=False)
     latest, tag = next(reversed(tags.items()))
     changed = set(git(root, "diff", "--name-only", f"{tag}^{{commit}}", "HEAD").splitlines())
     part, reason = bump_part(changed, _lock_at(root, tag), _lock_at(root, "HEAD"))
-    return NextVersion(latest.bump(part), f"{part} since {tag}: {reason}", tagged=False)
-
-
-def _annotated_tag(root: str | Path, tag: str, rev: str, message: str) -> None:
-    git(root, "tag", "--annotate", tag, rev, "--message", message)
+    return NextVersion(latest.next_version(part), f"{part} since {tag}: {reason}", tagged=False)
 
 
 def tag_version(root: str | Path = ".", name: str | None = None) -> str:
@@ -207,7 +212,7 @@ def tag_version(root: str | Path = ".", name: str | None = None) -> str:
             f"refusing to tag {tag}: tracked files have uncommitted changes, "
             "so HEAD is not what was built"
         )
-    _annotated_tag(root, tag, "HEAD", f"Registering artifact {name} version v{step.version}")
+    _gto(f"tagging {tag}", gto.api.register, str(root), name, "HEAD", version=f"v{step.version}")
     return tag
 
 
@@ -226,28 +231,31 @@ def promote(
         step = next_version(root, name)
         if not step.tagged:
             raise VersionError(f"HEAD has no {name}@v* tag; run `gitops-ml version --tag` first")
-        target = SemVer.parse(str(step.version))
+        target = step.version
     else:
-        target = SemVer.parse(version)
+        target = release_version(version)
     tag = release_tags(root, name).get(target)
     if tag is None:
         raise VersionError(f"no tag {version_tag(name, target)}; cannot promote an unknown version")
-    counters = {
-        t: int(t.rsplit("#", 1)[1])
-        for t in git(root, "tag", "--list", f"{name}#*").splitlines()
-        if t.rsplit("#", 1)[1].isdigit()
-    }
-    in_stage = [t for t in counters if t.startswith(f"{name}#{stage}#")]
+    in_stage = stage_tags(root, name, stage)
     if in_stage:  # a re-run of the same deployment: the stage already holds this version
-        latest = max(in_stage, key=counters.__getitem__)
+        latest = in_stage[-1]
         if git(root, "rev-parse", f"{latest}^{{commit}}") == git(
             root, "rev-parse", f"{tag}^{{commit}}"
         ):
             return latest
-    stage_tag = f"{name}#{stage}#{max(counters.values(), default=0) + 1}"
-    message = f"Assigning stage {stage} to artifact {name} version v{target}"
-    _annotated_tag(root, stage_tag, f"{tag}^{{commit}}", message)
-    return stage_tag
+    # force: a rollback re-assigns a version the stage held before, which GTO refuses without it;
+    # the stage's latest tag (above) is what decides whether anything changes.
+    _gto(
+        f"assigning {stage}",
+        gto.api.assign,
+        str(root),
+        name,
+        stage,
+        version=f"v{target}",
+        force=True,
+    )
+    return stage_tags(root, name, stage)[-1]
 
 
 # ---------------------------------------------------------------------------------------------
