@@ -5,7 +5,7 @@ It runs as the sidecar process of a pod (`python -m serving.capture`), or as a t
 server with `ship: inline`. Each closed segment is renamed `.rec.shipping` while it is uploaded
 and deleted only once stored, so a crash of either process mid-upload ships it again under the
 same name at the next start: once, never duplicated. Failed uploads are retried with
-exponential backoff until the drain deadline; meanwhile the backlog bound holds
+exponential backoff (tenacity) until the drain deadline; meanwhile the backlog bound holds
 (serving/capture/segments.py). SIGTERM: every closed segment — and the server's last one, once
 it is closed — is shipped within `drain_seconds`; what is left is shipped at the next start.
 The counters (shipped, failed, dropped rows) live in `<spool>/.shipper.json`, so they survive
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
 
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
 from serving.capture.segments import (
@@ -83,6 +84,13 @@ class Shipper:
         self._deadline = float("inf")
         self._thread = threading.Thread(target=self._ship_loop, name="capture-ship", daemon=True)
         self._ready: tuple[Path, bytes, int, int] | None = None  # compressed, not yet stored
+        self._retrying = Retrying(
+            retry=retry_if_exception_type(StoreError),
+            wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
+            stop=self._late,
+            sleep=self._pause,
+            before=lambda _: self._enforce_backlog(),
+        )
 
     def start(self) -> None:
         """Continue the saved counts; put back what a crash left mid-upload; start."""
@@ -105,7 +113,7 @@ class Shipper:
         if self._thread.is_alive():
             self._thread.join(self.config.drain_seconds + 5)
 
-    def _late(self) -> bool:
+    def _late(self, _: RetryCallState | None = None) -> bool:
         return self._stop.is_set() and time.monotonic() >= self._deadline
 
     def _pause(self, seconds: float) -> None:
@@ -133,9 +141,7 @@ class Shipper:
                 logger.warning("capture: cannot save counters in %s: %s", saved, exc)
 
     def _ship_loop(self) -> None:
-        backoff = 0.5
         while True:
-            self._enforce_backlog()
             closed = oldest_first(self.config.spool.rglob("*" + CLOSED))
             if not closed:
                 writer_done = not any(self.config.spool.rglob("*" + OPEN))
@@ -145,14 +151,9 @@ class Shipper:
                 self._wake.clear()
                 continue
             try:
-                self.ship(closed[0])
-                backoff = 0.5
-                continue
-            except StoreError:
-                if self._late():
-                    return
-            self._pause(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+                self._retrying(self.ship, closed[0])
+            except RetryError:  # the drain time is over; the rest ships at the next start
+                return
 
     def target(self, path: Path) -> str:
         """The object a segment becomes: same relative path, `.jsonl.gz`."""
