@@ -1,98 +1,133 @@
-"""Connection limits for one uvicorn worker facing the network (issue 9).
+"""Bounds on the request head, before any ASGI code runs (issues 9 and 22).
 
-uvicorn closes idle keep-alive connections (`timeout_keep_alive`) and can cap concurrency
-(`limit_concurrency`), but any byte resets its keep-alive timer and nothing bounds how long a
-request's headers may take, so a client trickling one byte at a time holds a connection (and a
-file descriptor) forever; its 503 is also plain text. `guarded_protocol` adds, to whichever HTTP
-protocol uvicorn uses (h11 or httptools):
+uvicorn closes idle keep-alive connections (`timeout_keep_alive`), but nothing bounds how long
+or how large a request head may be with httptools (h11's `h11_max_incomplete_event_size` has
+no httptools counterpart): a client trickling one byte at a time holds a connection forever,
+and an 8 MB header is buffered and answered 200. `HeadGuard` is an asyncio protocol, passed to
+uvicorn as its `http` protocol class, that *holds* uvicorn's own protocol (composition: no
+subclass, no attribute of it) and feeds every byte to its own `httptools` parser first, which
+tells it where each request head begins and ends:
 
-- a header timeout: a connection must deliver a complete request head within `header_timeout`
-  seconds of opening or of its previous response, else it is closed;
-- the concurrency cap, answered with a JSON 503 (`{"error": ...}`, `Connection: close`) when
-  more than `limit` connections are open or `limit` requests are in flight.
+- a request head must be complete within `header_timeout` seconds of the connection opening or
+  of the head's first byte, else the connection is closed;
+- a head larger than `max_header_bytes` is answered `431` (JSON) and the connection closed,
+  before uvicorn has buffered more than that.
 
-The body has its own deadline in the app (`Settings.body_timeout`, answered 408). `RateLimit`
-keeps a flood of identical log records (bad requests, accept() failures at the open-file
-limit) from filling the disk: a few per period, then one line saying how many were dropped.
+The requests in flight are capped in the app (`serving.app.Instrumentation`), the body has its
+own deadline there (408). `RateLimit` keeps a flood of identical log records (bad requests,
+accept() failures at the open-file limit) from filling the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
+import httptools
 
-BUSY = json.dumps({"error": "the server is at its connection limit; retry shortly"}).encode()
+from serving.validation import dump_json
+
+TOO_LARGE = dump_json({"error": "the request head (request line and headers) is too large"})
+TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(TOO_LARGE), TOO_LARGE)
+)
 
 
-def guarded_protocol(base: type[asyncio.Protocol], header_timeout: float, limit: int | None) -> Any:
-    """A subclass of uvicorn's HTTP protocol class `base` with the two limits above."""
+def guarded(base: type[asyncio.Protocol], header_timeout: float, max_header_bytes: int) -> Any:
+    """A protocol class for uvicorn's `http` setting: `base` (uvicorn's) behind a HeadGuard."""
 
-    class Guarded(base):  # type: ignore[valid-type, misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.limit_concurrency = None  # uvicorn's own check answers in plain text
-            self._inner_app: Any = self.app  # type: ignore[has-type]
-            self.app = self._guarded_app
-            self._header_timer: asyncio.TimerHandle | None = None
-            self._armed_for: Any = None
+    def build(**kwargs: Any) -> HeadGuard:
+        return HeadGuard(base(**kwargs), header_timeout, max_header_bytes)
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._arm()
+    return build
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            super().connection_lost(exc)
+class HeadGuard(asyncio.Protocol):
+    def __init__(self, inner: asyncio.Protocol, timeout: float, max_bytes: int) -> None:
+        self.inner = inner
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.in_head = False
+        self.head_bytes = 0  # bytes received while the head arrives
+        self.head_size = 0  # request line and headers as parsed, once complete
+        self.too_large = False
 
-        def _waiting_for_a_request(self) -> bool:
-            return self.cycle is None or self.cycle.response_complete
+    # ------------------------------------------------------------ asyncio.Protocol
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
+        self._arm()
+        self.inner.connection_made(transport)
 
-        def _arm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-            if self._waiting_for_a_request():
-                self._armed_for = self.cycle
-                self._header_timer = self.loop.call_later(header_timeout, self._header_timeout)
-
-        def _header_timeout(self) -> None:
-            self._header_timer = None
-            no_new_request = self.cycle is self._armed_for and self._waiting_for_a_request()
-            if no_new_request and not self.transport.is_closing():
-                self.transport.close()
-
-        async def _guarded_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-            # The request's own task is already in `tasks`: more than `limit` means over.
-            if limit is not None and (len(self.connections) > limit or len(self.tasks) > limit):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 503,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(BUSY)).encode()),
-                            (b"connection", b"close"),
-                            (b"retry-after", b"1"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": BUSY})
+    def data_received(self, data: bytes) -> None:
+        if self.parser is not None:
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.parser = None  # uvicorn's parser answers this request's 400 itself
+                self._disarm()
+            if self.in_head:  # counted from the chunk the head began in: an upper bound
+                self.head_bytes += len(data)
+            if self.too_large or (self.in_head and self.head_bytes > self.max_bytes):
+                self._refuse()
                 return
-            await self._inner_app(scope, receive, send)
+        self.inner.data_received(data)
 
-    Guarded.__name__ = f"Guarded{base.__name__}"
-    return Guarded
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    # ------------------------------------------------------------ httptools callbacks
+    def on_message_begin(self) -> None:
+        self.in_head, self.head_bytes, self.head_size = True, 0, 0
+        if self.timer is None:
+            self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self.head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.too_large = self.head_size > self.max_bytes
+        self._disarm()
+
+    # ------------------------------------------------------------ the two bounds
+    def _arm(self) -> None:
+        self.timer = asyncio.get_running_loop().call_later(self.timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _too_slow(self) -> None:
+        self.timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _refuse(self) -> None:
+        self.parser = None
+        self._disarm()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(TOO_LARGE_RESPONSE)
+            self.transport.close()
 
 
 class RateLimit(logging.Filter):
@@ -133,10 +168,8 @@ def limit_log_floods(burst: int = 5, period: float = 10.0) -> None:
         logging.getLogger(name).addFilter(limit)
 
 
-def http_protocol(header_timeout: float, limit: int | None) -> Any:
-    """uvicorn's fastest available HTTP protocol (httptools, else h11), guarded."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
-    except ImportError:
-        from uvicorn.protocols.http.h11_impl import H11Protocol as base  # type: ignore[assignment]
-    return guarded_protocol(base, header_timeout, limit)
+def http_protocol(header_timeout: float, max_header_bytes: int) -> Any:
+    """uvicorn's httptools protocol behind a HeadGuard."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    return guarded(HttpToolsProtocol, header_timeout, max_header_bytes)

@@ -52,9 +52,10 @@ class FeatureSpec:
     allowed: frozenset[str] | None
     max_length: int
     encoding: Encoding
+    input_name: str  # the model's input for this feature (contract.onnx_inputs)
 
     @classmethod
-    def from_column(cls, column: Column, encoding: Encoding) -> FeatureSpec:
+    def from_column(cls, column: Column, encoding: Encoding, input_name: str) -> FeatureSpec:
         allowed = None if column.checks.allowed is None else frozenset(column.checks.allowed)
         return cls(
             name=column.name,
@@ -65,6 +66,7 @@ class FeatureSpec:
             allowed=allowed,
             max_length=column.max_length,
             encoding=encoding,
+            input_name=input_name,
         )
 
     @property
@@ -84,7 +86,10 @@ class FeatureSpec:
 
 
 def feature_specs(contract: Contract) -> list[FeatureSpec]:
-    return [FeatureSpec.from_column(column, contract.encoding) for column in contract.features]
+    return [
+        FeatureSpec.from_column(column, contract.encoding, contract.onnx_inputs[column.name])
+        for column in contract.features
+    ]
 
 
 # The contract's id column is accepted beside the features (optional, never fed to the model),
@@ -107,6 +112,7 @@ def id_spec(contract: Contract) -> FeatureSpec | None:
         allowed=None,
         max_length=column.max_length,
         encoding=contract.encoding,
+        input_name=column.name,  # echoed and logged, never fed to the model
     )
 
 
@@ -145,7 +151,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
-    """The values as model strings (missing = \"\") and how many are unknown categories.
+    """The values as model strings (missing = \"\") and how many are unknown categories,
+    read as the contract reads text (`encoding.strip`, missing tokens).
 
     A known value needs one set lookup; anything else is checked for length (the contract's
     `max_length`, so a request costs memory in proportion to its body), control characters
@@ -155,8 +162,10 @@ def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[
     unknown = 0
     out: list[str] = []
     allowed = spec.allowed
+    text = spec.encoding.text
     for row, value in enumerate(values):
         if type(value) is str:
+            value = text(value)  # " Male" is "Male" when the contract strips
             if allowed is not None and value in allowed:
                 out.append(value)
                 continue
@@ -338,7 +347,8 @@ class FeatureTable:
         self.checks = [(spec, PLAIN_TYPES.get(spec.type), *_bounds(spec)) for spec in self.specs]
         numeric = [spec for spec in self.specs if spec.type != "category"]
         self.numeric_names = [spec.name for spec in numeric]
-        self.string_names = [spec.name for spec in self.specs if spec.type == "category"]
+        self.numeric_inputs = [spec.input_name for spec in numeric]
+        self.string_inputs = [spec.input_name for spec in self.specs if spec.type == "category"]
         missing = (type(None),)
         self.numeric_types = [
             frozenset((*PLAIN_TYPES[spec.type], *(missing if spec.nullable else ())))
@@ -385,10 +395,10 @@ class FeatureTable:
             else:
                 block = np.array(numeric, dtype=np.float32)
             block = block.reshape(len(numeric), rows, 1)
-            feeds.update(zip(self.numeric_names, block, strict=True))
+            feeds.update(zip(self.numeric_inputs, block, strict=True))
         if strings:
             text = np.array(strings, dtype=object).reshape(len(strings), rows, 1)
-            feeds.update(zip(self.string_names, text, strict=True))
+            feeds.update(zip(self.string_inputs, text, strict=True))
         return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
 
     def _clean_numeric(self, columns: dict[str, list[Any]]) -> tuple[set[str], np.ndarray | None]:
@@ -442,21 +452,50 @@ def _bounds(spec: FeatureSpec) -> tuple[float, float]:
     return low, high
 
 
-def parse_json(body: bytes) -> Any:
-    """Any JSON document; NaN/Infinity literals are allowed (Python clients send them).
+BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
-    orjson parses the usual body several times faster; whatever it refuses (NaN literals,
-    integers beyond 64 bits, lone surrogates) gets a second chance with the standard library,
-    whose error message the client then sees.
+
+def parse_json(body: bytes) -> Any:
+    """The one reading of a request body, the server's and the capture sidecar's: UTF-8 JSON
+    (RFC 8259 §8.1) without a byte-order mark, no key twice in an object, NaN/Infinity literals
+    allowed (Python clients send them). Anything else is a RequestError (400).
+
+    orjson parses the usual body several times faster but keeps the last of two equal keys. So
+    its result is kept only when the body has no escape (a backslash) and as many colons as
+    the re-encoded result: without escapes every key and string is spelt the same in both,
+    and each duplicate key leaves one colon (and its dropped value's) out of the result. Any
+    other body - with escapes, duplicates, NaN literals, integers beyond 64 bits - is parsed
+    by the standard library, which names the problem.
     """
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(body)
+        if b"\\" not in body and body.count(b":") == orjson.dumps(value).count(b":"):
+            return value
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # encode: nested over 254 deep
         pass
+    for bom, encoding in BOMS.items():
+        if body.startswith(bom):
+            raise RequestError(
+                f"the request body starts with a {encoding} byte-order mark; send UTF-8 JSON "
+                "without one"
+            )
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            f"the request body is not UTF-8 (byte {exc.start}); send UTF-8 JSON"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise RequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise RequestError(f"the request body has the key {key!r} twice in one object")
+        found[key] = value
+    return found
 
 
 def dump_json(payload: Any) -> bytes:

@@ -70,12 +70,12 @@ def test_params_built_in_code_are_named_as_the_default_file() -> None:
         (
             lambda c: c.update(descripton=c.pop("description")),
             ": unknown key 'descripton' (did you mean 'description'?); "
-            "valid: name, description, encoding, columns",
+            "valid: name, description, encoding, csv, columns",
         ),
         (
             lambda c: c.update(encoding={"true_vals": ["Yes"]}),
             ": unknown key 'encoding.true_vals' (did you mean 'true_values'?); "
-            "valid in 'encoding': true_values, false_values, missing_values",
+            "valid in 'encoding': true_values, false_values, missing_values, strip",
         ),
         (
             lambda c: c["columns"][2].update(nulable=c["columns"][2].pop("nullable")),

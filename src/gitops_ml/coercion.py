@@ -1,10 +1,12 @@
 """One reading of raw values: cells as users write them → typed values the model understands.
 
 The contract's `encoding` says how true, false and missing are spelled ("Yes"/"No", " ",
-"N/A" …). Validate reads training data through `parse_column`, the drift check reads production
-windows through it, and serving and the smoke test read single JSON values through
-`coerce_value`: so "Yes" means true, and " " means missing, everywhere alike. Conversions are
-strict: text in a numeric column or 2.5 in an int column is reported, never silently coerced.
+"N/A", "?" …) and whether text is read without surrounding whitespace (`strip`). Validate reads
+training data through `parse_column`, the drift check reads production windows through it, and
+serving (capture logs what serving accepted) and the smoke test read single JSON values through
+`coerce_value`: so "Yes" means true, " " means missing and " Male" is "Male" (with `strip`),
+everywhere alike. Conversions are strict: text in a numeric column or 2.5 in an int column is
+reported, never silently coerced.
 """
 
 from __future__ import annotations
@@ -36,12 +38,20 @@ def _text_column(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
 
 
-def _tokens_to_missing(values: pd.Series, encoding: Encoding) -> pd.Series:
-    """Blank strings and the contract's missing tokens become missing values."""
+def _read_text(values: pd.Series, encoding: Encoding) -> pd.Series:
+    """Text as the contract reads it: stripped (`encoding.strip`), and blank strings and the
+    contract's missing tokens as missing values. Each distinct value is looked at once."""
     if not _text_column(values):
         return values
     text = values.astype(object)
     distinct = pd.unique(text[text.notna()])
+    if encoding.strip:
+        changed = {v: encoding.text(v) for v in distinct if isinstance(v, str)}
+        changed = {v: t for v, t in changed.items() if t != v}
+        if changed:
+            text = text.map(lambda v: changed.get(v, v) if isinstance(v, str) else v)
+            values = text.astype(values.dtype)
+            distinct = pd.unique(text[text.notna()])
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
         return values
@@ -150,7 +160,7 @@ def parse_column(
     values: pd.Series, column_type: str, encoding: Encoding = DEFAULT_ENCODING
 ) -> Parsed:
     """Convert raw values to a contract type; failures are reported in `bad`, never coerced."""
-    return PARSERS[column_type](_tokens_to_missing(values, encoding), encoding)
+    return PARSERS[column_type](_read_text(values, encoding), encoding)
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,7 +181,7 @@ def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCO
         return None
     if column_type == "category":
         if isinstance(value, str):
-            return value
+            return encoding.text(value)
         raise ValueRejected("not text")
     if column_type == "bool":
         if isinstance(value, bool):

@@ -6,8 +6,10 @@ drift check all read it through this module so that changing a column is a one-f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +19,7 @@ import pandas as pd
 from gitops_ml import paths
 from gitops_ml.config import refuse_unknown
 from gitops_ml.errors import UserError
-from gitops_ml.io import read_yaml
+from gitops_ml.io import CsvLayout, read_yaml
 
 if TYPE_CHECKING:  # pandera is slow to import; serving never needs it
     import pandera.pandas as pa
@@ -38,12 +40,21 @@ COLUMN_KEYS: tuple[str, ...] = (
     "positive",
     "slice",
 )
-CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "columns")
+CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
+CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
+ENCODING_SETTINGS: tuple[str, ...] = ("strip",)
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
+# The whitespace `encoding.strip` removes around a value: ASCII's, so that every reader (Python
+# here, Arrow's C++ in the drift check) removes exactly the same characters.
+WHITESPACE = " \t\r\n\f\v"
 DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
 # Longest text accepted in a category cell when the contract sets no `max_length`: serving
 # refuses longer values (a request must cost memory in proportion to its body).
 DEFAULT_MAX_LENGTH = 256
+
+# The ONNX model's outputs (skl2onnx with zipmap=False): no input may take these names.
+ONNX_OUTPUTS: tuple[str, ...] = ("label", "probabilities")
+_ONNX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Missing categorical values reach the model as this string, in training and in serving alike:
 # ONNX string tensors cannot hold a null, and "missing" is often informative in itself.
@@ -62,20 +73,26 @@ def _folded(values: tuple[str, ...]) -> frozenset[str]:
 class Encoding:
     """How raw values are written in the user's files: the tokens for true, false and missing.
 
-    Every reader of raw data (ingest/validate, drift, simulate, serving, the smoke test) turns
-    cells into typed values through these tokens (`gitops_ml.coercion`), so a value the model
-    was trained on is a value serving and drift accept. Tokens compare stripped and
-    case-insensitively; a blank cell is always missing.
+    Every reader of raw data (ingest/validate, drift, simulate, serving, capture, the smoke
+    test) turns cells into typed values through these tokens (`gitops_ml.coercion`), so a value
+    the model was trained on is a value serving and drift accept. Tokens compare stripped and
+    case-insensitively; a blank cell is always missing. `strip: true` also reads text values
+    (categories) without surrounding whitespace: `" Male"` and `"Male"` are one value.
     """
 
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
     false_values: tuple[str, ...] = ("false", "f", "no", "n", "0", "0.0")
     missing_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "null")
+    strip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_true", _folded(self.true_values))
         object.__setattr__(self, "_false", _folded(self.false_values))
         object.__setattr__(self, "_missing", _folded(self.missing_values) | {""})
+
+    def text(self, value: str) -> str:
+        """A text value as it is read: without surrounding whitespace when `strip` is set."""
+        return value.strip(WHITESPACE) if self.strip else value
 
     def is_missing(self, text: str) -> bool:
         return text.strip().casefold() in self._missing  # type: ignore[attr-defined]
@@ -130,6 +147,7 @@ class Contract:
     columns: tuple[Column, ...]
     description: str = ""
     encoding: Encoding = field(default_factory=Encoding)
+    csv: CsvLayout = field(default_factory=CsvLayout)  # how ingest reads a CSV source
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -148,6 +166,20 @@ class Contract:
     @property
     def feature_names(self) -> list[str]:
         return [c.name for c in self.features]
+
+    @cached_property
+    def onnx_inputs(self) -> dict[str, str]:
+        """Each feature's ONNX input name (see onnx_input_names), in contract order."""
+        return onnx_input_names(self.feature_names)
+
+    @property
+    def numeric_inputs(self) -> list[str]:
+        """The numeric features' columns in the model's view (model_frame): ONNX input names."""
+        return [self.onnx_inputs[name] for name in self.numeric_features]
+
+    @property
+    def categorical_inputs(self) -> list[str]:
+        return [self.onnx_inputs[name] for name in self.categorical_features]
 
     @property
     def numeric_features(self) -> list[str]:
@@ -188,6 +220,36 @@ class Contract:
         return matches[0]
 
 
+def onnx_input_names(names: Sequence[str]) -> dict[str, str]:
+    """The one mapping from the data's column names to ONNX input names.
+
+    Column names are whatever the data says (`education-num`, `plan type`, `größe`); an ONNX
+    input name here is ASCII letters, digits and `_`, not starting with a digit, unique and
+    never an output's name, which is what the converter keeps as it is (it rewrites any other
+    name on its own). A name that already is one is kept; any other character becomes `_`,
+    and a name taken already gets `_2`, `_3` … in column order. Clients never see these names:
+    requests, the V2 metadata and every report use the data's names.
+    """
+
+    def valid(name: str) -> bool:
+        return bool(_ONNX_NAME.match(name)) and name not in ONNX_OUTPUTS
+
+    taken = {*ONNX_OUTPUTS, *(name for name in names if valid(name))}
+    mapped: dict[str, str] = {}
+    for name in names:
+        if valid(name):
+            mapped[name] = name
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        base = base if base[:1].isalpha() or base[:1] == "_" else f"_{base}"
+        candidate, number = base, 2
+        while candidate in taken:
+            candidate, number = f"{base}_{number}", number + 1
+        taken.add(candidate)
+        mapped[name] = candidate
+    return mapped
+
+
 def _parse_checks(where: str, raw: Any) -> Checks:
     """`where` names the file and the column, for every error below."""
     if raw is None:
@@ -217,7 +279,12 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         return Encoding()
     if not isinstance(raw, Mapping):
         raise ContractError(f"{source}: 'encoding' must be a mapping")
-    refuse_unknown(raw, ENCODING_KEYS, source, section="encoding", error=ContractError)
+    refuse_unknown(
+        raw, (*ENCODING_KEYS, *ENCODING_SETTINGS), source, section="encoding", error=ContractError
+    )
+    strip = raw.get("strip", False)
+    if not isinstance(strip, bool):
+        raise ContractError(f"{source}: 'encoding.strip' must be true or false")
     values: dict[str, tuple[str, ...]] = {}
     for key in ENCODING_KEYS:
         if key not in raw:
@@ -228,11 +295,40 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         ):
             raise ContractError(f"{source}: 'encoding.{key}' must be a list of tokens")
         values[key] = tuple(_token(v) for v in items)
-    encoding = Encoding(**values)
+    encoding = Encoding(**values, strip=strip)
     clash = sorted(set(encoding.true_values) & set(encoding.false_values))
     if clash:
         raise ContractError(f"{source}: {clash} are both true and false tokens in 'encoding'")
     return encoding
+
+
+def _parse_csv(raw: Any, source: str, names: list[str]) -> CsvLayout:
+    """The `csv` section: how the CSV source file is laid out (ingest reads it this way)."""
+    if raw is None:
+        return CsvLayout()
+    if not isinstance(raw, Mapping):
+        raise ContractError(f"{source}: 'csv' must be a mapping")
+    refuse_unknown(raw, CSV_KEYS, source, section="csv", error=ContractError)
+    delimiter = raw.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ContractError(f"{source}: 'csv.delimiter' must be one character, e.g. ',' or ';'")
+    header = raw.get("header", True)
+    if not isinstance(header, bool):
+        raise ContractError(f"{source}: 'csv.header' must be true or false")
+    file_names = raw.get("names")
+    if header:
+        if file_names is not None:
+            raise ContractError(f"{source}: 'csv.names' is for a file without a header row")
+        return CsvLayout(delimiter)
+    if not isinstance(file_names, list) or not file_names:
+        raise ContractError(
+            f"{source}: 'csv.header: false' needs 'csv.names': the file's columns in order"
+        )
+    layout = CsvLayout(delimiter, False, tuple(str(n) for n in file_names))
+    unknown = [name for name in names if name not in (layout.names or ())]
+    if unknown:
+        raise ContractError(f"{source}: columns {unknown} are not in 'csv.names'")
+    return layout
 
 
 def _token(value: Any) -> str:
@@ -286,6 +382,7 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
         columns=tuple(columns),
         description=str(raw.get("description", "")),
         encoding=_parse_encoding(raw.get("encoding"), source),
+        csv=_parse_csv(raw.get("csv"), source, [c.name for c in columns]),
     )
     try:
         contract.target  # noqa: B018 - validates that exactly one target exists
@@ -350,6 +447,13 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         out["description"] = contract.description
     if contract.encoding != Encoding():
         out["encoding"] = {key: list(getattr(contract.encoding, key)) for key in ENCODING_KEYS}
+        if contract.encoding.strip:
+            out["encoding"]["strip"] = True
+    if contract.csv != CsvLayout():
+        layout = contract.csv
+        out["csv"] = {"delimiter": layout.delimiter, "header": layout.header}
+        if layout.names is not None:
+            out["csv"]["names"] = list(layout.names)
     out["columns"] = columns
     return out
 
@@ -360,7 +464,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
 
 
 def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Feature columns exactly as the model sees them, in contract order.
+    """Feature columns exactly as the model sees them, in contract order, named by their
+    ONNX input names (`Contract.onnx_inputs`): scikit-learn and ONNX take the same inputs.
 
     Numerics and bools become float32 (NaN = missing) so that scikit-learn is fitted on the same
     values ONNX will receive; categories become plain strings with MISSING_CATEGORY for nulls.
@@ -370,13 +475,13 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
         values = frame[column.name]
         if column.is_categorical:
             as_object = values.astype(object)
-            columns[column.name] = np.where(
+            columns[contract.onnx_inputs[column.name]] = np.where(
                 pd.isna(as_object), MISSING_CATEGORY, as_object.astype(str)
             ).astype(object)
         else:
-            columns[column.name] = pd.to_numeric(values, errors="raise").to_numpy(
-                dtype=np.float32, na_value=np.nan
-            )
+            columns[contract.onnx_inputs[column.name]] = pd.to_numeric(
+                values, errors="raise"
+            ).to_numpy(dtype=np.float32, na_value=np.nan)
     return pd.DataFrame(columns, index=frame.index)
 
 
@@ -389,11 +494,12 @@ def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarr
     """ONNX feeds (one [N, 1] input per feature) from a model_frame(), built per column."""
     feeds: dict[str, np.ndarray] = {}
     for column in contract.features:
-        values = features[column.name].to_numpy()
+        name = contract.onnx_inputs[column.name]
+        values = features[name].to_numpy()
         if column.is_categorical:
-            feeds[column.name] = values.astype(str).reshape(-1, 1)
+            feeds[name] = values.astype(str).reshape(-1, 1)
         else:
-            feeds[column.name] = values.astype(np.float32).reshape(-1, 1)
+            feeds[name] = values.astype(np.float32).reshape(-1, 1)
     return feeds
 
 

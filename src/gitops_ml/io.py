@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,18 @@ _UMASK = _current_umask()
 # CSV cells as the text the user wrote: no dtype guessing ("00123" stays "00123") and no
 # pandas missing-value guessing ("NA" stays "NA"); the contract's encoding decides.
 RAW_CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False}
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How a CSV file is laid out: the contract's `csv` section (see docs/data.md).
+
+    `names` are the file's columns in order when it has no header row.
+    """
+
+    delimiter: str = ","
+    header: bool = True
+    names: tuple[str, ...] | None = None
 
 
 class TableReadError(UserError, ValueError):
@@ -106,11 +119,75 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
-def read_table(path: str | Path, raw_text: bool = False) -> pd.DataFrame:
+def _empty(values: pd.Series) -> bool:
+    return bool((values.fillna("").str.strip() == "").all())
+
+
+def csv_options(layout: CsvLayout) -> dict[str, Any]:
+    """pandas options for a CSV file's cells as text, laid out as `layout` says. No header or
+    index guessing: the names come from `csv_names`, and a first column is never taken for an
+    index (a trailing delimiter must not shift the columns)."""
+    return {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
+
+
+def csv_names(source: str | Path, layout: CsvLayout) -> list[str]:
+    """The file's column names: its header row without surrounding whitespace, or the
+    layout's `names` when it has none."""
+    import pandas as pd
+
+    if not layout.header:
+        return list(layout.names or ())
+    first = pd.read_csv(source, nrows=1, **csv_options(layout)).iloc[0]
+    return ["" if pd.isna(v) else str(v).strip() for v in first]
+
+
+def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
+    """CSV cells as text, laid out as `layout` says; also whether an empty last column was
+    dropped (every row ends with the delimiter: a column without a name or a value).
+
+    Header names are read without surrounding whitespace; duplicate or empty names and a
+    header whose width does not match the rows are errors that name them.
+    """
+    import pandas as pd
+
+    names = csv_names(source, layout)
+    try:
+        body = pd.read_csv(source, skiprows=int(layout.header), **csv_options(layout))
+    except pd.errors.EmptyDataError:
+        raise TableReadError(f"{source}: file has no data rows") from None
+    trailing = False
+    if body.shape[1] == len(names) + 1 and _empty(body.iloc[:, -1]):
+        body, trailing = body.iloc[:, :-1], True
+    elif body.shape[1] == len(names) and names and not names[-1] and _empty(body.iloc[:, -1]):
+        body, names, trailing = body.iloc[:, :-1], names[:-1], True
+    if body.shape[1] != len(names):
+        what = "header row" if layout.header else "contract's csv.names"
+        raise TableReadError(
+            f"{source}: the {what} has {len(names)} columns but the data rows have "
+            f"{body.shape[1]} (delimiter {layout.delimiter!r}); check the delimiter and the header"
+        )
+    unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
+    if unnamed:
+        raise TableReadError(f"{source}: column(s) {', '.join(unnamed)} have no name in the header")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise TableReadError(
+            f"{source}: duplicate column names {duplicates}: every column needs its own name; "
+            "rename them in the file"
+        )
+    body.columns = names
+    return body.reset_index(drop=True), trailing
+
+
+def read_table(
+    path: str | Path, raw_text: bool = False, layout: CsvLayout | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet file (or URL) with errors that say which file and why.
 
     `raw_text=True` reads CSV cells as the text the user wrote (no type or missing-value
-    guessing): raw data is interpreted by the contract's encoding alone (gitops_ml.coercion).
+    guessing), laid out as `layout` says (the contract's `csv` section; default: comma
+    separated with a header row): raw data is interpreted by the contract alone
+    (gitops_ml.coercion).
     """
     import pandas as pd
 
@@ -130,7 +207,10 @@ def read_table(path: str | Path, raw_text: bool = False) -> pd.DataFrame:
         if suffix.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(source)
         elif suffix.endswith((".csv", ".csv.gz", ".txt")):
-            frame = pd.read_csv(source, **(RAW_CSV_OPTIONS if raw_text else {}))
+            if raw_text:
+                frame, _ = read_csv_text(source, layout or CsvLayout())
+            else:
+                frame = pd.read_csv(source)
         else:
             raise TableReadError(f"{source}: unsupported file type; use .csv or .parquet")
     except TableReadError:

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from gitops_ml.errors import UserError
+from gitops_ml.markdown import code
 
 
 class StaleOutputs(UserError):
@@ -45,7 +46,7 @@ def changed_files(root: str | Path = ".") -> list[str]:
 
 
 def stale_message(files: list[str]) -> str:
-    shown = ", ".join(f"`{f}`" for f in files[:20])
+    shown = ", ".join(code(f) for f in files[:20])  # also markdown: the PR report quotes it
     more = f" and {len(files) - 20} more" if len(files) > 20 else ""
     return (
         f"reproducing the pipeline changed {len(files)} committed file(s): {shown}{more}. "

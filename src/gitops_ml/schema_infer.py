@@ -4,14 +4,22 @@ The draft is a starting point for a human, not a verdict: it records what was se
 missing values, ranges rounded outward, the categories present) and marks every guess with a
 `# review:` comment. Types are decided with the same strict conversions `validate` uses, so the
 file a contract was drafted from always passes validation against it.
+
+A CSV file is read as it is: its layout (delimiter, header row or not, a trailing delimiter) is
+worked out from its first lines and written to the contract's `csv` section, which ingest then
+reads it through; missing-value tokens and surrounding whitespace are found in the data and
+written to `encoding`, which every reader applies. The rules are in docs/data.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import math
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +32,7 @@ from gitops_ml import io as gio
 from gitops_ml.coercion import Parsed, parse_column
 from gitops_ml.contract import (
     ENCODING_KEYS,
+    WHITESPACE,
     Checks,
     Column,
     ColumnRole,
@@ -33,6 +42,7 @@ from gitops_ml.contract import (
     parse_contract,
 )
 from gitops_ml.errors import UserError
+from gitops_ml.io import CsvLayout, TableReadError
 
 TARGET_HINTS = ("target", "label", "outcome", "class", "y")
 # Column names that usually hold a protected or sensitive attribute: proposed as `slice: true`
@@ -53,6 +63,12 @@ SLICE_HINTS = (
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
+# How real files write "no value", compared stripped and case-insensitively: each one seen in
+# the data goes into the contract's `encoding.missing_values`, as the file spells it.
+MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "-", "--", "null", "None", "NaN", "#N/A", "nil")
+DELIMITERS = (",", ";", "\t", "|")  # tried in this order; ties go to the earlier one
+SAMPLE_BYTES = 1 << 16  # the file's layout is worked out from its first 64 KiB
+SAMPLE_ROWS = 200
 
 
 class SchemaInferError(UserError):
@@ -74,6 +90,115 @@ class Draft:
     rows: int
     path: str = ""  # the file as the user named it, for the check command in the header
     output: str = ""  # where the draft is written, likewise
+    notes: list[str] = field(default_factory=list)  # about the file as a whole
+    csv: bool = False  # drafted from a CSV file: the contract records its layout
+
+
+# --------------------------------------------------------------------------------------------
+# The file's layout: delimiter, header row, a trailing delimiter.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A CSV file's layout as read from its first lines, with what a reviewer should know."""
+
+    csv: CsvLayout
+    notes: tuple[str, ...]
+
+
+def _rows(sample: str, delimiter: str) -> list[list[str]]:
+    rows = [row for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row]
+    return rows[:SAMPLE_ROWS]
+
+
+def _delimiter(sample: str) -> str:
+    """The candidate that splits the data rows into the same number of fields (more than one)
+    most consistently; more fields wins a tie, then the order of DELIMITERS. (csv.Sniffer
+    guesses from character frequencies and gives up on ragged or small samples.)"""
+
+    def score(delimiter: str) -> tuple[float, int]:
+        rows = _rows(sample, delimiter)
+        body = rows[1:] or rows
+        widths = Counter(len(row) for row in body)
+        width, count = max(widths.items(), key=lambda wc: (wc[1], wc[0])) if widths else (0, 0)
+        return (count / len(body), width) if width > 1 else (0.0, 0)
+
+    best = max(DELIMITERS, key=lambda d: (score(d), -DELIMITERS.index(d)))
+    return best if score(best)[1] > 1 else ","
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_data(first: list[str], body: list[list[str]]) -> str | None:
+    """Why the first row is a data row rather than names, or None when it reads as a header:
+    a name is never empty, a number, or a value its column holds further down."""
+    for index, cell in enumerate(first):
+        text = cell.strip()
+        below = {row[index].strip() for row in body if index < len(row)}
+        if not text:
+            return f"its field {index + 1} is empty"
+        if _is_number(text):
+            return f"its field {index + 1} ({text!r}) is a number"
+        if text in below:
+            return f"its field {index + 1} ({text!r}) occurs again in that column"
+    return None
+
+
+def sniff_layout(sample: str, names: list[str] | None = None) -> Layout:
+    """The layout of a CSV file from its first lines (`sample`); `names` says the file has no
+    header row and names its columns."""
+    delimiter = _delimiter(sample)
+    rows = _rows(sample, delimiter)
+    if not rows:
+        raise SchemaInferError("the file has no rows")
+    first, body = rows[0], rows[1:]
+    shown = "tab" if delimiter == "\t" else repr(delimiter)
+    notes = [f"the delimiter is {shown} (read from the first lines: csv.delimiter)"]
+    trailing = bool(body) and all(not row[-1].strip() for row in body)
+    width = Counter(len(row) for row in body or rows).most_common(1)[0][0] - trailing
+    if trailing:
+        notes.append(f"every row ends with {shown}: an empty last column, read as no column at all")
+    if names is not None:
+        if len(names) != width:
+            raise SchemaInferError(
+                f"--names gives {len(names)} names; the file has {width} columns"
+            )
+        notes.append("no header row (--names): the names are yours, in csv.names and columns")
+        return Layout(CsvLayout(delimiter, False, tuple(names)), tuple(notes))
+    reason = _looks_like_data(first[:width], body)
+    if reason is None:
+        return Layout(CsvLayout(delimiter), tuple(notes))
+    generated = tuple(f"column_{i + 1}" for i in range(width))
+    notes.append(
+        f"no header row (the first row is data: {reason}): the columns are named column_1 … "
+        f"column_{width}; rename them in csv.names and columns, or pass --names a,b,c"
+    )
+    return Layout(CsvLayout(delimiter, False, generated), tuple(notes))
+
+
+def read_sample(path: str) -> str:
+    """The first SAMPLE_BYTES of a CSV file or URL as text, whole lines only."""
+    import fsspec
+
+    try:
+        with fsspec.open(path, "rt", compression="infer", encoding="utf-8", errors="replace") as f:
+            sample = f.read(SAMPLE_BYTES)
+    except FileNotFoundError:
+        raise TableReadError(f"{path}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise TableReadError(f"{path}: cannot read: {exc}") from None
+    if not sample.strip():
+        raise TableReadError(f"{path}: file is empty")
+    if len(sample) == SAMPLE_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    return sample
 
 
 def _tokens(name: str) -> list[str]:
@@ -105,75 +230,213 @@ def _spellings(values: pd.Series) -> list[str]:
     return sorted(counts.index, key=lambda v: (-int(counts[v]), v))
 
 
-def _encoding(frame: pd.DataFrame, kinds: dict[str, ColumnType]) -> Encoding:
-    """The defaults plus every true/false/missing spelling seen, as written in the file."""
+def _text_cells(values: pd.Series) -> pd.Series:
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return pd.Series([], dtype=object)
+    return values[values.map(lambda v: isinstance(v, str))]
+
+
+def _as_written(text: str) -> str:
+    """A token as the contract writes it: without surrounding whitespace, unless that is all."""
+    return text.strip(WHITESPACE) or text
+
+
+def _reading(frame: pd.DataFrame) -> tuple[Encoding, list[str]]:
+    """How the file writes values: the missing tokens it uses (MISSING_TOKENS, as spelled) and
+    whether values carry surrounding whitespace (`strip`), with a note for each finding."""
+    known = {token.casefold() for token in MISSING_TOKENS}
+    missing: list[str] = []
+    padded: list[str] = []
+    for col in frame.columns:
+        for text in _spellings(frame[col]):
+            stripped = text.strip(WHITESPACE)
+            if stripped.casefold() in known and stripped not in missing:
+                missing.append(stripped)
+            if stripped and stripped != text and not padded:
+                padded.append(f"{text!r} in {str(col)!r}")
+    notes = []
+    if missing:
+        notes.append(
+            f"{', '.join(repr(m) for m in missing)} read as missing values (encoding."
+            "missing_values); remove a token that is a real value in your data"
+        )
+    if padded:
+        notes.append(
+            f"values have surrounding whitespace (e.g. {padded[0]}): encoding.strip reads "
+            "them without it, in training, serving and drift alike"
+        )
     default = Encoding()
+    encoding = Encoding(
+        missing_values=(*missing, *(v for v in default.missing_values if v not in missing)),
+        strip=bool(padded),
+    )
+    return encoding, notes
+
+
+def _spelled(frame: pd.DataFrame, kinds: dict[str, ColumnType], base: Encoding) -> Encoding:
+    """`base` plus every true/false/missing spelling seen, as written in the file."""
     seen: dict[str, list[str]] = {key: [] for key in ENCODING_KEYS}
     for col in frame.columns:
         for text in _spellings(frame[col]):
-            if default.is_missing(text):
+            if base.is_missing(text):
                 key = "missing_values"
-            elif kinds[str(col)] == "bool":
-                key = "true_values" if default.bool_of(text) else "false_values"
+            elif kinds[str(col)] == "bool" and base.bool_of(text) is not None:
+                key = "true_values" if base.bool_of(text) else "false_values"
             else:
                 continue
-            if text not in seen[key]:
-                seen[key].append(text)
+            if _as_written(text) not in seen[key]:
+                seen[key].append(_as_written(text))
     merged = {
-        key: tuple(seen[key] + [v for v in getattr(default, key) if v not in seen[key]])
+        key: tuple(seen[key] + [v for v in getattr(base, key) if v not in seen[key]])
         for key in ENCODING_KEYS
     }
-    return Encoding(**merged)
+    return Encoding(
+        merged["true_values"], merged["false_values"], merged["missing_values"], base.strip
+    )
 
 
 def _positive(values: pd.Series, encoding: Encoding) -> str | None:
     """The spelling of the positive class as the file writes it ("Yes"), if it is text."""
     trues = [t for t in _spellings(values) if encoding.bool_of(t) is True]
-    return trues[0] if trues else None
+    return _as_written(trues[0]) if trues else None
 
 
-def _infer_type(values: pd.Series) -> tuple[ColumnType, Parsed, list[str]]:
-    """The narrowest contract type every present value converts to, with notes on guesses."""
-    non_null = values.dropna()
-    if non_null.empty:
-        return (
-            "category",
-            parse_column(values, "category"),
-            ["every value is missing: type guessed"],
+def _two_values(values: pd.Series, encoding: Encoding) -> list[str]:
+    """The distinct values of a column as the contract reads them (stripped, not missing),
+    most frequent first, ties in sorted order: a possible target when there are two."""
+    present = values.dropna()
+    text = present.astype(str).map(encoding.text)
+    text = text[~text.map(encoding.is_missing)]
+    counts = text.value_counts()
+    return sorted(counts.index, key=lambda v: (-int(counts[v]), v))
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target column and how its two values are read."""
+
+    name: str
+    positive: str | None  # the spelling of the positive class; None: it is not text
+    negative: str | None  # the other spelling, when the pair is not true/false already
+    note: str
+
+
+def _pick_target(
+    frame: pd.DataFrame, encoding: Encoding, target: str | None, positive: str | None
+) -> Target:
+    """The binary target: `--target`, else the first column with a target-like name, else the
+    last column, else the last column with two values (read as the contract reads them)."""
+    values = {str(col): _two_values(frame[col], encoding) for col in frame.columns}
+
+    def readable(name: str) -> bool:
+        return parse_column(frame[name], "bool", encoding).bad.any() == False  # noqa: E712
+
+    candidates = [n for n, v in values.items() if len(v) == 2 or (len(v) == 1 and readable(n))]
+    if target is not None:
+        if target not in values:
+            raise SchemaInferError(f"--target {target!r} is not a column of the file")
+        if target not in candidates:
+            raise SchemaInferError(
+                f"--target {target!r} has {len(values[target])} distinct values, not two; "
+                "the target needs two, such as yes/no, 1/0 or >50K/<=50K"
+            )
+        name = target
+    elif not candidates:
+        raise SchemaInferError(
+            "no column with two values to use as the target (yes/no, 1/0, good/bad …); "
+            "pass --target NAME"
         )
+    else:
+        hinted = [n for n in candidates if _is_target_name(n)]
+        last = str(frame.columns[-1])
+        name = hinted[0] if hinted else last if last in candidates else candidates[-1]
+    how = "--target" if target is not None else "guessed: pass --target NAME to choose another"
+    pair = values[name]
+    natural = len(pair) == 1 or (
+        {encoding.bool_of(v) for v in pair} == {True, False} and positive is None
+    )
+    if natural:
+        spelled = _positive(frame[name], encoding)
+        return Target(name, spelled, None, f"the target ({how}); positive class {spelled!r}")
+    if positive is not None and positive not in pair:
+        raise SchemaInferError(f"--positive {positive!r} is not one of {name!r}'s values {pair}")
+    chosen = positive or pair[-1]
+    other = next(v for v in pair if v != chosen)
+    rule = "--positive" if positive else "the rarer value; --positive VALUE chooses"
+    note = (
+        f"the target ({how}); positive class {chosen!r} ({rule}), negative {other!r}: "
+        "the model gives the probability of the positive class"
+    )
+    return Target(name, chosen, other, note)
+
+
+def _with_target(encoding: Encoding, target: Target) -> tuple[Encoding, Encoding]:
+    """(the encoding features are typed with, the contract's encoding): the target's own pair
+    becomes a true and a false token, and leaves any list it would contradict."""
+    if target.negative is None or target.positive is None:
+        return encoding, encoding
+    pair = {target.positive.casefold(), target.negative.casefold()}
+
+    def without(tokens: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(t for t in tokens if t.strip().casefold() not in pair)
+
+    features = Encoding(
+        without(encoding.true_values),
+        without(encoding.false_values),
+        encoding.missing_values,
+        encoding.strip,
+    )
+    contract = Encoding(
+        (target.positive, *features.true_values),
+        (target.negative, *features.false_values),
+        encoding.missing_values,
+        encoding.strip,
+    )
+    return features, contract
+
+
+def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Parsed, list[str]]:
+    """The narrowest contract type every present value converts to (read with `encoding`, as
+    validate will read it), with notes on guesses."""
+
+    def parse(kind: ColumnType, column: pd.Series = values) -> Parsed:
+        return parse_column(column, kind, encoding)
+
+    as_category = parse("category")
+    if as_category.values.isna().all():
+        return "category", as_category, ["every value is missing: type guessed"]
     if pd.api.types.is_bool_dtype(values.dtype):
-        return "bool", parse_column(values, "bool"), []
+        return "bool", parse("bool"), []
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return "datetime", parse_column(values, "datetime"), []
+        return "datetime", parse("datetime"), []
     notes: list[str] = []
     original = values  # validate will convert these values, so every guess is checked on them
     if not pd.api.types.is_numeric_dtype(values.dtype):
-        as_bool = parse_column(values, "bool")
+        as_bool = parse("bool")
         if not as_bool.bad.any():
             return "bool", as_bool, ["text values read as true/false"]
-        text = non_null.astype(str)
+        text = as_category.values.dropna().astype(str)
         if text.str.match(DATE_LIKE).all():
-            as_datetime = parse_column(values, "datetime")
+            as_datetime = parse("datetime")
             if not as_datetime.bad.any():
                 note = [] if text.str.match(r"^\s*\d{4}-").all() else ["check day/month order"]
                 return "datetime", as_datetime, note
-        as_number = parse_column(values, "float")
+        as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
-            return "category", parse_column(values, "category"), []
+            return "category", as_category, []
         values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     present = numbers.dropna()
-    as_bool = parse_column(original, "bool")
+    as_bool = parse("bool", original)
     if set(present.unique()) == {0.0, 1.0} and not as_bool.bad.any():
         notes.append("only 0 and 1 seen: read as bool; make it int if it is a count")
         return "bool", as_bool, notes
     if pd.api.types.is_integer_dtype(values.dtype):
-        return "int", parse_column(original, "int"), notes
-    whole = bool(np.isfinite(present).all() and (present == np.round(present)).all())
-    if whole and (numbers.isna().any() or notes):
-        notes.append("whole numbers only: read as int; make it float if fractions can occur")
-        return "int", parse_column(original, "int"), notes
-    return "float", parse_column(original, "float"), notes
+        return "int", parse("int", original), notes
+    finite = bool(np.isfinite(present).all() and (present.abs() < 2**53).all())
+    if finite and (present == np.round(present)).all():
+        return "int", parse("int", original), notes
+    return "float", parse("float", original), notes
 
 
 def _nice_bounds(low: float, high: float, integer: bool) -> tuple[float, float]:
@@ -209,43 +472,42 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
     return Checks(unique=unique), []
 
 
-def _pick_target(kinds: dict[str, ColumnType], target: str | None) -> str:
-    if target is not None:
-        if target not in kinds:
-            raise SchemaInferError(f"--target {target!r} is not a column of the file")
-        if kinds[target] != "bool":
-            raise SchemaInferError(
-                f"--target {target!r} is {kinds[target]}, not binary; the target needs two "
-                "values such as true/false, 1/0 or yes/no"
-            )
-        return target
-    binary = [name for name, kind in kinds.items() if kind == "bool"]
-    if not binary:
-        raise SchemaInferError(
-            "no binary column to use as the target; the target needs two values such as "
-            "true/false, 1/0 or yes/no (recode it, then pass --target NAME)"
-        )
-    hinted = [name for name in binary if _is_target_name(name)]
-    return hinted[0] if hinted else binary[-1]
-
-
 def infer_contract(
-    frame: pd.DataFrame, source: str, name: str = "dataset", target: str | None = None
+    frame: pd.DataFrame,
+    source: str,
+    name: str = "dataset",
+    target: str | None = None,
+    positive: str | None = None,
+    layout: Layout | None = None,
 ) -> Draft:
-    """Draft a contract for `frame`; `source` (a file name, no directory) goes in comments."""
+    """Draft a contract for `frame`, a CSV file's cells as text (or a Parquet file's columns)
+    read as `layout` says; `source` (a file name, no directory) goes in comments."""
+    reading, reading_notes = _reading(frame)
+    chosen = _pick_target(frame, reading, target, positive)
+    feature_encoding, target_encoding = _with_target(reading, chosen)
     inferred: dict[str, tuple[ColumnType, Parsed, list[str]]] = {
-        str(col): _infer_type(frame[col]) for col in frame.columns
+        str(col): _infer_type(frame[col], feature_encoding)
+        for col in frame.columns
+        if str(col) != chosen.name
     }
+    as_bool = parse_column(frame[chosen.name], "bool", target_encoding)
+    if as_bool.bad.any():
+        raise SchemaInferError(
+            f"{source}: target {chosen.name!r} holds values that read as neither class, e.g. "
+            f"{frame[chosen.name][as_bool.bad].iloc[0]!r}"
+        )
+    inferred[chosen.name] = ("bool", as_bool, [])
+    inferred = {str(col): inferred[str(col)] for col in frame.columns}  # the file's order
     kinds = {col: kind for col, (kind, _, _) in inferred.items()}
+    target_name = chosen.name
     unique = {  # only ids and codes can promise uniqueness; a float or a date cannot
         col: kind in ("category", "int")
         and bool(parsed.values.notna().all() and parsed.values.is_unique and len(frame) > 1)
         for col, (kind, parsed, _) in inferred.items()
     }
-    encoding = _encoding(frame, kinds)
+    encoding = _spelled(frame, kinds, target_encoding)
     datetimes = [col for col, kind in kinds.items() if kind == "datetime"]
     timestamp = datetimes[0] if datetimes else None
-    target_name = _pick_target(kinds, target)
     id_candidates = [col for col in kinds if unique[col] and col != target_name]
     id_candidates = [c for c in id_candidates if _is_id_name(c)] or [
         c for c in id_candidates if kinds[c] == "category"
@@ -262,18 +524,18 @@ def infer_contract(
         id_column: "id",
     }
     drafts: list[DraftColumn] = []
-    for col, (kind, parsed, notes) in inferred.items():
+    for col, (kind, parsed, column_notes) in inferred.items():
         if col in omitted:
             continue
         role = special.get(col, "feature")
-        notes = list(notes)
+        notes = list(column_notes)
         if role in ("feature", "target"):
             checks, check_notes = _checks(kind, parsed, unique[col] and role == "feature")
             notes += check_notes
         else:
             checks = Checks(unique=role == "id")
-        if role == "target" and target is None:
-            notes.append("guessed as the target (binary): pass --target NAME to choose another")
+        if role == "target":
+            notes.append(chosen.note)
         if role == "id":
             notes.append("every value is unique: treated as a row identifier, not a feature")
         elif role == "feature" and unique[col] and kind == "int":
@@ -281,9 +543,7 @@ def infer_contract(
         nullable = bool(parsed.values.isna().any())
         if role == "timestamp" and nullable:
             notes.append("missing timestamps: the time split needs one on every row")
-        positive = _positive(frame[col], encoding) if role == "target" else None
-        if positive is not None:
-            notes.append(f"the positive class is written {positive!r}")
+        positive = chosen.positive if role == "target" else None
         is_slice = role == "feature" and _is_slice_name(col)
         if is_slice:
             binned = "; numbers are binned" if kind in ("int", "float") else ""
@@ -304,8 +564,12 @@ def infer_contract(
         columns=tuple(d.column for d in drafts),
         description=f"Drafted from {source}: say what one row is and what the target means.",
         encoding=encoding,
+        csv=layout.csv if layout else CsvLayout(),
     )
-    return Draft(contract, drafts, omitted, source, len(frame))
+    file_notes = [*(layout.notes if layout else ()), *reading_notes]
+    return Draft(
+        contract, drafts, omitted, source, len(frame), notes=file_notes, csv=layout is not None
+    )
 
 
 def _flow(value: Any) -> str:
@@ -341,14 +605,26 @@ def render(draft: Draft) -> str:
         "# widen them to what production data may hold, or valid new data will fail.",
         f"name: {_flow(contract.name)}",
         f"description: {_flow(contract.description)}",
+        *(f"# review: {note}" for note in draft.notes),
         "# How raw values are written (compared case-insensitively; blank cells are missing):",
         "encoding:",
+        *(f"  {key}: {_flow(list(getattr(contract.encoding, key)))}" for key in ENCODING_KEYS),
         *(
-            f"  {key}: {_flow(list(getattr(contract.encoding, key)))}"
-            for key in ("true_values", "false_values", "missing_values")
+            ["  strip: true  # values are read without surrounding whitespace"]
+            if contract.encoding.strip
+            else []
         ),
-        "columns:",
     ]
+    if draft.csv:
+        layout = contract.csv
+        lines += [
+            "# How the CSV file is laid out (ingest reads it this way):",
+            "csv:",
+            f"  delimiter: {_flow(layout.delimiter)}",
+            f"  header: {'true' if layout.header else 'false'}",
+            *([f"  names: {_flow(list(layout.names))}"] if layout.names is not None else []),
+        ]
+    lines.append("columns:")
     for draft_column in draft.columns:
         column = draft_column.column
         lines += [f"  # review: {note}" for note in draft_column.notes]
@@ -400,6 +676,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     infer.add_argument("file", help="CSV or Parquet file, or an http(s) URL")
     infer.add_argument("--output", help="write the draft here (refuses to overwrite)")
     infer.add_argument("--target", help="the binary target column (default: guessed)")
+    infer.add_argument(
+        "--positive",
+        help="the target's positive class as written in the file (default: the true one of "
+        "yes/no, 1/0, true/false; otherwise the rarer value)",
+    )
+    infer.add_argument(
+        "--names",
+        help="the file has no header row: its column names, comma-separated (a,b,c)",
+    )
     infer.add_argument("--force", action="store_true", help="overwrite an existing --output")
 
 
@@ -408,9 +693,15 @@ def run(args: argparse.Namespace) -> int:
         raise SchemaInferError(
             f"{args.output} already exists; pass --force to overwrite it or choose another --output"
         )
-    frame = gio.read_table(args.file, raw_text=True)
+    layout = None
+    if not args.file.lower().split("?")[0].endswith((".parquet", ".pq")):
+        names = None if args.names is None else [n.strip() for n in args.names.split(",")]
+        layout = sniff_layout(read_sample(args.file), names)
+    frame = gio.read_table(args.file, raw_text=True, layout=None if layout is None else layout.csv)
     source = Path(args.file.split("?")[0]).name
-    draft = infer_contract(frame, source, _dataset_name(args.file), args.target)
+    draft = infer_contract(
+        frame, source, _dataset_name(args.file), args.target, args.positive, layout
+    )
     draft.path, draft.output = args.file, args.output or ""
     text = render(draft)
     if not args.output:

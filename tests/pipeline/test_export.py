@@ -19,7 +19,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import ExportParams, ModelParams
-from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.contract import (
+    Contract,
+    model_frame,
+    onnx_feeds,
+    onnx_input_names,
+    parse_contract,
+)
 from gitops_ml.pipeline.export import (
     ExportError,
     export_model,
@@ -28,6 +34,7 @@ from gitops_ml.pipeline.export import (
 )
 from gitops_ml.pipeline.train import build_model, fit_model
 from gitops_ml.synthetic import generate_churn
+from serving.validation import FeatureTable, feature_specs
 
 SMALL_MODELS = {
     "hist_gradient_boosting": {"max_iter": 40},
@@ -150,3 +157,67 @@ def test_export_metrics_record_the_opsets_actually_used(exported_model) -> None:
     used = metrics["onnx"]["opset_used"]
     assert set(used) == {"ai.onnx", "ai.onnx.ml"}
     assert used["ai.onnx"] <= metrics["onnx"]["opset"]
+
+
+def test_onnx_input_names_are_valid_unique_and_kept_when_already_valid() -> None:
+    names = ["education-num", "plan type", "plan_type", "größe", "1st_score", "label", "age"]
+    mapped = onnx_input_names(names)
+    assert mapped == {
+        "education-num": "education_num",
+        "plan type": "plan_type_2",  # "plan_type" is a column of its own and keeps its name
+        "plan_type": "plan_type",
+        "größe": "gr__e",
+        "1st_score": "_1st_score",
+        "label": "label_2",  # never an output's name
+        "age": "age",
+    }
+    assert len(set(mapped.values())) == len(names)
+
+
+def odd_named(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    years = rng.integers(1, 17, rows)
+    plan = rng.choice(["basic", "premium"], rows)
+    noise = rng.normal(0, 1, rows)
+    return pd.DataFrame(
+        {
+            "education-num": years,
+            "plan type": plan,
+            "rate.monthly": np.round(rng.uniform(10, 90, rows), 2),
+            "größe": rng.choice(["S", "M", "L"], rows),
+            "label": rng.choice(["x", "y"], rows),
+            "income >50K": (years / 4 + (plan == "premium") + noise) > 3,
+        }
+    )
+
+
+def test_a_model_on_any_column_names_exports_with_parity() -> None:
+    """`education-num` used to crash the parity check: skl2onnx renamed the input."""
+    contract = parse_contract(
+        {
+            "name": "census",
+            "columns": [
+                {"name": "education-num", "type": "int"},
+                {"name": "plan type", "type": "category"},
+                {"name": "rate.monthly", "type": "float"},
+                {"name": "größe", "type": "category"},
+                {"name": "label", "type": "category"},
+                {"name": "income >50K", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    model = fit_model(odd_named(800, 1), contract, ModelParams("hist_gradient_boosting", 0, {}))
+    onnx_bytes, metrics = export_model(model, odd_named(200, 2), contract, ExportParams(17, 1e-4))
+
+    inputs = [i.name for i in onnx.load_from_string(onnx_bytes).graph.input]
+    assert inputs == list(contract.onnx_inputs.values())
+    assert inputs == ["education_num", "plan_type", "rate_monthly", "gr__e", "label_2"]
+    assert metrics["parity"]["label_flips"] == 0
+
+    # Serving takes the data's names and feeds the model's: the same probabilities.
+    rows = odd_named(5, 3)
+    columns = {name: rows[name].tolist() for name in contract.feature_names}
+    feeds = FeatureTable(feature_specs(contract)).build(columns, 5, "input").feeds
+    (served,) = onnx_session(onnx_bytes).run(["probabilities"], feeds)
+    expected = model.predict_proba(model_frame(rows, contract))
+    np.testing.assert_allclose(served, expected, atol=1e-5)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from project_fixtures import CONTRACT_PATH
 
 from gitops_ml.cli import main
 from gitops_ml.io import write_parquet
@@ -31,10 +33,17 @@ def churn() -> pd.DataFrame:
     return generate_churn(800, seed=21)
 
 
-def ingest(source: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def ingest(
+    source: str, capsys: pytest.CaptureFixture[str], csv: dict[str, object] | None = None
+) -> tuple[int, str, str]:
+    """`gitops-ml ingest` of `source`, with the churn contract (and its `csv` section)."""
     data = f"{{source: '{source}', rows: 800, seed: 21, scenario: none}}"
     Path("params.yaml").write_text(f"data: {data}\n")
-    code = main(["ingest"])
+    contract = yaml.safe_load(CONTRACT_PATH.read_text())
+    if csv is not None:
+        contract["csv"] = csv
+    Path("schema.yaml").write_text(yaml.safe_dump(contract))
+    code = main(["ingest", "--contract", "schema.yaml"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -113,4 +122,55 @@ def test_ingest_of_a_missing_file_names_it_and_writes_nothing(
 
     assert code == 2
     assert err == "error: nowhere.csv: file not found\n"
+    assert not RAW.exists()
+
+
+def test_ingest_reads_a_csv_laid_out_as_the_contract_says(
+    churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No header, `;` between fields and one at the end of every row: the columns stay put."""
+    text = churn.head(30).to_csv(sep=";", header=False, index=False)
+    Path("mine.csv").write_text("".join(f"{line};\n" for line in text.splitlines()))
+    layout = {"delimiter": ";", "header": False, "names": list(churn.columns)}
+
+    code, _, err = ingest("mine.csv", capsys, csv=layout)
+
+    assert code == 0, err
+    expected = churn.head(30).to_csv(index=False)
+    Path("expected.csv").write_text(expected)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(RAW), pd.read_csv("expected.csv", dtype=str, keep_default_na=False)
+    )
+
+
+def test_a_trailing_comma_on_every_data_row_shifts_no_column(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pandas took the first column for an index: the id got the ages, the target was empty."""
+    Path("mine.csv").write_text("customer_id,age,churned\nc1,39,Yes,\nc2,50,No,\n")
+
+    code, _, err = ingest("mine.csv", capsys)
+
+    assert code == 0, err
+    stored = pd.read_parquet(RAW)
+    assert stored.to_dict("list") == {
+        "customer_id": ["c1", "c2"],
+        "age": ["39", "50"],
+        "churned": ["Yes", "No"],
+    }
+
+
+def test_duplicate_column_names_are_refused_by_name(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pandas renamed the second `age` to `age.1` without a word."""
+    Path("mine.csv").write_text("age,plan,age,churned\n39,basic,40,Yes\n")
+
+    code, _, err = ingest("mine.csv", capsys)
+
+    assert code == 2
+    assert err == (
+        "error: mine.csv: duplicate column names ['age']: every column needs its own name; "
+        "rename them in the file\n"
+    )
     assert not RAW.exists()

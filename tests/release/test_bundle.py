@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from release_repo import GIT_ENV, commit_all, git, make_release_repo, write_model
+import yaml
+from release_repo import GIT_ENV, commit_all, forge_bundle, git, make_release_repo, write_model
 
 from gitops_ml.cli import main
-from gitops_ml.release.bundle import BundleError, build_bundle, load_bundle, sha256_file
+from gitops_ml.release.bundle import (
+    BundleError,
+    build_bundle,
+    load_bundle,
+    sha256_file,
+)
 
 ONNX = b"\x08\x07fake-onnx-bytes-the-bundle-treats-as-opaque"
 
@@ -99,11 +105,11 @@ def test_load_bundle_names_every_missing_file(repo: Path) -> None:
     [
         ("{not json", "metadata.json is not valid JSON"),
         ("[]", "metadata.json must hold a JSON object"),
-        ('{"model_name": "churn-model", "onnx_sha256": "ab"}', "has no 'version' string"),
+        ('{"model_name": "churn-model", "onnx_sha256": "ab"}', "field 'version': Field required"),
         (
             '{"model_name": "churn-model", "version": "latest", "onnx_sha256": "ab", '
             '"schema_sha256": "cd"}',
-            "version 'latest' is not a semantic version",
+            "field 'version': Value error, 'latest' is not a semantic version",
         ),
     ],
 )
@@ -192,7 +198,7 @@ def test_deleting_schema_sha256_to_widen_a_range_is_refused(repo: Path) -> None:
     schema.write_text(schema.read_text().replace("max: 120", "max: 999"))
     _edit_metadata(bundle, lambda m: m.pop("schema_sha256"))
 
-    with pytest.raises(BundleError, match=r"metadata\.json has no 'schema_sha256' string"):
+    with pytest.raises(BundleError, match=r"metadata\.json field 'schema_sha256': Field required"):
         load_bundle(bundle)
 
 
@@ -296,3 +302,151 @@ def test_a_file_replaced_by_a_symlink_is_refused(repo: Path) -> None:
 
     with pytest.raises(BundleError, match=r"model\.onnx is a symlink"):
         load_bundle(bundle)
+
+
+# ---------------------------------------------------------------------------------------------
+# One check: metadata.json is a strict record, and every field it holds is compared with what it
+# describes (the files, the model card's release header) and, given one, with dvc.lock
+# ---------------------------------------------------------------------------------------------
+
+
+def _verify(*flags: str) -> int:
+    return main(["bundle", "--output", "dist/bundle", "--verify", *flags])
+
+
+@pytest.fixture
+def built(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(repo)
+    return build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda m: m.update(git_dirty="no"), "git_dirty"),
+        (lambda m: m.update(metrics=[]), "metrics"),
+        (lambda m: m["versions"].update(onnxruntime=1.2), "versions.onnxruntime"),
+        (lambda m: m.update(signed_by="release-bot"), "signed_by"),
+        (lambda m: m["files"]["model.onnx"].update(sha256="AB" * 32), "files.model.onnx.sha256"),
+        (lambda m: m["dvc_lock"].update({"models/model.onnx": 5}), "dvc_lock.models/model.onnx"),
+        (lambda m: m.pop("git_revision"), "git_revision"),
+    ],
+)
+def test_metadata_not_of_the_documented_shape_is_an_error_naming_the_field(
+    built: Path,
+    edit: Callable[[dict[str, Any]], Any],
+    field: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _edit_metadata(built, edit)
+
+    assert _verify() == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: bundle dist/bundle: metadata.json field '{field}': ")
+    assert "Traceback" not in err
+
+
+def test_a_model_card_without_its_dvc_lock_source_is_refused(built: Path) -> None:
+    _edit_metadata(built, lambda m: m["files"]["model_card.md"].pop("source"))
+
+    with pytest.raises(BundleError, match=r"records no dvc\.lock source for model_card\.md"):
+        load_bundle(built)
+
+
+@pytest.mark.parametrize(
+    ("forgery", "message"),
+    [
+        (
+            lambda m: m["metrics"]["evaluate"]["test"].update(roc_auc=0.99),
+            r"metadata\.json metrics\.evaluate is not the content of metrics/evaluate\.json",
+        ),
+        (
+            lambda m: m["metrics"].update(fairness={"passed": True}),
+            r"metadata\.json metrics\.fairness is not the content of metrics/fairness\.json",
+        ),
+        (
+            lambda m: m["versions"].update(skl2onnx="1.99.0"),
+            r"metadata\.json versions\.skl2onnx is not the 1\.20\.0 metrics/export\.json",
+        ),
+    ],
+)
+def test_edited_metrics_or_versions_are_refused_at_load_even_with_every_hash_recomputed(
+    built: Path, forgery: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    forge_bundle(built, forgery)
+
+    with pytest.raises(BundleError, match=message):
+        load_bundle(built)
+
+
+def test_a_model_card_edited_with_every_hash_recomputed_is_refused_against_the_lock(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = built / "model_card.md"
+    card.write_text(card.read_text().replace("HistGradientBoosting", "Audited, bias-free"))
+    forge_bundle(built, lambda m: None)
+    assert _verify() == 0, "consistent in itself: only the checkout's dvc.lock can tell"
+
+    assert _verify("--lock", "dvc.lock") == 2
+
+    err = capsys.readouterr().err
+    assert "model_card.md (reports/model_card.md: dvc.lock records" in err
+
+
+def test_a_model_card_whose_release_header_was_edited_is_refused(built: Path) -> None:
+    card = built / "model_card.md"
+    card.write_text(card.read_text().replace("| version | `0.1.0` |", "| version | `1.0.0` |"))
+    _edit_metadata(built, lambda m: m["files"]["model_card.md"].update(sha256=sha256_file(card)))
+
+    with pytest.raises(BundleError, match=r"model_card\.md is not headed by the release"):
+        load_bundle(built)
+
+
+def test_an_edited_version_is_refused_when_verified_for_the_version_being_released(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forge_bundle(built, lambda m: m.update(version="2.0.0"))
+
+    assert _verify("--lock", "dvc.lock", "--version", "0.1.0") == 2
+
+    assert "version 2.0.0, not the 0.1.0 being released" in capsys.readouterr().err
+
+
+def test_a_malicious_model_with_every_hash_recomputed_is_refused_against_the_lock(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (built / "model.onnx").write_bytes(b"a model that approves everyone")
+    forge_bundle(built, lambda m: None)
+
+    assert _verify("--lock", "dvc.lock") == 2
+
+    assert "model.onnx (models/model.onnx: dvc.lock records" in capsys.readouterr().err
+
+
+def test_edited_params_are_refused_against_the_lock(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    lock["stages"]["export"]["params"] = {"params.yaml": {"model.type": "hist_gradient_boosting"}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    commit_all(repo, "the export stage records the model type it ran with")
+    monkeypatch.chdir(repo)
+    built = build_bundle(repo / "dist/bundle", "0.1.0", root=repo).path
+    assert _verify("--lock", "dvc.lock") == 0
+    forge_bundle(built, lambda m: m["params"]["model"].update(type="logistic_regression"))
+
+    assert _verify("--lock", "dvc.lock") == 2
+
+    err = capsys.readouterr().err
+    assert "params.model.type: dvc.lock records 'hist_gradient_boosting', not 'logistic" in err
+
+
+def test_a_malformed_dvc_lock_is_an_error_not_a_traceback(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("dvc.lock").write_text("stages:\n  export: [1, 2]\n")
+
+    assert _verify("--lock", "dvc.lock") == 2
+
+    assert capsys.readouterr().err == "error: dvc.lock stage export: not a mapping\n"

@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from dotenv import dotenv_values
 from project_fixtures import CONTRACT_PATH
 from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
 
@@ -381,23 +382,20 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
     spec = pod["template"]["spec"]
     (server,) = spec["containers"]
     (shipper,) = spec["initContainers"]
-    env = {
-        container["name"]: {e["name"]: e["value"] for e in container["env"]}
-        for container in (server, shipper)
-    }
+    config = dotenv_values(REPO_ROOT / "serving/k8s/serving.env")
 
     assert shipper["restartPolicy"] == "Always", "a native sidecar: stopped after the server"
     assert shipper["command"][-1] == "serving.capture"
     assert shipper["image"] == server["image"]
-    assert env["server"]["SERVING_CAPTURE_SHIP"] == "sidecar"
-    for name, value in env["capture-shipper"].items():
-        assert env["server"][name] == value, f"{name} differs between server and sidecar"
+    assert shipper["envFrom"] == server["envFrom"], "one ConfigMap of settings for both"
+    assert "env" not in shipper and "env" not in server
+    assert config["SERVING_CAPTURE_SHIP"] == "sidecar"
     mounts = {
         container["name"]: {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         for container in (server, shipper)
     }
     assert mounts["capture-shipper"]["capture"] == mounts["server"]["capture"]
-    assert mounts["server"]["capture"] == env["server"]["SERVING_CAPTURE_DIR"]
+    assert mounts["server"]["capture"] == config["SERVING_CAPTURE_DIR"]
 
 
 @pytest.mark.parametrize("api", ["v2", "predict"])

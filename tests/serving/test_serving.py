@@ -336,10 +336,14 @@ def test_prediction_log_writes_one_json_line_per_row_in_the_drift_format(
 
 def test_openapi_documents_predict_records_from_the_data_contract(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
-    schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"][
-        "schema"
-    ]
-    record = schema["items"]
+    components = spec["components"]["schemas"]
+
+    def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        return schema if ref is None else resolve(components[ref.rsplit("/", 1)[1]])
+
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    record = resolve(resolve(body["schema"])["items"])
 
     assert record["additionalProperties"] is False
     assert record["properties"]["tenure_months"]["maximum"] == 120

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from gitops_ml.v2_request import records, v2_request
-from serving.app import Settings, create_app
+from serving.app import create_app
 from serving.model import Model, load_model
+from serving.settings import Settings
 
 INFER = "/v2/models/churn-model/infer"
 
@@ -114,7 +115,14 @@ def _post_raw(app: Any, path: str, messages: list[dict[str, Any]]) -> list[Any]:
     async def send(message: Any) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "headers": []}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
     asyncio.run(app(scope, receive, send))
     return sent
 
@@ -122,7 +130,7 @@ def _post_raw(app: Any, path: str, messages: list[dict[str, Any]]) -> list[Any]:
 def test_a_client_gone_before_its_body_arrived_is_a_client_error_not_a_500(
     model: Model, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The inference routes read the body straight from ASGI: a disconnect mid-body ends the
+    """The inference routes read their body themselves: a disconnect mid-body ends the
     request as a 400 in the metrics, with no traceback in the log."""
     app = create_app(model)
     messages: list[dict[str, Any]] = [
@@ -149,3 +157,47 @@ def test_a_body_that_stops_arriving_is_answered_408_once_its_deadline_passed(
 
     assert sent[0]["status"] == 408
     assert json.loads(sent[1]["body"]) == {"error": "the request body did not arrive within 0.2 s"}
+
+
+def _post_bytes(app: Any, path: str, body: bytes) -> httpx.Response:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.post(path, content=body)
+
+    return asyncio.run(run())
+
+
+def test_a_key_given_twice_is_a_400_not_last_wins(model: Model, exported_model: Any) -> None:
+    app = create_app(model)
+    frame = exported_model.test_frame.iloc[:1]
+    tensors = json.dumps(v2_request(frame, model.contract)["inputs"])
+    record = json.dumps(records(frame, model.contract)[0])
+
+    v2_twice = _post_bytes(app, INFER, f'{{"inputs": [], "inputs": {tensors}}}'.encode())
+    record_twice = _post_bytes(app, "/predict", f'[{record[:-1]}, "age": 30}}]'.encode())
+
+    assert v2_twice.status_code == 400
+    assert v2_twice.json() == {"error": "the request body has the key 'inputs' twice in one object"}
+    assert record_twice.status_code == 400 and "'age' twice" in record_twice.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("encode", "message"),
+    [
+        (lambda text: b"\xef\xbb\xbf" + text.encode(), "a UTF-8 byte-order mark"),
+        (lambda text: text.encode("utf-16"), "a UTF-16 byte-order mark"),
+        (lambda text: text.encode("utf-16-le"), "not valid JSON"),
+    ],
+)
+def test_a_body_that_is_not_plain_utf8_json_is_a_400(
+    model: Model, exported_model: Any, encode: Any, message: str
+) -> None:
+    """One rule for the server and the capture sidecar (both read with parse_json): UTF-8
+    without a byte-order mark, so every body the server scores is one the sidecar can read."""
+    app = create_app(model)
+    text = json.dumps(records(exported_model.test_frame.iloc[:1], model.contract))
+
+    answer = _post_bytes(app, "/predict", encode(text))
+
+    assert answer.status_code == 400 and message in answer.json()["error"]

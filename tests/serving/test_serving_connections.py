@@ -1,6 +1,7 @@
-"""Connection limits on a real server (issue 9): silent and trickling clients are cut off,
-a trickled body gets a 408, a connection cap answers a JSON 503, and a flood of bad requests
-writes a bounded log. Bounds here are generous deadlines, not timings."""
+"""Connection limits on a real server (issues 9 and 22): silent and trickling clients are cut
+off, an oversized request head gets a 431, a trickled body a 408, the cap on requests in flight
+a JSON 503 (idle connections never count), and a flood of bad requests writes a bounded log.
+Bounds here are generous deadlines, not timings."""
 
 from __future__ import annotations
 
@@ -94,16 +95,65 @@ def test_a_trickled_body_gets_a_408(server: RunningServer) -> None:
     assert json.loads(body) == {"error": "the request body did not arrive within 1 s"}
 
 
-def test_over_the_connection_cap_a_request_gets_a_json_503(server: RunningServer) -> None:
+def test_idle_connections_do_not_take_the_place_of_active_clients(server: RunningServer) -> None:
+    """The cap counts requests in flight, not sockets: twice the cap in idle keep-alive
+    connections (issue 22: 520 of them made 49 of 50 requests 503) leaves room for a client."""
     with contextlib.ExitStack() as stack:
-        for _ in range(4):  # idle connections up to the cap
+        for _ in range(8):
             stack.enter_context(connection(server))
         with connection(server) as sock:
             sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-            status, headers, body = _response(sock)
+            status, _, body = _response(sock)
+
+    assert status == 200 and json.loads(body) == {"live": True}
+
+
+def test_over_the_cap_of_requests_in_flight_a_request_gets_a_json_503(
+    exported_model: Any, tmp_path: Any
+) -> None:
+    """Four requests waiting for their bodies fill a cap of four (their bodies have 30 s)."""
+    env = {"SERVING_LIMIT_CONCURRENCY": "4"}
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{"
+    with (
+        serving_exported(exported_model, tmp_path, env=env) as running,
+        contextlib.ExitStack() as stack,
+    ):
+        for _ in range(4):
+            stack.enter_context(connection(running)).sendall(head)
+        deadline = time.monotonic() + 15
+        status = 0
+        while status != 503 and time.monotonic() < deadline:  # until the four are read
+            with connection(running) as sock:
+                sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                status, headers, body = _response(sock)
 
     assert status == 503 and headers["connection"] == "close"
-    assert "connection limit" in json.loads(body)["error"]
+    assert headers["content-type"] == "application/json"
+    assert "limit of requests in flight" in json.loads(body)["error"]
+
+
+def test_a_request_head_over_the_limit_is_a_431_and_the_connection_closes(
+    server: RunningServer,
+) -> None:
+    """64 KiB by default (SERVING_MAX_HEADER_BYTES); issue 22 sent 8 MB and got a 200."""
+    big = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n"
+    with connection(server) as sock:
+        sock.sendall(big)
+        status, headers, body = _response(sock)
+        closed = _closed_by_server(sock)
+
+    assert status == 431 and headers["content-type"] == "application/json"
+    assert "request head" in json.loads(body)["error"]
+    assert closed
+
+
+def test_a_request_head_at_the_limit_is_answered(server: RunningServer) -> None:
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+    with connection(server) as sock:
+        sock.sendall(head)
+        status, _, _ = _response(sock)
+
+    assert status == 200
 
 
 def test_a_flood_of_bad_requests_writes_a_bounded_log(server: RunningServer) -> None:

@@ -8,14 +8,18 @@ logic run against real git without paying for a pipeline run.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
+
+from gitops_ml.release.bundle import release_model_card, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
@@ -156,3 +160,23 @@ def clone_repo(template: Path, dest: Path) -> Path:
     git(dest, "remote", "set-url", "origin", str(origin))
     git(dest, "push", "--quiet", "origin", "main")
     return dest
+
+
+def forge_bundle(bundle: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """An attacker who rewrites metadata.json and then recomputes every hash it holds: each
+    file's sha256, onnx_sha256/schema_sha256, the dvc_lock md5 of each copied pipeline file and
+    the model card's release header."""
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    card = (bundle / "model_card.md").read_text()
+    body = card[len(release_model_card("", metadata)) :]
+    edit(metadata)
+    for _ in range(2):  # the card's header names the model's sha256, the card has its own
+        (bundle / "model_card.md").write_text(release_model_card(body, metadata))
+        for name, entry in metadata["files"].items():
+            entry["sha256"] = sha256_file(bundle / name)
+            if "source" in entry:
+                data = body.encode() if name == "model_card.md" else (bundle / name).read_bytes()
+                metadata["dvc_lock"][entry["source"]] = hashlib.md5(data).hexdigest()
+        metadata["onnx_sha256"] = metadata["files"]["model.onnx"]["sha256"]
+        metadata["schema_sha256"] = metadata["files"]["schema.yaml"]["sha256"]
+    (bundle / "metadata.json").write_text(json.dumps(metadata))

@@ -40,6 +40,7 @@ StepResult: .id, .name, .kind ("run"|"uses"), .status ("success"|"failure"|"skip
 JobResult.explain() -> str: every step's status, time and output, for assertion messages.
 recorder_env(log, *, gh_issues=None, fail=()) -> dict   env for the recorders (see below)
 read_log(path) -> list[dict]                             the recorder log, one dict per call
+expression_names(expr) -> (contexts, functions)          what one `${{ }}` expression names
 
 Recorders (tests/support/recorders/, first on PATH): each call appends
     {"tool", "argv", "cwd", "step", ...} to $RECORDER_LOG; `cml comment create|update` adds
@@ -369,6 +370,24 @@ class _Evaluator:
         if lname == "hashfiles":
             return "0" * 64
         raise HarnessError(f"expression function {name}() is not emulated")
+
+
+def expression_names(expr: str) -> tuple[set[str], set[str]]:
+    """The contexts (`github`, `runner`, ...) and the functions (lower-cased) that one
+    expression (without the `${{ }}`) names: what GitHub's context-availability rules judge."""
+    toks = _tokens(expr)
+    contexts: set[str] = set()
+    functions: set[str] = set()
+    for i, (kind, text) in enumerate(toks):
+        if kind != "name" or text in ("true", "false", "null"):
+            continue
+        if i > 0 and toks[i - 1][1] == ".":
+            continue  # a property (`github.event`), not a context
+        if i + 1 < len(toks) and toks[i + 1][1] == "(":
+            functions.add(text.lower())
+        else:
+            contexts.add(text)
+    return contexts, functions
 
 
 def evaluate(expr: str, contexts: Mapping[str, Any], status: str = "success") -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dotenv import dotenv_values
 from kustomize import base_documents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,9 @@ def test_metrics_are_scraped_on_their_own_port_and_the_service_exposes_only_http
     pod = docs["Deployment"]["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    env = {item["name"]: item["value"] for item in container["env"]}
+    (source,) = container["envFrom"]
+    assert source["configMapRef"]["name"].startswith("churn-model-serving")
+    env = dotenv_values(K8S / "serving.env")  # the ConfigMap's data
 
     assert env["SERVING_METRICS_PORT"] == str(ports["metrics"])
     assert env["SERVING_PORT"] == str(ports["http"])

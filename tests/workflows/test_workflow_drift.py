@@ -7,11 +7,13 @@ updates it instead of opening a duplicate; a clean window touches no issue at al
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -153,7 +155,7 @@ def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
                 "token": "t",
             },
             "inputs": {"scenario": "price_increase", "source": "simulate", "retrain": True},
-            "needs": {"check": {"outputs": {"drift": "true"}}},
+            "needs": {"check": {"outputs": {"drift": "true", "retrain": "true"}}},
         },
         uses={"actions/download-artifact": download_artifact},
         env=recorder_env(log),
@@ -187,15 +189,43 @@ CAPTURED_ROWS = 600  # per captured hour
 
 def _captured_hour(
     exported_model: ExportedModel, when: datetime, scenario: str, n: int, rows: int
-) -> bytes:
-    """One shipped capture file: the serving format, gzipped, as the sidecar writes it."""
+) -> tuple[bytes, pd.DataFrame]:
+    """One shipped capture file (the serving format, gzipped, as the sidecar writes it) and
+    the outcomes of its predictions, as the team's systems record them a day later."""
     contract = exported_model.contract
     start = when.date().isoformat()
     frame = generate_churn(rows, 300 + n, scenario, start=start, days=1)
+    truth = frame[contract.target].to_numpy(dtype=bool)
     frame = frame.drop(columns=[contract.target])
     scores = ModelScorer(exported_model.onnx_path, contract).score(frame)
-    lines = prediction_log_lines(Window(frame, scores, []), contract, "churn-model")
-    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    stamps = pd.Series([when.replace(tzinfo=None) + timedelta(seconds=i) for i in range(rows)])
+    lines = []
+    for line in prediction_log_lines(Window(frame, scores, [], stamps), contract, "churn-model"):
+        record = json.loads(line)
+        record["id"] = record["request_id"]  # the server echoes the contract's id column
+        lines.append(json.dumps(record))
+    outcomes = pd.DataFrame(
+        {
+            "id": frame[contract.id_column].astype(str),
+            "timestamp": f"{when + timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}",
+            "label": np.where(truth, "true", "false"),
+        }
+    )
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0), outcomes
+
+
+def _capture_store(
+    root: Path, exported_model: ExportedModel, hours: dict[datetime, tuple[str, int]]
+) -> pd.DataFrame:
+    """Captured hours (when → scenario, rows) under root/predictions; their outcomes."""
+    outcomes = []
+    for n, (when, (scenario, rows)) in enumerate(hours.items()):
+        part = root / "predictions" / f"date={when:%Y-%m-%d}" / f"hour={when:%H}"
+        part.mkdir(parents=True)
+        shipped, known = _captured_hour(exported_model, when, scenario, n, rows)
+        (part / f"pod-a-1795000000000-{n:06d}.jsonl.gz").write_bytes(shipped)
+        outcomes.append(known)
+    return pd.concat(outcomes, ignore_index=True)
 
 
 def test_with_capture_url_set_a_scheduled_run_reads_the_last_seven_days_of_captures(
@@ -206,17 +236,15 @@ def test_with_capture_url_set_a_scheduled_run_reads_the_last_seven_days_of_captu
     with `CAPTURE_SINCE=30d` it turns the verdict to a warning)."""
     store = repo.parent / "captures"
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = {  # when → (scenario, rows)
-        now - timedelta(days=1): ("none", CAPTURED_ROWS),
-        now - timedelta(days=3): ("none", CAPTURED_ROWS),
-        now - timedelta(days=10): ("price_increase", 4 * CAPTURED_ROWS),
-    }
-    for n, (when, (scenario, rows)) in enumerate(hours.items()):
-        part = store / "predictions" / f"date={when:%Y-%m-%d}" / f"hour={when:%H}"
-        part.mkdir(parents=True)
-        (part / f"pod-a-1795000000000-{n:06d}.jsonl.gz").write_bytes(
-            _captured_hour(exported_model, when, scenario, n, rows)
-        )
+    _capture_store(
+        store,
+        exported_model,
+        {  # when → (scenario, rows)
+            now - timedelta(days=1): ("none", CAPTURED_ROWS),
+            now - timedelta(days=3): ("none", CAPTURED_ROWS),
+            now - timedelta(days=10): ("price_increase", 4 * CAPTURED_ROWS),
+        },
+    )
 
     result = _check(repo, "", 4, issues=[], variables={"CAPTURE_URL": str(store / "predictions")})
 
@@ -227,3 +255,68 @@ def test_with_capture_url_set_a_scheduled_run_reads_the_last_seven_days_of_captu
     assert drift["rows"] == 2 * CAPTURED_ROWS
     assert all("date=" in source for source in drift["sources"])
     assert _gh(result, "issue", "create") == []
+
+
+def test_capture_mode_retraining_trains_on_the_window_the_check_read_with_its_outcomes(
+    repo: Path, exported_model: ExportedModel, tmp_path: Path
+) -> None:
+    """The production default end to end: the check reads the last 7 days of captures joined
+    with their outcomes and, retraining being on, writes that labelled window to WINDOW_DIR
+    (the captures themselves stay in the store); the retraining job, given the check's
+    artifact, appends exactly those rows to the training data and retrains."""
+    contract = exported_model.contract
+    store = tmp_path / "store"
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    outcomes = _capture_store(
+        store,
+        exported_model,
+        {
+            now - timedelta(days=2): ("price_increase", CAPTURED_ROWS),
+            now - timedelta(days=12): ("none", CAPTURED_ROWS),  # before the 7 days
+        },
+    )
+    (store / "outcomes").mkdir()
+    outcomes.to_csv(store / "outcomes" / "known.csv", index=False)
+    variables = {
+        "CAPTURE_URL": str(store / "predictions"),
+        "OUTCOMES_URL": str(store / "outcomes"),
+        "DRIFT_RETRAIN": "true",
+    }
+
+    check = _check(repo, "", 5, issues=[], variables=variables)
+
+    assert check.ok, check.explain()
+    saved = Path(check.env["WINDOW_DIR"]) / "window.parquet"
+    window = pd.read_parquet(saved)
+    assert len(window) == CAPTURED_ROWS
+    assert list(window.columns) == contract.names
+    assert window[contract.target].notna().all()  # every prediction's outcome joined
+    assert window[contract.timestamp].notna().all() and window[contract.id_column].is_unique
+
+    def download_artifact(call: UsesCall) -> None:
+        """upload-artifact roots reports/drift/ and the window at their common ancestor."""
+        root = Path(call.with_["path"])
+        shutil.copytree(repo / "reports" / "drift", root / "repo" / "reports" / "drift")
+        shutil.copytree(saved.parent, root / "_temp" / "window")
+
+    retrain_repo = scratch_repo(tmp_path / "repo", params=SMALL_PIPELINE)
+    log = tmp_path / "recorder.jsonl"
+    result = run_job(
+        WORKFLOW,
+        "retrain",
+        retrain_repo,
+        contexts={
+            "github": {"event_name": "schedule", "repository": "example/gitops-ml", "run_id": 78},
+            "vars": variables,
+            "needs": {"check": {"outputs": check.outputs["drift"] | {"retrain": "true"}}},
+        },
+        uses={"actions/download-artifact": download_artifact},
+        env=recorder_env(log),
+        log=log,
+    )
+
+    assert result.ok, result.explain()
+    retrained = pd.read_parquet(retrain_repo / "data" / "retrain" / "data.parquet")
+    assert len(retrained) == 3000 + CAPTURED_ROWS
+    assert set(window[contract.id_column]) <= set(retrained[contract.id_column])
+    assert (retrain_repo / "models" / "model.onnx").is_file()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +253,44 @@ def test_role_policy_rejects_a_pull_request_holding_the_write_role(tmp_path: Pat
     )
     with pytest.raises(AssertionError, match="PR code may hold the read role only"):
         test_each_cloud_role_is_used_only_for_its_purpose(bad)
+
+
+def test_ci_runs_actionlint_from_a_pinned_checksum_verified_release() -> None:
+    """actionlint checks GitHub's own rules; its binary comes from one pinned release whose
+    sha256 is checked before it runs (no unverified download, no floating `latest`)."""
+    (step,) = [
+        s
+        for _job_id, _job, s in _steps(_load(GITHUB / "workflows" / "ci.yml"))
+        if "actionlint" in str(s.get("run", ""))
+    ]
+    env = step["env"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(env["ACTIONLINT_VERSION"]))
+    assert re.fullmatch(r"[0-9a-f]{64}", str(env["ACTIONLINT_SHA256"]))
+    script = str(step["run"])
+    assert "sha256sum --check" in script
+    assert script.index("sha256sum --check") < script.index("tar -x")
+    assert "releases/download/v${ACTIONLINT_VERSION}/" in script
+
+
+def test_pr_saves_the_dvc_cache_under_the_lock_its_repro_wrote() -> None:
+    """A cache key computed before `make repro` hashes the committed dvc.lock: a PR that does not
+    commit the lock repro rewrites would find that entry taken and never save its outputs. So
+    the DVC cache is restored before repro and saved after it, keyed on the lock it wrote."""
+    steps = [step for _job_id, _job, step in _steps(_load(GITHUB / "workflows" / "pr.yml"))]
+
+    def where(predicate: Callable[[dict[str, Any]], bool]) -> list[int]:
+        return [i for i, step in enumerate(steps) if predicate(step)]
+
+    def dvc_cache(action: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda s: (
+            str(s.get("uses", "")).startswith(f"{action}@")
+            and ((s.get("with") or {}).get("path") == ".dvc/cache")
+        )
+
+    (repro,) = where(lambda s: s.get("run") == "make repro")
+    (restore,) = where(dvc_cache("actions/cache/restore"))
+    (save,) = where(dvc_cache("actions/cache/save"))
+    assert where(dvc_cache("actions/cache")) == [], "actions/cache saves with its early key"
+    assert restore < repro < save
+    assert "hashFiles('dvc.lock')" in steps[save]["with"]["key"]
+    assert "if" not in steps[save]

@@ -62,6 +62,7 @@ from gitops_ml.monitor.readers import (
     ModelScorer,
     expand_sources,
     iter_chunks,
+    window_table,
 )
 from gitops_ml.monitor.windows import (
     Window,
@@ -553,6 +554,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output-dir", default=paths.DRIFT_REPORT_DIR)
     parser.add_argument(
+        "--save-window",
+        default=None,
+        metavar="FILE.parquet",
+        help="also write the rows this check read, in the contract's columns and labelled "
+        "(outcomes joined), as the table `gitops-ml retrain --window` takes",
+    )
+    parser.add_argument(
         "--fail-on-drift",
         action="store_true",
         help="exit 1 when drift is found (3 when there is not enough data)",
@@ -605,7 +613,12 @@ def _run(args: argparse.Namespace) -> int:
                 paths = expand_sources(args.labels)
                 named = [_display_path(p) for p in paths]
             outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
-        return _check(args, contract, settings, profile, sources, shown, outcomes)
+        code = _check(args, contract, settings, profile, sources, shown, outcomes)
+        if args.save_window is not None:
+            table = window_table(sources, contract, outcomes)
+            gio.write_parquet(args.save_window, table)
+            print(f"window: {args.save_window} ({len(table)} rows)")
+        return code
 
 
 def selected_window(args: argparse.Namespace) -> Window | None:

@@ -27,9 +27,16 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import Column, Contract, Encoding, model_frame, onnx_feeds
+from gitops_ml.contract import (
+    WHITESPACE,
+    Column,
+    Contract,
+    Encoding,
+    model_frame,
+    onnx_feeds,
+)
 from gitops_ml.errors import UserError
-from gitops_ml.io import RAW_CSV_OPTIONS
+from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import Outcomes
 
 PARQUET = (".parquet", ".pq")
@@ -212,7 +219,10 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
 
 
 def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
-    """Text categories stay Arrow (counted in C++); the contract's missing tokens become null."""
+    """Text categories stay Arrow (counted in C++), stripped as the contract says; the
+    contract's missing tokens become null."""
+    if encoding.strip:
+        values = pc.utf8_trim(values, characters=WHITESPACE)
     distinct = pc.unique(values).to_pylist()
     tokens = [v for v in distinct if isinstance(v, str) and encoding.is_missing(v)]
     if not tokens:
@@ -278,16 +288,29 @@ def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
             yield Chunk(columns, rows if index == 0 else 0)
 
 
+# A name no column has: the place of the empty field after a trailing delimiter, never read.
+_TRAILING = "\x00trailing"
+
+
 def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV window laid out as the contract's `csv` section says (as ingest reads it)."""
+    layout = contract.csv
+    options = csv_options(layout)
     try:
-        header = list(pd.read_csv(path, nrows=0).columns)
+        header = csv_names(path, layout)
+        width = pd.read_csv(path, skiprows=int(layout.header), nrows=1, **options).shape[1]
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
     try:
         yield from pd.read_csv(
-            path, chunksize=chunk_rows, usecols=lambda c: c in wanted, **RAW_CSV_OPTIONS
+            path,
+            chunksize=chunk_rows,
+            skiprows=int(layout.header),
+            names=[*header, _TRAILING][: max(width, len(header))],
+            usecols=lambda c: c in wanted,
+            **options,
         )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
@@ -415,6 +438,31 @@ def _log_chunks(
             )
 
 
+def _log_columns(
+    table: pa.Table, path: Path, contract: Contract, outcomes: Outcomes | None
+) -> tuple[pa.StructArray, pd.Series | None]:
+    """The features of log lines read by Arrow (the documented lines' `features`, or flat
+    records: the features at the top level) and their raw labels: with `outcomes` the outcome
+    joined by the line's id and time (None until known), never a label the line carries; else
+    the line's `label`, or the target among its features; None when there is none."""
+    features = table.column("features").combine_chunks()
+    if features.null_count == len(features):
+        flat = [name for name in table.column_names if name != "features"]
+        columns = [table.column(name).combine_chunks() for name in flat]
+        features = pa.StructArray.from_arrays(columns, flat)
+    present = {f.name for f in features.type}
+    _require_columns(present, contract, path)
+    if outcomes is not None:
+        ids, stamps = _column(table, "id").to_pylist(), _column(table, "ts").to_pylist()
+        joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
+        return features, pd.Series(joined, dtype=object)
+    if "label" in table.column_names:
+        return features, table.column("label").to_pandas().astype(object)
+    if contract.target in present:
+        return features, features.field(contract.target).to_pandas().astype(object)
+    return features, None
+
+
 def _table_chunks(
     table: pa.Table,
     path: Path,
@@ -422,42 +470,24 @@ def _table_chunks(
     chunk_rows: int,
     outcomes: Outcomes | None,
 ) -> Iterator[Chunk]:
-    """Log lines read by Arrow as chunks: the documented lines' `features`, or flat records
-    (the features at the top level); scores from `prediction.score`."""
+    """Log lines read by Arrow as chunks; scores from `prediction.score`."""
     names = contract.feature_names
-    features = table.column("features").combine_chunks()
-    if features.null_count == len(features):  # flat records: the features at the top level
-        flat = [name for name in table.column_names if name != "features"]
-        columns = [table.column(name).combine_chunks() for name in flat]
-        features = pa.StructArray.from_arrays(columns, flat)
-    present = {f.name for f in features.type}
-    _require_columns(present, contract, path)
-    label_field = "label" if "label" in table.column_names else None
-    if label_field is None and contract.target in present:
-        label_field = contract.target
+    features, labels = _log_columns(table, path, contract, outcomes)
     prediction = (
         table.column("prediction").combine_chunks() if "prediction" in table.column_names else None
     )
     for start in range(0, table.num_rows, chunk_rows):
         part = features.slice(start, chunk_rows)
         batch = pa.RecordBatch.from_arrays([part.field(name) for name in names], names=names)
-        raw: pd.Series | None = None
-        if outcomes is not None:
-            ids = _column(table, "id").slice(start, chunk_rows).to_pylist()
-            stamps = _column(table, "ts").slice(start, chunk_rows).to_pylist()
-            joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
-            raw = pd.Series(joined, dtype=object)
-        elif label_field == "label":
-            raw = table.column("label").slice(start, chunk_rows).to_pandas().astype(object)
-        elif label_field is not None:
-            raw = part.field(label_field).to_pandas().astype(object)
+        raw = None if labels is None else labels.iloc[start : start + chunk_rows]
         # A log without outcomes has no labels, not missing ones.
-        labels = None if raw is None or raw.isna().all() else parse_labels(raw, contract, path)
         yield Chunk(
             _arrow_columns(batch, contract, path),
             len(part),
             scores=_log_scores(prediction, start, chunk_rows, path),
-            labels=labels,
+            labels=None
+            if raw is None or raw.isna().all()
+            else parse_labels(raw.reset_index(drop=True), contract, path),
         )
 
 
@@ -535,6 +565,39 @@ def _source_chunks(
         yield from frame_chunks(frame, contract, str(path))
 
 
+def window_table(
+    sources: list[Path], contract: Contract, outcomes: Outcomes | None = None
+) -> pd.DataFrame:
+    """Every row of the window as one typed table in the contract's columns, what
+    `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
+    features with each prediction's id and time, labelled with its line's label or, with
+    `outcomes`, the outcome joined to it (None until known). Torn log lines are skipped."""
+    frames = []
+    for path in sources:
+        if path.name.lower().endswith(JSONL):
+            raw = _log_table(path, contract, outcomes)
+        else:
+            raw = read_table(path, raw_text=True, layout=contract.csv)
+        frames.append(canonical_frame(raw, contract, path))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _log_table(path: Path, contract: Contract, outcomes: Outcomes | None) -> pd.DataFrame:
+    """A prediction log's rows as raw values in the contract's columns: the features, the
+    label (see _log_columns), each prediction's id and time; torn lines skipped."""
+    frames = []
+    for block, first in _blocks(path):
+        for table in _log_tables(block, first, path, contract, _Skipped()):
+            features, labels = _log_columns(table, path, contract, outcomes)
+            frame = pa.Table.from_struct_array(features).to_pandas()
+            frame[contract.target] = None if labels is None else labels.to_numpy()
+            for name, field_name in ((contract.id_column, "id"), (contract.timestamp, "ts")):
+                if name:
+                    frame[name] = _column(table, field_name).to_pandas().to_numpy()
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
     """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
     _require_columns(list(frame.columns), contract, Path(source))
@@ -565,7 +628,7 @@ class ModelScorer:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
         inputs = sorted(i.name for i in self.session.get_inputs())
-        if inputs != sorted(contract.feature_names):
+        if inputs != sorted(contract.onnx_inputs.values()):
             raise CurrentDataError(
                 f"{path}: model inputs {inputs} do not match the contract's features"
             )

@@ -60,7 +60,7 @@ def _feature_table(features: list[FeatureFinding]) -> list[str]:
         stat = markdown.MISSING if d.statistic is None else f"{d.test} {_num(d.statistic)}"
         rows.append(
             [
-                f"`{markdown.cell(f.name)}`",
+                markdown.code(f.name),
                 f.type,
                 LEVEL_MARK[f.level],
                 _num(d.psi),
@@ -77,14 +77,14 @@ def _feature_table(features: list[FeatureFinding]) -> list[str]:
 
 def _mermaid_chart(title: str, chart: Chart) -> list[str]:
     """Bars = reference share per bin, line = current share (renders on GitHub as xychart-beta)."""
-    labels = ", ".join(f'"{_quote(label)}"' for label in chart.labels)
+    labels = ", ".join(f'"{markdown.mermaid_text(label)}"' for label in chart.labels)
     ref = ", ".join(f"{100 * v:.1f}" for v in chart.reference)
     cur = ", ".join(f"{100 * v:.1f}" for v in chart.current)
     top = max([*chart.reference, *chart.current, 0.01]) * 100
     return [
         "```mermaid",
         "xychart-beta",
-        f'    title "{_quote(title)}: bars = reference %, line = current %"',
+        f'    title "{markdown.mermaid_text(title)}: bars = reference %, line = current %"',
         f"    x-axis [{labels}]",
         f'    y-axis "share of rows (%)" 0 --> {min(100.0, top * 1.1):.0f}',
         f"    bar [{ref}]",
@@ -93,22 +93,18 @@ def _mermaid_chart(title: str, chart: Chart) -> list[str]:
     ]
 
 
-def _quote(text: str) -> str:
-    """Mermaid strings cannot hold double quotes; category names might."""
-    return str(text).replace('"', "'")
-
-
 def _performance_lines(
     performance: PerformanceFinding, outcomes: OutcomeSummary | None = None
 ) -> list[str]:
     lines = ["## Performance (labelled rows)", ""]
     if outcomes is not None:
-        lines += [f"Outcomes joined by id: {outcomes.text()}.", ""]
+        lines += [f"Outcomes joined by id: {markdown.escape(outcomes.text())}.", ""]
+    reason = markdown.escape(performance.reason)
     if performance.level == "not_computed":
-        return [*lines, f"Not computed: {performance.reason}.", ""]
+        return [*lines, f"Not computed: {reason}.", ""]
     if performance.level == "not_enough_data":
-        return [*lines, f"Not enough data: {performance.reason}.", ""]
-    note = f" Note: {performance.reason}." if performance.reason else ""
+        return [*lines, f"Not enough data: {reason}.", ""]
+    note = f" Note: {reason}." if performance.reason else ""
     lines += [
         f"Status: **{LEVEL_MARK[performance.level]}** on {performance.rows:,} labelled rows.{note}",
         "",
@@ -120,15 +116,16 @@ def _performance_lines(
         ci_text = markdown.MISSING if ci is None else f"[{_num(ci.low)}, {_num(ci.high)}]"
         degraded = "yes" if row.degraded else "no" if row.training is not None else markdown.MISSING
         values = f"{_num(row.training)} | {_num(row.current)}"
-        lines.append(f"| {name} | {values} | {ci_text} | {degraded} |")
+        lines.append(f"| {markdown.escape(name)} | {values} | {ci_text} | {degraded} |")
     return [*lines, ""]
 
 
 def _prediction_lines(prediction: PredictionFinding) -> list[str]:
     d = prediction.distribution
+    reason = markdown.escape(prediction.reason)
     if d is None:
-        return [f"Prediction drift (model scores): not computed — {prediction.reason}.", ""]
-    note = f" ({prediction.reason})" if prediction.reason else ""
+        return [f"Prediction drift (model scores): not computed — {reason}.", ""]
+    note = f" ({reason})" if prediction.reason else ""
     return [
         f"Prediction drift (model scores): **{LEVEL_MARK[prediction.level]}**{note} — "
         f"PSI {_num(d.psi)}, KS {_num(d.statistic)}, "
@@ -150,11 +147,13 @@ def skipped_lines_text(result: DriftResult) -> str:
 def render_markdown(result: DriftResult) -> str:
     """The human report: verdict and reason first, then the evidence."""
     summary = result.summary
-    sources = f" from {', '.join(f'`{s}`' for s in result.sources)}" if result.sources else ""
+    sources = (
+        f" from {', '.join(markdown.code(s) for s in result.sources)}" if result.sources else ""
+    )
     lines = [
         f"# {VERDICT_TITLE[result.verdict]}",
         "",
-        f"**Verdict: `{result.verdict}`** — {result.reason}.",
+        f"**Verdict: `{result.verdict}`** — {markdown.escape(result.reason)}.",
         "",
         f"Window: {result.rows:,} rows{sources}; reference: {result.reference.rows:,} training "
         f"rows. Features: {summary['alert']} alert, {summary['warn']} warn, {summary['ok']} ok, "
@@ -162,7 +161,7 @@ def render_markdown(result: DriftResult) -> str:
         "",
     ]
     if result.skipped_lines:
-        lines += [f"> ⚠️ Warning: {skipped_lines_text(result)}", ""]
+        lines += [f"> ⚠️ Warning: {markdown.escape(skipped_lines_text(result))}", ""]
     lines += _prediction_lines(result.prediction)
     thresholds = result.thresholds
     lines += [
@@ -193,7 +192,7 @@ def render_markdown(result: DriftResult) -> str:
 
 
 def write_github_outputs(
-    result: DriftResult, markdown: str, out_dir: Path, environ: Mapping[str, str]
+    result: DriftResult, report: str, out_dir: Path, environ: Mapping[str, str]
 ) -> None:
     """Step outputs (`drift`, `verdict`, `features`, `report`) and the job summary, in Actions."""
     output = environ.get("GITHUB_OUTPUT")
@@ -201,9 +200,11 @@ def write_github_outputs(
         with open(output, "a", encoding="utf-8") as handle:
             handle.write(f"drift={'true' if result.drift else 'false'}\n")
             handle.write(f"verdict={result.verdict}\n")
-            handle.write(f"features={','.join(result.drifting_features)}\n")
+            # the issue title and comment quote it: escaped, and one line whatever the names
+            features = ",".join(result.drifting_features)
+            handle.write(f"features={markdown.escape(features)}\n")
             handle.write(f"report={out_dir / 'drift.md'}\n")
     summary = environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
+            handle.write(report + "\n")

@@ -51,6 +51,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.window.strip():
+        raise UserError(
+            "--window is empty: give the labelled production window, a .parquet or .csv file "
+            "(drift.yml: the check job writes it with `gitops-ml drift --save-window`)"
+        )
     contract = load_contract(args.contract)
     base = canonical_frame(gio.read_table(args.base, raw_text=True), contract, args.base)
     window = canonical_frame(gio.read_table(args.window, raw_text=True), contract, args.window)

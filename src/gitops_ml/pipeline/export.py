@@ -43,9 +43,14 @@ class ExportError(UserError):
 
 
 def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
-    """Serialized ONNX: one [N, 1] input per feature, outputs `label` and `probabilities`."""
+    """Serialized ONNX: one [N, 1] input per feature (named by `Contract.onnx_inputs`),
+    outputs `label` and `probabilities`."""
+    names = contract.onnx_inputs
     initial_types = [
-        (c.name, StringTensorType([None, 1]) if c.is_categorical else FloatTensorType([None, 1]))
+        (
+            names[c.name],
+            StringTensorType([None, 1]) if c.is_categorical else FloatTensorType([None, 1]),
+        )
         for c in contract.features
     ]
     try:
@@ -64,6 +69,12 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
         raise ExportError(
             f"skl2onnx cannot convert this model: {type(exc).__name__}: {exc}"
         ) from None
+    converted = [i.name for i in proto.graph.input]
+    if converted != list(names.values()):
+        raise ExportError(
+            f"skl2onnx named the model's inputs {converted}, not {list(names.values())}: "
+            "the model must be fitted on contract.model_frame()"
+        )
     proto.doc_string = (
         f"{contract.name}: probability that {contract.target} is {contract.positive_label}, "
         "from the raw contract columns"
@@ -107,10 +118,10 @@ def edge_slices(features: pd.DataFrame, contract: Contract) -> dict[str, pd.Data
     """The test rows as the model sees them, plus the two slices where conversions go wrong."""
     sample = features.head(100)
     all_missing = sample.copy()
-    for name in contract.numeric_features:
+    for name in contract.numeric_inputs:
         all_missing[name] = np.float32(np.nan)
     unseen = sample.copy()
-    for name in contract.categorical_features:
+    for name in contract.categorical_inputs:
         unseen[name] = UNSEEN_CATEGORY
     return {"test": features, "all_missing_numeric": all_missing, "unseen_categories": unseen}
 

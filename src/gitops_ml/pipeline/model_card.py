@@ -20,7 +20,7 @@ from typing import Any
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.contract import Column, Contract
-from gitops_ml.markdown import MISSING, num, table
+from gitops_ml.markdown import MISSING, cell, code, escape, num, table
 from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
 
 METRICS_FILES: dict[str, str] = {
@@ -46,13 +46,13 @@ def _lines(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def _positive(contract: Contract) -> str:
     """How the card names the positive class: `target` = label."""
-    return f"`{contract.target}` = {contract.positive_label}"
+    return f"{code(contract.target)} = {escape(contract.positive_label)}"
 
 
 def _checks_text(column: Column) -> str:
     checks = column.checks
     if checks.allowed:
-        return "one of " + ", ".join(f"`{v}`" for v in checks.allowed)
+        return "one of " + ", ".join(code(v) for v in checks.allowed)
     if checks.min is not None or checks.max is not None:
         return f"{num(checks.min, 'g')} … {num(checks.max, 'g')}"
     return ""
@@ -72,7 +72,7 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
                     f"`{paths.MODEL_ONNX}`, the model artifact of `{paths.DVC_YAML}` (a release "
                     "heads this card with its name and version)",
                 ],
-                ["estimator", f"`{model.get('type', MISSING)}` (scikit-learn Pipeline)"],
+                ["estimator", f"{code(model.get('type', MISSING))} (scikit-learn Pipeline)"],
                 ["seed", model.get("seed", MISSING)],
                 ["decision threshold", _dig(params, "evaluate", "threshold") or MISSING],
                 [
@@ -87,7 +87,7 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
         lines += [
             "Hyperparameters (`model.hyperparams` in `params.yaml`):",
             "",
-            *_lines(["name", "value"], [[k, hyper[k]] for k in sorted(hyper)]),
+            *_lines(["name", "value"], [[escape(k), cell(hyper[k])] for k in sorted(hyper)]),
         ]
     return lines
 
@@ -96,7 +96,7 @@ def _intended_use_section(contract: Contract) -> list[str]:
     return [
         "## Intended use",
         "",
-        f"- Rank rows shaped like `{contract.name}` (the data contract) by their probability "
+        f"- Rank rows shaped like {code(contract.name)} (the data contract) by their probability "
         f"that {_positive(contract)},",
         "  as a triage aid with the decision threshold below; the business view shows the",
         "  expected cost of that choice under the costs in `evaluate.costs`.",
@@ -109,20 +109,22 @@ def _intended_use_section(contract: Contract) -> list[str]:
 def _inputs_section(contract: Contract) -> list[str]:
     header = ["feature", "type", "nullable", "valid values"]
     rows = [
-        [f"`{c.name}`", c.type, "yes" if c.nullable else "no", _checks_text(c)]
+        [code(c.name), c.type, "yes" if c.nullable else "no", _checks_text(c)]
         for c in contract.features
     ]
     if any(c.description for c in contract.features):
         header.append("description")
-        rows = [[*row, c.description] for row, c in zip(rows, contract.features, strict=True)]
+        rows = [
+            [*row, escape(c.description)] for row, c in zip(rows, contract.features, strict=True)
+        ]
     target = contract.column(contract.target)
-    about = f": {target.description}" if target.description else ""
+    about = f": {escape(target.description)}" if target.description else ""
     return [
         "## Inputs",
         "",
         f"{len(contract.features)} features from the data contract (`{paths.CONTRACT}`); the "
         "ONNX model takes one `[N, 1]` input per feature (float32, or string for categories). "
-        f"Target: `{contract.target}`, positive when {contract.positive_label}{about}.",
+        f"Target: {code(contract.target)}, positive when {escape(contract.positive_label)}{about}.",
         "",
         *_lines(header, rows),
     ]
@@ -132,8 +134,8 @@ def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     method = split.get("method")
     if method == "time":
         return (
-            f"- Split by time: training up to {split.get('train_end', MISSING)}, test from "
-            f"{split.get('test_start', MISSING)} (the newest rows)."
+            f"- Split by time: training up to {escape(split.get('train_end', MISSING))}, test "
+            f"from {escape(split.get('test_start', MISSING))} (the newest rows)."
         )
     if method == "stratified":
         seed = split.get("seed", _dig(params, "split", "seed"))
@@ -141,7 +143,7 @@ def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
             f"- Split: a stratified random sample (seed {seed}) is the test set; the contract "
             "has no timestamp, so the test set is not later in time than the training rows."
         )
-    return f"- Split method: {method or MISSING}."
+    return f"- Split method: {escape(method or MISSING)}."
 
 
 def _data_section(
@@ -153,7 +155,7 @@ def _data_section(
     lines = ["## Data", ""]
     source = _dig(params, "data", "source")
     if source is not None:
-        lines.append(f"- Source: `{source}` (`data.source` in `params.yaml`).")
+        lines.append(f"- Source: {code(source)} (`data.source` in `params.yaml`).")
     if data is None:
         lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
@@ -172,7 +174,7 @@ def _data_section(
         lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
     else:
         lines.append(
-            f"- Validation against the contract: **{validation.get('status', MISSING)}** "
+            f"- Validation against the contract: **{escape(validation.get('status', MISSING))}** "
             f"({num(validation.get('failed_checks'), 'd')} failed checks, "
             f"{num(validation.get('failing_rows'), ',')} failing rows of "
             f"{num(validation.get('rows'), ',')})."
@@ -180,7 +182,7 @@ def _data_section(
         missing = validation.get("missing_rate") or {}
         present = {k: v for k, v in missing.items() if isinstance(v, int | float) and v > 0}
         if present:
-            listed = ", ".join(f"`{k}` {present[k]:.1%}" for k in sorted(present))
+            listed = ", ".join(f"{code(k)} {present[k]:.1%}" for k in sorted(present))
             lines.append(f"- Missing values: {listed}.")
     lines.append("")
     return lines
@@ -255,7 +257,7 @@ def _slices_section(evaluation: Mapping[str, Any] | None) -> list[str]:
         groups = _dig(slices, column, "groups") or {}
         rows = [
             [
-                f"{group} (small)" if entry.get("small") else group,
+                escape(group) + (" (small)" if entry.get("small") else ""),
                 num(entry.get("rows"), ","),
                 *(num(entry.get(m), metric(m).spec) for m in SLICE_METRICS),
             ]
@@ -264,7 +266,7 @@ def _slices_section(evaluation: Mapping[str, Any] | None) -> list[str]:
         gaps = _dig(slices, column, "gap") or {}
         gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in SLICE_METRICS)
         lines += [
-            f"`{column}`: largest gap between groups: {gap_text}.",
+            f"{code(column)}: largest gap between groups: {gap_text}.",
             "",
             *_lines(["group", "rows", *(label(m) for m in SLICE_METRICS)], rows),
         ]
@@ -314,8 +316,8 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
         *_lines(
             ["", ""],
             [
-                ["file", f"`{onnx.get('path', MISSING)}`"],
-                ["sha256", f"`{onnx.get('sha256', MISSING)}`"],
+                ["file", code(onnx.get("path", MISSING))],
+                ["sha256", code(onnx.get("sha256", MISSING))],
                 ["size", f"{num(onnx.get('size_bytes'), ',')} bytes"],
                 ["opset", onnx.get("opset", MISSING)],
             ],
@@ -332,7 +334,7 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
             ["slice", "rows", "max abs diff", "label flips"],
             [
                 [
-                    name,
+                    escape(name),
                     num(_dig(slices, name, "rows"), ","),
                     num(_dig(slices, name, "max_abs_diff"), ".2e"),
                     num(_dig(slices, name, "label_flips"), "d"),
@@ -342,7 +344,7 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
         )
     versions = _dig(export, "versions") or {}
     if versions:
-        listed = ", ".join(f"{k} {versions[k]}" for k in sorted(versions))
+        listed = ", ".join(f"{escape(k)} {escape(versions[k])}" for k in sorted(versions))
         lines += [f"Converted with {listed}.", ""]
     return lines
 
@@ -370,7 +372,7 @@ def _limitations_section(
         )
     slices = sorted(_dig(evaluation, "slices") or {})
     fairness = (
-        f"- Per-group metrics cover {', '.join(f'`{s}`' for s in slices)} only (see Slices);"
+        f"- Per-group metrics cover {', '.join(code(s) for s in slices)} only (see Slices);"
         if slices
         else "- No column is marked `slice: true` in the contract, so no per-group metrics;"
     )
@@ -420,7 +422,7 @@ def render_model_card(
     """
     lines = ["# Model card", ""]
     if contract.description:
-        lines += [contract.description, ""]
+        lines += [escape(contract.description), ""]
     lines += _model_section(params, contract)
     lines += _intended_use_section(contract)
     lines += _data_section(params, contract, data, validation)

@@ -105,7 +105,7 @@ def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
         raise ModelConfigError(f"params.yaml: model.hyperparams: {exc}") from None
     preprocess = ColumnTransformer(
         [
-            ("numeric", spec.numeric(), contract.numeric_features),
+            ("numeric", spec.numeric(), contract.numeric_inputs),
             (
                 "categorical",
                 OneHotEncoder(
@@ -114,7 +114,7 @@ def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
                     sparse_output=False,
                     dtype=np.float32,
                 ),
-                contract.categorical_features,
+                contract.categorical_inputs,
             ),
         ],
         verbose_feature_names_out=False,

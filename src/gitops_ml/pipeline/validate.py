@@ -28,6 +28,7 @@ from gitops_ml import paths
 from gitops_ml.coercion import Parsed, parse_column
 from gitops_ml.contract import Column, Contract, load_contract, pandera_schema
 from gitops_ml.errors import UserError
+from gitops_ml.markdown import escape
 
 DEFAULT_INPUT = paths.RAW
 DEFAULT_CONTRACT = paths.CONTRACT
@@ -255,8 +256,7 @@ def _pandera_failures(
 
 
 def format_report(result: ValidationResult, source: str, contract_source: str) -> str:
-    """The full failure report: one line per failed rule, plain text that also renders as
-    markdown."""
+    """The full failure report: one line per failed rule, plain text (the error message)."""
     lines = [f"validation failed: {source} does not match the data contract {contract_source}"]
     if result.rows:
         lines.append(
@@ -271,6 +271,13 @@ def format_report(result: ValidationResult, source: str, contract_source: str) -
         f"Fix the data, or change {contract_source} if the data is right and the contract is not."
     )
     return "\n".join(lines)
+
+
+def markdown_report(result: ValidationResult, source: str, contract_source: str) -> str:
+    """The failure report as markdown (`reports/validation_failures.md`): the same lines, each
+    escaped, since they quote column names and values from the data."""
+    lines = format_report(result, source, contract_source).splitlines()
+    return "# Data validation failed\n\n" + "\n".join(escape(line) for line in lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     if not stage and not Path(source).exists() and "://" not in source:
         raise gio.TableReadError(f"{source}: file not found")
     try:
-        raw = gio.read_table(source, raw_text=True)
+        raw = gio.read_table(source, raw_text=True, layout=contract.csv)
     except gio.TableReadError as exc:
         result = unreadable(str(exc), contract)
     else:
@@ -314,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     if result.frame is None:
         report = format_report(result, source, args.contract)
         if report_path:
-            gio.write_text(report_path, f"# Data validation failed\n\n{report}\n")
+            gio.write_text(report_path, markdown_report(result, source, args.contract))
             report += f"\n(report written to {report_path})"
         raise ValidationFailed(report)
     if output:

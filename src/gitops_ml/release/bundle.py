@@ -18,13 +18,14 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from gitops_ml import paths
 from gitops_ml.contract import Contract, ContractError, load_contract
@@ -39,8 +40,9 @@ MODEL_CARD_FILE = "model_card.md"
 PROFILE_FILE = "reference_profile.json"
 METRICS_DIR = "metrics"  # inside the bundle; the pipeline's own is paths.METRICS_DIR
 REQUIRED_FILES = (MODEL_FILE, CONTRACT_FILE, MODEL_CARD_FILE)
+SOURCED_FILES = REQUIRED_FILES  # each the copy of a pipeline file dvc.lock records
+_MISSING = object()
 RECORDED_PACKAGES = ("skl2onnx", "onnxruntime", "onnx", "scikit-learn")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BundleError(UserError):
@@ -100,47 +102,73 @@ def sha256_file(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def md5_file(path: str | Path) -> str:
-    """The md5 DVC 3 records for a file (`hash: md5`: the bytes as they are)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "md5").hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading and verifying a bundle (what serving calls before it reports ready)
 # ---------------------------------------------------------------------------------------------
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Md5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}(\.dir)?$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class FileEntry(_Record):
+    sha256: Sha256
+    source: NonEmpty | None = None  # the dvc.lock path a pipeline file was copied from
+
+
+class Metadata(_Record):
+    """metadata.json: every field required and typed; nothing else is accepted."""
+
+    model_name: NonEmpty
+    version: NonEmpty
+    onnx_sha256: Sha256
+    schema_sha256: Sha256
+    git_revision: str
+    git_dirty: bool
+    dvc_lock: dict[str, Md5]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    versions: dict[str, str]
+    files: dict[str, FileEntry]
+
+    @field_validator("version")
+    @classmethod
+    def _semantic(cls, version: str) -> str:
+        if not versions.is_semver(version):
+            raise ValueError(f"{version!r} is not a semantic version")
+        return version
+
+
 def _metadata(path: Path) -> dict[str, Any]:
     try:
-        metadata = json.loads((path / METADATA_FILE).read_text())
+        raw = json.loads((path / METADATA_FILE).read_text())
     except json.JSONDecodeError as exc:
         raise BundleError(f"bundle {path}: {METADATA_FILE} is not valid JSON: {exc}") from None
-    if not isinstance(metadata, dict):
+    if not isinstance(raw, dict):
         raise BundleError(f"bundle {path}: {METADATA_FILE} must hold a JSON object")
-    for key in ("model_name", "version", "onnx_sha256", "schema_sha256"):
-        if not isinstance(metadata.get(key), str) or not metadata[key]:
-            raise BundleError(f"bundle {path}: {METADATA_FILE} has no '{key}' string")
-    if not versions.is_semver(metadata["version"]):
+    try:
+        metadata = Metadata.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise BundleError(
-            f"bundle {path}: {METADATA_FILE} version {metadata['version']!r} "
-            "is not a semantic version"
-        )
-    for key in ("files", "dvc_lock"):
-        if not isinstance(metadata.get(key), dict):
-            raise BundleError(f"bundle {path}: {METADATA_FILE} has no '{key}' object")
-    for name, entry in metadata["files"].items():
-        sha = entry.get("sha256") if isinstance(entry, dict) else None
-        if not isinstance(sha, str) or not _SHA256.match(sha):
-            raise BundleError(f"bundle {path}: {METADATA_FILE} files.{name} has no sha256")
-    unlisted = [name for name in REQUIRED_FILES if name not in metadata["files"]]
+            f"bundle {path}: {METADATA_FILE} field '{field}': {first['msg']}{more}"
+        ) from None
+    unlisted = [name for name in REQUIRED_FILES if name not in metadata.files]
     if unlisted:
         raise BundleError(f"bundle {path}: {METADATA_FILE} files lists no {', '.join(unlisted)}")
-    if "source" not in metadata["files"][MODEL_FILE]:
+    unsourced = [name for name in SOURCED_FILES if metadata.files[name].source is None]
+    if unsourced:
         raise BundleError(
-            f"bundle {path}: {METADATA_FILE} records no dvc.lock source for the model"
+            f"bundle {path}: {METADATA_FILE} records no dvc.lock source for {', '.join(unsourced)}"
         )
-    return metadata
+    return raw
 
 
 def _files_on_disk(bundle_dir: Path) -> set[str]:
@@ -171,6 +199,22 @@ def _check_listing(bundle_dir: Path, listed: set[str]) -> None:
         )
 
 
+def _pipeline_bytes(bundle_dir: Path, name: str, metadata: Mapping[str, Any]) -> bytes:
+    """The bytes dvc.lock recorded for a bundle file: the file itself, or for the model card
+    the pipeline's card below the release header that metadata.json describes."""
+    data = (bundle_dir / name).read_bytes()
+    if name != MODEL_CARD_FILE:
+        return data
+    header = release_model_card("", metadata).encode()
+    if not data.startswith(header):
+        raise BundleError(
+            f"bundle {bundle_dir}: {MODEL_CARD_FILE} is not headed by the release {METADATA_FILE} "
+            "describes (model_name, version, git_revision, onnx_sha256, schema_sha256); "
+            "the bundle was modified after it was built"
+        )
+    return data[len(header) :]
+
+
 def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
     """Every listed file has its recorded sha256, and a pipeline file its dvc.lock md5."""
     for name, entry in sorted(metadata["files"].items()):
@@ -185,7 +229,7 @@ def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
         if source is None:
             continue
         recorded = metadata["dvc_lock"].get(source)
-        actual_md5 = md5_file(bundle_dir / name)
+        actual_md5 = hashlib.md5(_pipeline_bytes(bundle_dir, name, metadata)).hexdigest()
         if actual_md5 != recorded:
             raise BundleError(
                 f"bundle {bundle_dir}: {name} has md5 {actual_md5} but the dvc.lock it was built "
@@ -196,6 +240,30 @@ def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
             raise BundleError(
                 f"bundle {bundle_dir}: {METADATA_FILE} {key} {metadata[key][:12]}… disagrees "
                 f"with files.{name}; the bundle was modified after it was built"
+            )
+    packed = {
+        Path(name).stem: json.loads((bundle_dir / name).read_bytes())
+        for name in metadata["files"]
+        if name.startswith(f"{METRICS_DIR}/")
+    }
+    recorded_metrics = metadata["metrics"]
+
+    def canonical(value: Any) -> str:  # NaN, a valid metric value, is not equal to itself
+        return json.dumps(value, sort_keys=True)
+
+    for stem in sorted(set(packed) | set(recorded_metrics)):
+        if canonical(packed.get(stem)) != canonical(recorded_metrics.get(stem)):
+            raise BundleError(
+                f"bundle {bundle_dir}: {METADATA_FILE} metrics.{stem} is not the content of "
+                f"{METRICS_DIR}/{stem}.json; the bundle was modified after it was built"
+            )
+    exported = _package_versions(packed.get("export"), installed=False)
+    for package, version in sorted(exported.items()):
+        if metadata["versions"].get(package) != version:
+            raise BundleError(
+                f"bundle {bundle_dir}: {METADATA_FILE} versions.{package} is not the "
+                f"{version} {METRICS_DIR}/export.json records; the bundle was modified after it "
+                "was built"
             )
 
 
@@ -225,14 +293,26 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 def check_against_lock(bundle: Bundle, lock_path: str | Path) -> None:
-    """The bundle's pipeline files are the ones this checkout's dvc.lock records."""
+    """Every dvc.lock fact metadata.json records is the one this checkout's dvc.lock holds:
+    each output md5 (so each pipeline file of the bundle) and each parameter a stage ran with."""
     lock = _read_yaml(Path(lock_path), paths.DVC_LOCK)
     stale = []
-    for name, entry in sorted(bundle.files.items()):
-        if "source" in entry:
-            recorded = _recorded_md5(lock, entry["source"])
-            if recorded != bundle.metadata["dvc_lock"][entry["source"]]:
-                stale.append(f"{name} ({entry['source']}: dvc.lock records {recorded})")
+    for path, md5 in sorted(bundle.metadata["dvc_lock"].items()):
+        recorded = _recorded_md5(lock, path)
+        if recorded != md5:
+            users = ", ".join(n for n, e in sorted(bundle.files.items()) if e.get("source") == path)
+            stale.append(
+                f"{users} ({path}: dvc.lock records {recorded})"
+                if users
+                else f"dvc_lock.{path} ({METADATA_FILE} {md5}, dvc.lock {recorded})"
+            )
+    for key, value in sorted(_recorded_params(lock).items()):
+        found: Any = bundle.metadata["params"]
+        for part in key.split("."):
+            found = found.get(part, _MISSING) if isinstance(found, dict) else _MISSING
+        if found != value:
+            shown = "nothing" if found is _MISSING else repr(found)
+            stale.append(f"params.{key}: dvc.lock records {value!r}, not {shown}")
     if stale:
         raise BundleError(
             f"bundle {bundle.path}: not built from this checkout's {lock_path}: {'; '.join(stale)}"
@@ -366,7 +446,11 @@ def _recorded_md5(lock: Any, path: str) -> str | None:
     found: set[str] = set()
     stages = lock.get("stages") if isinstance(lock, dict) else None
     for stage_name, stage in (stages or {}).items():
+        if not isinstance(stage, dict):
+            raise BundleError(f"dvc.lock stage {stage_name}: not a mapping")
         for entry in [*(stage.get("outs") or []), *(stage.get("deps") or [])]:
+            if not isinstance(entry, dict):
+                raise BundleError(f"dvc.lock stage {stage_name}: {entry!r} is not an output")
             if str(entry.get("path")) != path or "md5" not in entry:
                 continue
             if entry.get("hash") != "md5":
@@ -381,6 +465,21 @@ def _recorded_md5(lock: Any, path: str) -> str | None:
             f"({', '.join(sorted(found))}); run `make run` and commit dvc.lock"
         )
     return found.pop() if found else None
+
+
+def _recorded_params(lock: Any) -> dict[str, Any]:
+    """{dotted key: value} of the params.yaml values the stages of a dvc.lock ran with."""
+    found: dict[str, Any] = {}
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    for stage_name, stage in (stages or {}).items():
+        params = stage.get("params") if isinstance(stage, dict) else None
+        recorded = params.get(paths.PARAMS) if isinstance(params, dict) else None
+        if recorded is None:
+            continue
+        if not isinstance(recorded, dict):
+            raise BundleError(f"dvc.lock stage {stage_name}: params {paths.PARAMS} is no mapping")
+        found.update({str(key): value for key, value in recorded.items()})
+    return found
 
 
 def _check_against_lock(lock: Any, packed: Mapping[str, bytes]) -> dict[str, str]:
@@ -405,13 +504,14 @@ def _check_against_lock(lock: Any, packed: Mapping[str, bytes]) -> dict[str, str
     return recorded
 
 
-def _package_versions(export_metrics: Any) -> dict[str, str]:
+def _package_versions(export_metrics: Any, installed: bool = True) -> dict[str, str]:
+    """The converter versions the export stage recorded, else (`installed`) the ones here."""
     recorded = export_metrics.get("versions", {}) if isinstance(export_metrics, dict) else {}
     out: dict[str, str] = {}
     for package in RECORDED_PACKAGES:
         if package in recorded:
             out[package] = str(recorded[package])
-        else:
+        elif installed:
             try:
                 out[package] = importlib.metadata.version(package)
             except importlib.metadata.PackageNotFoundError:
@@ -448,6 +548,7 @@ def build_bundle(
     bundle_sources = {
         MODEL_FILE: rel(src.model),
         CONTRACT_FILE: rel(src.contract),
+        MODEL_CARD_FILE: rel(src.model_card),
         **({PROFILE_FILE: rel(src.profile)} if PROFILE_FILE in extra else {}),
         **{f"{METRICS_DIR}/{p.name}": rel(p) for p in metric_paths},
     }
@@ -499,7 +600,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, type=Path, help="bundle directory to write")
     parser.add_argument(
         "--version",
-        help="semantic version to stamp (default: the next version by the bump rule)",
+        help="semantic version to stamp (default: the next version by the bump rule); with "
+        "--verify, the version the bundle must carry",
     )
     parser.add_argument(
         "--verify",
@@ -521,6 +623,11 @@ def run(args: argparse.Namespace) -> int:
         bundle = load_bundle(args.output)
         if args.lock is not None:
             check_against_lock(bundle, args.lock)
+        if args.version is not None and bundle.version != args.version.removeprefix("v"):
+            raise BundleError(
+                f"bundle {bundle.path}: version {bundle.version}, not the {args.version} "
+                "being released"
+            )
     else:
         version = args.version or str(versions.next_version(".").version)
         bundle = build_bundle(args.output, version.removeprefix("v"))

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gto.api
 import semver
 import yaml
-from gto.exceptions import ArtifactNotFound, GTOException
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -143,10 +141,16 @@ class NextVersion:
     tagged: bool  # HEAD already carries this version's tag
 
 
-def _gto(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    """A GTO API call; its refusal becomes a VersionError that says what was being done."""
+def _gto(action: str, function: str, *args: Any, **kwargs: Any) -> Any:
+    """Call gto.api.`function`; GTO's refusal becomes a VersionError saying what was being done.
+
+    Imported on use: serving reads model names and versions from this module, and the serving
+    image does not install GTO (a pipeline-extra package)."""
+    import gto.api
+    from gto.exceptions import GTOException
+
     try:
-        return call(*args, **kwargs)
+        return getattr(gto.api, function)(*args, **kwargs)
     except GTOException as error:
         raise VersionError(f"{action}: {error}") from None
 
@@ -155,13 +159,9 @@ def release_tags(root: str | Path, name: str) -> dict[semver.Version, str]:
     """Every registered release version of `name` and its tag, oldest first (GTO's registry;
     pre-releases are not versions)."""
     found: dict[semver.Version, str] = {}
-    try:
-        registry = gto.api.show(str(root), name)
-    except ArtifactNotFound:  # nothing registered yet
-        return found
-    except GTOException as error:
-        raise VersionError(f"reading the versions of {name}: {error}") from None
-    for entry in registry:
+    if not git(root, "tag", "--list", f"{name}@v*"):
+        return found  # nothing registered yet (GTO would not know the artifact)
+    for entry in _gto(f"reading the versions of {name}", "show", str(root), name):
         try:
             found[release_version(str(entry["version"]))] = str(entry["ref"])
         except VersionError:
@@ -173,7 +173,7 @@ def stage_tags(root: str | Path, name: str, stage: str) -> list[str]:
     """The stage tags `name#stage#N` of one stage, in GTO's counter order (oldest first)."""
     numbered = []
     for tag in git(root, "tag", "--list", f"{name}#{stage}#*").splitlines():
-        parsed = _gto(f"reading tag {tag}", gto.api.parse_tag, tag)
+        parsed = _gto(f"reading tag {tag}", "parse_tag", tag)
         if parsed.get("name") == name and parsed.get("stage") == stage and "counter" in parsed:
             numbered.append((int(parsed["counter"]), tag))
     return [tag for _, tag in sorted(numbered)]
@@ -212,7 +212,7 @@ def tag_version(root: str | Path = ".", name: str | None = None) -> str:
             f"refusing to tag {tag}: tracked files have uncommitted changes, "
             "so HEAD is not what was built"
         )
-    _gto(f"tagging {tag}", gto.api.register, str(root), name, "HEAD", version=f"v{step.version}")
+    _gto(f"tagging {tag}", "register", str(root), name, "HEAD", version=f"v{step.version}")
     return tag
 
 
@@ -248,7 +248,7 @@ def promote(
     # the stage's latest tag (above) is what decides whether anything changes.
     _gto(
         f"assigning {stage}",
-        gto.api.assign,
+        "assign",
         str(root),
         name,
         stage,

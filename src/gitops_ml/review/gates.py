@@ -169,8 +169,8 @@ def _slice_gap_gates(
             GateResult(
                 f"{name} slice gap",
                 False,
-                f"{paths.EVALUATE_METRICS} has no slice metrics (mark columns `slice: true` in the "
-                "data contract)",
+                f"{paths.EVALUATE_METRICS} has no slice metrics (mark columns slice: true in the "
+                "data contract)",  # plain text: the report escapes gate details
             )
         ]
     results = []

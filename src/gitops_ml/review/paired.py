@@ -29,6 +29,7 @@ from gitops_ml import paths
 from gitops_ml.config import EvaluateParams
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
 from gitops_ml.errors import UserError
+from gitops_ml.markdown import escape
 from gitops_ml.release.versions import lock_hashes
 from gitops_ml.scoring import CI_LEVEL, Difference, paired_differences
 
@@ -45,7 +46,8 @@ class Comparison:
 
 
 class Unavailable(Exception):
-    """The paired comparison cannot run; the message says why, for the report."""
+    """The paired comparison cannot run; the message says why, for the report (markdown: what
+    it quotes from the data or from DVC goes through `escape`)."""
 
 
 def locked_md5(lock: Mapping[str, Any] | None, path: str) -> str | None:
@@ -70,8 +72,8 @@ def base_model_bytes(base_sha: str, md5: str, root: str | Path = ".") -> bytes:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise Unavailable(
             f"the base model (`{paths.MODEL_ONNX}`, md5 {md5[:8]}…) is neither in the local DVC "
-            f"cache nor fetchable from the remote ({first}); run `dvc pull` for the base or "
-            "configure the DVC remote in CI"
+            f"cache nor fetchable from the remote ({escape(first)}); run `dvc pull` for the base "
+            "or configure the DVC remote in CI"
         ) from None
     return data
 
@@ -87,7 +89,7 @@ def onnx_probabilities(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contrac
     missing = [name for name in wanted if name not in feeds]
     if missing:
         raise Unavailable(
-            f"the base model takes input(s) the PR's contract no longer has: {missing}"
+            f"the base model takes input(s) the PR's contract no longer has: {escape(missing)}"
         )
     (probabilities,) = session.run(["probabilities"], {name: feeds[name] for name in wanted})
     return np.asarray(probabilities, dtype=np.float64)[:, 1]
@@ -130,7 +132,7 @@ def compare_models(
             evaluate = EvaluateParams.from_params(params)
             contract = load_contract(root / paths.CONTRACT)
         except UserError as exc:
-            raise Unavailable(str(exc)) from None
+            raise Unavailable(escape(exc)) from None
         test = gio.read_table(root / paths.TEST)
         y = target_vector(test, contract)
         p_pr = onnx_probabilities((root / paths.MODEL_ONNX).read_bytes(), test, contract)

@@ -25,7 +25,7 @@ from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import load_params
 from gitops_ml.errors import UserError
-from gitops_ml.markdown import MISSING, auto, cell, details, is_number, num, signed, table
+from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
 from gitops_ml.repo_state import changed_files, stale_message
 from gitops_ml.review import charts
@@ -397,7 +397,9 @@ def other_metrics_section(inputs: ReviewInputs) -> str | None:
             if path == EVALUATE and (key in shown or key.startswith(("test.", "slices."))):
                 continue
             if _changed(entry):
-                rows.append([f"`{path}`", key, *_distinct(entry.get("old"), entry.get("new"))])
+                rows.append(
+                    [f"`{path}`", escape(key), *_distinct(entry.get("old"), entry.get("new"))]
+                )
     if not rows:
         return None
     body = table(["file", "metric", "base", "PR"], rows, "---|---|---:|---:")
@@ -410,7 +412,7 @@ def params_rows(inputs: ReviewInputs) -> list[list[str]]:
         for key, entry in sorted(inputs.params[path].items()):
             if _changed(entry):
                 name = key if path == "params.yaml" else f"{path}:{key}"
-                rows.append([f"`{name}`", fmt(entry.get("old")), fmt(entry.get("new"))])
+                rows.append([code(name), fmt(entry.get("old")), fmt(entry.get("new"))])
     return rows
 
 
@@ -440,12 +442,12 @@ def stage_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) 
         old_p, new_p = a[stage].get("params") or {}, b[stage].get("params") or {}
         keys = sorted(f"{k}" for f in set(old_p) | set(new_p) for k in _param_keys(old_p, new_p, f))
         if keys:
-            why.append("params " + ", ".join(f"`{k}`" for k in keys[:6]))
+            why.append("params " + ", ".join(code(k) for k in keys[:6]))
         for kind, what in (("deps", "inputs"), ("outs", "outputs")):
             x, y = _by_path(a[stage].get(kind)), _by_path(b[stage].get(kind))
             moved = sorted(p for p in set(x) | set(y) if x.get(p) != y.get(p))
             if moved:
-                why.append(f"{what} " + ", ".join(f"`{p}`" for p in moved[:4]))
+                why.append(f"{what} " + ", ".join(code(p) for p in moved[:4]))
         if why:
             out[stage] = "; ".join(why)
     return out
@@ -465,8 +467,8 @@ def changes_section(inputs: ReviewInputs) -> tuple[str, bool]:
     if inputs.base_lock is None and inputs.pr_lock is not None:
         stage_text = "The base has no `dvc.lock`: every stage is new in this PR."
     elif stages:
-        lines = [f"- **{s}**: {why}" for s, why in stages.items()]
-        same = [s for s in all_stages if s not in stages]
+        lines = [f"- **{escape(s)}**: {why}" for s, why in stages.items()]
+        same = [escape(s) for s in all_stages if s not in stages]
         if same:
             lines.append(f"- unchanged: {', '.join(same)}")
         stage_text = "Stages whose recorded state differs from base (from `dvc.lock`):\n\n" + (
@@ -521,13 +523,20 @@ def _worse(old: Any, new: Any, direction: Direction) -> bool:
 
 
 def _two_sided(rows: Sequence[tuple[str, Any, Any, Direction]]) -> tuple[str, bool]:
-    """A base/PR table flagging only worse or identity changes; returns (table, any flag)."""
+    """A base/PR table flagging only worse or identity changes; returns (table, any flag).
+    Text values are markdown the caller built (`_text` for values read from files)."""
     out, flagged = [], False
     for name, old, new, direction in rows:
         flag = _worse(old, new, direction)
         flagged |= flag
-        out.append([name, fmt(old), fmt(new) + (f" {FLAG}" if flag else "")])
+        a, b = (v if isinstance(v, str) else fmt(v) for v in (old, new))
+        out.append([name, a, b + (f" {FLAG}" if flag else "")])
     return table(["", "base", "PR"], out, "---|---:|---:"), flagged
+
+
+def _text(value: Any) -> Any:
+    """A value read from a file, for `_two_sided`: text escaped, anything else as it is."""
+    return escape(value) if isinstance(value, str) else value
 
 
 def _with_legend(text: str, flagged: bool) -> str:
@@ -543,15 +552,15 @@ def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
         if not doc:
             return None
         kind, source = doc.get("kind"), doc.get("source")
-        return str(kind) if source in (None, kind) else f"{kind}: {source}"
+        return escape(kind if source in (None, kind) else f"{kind}: {source}")
 
     def sha(doc: Mapping[str, Any]) -> str | None:
-        return f"`{str(doc['sha256'])[:12]}`" if doc.get("sha256") else None
+        return code(str(doc["sha256"])[:12]) if doc.get("sha256") else None
 
     return [
         ("data source", where(old), where(new), "neutral"),
         ("source sha256", sha(old), sha(new), "neutral"),
-        ("source bytes", old.get("bytes"), new.get("bytes"), "info"),
+        ("source bytes", _text(old.get("bytes")), _text(new.get("bytes")), "info"),
     ]
 
 
@@ -586,7 +595,9 @@ def data_section(inputs: ReviewInputs) -> str | None:
         ("failed checks", val_old, val_new, "failed_checks", "lower"),
         ("failing rows", val_old, val_new, "failing_rows", "lower"),
     ]
-    rows = sources + [(name, _get(old, k), _get(new, k), d) for name, old, new, k, d in keys]
+    rows = sources + [
+        (name, _text(_get(old, k)), _text(_get(new, k)), d) for name, old, new, k, d in keys
+    ]
     shown, flagged = _two_sided([r for r in rows if r[1] is not None or r[2] is not None])
     text = "### Data\n\n" + shown
     missing = sorted(
@@ -599,7 +610,7 @@ def data_section(inputs: ReviewInputs) -> str | None:
     )
     if missing:
         missing_table, more = _two_sided(
-            [(f"`{k[13:]}`", val_old.get(k), val_new.get(k), "lower") for k in missing]
+            [(code(k[13:]), _text(val_old.get(k)), _text(val_new.get(k)), "lower") for k in missing]
         )
         flagged |= more
         title = f"Missing values: {len(missing)} columns with any"
@@ -618,7 +629,7 @@ def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | No
         return None
     low, high = min(usable, key=usable.__getitem__), max(usable, key=usable.__getitem__)
     gap = usable[high] - usable[low]
-    return gap, (f"{num(gap)} ({low} vs {high})" if gap > 0 else num(gap))
+    return gap, (f"{num(gap)} ({escape(low)} vs {escape(high)})" if gap > 0 else num(gap))
 
 
 def slices_section(inputs: ReviewInputs) -> str | None:
@@ -635,7 +646,7 @@ def slices_section(inputs: ReviewInputs) -> str | None:
         rows = []
         for group in [*new, *(g for g in old if g not in new)]:
             a, b = old.get(group) or {}, new.get(group) or {}
-            name = f"{group} (small)" if b.get("small") or a.get("small") else group
+            name = escape(group) + (" (small)" if b.get("small") or a.get("small") else "")
             cells = [name, fmt(b.get("rows", a.get("rows")))]
             for m in SLICE_METRICS:
                 spec = metric(m).spec
@@ -654,13 +665,14 @@ def slices_section(inputs: ReviewInputs) -> str | None:
                 ]
             )
         gaps = table(["largest gap between groups", "base", "PR"], gap_rows, "---|---|---")
-        parts.append(f"**`{column}`**\n\n{table(header, rows)}\n\n{gaps}")
+        parts.append(f"**{code(column)}**\n\n{table(header, rows)}\n\n{gaps}")
     note = (
         "Groups of numeric columns are quantile bins of the test set; *(small)* groups have too "
         "few rows to count towards the gap."
     )
     body = _with_legend("\n\n".join(parts) + "\n\n" + note, flagged)
-    return "### Slices\n\n" + details(f"Metrics per group of {', '.join(columns)}", body, True)
+    names = ", ".join(escape(c) for c in columns)
+    return "### Slices\n\n" + details(f"Metrics per group of {names}", body, True)
 
 
 def model_section(inputs: ReviewInputs) -> str | None:
@@ -674,7 +686,7 @@ def model_section(inputs: ReviewInputs) -> str | None:
 
     def sha(flat: Flat) -> str | None:
         value = flat.get("onnx.sha256")
-        return f"`{str(value)[:12]}`" if value else None
+        return code(str(value)[:12]) if value else None
 
     rows: list[tuple[str, Any, Any, Direction]] = [
         ("ONNX size", size(old), size(new), "info"),
@@ -699,13 +711,13 @@ def model_section(inputs: ReviewInputs) -> str | None:
     extra = sorted(k for k in new if k.startswith(("parity.slices.", "versions.")))
     if extra:
         extra_rows: list[tuple[str, Any, Any, Direction]] = [
-            (f"`{k}`", old.get(k), new.get(k), _parity_direction(k)) for k in extra
+            (code(k), _text(old.get(k)), _text(new.get(k)), _parity_direction(k)) for k in extra
         ]
         extra_table, more = _two_sided(extra_rows)
         flagged |= more
         text += "\n\n" + details("Parity slices and library versions", extra_table)
     if new.get("onnx.sha256"):
-        text += f"\n\nFull sha256 of the PR model: `{new['onnx.sha256']}`"
+        text += f"\n\nFull sha256 of the PR model: {code(new['onnx.sha256'])}"
     return _with_legend(text, flagged)
 
 
@@ -713,7 +725,7 @@ def _parity_row(
     name: str, old: Flat, new: Flat, direction: Direction
 ) -> tuple[str, Any, Any, Direction]:
     key = "parity." + name.replace(" ", "_")
-    return (f"parity: {name}", old.get(key), new.get(key), direction)
+    return (f"parity: {name}", _text(old.get(key)), _text(new.get(key)), direction)
 
 
 def _parity_direction(key: str) -> Direction:
@@ -740,9 +752,9 @@ def warnings(inputs: ReviewInputs) -> list[str]:
     if changed:
         out.append(
             f"{FLAG} **Workspace not reproduced**: `dvc status` reports changes in "
-            f"{', '.join(changed)}; the metrics below may not match the params."
+            f"{', '.join(escape(s) for s in changed)}; the metrics below may not match the params."
         )
-    out += [f"{FLAG} {e} (shown as missing)." for e in inputs.load_errors]
+    out += [f"{FLAG} {escape(e)} (shown as missing)." for e in inputs.load_errors]
     gate_params = [r for r in params_rows(inputs) if r[0].startswith("`gates.")]
     if gate_params:
         out.append(f"{FLAG} **This PR changes the gates themselves** (see Params changed).")
@@ -764,11 +776,11 @@ def render(inputs: ReviewInputs, limit: int = COMMENT_LIMIT) -> Report:
     if not gates:
         verdict = "## ⚪ No gates configured (add a `gates:` section to params.yaml)"
     elif failed:
-        names = "; ".join(f"**{g.name}** ({g.detail})" for g in failed)
+        names = "; ".join(f"**{escape(g.name)}** ({escape(g.detail)})" for g in failed)
         verdict = f"## ❌ {len(failed)} of {len(gates)} gates failed: {names}"
     else:
         verdict = f"## ✅ All {len(gates)} gates passed"
-    base_label = f"`{inputs.base_rev}` (`{inputs.base_sha[:7]}`)"
+    base_label = f"{code(inputs.base_rev)} ({code(inputs.base_sha[:7])})"
     header = [verdict, f"Model report for this pull request against {base_label}."]
     header += warnings(inputs)
     metrics_md, metrics_changed = metrics_section(inputs, gates)
@@ -779,7 +791,9 @@ def render(inputs: ReviewInputs, limit: int = COMMENT_LIMIT) -> Report:
             "state in `dvc.lock` and identical metrics."
         )
     if gates:
-        gate_rows = [[g.name, "✅ pass" if g.passed else "❌ fail", cell(g.detail)] for g in gates]
+        gate_rows = [
+            [escape(g.name), "✅ pass" if g.passed else "❌ fail", escape(g.detail)] for g in gates
+        ]
         header.append(details("Gates", table(["gate", "result", "detail"], gate_rows), True))
     sections = [
         "\n\n".join(header),

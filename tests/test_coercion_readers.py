@@ -1,0 +1,161 @@
+"""One reading of a raw value everywhere: validate (training data), serving's request check
+and the drift check's CSV and Parquet readers turn any raw spelling of a value (padded with
+whitespace, any case, any missing token) into the same model input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
+from gitops_ml.monitor.readers import iter_chunks
+from gitops_ml.pipeline.validate import validate_frame
+from serving.validation import FeatureTable, feature_specs
+
+CONTRACT = parse_contract(
+    {
+        "name": "people",
+        "encoding": {
+            "true_values": ["Yes", "1", "true"],
+            "false_values": ["No", "0", "false"],
+            "missing_values": ["?", "n/a", "NA", "null"],
+            "strip": True,
+        },
+        "columns": [
+            {"name": "hours per week", "type": "float", "nullable": True},
+            {"name": "education-num", "type": "int", "nullable": True},
+            {"name": "married", "type": "bool", "nullable": True},
+            {
+                "name": "sex",
+                "type": "category",
+                "nullable": True,
+                "checks": {"allowed": ["Female", "Male"]},
+            },
+            {"name": "income", "type": "bool", "role": "target", "positive": "Yes"},
+        ],
+    }
+)
+PADDING = st.sampled_from(["", " ", "  ", "\t"])
+MISSING = st.sampled_from(["", " ", "?", "n/a", "N/A", "NA", "na", "null", "NULL"])
+
+
+def cased(token: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([token, token.lower(), token.upper(), token.title()])
+
+
+SPELLINGS: dict[str, st.SearchStrategy[str]] = {
+    "hours per week": st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: repr(round(x, 3))),
+    "education-num": st.integers(-(10**6), 10**6).flatmap(
+        lambda i: st.sampled_from([str(i), f"{i}.0"])
+    ),
+    "married": st.sampled_from(["Yes", "No", "1", "0", "true", "false"]).flatmap(cased),
+    "sex": st.sampled_from(["Female", "Male"]),
+}
+
+
+@st.composite
+def raw_tables(draw: st.DrawFn) -> pd.DataFrame:
+    """Raw cells as files and clients spell them: padded, any case, any missing token."""
+    rows = draw(st.integers(1, 8))
+    columns: dict[str, list[str]] = {}
+    for name, spelling in SPELLINGS.items():
+        cell = st.one_of(MISSING, st.tuples(PADDING, spelling, PADDING).map("".join))
+        columns[name] = draw(st.lists(cell, min_size=rows, max_size=rows))
+    columns["income"] = draw(st.lists(st.sampled_from(["Yes", "No"]), min_size=rows, max_size=rows))
+    return pd.DataFrame(columns, dtype=object)
+
+
+def comparable(contract: Contract, name: str, values: object) -> list[object]:
+    """A reader's values for one feature as plain floats (NaN for missing) or text ('' for
+    missing, as the model sees it)."""
+    series = pd.Series(
+        values.to_pylist() if hasattr(values, "to_pylist") else np.asarray(values).ravel()
+    )
+    if contract.column(name).is_categorical:
+        return ["" if pd.isna(v) else str(v) for v in series]
+    numbers = series.astype("float64").astype(np.float32).astype("float64")
+    return ["nan" if np.isnan(v) else float(v) for v in numbers]
+
+
+def validated_inputs(raw: pd.DataFrame, contract: Contract) -> dict[str, list[object]]:
+    result = validate_frame(raw, contract)
+    assert result.frame is not None, [f.line() for f in result.failures]
+    feeds = onnx_feeds(model_frame(result.frame, contract), contract)
+    return {
+        n: comparable(contract, n, feeds[contract.onnx_inputs[n]]) for n in contract.feature_names
+    }
+
+
+def served_inputs(raw: pd.DataFrame, contract: Contract) -> dict[str, list[object]]:
+    table = FeatureTable(feature_specs(contract))
+    columns = {name: raw[name].tolist() for name in contract.feature_names}
+    feeds = table.build(columns, len(raw), "input").feeds
+    return {
+        n: comparable(contract, n, feeds[contract.onnx_inputs[n]]) for n in contract.feature_names
+    }
+
+
+def drift_inputs(path: Path, contract: Contract) -> dict[str, list[object]]:
+    (chunk,) = list(iter_chunks([path], contract, chunk_rows=1000))
+    return {n: comparable(contract, n, chunk.columns[n]) for n in contract.feature_names}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=raw_tables())
+def test_every_reader_reads_every_spelling_as_the_same_value(
+    raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    raw.to_csv(tmp_path / "window.csv", index=False)
+    raw.astype(str).to_parquet(tmp_path / "window.parquet", index=False)
+
+    expected = validated_inputs(raw, CONTRACT)
+
+    assert served_inputs(raw, CONTRACT) == expected
+    assert drift_inputs(tmp_path / "window.csv", CONTRACT) == expected
+    assert drift_inputs(tmp_path / "window.parquet", CONTRACT) == expected
+
+
+def test_a_trimmed_and_an_untrimmed_value_are_one_value_to_training_and_serving() -> None:
+    """Trained on ' Male' (a census file's spelling), a client sending 'Male' got another score."""
+    raw = pd.DataFrame(
+        {
+            "hours per week": [" 40", "40"],
+            "education-num": [" 13", "13"],
+            "married": [" Yes", "yes"],
+            "sex": [" Male", "Male"],
+            "income": ["Yes", "No"],
+        }
+    )
+
+    trained = validated_inputs(raw, CONTRACT)
+    served = served_inputs(raw, CONTRACT)
+
+    assert trained == served
+    assert trained["sex"] == ["Male", "Male"]
+    assert served["married"] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_without_strip_the_space_is_part_of_the_value(strip: bool) -> None:
+    contract = parse_contract(
+        {
+            "encoding": {"strip": strip},
+            "columns": [
+                {"name": "sex", "type": "category"},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    raw = pd.DataFrame({"sex": [" Male", "Male"], "y": ["yes", "no"]})
+
+    values = served_inputs(raw, contract)["sex"]
+
+    assert values == (["Male", "Male"] if strip else [" Male", "Male"])
+    assert validated_inputs(raw, contract)["sex"] == values
