@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from doc_blocks import REPO_ROOT, bash_blocks, block_containing, doc_files
-from workflow_harness import SMALL_PIPELINE, scratch_repo
+from workflow_harness import SMALL_PIPELINE, configure_identity, scratch_repo
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 README = REPO_ROOT / "README.md"
@@ -55,6 +55,7 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
 @pytest.mark.slow
 def test_quick_start_and_experiments_run_as_written(tmp_path: Path) -> None:
     repo = scratch_repo(tmp_path / "repo", params=SMALL_PIPELINE)
+    configure_identity(repo)  # `dvc exp run` commits; a GitHub-hosted runner has no identity
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env.pop("VIRTUAL_ENV", None)
     quick = block_containing(README, "make test").replace("make test", "true  # CI runs make test")

@@ -20,6 +20,7 @@ scratch_repo(dest, *, params=None, source=REPO_ROOT, origin=True, project="churn
     `make` targets get it from the Makefile.
 set_params(repo, overrides) -> None       dotted overrides into repo/params.yaml
 git(repo, *args) -> str                   run git in repo (identity preset), return stdout
+configure_identity(repo) -> None          GIT_IDENTITY as repo-local user.name/user.email
 commit_all(repo, message) -> str          `git add -A && git commit`, return the new sha
 
 run_job(workflow, job, workdir, *, contexts=None, uses=None, env=None, log=None,
@@ -49,6 +50,8 @@ Recorders (tests/support/recorders/, first on PATH): each call appends
     RECORDER_FAIL       `;`-separated argv prefixes that exit 1, e.g. "kubectl rollout status"
 
 Supported workflow features (enough for our workflows; anything else raises HarnessError):
+    HOME is a fresh directory with no git identity, as on a GitHub-hosted runner (a step that
+    commits configures its own), and `GIT_AUTHOR_*`/`GIT_COMMITTER_*` are not passed on.
     env layering workflow < job < GITHUB_ENV < step, `defaults.run.working-directory`,
     step `working-directory`, `shell: bash` (default) and `shell: python`, `continue-on-error`,
     `${{ }}` with context paths, string/number/bool/null literals, `== != < > <= >= && || !`,
@@ -115,6 +118,13 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
+def configure_identity(repo: Path) -> None:
+    """GIT_IDENTITY as the repository's own `user.name`/`user.email`, for commands that commit
+    and read identity from config files only (DVC's git library ignores GIT_AUTHOR_*)."""
+    git(repo, "config", "user.name", GIT_IDENTITY["GIT_AUTHOR_NAME"])
+    git(repo, "config", "user.email", GIT_IDENTITY["GIT_AUTHOR_EMAIL"])
+
+
 def commit_all(repo: Path, message: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
@@ -157,9 +167,10 @@ def scratch_repo(
 ) -> Path:
     """A real git repo at `dest` holding the current work tree, committed on `main`.
 
-    `project` names a fixture under tests/fixtures whose schema.yaml and params.yaml replace
-    the live ones, so template tests never depend on the data a fork switched to; None keeps
-    the live files (the tests of the project's own data)."""
+    `project` names a fixture project under tests/fixtures that replaces the live one
+    (`project_fixtures.use_fixture_project`: contract, params, examples, no `.dvc` data), so
+    template tests never depend on the data a fork switched to; None keeps the live files (the
+    tests of the project's own data)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in _worktree_files(source):
@@ -182,9 +193,9 @@ def scratch_repo(
     uv.write_text(UV_STUB)
     uv.chmod(0o755)
     if project is not None:
-        fixture = source / "tests" / "fixtures" / project
-        shutil.copyfile(fixture / "schema.yaml", dest / "data" / "schema.yaml")
-        shutil.copyfile(fixture / "params.yaml", dest / "params.yaml")
+        from project_fixtures import use_fixture_project
+
+        use_fixture_project(dest, source / "tests" / "fixtures" / project)
     if params:
         set_params(dest, params)
     git(dest, "init", "--quiet", "--initial-branch=main")
@@ -552,10 +563,22 @@ def _inherited_path() -> list[str]:
     return [e for e in entries if e and Path(e).parts[-2:] != (".venv", "bin")]
 
 
+# What a GitHub-hosted runner does not have: a git identity, in the environment or in a config.
+NOT_ON_A_RUNNER = ("GITHUB_", "RUNNER_", "GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG_")
+
+
 def _base_env(workdir: Path, runner_dir: Path, github: Mapping[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
-    env.pop("VIRTUAL_ENV", None)
-    env.update(GIT_IDENTITY)
+    """The steps' environment: like a GitHub-hosted runner's, a HOME without any git identity
+    (GIT_CONFIG_GLOBAL at a file that only forbids guessing one from the host name, which fails
+    on a runner; DVC's git library reads $HOME/.gitconfig itself), so a step that commits must
+    configure its own identity, as it must on GitHub."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(NOT_ON_A_RUNNER)}
+    for key in ("VIRTUAL_ENV", "XDG_CONFIG_HOME"):
+        env.pop(key, None)
+    home = runner_dir / "home"
+    home.mkdir()
+    (home / "runner.gitconfig").write_text("[user]\n\tuseConfigOnly = true\n")
+    env.update({"HOME": str(home), "GIT_CONFIG_GLOBAL": str(home / "runner.gitconfig")})
     pythonpath = [str(workdir / "src"), str(workdir)]
     env.update(
         {

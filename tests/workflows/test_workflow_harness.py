@@ -153,3 +153,42 @@ def test_scratch_repo_never_writes_its_uv_stub_into_a_symlinked_shared_tools_dir
     assert (shared / "bin" / "uv").read_text() == "the real uv\n"
     assert not (repo / ".tools").is_symlink()
     assert "uv stub" in (repo / ".tools" / "bin" / "uv").read_text()
+
+
+IDENTITY_WORKFLOW = textwrap.dedent(
+    """
+    on: push
+    permissions: {}
+    jobs:
+      j:
+        runs-on: ubuntu-latest
+        steps:
+          - id: bare
+            continue-on-error: true
+            run: git commit --quiet --allow-empty -m "no identity configured"
+          - id: configured
+            run: |
+              git config user.name "github-actions[bot]"
+              git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+              git commit --quiet --allow-empty -m "identity configured by the step"
+    """
+)
+
+
+def test_steps_have_no_git_identity_unless_they_configure_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GitHub-hosted runner has no git identity: a step that commits without configuring one
+    fails there, so it fails here too, whatever this machine's ~/.gitconfig or env says."""
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Someone Here")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Someone Here")
+    repo = scratch_repo(tmp_path / "repo", project=None)
+    workflow = tmp_path / "identity.yml"
+    workflow.write_text(IDENTITY_WORKFLOW)
+
+    result = run_job(workflow, "j", repo, env=recorder_env(tmp_path / "log.jsonl"))
+
+    assert result.step("bare").status == "failure"
+    assert "Please tell me who you are" in result.step("bare").stderr
+    assert result.step("configured").status == "success", result.explain()
+    assert git(repo, "log", "-1", "--format=%an").strip() == "github-actions[bot]"
