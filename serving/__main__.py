@@ -10,31 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from gitops_ml.errors import UserError
-from serving.settings import Settings, load_settings
-
-
-def build_capture(settings: Settings) -> Any:
-    """The capture the settings ask for, or None (capture's modules imported only then)."""
-    if not settings.capture_url or settings.capture_dir is None:
-        return None  # capture off: its package and the store clients are never imported
-    import socket
-
-    from serving.capture import Capture, CaptureConfig, environment_url
-
-    config = CaptureConfig(
-        environment_url(settings.capture_url) or "",
-        settings.capture_dir,
-        settings.capture_max_bytes,
-        settings.capture_max_seconds,
-        settings.capture_backlog_bytes,
-        settings.capture_drain_seconds,
-        settings.capture_host or socket.gethostname(),
-        settings.capture_ship,
-    )
-    return Capture(config)
+from serving.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,20 +26,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from serving.app import create_app, with_operations_port
         from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
-        from serving.prediction_log import PredictionLog
 
-        capture = build_capture(settings)
+        capture = None
+        if settings.capture_url:  # capture's modules (and fsspec) are imported only then
+            from serving.capture.segments import capture_config
+            from serving.capture.shipper import open_capture
+
+            capture = open_capture(capture_config(settings))
         model = load_model(
             settings.model, settings.contract, settings.metadata, settings.model_name
         )
         prediction_log = None
         if settings.prediction_log or capture is not None:
+            from serving.capture.writer import PredictionLog
+
             prediction_log = PredictionLog(
-                settings.prediction_log or "",
+                capture or settings.prediction_log or "",
                 settings.log_sample_rate,
                 model.info.name,
                 model.info.version,
-                capture=capture,
             )
             prediction_log.open()
     except UserError as exc:

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,7 +38,6 @@ from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
-from serving.prediction_log import PredictionLog
 from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
 from serving.validation import (
@@ -47,8 +46,10 @@ from serving.validation import (
     RequestError,
     dump_json,
     id_spec,
-    parse_json,
 )
+
+if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
+    from serving.capture.writer import PredictionLog
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
@@ -276,7 +277,7 @@ def create_app(
 
     async def answer_infer(request: Request) -> Response:
         raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = v2.parse_infer_request(parse_json(raw), table, settings.max_rows)
+        parsed = records.parse_request("v2", raw, table, settings.max_rows)
         labels, probabilities = predict(request, parsed, "v2", raw)
         answer = v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         return Response(dump_json(answer), media_type="application/json")
@@ -291,7 +292,7 @@ def create_app(
 
     async def predict_records(request: Request) -> Response:
         raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = records.parse_records(parse_json(raw), table, settings.max_rows)
+        parsed = records.parse_request("predict", raw, table, settings.max_rows)
         labels, probabilities = predict(request, parsed, "predict", raw)
         answer = records.predict_response(
             info.name, info.version, labels, probabilities, parsed, ident
