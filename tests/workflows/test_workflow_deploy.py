@@ -248,6 +248,7 @@ def _published(repo: Path, runner: Runner) -> dict[str, Any]:
     tag_version(repo)
     outputs = {
         "version": "0.1.0",
+        "model_name": "churn-model",  # the fixture contract's name
         "image": "ghcr.io/acme/churn-model",
         "digest": "sha256:" + "a" * 64,
     }
