@@ -20,7 +20,8 @@ export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
 export UV_PYTHON := $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-# dvc.yaml stages call `gitops-ml`; make them find the project environment.
+# Commands that call `gitops-ml` by name find the project environment (dvc.yaml's stages name it
+# by its path, .venv/bin, so a plain `.venv/bin/dvc repro` needs no PATH).
 export PATH := $(abspath $(BIN)):$(PATH)
 
 # Arguments the workflows pass: TARGETS= to dvc-pull, REPRO= to repro.

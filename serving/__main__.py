@@ -7,37 +7,13 @@ the server binds its port: a missing or corrupt model prints `error: ...` and ex
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gitops_ml.errors import UserError
 from serving.settings import Settings, load_settings
-
-
-def sidecar(config: Any) -> Any:
-    """A second uvicorn server for the same event loop that leaves signals to the main one;
-    `serve_both` stops it when the main server stops."""
-    import uvicorn
-
-    class Sidecar(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Sidecar(config)
-
-
-async def serve_both(main_server: Any, sidecar: Any) -> None:
-    side = asyncio.create_task(sidecar.serve())
-    try:
-        await main_server.serve()
-    finally:
-        sidecar.should_exit = True
-        await side
 
 
 def build_capture(settings: Settings) -> Any:
@@ -69,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here so that `--help` and argument errors stay instant.
         import uvicorn
 
-        from serving.app import create_app, operations_app
+        from serving.app import create_app, with_operations_port
         from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
         from serving.prediction_log import PredictionLog
@@ -101,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     config = uvicorn.Config(
-        app,
+        app if metrics_port is None else with_operations_port(app, metrics_port),
         host=settings.host,
         port=settings.port,
         workers=1,
@@ -115,17 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if metrics_port is None:
         uvicorn.Server(config).run()
         return 0
-    operations = uvicorn.Config(
-        operations_app(app),
-        host=settings.host,
-        port=metrics_port,
-        lifespan="off",
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
-    )
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(serve_both(uvicorn.Server(config), sidecar(operations)))
+    # One server on two sockets: the operations port is bound like the public one.
+    operations = uvicorn.Config(app, host=settings.host, port=metrics_port)
+    uvicorn.Server(config).run(sockets=[config.bind_socket(), operations.bind_socket()])
     return 0
 
 

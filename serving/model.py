@@ -162,8 +162,8 @@ def _export_sha256(metadata_path: Path) -> str:
 
 
 def default_model_name(root: str | Path = ".") -> str:
-    """A bare model is named like the pipeline's model artifact (`artifacts:` in dvc.yaml),
-    or "model" where there is no dvc.yaml: the name is the project's, not the template's."""
+    """A bare model is named after the project's data contract (its `name`, as the pipeline's
+    model artifact is), or "model" where there is none: the project's name, not the template's."""
     try:
         return versions.model_name(root)
     except (versions.VersionError, OSError, yaml.YAMLError):

@@ -17,8 +17,9 @@ from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.pipeline.validate import validate_frame
 from serving.validation import FeatureTable, feature_specs
 
-CONTRACT = parse_contract(
-    {
+
+def contract_dict() -> dict[str, object]:
+    return {
         "name": "people",
         "encoding": {
             "true_values": ["Yes", "1", "true"],
@@ -39,7 +40,9 @@ CONTRACT = parse_contract(
             {"name": "income", "type": "bool", "role": "target", "positive": "Yes"},
         ],
     }
-)
+
+
+CONTRACT = parse_contract(contract_dict())
 PADDING = st.sampled_from(["", " ", "  ", "\t"])
 MISSING = st.sampled_from(["", " ", "?", "n/a", "N/A", "NA", "na", "null", "NULL"])
 
@@ -159,3 +162,24 @@ def test_without_strip_the_space_is_part_of_the_value(strip: bool) -> None:
 
     assert values == (["Male", "Male"] if strip else [" Male", "Male"])
     assert validated_inputs(raw, contract)["sex"] == values
+
+
+def test_the_drift_check_reads_a_csv_window_laid_out_as_the_contract_says(
+    tmp_path: Path,
+) -> None:
+    """A headerless, `;`-separated window with a trailing `;` (as the source file is)."""
+    layout = {"delimiter": ";", "header": False, "names": [*CONTRACT.names]}
+    contract = parse_contract({**contract_dict(), "csv": layout})
+    raw = pd.DataFrame(
+        {
+            "hours per week": [" 40", "?"],
+            "education-num": ["13", " 9"],
+            "married": ["Yes", "no"],
+            "sex": [" Male", "Female"],
+            "income": ["Yes", "No"],
+        }
+    )
+    lines = raw.to_csv(sep=";", header=False, index=False).splitlines()
+    (tmp_path / "window.csv").write_text("".join(f"{line};\n" for line in lines))
+
+    assert drift_inputs(tmp_path / "window.csv", contract) == validated_inputs(raw, CONTRACT)

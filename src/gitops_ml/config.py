@@ -1,23 +1,23 @@
-"""Typed, strict access to `params.yaml`: every section a frozen dataclass, read one way.
+"""Typed, strict access to `params.yaml`: every section a frozen pydantic model, read one way.
 
 Defaults live in `params.yaml` only, never here: a section read from the file must name every
-field (a field with a dataclass default is an optional rule, such as a gate, that is off when
-left out). An unknown or misspelt key is an error naming the
-file, the key and the nearest valid name, so `model: {hyperparameters: …}` or `data.scenaro`
-can never pass silently and train on something else than what the file says.
+field (a field with a default is an optional rule, such as a gate, that is off when left out).
+Pydantic validates (strict types, no unknown key, frozen); its errors are told the way this
+project tells every config error: the file, the dotted key, what was expected and what was
+found, and for an unknown or misspelt key the nearest valid name, so `model: {hyperparameters:
+…}` or `data.scenaro` can never pass silently and train on something else than the file says.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -81,18 +81,89 @@ def load_params(path: str | Path = DEFAULT_PARAMS_PATH) -> Params:
     return Params(raw, str(path))
 
 
-Section = TypeVar("Section")
+class ParamsModel(BaseModel):
+    """Strict, closed and frozen: the rules every part of params.yaml is read by."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True
+    )
+
+
+Section = TypeVar("Section", bound=ParamsModel)
+
+# What a pydantic error type says was expected, in the words of this project's messages.
+_EXPECTED = {
+    "float_type": "a number",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "finite_number": "finite",
+}
 
 
 def read_section(cls: type[Section], params: Mapping[str, Any], name: str) -> Section:
-    """The section `name` of parsed params as a `cls` dataclass, checked field by field."""
+    """The section `name` of parsed params as a `cls` model, then its own cross-field rules."""
     try:
         raw = params.get(name)
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{paths.PARAMS}: section '{name}' is missing or not a mapping")
-        return _build(cls, raw, name)
+        try:
+            section = cls.model_validate(_without_nulls(raw), by_alias=True, by_name=False)
+        except ValidationError as error:
+            raise _explained(error, cls, name) from None
+        check = getattr(section, "check", None)
+        if check is not None:
+            check()
+        return section
     except ConfigError as exc:
         raise _in_file(exc, getattr(params, "path", paths.PARAMS)) from None
+
+
+def _without_nulls(raw: Any) -> Any:
+    """A key left empty (`max_parity_diff:`) is a key left out: its default, or `required`."""
+    if isinstance(raw, Mapping):
+        return {k: _without_nulls(v) for k, v in raw.items() if v is not None}
+    return raw
+
+
+def _explained(error: ValidationError, cls: type[ParamsModel], name: str) -> ConfigError:
+    """Pydantic's first complaint as this project's message (file, dotted key, expectation); an
+    unknown key first, since a misspelt key also leaves the right one missing."""
+    errors = error.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    location = [str(part) for part in first["loc"]]
+    dotted = ".".join([name, *location])
+    if first["type"] == "extra_forbidden":
+        model = _model_at(cls, location[:-1])
+        known = [field.alias or key for key, field in model.model_fields.items()]
+        section = ".".join([name, *location[:-1]])
+        try:
+            refuse_unknown([location[-1]], known, paths.PARAMS, section=section)
+        except ConfigError as unknown:
+            return unknown
+    if first["type"] == "missing":
+        return ConfigError(f"{paths.PARAMS}: '{dotted}' is required")
+    expected = _EXPECTED.get(first["type"])
+    if expected is None:  # a rule without words of ours: pydantic's own message
+        return ConfigError(f"{paths.PARAMS}: '{dotted}': {first['msg']}, got {first['input']!r}")
+    return ConfigError(f"{paths.PARAMS}: '{dotted}' must be {expected}, got {first['input']!r}")
+
+
+def _model_at(cls: type[ParamsModel], location: list[str]) -> type[ParamsModel]:
+    """The model that holds the field at `location` (a nested section such as evaluate.costs)."""
+    model = cls
+    for key in location:
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        kinds = [fields[key].annotation] if key in fields else []
+        while kinds and isinstance(kinds[0], types.UnionType):
+            kinds = list(typing.get_args(kinds[0]))
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, ParamsModel)]
+        if not nested:
+            return model
+        model = nested[0]
+    return model
 
 
 def _in_file(error: ConfigError, path: str) -> ConfigError:
@@ -104,80 +175,6 @@ def _in_file(error: ConfigError, path: str) -> ConfigError:
     return ConfigError(f"{path}: {message.removeprefix(default)}")
 
 
-def _build(cls: type[Section], raw: Mapping[str, Any], where: str) -> Section:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    keys = {f.metadata.get("key", f.name): f.name for f in fields.values()}
-    refuse_unknown(raw, keys, paths.PARAMS, section=where)
-    values: dict[str, Any] = {}
-    for key, attr in keys.items():
-        kind = hints[attr]
-        optional = _is_optional(kind)
-        field = fields[attr]
-        absent = key not in raw or raw[key] is None
-        if absent and (
-            field.default is not dataclasses.MISSING
-            or field.default_factory is not dataclasses.MISSING
-        ):
-            continue  # an optional rule left out (a gate that is off), not a hidden default
-        if absent:
-            if not optional:
-                raise ConfigError(f"{paths.PARAMS}: '{where}.{key}' is required")
-            values[attr] = None
-            continue
-        values[attr] = _convert(raw[key], _strip_none(kind), f"{where}.{key}")
-    out = cls(**values)
-    check = getattr(out, "check", None)
-    if check is not None:
-        check()
-    return out
-
-
-def _is_optional(kind: Any) -> bool:
-    return isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
-
-
-def _strip_none(kind: Any) -> Any:
-    if not _is_optional(kind):
-        return kind
-    rest = [k for k in typing.get_args(kind) if k is not type(None)]
-    return rest[0]
-
-
-def _convert(value: Any, kind: Any, key: str) -> Any:
-    origin = typing.get_origin(kind)
-    if dataclasses.is_dataclass(kind):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a mapping, got {value!r}")
-        return _build(kind, value, key)  # type: ignore[arg-type]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a mapping, got {value!r}")
-        _, item_kind = typing.get_args(kind)
-        if item_kind is Any:
-            return dict(value)
-        return {str(k): _convert(v, item_kind, f"{key}.{k}") for k, v in value.items()}
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be finite, got {value!r}")
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be a whole number, got {value!r}")
-        return value
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be true or false, got {value!r}")
-        return value
-    if kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{paths.PARAMS}: '{key}' must be text, got {value!r}")
-        return value
-    raise TypeError(f"unsupported params type {kind!r} for {key}")  # a bug, not a user error
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(f"{paths.PARAMS}: {message}")
@@ -186,7 +183,7 @@ def _require(condition: bool, message: str) -> None:
 # ------------------------------------------------------------------------------------ sections
 
 
-class ParamsSection:
+class ParamsSection(ParamsModel):
     """A section of params.yaml, read by `from_params` under the name in `section`."""
 
     section: ClassVar[str]
@@ -196,7 +193,6 @@ class ParamsSection:
         return read_section(cls, params, cls.section)
 
 
-@dataclass(frozen=True)
 class DataParams(ParamsSection):
     section: ClassVar[str] = "data"
 
@@ -214,7 +210,6 @@ class DataParams(ParamsSection):
         )
 
 
-@dataclass(frozen=True)
 class SplitParams(ParamsSection):
     section: ClassVar[str] = "split"
 
@@ -228,7 +223,6 @@ class SplitParams(ParamsSection):
         )
 
 
-@dataclass(frozen=True)
 class ModelParams(ParamsSection):
     section: ClassVar[str] = "model"
 
@@ -237,13 +231,13 @@ class ModelParams(ParamsSection):
     hyperparams: dict[str, Any]  # checked against the estimator by the train stage
 
 
-@dataclass(frozen=True)
-class Costs:
+class Costs(ParamsModel):
+    """What one wrong decision costs, in the fork's own unit (`evaluate.costs`)."""
+
     false_positive: float
     false_negative: float
 
 
-@dataclass(frozen=True)
 class EvaluateParams(ParamsSection):
     section: ClassVar[str] = "evaluate"
 
@@ -251,9 +245,16 @@ class EvaluateParams(ParamsSection):
     bootstrap_samples: int
     cv_folds: int
     seed: int
-    costs: Costs
     refits: int  # training-noise refits (0: off); see scoring.py
     refit_fraction: float
+    costs: Costs | None = None  # the business view (cost per 1,000 rows); off when left out
+
+    @property
+    def cost_pair(self) -> tuple[float, float] | None:
+        """(false positive, false negative) cost per row, or None when no costs are set."""
+        if self.costs is None:
+            return None
+        return (self.costs.false_positive, self.costs.false_negative)
 
     def check(self) -> None:
         _require(
@@ -272,7 +273,6 @@ class EvaluateParams(ParamsSection):
         )
 
 
-@dataclass(frozen=True)
 class ExportParams(ParamsSection):
     section: ClassVar[str] = "export"
 
@@ -280,7 +280,6 @@ class ExportParams(ParamsSection):
     parity_tolerance: float
 
 
-@dataclass(frozen=True)
 class DriftParams(ParamsSection):
     """Every threshold of the drift check and the profile (meanings in params.yaml)."""
 

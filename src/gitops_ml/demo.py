@@ -4,7 +4,9 @@ In a scratch directory it plays what GitHub, a registry and a cluster would do, 
 stand-ins: a bare Git repository is `origin`, the project's local DVC remote stores data and
 models, `gitops-ml deploy-local` is the deployment. Every step is the command a workflow runs
 (`commands.log` lists them with their output), so the timeline it prints says what each workflow
-will do on GitHub and where to look at the result. The artifacts stay for inspection.
+will do on GitHub and where to look at the result. The artifacts stay for inspection. It runs
+on the project's own data: the scratch copy gets Git's files and the files DVC tracks (a fork's
+CSV), so it needs those in the workspace (`make dvc-pull`) and says so when they are not.
 
 The story: main reproduced and deployed as v0.1.0 (staging, then promoted to production) → a
 pull request changing a hyperparameter, its report (markdown + a self-contained HTML page with the
@@ -254,6 +256,9 @@ class Demo:
         self.events.append(event)
         print(f"[{event.seconds:5.0f} s] {what}", flush=True)
 
+    def data_rows(self) -> int:
+        return int(json.loads((self.work / paths.DATA_METRICS).read_text())["rows"]["total"])
+
     def metric(self, key: str = "roc_auc") -> float:
         return float(json.loads((self.work / paths.EVALUATE_METRICS).read_text())["test"][key])
 
@@ -275,20 +280,36 @@ class Demo:
             capture_output=True,
             check=True,
         ).stdout.decode()
-        for name in sorted(set(filter(None, listed.split("\0")))):
+        names = sorted(set(filter(None, listed.split("\0"))))
+        pointers = [name for name in names if name.endswith(".dvc")]
+        tracked = dvc_tracked(self.source, pointers)
+        missing = [name for name in tracked if not (self.source / name).exists()]
+        if missing:
+            raise DemoError(
+                f"the demo runs in a scratch copy ({self.work}) and needs {', '.join(missing)}, "
+                "which DVC tracks but this workspace does not hold: run `make dvc-pull` first"
+            )
+        for name in [*names, *tracked]:
             src = self.source / name
-            if name.startswith((".venv", ".tools")) or not src.is_file():
+            if name.startswith((".venv", ".tools")) or not src.exists():
                 continue
             (self.work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, self.work / name, follow_symlinks=False)
+            if src.is_dir():
+                shutil.copytree(src, self.work / name, symlinks=True)
+            else:
+                shutil.copy2(src, self.work / name, follow_symlinks=False)
+        (self.work / ".venv").symlink_to(sys.prefix)  # the stages call .venv/bin's tools
         params = self.work / paths.PARAMS
         text = set_param(params.read_text(), "data.rows", self.rows)
         for key, value in SMALL_PARAMS.items():
             text = set_param(text, key, value)
         params.write_text(text)
         self.sh("git", "init", "--quiet", "--initial-branch=main")
+        (self.work / ".git" / "info" / "exclude").write_text("/.venv\n")  # a link, not a dir
         self.sh("git", "init", "--quiet", "--bare", str(self.out / "origin.git"))
         self.sh("git", "remote", "add", "origin", str(self.out / "origin.git"))
+        if pointers:  # the copied data into the scratch copy's own DVC cache, for `dvc push`
+            self.sh("dvc", "commit", "--force", "--quiet", *pointers)
 
     def commit(self, message: str, *paths_: str) -> None:
         self.sh("git", "add", "--all", *(paths_ or ("--",)))
@@ -361,8 +382,8 @@ class Demo:
         self.commit("main: pipeline reproduced")
         self.push()
         self.event(
-            f"main reproduced ({self.rows:,} rows): ROC AUC {self.metric():.3f}; data and model "
-            "in the DVC remote",
+            f"main reproduced ({self.data_rows():,} rows): ROC AUC {self.metric():.3f}; data and "
+            "model in the DVC remote",
             self.work / paths.EVALUATE_METRICS,
             "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
         )
@@ -558,6 +579,17 @@ class Demo:
         return self.events
 
 
+def dvc_tracked(root: Path, pointers: list[str]) -> list[str]:
+    """The files and directories that the `.dvc` files `pointers` (paths relative to `root`)
+    track, relative to `root`: what a copy made from Git's files alone lacks."""
+    tracked = []
+    for pointer in pointers:
+        raw = yaml.safe_load((root / pointer).read_text()) or {}
+        folder = Path(pointer).parent
+        tracked += [(folder / out["path"]).as_posix() for out in raw.get("outs") or []]
+    return tracked
+
+
 def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
@@ -585,7 +617,9 @@ def _alive(pid: int) -> bool:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("build/demo"), help="scratch directory")
-    parser.add_argument("--rows", type=int, default=3000, help="rows the pipeline trains on")
+    parser.add_argument(
+        "--rows", type=int, default=3000, help="rows the generator makes (data.source: synthetic)"
+    )
     parser.add_argument(
         "--change",
         type=parse_change,

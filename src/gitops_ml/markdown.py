@@ -65,9 +65,11 @@ def escape(value: Any) -> str:
 
 def code(value: Any) -> str:
     """`value` in code style: a code span when nothing in it needs escaping, else `<code>` with
-    the escaped text (a code span shows character references as written)."""
+    the escaped text (a code span shows character references as written, and is empty or
+    trims a space at either end)."""
     text = escape(value)
-    return f"`{text}`" if text == str(value) else f"<code>{text}</code>"
+    plain = text == str(value) and text.strip(" ") == text != ""
+    return f"`{text}`" if plain else f"<code>{text}</code>"
 
 
 # Mermaid's own character codes (`#34;`), which it decodes in every diagram's labels.

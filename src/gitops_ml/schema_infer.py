@@ -230,12 +230,6 @@ def _spellings(values: pd.Series) -> list[str]:
     return sorted(counts.index, key=lambda v: (-int(counts[v]), v))
 
 
-def _text_cells(values: pd.Series) -> pd.Series:
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
-        return pd.Series([], dtype=object)
-    return values[values.map(lambda v: isinstance(v, str))]
-
-
 def _as_written(text: str) -> str:
     """A token as the contract writes it: without surrounding whitespace, unless that is all."""
     return text.strip(WHITESPACE) or text
@@ -329,7 +323,7 @@ def _pick_target(
     values = {str(col): _two_values(frame[col], encoding) for col in frame.columns}
 
     def readable(name: str) -> bool:
-        return parse_column(frame[name], "bool", encoding).bad.any() == False  # noqa: E712
+        return not parse_column(frame[name], "bool", encoding).bad.any()
 
     candidates = [n for n, v in values.items() if len(v) == 2 or (len(v) == 1 and readable(n))]
     if target is not None:
@@ -375,10 +369,15 @@ def _with_target(encoding: Encoding, target: Target) -> tuple[Encoding, Encoding
     becomes a true and a false token, and leaves any list it would contradict."""
     if target.negative is None or target.positive is None:
         return encoding, encoding
-    pair = {target.positive.casefold(), target.negative.casefold()}
+
+    def key(token: str) -> str:  # "1" and "1.0" are one token here
+        text = token.strip().casefold()
+        return repr(float(text)) if _is_number(text) else text
+
+    pair = {key(target.positive), key(target.negative)}
 
     def without(tokens: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(t for t in tokens if t.strip().casefold() not in pair)
+        return tuple(t for t in tokens if key(t) not in pair)
 
     features = Encoding(
         without(encoding.true_values),

@@ -38,13 +38,16 @@ def render_summary(evaluation: dict[str, Any], export: dict[str, Any], data: dic
         cv = evaluation.get("cv", {}).get(key)
         cv_text = f"{cv['mean']:.4f} ± {cv['std']:.4f}" if cv else ""
         lines.append(f"{name:<12}{value:>8.4f}   [{low:.4f}, {high:.4f}]  {cv_text:>16}".rstrip())
-    business = evaluation["business"]
+    business = evaluation.get("business")  # only when params.yaml sets evaluate.costs
     onnx, parity = export["onnx"], export["parity"]
+    lines.append("")
+    if business:
+        lines.append(
+            f"Cost per 1,000 rows: {business['cost_per_1000']:,.0f} at threshold "
+            f"{business['threshold']:.2f}; {business['cost_per_1000_at_best']:,.0f} at the "
+            f"cost-minimising threshold {business['best_threshold']:.2f}"
+        )
     lines += [
-        "",
-        f"Cost per 1,000 rows: {business['cost_per_1000']:,.0f} at threshold "
-        f"{business['threshold']:.2f}; {business['cost_per_1000_at_best']:,.0f} at the "
-        f"cost-minimising threshold {business['best_threshold']:.2f}",
         f"ONNX model: {onnx['path']} ({onnx['size_bytes'] / 1024:,.0f} KiB, opset {onnx['opset']}, "
         f"sha256 {onnx['sha256'][:12]}…)",
         f"ONNX parity: max |Δp| {parity['max_abs_diff']:.1e}, {parity['label_flips']} label flips "

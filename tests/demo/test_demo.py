@@ -76,6 +76,20 @@ def test_the_demo_never_deletes_a_directory_it_did_not_make(tmp_path: Path) -> N
     assert (tmp_path / "precious.txt").exists()
 
 
+def test_the_demo_names_the_tracked_data_its_scratch_copy_lacks(tmp_path: Path) -> None:
+    fork = tmp_path / "fork"
+    (fork / "data").mkdir(parents=True)
+    (fork / "data" / "customers.csv.dvc").write_text("outs:\n- md5: 0\n  path: customers.csv\n")
+    subprocess.run(["git", "init", "--quiet"], cwd=fork, check=True)
+    with pytest.raises(DemoError) as raised:
+        Demo(fork, tmp_path / "demo", rows=100).prepare()
+    assert str(raised.value) == (
+        f"the demo runs in a scratch copy ({tmp_path / 'demo' / 'work'}) and needs "
+        "data/customers.csv, which DVC tracks but this workspace does not hold: run "
+        "`make dvc-pull` first"
+    )
+
+
 @pytest.mark.slow
 def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> None:
     project = scratch_repo(tmp_path / "project", origin=False)  # fixture contract and params

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 from conftest import ExportedModel
 from monitor_support import ForeignProject, foreign, run_drift, write_fixture_profile
 from project_fixtures import PARAMS_PATH
@@ -230,21 +229,19 @@ def test_csv_is_written_with_the_contracts_tokens_and_reads_back_like_parquet(
     assert from_csv["features"] == from_parquet["features"]
 
 
-def test_the_log_follows_the_serving_format_with_the_model_name_from_dvc_yaml(
+def test_the_log_follows_the_serving_format_with_the_model_named_after_the_contract(
     churn: Project,
 ) -> None:
-    dvc_yaml = churn.directory / "dvc.yaml"
-    dvc_yaml.write_text(yaml.safe_dump({"artifacts": {"fixture-model": {"type": "model"}}}))
     model = ("--model", str(churn.onnx_path))
     args = ("--rows", "600", "--labels", "--train", str(churn.train_path), *model)
-    assert churn.simulate("log.jsonl", *args, "--dvc-yaml", str(dvc_yaml)) == 0
+    assert churn.simulate("log.jsonl", *args) == 0
     text = (churn.directory / "log.jsonl").read_text()
     records = [json.loads(line) for line in text.splitlines()]
     first = records[0]
     assert {"ts", "request_id", "model", "model_version", "features", "prediction", "label"} <= set(
         first
     )
-    assert first["model"] == "fixture-model" and first["ts"].endswith("Z")
+    assert first["model"] == churn.contract.name and first["ts"].endswith("Z")
     assert first["request_id"] == first["features"].get("customer_id", first["request_id"])
     result = churn.drift("log.jsonl")
     assert result["rows"] == 600 and result["prediction"]["level"] == "ok"

@@ -3,7 +3,6 @@ threshold chosen away from the test set, plot data on fixed grids, and byte-iden
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -413,7 +412,7 @@ def test_evaluate_seed_moves_cv_and_bootstrap_but_not_test_metrics(
         test,
         contract,
         SMALL_MODEL,
-        replace(PARAMS, seed=8),
+        PARAMS.model_copy(update={"seed": 8}),
     )
 
     assert base.metrics["test"] == reseeded.metrics["test"]  # the test set does not depend on it
@@ -440,7 +439,9 @@ def test_training_noise_is_the_spread_of_test_metrics_over_seeded_refits(
     for k in (1, 2, 3):
         rows = np.sort(np.random.default_rng(7 + k).choice(2400, size=2160, replace=False))
         with threadpool_limits(limits=1):
-            model = fit_model(train.iloc[rows], contract, replace(SMALL_MODEL, seed=7 + k))
+            model = fit_model(
+                train.iloc[rows], contract, SMALL_MODEL.model_copy(update={"seed": 7 + k})
+            )
         roc.append(skm.roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
     assert noise["sd"]["roc_auc"] == pytest.approx(np.std(roc, ddof=1), rel=1e-9)
     assert 0 < noise["sd"]["roc_auc"] < 0.05
@@ -450,10 +451,23 @@ def test_training_noise_is_off_with_zero_refits(
     splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
 ) -> None:
     train, test = splits
-    off = replace(PARAMS, refits=0)
+    off = PARAMS.model_copy(update={"refits": 0})
 
     assert training_noise(train, test, contract, SMALL_MODEL, off) is None
     assert "training_noise" not in evaluate(model, train, test, contract, SMALL_MODEL, off).metrics
+
+
+def test_no_business_view_without_configured_costs(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
+) -> None:
+    """A fork inherits params.yaml: costs it never set must not price its mistakes."""
+    train, test = splits
+    section = PARAMS.model_dump(exclude={"costs"})
+    uncosted = EvaluateParams.from_params({"evaluate": {**section, "refits": 0}})
+
+    assert uncosted.costs is None and uncosted.cost_pair is None
+    metrics = evaluate(model, train, test, contract, SMALL_MODEL, uncosted).metrics
+    assert "business" not in metrics and not any("cost" in key for key in metrics["test"])
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import joblib
 import numpy as np
 import onnx
 import pandas as pd
 import pytest
+import yaml
 from onnx import TensorProto
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
@@ -34,7 +38,9 @@ from gitops_ml.pipeline.export import (
 )
 from gitops_ml.pipeline.train import build_model, fit_model
 from gitops_ml.synthetic import generate_churn
-from serving.validation import FeatureTable, feature_specs
+from gitops_ml.v2_request import records, v2_request
+from serving.app import create_app
+from serving.model import load_model
 
 SMALL_MODELS = {
     "hist_gradient_boosting": {"max_iter": 40},
@@ -54,8 +60,12 @@ def test_parity_holds_for_every_registered_model_type(
     model_type: str, frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
 ) -> None:
     train, test = frames
-    model = fit_model(train, contract, ModelParams(model_type, 1, SMALL_MODELS[model_type]))
-    onnx_bytes, metrics = export_model(model, test, contract, ExportParams(17, 1e-4))
+    model = fit_model(
+        train, contract, ModelParams(type=model_type, seed=1, hyperparams=SMALL_MODELS[model_type])
+    )
+    onnx_bytes, metrics = export_model(
+        model, test, contract, ExportParams(opset=17, parity_tolerance=1e-4)
+    )
     parity = metrics["parity"]
     assert parity["label_flips"] == 0
     assert parity["max_abs_diff"] <= 1e-4
@@ -103,7 +113,7 @@ def test_unconvertible_model_fails_export_with_the_converters_message(
     frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
 ) -> None:
     train, _ = frames
-    base = build_model(ModelParams("logistic_regression", 0, {}), contract)
+    base = build_model(ModelParams(type="logistic_regression", seed=0, hyperparams={}), contract)
     model = Pipeline(
         [("preprocess", base.named_steps["preprocess"]), ("c", _HandWrittenClassifier())]
     )
@@ -124,7 +134,10 @@ def test_parity_failure_reports_the_numbers(
     monkeypatch.setattr(model, "predict_proba", skewed)
     with pytest.raises(ExportError, match=r"test: max \|Δp\| = 0\.01 \(tolerance 0\.0001\)"):
         export_model(
-            model, exported_model.test_frame, exported_model.contract, ExportParams(17, 1e-4)
+            model,
+            exported_model.test_frame,
+            exported_model.contract,
+            ExportParams(opset=17, parity_tolerance=1e-4),
         )
 
 
@@ -191,33 +204,71 @@ def odd_named(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
-def test_a_model_on_any_column_names_exports_with_parity() -> None:
-    """`education-num` used to crash the parity check: skl2onnx renamed the input."""
-    contract = parse_contract(
-        {
-            "name": "census",
-            "columns": [
-                {"name": "education-num", "type": "int"},
-                {"name": "plan type", "type": "category"},
-                {"name": "rate.monthly", "type": "float"},
-                {"name": "größe", "type": "category"},
-                {"name": "label", "type": "category"},
-                {"name": "income >50K", "type": "bool", "role": "target"},
-            ],
-        }
+ODD_CONTRACT = {
+    "name": "census",
+    "encoding": {"strip": True},
+    "columns": [
+        {"name": "education-num", "type": "int"},
+        {"name": "plan type", "type": "category", "checks": {"allowed": ["basic", "premium"]}},
+        {"name": "rate.monthly", "type": "float"},
+        {"name": "größe", "type": "category"},
+        {"name": "label", "type": "category"},
+        {"name": "income >50K", "type": "bool", "role": "target"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def odd_export() -> tuple[Contract, Pipeline, bytes, dict[str, Any]]:
+    contract = parse_contract(ODD_CONTRACT)
+    model = fit_model(
+        odd_named(800, 1),
+        contract,
+        ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={}),
     )
-    model = fit_model(odd_named(800, 1), contract, ModelParams("hist_gradient_boosting", 0, {}))
-    onnx_bytes, metrics = export_model(model, odd_named(200, 2), contract, ExportParams(17, 1e-4))
+    onnx_bytes, metrics = export_model(
+        model, odd_named(200, 2), contract, ExportParams(opset=17, parity_tolerance=1e-4)
+    )
+    return contract, model, onnx_bytes, metrics
+
+
+def test_a_model_on_any_column_names_exports_with_parity(
+    odd_export: tuple[Contract, Pipeline, bytes, dict[str, Any]],
+) -> None:
+    """`education-num` used to crash the parity check: skl2onnx renamed the input."""
+    contract, _, onnx_bytes, metrics = odd_export
 
     inputs = [i.name for i in onnx.load_from_string(onnx_bytes).graph.input]
     assert inputs == list(contract.onnx_inputs.values())
     assert inputs == ["education_num", "plan_type", "rate_monthly", "gr__e", "label_2"]
     assert metrics["parity"]["label_flips"] == 0
 
-    # Serving takes the data's names and feeds the model's: the same probabilities.
+
+def test_serving_takes_and_shows_the_data_names_and_feeds_the_models(
+    odd_export: tuple[Contract, Pipeline, bytes, dict[str, Any]], tmp_path: Path
+) -> None:
+    contract, model, onnx_bytes, _ = odd_export
+    (tmp_path / "model.onnx").write_bytes(onnx_bytes)
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(ODD_CONTRACT, allow_unicode=True))
+    served = load_model(tmp_path / "model.onnx", tmp_path / "schema.yaml", model_name="census")
     rows = odd_named(5, 3)
-    columns = {name: rows[name].tolist() for name in contract.feature_names}
-    feeds = FeatureTable(feature_specs(contract)).build(columns, 5, "input").feeds
-    (served,) = onnx_session(onnx_bytes).run(["probabilities"], feeds)
-    expected = model.predict_proba(model_frame(rows, contract))
-    np.testing.assert_allclose(served, expected, atol=1e-5)
+    padded = rows.assign(**{"plan type": " " + rows["plan type"]})  # read with encoding.strip
+
+    async def ask() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(served))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return [
+                await client.get("/v2/models/census"),
+                await client.post("/predict", json=records(padded, contract)),
+                await client.post("/v2/models/census/infer", json=v2_request(rows, contract)),
+            ]
+
+    metadata, predicted, inferred = asyncio.run(ask())
+
+    assert [i["name"] for i in metadata.json()["inputs"]] == contract.feature_names
+    expected = model.predict_proba(model_frame(rows, contract))[:, 1]
+    assert predicted.status_code == inferred.status_code == 200
+    by_record = [p["probability"] for p in predicted.json()["predictions"]]
+    np.testing.assert_allclose(by_record, expected, atol=1e-5)
+    (probabilities,) = [o for o in inferred.json()["outputs"] if o["name"] == "probabilities"]
+    np.testing.assert_allclose(probabilities["data"][1::2], expected, atol=1e-5)

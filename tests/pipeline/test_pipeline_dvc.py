@@ -19,10 +19,15 @@ STAGES = ("ingest", "validate", "split", "train", "evaluate", "export", "profile
 
 
 def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`.venv/bin/dvc …` from a shell that never activated the environment (no `.venv/bin` on
+    PATH, as on a CI runner or a fresh terminal): the stages find the project's tools alone."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "ITERATIVE_DO_NOT_TRACK": "1"}
-    env["PATH"] = f"{repo / '.venv' / 'bin'}:{env['PATH']}"
+    entries = env["PATH"].split(os.pathsep)
+    env["PATH"] = os.pathsep.join(e for e in entries if Path(e).parts[-2:] != (".venv", "bin"))
+    env.pop("VIRTUAL_ENV", None)
+    tool = str(repo / ".venv" / "bin" / "dvc")
     result = subprocess.run(
-        ["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+        [tool, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

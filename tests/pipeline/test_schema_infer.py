@@ -12,10 +12,18 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, load_contract, parse_contract
 from gitops_ml.pipeline.validate import validate_frame
-from gitops_ml.schema_infer import SchemaInferError, _nice_bounds, infer_contract, render
+from gitops_ml.schema_infer import (
+    SchemaInferError,
+    _nice_bounds,
+    infer_contract,
+    read_sample,
+    render,
+    sniff_layout,
+)
 from gitops_ml.synthetic import generate_churn
 
 
@@ -416,6 +424,7 @@ def test_a_target_spelt_like_other_bool_tokens_does_not_change_other_columns() -
     contract = infer_contract(frame, "t.csv").contract
 
     assert contract.column("kids").type == "int"
+    assert not {"1", "1.0", "2"} & set(contract.encoding.true_values[1:])  # '2' alone is true
     validated = validate_frame(frame, contract).frame
     assert validated is not None
     assert validated["target"].tolist() == [False, True, False, False, False]
@@ -471,3 +480,43 @@ def test_the_draft_is_byte_identical_run_after_run(
         drafts.add(Path("d.yaml").read_text())
 
     assert len(drafts) == 1
+
+
+@st.composite
+def laid_out_files(draw: st.DrawFn) -> tuple[str, pd.DataFrame, dict[str, object]]:
+    """A small table written in any of the layouts real files come in, with what was used."""
+    rows = draw(st.integers(4, 30))
+    columns = {
+        "amount": draw(st.lists(st.integers(-500, 500).map(str), min_size=rows, max_size=rows)),
+        "plan": draw(
+            st.lists(st.sampled_from(["basic", "plus", "pro"]), min_size=rows, max_size=rows)
+        ),
+        "score": draw(st.lists(CELLS["float"].map(str), min_size=rows, max_size=rows)),
+        "churn": draw(st.lists(st.sampled_from(["yes", "no"]), min_size=rows, max_size=rows)),
+    }
+    frame = pd.DataFrame(columns)
+    layout = {
+        "delimiter": draw(st.sampled_from([",", ";", "\t", "|"])),
+        "header": draw(st.booleans()),
+        "trailing": draw(st.booleans()),
+    }
+    text = frame.to_csv(sep=layout["delimiter"], header=layout["header"], index=False)
+    end = layout["delimiter"] if layout["trailing"] else ""
+    return "".join(f"{line}{end}\n" for line in text.splitlines()), frame, layout
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=laid_out_files())
+def test_any_layout_is_read_back_column_for_column(
+    case: tuple[str, pd.DataFrame, dict[str, object]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    text, frame, layout = case
+    path = tmp_path_factory.mktemp("layout") / "data.csv"
+    path.write_text(text)
+    names = None if layout["header"] else list(frame.columns)
+
+    sniffed = sniff_layout(read_sample(str(path)), names)
+    read = gio.read_table(path, raw_text=True, layout=sniffed.csv)
+
+    assert (sniffed.csv.delimiter, sniffed.csv.header) == (layout["delimiter"], layout["header"])
+    pd.testing.assert_frame_equal(read, frame, check_dtype=False)

@@ -28,6 +28,20 @@ def test_summary_prints_metrics_with_intervals_and_the_onnx_path(
     assert "0 label flips on 10,200 rows" in out
 
 
+def test_summary_has_no_cost_line_without_configured_costs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uncosted = {key: value for key, value in EVALUATION.items() if key != "business"}
+    for name, doc in (("evaluate", uncosted), ("export", EXPORT), ("data", DATA)):
+        gio.write_json(tmp_path / f"{name}.json", doc)
+
+    assert main(["summary", "--metrics-dir", str(tmp_path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "ROC AUC       0.8626" in out and "ONNX model: models/model.onnx" in out
+    assert "cost" not in out.lower()
+
+
 def test_summary_before_any_run_says_what_to_do(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

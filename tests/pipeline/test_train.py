@@ -27,21 +27,29 @@ def test_registry_offers_the_three_documented_model_types() -> None:
 
 def test_unknown_model_type_names_the_choices(contract: Contract) -> None:
     with pytest.raises(ModelConfigError, match=r"model.type 'xgboost'.*hist_gradient_boosting"):
-        build_model(ModelParams("xgboost", 0, {}), contract)
+        build_model(ModelParams(type="xgboost", seed=0, hyperparams={}), contract)
 
 
 def test_unknown_hyperparameter_is_rejected_with_the_valid_names(contract: Contract) -> None:
     with pytest.raises(ModelConfigError, match=r"\['n_trees'\].*valid: .*max_iter"):
-        build_model(ModelParams("hist_gradient_boosting", 0, {"n_trees": 10}), contract)
+        build_model(
+            ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"n_trees": 10}),
+            contract,
+        )
 
 
 def test_out_of_range_hyperparameter_is_rejected_before_fitting(contract: Contract) -> None:
     with pytest.raises(ModelConfigError, match="learning_rate"):
-        build_model(ModelParams("hist_gradient_boosting", 0, {"learning_rate": -1.0}), contract)
+        build_model(
+            ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"learning_rate": -1.0}),
+            contract,
+        )
 
 
 def test_seed_and_hyperparameters_reach_the_estimator(contract: Contract) -> None:
-    model = build_model(ModelParams("random_forest", 123, {"n_estimators": 7}), contract)
+    model = build_model(
+        ModelParams(type="random_forest", seed=123, hyperparams={"n_estimators": 7}), contract
+    )
     estimator = model.named_steps["classifier"]
     assert estimator.random_state == 123
     assert estimator.n_estimators == 7
@@ -51,12 +59,12 @@ def test_training_data_with_one_class_is_a_clear_error(contract: Contract) -> No
     frame = generate_churn(300, seed=1)
     frame["churned"] = False
     with pytest.raises(ModelConfigError, match="single class"):
-        fit_model(frame, contract, ModelParams("logistic_regression", 0, {}))
+        fit_model(frame, contract, ModelParams(type="logistic_regression", seed=0, hyperparams={}))
 
 
 def test_same_seed_gives_identical_predictions(contract: Contract) -> None:
     frame = generate_churn(1500, seed=3)
-    params = ModelParams("hist_gradient_boosting", 5, {"max_iter": 30})
+    params = ModelParams(type="hist_gradient_boosting", seed=5, hyperparams={"max_iter": 30})
     first = fit_model(frame, contract, params)
     second = fit_model(frame, contract, params)
     from gitops_ml.contract import model_frame

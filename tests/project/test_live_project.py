@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gitops_ml import paths
 from gitops_ml.config import (
@@ -24,7 +23,7 @@ from gitops_ml.config import (
     load_params,
 )
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.release.versions import model_name_from_dvc_yaml
+from gitops_ml.release.versions import model_name
 from gitops_ml.review.gates import GateParams
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +47,12 @@ def test_every_params_section_reads_strictly() -> None:
     GateParams.from_params(params)
 
 
-def test_dvc_yaml_names_exactly_one_model_artifact() -> None:
-    assert model_name_from_dvc_yaml(yaml.safe_load((ROOT / paths.DVC_YAML).read_text()))
+def test_the_model_artifact_in_dvc_yaml_is_named_after_the_live_contract() -> None:
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        artifacts = repo.artifacts.read()[paths.DVC_YAML]
+    assert {name: a.path for name, a in artifacts.items()} == {model_name(ROOT): paths.MODEL_ONNX}
 
 
 def test_committed_profile_covers_the_contract_features(contract: Contract) -> None:

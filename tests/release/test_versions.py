@@ -192,20 +192,37 @@ def test_version_command_prints_and_records_outputs_for_the_workflow(
 
 
 @pytest.mark.parametrize(
-    ("dvc_yaml", "message"),
+    ("contract", "message"),
     [
-        (None, r"^dvc\.yaml not found: .*dvc\.yaml; the model name comes from its 'artifacts:'$"),
-        ("stages: [\n", r"dvc\.yaml: not valid YAML"),
-        ("stages: {}\n", r"dvc\.yaml: no 'artifacts:' section naming the model"),
+        (
+            None,
+            r"^data/schema\.yaml not found: .*; the model is named after the contract's 'name'$",
+        ),
+        ("columns: [\n", r"data/schema\.yaml: not valid YAML"),
+        ("columns: []\n", r"data/schema\.yaml: no 'name' to name the model after"),
+        (
+            "name: Adult Census\n",
+            r"data/schema\.yaml: name 'Adult Census' names the model \(its version tags and "
+            r"image\): use lowercase letters, digits, '-' and '_'",
+        ),
     ],
-    ids=["missing", "malformed", "no-artifacts"],
+    ids=["missing", "malformed", "no-name", "not-a-tag"],
 )
-def test_the_model_name_comes_from_dvc_yaml_or_an_error_naming_it(
-    tmp_path: Path, dvc_yaml: str | None, message: str
+def test_the_model_is_named_after_the_contract_or_an_error_naming_it(
+    tmp_path: Path, contract: str | None, message: str
 ) -> None:
     from gitops_ml.release.versions import model_name
 
-    if dvc_yaml is not None:
-        (tmp_path / "dvc.yaml").write_text(dvc_yaml)
+    (tmp_path / "data").mkdir()
+    if contract is not None:
+        (tmp_path / "data" / "schema.yaml").write_text(contract)
     with pytest.raises(VersionError, match=message):
         model_name(tmp_path)
+
+
+def test_a_fork_s_model_is_named_after_its_contract(tmp_path: Path) -> None:
+    from gitops_ml.release.versions import model_name
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "schema.yaml").write_text("name: census_income\ncolumns: []\n")
+    assert model_name(tmp_path) == "census_income"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from project_fixtures import fixture_params
 
@@ -166,7 +164,7 @@ def test_a_real_regression_inside_the_margin_passes() -> None:
 
 
 def test_regression_test_none_uses_the_margin_alone() -> None:
-    margin_only = replace(GATES, regression_test="none")
+    margin_only = GATES.model_copy(update={"regression_test": "none"})
     gate = by_name(
         check_gates(
             margin_only,

@@ -44,7 +44,7 @@ def test_numbers_format_by_size_and_cells_escape_text() -> None:
 )
 def test_plain_values_come_out_unchanged(plain: str) -> None:
     assert escape(plain) == plain.replace("__", "&#95;&#95;")  # `__` could be emphasis
-    if "__" not in plain:
+    if "__" not in plain and plain == plain.strip():  # a code span trims a leading space
         assert code(plain) == f"`{plain}`"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ import pandas as pd
 import pytest
 import yaml
 from cmarkgfm.cmark import Options
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.markdown import code, escape
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import build_profile
 from gitops_ml.monitor.readers import canonical_frame, frame_chunks
@@ -56,7 +60,8 @@ SEGMENT = "seg|ment @octocat </details>"  # a categorical slice column
 AMOUNT = "<img src=x onerror=alert(2)> #4"  # a numeric feature
 PLAN = "plan\n```\n@some-org/some-team"  # a categorical feature with a newline and a fence
 TARGET = "left | @octocat"
-SECRET_TEXT = ("octocat", "onerror=alert(1)", "some-org/some-team", "evil.example")
+# Parts of the hostile values a reader must still see, as text: escaped, never dropped.
+SHOWN = ("octocat", "onerror=alert(1)", "some-org/some-team", "evil.example")
 
 
 def hostile_contract() -> dict[str, Any]:
@@ -191,8 +196,40 @@ def assert_inert(markdown: str, fenced: int) -> Rendered:
 def assert_shown(out: Rendered) -> None:
     """The hostile values are shown as text, not swallowed by the escaping."""
     text = "".join(out.text) + "".join(b for _, b in out.pre)
-    for fragment in SECRET_TEXT:
+    for fragment in SHOWN:
         assert fragment in text.replace("\u200b", ""), f"{fragment!r} is not shown"
+
+
+# ----------------------------------------------------------------------------- any text
+
+PIECES = [*"|`~*_[]()<>!\\$@#&;:/.-+= \n\r", "```", "</details>", "<img src=x>", "https://"]
+PIECES += ["www.", "GH-1", "&lt;", "&#64;", "@a", "#1", "a@b.example"]
+ANY_TEXT = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.text(st.characters(exclude_categories=["Cs", "Cc"]))),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY_TEXT, st.booleans())
+def test_escaped_text_is_one_cell_no_markup_and_reads_as_the_value(
+    value: str, as_code: bool
+) -> None:
+    shown = code(value) if as_code else escape(value)
+    html = github_html(f"| a | b |\n|---|---|\n| {shown} | z |\n\nbefore {shown} after\n")
+    reader = _Reader()
+    reader.feed(html)
+    out = reader.out
+    assert out.tags <= {"table", "thead", "tbody", "tr", "th", "td", "p", "code"}
+    assert [len(cells) for _, cells in out.rows] == [2, 2]
+    assert all(
+        int(row.rsplit(":", 1)[1]) <= int(c[-1].rsplit(":", 1)[1]) + 1 for row, c in out.rows
+    )
+    assert not REFERENCES.search("".join(out.text))
+    paragraph = html.split("<p", 1)[1].split(">", 1)[1].rsplit("</p>", 1)[0]
+    shown_text = re.sub(r"</?code>", "", paragraph)
+    expected = "before " + re.sub(r"\r\n?|\n", " ", value) + " after"
+    assert unescape(shown_text).replace("\u200b", "") == expected.replace("\u200b", "")
 
 
 # ----------------------------------------------------------------------------- the reports
@@ -297,7 +334,7 @@ def test_the_model_card_keeps_its_structure_whatever_the_contract_holds(
     assert_shown(assert_inert(card, fenced=1))
 
 
-def _frame(contract: Contract, rows: int, shift: int, seed: int) -> pd.DataFrame:
+def _frame(rows: int, shift: int, seed: int) -> pd.DataFrame:
     """Raw rows of the hostile contract; `shift` moves the segments towards later values."""
     rng = np.random.default_rng(seed)
     weights = np.arange(1, len(HOSTILE) + 1, dtype=float) ** shift
@@ -316,9 +353,9 @@ def test_the_drift_report_keeps_its_structure_and_its_charts_whatever_the_data_h
     contract: Contract,
 ) -> None:
     settings = drift_settings()
-    reference = _frame(contract, 4000, shift=0, seed=1)
+    reference = _frame(4000, shift=0, seed=1)
     profile = build_profile(canonical_frame(reference, contract, "train"), contract, settings)
-    window = _frame(contract, 4000, shift=2, seed=2)
+    window = _frame(4000, shift=2, seed=2)
     result = check_drift(profile, frame_chunks(window, contract), settings)
     assert {f.name for f in result.features if f.level == "alert"} >= {SEGMENT, PLAN}
     charts = min(3, len(result.drifting_features))
@@ -328,7 +365,7 @@ def test_the_drift_report_keeps_its_structure_and_its_charts_whatever_the_data_h
 def test_the_validation_report_keeps_its_structure_whatever_the_data_holds(
     tmp_path: Path, contract: Contract, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    raw = _frame(contract, 50, shift=0, seed=3).astype(str)
+    raw = _frame(50, shift=0, seed=3).astype(str)
     raw.loc[:4, PLAN] = [HOSTILE[i] for i in (0, 1, 2, 6, 7)]  # outside the allowed list
     raw.loc[5:9, AMOUNT] = [HOSTILE[i] for i in (3, 5, 9, 11, 15)]  # not numbers
     raw.loc[10:11, "row id"] = "@octocat"  # not unique

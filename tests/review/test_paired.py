@@ -43,7 +43,9 @@ def weak_onnx(exported_model) -> bytes:
     contract = exported_model.contract
     without = replace(contract, columns=[c for c in contract.columns if c.name != STRONGEST])
     model = fit_model(exported_model.train_frame, without, WEAK_MODEL)
-    onnx_bytes, _ = export_model(model, exported_model.test_frame, without, ExportParams(17, 1e-4))
+    onnx_bytes, _ = export_model(
+        model, exported_model.test_frame, without, ExportParams(opset=17, parity_tolerance=1e-4)
+    )
     return onnx_bytes
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -283,7 +282,7 @@ def test_the_interval_level_is_family_wise_over_the_regression_gates_and_named()
     assert "no training noise measured (`evaluate.refits: 0`)" in md
 
     one_gate = inputs(evaluate_doc(), evaluate_doc(roc=0.85))
-    one_gate.gates = replace(GATES, max_regression={"roc_auc": 0.01})
+    one_gate.gates = GATES.model_copy(update={"max_regression": {"roc_auc": 0.01}})
     assert "| 95% interval |" in render(one_gate).markdown
 
 
@@ -397,7 +396,7 @@ def test_a_narrower_slice_gap_is_not_flagged() -> None:
 
 def test_slice_gap_gate_reads_the_pr_slices() -> None:
     data = inputs(evaluate_doc(), evaluate_doc())
-    data.gates = replace(GATES, max_slice_gap={"recall": 0.1})
+    data.gates = GATES.model_copy(update={"max_slice_gap": {"recall": 0.1}})
     data.pr_slices = slices_doc(0.40)
     report = render(data)
     assert not report.passed

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from loadgen import run_load
 from object_store import ObjectStore, object_store
 from serving_support import serving_exported, sidecar
 from test_capture import backlog
 
 from gitops_ml.v2_request import records
-from serving.loadgen import run_load
 
 pytestmark = pytest.mark.slow
 

@@ -353,13 +353,21 @@ def test_openapi_documents_predict_records_from_the_data_contract(client: httpx.
     assert "/v2/models/{model_name}/infer" in spec["paths"]
 
 
-def test_the_readme_examples_are_answered_and_agree_with_each_other(client: httpx.Client) -> None:
-    """serving/examples/*.json are what the README's curl commands send: the same two
-    customers, once as V2 tensors and once as records."""
-    examples = Path(__file__).resolve().parents[2] / "serving" / "examples"
+def test_the_request_examples_are_answered_and_agree_with_each_other(
+    client: httpx.Client, exported_model: Any
+) -> None:
+    """The request examples (serving/examples/*.json, what the README's curl commands send) are
+    drawn from the contract by `serving.example_payloads`: the same two rows, once as V2
+    tensors and once as records. Drawn here from the model's own fixture contract; that the
+    committed files match the live contract is a project check (tests/project)."""
+    from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads, render
 
-    v2 = client.post(INFER, content=(examples / "infer_v2.json").read_bytes())
-    plain = client.post("/predict", content=(examples / "predict.json").read_bytes())
+    bodies = {
+        name: render(body) for name, body in example_payloads(exported_model.contract).items()
+    }
+
+    v2 = client.post(INFER, content=bodies[INFER_FILE])
+    plain = client.post("/predict", content=bodies[PREDICT_FILE])
 
     assert v2.status_code == 200 and plain.status_code == 200
     probabilities = v2.json()["outputs"][1]["data"]

@@ -223,9 +223,10 @@ def test_control_characters_in_a_category_are_refused_not_scored_like_empty(
         assert "field 'plan': row 0 contains the control character U+00" in caught.value.message
 
 
-def test_a_bare_model_is_named_after_the_projects_model_artifact(tmp_path: Path) -> None:
-    assert default_model_name(tmp_path) == "model", "no dvc.yaml: a neutral name"
-    (tmp_path / "dvc.yaml").write_text("artifacts:\n  fraud-model:\n    type: model\n")
+def test_a_bare_model_is_named_after_the_projects_contract(tmp_path: Path) -> None:
+    assert default_model_name(tmp_path) == "model", "no data contract: a neutral name"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "schema.yaml").write_text("name: fraud-model\ncolumns: []\n")
 
     assert default_model_name(tmp_path) == "fraud-model"
 

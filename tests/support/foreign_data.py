@@ -10,6 +10,8 @@ fork would write for it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +99,124 @@ def write_foreign_csv(path: str | Path, rows: int = 7000, seed: int = 3) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     foreign_frame(rows, seed).to_csv(path, index=False)
     return path
+
+
+# ------------------------------------------------------------------------------------------
+# Real-world spellings: files as public CSVs are written, for the fork test's README run.
+# Each returns the file's text; the fork test writes it as the README's data file and expects
+# `schema infer` to read it as it is.
+
+
+def _logistic(rng: np.random.Generator, logit: np.ndarray) -> np.ndarray:
+    return rng.random(len(logit)) < 1 / (1 + np.exp(-logit))
+
+
+def census_csv(rows: int = 2000, seed: int = 5) -> str:
+    """Census-income style (the UCI `adult.data` file): no header row, `, ` between values (so
+    every value but the first has a leading space), `?` for missing, a text label
+    `>50K` / `<=50K`."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(17, 80, rows)
+    education_num = rng.integers(1, 17, rows)
+    hours = np.clip(np.round(rng.normal(40, 11, rows)), 1, 99).astype(int)
+    sex = rng.choice(["Male", "Female"], rows, p=[0.67, 0.33])
+    workclass = rng.choice(
+        ["Private", "Self-emp-not-inc", "Local-gov", "?"], rows, p=[0.7, 0.1, 0.14, 0.06]
+    )
+    occupation = rng.choice(
+        ["Prof-specialty", "Craft-repair", "Sales", "Exec-managerial", "?"],
+        rows,
+        p=[0.25, 0.25, 0.2, 0.24, 0.06],
+    )
+    gain = np.where(rng.random(rows) < 0.08, rng.integers(1000, 20000, rows), 0)
+    logit = (
+        -8.6
+        + 0.045 * age
+        + 0.32 * education_num
+        + 0.03 * hours
+        + 0.9 * (sex == "Male")
+        + 0.9 * (occupation == "Exec-managerial")
+        + 0.00025 * gain
+    )
+    label = np.where(_logistic(rng, logit), ">50K", "<=50K")
+    columns = [age, workclass, education_num, occupation, sex, gain, hours, label]
+    return "".join(", ".join(str(c[i]) for c in columns) + "\n" for i in range(rows))
+
+
+def telco_csv(rows: int = 2000, seed: int = 6) -> str:
+    """A telecom export: hyphenated and spaced column names, Yes/No, a blank for missing, the
+    payment method padded with a trailing space (a fixed-width database column), and a trailing
+    comma at the end of every data row (the header has none)."""
+    frame = foreign_frame(rows, seed)
+    frame["PaymentMethod"] = frame["PaymentMethod"] + " "
+    renamed = frame.rename(
+        columns={
+            "customerID": "customer id",
+            "SeniorCitizen": "senior-citizen",
+            "InternetService": "internet service",
+            "Contract": "plan type",
+            "MonthlyCharges": "monthly-charges",
+            "TotalCharges": "total charges",
+            "Churn": "churned",
+        }
+    )
+    header = ",".join(renamed.columns) + "\n"
+    body = renamed.to_csv(index=False, header=False).replace("\n", ",\n")
+    return header + body
+
+
+def credit_csv(rows: int = 2000, seed: int = 7) -> str:
+    """A European export: `;` between values, dotted names, `NA` for missing, a text label
+    `good` / `bad` (the rarer `bad` is the positive class)."""
+    rng = np.random.default_rng(seed)
+    duration = rng.integers(4, 72, rows)
+    amount = np.round(rng.gamma(2.0, 1600.0, rows), 2)
+    age = rng.integers(19, 75, rows)
+    purpose = rng.choice(["car", "furniture", "radio/tv", "education", "business"], rows)
+    housing = rng.choice(["own", "rent", "free"], rows, p=[0.7, 0.2, 0.1])
+    savings = rng.choice(["little", "moderate", "rich", "NA"], rows, p=[0.6, 0.15, 0.07, 0.18])
+    logit = (
+        -5.2
+        + 0.07 * duration
+        + 0.0002 * amount
+        - 0.05 * (age - 35)
+        + 1.3 * (housing == "rent")
+        + 1.6 * (savings == "little")
+        - 1.4 * (purpose == "radio/tv")
+    )
+    label = np.where(_logistic(rng, logit), "bad", "good")
+    frame = pd.DataFrame(
+        {
+            "duration.months": duration,
+            "credit.amount": amount,
+            "age": age,
+            "purpose": purpose,
+            "housing": housing,
+            "savings.account": savings,
+            "credit.risk": label,
+        }
+    )
+    return frame.to_csv(index=False, sep=";")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A file's text by `rows` and how its lines split into the file's raw cells."""
+
+    text: Callable[[int], str]
+    sep: str
+    header: bool
+    trailing_comma: bool = False
+
+    def raw_rows(self, text: str) -> list[list[str]]:
+        """Every data line's cells, spelt as in the file (spaces kept)."""
+        lines = text.splitlines()[1 if self.header else 0 :]
+        cells = [line.split(self.sep) for line in lines]
+        return [row[:-1] for row in cells] if self.trailing_comma else cells
+
+
+SHAPES = {
+    "census": Shape(census_csv, sep=",", header=False),
+    "telco": Shape(telco_csv, sep=",", header=True, trailing_comma=True),
+    "credit": Shape(credit_csv, sep=";", header=True),
+}

@@ -6,20 +6,43 @@ switches the project to its own data keeps `make test` green without touching `t
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, ExportParams, ModelParams, load_params
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Contract, load_contract
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 CONTRACT_PATH = FIXTURES / "churn" / "schema.yaml"
 PARAMS_PATH = FIXTURES / "churn" / "params.yaml"
 EXPORT = ExportParams(opset=17, parity_tolerance=1e-4)  # the tests' export settings
+
+
+def use_fixture_project(repo: Path, fixture: Path) -> None:
+    """Turn `repo`, a copy of a work tree, into the template's own project `fixture` (a
+    directory under tests/fixtures): its contract and params, request examples drawn from that
+    contract, and no data the live project tracks with DVC. A fork's `.dvc` files name its own
+    data, which the copy's empty DVC cache cannot check out; the fixture project generates its
+    data and needs none of them."""
+    from serving.example_payloads import example_payloads, render
+
+    shutil.copyfile(fixture / "schema.yaml", repo / paths.CONTRACT)
+    shutil.copyfile(fixture / "params.yaml", repo / paths.PARAMS)
+    for folder, dirs, files in os.walk(repo):  # never into symlinked dirs (.venv)
+        dirs[:] = [d for d in dirs if d not in (".dvc", ".git")]
+        for name in files:
+            if name.endswith(".dvc"):
+                os.remove(os.path.join(folder, name))
+    contract = load_contract(repo / paths.CONTRACT)
+    for name, payload in example_payloads(contract).items():
+        (repo / paths.EXAMPLE_PREDICT).with_name(name).write_text(render(payload))
 
 
 def fixture_params() -> dict[str, Any]:

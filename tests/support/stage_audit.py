@@ -1,6 +1,7 @@
 """Run one dvc.yaml stage command under an audit hook and record the files it opened to read.
 
-`python stage_audit.py OUT.json gitops-ml COMMAND [ARGS…]` (or `OUT.json python -m MODULE …`):
+`python stage_audit.py OUT.json .venv/bin/gitops-ml COMMAND [ARGS…]` (or `OUT.json
+.venv/bin/python -m MODULE …`), the stage's command as dvc.yaml writes it, run in this process:
 Python's "open" audit event (every file Python opens, source modules included) and the
 project's own "gitops_ml.read" event (tables that pyarrow opens in C++) are recorded; files
 opened for writing are left out.
@@ -17,6 +18,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 
 def main() -> int:
     output, argv = sys.argv[1], sys.argv[2:]
+    argv = [os.path.basename(argv[0]), *argv[1:]]  # the tool by name: this interpreter runs it
     opened: set[str] = set()
 
     def hook(event: str, args: tuple) -> None:

@@ -167,9 +167,10 @@ def scratch_repo(
 ) -> Path:
     """A real git repo at `dest` holding the current work tree, committed on `main`.
 
-    `project` names a fixture under tests/fixtures whose schema.yaml and params.yaml replace
-    the live ones, so template tests never depend on the data a fork switched to; None keeps
-    the live files (the tests of the project's own data)."""
+    `project` names a fixture project under tests/fixtures that replaces the live one
+    (`project_fixtures.use_fixture_project`: contract, params, examples, no `.dvc` data), so
+    template tests never depend on the data a fork switched to; None keeps the live files (the
+    tests of the project's own data)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name in _worktree_files(source):
@@ -192,9 +193,9 @@ def scratch_repo(
     uv.write_text(UV_STUB)
     uv.chmod(0o755)
     if project is not None:
-        fixture = source / "tests" / "fixtures" / project
-        shutil.copyfile(fixture / "schema.yaml", dest / "data" / "schema.yaml")
-        shutil.copyfile(fixture / "params.yaml", dest / "params.yaml")
+        from project_fixtures import use_fixture_project
+
+        use_fixture_project(dest, source / "tests" / "fixtures" / project)
     if params:
         set_params(dest, params)
     git(dest, "init", "--quiet", "--initial-branch=main")

@@ -57,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
             "(drift.yml: the check job writes it with `gitops-ml drift --save-window`)"
         )
     contract = load_contract(args.contract)
-    base = canonical_frame(gio.read_table(args.base, raw_text=True), contract, args.base)
-    window = canonical_frame(gio.read_table(args.window, raw_text=True), contract, args.window)
+    base, window = (
+        canonical_frame(gio.read_table(path, raw_text=True, layout=contract.csv), contract, path)
+        for path in (args.base, args.window)
+    )
     combined = append_window(base, window, contract)
     params = Path(args.params)
     updated = set_data_source(params.read_text(), args.output)

@@ -39,7 +39,7 @@ from gitops_ml.contract import Column, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.profile import load_profile
 from gitops_ml.monitor.readers import ModelScorer, canonical_frame
-from gitops_ml.release.versions import model_name_in
+from gitops_ml.release.versions import model_name_of
 
 SCENARIO_KINDS: tuple[str, ...] = ("none", "shift", "new_category", "missing", "label_shift")
 NEW_CATEGORY = "simulated-new-category"
@@ -449,7 +449,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default=paths.PROFILE)
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
-    parser.add_argument("--dvc-yaml", default=paths.DVC_YAML, help="model name for the log")
     parser.add_argument("--start", default=None, help="first day (default: after training)")
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="days the window spans")
 
@@ -467,7 +466,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, contract)
     train = None
     if args.train is not None:
-        train = canonical_frame(gio.read_table(args.train, raw_text=True), contract, args.train)
+        raw = gio.read_table(args.train, raw_text=True, layout=contract.csv)
+        train = canonical_frame(raw, contract, args.train)
     scorer = ModelScorer(args.model, contract) if args.model else None
     start = pd.Timestamp(args.start) if args.start else training_start(profile, train, contract)
     window = simulate_window(
@@ -476,11 +476,16 @@ def run(args: argparse.Namespace) -> int:
     if suffix.endswith((".parquet", ".pq")):
         gio.write_parquet(output, window.frame)
     elif suffix.endswith(".csv"):
-        with gio.atomic_path(output) as tmp:
-            encode_csv(window.frame, contract).to_csv(tmp, index=False)
+        cells, layout = encode_csv(window.frame, contract), contract.csv
+        if not layout.header:  # the file's columns, in the contract's csv.names order
+            cells = cells.reindex(columns=list(layout.names or ()), fill_value="")
+        with gio.atomic_path(output) as tmp:  # laid out as the source file (contract's csv)
+            cells.to_csv(tmp, index=False, sep=layout.delimiter, header=layout.header)
     else:
         threshold = float(profile.get("threshold", 0.5))
-        lines = prediction_log_lines(window, contract, model_name_in(args.dvc_yaml), threshold)
+        lines = prediction_log_lines(
+            window, contract, model_name_of(contract.name, args.contract), threshold
+        )
         gio.write_text(output, "\n".join(lines) + "\n")
     source = args.train or args.profile
     described = ", ".join(str(s) for s in scenarios)

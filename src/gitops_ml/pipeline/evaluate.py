@@ -20,7 +20,7 @@ import csv
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -200,12 +200,14 @@ def training_noise(
         return None
     test_features, y_test = model_frame(test, contract), target_vector(test, contract)
     size = max(2, round(params.refit_fraction * len(train)))
-    costs = (params.costs.false_positive, params.costs.false_negative)
+    costs = params.cost_pair
 
     def refit(k: int) -> dict[str, np.ndarray]:
         seed = params.seed + k
         rows = np.sort(np.random.default_rng(seed).choice(len(train), size=size, replace=False))
-        model = fit_model(train.iloc[rows], contract, replace(model_params, seed=seed))
+        model = fit_model(
+            train.iloc[rows], contract, model_params.model_copy(update={"seed": seed})
+        )
         p = np.asarray(model.predict_proba(test_features)[:, 1], dtype=np.float64)
         return weighted_metrics(y_test, p, np.ones((1, len(p))), params.threshold, costs)
 
@@ -474,10 +476,11 @@ def evaluate(
         "test": point,
         "ci95": intervals,
         "cv": cv,
-        "business": business_view(y, p, y_oof, p_oof, params.threshold, params.costs),
         "confusion": confusion,
         "rows": {"test": len(y)},
     }
+    if params.costs is not None:
+        metrics["business"] = business_view(y, p, y_oof, p_oof, params.threshold, params.costs)
     if noise is not None:
         metrics["training_noise"] = noise
     if contract.slices:
@@ -539,11 +542,15 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, train, test, contract, model_params, evaluate_params, log=_print)
     write_evaluation(result, args.metrics, args.plots_dir)
     test_m, ci = result.metrics["test"], result.metrics["ci95"]["roc_auc"]
-    business = result.metrics["business"]
-    _print(
-        f"evaluate: ROC AUC {test_m['roc_auc']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}], "
+    business = result.metrics.get("business")
+    cost = (
         f"cost/1000 {business['cost_per_1000']:.0f} at {business['threshold']} → "
         f"{business['cost_per_1000_at_best']:.0f} at {business['best_threshold']}; "
+        if business
+        else ""
+    )
+    _print(
+        f"evaluate: ROC AUC {test_m['roc_auc']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}], {cost}"
         f"wrote {args.metrics} and {args.plots_dir}/ in {time.perf_counter() - started:.1f}s"
     )
     return 0

@@ -92,14 +92,21 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
     return lines
 
 
-def _intended_use_section(contract: Contract) -> list[str]:
+def _intended_use_section(contract: Contract, costed: bool) -> list[str]:
+    use = (
+        [
+            "  as a triage aid with the decision threshold below; the business view shows the",
+            "  expected cost of that choice under the costs in `evaluate.costs`.",
+        ]
+        if costed
+        else ["  as a triage aid with the decision threshold below."]
+    )
     return [
         "## Intended use",
         "",
         f"- Rank rows shaped like {code(contract.name)} (the data contract) by their probability "
         f"that {_positive(contract)},",
-        "  as a triage aid with the decision threshold below; the business view shows the",
-        "  expected cost of that choice under the costs in `evaluate.costs`.",
+        *use,
         "- Out of scope: decisions with legal or similarly significant effect on a person,",
         "  populations unlike the training data, and reading the scores as causal effects.",
         "",
@@ -194,7 +201,7 @@ def _evaluation_section(
     if evaluation is None:
         return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
     test = _dig(evaluation, "test") or {}
-    threshold = _dig(evaluation, "business", "threshold")
+    threshold = _dig(evaluation, "business", "threshold") or _dig(params, "evaluate", "threshold")
     rows = []
     for key in TEST_METRICS:
         low, high = _dig(evaluation, "ci95", key, "low"), _dig(evaluation, "ci95", key, "high")
@@ -378,8 +385,14 @@ def _limitations_section(
     )
     lines += [
         f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
-        "  threshold and the business view depend on the costs in `params.yaml`, which are",
-        "  assumptions.",
+        *(
+            [
+                "  threshold and the business view depend on the costs in `params.yaml`, which are",
+                "  assumptions.",
+            ]
+            if _dig(evaluation, "business")
+            else ["  threshold (`evaluate.threshold`) is a choice, not a property of the data."]
+        ),
         "- Scores are correlational: a high score does not mean an action will change the outcome.",
         fairness,
         "  review the inputs above for attributes that are protected where you operate before",
@@ -424,7 +437,7 @@ def render_model_card(
     if contract.description:
         lines += [escape(contract.description), ""]
     lines += _model_section(params, contract)
-    lines += _intended_use_section(contract)
+    lines += _intended_use_section(contract, costed=bool(_dig(evaluation, "business")))
     lines += _data_section(params, contract, data, validation)
     lines += _inputs_section(contract)
     lines += _evaluation_section(params, contract, evaluation)

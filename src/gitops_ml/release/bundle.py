@@ -78,7 +78,6 @@ class BundleSources:
     model_card: Path
     profile: Path
     params: Path
-    dvc_yaml: Path
     dvc_lock: Path
     metrics_dir: Path
 
@@ -91,7 +90,6 @@ class BundleSources:
             model_card=root / paths.MODEL_CARD,
             profile=root / paths.PROFILE,
             params=root / paths.PARAMS,
-            dvc_yaml=root / paths.DVC_YAML,
             dvc_lock=root / paths.DVC_LOCK,
             metrics_dir=root / paths.METRICS_DIR,
         )
@@ -561,9 +559,8 @@ def build_bundle(
     }
     recorded = _check_against_lock(lock, packed)
     metrics = {p.stem: read_json(p) for p in metric_paths}
-    dvc_yaml = _read_yaml(src.dvc_yaml, paths.DVC_YAML)
     try:
-        name = versions.model_name_from_dvc_yaml(dvc_yaml, str(src.dvc_yaml))
+        name = versions.model_name_in(src.contract)
         revision = versions.head_revision(root)
         dirty = versions.is_dirty(root)
     except versions.VersionError as exc:

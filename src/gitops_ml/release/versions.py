@@ -80,29 +80,33 @@ def is_dirty(root: str | Path) -> bool:
     return bool(git(root, "status", "--porcelain", "--untracked-files=no"))
 
 
-def model_name_from_dvc_yaml(raw: Any, source: str = paths.DVC_YAML) -> str:
-    """The model artifact's name from the `artifacts:` section (type model, else the only one)."""
-    artifacts = raw.get("artifacts") if isinstance(raw, dict) else None
-    if not isinstance(artifacts, dict) or not artifacts:
-        raise VersionError(f"{source}: no 'artifacts:' section naming the model")
-    models = [name for name, spec in artifacts.items() if (spec or {}).get("type") == "model"]
-    candidates = models or list(artifacts)
-    if len(candidates) != 1:
+_MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+
+
+def model_name_of(contract_name: str, source: str = paths.CONTRACT) -> str:
+    """The model is named after its data: the contract's `name` (dvc.yaml's model artifact
+    reads it too). It prefixes the version tags and names the image, hence the rule."""
+    if not _MODEL_NAME.match(contract_name):
         raise VersionError(
-            f"{source}: expected exactly one artifact of type model, found {sorted(candidates)}"
+            f"{source}: name {contract_name!r} names the model (its version tags and image): "
+            "use lowercase letters, digits, '-' and '_', starting and ending with a letter or "
+            "a digit"
         )
-    return str(candidates[0])
+    return contract_name
 
 
 def model_name(root: str | Path) -> str:
-    return model_name_in(Path(root) / paths.DVC_YAML)
+    return model_name_in(Path(root) / paths.CONTRACT)
 
 
-def model_name_in(dvc_yaml: str | Path) -> str:
-    """The model name in the dvc.yaml file at `dvc_yaml` (a missing or broken file is named)."""
-    hint = "; the model name comes from its 'artifacts:'"
-    raw = read_yaml(dvc_yaml, paths.DVC_YAML, VersionError, hint)
-    return model_name_from_dvc_yaml(raw, str(dvc_yaml))
+def model_name_in(contract: str | Path) -> str:
+    """The model name in the data contract at `contract` (a missing or broken file is named)."""
+    hint = "; the model is named after the contract's 'name'"
+    raw = read_yaml(contract, paths.CONTRACT, VersionError, hint)
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        raise VersionError(f"{contract}: no 'name' to name the model after")
+    return model_name_of(name, str(contract))
 
 
 def lock_hashes(lock: Any) -> dict[str, str]:

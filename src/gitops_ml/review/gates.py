@@ -14,11 +14,13 @@ small test set cannot fail it while a real regression beyond the margin does;
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from gitops_ml import paths
-from gitops_ml.config import ConfigError, did_you_mean, read_section
+from gitops_ml.config import ConfigError, ParamsModel, did_you_mean, read_section
 from gitops_ml.markdown import num, signed
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better
 from gitops_ml.scoring import Difference, family_level
@@ -26,16 +28,15 @@ from gitops_ml.scoring import Difference, family_level
 REGRESSION_TESTS: tuple[str, ...] = ("paired_bootstrap", "none")
 
 
-@dataclass(frozen=True)
-class GateParams:
+class GateParams(ParamsModel):
     """The `gates:` section; a repository without it simply has no gates."""
 
-    minimum: dict[str, float] = field(default_factory=dict, metadata={"key": "min"})
-    max_regression: dict[str, float] = field(default_factory=dict)
+    minimum: dict[str, float] = Field(default_factory=dict, alias="min")
+    max_regression: dict[str, float] = Field(default_factory=dict)
     max_parity_diff: float | None = None
     max_label_flips: int | None = None
     regression_test: str = "paired_bootstrap"
-    max_slice_gap: dict[str, float] = field(default_factory=dict)
+    max_slice_gap: dict[str, float] = Field(default_factory=dict)
 
     def check(self) -> None:
         if self.regression_test not in REGRESSION_TESTS:

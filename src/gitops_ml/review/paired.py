@@ -139,7 +139,7 @@ def compare_models(
         p_base = onnx_probabilities(base_model_bytes(base_sha, base_model, root), test, contract)
     except Unavailable as exc:
         return Comparison(paired=False, note=str(exc))
-    costs = (evaluate.costs.false_positive, evaluate.costs.false_negative)
+    costs = evaluate.cost_pair
     base_threshold, pr_threshold = (t if t is not None else evaluate.threshold for t in thresholds)
     differences = paired_differences(
         y,

@@ -1,0 +1,74 @@
+"""params.yaml is read by pydantic models: strict types, no unknown key, frozen sections, and
+every complaint told as file, dotted key, what was expected and what was found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+
+from gitops_ml.config import ConfigError, EvaluateParams, ModelParams, load_params
+from gitops_ml.review.gates import GateParams
+
+EVALUATE = {
+    "threshold": 0.5,
+    "bootstrap_samples": 100,
+    "cv_folds": 5,
+    "seed": 1,
+    "costs": {"false_positive": 25, "false_negative": 250.0},
+    "refits": 0,
+    "refit_fraction": 0.95,
+}
+
+
+def evaluate_with(**changes: Any) -> dict[str, Any]:
+    return {"evaluate": {**EVALUATE, **changes}}
+
+
+def test_a_section_is_a_typed_frozen_model() -> None:
+    params = EvaluateParams.from_params(evaluate_with())
+
+    assert params.costs is not None and params.costs.false_positive == 25.0
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        params.seed = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": True}, r"'evaluate\.seed' must be a whole number, got True"),
+        ({"seed": "1"}, r"'evaluate\.seed' must be a whole number, got '1'"),
+        ({"threshold": "high"}, r"'evaluate\.threshold' must be a number, got 'high'"),
+        ({"threshold": float("nan")}, r"'evaluate\.threshold' must be finite, got nan"),
+        ({"costs": [25, 250]}, r"'evaluate\.costs' must be a mapping, got \[25, 250\]"),
+        ({"seed": None}, r"^params\.yaml: 'evaluate\.seed' is required$"),
+        (
+            {"costs": {"false_positiv": 1.0, "false_negative": 2.0}},
+            r"unknown key 'evaluate\.costs\.false_positiv' \(did you mean 'false_positive'\?\); "
+            r"valid in 'evaluate\.costs': false_positive, false_negative",
+        ),
+    ],
+    ids=["bool-as-int", "text-as-int", "text-as-number", "nan", "list-as-mapping", "empty", "typo"],
+)
+def test_a_wrong_value_names_the_dotted_key_the_expectation_and_the_value(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        EvaluateParams.from_params(evaluate_with(**changes))
+
+
+def test_a_key_is_read_by_its_name_in_the_file_only(tmp_path: Any) -> None:
+    """`min` is the file's word for the gate floors; the attribute's name is not a synonym."""
+    assert GateParams.from_params({"gates": {"min": {"roc_auc": 0.7}}}).minimum == {"roc_auc": 0.7}
+    with pytest.raises(ConfigError, match=r"unknown key 'gates\.minimum' \(did you mean 'min'\?\)"):
+        GateParams.from_params({"gates": {"minimum": {"roc_auc": 0.7}}})
+
+
+def test_the_error_names_the_file_that_was_read(tmp_path: Any) -> None:
+    other = tmp_path / "experiment.yaml"
+    other.write_text(yaml.safe_dump({"model": {"type": "random_forest", "seed": 1.5}}))
+
+    with pytest.raises(ConfigError, match=r"^.*experiment\.yaml: 'model\.seed' must be a whole"):
+        ModelParams.from_params(load_params(other))
