@@ -11,7 +11,8 @@ and errors in both phases, the attacks' status codes, the server's peak resident
 (sampled every 50 ms from /proc) and whether it still answers afterwards.
 
 Usage: .venv/bin/python benchmarks/attacks.py [--before aec2828] [--duration S]
-Needs `make run` (models/model.onnx) and wrk on PATH (else serving.loadgen generates the load).
+Needs `make run` (models/model.onnx) and wrk on PATH (else tests/support/loadgen.py generates
+the load).
 """
 
 from __future__ import annotations

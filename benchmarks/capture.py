@@ -96,8 +96,9 @@ import json, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import orjson
-from serving.capture import Capture, CaptureConfig
-from serving.prediction_log import PredictionLog
+from serving.capture.segments import CaptureConfig
+from serving.capture.shipper import open_capture
+from serving.capture.writer import PredictionLog
 out = {}
 for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
     raw = body.read_bytes()
@@ -107,7 +108,7 @@ for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
         config = CaptureConfig("file://" + tmp + "/store", Path(tmp) / "spool", ship="sidecar")
         done = [0]  # rows written or dropped
         count = lambda n: done.__setitem__(0, done[0] + n)
-        log = PredictionLog("", 1.0, "m", "1", 10**9, count, count, capture=Capture(config))
+        log = PredictionLog(open_capture(config), 1.0, "m", "1", 10**9, count, count)
         log.start()
         labels = np.zeros(rows, dtype=np.int64)
         probabilities = np.random.default_rng(0).random((rows, 2), dtype=np.float32)
@@ -243,12 +244,12 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def shipper(options: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m serving.capture_sidecar` on this process's core (the other one), stopped
+    """`python -m serving.capture` on this process's core (the other one), stopped
     with SIGTERM after the servers (it drains their last files)."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
     with log.open("wb") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving.capture_sidecar", *options],
+            [sys.executable, "-m", "serving.capture", *options],
             stdout=handle,
             stderr=handle,
             env=env,
@@ -363,7 +364,7 @@ def report_throughput(
     http: dict[str, dict[str, float]], args: Any, work: Path, in_process: dict[str, float]
 ) -> None:
     waiting = sum(1 for _ in work.glob("spool-*/**/*.rec"))
-    # serving.capture.COUNTERS (this folder's serving.py shadows the package here)
+    # serving.capture.segments.COUNTERS (this folder's serving.py shadows the package here)
     counts = json.loads((work / "spool-sidecar/.shipper.json").read_text())
     sidecar_cpu = float((work / "sidecar.cpu").read_text())
     print(f"\n(a) V2 infer, one worker, median of {args.rounds} × {args.duration:g} s runs")

@@ -14,7 +14,7 @@ Usage: make bench-serving  (or .venv/bin/python benchmarks/serving.py [--peers [
 [--duration S] [--rounds N] [--model-dir DIR])
 Uses models/model.onnx + models/model.joblib when `make run` produced them, else trains the
 configured model on generated data. Load comes from wrk (apt-get install wrk) when it is on
-PATH, else from `python -m serving.loadgen` in a separate process.
+PATH, else from tests/support/loadgen.py in a separate process.
 """
 
 # ruff: noqa: E402 - imports follow the sys.path fix below
@@ -61,6 +61,7 @@ from gitops_ml.v2_request import v2_request
 from serving.model import default_model_name, session_options
 
 REPO = Path(__file__).resolve().parents[1]
+LOADGEN = REPO / "tests/support/loadgen.py"  # the tests' load generator, where wrk is absent
 
 WRK_LUA = """
 local f = io.open(os.getenv("BENCH_BODY"), "rb"); local body = f:read("*a"); f:close()
@@ -190,7 +191,7 @@ def _wrk_ms(text: str) -> float:
 
 
 def load(url: str, body: Path, connections: int, seconds: float, work: Path) -> dict[str, float]:
-    """requests/s, p50 and p99 in ms, errors: wrk when installed, else serving.loadgen."""
+    """requests/s, p50 and p99 in ms, errors: wrk when installed, else tests/support/loadgen.py."""
     wrk = shutil.which("wrk")
     if wrk:
         script = work / "post.lua"
@@ -219,7 +220,7 @@ def load(url: str, body: Path, connections: int, seconds: float, work: Path) -> 
             "p99_ms": _wrk_ms(latency["99"]),
             "errors": float(errors.group(1)) if errors else 0.0,
         }
-    command = [sys.executable, "-m", "serving.loadgen", "--url", url, "--body", str(body)]
+    command = [sys.executable, str(LOADGEN), "--url", url, "--body", str(body)]
     command += ["--concurrency", str(connections), "--duration", str(seconds)]
     summary = json.loads(subprocess.run(command, capture_output=True, text=True, cwd=REPO).stdout)
     return {k: float(summary[k]) for k in ("requests_per_s", "p50_ms", "p99_ms", "errors")}
@@ -429,12 +430,12 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     infer app per request, each layer of an infer request timed alone, the layers back to back,
     then a cProfile of the 1-row infer requests.
 
-    Every figure is the best of 10 alternating batches of N/10 calls (the minimum is what
-    other load on the machine disturbs least). "whole app - layers back to back" is the
-    middleware, body read, request id and metrics; "layers back to back - sum of layers"
-    is what the layers cost more when they run together (caches) than one at a time. The
-    rest of a request under wrk is the event loop, the HTTP parser and the socket, which
-    every endpoint pays alike."""
+    Every figure is the best of 10 alternating batches of N/10 calls, in CPU time of this
+    process (what other load on the machine disturbs least). "whole app - layers back to
+    back" is the framework, middleware, body read, request id and metrics; "layers back to
+    back - sum of layers" is what the layers cost more when they run together (caches) than
+    one at a time. The rest of a request under wrk is the event loop, the HTTP parser and the
+    socket, which every endpoint pays alike."""
     import asyncio
     import cProfile
     import pstats
@@ -490,16 +491,16 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     async def best(call: Callable[[], Any]) -> float:
         times = []
         for _ in range(10):
-            started = time.perf_counter()
+            started = time.process_time()  # CPU time: least disturbed by other jobs
             for _ in range(batch):
                 result = call()
                 if asyncio.iscoroutine(result):
                     await result
-            times.append((time.perf_counter() - started) / batch * 1e6)
+            times.append((time.process_time() - started) / batch * 1e6)
         return min(times)
 
     async def main() -> None:
-        print(f"\nin-process, best of 10 × {batch} calls, µs per request")
+        print(f"\nin-process, best of 10 × {batch} calls, µs of CPU per request")
         print(f"  {'':<40} {'1 row':>8} {'100 rows':>9}")
         table_rows: dict[str, list[float]] = {}
         for rows in (1, 100):
@@ -641,7 +642,7 @@ def main() -> int:
         http = http_benchmarks(
             onnx_path, test, contract, args.duration, args.rounds, work, args.peers
         )
-    generator = "wrk -t1" if shutil.which("wrk") else "serving.loadgen (asyncio, separate process)"
+    generator = "wrk -t1" if shutil.which("wrk") else f"{LOADGEN.name} (asyncio, separate process)"
     report(runtimes, http, generator, args.duration, args.rounds)
     print(
         f"\nload average {os.getloadavg()[0]:.1f} at the end (other work on the machine "

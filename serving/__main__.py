@@ -7,58 +7,12 @@ the server binds its port: a missing or corrupt model prints `error: ...` and ex
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from gitops_ml.errors import UserError
-from serving.settings import Settings, load_settings
-
-
-def sidecar(config: Any) -> Any:
-    """A second uvicorn server for the same event loop that leaves signals to the main one;
-    `serve_both` stops it when the main server stops."""
-    import uvicorn
-
-    class Sidecar(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Sidecar(config)
-
-
-async def serve_both(main_server: Any, sidecar: Any) -> None:
-    side = asyncio.create_task(sidecar.serve())
-    try:
-        await main_server.serve()
-    finally:
-        sidecar.should_exit = True
-        await side
-
-
-def build_capture(settings: Settings) -> Any:
-    """The capture the settings ask for, or None (capture's modules imported only then)."""
-    if not settings.capture_url or settings.capture_dir is None:
-        return None  # capture off: its package and the store clients are never imported
-    import socket
-
-    from serving.capture import Capture, CaptureConfig, environment_url
-
-    config = CaptureConfig(
-        environment_url(settings.capture_url) or "",
-        settings.capture_dir,
-        settings.capture_max_bytes,
-        settings.capture_max_seconds,
-        settings.capture_backlog_bytes,
-        settings.capture_drain_seconds,
-        settings.capture_host or socket.gethostname(),
-        settings.capture_ship,
-    )
-    return Capture(config)
+from serving.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,23 +23,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here so that `--help` and argument errors stay instant.
         import uvicorn
 
-        from serving.app import create_app, operations_app
+        from serving.app import create_app, with_operations_port
         from serving.connections import http_protocol, limit_log_floods
         from serving.model import load_model
-        from serving.prediction_log import PredictionLog
 
-        capture = build_capture(settings)
+        capture = None
+        if settings.capture_url:  # capture's modules (and fsspec) are imported only then
+            from serving.capture.segments import capture_config
+            from serving.capture.shipper import open_capture
+
+            capture = open_capture(capture_config(settings))
         model = load_model(
             settings.model, settings.contract, settings.metadata, settings.model_name
         )
         prediction_log = None
         if settings.prediction_log or capture is not None:
+            from serving.capture.writer import PredictionLog
+
             prediction_log = PredictionLog(
-                settings.prediction_log or "",
+                capture or settings.prediction_log or "",
                 settings.log_sample_rate,
                 model.info.name,
                 model.info.version,
-                capture=capture,
             )
             prediction_log.open()
     except UserError as exc:
@@ -101,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     config = uvicorn.Config(
-        app,
+        app if metrics_port is None else with_operations_port(app, metrics_port),
         host=settings.host,
         port=settings.port,
         workers=1,
@@ -115,17 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if metrics_port is None:
         uvicorn.Server(config).run()
         return 0
-    operations = uvicorn.Config(
-        operations_app(app),
-        host=settings.host,
-        port=metrics_port,
-        lifespan="off",
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
-    )
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        runner.run(serve_both(uvicorn.Server(config), sidecar(operations)))
+    # One server on two sockets: the operations port is bound like the public one.
+    operations = uvicorn.Config(app, host=settings.host, port=metrics_port)
+    uvicorn.Server(config).run(sockets=[config.bind_socket(), operations.bind_socket()])
     return 0
 
 

@@ -1,7 +1,7 @@
 """The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs.
 
 One FastAPI route table; the OpenAPI document is FastAPI's, from the pydantic models in
-`serving.schemas`. The two POST handlers read their body themselves (`BodyDeadline`) and check
+`serving.schemas`. The two POST handlers read their body themselves (`read_body`) and check
 it against the data contract (`serving.validation`), so a JSON body is accepted whatever its
 Content-Type; onnxruntime runs inline on the event loop (one intra-op thread): for a model that
 answers in tens of microseconds a thread-pool hop costs more than the inference. One pure ASGI
@@ -20,9 +20,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -38,7 +38,6 @@ from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
-from serving.prediction_log import PredictionLog
 from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
 from serving.validation import (
@@ -47,8 +46,10 @@ from serving.validation import (
     RequestError,
     dump_json,
     id_spec,
-    parse_json,
 )
+
+if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
+    from serving.capture.writer import PredictionLog
 
 REQUEST_ID_KEY = "serving.request_id"
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
@@ -157,54 +158,15 @@ class Instrumentation:
             )
 
 
-class BodyDeadline:
-    """The body timeout (408) with one shared timer instead of one per request.
-
-    `asyncio.timeout` schedules and cancels a loop timer per request, which cost about as
-    much as the rest of reading a 1-row body. Here a request registers its deadline while it
-    reads; a sweep every `seconds / 4` (at most 1 s) cancels the reads past it, so a trickled
-    body is answered within 1.25 × the timeout.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.tick = min(seconds / 4, 1.0)
-        self._due: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._sweeping: asyncio.AbstractEventLoop | None = None
-
-    async def read(self, request: Request, limit: int) -> bytes:
-        """The body, refusing the binary tensor extension and anything over `limit` bytes."""
-        task = asyncio.current_task()
-        if task is None:  # not in a task: nothing to cancel, so no deadline
+async def read_body(request: Request, limit: int, seconds: float) -> bytes:
+    """The body within `seconds` (else 408), refusing the binary tensor extension and anything
+    over `limit` bytes (413)."""
+    try:
+        async with asyncio.timeout(seconds):
             return await _read_body(request, limit)
-        loop = asyncio.get_running_loop()
-        self._due[task] = loop.time() + self.seconds
-        if self._sweeping is not loop:
-            self._sweeping = loop
-            loop.call_later(self.tick, self._sweep, loop)
-        try:
-            return await _read_body(request, limit)
-        except asyncio.CancelledError:
-            if task not in self._expired:
-                raise
-            task.uncancel()
-            message = f"the request body did not arrive within {self.seconds:g} s"
-            raise RequestError(message, 408) from None
-        finally:
-            self._due.pop(task, None)
-            self._expired.discard(task)
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for task, due in list(self._due.items()):
-            if due <= now and task not in self._expired and task.get_loop() is loop:
-                self._expired.add(task)
-                task.cancel()
-        if self._due:
-            loop.call_later(self.tick, self._sweep, loop)
-        else:
-            self._sweeping = None
+    except TimeoutError:
+        message = f"the request body did not arrive within {seconds:g} s"
+        raise RequestError(message, 408) from None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -277,14 +239,14 @@ def create_app(
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
 
     With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
-    served by `operations_app(app)` on a port of their own, not behind the public Service.
+    served on a port of their own by `with_operations_port(app, port)`, not behind the
+    public Service.
     """
     settings = settings or Settings()
     info = model.info
     contract = model.contract
     ident = id_spec(contract)
     table = FeatureTable(model.specs, ident)
-    deadline = BodyDeadline(settings.body_timeout)
     metrics = ServingMetrics(info, contract.categorical_features)
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
@@ -314,8 +276,8 @@ def create_app(
     # ---------------------------------------------------------------- the POST handlers
 
     async def answer_infer(request: Request) -> Response:
-        raw = await deadline.read(request, settings.max_body_bytes)
-        parsed = v2.parse_infer_request(parse_json(raw), table, settings.max_rows)
+        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+        parsed = records.parse_request("v2", raw, table, settings.max_rows)
         labels, probabilities = predict(request, parsed, "v2", raw)
         answer = v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
         return Response(dump_json(answer), media_type="application/json")
@@ -329,8 +291,8 @@ def create_app(
         return await answer_infer(request)
 
     async def predict_records(request: Request) -> Response:
-        raw = await deadline.read(request, settings.max_body_bytes)
-        parsed = records.parse_records(parse_json(raw), table, settings.max_rows)
+        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+        parsed = records.parse_request("predict", raw, table, settings.max_rows)
         labels, probabilities = predict(request, parsed, "predict", raw)
         answer = records.predict_response(
             info.name, info.version, labels, probabilities, parsed, ident
@@ -430,7 +392,9 @@ def create_app(
     )
     app.state.ready = False
     app.state.metrics = metrics
-    router = APIRouter(route_class=ServingRoute)
+    # Routes straight on the app's router (an included router is matched twice per request).
+    router = app.router
+    router.route_class = ServingRoute
     infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
     predict_response = schemas.predict_response_model(
         f"{contract.target} = {contract.positive_label}", ident
@@ -505,7 +469,6 @@ def create_app(
         tags=v2_tags,
         responses=schemas.responses(503),
     )
-    app.include_router(router)
     components = schemas.component_schemas([infer_request, predict_request])
 
     def openapi() -> dict[str, Any]:
@@ -549,7 +512,15 @@ def operations_routes(app: FastAPI) -> list[Route]:
     ]
 
 
-def operations_app(app: FastAPI) -> Starlette:
-    """The operations endpoints of `app` as an app of their own (SERVING_METRICS_PORT):
-    scraped inside the cluster, never exposed by the Service."""
-    return Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+def with_operations_port(app: FastAPI, port: int) -> ASGIApp:
+    """`app`, whose operations endpoints answer only on `port` (SERVING_METRICS_PORT): scraped
+    inside the cluster, never exposed by the Service. Requests arriving on `port` go to them,
+    every other request (and the lifespan) to `app`."""
+    operations = Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+
+    async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
+        local = scope.get("server") or (None, None)
+        target = operations if scope["type"] == "http" and local[1] == port else app
+        await target(scope, receive, send)
+
+    return by_port

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from serving import v2
 from serving.validation import (
     FeatureSpec,
     FeatureTable,
@@ -19,7 +20,19 @@ from serving.validation import (
     check_rows,
     describe,
     id_values,
+    parse_json,
 )
+
+
+def parse_request(api: str, raw: bytes, table: FeatureTable, max_rows: int) -> ParsedRequest:
+    """The one reading of a scoring request's body, by the server and by the capture sidecar
+    (which reads the captured body with it): JSON as `parse_json` accepts it, then the V2
+    tensors (`api` "v2") or the /predict records. So the bodies the server accepts are exactly
+    the bodies capture records."""
+    document = parse_json(raw)
+    if api == "v2":
+        return v2.parse_infer_request(document, table, max_rows)
+    return parse_records(document, table, max_rows)
 
 
 def parse_records(

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     capture_ship: Literal["inline", "sidecar"] = Field(
         default="inline",
         description="who ships closed files: a thread of the server, or `python -m "
-        "serving.capture_sidecar` beside it",
+        "serving.capture` beside it",
     )
     capture_host: str | None = Field(
         default=None,

@@ -20,9 +20,9 @@ from object_store import object_store
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml.cli import main
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Column, Contract
 from gitops_ml.monitor import readers
-from gitops_ml.monitor.readers import Chunk, ModelScorer, iter_chunks
+from gitops_ml.monitor.readers import Chunk, ModelScorer, frame_chunks, iter_chunks
 from gitops_ml.monitor.simulate import Window as Traffic
 from gitops_ml.monitor.simulate import prediction_log_lines
 from gitops_ml.monitor.windows import Window, WindowError, parse_since, parse_window
@@ -189,31 +189,45 @@ def values(chunks: list[Chunk], name: str) -> list[Any]:
     return out
 
 
-def test_the_arrow_json_reader_reads_a_capture_exactly_as_the_line_reader(
+def test_a_capture_is_read_exactly_as_the_same_rows_in_a_table(
     contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The log reader (Arrow's JSON reader, block by block) gives what the frame's own
+    reading gives: the same values, missing ones included, and every score."""
     path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000)
     monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)  # several blocks, bounded memory
-    parsed_by_arrow = []
-    arrow = readers._arrow_log_chunks
+    chunks = list(iter_chunks([path], contract, 700))
+    frame = generate_churn(3000, 7, "none").drop(columns=[contract.target])
+    (expected,) = frame_chunks(frame, contract)
 
-    def spy(*args: Any) -> Any:
-        parsed_by_arrow.append(arrow(*args) is not None)
-        return arrow(*args)
-
-    monkeypatch.setattr(readers, "_arrow_log_chunks", spy)
-    fast = list(iter_chunks([path], contract, 700))
-    monkeypatch.setattr(readers, "_arrow_log_chunks", lambda *args: None)
-    slow = list(iter_chunks([path], contract, 700))
-
-    assert len(parsed_by_arrow) > 2 and all(parsed_by_arrow)
-    assert sum(chunk.rows for chunk in fast) == sum(chunk.rows for chunk in slow) == 3000
+    assert len(chunks) > 4 and sum(chunk.rows for chunk in chunks) == 3000
     for name in contract.feature_names:
-        assert values(fast, name) == values(slow, name), name
-    assert any(None in values(fast, name) for name in contract.feature_names), "has missing"
-    fast_scores = np.concatenate([chunk.scores for chunk in fast if chunk.scores is not None])
-    slow_scores = np.concatenate([chunk.scores for chunk in slow if chunk.scores is not None])
-    np.testing.assert_array_equal(fast_scores, slow_scores)
+        assert values(chunks, name) == values([expected], name), name
+    assert any(None in values(chunks, name) for name in contract.feature_names), "has missing"
+    scores = np.concatenate([chunk.scores for chunk in chunks if chunk.scores is not None])
+    np.testing.assert_array_equal(scores, np.linspace(0.0, 1.0, 3000))
+
+
+@pytest.mark.parametrize(
+    ("lines", "rows", "torn"),
+    [
+        (['{"features": {"a": 1}}', "{torn", '{"features": {"a": 2}}'], 2, ["p.jsonl:2"]),
+        (['{"features": {"a": " "}}', '{"features": {"a": 2.5}}'], 2, []),  # mixed JSON types
+        (['{"a": 1.5}', '{"a": "3"}', '{"a": null}'], 3, []),  # flat records
+    ],
+)
+def test_lines_arrow_refuses_together_are_read_one_by_one_and_only_torn_ones_skipped(
+    tmp_path: Path, lines: list[str], rows: int, torn: list[str]
+) -> None:
+    contract = Contract(
+        "t", (Column("a", "float", "feature", nullable=True), Column("y", "bool", "target"))
+    )
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    chunks = list(iter_chunks([path], contract, 700))
+
+    assert sum(chunk.rows for chunk in chunks) == rows
+    assert [e for chunk in chunks for e in chunk.skipped_examples] == torn
 
 
 def test_a_torn_line_in_a_later_block_is_skipped_and_counted_with_its_line_number(

@@ -7,7 +7,7 @@ test_capture_s3.py."""
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import gzip
 import json
 import subprocess
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -28,13 +29,19 @@ from gitops_ml.synthetic import generate_churn
 from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
 from serving import v2
-from serving.capture import Capture, CaptureConfig, CaptureError, Shipper, read_counts
-from serving.capture_sidecar import request_parser
-from serving.prediction_log import PredictionLog, encode_record, record_head
+from serving.app import create_app
+from serving.capture.__main__ import request_parser
+from serving.capture.codec import encode_body_record, encode_record, record_head
+from serving.capture.segments import CaptureConfig, CaptureError, read_counts
+from serving.capture.shipper import Shipper, open_capture
+from serving.capture.writer import PredictionLog
+from serving.model import load_model
 from serving.records import parse_records
+from serving.settings import Settings
 from serving.validation import feature_specs, id_spec
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
+INFER_PATH = "/v2/models/churn-model/infer"
 
 
 class Clock:
@@ -77,19 +84,18 @@ def make_log(
     ship: str = "inline",
     **config: Any,
 ) -> PredictionLog:
-    capture = Capture(
+    capture = open_capture(
         CaptureConfig(f"file://{store}", tmp_path / "spool", host="pod-a", ship=ship, **config),
         on_dropped=tally.hook("dropped"),
         clock=clock,
     )
     return PredictionLog(
-        "",
+        capture,
         1.0,
         "m",
         "1",
         on_written=tally.hook("written"),
         on_dropped=tally.hook("dropped"),
-        capture=capture,
     )
 
 
@@ -205,8 +211,7 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
     tmp_path: Path,
 ) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
-    crashed = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.rec.open"
-    crashed.parent.mkdir(parents=True)
+    crashed = segment_in(spool, ".rec.open")
     crashed.write_bytes(records(1, 2, 3)[:-10])  # killed mid-write: the third record is torn
 
     tally = Tally(spool)
@@ -217,8 +222,18 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
 
     files = shipped(store)
     assert sorted(line["id"] for lines in files.values() for line in lines) == [1, 2, 10, 11, 12]
-    assert "date=2026-11-28/hour=10/pod-a-1795860000000-000001.jsonl.gz" in files
+    assert f"{SEGMENT}.jsonl.gz" in files
     assert len(files) == 2, "the new process's file has a name of its own"
+
+
+SEGMENT = "date=2026-11-28/hour=10/pod-a-1795860000000-000001"  # a segment a server wrote
+
+
+def segment_in(spool: Path, suffix: str) -> Path:
+    """The path of SEGMENT in a spool, its partition made, in one of its states."""
+    path = spool / f"{SEGMENT}{suffix}"
+    path.parent.mkdir(parents=True)
+    return path
 
 
 def records(*ids: int) -> bytes:
@@ -236,11 +251,10 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
 ) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
     config = CaptureConfig(f"file://{store}", spool, ship="sidecar")
-    interrupted = spool / "date=2026-11-28/hour=10/pod-a-1795860000000-000001.rec.shipping"
-    interrupted.parent.mkdir(parents=True)
+    interrupted = segment_in(spool, ".rec.shipping")
     closed = interrupted.with_name(interrupted.name.replace(".shipping", ""))
     closed.write_bytes(records(1, 2))
-    assert Shipper(config).ship(closed), "stored"
+    Shipper(config).ship(closed)  # stored (a failed upload raises)
     interrupted.write_bytes(records(1, 2))  # crashed after the upload, before the delete
     shipper = Shipper(config)
     shipper.start()
@@ -272,9 +286,9 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         CaptureConfig("file:///x", tmp_path, max_bytes=0)
     spool_is_a_file = tmp_path / "file"
     spool_is_a_file.write_text("")
-    capture = Capture(CaptureConfig("file:///x", spool_is_a_file / "spool"))
+    capture = open_capture(CaptureConfig("file:///x", spool_is_a_file / "spool"))
     with pytest.raises(CaptureError, match=r"capture spool .*not writable"):
-        capture.start()
+        capture.open()
 
 
 @pytest.mark.parametrize(
@@ -328,9 +342,10 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     ]
 
 
-def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "serving.capture_sidecar", "--capture-url", "s3://captures/p"],
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter with `args`, as the image runs it (the serving environment)."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         env=server_env(),
@@ -338,6 +353,26 @@ def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_the_server_imports_capture_only_when_capture_is_configured(
+    tmp_path: Path, configured: bool
+) -> None:
+    """The image runs without capture's packages unless capture is on (the model here does
+    not exist: the server stops at loading it, after deciding on capture)."""
+    capture = ["--capture-url", str(tmp_path / "store"), "--capture-dir", str(tmp_path / "s")]
+    server = ["-X", "importtime", "-m", "serving", "--model", "no-such-model.onnx"]
+    result = run_python(*server, *(capture if configured else []))
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+
+    assert result.returncode == 2 and "no-such-model.onnx" in result.stderr
+    assert ("serving.capture" in imported) is configured
+    assert ("fsspec" in imported) is configured
+
+
+def test_the_sidecar_refuses_a_missing_spool_with_exit_2() -> None:
+    result = run_python("-m", "serving.capture", "--capture-url", "s3://captures/p")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "SERVING_CAPTURE_DIR" in result.stderr
 
@@ -350,7 +385,7 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
     config = dotenv_values(REPO_ROOT / "serving/k8s/serving.env")
 
     assert shipper["restartPolicy"] == "Always", "a native sidecar: stopped after the server"
-    assert shipper["command"][-1] == "serving.capture_sidecar"
+    assert shipper["command"][-1] == "serving.capture"
     assert shipper["image"] == server["image"]
     assert shipper["envFrom"] == server["envFrom"], "one ConfigMap of settings for both"
     assert "env" not in shipper and "env" not in server
@@ -388,7 +423,7 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
         if ship == "sidecar":
             (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
             assert segment.read_bytes().startswith(b"[2,"), "the body, not encoded columns"
-            args = argparse.Namespace(model=None, contract=str(CONTRACT_PATH))
+            args = Settings(contract=str(CONTRACT_PATH))
             config = CaptureConfig(f"file://{store}", tmp_path / ship / "spool", ship=ship)
             shipper = Shipper(config, request_parser(args))
             shipper.start()
@@ -402,3 +437,93 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
     assert 5 < len(out["inline"]) < 35
     assert out["sidecar"] == out["inline"]
     assert out["sidecar"][0]["id"] == str(frame[contract.id_column].iloc[0])
+
+
+def test_a_record_the_sidecar_cannot_read_counts_every_row_it_held_as_dropped(
+    tmp_path: Path,
+) -> None:
+    """Drops are counted in rows, like every other capture counter, not in requests."""
+    spool, store = tmp_path / "spool", tmp_path / "store"
+    segment = segment_in(spool, ".rec")
+    unreadable = encode_body_record(
+        record_head("m", "1"), HOUR_10, "r", "v2", [0] * 5, np.full(5, 0.5), None, b"[not json"
+    )
+    segment.write_bytes(unreadable + records(1, 2))
+    args = Settings(contract=str(CONTRACT_PATH))
+    shipper = Shipper(CaptureConfig(f"file://{store}", spool, ship="sidecar"), request_parser(args))
+    shipper.start()
+    shipper.drain()
+
+    assert shipped_ids(store) == [1, 2]
+    assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 5}
+
+
+ODD_BODIES = {
+    "utf-8": lambda text: text.encode(),
+    "utf-8 with a BOM": lambda text: b"\xef\xbb\xbf" + text.encode(),
+    "utf-16 with a BOM": lambda text: text.encode("utf-16"),
+    "utf-16-be without a BOM": lambda text: text.encode("utf-16-be"),
+    "utf-32": lambda text: text.encode("utf-32"),
+    "pretty-printed with CRLF": lambda text: (
+        json.dumps(json.loads(text), indent=1).replace("\n", "\r\n").encode()
+    ),
+    "latin-1": lambda text: text.encode("latin-1"),
+    "trailing garbage": lambda text: text.encode() + b" ]",
+    "a NUL byte": lambda text: text.encode() + b"\x00",
+}
+
+
+@pytest.mark.parametrize("api", ["v2", "predict"])
+def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
+    exported_model: Any, tmp_path: Path, api: str
+) -> None:
+    """Every spelling of a body goes through the app with the sidecar's capture; whatever
+    the server scored (200) is shipped with the same lines as the plain UTF-8 body, and
+    whatever it refused is not captured."""
+    model = load_model(
+        exported_model.onnx_path, exported_model.contract_path, model_name="churn-model"
+    )
+    frame = exported_model.test_frame.iloc[:3].drop(columns=[model.contract.target])
+    frame = frame.assign(**{model.contract.categorical_features[0]: "naïve"})  # not ASCII
+    document = (
+        v2_request(frame, model.contract) if api == "v2" else request_records(frame, model.contract)
+    )
+    text = json.dumps(document, ensure_ascii=False)
+    path = INFER_PATH if api == "v2" else "/predict"
+    spool, store = tmp_path / "spool", tmp_path / "store"
+    config = CaptureConfig(f"file://{store}", spool, host="pod-a", ship="sidecar")
+    log = PredictionLog(open_capture(config), 1.0, "m", "1")
+    app = create_app(model, prediction_log=log)
+    log.start()
+
+    async def send() -> dict[str, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            statuses = {}
+            for n, (name, spell) in enumerate(ODD_BODIES.items()):
+                headers = {"x-request-id": f"body-{n}", "content-type": "application/json"}
+                answer = await client.post(path, content=spell(text), headers=headers)
+                statuses[name] = answer.status_code
+            return statuses
+
+    statuses = asyncio.run(send())
+    log.close()
+    args = Settings(contract=str(exported_model.contract_path))
+    shipper = Shipper(config, request_parser(args))
+    shipper.start()
+    shipper.drain()
+
+    lines = [line for lines in shipped(store).values() for line in lines]
+    captured = {f"body-{n}": name for n, name in enumerate(ODD_BODIES)}
+    by_body: dict[str, list[Any]] = {}
+    for line in lines:
+        by_body.setdefault(captured[line.pop("request_id")], []).append(
+            {k: v for k, v in line.items() if k != "ts"}
+        )
+    accepted = {name for name, status in statuses.items() if status == 200}
+    assert set(statuses.values()) <= {200, 400, 422}, statuses
+    assert "utf-8" in accepted and "latin-1" not in accepted
+    assert set(by_body) == accepted, "captured: every body the server scored, no other"
+    assert all(by_body[name] == by_body["utf-8"] for name in accepted)
+    assert len(by_body["utf-8"]) == 3
+    assert read_counts(spool)["dropped"] == 0

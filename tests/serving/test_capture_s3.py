@@ -2,12 +2,13 @@
 prediction log to a real S3-compatible server on loopback; SIGTERM drains and ships, a restart
 in the same hour neither loses nor duplicates a line; with the store down the spool stays
 within its bound, and once the store is back the backlog is shipped. The same with the
-shipper as its own process (`python -m serving.capture_sidecar`), as in a pod: either process
+shipper as its own process (`python -m serving.capture`), as in a pod: either process
 killed with SIGKILL and restarted loses and duplicates nothing the server had written."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import re
@@ -17,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from loadgen import run_load
 from object_store import ObjectStore, object_store
 from serving_support import serving_exported, sidecar
 from test_capture import backlog
 
 from gitops_ml.v2_request import records
-from serving.loadgen import run_load
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +124,20 @@ def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns
     assert "c599" in ids, "the newest lines are kept; the oldest are the ones dropped"
 
 
+def written_lines(url: str) -> float:
+    return counter(url, "serving_prediction_log_lines_written")
+
+
+def stays_open(spool: Path, max_bytes: int) -> bool:
+    """Whether the spool has an open segment that no rotation will close (smaller than
+    max_bytes), once every line is written."""
+    sizes = []
+    for path in spool.rglob("*.rec.open"):
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+            sizes.append(path.stat().st_size)
+    return any(size < max_bytes for size in sizes)
+
+
 def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_nothing(
     exported_model: Any, tmp_path: Path
 ) -> None:
@@ -137,8 +152,14 @@ def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_not
             load(first.url, exported_model, range(0, 1000))
             wait_for(lambda: counter(first.url, "serving_capture_lines_shipped") > 0)
             first_sidecar.kill()  # SIGKILL, maybe mid-upload
-            load(first.url, exported_model, range(1000, 2000))
-            wait_for(lambda: counter(first.url, "serving_prediction_log_lines_written") == 2000)
+            load(first.url, exported_model, range(1000, 1999))
+            written = 1999
+            while written < 2000 or not stays_open(spool, 40_000):
+                # The last write may have filled a segment, which then closes; a lone record
+                # in the next one cannot: one request more at a time.
+                load(first.url, exported_model, range(written, written + 1))
+                written += 1
+                wait_for(lambda n=written: written_lines(first.url) == n)
             first.process.kill()  # SIGKILL: its open segment stays behind, unclosed
             first.process.wait()
         assert list(spool.rglob("*.rec.open")), "the killed server left its segment open"
@@ -146,7 +167,7 @@ def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_not
             sidecar(env, tmp_path),
             serving_exported(exported_model, tmp_path, env=env) as second,
         ):
-            load(second.url, exported_model, range(2000, 3000))
+            load(second.url, exported_model, range(written, 3000))
             # SIGTERM to the server first, then to the sidecar: a native sidecar's order.
         ids, keys = shipped_ids(store)
 

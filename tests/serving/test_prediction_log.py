@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
 
-from serving.prediction_log import PredictionLog, PredictionLogError
+from serving.capture.writer import PredictionLog, PredictionLogError
 
 FILL_THE_DISK = """
 import json, sys
 import numpy as np
-from serving.prediction_log import PredictionLog
+from serving.capture.writer import PredictionLog
 counts = {"written": 0, "dropped": 0}
 log = PredictionLog(sys.argv[1], 1.0, "m", "1",
                     on_written=lambda n: counts.__setitem__("written", counts["written"] + n),

@@ -149,7 +149,7 @@ def test_a_client_gone_before_its_body_arrived_is_a_client_error_not_a_500(
 def test_a_body_that_stops_arriving_is_answered_408_once_its_deadline_passed(
     model: Model,
 ) -> None:
-    """One shared sweep enforces every request's body deadline (no timer per request)."""
+    """The body deadline (SERVING_BODY_TIMEOUT) ends a request whose body stops arriving."""
     app = create_app(model, Settings(body_timeout=0.2))
 
     first: dict[str, Any] = {"type": "http.request", "body": b"[{", "more_body": True}

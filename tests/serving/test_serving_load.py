@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from loadgen import run_load
 from serving_support import RunningServer, bare_server, onnx_direct, v2_body
 
 from gitops_ml.v2_request import records
-from serving.loadgen import run_load
 
 pytestmark = pytest.mark.slow
 __all__ = ["bare_server"]  # the fixture, imported for pytest

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from gitops_ml.contract import Contract
 from serving import validation
+from serving.capture.writer import PredictionLog
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
-from serving.prediction_log import PredictionLog
 from serving.records import parse_records
 from serving.v2 import parse_infer_request
 from serving.validation import (

@@ -16,8 +16,8 @@ from serving_support import fork_contract
 from gitops_ml.contract import Contract
 from gitops_ml.v2_request import v2_request
 from serving import validation
+from serving.capture.writer import PredictionLog
 from serving.example_payloads import example_payloads, render, stale_examples
-from serving.prediction_log import PredictionLog
 from serving.records import parse_records, predict_response
 from serving.v2 import infer_response, parse_infer_request
 from serving.validation import RequestError, feature_specs, id_spec

@@ -90,12 +90,12 @@ def running_server(
 
 @contextmanager
 def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m serving.capture_sidecar` with the server's settings; SIGTERM on leaving:
-    it must exit 0 (or from a SIGKILL the test sent)."""
+    """`python -m serving.capture` (the capture sidecar) with the server's settings; SIGTERM
+    on leaving: it must exit 0 (or from a SIGKILL the test sent)."""
     log = tmp_path / f"sidecar-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "serving.capture_sidecar"],
+            [sys.executable, "-m", "serving.capture"],
             stdout=out,
             stderr=out,
             env=server_env(env),

@@ -170,7 +170,7 @@ class WindowAccumulator:
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
-        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_rows)
+        self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
         self.skipped_examples: list[str] = []
 
     def update(self, chunk: Chunk) -> None:
@@ -615,7 +615,7 @@ def _run(args: argparse.Namespace) -> int:
             outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
         code = _check(args, contract, settings, profile, sources, shown, outcomes)
         if args.save_window is not None:
-            table = window_table(sources, contract, settings.chunk_rows, outcomes)
+            table = window_table(sources, contract, outcomes)
             gio.write_parquet(args.save_window, table)
             print(f"window: {args.save_window} ({len(table)} rows)")
         return code

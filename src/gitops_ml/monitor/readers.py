@@ -13,15 +13,13 @@ from __future__ import annotations
 import glob
 import gzip
 import io
-import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -331,75 +329,6 @@ class _Skipped:
             self.examples.append(place)
 
 
-def _json_line(line: str) -> Any:
-    """orjson (several times faster: a week of captured lines is millions of them); the
-    standard parser only for what orjson refuses but Python writes, such as NaN."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
-
-
-def _log_rows(
-    lines: Iterable[str],
-    first: int,
-    path: Path,
-    contract: Contract,
-    chunk_rows: int,
-    outcomes: Outcomes | None = None,
-) -> Iterator[tuple[pd.DataFrame, _Skipped]]:
-    """Serving prediction-log lines (or flat JSON records) as frames with `__score`/`__label`
-    (and `__id`/`__ts`, the prediction's id and time), one JSON object at a time; `first` is the
-    number of the first line (for messages).
-
-    With `outcomes` the label is the outcome joined by the line's "id" (None until known),
-    never a label the line itself carries.
-
-    A line that is not valid JSON is what a torn write leaves (a crash or a full disk mid-line):
-    it is skipped and counted, not allowed to reject the whole window.
-    """
-    names = contract.feature_names
-    target = contract.target  # computed by the contract on each access: once per file here
-    columns = [*names, "__score", "__label", "__id", "__ts"]
-    rows: list[list[Any]] = []
-    seen: set[str] = set()
-    skipped = _Skipped()
-    for number, line in enumerate(lines, start=first):
-        if not line.strip():
-            continue
-        try:
-            record = _json_line(line)
-        except json.JSONDecodeError:
-            skipped.add(f"{path.name}:{number}")
-            continue
-        if not isinstance(record, dict):
-            raise CurrentDataError(f"{path}: line {number} is not a JSON object")
-        features = record.get("features", record)
-        prediction = record.get("prediction") or {}
-        if outcomes is None:
-            label = record.get("label", features.get(target))
-        else:
-            label = outcomes.label_for(record.get("id"), record.get("ts"))
-        seen.update(features)
-        rows.append(
-            [
-                *(features.get(n) for n in names),
-                prediction.get("score"),
-                label,
-                record.get("id"),
-                record.get("ts"),
-            ]
-        )
-        if len(rows) >= chunk_rows:
-            _require_columns(seen, contract, path)
-            yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
-            rows, skipped = [], _Skipped()
-    if rows:
-        _require_columns(seen, contract, path)
-    if rows or skipped.count:
-        yield pd.DataFrame(rows, columns=columns, dtype=object), skipped
-
-
 def _open_binary(path: Path) -> io.BufferedIOBase:
     if path.name.lower().endswith(".gz"):
         return gzip.open(path, "rb")
@@ -424,90 +353,163 @@ def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
             yield rest, first
 
 
-def _log_schema(contract: Contract) -> pa.Schema:
+def _log_schema(contract: Contract, typed_features: bool) -> pa.Schema:
     """The documented log line's types, so Arrow neither guesses (a date-like category as a
-    timestamp) nor accepts what the contract would not (a word in a numeric column)."""
+    timestamp) nor accepts what the contract would not (a word in a numeric column). Without
+    `typed_features` the features keep the JSON types they have (raw tokens such as "Yes" or
+    " " where the contract has bool or float), categories still read as text."""
     kinds = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
-    features = [pa.field(c.name, kinds.get(c.type, pa.string())) for c in contract.features]
+    features = [
+        pa.field(c.name, kinds.get(c.type, pa.string()))
+        for c in contract.features
+        if typed_features or (c.is_categorical and c.type != "bool")
+    ]
     prediction = pa.struct([pa.field("label", pa.int64()), pa.field("score", pa.float64())])
-    return pa.schema(
-        [
-            pa.field("ts", pa.string()),
-            pa.field("id", pa.string()),
-            pa.field("features", pa.struct(features)),
-            pa.field("prediction", prediction),
-        ]
-    )
+    fields = [pa.field("ts", pa.string()), pa.field("features", pa.struct(features))]
+    if typed_features:
+        fields += [pa.field("id", pa.string()), pa.field("prediction", prediction)]
+    return pa.schema(fields)
 
 
-def _arrow_log_chunks(
-    block: bytes,
-    path: Path,
-    contract: Contract,
-    chunk_rows: int,
-    outcomes: Outcomes | None,
-) -> list[Chunk] | None:
-    """One block of prediction-log lines parsed by Arrow's JSON reader in C++ (≈ 10× the
-    line-by-line parse); None when the block needs the line reader: a torn line, a value of
-    another type than the contract's, flat records, a feature absent from every line."""
-    options = pj.ParseOptions(
-        explicit_schema=_log_schema(contract), unexpected_field_behavior="infer"
-    )
-    try:
-        table = pj.read_json(io.BytesIO(block), parse_options=options)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-    features = table.column("features").combine_chunks()
-    if table.num_rows == 0 or features.null_count:
-        return None
-    names = contract.feature_names
-    if any(features.field(name).null_count == len(features) for name in names):
-        return None  # absent, or missing everywhere: the line reader tells which
-    present = {contract.target} & {f.name for f in features.type}
-    label_field = "label" if "label" in table.column_names else next(iter(present), None)
-    predictions = table.column("prediction").combine_chunks()
-    chunks = []
-    for start in range(0, table.num_rows, chunk_rows):
-        part = features.slice(start, chunk_rows)
-        batch = pa.RecordBatch.from_arrays([part.field(name) for name in names], names=names)
-        scores = predictions.slice(start, chunk_rows).field("score")
-        score_values = pc.fill_null(scores, np.nan).to_numpy(zero_copy_only=False)
-        raw: pd.Series | None = None
-        if outcomes is not None:
-            ids = table.column("id").slice(start, chunk_rows).to_pylist()
-            stamps = table.column("ts").slice(start, chunk_rows).to_pylist()
-            joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
-            raw = pd.Series(joined, dtype=object)
-        elif label_field == "label":
-            raw = table.column("label").slice(start, chunk_rows).to_pandas().astype(object)
-        elif label_field is not None:
-            raw = part.field(label_field).to_pandas().astype(object)
-        # A log without outcomes has no labels, not missing ones (as in the line reader).
-        labels = None if raw is None or raw.isna().all() else parse_labels(raw, contract, path)
-        chunks.append(
-            Chunk(
-                _arrow_columns(batch, contract, path),
-                len(part),
-                scores=None if scores.null_count == len(scores) else score_values,
-                labels=labels,
-            )
+def _read_log_block(block: bytes, contract: Contract) -> pa.Table | None:
+    """One block of log lines as an Arrow table (Arrow's JSON reader, in C++): with the
+    contract's types, else with the types the values have; None when Arrow refuses both (a
+    torn line, or a column whose values mix JSON types in this block)."""
+    for typed in (True, False):
+        options = pj.ParseOptions(
+            explicit_schema=_log_schema(contract, typed), unexpected_field_behavior="infer"
         )
-    return chunks
+        try:
+            table = pj.read_json(io.BytesIO(block), parse_options=options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+        if not typed or _complete(table, contract):
+            return table
+    return None
+
+
+def _complete(table: pa.Table, contract: Contract) -> bool:
+    """A typed read stands when every line has features and no feature is absent from all of
+    them (the untyped read then tells an absent feature from a missing one)."""
+    features = table.column("features")
+    return features.null_count == 0 and not any(
+        pc.all(pc.is_null(pc.struct_field(features, name))).as_py()
+        for name in contract.feature_names
+    )
+
+
+def _log_tables(
+    block: bytes, first: int, path: Path, contract: Contract, skipped: _Skipped
+) -> Iterator[pa.Table]:
+    """The lines of a block as Arrow tables. A block Arrow refuses is read in halves, down to
+    single lines: a line Arrow refuses on its own is what a torn write leaves (a crash or a
+    full disk mid-line), skipped and counted with its number, not allowed to reject the rest."""
+    table = _read_log_block(block, contract)
+    if table is not None:
+        if table.num_rows:
+            yield table
+        return
+    lines = block.count(b"\n") + (not block.endswith(b"\n"))
+    if lines <= 1:
+        if block.strip():
+            skipped.add(f"{path.name}:{first}")
+        return
+    middle = block.find(b"\n", len(block) // 2 - 1)
+    if middle in (-1, len(block) - 1):
+        middle = block.rfind(b"\n", 0, len(block) - 1)
+    head, tail = block[: middle + 1], block[middle + 1 :]
+    yield from _log_tables(head, first, path, contract, skipped)
+    yield from _log_tables(tail, first + head.count(b"\n"), path, contract, skipped)
 
 
 def _log_chunks(
     path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
 ) -> Iterator[Chunk]:
-    """A prediction log block by block: Arrow's reader, or the line reader for a block it
-    cannot take (which skips and counts torn lines and names what is wrong)."""
+    """The prediction log's one reader: block by block through Arrow's JSON reader, torn
+    lines skipped and counted, values read with the contract's encoding (see _arrow_columns),
+    labels from the outcomes joined by id or from the lines themselves."""
     for block, first in _blocks(path):
-        fast = _arrow_log_chunks(block, path, contract, chunk_rows, outcomes)
-        if fast is not None:
-            yield from fast
-            continue
-        lines = block.decode("utf-8").splitlines()
-        for raw, skipped in _log_rows(lines, first, path, contract, chunk_rows, outcomes):
-            yield from _raw_chunk(raw, skipped, contract, path)
+        skipped = _Skipped()
+        for table in _log_tables(block, first, path, contract, skipped):
+            yield from _table_chunks(table, path, contract, chunk_rows, outcomes)
+        if skipped.count:
+            yield Chunk(
+                {}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples)
+            )
+
+
+def _log_columns(
+    table: pa.Table, path: Path, contract: Contract, outcomes: Outcomes | None
+) -> tuple[pa.StructArray, pd.Series | None]:
+    """The features of log lines read by Arrow (the documented lines' `features`, or flat
+    records: the features at the top level) and their raw labels: with `outcomes` the outcome
+    joined by the line's id and time (None until known), never a label the line carries; else
+    the line's `label`, or the target among its features; None when there is none."""
+    features = table.column("features").combine_chunks()
+    if features.null_count == len(features):
+        flat = [name for name in table.column_names if name != "features"]
+        columns = [table.column(name).combine_chunks() for name in flat]
+        features = pa.StructArray.from_arrays(columns, flat)
+    present = {f.name for f in features.type}
+    _require_columns(present, contract, path)
+    if outcomes is not None:
+        ids, stamps = _column(table, "id").to_pylist(), _column(table, "ts").to_pylist()
+        joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
+        return features, pd.Series(joined, dtype=object)
+    if "label" in table.column_names:
+        return features, table.column("label").to_pandas().astype(object)
+    if contract.target in present:
+        return features, features.field(contract.target).to_pandas().astype(object)
+    return features, None
+
+
+def _table_chunks(
+    table: pa.Table,
+    path: Path,
+    contract: Contract,
+    chunk_rows: int,
+    outcomes: Outcomes | None,
+) -> Iterator[Chunk]:
+    """Log lines read by Arrow as chunks; scores from `prediction.score`."""
+    names = contract.feature_names
+    features, labels = _log_columns(table, path, contract, outcomes)
+    prediction = (
+        table.column("prediction").combine_chunks() if "prediction" in table.column_names else None
+    )
+    for start in range(0, table.num_rows, chunk_rows):
+        part = features.slice(start, chunk_rows)
+        batch = pa.RecordBatch.from_arrays([part.field(name) for name in names], names=names)
+        raw = None if labels is None else labels.iloc[start : start + chunk_rows]
+        # A log without outcomes has no labels, not missing ones.
+        yield Chunk(
+            _arrow_columns(batch, contract, path),
+            len(part),
+            scores=_log_scores(prediction, start, chunk_rows, path),
+            labels=None
+            if raw is None or raw.isna().all()
+            else parse_labels(raw.reset_index(drop=True), contract, path),
+        )
+
+
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A top-level column of the log lines, all null when no line has it."""
+    if name in table.column_names:
+        return table.column(name)
+    return pa.chunked_array([pa.nulls(table.num_rows)])
+
+
+def _log_scores(
+    prediction: pa.Array | None, start: int, rows: int, path: Path
+) -> np.ndarray | None:
+    """`prediction.score` as floats; None when no line has one."""
+    if prediction is None or "score" not in {f.name for f in prediction.type}:
+        return None
+    scores = pc.struct_field(prediction.slice(start, rows), "score")
+    if scores.null_count == len(scores):
+        return None
+    if pa.types.is_floating(scores.type) or pa.types.is_integer(scores.type):
+        return pc.fill_null(pc.cast(scores, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+    return _scores(scores.to_pandas().astype(object), path)
 
 
 def iter_chunks(
@@ -560,36 +562,11 @@ def _source_chunks(
         yield from _log_chunks(path, contract, chunk_rows, outcomes)
         return
     for frame in _read_csv(path, contract, chunk_rows):
-        yield from _raw_chunk(frame, _Skipped(), contract, path)
-
-
-def _raw_chunk(
-    raw: pd.DataFrame, skipped: _Skipped, contract: Contract, path: Path
-) -> Iterator[Chunk]:
-    """A frame of raw values (CSV cells, log lines) as a normalised chunk, torn lines counted."""
-    torn = Chunk({}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples))
-    if raw.empty:
-        if skipped.count:
-            yield torn
-        return
-    scores = raw.get("__score")
-    if scores is not None and scores.isna().all():
-        scores = None
-    label_column = raw.get("__label", raw.get(contract.target))
-    if label_column is not None and "__label" in raw and label_column.isna().all():
-        label_column = None  # a log without outcomes: no labels, not missing ones
-    yield Chunk(
-        normalise(raw, contract, path),
-        len(raw),
-        scores=None if scores is None else _scores(scores, path),
-        labels=parse_labels(label_column, contract, path),
-        skipped_lines=torn.skipped_lines,
-        skipped_examples=torn.skipped_examples,
-    )
+        yield from frame_chunks(frame, contract, str(path))
 
 
 def window_table(
-    sources: list[Path], contract: Contract, chunk_rows: int, outcomes: Outcomes | None = None
+    sources: list[Path], contract: Contract, outcomes: Outcomes | None = None
 ) -> pd.DataFrame:
     """Every row of the window as one typed table in the contract's columns, what
     `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
@@ -598,25 +575,27 @@ def window_table(
     frames = []
     for path in sources:
         if path.name.lower().endswith(JSONL):
-            raw = _log_table(path, contract, chunk_rows, outcomes)
+            raw = _log_table(path, contract, outcomes)
         else:
             raw = read_table(path, raw_text=True, layout=contract.csv)
         frames.append(canonical_frame(raw, contract, path))
     return pd.concat(frames, ignore_index=True)
 
 
-def _log_table(
-    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
-) -> pd.DataFrame:
-    lines = ((block.decode("utf-8").splitlines(), first) for block, first in _blocks(path))
-    frames = [
-        raw
-        for text, first in lines
-        for raw, _skipped in _log_rows(text, first, path, contract, chunk_rows, outcomes)
-    ]
-    names = {"__label": contract.target, "__id": contract.id_column, "__ts": contract.timestamp}
-    table = pd.concat(frames, ignore_index=True)
-    return table.rename(columns={raw: name for raw, name in names.items() if name})
+def _log_table(path: Path, contract: Contract, outcomes: Outcomes | None) -> pd.DataFrame:
+    """A prediction log's rows as raw values in the contract's columns: the features, the
+    label (see _log_columns), each prediction's id and time; torn lines skipped."""
+    frames = []
+    for block, first in _blocks(path):
+        for table in _log_tables(block, first, path, contract, _Skipped()):
+            features, labels = _log_columns(table, path, contract, outcomes)
+            frame = pa.Table.from_struct_array(features).to_pandas()
+            frame[contract.target] = None if labels is None else labels.to_numpy()
+            for name, field_name in ((contract.id_column, "id"), (contract.timestamp, "ts")):
+                if name:
+                    frame[name] = _column(table, field_name).to_pandas().to_numpy()
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:

@@ -1,10 +1,11 @@
 """Windows by time over captured predictions: `--since 7d` or `--window 2026-11-01..2026-11-07`.
 
 The serving capture writes `<root>/date=YYYY-MM-DD/hour=HH/<host>-<seq>.jsonl.gz`
-(serving/capture.py). A window lists only the day prefixes it covers and keeps the files whose
+(serving/capture/). A window lists only the day prefixes it covers and keeps the files whose
 hour partition overlaps it, so a check over the last week never lists a year of captures. The
-root may be a local directory or any fsspec URL (`s3://…`, `gs://…`, `file://…`); remote files
-in range are copied (still gzipped) to a temporary directory and streamed from there.
+root may be a local directory, `file://…` or `s3://…` (the stores whose clients the `capture`
+extra installs; another fsspec URL works once its client is installed); remote files in range
+are copied (still gzipped) to a temporary directory and streamed from there.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small HTTP/1.1 keep-alive load generator for smoke, load tests and benchmarks.
 
-`python -m serving.loadgen --url URL --body FILE --concurrency 16 --duration 10` prints one
+`python tests/support/loadgen.py --url URL --body FILE --concurrency 16 --duration 10` prints one
 JSON line (requests, errors, requests/s, p50/p99 latency). Plain asyncio streams, one
 connection per simulated client: general-purpose async HTTP clients spend more CPU per request
 than this server does, which would make the client the thing being measured.
@@ -127,7 +127,7 @@ async def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.loadgen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tests/support/loadgen.py", description=__doc__)
     parser.add_argument("--url", required=True, help="http://host:port/path to POST to")
     parser.add_argument("--body", required=True, type=Path, help="file with the JSON body")
     parser.add_argument("--concurrency", type=int, default=16)

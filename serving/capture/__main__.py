@@ -1,0 +1,93 @@
+"""`python -m serving.capture`: the capture sidecar, shipping the server's spool off the
+serving core.
+
+Run beside a server started with `SERVING_CAPTURE_SHIP=sidecar` (same image, same spool volume,
+a CPU of its own): it expands the server's request records into the documented JSON lines,
+reading each captured body with the server's own request parser, then gzips and uploads them
+(serving/capture/shipper.py). It reads the server's settings (SERVING_CAPTURE_URL, _DIR,
+_BACKLOG_BYTES, _DRAIN_SECONDS), so one set serves both containers. With the URL empty it idles
+(capture off) instead of failing. SIGTERM ships every closed file, and the server's last one
+once it is closed, within the drain time; exit 0. Counters go to `<spool>/.shipper.json` (the
+server's /metrics shows them) and to the log at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gitops_ml.errors import UserError
+from serving.capture.codec import BodyParser
+from serving.settings import Settings, load_settings
+
+
+def request_parser(settings: Settings) -> BodyParser:
+    """The server's own request parsing, from the contract the server serves (the bundle's,
+    else --contract): a body the server accepted gives the columns and ids it scored."""
+    from gitops_ml.contract import load_contract
+    from serving.records import parse_request
+    from serving.validation import FeatureTable, feature_specs, id_spec
+
+    if settings.model and Path(settings.model).is_dir():
+        from gitops_ml.release.bundle import load_bundle
+
+        contract = load_bundle(settings.model).contract
+    else:
+        contract = load_contract(settings.contract)
+    table = FeatureTable(feature_specs(contract), id_spec(contract))  # once, as the server does
+
+    def parse(api: str, body: bytes) -> tuple[Any, Any]:
+        parsed = parse_request(api, body, table, sys.maxsize)
+        return parsed.columns, parsed.ids
+
+    return parse
+
+
+def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    try:
+        # The server's own settings: one set for both containers (the sidecar uses the
+        # capture URL, spool, backlog and drain time, the model or contract, the log level).
+        settings = load_settings(argv)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        shipper = None
+        if settings.capture_url:
+            from serving.capture.segments import capture_config
+            from serving.capture.shipper import Shipper
+
+            config = capture_config(settings)
+            shipper = Shipper(config, request_parser(settings))
+            shipper.start()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: capture spool: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    log = logging.getLogger("serving.capture")
+    if shipper is None:
+        log.info("capture off (SERVING_CAPTURE_URL is empty); idling until stopped")
+        while not stop.wait(1.0):
+            pass
+        return 0
+    log.info("shipping %s to %s", shipper.config.spool, shipper.config.url)
+    while not stop.wait(1.0):
+        pass
+    shipper.drain()
+    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in shipper.counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

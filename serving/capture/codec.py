@@ -1,0 +1,188 @@
+"""How requests are written down: the documented prediction-log lines and the compact request
+records a capture segment holds.
+
+A documented line (docs/interfaces.md) is one JSON object per logged row: `{"ts",
+"request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {"label",
+"score"}}`. Building those lines costs ~5 µs a row, so the server writes a *request record*
+per request instead and the shipper expands it (`expand_record`):
+
+- columns: `[1, model, version, ts, request_id, ids, columns, labels, scores, rows]\\n`, one
+  orjson call whatever the row count;
+- body: `[2, model, version, ts, request_id, api, labels, scores, rows, N]\\n` followed by the
+  N bytes of the request body exactly as received and a newline: no per-row work at all. The
+  shipper reads the body with the server's own request parser (`BodyParser`), so whatever
+  encoding the server accepted (a UTF-8 BOM, UTF-16, line breaks) is read the same way.
+
+`rows` lists the sampled rows of the request, or is null for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import numpy as np
+import orjson
+
+COLUMNS_RECORD, BODY_RECORD = 1, 2  # first element of a request record: its kind
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# Reads a request body as the server did: (api, body bytes) -> (columns, ids).
+BodyParser = Callable[[str, bytes], tuple[Mapping[str, Sequence[Any]], Sequence[Any] | None]]
+
+
+def timestamp(seconds: float) -> str:
+    """UTC with milliseconds and a Z, e.g. 2026-11-26T05:00:00.123Z."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _number(value: float | None) -> str:
+    """A float as JSON: repr is exact and valid JSON when finite."""
+    return repr(float(value)) if value is not None and math.isfinite(value) else "null"
+
+
+def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
+    """A request's column with "" as None (one C-speed scan when there is none)."""
+    if isinstance(values, list) and "" in values:
+        return [None if value == "" else value for value in values]
+    return values
+
+
+def record_head(model_name: str, model_version: str) -> bytes:
+    """The model name and version that every request record of a server carries, as JSON
+    array items, encoded once."""
+    return orjson.dumps([model_name, model_version])[1:-1]
+
+
+def encode_record(
+    head: bytes,
+    ts: float,
+    request_id: str,
+    ids: Sequence[Any] | None,
+    columns: Mapping[str, Sequence[Any]],
+    labels: Any,
+    scores: Any,
+    rows: Sequence[int] | None,
+) -> bytes:
+    """One request as a columns record: a single orjson call whatever the row count (~2 µs
+    for one row, ~0.2-0.5 µs a row for 100), against ~5 µs a row to build the lines."""
+    body = orjson.dumps(
+        (ts, request_id, ids, columns, labels, np.ascontiguousarray(scores), rows),
+        option=_NUMPY,
+    )
+    return b"[%d,%s,%s\n" % (COLUMNS_RECORD, head, body[1:])
+
+
+def encode_body_record(
+    head: bytes,
+    ts: float,
+    request_id: str,
+    api: str,
+    labels: Any,
+    scores: Any,
+    rows: Sequence[int] | None,
+    body: bytes,
+) -> bytes:
+    """One request as a body record: its outputs, then the body as received."""
+    outputs = orjson.dumps(
+        (ts, request_id, api, labels, np.ascontiguousarray(scores), rows), option=_NUMPY
+    )
+    return b"[%d,%s,%s,%d]\n%s\n" % (BODY_RECORD, head, outputs[1:-1], len(body), body)
+
+
+def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
+    """The whole request records of a segment as (header line, body or None), stopping at
+    a record cut short (a crash mid-write); `handle.tell()` is then where it starts."""
+    while True:
+        line = handle.readline()
+        if not line.endswith(b"\n"):
+            return
+        if not line.startswith(b"[%d," % BODY_RECORD):
+            yield line, None
+            continue
+        try:
+            size = int(line[line.rindex(b",") + 1 : -2])
+        except ValueError:
+            return  # not a header this codec wrote: nothing after it can be framed
+        body = handle.read(size + 1)
+        if len(body) <= size:
+            return
+        yield line, body[:size]
+
+
+def whole_records_size(handle: IO[bytes]) -> int:
+    """Bytes taken by the whole records at the start of a segment."""
+    end = 0
+    for _ in read_records(handle):
+        end = handle.tell()
+    return end
+
+
+def _load(line: bytes) -> Any:
+    """orjson, or the standard parser for what a server accepted and orjson refuses (NaN)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
+def record_rows(line: bytes) -> int:
+    """How many rows (documented lines) a request record's header line holds; 0 when it is
+    not one."""
+    try:
+        record = _load(line)
+        labels = record[7] if record[0] == COLUMNS_RECORD else record[6]
+        rows = record[9] if record[0] == COLUMNS_RECORD else record[8]
+        return len(labels) if rows is None else len(rows)
+    except (ValueError, TypeError, IndexError, KeyError):
+        return 0
+
+
+def expand_record(line: bytes, body: bytes | None, parse: BodyParser | None = None) -> list[bytes]:
+    """The documented lines of one request record (ValueError when it is not one, or when it
+    carries a body and there is no `parse`; what `parse` raises for a body it refuses)."""
+    record = _load(line)
+    if not isinstance(record, list) or len(record) != 10:
+        raise ValueError("not a request record")
+    kind, model, version, ts, request_id = record[:5]
+    if kind == COLUMNS_RECORD:
+        ids, columns, labels, scores, rows = record[5:]
+    elif kind == BODY_RECORD and parse is not None and body is not None:
+        api, labels, scores, rows, _ = record[5:]
+        columns, ids = parse(api, body)
+    else:
+        raise ValueError(f"a request record of kind {kind!r} needs the data contract to read")
+    return expand(ts, request_id, (model, version), ids, columns, labels, scores, rows)
+
+
+def expand(
+    ts: float,
+    request_id: str,
+    model: tuple[str, str],
+    ids: Sequence[Any] | None,
+    columns: Mapping[str, Sequence[Any]],
+    labels: Sequence[Any],
+    scores: Sequence[Any],
+    rows: Sequence[int] | None,
+) -> list[bytes]:
+    """One documented line per sampled row of a request. The parts shared by the request's
+    rows are encoded once and each row's features in one orjson call. `model` is the model's
+    name and version."""
+    names = list(columns)
+    # Missing values are null whether they came as null, NaN (orjson writes null) or "".
+    values = [_blank_to_none(columns[name]) for name in names]
+    head = b'{"ts":' + orjson.dumps(timestamp(ts)) + b',"request_id":' + orjson.dumps(request_id)
+    name, version = (orjson.dumps(text) for text in model)
+    body = b',"model":' + name + b',"model_version":' + version + b',"features":'
+    lines = []
+    for row in range(len(labels)) if rows is None else rows:
+        key = None if ids is None else ids[row]
+        ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
+        features = dict(zip(names, [v[row] for v in values], strict=True))
+        score = _number(scores[row])
+        tail = f',"prediction":{{"label":{int(labels[row])},"score":{score}}}}}\n'
+        lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode())
+    return lines

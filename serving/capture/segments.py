@@ -1,0 +1,309 @@
+"""The capture spool: the server's request records in closed, time-partitioned segments.
+
+The writer appends request records (serving/capture/codec.py) to an open segment
+(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<seq>.rec.open`) and `Segments` closes it (a rename
+to `.rec`) when it reaches `max_bytes`, when it is `max_seconds` old or when the hour changes,
+so a file never spans two partitions. Names are unique across restarts (the seq starts with
+the server's start time). A shipper takes each closed segment (serving/capture/shipper.py).
+Closed segments wait up to `backlog_bytes`; past that the oldest are dropped and their rows
+counted, by whichever process (server or shipper) drops them. A segment left open by a crash
+is cut back to whole records and closed at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from gitops_ml.errors import UserError
+from serving.capture.codec import (
+    encode_body_record,
+    encode_record,
+    read_records,
+    record_rows,
+    whole_records_size,
+)
+from serving.capture.writer import AppendFile, Entry, ModelTag, Sink, Unit, entry_rows
+
+if TYPE_CHECKING:
+    from serving.settings import Settings
+
+logger = logging.getLogger("serving.capture")
+OPEN, CLOSED, SHIPPING, SHIPPED = ".rec.open", ".rec", ".rec.shipping", ".jsonl.gz"
+COUNTERS = ".shipper.json"
+SHIP_MODES = ("inline", "sidecar")
+_HOST_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+COUNTER_HELP = {
+    "shipped": "Captured lines stored in object storage",
+    "failed": "Captured lines in upload attempts that failed (retried later)",
+    "dropped": "Captured lines dropped from a full local backlog or unreadable",
+}
+
+
+class CaptureError(UserError):
+    """The capture settings cannot work: refused at startup, not discovered later."""
+
+
+@dataclass
+class CaptureConfig:
+    url: str
+    spool: Path
+    max_bytes: int = 64 * 1024 * 1024
+    max_seconds: float = 300.0
+    backlog_bytes: int = 1024 * 1024 * 1024
+    drain_seconds: float = 20.0
+    host: str = field(default_factory=socket.gethostname)
+    ship: str = "inline"
+
+    def __post_init__(self) -> None:
+        if min(self.max_bytes, self.backlog_bytes) < 1 or self.max_seconds <= 0:
+            raise CaptureError(
+                "capture max bytes, max seconds and backlog bytes must be positive, got "
+                f"{self.max_bytes}, {self.max_seconds}, {self.backlog_bytes}"
+            )
+        if self.drain_seconds < 0:
+            raise CaptureError(f"capture drain seconds must be >= 0, got {self.drain_seconds}")
+        if self.ship not in SHIP_MODES:
+            raise CaptureError(f"capture ship must be one of {SHIP_MODES}, got {self.ship!r}")
+        self.host = _HOST_UNSAFE.sub("-", self.host) or "host"
+
+
+def environment_url(value: str | None) -> str | None:
+    """A bare local directory reads as file://; anything else goes to fsspec as given."""
+    if not value:
+        return None
+    if "://" not in value:
+        return "file://" + os.path.abspath(value)
+    return value
+
+
+def capture_config(settings: Settings) -> CaptureConfig:
+    """The capture the serving settings ask for (the server's and the sidecar's alike)."""
+    if not settings.capture_url or settings.capture_dir is None:
+        raise CaptureError("capture needs SERVING_CAPTURE_URL and SERVING_CAPTURE_DIR")
+    return CaptureConfig(
+        environment_url(settings.capture_url) or "",
+        settings.capture_dir,
+        settings.capture_max_bytes,
+        settings.capture_max_seconds,
+        settings.capture_backlog_bytes,
+        settings.capture_drain_seconds,
+        settings.capture_host or socket.gethostname(),
+        settings.capture_ship,
+    )
+
+
+class Shipping(Protocol):
+    """What the server's half needs of a shipper running in its own process (inline)."""
+
+    def start(self) -> None: ...
+    def wake(self) -> None: ...
+    def drain(self) -> None: ...
+
+
+def partition(moment: datetime) -> str:
+    """Hive-style partition of an instant, the layout `drift --since` lists."""
+    return f"date={moment:%Y-%m-%d}/hour={moment:%H}"
+
+
+def count_rows(path: Path) -> int:
+    """The rows (documented lines) a segment's whole records hold."""
+    try:
+        with path.open("rb") as handle:
+            return sum(record_rows(line) for line, _ in read_records(handle))
+    except OSError:
+        return 0
+
+
+def rename(path: Path, old: str, new: str) -> Path:
+    target = path.with_name(path.name[: -len(old)] + new)
+    path.rename(target)
+    return target
+
+
+def oldest_first(paths: Iterator[Path]) -> list[Path]:
+    """Oldest first: partition, then the name (its seq starts with the writer's start time)."""
+    return sorted(paths, key=lambda p: (p.parent.parent.name, p.parent.name, p.name))
+
+
+def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) -> None:
+    """Past the backlog bound the oldest closed segments go, their rows counted as dropped by
+    the process whose unlink succeeded (server and shipper may both enforce). A segment being
+    shipped counts towards the bound but is never dropped."""
+    sizes: dict[Path, int] = {}
+    for pattern in ("*" + CLOSED, "*" + SHIPPING):
+        for path in spool.rglob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                sizes[path] = path.stat().st_size
+    total = sum(sizes.values())
+    for path in oldest_first(p for p in sizes if p.name.endswith(CLOSED)):
+        if total <= bound:
+            break
+        rows = count_rows(path)
+        try:
+            path.unlink()
+        except FileNotFoundError:  # shipped or dropped meanwhile by the other process
+            continue
+        total -= sizes[path]
+        on_dropped(rows)
+        logger.warning("capture backlog full: dropped %s (%d lines)", path.name, rows)
+
+
+def read_counts(spool: Path) -> dict[str, int]:
+    """The shipper's counters as saved in the spool (zeros when there are none yet)."""
+    try:
+        saved = json.loads((spool / COUNTERS).read_text())
+        return {name: int(saved.get(name, 0)) for name in COUNTER_HELP}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return dict.fromkeys(COUNTER_HELP, 0)
+
+
+class Segments(Sink):
+    """The writer's sink in capture mode: request records in rotating segments, handed to a
+    shipper (a thread here when shipping inline; else the sidecar finds them in the spool)."""
+
+    def __init__(
+        self,
+        config: CaptureConfig,
+        shipper: Shipping | None = None,
+        on_dropped: Callable[[int], None] = lambda n: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.shipper = shipper
+        self.keeps_bodies = config.ship == "sidecar"  # the sidecar parses the bodies again
+        self.on_dropped = on_dropped
+        self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
+        self.clock = clock
+        self._boot = int(clock() * 1000)
+        self._seq = 0
+        self.segment: AppendFile | None = None
+        self._segment_hour = ""
+        self._segment_opened = 0.0
+
+    def open(self) -> None:
+        """Check the spool, adopt what a previous process left open, start shipping inline."""
+        where = f"capture spool {self.config.spool}"
+        try:
+            self.config.spool.mkdir(parents=True, exist_ok=True)
+            probe = self.config.spool / ".writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise CaptureError(f"{where}: not writable: {exc.strerror or exc}") from None
+        for left_open in sorted(self.config.spool.rglob("*" + OPEN)):
+            with left_open.open("r+b") as handle:
+                handle.truncate(whole_records_size(handle))
+            rename(left_open, OPEN, CLOSED)
+        if self.shipper is not None:
+            self.shipper.start()
+
+    def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
+        ts, request_id, ids, columns, labels, scores, rows, body, api = entry
+        if body is not None:
+            line = encode_body_record(model.head, ts, request_id, api, labels, scores, rows, body)
+        else:
+            line = encode_record(model.head, ts, request_id, ids, columns, labels, scores, rows)
+        return [(line, entry_rows(entry))]
+
+    def append(self, units: list[Unit]) -> None:
+        if self.segment is None:
+            # A fresh name each time: nothing torn to cut (a crash's leftovers are adopted by
+            # `open`).
+            self.segment = AppendFile(self._next_path(), lambda fd, size: None)
+        self.segment.append(units)
+
+    def _next_path(self) -> Path:
+        """A fresh open segment in the partition of the current hour."""
+        now = self.clock()
+        hour = partition(datetime.fromtimestamp(now, UTC))
+        self._seq += 1
+        self._segment_hour, self._segment_opened = hour, now
+        name = f"{self.config.host}-{self._boot:013d}-{self._seq:06d}{OPEN}"
+        return self.config.spool / hour / name
+
+    def room(self) -> int:
+        return self.config.max_bytes - (0 if self.segment is None else self.segment.size())
+
+    def due_in(self) -> float | None:
+        """How long the writer may wait for entries before an age or hour rotation is due
+        (None: no open segment, nothing can fall due)."""
+        if self.segment is None:
+            return None
+        now = self.clock()
+        age_left = self._segment_opened + self.config.max_seconds - now
+        hour_left = 3600 - now % 3600
+        return max(0.05, min(age_left, hour_left))
+
+    def rotate_if_due(self) -> None:
+        """Close the open segment when it is due (size, age or a new hour)."""
+        if self.segment is None:
+            return
+        size, now = self.segment.size(), self.clock()
+        if size and (
+            size >= self.config.max_bytes
+            or now - self._segment_opened >= self.config.max_seconds
+            or partition(datetime.fromtimestamp(now, UTC)) != self._segment_hour
+        ):
+            self._close_segment()
+
+    def _close_segment(self) -> None:
+        """Close the open segment (empty ones are removed) and hand it to the shipper."""
+        if self.segment is None:
+            return
+        segment, self.segment = self.segment, None
+        segment.close()
+        try:
+            if segment.path.stat().st_size == 0:
+                segment.path.unlink()
+                return
+        except FileNotFoundError:
+            return
+        rename(segment.path, OPEN, CLOSED)
+        enforce_backlog(self.config.spool, self.config.backlog_bytes, self._drop)
+        if self.shipper is not None:
+            self.shipper.wake()
+
+    def _drop(self, rows: int) -> None:
+        self.dropped += rows
+        self.on_dropped(rows)
+
+    def close(self) -> None:
+        """After the writer's last write: close the segment and ship inline within the drain
+        time."""
+        self._close_segment()
+        if self.shipper is not None:
+            self.shipper.drain()
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """The shipper's counters (from the spool, whichever process ships) on /metrics,
+        the rows this server dropped from the backlog included."""
+        registry.register(ShipperCounters(self))
+
+
+class ShipperCounters(Collector):
+    """`serving_capture_lines_{shipped,failed,dropped}_total`, read from the spool's counters
+    file at each scrape; dropped adds what the server itself dropped."""
+
+    def __init__(self, segments: Segments) -> None:
+        self.segments = segments
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = read_counts(self.segments.config.spool)
+        counts["dropped"] += self.segments.dropped
+        for name, text in COUNTER_HELP.items():
+            yield CounterMetricFamily(f"serving_capture_lines_{name}", text, value=counts[name])
