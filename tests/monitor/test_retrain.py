@@ -57,7 +57,7 @@ def test_a_captured_log_with_outcomes_becomes_the_labelled_table_retrain_takes(
         [outcomes_csv], ["outcomes.csv"], contract, parse_duration("30d", "--max-delay"), "30d"
     )
 
-    table = window_table([log], contract, chunk_rows=2, outcomes=outcomes)
+    table = window_table([log], contract, outcomes=outcomes)
 
     assert list(table.columns) == contract.names
     assert table[contract.id_column].astype(str).tolist() == ids

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,12 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _set_tag_time(monkeypatch: pytest.MonkeyPatch, second: int) -> None:
-    """GTO orders events by tag time; distinct times keep the test independent of the clock."""
-    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{1_767_225_600 + second} +0000")
+    """GTO orders events by tag time, to the second; distinct times keep the test independent of
+    the clock. GTO's tags are written in-process (dulwich stamps them with time.time()), git's
+    commits by the git command (GIT_COMMITTER_DATE)."""
+    moment = 1_767_225_600 + second
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"{moment} +0000")
+    monkeypatch.setattr(time, "time", lambda: float(moment))
 
 
 @pytest.mark.parametrize(

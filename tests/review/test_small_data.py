@@ -170,7 +170,9 @@ def test_on_1500_rows_the_paired_interval_is_narrower_than_the_unpaired_one(data
     params = fixture_params()
     gates, e = GateParams.from_params(params), EvaluateParams.from_params(params)
     base_params = ModelParams.from_params(params)
-    pr_params = replace(base_params, hyperparams={**base_params.hyperparams, "max_iter": 30})
+    pr_params = base_params.model_copy(
+        update={"hyperparams": {**base_params.hyperparams, "max_iter": 30}}
+    )
     train, test = data
     y = target_vector(test, contract)
     level = gates.interval_level()
