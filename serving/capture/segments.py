@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol, get_args
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -38,14 +38,12 @@ from serving.capture.codec import (
     whole_records_size,
 )
 from serving.capture.writer import AppendFile, Entry, ModelTag, Sink, Unit, entry_rows
-
-if TYPE_CHECKING:
-    from serving.settings import Settings
+from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
 OPEN, CLOSED, SHIPPING, SHIPPED = ".rec.open", ".rec", ".rec.shipping", ".jsonl.gz"
 COUNTERS = ".shipper.json"
-SHIP_MODES = ("inline", "sidecar")
+SHIP_MODES: tuple[str, ...] = get_args(Settings.model_fields["capture_ship"].annotation)
 _HOST_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 COUNTER_HELP = {
     "shipped": "Captured lines stored in object storage",
@@ -58,16 +56,21 @@ class CaptureError(UserError):
     """The capture settings cannot work: refused at startup, not discovered later."""
 
 
+def _default(name: str) -> Any:
+    """A capture default as the serving settings write it (once, in serving/settings.py)."""
+    return Settings.model_fields[f"capture_{name}"].default
+
+
 @dataclass
 class CaptureConfig:
     url: str
     spool: Path
-    max_bytes: int = 64 * 1024 * 1024
-    max_seconds: float = 300.0
-    backlog_bytes: int = 1024 * 1024 * 1024
-    drain_seconds: float = 20.0
+    max_bytes: int = _default("max_bytes")
+    max_seconds: float = _default("max_seconds")
+    backlog_bytes: int = _default("backlog_bytes")
+    drain_seconds: float = _default("drain_seconds")
     host: str = field(default_factory=socket.gethostname)
-    ship: str = "inline"
+    ship: str = _default("ship")
 
     def __post_init__(self) -> None:
         if min(self.max_bytes, self.backlog_bytes) < 1 or self.max_seconds <= 0:
