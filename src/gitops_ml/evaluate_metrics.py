@@ -77,14 +77,14 @@ class Slice(_Section):
 
 
 class EvaluateMetrics(_Section):
-    """The whole file: test metrics with their intervals, cross-validation, the counts at the
-    decision threshold and the optional sections."""
+    """The whole file: the test metrics, and what the stage adds to them (intervals,
+    cross-validation, the counts at the decision threshold, …) when it computed them."""
 
     test: dict[str, float | None]
-    ci95: dict[str, Interval]
+    ci95: dict[str, Interval] = {}
     cv: dict[str, Spread] = {}
     confusion: dict[str, int] = {}
-    rows: Rows
+    rows: Rows | None = None
     business: Business | None = None
     training_noise: TrainingNoise | None = None
     slices: dict[str, Slice] = {}

@@ -42,11 +42,7 @@ def write_fixture_profile(exported_model: ExportedModel, path: Path) -> None:
         drift_settings(),
         exported_model.onnx_path,
         evaluate=parse_evaluate_metrics(
-            {
-                "test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128},
-                "ci95": {},
-                "rows": {"test": 800},
-            }
+            {"test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128}}
         ),
     )
     gio.write_json(path, profile)
@@ -87,7 +83,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
     scores = ModelScorer(onnx_path, contract).score(test)
     y = test[contract.target].to_numpy(dtype=np.int64)
     evaluate = parse_evaluate_metrics(
-        {"test": point_metrics(y, scores, 0.5), "ci95": {}, "rows": {"test": len(test)}}
+        {"test": point_metrics(y, scores, 0.5), "rows": {"test": len(test)}}
     )
     profile = build_model_profile(train, contract, drift_settings(), onnx_path, evaluate)
     profile_path = directory / "profile.json"

@@ -326,9 +326,7 @@ def test_the_model_card_keeps_its_structure_whatever_the_contract_holds(
     params = fixture_params()
     params["data"]["source"] = "data/@octocat <b>#1</b>.csv"
     params["model"]["hyperparams"] = {"max_depth|<img>": "@octocat"}
-    evaluation = parse_evaluate_metrics(
-        {**_evaluate(0.86), "rows": {"test": 100}, "slices": _slices(0.0)}
-    )
+    evaluation = parse_evaluate_metrics({**_evaluate(0.86), "slices": _slices(0.0)})
     export = {
         "onnx": {"path": "models/model.onnx", "sha256": "3f" * 32, "size_bytes": 1, "opset": 17},
         "parity": {"max_abs_diff": 1e-7, "label_flips": 0, "rows_checked": 10, "slices": {}},

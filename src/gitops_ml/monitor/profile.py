@@ -124,7 +124,7 @@ def training_metrics(evaluate: EvaluateMetrics | None) -> dict[str, Any] | None:
     return {
         "test": {k: evaluate.test[k] for k in METRIC_KEYS if k in evaluate.test},
         "ci95": {k: evaluate.ci95[k].model_dump() for k in METRIC_KEYS if k in evaluate.ci95},
-        "rows": evaluate.rows.test,
+        "rows": evaluate.rows.test if evaluate.rows else None,
     }
 
 

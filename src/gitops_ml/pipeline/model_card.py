@@ -217,6 +217,7 @@ def _evaluation_section(
     if evaluation is None:
         return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
     threshold = _threshold(params, evaluation)
+    test_rows = evaluation.rows.test if evaluation.rows else None
     rows = []
     for key in TEST_METRICS:
         ci = evaluation.ci95.get(key)
@@ -225,7 +226,7 @@ def _evaluation_section(
     lines = [
         "## Evaluation",
         "",
-        f"Test set: {num(evaluation.rows.test, ',')} rows never seen in training. "
+        f"Test set: {num(test_rows, ',')} rows never seen in training. "
         f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
         "Intervals: percentile bootstrap over "
         f"{num(params.evaluate.bootstrap_samples, 'd')} resamples of the test set.",
