@@ -186,8 +186,8 @@ def load_model(
         name = model_name or bundle.model_name
         version = bundle.version
         expected: str | None = bundle.onnx_sha256
-        git_revision = str(metadata.get("git_revision") or git_revision)
-        metrics = metadata.get("metrics") or {}
+        git_revision = metadata.git_revision or git_revision
+        metrics = metadata.metrics
         onnx_path = bundle.model_path
     else:
         contract = load_contract(contract_path)
