@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,10 +27,10 @@ from gitops_ml.config import load_params
 from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
-from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
+from gitops_ml.metric_registry import label, lower_is_better, metric, metric_sets
 from gitops_ml.repo_state import changed_files, stale_message
 from gitops_ml.review import charts
-from gitops_ml.review.gates import GateParams, GateResult, check_gates, level_text
+from gitops_ml.review.gates import BUSINESS, GateParams, GateResult, check_gates, level_text
 from gitops_ml.review.paired import Comparison, compare_models
 from gitops_ml.scoring import Difference, difference_sd, unpaired_difference
 
@@ -46,8 +46,6 @@ ALWAYS_CHANGED = "always changed"  # `dvc status` for a stage with always_change
 FLAG = "⚠️"
 FLAG_LEGEND = f"{FLAG} = changed for the worse, or an identity (hash, split, source) changed."
 Direction = Literal["higher", "lower", "neutral", "info"]  # which change is flagged
-HEADLINE_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall")
-BUSINESS = ("cost_per_1000", "cost_per_1000_at_best")
 
 Flat = dict[str, Any]  # "test.roc_auc" -> value, as `dvc metrics diff` flattens them
 
@@ -75,6 +73,9 @@ class ReviewInputs:
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
     base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
     pr_slices: dict[str, Any] = field(default_factory=dict)
+    # A multiclass model's `confusion_matrix` of evaluate.json: {"classes": [...], "counts": ...}
+    base_confusion_matrix: dict[str, Any] | None = None
+    pr_confusion_matrix: dict[str, Any] | None = None
     base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
     pr_source: dict[str, Any] | None = None
 
@@ -166,6 +167,8 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
     workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
     raw_params = load_params(params_path)
     task = load_contract(paths.CONTRACT).task
+    base_evaluation = _parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}
+    pr_evaluation = _read_json(EVALUATE) or {}
     inputs = ReviewInputs(
         base_rev=base_rev,
         base_sha=base_sha,
@@ -179,8 +182,10 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         status=status,
         load_errors=errors,
         gates=GateParams.from_params(raw_params, task),
-        base_slices=(_parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}).get("slices") or {},
-        pr_slices=(_read_json(EVALUATE) or {}).get("slices") or {},
+        base_slices=base_evaluation.get("slices") or {},
+        pr_slices=pr_evaluation.get("slices") or {},
+        base_confusion_matrix=base_evaluation.get("confusion_matrix"),
+        pr_confusion_matrix=pr_evaluation.get("confusion_matrix"),
         base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
         pr_source=_read_json(paths.SOURCE_RECORD),
     )
@@ -240,10 +245,15 @@ def headline(flat: Flat) -> dict[str, float]:
     return out
 
 
-def _ordered(names: set[str]) -> list[str]:
-    first = [n for n in HEADLINE_ORDER if n in names]
+def _ordered(names: Sequence[str], gates: GateParams, classes: Sequence[str]) -> list[str]:
+    """The task's headline metric first, then the gated ones, then the rest of the task's test
+    metrics in the registry's order (per-class ones by family, in the model's class order),
+    anything else in `names` order, the costs last."""
+    sets = metric_sets(gates.task, classes)
+    order = [sets.headline, *(n for n in sets.test if n in gates.max_regression), *sets.test]
+    first = [n for n in dict.fromkeys(order) if n in names]
     business = [n for n in BUSINESS if n in names]
-    rest = sorted(names - set(first) - set(business))
+    rest = [n for n in names if n not in first and n not in business]
     return first + rest + business
 
 
@@ -344,12 +354,13 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
         if g.metric:
             gate_by_metric.setdefault(g.metric, []).append(g)
     rows, any_change = [], False
-    for name in _ordered(set(old_h) | set(new_h)):
+    classes = [str(c) for c in (inputs.pr_confusion_matrix or {}).get("classes") or []]
+    for name in _ordered(list(dict.fromkeys([*new_h, *old_h])), inputs.gates, classes):
         old, new = old_h.get(name), new_h.get(name)
         mine = gate_by_metric.get(name, [])
         failing = [g.name.replace(name, "").strip() for g in mine if not g.passed]
         gate = ("❌ " + ", ".join(failing)) if failing else ("✅" if mine else "")
-        shown = f"{name} {metric(name).arrow}"
+        shown = f"{escape(name)} {metric(name).arrow}"  # a per-class name holds the data's class
         spec = metric(name).spec
         difference = diffs.get(name)
         interval = (
@@ -392,7 +403,7 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
 
 def other_metrics_section(inputs: ReviewInputs) -> str | None:
     """Every other changed metric (CV, intervals, data, export), folded."""
-    shown = {f"test.{k}" for k in HEADLINE_ORDER} | {f"business.{k}" for k in BUSINESS}
+    shown = {f"business.{k}" for k in BUSINESS}
     rows = []
     for path in sorted(inputs.metrics):
         for key, entry in sorted(inputs.metrics[path].items()):
@@ -483,6 +494,16 @@ def changes_section(inputs: ReviewInputs) -> tuple[str, bool]:
 
 
 def charts_section(inputs: ReviewInputs) -> str | None:
+    """The charts of the review's task (CHARTS), folded under one heading."""
+    found = CHARTS[inputs.gates.task](inputs)
+    if found is None:
+        return None
+    summary, body = found
+    return "### Charts\n\n" + details(summary, body, True)
+
+
+def _binary_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """ROC and precision-recall curves, base vs PR, and both confusion matrices."""
     specs = (
         (ROC, "roc", "fpr", "tpr", "ROC curve", "False positive rate", "True positive rate"),
         (PRC, "precision_recall", "recall", "precision", "Precision-recall", "Recall", "Precision"),
@@ -512,7 +533,52 @@ def charts_section(inputs: ReviewInputs) -> str | None:
     body += charts.confusion_table(
         old_conf if any(v is not None for v in old_conf.values()) else None, conf
     )
-    return "### Charts\n\n" + details("ROC, precision-recall, confusion matrices", body, True)
+    return "ROC, precision-recall, confusion matrices", body
+
+
+def _numbers(values: Sequence[Any]) -> list[float] | None:
+    """`values` as floats when every one is a number, else None (a side without them)."""
+    return [float(v) for v in values if is_number(v)] if all(map(is_number, values)) else None
+
+
+def _multiclass_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """Each class's recall, base vs PR, and the PR's confusion matrix with its change per cell."""
+    pr_matrix, base_matrix = inputs.pr_confusion_matrix, inputs.base_confusion_matrix
+    if not pr_matrix or not pr_matrix.get("classes"):
+        return None
+    classes = [str(c) for c in pr_matrix["classes"]]
+    base_counts = None
+    if base_matrix and [str(c) for c in base_matrix.get("classes") or []] == classes:
+        base_counts = base_matrix.get("counts")
+    base_recall, pr_recall = (
+        _numbers([side.get(f"test.recall[{c}]") for c in classes])
+        for side in (inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new"))
+    )
+    parts = []
+    if pr_recall:
+        legend = "Grey line = base, blue line = this PR" if base_recall else "Blue line = this PR"
+        chart = charts.lines_chart(
+            "Recall per class", "Class", classes, "Recall", (0.0, 1.0), base_recall, pr_recall
+        )
+        parts.append(f"{legend}.\n\n{chart}")
+    matrix = charts.class_confusion_table(classes, base_counts, pr_matrix["counts"])
+    change = " (change from the base per cell)" if base_counts else ""
+    parts.append(f"**Confusion matrix** (test set){change}\n\n{matrix}")
+    return "Recall per class, confusion matrix", "\n\n".join(parts)
+
+
+def _regression_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """Predicted vs actual by decile and the residuals: not drawn yet (the metric table and the
+    slices carry the comparison)."""
+    return None
+
+
+# The charts of each task: (summary, markdown body), or None when there is nothing to draw.
+CHARTS: dict[str, Callable[[ReviewInputs], tuple[str, str] | None]] = {
+    "binary": _binary_charts,
+    "multiclass": _multiclass_charts,
+    "regression": _regression_charts,
+}
 
 
 def _worse(old: Any, new: Any, direction: Direction) -> bool:
@@ -641,21 +707,22 @@ def slices_section(inputs: ReviewInputs) -> str | None:
     if not columns:
         return None
     parts, flagged = [], False
+    slice_metrics = metric_sets(inputs.gates.task).slice
     for column in columns:
         old = (inputs.base_slices.get(column) or {}).get("groups") or {}
         new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
-        header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in SLICE_METRICS]
+        header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in slice_metrics]
         rows = []
         for group in [*new, *(g for g in old if g not in new)]:
             a, b = old.get(group) or {}, new.get(group) or {}
             name = escape(group) + (" (small)" if b.get("small") or a.get("small") else "")
             cells = [name, fmt(b.get("rows", a.get("rows")))]
-            for m in SLICE_METRICS:
+            for m in slice_metrics:
                 spec = metric(m).spec
                 cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
             rows.append(cells)
         gap_rows = []
-        for m in SLICE_METRICS:
+        for m in slice_metrics:
             before, after = _largest_gap(old, m), _largest_gap(new, m)
             wider = before is not None and after is not None and after[0] > before[0] + 1e-12
             flagged |= wider
