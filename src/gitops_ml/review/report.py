@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,6 +41,9 @@ VALIDATION = paths.VALIDATION_METRICS
 EXPORT = paths.EXPORT_METRICS
 ROC = paths.ROC_PLOT
 PRC = paths.PR_PLOT
+PREDICTED_ACTUAL = paths.PREDICTED_ACTUAL_PLOT
+RESIDUALS = paths.RESIDUALS_PLOT
+PLOTS = (ROC, PRC, PREDICTED_ACTUAL, RESIDUALS)  # the plot files the charts of any task read
 LOCK = paths.DVC_LOCK
 COMMENT_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 ALWAYS_CHANGED = "always changed"  # `dvc status` for a stage with always_changed: true
@@ -174,8 +178,8 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         base_sha=base_sha,
         metrics=metrics,
         params=params,
-        base_plots={p: _parse(_git_show(base_sha, p), p) for p in (ROC, PRC)},
-        pr_plots={p: _read_json(p) for p in (ROC, PRC)},
+        base_plots={p: _parse(_git_show(base_sha, p), p) for p in PLOTS},
+        pr_plots={p: _read_json(p) for p in PLOTS},
         base_lock=_parse(_git_show(base_sha, LOCK), LOCK),
         pr_lock=_parse(workspace_lock, LOCK),
         stale_files=changed_files("."),
@@ -567,10 +571,95 @@ def _multiclass_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
     return "Recall per class, confusion matrix", "\n\n".join(parts)
 
 
+def _deciles(plots: Mapping[str, Any], path: str, key: str) -> dict[int, Mapping[str, Any]]:
+    """The rows of a per-decile plot file (evaluate's regression plots) by decile."""
+    rows = (plots.get(path) or {}).get(key) or []
+    return {int(r["decile"]): r for r in rows if isinstance(r, Mapping) and "decile" in r}
+
+
 def _regression_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
-    """Predicted vs actual by decile and the residuals: not drawn yet (the metric table and the
-    slices carry the comparison)."""
-    return None
+    """Predicted vs actual by decile of the prediction (a line per side: the mean actual value
+    of each decile; steeper is sharper, on the diagonal of the predicted mean is calibrated)
+    and the residuals per decile, base vs PR."""
+    old = _deciles(inputs.base_plots, PREDICTED_ACTUAL, "predicted_actual")
+    new = _deciles(inputs.pr_plots, PREDICTED_ACTUAL, "predicted_actual")
+    if not new:
+        return None
+    deciles = sorted(new)
+    pr_actual = _numbers([new[d].get("mean_actual") for d in deciles])
+    pr_predicted = _numbers([new[d].get("mean_predicted") for d in deciles])
+    base_actual = (
+        _numbers([old[d].get("mean_actual") for d in deciles]) if set(old) == set(new) else None
+    )
+    parts = []
+    if pr_actual and pr_predicted:
+        values = [*pr_actual, *pr_predicted, *(base_actual or [])]
+        low, high = _axis(values)
+        legend = (
+            "Mean actual value per decile of the prediction: grey line = base, blue line = this PR"
+            if base_actual
+            else "Mean actual value per decile of the prediction (blue line = this PR)"
+        )
+        chart = charts.lines_chart(
+            "Actual by decile of the prediction",
+            "Decile of the prediction",
+            [str(d) for d in deciles],
+            "Mean actual",
+            (low, high),
+            base_actual,
+            pr_actual,
+        )
+        parts.append(f"{legend}.\n\n{chart}")
+    keys = ("mean_predicted", "mean_actual")
+    spec = _spec([v for side in (old, new) for r in side.values() for v in map(r.get, keys)])
+    rows = [
+        [str(d), *(num((side.get(d) or {}).get(k), spec) for side in (old, new) for k in keys)]
+        for d in deciles
+    ]
+    header = ["decile", "base: predicted", "base: actual", "PR: predicted", "PR: actual"]
+    parts.append(
+        "**Predicted vs actual** (test set, mean per decile of each model's prediction)\n\n"
+        + table(header, rows, "---:|---:|---:|---:|---:")
+    )
+    residuals = _residual_table(inputs)
+    if residuals:
+        parts.append(residuals)
+    return "Predicted vs actual by decile, residuals", "\n\n".join(parts)
+
+
+def _residual_table(inputs: ReviewInputs) -> str | None:
+    """Actual − predicted per decile of the prediction: its 10th, 50th and 90th percentile."""
+    old = _deciles(inputs.base_plots, RESIDUALS, "residuals")
+    new = _deciles(inputs.pr_plots, RESIDUALS, "residuals")
+    if not new:
+        return None
+
+    def spread(row: Mapping[str, Any]) -> str:
+        if not row:
+            return MISSING
+        low, mid, high = (row.get(f"residual_{k}") for k in ("p10", "median", "p90"))
+        return f"{signed(mid, '+,.4g')} ({signed(low, '+,.4g')} … {signed(high, '+,.4g')})"
+
+    rows = [[str(d), spread(old.get(d) or {}), spread(new[d])] for d in sorted(new)]
+    header = ["decile", "base: median (10th … 90th pct)", "PR: median (10th … 90th pct)"]
+    return "**Residuals** (actual − predicted, per decile of the prediction)\n\n" + table(
+        header, rows, "---:|---:|---:"
+    )
+
+
+def _spec(values: Sequence[Any]) -> str:
+    """One number format for a column of values in the target's unit: four significant digits
+    of the largest, the same decimals for all."""
+    largest = max((abs(v) for v in values if is_number(v) and math.isfinite(v)), default=0.0)
+    decimals = max(0, 3 - math.floor(math.log10(largest))) if largest > 0 else 4
+    return f",.{decimals}f"
+
+
+def _axis(values: Sequence[float]) -> tuple[float, float]:
+    """A y-axis range around `values` with a margin of a tenth of their spread."""
+    low, high = min(values), max(values)
+    margin = (high - low) / 10 or abs(high) / 10 or 1.0
+    return float(f"{low - margin:.3g}"), float(f"{high + margin:.3g}")
 
 
 # The charts of each task: (summary, markdown body), or None when there is nothing to draw.
@@ -645,6 +734,19 @@ def _get(flat: Flat, key: str) -> Any:
     return None
 
 
+SHARES = "class_shares."  # metrics/data.json: class_shares.<side>.<class>
+
+
+def _by_side(key: str) -> tuple[bool, str]:
+    side, _, name = key[len(SHARES) :].partition(".")
+    return side != "train", name
+
+
+def _share_name(key: str) -> str:
+    side, _, name = key[len(SHARES) :].partition(".")
+    return f"share of {escape(name)} ({escape(side)})"
+
+
 def data_section(inputs: ReviewInputs) -> str | None:
     data_old, data_new = inputs.side(DATA, "old"), inputs.side(DATA, "new")
     val_old, val_new = inputs.side(VALIDATION, "old"), inputs.side(VALIDATION, "new")
@@ -657,11 +759,19 @@ def data_section(inputs: ReviewInputs) -> str | None:
         ("rows (test)", data_old, data_new, "rows.test", "info"),
         ("positive rate (train)", data_old, data_new, "positive_rate.train", "info"),
         ("positive rate (test)", data_old, data_new, "positive_rate.test", "info"),
+        ("target mean (train)", data_old, data_new, "target_mean.train", "info"),
+        ("target mean (test)", data_old, data_new, "target_mean.test", "info"),
+        ("target sd (train)", data_old, data_new, "target_std.train", "info"),
+        ("target sd (test)", data_old, data_new, "target_std.test", "info"),
         ("split", data_old, data_new, "split.method", "neutral"),
         ("validation", val_old, val_new, "status", "neutral"),
         ("columns", val_old, val_new, "columns", "neutral"),
         ("failed checks", val_old, val_new, "failed_checks", "lower"),
         ("failing rows", val_old, val_new, "failing_rows", "lower"),
+    ]
+    shares = [k for k in dict.fromkeys([*data_new, *data_old]) if k.startswith(SHARES)]
+    keys += [  # a multiclass target: each class's share of the rows on each side of the split
+        (_share_name(k), data_old, data_new, k, "info") for k in sorted(shares, key=_by_side)
     ]
     rows = sources + [
         (name, _text(_get(old, k)), _text(_get(new, k)), d) for name, old, new, k, d in keys
