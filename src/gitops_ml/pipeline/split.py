@@ -31,11 +31,11 @@ from gitops_ml import paths
 from gitops_ml.config import EvaluateParams, SplitParams, load_params
 from gitops_ml.contract import Contract, load_contract, target_vector
 from gitops_ml.errors import UserError
+from gitops_ml.metric_registry import class_names
 from gitops_ml.tasks import Task, task_spec
 
 RATE_DIGITS = 4
 TARGET_BINS = 10  # quantile bins of a regression target to stratify on (fewer for little data)
-BINARY_CLASSES = ("False", "True")  # how a binary target's classes 0 and 1 read in messages
 
 
 class SplitError(UserError):
@@ -140,14 +140,9 @@ TARGET_SUMMARY: dict[Task, Callable[[np.ndarray, tuple[str, ...]], dict[str, Any
 }
 
 
-def _class_names(contract: Contract) -> tuple[str, ...]:
-    """The classes by target index (gitops_ml.contract.target_vector)."""
-    return contract.classes or BINARY_CLASSES
-
-
 def _short_classes(part: pd.DataFrame, contract: Contract, least: int) -> list[str]:
     """The classes with fewer than `least` rows in `part`, each with its row count."""
-    names = _class_names(contract)
+    names = class_names(contract.task, contract.classes)
     counts = np.bincount(target_vector(part, contract), minlength=len(names))
     return [f"{names[i]!r} ({counts[i]:,} rows)" for i in np.flatnonzero(counts < least)]
 
@@ -211,7 +206,7 @@ def split_frame(
         check_sides(train, test, contract, cv_folds)
     describe = TARGET_SUMMARY[contract.task]
     sides = {
-        side: describe(target_vector(part, contract), _class_names(contract))
+        side: describe(target_vector(part, contract), class_names(contract.task, contract.classes))
         for side, part in (("train", train), ("test", test))
     }
     summary: dict[str, Any] = {
