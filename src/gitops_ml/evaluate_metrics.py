@@ -76,14 +76,23 @@ class Slice(_Section):
     gap: dict[str, float | None]  # largest gap between groups that are not small, per metric
 
 
+class ConfusionMatrix(_Section):
+    """A multiclass model's test confusion matrix: counts[actual][predicted], in class order."""
+
+    classes: list[str]
+    counts: list[list[int]]
+
+
 class EvaluateMetrics(_Section):
     """The whole file: the test metrics, and what the stage adds to them (intervals,
     cross-validation, the counts at the decision threshold, …) when it computed them."""
 
+    task: str = "binary"  # files written before tasks are binary
     test: dict[str, float | None]
     ci95: dict[str, Interval] = {}
     cv: dict[str, Spread] = {}
     confusion: dict[str, int] = {}
+    confusion_matrix: ConfusionMatrix | None = None
     rows: Rows | None = None
     business: Business | None = None
     training_noise: TrainingNoise | None = None

@@ -23,6 +23,7 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
+from test_report_tasks import multiclass_report
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
@@ -317,6 +318,14 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         pr_source={"kind": "file", "source": source, "sha256": "2" * 64},
     )
     markdown = render(inputs).markdown
+    assert_shown(assert_inert(markdown, fenced=1))
+
+
+def test_a_multiclass_report_keeps_its_structure_whatever_the_classes_are() -> None:
+    """Class names reach the metric rows, the recall chart and the confusion matrix."""
+    markdown = multiclass_report(
+        classes=(HOSTILE[3], "a|b @octocat @some-org/some-team", HOSTILE[11])
+    )
     assert_shown(assert_inert(markdown, fenced=1))
 
 
