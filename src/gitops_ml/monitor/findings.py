@@ -93,16 +93,20 @@ class FeatureFinding:
 
 @dataclass(frozen=True)
 class PredictionFinding:
-    """Drift of the model's scores; `distribution` is None when it could not be computed."""
+    """Drift of the model's predictions: of `watched` (the score, the predicted value or the
+    predicted class, gitops_ml.monitor.watched); `distribution` is None when it could not be
+    computed."""
 
     level: Level
     reason: str | None
     distribution: Distribution | None = None
+    watched: str = "score"
 
     def to_json(self) -> dict[str, Any]:
+        head = {"watched": self.watched}
         if self.distribution is None:
-            return {"level": self.level, "reason": self.reason, "rows": 0}
-        return {**self.distribution.to_json(), "level": self.level, "reason": self.reason}
+            return {**head, "level": self.level, "reason": self.reason, "rows": 0}
+        return {**head, **self.distribution.to_json(), "level": self.level, "reason": self.reason}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,19 @@ def _predicted_class(predictions: np.ndarray, contract: Contract) -> np.ndarray:
     return np.asarray(contract.classes, dtype=object)[np.argmax(predictions, axis=1)]
 
 
+def _decided(predictions: np.ndarray, contract: Contract, threshold: float) -> np.ndarray:
+    """The binary decision at the threshold, 1 or 0."""
+    return (predictions >= threshold).astype(np.int64)
+
+
+def _class_decided(predictions: np.ndarray, contract: Contract, threshold: float) -> np.ndarray:
+    return _predicted_class(predictions, contract)
+
+
+def _undecided(predictions: np.ndarray, contract: Contract, threshold: float) -> None:
+    return None
+
+
 def _numbers(values: pd.Series, contract: Contract) -> np.ndarray:
     return values.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -70,6 +83,8 @@ class Watch:
     from_onnx: Callable[[np.ndarray], np.ndarray]  # that output → the predictions' shape
     logged: str  # the prediction log's key in "prediction" (docs/interfaces.md)
     column: Callable[[np.ndarray, Contract], np.ndarray]  # predictions → the watched column
+    # The label a prediction log writes beside the predictions (binary: at the threshold).
+    label: Callable[[np.ndarray, Contract, float], np.ndarray | None]
     codes: Callable[[pd.Series, Contract], np.ndarray]  # the target as read → float codes
     outcomes: OutcomeKind  # the target's reference: a rate, a quantile grid, class counts
     per_class: bool = False  # predictions hold one probability per class: (n, k)
@@ -77,28 +92,38 @@ class Watch:
 
 WATCHES: dict[str, Watch] = {
     "binary": Watch(
-        "numeric", "score", "probabilities", _positive_column, "score", _as_is, _numbers, "rate"
+        kind="numeric",
+        watched="score",
+        onnx_output="probabilities",
+        from_onnx=_positive_column,
+        logged="score",
+        column=_as_is,
+        label=_decided,
+        codes=_numbers,
+        outcomes="rate",
     ),
     "multiclass": Watch(
-        "categorical",
-        "predicted class",
-        "probabilities",
-        _every_column,
-        "probabilities",
-        _predicted_class,
-        _class_index,
-        "categorical",
+        kind="categorical",
+        watched="predicted class",
+        onnx_output="probabilities",
+        from_onnx=_every_column,
+        logged="probabilities",
+        column=_predicted_class,
+        label=_class_decided,
+        codes=_class_index,
+        outcomes="categorical",
         per_class=True,
     ),
     "regression": Watch(
-        "numeric",
-        "predicted value",
-        "variable",
-        _first_column,
-        "value",
-        _as_is,
-        _numbers,
-        "numeric",
+        kind="numeric",
+        watched="predicted value",
+        onnx_output="variable",
+        from_onnx=_first_column,
+        logged="value",
+        column=_as_is,
+        label=_undecided,
+        codes=_numbers,
+        outcomes="numeric",
     ),
 }
 
