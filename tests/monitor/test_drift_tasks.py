@@ -202,3 +202,54 @@ def test_simulated_outcomes_follow_the_profile_and_a_label_shift_is_a_performanc
     result = _drift(project, path, tmp_path / "out", "--model", str(project.onnx_path))
     assert result["performance"]["level"] == "alert"
     assert result["features"] and all(f["level"] == "ok" for f in result["features"])
+
+
+def test_outcomes_joined_by_id_give_the_performance_the_labelled_log_gives(
+    task_project: TaskProject, tmp_path: Path
+) -> None:
+    """Outcomes arrive later as the data spells the target (a class, a number) and join the
+    logged predictions by id: the same performance as the log carrying them itself."""
+    project = task_project
+    contract, profile = project.contract, json.loads(project.profile_path.read_text())
+    scorer = ModelScorer(project.onnx_path, contract)
+    start = pd.Timestamp("2026-11-01")
+    window = simulate_window(
+        profile,
+        contract,
+        400,
+        resolve_scenarios([], contract),
+        seed=6,
+        labels=True,
+        scorer=scorer,
+        train=project.train,
+        start=start,
+        days=1,
+    )
+    labelled, unlabelled = [], []
+    for line in prediction_log_lines(window, contract, "m"):
+        record = json.loads(line)
+        record["id"] = record["request_id"]  # the server echoes the contract's id column
+        labelled.append(json.dumps(record))
+        del record["label"]
+        unlabelled.append(json.dumps(record))
+    (tmp_path / "labelled.jsonl").write_text("\n".join(labelled) + "\n")
+    (tmp_path / "predictions.jsonl").write_text("\n".join(unlabelled) + "\n")
+    outcomes = pd.DataFrame(
+        {
+            "id": window.frame[contract.id_column].astype(str),
+            "timestamp": "2026-11-03T00:00:00Z",
+            "label": window.frame[contract.target].astype(str),
+        }
+    )
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    joined = _drift(
+        project,
+        tmp_path / "predictions.jsonl",
+        tmp_path / "joined",
+        "--labels",
+        str(tmp_path / "outcomes.csv"),
+    )
+    assert joined["outcomes"]["with_outcome"] == 400
+    carried = _drift(project, tmp_path / "labelled.jsonl", tmp_path / "carried")
+    assert joined["performance"] == carried["performance"]
+    assert joined["performance"]["rows"] == 400
