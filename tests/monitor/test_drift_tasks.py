@@ -89,6 +89,15 @@ def test_a_random_half_is_no_drift_and_a_shifted_subset_is_drift(
     assert moved["verdict"] == "drift", moved["reason"]
     assert SHIFTED[project.task] in moved["drifting_features"]
     assert moved["prediction"]["level"] == "alert"
+    means = moved["prediction"].get("probability_means")
+    if project.task == "multiclass":  # each class's mean probability, reference → current
+        assert list(means) == list(project.contract.classes)
+        profiled = json.loads(project.profile_path.read_text())["score"]["probability_means"]
+        assert {k: v["reference"] for k, v in means.items()} == profiled
+        assert sum(v["current"] for v in means.values()) == pytest.approx(1.0)
+        assert "Mean probability of each class" in (tmp_path / "high" / "drift.md").read_text()
+    else:
+        assert means is None
 
 
 def test_performance_is_the_task_s_monitor_metrics_and_wrong_outcomes_are_an_alert(

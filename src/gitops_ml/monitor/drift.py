@@ -41,6 +41,7 @@ from gitops_ml.monitor.findings import (
     MissingRates,
     PerformanceFinding,
     PredictionFinding,
+    ProbabilityMean,
     Reference,
     Verdict,
 )
@@ -166,6 +167,7 @@ class WindowAccumulator:
         self.contract = contract
         self.performance = performance_accumulator(contract)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
+        self.probability_sums = np.zeros(len(contract.classes))  # multiclass, per class
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
         self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
@@ -190,8 +192,22 @@ class WindowAccumulator:
         self.scored_rows += len(predictions)
         if self.score is not None:
             self.score.update(watched_column(predictions, self.contract))
+        if watch(self.contract).per_class:
+            self.probability_sums += np.nansum(predictions, axis=0)
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
+
+    def probability_means(self) -> dict[str, ProbabilityMean] | None:
+        """Each class's mean probability, reference and current (multiclass, when scored)."""
+        reference = (self.profile.get("score") or {}).get("probability_means")
+        if not reference or not self.scored_rows:
+            return None
+        current = self.probability_sums / self.scored_rows
+        return {
+            name: ProbabilityMean(float(reference[name]), float(value))
+            for name, value in zip(self.contract.classes, current, strict=True)
+            if name in reference
+        }
 
     def unscored_reason(self) -> str | None:
         """Why model scores are unavailable, or None when the window has them."""
@@ -404,6 +420,7 @@ def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> DriftRe
         window.unscored_reason(),
         watch(window.contract).watched,
     )
+    prediction = replace(prediction, probability_means=window.probability_means())
     performance = performance_finding(
         profile, window.contract, window.performance, settings, window.performance_reason()
     )

@@ -134,7 +134,14 @@ def _prediction_lines(prediction: PredictionFinding) -> list[str]:
             f"PSI {_num(d.psi)}, KS {_num(d.statistic)}, "
             f"mean {_num(d.mean_ref)} → {_num(d.mean_cur)}"
         )
-    return [f"{title}: **{LEVEL_MARK[prediction.level]}**{note} — {evidence}.", ""]
+    lines = [f"{title}: **{LEVEL_MARK[prediction.level]}**{note} — {evidence}.", ""]
+    if prediction.probability_means:
+        means = ", ".join(
+            f"{markdown.code(name)} {_num(mean.reference)} → {_num(mean.current)}"
+            for name, mean in prediction.probability_means.items()
+        )
+        lines += [f"Mean probability of each class (reference → current): {means}.", ""]
+    return lines
 
 
 def skipped_lines_text(result: DriftResult) -> str:

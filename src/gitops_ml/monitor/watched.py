@@ -69,8 +69,7 @@ def _numbers(values: pd.Series, contract: Contract) -> np.ndarray:
 def _class_index(values: pd.Series, contract: Contract) -> np.ndarray:
     """The index into the classes; NaN for a missing outcome and for a class not listed."""
     index = {name: float(i) for i, name in enumerate(contract.classes)}
-    text = values.astype(object)
-    return np.asarray([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in text])
+    return values.astype("str").map(index).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 @dataclass(frozen=True)
