@@ -307,7 +307,7 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         pr_lock=_lock(source),
         stale_files=[source],
         status={"train": [{"changed deps": {source: "modified"}}]},
-        gates=GateParams(minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
+        gates=GateParams(task="binary", minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
         base_slices=_slices(0.0),
         pr_slices=_slices(0.01),
         base_source={"kind": "file", "source": "data/a.csv", "sha256": "1" * 64},
