@@ -46,6 +46,7 @@ from gitops_ml.contract import (
 )
 from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, TableReadError
+from gitops_ml.pipeline.split import class_minimum
 from gitops_ml.tasks import TASKS, Task
 
 TARGET_HINTS = ("target", "label", "outcome", "class", "y")
@@ -323,7 +324,7 @@ class ClassMinimum:
         """From `split.test_fraction` and `evaluate.cv_folds`, as the pipeline will use them."""
         fraction = SplitParams.from_params(params).test_fraction
         folds = EvaluateParams.from_params(params).cv_folds
-        rows = math.ceil(round(max(folds / (1 - fraction), 1 / fraction), 9))
+        rows = class_minimum(fraction, folds)
         return cls(
             rows,
             f"the test set (split.test_fraction {fraction:g}) gets one and the training set "
