@@ -1,9 +1,6 @@
 """Regression and multiclass projects for the monitor tests: the diabetes and wine fixtures
-(scikit-learn's bundled data) with a small fitted model exported to ONNX, and its profile.
-
-The model is exported by skl2onnx directly, in the outputs each task's ONNX model has
-(gitops_ml.tasks: regression `variable` [n, 1]; multiclass `label` + `probabilities` [n, k]):
-what monitor reads does not depend on how the export stage builds it.
+(scikit-learn's bundled data) with a small model fitted by the train stage and exported by the
+export stage (parity checked), and its reference profile.
 """
 
 from __future__ import annotations
@@ -16,24 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from project_fixtures import fixture_params, task_fixture
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
+from project_fixtures import fit_and_export, fixture_params, task_fixture
 
 from gitops_ml import io as gio
-from gitops_ml.config import DriftParams
+from gitops_ml.config import DriftParams, ModelParams
 from gitops_ml.contract import Contract, model_frame, target_vector
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.scoring import point_metrics
 from gitops_ml.tasks import predictions
 
 TASKS = ("regression", "multiclass")
-ESTIMATORS = {
-    "regression": lambda: HistGradientBoostingRegressor(max_iter=30, random_state=0),
-    "multiclass": lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
-}
+MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 30})
 # The bundled sets are small (442 and 178 rows): the checks' row minimums fit them.
 DRIFT = {"min_rows": 40, "min_feature_rows": 30}
 
@@ -63,41 +53,12 @@ class TaskProject:
         return path
 
 
-def export(model: Pipeline, contract: Contract, task: str) -> bytes:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    inputs = [
-        (
-            contract.onnx_inputs[c.name],
-            StringTensorType([None, 1]) if c.is_categorical else FloatTensorType([None, 1]),
-        )
-        for c in contract.features
-    ]
-    options = {id(model): {"zipmap": False}} if task == "multiclass" else None
-    proto = convert_sklearn(
-        model, initial_types=inputs, options=options, target_opset={"": 17, "ai.onnx.ml": 3}
-    )
-    return proto.SerializeToString()
-
-
 def build_task_project(task: str, directory: Path) -> TaskProject:
     fixture = task_fixture(task)
     contract = fixture.contract
     train, test = fixture.split()
-    model = Pipeline(
-        [
-            (
-                "preprocess",
-                ColumnTransformer([("numeric", "passthrough", contract.numeric_inputs)]),
-            ),
-            ("model", ESTIMATORS[task]()),
-        ]
-    )
-    with threadpool_limits(1):
-        model.fit(model_frame(train, contract), target_vector(train, contract))
     onnx_path = directory / "model.onnx"
-    gio.write_bytes(onnx_path, export(model, contract, task))
+    model, _ = fit_and_export(train, test, contract, MODEL, onnx_path)
     predicted = predictions(model, model_frame(test, contract), task)
     evaluate: dict[str, Any] = {
         "test": point_metrics(
