@@ -168,6 +168,7 @@ class WindowAccumulator:
         self.performance = performance_accumulator(contract)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.probability_sums = np.zeros(len(contract.classes))  # multiclass, per class
+        self.probability_rows = 0
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
         self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
@@ -193,16 +194,18 @@ class WindowAccumulator:
         if self.score is not None:
             self.score.update(watched_column(predictions, self.contract))
         if watch(self.contract).per_class:
-            self.probability_sums += np.nansum(predictions, axis=0)
+            complete = ~np.isnan(predictions).any(axis=1)
+            self.probability_sums += predictions[complete].sum(axis=0)
+            self.probability_rows += int(complete.sum())
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
 
     def probability_means(self) -> dict[str, ProbabilityMean] | None:
         """Each class's mean probability, reference and current (multiclass, when scored)."""
         reference = (self.profile.get("score") or {}).get("probability_means")
-        if not reference or not self.scored_rows:
+        if not reference or not self.probability_rows:
             return None
-        current = self.probability_sums / self.scored_rows
+        current = self.probability_sums / self.probability_rows
         return {
             name: ProbabilityMean(float(reference[name]), float(value))
             for name, value in zip(self.contract.classes, current, strict=True)

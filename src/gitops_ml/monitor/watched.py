@@ -45,8 +45,13 @@ def _as_is(predictions: np.ndarray, contract: Contract) -> np.ndarray:
 
 
 def _predicted_class(predictions: np.ndarray, contract: Contract) -> np.ndarray:
-    """The class with the highest probability (the first on a tie, as scikit-learn's predict)."""
-    return np.asarray(contract.classes, dtype=object)[np.argmax(predictions, axis=1)]
+    """The class with the highest probability (the first on a tie, as scikit-learn's predict);
+    None (missing) for a row without probabilities (a log line that has none)."""
+    unknown = np.isnan(predictions).any(axis=1)
+    best = np.argmax(np.where(unknown[:, None], 0.0, predictions), axis=1)
+    names = np.asarray(contract.classes, dtype=object)[best]
+    names[unknown] = None
+    return names
 
 
 def _decided(predictions: np.ndarray, contract: Contract, threshold: float) -> np.ndarray:
