@@ -32,6 +32,7 @@ from gitops_ml import paths
 from gitops_ml.config import EvaluateParams, ModelParams, SplitParams, load_params
 from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.evaluate import evaluate
 from gitops_ml.pipeline.split import Split, split_frame
 from gitops_ml.pipeline.train import fit_model
@@ -51,18 +52,13 @@ ESTIMATORS = {
     "multiclass": HistGradientBoostingClassifier,
     "regression": HistGradientBoostingRegressor,
 }
-# The headline test metric of each task, scored on the plain fit.
+# Each task's headline metric (the metric registry's `headline`), scored on the plain fit by
+# scikit-learn's own function.
 Scorer = Callable[[Any, np.ndarray, pd.Series], float]
-HEADLINES: dict[str, tuple[str, Scorer]] = {
-    "binary": (
-        "roc_auc",
-        lambda model, x, y: float(metrics.roc_auc_score(y, model.predict_proba(x)[:, 1])),
-    ),
-    "multiclass": (
-        "macro_f1",
-        lambda model, x, y: float(metrics.f1_score(y, model.predict(x), average="macro")),
-    ),
-    "regression": ("r2", lambda model, x, y: float(metrics.r2_score(y, model.predict(x)))),
+PLAIN_SCORES: dict[str, Scorer] = {
+    "roc_auc": lambda model, x, y: float(metrics.roc_auc_score(y, model.predict_proba(x)[:, 1])),
+    "macro_f1": lambda model, x, y: float(metrics.f1_score(y, model.predict(x), average="macro")),
+    "r2": lambda model, x, y: float(metrics.r2_score(y, model.predict(x))),
 }
 
 
@@ -134,7 +130,7 @@ def plain_run(contract: Contract, split: Split, model_params: ModelParams) -> fl
     estimator = ESTIMATORS[contract.task](**model_params.hyperparams)
     estimator.set_params(random_state=model_params.seed)
     estimator.fit(split.train[features].to_numpy(dtype=np.float64), split.train[target])
-    _, score = HEADLINES[contract.task]
+    score = PLAIN_SCORES[metric_sets(contract.task).headline]
     return score(estimator, split.test[features].to_numpy(dtype=np.float64), split.test[target])
 
 
@@ -146,7 +142,7 @@ def compare(name: str, directory: Path, params: dict[str, Any]) -> Outcome:
         contract, split, test = project_run(path, params)
     except (UserError, ValueError) as exc:
         return Outcome(name, len(frame), error=f"pipeline: {exc}")
-    metric, _ = HEADLINES[contract.task]
+    metric = metric_sets(contract.task).headline
     plain = plain_run(contract, split, ModelParams.from_params(params))
     return Outcome(name, len(frame), contract.task, metric, test.get(metric), plain)
 
