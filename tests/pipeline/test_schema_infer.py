@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from project_fixtures import PARAMS_PATH
+from project_fixtures import PARAMS_PATH, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -611,6 +611,23 @@ def test_rare_classes_are_refused_naming_them_the_rows_needed_and_the_choices(
     ) in err
     assert "merge them into another class, drop their rows, or bring more data" in err
     assert not Path("schema.yaml").exists()
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_the_task_fixtures_files_are_drafted_as_their_hand_written_contracts(
+    task: Task, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = task_fixture(task)
+
+    draft_and_validate(str(fixture.data_path), capsys)
+
+    drafted, written = load_contract("draft.yaml"), fixture.contract
+    assert (drafted.target, drafted.task, drafted.classes) == (
+        written.target,
+        written.task,
+        written.classes,
+    )
+    assert (drafted.id_column, drafted.feature_names) == (written.id_column, written.feature_names)
 
 
 @pytest.mark.parametrize(
