@@ -12,6 +12,7 @@ from project_fixtures import fixture_params
 
 from gitops_ml import io as gio
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.evaluate_metrics import parse_evaluate_metrics
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,7 @@ EVALUATION = {
         }
     },
 }
+EVALUATED = parse_evaluate_metrics(EVALUATION)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +123,7 @@ def card(params: dict[str, Any], contract: Contract) -> str:
         EXPORT,
         data=DATA,
         validation=VALIDATION,
-        evaluation=EVALUATION,
+        evaluation=EVALUATED,
     )
 
 
@@ -188,7 +190,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 ) -> None:
     own_data = {**params, "data": {**params["data"], "source": "data/customers.parquet"}}
 
-    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATION)
+    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATED)
 
     assert "synthetic" not in card
     assert "`data/customers.parquet`" in card
@@ -208,8 +210,8 @@ def test_card_without_metrics_files_says_not_available(
 def test_card_is_byte_identical_across_runs_and_carries_no_run_date(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
-    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
+    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
+    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
 
     assert first == second
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", first)  # no dates without data.json
@@ -251,7 +253,7 @@ STRATIFIED = {**DATA, "split": {"method": "stratified", "seed": 42}}
 
 
 def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, Any]) -> None:
-    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATION)
+    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATED)
     assert card.startswith("# Model card\n")  # a release adds the name from dvc.yaml
     assert "One row per account; the target says whether it closed." in card
     assert "probability that `Exited` = Yes" in card
