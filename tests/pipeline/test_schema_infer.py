@@ -630,27 +630,6 @@ def test_the_task_fixtures_files_are_drafted_as_their_hand_written_contracts(
     assert (drafted.id_column, drafted.feature_names) == (written.id_column, written.feature_names)
 
 
-@pytest.mark.parametrize(
-    ("test_fraction", "cv_folds", "rows"), [(0.2, 5, 7), (0.5, 2, 4), (0.1, 3, 10), (0.25, 3, 4)]
-)
-def test_a_class_needs_a_test_row_and_a_row_per_fold(
-    test_fraction: float, cv_folds: int, rows: int
-) -> None:
-    params = {
-        "split": {"test_fraction": test_fraction, "seed": 1},
-        "evaluate": {
-            "threshold": 0.5,
-            "bootstrap_samples": 10,
-            "cv_folds": cv_folds,
-            "seed": 1,
-            "refits": 0,
-            "refit_fraction": 1.0,
-        },
-    }
-
-    assert ClassMinimum.from_params(params).rows == rows
-
-
 def test_the_draft_is_byte_identical_run_after_run(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
