@@ -226,7 +226,7 @@ class SplitParams(ParamsSection):
     def rows_per_class(self, cv_folds: int) -> int:
         """The fewest rows a class of a classification target needs: at this test_fraction,
         one in the test set and `cv_folds` (evaluate.cv_folds) in the training set for the
-        stratified cross-validation. (Rounded before the ceiling: 7 / 0.7 is 10, not 11.)"""
+        stratified cross-validation. (Rounded before the ceiling: 2 / (1 - 0.8) is 10, not 11.)"""
         fraction = self.test_fraction
         return math.ceil(round(max(1 / fraction, cv_folds / (1 - fraction)), 9))
 
