@@ -285,7 +285,8 @@ class ExportParams(ParamsSection):
     section: ClassVar[str] = "export"
 
     opset: int
-    parity_tolerance: float
+    parity_tolerance: float  # classification: max |Δp|
+    regression_parity_tolerance: float  # regression: max |Δŷ| / sd of the test target
 
 
 class DriftParams(ParamsSection):

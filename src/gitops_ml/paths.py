@@ -32,6 +32,8 @@ ROC_PLOT = "plots/roc.json"
 PR_PLOT = "plots/precision_recall.json"
 CALIBRATION_PLOT = "plots/calibration.json"
 CONFUSION_PLOT = "plots/confusion.csv"
+PREDICTED_ACTUAL_PLOT = "plots/predicted_actual.json"  # regression: by decile of the prediction
+RESIDUALS_PLOT = "plots/residuals.json"
 
 MODEL_CARD = "reports/model_card.md"
 EXAMPLE_PREDICT = "serving/examples/predict.json"  # request examples generated from the contract
