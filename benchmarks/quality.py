@@ -114,12 +114,12 @@ def project_run(path: Path, params: dict[str, Any]) -> tuple[Contract, Split, di
     validated = validate_frame(raw, contract)
     if validated.frame is None:
         raise UserError("; ".join(failure.line() for failure in validated.failures))
-    split = split_frame(validated.frame, contract, SplitParams.from_params(params))
+    evaluate_params = EvaluateParams.from_params(params)
+    split_params = SplitParams.from_params(params)
+    split = split_frame(validated.frame, contract, split_params, evaluate_params.cv_folds)
     model_params = ModelParams.from_params(params)
     model = fit_model(split.train, contract, model_params)
-    evaluation = evaluate(
-        model, split.train, split.test, contract, model_params, EvaluateParams.from_params(params)
-    )
+    evaluation = evaluate(model, split.train, split.test, contract, model_params, evaluate_params)
     return contract, split, evaluation.metrics["test"]
 
 
