@@ -23,6 +23,7 @@ SHA = "3f" * 32
 EXPORT: dict[str, Any] = {
     "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
     "parity": {
+        "measure": "max |Δp|",
         "max_abs_diff": 1.2e-7,
         "label_flips": 0,
         "rows_checked": 10200,
@@ -288,21 +289,42 @@ def task_evaluation(contract: Contract) -> EvaluateMetrics:
     """evaluate.json of `contract`'s task, with made-up values for each of its metrics."""
     metrics = metric_sets(contract.task, contract.classes)
     values = {name: round(0.5 + i / 100, 4) for i, name in enumerate(metrics.test)}
+    k = len(contract.classes)
+    matrix = {
+        "classes": list(contract.classes),
+        "counts": [[9 * (i == j) + j for j in range(k)] for i in range(k)],
+    }
     return parse_evaluate_metrics(
         {
+            "task": contract.task,
             "test": values,
             "ci95": {name: {"low": v - 0.05, "high": v + 0.05} for name, v in values.items()},
             "cv": {name: {"mean": values[name], "std": 0.01} for name in metrics.cv},
             "rows": {"test": 89},
+            **({"confusion_matrix": matrix} if k else {}),
         }
     )
+
+
+# What export writes for a regressor: its parity measure, no labels to flip.
+REGRESSION_EXPORT = {
+    **EXPORT,
+    "parity": {
+        "measure": "max |Δŷ| / sd(y)",
+        "max_abs_diff": 3.1e-7,
+        "rows_checked": 101,
+        "tolerance": 1e-4,
+        "slices": {"test": {"rows": 89, "max_abs_diff": 3.1e-7}},
+    },
+}
 
 
 def task_card(task: Task, params: dict[str, Any]) -> str:
     contract = task_fixture(task).contract
     data = {**STRATIFIED, "positive_rate": None}
+    export = REGRESSION_EXPORT if task == "regression" else EXPORT
     return render_model_card(
-        params, contract, EXPORT, data=data, evaluation=task_evaluation(contract)
+        params, contract, export, data=data, evaluation=task_evaluation(contract)
     )
 
 
@@ -319,6 +341,10 @@ def test_a_regression_card_speaks_of_the_value_it_predicts_and_its_errors(
     assert "| R² | 0.5200 | 0.4700 – 0.5700 | higher |" in card
     assert "| median absolute error | 0.5300 |" in card
     assert "(5 folds):" in card and "| MAE | 0.5100 | 0.0100 |" in card
+    assert (
+        "Parity with scikit-learn: max &#124;Δŷ&#124; / sd(y) 3.10e-07 (tolerance 1e-04) on" in card
+    )
+    assert "| test | 89 | 3.10e-07 |\n" in card and "flips" not in card
     for binary_only in (
         "threshold",
         "Positive rate",
@@ -344,6 +370,8 @@ def test_a_multiclass_card_names_the_classes_in_output_order_and_quotes_each_one
     assert "| macro-F1 | 0.5200 | 0.4700 – 0.5700 | higher |" in card
     assert "| recall of class_1 | 0.5500 |" in card and "| precision of class_2 |" in card
     assert "(5 stratified folds):" in card
+    assert "| actual | class_0 | class_1 | class_2 |" in card
+    assert "| class_1 | 0 | 10 | 2 |" in card
     assert "threshold" not in card and "Positive rate" not in card and "ROC AUC" not in card
 
 

@@ -339,6 +339,20 @@ def _evaluation_section(
                 ],
             ),
         ]
+    matrix = evaluation.confusion_matrix
+    if matrix:
+        lines += [
+            "Confusion matrix on the test set (a row per actual class, a column per predicted "
+            "class, the most probable one):",
+            "",
+            *_lines(
+                ["actual", *(escape(c) for c in matrix.classes)],
+                [
+                    [escape(c), *(num(n, ",") for n in row)]
+                    for c, row in zip(matrix.classes, matrix.counts, strict=True)
+                ],
+            ),
+        ]
     return lines
 
 
@@ -423,22 +437,24 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
                 ["opset", onnx.get("opset", MISSING)],
             ],
         ),
-        f"Parity with scikit-learn: max |Δ probability| {num(parity.get('max_abs_diff'), '.2e')} "
-        f"(tolerance {num(parity.get('tolerance'), '.0e')}), "
-        f"{num(parity.get('label_flips'), 'd')} label flips on "
-        f"{num(parity.get('rows_checked'), ',')} rows.",
+        f"Parity with scikit-learn: {escape(parity.get('measure', MISSING))} "
+        f"{num(parity.get('max_abs_diff'), '.2e')} "
+        f"(tolerance {num(parity.get('tolerance'), '.0e')})"
+        + (f", {num(parity['label_flips'], 'd')} label flips" if "label_flips" in parity else "")
+        + f" on {num(parity.get('rows_checked'), ',')} rows.",
         "",
     ]
     slices = parity.get("slices") or {}
+    flips = any("label_flips" in entry for entry in slices.values())  # classifiers only
     if slices:
         lines += _lines(
-            ["slice", "rows", "max abs diff", "label flips"],
+            ["slice", "rows", "max abs diff", *(["label flips"] if flips else [])],
             [
                 [
                     escape(name),
                     num(slices[name].get("rows"), ","),
                     num(slices[name].get("max_abs_diff"), ".2e"),
-                    num(slices[name].get("label_flips"), "d"),
+                    *([num(slices[name].get("label_flips"), "d")] if flips else []),
                 ]
                 for name in sorted(slices)
             ],
