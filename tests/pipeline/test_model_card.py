@@ -319,9 +319,24 @@ REGRESSION_EXPORT = {
 }
 
 
+# What split writes about the target per task, besides the rows (metrics/data.json).
+TARGET_SUMMARIES: dict[str, dict[str, Any]] = {
+    "regression": {
+        "target_mean": {"train": 152.13, "test": 150.2},
+        "target_std": {"train": 77.09, "test": 80.0},
+    },
+    "multiclass": {
+        "class_shares": {
+            "train": {"class_0": 0.331, "class_1": 0.401, "class_2": 0.268},
+            "test": {"class_0": 0.333, "class_1": 0.389, "class_2": 0.278},
+        }
+    },
+}
+
+
 def task_card(task: Task, params: dict[str, Any]) -> str:
     contract = task_fixture(task).contract
-    data = {**STRATIFIED, "positive_rate": None}
+    data = {**STRATIFIED, "positive_rate": None, **TARGET_SUMMARIES[task]}
     export = REGRESSION_EXPORT if task == "regression" else EXPORT
     return render_model_card(
         params, contract, export, data=data, evaluation=task_evaluation(contract)
@@ -341,6 +356,7 @@ def test_a_regression_card_speaks_of_the_value_it_predicts_and_its_errors(
     assert "| R² | 0.5200 | 0.4700 – 0.5700 | higher |" in card
     assert "| median absolute error | 0.5300 |" in card
     assert "(5 folds):" in card and "| MAE | 0.5100 | 0.0100 |" in card
+    assert "- `progression`: mean 152.1 (sd 77.09) in training, 150.2 (sd 80) in test." in card
     assert (
         "Parity with scikit-learn: max &#124;Δŷ&#124; / sd(y) 3.10e-07 (tolerance 1e-04) on" in card
     )
@@ -370,6 +386,7 @@ def test_a_multiclass_card_names_the_classes_in_output_order_and_quotes_each_one
     assert "| macro-F1 | 0.5200 | 0.4700 – 0.5700 | higher |" in card
     assert "| recall of class_1 | 0.5500 |" in card and "| precision of class_2 |" in card
     assert "(5 stratified folds):" in card
+    assert "Class shares (training / test): `class_0` 33.1% / 33.3%, `class_1` 40.1%" in card
     assert "| actual | class_0 | class_1 | class_2 |" in card
     assert "| class_1 | 0 | 10 | 2 |" in card
     assert "threshold" not in card and "Positive rate" not in card and "ROC AUC" not in card

@@ -260,6 +260,20 @@ def _data_section(
                 f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
                 f"training, {num(rate.get('test'), '.1%')} in test."
             )
+        shares = data.get("class_shares") or {}
+        if shares:
+            train, test = shares.get("train") or {}, shares.get("test") or {}
+            listed = ", ".join(
+                f"{code(c)} {num(train.get(c), '.1%')} / {num(test.get(c), '.1%')}" for c in train
+            )
+            lines.append(f"- Class shares (training / test): {listed}.")
+        mean, sd = data.get("target_mean") or {}, data.get("target_std") or {}
+        if mean:
+            lines.append(
+                f"- {code(contract.target)}: mean {num(mean.get('train'), ',.4g')} (sd "
+                f"{num(sd.get('train'), ',.4g')}) in training, {num(mean.get('test'), ',.4g')} "
+                f"(sd {num(sd.get('test'), ',.4g')}) in test."
+            )
         lines.append(_split_text(data.get("split") or {}, params))
     if validation is None:
         lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
