@@ -360,7 +360,7 @@ def _limitations_section(
     params: Mapping[str, Any], data: Mapping[str, Any] | None, evaluation: Mapping[str, Any] | None
 ) -> list[str]:
     lines = ["## Limitations", ""]
-    if _dig(params, "data", "source") == "synthetic":
+    if _dig(params, "data", "source") == paths.SYNTHETIC_DATA:
         lines.append(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
             "  describe the generator, not the world. Set `data.source` to your data first."
