@@ -96,7 +96,7 @@ import json, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import orjson
-from serving.capture.segments import CaptureConfig
+from serving.settings import Settings
 from serving.capture.shipper import open_capture
 from serving.capture.writer import PredictionLog
 out = {}
@@ -105,7 +105,9 @@ for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
     columns = {t["name"]: t["data"] for t in orjson.loads(raw)["inputs"]}
     rows = len(next(iter(columns.values())))
     with tempfile.TemporaryDirectory() as tmp:
-        config = CaptureConfig("file://" + tmp + "/store", Path(tmp) / "spool", ship="sidecar")
+        config = Settings(
+            capture_url=tmp + "/store", capture_dir=Path(tmp) / "spool", capture_ship="sidecar"
+        )
         done = [0]  # rows written or dropped
         count = lambda n: done.__setitem__(0, done[0] + n)
         log = PredictionLog(open_capture(config), 1.0, "m", "1", 10**9, count, count)

@@ -76,7 +76,7 @@ OURS = MEMORY + textwrap.dedent(
     start = time.perf_counter()
     sources = expand_sources(work + "/current.parquet")
     chunks = iter_chunks(sources, contract, settings.chunk_rows, rows_together=False)
-    result = check_drift(profile, chunks, settings)
+    result = check_drift(profile, contract, chunks, settings)
     wall = time.perf_counter() - start
     print(json.dumps({"wall_s": wall, "extra_mb": peak_memory() - before, "rows": result.rows,
                       "verdict": result.verdict, "drifting": result.drifting_features}))

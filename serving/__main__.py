@@ -29,10 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         capture = None
         if settings.capture_url:  # capture's modules (and fsspec) are imported only then
-            from serving.capture.segments import capture_config
             from serving.capture.shipper import open_capture
 
-            capture = open_capture(capture_config(settings))
+            capture = open_capture(settings)
         model = load_model(
             settings.model, settings.contract, settings.metadata, settings.model_name
         )

@@ -146,16 +146,16 @@ def _session(onnx_bytes: bytes, source: str) -> ort.InferenceSession:
 
 
 def _export_sha256(metadata_path: Path) -> str:
-    """The sha256 that the export stage recorded in metrics/export.json."""
+    """The sha256 that the export stage recorded in metrics/export.json (`onnx.sha256`); a
+    bundle's metadata.json is read by `load_bundle`, never here."""
     try:
         raw = json.loads(metadata_path.read_text())
     except FileNotFoundError:
         raise ModelLoadError(f"{metadata_path}: metadata file not found") from None
     except json.JSONDecodeError as exc:
         raise ModelLoadError(f"{metadata_path}: not valid JSON: {exc}") from None
-    sha = raw.get("onnx", {}).get("sha256") if isinstance(raw, dict) else None
-    if sha is None and isinstance(raw, dict):
-        sha = raw.get("onnx_sha256")  # a bundle's metadata.json works too
+    onnx = raw.get("onnx") if isinstance(raw, dict) else None
+    sha = onnx.get("sha256") if isinstance(onnx, dict) else None
     if not isinstance(sha, str):
         raise ModelLoadError(f"{metadata_path}: records no ONNX sha256 (onnx.sha256)")
     return sha
@@ -186,8 +186,8 @@ def load_model(
         name = model_name or bundle.model_name
         version = bundle.version
         expected: str | None = bundle.onnx_sha256
-        git_revision = str(metadata.get("git_revision") or git_revision)
-        metrics = metadata.get("metrics") or {}
+        git_revision = metadata.git_revision or git_revision
+        metrics = metadata.metrics
         onnx_path = bundle.model_path
     else:
         contract = load_contract(contract_path)

@@ -9,12 +9,13 @@ sets the variables both containers read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gitops_ml import paths
@@ -127,6 +128,12 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     access_log: bool = Field(default=False, description="log every request (costs throughput)")
+
+    @field_validator("capture_url")
+    @classmethod
+    def _local_directory_is_a_file_url(cls, url: str | None) -> str | None:
+        """A bare local directory reads as file://; anything else goes to fsspec as given."""
+        return "file://" + os.path.abspath(url) if url and "://" not in url else url
 
     @model_validator(mode="after")
     def _capture_is_consistent(self) -> Settings:

@@ -64,8 +64,8 @@ def _flat_data(name: str, data: Any) -> list[Any]:
 def _input_tensor(
     item: Any, index: int, by_name: dict[str, tuple[FeatureSpec, tuple[str, ...]]]
 ) -> tuple[str, list[Any]]:
-    """One V2 input tensor's values, after checking everything but the values themselves:
-    the per-tensor path of `parse_infer_request`, and where each of its errors is worded."""
+    """One V2 input tensor's name and values, after checking everything but the values
+    themselves (known name, datatype of its contract type, shape [N, 1], no binary data)."""
     if type(item) is not dict:
         raise RequestError(f"inputs[{index}] must be an object with name, datatype, shape, data")
     name = item.get("name")
@@ -79,9 +79,7 @@ def _input_tensor(
         )
     spec, datatypes = entry
     name = spec.name
-    datatype = item.get("datatype")
-    shape = item.get("shape")
-    data = item.get("data")
+    datatype, shape, data = item.get("datatype"), item.get("shape"), item.get("data")
     if datatype is None or shape is None or data is None:
         missing = [key for key in ("datatype", "shape", "data") if item.get(key) is None]
         raise RequestError(f"input {name!r}: {', '.join(repr(k) for k in missing)} required")
@@ -118,13 +116,8 @@ def parse_infer_request(
     ident: FeatureSpec | None = None,
 ) -> ParsedRequest:
     """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
-    optionally one for the contract's id column (`ident`).
-
-    A server passes its `FeatureTable` (built once); a list of specs builds one per call. A
-    tensor that passes the one-condition check below (known name and datatype, flat data of
-    shape [N, 1], no parameters) is taken as it is; any other goes through `_input_tensor`,
-    which accepts the same tensors and words each error.
-    """
+    optionally one for the contract's id column (`ident`). A server passes its `FeatureTable`
+    (built once); a list of specs builds one per call."""
     table = specs if isinstance(specs, FeatureTable) else FeatureTable(specs, ident)
     if type(body) is not dict:
         raise RequestError("the request body must be a JSON object with an 'inputs' array")
@@ -133,51 +126,24 @@ def parse_infer_request(
     inputs = body.get("inputs")
     if type(inputs) is not list or not inputs:
         raise RequestError("'inputs' must be a non-empty array of tensors, one per feature")
-    by_name = table.datatypes
     columns: dict[str, list[Any]] = {}
-    rows = -1
-    uneven = False
     for index, item in enumerate(inputs):
-        entry = None
-        if type(item) is dict:
-            name = item.get("name")
-            entry = by_name.get(name) if type(name) is str else None
-        if entry is not None:
-            shape = item.get("shape")
-            values = item.get("data")
-            if (
-                item.get("datatype") in entry[1]
-                and type(shape) is list
-                and len(shape) == 2
-                and shape[1] == 1
-                and type(shape[1]) is int
-                and type(shape[0]) is int
-                and type(values) is list
-                and len(values) == shape[0]
-                and (not values or type(values[0]) is not list)
-                and "parameters" not in item
-            ):
-                name = entry[0].name
-            else:
-                name, values = _input_tensor(item, index, by_name)
-        else:
-            name, values = _input_tensor(item, index, by_name)
+        name, values = _input_tensor(item, index, table.datatypes)
         if name in columns:
             raise RequestError(f"input {name!r} is given more than once")
         columns[name] = values
-        if len(values) != rows:
-            uneven = rows >= 0
-            rows = len(values)
     ident = table.ident
     if len(columns) - (ident is not None and ident.name in columns) < len(table.specs):
         missing = [spec.name for spec in table.specs if spec.name not in columns]
         raise RequestError(f"missing input(s) for contract feature(s): {', '.join(missing)}")
-    if uneven:
+    rows = {len(values) for values in columns.values()}
+    if len(rows) > 1:
         sizes = ", ".join(f"{name}: {len(values)}" for name, values in columns.items())
         raise RequestError(f"all inputs must have the same number of rows; got {sizes}")
-    check_rows(rows, max_rows)
+    (count,) = rows
+    check_rows(count, max_rows)
     ids = None if ident is None else columns.pop(ident.name, None)
-    parsed = table.build(columns, rows, "input")
+    parsed = table.build(columns, count, "input")
     if ids is not None and ident is not None:
         parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
     if "outputs" in body:

@@ -1,16 +1,16 @@
-"""Feature specs from the data contract and the per-value checks both APIs share.
+"""Feature specs from the data contract, the one check of a request's values, the JSON codec.
 
 The Open Inference Protocol (`serving.v2`) sends one tensor per feature and `/predict`
-(`serving.records`) sends records; both end here, in the same per-column check (type, missing
-values, range, text length), so a rule is enforced the same way whichever API a client uses,
-and the error names the input, the row and the rule. Feeds are built from plain Python lists
-per column (no pandas): that is most of the request cost.
+(`serving.records`) sends records; both end in `FeatureTable.build`, so a rule is enforced the
+same way whichever API a client uses, and the error names the input, the row and the rule. A
+value that is not a plain JSON value of its column's type is read by the contract's one reader
+of raw values (`gitops_ml.coercion.coerce_value`: "Yes", 0/1, "3.5", missing tokens). Feeds
+are built from plain Python lists per column (no pandas): that is most of the request cost.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +23,18 @@ from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
 from gitops_ml.v2_request import V2_DATATYPES
 
-JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "category": "string"}
 TAKES = {
     "float": "numbers",
     "int": "whole numbers",
     "bool": "true/false, 0/1 or the contract's true/false tokens",
 }
+# The JSON types each numeric contract type takes as they are (exact types: bool is not int).
+# Any other value (an integral float for an int, text, 0/1 for a bool) goes to the coercion.
+PLAIN_TYPES: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,)}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Control characters never occur in category values people write; "\x00" in particular would
+# reach the model as a different string than the client sent (C strings end at it).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RequestError(Exception):
@@ -72,6 +78,13 @@ class FeatureSpec:
     @property
     def datatypes(self) -> tuple[str, ...]:
         return ID_DATATYPES if self.type == ID_TYPE else V2_DATATYPES[self.type]
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The range a numeric feature's values must lie in: the contract's, within float32."""
+        low = -FLOAT32_MAX if self.minimum is None else max(self.minimum, -FLOAT32_MAX)
+        high = FLOAT32_MAX if self.maximum is None else min(self.maximum, FLOAT32_MAX)
+        return low, high
 
     def rule_text(self) -> str:
         """The contract rules of this feature in words, for error messages and API docs."""
@@ -118,17 +131,13 @@ def id_spec(contract: Contract) -> FeatureSpec | None:
 
 def id_values(spec: FeatureSpec, values: list[Any], where: str) -> list[Any]:
     """Ids as sent: text (checked like category text) or integers; null for none."""
-    if _clean_text(values, spec.max_length):
-        return values
     for row, value in enumerate(values):
-        kind = type(value)
-        if kind is str:
-            check_text(spec, value, where, row)
-        elif value is not None and kind is not int:
+        if value is not None and type(value) not in (str, int):
             raise RequestError(
                 f"{where}: row {row} is {describe(value)}; the id column {spec.name!r} takes "
                 "strings or integers"
             )
+    check_text(spec, [value if type(value) is str else "" for value in values], where)
     return values
 
 
@@ -145,164 +154,32 @@ def _rows(indices: Sequence[int]) -> str:
     return f"rows {shown}{more} ({len(indices)} in all)"
 
 
-# Control characters never occur in category values people write; "\x00" in particular would
-# reach the model as a different string than the client sent (C strings end at it).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _category_values(spec: FeatureSpec, values: list[Any], where: str) -> tuple[list[str], int]:
-    """The values as model strings (missing = \"\") and how many are unknown categories,
-    read as the contract reads text (`encoding.strip`, missing tokens).
-
-    A known value needs one set lookup; anything else is checked for length (the contract's
-    `max_length`, so a request costs memory in proportion to its body), control characters
-    and encodability before it is scored and counted as unknown.
-    """
-    missing: list[int] = []
-    unknown = 0
-    out: list[str] = []
-    allowed = spec.allowed
-    text = spec.encoding.text
+def check_text(spec: FeatureSpec, values: list[str], where: str) -> None:
+    """Refuse text the model must never see: too long, control characters, not UTF-8. The
+    whole column at once (one join, one search, one encode); the first bad row is named."""
+    joined = "".join(values)
+    if max(map(len, values), default=0) <= spec.max_length and not _CONTROL.search(joined):
+        try:
+            joined.encode("utf-8")
+            return
+        except UnicodeEncodeError:
+            pass
     for row, value in enumerate(values):
-        if type(value) is str:
-            value = text(value)  # " Male" is "Male" when the contract strips
-            if allowed is not None and value in allowed:
-                out.append(value)
-                continue
-            if value == MISSING_CATEGORY or spec.encoding.is_missing(value):
-                missing.append(row)
-                value = MISSING_CATEGORY
-            else:
-                check_text(spec, value, where, row)
-                unknown += allowed is not None
-            out.append(value)
-        elif value is None:
-            missing.append(row)
-            out.append(MISSING_CATEGORY)
-        else:
+        if len(value) > spec.max_length:
             raise RequestError(
-                f"{where}: row {row} is {describe(value)}; feature {spec.name!r} is a "
-                "category and takes strings"
+                f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes "
+                f"at most {spec.max_length} (the contract's checks.max_length)"
             )
-    if missing and not spec.nullable:
-        raise RequestError(
-            f"{where}: {_rows(missing)} missing (null or empty); feature {spec.name!r} is not "
-            "nullable in the data contract"
-        )
-    return out, unknown
-
-
-def check_text(spec: FeatureSpec, value: str, where: str, row: int) -> None:
-    """Refuse text the model must never see: too long, control characters, not UTF-8."""
-    if len(value) > spec.max_length:
-        raise RequestError(
-            f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes at "
-            f"most {spec.max_length} (the contract's checks.max_length)"
-        )
-    control = _CONTROL.search(value)
-    if control is not None:
-        raise RequestError(
-            f"{where}: row {row} contains the control character "
-            f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError(f"{where}: row {row} is not valid UTF-8 text") from None
-
-
-def _clean_text(values: list[Any], max_length: int) -> bool:
-    """`check_text` for a whole column of strings at once (one join, one search, one encode):
-    True when every value is text it would accept; False leaves the column to it."""
-    try:
-        joined = "".join(values)
-    except TypeError:  # not all text
-        return False
-    if not values or max(map(len, values)) > max_length or _CONTROL.search(joined):
-        return False
-    try:
-        joined.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _to_float(spec: FeatureSpec, value: Any, where: str, row: int) -> float | None:
-    """The value as a float (None when missing): exact JSON types on the fast path, anything
-    else through the contract's coercion ("Yes", 0/1, "3.5", missing tokens)."""
-    kind = type(value)
-    if spec.type == "float" and (kind is float or kind is int):
-        return float(value)
-    if spec.type == "int" and (kind is int or (kind is float and value.is_integer())):
-        return float(value)
-    if spec.type == "bool" and kind is bool:
-        return float(value)
-    try:
-        number: float | None = coerce_value(value, spec.type, spec.encoding)
-    except ValueRejected as exc:
-        raise RequestError(
-            f"{where}: row {row} is {describe(value)}, {exc}; feature {spec.name!r} has "
-            f"contract type {spec.type} and takes {TAKES[spec.type]}"
-        ) from None
-    return number
-
-
-# The JSON types each numeric contract type takes as they are (exact types: bool is not int).
-# Anything else (an integral float for an int, text, 0/1 for a bool) goes through `_to_float`.
-PLAIN_TYPES: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,)}
-# From this many rows on, numeric columns are checked with numpy rather than value by value.
-MANY_ROWS = 16
-
-
-def _numeric_values(spec: FeatureSpec, values: list[Any], where: str) -> list[float]:
-    """Plain Python per value: for the 1-20 rows of a typical request, numpy calls per check
-    would cost more than the checks. A plain JSON number is converted inline: the call per
-    value was the costliest line in the profile of 100-row requests (benchmarks/serving.py
-    --profile)."""
-    low, high = _bounds(spec)
-    plain = PLAIN_TYPES[spec.type]
-    floats: list[float] = []
-    absent: list[int] = []
-    below: list[int] = []
-    above: list[int] = []
-    for row, value in enumerate(values):
-        if type(value) in plain:
-            number: float | None = float(value)
-        elif value is None:
-            number = None
-        else:
-            number = _to_float(spec, value, where, row)
-        if number is None or number != number:
-            absent.append(row)
-            floats.append(math.nan)
-            continue
-        if number < low:
-            below.append(row)
-        elif number > high:
-            above.append(row)
-        floats.append(number)
-    if absent and not spec.nullable:
-        raise RequestError(
-            f"{where}: {_rows(absent)} missing (null or NaN); feature {spec.name!r} is not "
-            "nullable in the data contract"
-        )
-    for bad, bound, word in ((below, spec.minimum, "minimum"), (above, spec.maximum, "maximum")):
-        if not bad:
-            continue
-        first = describe(values[bad[0]])
-        if bound is None:
+        control = _CONTROL.search(value)
+        if control is not None:
             raise RequestError(
-                f"{where}: {_rows(bad)} beyond the float32 range (first: {first}); feature "
-                f"{spec.name!r} takes finite numbers"
+                f"{where}: row {row} contains the control character "
+                f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
             )
-        raise RequestError(
-            f"{where}: {_rows(bad)} {'below' if word == 'minimum' else 'above'} the contract "
-            f"{word} {_number(bound)} of feature {spec.name!r} (first: {first})"
-        )
-    return floats
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError(f"{where}: row {row} is not valid UTF-8 text") from None
 
 
 def describe(value: Any) -> str:
@@ -330,126 +207,150 @@ class ParsedRequest:
 
 class FeatureTable:
     """What validating a request needs to know per feature, worked out once per server rather
-    than once per request: the id column, each feature's V2 datatypes, and for each numeric
-    feature the JSON types it takes as they are and its bounds.
-
-    A column whose values all pass the one-line check of its table row (plain JSON type and
-    within bounds; a known category) is used as it is; any other column takes the per-value
-    path (`_numeric_values`, `_category_values`), which gives the same values and, for a bad
-    one, the error naming the input, row and rule.
-    """
+    than once per request: the id column, each feature's V2 datatypes, and for the numeric
+    features their plain JSON types, nullability and bounds as arrays."""
 
     def __init__(self, specs: Sequence[FeatureSpec], ident: FeatureSpec | None = None) -> None:
         self.specs = list(specs)
         self.ident = ident
         named = [*self.specs, *(() if ident is None else (ident,))]
         self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
-        self.checks = [(spec, PLAIN_TYPES.get(spec.type), *_bounds(spec)) for spec in self.specs]
-        numeric = [spec for spec in self.specs if spec.type != "category"]
-        self.numeric_names = [spec.name for spec in numeric]
-        self.numeric_inputs = [spec.input_name for spec in numeric]
-        self.string_inputs = [spec.input_name for spec in self.specs if spec.type == "category"]
-        missing = (type(None),)
-        self.numeric_types = [
-            frozenset((*PLAIN_TYPES[spec.type], *(missing if spec.nullable else ())))
-            for spec in numeric
-        ]
-        self.nullable = np.array([[spec.nullable] for spec in numeric], dtype=bool).reshape(-1, 1)
-        bounds = np.array([_bounds(spec) for spec in numeric], dtype=np.float64).reshape(-1, 2)
+        self.numeric = [spec for spec in self.specs if spec.type != "category"]
+        self.categories = [spec for spec in self.specs if spec.type == "category"]
+        self.plain = [frozenset((*PLAIN_TYPES[spec.type], type(None))) for spec in self.numeric]
+        self.nullable = np.array([[spec.nullable] for spec in self.numeric], bool).reshape(-1, 1)
+        bounds = np.array([spec.bounds for spec in self.numeric], np.float64).reshape(-1, 2)
         self.lows, self.highs = bounds[:, :1], bounds[:, 1:]
 
     def build(self, columns: dict[str, list[Any]], rows: int, kind: str) -> ParsedRequest:
         """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
 
-        All numeric columns go into one float32 block and all category columns into one
-        object block, and each feed is a row view of its block: two numpy conversions per
-        request instead of one per feature. Strings stay Python objects: a fixed-width unicode
-        array makes every cell as wide as the longest one (one long value × many rows = TiB).
+        All numeric columns go into one float64 block, checked at once (missing where the
+        contract forbids it, outside the bounds), and all category columns into one object
+        block; each feed is a row view of its block. Strings stay Python objects: a fixed-width
+        unicode array makes every cell as wide as the longest one (one long value × many rows
+        = TiB).
         """
-        numeric: list[list[Any]] = []
-        strings: list[list[Any]] = []
+        feeds: dict[str, np.ndarray] = {}
         unknown: dict[str, int] = {}
-        clean, block64 = self._clean_numeric(columns) if rows >= MANY_ROWS else (None, None)
-        for spec, plain, low, high in self.checks:
-            values = columns[spec.name]
-            if plain is None:  # a category: known values pass as they are
+        if self.numeric:
+            numeric = [
+                values if plain.issuperset(map(type, values)) else _coerce(spec, values, kind)
+                for spec, plain in zip(self.numeric, self.plain, strict=True)
+                for values in (columns[spec.name],)
+            ]
+            try:
+                block = np.array(numeric, dtype=np.float64)  # None becomes NaN
+            except OverflowError:  # an integer beyond float64: name its feature
+                spec = next(s for s, v in zip(self.numeric, numeric, strict=True) if _huge(v))
+                message = f"{kind} {spec.name!r}: a number is too large for this feature"
+                raise RequestError(message) from None
+            missing = np.isnan(block)
+            if ((missing & ~self.nullable) | (block < self.lows) | (block > self.highs)).any():
+                self._refuse(block, numeric, kind)
+            floats = block.astype(np.float32).reshape(len(numeric), rows, 1)
+            feeds.update(zip((spec.input_name for spec in self.numeric), floats, strict=True))
+        if self.categories:
+            strings = []
+            for spec in self.categories:
+                values = columns[spec.name]
                 try:
                     known = spec.allowed is not None and spec.allowed.issuperset(values)
                 except TypeError:  # an array or an object among the values
                     known = False
-                strings.append(values if known else self._slow(spec, values, kind, unknown))
-                continue
-            if clean is not None:
-                if spec.name not in clean:
-                    values = self._slow(spec, values, kind, unknown)
-            else:
-                for value in values:
-                    if type(value) not in plain or not low <= value <= high:
-                        values = self._slow(spec, values, kind, unknown)
-                        break
-            numeric.append(values)
-        feeds: dict[str, np.ndarray] = {}
-        if numeric:
-            if block64 is not None and clean is not None and len(clean) == len(numeric):
-                block = block64.astype(np.float32)  # every column as sent: converted once
-            else:
-                block = np.array(numeric, dtype=np.float32)
-            block = block.reshape(len(numeric), rows, 1)
-            feeds.update(zip(self.numeric_inputs, block, strict=True))
-        if strings:
+                strings.append(values if known else _category(spec, values, kind, unknown))
             text = np.array(strings, dtype=object).reshape(len(strings), rows, 1)
-            feeds.update(zip(self.string_inputs, text, strict=True))
+            feeds.update(zip((spec.input_name for spec in self.categories), text, strict=True))
         return ParsedRequest(feeds=feeds, rows=rows, unknown=unknown, columns=columns)
 
-    def _clean_numeric(self, columns: dict[str, list[Any]]) -> tuple[set[str], np.ndarray | None]:
-        """The numeric features whose values are all plain JSON numbers of their type within
-        bounds, or missing (null, NaN) where the contract allows it, checked for all columns at
-        once: one type set per column, one float64 block, one comparison. Returns the float64
-        block too when it holds every numeric column, so the feeds need no second conversion.
+    def _refuse(self, block: np.ndarray, numeric: list[list[Any]], kind: str) -> None:
+        """The error for the first numeric feature with a value the contract refuses."""
+        for spec, row, values in zip(self.numeric, block, numeric, strict=True):
+            where = f"{kind} {spec.name!r}"
+            absent = np.flatnonzero(np.isnan(row)).tolist()
+            if absent and not spec.nullable:
+                raise RequestError(
+                    f"{where}: {_rows(absent)} missing (null or NaN); feature {spec.name!r} is "
+                    "not nullable in the data contract"
+                )
+            low, high = spec.bounds
+            for bad, bound, word in (
+                (row < low, spec.minimum, "below"),
+                (row > high, spec.maximum, "above"),
+            ):
+                indices = np.flatnonzero(bad).tolist()
+                if not indices:
+                    continue
+                first = describe(values[indices[0]])
+                if bound is None:
+                    raise RequestError(
+                        f"{where}: {_rows(indices)} beyond the float32 range (first: {first}); "
+                        f"feature {spec.name!r} takes finite numbers"
+                    )
+                raise RequestError(
+                    f"{where}: {_rows(indices)} {word} the contract "
+                    f"{'minimum' if word == 'below' else 'maximum'} {_number(bound)} of feature "
+                    f"{spec.name!r} (first: {first})"
+                )
 
-        Beyond a few rows this is cheaper than the per-value loop of `build`; the bounds are
-        compared in float64, as `_numeric_values` compares `float(value)`.
-        """
-        names = self.numeric_names
-        lists = [columns[name] for name in names]
-        typed = [t.issuperset(map(type, v)) for t, v in zip(self.numeric_types, lists, strict=True)]
-        lows, highs, nullable = self.lows, self.highs, self.nullable
-        if not all(typed):
-            names = [name for name, ok in zip(names, typed, strict=True) if ok]
-            lists = [values for values, ok in zip(lists, typed, strict=True) if ok]
-            lows, highs, nullable = lows[typed], highs[typed], nullable[typed]
-        if not lists:
-            return set(), None
+
+def _huge(values: list[Any]) -> bool:
+    try:
+        np.array(values, dtype=np.float64)
+    except OverflowError:
+        return True
+    return False
+
+
+def _coerce(spec: FeatureSpec, values: list[Any], kind: str) -> list[Any]:
+    """A numeric column as floats (None when missing), each value that is not a plain JSON
+    number of its type read by the contract's coercion."""
+    plain = PLAIN_TYPES[spec.type]
+    out: list[Any] = []
+    for row, value in enumerate(values):
+        if type(value) in plain or value is None:
+            out.append(value)
+            continue
         try:
-            block = np.array(lists, dtype=np.float64)  # null (where allowed) becomes NaN
-        except OverflowError:  # an integer beyond float64: the per-value path words it
-            return set(), None
-        inside = ((block >= lows) & (block <= highs) | (np.isnan(block) & nullable)).all(axis=1)
-        clean = {names[i] for i in np.flatnonzero(inside).tolist()}
-        return clean, block if len(names) == len(self.numeric_names) else None
+            out.append(coerce_value(value, spec.type, spec.encoding))
+        except ValueRejected as exc:
+            raise RequestError(
+                f"{kind} {spec.name!r}: row {row} is {describe(value)}, {exc}; feature "
+                f"{spec.name!r} has contract type {spec.type} and takes {TAKES[spec.type]}"
+            ) from None
+    return out
 
-    @staticmethod
-    def _slow(
-        spec: FeatureSpec, values: list[Any], kind: str, unknown: dict[str, int]
-    ) -> list[Any]:
-        """The per-value path: coercion, missing values, the exact error."""
-        where = f"{kind} {spec.name!r}"
-        if spec.type != "category":
-            try:
-                return _numeric_values(spec, values, where)
-            except OverflowError:  # float() of an integer beyond the float range
-                raise RequestError(f"{where}: a number is too large for this feature") from None
-        out, count = _category_values(spec, values, where)
+
+def _category(
+    spec: FeatureSpec, values: list[Any], kind: str, unknown: dict[str, int]
+) -> list[str]:
+    """A category column as model strings (missing = ""), read as the contract reads text
+    (`encoding.strip`, missing tokens); unknown values are checked, scored and counted."""
+    where = f"{kind} {spec.name!r}"
+    out: list[str] = []
+    missing: list[int] = []
+    for row, value in enumerate(values):
+        if value is not None and type(value) is not str:
+            raise RequestError(
+                f"{where}: row {row} is {describe(value)}; feature {spec.name!r} is a "
+                "category and takes strings"
+            )
+        text = MISSING_CATEGORY if value is None else spec.encoding.text(value)
+        if text == MISSING_CATEGORY or spec.encoding.is_missing(text):
+            missing.append(row)
+            text = MISSING_CATEGORY
+        out.append(text)
+    if missing and not spec.nullable:
+        raise RequestError(
+            f"{where}: {_rows(missing)} missing (null or empty); feature {spec.name!r} is not "
+            "nullable in the data contract"
+        )
+    check_text(spec, out, where)
+    if spec.allowed is not None:
+        count = sum(text not in spec.allowed and text != MISSING_CATEGORY for text in out)
         if count:
             unknown[spec.name] = count
-        return out
-
-
-def _bounds(spec: FeatureSpec) -> tuple[float, float]:
-    """The range a numeric feature's values must lie in: the contract's, within float32."""
-    low = -FLOAT32_MAX if spec.minimum is None else max(spec.minimum, -FLOAT32_MAX)
-    high = FLOAT32_MAX if spec.maximum is None else min(spec.maximum, FLOAT32_MAX)
-    return low, high
+    return out
 
 
 BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}

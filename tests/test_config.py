@@ -61,9 +61,12 @@ def test_a_wrong_value_names_the_dotted_key_the_expectation_and_the_value(
 
 def test_a_key_is_read_by_its_name_in_the_file_only(tmp_path: Any) -> None:
     """`min` is the file's word for the gate floors; the attribute's name is not a synonym."""
-    assert GateParams.from_params({"gates": {"min": {"roc_auc": 0.7}}}).minimum == {"roc_auc": 0.7}
-    with pytest.raises(ConfigError, match=r"unknown key 'gates\.minimum' \(did you mean 'min'\?\)"):
-        GateParams.from_params({"gates": {"minimum": {"roc_auc": 0.7}}})
+    floors = {"gates": {"binary": {"min": {"roc_auc": 0.7}}}}
+    assert GateParams.from_params(floors, "binary").minimum == {"roc_auc": 0.7}
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'gates\.binary\.minimum' \(did you mean 'min'\?\)"
+    ):
+        GateParams.from_params({"gates": {"binary": {"minimum": {"roc_auc": 0.7}}}}, "binary")
 
 
 def test_the_error_names_the_file_that_was_read(tmp_path: Any) -> None:

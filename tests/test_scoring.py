@@ -4,11 +4,25 @@ metrics, and the training noise added to the test-set bootstrap in quadrature (s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
-from sklearn.metrics import precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    median_absolute_error,
+    precision_score,
+    r2_score,
+    recall_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
-from gitops_ml.metric_registry import METRICS, formula
+from gitops_ml.metric_registry import BINARY, formula, metric_sets
 from gitops_ml.scoring import (
     CI_LEVEL,
     Difference,
@@ -17,7 +31,10 @@ from gitops_ml.scoring import (
     histogram_rows,
     paired_differences,
     percentile_intervals,
+    point_metrics,
+    score,
     unpaired_difference,
+    weighted_median,
     weighted_metrics,
     with_training,
     z_value,
@@ -133,11 +150,162 @@ def test_a_score_histogram_scores_like_the_rows_it_holds() -> None:
 
 def test_a_new_metric_is_one_registry_entry_and_an_unknown_one_is_named() -> None:
     y, p, _ = scored(200, seed=4)
-    every = [m.name for m in METRICS.values() if m.formula is not None]
+    every = list(BINARY.formulas)
 
     values = weighted_metrics(y, p, np.ones((1, len(y))), 0.5, names=every)
 
     assert set(values) == set(every)
     assert values["positive_rate"][0] == pytest.approx(np.mean(p >= 0.5))
-    with pytest.raises(KeyError, match="no formula for metric 'cost_per_1000'"):
+    with pytest.raises(KeyError, match="no binary formula for metric 'cost_per_1000'"):
         formula("cost_per_1000")
+
+
+# --------------------------------------------------------------------------------------------
+# Every task: the registry's formulas equal scikit-learn's metrics with sample weights
+# --------------------------------------------------------------------------------------------
+
+
+def regression_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A target far from zero (a price-like level: R² must not lose digits) and a prediction,
+    plus bootstrap-like integer weights, zeros included."""
+    rng = np.random.default_rng(seed)
+    y = 1e6 + rng.normal(0, 50, n)
+    y_hat = y + rng.normal(0, 20, n)
+    return y, y_hat, rng.integers(0, 4, size=(3, n))
+
+
+@pytest.mark.parametrize("unit", [True, False], ids=["unit weights", "resample weights"])
+def test_regression_metrics_are_scikit_learns_with_sample_weights(unit: bool) -> None:
+    y, y_hat, weights = regression_rows(301, seed=5)
+    if unit:
+        weights = np.ones((1, len(y)), dtype=np.int64)
+
+    ours = score("regression", y, y_hat, weights)
+
+    assert tuple(ours) == metric_sets("regression").test
+    for b, w in enumerate(weights):
+        expected = {
+            "rmse": root_mean_squared_error(y, y_hat, sample_weight=w),
+            "mae": mean_absolute_error(y, y_hat, sample_weight=w),
+            "r2": r2_score(y, y_hat, sample_weight=w),
+            # The median of the resampled rows themselves (np.median: the two middle values
+            # averaged), which scikit-learn gives for the rows drawn.
+            "median_absolute_error": median_absolute_error(np.repeat(y, w), np.repeat(y_hat, w)),
+        }
+        for name, value in expected.items():
+            assert ours[name][b] == pytest.approx(value, rel=1e-9), name
+
+
+def test_the_weighted_median_is_the_median_of_the_rows_repeated() -> None:
+    values = np.array([5.0, 1.0, 3.0, 2.0])
+
+    medians = weighted_median(values, np.array([[1, 1, 1, 1], [0, 1, 1, 0], [3, 0, 0, 1]]))
+
+    assert medians.tolist() == [2.5, 2.0, 5.0]  # 1 2 3 5 · 1 3 · 2 5 5 5
+    assert np.isnan(weighted_median(values, np.zeros((1, 4))))[0]
+
+
+def test_r2_of_a_constant_target_is_undefined_not_a_made_up_number() -> None:
+    y = np.full(5, 3.0)
+
+    assert np.isnan(score("regression", y, y + 1, np.ones((1, 5)), ["r2"])["r2"][0])
+
+
+def multiclass_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three classes, one of them rare, probabilities that favour the right class, and integer
+    resample weights."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, size=n, p=[0.5, 0.4, 0.1])
+    logits = rng.normal(0, 1, (n, 3)) + 1.5 * np.eye(3)[y]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return y, probabilities, rng.integers(0, 4, size=(3, n))
+
+
+@pytest.mark.parametrize("unit", [True, False], ids=["unit weights", "resample weights"])
+def test_multiclass_metrics_are_scikit_learns_with_sample_weights(unit: bool) -> None:
+    y, probabilities, weights = multiclass_rows(400, seed=6)
+    if unit:
+        weights = np.ones((1, len(y)), dtype=np.int64)
+    classes = ("setosa", "versicolor", "virginica")
+    predicted = probabilities.argmax(axis=1)
+
+    ours = score("multiclass", y, probabilities, weights, classes=classes)
+
+    assert tuple(ours) == metric_sets("multiclass", classes).test
+    for b, w in enumerate(weights):
+        recall = recall_score(y, predicted, average=None, sample_weight=w)
+        precision = precision_score(y, predicted, average=None, sample_weight=w)
+        expected = {
+            "accuracy": accuracy_score(y, predicted, sample_weight=w),
+            "balanced_accuracy": balanced_accuracy_score(y, predicted, sample_weight=w),
+            "macro_f1": f1_score(y, predicted, average="macro", sample_weight=w),
+            "log_loss": log_loss(y, probabilities, sample_weight=w),
+            **{f"recall[{c}]": recall[i] for i, c in enumerate(classes)},
+            **{f"precision[{c}]": precision[i] for i, c in enumerate(classes)},
+        }
+        for name, value in expected.items():
+            assert ours[name][b] == pytest.approx(value, rel=1e-9), name
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_a_class_missing_from_a_resample_is_left_out_of_the_averages_as_scikit_learn_does() -> None:
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.eye(3)[[0, 1, 1, 1, 2, 0]]
+    w = np.array([1, 1, 1, 1, 0, 0])  # class 2 neither present nor predicted
+    predicted = probabilities.argmax(axis=1)
+
+    ours = score("multiclass", y, probabilities, w[None, :], classes=("a", "b", "c"))
+
+    assert ours["balanced_accuracy"][0] == balanced_accuracy_score(y, predicted, sample_weight=w)
+    assert ours["macro_f1"][0] == pytest.approx(f1_score(y[:4], predicted[:4], average="macro"))
+    assert np.isnan(ours["recall[c]"][0])  # undefined without rows of the class
+    assert ours["precision[c]"][0] == 0.0
+
+
+def test_one_entry_point_scores_every_task_and_keeps_the_binary_signature() -> None:
+    y, p, _ = scored(300, seed=8)
+    w = np.random.default_rng(0).integers(0, 3, size=(4, len(y)))
+
+    binary = score("binary", y, p, w, threshold=0.4, costs=(1.0, 5.0))
+    assert set(binary) == {*metric_sets("binary").test, "cost_per_1000"}
+    for name, values in weighted_metrics(y, p, w, 0.4, (1.0, 5.0)).items():
+        np.testing.assert_array_equal(values, binary[name])
+    ones = np.ones((1, len(y)))
+    assert point_metrics(y, p, 0.4) == {
+        k: v[0] for k, v in weighted_metrics(y, p, ones, 0.4).items()
+    }
+    with pytest.raises(ValueError, match="a regression model has no cost view"):
+        score("regression", p, p, w, costs=(1.0, 5.0))
+    with pytest.raises(KeyError, match="unknown task 'ranking'"):
+        score("ranking", y, p, w)
+
+
+def worse_multiclass() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    y, base, _ = multiclass_rows(300, seed=9)
+    return y, base, np.roll(base, 1, axis=1) * 0.3 + base * 0.7, ("a", "b", "c")
+
+
+def worse_regression() -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    y, base, _ = regression_rows(300, seed=9)
+    return y, base, base + np.random.default_rng(1).normal(0, 10, len(y)), ()
+
+
+@pytest.mark.parametrize("rows", [worse_multiclass, worse_regression])
+def test_paired_differences_and_intervals_work_for_every_task(
+    rows: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]],
+) -> None:
+    y, base, pr, classes = rows()
+    task = "multiclass" if classes else "regression"
+    sets = metric_sets(task, classes)
+
+    diffs = paired_differences(y, base, pr, (0.5, 0.5), 200, 3, task=task, classes=classes)
+    ci = percentile_intervals(y, base, 0.5, 200, 3, task=task, classes=classes)
+    point = point_metrics(y, base, task=task, classes=classes)
+
+    assert tuple(diffs) == tuple(ci) == tuple(point) == sets.test
+    headline = sets.headline
+    assert diffs[headline].delta == pytest.approx(
+        point_metrics(y, pr, task=task, classes=classes)[headline] - point[headline]
+    )
+    assert diffs[headline].delta < 0 and diffs[headline].low < diffs[headline].delta
+    assert ci[headline]["low"] < point[headline] < ci[headline]["high"]

@@ -63,11 +63,9 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         )
         shipper = None
         if settings.capture_url:
-            from serving.capture.segments import capture_config
             from serving.capture.shipper import Shipper
 
-            config = capture_config(settings)
-            shipper = Shipper(config, request_parser(settings))
+            shipper = Shipper(settings, request_parser(settings))
             shipper.start()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -81,7 +79,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         while not stop.wait(1.0):
             pass
         return 0
-    log.info("shipping %s to %s", shipper.config.spool, shipper.config.url)
+    log.info("shipping %s to %s", shipper.spool, shipper.url)
     while not stop.wait(1.0):
         pass
     shipper.drain()

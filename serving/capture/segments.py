@@ -15,15 +15,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, get_args
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -43,7 +41,6 @@ from serving.settings import Settings
 logger = logging.getLogger("serving.capture")
 OPEN, CLOSED, SHIPPING, SHIPPED = ".rec.open", ".rec", ".rec.shipping", ".jsonl.gz"
 COUNTERS = ".shipper.json"
-SHIP_MODES: tuple[str, ...] = get_args(Settings.model_fields["capture_ship"].annotation)
 _HOST_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 COUNTER_HELP = {
     "shipped": "Captured lines stored in object storage",
@@ -56,58 +53,11 @@ class CaptureError(UserError):
     """The capture settings cannot work: refused at startup, not discovered later."""
 
 
-def _default(name: str) -> Any:
-    """A capture default as the serving settings write it (once, in serving/settings.py)."""
-    return Settings.model_fields[f"capture_{name}"].default
-
-
-@dataclass
-class CaptureConfig:
-    url: str
-    spool: Path
-    max_bytes: int = _default("max_bytes")
-    max_seconds: float = _default("max_seconds")
-    backlog_bytes: int = _default("backlog_bytes")
-    drain_seconds: float = _default("drain_seconds")
-    host: str = field(default_factory=socket.gethostname)
-    ship: str = _default("ship")
-
-    def __post_init__(self) -> None:
-        if min(self.max_bytes, self.backlog_bytes) < 1 or self.max_seconds <= 0:
-            raise CaptureError(
-                "capture max bytes, max seconds and backlog bytes must be positive, got "
-                f"{self.max_bytes}, {self.max_seconds}, {self.backlog_bytes}"
-            )
-        if self.drain_seconds < 0:
-            raise CaptureError(f"capture drain seconds must be >= 0, got {self.drain_seconds}")
-        if self.ship not in SHIP_MODES:
-            raise CaptureError(f"capture ship must be one of {SHIP_MODES}, got {self.ship!r}")
-        self.host = _HOST_UNSAFE.sub("-", self.host) or "host"
-
-
-def environment_url(value: str | None) -> str | None:
-    """A bare local directory reads as file://; anything else goes to fsspec as given."""
-    if not value:
-        return None
-    if "://" not in value:
-        return "file://" + os.path.abspath(value)
-    return value
-
-
-def capture_config(settings: Settings) -> CaptureConfig:
-    """The capture the serving settings ask for (the server's and the sidecar's alike)."""
+def spool_and_url(settings: Settings) -> tuple[Path, str]:
+    """The capture's local spool and its store, as the serving settings give them."""
     if not settings.capture_url or settings.capture_dir is None:
         raise CaptureError("capture needs SERVING_CAPTURE_URL and SERVING_CAPTURE_DIR")
-    return CaptureConfig(
-        environment_url(settings.capture_url) or "",
-        settings.capture_dir,
-        settings.capture_max_bytes,
-        settings.capture_max_seconds,
-        settings.capture_backlog_bytes,
-        settings.capture_drain_seconds,
-        settings.capture_host or socket.gethostname(),
-        settings.capture_ship,
-    )
+    return settings.capture_dir, settings.capture_url
 
 
 class Shipping(Protocol):
@@ -181,14 +131,16 @@ class Segments(Sink):
 
     def __init__(
         self,
-        config: CaptureConfig,
+        config: Settings,
         shipper: Shipping | None = None,
         on_dropped: Callable[[int], None] = lambda n: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self.spool, _ = spool_and_url(config)
+        self.host = _HOST_UNSAFE.sub("-", config.capture_host or socket.gethostname()) or "host"
         self.shipper = shipper
-        self.keeps_bodies = config.ship == "sidecar"  # the sidecar parses the bodies again
+        self.keeps_bodies = config.capture_ship == "sidecar"  # the sidecar parses bodies again
         self.on_dropped = on_dropped
         self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
         self.clock = clock
@@ -200,15 +152,15 @@ class Segments(Sink):
 
     def open(self) -> None:
         """Check the spool, adopt what a previous process left open, start shipping inline."""
-        where = f"capture spool {self.config.spool}"
+        where = f"capture spool {self.spool}"
         try:
-            self.config.spool.mkdir(parents=True, exist_ok=True)
-            probe = self.config.spool / ".writable"
+            self.spool.mkdir(parents=True, exist_ok=True)
+            probe = self.spool / ".writable"
             probe.touch()
             probe.unlink()
         except OSError as exc:
             raise CaptureError(f"{where}: not writable: {exc.strerror or exc}") from None
-        for left_open in sorted(self.config.spool.rglob("*" + OPEN)):
+        for left_open in sorted(self.spool.rglob("*" + OPEN)):
             with left_open.open("r+b") as handle:
                 handle.truncate(whole_records_size(handle))
             rename(left_open, OPEN, CLOSED)
@@ -236,11 +188,11 @@ class Segments(Sink):
         hour = partition(datetime.fromtimestamp(now, UTC))
         self._seq += 1
         self._segment_hour, self._segment_opened = hour, now
-        name = f"{self.config.host}-{self._boot:013d}-{self._seq:06d}{OPEN}"
-        return self.config.spool / hour / name
+        name = f"{self.host}-{self._boot:013d}-{self._seq:06d}{OPEN}"
+        return self.spool / hour / name
 
     def room(self) -> int:
-        return self.config.max_bytes - (0 if self.segment is None else self.segment.size())
+        return self.config.capture_max_bytes - (0 if self.segment is None else self.segment.size())
 
     def due_in(self) -> float | None:
         """How long the writer may wait for entries before an age or hour rotation is due
@@ -248,7 +200,7 @@ class Segments(Sink):
         if self.segment is None:
             return None
         now = self.clock()
-        age_left = self._segment_opened + self.config.max_seconds - now
+        age_left = self._segment_opened + self.config.capture_max_seconds - now
         hour_left = 3600 - now % 3600
         return max(0.05, min(age_left, hour_left))
 
@@ -258,8 +210,8 @@ class Segments(Sink):
             return
         size, now = self.segment.size(), self.clock()
         if size and (
-            size >= self.config.max_bytes
-            or now - self._segment_opened >= self.config.max_seconds
+            size >= self.config.capture_max_bytes
+            or now - self._segment_opened >= self.config.capture_max_seconds
             or partition(datetime.fromtimestamp(now, UTC)) != self._segment_hour
         ):
             self._close_segment()
@@ -277,7 +229,7 @@ class Segments(Sink):
         except FileNotFoundError:
             return
         rename(segment.path, OPEN, CLOSED)
-        enforce_backlog(self.config.spool, self.config.backlog_bytes, self._drop)
+        enforce_backlog(self.spool, self.config.capture_backlog_bytes, self._drop)
         if self.shipper is not None:
             self.shipper.wake()
 
@@ -306,7 +258,7 @@ class ShipperCounters(Collector):
         self.segments = segments
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        counts = read_counts(self.segments.config.spool)
+        counts = read_counts(self.segments.spool)
         counts["dropped"] += self.segments.dropped
         for name, text in COUNTER_HELP.items():
             yield CounterMetricFamily(f"serving_capture_lines_{name}", text, value=counts[name])

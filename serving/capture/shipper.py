@@ -33,14 +33,15 @@ from serving.capture.segments import (
     OPEN,
     SHIPPED,
     SHIPPING,
-    CaptureConfig,
     CaptureError,
     Segments,
     enforce_backlog,
     oldest_first,
     read_counts,
     rename,
+    spool_and_url,
 )
+from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
@@ -58,26 +59,27 @@ def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
-def open_capture(config: CaptureConfig, **options: Any) -> Segments:
+def open_capture(config: Settings, **options: Any) -> Segments:
     """The server's capture sink (`options` go to Segments): with a shipper thread when
     shipping inline; in sidecar mode without one, the URL still checked so that a wrong one
     stops the server too."""
-    if config.ship == "inline":
+    if config.capture_ship == "inline":
         return Segments(config, Shipper(config), **options)
-    _filesystem(config.url)
+    _filesystem(spool_and_url(config)[1])
     return Segments(config, **options)
 
 
 class Shipper:
     """Expands, gzips and uploads closed segments, on a thread of its own."""
 
-    def __init__(self, config: CaptureConfig, parse: BodyParser | None = None) -> None:
+    def __init__(self, config: Settings, parse: BodyParser | None = None) -> None:
         self.config = config
+        self.spool, self.url = spool_and_url(config)
         self.parse = parse  # for records that carry the request body (sidecar mode)
-        self.fs, self.root = _filesystem(config.url)
+        self.fs, self.root = _filesystem(self.url)
         protocol = self.fs.protocol
         self._local = "file" in ((protocol,) if isinstance(protocol, str) else protocol)
-        self.counts = read_counts(config.spool)
+        self.counts = read_counts(self.spool)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -94,9 +96,9 @@ class Shipper:
 
     def start(self) -> None:
         """Continue the saved counts; put back what a crash left mid-upload; start."""
-        self.config.spool.mkdir(parents=True, exist_ok=True)
-        self.counts = read_counts(self.config.spool)
-        for interrupted in self.config.spool.rglob("*" + SHIPPING):
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.counts = read_counts(self.spool)
+        for interrupted in self.spool.rglob("*" + SHIPPING):
             rename(interrupted, SHIPPING, CLOSED)
         if not self._thread.is_alive():
             self._thread.start()
@@ -107,11 +109,11 @@ class Shipper:
     def drain(self) -> None:
         """Ship what is closed — and the server's last segment, once it is closed — within
         the drain time, then stop. What is not shipped stays for the next start."""
-        self._deadline = time.monotonic() + self.config.drain_seconds
+        self._deadline = time.monotonic() + self.config.capture_drain_seconds
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(self.config.drain_seconds + 5)
+            self._thread.join(self.config.capture_drain_seconds + 5)
 
     def _late(self, _: RetryCallState | None = None) -> bool:
         return self._stop.is_set() and time.monotonic() >= self._deadline
@@ -125,14 +127,14 @@ class Shipper:
 
     def _enforce_backlog(self) -> None:
         enforce_backlog(
-            self.config.spool, self.config.backlog_bytes, lambda n: self._count("dropped", n)
+            self.spool, self.config.capture_backlog_bytes, lambda n: self._count("dropped", n)
         )
 
     def _count(self, name: str, rows: int) -> None:
         """Add to a counter and save the counts (atomically) for /metrics and restarts."""
         with self._lock:
             self.counts[name] += rows
-            saved = self.config.spool / COUNTERS
+            saved = self.spool / COUNTERS
             part = saved.with_name(f"{COUNTERS}.{os.getpid()}.part")
             try:
                 part.write_text(json.dumps(self.counts))
@@ -142,9 +144,9 @@ class Shipper:
 
     def _ship_loop(self) -> None:
         while True:
-            closed = oldest_first(self.config.spool.rglob("*" + CLOSED))
+            closed = oldest_first(self.spool.rglob("*" + CLOSED))
             if not closed:
-                writer_done = not any(self.config.spool.rglob("*" + OPEN))
+                writer_done = not any(self.spool.rglob("*" + OPEN))
                 if self._late() or (self._stop.is_set() and writer_done):
                     return
                 self._wake.wait(0.2 if self._stop.is_set() else 1.0)
@@ -157,7 +159,7 @@ class Shipper:
 
     def target(self, path: Path) -> str:
         """The object a segment becomes: same relative path, `.jsonl.gz`."""
-        relative = path.relative_to(self.config.spool).as_posix()
+        relative = path.relative_to(self.spool).as_posix()
         for suffix in (SHIPPING, CLOSED):
             if relative.endswith(suffix):
                 relative = relative[: -len(suffix)]

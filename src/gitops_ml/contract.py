@@ -20,6 +20,7 @@ from gitops_ml import paths
 from gitops_ml.config import refuse_unknown
 from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, read_yaml
+from gitops_ml.tasks import ONNX_OUTPUTS, TASKS, Task, task_spec
 
 if TYPE_CHECKING:  # pandera is slow to import; serving never needs it
     import pandera.pandas as pa
@@ -39,7 +40,10 @@ COLUMN_KEYS: tuple[str, ...] = (
     "description",
     "positive",
     "slice",
+    "task",
+    "classes",
 )
+TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
 CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
 ENCODING_SETTINGS: tuple[str, ...] = ("strip",)
@@ -52,8 +56,6 @@ DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
 # refuses longer values (a request must cost memory in proportion to its body).
 DEFAULT_MAX_LENGTH = 256
 
-# The ONNX model's outputs (skl2onnx with zipmap=False): no input may take these names.
-ONNX_OUTPUTS: tuple[str, ...] = ("label", "probabilities")
 _ONNX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Missing categorical values reach the model as this string, in training and in serving alike:
@@ -126,6 +128,8 @@ class Column:
     description: str = ""
     positive: str | None = None  # target only: how the positive class is written ("Yes")
     slice: bool = False  # report metrics per group of this column (review, model card)
+    task: Task | None = None  # target only; None reads as "binary" (contracts before tasks)
+    classes: tuple[str, ...] | None = None  # multiclass target only: as spelt, in output order
 
     @property
     def max_length(self) -> int:
@@ -200,6 +204,17 @@ class Contract:
     @property
     def id_column(self) -> str | None:
         return self._single_role("id", required=False)
+
+    @property
+    def task(self) -> Task:
+        """What the model learns: the target's `task` (gitops_ml.tasks)."""
+        return self.column(self.target).task or "binary"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """A multiclass target's classes as the data spells them, in the model's output order
+        (index i of a prediction is classes[i]); empty for the other tasks."""
+        return self.column(self.target).classes or ()
 
     @property
     def positive_label(self) -> str:
@@ -373,10 +388,15 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
                 description=str(item.get("description", "")),
                 positive=None if item.get("positive") is None else _token(item["positive"]),
                 slice=bool(item.get("slice", False)),
+                task=_parse_task(f"{source}: column {name!r}", item.get("task")),
+                classes=_parse_classes(f"{source}: column {name!r}", item.get("classes")),
             )
         )
-        if columns[-1].positive is not None and role != "target":
-            raise ContractError(f"{source}: column {name!r}: 'positive' is for the target only")
+        misplaced = [key for key in TARGET_KEYS if key in item and item[key] is not None]
+        if misplaced and role != "target":
+            raise ContractError(
+                f"{source}: column {name!r}: {misplaced} are for the target column only"
+            )
     contract = Contract(
         name=str(raw.get("name", "dataset")),
         columns=tuple(columns),
@@ -391,17 +411,7 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
         raise ContractError(f"{source}: {exc}") from None
     if not contract.features:
         raise ContractError(f"{source}: the contract declares no feature columns")
-    target = contract.column(contract.target)
-    if target.type != "bool":
-        raise ContractError(
-            f"{source}: target {target.name!r} has type {target.type}; the target must be "
-            "bool (write its raw tokens in 'encoding' and the positive one as 'positive')"
-        )
-    if target.positive is not None and contract.encoding.bool_of(target.positive) is not True:
-        raise ContractError(
-            f"{source}: target {target.name!r} has positive {target.positive!r}, which is not "
-            f"one of the true tokens {list(contract.encoding.true_values)} in 'encoding'"
-        )
+    _check_target(contract, source)
     for column in contract.features:
         if column.type == "datetime":
             raise ContractError(
@@ -409,6 +419,79 @@ def parse_contract(raw: Any, source: str = "<contract>") -> Contract:
                 "from it or give it role 'timestamp'"
             )
     return contract
+
+
+def _parse_task(where: str, raw: Any) -> Task | None:
+    if raw is None:
+        return None
+    if raw not in TASKS:
+        raise ContractError(f"{where}: task {raw!r} is not one of {list(TASKS)}")
+    return raw
+
+
+def _parse_classes(where: str, raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(v, str | int) for v in raw):
+        raise ContractError(f"{where}: 'classes' must be a list of the target's values")
+    classes = tuple(_token(v) for v in raw)
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ContractError(f"{where}: 'classes' lists {repeated} more than once")
+    return classes
+
+
+def _check_target(contract: Contract, source: str) -> None:
+    """The target's type, `positive` and `classes` fit its task (gitops_ml.tasks)."""
+    target = contract.column(contract.target)
+    task = contract.task
+    where = f"{source}: target {target.name!r} (task {task})"
+    allowed = task_spec(task).target_types
+    if target.task is None and target.type != "bool":
+        raise ContractError(
+            f"{source}: target {target.name!r} has type {target.type} and no 'task': declare "
+            "`task: regression` (a number to predict), `task: multiclass` with its 'classes', "
+            "or make it bool for `task: binary`"
+        )
+    if target.type not in allowed:
+        hint = {
+            "binary": "write its raw tokens in 'encoding' and the positive one as 'positive'",
+            "multiclass": "list its values as 'classes'",
+            "regression": "a numeric column",
+        }[task]
+        raise ContractError(
+            f"{where} has type {target.type}; a {task} target is {' or '.join(allowed)} ({hint})"
+        )
+    if task != "binary" and target.positive is not None:
+        raise ContractError(f"{where}: 'positive' is for a binary target")
+    if task != "multiclass" and target.classes is not None:
+        raise ContractError(f"{where}: 'classes' is for a multiclass target")
+    if (
+        task == "binary"
+        and target.positive is not None
+        and contract.encoding.bool_of(target.positive) is not True
+    ):
+        raise ContractError(
+            f"{source}: target {target.name!r} has positive {target.positive!r}, which is "
+            f"not one of the true tokens {list(contract.encoding.true_values)} in 'encoding'"
+        )
+    if task == "multiclass":
+        classes = target.classes or ()
+        if len(classes) < 3:
+            raise ContractError(
+                f"{where} needs 'classes': its three or more values in the model's output order "
+                f"(found {list(classes)}); two classes are task binary with 'positive'"
+            )
+        if target.type == "int" and not all(_is_integer(c) for c in classes):
+            raise ContractError(f"{where}: an int target's 'classes' must be integers")
+
+
+def _is_integer(token: str) -> bool:
+    try:
+        int(token)
+    except ValueError:
+        return False
+    return True
 
 
 def load_contract(path: str | Path = DEFAULT_CONTRACT_PATH) -> Contract:
@@ -441,6 +524,10 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             item["positive"] = c.positive
         if c.slice:
             item["slice"] = True
+        if c.task is not None:
+            item["task"] = c.task
+        if c.classes is not None:
+            item["classes"] = [int(v) if c.type == "int" else v for v in c.classes]
         columns.append(item)
     out: dict[str, Any] = {"name": contract.name}
     if contract.description:
@@ -486,8 +573,22 @@ def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def target_vector(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """The target as 0/1 int64 (the positive class is True / 1)."""
-    return frame[contract.target].astype(bool).to_numpy(dtype=np.int64)
+    """The target as the model learns it: binary 0/1 int64 (the positive class is 1),
+    multiclass the int64 index into `contract.classes`, regression float64."""
+    values = frame[contract.target]
+    if contract.task == "regression":
+        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64)
+    if contract.task == "multiclass":
+        index = {name: i for i, name in enumerate(contract.classes)}
+        codes = values.astype(str).map(index)
+        unknown = sorted(set(values.astype(str)[codes.isna()]))
+        if unknown:
+            raise ValueError(
+                f"target {contract.target!r} has values {unknown[:10]} that are not in the "
+                f"contract's classes {list(contract.classes)}"
+            )
+        return codes.to_numpy(dtype=np.int64)
+    return values.astype(bool).to_numpy(dtype=np.int64)
 
 
 def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:
@@ -533,6 +634,12 @@ def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
             rules.append(pa.Check.le(column.checks.max))
         if column.checks.allowed is not None:
             rules.append(pa.Check.isin(list(column.checks.allowed)))
+        if column.classes is not None:  # a multiclass target holds its classes only
+            rules.append(
+                pa.Check.isin(
+                    [int(c) for c in column.classes] if column.type == "int" else column.classes
+                )
+            )
         strict_dtype, nullable_dtype = dtypes[column.type]
         columns[column.name] = pa.Column(
             nullable_dtype if column.nullable else strict_dtype,

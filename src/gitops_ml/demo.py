@@ -2,25 +2,25 @@
 
 In a scratch directory it plays what GitHub, a registry and a cluster would do, with local
 stand-ins: a bare Git repository is `origin`, the project's local DVC remote stores data and
-models, `gitops-ml deploy-local` is the deployment. Every step is the command a workflow runs
-(`commands.log` lists them with their output), so the timeline it prints says what each workflow
-will do on GitHub and where to look at the result. The artifacts stay for inspection. It runs
-on the project's own data: the scratch copy gets Git's files and the files DVC tracks (a fork's
-CSV), so it needs those in the workspace (`make dvc-pull`) and says so when they are not.
+models, `gitops-ml deploy-local` is the deployment. Every step is the make target or `gitops-ml`
+command the workflow's step runs (`commands.log` lists them with their output), so the timeline
+it prints says what each workflow will do on GitHub and where to look at the result; the pull
+request's report is the markdown pr.yml posts, charts included. The artifacts stay for
+inspection. It runs on the project's own data: the scratch copy gets Git's files and the files
+DVC tracks (a fork's CSV), so it needs those in the workspace (`make dvc-pull`) and says so when
+they are not.
 
 The story: main reproduced and deployed as v0.1.0 (staging, then promoted to production) → a
-pull request changing a hyperparameter, its report (markdown + a self-contained HTML page with the
-charts) and gates → merge: version bump, bundle, tag, deploy with smoke test (v0.2.0 serving,
-v0.1.0 stopped), staging pinned → traffic through the server into the prediction log → a drifted
-window, its drift report and issue text → a retraining branch with its report → a broken bundle
-refused while v0.2.0 keeps serving.
+pull request changing a hyperparameter, its report and gates → merge: version bump, bundle, tag,
+deploy with smoke test (v0.2.0 serving, v0.1.0 stopped), staging pinned → traffic through the
+server into the prediction log → a drifted window, its drift report and issue text → a
+retraining branch with its report → a broken bundle refused while v0.2.0 keeps serving.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import html
 import json
 import os
 import re
@@ -107,65 +107,6 @@ def parse_change(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
-def _curve(plot: Any, x: str, y: str) -> list[tuple[float, float]]:
-    points = next(iter(plot.values()), []) if isinstance(plot, dict) else plot or []
-    return sorted((float(p[x]), float(p[y])) for p in points if x in p and y in p)
-
-
-def svg_chart(title: str, x_label: str, y_label: str, base: list, pr: list) -> str:
-    """A small self-contained SVG line chart: base grey, pull request blue."""
-    size, pad = 300, 40
-
-    def path(points: list[tuple[float, float]]) -> str:
-        coords = [
-            f"{pad + x * size:.1f},{pad + (1 - y) * size:.1f}" for x, y in points if 0 <= x <= 1
-        ]
-        return "M" + " L".join(coords) if coords else ""
-
-    lines = []
-    for points, colour, name in ((base, "#9e9e9e", "base"), (pr, "#1f77b4", "pull request")):
-        if points:
-            lines.append(
-                f'<path d="{path(points)}" fill="none" stroke="{colour}" stroke-width="2">'
-                f"<title>{name}</title></path>"
-            )
-    full = size + 2 * pad
-    return (
-        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{full}" height="{full}" '
-        f'viewBox="0 0 {full} {full}" role="img" aria-label="{html.escape(title)}">'
-        f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#ccc"/>'
-        f"{''.join(lines)}"
-        f'<text x="{pad + size / 2}" y="{full - 8}" text-anchor="middle" font-size="12">'
-        f"{html.escape(x_label)}</text>"
-        f'<text x="12" y="{pad + size / 2}" font-size="12" transform="rotate(-90 12 '
-        f'{pad + size / 2})" text-anchor="middle">{html.escape(y_label)}</text>'
-        f"</svg><figcaption>{html.escape(title)}: "
-        '<span style="color:#9e9e9e">base</span> vs '
-        '<span style="color:#1f77b4">pull request</span></figcaption></figure>'
-    )
-
-
-def report_html(title: str, markdown: str, charts: list[str]) -> str:
-    """The report as one HTML file that opens with a click, offline: charts inline as SVG."""
-    body_md = re.sub(r"```mermaid\n.*?```\n?", "", markdown, flags=re.S)  # drawn as SVG above
-    try:
-        from markdown_it import MarkdownIt
-
-        body = MarkdownIt("commonmark").enable("table").render(body_md)
-    except ImportError:  # pragma: no cover - markdown-it-py comes with DVC's rich
-        body = f"<pre>{html.escape(body_md)}</pre>"
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .5rem}"
-        "figure{display:inline-block;margin:0 1rem 1rem 0}"
-    )
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
-        f"{html.escape(title)}</title><style>{style}</style></head><body>"
-        f"<section>{''.join(charts)}</section>{body}</body></html>\n"
-    )
-
-
 @dataclass(frozen=True)
 class Event:
     seconds: float
@@ -183,7 +124,7 @@ def render_timeline(events: list[Event], out: Path, total: float) -> str:
         lines.append(f"       on GitHub: {e.workflow}")
     lines += [
         "",
-        f"Open the pull request's report: {(out / 'review' / 'pr-1.html').as_uri()}",
+        f"The pull request's report (the markdown pr.yml posts): {out / 'review' / 'pr-1.md'}",
         f"Every command with its output and time: {out / 'commands.log'}",
         f"The repository (clone it, `git log --graph --all`, `make status`): {out / 'work'}",
     ]
@@ -265,6 +206,10 @@ class Demo:
     # -- the scratch repository ---------------------------------------------------------------
 
     def prepare(self) -> None:
+        # The workflows' make targets run .venv/bin's tools and check .tools' uv is there.
+        tools = self.source / ".tools"
+        if not tools.is_dir():
+            raise DemoError(f"{tools} is missing: run `make demo`, which installs it first")
         if self.out.exists():
             if any(self.out.iterdir()) and not (self.out / MARKER).exists():
                 raise DemoError(f"{self.out} exists and was not made by the demo; pick --dir")
@@ -298,14 +243,15 @@ class Demo:
                 shutil.copytree(src, self.work / name, symlinks=True)
             else:
                 shutil.copy2(src, self.work / name, follow_symlinks=False)
-        (self.work / ".venv").symlink_to(sys.prefix)  # the stages call .venv/bin's tools
+        (self.work / ".venv").symlink_to(sys.prefix)
+        (self.work / ".tools").symlink_to(tools.resolve())
         params = self.work / paths.PARAMS
         text = set_param(params.read_text(), "data.rows", self.rows)
         for key, value in SMALL_PARAMS.items():
             text = set_param(text, key, value)
         params.write_text(text)
         self.sh("git", "init", "--quiet", "--initial-branch=main")
-        (self.work / ".git" / "info" / "exclude").write_text("/.venv\n")  # a link, not a dir
+        (self.work / ".git" / "info" / "exclude").write_text("/.venv\n/.tools\n")  # links
         self.sh("git", "init", "--quiet", "--bare", str(self.out / "origin.git"))
         self.sh("git", "remote", "add", "origin", str(self.out / "origin.git"))
         if pointers:  # the copied data into the scratch copy's own DVC cache, for `dvc push`
@@ -319,7 +265,7 @@ class Demo:
         self.sh("git", "push", "--quiet", "origin", ref, "--tags")
 
     def repro_and_push(self) -> None:
-        self.sh("dvc", "repro")
+        self.sh("make", "repro")
         self.sh("dvc", "push", "--quiet")
 
     # -- release helpers -----------------------------------------------------------------------
@@ -351,28 +297,19 @@ class Demo:
         self.push()
         return digest
 
-    def review(self, name: str, title: str) -> tuple[bool, str, Path]:
-        """The PR report (markdown + HTML) against main: passed?, its headline, the page."""
-        review = self.out / "review"
-        review.mkdir(exist_ok=True)
-        markdown_path = review / f"{name}.md"
-        out = str(markdown_path)
-        done = self.call("gitops-ml", "report", "--base", "main", "--check", "--output", out)
+    def review(self, name: str) -> tuple[bool, str, Path]:
+        """pr.yml's review job against main: the report its comment posts (`make pr-report`),
+        then its gates step; passed?, the report's headline, the report."""
+        self.sh("make", "pr-report", "BASE=main")
+        report = self.out / "review" / f"{name}.md"
+        report.parent.mkdir(exist_ok=True)
+        shutil.copyfile(self.work / paths.PR_REPORT, report)
+        gates = self.out / "review" / f"{name}-gates.md"
+        done = self.call("gitops-ml", "report", "--base", "main", "--check", "--output", str(gates))
         if done.returncode not in (0, 1):
             raise DemoError(f"gitops-ml report failed:\n{done.stderr.strip()}")
-        charts = []
-        for plot, x, y, chart_title in (
-            (paths.ROC_PLOT, "fpr", "tpr", "ROC"),
-            (paths.PR_PLOT, "recall", "precision", "Precision-recall"),
-        ):
-            base = json.loads(self.sh("git", "show", f"main:{plot}") or "{}")
-            pr = json.loads((self.work / plot).read_text())
-            charts.append(svg_chart(chart_title, x, y, _curve(base, x, y), _curve(pr, x, y)))
-        markdown = markdown_path.read_text()
-        html_path = review / f"{name}.html"
-        html_path.write_text(report_html(title, markdown, charts))
-        headline = markdown.splitlines()[0].lstrip("# ").replace("**", "")
-        return done.returncode == 0, headline, html_path
+        headline = report.read_text().splitlines()[0].lstrip("# ").replace("**", "")
+        return done.returncode == 0, headline, report
 
     # -- the story ------------------------------------------------------------------------------
 
@@ -407,7 +344,7 @@ class Demo:
         self.repro_and_push()
         self.commit(f"Try {key} = {value}")
         self.push(branch)
-        passed, headline, page = self.review("pr-1", f"Pull request: {key} = {value}")
+        passed, headline, page = self.review("pr-1")
         self.event(
             f"pull request `{branch}` sets {key} = {value}: ROC AUC {self.metric():.3f}; "
             f"{headline}",
@@ -509,16 +446,13 @@ class Demo:
 
     def retrain(self, window: Path) -> None:
         self.sh("git", "switch", "--quiet", "--create", "retrain/drift")
-        data = paths.RETRAIN_DATA
-        self.sh(
-            "gitops-ml", "retrain", "--base", paths.RAW, "--window",
-            str(window), "--output", data,
-        )  # fmt: skip
-        self.sh("dvc", "add", "--quiet", data)
+        self.sh("gitops-ml", "retrain", "--window", str(window))
+        self.sh("dvc", "add", "--quiet", paths.RETRAIN_DATA)
+        self.sh("dvc", "repro", "--force", "ingest")
         self.repro_and_push()
         self.commit("Retrain on the drifted production window")
         self.push("retrain/drift")
-        _, headline, page = self.review("retrain", "Retraining pull request")
+        _, headline, page = self.review("retrain")
         self.sh("git", "switch", "--quiet", "main")
         self.event(
             f"retraining branch `retrain/drift`: ROC AUC on its new test set (drifted rows "

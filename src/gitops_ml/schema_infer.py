@@ -20,6 +20,7 @@ import math
 import re
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ import pandas as pd
 import yaml
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.coercion import Parsed, parse_column
+from gitops_ml.config import EvaluateParams, SplitParams, load_params
 from gitops_ml.contract import (
     ENCODING_KEYS,
     WHITESPACE,
@@ -43,6 +46,7 @@ from gitops_ml.contract import (
 )
 from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, TableReadError
+from gitops_ml.tasks import TASKS, Task
 
 TARGET_HINTS = ("target", "label", "outcome", "class", "y")
 # Column names that usually hold a protected or sensitive attribute: proposed as `slice: true`
@@ -62,6 +66,7 @@ SLICE_HINTS = (
 )
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
+MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
@@ -295,9 +300,9 @@ def _positive(values: pd.Series, encoding: Encoding) -> str | None:
     return _as_written(trues[0]) if trues else None
 
 
-def _two_values(values: pd.Series, encoding: Encoding) -> list[str]:
+def _distinct(values: pd.Series, encoding: Encoding) -> list[str]:
     """The distinct values of a column as the contract reads them (stripped, not missing),
-    most frequent first, ties in sorted order: a possible target when there are two."""
+    most frequent first, ties in sorted order: a binary target when there are two."""
     present = values.dropna()
     text = present.astype(str).map(encoding.text)
     text = text[~text.map(encoding.is_missing)]
@@ -306,62 +311,190 @@ def _two_values(values: pd.Series, encoding: Encoding) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ClassMinimum:
+    """The fewest rows a class of a classification target needs, and why: one in the test set
+    and one per cross-validation fold in the training set (evaluate refuses fewer)."""
+
+    rows: int = 1
+    why: str = "no minimum"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ClassMinimum:
+        """From `split.test_fraction` and `evaluate.cv_folds`, as the pipeline will use them."""
+        fraction = SplitParams.from_params(params).test_fraction
+        folds = EvaluateParams.from_params(params).cv_folds
+        rows = math.ceil(round(max(folds / (1 - fraction), 1 / fraction), 9))
+        return cls(
+            rows,
+            f"the test set (split.test_fraction {fraction:g}) gets one and the training set "
+            f"keeps {folds} for the {folds}-fold cross-validation (evaluate.cv_folds)",
+        )
+
+
+@dataclass(frozen=True)
 class Target:
-    """The target column and how its two values are read."""
+    """The target column, its task, and how its values are read."""
 
     name: str
-    positive: str | None  # the spelling of the positive class; None: it is not text
-    negative: str | None  # the other spelling, when the pair is not true/false already
-    note: str
+    task: Task
+    note: str  # why this column, why this task
+    positive: str | None = None  # binary: the spelling of the positive class; None: not text
+    negative: str | None = None  # binary: the other spelling, when not a true/false pair
+    classes: tuple[str, ...] | None = None  # multiclass: as spelt, sorted (ints numerically)
+
+
+Typed = dict[str, tuple[ColumnType, Parsed, list[str]]]  # column → (type, parsed, notes)
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """What the user said about the target (`--target`, `--task`, `--positive`; None: guess),
+    and the fewest rows a class needs."""
+
+    target: str | None = None
+    task: Task | None = None
+    positive: str | None = None
+    minimum: ClassMinimum = field(default_factory=ClassMinimum)
+
+
+def _can_be_target(name: str, kind: ColumnType, parsed: Parsed, distinct: list[str]) -> bool:
+    """Not a date, not an identifier, and two values or more (a single true/false one too)."""
+    present = parsed.values.dropna()
+    identifier = (
+        len(present) > 1 and present.is_unique and (kind == "category" or _is_id_name(name))
+    )
+    return kind != "datetime" and not identifier and (len(distinct) > 1 or kind == "bool")
+
+
+def _target_column(frame: pd.DataFrame, typed: Typed, distinct: dict[str, list[str]]) -> str:
+    """The guessed target: the first column named like one, else the last column that can be
+    one (`_can_be_target`)."""
+    usable = [
+        str(col)
+        for col in frame.columns
+        if _can_be_target(str(col), typed[str(col)][0], typed[str(col)][1], distinct[str(col)])
+    ]
+    if not usable:
+        raise SchemaInferError(
+            "no column can be the target (each is a date, an identifier or a constant); "
+            "pass --target NAME"
+        )
+    hinted = [name for name in usable if _is_target_name(name) and not _is_id_name(name)]
+    return hinted[0] if hinted else usable[-1]
+
+
+def _class_counts(kind: ColumnType, parsed: Parsed) -> pd.Series:
+    """Rows per class, classes as the contract spells them in a stable order: text sorted,
+    whole numbers numerically."""
+    present = parsed.values.dropna()
+    if kind == "int":
+        counts = present.astype("int64").value_counts().sort_index()
+        return pd.Series(counts.to_numpy(), index=[str(v) for v in counts.index])
+    return present.astype(str).value_counts().sort_index()
+
+
+def _rare_classes(name: str, counts: pd.Series, minimum: ClassMinimum) -> str:
+    """The error naming the classes with fewer rows than `minimum`, and the choices."""
+    rare = counts[counts < minimum.rows]
+    shown = ", ".join(f"{c!r} ({n} row{'s' if n != 1 else ''})" for c, n in rare.head(10).items())
+    more = f" and {len(rare) - 10} more" if len(rare) > 10 else ""
+    return (
+        f"target {name!r} has {len(rare)} class(es) with fewer than {minimum.rows} rows: "
+        f"{shown}{more}; each class needs {minimum.rows} so that {minimum.why}. Choose: merge them "
+        "into another class, drop their rows, or bring more data (or --target NAME if this "
+        "is not the target)"
+    )
+
+
+def _detect_task(kind: ColumnType, counts: pd.Series, minimum: ClassMinimum) -> tuple[Task, str]:
+    """The task a target's values suggest, and why (docs/tasks.md): two values → binary; text,
+    or whole numbers with few values each seen often enough → multiclass; numbers → regression."""
+    if kind == "bool" or len(counts) <= 2:
+        return "binary", "two values" if len(counts) == 2 else "one value"
+    if kind == "category":
+        return "multiclass", f"text with {len(counts)} values"
+    if kind != "int":
+        return "regression", "numbers with decimals"
+    numbers = f"{len(counts)} distinct whole numbers"
+    if len(counts) > MAX_CLASSES:
+        return "regression", f"{numbers}, more than {MAX_CLASSES}: a quantity"
+    if int(counts.min()) < minimum.rows:
+        rarest = f"{counts.idxmin()!r} in {int(counts.min())} rows"
+        return "regression", f"{numbers}, {rarest} (a class needs {minimum.rows}): a quantity"
+    return "multiclass", f"{numbers}, each in {minimum.rows} rows or more: class codes"
 
 
 def _pick_target(
-    frame: pd.DataFrame, encoding: Encoding, target: str | None, positive: str | None
+    frame: pd.DataFrame,
+    encoding: Encoding,
+    typed: Typed,
+    choice: TargetChoice,
 ) -> Target:
-    """The binary target: `--target`, else the first column with a target-like name, else the
-    last column, else the last column with two values (read as the contract reads them)."""
-    values = {str(col): _two_values(frame[col], encoding) for col in frame.columns}
-
-    def readable(name: str) -> bool:
-        return not parse_column(frame[name], "bool", encoding).bad.any()
-
-    candidates = [n for n, v in values.items() if len(v) == 2 or (len(v) == 1 and readable(n))]
-    if target is not None:
-        if target not in values:
-            raise SchemaInferError(f"--target {target!r} is not a column of the file")
-        if target not in candidates:
-            raise SchemaInferError(
-                f"--target {target!r} has {len(values[target])} distinct values, not two; "
-                "the target needs two, such as yes/no, 1/0 or >50K/<=50K"
-            )
-        name = target
-    elif not candidates:
+    """The target column (`--target`, else guessed) and its task (`--task`, else detected)."""
+    distinct = {str(col): _distinct(frame[col], encoding) for col in frame.columns}
+    if choice.target is not None and choice.target not in distinct:
+        raise SchemaInferError(f"--target {choice.target!r} is not a column of the file")
+    name = choice.target or _target_column(frame, typed, distinct)
+    how = "--target" if choice.target else "guessed: pass --target NAME to choose another"
+    kind, parsed, _ = typed[name]
+    counts = _class_counts(kind, parsed)
+    detected, why = _detect_task(kind, counts, choice.minimum)
+    task = choice.task or detected
+    reason = "--task" if choice.task else f"{why}; --task chooses another"
+    note = f"the target ({how}); task {task} ({reason}): the model gives {TASKS[task].predicts}"
+    if task != "binary" and choice.positive is not None:
+        raise SchemaInferError(f"--positive is for a binary target; {name!r} is task {task}")
+    if task == "binary":
+        return _binary_target(frame[name], name, distinct[name], encoding, choice.positive, note)
+    if kind not in TASKS[task].target_types:
         raise SchemaInferError(
-            "no column with two values to use as the target (yes/no, 1/0, good/bad …); "
-            "pass --target NAME"
+            f"--task {task}: target {name!r} reads as {kind} "
+            f"({', '.join(distinct[name][:3])} …); a {task} target is "
+            f"{' or '.join(TASKS[task].target_types)}"
         )
-    else:
-        hinted = [n for n in candidates if _is_target_name(n)]
-        last = str(frame.columns[-1])
-        name = hinted[0] if hinted else last if last in candidates else candidates[-1]
-    how = "--target" if target is not None else "guessed: pass --target NAME to choose another"
-    pair = values[name]
+    if task == "regression":
+        return Target(name, task, note)
+    if len(counts) < 3:
+        raise SchemaInferError(
+            f"--task multiclass: target {name!r} has {len(counts)} distinct values; two classes "
+            "are task binary (with --positive)"
+        )
+    if int(counts.min()) < choice.minimum.rows:
+        raise SchemaInferError(_rare_classes(name, counts, choice.minimum))
+    classes = tuple(str(c) for c in counts.index)
+    shown = ", ".join(classes[:10]) + (" …" if len(classes) > 10 else "")
+    note += f"; classes in output order: {shown}"
+    return Target(name, task, note, classes=classes)
+
+
+def _binary_target(
+    values: pd.Series,
+    name: str,
+    pair: list[str],
+    encoding: Encoding,
+    positive: str | None,
+    note: str,
+) -> Target:
+    """A two-valued target: its positive class (a true/false pair keeps its meaning, else
+    `--positive`, else the rarer value) and, for any other pair, its negative spelling."""
+    if len(pair) > 2 or (len(pair) < 2 and parse_column(values, "bool", encoding).bad.any()):
+        raise SchemaInferError(
+            f"target {name!r} has {len(pair)} distinct values, not two; a binary target "
+            "needs two, such as yes/no, 1/0 or >50K/<=50K"
+        )
     natural = len(pair) == 1 or (
         {encoding.bool_of(v) for v in pair} == {True, False} and positive is None
     )
     if natural:
-        spelled = _positive(frame[name], encoding)
-        return Target(name, spelled, None, f"the target ({how}); positive class {spelled!r}")
+        spelled = _positive(values, encoding)
+        return Target(name, "binary", f"{note}; positive class {spelled!r}", positive=spelled)
     if positive is not None and positive not in pair:
         raise SchemaInferError(f"--positive {positive!r} is not one of {name!r}'s values {pair}")
     chosen = positive or pair[-1]
     other = next(v for v in pair if v != chosen)
     rule = "--positive" if positive else "the rarer value; --positive VALUE chooses"
-    note = (
-        f"the target ({how}); positive class {chosen!r} ({rule}), negative {other!r}: "
-        "the model gives the probability of the positive class"
-    )
-    return Target(name, chosen, other, note)
+    note = f"{note}; positive class {chosen!r} ({rule}), negative {other!r}"
+    return Target(name, "binary", note, positive=chosen, negative=other)
 
 
 def _with_target(encoding: Encoding, target: Target) -> tuple[Encoding, Encoding]:
@@ -475,27 +608,29 @@ def infer_contract(
     frame: pd.DataFrame,
     source: str,
     name: str = "dataset",
-    target: str | None = None,
-    positive: str | None = None,
+    choice: TargetChoice | None = None,
     layout: Layout | None = None,
 ) -> Draft:
     """Draft a contract for `frame`, a CSV file's cells as text (or a Parquet file's columns)
-    read as `layout` says; `source` (a file name, no directory) goes in comments."""
+    read as `layout` says; `source` (a file name, no directory) goes in comments; `choice`
+    is what the user said about the target (default: guess everything)."""
     reading, reading_notes = _reading(frame)
-    chosen = _pick_target(frame, reading, target, positive)
+    typed: Typed = {str(col): _infer_type(frame[col], reading) for col in frame.columns}
+    chosen = _pick_target(frame, reading, typed, choice or TargetChoice())
     feature_encoding, target_encoding = _with_target(reading, chosen)
-    inferred: dict[str, tuple[ColumnType, Parsed, list[str]]] = {
-        str(col): _infer_type(frame[col], feature_encoding)
-        for col in frame.columns
-        if str(col) != chosen.name
-    }
-    as_bool = parse_column(frame[chosen.name], "bool", target_encoding)
-    if as_bool.bad.any():
-        raise SchemaInferError(
-            f"{source}: target {chosen.name!r} holds values that read as neither class, e.g. "
-            f"{frame[chosen.name][as_bool.bad].iloc[0]!r}"
-        )
-    inferred[chosen.name] = ("bool", as_bool, [])
+    inferred: Typed = (
+        typed
+        if feature_encoding == reading
+        else {col: _infer_type(frame[col], feature_encoding) for col in typed}
+    )
+    if chosen.task == "binary":  # its own pair is its true and false token
+        as_bool = parse_column(frame[chosen.name], "bool", target_encoding)
+        if as_bool.bad.any():
+            raise SchemaInferError(
+                f"{source}: target {chosen.name!r} holds values that read as neither class, "
+                f"e.g. {frame[chosen.name][as_bool.bad].iloc[0]!r}"
+            )
+        inferred[chosen.name] = ("bool", as_bool, [])
     inferred = {str(col): inferred[str(col)] for col in frame.columns}  # the file's order
     kinds = {col: kind for col, (kind, _, _) in inferred.items()}
     target_name = chosen.name
@@ -528,7 +663,7 @@ def infer_contract(
             continue
         role = special.get(col, "feature")
         notes = list(column_notes)
-        if role in ("feature", "target"):
+        if role == "feature" or (role == "target" and chosen.task == "regression"):
             checks, check_notes = _checks(kind, parsed, unique[col] and role == "feature")
             notes += check_notes
         else:
@@ -542,7 +677,7 @@ def infer_contract(
         nullable = bool(parsed.values.isna().any())
         if role == "timestamp" and nullable:
             notes.append("missing timestamps: the time split needs one on every row")
-        positive = chosen.positive if role == "target" else None
+        target = role == "target"
         is_slice = role == "feature" and _is_slice_name(col)
         if is_slice:
             binned = "; numbers are binned" if kind in ("int", "float") else ""
@@ -552,7 +687,17 @@ def infer_contract(
             )
         drafts.append(
             DraftColumn(
-                Column(col, kind, role, nullable, checks, positive=positive, slice=is_slice),
+                Column(
+                    col,
+                    kind,
+                    role,
+                    nullable,
+                    checks,
+                    positive=chosen.positive if target else None,
+                    slice=is_slice,
+                    task=chosen.task if target else None,
+                    classes=chosen.classes if target else None,
+                ),
                 notes,
             )
         )
@@ -598,7 +743,8 @@ def render(draft: Draft) -> str:
         f"--contract {draft.output or '<this file>'}",
         "# Types: float, int, category, bool, datetime. Roles: feature, target, timestamp, id.",
         "# nullable: false means no missing value was seen; set it to true where one can occur.",
-        f"# Guessed roles: target {contract.target}, id {contract.id_column or '(none)'}, "
+        f"# Guessed roles: target {contract.target} (task {contract.task}), "
+        f"id {contract.id_column or '(none)'}, "
         f"timestamp {contract.timestamp or '(none: the split will be stratified, not by time)'}.",
         "# Ranges are the min/max seen rounded outward and allowed lists are the values seen:",
         "# widen them to what production data may hold, or valid new data will fail.",
@@ -645,8 +791,13 @@ def render(draft: Draft) -> str:
             checks["unique"] = True
         if checks:
             lines.append(f"    checks: {_flow(checks)}")
+        if column.task is not None:
+            lines.append(f"    task: {column.task}")
         if column.positive is not None:
             lines.append(f"    positive: {_flow(column.positive)}")
+        if column.classes is not None:
+            classes = [int(c) if integer else c for c in column.classes]
+            lines.append(f"    classes: {_flow(classes)}")
         if column.slice:
             lines.append("    slice: true")
     if draft.omitted:
@@ -674,7 +825,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     infer.add_argument("file", help="CSV or Parquet file, or an http(s) URL")
     infer.add_argument("--output", help="write the draft here (refuses to overwrite)")
-    infer.add_argument("--target", help="the binary target column (default: guessed)")
+    infer.add_argument(
+        "--target",
+        help="the target column (default: the first named like target/label/outcome/class/y, "
+        "else the last column)",
+    )
+    infer.add_argument(
+        "--task",
+        choices=list(TASKS),
+        help="what the model learns (default: detected from the target's values, see the "
+        "target's review note)",
+    )
+    infer.add_argument(
+        "--params",
+        default=paths.PARAMS,
+        help="params file: split.test_fraction and evaluate.cv_folds set the fewest rows a "
+        "class needs",
+    )
     infer.add_argument(
         "--positive",
         help="the target's positive class as written in the file (default: the true one of "
@@ -698,9 +865,10 @@ def run(args: argparse.Namespace) -> int:
         layout = sniff_layout(read_sample(args.file), names)
     frame = gio.read_table(args.file, raw_text=True, layout=None if layout is None else layout.csv)
     source = Path(args.file.split("?")[0]).name
-    draft = infer_contract(
-        frame, source, _dataset_name(args.file), args.target, args.positive, layout
+    choice = TargetChoice(
+        args.target, args.task, args.positive, ClassMinimum.from_params(load_params(args.params))
     )
+    draft = infer_contract(frame, source, _dataset_name(args.file), choice, layout)
     draft.path, draft.output = args.file, args.output or ""
     text = render(draft)
     if not args.output:
@@ -710,7 +878,8 @@ def run(args: argparse.Namespace) -> int:
     notes = sum(len(c.notes) for c in draft.columns)
     print(
         f"schema: drafted {len(draft.columns)} columns from {source} into {args.output}; "
-        f"target {draft.contract.target!r}; review the {notes} '# review:' notes",
+        f"target {draft.contract.target!r} (task {draft.contract.task}); review the {notes} "
+        "'# review:' notes",
         file=sys.stderr,
     )
     return 0

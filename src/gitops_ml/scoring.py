@@ -1,10 +1,11 @@
-"""Binary-classification metrics on weighted rows, and the bootstrap built on them.
+"""Every task's metrics on weighted rows, and the bootstrap built on them.
 
-Ground shared by the evaluate stage (intervals, slices) and the PR report (the paired base-vs-PR
-comparison). Weights are what makes the bootstrap fast: a resample of n rows is the same rows
-with integer counts, so B resamples are one (B, n) matrix and each metric is a handful of matrix
-operations; unit weights give the plain test-set metrics. Scoring two models with the SAME
-weight matrix is the paired bootstrap: the noise of the test set cancels in the difference.
+Ground shared by the evaluate stage (intervals, slices), the PR report (the paired base-vs-PR
+comparison) and the drift check; `score` is the one entry point. Weights are what makes the
+bootstrap fast: a resample of n rows is the same rows with integer counts, so B resamples are
+one (B, n) matrix and each metric is a handful of matrix operations; unit weights give the plain
+test-set metrics. Scoring two models with the SAME weight matrix is the paired bootstrap: the
+noise of the test set cancels in the difference.
 
 The test set is one source of noise; training is the other: another seed or another 95 % of the
 training rows gives a genuinely different model, which the bootstrap of the test rows cannot
@@ -14,13 +15,20 @@ called real only when it exceeds both, at a level that holds for all gated metri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
-from gitops_ml.metric_registry import TEST_METRICS, Tally, formula, ratio
+from gitops_ml.metric_registry import (
+    ConfusionTally,
+    ErrorTally,
+    Tally,
+    metric_sets,
+)
+from gitops_ml.tasks import Task, task_spec
 
 PROBABILITY_EPS = float(np.finfo(np.float64).eps)  # log-loss clipping, as scikit-learn does
 BOOTSTRAP_CHUNK_CELLS = 1_000_000  # resample × row values scored at once (~8 MB per matrix)
@@ -29,12 +37,16 @@ FAMILY_ERROR = 0.05  # chance that randomness alone is called real in ANY of the
 CI_LEVEL = 1.0 - FAMILY_ERROR  # one interval on its own (metrics/evaluate.json `ci95`)
 
 
+def _weight_matrix(weights: np.ndarray) -> np.ndarray:
+    return np.atleast_2d(np.asarray(weights, dtype=np.float64))
+
+
 def tally(y: np.ndarray, p: np.ndarray, weights: np.ndarray, threshold: float) -> Tally:
     """The weighted sums every binary metric is a formula of, for each row of `weights`
     (shape (B, n)): one pass over the scores serves all resamples at once."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    w = _weight_matrix(weights)
     pos = y.astype(np.float64)
     neg = 1.0 - pos
     predicted = (p >= threshold).astype(np.float64)
@@ -71,33 +83,130 @@ def tally(y: np.ndarray, p: np.ndarray, weights: np.ndarray, threshold: float) -
     )
 
 
+def confusion_tally(
+    y: np.ndarray, probabilities: np.ndarray, weights: np.ndarray, classes: Sequence[str]
+) -> ConfusionTally:
+    """The weighted confusion matrix (B, k, k) and log loss (B,) for each row of `weights`; `y`
+    holds class indices, `probabilities` (n, k) columns in `classes` order, and the predicted
+    class is the most probable one (the first among ties, as scikit-learn's predict)."""
+    y = np.asarray(y, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    w = _weight_matrix(weights)
+    k = probabilities.shape[1]
+    cell = y * k + np.argmax(probabilities, axis=1)
+    # Sum the weights per confusion cell: group rows by cell, one reduceat for all resamples.
+    order = np.argsort(cell, kind="stable")
+    sorted_cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
+    confusion = np.zeros((w.shape[0], k * k))
+    if len(cell):
+        confusion[:, sorted_cell[starts]] = np.add.reduceat(w[:, order], starts, axis=1)
+    p_true = probabilities[np.arange(len(y)), y]
+    row_log_loss = -np.log(np.clip(p_true, PROBABILITY_EPS, 1 - PROBABILITY_EPS))
+    return ConfusionTally(
+        confusion=confusion.reshape(w.shape[0], k, k),
+        log_loss=w @ row_log_loss,
+        classes=tuple(classes) or tuple(str(i) for i in range(k)),
+    )
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The median of `values` under each row of `weights` (B, n): for integer weights exactly
+    np.median of the rows repeated that often (the mean of the two middle values for an even
+    count). One sort serves all rows; NaN for a row of zero weight."""
+    w = _weight_matrix(weights)
+    if not len(values):
+        return np.full(w.shape[0], np.nan)
+    order = np.argsort(values, kind="stable")
+    ordered = np.asarray(values, dtype=np.float64)[order]
+    cumulative = np.cumsum(w[:, order], axis=1)
+    half = cumulative[:, -1:] / 2
+    last = len(order) - 1
+    lower = np.minimum((cumulative < half).sum(axis=1), last)  # first reaching half the weight
+    upper = np.minimum((cumulative <= half).sum(axis=1), last)  # first passing it
+    return np.where(half[:, 0] > 0, (ordered[lower] + ordered[upper]) / 2, np.nan)
+
+
+def error_tally(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> ErrorTally:
+    """The weighted error and target sums (B,) every regression metric is a formula of."""
+    y = np.asarray(y, dtype=np.float64)
+    error = np.asarray(predicted, dtype=np.float64) - y
+    w = _weight_matrix(weights)
+    centered = y - (y.mean() if len(y) else 0.0)
+    return ErrorTally(
+        weight=w.sum(axis=1),
+        squared_error=w @ error**2,
+        absolute_error=w @ np.abs(error),
+        target=w @ centered,
+        target_squared=w @ centered**2,
+        median_absolute_error=weighted_median(np.abs(error), w),
+    )
+
+
+# Per task: (targets, predictions, weights (B, n), threshold, classes) → the task's tally.
+TALLIES: dict[Task, Callable[[np.ndarray, np.ndarray, np.ndarray, float, Sequence[str]], Any]] = {
+    "binary": lambda y, p, w, threshold, _: tally(y, p, w, threshold),
+    "multiclass": lambda y, p, w, _, classes: confusion_tally(y, p, w, classes),
+    "regression": lambda y, p, w, _threshold, _classes: error_tally(y, p, w),
+}
+
+
+def score(
+    task: str,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    weights: np.ndarray,
+    names: Iterable[str] | None = None,
+    *,
+    threshold: float = 0.5,
+    classes: Sequence[str] = (),
+    costs: tuple[float, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The metrics `names` (default: the task's test metrics) of `task` for each row of
+    `weights` (shape (B, n)); returns arrays of shape (B,).
+
+    `y` and `predictions` are what gitops_ml.contract.target_vector and gitops_ml.tasks.
+    predictions give: binary 0/1 and P(positive), scored at `threshold`; multiclass class
+    indices and (n, k) probabilities in `classes` order; regression values and ŷ. Each metric
+    is the registry's formula of the task's tally, equal to scikit-learn's with sample weights:
+    ROC AUC is the Mann-Whitney statistic (ties count one half), PR AUC average precision, the
+    median absolute error np.median of the resampled rows. Undefined values (a resample
+    without one class) are NaN. With `costs` (false positive, false negative) the cost per
+    1,000 rows at `threshold` is added, for a task with a cost view.
+    """
+    sets = metric_sets(task, classes)
+    sums = TALLIES[task_spec(task).name](y, predictions, weights, threshold, classes)
+    out = {name: sets.formula(name)(sums) for name in (sets.test if names is None else names)}
+    if costs is not None:
+        if sets.cost is None:
+            raise ValueError(f"a {task} model has no cost view")
+        out[COST] = sets.cost(sums, costs)
+    return out
+
+
 def weighted_metrics(
     y: np.ndarray,
     p: np.ndarray,
     weights: np.ndarray,
     threshold: float,
     costs: tuple[float, float] | None = None,
-    names: Iterable[str] = TEST_METRICS,
+    names: Iterable[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """The metrics `names` (registry formulas) for each row of `weights` (shape (B, n)); returns
-    arrays of shape (B,).
-
-    ROC AUC is the Mann-Whitney statistic (ties count one half) and PR AUC is average precision
-    (sum over distinct scores of recall increment × precision), both as scikit-learn defines them
-    with sample weights. Undefined values (a resample without one class) are NaN. With `costs`
-    (false positive, false negative) the cost per 1,000 rows at `threshold` is added.
-    """
-    sums = tally(y, p, weights, threshold)
-    out = {name: formula(name)(sums) for name in names}
-    if costs is not None:
-        out[COST] = ratio(sums.fp * costs[0] + sums.fn * costs[1], sums.total, np.nan) * 1000.0
-    return out
+    """`score` for a binary model (the signature the binary callers have always used)."""
+    return score("binary", y, p, weights, names, threshold=threshold, costs=costs)
 
 
-def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """The point estimates on the test set (every row once)."""
-    values = weighted_metrics(y, p, np.ones((1, len(y))), threshold)
-    return {name: float(values[name][0]) for name in TEST_METRICS}
+def point_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    threshold: float = 0.5,
+    *,
+    task: str = "binary",
+    classes: Sequence[str] = (),
+) -> dict[str, float]:
+    """The point estimates of the task's test metrics on the test set (every row once)."""
+    values = score(task, y, p, np.ones((1, len(y))), threshold=threshold, classes=classes)
+    return {name: float(value[0]) for name, value in values.items()}
 
 
 def bootstrap_weights(n_rows: int, samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -141,17 +250,20 @@ def percentile_intervals(
     threshold: float,
     samples: int,
     seed: int,
-    names: Iterable[str] = TEST_METRICS,
+    names: Iterable[str] | None = None,
     counts: np.ndarray | None = None,
     max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+    *,
+    task: str = "binary",
+    classes: Sequence[str] = (),
 ) -> dict[str, dict[str, float]]:
-    """Percentile CI_LEVEL intervals of the metrics `names` over `samples` seeded resamples of
-    the rows (with `counts`: of the rows a histogram holds, see `weight_chunks`). A metric
-    undefined in every resample gets no interval."""
-    names = tuple(names)
+    """Percentile CI_LEVEL intervals of the metrics `names` (default: the task's test metrics)
+    over `samples` seeded resamples of the rows (with `counts`: of the rows a histogram holds,
+    see `weight_chunks`). A metric undefined in every resample gets no interval."""
+    names = metric_sets(task, classes).test if names is None else tuple(names)
     values: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for weights in weight_chunks(len(y), samples, seed, max_cells, counts):
-        part = weighted_metrics(y, p, weights, threshold, names=names)
+        part = score(task, y, p, weights, names, threshold=threshold, classes=classes)
         for name in names:
             values[name].append(part[name])
     tail = 50.0 * (1.0 - CI_LEVEL)
@@ -257,20 +369,28 @@ def paired_differences(
     *,
     level: float = CI_LEVEL,
     training_sd: Mapping[str, float] | None = None,
+    task: str = "binary",
+    classes: Sequence[str] = (),
 ) -> dict[str, Difference]:
-    """Paired bootstrap of PR − base for every test metric (and the cost, given `costs`).
+    """Paired bootstrap of PR − base for every test metric of `task` (and the cost, given
+    `costs`).
 
-    Both models score the same resampled rows, each at its own decision threshold (base, PR);
-    the interval is the central `level` percentile range of the per-resample differences,
-    widened by the training noise `training_sd` (per metric, see `difference_sd`) when given.
+    Both models score the same resampled rows, each at its own decision threshold (base, PR;
+    binary only); the interval is the central `level` percentile range of the per-resample
+    differences, widened by the training noise `training_sd` (per metric, see
+    `difference_sd`) when given.
     """
+
+    def scored(p: np.ndarray, weights: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+        return score(task, y, p, weights, threshold=threshold, classes=classes, costs=costs)
+
     ones = np.ones((1, len(y)))
-    base_point = weighted_metrics(y, p_base, ones, thresholds[0], costs)
-    pr_point = weighted_metrics(y, p_pr, ones, thresholds[1], costs)
+    base_point = scored(p_base, ones, thresholds[0])
+    pr_point = scored(p_pr, ones, thresholds[1])
     deltas: dict[str, list[np.ndarray]] = {name: [] for name in pr_point}
     for weights in weight_chunks(len(y), samples, seed, max_cells):
-        base = weighted_metrics(y, p_base, weights, thresholds[0], costs)
-        pr = weighted_metrics(y, p_pr, weights, thresholds[1], costs)
+        base = scored(p_base, weights, thresholds[0])
+        pr = scored(p_pr, weights, thresholds[1])
         for name in deltas:
             deltas[name].append(pr[name] - base[name])
     tail = 50.0 * (1.0 - level)

@@ -17,9 +17,7 @@ from gitops_ml.demo import (
     Demo,
     DemoError,
     parse_change,
-    report_html,
     set_param,
-    svg_chart,
 )
 from gitops_ml.release.deploy import read_current
 
@@ -60,13 +58,13 @@ def test_a_change_is_key_equals_a_yaml_value() -> None:
         parse_change("model.seed")
 
 
-def test_the_html_report_is_self_contained_with_charts_drawn_inline() -> None:
-    chart = svg_chart("ROC", "fpr", "tpr", [(0, 0), (1, 1)], [(0, 0), (0.2, 0.8), (1, 1)])
-    markdown = "## Gates\n\n| gate | result |\n|---|---|\n| a | pass |\n\n```mermaid\nxy\n```\n"
-    page = report_html("PR", markdown, [chart])
-    assert page.count("<path") == 2 and "<table>" in page
-    assert "mermaid" not in page  # GitHub draws those; the page draws SVG instead
-    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # offline
+def test_the_demo_needs_the_tools_make_installs(tmp_path: Path) -> None:
+    fork = tmp_path / "fork"
+    fork.mkdir()
+    subprocess.run(["git", "init", "--quiet"], cwd=fork, check=True)
+    with pytest.raises(DemoError, match=r"\.tools is missing: run `make demo`"):
+        Demo(fork, tmp_path / "demo", rows=100).prepare()
+    assert not (tmp_path / "demo").exists()
 
 
 def test_the_demo_never_deletes_a_directory_it_did_not_make(tmp_path: Path) -> None:
@@ -79,6 +77,7 @@ def test_the_demo_never_deletes_a_directory_it_did_not_make(tmp_path: Path) -> N
 def test_the_demo_names_the_tracked_data_its_scratch_copy_lacks(tmp_path: Path) -> None:
     fork = tmp_path / "fork"
     (fork / "data").mkdir(parents=True)
+    (fork / ".tools").mkdir()
     (fork / "data" / "customers.csv.dvc").write_text("outs:\n- md5: 0\n  path: customers.csv\n")
     subprocess.run(["git", "init", "--quiet"], cwd=fork, check=True)
     with pytest.raises(DemoError) as raised:
@@ -119,8 +118,9 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
     ):
         assert expected in timeline, timeline
     assert (out / MARKER).exists()
-    page = (out / "review/pr-1.html").read_text()
-    assert page.count("<svg") == 2 and "All 6 gates passed" in page
+    report = (out / "review/pr-1.md").read_text()  # what pr.yml posts: charts for GitHub to draw
+    assert report.count("xychart-beta") == 2 and "All 6 gates passed" in report
+    assert (out / "review/pr-1-gates.md").read_text() == report
     assert (out / "review/retrain.md").exists()
     assert "drift" in (out / "drift/issue.md").read_text().lower()
     assert "refused" in (out / "broken-bundle.txt").read_text()

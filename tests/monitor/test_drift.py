@@ -211,7 +211,7 @@ def test_results_are_frozen_and_drift_json_keeps_its_documented_keys(
 
     profile = json.loads((setup / "profile.json").read_text())
     window = frame_chunks(simulate_traffic("new_plan", 1000, seed=9), exported_model.contract)
-    result = check_drift(profile, window, drift_settings())
+    result = check_drift(profile, exported_model.contract, window, drift_settings())
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.features[0].distribution.level = "ok"  # type: ignore[misc]
     as_json = result.to_json()

@@ -54,13 +54,13 @@ def _windows(contract: Contract, scenario: str, seed: int) -> list[Chunk]:
     return out
 
 
-def _run(profile: dict[str, Any], windows: list[Chunk]) -> list[dict[str, Any]]:
-    return [check_drift(profile, [window], SETTINGS).to_json() for window in windows]
+def _run(profile: dict[str, Any], contract: Contract, windows: list[Chunk]) -> list[dict[str, Any]]:
+    return [check_drift(profile, contract, [window], SETTINGS).to_json() for window in windows]
 
 
 @pytest.fixture(scope="module")
 def null_results(profile: dict[str, Any], contract: Contract) -> list[dict[str, Any]]:
-    return _run(profile, _windows(contract, "none", seed=303))
+    return _run(profile, contract, _windows(contract, "none", seed=303))
 
 
 def test_no_drift_windows_raise_a_false_alarm_in_at_most_5_percent_of_100_trials(
@@ -86,7 +86,7 @@ def test_each_scenario_is_detected_in_95_percent_of_trials_naming_the_moved_feat
     profile: dict[str, Any], contract: Contract, scenario: str
 ) -> None:
     required, allowed = EXPECTED[scenario]
-    results = _run(profile, _windows(contract, scenario, seed=404 + len(scenario)))
+    results = _run(profile, contract, _windows(contract, scenario, seed=404 + len(scenario)))
     detected = sum(r["verdict"] == "drift" for r in results)
     named_right = sum(
         required <= set(r["drifting_features"]) <= required | allowed for r in results

@@ -113,7 +113,7 @@ def test_result_does_not_depend_on_how_the_window_is_chunked(contract: Contract)
     cuts = np.linspace(0, len(window.frame), 8).astype(int)
     frame = window.frame
     pieces = [Chunk.from_frame(frame.iloc[a:b]) for a, b in itertools.pairwise(cuts)]
-    whole = check_drift(profile, [Chunk.from_frame(frame)], SETTINGS).to_json()
-    chunked = check_drift(profile, pieces, SETTINGS).to_json()
+    whole = check_drift(profile, contract, [Chunk.from_frame(frame)], SETTINGS).to_json()
+    chunked = check_drift(profile, contract, pieces, SETTINGS).to_json()
     assert _rounded(chunked) == _rounded(whole)  # equal up to float summation order
     assert whole["verdict"] == "drift" and "plan" in whole["drifting_features"]

@@ -204,7 +204,7 @@ def test_a_capture_is_read_exactly_as_the_same_rows_in_a_table(
     for name in contract.feature_names:
         assert values(chunks, name) == values([expected], name), name
     assert any(None in values(chunks, name) for name in contract.feature_names), "has missing"
-    scores = np.concatenate([chunk.scores for chunk in chunks if chunk.scores is not None])
+    scores = np.concatenate([c.predictions for c in chunks if c.predictions is not None])
     np.testing.assert_array_equal(scores, np.linspace(0.0, 1.0, 3000))
 
 

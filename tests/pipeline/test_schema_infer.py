@@ -3,6 +3,7 @@ would, and the data it was drafted from passes `validate` against it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,16 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from project_fixtures import PARAMS_PATH
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, load_contract, parse_contract
 from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.schema_infer import (
+    ClassMinimum,
     SchemaInferError,
+    TargetChoice,
     _nice_bounds,
     infer_contract,
     read_sample,
@@ -25,6 +29,7 @@ from gitops_ml.schema_infer import (
     sniff_layout,
 )
 from gitops_ml.synthetic import generate_churn
+from gitops_ml.tasks import Task
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +39,9 @@ def churn() -> pd.DataFrame:
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory: params.yaml (split and cross-validation settings) and nothing else."""
     monkeypatch.chdir(tmp_path)
+    shutil.copyfile(PARAMS_PATH, tmp_path / "params.yaml")
     return tmp_path
 
 
@@ -130,7 +137,7 @@ def test_draft_leaves_out_a_second_datetime_and_keeps_an_empty_column() -> None:
     assert validate_frame(frame, draft.contract).passed
 
 
-def test_target_is_the_name_hinted_binary_column_else_the_last_one() -> None:
+def test_target_is_the_first_column_named_like_one_else_the_last_one() -> None:
     frame = pd.DataFrame(
         {"label": [1, 0, 1, 0], "x": [1.5, 2.5, 3.5, 4.5], "active": [True, False, False, True]}
     )
@@ -138,7 +145,25 @@ def test_target_is_the_name_hinted_binary_column_else_the_last_one() -> None:
     assert infer_contract(frame, "f.csv").contract.target == "label"
     renamed = frame.rename(columns={"label": "flag"})
     assert infer_contract(renamed, "f.csv").contract.target == "active"
-    assert infer_contract(frame, "f.csv", target="active").contract.target == "active"
+    chosen = infer_contract(frame, "f.csv", choice=TargetChoice(target="x")).contract
+    assert (chosen.target, chosen.task) == ("x", "regression")
+
+
+def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
+    frame = pd.DataFrame(
+        {
+            "visits": [3, 1, 4, 1, 5, 9],
+            "churn": ["yes", "no", "no", "yes", "no", "no"],
+            "country": ["fr"] * 6,
+            "label_id": ["a", "b", "c", "d", "e", "f"],  # named like a target, but an id
+            "ref": ["r1", "r2", "r3", "r4", "r5", "r6"],
+            "seen": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", ""],
+        }
+    )
+
+    assert infer_contract(frame, "f.csv").contract.target == "churn"
+    with pytest.raises(SchemaInferError, match=r"no column can be the target .*pass --target"):
+        infer_contract(frame[["country", "ref", "seen"]], "f.csv")
 
 
 def test_draft_needs_a_feature_besides_target_id_and_timestamp() -> None:
@@ -146,15 +171,6 @@ def test_draft_needs_a_feature_besides_target_id_and_timestamp() -> None:
 
     with pytest.raises(SchemaInferError, match="no feature columns left"):
         infer_contract(frame, "f.csv")
-
-
-def test_target_must_have_two_values() -> None:
-    frame = pd.DataFrame({"x": [1.5, 2.5, 3.5], "segment": ["a", "b", "c"]})
-
-    with pytest.raises(SchemaInferError, match="no column with two values to use as the target"):
-        infer_contract(frame, "f.csv")
-    with pytest.raises(SchemaInferError, match="--target 'segment' has 3 distinct values, not two"):
-        infer_contract(frame.assign(flag=[True, False, True]), "f.csv", target="segment")
 
 
 @pytest.mark.parametrize(
@@ -410,11 +426,11 @@ def test_a_two_valued_target_of_any_spelling_gets_a_positive_class(
 def test_positive_chooses_the_positive_class() -> None:
     frame = pd.DataFrame({"x": ["0.5", "1.5", "2.5"], "class": ["good", "bad", "good"]})
 
-    contract = infer_contract(frame, "t.csv", positive="good").contract
+    contract = infer_contract(frame, "t.csv", choice=TargetChoice(positive="good")).contract
 
     assert contract.column("class").positive == "good"
     with pytest.raises(SchemaInferError, match="--positive 'fine' is not one of 'class'"):
-        infer_contract(frame, "t.csv", positive="fine")
+        infer_contract(frame, "t.csv", choice=TargetChoice(positive="fine"))
 
 
 def test_a_target_spelt_like_other_bool_tokens_does_not_change_other_columns() -> None:
@@ -442,31 +458,180 @@ def write_with_quirks(frame: pd.DataFrame, path: str, quirk: str) -> None:
         padded.to_csv(path, sep="\t", index=False)
 
 
-@pytest.mark.parametrize("quirk", ["no header, ';'", "trailing comma", "tab, padded values"])
-@pytest.mark.parametrize("dataset", ["breast_cancer", "wine"])
-def test_scikit_learn_data_sets_written_with_quirks_pass_against_their_draft(
-    dataset: str, quirk: str, workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def bundled(dataset: str) -> pd.DataFrame:
+    """A data set scikit-learn ships, as a user would write it: the target last, named
+    `target`, in the data's own spelling (class names, a numeric score)."""
     from sklearn import datasets
 
+    if dataset == "diabetes":  # disease progression after a year: a number, 25 to 346
+        return datasets.load_diabetes(as_frame=True, scaled=False).frame
     frame = getattr(datasets, f"load_{dataset}")(as_frame=True).frame
-    if dataset == "wine":  # three classes: class 0 against the rest, spelt 1/2
-        frame["target"] = np.where(frame["target"] == 0, 1, 2)
+    if dataset == "wine":  # three cultivars, spelt as names
+        frame["target"] = frame["target"].map(lambda i: f"cultivar_{i}")
     else:
         frame["target"] = np.where(frame["target"] == 1, "benign", "malignant")
+    return frame
+
+
+# data set → (task, the target's type, its classes or positive class, its range)
+BUNDLED = {
+    "breast_cancer": ("binary", "bool", "malignant", (None, None)),
+    "wine": ("multiclass", "category", ("cultivar_0", "cultivar_1", "cultivar_2"), (None, None)),
+    "diabetes": ("regression", "int", None, (20.0, 350.0)),
+}
+
+
+@pytest.mark.parametrize("quirk", ["no header, ';'", "trailing comma", "tab, padded values"])
+@pytest.mark.parametrize("dataset", list(BUNDLED))
+def test_scikit_learn_data_sets_written_with_quirks_get_their_task_and_pass_their_draft(
+    dataset: str, quirk: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = bundled(dataset)
     frame.columns = [str(c).replace("_", "-").replace("mean ", "mean.") for c in frame.columns]
     write_with_quirks(frame, "data.csv", quirk)
 
-    draft_and_validate("data.csv", capsys)
+    text = draft_and_validate("data.csv", capsys)
 
     contract = load_contract("draft.yaml")
     assert len(contract.features) == frame.shape[1] - 1
     if quirk != "no header, ';'":
         assert contract.names == list(frame.columns)
-    assert contract.column(contract.target).type == "bool"
+    task, kind, spelled, (low, high) = BUNDLED[dataset]
+    target = contract.column(contract.target)
+    assert (contract.task, target.type) == (task, kind)
+    assert spelled in (target.positive, target.classes)
+    assert (target.checks.min, target.checks.max) == (low, high)
+    assert f"    task: {task}\n" in text
     validated = pd.read_parquet("v.pq")
     assert validated.shape == frame.shape
     np.testing.assert_allclose(validated.iloc[:, 0], frame.iloc[:, 0])  # no column shifted
+
+
+# --------------------------------------------------------------------------------------------
+# The task: detected from the target's values and said why in its note; --task overrides.
+# --------------------------------------------------------------------------------------------
+
+SEVEN = ClassMinimum(7, "the split and the cross-validation")
+
+
+def target_frame(values: list[object]) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"x": rng.normal(size=len(values)).round(3), "y": values})
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "why"),
+    [
+        (["a", "b"] * 10, "binary", "two values"),
+        ([0, 1] * 10, "binary", "two values"),
+        (["low", "mid", "high"] * 7, "multiclass", "text with 3 values"),
+        ([3, 1, 2] * 7, "multiclass", "3 distinct whole numbers, each in 7 rows or more"),
+        ([1, 2] * 9 + [3] * 6, "regression", "3 distinct whole numbers, '3' in 6 rows (a class"),
+        (list(range(11)) * 7, "regression", "11 distinct whole numbers, more than 10"),
+        ([0.5, 1.25, 3.0] * 7, "regression", "numbers with decimals"),
+    ],
+)
+def test_the_task_follows_the_targets_values_and_the_note_says_why(
+    values: list[object], task: str, why: str
+) -> None:
+    draft = infer_contract(target_frame(values), "t.csv", choice=TargetChoice(minimum=SEVEN))
+
+    assert draft.contract.task == task
+    (note,) = [n for n in draft.columns[-1].notes if n.startswith("the target")]
+    assert f"task {task} ({why}" in note
+    assert validate_frame(target_frame(values), draft.contract).passed
+
+
+def test_classes_are_listed_as_spelt_in_a_stable_order() -> None:
+    as_ints = infer_contract(target_frame([10, 2, 1] * 7), "t.csv").contract
+    as_text = infer_contract(target_frame(["b10", "b2", "a"] * 7), "t.csv").contract
+
+    assert (as_ints.column("y").type, as_ints.classes) == ("int", ("1", "2", "10"))
+    assert "    classes: [1, 2, 10]\n" in render(infer_contract(target_frame([10, 2, 1] * 7), "t"))
+    assert (as_text.column("y").type, as_text.classes) == ("category", ("a", "b10", "b2"))
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "outcome"),
+    [
+        ([3, 1, 2] * 7, "regression", "regression"),
+        (list(range(12)) * 7, "multiclass", "multiclass"),
+        (["low", "mid", "high"] * 7, "binary", "target 'y' has 3 distinct values, not two"),
+        (
+            ["low", "mid", "high"] * 7,
+            "regression",
+            "target 'y' reads as category .*; a regression target is float or int",
+        ),
+        (
+            [0.5, 1.5, 2.5] * 7,
+            "multiclass",
+            "target 'y' reads as float .*; a multiclass target is category or int",
+        ),
+        (
+            ["a", "b"] * 7,
+            "multiclass",
+            "target 'y' has 2 distinct values; two classes are task binary",
+        ),
+    ],
+)
+def test_task_overrides_the_detected_task_or_says_why_it_cannot(
+    values: list[object], task: Task, outcome: str
+) -> None:
+    choice = TargetChoice(task=task, minimum=SEVEN)
+    if outcome in ("binary", "multiclass", "regression"):
+        assert infer_contract(target_frame(values), "t.csv", choice=choice).contract.task == task
+    else:
+        with pytest.raises(SchemaInferError, match=outcome):
+            infer_contract(target_frame(values), "t.csv", choice=choice)
+
+
+def test_positive_is_refused_for_a_target_that_is_not_binary() -> None:
+    choice = TargetChoice(positive="high", minimum=SEVEN)
+
+    with pytest.raises(SchemaInferError, match="--positive is for a binary target; 'y' is task"):
+        infer_contract(target_frame(["low", "mid", "high"] * 7), "t.csv", choice=choice)
+
+
+def test_rare_classes_are_refused_naming_them_the_rows_needed_and_the_choices(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """params.yaml holds split.test_fraction 0.2 and evaluate.cv_folds 5: a class needs 7 rows
+    (1 in the test set, 5 folds' worth in the 80 % left for training, rounded up)."""
+    species = ["setosa"] * 30 + ["versicolor"] * 30 + ["virginica"] * 6 + ["hybrid"]
+    target_frame(species).to_csv("iris.csv", index=False)
+
+    code = main(["schema", "infer", "iris.csv", "--output", "schema.yaml"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: target 'y' has 2 class(es) with fewer than 7 rows")
+    assert "'hybrid' (1 row), 'virginica' (6 rows)" in err
+    assert (
+        "each class needs 7 so that the test set (split.test_fraction 0.2) gets one and the "
+        "training set keeps 5 for the 5-fold cross-validation (evaluate.cv_folds)"
+    ) in err
+    assert "merge them into another class, drop their rows, or bring more data" in err
+    assert not Path("schema.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("test_fraction", "cv_folds", "rows"), [(0.2, 5, 7), (0.5, 2, 4), (0.1, 3, 10), (0.25, 3, 4)]
+)
+def test_a_class_needs_a_test_row_and_a_row_per_fold(
+    test_fraction: float, cv_folds: int, rows: int
+) -> None:
+    params = {
+        "split": {"test_fraction": test_fraction, "seed": 1},
+        "evaluate": {
+            "threshold": 0.5,
+            "bootstrap_samples": 10,
+            "cv_folds": cv_folds,
+            "seed": 1,
+            "refits": 0,
+            "refit_fraction": 1.0,
+        },
+    }
+
+    assert ClassMinimum.from_params(params).rows == rows
 
 
 def test_the_draft_is_byte_identical_run_after_run(

@@ -39,12 +39,12 @@ def test_the_live_contract_loads_with_features_and_a_target(contract: Contract) 
     assert contract.column(contract.target).type == "bool"
 
 
-def test_every_params_section_reads_strictly() -> None:
+def test_every_params_section_reads_strictly(contract: Contract) -> None:
     params = load_params(ROOT / paths.PARAMS)
     for section in (DataParams, SplitParams, ModelParams, EvaluateParams, ExportParams):
         section.from_params(params)
     DriftParams.from_params(params)
-    GateParams.from_params(params)
+    GateParams.from_params(params, contract.task)
 
 
 def test_the_model_artifact_in_dvc_yaml_is_named_after_the_live_contract() -> None:

@@ -42,23 +42,23 @@ def test_bundle_records_model_identity_provenance_and_loads_back(repo: Path) -> 
     assert loaded.model_path.read_bytes() == ONNX
     assert "tenure_months" in loaded.contract.feature_names
     meta = loaded.metadata
-    assert meta["git_revision"] == git(repo, "rev-parse", "HEAD")
-    assert meta["git_dirty"] is False
-    assert meta["dvc_lock"]["models/model.onnx"] == hashlib.md5(ONNX).hexdigest()
-    assert set(meta["files"]) == {
+    assert meta.git_revision == git(repo, "rev-parse", "HEAD")
+    assert meta.git_dirty is False
+    assert meta.dvc_lock["models/model.onnx"] == hashlib.md5(ONNX).hexdigest()
+    assert set(meta.files) == {
         "model.onnx",
         "schema.yaml",
         "model_card.md",
         "metrics/evaluate.json",
         "metrics/export.json",
     }
-    for name, entry in meta["files"].items():
-        assert entry["sha256"] == hashlib.sha256((loaded.path / name).read_bytes()).hexdigest()
-    assert meta["files"]["metrics/evaluate.json"]["source"] == "metrics/evaluate.json"
-    assert meta["params"]["model"]["type"] == "hist_gradient_boosting"
-    assert meta["metrics"]["evaluate"]["test"]["roc_auc"] == 0.86
-    assert meta["versions"]["skl2onnx"] == "1.20.0"
-    assert {"onnxruntime", "scikit-learn"} <= set(meta["versions"])
+    for name, entry in meta.files.items():
+        assert entry.sha256 == hashlib.sha256((loaded.path / name).read_bytes()).hexdigest()
+    assert meta.files["metrics/evaluate.json"].source == "metrics/evaluate.json"
+    assert meta.params["model"]["type"] == "hist_gradient_boosting"
+    assert meta.metrics["evaluate"]["test"]["roc_auc"] == 0.86
+    assert meta.versions["skl2onnx"] == "1.20.0"
+    assert {"onnxruntime", "scikit-learn"} <= set(meta.versions)
     card = loaded.model_card_path.read_text()
     assert card.startswith("# churn-model 0.1.0") and loaded.onnx_sha256 in card
     assert "HistGradientBoosting churn." in card
@@ -147,9 +147,9 @@ def test_rebuild_replaces_the_bundle_and_marks_uncommitted_state(repo: Path) -> 
 
     bundle = build_bundle(repo / "dist/bundle", "0.2.0", root=repo)
 
-    assert bundle.version == "0.2.0" and bundle.metadata["git_dirty"] is True
+    assert bundle.version == "0.2.0" and bundle.metadata.git_dirty is True
     commit_all(repo, "retrain")
-    assert build_bundle(repo / "dist/bundle", "0.2.0", root=repo).metadata["git_dirty"] is False
+    assert build_bundle(repo / "dist/bundle", "0.2.0", root=repo).metadata.git_dirty is False
 
 
 def test_bundle_command_stamps_the_next_version_by_default(
@@ -344,6 +344,18 @@ def test_metadata_not_of_the_documented_shape_is_an_error_naming_the_field(
 
     err = capsys.readouterr().err
     assert err.startswith(f"error: bundle dist/bundle: metadata.json field '{field}': ")
+    assert "Traceback" not in err
+
+
+def test_metadata_that_is_not_utf8_text_is_an_error_not_a_traceback(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (built / "metadata.json").write_bytes(b'{"model_name": "\xff"}')
+
+    assert _verify() == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: bundle dist/bundle: metadata.json is not valid JSON: ")
     assert "Traceback" not in err
 
 

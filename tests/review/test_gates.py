@@ -11,6 +11,7 @@ from gitops_ml.review.gates import GateParams, check_gates
 from gitops_ml.scoring import Difference
 
 GATES = GateParams(
+    task="binary",
     minimum={"roc_auc": 0.8},
     max_regression={"roc_auc": 0.01, "log_loss": 0.02},
     max_parity_diff=1e-4,
@@ -84,30 +85,134 @@ def test_directions_follow_the_interfaces_doc() -> None:
     assert not lower_is_better("roc_auc") and not lower_is_better("recall")
 
 
-def test_the_template_params_define_the_documented_gates() -> None:
-    gates = GateParams.from_params(fixture_params())  # never the live params.yaml (a fork's)
-    assert "roc_auc" in gates.minimum and "roc_auc" in gates.max_regression
-    assert gates.max_label_flips == 0 and gates.max_parity_diff is not None
+def test_the_template_params_define_the_documented_gates_for_every_task() -> None:
+    params = fixture_params()  # never the live params.yaml (a fork's)
+    binary = GateParams.from_params(params, "binary")
+    assert "roc_auc" in binary.minimum and "roc_auc" in binary.max_regression
+    assert binary.max_label_flips == 0 and binary.max_parity_diff is not None
+    multiclass = GateParams.from_params(params, "multiclass")
+    assert set(multiclass.max_regression) == {"macro_f1", "log_loss"}
+    assert multiclass.max_label_flips == 0 and "macro_f1" in multiclass.minimum
+    regression = GateParams.from_params(params, "regression")
+    assert regression.minimum == {"r2": 0.0} and set(regression.max_regression) == {"r2"}
+    assert regression.max_label_flips is None and regression.max_parity_diff is not None
+
+
+def test_only_the_section_of_the_task_applies() -> None:
+    params = {"gates": {"regression_test": "none", "regression": {"min": {"r2": 0.3}}}}
+    assert GateParams.from_params(params, "regression") == GateParams(
+        task="regression", regression_test="none", minimum={"r2": 0.3}
+    )
+    assert GateParams.from_params(params, "binary") == GateParams(
+        task="binary", regression_test="none"
+    )
 
 
 def test_no_gates_section_means_no_gates() -> None:
-    assert GateParams.from_params({}) == GateParams()
+    assert GateParams.from_params({}, "multiclass") == GateParams(task="multiclass")
 
 
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"minimum": {"roc_auc": 0.8}}, "unknown key 'gates.minimum' (did you mean 'min'?)"),
-        ({"min": {"roc_auc": "high"}}, "'gates.min.roc_auc' must be a number"),
-        ({"max_regression": {"roc_auc": -0.1}}, "'gates.max_regression.roc_auc' must be >= 0"),
-        ({"max_label_flips": 0.5}, "'gates.max_label_flips' must be a whole number"),
-        ({"min": [0.8]}, "'gates.min' must be a mapping"),
+        (
+            {"binary": {"minimum": {"roc_auc": 0.8}}},
+            "unknown key 'gates.binary.minimum' (did you mean 'min'?)",
+        ),
+        ({"binary": {"min": {"roc_auc": "high"}}}, "'gates.binary.min.roc_auc' must be a number"),
+        (
+            {"binary": {"max_regression": {"roc_auc": -0.1}}},
+            "'gates.binary.max_regression.roc_auc' must be >= 0",
+        ),
+        (
+            {"multiclass": {"max_label_flips": 0.5}},
+            "'gates.multiclass.max_label_flips' must be a whole number",
+        ),
+        ({"binary": {"min": [0.8]}}, "'gates.binary.min' must be a mapping"),
+        (
+            {"regresion": {"min": {"r2": 0.1}}},
+            "unknown key 'gates.regresion' (did you mean 'regression'?); valid in 'gates': "
+            "regression_test, binary, multiclass, regression",
+        ),
+        (
+            {"regression": {"max_label_flips": 0}},
+            "unknown key 'gates.regression.max_label_flips'; valid in 'gates.regression': "
+            "min, max_regression, max_parity_diff, max_slice_gap",
+        ),
     ],
 )
 def test_bad_gate_params_name_the_key(section, message) -> None:
     with pytest.raises(ConfigError) as err:
-        GateParams.from_params({"gates": section})
+        GateParams.from_params({"gates": section}, "binary")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"regression": {"min": {"roc_auc": 0.7}}},
+            "params.yaml: 'gates.regression.min.roc_auc' is not a regression metric; regression "
+            "metrics: rmse, mae, r2, median_absolute_error",
+        ),
+        (
+            {"multiclass": {"max_regression": {"macro_f": 0.02}}},
+            "'gates.multiclass.max_regression.macro_f' is not a multiclass metric (did you mean "
+            "'macro_f1'?); multiclass metrics: accuracy, balanced_accuracy, macro_f1, log_loss, "
+            "recall[<class>], precision[<class>]",
+        ),
+        (
+            {"binary": {"max_regression": {"recall[yes]": 0.02}}},
+            "'gates.binary.max_regression.recall[yes]' is not a binary metric",
+        ),
+        (
+            {"regression": {"max_slice_gap": {"recall": 0.1}}},
+            "unknown metric 'gates.regression.max_slice_gap.recall'; regression slice metrics: "
+            "rmse, mae, r2",
+        ),
+        (
+            {"regression": {"min": {"rmse": 30.0}}},
+            "'gates.regression.min.rmse': RMSE is lower-is-better, a floor never fails; gate it "
+            "with max_regression",
+        ),
+    ],
+    ids=["other-task", "typo", "per-class-in-binary", "slice-metric", "floor-on-lower-better"],
+)
+def test_a_gate_on_a_metric_its_task_lacks_is_refused_with_the_valid_names(
+    section, message
+) -> None:
+    """Every task's section is checked, whichever task the contract has today."""
+    with pytest.raises(ConfigError) as err:
+        GateParams.from_params({"gates": section}, "binary")
+    assert message in str(err.value)
+
+
+def test_a_per_class_gate_names_a_class_of_a_multiclass_model() -> None:
+    params = {"gates": {"multiclass": {"min": {"recall[class_0]": 0.5}}}}
+    gates = GateParams.from_params(params, "multiclass")
+
+    (gate,) = check_gates(gates, {"recall[class_0]": 0.4}, {}, None)
+
+    assert not gate.passed and gate.detail == "recall[class_0] 0.4000 < 0.5"
+
+
+def test_gates_written_before_tasks_say_where_they_went() -> None:
+    with pytest.raises(ConfigError) as err:
+        GateParams.from_params({"gates": {"min": {"roc_auc": 0.7}, "max_label_flips": 0}}, "binary")
+    assert str(err.value) == (
+        "params.yaml: 'gates.min' belongs to a task now: move min, max_label_flips under "
+        "'gates.<task>' (binary, multiclass, regression), e.g. 'gates.binary.min'"
+    )
+
+
+def test_the_regression_parity_gate_bounds_the_relative_difference_of_the_prediction() -> None:
+    gates = GateParams(task="regression", max_parity_diff=1e-4)
+
+    (ok,) = check_gates(gates, {}, {}, {"max_relative_diff": 3e-7})
+    (bad,) = check_gates(gates, {}, {}, {"max_relative_diff": 2e-3, "max_abs_diff": 0.0})
+
+    assert ok.passed and ok.detail == "max |Δŷ| / target spread 3.00e-07, allowed 1e-04"
+    assert not bad.passed
 
 
 # ------------------------------------------------------------------ regression: large AND real
@@ -193,7 +298,7 @@ SLICES = {
 
 
 def test_slice_gap_gate_fails_per_column_over_the_allowed_gap() -> None:
-    gates = GateParams(max_slice_gap={"recall": 0.1})
+    gates = GateParams(task="binary", max_slice_gap={"recall": 0.1})
     results = by_name(check_gates(gates, {}, {}, None, None, SLICES))
     age = results["recall gap across age"]
     assert not age.passed
@@ -202,7 +307,9 @@ def test_slice_gap_gate_fails_per_column_over_the_allowed_gap() -> None:
 
 
 def test_slice_gap_gate_without_slice_metrics_fails_with_the_fix() -> None:
-    (gate,) = check_gates(GateParams(max_slice_gap={"recall": 0.1}), {}, {}, None, None, {})
+    (gate,) = check_gates(
+        GateParams(task="binary", max_slice_gap={"recall": 0.1}), {}, {}, None, None, {}
+    )
     assert not gate.passed and "slice: true" in gate.detail
 
 
@@ -213,24 +320,32 @@ def test_slice_gap_gate_without_slice_metrics_fails_with_the_fix() -> None:
             {"regression_test": "paired_bootstrp"},
             "'gates.regression_test' is 'paired_bootstrp' (did you mean 'paired_bootstrap'?)",
         ),
-        ({"max_slice_gap": {"recal": 0.1}}, "'gates.max_slice_gap.recal' (did you mean 'recall'?)"),
-        ({"max_slice_gap": {"recall": -1}}, "'gates.max_slice_gap.recall' must be >= 0"),
+        (
+            {"binary": {"max_slice_gap": {"recal": 0.1}}},
+            "'gates.binary.max_slice_gap.recal' (did you mean 'recall'?)",
+        ),
+        (
+            {"binary": {"max_slice_gap": {"recall": -1}}},
+            "'gates.binary.max_slice_gap.recall' must be >= 0",
+        ),
     ],
 )
 def test_bad_regression_test_and_slice_gap_params_name_the_key(section, message) -> None:
     with pytest.raises(ConfigError) as err:
-        GateParams.from_params({"gates": section})
+        GateParams.from_params({"gates": section}, "binary")
     assert message in str(err.value)
 
 
 def test_fixture_params_use_the_paired_bootstrap() -> None:
-    assert GateParams.from_params(fixture_params()).regression_test == "paired_bootstrap"
+    assert GateParams.from_params(fixture_params(), "binary").regression_test == "paired_bootstrap"
 
 
 def test_intervals_are_at_the_level_where_all_regression_gates_together_err_5_percent() -> None:
     assert GATES.interval_level() == pytest.approx(0.975)  # two gated metrics
-    assert GateParams().interval_level() == 0.95  # no gate: a single 95 % interval
-    assert GateParams.from_params(fixture_params()).interval_level() == pytest.approx(1 - 0.05 / 3)
+    assert GateParams(task="binary").interval_level() == 0.95  # no gate: a single 95 % interval
+    assert GateParams.from_params(fixture_params(), "binary").interval_level() == pytest.approx(
+        1 - 0.05 / 3
+    )
 
 
 def test_the_gate_detail_names_the_level_of_its_interval() -> None:

@@ -93,4 +93,7 @@ def test_the_registry_knows_each_metric_once_and_defaults_unknown_ones() -> None
         "cost_per_1000",
         "cost_per_1000_at_best",
         "calibration_error",
+        "rmse",
+        "mae",
+        "median_absolute_error",
     }

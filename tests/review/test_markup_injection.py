@@ -311,7 +311,7 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         pr_lock=_lock(source),
         stale_files=[source],
         status={"train": [{"changed deps": {source: "modified"}}]},
-        gates=GateParams(minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
+        gates=GateParams(task="binary", minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
         base_slices=_slices(0.0),
         pr_slices=_slices(0.01),
     )
@@ -358,7 +358,7 @@ def test_the_drift_report_keeps_its_structure_and_its_charts_whatever_the_data_h
     reference = _frame(4000, shift=0, seed=1)
     profile = build_profile(canonical_frame(reference, contract, "train"), contract, settings)
     window = _frame(4000, shift=2, seed=2)
-    result = check_drift(profile, frame_chunks(window, contract), settings)
+    result = check_drift(profile, contract, frame_chunks(window, contract), settings)
     assert {f.name for f in result.features if f.level == "alert"} >= {SEGMENT, PLAN}
     charts = min(3, len(result.drifting_features))
     assert_shown(assert_inert(render_markdown(result), fenced=charts))

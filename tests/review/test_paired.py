@@ -21,7 +21,7 @@ from gitops_ml.config import ExportParams, ModelParams
 from gitops_ml.contract import target_vector
 from gitops_ml.pipeline.export import export_model
 from gitops_ml.pipeline.train import fit_model
-from gitops_ml.review.paired import base_model_bytes, compare_models, onnx_probabilities
+from gitops_ml.review.paired import base_model_bytes, compare_models, onnx_predictions
 from gitops_ml.scoring import point_metrics, unpaired_difference
 
 WEAK_MODEL = ModelParams(type="hist_gradient_boosting", seed=1, hyperparams={"max_iter": 20})
@@ -94,9 +94,9 @@ def test_a_better_pr_model_is_scored_against_the_base_model_on_the_same_rows(
     test, contract = exported_model.test_frame, exported_model.contract
     y = target_vector(test, contract)
     threshold = fixture_params()["evaluate"]["threshold"]
-    base = point_metrics(y, onnx_probabilities(weak_onnx, test, contract), threshold)
+    base = point_metrics(y, onnx_predictions(weak_onnx, test, contract), threshold)
     pr = point_metrics(
-        y, onnx_probabilities((root / paths.MODEL_ONNX).read_bytes(), test, contract), threshold
+        y, onnx_predictions((root / paths.MODEL_ONNX).read_bytes(), test, contract), threshold
     )
     auc = comparison.differences["roc_auc"]
     assert auc.delta == pytest.approx(pr["roc_auc"] - base["roc_auc"])

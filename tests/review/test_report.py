@@ -14,6 +14,7 @@ from gitops_ml.review.report import COMMENT_LIMIT, FLAG_LEGEND, ReviewInputs, fi
 from gitops_ml.scoring import Difference
 
 GATES = GateParams(
+    task="binary",
     minimum={"roc_auc": 0.75},
     max_regression={"roc_auc": 0.01, "log_loss": 0.02},
     max_parity_diff=1e-4,
@@ -183,8 +184,8 @@ def test_stale_lock_and_changed_gates_are_warned_about_in_the_verdict() -> None:
     data = inputs(
         evaluate_doc(),
         evaluate_doc(),
-        params_old={"gates": {"min": {"roc_auc": 0.8}}},
-        params_new={"gates": {"min": {"roc_auc": 0.5}}},
+        params_old={"gates": {"binary": {"min": {"roc_auc": 0.8}}}},
+        params_new={"gates": {"binary": {"min": {"roc_auc": 0.5}}}},
     )
     data.stale_files = ["dvc.lock"]
     md = render(data).markdown

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from dvc.repo import Repo
+from project_fixtures import CONTRACT_PATH
 from report_checks import assert_valid_markdown
 from test_report import EXPORT, ROC, evaluate_doc
 from workflow_harness import commit_all, git
@@ -28,7 +30,9 @@ DVC_YAML = {
         }
     }
 }
-GATES = {"min": {"roc_auc": 0.7}, "max_regression": {"roc_auc": 0.01}, "max_label_flips": 0}
+GATES = {
+    "binary": {"min": {"roc_auc": 0.7}, "max_regression": {"roc_auc": 0.01}, "max_label_flips": 0}
+}
 
 
 def write_state(repo: Path, max_iter: int, evaluation: dict[str, Any]) -> None:
@@ -43,6 +47,8 @@ def write_state(repo: Path, max_iter: int, evaluation: dict[str, Any]) -> None:
         (repo / name).parent.mkdir(exist_ok=True)
         (repo / name).write_text(json.dumps(doc))
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
+    (repo / "data").mkdir(exist_ok=True)
+    shutil.copyfile(CONTRACT_PATH, repo / "data" / "schema.yaml")  # the task of the review
 
 
 def repro(repo: Path) -> None:

@@ -25,6 +25,7 @@ from project_fixtures import CONTRACT_PATH
 from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
 
 from gitops_ml.contract import Contract
+from gitops_ml.errors import UserError
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
@@ -32,12 +33,12 @@ from serving import v2
 from serving.app import create_app
 from serving.capture.__main__ import request_parser
 from serving.capture.codec import encode_body_record, encode_record, record_head
-from serving.capture.segments import CaptureConfig, CaptureError, read_counts
+from serving.capture.segments import CaptureError, read_counts
 from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.records import parse_records
-from serving.settings import Settings
+from serving.settings import Settings, load_settings
 from serving.validation import feature_specs, id_spec
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
@@ -76,6 +77,13 @@ class Tally:
         }
 
 
+def capture_settings(store: Path | str, spool: Path, **capture: Any) -> Settings:
+    """Serving settings that capture to `store` (a directory) through `spool`; `capture` sets
+    the other capture settings by their short names (ship, host, max_bytes, ...)."""
+    fields = {f"capture_{name}": value for name, value in capture.items()}
+    return Settings(capture_url=str(store), capture_dir=spool, **fields)
+
+
 def make_log(
     tmp_path: Path,
     store: Path,
@@ -85,7 +93,7 @@ def make_log(
     **config: Any,
 ) -> PredictionLog:
     capture = open_capture(
-        CaptureConfig(f"file://{store}", tmp_path / "spool", host="pod-a", ship=ship, **config),
+        capture_settings(store, tmp_path / "spool", host="pod-a", ship=ship, **config),
         on_dropped=tally.hook("dropped"),
         clock=clock,
     )
@@ -250,7 +258,7 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
     tmp_path: Path,
 ) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
-    config = CaptureConfig(f"file://{store}", spool, ship="sidecar")
+    config = capture_settings(store, spool, ship="sidecar")
     interrupted = segment_in(spool, ".rec.shipping")
     closed = interrupted.with_name(interrupted.name.replace(".shipping", ""))
     closed.write_bytes(records(1, 2))
@@ -282,11 +290,13 @@ def test_without_a_shipper_the_server_still_keeps_the_backlog_bounded(tmp_path: 
 
 
 def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None:
-    with pytest.raises(CaptureError, match="must be positive"):
-        CaptureConfig("file:///x", tmp_path, max_bytes=0)
+    with pytest.raises(UserError, match="SERVING_CAPTURE_MAX_BYTES"):
+        load_settings(
+            ["--capture-url", "file:///x", "--capture-dir", "s", "--capture-max-bytes", "0"]
+        )
     spool_is_a_file = tmp_path / "file"
     spool_is_a_file.write_text("")
-    capture = open_capture(CaptureConfig("file:///x", spool_is_a_file / "spool"))
+    capture = open_capture(capture_settings("file:///x", spool_is_a_file / "spool"))
     with pytest.raises(CaptureError, match=r"capture spool .*not writable"):
         capture.open()
 
@@ -424,7 +434,7 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
             (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
             assert segment.read_bytes().startswith(b"[2,"), "the body, not encoded columns"
             args = Settings(contract=str(CONTRACT_PATH))
-            config = CaptureConfig(f"file://{store}", tmp_path / ship / "spool", ship=ship)
+            config = capture_settings(store, tmp_path / ship / "spool", ship=ship)
             shipper = Shipper(config, request_parser(args))
             shipper.start()
             shipper.drain()
@@ -450,7 +460,7 @@ def test_a_record_the_sidecar_cannot_read_counts_every_row_it_held_as_dropped(
     )
     segment.write_bytes(unreadable + records(1, 2))
     args = Settings(contract=str(CONTRACT_PATH))
-    shipper = Shipper(CaptureConfig(f"file://{store}", spool, ship="sidecar"), request_parser(args))
+    shipper = Shipper(capture_settings(store, spool, ship="sidecar"), request_parser(args))
     shipper.start()
     shipper.drain()
 
@@ -491,7 +501,7 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
     text = json.dumps(document, ensure_ascii=False)
     path = INFER_PATH if api == "v2" else "/predict"
     spool, store = tmp_path / "spool", tmp_path / "store"
-    config = CaptureConfig(f"file://{store}", spool, host="pod-a", ship="sidecar")
+    config = capture_settings(store, spool, host="pod-a", ship="sidecar")
     log = PredictionLog(open_capture(config), 1.0, "m", "1")
     app = create_app(model, prediction_log=log)
     log.start()

@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import Contract
-from serving import validation
 from serving.capture.writer import PredictionLog
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.records import parse_records
 from serving.v2 import parse_infer_request
 from serving.validation import (
-    MANY_ROWS,
+    FeatureSpec,
     FeatureTable,
     RequestError,
     feature_specs,
@@ -131,47 +131,56 @@ column_values = st.lists(
     | st.sampled_from(["", " ", "x", "Yes", "no", "3.5", "\x00", KNOWN, KNOWN])
     | st.lists(st.integers(), max_size=1),
     min_size=1,
-    max_size=4,
+    max_size=40,
 )
 
 
-def _outcome(build: Any) -> Any:
-    try:
-        parsed = build()
-    except RequestError as exc:
-        return exc.message, exc.status
-    return sorted((k, v.ravel().tolist()) for k, v in parsed.feeds.items()), parsed.unknown
+def _contract_reading(spec: FeatureSpec, values: list[Any]) -> list[float] | None:
+    """A numeric column as the contract's coercion reads it, or None when it refuses a value,
+    a missing value of a non-nullable feature or a value outside the bounds."""
+    low, high = spec.bounds
+    read = []
+    for value in values:
+        try:
+            number = coerce_value(value, spec.type, spec.encoding)
+        except ValueRejected:
+            return None
+        if number is None or math.isnan(number):
+            if not spec.nullable:
+                return None
+            number = math.nan
+        elif not low <= number <= high:
+            return None
+        read.append(number)
+    return read
 
 
 @settings(max_examples=600, deadline=None)
-@given(name=st.integers(min_value=0, max_value=16), values=column_values, many=st.booleans())
-def test_the_one_line_column_check_reads_what_the_per_value_path_reads(
-    contract: Contract, name: int, values: list[Any], many: bool
+@given(name=st.integers(min_value=0, max_value=16), values=column_values)
+def test_a_numeric_column_reads_as_the_contracts_coercion_or_is_refused_naming_it(
+    contract: Contract, name: int, values: list[Any]
 ) -> None:
-    """A server's FeatureTable takes a column whose values all pass a one-line check (value by
-    value for a few rows, with numpy from MANY_ROWS on) as it is; whatever it takes that way,
-    the per-value path (coercion, bounds, missing values, the worded error) reads the same,
-    and whatever it does not is left to that path."""
+    """Whatever the row count and value shapes, a numeric feed holds exactly what the one
+    reader of raw values (`coerce_value`) makes of each value within the contract's rules,
+    and anything else is a 400 naming the feature."""
     specs = feature_specs(contract)
-    table = FeatureTable(specs)
+    spec = specs[name]
+    assume(spec.type != "category")
     record = _record(contract)
-    known = record[specs[name].name]
-    values = [known if v == KNOWN else v for v in values] * (MANY_ROWS if many else 1)
+    values = [record[spec.name] if v == KNOWN else v for v in values]
     columns = {s.name: [record[s.name]] * len(values) for s in specs}
-    columns[specs[name].name] = values
+    columns[spec.name] = values
+    expected = _contract_reading(spec, values)
 
-    def per_value() -> Any:
-        unknown: dict[str, int] = {}
-        read = {s.name: FeatureTable._slow(s, columns[s.name], "input", unknown) for s in specs}
-        feeds = {
-            s.name: np.array(read[s.name], np.float32 if s.type != "category" else object)
-            for s in specs
-        }
-        return SimpleNamespace(feeds=feeds, unknown=unknown)
-
-    fast, slow = _outcome(lambda: table.build(columns, len(values), "input")), _outcome(per_value)
-
-    assert repr(fast) == repr(slow)
+    try:
+        parsed = FeatureTable(specs).build(columns, len(values), "input")
+    except RequestError as exc:
+        assert expected is None, exc.message
+        assert exc.message.startswith(f"input {spec.name!r}") and exc.status == 400
+        return
+    assert expected is not None
+    feed = parsed.feeds[spec.input_name].ravel()
+    assert feed.tolist() == pytest.approx(np.float32(expected).tolist(), nan_ok=True)
 
 
 def _one_row_tensors(contract: Contract, **changes: Any) -> dict[str, Any]:
@@ -242,23 +251,32 @@ def test_a_bare_model_is_named_after_the_projects_contract(tmp_path: Path) -> No
         max_size=20,
     )
 )
-def test_ids_checked_all_at_once_read_as_they_do_value_by_value(
+def test_ids_are_text_or_integers_refused_when_text_could_not_reach_the_log_intact(
     contract: Contract, values: list[Any]
 ) -> None:
-    """A column of text ids is checked with one join, search and encode; what that accepts
-    or leaves to the per-value check is the same as the per-value check alone decides."""
+    """A column of ids is accepted exactly when every id is null, an integer or printable
+    UTF-8 text within the column's max_length; else the error names the first bad row."""
     ident = id_spec(contract)
     assert ident is not None
+    bad = [
+        row
+        for row, value in enumerate(values)
+        if not (value is None or type(value) is int)
+        and not (
+            type(value) is str
+            and len(value) <= ident.max_length
+            and not re.search(r"[\x00-\x1f\x7f]", value)
+            and not re.search(r"[\ud800-\udfff]", value)
+        )
+    ]
 
-    def outcome() -> Any:
-        try:
-            return id_values(ident, values, "input 'id'")
-        except RequestError as exc:
-            return exc.message
-
-    at_once = outcome()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(validation, "_clean_text", lambda values, limit: False)
-        one_by_one = outcome()
-
-    assert at_once == one_by_one
+    try:
+        assert id_values(ident, values, "input 'id'") == values
+    except RequestError as exc:
+        wrong_type = [
+            r for r, v in enumerate(values) if v is not None and type(v) not in (str, int)
+        ]
+        assert bad, exc.message
+        assert f"row {(wrong_type or bad)[0]} " in exc.message
+    else:
+        assert not bad

@@ -78,13 +78,13 @@ def test_plain_json_numbers_skip_the_per_value_coercion_and_read_the_same(
     integral float for an int, 0/1 or tokens for a bool, text) pay the coercion call."""
     specs = feature_specs(fork)
     coerced: list[Any] = []
-    original = validation._to_float
+    original = validation.coerce_value
 
-    def counting(spec: Any, value: Any, where: str, row: int) -> float | None:
+    def counting(value: Any, *args: Any) -> Any:
         coerced.append(value)
-        return original(spec, value, where, row)
+        return original(value, *args)
 
-    monkeypatch.setattr(validation, "_to_float", counting)
+    monkeypatch.setattr(validation, "coerce_value", counting)
     plain = [_record(SeniorCitizen=True, TotalCharges=3, tenure=7) for _ in range(50)]
     plain.append(_record(SeniorCitizen=False, TotalCharges=float("nan"), tenure=0))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures"
 CONTRACT_PATH = FIXTURES / "churn" / "schema.yaml"
 PARAMS_PATH = FIXTURES / "churn" / "params.yaml"
 EXPORT = ExportParams(opset=17, parity_tolerance=1e-4)  # the tests' export settings
+# Fixture projects of real data (scikit-learn's bundled sets, tests/support/task_fixtures.py),
+# one per task the churn fixture does not cover: a contract and a CSV each.
+TASK_FIXTURES = {"regression": "diabetes", "multiclass": "wine"}
 
 
 def use_fixture_project(repo: Path, fixture: Path) -> None:
@@ -45,6 +49,39 @@ def use_fixture_project(repo: Path, fixture: Path) -> None:
     contract = load_contract(repo / paths.CONTRACT)
     for name, payload in example_payloads(contract).items():
         (repo / paths.EXAMPLE_PREDICT).with_name(name).write_text(render(payload))
+
+
+@dataclass(frozen=True)
+class TaskFixture:
+    """A fixture project of real data: its contract and its CSV, read and validated as the
+    pipeline's ingest and validate stages read them."""
+
+    name: str
+    contract_path: Path
+    data_path: Path
+    contract: Contract
+    frame: pd.DataFrame  # every row, in canonical dtypes, in file order (shuffled once)
+
+    def split(self, test_fraction: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(train, test): the first rows and the last `test_fraction` of them, fresh copies."""
+        cut = len(self.frame) - round(len(self.frame) * test_fraction)
+        train, test = self.frame.iloc[:cut], self.frame.iloc[cut:]
+        return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def task_fixture(task: str) -> TaskFixture:
+    """The fixture project for `task` ("regression" or "multiclass", see TASK_FIXTURES)."""
+    from gitops_ml.pipeline.validate import validate_frame
+
+    directory = FIXTURES / TASK_FIXTURES[task]
+    contract_path = directory / "schema.yaml"
+    data_path = directory / f"{directory.name}.csv"
+    contract = load_contract(contract_path)
+    raw = gio.read_table(data_path, raw_text=True, layout=contract.csv)
+    result = validate_frame(raw, contract)
+    if result.frame is None:
+        raise AssertionError(f"{data_path}: " + "; ".join(f.line() for f in result.failures))
+    return TaskFixture(directory.name, contract_path, data_path, contract, result.frame)
 
 
 def fixture_params() -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
-from gitops_ml.release.bundle import release_model_card, sha256_file
+from gitops_ml.release.bundle import Metadata, release_model_card, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
@@ -168,10 +168,12 @@ def forge_bundle(bundle: Path, edit: Callable[[dict[str, Any]], None]) -> None:
     the model card's release header."""
     metadata = json.loads((bundle / "metadata.json").read_text())
     card = (bundle / "model_card.md").read_text()
-    body = card[len(release_model_card("", metadata)) :]
+    body = card[len(release_model_card("", Metadata.model_validate(metadata))) :]
     edit(metadata)
     for _ in range(2):  # the card's header names the model's sha256, the card has its own
-        (bundle / "model_card.md").write_text(release_model_card(body, metadata))
+        (bundle / "model_card.md").write_text(
+            release_model_card(body, Metadata.model_validate(metadata))
+        )
         for name, entry in metadata["files"].items():
             entry["sha256"] = sha256_file(bundle / name)
             if "source" in entry:

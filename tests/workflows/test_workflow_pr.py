@@ -210,7 +210,7 @@ def test_pr_breaking_a_gate_fails_at_the_gate_step_and_is_still_commented(fewer_
     """A follow-up commit raises the ROC AUC floor above what the model reaches."""
     repo, _, _ = fewer_trees
     (repo.parent / "recorder.jsonl").unlink(missing_ok=True)
-    set_params(repo, {"gates.min.roc_auc": 0.99})
+    set_params(repo, {"gates.binary.min.roc_auc": 0.99})
     commit_all(repo, "pr: demand ROC AUC 0.99")
     try:
         result, _ = run_pr_job(repo)

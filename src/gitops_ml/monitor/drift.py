@@ -64,6 +64,7 @@ from gitops_ml.monitor.readers import (
     iter_chunks,
     window_table,
 )
+from gitops_ml.monitor.watched import watched_column
 from gitops_ml.monitor.windows import (
     Window,
     WindowError,
@@ -154,18 +155,37 @@ class PerformanceAccumulator:
         return int(self.neg.sum() + self.pos.sum())
 
 
+Accumulator = NumericAccumulator | CategoricalAccumulator
+
+
+def accumulator(reference: dict[str, Any]) -> Accumulator:
+    """The accumulator of a profiled column of its kind (numeric or categorical)."""
+    if reference["kind"] == "numeric":
+        return NumericAccumulator(reference)
+    return CategoricalAccumulator(reference)
+
+
+def distribution(
+    reference: dict[str, Any], acc: Accumulator, settings: DriftParams
+) -> Distribution:
+    """How a column's window compares with its reference, by its kind."""
+    if isinstance(acc, NumericAccumulator):
+        return numeric_distribution(reference, acc, settings)
+    return categorical_distribution(reference, acc, settings)
+
+
 class WindowAccumulator:
     """Everything the check needs from a window, updated chunk by chunk."""
 
-    def __init__(self, profile: dict[str, Any], scorer: ModelScorer | None = None) -> None:
+    def __init__(
+        self, profile: dict[str, Any], contract: Contract, scorer: ModelScorer | None = None
+    ) -> None:
         self.profile = profile
         self.scorer = scorer
         self.rows = 0
-        self.features: dict[str, NumericAccumulator | CategoricalAccumulator] = {}
-        for ref in profile["features"]:
-            acc = NumericAccumulator(ref) if ref["kind"] == "numeric" else None
-            self.features[ref["name"]] = acc or CategoricalAccumulator(ref)
-        self.score = NumericAccumulator(profile["score"]) if profile.get("score") else None
+        self.features = {ref["name"]: accumulator(ref) for ref in profile["features"]}
+        self.score = accumulator(profile["score"]) if profile.get("score") else None
+        self.contract = contract
         self.performance = PerformanceAccumulator()
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.label_columns = 0  # chunks that carried a label column at all
@@ -184,16 +204,16 @@ class WindowAccumulator:
         if chunk.labels is not None:
             self.label_columns += 1
             self.labelled_rows += int(np.count_nonzero(~np.isnan(chunk.labels)))
-        scores = chunk.scores
-        if scores is None and self.scorer is not None and chunk.rows:
-            scores = self.scorer.score(chunk.frame)
-        if scores is None:
+        predictions = chunk.predictions
+        if predictions is None and self.scorer is not None and chunk.rows:
+            predictions = self.scorer.score(chunk.frame)
+        if predictions is None:
             return
-        self.scored_rows += len(scores)
+        self.scored_rows += len(predictions)
         if self.score is not None:
-            self.score.update(scores)
+            self.score.update(watched_column(predictions, self.contract))
         if chunk.labels is not None:
-            self.performance.update(scores, chunk.labels)
+            self.performance.update(predictions, chunk.labels)
 
     def unscored_reason(self) -> str | None:
         """Why model scores are unavailable, or None when the window has them."""
@@ -383,22 +403,23 @@ def performance_finding(
 
 def prediction_finding(
     profile: dict[str, Any],
-    acc: NumericAccumulator | None,
+    acc: Accumulator | None,
     settings: DriftParams,
     reason: str | None = None,
 ) -> PredictionFinding:
-    """Drift of the model's scores against the training scores in the profile."""
+    """Drift of the model's predictions (monitor.watched: the score, the predicted value or the
+    predicted class) against the training predictions in the profile."""
     if acc is None:
-        why = "the profile holds no reference scores (built without a model)"
+        why = "the profile holds no reference predictions (built without a model)"
         return PredictionFinding("not_computed", why)
     if reason is not None or acc.count == 0:
-        return PredictionFinding("not_computed", reason or "no model scores in the window")
-    distribution = numeric_distribution(profile["score"], acc, settings)
+        return PredictionFinding("not_computed", reason or "no model predictions in the window")
+    compared = distribution(profile["score"], acc, settings)
     if acc.count < settings.min_rows:
         why = f"{acc.count} scored rows < min_rows {settings.min_rows}"
-        return PredictionFinding("not_enough_data", why, distribution)
-    assert distribution.p_distribution is not None  # min_rows ≥ min_feature_rows: tested
-    graded = grade(distribution, distribution.p_distribution, settings)
+        return PredictionFinding("not_enough_data", why, compared)
+    assert compared.p_distribution is not None  # min_rows ≥ min_feature_rows: tested
+    graded = grade(compared, compared.p_distribution, settings)
     return PredictionFinding(graded.level, None, graded)
 
 
@@ -406,12 +427,8 @@ def feature_findings(window: WindowAccumulator, settings: DriftParams) -> list[F
     """Every profiled feature, graded with Benjamini–Hochberg over the testable ones."""
     findings: list[FeatureFinding] = []
     for ref in window.profile["features"]:
-        acc = window.features[ref["name"]]
-        if isinstance(acc, NumericAccumulator):
-            distribution = numeric_distribution(ref, acc, settings)
-        else:
-            distribution = categorical_distribution(ref, acc, settings)
-        findings.append(FeatureFinding(ref["name"], ref["type"], distribution))
+        compared = distribution(ref, window.features[ref["name"]], settings)
+        findings.append(FeatureFinding(ref["name"], ref["type"], compared))
     testable = [
         i for i, f in enumerate(findings) if f.distribution.rows >= settings.min_feature_rows
     ]
@@ -506,12 +523,13 @@ def dataset_verdict(
 
 def check_drift(
     profile: dict[str, Any],
+    contract: Contract,
     chunks: Iterable[Chunk],
     settings: DriftParams,
     scorer: ModelScorer | None = None,
 ) -> DriftResult:
     """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`."""
-    window = WindowAccumulator(profile, scorer)
+    window = WindowAccumulator(profile, contract, scorer)
     for chunk in chunks:
         window.update(chunk)
     return evaluate_window(window, settings)
@@ -657,7 +675,7 @@ def _check(
     chunks = iter_chunks(
         sources, contract, settings.chunk_rows, scorer is not None or outcomes is not None, outcomes
     )
-    result = check_drift(profile, chunks, settings, scorer)
+    result = check_drift(profile, contract, chunks, settings, scorer)
     joined = None if outcomes is None else outcomes.summary(result.rows)
     result = replace(result, sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)

@@ -5,7 +5,8 @@ JSON lines (gz too) or Parquet with three columns (docs/monitoring.md):
 
     id         the contract's id column value, echoed as "id" in every captured prediction
     timestamp  when the outcome became known (ISO 8601; UTC unless it says otherwise)
-    label      the target, in the contract's raw tokens (true/false, Yes/No, 1/0, ...)
+    label      the target as the data spells it: the contract's tokens (true/false, Yes/No,
+               1/0, ...) for binary, a class for multiclass, a number for regression
 
 A prediction gets the outcome with its id when the outcome is known no earlier than the
 prediction and at most `max_delay` after it; an id seen twice keeps its latest outcome. The
@@ -22,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gitops_ml.coercion import parse_column
 from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.findings import OutcomeSummary
+from gitops_ml.monitor.watched import classes_hint, outcome_codes
 
 COLUMNS = ("id", "timestamp", "label")
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -106,12 +107,12 @@ def _outcome_frame(path: Path, contract: Contract, shown: str) -> pd.DataFrame:
             f"{shown}: column timestamp: {int(bad.sum())} value(s) are not ISO 8601 times "
             f"(e.g. {frame['timestamp'][bad].iloc[0]!r})"
         )
-    parsed = parse_column(frame["label"], "bool", contract.encoding)
-    bad = parsed.bad | parsed.values.isna().to_numpy()
+    codes, bad = outcome_codes(frame["label"], contract)
+    bad |= np.isnan(codes)
     if bad.any():
         raise OutcomeError(
             f"{shown}: column label: {int(bad.sum())} value(s) are not a {contract.target!r} "
-            f"value of the contract (e.g. {frame['label'][bad].iloc[0]!r})"
+            f"value of the contract (e.g. {frame['label'][bad].iloc[0]!r}){classes_hint(contract)}"
         )
     if frame["id"].isna().any() or (frame["id"].astype(str) == "").any():
         raise OutcomeError(f"{shown}: column id: {int(frame['id'].isna().sum())} empty id(s)")

@@ -22,6 +22,7 @@ from gitops_ml import paths
 from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.monitor.watched import watch, watched_column
 
 PROFILE_VERSION = 1
 METRIC_KEYS = ("roc_auc", "accuracy", "precision", "recall", "f1", "brier")
@@ -103,9 +104,13 @@ def numeric_profile(values: np.ndarray, settings: DriftParams) -> dict[str, Any]
     }
 
 
-def categorical_profile(values: Any, settings: DriftParams) -> dict[str, Any]:
-    """Counts of the most frequent categories (ties by name), the rest pooled as `other`."""
+def categorical_profile(
+    values: Any, settings: DriftParams, known: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Counts of the most frequent categories (ties by name), the rest pooled as `other`;
+    `known` categories (a multiclass target's classes) are listed even when never seen."""
     counts, missing = count_categories(values)
+    counts = {**dict.fromkeys(known, 0), **counts}
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return {
         "kind": "categorical",
@@ -154,7 +159,7 @@ def build_profile(
     if contract.target in frame.columns:
         target = {
             "name": contract.target,
-            "rate": float(frame[contract.target].astype(bool).mean()),
+            **target_profile(frame[contract.target], contract, settings),
         }
     stamp = contract.timestamp
     period = None
@@ -168,7 +173,7 @@ def build_profile(
         "features": features,
         "target": target,
         "timestamp": period,  # the training period: simulated traffic starts after it
-        "score": None if scores is None else numeric_profile(numeric_values(scores), settings),
+        "score": None if scores is None else prediction_profile(scores, contract, settings),
         "threshold": threshold,
         "metrics": training_metrics(evaluate),
         "model_sha256": model_sha256,
@@ -178,6 +183,33 @@ def build_profile(
             "max_categories": settings.max_categories,
         },
     }
+
+
+def prediction_profile(
+    predictions: np.ndarray, contract: Contract, settings: DriftParams
+) -> dict[str, Any]:
+    """The reference of the watched column of the model's predictions (monitor.watched): the
+    score or the predicted value on a quantile grid, or the predicted classes' shares with the
+    mean probability of each class."""
+    column = watched_column(predictions, contract)
+    if watch(contract).kind == "numeric":
+        return numeric_profile(numeric_values(column), settings)
+    means = np.asarray(predictions, dtype=np.float64).mean(axis=0)
+    return {
+        **categorical_profile(column, settings, contract.classes),
+        "probability_means": dict(zip(contract.classes, means.tolist(), strict=True)),
+    }
+
+
+def target_profile(values: pd.Series, contract: Contract, settings: DriftParams) -> dict[str, Any]:
+    """The outcomes' reference: the positive rate (binary), each class's count (multiclass), the
+    quantile grid of the values (regression)."""
+    kind = watch(contract).outcomes
+    if kind == "rate":
+        return {"rate": float(values.astype(bool).mean())}
+    if kind == "categorical":
+        return categorical_profile(values, settings, contract.classes)
+    return numeric_profile(numeric_values(values), settings)
 
 
 def build_model_profile(

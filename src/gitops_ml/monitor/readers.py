@@ -38,6 +38,7 @@ from gitops_ml.contract import (
 from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import Outcomes
+from gitops_ml.monitor.watched import classes_hint, outcome_codes, watch
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
@@ -55,16 +56,17 @@ class CurrentDataError(UserError, ValueError):
 
 @dataclass
 class Chunk:
-    """Up to `chunk_rows` rows: feature columns by name, and scores/labels when known.
+    """Up to `chunk_rows` rows: feature columns by name, and predictions/labels when known.
 
     Numeric features are float64 arrays (NaN = missing); categorical ones stay as read (a pandas
     Series or an Arrow array) because counting them needs no conversion. No DataFrame is built
-    unless the model has to score the rows.
+    unless the model has to score the rows. `predictions` have the shape gitops_ml.tasks gives
+    them; `labels` are the outcomes as float codes (gitops_ml.monitor.watched).
     """
 
     columns: dict[str, Any]
     rows: int
-    scores: np.ndarray | None = None
+    predictions: np.ndarray | None = None
     labels: np.ndarray | None = None
     skipped_lines: int = 0  # log lines that are not valid JSON (torn writes), since the last chunk
     skipped_examples: tuple[str, ...] = ()  # "file:line" of the first few
@@ -115,12 +117,14 @@ def _require_columns(present: list[str] | set[str], contract: Contract, source: 
         )
 
 
-def _unreadable(source: Path, column: Column, raw: pd.Series, bad: np.ndarray) -> CurrentDataError:
+def _unreadable(
+    source: Path, column: Column, raw: pd.Series, bad: np.ndarray, hint: str = ""
+) -> CurrentDataError:
     example = raw[bad].iloc[0]
     return CurrentDataError(
         f"{source}: column {column.name!r} must be {column.type} but {int(bad.sum())} "
         f"value(s) in this chunk cannot be read as {column.type} with the contract's "
-        f"encoding (e.g. {example!r})"
+        f"encoding (e.g. {example!r}){hint}"
     )
 
 
@@ -162,22 +166,25 @@ def canonical_frame(frame: pd.DataFrame, contract: Contract, source: str | Path)
 
 
 def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> np.ndarray | None:
-    """The target as 0/1 floats (NaN = outcome not known yet), read with the contract's tokens."""
+    """The outcomes as float codes (NaN = not known yet), read as the data spells the target
+    (gitops_ml.monitor.watched.outcome_codes); a value that is not one is an error."""
     if values is None:
         return None
-    parsed = parse_column(values, "bool", contract.encoding)
-    if parsed.bad.any():
-        raise _unreadable(source, contract.column(contract.target), values, parsed.bad)
-    return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
+    codes, bad = outcome_codes(values, contract)
+    if bad.any():
+        target = contract.column(contract.target)
+        raw = values.reset_index(drop=True)
+        raise _unreadable(source, target, raw, bad, classes_hint(contract))
+    return codes
 
 
 def _scores(values: pd.Series, source: Path) -> np.ndarray:
-    """Logged model scores as floats; anything else in `prediction.score` is an error."""
+    """Logged predictions as floats; anything else in the log's prediction is an error."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(numbers) & values.notna().to_numpy()
     if bad.any():
         raise CurrentDataError(
-            f"{source}: {int(bad.sum())} logged prediction score(s) are not numbers "
+            f"{source}: {int(bad.sum())} logged prediction(s) are not numbers "
             f"(e.g. {values[bad].iloc[0]!r})"
         )
     return numbers
@@ -364,7 +371,11 @@ def _log_schema(contract: Contract, typed_features: bool) -> pa.Schema:
         for c in contract.features
         if typed_features or (c.is_categorical and c.type != "bool")
     ]
-    prediction = pa.struct([pa.field("label", pa.int64()), pa.field("score", pa.float64())])
+    logged = watch(contract)
+    number = pa.float64()
+    prediction = pa.struct(
+        [pa.field(logged.logged, pa.list_(number) if logged.per_class else number)]
+    )
     fields = [pa.field("ts", pa.string()), pa.field("features", pa.struct(features))]
     if typed_features:
         fields += [pa.field("id", pa.string()), pa.field("prediction", prediction)]
@@ -470,7 +481,7 @@ def _table_chunks(
     chunk_rows: int,
     outcomes: Outcomes | None,
 ) -> Iterator[Chunk]:
-    """Log lines read by Arrow as chunks; scores from `prediction.score`."""
+    """Log lines read by Arrow as chunks; predictions from the log's `prediction`."""
     names = contract.feature_names
     features, labels = _log_columns(table, path, contract, outcomes)
     prediction = (
@@ -484,7 +495,7 @@ def _table_chunks(
         yield Chunk(
             _arrow_columns(batch, contract, path),
             len(part),
-            scores=_log_scores(prediction, start, chunk_rows, path),
+            predictions=_logged_predictions(prediction, start, chunk_rows, path, contract),
             labels=None
             if raw is None or raw.isna().all()
             else parse_labels(raw.reset_index(drop=True), contract, path),
@@ -498,18 +509,41 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
     return pa.chunked_array([pa.nulls(table.num_rows)])
 
 
-def _log_scores(
-    prediction: pa.Array | None, start: int, rows: int, path: Path
+def _logged_predictions(
+    prediction: pa.Array | None, start: int, rows: int, path: Path, contract: Contract
 ) -> np.ndarray | None:
-    """`prediction.score` as floats; None when no line has one."""
-    if prediction is None or "score" not in {f.name for f in prediction.type}:
+    """The task's logged predictions (`prediction.score`, `.value` or `.probabilities`, see
+    gitops_ml.monitor.watched) as floats in their task's shape; None when no line has them."""
+    logged = watch(contract)
+    key = logged.logged
+    if prediction is None or key not in {f.name for f in prediction.type}:
         return None
-    scores = pc.struct_field(prediction.slice(start, rows), "score")
-    if scores.null_count == len(scores):
+    values = pc.struct_field(prediction.slice(start, rows), key)
+    if values.null_count == len(values):
         return None
-    if pa.types.is_floating(scores.type) or pa.types.is_integer(scores.type):
-        return pc.fill_null(pc.cast(scores, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-    return _scores(scores.to_pandas().astype(object), path)
+    if logged.per_class:
+        return _logged_probabilities(values, len(contract.classes), path, key)
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        return pc.fill_null(pc.cast(values, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+    return _scores(values.to_pandas().astype(object), path)
+
+
+def _logged_probabilities(values: pa.Array, classes: int, path: Path, key: str) -> np.ndarray:
+    """One probability per class a line, (n, k) with NaN rows where a line has none."""
+    out = np.full((len(values), classes), np.nan)
+    if not pa.types.is_list(values.type):
+        raise CurrentDataError(f"{path}: logged prediction.{key} must be a list of numbers")
+    lengths = pc.fill_null(pc.list_value_length(values), 0).to_numpy(zero_copy_only=False)
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    wrong = present & (lengths != classes)
+    if wrong.any():
+        raise CurrentDataError(
+            f"{path}: {int(wrong.sum())} logged prediction.{key} list(s) do not hold one "
+            f"probability for each of the {classes} classes"
+        )
+    flat = pc.cast(pc.list_flatten(values), pa.float64())
+    out[present] = pc.fill_null(flat, np.nan).to_numpy(zero_copy_only=False).reshape(-1, classes)
+    return out
 
 
 def iter_chunks(
@@ -607,7 +641,7 @@ def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>
 
 
 class ModelScorer:
-    """Positive-class probabilities from the ONNX model, one chunk at a time."""
+    """The ONNX model's predictions in the task's shape (gitops_ml.tasks), a chunk at a time."""
 
     def __init__(self, path: str | Path, contract: Contract) -> None:
         import hashlib
@@ -632,9 +666,15 @@ class ModelScorer:
             raise CurrentDataError(
                 f"{path}: model inputs {inputs} do not match the contract's features"
             )
+        self.watch = watch(contract)
+        outputs = [o.name for o in self.session.get_outputs()]
+        if self.watch.onnx_output not in outputs:
+            raise CurrentDataError(
+                f"{path}: model outputs {outputs} lack {self.watch.onnx_output!r}, which a "
+                f"{contract.task} model has: is this the contract's model?"
+            )
         self.contract = contract
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         feeds = onnx_feeds(model_frame(frame, self.contract), self.contract)
-        probabilities = self.session.run(["probabilities"], feeds)[0]
-        return np.asarray(probabilities[:, 1], dtype=np.float64)
+        return self.watch.from_onnx(self.session.run([self.watch.onnx_output], feeds)[0])

@@ -44,7 +44,7 @@ from gitops_ml import paths
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
-from gitops_ml.metric_registry import CV_METRICS, METRICS, SLICE_METRICS
+from gitops_ml.metric_registry import BINARY, CV_METRICS, SLICE_METRICS
 from gitops_ml.pipeline.train import build_model, fit_model, load_model
 from gitops_ml.scoring import (
     BOOTSTRAP_CHUNK_CELLS,
@@ -383,7 +383,7 @@ def slice_metrics(
             raise EvaluateError(f"slice column {column.name!r} is missing from the test split")
         groups = slice_groups(test[column.name], column)
         masks = np.array([mask for _, mask in groups], dtype=np.float64)
-        with_formula = [m for m in SLICE_METRICS if METRICS[m].formula is not None]
+        with_formula = [m for m in SLICE_METRICS if m in BINARY.formulas]
         values = weighted_metrics(y, p, masks, threshold, names=with_formula)
         values["calibration_error"] = calibration_error(y, p, masks)
         table: dict[str, Any] = {}

@@ -54,19 +54,28 @@ class Bundle:
     path: Path
     model_path: Path
     contract: Contract
-    metadata: dict[str, Any]
-    model_name: str
-    version: str
-    onnx_sha256: str
+    metadata: Metadata
+
+    @property
+    def model_name(self) -> str:
+        return self.metadata.model_name
+
+    @property
+    def version(self) -> str:
+        return self.metadata.version
+
+    @property
+    def onnx_sha256(self) -> str:
+        return self.metadata.onnx_sha256
 
     @property
     def model_card_path(self) -> Path:
         return self.path / MODEL_CARD_FILE
 
     @property
-    def files(self) -> dict[str, dict[str, str]]:
-        """{bundle file: {"sha256": …, "source": repo path when copied from the pipeline}}."""
-        return dict(self.metadata["files"])
+    def files(self) -> dict[str, FileEntry]:
+        """{bundle file: its sha256 and, when copied from the pipeline, its repo path}."""
+        return self.metadata.files
 
 
 @dataclass(frozen=True)
@@ -119,8 +128,9 @@ class FileEntry(_Record):
     source: NonEmpty | None = None  # the dvc.lock path a pipeline file was copied from
 
 
-class Metadata(_Record):
-    """metadata.json: every field required and typed; nothing else is accepted."""
+class Provenance(_Record):
+    """Where a release's model came from: metadata.json without its file list. Every field
+    required and typed; nothing else is accepted."""
 
     model_name: NonEmpty
     version: NonEmpty
@@ -132,32 +142,45 @@ class Metadata(_Record):
     params: dict[str, Any]
     metrics: dict[str, Any]
     versions: dict[str, str]
-    files: dict[str, FileEntry]
 
     @field_validator("version")
     @classmethod
     def _semantic(cls, version: str) -> str:
         if not versions.is_semver(version):
-            raise ValueError(f"{version!r} is not a semantic version")
+            raise ValueError(f"{version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
         return version
 
 
-def _metadata(path: Path) -> dict[str, Any]:
+class Metadata(Provenance):
+    """metadata.json: the provenance and every other file of the bundle with its sha256."""
+
+    files: dict[str, FileEntry]
+
+
+def _invalid(exc: ValidationError) -> str:
+    """The first field pydantic refused, named as a dotted path, with its reason."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"field '{field}': {first['msg']}{more}"
+
+
+def read_metadata(path: str | Path) -> Metadata:
+    """The metadata.json of the bundle directory `path`, typed; BundleError names the file and
+    the first field that is not of the documented shape."""
+    path = Path(path)
     try:
         raw = json.loads((path / METADATA_FILE).read_text())
-    except json.JSONDecodeError as exc:
+    except FileNotFoundError:
+        raise BundleError(f"bundle {path}: missing {METADATA_FILE}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"bundle {path}: {METADATA_FILE} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise BundleError(f"bundle {path}: {METADATA_FILE} must hold a JSON object")
     try:
         metadata = Metadata.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise BundleError(
-            f"bundle {path}: {METADATA_FILE} field '{field}': {first['msg']}{more}"
-        ) from None
+        raise BundleError(f"bundle {path}: {METADATA_FILE} {_invalid(exc)}") from None
     unlisted = [name for name in REQUIRED_FILES if name not in metadata.files]
     if unlisted:
         raise BundleError(f"bundle {path}: {METADATA_FILE} files lists no {', '.join(unlisted)}")
@@ -166,7 +189,7 @@ def _metadata(path: Path) -> dict[str, Any]:
         raise BundleError(
             f"bundle {path}: {METADATA_FILE} records no dvc.lock source for {', '.join(unsourced)}"
         )
-    return raw
+    return metadata
 
 
 def _files_on_disk(bundle_dir: Path) -> set[str]:
@@ -197,7 +220,7 @@ def _check_listing(bundle_dir: Path, listed: set[str]) -> None:
         )
 
 
-def _pipeline_bytes(bundle_dir: Path, name: str, metadata: Mapping[str, Any]) -> bytes:
+def _pipeline_bytes(bundle_dir: Path, name: str, metadata: Metadata) -> bytes:
     """The bytes dvc.lock recorded for a bundle file: the file itself, or for the model card
     the pipeline's card below the release header that metadata.json describes."""
     data = (bundle_dir / name).read_bytes()
@@ -213,38 +236,41 @@ def _pipeline_bytes(bundle_dir: Path, name: str, metadata: Mapping[str, Any]) ->
     return data[len(header) :]
 
 
-def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
+def _verify_files(bundle_dir: Path, metadata: Metadata) -> None:
     """Every listed file has its recorded sha256, and a pipeline file its dvc.lock md5."""
-    for name, entry in sorted(metadata["files"].items()):
+    for name, entry in sorted(metadata.files.items()):
         actual = sha256_file(bundle_dir / name)
-        if actual != entry["sha256"]:
+        if actual != entry.sha256:
             raise BundleError(
                 f"bundle {bundle_dir}: {name} has sha256 {actual[:12]}… but {METADATA_FILE} "
-                f"files.{name} says {entry['sha256'][:12]}…; the bundle was modified after it "
+                f"files.{name} says {entry.sha256[:12]}…; the bundle was modified after it "
                 "was built"
             )
-        source = entry.get("source")
+        source = entry.source
         if source is None:
             continue
-        recorded = metadata["dvc_lock"].get(source)
+        recorded = metadata.dvc_lock.get(source)
         actual_md5 = hashlib.md5(_pipeline_bytes(bundle_dir, name, metadata)).hexdigest()
         if actual_md5 != recorded:
             raise BundleError(
                 f"bundle {bundle_dir}: {name} has md5 {actual_md5} but the dvc.lock it was built "
                 f"from records {recorded} for {source}; the bundle was modified after it was built"
             )
-    for key, name in (("onnx_sha256", MODEL_FILE), ("schema_sha256", CONTRACT_FILE)):
-        if metadata[key] != metadata["files"][name]["sha256"]:
+    for key, sha256, name in (
+        ("onnx_sha256", metadata.onnx_sha256, MODEL_FILE),
+        ("schema_sha256", metadata.schema_sha256, CONTRACT_FILE),
+    ):
+        if sha256 != metadata.files[name].sha256:
             raise BundleError(
-                f"bundle {bundle_dir}: {METADATA_FILE} {key} {metadata[key][:12]}… disagrees "
+                f"bundle {bundle_dir}: {METADATA_FILE} {key} {sha256[:12]}… disagrees "
                 f"with files.{name}; the bundle was modified after it was built"
             )
     packed = {
         Path(name).stem: json.loads((bundle_dir / name).read_bytes())
-        for name in metadata["files"]
+        for name in metadata.files
         if name.startswith(f"{METRICS_DIR}/")
     }
-    recorded_metrics = metadata["metrics"]
+    recorded_metrics = metadata.metrics
 
     def canonical(value: Any) -> str:  # NaN, a valid metric value, is not equal to itself
         return json.dumps(value, sort_keys=True)
@@ -257,7 +283,7 @@ def _verify_files(bundle_dir: Path, metadata: Mapping[str, Any]) -> None:
             )
     exported = _package_versions(packed.get("export"), installed=False)
     for package, version in sorted(exported.items()):
-        if metadata["versions"].get(package) != version:
+        if metadata.versions.get(package) != version:
             raise BundleError(
                 f"bundle {bundle_dir}: {METADATA_FILE} versions.{package} is not the "
                 f"{version} {METRICS_DIR}/export.json records; the bundle was modified after it "
@@ -270,23 +296,15 @@ def load_bundle(path: str | Path) -> Bundle:
     bundle_dir = Path(path)
     if not bundle_dir.is_dir():
         raise BundleError(f"bundle {bundle_dir}: not a directory")
-    if not (bundle_dir / METADATA_FILE).is_file():
-        raise BundleError(f"bundle {bundle_dir}: missing {METADATA_FILE}")
-    metadata = _metadata(bundle_dir)
-    _check_listing(bundle_dir, set(metadata["files"]))
+    metadata = read_metadata(bundle_dir)
+    _check_listing(bundle_dir, set(metadata.files))
     _verify_files(bundle_dir, metadata)
     try:
         contract = load_contract(bundle_dir / CONTRACT_FILE)
     except ContractError as exc:
         raise BundleError(f"bundle {bundle_dir}: {exc}") from None
     return Bundle(
-        path=bundle_dir,
-        model_path=bundle_dir / MODEL_FILE,
-        contract=contract,
-        metadata=metadata,
-        model_name=metadata["model_name"],
-        version=metadata["version"],
-        onnx_sha256=metadata["onnx_sha256"],
+        path=bundle_dir, model_path=bundle_dir / MODEL_FILE, contract=contract, metadata=metadata
     )
 
 
@@ -295,17 +313,17 @@ def check_against_lock(bundle: Bundle, lock_path: str | Path) -> None:
     each output md5 (so each pipeline file of the bundle) and each parameter a stage ran with."""
     lock = _read_yaml(Path(lock_path), paths.DVC_LOCK)
     stale = []
-    for path, md5 in sorted(bundle.metadata["dvc_lock"].items()):
+    for path, md5 in sorted(bundle.metadata.dvc_lock.items()):
         recorded = _recorded_md5(lock, path)
         if recorded != md5:
-            users = ", ".join(n for n, e in sorted(bundle.files.items()) if e.get("source") == path)
+            users = ", ".join(n for n, e in sorted(bundle.files.items()) if e.source == path)
             stale.append(
                 f"{users} ({path}: dvc.lock records {recorded})"
                 if users
                 else f"dvc_lock.{path} ({METADATA_FILE} {md5}, dvc.lock {recorded})"
             )
     for key, value in sorted(_recorded_params(lock).items()):
-        found: Any = bundle.metadata["params"]
+        found: Any = bundle.metadata.params
         for part in key.split("."):
             found = found.get(part, _MISSING) if isinstance(found, dict) else _MISSING
         if found != value:
@@ -334,32 +352,33 @@ def bundle_metadata(
     params: Mapping[str, Any],
     metrics: Mapping[str, Any],
     package_versions: Mapping[str, str],
-) -> dict[str, Any]:
-    if not versions.is_semver(version):
-        raise BundleError(f"version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
-    return {
-        "model_name": model_name,
-        "version": version,
-        "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-        "schema_sha256": hashlib.sha256(contract_bytes).hexdigest(),
-        "git_revision": git_revision,
-        "git_dirty": git_dirty,
-        "dvc_lock": dict(dvc_lock),
-        "params": dict(params),
-        "metrics": dict(metrics),
-        "versions": dict(package_versions),
-    }
+) -> Provenance:
+    try:
+        return Provenance(
+            model_name=model_name,
+            version=version,
+            onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
+            schema_sha256=hashlib.sha256(contract_bytes).hexdigest(),
+            git_revision=git_revision,
+            git_dirty=git_dirty,
+            dvc_lock=dict(dvc_lock),
+            params=dict(params),
+            metrics=dict(metrics),
+            versions=dict(package_versions),
+        )
+    except ValidationError as exc:
+        raise BundleError(f"cannot build {METADATA_FILE}: {_invalid(exc)}") from None
 
 
-def release_model_card(card: str, metadata: Mapping[str, Any]) -> str:
+def release_model_card(card: str, release: Provenance) -> str:
     """The pipeline's model card headed by what identifies this release."""
     header = (
-        f"# {metadata['model_name']} {metadata['version']}\n\n"
+        f"# {release.model_name} {release.version}\n\n"
         f"| release | value |\n|---|---|\n"
-        f"| version | `{metadata['version']}` |\n"
-        f"| git revision | `{metadata['git_revision']}` |\n"
-        f"| ONNX sha256 | `{metadata['onnx_sha256']}` |\n"
-        f"| data contract sha256 | `{metadata['schema_sha256']}` |\n\n"
+        f"| version | `{release.version}` |\n"
+        f"| git revision | `{release.git_revision}` |\n"
+        f"| ONNX sha256 | `{release.onnx_sha256}` |\n"
+        f"| data contract sha256 | `{release.schema_sha256}` |\n\n"
     )
     return header + card
 
@@ -369,7 +388,7 @@ def write_bundle(
     onnx_bytes: bytes,
     contract_bytes: bytes,
     card: str,
-    metadata: dict,
+    provenance: Provenance,
     *,
     sources: Mapping[str, str],
     extra_files: Mapping[str, bytes] | None = None,
@@ -377,14 +396,14 @@ def write_bundle(
     """Write the bundle into a temporary sibling, verify it, then rename it over `output`.
 
     `sources` maps bundle file names to the pipeline paths they were copied from (the keys of
-    `metadata["dvc_lock"]`); the model must have one. `extra_files` (profile, metrics) are
+    `provenance.dvc_lock`); the model must have one. `extra_files` (profile, metrics) are
     packed as they are.
     """
     output = Path(output)
     contents = {
         MODEL_FILE: onnx_bytes,
         CONTRACT_FILE: contract_bytes,
-        MODEL_CARD_FILE: release_model_card(card, metadata).encode(),
+        MODEL_CARD_FILE: release_model_card(card, provenance).encode(),
         **(extra_files or {}),
     }
     if METADATA_FILE in contents:
@@ -394,7 +413,7 @@ def write_bundle(
         files[name] = {"sha256": hashlib.sha256(data).hexdigest()}
         if name in sources:
             files[name]["source"] = sources[name]
-    metadata = {**metadata, "files": files}
+    metadata = {**provenance.model_dump(), "files": files}
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -565,7 +584,7 @@ def build_bundle(
         dirty = versions.is_dirty(root)
     except versions.VersionError as exc:
         raise BundleError(str(exc)) from None
-    metadata = bundle_metadata(
+    provenance = bundle_metadata(
         model_name=name,
         version=version,
         onnx_bytes=onnx_bytes,
@@ -582,7 +601,7 @@ def build_bundle(
         onnx_bytes,
         contract_bytes,
         card_bytes.decode(),
-        metadata,
+        provenance,
         sources=bundle_sources,
         extra_files=extra,
     )

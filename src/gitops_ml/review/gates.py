@@ -22,21 +22,49 @@ from pydantic import Field
 from gitops_ml import paths
 from gitops_ml.config import ConfigError, ParamsModel, did_you_mean, read_section
 from gitops_ml.markdown import num, signed
-from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better
+from gitops_ml.metric_registry import label, lower_is_better, metric_sets, per_class_name
 from gitops_ml.scoring import Difference, family_level
+from gitops_ml.tasks import TASKS, Task
 
 REGRESSION_TESTS: tuple[str, ...] = ("paired_bootstrap", "none")
+# The keys `gates:` had before it was per task: a file that still has them is told where they went.
+FLAT_KEYS: tuple[str, ...] = (
+    "min",
+    "max_regression",
+    "max_parity_diff",
+    "max_label_flips",
+    "max_slice_gap",
+)
 
 
-class GateParams(ParamsModel):
-    """The `gates:` section; a repository without it simply has no gates."""
+class TaskGates(ParamsModel):
+    """The gates of one task (`gates.<task>`): floors, regressions, slice gaps, ONNX parity.
+
+    `max_parity_diff` is the export parity in the task's own terms (metrics/export.json): the
+    largest |Δp| for a classifier, the largest |Δŷ| relative to the target's spread for a
+    regressor."""
 
     minimum: dict[str, float] = Field(default_factory=dict, alias="min")
     max_regression: dict[str, float] = Field(default_factory=dict)
     max_parity_diff: float | None = None
-    max_label_flips: int | None = None
-    regression_test: str = "paired_bootstrap"
     max_slice_gap: dict[str, float] = Field(default_factory=dict)
+
+
+class ClassifierGates(TaskGates):
+    """A classifier's gates also bound the labels ONNX and scikit-learn disagree on."""
+
+    max_label_flips: int | None = None
+
+
+class GatesSection(ParamsModel):
+    """The `gates:` section as the file holds it: one section per task, plus the shared keys.
+    Only the section of the contract's task applies; every section is checked, so a gate on a
+    metric its task does not have is refused whatever the contract says today."""
+
+    regression_test: str = "paired_bootstrap"
+    binary: ClassifierGates | None = None
+    multiclass: ClassifierGates | None = None
+    regression: TaskGates | None = None
 
     def check(self) -> None:
         if self.regression_test not in REGRESSION_TESTS:
@@ -45,21 +73,85 @@ class GateParams(ParamsModel):
                 f"{did_you_mean(self.regression_test, REGRESSION_TESTS)}; expected one of "
                 f"{list(REGRESSION_TESTS)}"
             )
-        for name, allowed in self.max_slice_gap.items():
-            if name not in SLICE_METRICS:
+        for task in TASKS:
+            rules = getattr(self, task)
+            if rules is not None:
+                _check_task(task, rules)
+
+    def for_task(self, task: Task) -> GateParams:
+        """The gates that apply to a review of a `task` model (none when its section is absent)."""
+        rules: TaskGates = getattr(self, task) or TaskGates()
+        return GateParams(task=task, regression_test=self.regression_test, **dict(rules))
+
+
+# The cost view's metrics (evaluate's `business`), gated like test metrics where a task has one.
+BUSINESS: tuple[str, ...] = ("cost_per_1000", "cost_per_1000_at_best")
+
+
+def gate_metrics(task: str) -> tuple[str, ...]:
+    """The metrics a `min` or `max_regression` gate of `task` may name: its test metrics, its
+    per-class ones (`recall[<class>]`) and, when the task has a cost view, the costs."""
+    sets = metric_sets(task)
+    per_class = tuple(f"{family}[<class>]" for family in sets.per_class)
+    return (*sets.test, *per_class, *(BUSINESS if sets.cost is not None else ()))
+
+
+def _gatable(task: str, name: str) -> bool:
+    family, class_name = per_class_name(name)
+    if class_name is not None:
+        return family in metric_sets(task).per_class
+    return name in gate_metrics(task)
+
+
+def _check_task(task: str, rules: TaskGates) -> None:
+    where = f"gates.{task}"
+    valid = gate_metrics(task)
+    for kind, names in (("min", rules.minimum), ("max_regression", rules.max_regression)):
+        for name in names:
+            if not _gatable(task, name):
                 raise ConfigError(
-                    f"params.yaml: unknown metric 'gates.max_slice_gap.{name}'"
-                    f"{did_you_mean(name, SLICE_METRICS)}; slice metrics: {list(SLICE_METRICS)}"
+                    f"params.yaml: '{where}.{kind}.{name}' is not a {task} metric"
+                    f"{did_you_mean(name, valid)}; {task} metrics: {', '.join(valid)}"
                 )
-            if allowed < 0:
-                raise ConfigError(f"params.yaml: 'gates.max_slice_gap.{name}' must be >= 0")
-        for name, allowed in self.max_regression.items():
-            if allowed < 0:
-                raise ConfigError(f"params.yaml: 'gates.max_regression.{name}' must be >= 0")
-        if self.max_label_flips is not None and self.max_label_flips < 0:
+    for name in rules.minimum:
+        if lower_is_better(name):
             raise ConfigError(
-                f"params.yaml: 'gates.max_label_flips' must be >= 0, got {self.max_label_flips}"
+                f"params.yaml: '{where}.min.{name}': {label(name)} is lower-is-better, a floor "
+                "never fails; gate it with max_regression"
             )
+    slice_metrics = metric_sets(task).slice
+    for name in rules.max_slice_gap:
+        if name not in slice_metrics:
+            raise ConfigError(
+                f"params.yaml: unknown metric '{where}.max_slice_gap.{name}'"
+                f"{did_you_mean(name, slice_metrics)}; {task} slice metrics: "
+                f"{', '.join(slice_metrics)}"
+            )
+    for kind, limits in (
+        ("max_regression", rules.max_regression),
+        ("max_slice_gap", rules.max_slice_gap),
+    ):
+        for name, allowed in limits.items():
+            if allowed < 0:
+                raise ConfigError(f"params.yaml: '{where}.{kind}.{name}' must be >= 0")
+    flips = getattr(rules, "max_label_flips", None)
+    if flips is not None and flips < 0:
+        raise ConfigError(f"params.yaml: '{where}.max_label_flips' must be >= 0, got {flips}")
+    if rules.max_parity_diff is not None and rules.max_parity_diff < 0:
+        raise ConfigError(f"params.yaml: '{where}.max_parity_diff' must be >= 0")
+
+
+class GateParams(ParamsModel):
+    """The gates of one review: the contract's task's section of `gates:` and the shared keys
+    (`GatesSection.for_task`); empty when params.yaml has no gates for the task."""
+
+    task: Task
+    regression_test: str = "paired_bootstrap"
+    minimum: dict[str, float] = Field(default_factory=dict)
+    max_regression: dict[str, float] = Field(default_factory=dict)
+    max_parity_diff: float | None = None
+    max_label_flips: int | None = None
+    max_slice_gap: dict[str, float] = Field(default_factory=dict)
 
     def interval_level(self) -> float:
         """The level of every PR − base interval: the regression gates are one decision, so
@@ -67,10 +159,20 @@ class GateParams(ParamsModel):
         return family_level(len(self.max_regression))
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> GateParams:
-        if params.get("gates") is None:
-            return cls()
-        return read_section(cls, params, "gates")
+    def from_params(cls, params: Mapping[str, Any], task: Task) -> GateParams:
+        """The gates of `task` from parsed params (all of `gates:` checked)."""
+        raw = params.get("gates")
+        if raw is None:
+            return cls(task=task)
+        old = [key for key in FLAT_KEYS if isinstance(raw, Mapping) and key in raw]
+        if old:
+            where = getattr(params, "path", paths.PARAMS)
+            raise ConfigError(
+                f"{where}: 'gates.{old[0]}' belongs to a task now: move "
+                f"{', '.join(old)} under 'gates.<task>' ({', '.join(TASKS)}), e.g. "
+                f"'gates.binary.{old[0]}'"
+            )
+        return read_section(GatesSection, params, "gates").for_task(task)
 
 
 def level_text(level: float) -> str:
@@ -107,10 +209,6 @@ def check_gates(
         gate = f"min {name}"
         if value is None:
             results.append(GateResult(gate, False, f"{name} missing from the PR metrics", name))
-        elif lower_is_better(name):
-            results.append(
-                GateResult(gate, False, f"{name} is lower-is-better; use max_regression", name)
-            )
         else:
             ok = value >= floor
             rel = "≥" if ok else "<"
@@ -191,16 +289,25 @@ def _slice_gap_gates(
     return results
 
 
+# What `max_parity_diff` bounds per task: the key of metrics/export.json's `parity` and its words.
+PARITY_DIFF: dict[str, tuple[str, str]] = {
+    "binary": ("max_abs_diff", "max |Δp|"),
+    "multiclass": ("max_abs_diff", "max |Δp|"),
+    "regression": ("max_relative_diff", "max |Δŷ| / target spread"),
+}
+
+
 def _parity_gates(gates: GateParams, parity: Mapping[str, Any] | None) -> list[GateResult]:
     if not parity:
         return [GateResult("ONNX parity", False, f"{paths.EXPORT_METRICS} has no parity results")]
     results = []
     if gates.max_parity_diff is not None:
-        diff = parity.get("max_abs_diff")
+        key, shown = PARITY_DIFF[gates.task]
+        diff = parity.get(key)
         ok = diff is not None and float(diff) <= gates.max_parity_diff
-        shown = "missing" if diff is None else f"{float(diff):.2e}"
+        value = "missing" if diff is None else f"{float(diff):.2e}"
         results.append(
-            GateResult("ONNX parity", ok, f"max |Δp| {shown}, allowed {gates.max_parity_diff:.0e}")
+            GateResult("ONNX parity", ok, f"{shown} {value}, allowed {gates.max_parity_diff:.0e}")
         )
     if gates.max_label_flips is not None:
         flips = parity.get("label_flips")

@@ -1,4 +1,5 @@
-"""The paired base-vs-PR comparison: both models scored on the PR's test rows.
+"""The paired base-vs-PR comparison: both models scored on the PR's test rows, every metric of
+the contract's task (gitops_ml.scoring computes them per task).
 
 Comparing a PR value with the base's own bootstrap interval mixes two sources of noise and
 misses the point: on a small test set a change of seed can cross a gate while a real
@@ -15,7 +16,7 @@ differ (a data change), the report falls back to the unpaired comparison and say
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from gitops_ml.config import EvaluateParams
 from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.markdown import escape
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.release.versions import lock_hashes
 from gitops_ml.scoring import CI_LEVEL, Difference, paired_differences
 
@@ -78,8 +80,17 @@ def base_model_bytes(base_sha: str, md5: str, root: str | Path = ".") -> bytes:
     return data
 
 
-def onnx_probabilities(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """Positive-class probabilities of an ONNX model for `frame` (inputs named by the model)."""
+# Which ONNX output holds a task's prediction and how it becomes `tasks.predictions`' shape.
+ONNX_PREDICTION: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "binary": ("probabilities", lambda out: out[:, 1]),
+    "multiclass": ("probabilities", lambda out: out),
+    "regression": ("variable", lambda out: out.reshape(len(out))),
+}
+
+
+def onnx_predictions(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """What an ONNX model predicts for `frame` (inputs named by the model), in the shape
+    `gitops_ml.tasks.predictions` gives for the contract's task."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -91,8 +102,14 @@ def onnx_probabilities(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contrac
         raise Unavailable(
             f"the base model takes input(s) the PR's contract no longer has: {escape(missing)}"
         )
-    (probabilities,) = session.run(["probabilities"], {name: feeds[name] for name in wanted})
-    return np.asarray(probabilities, dtype=np.float64)[:, 1]
+    output, shaped = ONNX_PREDICTION[contract.task]
+    if output not in {o.name for o in session.get_outputs()}:
+        raise Unavailable(
+            f"the base model has no `{output}` output: it was not trained for a "
+            f"{contract.task} target"
+        )
+    (predicted,) = session.run([output], {name: feeds[name] for name in wanted})
+    return shaped(np.asarray(predicted, dtype=np.float64))
 
 
 def compare_models(
@@ -135,11 +152,11 @@ def compare_models(
             raise Unavailable(escape(exc)) from None
         test = gio.read_table(root / paths.TEST)
         y = target_vector(test, contract)
-        p_pr = onnx_probabilities((root / paths.MODEL_ONNX).read_bytes(), test, contract)
-        p_base = onnx_probabilities(base_model_bytes(base_sha, base_model, root), test, contract)
+        p_pr = onnx_predictions((root / paths.MODEL_ONNX).read_bytes(), test, contract)
+        p_base = onnx_predictions(base_model_bytes(base_sha, base_model, root), test, contract)
     except Unavailable as exc:
         return Comparison(paired=False, note=str(exc))
-    costs = evaluate.cost_pair
+    costs = evaluate.cost_pair if metric_sets(contract.task).cost is not None else None
     base_threshold, pr_threshold = (t if t is not None else evaluate.threshold for t in thresholds)
     differences = paired_differences(
         y,
@@ -151,6 +168,8 @@ def compare_models(
         costs,
         level=level,
         training_sd=training_sd,
+        task=contract.task,
+        classes=contract.classes,
     )
     return Comparison(
         paired=True,

@@ -24,6 +24,7 @@ import yaml
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import load_params
+from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
@@ -63,6 +64,7 @@ class ReviewInputs:
     base_sha: str
     metrics: dict[str, dict[str, dict[str, Any]]]  # dvc metrics diff --all --json
     params: dict[str, dict[str, dict[str, Any]]]  # dvc params diff --all --json
+    gates: GateParams  # the contract's task's gates (its `task` is the task of the review)
     base_plots: dict[str, Any] = field(default_factory=dict)  # path -> parsed JSON
     pr_plots: dict[str, Any] = field(default_factory=dict)
     base_lock: dict[str, Any] | None = None
@@ -70,7 +72,6 @@ class ReviewInputs:
     stale_files: list[str] = field(default_factory=list)  # repo_state.changed_files
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
-    gates: GateParams = field(default_factory=GateParams)
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
     base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
     pr_slices: dict[str, Any] = field(default_factory=dict)
@@ -162,6 +163,7 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
     metrics, params, status, errors = _dvc_diffs(base_sha)
     workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
     raw_params = load_params(params_path)
+    task = load_contract(paths.CONTRACT).task
     inputs = ReviewInputs(
         base_rev=base_rev,
         base_sha=base_sha,
@@ -174,7 +176,7 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         stale_files=changed_files("."),
         status=status,
         load_errors=errors,
-        gates=GateParams.from_params(raw_params),
+        gates=GateParams.from_params(raw_params, task),
         base_slices=(_parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}).get("slices") or {},
         pr_slices=(_read_json(EVALUATE) or {}).get("slices") or {},
     )

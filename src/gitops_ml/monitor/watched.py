@@ -1,0 +1,129 @@
+"""What the drift check watches of a model and its outcomes, per task: one table.
+
+A model's predictions are read in the shape `gitops_ml.tasks` gives them, from the ONNX model
+or from the prediction log: binary the positive class's probability (n,), multiclass one
+probability per class in `Contract.classes` order (n, k), regression the predicted value (n,).
+The profile and the check then treat one column derived from them like a feature: the score
+(binary) and the predicted value (regression) like a numeric feature, on the reference-quantile
+grid; the predicted class (multiclass) like a categorical one, by its class shares.
+
+Outcomes are read as the data spells the target (the contract's tokens for binary, a class as
+written for multiclass, a number for regression) and kept as float codes, NaN while unknown:
+binary 0/1, multiclass the index into `Contract.classes`, regression the value itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.coercion import parse_column
+from gitops_ml.contract import Contract
+
+Kind = Literal["numeric", "categorical"]
+OutcomeKind = Literal["rate", "numeric", "categorical"]
+
+
+def _positive_column(output: np.ndarray) -> np.ndarray:
+    return np.asarray(output[:, 1], dtype=np.float64)
+
+
+def _every_column(output: np.ndarray) -> np.ndarray:
+    return np.asarray(output, dtype=np.float64)
+
+
+def _first_column(output: np.ndarray) -> np.ndarray:
+    return np.asarray(output, dtype=np.float64).reshape(len(output), -1)[:, 0]
+
+
+def _as_is(predictions: np.ndarray, contract: Contract) -> np.ndarray:
+    return predictions
+
+
+def _predicted_class(predictions: np.ndarray, contract: Contract) -> np.ndarray:
+    """The class with the highest probability (the first on a tie, as scikit-learn's predict)."""
+    return np.asarray(contract.classes, dtype=object)[np.argmax(predictions, axis=1)]
+
+
+def _numbers(values: pd.Series, contract: Contract) -> np.ndarray:
+    return values.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _class_index(values: pd.Series, contract: Contract) -> np.ndarray:
+    """The index into the classes; NaN for a missing outcome and for a class not listed."""
+    index = {name: float(i) for i, name in enumerate(contract.classes)}
+    text = values.astype(object)
+    return np.asarray([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in text])
+
+
+@dataclass(frozen=True)
+class Watch:
+    """The per-task facts of monitoring (see the module docstring)."""
+
+    kind: Kind  # the watched column is profiled and compared like a feature of this kind
+    watched: str  # what it is, for people
+    onnx_output: str  # the ONNX output the predictions come from (gitops_ml.tasks)
+    from_onnx: Callable[[np.ndarray], np.ndarray]  # that output → the predictions' shape
+    logged: str  # the prediction log's key in "prediction" (docs/interfaces.md)
+    column: Callable[[np.ndarray, Contract], np.ndarray]  # predictions → the watched column
+    codes: Callable[[pd.Series, Contract], np.ndarray]  # the target as read → float codes
+    outcomes: OutcomeKind  # the target's reference: a rate, a quantile grid, class counts
+    per_class: bool = False  # predictions hold one probability per class: (n, k)
+
+
+WATCHES: dict[str, Watch] = {
+    "binary": Watch(
+        "numeric", "score", "probabilities", _positive_column, "score", _as_is, _numbers, "rate"
+    ),
+    "multiclass": Watch(
+        "categorical",
+        "predicted class",
+        "probabilities",
+        _every_column,
+        "probabilities",
+        _predicted_class,
+        _class_index,
+        "categorical",
+        per_class=True,
+    ),
+    "regression": Watch(
+        "numeric",
+        "predicted value",
+        "variable",
+        _first_column,
+        "value",
+        _as_is,
+        _numbers,
+        "numeric",
+    ),
+}
+
+
+def watch(contract: Contract) -> Watch:
+    """The row of the contract's task."""
+    return WATCHES[contract.task]
+
+
+def watched_column(predictions: np.ndarray, contract: Contract) -> np.ndarray:
+    """The column the check compares: the score, the predicted class or the predicted value."""
+    return watch(contract).column(predictions, contract)
+
+
+def outcome_codes(values: pd.Series, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, bad): the target as the data spells it, read with the contract's encoding and
+    its target type, as float codes (NaN = not known yet); `bad` marks values that are not a
+    value of the target (a word where a number belongs, a class the contract does not list)."""
+    target = contract.column(contract.target)
+    parsed = parse_column(values.reset_index(drop=True), target.type, contract.encoding)
+    codes = watch(contract).codes(parsed.values, contract)
+    present = parsed.values.notna().to_numpy()
+    return codes, parsed.bad | (present & np.isnan(codes))
+
+
+def classes_hint(contract: Contract) -> str:
+    """ "; its classes are [...]" for an error about a multiclass outcome, else ""."""
+    return f"; its classes are {list(contract.classes)}" if contract.classes else ""
