@@ -26,6 +26,7 @@ import onnxruntime as ort
 import pandas as pd
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
@@ -143,6 +144,13 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
     task's outputs (`tasks.TASKS`: `label` and `probabilities`, or `variable`)."""
     names = contract.onnx_inputs
     spec = EXPORTS[contract.task]
+    kind = {True: "classifier", False: "regressor"}
+    if is_classifier(model) is not task_spec(contract.task).classification:
+        raise ExportError(
+            f"the model is a {kind[is_classifier(model)]} but the contract's task is "
+            f"{contract.task}, which needs a {kind[task_spec(contract.task).classification]}: "
+            "train it on this contract (`dvc repro train`)"
+        )
     initial_types = [
         (
             names[c.name],
