@@ -145,11 +145,11 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
     names = contract.onnx_inputs
     spec = EXPORTS[contract.task]
     kind = {True: "classifier", False: "regressor"}
-    if is_classifier(model) is not task_spec(contract.task).classification:
+    has, needs = is_classifier(model), task_spec(contract.task).classification
+    if has is not needs:
         raise ExportError(
-            f"the model is a {kind[is_classifier(model)]} but the contract's task is "
-            f"{contract.task}, which needs a {kind[task_spec(contract.task).classification]}: "
-            "train it on this contract (`dvc repro train`)"
+            f"the model is a {kind[has]} but the contract's task is {contract.task}, which "
+            f"needs a {kind[needs]}: train it on this contract (`dvc repro train`)"
         )
     initial_types = [
         (
