@@ -94,7 +94,7 @@ def _passthrough() -> str:
 
 
 def _far_constant() -> SimpleImputer:
-    """Random forests need a value for NaN: one far outside every real value (see above)."""
+    """Random forests need a value for NaN: one far outside every real value (module docstring)."""
     return SimpleImputer(strategy="constant", fill_value=RANDOM_FOREST_MISSING_VALUE)
 
 
