@@ -1,4 +1,4 @@
-"""train: fit the estimator named by `model.type` inside a scikit-learn Pipeline.
+"""train: fit the estimator of `model.type` for the contract's task inside a scikit-learn Pipeline.
 
 Feature engineering lives in the Pipeline (ColumnTransformer), so the exported ONNX graph takes
 the raw contract columns and serving needs no preprocessing code. Every transformer used here
