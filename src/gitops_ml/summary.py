@@ -34,7 +34,7 @@ def render_summary(
         "",
         f"{'metric':<12}{'test':>8}   {'95% interval':<18}{'CV mean ± std':>16}",
     ]
-    for key in metric_sets(evaluation.task).test:
+    for key in metric_sets(evaluation.task).test:  # per-class metrics: in the model card
         name = SHORT_LABELS.get(key, label(key))
         value, ci = evaluation.test.get(key), evaluation.ci95.get(key)
         interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
