@@ -103,9 +103,10 @@ def set_param(text: str, dotted: str, value: Any) -> str:
 
 
 def parse_change(text: str) -> tuple[str, Any]:
+    """`--change KEY=VALUE` (argparse reports a malformed one as a usage error, exit 2)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise DemoError(f"--change {text!r}: expected KEY=VALUE, e.g. model.seed=7")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. model.seed=7")
     return key, yaml.safe_load(value)
 
 
