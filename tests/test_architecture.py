@@ -89,7 +89,6 @@ def test_the_domain_lives_in_data_and_params_not_in_template_code() -> None:
 # A module leaves this list when its mirrored test module exists (the test below says so).
 SERVING_AREA = "tests/serving/ is the serving area's; tested there by behaviour (test_serving_*)"
 UNMIRRORED = {
-    "src/gitops_ml/contract.py": "tests/test_unknown_keys.py, test_tasks.py, test_coercion.py",
     "src/gitops_ml/monitor/findings.py": "tests/monitor/test_monitor_report.py",
     "src/gitops_ml/monitor/readers.py": "tests/monitor/test_drift*.py, test_windows.py",
     "src/gitops_ml/monitor/watched.py": "tests/monitor/test_drift*.py",
