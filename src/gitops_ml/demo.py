@@ -31,7 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -39,6 +39,9 @@ from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import evaluate_metrics_from_json, read_evaluate_metrics
 from gitops_ml.markdown import num
+
+if TYPE_CHECKING:  # the release tools are imported where a step needs them
+    from gitops_ml.release.deploy import Deployment
 
 # The drifted window (`gitops-ml simulate --scenario`): the first numeric feature of the contract
 # moved by one reference standard deviation, so it works on any fork's data.
@@ -273,7 +276,7 @@ class Demo:
 
     # -- release helpers -----------------------------------------------------------------------
 
-    def current(self) -> Any:
+    def current(self) -> Deployment:
         from gitops_ml.release.deploy import read_current
 
         current = read_current(self.deployments)
@@ -281,12 +284,12 @@ class Demo:
             raise DemoError(f"nothing is deployed in {self.deployments}")
         return current
 
-    def deploy(self) -> Any:
+    def deploy(self) -> Deployment:
         self.sh("gitops-ml", "deploy-local", "--deployments", str(self.deployments), "--tag")
         self.push()
         return self.current()
 
-    def pin_staging(self, deployment: Any) -> str:
+    def pin_staging(self, deployment: Deployment) -> str:
         """Pin staging to what was deployed. Locally the bundle stands in for the image, so
         the digest is its metadata's sha256 (which names the model's and contract's hashes)."""
         metadata = self.deployments / deployment.bundle / "metadata.json"
@@ -361,14 +364,16 @@ class Demo:
             )
         return branch
 
-    def merge(self, branch: str) -> Any:
+    def merge(self, branch: str) -> Deployment:
+        from gitops_ml.release.deploy import is_running
+
         before = self.current()
         self.sh("git", "switch", "--quiet", "main")
         self.sh("git", "merge", "--quiet", "--no-ff", branch, "--message", f"Merge {branch}")
         self.push()
         bump = self.call("gitops-ml", "version", "--next").stderr.strip()
         deployment = self.deploy()
-        if _alive(before.pid):
+        if is_running(self.deployments, before):
             raise DemoError(f"v{before.version} (pid {before.pid}) is still running")
         self.pin_staging(deployment)
         (self.out / "status.txt").write_text(self.sh("gitops-ml", "status"))
@@ -381,7 +386,7 @@ class Demo:
         )
         return deployment
 
-    def traffic(self, deployment: Any) -> None:
+    def traffic(self, deployment: Deployment) -> None:
         from gitops_ml.contract import load_contract
 
         traffic = self.out / "traffic"
@@ -468,7 +473,7 @@ class Demo:
         source = f"{rev}:{paths.EVALUATE_METRICS}"
         return evaluate_metrics_from_json(self.sh("git", "show", source), source).test.get(key)
 
-    def broken_bundle(self, deployment: Any) -> None:
+    def broken_bundle(self, deployment: Deployment) -> None:
         from gitops_ml.release.bundle import load_bundle
         from gitops_ml.release.deploy import smoke_test
 
@@ -536,14 +541,6 @@ def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
     while (count := _lines(path)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
     return count
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 # ---------------------------------------------------------------------------------------------
