@@ -63,6 +63,26 @@ def test_any_metric_name_is_read_so_a_task_adds_metrics_without_a_change_here() 
     assert metrics.cv["mean_absolute_error"].std == 0.1
 
 
+def test_the_task_is_read_with_a_multiclass_confusion_matrix_and_defaults_to_binary() -> None:
+    multiclass = {
+        **MINIMAL,
+        "task": "multiclass",
+        "confusion_matrix": {
+            "classes": ["a", "b", "c"],
+            "counts": [[5, 1, 0], [0, 4, 2], [1, 0, 7]],
+        },
+    }
+
+    metrics = parse_evaluate_metrics(multiclass)
+
+    assert metrics.task == "multiclass" and parse_evaluate_metrics(MINIMAL).task == "binary"
+    assert metrics.confusion_matrix is not None
+    assert metrics.confusion_matrix.classes == ["a", "b", "c"]
+    assert metrics.confusion_matrix.counts[2] == [1, 0, 7]
+    with pytest.raises(EvaluateMetricsError, match="field 'task': Input should be 'binary'"):
+        parse_evaluate_metrics({**MINIMAL, "task": "ranking"})
+
+
 def test_a_slice_group_holds_its_counts_and_any_metric() -> None:
     groups = parse_evaluate_metrics(SLICED).slices["plan"].groups
 

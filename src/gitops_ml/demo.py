@@ -551,7 +551,7 @@ def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("build/demo"), help="scratch directory")
     parser.add_argument(
-        "--rows", type=int, default=3000, help="rows the generator makes (data.source: synthetic)"
+        "--rows", type=int, default=3000, help="rows the generator makes (stage generate)"
     )
     parser.add_argument(
         "--change",

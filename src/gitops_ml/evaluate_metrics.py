@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError, invalid_field
+from gitops_ml.tasks import Task
 
 
 class _Section(BaseModel):
@@ -76,14 +77,25 @@ class Slice(_Section):
     gap: dict[str, float | None]  # largest gap between groups that are not small, per metric
 
 
-class EvaluateMetrics(_Section):
-    """The whole file: the test metrics, and what the stage adds to them (intervals,
-    cross-validation, the counts at the decision threshold, …) when it computed them."""
+class ConfusionMatrix(_Section):
+    """A multiclass model's test rows counted by actual class (row) and predicted class
+    (column), both in `classes` order (the contract's)."""
 
+    classes: list[str]
+    counts: list[list[int]]
+
+
+class EvaluateMetrics(_Section):
+    """The whole file: the task, test metrics with their intervals, cross-validation, the
+    counts at the decision threshold (binary) or the confusion matrix (multiclass) and the
+    optional sections."""
+
+    task: Task = "binary"  # files written before tasks are binary
     test: dict[str, float | None]
     ci95: dict[str, Interval] = {}
     cv: dict[str, Spread] = {}
     confusion: dict[str, int] = {}
+    confusion_matrix: ConfusionMatrix | None = None
     rows: Rows | None = None
     business: Business | None = None
     training_noise: TrainingNoise | None = None

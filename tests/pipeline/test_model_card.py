@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from metrics_files import DATA, EVALUATION, EXPORT, SHA, VALIDATION
-from project_fixtures import fixture_params
+from project_fixtures import fixture_params, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.contract import Contract, parse_contract
-from gitops_ml.evaluate_metrics import parse_evaluate_metrics
+from gitops_ml.evaluate_metrics import EvaluateMetrics, parse_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
+from gitops_ml.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[2]
 EVALUATED = parse_evaluate_metrics(EVALUATION)
@@ -186,3 +188,140 @@ def test_card_lists_slice_metrics_and_their_gaps(card: str) -> None:
     assert "| false | 8,400 | 0.8600 | 0.5700 | 0.180 | 0.0120 |" in card
     assert "`senior_citizen`: largest gap between groups: ROC AUC 0.0200, recall 0.0500" in card
     assert "Per-group metrics cover `senior_citizen` only" in card
+
+
+# --------------------------------------------------------------------------------------------
+# Every task: the card says what the model predicts and quotes the task's own metrics.
+# --------------------------------------------------------------------------------------------
+
+
+def task_evaluation(contract: Contract) -> EvaluateMetrics:
+    """evaluate.json of `contract`'s task, with made-up values for each of its metrics."""
+    metrics = metric_sets(contract.task, contract.classes)
+    values = {name: round(0.5 + i / 100, 4) for i, name in enumerate(metrics.test)}
+    k = len(contract.classes)
+    matrix = {
+        "classes": list(contract.classes),
+        "counts": [[9 * (i == j) + j for j in range(k)] for i in range(k)],
+    }
+    return parse_evaluate_metrics(
+        {
+            "task": contract.task,
+            "test": values,
+            "ci95": {name: {"low": v - 0.05, "high": v + 0.05} for name, v in values.items()},
+            "cv": {name: {"mean": values[name], "std": 0.01} for name in metrics.cv},
+            "rows": {"test": 89},
+            **({"confusion_matrix": matrix} if k else {}),
+        }
+    )
+
+
+# What export writes for a regressor: its parity measure, no labels to flip.
+REGRESSION_EXPORT = {
+    **EXPORT,
+    "parity": {
+        "measure": "max |Δŷ| / sd(y)",
+        "max_abs_diff": 3.1e-7,
+        "rows_checked": 101,
+        "tolerance": 1e-4,
+        "slices": {"test": {"rows": 89, "max_abs_diff": 3.1e-7}},
+    },
+}
+
+
+# What split writes about the target per task, besides the rows (metrics/data.json).
+TARGET_SUMMARIES: dict[str, dict[str, Any]] = {
+    "regression": {
+        "target_mean": {"train": 152.13, "test": 150.2},
+        "target_std": {"train": 77.09, "test": 80.0},
+    },
+    "multiclass": {
+        "class_shares": {
+            "train": {"class_0": 0.331, "class_1": 0.401, "class_2": 0.268},
+            "test": {"class_0": 0.333, "class_1": 0.389, "class_2": 0.278},
+        }
+    },
+}
+
+
+def task_card(task: Task, params: dict[str, Any]) -> str:
+    contract = task_fixture(task).contract
+    data = {**STRATIFIED, "positive_rate": None, **TARGET_SUMMARIES[task]}
+    export = REGRESSION_EXPORT if task == "regression" else EXPORT
+    return render_model_card(
+        params, contract, export, data=data, evaluation=task_evaluation(contract)
+    )
+
+
+def test_a_regression_card_speaks_of_the_value_it_predicts_and_its_errors(
+    params: dict[str, Any],
+) -> None:
+    card = task_card("regression", params)
+
+    assert "| task | regression: the model gives the value of the target |" in card
+    assert "| outputs | `variable` = the predicted value of `progression` |" in card
+    assert "- Estimate `progression` for rows shaped like `diabetes-progression`" in card
+    assert "Target: `progression`, a number (0 … 400): a quantitative measure" in card
+    assert "| RMSE | 0.5000 | 0.4500 – 0.5500 | lower |" in card
+    assert "| R² | 0.5200 | 0.4700 – 0.5700 | higher |" in card
+    assert "| median absolute error | 0.5300 |" in card
+    assert "(5 folds):" in card and "| MAE | 0.5100 | 0.0100 |" in card
+    assert "- `progression`: mean 152.1 (sd 77.09) in training, 150.2 (sd 80) in test." in card
+    assert (
+        "Parity with scikit-learn: max &#124;Δŷ&#124; / sd(y) 3.10e-07 (tolerance 1e-04) on" in card
+    )
+    assert "| test | 89 | 3.10e-07 |\n" in card and "flips" not in card
+    for binary_only in (
+        "threshold",
+        "Positive rate",
+        "probability that",
+        "ROC AUC",
+        "stratified f",
+    ):
+        assert binary_only not in card, binary_only
+
+
+def test_a_multiclass_card_names_the_classes_in_output_order_and_quotes_each_ones_recall(
+    params: dict[str, Any],
+) -> None:
+    card = task_card("multiclass", params)
+
+    assert "| task | multiclass: the model gives the probability of each class |" in card
+    assert (
+        "`probabilities[:, i]` = probability of the i-th class of `class_0`, `class_1`, "
+        "`class_2`; `label` = the index of the most probable class"
+    ) in card
+    assert "into the 3 classes of `cultivar` by their most probable class" in card
+    assert "Target: `cultivar`, one of `class_0`, `class_1`, `class_2` (the model's" in card
+    assert "| macro-F1 | 0.5200 | 0.4700 – 0.5700 | higher |" in card
+    assert "| recall of class_1 | 0.5500 |" in card and "| precision of class_2 |" in card
+    assert "(5 stratified folds):" in card
+    assert "Class shares (training / test): `class_0` 33.1% / 33.3%, `class_1` 40.1%" in card
+    assert "| actual | class_0 | class_1 | class_2 |" in card
+    assert "| class_1 | 0 | 10 | 2 |" in card
+    assert "threshold" not in card and "Positive rate" not in card and "ROC AUC" not in card
+
+
+def test_class_names_from_the_data_reach_the_card_escaped() -> None:
+    contract = parse_contract(
+        {
+            "name": "tickets",
+            "columns": [
+                {"name": "length", "type": "int"},
+                {
+                    "name": "team",
+                    "type": "category",
+                    "role": "target",
+                    "task": "multiclass",
+                    "classes": ["a|b", "<b>ops</b>", "@billing"],
+                },
+            ],
+        }
+    )
+
+    card = render_model_card(
+        fixture_params(), contract, EXPORT, evaluation=task_evaluation(contract)
+    )
+
+    assert "| recall of a&#124;b |" in card and "&lt;b>ops&lt;/b>" in card
+    assert "<b>" not in card and "| recall of a|b" not in card and " @billing" not in card

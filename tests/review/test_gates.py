@@ -209,10 +209,12 @@ def test_gates_written_before_tasks_say_where_they_went() -> None:
 def test_the_regression_parity_gate_bounds_the_relative_difference_of_the_prediction() -> None:
     gates = GateParams(task="regression", max_parity_diff=1e-4)
 
-    (ok,) = check_gates(gates, {}, {}, {"max_relative_diff": 3e-7})
-    (bad,) = check_gates(gates, {}, {}, {"max_relative_diff": 2e-3, "max_abs_diff": 0.0})
+    measure = "max |Δŷ| / sd(y)"  # what metrics/export.json says its max_abs_diff measures
 
-    assert ok.passed and ok.detail == "max |Δŷ| / target spread 3.00e-07, allowed 1e-04"
+    (ok,) = check_gates(gates, {}, {}, {"max_abs_diff": 3e-7, "measure": measure})
+    (bad,) = check_gates(gates, {}, {}, {"max_abs_diff": 2e-3, "measure": measure})
+
+    assert ok.passed and ok.detail == "max |Δŷ| / sd(y) 3.00e-07, allowed 1e-04"
     assert not bad.passed
 
 

@@ -23,6 +23,7 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
+from test_report_tasks import multiclass_report
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
@@ -285,7 +286,11 @@ def _validation(rate: float) -> dict[str, Any]:
 def _lock(path: str) -> dict[str, Any]:
     return {
         "stages": {
-            "ingest": {"cmd": "gitops-ml ingest", "deps": [{"path": path, "md5": path}]},
+            "ingest": {
+                "cmd": "gitops-ml ingest",
+                "deps": [{"path": path, "md5": path}],
+                "params": {"params.yaml": {"data.source": path}},
+            },
             "train": {"cmd": "gitops-ml train", "outs": [{"path": "models/m", "md5": "1"}]},
         }
     }
@@ -313,10 +318,16 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         gates=GateParams(task="binary", minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
         base_slices=_slices(0.0),
         pr_slices=_slices(0.01),
-        base_source={"kind": "file", "source": "data/a.csv", "sha256": "1" * 64},
-        pr_source={"kind": "file", "source": source, "sha256": "2" * 64},
     )
     markdown = render(inputs).markdown
+    assert_shown(assert_inert(markdown, fenced=1))
+
+
+def test_a_multiclass_report_keeps_its_structure_whatever_the_classes_are() -> None:
+    """Class names reach the metric rows, the recall chart and the confusion matrix."""
+    markdown = multiclass_report(
+        classes=(HOSTILE[3], "a|b @octocat @some-org/some-team", HOSTILE[11])
+    )
     assert_shown(assert_inert(markdown, fenced=1))
 
 

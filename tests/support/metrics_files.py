@@ -10,6 +10,7 @@ SHA = "3f" * 32
 EXPORT: dict[str, Any] = {
     "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
     "parity": {
+        "measure": "max |Δp|",
         "max_abs_diff": 1.2e-7,
         "label_flips": 0,
         "rows_checked": 10200,

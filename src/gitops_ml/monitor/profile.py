@@ -23,10 +23,10 @@ from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.monitor.watched import watch, watched_column
 
 PROFILE_VERSION = 1
-METRIC_KEYS = ("roc_auc", "accuracy", "precision", "recall", "f1", "brier")
 
 
 class ProfileError(UserError):
@@ -122,13 +122,15 @@ def categorical_profile(
     }
 
 
-def training_metrics(evaluate: EvaluateMetrics | None) -> dict[str, Any] | None:
-    """The test metrics and their CIs from metrics/evaluate.json (see docs/interfaces.md)."""
+def training_metrics(evaluate: EvaluateMetrics | None, task: str) -> dict[str, Any] | None:
+    """The test metrics the drift check compares with (the task's monitor metrics) and their
+    CIs, from metrics/evaluate.json (see docs/interfaces.md)."""
     if evaluate is None:
         return None
+    names = metric_sets(task).monitor
     return {
-        "test": {k: evaluate.test[k] for k in METRIC_KEYS if k in evaluate.test},
-        "ci95": {k: evaluate.ci95[k].model_dump() for k in METRIC_KEYS if k in evaluate.ci95},
+        "test": {k: evaluate.test[k] for k in names if k in evaluate.test},
+        "ci95": {k: evaluate.ci95[k].model_dump() for k in names if k in evaluate.ci95},
         "rows": evaluate.rows.test if evaluate.rows else None,
     }
 
@@ -174,7 +176,7 @@ def build_profile(
         "timestamp": period,  # the training period: simulated traffic starts after it
         "score": None if scores is None else prediction_profile(scores, contract, settings),
         "threshold": threshold,
-        "metrics": training_metrics(evaluate),
+        "metrics": training_metrics(evaluate, contract.task),
         "model_sha256": model_sha256,
         "settings": {
             "bins": settings.bins,

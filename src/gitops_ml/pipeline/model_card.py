@@ -13,7 +13,7 @@ model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from gitops_ml.config import DataParams, EvaluateParams, ModelParams, SplitParam
 from gitops_ml.contract import Column, Contract
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import MISSING, cell, code, escape, num, table
-from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
-from gitops_ml.pipeline.source import SYNTHETIC
+from gitops_ml.metric_registry import label, metric, metric_sets
+from gitops_ml.tasks import TASKS, Task
 
 METRICS_FILES: dict[str, str] = {
     "data": Path(paths.DATA_METRICS).name,
@@ -61,6 +61,77 @@ def _positive(contract: Contract) -> str:
     return f"{code(contract.target)} = {escape(contract.positive_label)}"
 
 
+def _classes(contract: Contract) -> str:
+    return ", ".join(code(c) for c in contract.classes)
+
+
+def _range(contract: Contract) -> str:
+    text = _checks_text(contract.column(contract.target))
+    return f" ({text})" if text else ""
+
+
+@dataclass(frozen=True)
+class TaskWords:
+    """How the card speaks of a model of one task (the task is the contract's)."""
+
+    outputs: Callable[[Contract], str]  # what the ONNX model's outputs hold
+    use: Callable[[Contract], str]  # what a row's prediction is good for
+    aid: str  # how to use it
+    target: Callable[[Contract], str]  # the target, for the Inputs section
+    threshold: bool  # a decision threshold turns the prediction into a decision
+    limitation: tuple[str, ...]  # what the predictions are not (lines of one bullet)
+
+
+WORDS: dict[Task, TaskWords] = {
+    "binary": TaskWords(
+        outputs=lambda c: (
+            f"`probabilities[:, 1]` = probability that {_positive(c)} (compare "
+            "it with the decision threshold); `label` = the estimator's own 0.5 cut"
+        ),
+        use=lambda c: (
+            f"Rank rows shaped like {code(c.name)} (the data contract) by their "
+            f"probability that {_positive(c)},"
+        ),
+        aid="as a triage aid with the decision threshold below",
+        target=lambda c: f"{code(c.target)}, positive when {escape(c.positive_label)}",
+        threshold=True,
+        limitation=(
+            f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
+        ),
+    ),
+    "multiclass": TaskWords(
+        outputs=lambda c: (
+            "`probabilities[:, i]` = probability of the i-th class of "
+            f"{_classes(c)}; `label` = the index of the most probable class"
+        ),
+        use=lambda c: (
+            f"Sort rows shaped like {code(c.name)} (the data contract) into the "
+            f"{len(c.classes)} classes of {code(c.target)} by their most probable class,"
+        ),
+        aid="as a suggestion a person confirms, with the per-class recall below in mind",
+        target=lambda c: f"{code(c.target)}, one of {_classes(c)} (the model's output order)",
+        threshold=False,
+        limitation=(
+            "- The class probabilities are the estimator's own, not calibrated by the pipeline;",
+            "  a class with few test rows has wide intervals for its recall and precision.",
+        ),
+    ),
+    "regression": TaskWords(
+        outputs=lambda c: f"`variable` = the predicted value of {code(c.target)}",
+        use=lambda c: (
+            f"Estimate {code(c.target)} for rows shaped like {code(c.name)} (the data contract),"
+        ),
+        aid="as an estimate with the typical error (RMSE, MAE) below",
+        target=lambda c: f"{code(c.target)}, a number{_range(c)}",
+        threshold=False,
+        limitation=(
+            "- Each prediction is a point estimate without an interval of its own; values",
+            "  outside the range seen in training are not predicted well.",
+        ),
+    ),
+}
+
+
 def _checks_text(column: Column) -> str:
     checks = column.checks
     if checks.allowed:
@@ -86,12 +157,13 @@ def _model_section(params: CardParams, contract: Contract) -> list[str]:
                 ],
                 ["estimator", f"{code(model.type)} (scikit-learn Pipeline)"],
                 ["seed", model.seed],
-                ["decision threshold", params.evaluate.threshold],
-                [
-                    "outputs",
-                    f"`probabilities[:, 1]` = probability that {_positive(contract)} (compare "
-                    "it with the decision threshold); `label` = the estimator's own 0.5 cut",
-                ],
+                ["task", f"{contract.task}: the model gives {TASKS[contract.task].predicts}"],
+                *(
+                    [["decision threshold", params.evaluate.threshold]]
+                    if WORDS[contract.task].threshold
+                    else []
+                ),
+                ["outputs", WORDS[contract.task].outputs(contract)],
             ],
         ),
     ]
@@ -105,19 +177,19 @@ def _model_section(params: CardParams, contract: Contract) -> list[str]:
 
 
 def _intended_use_section(contract: Contract, costed: bool) -> list[str]:
+    words = WORDS[contract.task]
     use = (
         [
-            "  as a triage aid with the decision threshold below; the business view shows the",
+            f"  {words.aid}; the business view shows the",
             "  expected cost of that choice under the costs in `evaluate.costs`.",
         ]
         if costed
-        else ["  as a triage aid with the decision threshold below."]
+        else [f"  {words.aid}."]
     )
     return [
         "## Intended use",
         "",
-        f"- Rank rows shaped like {code(contract.name)} (the data contract) by their probability "
-        f"that {_positive(contract)},",
+        f"- {words.use(contract)}",
         *use,
         "- Out of scope: decisions with legal or similarly significant effect on a person,",
         "  populations unlike the training data, and reading the scores as causal effects.",
@@ -143,7 +215,7 @@ def _inputs_section(contract: Contract) -> list[str]:
         "",
         f"{len(contract.features)} features from the data contract (`{paths.CONTRACT}`); the "
         "ONNX model takes one `[N, 1]` input per feature (float32, or string for categories). "
-        f"Target: {code(contract.target)}, positive when {escape(contract.positive_label)}{about}.",
+        f"Target: {WORDS[contract.task].target(contract)}{about}.",
         "",
         *_lines(header, rows),
     ]
@@ -177,15 +249,30 @@ def _data_section(
         lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
         rows = data.get("rows") or {}
-        rate = data.get("positive_rate") or {}
+        rate = data.get("positive_rate")
         lines.append(
             f"- Rows: {num(rows.get('total'), ',')} in total, "
             f"{num(rows.get('train'), ',')} for training, {num(rows.get('test'), ',')} for test."
         )
-        lines.append(
-            f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
-            f"training, {num(rate.get('test'), '.1%')} in test."
-        )
+        if rate:
+            lines.append(
+                f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
+                f"training, {num(rate.get('test'), '.1%')} in test."
+            )
+        shares = data.get("class_shares") or {}
+        if shares:
+            train, test = shares.get("train") or {}, shares.get("test") or {}
+            listed = ", ".join(
+                f"{code(c)} {num(train.get(c), '.1%')} / {num(test.get(c), '.1%')}" for c in train
+            )
+            lines.append(f"- Class shares (training / test): {listed}.")
+        mean, sd = data.get("target_mean") or {}, data.get("target_std") or {}
+        if mean:
+            lines.append(
+                f"- {code(contract.target)}: mean {num(mean.get('train'), ',.4g')} (sd "
+                f"{num(sd.get('train'), ',.4g')}) in training, {num(mean.get('test'), ',.4g')} "
+                f"(sd {num(sd.get('test'), ',.4g')}) in test."
+            )
         lines.append(_split_text(data.get("split") or {}, params))
     if validation is None:
         lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
@@ -218,16 +305,23 @@ def _evaluation_section(
         return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
     threshold = _threshold(params, evaluation)
     test_rows = evaluation.rows.test if evaluation.rows else None
+    metrics = metric_sets(contract.task, contract.classes)
     rows = []
-    for key in TEST_METRICS:
+    for key in metrics.test:
         ci = evaluation.ci95.get(key)
         interval = f"{num(ci.low)} – {num(ci.high)}" if ci and ci.low is not None else MISSING
-        rows.append([label(key), num(evaluation.test.get(key)), interval, metric(key).better])
+        rows.append(
+            [escape(label(key)), num(evaluation.test.get(key)), interval, metric(key).better]
+        )
+    counted = (
+        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
+        if WORDS[contract.task].threshold
+        else ""
+    )
     lines = [
         "## Evaluation",
         "",
-        f"Test set: {num(test_rows, ',')} rows never seen in training. "
-        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
+        f"Test set: {num(test_rows, ',')} rows never seen in training. {counted}"
         "Intervals: percentile bootstrap over "
         f"{num(params.evaluate.bootstrap_samples, 'd')} resamples of the test set.",
         "",
@@ -235,13 +329,14 @@ def _evaluation_section(
     ]
     cv = evaluation.cv
     if cv:
+        stratified = "stratified " if TASKS[contract.task].classification else ""
         lines += [
             "Cross-validation on the training rows "
-            f"({num(params.evaluate.cv_folds, 'd')} stratified folds):",
+            f"({num(params.evaluate.cv_folds, 'd')} {stratified}folds):",
             "",
             *_lines(
                 ["metric", "mean", "std"],
-                [[label(k), num(cv[k].mean), num(cv[k].std)] for k in CV_METRICS if k in cv],
+                [[label(k), num(cv[k].mean), num(cv[k].std)] for k in metrics.cv if k in cv],
             ),
         ]
     confusion = evaluation.confusion
@@ -258,13 +353,28 @@ def _evaluation_section(
                 ],
             ),
         ]
+    matrix = evaluation.confusion_matrix
+    if matrix:
+        lines += [
+            "Confusion matrix on the test set (a row per actual class, a column per predicted "
+            "class, the most probable one):",
+            "",
+            *_lines(
+                ["actual", *(escape(c) for c in matrix.classes)],
+                [
+                    [escape(c), *(num(n, ",") for n in row)]
+                    for c, row in zip(matrix.classes, matrix.counts, strict=True)
+                ],
+            ),
+        ]
     return lines
 
 
-def _slices_section(evaluation: EvaluateMetrics | None) -> list[str]:
+def _slices_section(contract: Contract, evaluation: EvaluateMetrics | None) -> list[str]:
     slices = evaluation.slices if evaluation else {}
     if not slices:
         return []
+    shown = metric_sets(contract.task).slice
     lines = [
         "## Slices",
         "",
@@ -277,16 +387,16 @@ def _slices_section(evaluation: EvaluateMetrics | None) -> list[str]:
             [
                 escape(group) + (" (small)" if entry.small else ""),
                 num(entry.rows, ","),
-                *(num(entry.metric(m), metric(m).spec) for m in SLICE_METRICS),
+                *(num(entry.metric(m), metric(m).spec) for m in shown),
             ]
             for group, entry in slices[column].groups.items()
         ]
         gaps = slices[column].gap
-        gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in SLICE_METRICS)
+        gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in shown)
         lines += [
             f"{code(column)}: largest gap between groups: {gap_text}.",
             "",
-            *_lines(["group", "rows", *(label(m) for m in SLICE_METRICS)], rows),
+            *_lines(["group", "rows", *(label(m) for m in shown)], rows),
         ]
     return lines
 
@@ -341,22 +451,24 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
                 ["opset", onnx.get("opset", MISSING)],
             ],
         ),
-        f"Parity with scikit-learn: max |Δ probability| {num(parity.get('max_abs_diff'), '.2e')} "
-        f"(tolerance {num(parity.get('tolerance'), '.0e')}), "
-        f"{num(parity.get('label_flips'), 'd')} label flips on "
-        f"{num(parity.get('rows_checked'), ',')} rows.",
+        f"Parity with scikit-learn: {escape(parity.get('measure', MISSING))} "
+        f"{num(parity.get('max_abs_diff'), '.2e')} "
+        f"(tolerance {num(parity.get('tolerance'), '.0e')})"
+        + (f", {num(parity['label_flips'], 'd')} label flips" if "label_flips" in parity else "")
+        + f" on {num(parity.get('rows_checked'), ',')} rows.",
         "",
     ]
     slices = parity.get("slices") or {}
+    flips = any("label_flips" in entry for entry in slices.values())  # classifiers only
     if slices:
         lines += _lines(
-            ["slice", "rows", "max abs diff", "label flips"],
+            ["slice", "rows", "max abs diff", *(["label flips"] if flips else [])],
             [
                 [
                     escape(name),
                     num(slices[name].get("rows"), ","),
                     num(slices[name].get("max_abs_diff"), ".2e"),
-                    num(slices[name].get("label_flips"), "d"),
+                    *([num(slices[name].get("label_flips"), "d")] if flips else []),
                 ]
                 for name in sorted(slices)
             ],
@@ -369,10 +481,14 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
 
 
 def _limitations_section(
-    params: CardParams, data: Mapping[str, Any] | None, evaluation: EvaluateMetrics | None
+    params: CardParams,
+    contract: Contract,
+    data: Mapping[str, Any] | None,
+    evaluation: EvaluateMetrics | None,
 ) -> list[str]:
+    words = WORDS[contract.task]
     lines = ["## Limitations", ""]
-    if params.data.source == SYNTHETIC:
+    if params.data.source == paths.SYNTHETIC_DATA:
         lines.append(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
             "  describe the generator, not the world. Set `data.source` to your data first."
@@ -395,17 +511,18 @@ def _limitations_section(
         if slices
         else "- No column is marked `slice: true` in the contract, so no per-group metrics;"
     )
+    threshold = (
+        [
+            "  threshold and the business view depend on the costs in `params.yaml`, which are",
+            "  assumptions.",
+        ]
+        if evaluation and evaluation.business
+        else ["  threshold (`evaluate.threshold`) is a choice, not a property of the data."]
+    )
     lines += [
-        f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
-        *(
-            [
-                "  threshold and the business view depend on the costs in `params.yaml`, which are",
-                "  assumptions.",
-            ]
-            if evaluation and evaluation.business
-            else ["  threshold (`evaluate.threshold`) is a choice, not a property of the data."]
-        ),
-        "- Scores are correlational: a high score does not mean an action will change the outcome.",
+        *words.limitation,
+        *(threshold if words.threshold else []),
+        "- Predictions are correlational: they do not say that an action will change the outcome.",
         fairness,
         "  review the inputs above for attributes that are protected where you operate before",
         "  any decision about a person.",
@@ -454,10 +571,10 @@ def render_model_card(
     lines += _data_section(card_params, contract, data, validation)
     lines += _inputs_section(contract)
     lines += _evaluation_section(card_params, contract, evaluation)
-    lines += _slices_section(evaluation)
+    lines += _slices_section(contract, evaluation)
     lines += _business_section(card_params, evaluation)
     lines += _export_section(export)
-    lines += _limitations_section(card_params, data, evaluation)
+    lines += _limitations_section(card_params, contract, data, evaluation)
     lines += _reproduce_section()
     return "\n".join(lines).rstrip("\n") + "\n"
 
