@@ -225,13 +225,7 @@ class Demo:
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True)
         (self.out / MARKER).write_text("made by `gitops-ml demo`; deleted by its next run\n")
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=self.source,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        names = sorted(set(filter(None, listed.split("\0"))))
+        names = worktree_files(self.source)
         pointers = [name for name in names if name.endswith(".dvc")]
         tracked = dvc_tracked(self.source, pointers)
         missing = [name for name in tracked if not (self.source / name).exists()]
@@ -518,6 +512,18 @@ class Demo:
 
                 stop_local(self.deployments)
         return self.events
+
+
+def worktree_files(root: Path) -> list[str]:
+    """What a clone of the checkout at `root` would hold now: the files Git tracks and the new
+    ones it does not ignore (relative, sorted); the scratch copies start from these."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return sorted(set(filter(None, listed.split("\0"))))
 
 
 def dvc_tracked(root: Path, pointers: list[str]) -> list[str]:
