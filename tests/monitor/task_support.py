@@ -63,9 +63,10 @@ def build_task_project(task: str, directory: Path) -> TaskProject:
     predicted = predictions(model, model_frame(test, contract), task)
     evaluate = parse_evaluate_metrics(
         {
+            "task": task,
             "test": point_metrics(
                 target_vector(test, contract), predicted, task=task, classes=contract.classes
-            )
+            ),
         }
     )
     params = fixture_params()
