@@ -134,9 +134,9 @@ def record_rows(line: bytes) -> int:
     not one."""
     try:
         record = _load(line)
-        labels = record[7] if record[0] == COLUMNS_RECORD else record[6]
+        scores = record[8] if record[0] == COLUMNS_RECORD else record[7]
         rows = record[9] if record[0] == COLUMNS_RECORD else record[8]
-        return len(labels) if rows is None else len(rows)
+        return len(scores) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError):
         return 0
 
@@ -164,13 +164,13 @@ def expand(
     model: tuple[str, str],
     ids: Sequence[Any] | None,
     columns: Mapping[str, Sequence[Any]],
-    labels: Sequence[Any],
+    labels: Sequence[Any] | None,
     scores: Sequence[Any],
     rows: Sequence[int] | None,
 ) -> list[bytes]:
-    """One documented line per sampled row of a request. The parts shared by the request's
-    rows are encoded once and each row's features in one orjson call. `model` is the model's
-    name and version."""
+    """One documented line per sampled row of a request (a regressor's label is null, its
+    score the predicted value). The parts shared by the request's rows are encoded once and
+    each row's features in one orjson call. `model` is the model's name and version."""
     names = list(columns)
     # Missing values are null whether they came as null, NaN (orjson writes null) or "".
     values = [_blank_to_none(columns[name]) for name in names]
@@ -178,11 +178,12 @@ def expand(
     name, version = (orjson.dumps(text) for text in model)
     body = b',"model":' + name + b',"model_version":' + version + b',"features":'
     lines = []
-    for row in range(len(labels)) if rows is None else rows:
+    for row in range(len(scores)) if rows is None else rows:
         key = None if ids is None else ids[row]
         ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
         features = dict(zip(names, [v[row] for v in values], strict=True))
         score = _number(scores[row])
-        tail = f',"prediction":{{"label":{int(labels[row])},"score":{score}}}}}\n'
+        label = "null" if labels is None else int(labels[row])
+        tail = f',"prediction":{{"label":{label},"score":{score}}}}}\n'
         lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode())
     return lines

@@ -218,7 +218,8 @@ class LogFile(Sink):
 
     def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
         ts, request_id, ids, columns, labels, scores, rows, _, _ = entry
-        labels, scores = np.asarray(labels).tolist(), np.asarray(scores).tolist()
+        labels = None if labels is None else np.asarray(labels).tolist()
+        scores = np.asarray(scores).tolist()
         lines = expand(
             ts, request_id, (model.name, model.version), ids, columns, labels, scores, rows
         )
@@ -293,7 +294,7 @@ class PredictionLog:
         self,
         request_id: str,
         columns: Mapping[str, Sequence[Any]],
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         scores: np.ndarray,
         ids: Sequence[Any] | None = None,
         body: bytes | None = None,
@@ -304,7 +305,7 @@ class PredictionLog:
         sink keeps bodies, the entry keeps the raw `body` (its `api`: "v2" or "predict"),
         written as it is for the shipper to parse again: the serving process encodes nothing
         per row. Never blocks, never raises."""
-        rows = self._sampled(len(labels))
+        rows = self._sampled(len(scores))
         if not rows:
             return
         with self._lock:
@@ -320,7 +321,7 @@ class PredictionLog:
         if len(taken) < len(rows):
             self.on_dropped(len(rows) - len(taken))
         if taken:
-            sampled = None if len(taken) == len(labels) else list(taken)
+            sampled = None if len(taken) == len(scores) else list(taken)
             if body is not None:  # the parsed request is freed now, by the request's thread
                 ids, columns = None, {}
             entry = (time.time(), request_id, ids, columns, labels, scores, sampled, body, api)
@@ -403,4 +404,4 @@ class PredictionLog:
 def entry_rows(entry: Entry) -> int:
     """Rows an entry logs: the sampled ones, or all of them."""
     rows = entry[6]
-    return len(entry[4]) if rows is None else len(rows)
+    return len(entry[5]) if rows is None else len(rows)
