@@ -16,6 +16,7 @@ import inspect
 import logging
 import random
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -397,6 +398,21 @@ def create_app(
     infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
     predict_response = schemas.predict_response_model(outputs.record_fields(contract), ident)
     examples = example_payloads(contract)
+
+    def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
+        """The 200 response of a POST route, its example what the model answers to the route's
+        example request (none when the example is refused or the model fails on it: the
+        document is no place to stop a server)."""
+        response = {"description": description}
+        try:
+            parsed = records.parse_request(api, dump_json(examples[file]), table, sys.maxsize)
+            prediction = model.predict(parsed.feeds)
+        except Exception as exc:
+            logger.warning("no example answer for %s in the OpenAPI document: %s", file, exc)
+            return response
+        example = answer(info.name, info.version, prediction, outputs, parsed, ident)
+        return {**response, "content": {"application/json": {"example": example}}}
+
     answers = ", ".join(f"`{name}`" for name in outputs.names(contract.classes))
     predicts = task_spec(contract.task).predicts
     infer_body = schemas.body(
@@ -421,7 +437,10 @@ def create_app(
             tags=v2_tags,
             openapi_extra=infer_body,
             responses={
-                200: {"model": schemas.InferResponse, "description": f"the outputs {answers}"},
+                200: {
+                    "model": schemas.InferResponse,
+                    **answered("v2", INFER_FILE, f"the outputs {answers}", v2.infer_response),
+                },
                 **schemas.responses(400, 404, 408, 413),
             },
         )
@@ -451,7 +470,12 @@ def create_app(
             predict_request, inspect.getdoc(predict_request) or "", examples[PREDICT_FILE]
         ),
         responses={
-            200: {"model": predict_response, "description": "one prediction per record"},
+            200: {
+                "model": predict_response,
+                **answered(
+                    "predict", PREDICT_FILE, "one answer per record", records.predict_response
+                ),
+            },
             **schemas.responses(400, 408, 413, 422),
         },
     )

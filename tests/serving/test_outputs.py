@@ -212,10 +212,14 @@ def test_the_same_validation_and_limits_hold_for_every_task(served: Served) -> N
 
 def test_the_openapi_document_describes_the_tasks_answer(served: Served) -> None:
     (answer,) = call(create_app(served.model), ("GET", "/openapi.json", None))
-    schemas = answer.json()["components"]["schemas"]
+    document = answer.json()
+    schemas = document["components"]["schemas"]
     fields = set(schemas["Prediction"]["properties"]) - {served.fixture.contract.id_column}
 
     assert fields == ({"prediction"} if served.task == "regression" else {"label", "probabilities"})
+    answer = document["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    (example, *_) = answer["application/json"]["example"]["predictions"]
+    assert set(example) - {served.fixture.contract.id_column} == fields, "the model's own answer"
     if served.task == "multiclass":
         assert schemas["Prediction"]["properties"]["label"]["enum"] == [
             "class_0",
