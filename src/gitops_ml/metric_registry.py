@@ -313,6 +313,17 @@ def metric_sets(task: str, classes: Sequence[str] = ()) -> MetricSet[Any]:
     return replace(found, test=found.test + per_class)
 
 
+BINARY_CLASSES: tuple[str, ...] = ("False", "True")  # how a binary target's 0 and 1 read
+
+
+def class_names(task: str, classes: Sequence[str] = ()) -> tuple[str, ...]:
+    """A classifier's classes by target index, as reports and messages name them: the
+    contract's `classes` (multiclass) or False/True (binary); none for regression."""
+    if not task_spec(task).classification:
+        return ()
+    return tuple(classes) or BINARY_CLASSES
+
+
 def metric(name: str) -> Metric:
     """The registered metric, or a default entry for an unknown name (`a.b.roc_auc` → roc_auc;
     `test.recall[x]` → the recall of class x)."""

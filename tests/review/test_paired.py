@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 from dvc.repo import Repo
-from project_fixtures import CONTRACT_PATH, fixture_params
+from project_fixtures import CONTRACT_PATH, EXPORT, fixture_params
 from workflow_harness import commit_all, git
 
 from gitops_ml import io as gio
 from gitops_ml import paths
-from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.config import ModelParams
 from gitops_ml.contract import target_vector
 from gitops_ml.pipeline.export import export_model
 from gitops_ml.pipeline.train import fit_model
@@ -43,9 +43,7 @@ def weak_onnx(exported_model) -> bytes:
     contract = exported_model.contract
     without = replace(contract, columns=[c for c in contract.columns if c.name != STRONGEST])
     model = fit_model(exported_model.train_frame, without, WEAK_MODEL)
-    onnx_bytes, _ = export_model(
-        model, exported_model.test_frame, without, ExportParams(opset=17, parity_tolerance=1e-4)
-    )
+    onnx_bytes, _ = export_model(model, exported_model.test_frame, without, EXPORT)
     return onnx_bytes
 
 
