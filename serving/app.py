@@ -268,8 +268,8 @@ def create_app(
         metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
             request_id = request.scope.get(REQUEST_ID_KEY, "")
-            labels = prediction.labels
-            prediction_log.record(request_id, parsed.columns, labels, scores, parsed.ids, raw, api)
+            logged = outputs.logged(prediction)
+            prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
         return prediction
 
     # ---------------------------------------------------------------- the POST handlers

@@ -3,9 +3,10 @@
 The exported model's outputs are `gitops_ml.tasks`' (`onnx_outputs`): a classifier's `label`
 (int64 index into its classes; binary: 1 is the positive class) and `probabilities` (float
 [n, k], no ZipMap), a regressor's one float [n, 1]. Each row of `OUTPUTS` says how they read as
-V2 output tensors and their metadata, as `/predict` answers, and as the one number per row the
-prediction log and the score histogram keep (`score`): binary P(positive), multiclass the
-probability of the predicted class, regression the predicted value.
+V2 output tensors and their metadata, as `/predict` answers, as the prediction log's
+`prediction` (`logged`, docs/interfaces.md: binary `label` and `score`, multiclass `label` as
+spelt and `probabilities` in class order, regression `value`), and as the score histogram's
+number per row (`score`: P(positive), or the probability of the predicted class).
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class Outputs:
     tensors, `v2_metadata` (classes) their metadata (multiclass: the class names in each
     output's parameters); `record` one `/predict` answer per row and `record_fields`
     (contract) its documented fields; `parameters` (contract) what the model metadata adds;
-    `score` the number per row that the log and the score histogram keep, `score_help` what it
-    is, `score_buckets` the histogram's (None: no fixed range, no histogram)."""
+    `logged` the prediction log's keys, one column each; `score` the score histogram's
+    number per row, `score_help` what it is, `score_buckets` its buckets (None: no fixed
+    range, no histogram)."""
 
     read: Callable[..., Prediction]
     v2: Callable[[Prediction], list[dict[str, Any]]]
@@ -68,6 +70,7 @@ class Outputs:
     record: Callable[[Prediction], list[dict[str, Any]]]
     record_fields: Callable[[Contract], dict[str, Any]]
     parameters: Callable[[Contract], dict[str, Any]]
+    logged: Callable[[Prediction], dict[str, Any]]
     score: Callable[[Prediction], np.ndarray]
     score_help: str
     score_buckets: tuple[float, ...] | None
@@ -106,6 +109,7 @@ OUTPUTS: dict[str, Outputs] = {
             ),
         },
         parameters=lambda contract: {"positive_label": contract.positive_label},
+        logged=lambda p: {"label": p.labels, "score": p.probabilities[:, 1]},
         score=lambda p: p.probabilities[:, 1],
         score_help="Predicted probability of the positive class per row",
         score_buckets=PROBABILITY_BUCKETS,
@@ -150,6 +154,10 @@ OUTPUTS: dict[str, Outputs] = {
             ),
         },
         parameters=lambda contract: {"classes": list(contract.classes)},
+        logged=lambda p: {
+            "label": [p.classes[i] for i in p.labels.tolist()],
+            "probabilities": p.probabilities,
+        },
         score=_predicted_class_probability,
         score_help="Predicted probability of the predicted class per row",
         score_buckets=PROBABILITY_BUCKETS,
@@ -163,6 +171,7 @@ OUTPUTS: dict[str, Outputs] = {
             "prediction": (float, Field(description=f"the predicted {contract.target}"))
         },
         parameters=lambda _: {},
+        logged=lambda p: {"value": p.values},
         score=lambda p: p.values,
         score_help="Predicted value per row",
         score_buckets=None,

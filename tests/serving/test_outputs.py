@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import Pipeline
 
 from gitops_ml.contract import model_frame, target_vector
+from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
 from serving.capture.writer import PredictionLog
@@ -231,8 +232,9 @@ def test_the_openapi_document_describes_the_tasks_answer(served: Served) -> None
 def test_the_prediction_log_keeps_the_value_or_the_class_and_its_probability(
     served: Served, tmp_path: Path
 ) -> None:
-    """A regressor's line has no label and the predicted value as its score; a multiclass
-    line the index of the predicted class in the contract's classes and its probability."""
+    """The documented prediction keys of each task (docs/interfaces.md): a regressor's
+    `value`; a multiclass classifier's `label` as the contract spells the class and one
+    probability per class in the contract's order."""
     contract = served.fixture.contract
     path = tmp_path / "predictions.jsonl"
     log = PredictionLog(path, 1.0, contract.name, "dev")
@@ -241,14 +243,36 @@ def test_the_prediction_log_keeps_the_value_or_the_class_and_its_probability(
 
     lines = [json.loads(line)["prediction"] for line in path.read_text().splitlines()]
     if served.task == "regression":
+        assert [list(line) for line in lines] == [["value"]] * 2
         expected = served.expected()[:2].tolist()
-        assert [line["label"] for line in lines] == [None, None]
-        assert [line["score"] for line in lines] == pytest.approx(expected, rel=1e-4)
+        assert [line["value"] for line in lines] == pytest.approx(expected, rel=1e-4)
     else:
+        assert [list(line) for line in lines] == [["label", "probabilities"]] * 2
         labels, probabilities = served.expected()
-        assert [line["label"] for line in lines] == labels[:2].tolist()
-        chosen = [probabilities[row, label] for row, label in enumerate(labels[:2])]
-        assert [line["score"] for line in lines] == pytest.approx(chosen, abs=1e-5)
+        classes = served.fixture.contract.classes
+        assert [line["label"] for line in lines] == [classes[i] for i in labels[:2]]
+        got = [line["probabilities"] for line in lines]
+        assert np.allclose(got, probabilities[:2], atol=1e-5)
+
+
+def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
+    served: Served, tmp_path: Path
+) -> None:
+    """The server's log is the drift check's input: read back by the monitor's one
+    prediction-log reader, the predictions are the model's (the value per row, or one
+    probability per class)."""
+    contract = served.fixture.contract
+    path = tmp_path / "predictions.jsonl"
+    log = PredictionLog(path, 1.0, contract.name, "dev")
+    body = v2_request(served.test.drop(columns=[contract.target]), contract)
+    call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
+
+    (chunk,) = iter_chunks([path], contract, chunk_rows=1000)
+
+    expected = served.expected()
+    expected = expected if served.task == "regression" else expected[1]
+    assert chunk.rows == ROWS and chunk.predictions is not None
+    assert np.allclose(chunk.predictions, expected, rtol=1e-4, atol=1e-5)
 
 
 OTHER_TASK = {  # the target of each fixture contract, declared as the other task

@@ -170,8 +170,8 @@ def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
     log = PredictionLog(path, 1.0, "m", "1")
     log.start()
 
-    log.record("r1", {"tenure": [1, 2]}, np.array([0, 1]), np.array([0.2, 0.7]), ["a", "b"])
-    log.record("r2", {"tenure": [3]}, np.array([0]), np.array([0.1]))
+    log.record("r1", {"tenure": [1, 2]}, {"label": [0, 1], "score": [0.2, 0.7]}, ["a", "b"])
+    log.record("r2", {"tenure": [3]}, {"label": [0], "score": [0.1]})
     log.close()
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]
