@@ -19,6 +19,7 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
 from gitops_ml.contract import Column, Contract, model_frame, target_vector
+from gitops_ml.evaluate_metrics import read_evaluate_metrics
 from gitops_ml.metric_registry import TEST_METRICS, metric_sets
 from gitops_ml.pipeline.evaluate import (
     CALIBRATION_FILE,
@@ -26,6 +27,8 @@ from gitops_ml.pipeline.evaluate import (
     CURVE_GRID,
     MIN_SLICE_ROWS,
     PR_FILE,
+    PREDICTED_ACTUAL_FILE,
+    RESIDUALS_FILE,
     ROC_FILE,
     EvaluateError,
     best_threshold,
@@ -382,6 +385,15 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
     assert counts.get((0, 1), 0) == metrics["confusion"]["fp"]
 
 
+def test_what_evaluate_writes_is_what_its_readers_read_typed(stage_output: Path) -> None:
+    metrics = read_evaluate_metrics(stage_output / "metrics" / "evaluate.json")
+
+    assert metrics.rows.test == 600 and metrics.business is not None
+    assert metrics.training_noise is not None and set(metrics.slices)
+    for column in metrics.slices.values():
+        assert all(group.metric("roc_auc") is not None for group in column.groups.values())
+
+
 def test_evaluate_rounds_every_float_to_six_decimals(stage_output: Path) -> None:
 
     def floats(value: object) -> list[float]:
@@ -711,3 +723,36 @@ def test_regression_slices_have_the_regression_slice_metrics() -> None:
     assert slices["sex"]["gap"]["mae"] == pytest.approx(
         abs(groups["1"]["mae"] - groups["2"]["mae"])
     )
+
+
+def test_a_regression_model_gets_its_metric_set_and_decile_plots_and_no_stale_plots(
+    tmp_path: Path,
+) -> None:
+    diabetes = task_fixture("regression")
+    train, test = diabetes.split()
+    with threadpool_limits(limits=1):
+        model = fit_model(train, diabetes.contract, SMALL_MODEL)
+    params = PARAMS.model_copy(update={"costs": None, "refits": 2})
+    gio.write_json(tmp_path / "plots" / ROC_FILE, {"roc": []})  # left by an earlier binary run
+
+    result = evaluate(model, train, test, diabetes.contract, SMALL_MODEL, params)
+    write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
+
+    metrics = result.metrics
+    assert metrics["task"] == "regression"
+    assert tuple(metrics["test"]) == metric_sets("regression").test
+    y = target_vector(test, diabetes.contract)
+    y_hat = model.predict(model_frame(test, diabetes.contract))
+    assert metrics["test"]["r2"] == pytest.approx(skm.r2_score(y, y_hat), abs=1e-6)
+    assert metrics["test"]["rmse"] == pytest.approx(skm.root_mean_squared_error(y, y_hat), abs=1e-6)
+    low, high = metrics["ci95"]["r2"]["low"], metrics["ci95"]["r2"]["high"]
+    assert low < metrics["test"]["r2"] < high
+    assert set(metrics["cv"]) == set(metric_sets("regression").cv)
+    assert set(metrics["slices"]["sex"]["groups"]["1"]) == {"rows", "rmse", "mae", "r2"}
+    assert not {"confusion", "confusion_matrix", "business"} & set(metrics)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        PREDICTED_ACTUAL_FILE,
+        RESIDUALS_FILE,
+    ]
+    deciles = gio.read_json(tmp_path / "plots" / PREDICTED_ACTUAL_FILE)["predicted_actual"]
+    assert sum(d["count"] for d in deciles) == len(test) and len(deciles) == 10

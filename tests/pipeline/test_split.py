@@ -211,3 +211,12 @@ def test_split_cli_reports_a_bad_fraction_and_leaves_no_stale_split(
     assert "'split.test_fraction' must be between 0 and 1, got 1.5" in err
     assert "Traceback" not in err
     assert not Path("data/split/train.parquet").exists()
+
+
+def test_the_class_minimum_is_one_test_row_and_a_training_row_per_fold() -> None:
+    def rows(test_fraction: float, folds: int) -> int:
+        return SplitParams(test_fraction=test_fraction, seed=0).rows_per_class(folds)
+
+    assert rows(0.2, 5) == 7  # 5 / 0.8 = 6.25
+    assert rows(0.8, 2) == 10  # 2 / 0.2 is 10.000000000000002 in floating point
+    assert rows(0.05, 2) == 20  # one test row needs 1 / 0.05 rows

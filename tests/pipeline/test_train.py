@@ -262,3 +262,15 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path) -> None:
     broken.write_bytes(b"not a pickle")
     with pytest.raises(UserError, match=r"model\.joblib: cannot load the model"):
         load_model(broken)
+
+
+def test_a_seed_among_the_hyperparameters_is_refused_in_favour_of_model_seed(
+    contract: Contract,
+) -> None:
+    with pytest.raises(ModelConfigError) as caught:
+        build_model(
+            ModelParams(type="random_forest", seed=1, hyperparams={"random_state": 7}), contract
+        )
+    assert str(caught.value) == (
+        "params.yaml: model.hyperparams.random_state is the seed; set it as model.seed"
+    )

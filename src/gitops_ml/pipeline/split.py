@@ -16,7 +16,6 @@ trained.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,7 +158,7 @@ def check_class_rows(
     """Before splitting: every class has the rows the split and the cross-validation need, one
     in the test set and `folds` in the training set at split.test_fraction."""
     fraction = params.test_fraction
-    needed = max(2, math.ceil(1 / fraction), math.ceil(folds / (1 - fraction)))
+    needed = params.rows_per_class(folds)
     rare = _short_classes(frame, contract, needed)
     if rare:
         raise SplitError(

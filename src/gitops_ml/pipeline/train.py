@@ -216,6 +216,10 @@ def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
             f"params.yaml: model.hyperparams {unknown} are not parameters of {model_params.type}; "
             f"valid: {sorted(k for k in known if k != spec.seed_param)}"
         )
+    if spec.seed_param in model_params.hyperparams:
+        raise ModelConfigError(
+            f"params.yaml: model.hyperparams.{spec.seed_param} is the seed; set it as model.seed"
+        )
     estimator.set_params(**model_params.hyperparams, **{spec.seed_param: model_params.seed})
     check_hyperparameters(estimator, model_params.type)
     preprocess = ColumnTransformer(

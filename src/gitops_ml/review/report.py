@@ -27,6 +27,14 @@ from gitops_ml import paths
 from gitops_ml.config import load_params
 from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import (
+    ConfusionMatrix,
+    EvaluateMetrics,
+    EvaluateMetricsError,
+    Slice,
+    SliceGroup,
+    evaluate_metrics_from_json,
+)
 from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
 from gitops_ml.metric_registry import label, lower_is_better, metric, metric_sets
 from gitops_ml.repo_state import changed_files, stale_message
@@ -75,13 +83,11 @@ class ReviewInputs:
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
-    base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
-    pr_slices: dict[str, Any] = field(default_factory=dict)
-    # A multiclass model's `confusion_matrix` of evaluate.json: {"classes": [...], "counts": ...}
-    base_confusion_matrix: dict[str, Any] | None = None
-    pr_confusion_matrix: dict[str, Any] | None = None
-    base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
-    pr_source: dict[str, Any] | None = None
+    base_slices: dict[str, Slice] = field(default_factory=dict)  # `slices` of evaluate.json
+    pr_slices: dict[str, Slice] = field(default_factory=dict)
+    # A multiclass model's `confusion_matrix` of evaluate.json
+    base_confusion_matrix: ConfusionMatrix | None = None
+    pr_confusion_matrix: ConfusionMatrix | None = None
 
     def side(self, path: str, which: str) -> Flat:
         """One side ("old" = base, "new" = PR) of a metrics file, flattened."""
@@ -171,8 +177,10 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
     workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
     raw_params = load_params(params_path)
     task = load_contract(paths.CONTRACT).task
-    base_evaluation = _parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}
-    pr_evaluation = _read_json(EVALUATE) or {}
+    base_evaluation = _evaluation(_git_show(base_sha, EVALUATE), f"{base_rev}:{EVALUATE}")
+    pr_evaluation = _evaluation(
+        Path(EVALUATE).read_text() if Path(EVALUATE).is_file() else None, EVALUATE
+    )
     inputs = ReviewInputs(
         base_rev=base_rev,
         base_sha=base_sha,
@@ -186,12 +194,10 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         status=status,
         load_errors=errors,
         gates=GateParams.from_params(raw_params, task),
-        base_slices=base_evaluation.get("slices") or {},
-        pr_slices=pr_evaluation.get("slices") or {},
-        base_confusion_matrix=base_evaluation.get("confusion_matrix"),
-        pr_confusion_matrix=pr_evaluation.get("confusion_matrix"),
-        base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
-        pr_source=_read_json(paths.SOURCE_RECORD),
+        base_slices=base_evaluation.slices if base_evaluation else {},
+        pr_slices=pr_evaluation.slices if pr_evaluation else {},
+        base_confusion_matrix=base_evaluation.confusion_matrix if base_evaluation else None,
+        pr_confusion_matrix=pr_evaluation.confusion_matrix if pr_evaluation else None,
     )
     if inputs.gates.regression_test == "none":
         inputs.comparison = Comparison(paired=False, note="`gates.regression_test: none`")
@@ -210,6 +216,15 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             training_sd=training_sd(inputs),
         )
     return inputs
+
+
+def _evaluation(text: str | None, source: str) -> EvaluateMetrics | None:
+    """An evaluate.json, typed; none when it is absent or of another shape (an older base's),
+    like any unreadable file."""
+    try:
+        return evaluate_metrics_from_json(text, source) if text else None
+    except EvaluateMetricsError:
+        return None
 
 
 def _read_json(path: str) -> Any:
@@ -358,7 +373,7 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
         if g.metric:
             gate_by_metric.setdefault(g.metric, []).append(g)
     rows, any_change = [], False
-    classes = [str(c) for c in (inputs.pr_confusion_matrix or {}).get("classes") or []]
+    classes = inputs.pr_confusion_matrix.classes if inputs.pr_confusion_matrix else []
     for name in _ordered(list(dict.fromkeys([*new_h, *old_h])), inputs.gates, classes):
         old, new = old_h.get(name), new_h.get(name)
         mine = gate_by_metric.get(name, [])
@@ -548,12 +563,10 @@ def _numbers(values: Sequence[Any]) -> list[float] | None:
 def _multiclass_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
     """Each class's recall, base vs PR, and the PR's confusion matrix with its change per cell."""
     pr_matrix, base_matrix = inputs.pr_confusion_matrix, inputs.base_confusion_matrix
-    if not pr_matrix or not pr_matrix.get("classes"):
+    if not pr_matrix or not pr_matrix.classes:
         return None
-    classes = [str(c) for c in pr_matrix["classes"]]
-    base_counts = None
-    if base_matrix and [str(c) for c in base_matrix.get("classes") or []] == classes:
-        base_counts = base_matrix.get("counts")
+    classes = pr_matrix.classes
+    base_counts = base_matrix.counts if base_matrix and base_matrix.classes == classes else None
     base_recall, pr_recall = (
         _numbers([side.get(f"test.recall[{c}]") for c in classes])
         for side in (inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new"))
@@ -565,7 +578,7 @@ def _multiclass_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
             "Recall per class", "Class", classes, "Recall", (0.0, 1.0), base_recall, pr_recall
         )
         parts.append(f"{legend}.\n\n{chart}")
-    matrix = charts.class_confusion_table(classes, base_counts, pr_matrix["counts"])
+    matrix = charts.class_confusion_table(classes, base_counts, pr_matrix.counts)
     change = " (change from the base per cell)" if base_counts else ""
     parts.append(f"**Confusion matrix** (test set){change}\n\n{matrix}")
     return "Recall per class, confusion matrix", "\n\n".join(parts)
@@ -700,24 +713,27 @@ def _with_legend(text: str, flagged: bool) -> str:
     return f"{text}\n\n{FLAG_LEGEND}" if flagged else text
 
 
+def recorded_data(lock: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data file the `ingest` stage read (`data.source`), as dvc.lock records it."""
+    stage = _stage_entries(lock).get("ingest") or {}
+    source = ((stage.get("params") or {}).get(paths.PARAMS) or {}).get("data.source")
+    dep = _by_path(stage.get("deps")).get(str(source)) or {}
+    return {"source": source, "md5": dep.get("md5"), "bytes": dep.get("size")} if dep else {}
+
+
 def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
-    old, new = inputs.base_source or {}, inputs.pr_source or {}
+    """The data file ingest read and its hash, base vs PR, as each side's dvc.lock records it."""
+    old, new = recorded_data(inputs.base_lock), recorded_data(inputs.pr_lock)
     if not (old or new):
         return []
 
-    def where(doc: Mapping[str, Any]) -> str | None:
-        if not doc:
-            return None
-        kind, source = doc.get("kind"), doc.get("source")
-        return escape(kind if source in (None, kind) else f"{kind}: {source}")
-
-    def sha(doc: Mapping[str, Any]) -> str | None:
-        return code(str(doc["sha256"])[:12]) if doc.get("sha256") else None
+    def md5(doc: Mapping[str, Any]) -> str | None:
+        return code(str(doc["md5"])[:12]) if doc.get("md5") else None
 
     return [
-        ("data source", where(old), where(new), "neutral"),
-        ("source sha256", sha(old), sha(new), "neutral"),
-        ("source bytes", _text(old.get("bytes")), _text(new.get("bytes")), "info"),
+        ("data source", _text(old.get("source")), _text(new.get("source")), "neutral"),
+        ("data md5", md5(old), md5(new), "neutral"),
+        ("data bytes", _text(old.get("bytes")), _text(new.get("bytes")), "info"),
     ]
 
 
@@ -796,12 +812,10 @@ def data_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | None:
+def _largest_gap(groups: Mapping[str, SliceGroup], name: str) -> tuple[float, str] | None:
     """The largest gap of one metric between groups large enough to count, and which groups."""
     usable = {
-        g: e[name]
-        for g, e in groups.items()
-        if isinstance(e, Mapping) and not e.get("small") and is_number(e.get(name))
+        g: value for g, e in groups.items() if not e.small and (value := e.metric(name)) is not None
     }
     if len(usable) < 2:
         return None
@@ -819,17 +833,19 @@ def slices_section(inputs: ReviewInputs) -> str | None:
     parts, flagged = [], False
     slice_metrics = metric_sets(inputs.gates.task).slice
     for column in columns:
-        old = (inputs.base_slices.get(column) or {}).get("groups") or {}
-        new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
+        old = inputs.base_slices[column].groups if column in inputs.base_slices else {}
+        new = inputs.pr_slices[column].groups if column in inputs.pr_slices else {}
         header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in slice_metrics]
         rows = []
         for group in [*new, *(g for g in old if g not in new)]:
-            a, b = old.get(group) or {}, new.get(group) or {}
-            name = escape(group) + (" (small)" if b.get("small") or a.get("small") else "")
-            cells = [name, fmt(b.get("rows", a.get("rows")))]
+            a, b = old.get(group), new.get(group)
+            sides = [e for e in (b, a) if e is not None]
+            name = escape(group) + (" (small)" if any(e.small for e in sides) else "")
+            cells = [name, fmt(sides[0].rows)]
             for m in slice_metrics:
                 spec = metric(m).spec
-                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
+                was, now = (e.metric(m) if e else None for e in (a, b))
+                cells.append(f"{num(was, spec)} → {num(now, spec)}")
             rows.append(cells)
         gap_rows = []
         for m in slice_metrics:
@@ -914,8 +930,8 @@ def _parity_direction(key: str) -> Direction:
 
 
 def _workspace_changes(status: Mapping[str, Any]) -> list[str]:
-    """Stages `dvc status` reports, except those that are only "always changed" (a stage with
-    `always_changed: true`, such as `source`, is listed on every run)."""
+    """Stages `dvc status` reports, except those that are only "always changed" (a stage a
+    fork marks `always_changed: true` is listed on every run)."""
     return sorted(
         stage
         for stage, entries in status.items()
