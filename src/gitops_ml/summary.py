@@ -11,7 +11,7 @@ from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import num
-from gitops_ml.metric_registry import TEST_METRICS, label
+from gitops_ml.metric_registry import label, metric_sets
 
 SHORT_LABELS = {"pr_auc": "PR AUC"}  # the registry's label is too wide for this column
 
@@ -34,7 +34,7 @@ def render_summary(
         "",
         f"{'metric':<12}{'test':>8}   {'95% interval':<18}{'CV mean ± std':>16}",
     ]
-    for key in TEST_METRICS:
+    for key in metric_sets(evaluation.task).test:
         name = SHORT_LABELS.get(key, label(key))
         value, ci = evaluation.test.get(key), evaluation.ci95.get(key)
         interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
