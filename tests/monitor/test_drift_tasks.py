@@ -21,6 +21,7 @@ from gitops_ml import io as gio
 from gitops_ml.contract import target_vector
 from gitops_ml.metric_registry import metric_sets
 from gitops_ml.monitor.drift import check_drift
+from gitops_ml.monitor.profile import ProfileError, load_profile
 from gitops_ml.monitor.readers import CurrentDataError, ModelScorer, frame_chunks, parse_labels
 from gitops_ml.monitor.simulate import prediction_log_lines, resolve_scenarios, simulate_window
 
@@ -262,3 +263,17 @@ def test_outcomes_joined_by_id_give_the_performance_the_labelled_log_gives(
     carried = _drift(project, tmp_path / "labelled.jsonl", tmp_path / "carried")
     assert joined["performance"] == carried["performance"]
     assert joined["performance"]["rows"] == 400
+
+
+def test_a_profile_of_another_task_is_refused_naming_both(
+    task_project: TaskProject, tmp_path: Path
+) -> None:
+    project = task_project
+    profile = json.loads(project.profile_path.read_text())
+    profile["task"] = "binary"
+    stale = tmp_path / "stale.json"
+    gio.write_json(stale, profile)
+    with pytest.raises(
+        ProfileError, match=f"a binary model, but the contract's task is {project.task}"
+    ):
+        load_profile(stale, project.contract)
