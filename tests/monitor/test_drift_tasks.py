@@ -277,3 +277,30 @@ def test_a_profile_of_another_task_is_refused_naming_both(
         ProfileError, match=f"a binary model, but the contract's task is {project.task}"
     ):
         load_profile(stale, project.contract)
+
+
+@pytest.mark.parametrize("task_project", ["multiclass"], indirect=True)
+def test_a_logged_probability_list_of_the_wrong_length_is_an_error_naming_the_classes(
+    task_project: TaskProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = task_project
+    features = project.frame[project.contract.feature_names].iloc[:3]
+    lines = [
+        json.dumps({"features": row, "prediction": {"probabilities": [0.5, 0.5]}})
+        for row in json.loads(features.to_json(orient="records"))
+    ]
+    log = tmp_path / "short.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    code = run_drift(
+        project.profile_path,
+        project.contract_path,
+        log,
+        tmp_path / "out",
+        "--params",
+        str(project.params_path),
+    )
+    assert code == 2
+    assert (
+        "3 logged prediction.probabilities list(s) do not hold one probability for each of "
+        "the 3 classes" in capsys.readouterr().err
+    )
