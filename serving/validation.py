@@ -245,8 +245,8 @@ class FeatureTable:
                 spec = next(s for s, v in zip(self.numeric, numeric, strict=True) if _huge(v))
                 message = f"{kind} {spec.name!r}: a number is too large for this feature"
                 raise RequestError(message) from None
-            missing = np.isnan(block)
-            if ((missing & ~self.nullable) | (block < self.lows) | (block > self.highs)).any():
+            inside = (block >= self.lows) & (block <= self.highs)  # NaN is not inside
+            if not inside.all() and not (inside | np.isnan(block) & self.nullable).all():
                 self._refuse(block, numeric, kind)
             floats = block.astype(np.float32).reshape(len(numeric), rows, 1)
             feeds.update(zip((spec.input_name for spec in self.numeric), floats, strict=True))
@@ -327,18 +327,28 @@ def _category(
     """A category column as model strings (missing = ""), read as the contract reads text
     (`encoding.strip`, missing tokens); unknown values are checked, scored and counted."""
     where = f"{kind} {spec.name!r}"
+    allowed = spec.allowed or frozenset()
     out: list[str] = []
     missing: list[int] = []
+    new = 0
     for row, value in enumerate(values):
-        if value is not None and type(value) is not str:
+        if type(value) is str:
+            if value in allowed:  # the usual value: one set lookup
+                out.append(value)
+                continue
+            text = spec.encoding.text(value)
+        elif value is None:
+            text = MISSING_CATEGORY
+        else:
             raise RequestError(
                 f"{where}: row {row} is {describe(value)}; feature {spec.name!r} is a "
                 "category and takes strings"
             )
-        text = MISSING_CATEGORY if value is None else spec.encoding.text(value)
         if text == MISSING_CATEGORY or spec.encoding.is_missing(text):
             missing.append(row)
             text = MISSING_CATEGORY
+        elif text not in allowed:
+            new += 1
         out.append(text)
     if missing and not spec.nullable:
         raise RequestError(
@@ -346,10 +356,8 @@ def _category(
             "nullable in the data contract"
         )
     check_text(spec, out, where)
-    if spec.allowed is not None:
-        count = sum(text not in spec.allowed and text != MISSING_CATEGORY for text in out)
-        if count:
-            unknown[spec.name] = count
+    if new and spec.allowed is not None:
+        unknown[spec.name] = new
     return out
 
 

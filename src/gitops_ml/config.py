@@ -11,6 +11,7 @@ found, and for an unknown or misspelt key the nearest valid name, so `model: {hy
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -196,8 +197,8 @@ class ParamsSection(ParamsModel):
 class DataParams(ParamsSection):
     section: ClassVar[str] = "data"
 
-    source: str  # "synthetic", or a CSV/Parquet path or URL
-    rows: int  # rows generated when source is synthetic
+    source: str  # the CSV/Parquet file ingest reads, tracked by DVC
+    rows: int  # rows the generator (stage generate) writes
     seed: int
     scenario: str
 
@@ -221,6 +222,13 @@ class SplitParams(ParamsSection):
             0.0 < self.test_fraction < 1.0,
             f"'split.test_fraction' must be between 0 and 1, got {self.test_fraction}",
         )
+
+    def rows_per_class(self, cv_folds: int) -> int:
+        """The fewest rows a class of a classification target needs: at this test_fraction,
+        one in the test set and `cv_folds` (evaluate.cv_folds) in the training set for the
+        stratified cross-validation. (Rounded before the ceiling: 2 / (1 - 0.8) is 10, not 11.)"""
+        fraction = self.test_fraction
+        return math.ceil(round(max(1 / fraction, cv_folds / (1 - fraction)), 9))
 
 
 class ModelParams(ParamsSection):

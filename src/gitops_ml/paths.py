@@ -1,7 +1,7 @@
 """Every path the pipeline reads or writes, written once.
 
 `dvc.yaml` declares the same paths as stage dependencies and outputs (DVC needs them there);
-`tests/project/test_paths.py` checks the two agree, so a path is changed in one place here and
+`tests/test_paths.py` checks the two agree, so a path is changed in one place here and
 in one place there, never hunted down across modules.
 """
 
@@ -12,7 +12,8 @@ CONTRACT = "data/schema.yaml"
 DVC_YAML = "dvc.yaml"
 DVC_LOCK = "dvc.lock"
 
-SOURCE_RECORD = "data/source.json"  # what data.source pointed at, by content hash
+DATA_DIR = "data"  # where `gitops-ml source --set URL` imports the data (`dvc import-url`)
+SYNTHETIC_DATA = "data/synthetic/data.parquet"  # the demo generator's output (stage `generate`)
 RAW = "data/raw/data.parquet"
 RETRAIN_DATA = "data/retrain/data.parquet"  # training data + a labelled window (retraining PRs)
 VALIDATED = "data/validated/data.parquet"

@@ -46,7 +46,6 @@ from gitops_ml.contract import (
 )
 from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, TableReadError
-from gitops_ml.pipeline.split import class_minimum
 from gitops_ml.tasks import TASKS, Task
 
 TARGET_HINTS = ("target", "label", "outcome", "class", "y")
@@ -322,13 +321,12 @@ class ClassMinimum:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ClassMinimum:
         """From `split.test_fraction` and `evaluate.cv_folds`, as the pipeline will use them."""
-        fraction = SplitParams.from_params(params).test_fraction
+        split = SplitParams.from_params(params)
         folds = EvaluateParams.from_params(params).cv_folds
-        rows = class_minimum(fraction, folds)
         return cls(
-            rows,
-            f"the test set (split.test_fraction {fraction:g}) gets one and the training set "
-            f"keeps {folds} for the {folds}-fold cross-validation (evaluate.cv_folds)",
+            split.rows_per_class(folds),
+            f"the test set (split.test_fraction {split.test_fraction:g}) gets one and the "
+            f"training set keeps {folds} for the {folds}-fold cross-validation (evaluate.cv_folds)",
         )
 
 

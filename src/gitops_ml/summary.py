@@ -9,6 +9,7 @@ from typing import Any
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import num
 from gitops_ml.metric_registry import TEST_METRICS, label
 
@@ -22,7 +23,9 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def render_summary(evaluation: dict[str, Any], export: dict[str, Any], data: dict[str, Any]) -> str:
+def render_summary(
+    evaluation: EvaluateMetrics, export: dict[str, Any], data: dict[str, Any]
+) -> str:
     rows = data.get("rows", {})
     rate = (data.get("positive_rate") or {}).get("test")
     lines = [
@@ -33,19 +36,19 @@ def render_summary(evaluation: dict[str, Any], export: dict[str, Any], data: dic
     ]
     for key in TEST_METRICS:
         name = SHORT_LABELS.get(key, label(key))
-        value = evaluation["test"][key]
-        low, high = evaluation["ci95"][key]["low"], evaluation["ci95"][key]["high"]
-        cv = evaluation.get("cv", {}).get(key)
-        cv_text = f"{cv['mean']:.4f} ± {cv['std']:.4f}" if cv else ""
-        lines.append(f"{name:<12}{value:>8.4f}   [{low:.4f}, {high:.4f}]  {cv_text:>16}".rstrip())
-    business = evaluation.get("business")  # only when params.yaml sets evaluate.costs
+        value, ci = evaluation.test.get(key), evaluation.ci95.get(key)
+        interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
+        cv = evaluation.cv.get(key)
+        cv_text = f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else ""
+        lines.append(f"{name:<12}{num(value):>8}   {interval:<18}{cv_text:>16}".rstrip())
+    business = evaluation.business  # only when params.yaml sets evaluate.costs
     onnx, parity = export["onnx"], export["parity"]
     lines.append("")
     if business:
         lines.append(
-            f"Cost per 1,000 rows: {business['cost_per_1000']:,.0f} at threshold "
-            f"{business['threshold']:.2f}; {business['cost_per_1000_at_best']:,.0f} at the "
-            f"cost-minimising threshold {business['best_threshold']:.2f}"
+            f"Cost per 1,000 rows: {business.cost_per_1000:,.0f} at threshold "
+            f"{business.threshold:.2f}; {business.cost_per_1000_at_best:,.0f} at the "
+            f"cost-minimising threshold {business.best_threshold:.2f}"
         )
     lines += [
         f"ONNX model: {onnx['path']} ({onnx['size_bytes'] / 1024:,.0f} KiB, opset {onnx['opset']}, "
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     metrics_dir: Path = args.metrics_dir
     print(
         render_summary(
-            _load(metrics_dir / Path(paths.EVALUATE_METRICS).name),
+            read_evaluate_metrics(metrics_dir / Path(paths.EVALUATE_METRICS).name),
             _load(metrics_dir / Path(paths.EXPORT_METRICS).name),
             _load(metrics_dir / Path(paths.DATA_METRICS).name),
         )

@@ -19,6 +19,7 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
 from gitops_ml.contract import Column, Contract, model_frame, target_vector
+from gitops_ml.evaluate_metrics import read_evaluate_metrics
 from gitops_ml.metric_registry import TEST_METRICS, metric_sets
 from gitops_ml.pipeline.evaluate import (
     CALIBRATION_FILE,
@@ -382,6 +383,15 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
     counts = confusion.value_counts()
     assert counts.get((1, 1), 0) == metrics["confusion"]["tp"]
     assert counts.get((0, 1), 0) == metrics["confusion"]["fp"]
+
+
+def test_what_evaluate_writes_is_what_its_readers_read_typed(stage_output: Path) -> None:
+    metrics = read_evaluate_metrics(stage_output / "metrics" / "evaluate.json")
+
+    assert metrics.rows.test == 600 and metrics.business is not None
+    assert metrics.training_noise is not None and set(metrics.slices)
+    for column in metrics.slices.values():
+        assert all(group.metric("roc_auc") is not None for group in column.groups.values())
 
 
 def test_evaluate_rounds_every_float_to_six_decimals(stage_output: Path) -> None:

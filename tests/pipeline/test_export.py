@@ -19,10 +19,11 @@ import pandas as pd
 import pytest
 import yaml
 from onnx import TensorProto
-from project_fixtures import EXPORT, task_fixture
+from project_fixtures import EXPORT, PARAMS_PATH, task_fixture
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+from gitops_ml.cli import main
 from gitops_ml.config import ModelParams
 from gitops_ml.contract import (
     Contract,
@@ -228,6 +229,37 @@ def test_onnx_outputs_label_and_probabilities_without_zipmap(exported_model) -> 
 def test_export_is_byte_identical_for_the_same_model(exported_model) -> None:
     again = export_onnx(exported_model.model, exported_model.contract, 17)
     assert again == Path(exported_model.onnx_path).read_bytes()
+
+
+@pytest.mark.parametrize(("task", "outputs"), [("multiclass", 2), ("regression", 1)])
+def test_the_train_and_export_commands_ship_a_model_of_the_contracts_task(
+    task: str, outputs: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = task_fixture(task)
+    train, test = fixture.split()
+    train.to_parquet(tmp_path / "train.parquet")
+    test.to_parquet(tmp_path / "test.parquet")
+    shared = ["--contract", str(fixture.contract_path), "--params", str(PARAMS_PATH)]
+    model, onnx_path, metrics = (
+        tmp_path / "model.joblib",
+        tmp_path / "model.onnx",
+        tmp_path / "e.json",
+    )
+    assert (
+        main(["train", *shared, "--train", str(tmp_path / "train.parquet"), "--output", str(model)])
+        == 0
+    )
+    exported = [
+        "export",
+        *shared,
+        *("--model", str(model), "--test", str(tmp_path / "test.parquet")),
+        *("--output", str(onnx_path), "--metrics", str(metrics)),
+        *("--model-card", str(tmp_path / "card.md")),
+    ]
+    assert main(exported) == 0
+    measure = json.loads(metrics.read_text())["parity"]["measure"]
+    assert f"export: parity {measure} " in capsys.readouterr().out
+    assert len(onnx.load(str(onnx_path)).graph.output) == outputs
 
 
 class _HandWrittenClassifier(ClassifierMixin, BaseEstimator):

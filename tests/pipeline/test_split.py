@@ -17,7 +17,7 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import SplitParams
 from gitops_ml.contract import Contract, contract_to_dict, parse_contract
-from gitops_ml.pipeline.split import SplitError, class_minimum, split_frame
+from gitops_ml.pipeline.split import SplitError, split_frame
 from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.synthetic import generate_churn
 
@@ -214,6 +214,9 @@ def test_split_cli_reports_a_bad_fraction_and_leaves_no_stale_split(
 
 
 def test_the_class_minimum_is_one_test_row_and_a_training_row_per_fold() -> None:
-    assert class_minimum(0.2, 5) == 7  # 5 / 0.8 = 6.25
-    assert class_minimum(0.8, 2) == 10  # 2 / 0.2 is 10.000000000000002 in floating point
-    assert class_minimum(0.05, 2) == 20  # one test row needs 1 / 0.05 rows
+    def rows(test_fraction: float, folds: int) -> int:
+        return SplitParams(test_fraction=test_fraction, seed=0).rows_per_class(folds)
+
+    assert rows(0.2, 5) == 7  # 5 / 0.8 = 6.25
+    assert rows(0.8, 2) == 10  # 2 / 0.2 is 10.000000000000002 in floating point
+    assert rows(0.05, 2) == 20  # one test row needs 1 / 0.05 rows

@@ -23,9 +23,11 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
+from test_report_tasks import multiclass_report
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.evaluate_metrics import Slice, parse_evaluate_metrics
 from gitops_ml.markdown import code, escape
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import build_profile
@@ -250,7 +252,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {k: {"old": a.get(k), "new": b.get(k)} for k in sorted(set(a) | set(b))}
 
 
-def _slices(shift: float) -> dict[str, Any]:
+def _slices(shift: float) -> dict[str, Slice]:
     groups = {
         value: {
             "rows": 400,
@@ -262,7 +264,9 @@ def _slices(shift: float) -> dict[str, Any]:
         }
         for index, value in enumerate(HOSTILE)
     }
-    return {SEGMENT: {"groups": groups, "gap": {"roc_auc": 0.16, "recall": 0.0}}}
+    return {
+        SEGMENT: Slice.model_validate({"groups": groups, "gap": {"roc_auc": 0.16, "recall": 0.0}})
+    }
 
 
 def _evaluate(roc: float) -> dict[str, Any]:
@@ -282,7 +286,11 @@ def _validation(rate: float) -> dict[str, Any]:
 def _lock(path: str) -> dict[str, Any]:
     return {
         "stages": {
-            "ingest": {"cmd": "gitops-ml ingest", "deps": [{"path": path, "md5": path}]},
+            "ingest": {
+                "cmd": "gitops-ml ingest",
+                "deps": [{"path": path, "md5": path}],
+                "params": {"params.yaml": {"data.source": path}},
+            },
             "train": {"cmd": "gitops-ml train", "outs": [{"path": "models/m", "md5": "1"}]},
         }
     }
@@ -310,10 +318,16 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         gates=GateParams(task="binary", minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
         base_slices=_slices(0.0),
         pr_slices=_slices(0.01),
-        base_source={"kind": "file", "source": "data/a.csv", "sha256": "1" * 64},
-        pr_source={"kind": "file", "source": source, "sha256": "2" * 64},
     )
     markdown = render(inputs).markdown
+    assert_shown(assert_inert(markdown, fenced=1))
+
+
+def test_a_multiclass_report_keeps_its_structure_whatever_the_classes_are() -> None:
+    """Class names reach the metric rows, the recall chart and the confusion matrix."""
+    markdown = multiclass_report(
+        classes=(HOSTILE[3], "a|b @octocat @some-org/some-team", HOSTILE[11])
+    )
     assert_shown(assert_inert(markdown, fenced=1))
 
 
@@ -323,7 +337,7 @@ def test_the_model_card_keeps_its_structure_whatever_the_contract_holds(
     params = fixture_params()
     params["data"]["source"] = "data/@octocat <b>#1</b>.csv"
     params["model"]["hyperparams"] = {"max_depth|<img>": "@octocat"}
-    evaluation = {**_evaluate(0.86), "slices": _slices(0.0)}
+    evaluation = parse_evaluate_metrics({**_evaluate(0.86), "slices": _slices(0.0)})
     export = {
         "onnx": {"path": "models/model.onnx", "sha256": "3f" * 32, "size_bytes": 1, "opset": 17},
         "parity": {"max_abs_diff": 1e-7, "label_flips": 0, "rows_checked": 10, "slices": {}},

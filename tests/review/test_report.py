@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from report_checks import assert_valid_markdown
 
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.paired import Comparison
 from gitops_ml.review.report import COMMENT_LIMIT, FLAG_LEGEND, ReviewInputs, fit, render
@@ -348,31 +349,43 @@ def test_always_changed_stages_do_not_count_as_an_unreproduced_workspace() -> No
     assert "⚠️ **Workspace not reproduced**: `dvc status` reports changes in train;" in md
 
 
-def test_data_section_shows_the_source_record_base_vs_pr() -> None:
-    data = inputs(evaluate_doc(), evaluate_doc())
-    data.base_source = {"kind": "file", "source": "data/a.csv", "sha256": "1" * 64, "bytes": 10}
-    data.pr_source = {"kind": "file", "source": "data/a.csv", "sha256": "2" * 64, "bytes": 12}
+def ingest_lock(source: str, md5: str, size: int) -> dict[str, Any]:
+    """A dvc.lock whose ingest stage read `source` (data.source) with this hash."""
+    ingest = {
+        "cmd": "gitops-ml ingest",
+        "deps": [{"path": source, "md5": md5, "size": size}, {"path": "data/schema.yaml"}],
+        "params": {"params.yaml": {"data.source": source}},
+    }
+    return {"stages": {**LOCK["stages"], "ingest": ingest}}
+
+
+def test_data_section_shows_the_data_file_and_its_hash_base_vs_pr_from_dvc_lock() -> None:
+    data = inputs(
+        evaluate_doc(),
+        evaluate_doc(),
+        base_lock=ingest_lock("data/a.csv", "1" * 32, 10),
+        pr_lock=ingest_lock("data/a.csv", "2" * 32, 12),
+    )
     md = render(data).markdown
-    assert "| data source | file: data/a.csv | file: data/a.csv |" in md
-    assert "| source sha256 | `111111111111` | `222222222222` ⚠️ |" in md
-    assert "| source bytes | 10 | 12 |" in md
+    assert "| data source | data/a.csv | data/a.csv |" in md
+    assert "| data md5 | `111111111111` | `222222222222` ⚠️ |" in md
+    assert "| data bytes | 10 | 12 |" in md
 
 
 # ------------------------------------------------------------------ slices
 
 
-def slices_doc(young_recall: float) -> dict[str, Any]:
+def slices_doc(young_recall: float) -> dict[str, Slice]:
     group = {"rows": 400, "positives": 100, "roc_auc": 0.8, "positive_rate": 0.2}
-    return {
-        "age": {
-            "groups": {
-                "18–40": {**group, "recall": young_recall, "calibration_error": 0.02},
-                "41–95": {**group, "recall": 0.6, "calibration_error": 0.03},
-                "missing": {**group, "rows": 12, "recall": 0.1, "small": True},
-            },
-            "gap": {"recall": round(0.6 - young_recall, 6)},
-        }
+    age = {
+        "groups": {
+            "18–40": {**group, "recall": young_recall, "calibration_error": 0.02},
+            "41–95": {**group, "recall": 0.6, "calibration_error": 0.03},
+            "missing": {**group, "rows": 12, "recall": 0.1, "small": True},
+        },
+        "gap": {"recall": round(0.6 - young_recall, 6)},
     }
+    return {"age": Slice.model_validate(age)}
 
 
 def test_slices_show_groups_base_vs_pr_and_the_largest_gap() -> None:

@@ -16,7 +16,6 @@ trained.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,20 +152,13 @@ CLASS_CHOICES = (
 )
 
 
-def class_minimum(test_fraction: float, folds: int) -> int:
-    """The fewest rows a class needs: one in the test set at `test_fraction` and `folds` in the
-    training set for evaluate's stratified cross-validation (rounded before the ceiling, so
-    2 / (1 − 0.8) is 10, not 11)."""
-    return math.ceil(round(max(folds / (1 - test_fraction), 1 / test_fraction), 9))
-
-
 def check_class_rows(
     frame: pd.DataFrame, contract: Contract, params: SplitParams, folds: int
 ) -> None:
     """Before splitting: every class has the rows the split and the cross-validation need, one
     in the test set and `folds` in the training set at split.test_fraction."""
     fraction = params.test_fraction
-    needed = class_minimum(fraction, folds)
+    needed = params.rows_per_class(folds)
     rare = _short_classes(frame, contract, needed)
     if rare:
         raise SplitError(
