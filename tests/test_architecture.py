@@ -96,7 +96,6 @@ UNMIRRORED = {
     "src/gitops_ml/monitor/findings.py": "tests/monitor/test_monitor_report.py",
     "src/gitops_ml/monitor/readers.py": "tests/monitor/test_drift*.py, test_windows.py",
     "src/gitops_ml/repo_state.py": "tests/review/test_report_git.py, tests/workflows",
-    "src/gitops_ml/monitor/performance.py": "tests/monitor/test_drift_tasks.py, test_labels.py",
     "src/gitops_ml/review/charts.py": "tests/review/test_report.py (the charts section)",
     "src/gitops_ml/synthetic.py": "every test that generates data; tests/monitor/test_simulate.py",
     "src/gitops_ml/v2_request.py": "tests/serving/test_v2_request.py (to move to tests/)",
