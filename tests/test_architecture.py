@@ -91,7 +91,6 @@ SERVING_AREA = "tests/serving/ is the serving area's; tested there by behaviour 
 UNMIRRORED = {
     "src/gitops_ml/monitor/findings.py": "tests/monitor/test_monitor_report.py",
     "src/gitops_ml/monitor/readers.py": "tests/monitor/test_drift*.py, test_windows.py",
-    "src/gitops_ml/monitor/performance.py": "tests/monitor/test_drift_tasks.py, test_outcomes.py",
     "src/gitops_ml/v2_request.py": "tests/serving/test_v2_request.py (to move to tests/)",
     "serving/__main__.py": SERVING_AREA,
     "serving/capture/__main__.py": SERVING_AREA,
