@@ -17,13 +17,11 @@ from gitops_ml.evaluate_metrics import (
     read_evaluate_metrics,
 )
 
-MINIMAL: dict[str, Any] = {
-    "test": {"roc_auc": 0.86, "recall": None},
-    "ci95": {"roc_auc": {"low": 0.85, "high": 0.87}, "recall": {"low": None, "high": None}},
-    "rows": {"test": 1000},
-}
+MINIMAL: dict[str, Any] = {"test": {"roc_auc": 0.86, "recall": None}}
 SLICED: dict[str, Any] = {
     **MINIMAL,
+    "ci95": {"roc_auc": {"low": 0.85, "high": 0.87}, "recall": {"low": None, "high": None}},
+    "rows": {"test": 1000},
     "slices": {
         "plan": {
             "groups": {
@@ -36,17 +34,24 @@ SLICED: dict[str, Any] = {
 }
 
 
-def test_the_optional_sections_read_as_empty_or_absent() -> None:
+def test_only_the_test_metrics_are_required_the_other_sections_read_as_empty() -> None:
     metrics = parse_evaluate_metrics(MINIMAL)
 
     assert metrics.test == {"roc_auc": 0.86, "recall": None}
-    assert metrics.ci95["roc_auc"].high == 0.87 and metrics.rows.test == 1000
-    assert metrics.cv == {} and metrics.confusion == {} and metrics.slices == {}
-    assert metrics.business is None and metrics.training_noise is None
+    assert metrics.ci95 == {} and metrics.cv == {} and metrics.confusion == {}
+    assert metrics.rows is None and metrics.business is None and metrics.training_noise is None
+    assert metrics.slices == {}
+
+
+def test_the_sections_read_typed() -> None:
+    metrics = parse_evaluate_metrics(SLICED)
+
+    assert metrics.ci95["roc_auc"].high == 0.87 and metrics.ci95["recall"].low is None
+    assert metrics.rows is not None and metrics.rows.test == 1000
 
 
 def test_any_metric_name_is_read_so_a_task_adds_metrics_without_a_change_here() -> None:
-    raw = copy.deepcopy(MINIMAL)
+    raw = copy.deepcopy(SLICED)
     raw["test"]["mean_absolute_error"] = 3.5
     raw["ci95"]["mean_absolute_error"] = {"low": 3, "high": 4}
     raw["cv"] = {"mean_absolute_error": {"mean": 3.4, "std": 0.1}}
@@ -119,7 +124,7 @@ def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
 def test_a_reader_given_a_malformed_file_says_error_and_exits_2_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gio.write_json(tmp_path / "evaluate.json", {**MINIMAL, "ci95": {"roc_auc": [0.85, 0.87]}})
+    gio.write_json(tmp_path / "evaluate.json", {**SLICED, "ci95": {"roc_auc": [0.85, 0.87]}})
 
     assert main(["summary", "--metrics-dir", str(tmp_path)]) == 2
 

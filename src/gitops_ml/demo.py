@@ -37,6 +37,8 @@ import yaml
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import evaluate_metrics_from_json, read_evaluate_metrics
+from gitops_ml.markdown import num
 
 # The drifted window (`gitops-ml simulate --scenario`): the first numeric feature of the contract
 # moved by one reference standard deviation, so it works on any fork's data.
@@ -101,9 +103,10 @@ def set_param(text: str, dotted: str, value: Any) -> str:
 
 
 def parse_change(text: str) -> tuple[str, Any]:
+    """`--change KEY=VALUE` (argparse reports a malformed one as a usage error, exit 2)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise DemoError(f"--change {text!r}: expected KEY=VALUE, e.g. model.seed=7")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. model.seed=7")
     return key, yaml.safe_load(value)
 
 
@@ -200,8 +203,8 @@ class Demo:
     def data_rows(self) -> int:
         return int(json.loads((self.work / paths.DATA_METRICS).read_text())["rows"]["total"])
 
-    def metric(self, key: str = "roc_auc") -> float:
-        return float(json.loads((self.work / paths.EVALUATE_METRICS).read_text())["test"][key])
+    def metric(self, key: str = "roc_auc") -> float | None:
+        return read_evaluate_metrics(self.work / paths.EVALUATE_METRICS).test.get(key)
 
     # -- the scratch repository ---------------------------------------------------------------
 
@@ -319,8 +322,8 @@ class Demo:
         self.commit("main: pipeline reproduced")
         self.push()
         self.event(
-            f"main reproduced ({self.data_rows():,} rows): ROC AUC {self.metric():.3f}; data and "
-            "model in the DVC remote",
+            f"main reproduced ({self.data_rows():,} rows): ROC AUC {num(self.metric(), '.3f')}; "
+            "data and model in the DVC remote",
             self.work / paths.EVALUATE_METRICS,
             "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
         )
@@ -346,7 +349,7 @@ class Demo:
         self.push(branch)
         passed, headline, page = self.review("pr-1")
         self.event(
-            f"pull request `{branch}` sets {key} = {value}: ROC AUC {self.metric():.3f}; "
+            f"pull request `{branch}` sets {key} = {value}: ROC AUC {num(self.metric(), '.3f')}; "
             f"{headline}",
             page,
             "pr.yml posts this report as one sticky comment; a failed gate fails the check",
@@ -456,15 +459,14 @@ class Demo:
         self.sh("git", "switch", "--quiet", "main")
         self.event(
             f"retraining branch `retrain/drift`: ROC AUC on its new test set (drifted rows "
-            f"included) {self._metric_at('retrain/drift'):.3f}; {headline}",
+            f"included) {num(self._metric_at('retrain/drift'), '.3f')}; {headline}",
             page,
             "drift.yml (retrain mode) opens this pull request; pr.yml reviews it like any other",
         )
 
-    def _metric_at(self, rev: str, key: str = "roc_auc") -> float:
-        return float(
-            json.loads(self.sh("git", "show", f"{rev}:{paths.EVALUATE_METRICS}"))["test"][key]
-        )
+    def _metric_at(self, rev: str, key: str = "roc_auc") -> float | None:
+        source = f"{rev}:{paths.EVALUATE_METRICS}"
+        return evaluate_metrics_from_json(self.sh("git", "show", source), source).test.get(key)
 
     def broken_bundle(self, deployment: Any) -> None:
         from gitops_ml.release.bundle import load_bundle

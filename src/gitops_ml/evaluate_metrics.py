@@ -86,17 +86,17 @@ class ConfusionMatrix(_Section):
 
 
 class EvaluateMetrics(_Section):
-    """The whole file: the task, test metrics with their intervals, cross-validation, the
-    counts at the decision threshold (binary) or the confusion matrix (multiclass) and the
-    optional sections."""
+    """The whole file: the task, the test metrics, and what the stage adds to them (intervals,
+    cross-validation, the counts at the decision threshold (binary) or the confusion matrix
+    (multiclass), …) when it computed them."""
 
     task: Task = "binary"  # files written before tasks are binary
     test: dict[str, float | None]
-    ci95: dict[str, Interval]
+    ci95: dict[str, Interval] = {}
     cv: dict[str, Spread] = {}
     confusion: dict[str, int] = {}
     confusion_matrix: ConfusionMatrix | None = None
-    rows: Rows
+    rows: Rows | None = None
     business: Business | None = None
     training_noise: TrainingNoise | None = None
     slices: dict[str, Slice] = {}
@@ -114,13 +114,22 @@ def parse_evaluate_metrics(raw: Any, source: str = paths.EVALUATE_METRICS) -> Ev
         raise EvaluateMetricsError(f"{source}: {invalid_field(exc)}") from None
 
 
+def evaluate_metrics_from_json(text: str, source: str) -> EvaluateMetrics:
+    """The JSON text of `source` (a file, or a file at a Git revision) as EvaluateMetrics."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EvaluateMetricsError(f"{source}: not valid JSON: {exc}") from None
+    return parse_evaluate_metrics(raw, source)
+
+
 def read_evaluate_metrics(path: str | Path = paths.EVALUATE_METRICS) -> EvaluateMetrics:
     """The evaluate stage's metrics file at `path`, typed."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise EvaluateMetricsError(f"{path}: not found; run `make run` (dvc repro) first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise EvaluateMetricsError(f"{path}: not valid JSON: {exc}") from None
-    return parse_evaluate_metrics(raw, str(path))
+    return evaluate_metrics_from_json(text, str(path))

@@ -1,7 +1,7 @@
 """Every path the pipeline reads or writes, written once.
 
 `dvc.yaml` declares the same paths as stage dependencies and outputs (DVC needs them there);
-`tests/project/test_paths.py` checks the two agree, so a path is changed in one place here and
+`tests/test_paths.py` checks the two agree, so a path is changed in one place here and
 in one place there, never hunted down across modules.
 """
 

@@ -6,6 +6,7 @@ import pytest
 from project_fixtures import fixture_params
 
 from gitops_ml.config import ConfigError
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.metric_registry import lower_is_better
 from gitops_ml.review.gates import GateParams, check_gates
 from gitops_ml.scoring import Difference
@@ -292,8 +293,8 @@ def test_without_an_interval_the_gate_falls_back_to_the_margin_and_says_so() -> 
 
 
 SLICES = {
-    "age": {"gap": {"recall": 0.12, "roc_auc": 0.03}},
-    "senior_citizen": {"gap": {"recall": None, "roc_auc": None}},
+    "age": Slice(groups={}, gap={"recall": 0.12, "roc_auc": 0.03}),
+    "senior_citizen": Slice(groups={}, gap={"recall": None, "roc_auc": None}),
 }
 
 

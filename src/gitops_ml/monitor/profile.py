@@ -22,6 +22,7 @@ from gitops_ml import paths
 from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.monitor.watched import watch, watched_column
 
 PROFILE_VERSION = 1
@@ -121,16 +122,14 @@ def categorical_profile(
     }
 
 
-def training_metrics(evaluate: dict[str, Any] | None) -> dict[str, Any] | None:
+def training_metrics(evaluate: EvaluateMetrics | None) -> dict[str, Any] | None:
     """The test metrics and their CIs from metrics/evaluate.json (see docs/interfaces.md)."""
-    if not evaluate:
+    if evaluate is None:
         return None
-    test = evaluate.get("test", {})
-    ci95 = evaluate.get("ci95", {})
     return {
-        "test": {k: test[k] for k in METRIC_KEYS if k in test},
-        "ci95": {k: ci95[k] for k in METRIC_KEYS if k in ci95},
-        "rows": evaluate.get("rows", {}).get("test"),
+        "test": {k: evaluate.test[k] for k in METRIC_KEYS if k in evaluate.test},
+        "ci95": {k: evaluate.ci95[k].model_dump() for k in METRIC_KEYS if k in evaluate.ci95},
+        "rows": evaluate.rows.test if evaluate.rows else None,
     }
 
 
@@ -139,7 +138,7 @@ def build_profile(
     contract: Contract,
     settings: DriftParams,
     scores: np.ndarray | None = None,
-    evaluate: dict[str, Any] | None = None,
+    evaluate: EvaluateMetrics | None = None,
     threshold: float = 0.5,
     model_sha256: str | None = None,
 ) -> dict[str, Any]:
@@ -217,7 +216,7 @@ def build_model_profile(
     contract: Contract,
     settings: DriftParams,
     model_path: str | Path,
-    evaluate: dict[str, Any] | None = None,
+    evaluate: EvaluateMetrics | None = None,
     threshold: float = 0.5,
 ) -> dict[str, Any]:
     """build_profile with the ONNX model's scores on `frame` and the model's sha256."""
@@ -286,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DriftParams.from_params(params)
     threshold = EvaluateParams.from_params(params).threshold
     frame = gio.read_table(args.train)
-    evaluate = gio.read_json(args.metrics) if Path(args.metrics).exists() else None
+    evaluate = read_evaluate_metrics(args.metrics) if Path(args.metrics).exists() else None
     profile = build_model_profile(frame, contract, settings, args.model, evaluate, threshold)
     gio.write_json(args.output, profile)
     print(f"profile: {args.output} ({len(frame)} rows, {len(profile['features'])} features)")

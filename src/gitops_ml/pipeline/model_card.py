@@ -306,6 +306,7 @@ def _evaluation_section(
         return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
     threshold = _threshold(params, evaluation)
     metrics = metric_sets(contract.task, contract.classes)
+    test_rows = evaluation.rows.test if evaluation.rows else None
     rows = []
     for key in metrics.test:
         ci = evaluation.ci95.get(key)
@@ -321,7 +322,7 @@ def _evaluation_section(
     lines = [
         "## Evaluation",
         "",
-        f"Test set: {num(evaluation.rows.test, ',')} rows never seen in training. {counted}"
+        f"Test set: {num(test_rows, ',')} rows never seen in training. {counted}"
         "Intervals: percentile bootstrap over "
         f"{num(params.evaluate.bootstrap_samples, 'd')} resamples of the test set.",
         "",

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from gitops_ml import paths
 from gitops_ml.config import ConfigError, ParamsModel, did_you_mean, read_section
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.markdown import num, signed
 from gitops_ml.metric_registry import label, lower_is_better, metric_sets, per_class_name
 from gitops_ml.scoring import Difference, family_level
@@ -194,7 +195,7 @@ def check_gates(
     base: Mapping[str, float | None],
     parity: Mapping[str, Any] | None,
     differences: Mapping[str, Difference] | None = None,
-    slices: Mapping[str, Any] | None = None,
+    slices: Mapping[str, Slice] | None = None,
 ) -> list[GateResult]:
     """Evaluate every configured gate.
 
@@ -260,7 +261,7 @@ def _regression_gate(
 
 
 def _slice_gap_gates(
-    name: str, allowed: float, slices: Mapping[str, Any] | None
+    name: str, allowed: float, slices: Mapping[str, Slice] | None
 ) -> list[GateResult]:
     shown = label(name)
     if not slices:
@@ -274,7 +275,7 @@ def _slice_gap_gates(
         ]
     results = []
     for column in sorted(slices):
-        gap = ((slices[column] or {}).get("gap") or {}).get(name)
+        gap = slices[column].gap.get(name)
         gate = f"{name} gap across {column}"
         if gap is None:
             detail = f"{shown} gap not computable (fewer than two groups large enough)"

@@ -26,6 +26,12 @@ from gitops_ml import paths
 from gitops_ml.config import load_params
 from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import (
+    EvaluateMetricsError,
+    Slice,
+    SliceGroup,
+    evaluate_metrics_from_json,
+)
 from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
 from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
 from gitops_ml.repo_state import changed_files, stale_message
@@ -73,8 +79,8 @@ class ReviewInputs:
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
-    base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
-    pr_slices: dict[str, Any] = field(default_factory=dict)
+    base_slices: dict[str, Slice] = field(default_factory=dict)  # `slices` of evaluate.json
+    pr_slices: dict[str, Slice] = field(default_factory=dict)
     base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
     pr_source: dict[str, Any] | None = None
 
@@ -179,8 +185,10 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         status=status,
         load_errors=errors,
         gates=GateParams.from_params(raw_params, task),
-        base_slices=(_parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}).get("slices") or {},
-        pr_slices=(_read_json(EVALUATE) or {}).get("slices") or {},
+        base_slices=_slices(_git_show(base_sha, EVALUATE), f"{base_rev}:{EVALUATE}"),
+        pr_slices=_slices(
+            Path(EVALUATE).read_text() if Path(EVALUATE).is_file() else None, EVALUATE
+        ),
         base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
         pr_source=_read_json(paths.SOURCE_RECORD),
     )
@@ -201,6 +209,15 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             training_sd=training_sd(inputs),
         )
     return inputs
+
+
+def _slices(text: str | None, source: str) -> dict[str, Slice]:
+    """The `slices` of an evaluate.json; none when it is absent or of another shape (an older
+    base's), like any unreadable file."""
+    try:
+        return evaluate_metrics_from_json(text, source).slices if text else {}
+    except EvaluateMetricsError:
+        return {}
 
 
 def _read_json(path: str) -> Any:
@@ -620,12 +637,10 @@ def data_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | None:
+def _largest_gap(groups: Mapping[str, SliceGroup], name: str) -> tuple[float, str] | None:
     """The largest gap of one metric between groups large enough to count, and which groups."""
     usable = {
-        g: e[name]
-        for g, e in groups.items()
-        if isinstance(e, Mapping) and not e.get("small") and is_number(e.get(name))
+        g: value for g, e in groups.items() if not e.small and (value := e.metric(name)) is not None
     }
     if len(usable) < 2:
         return None
@@ -642,17 +657,19 @@ def slices_section(inputs: ReviewInputs) -> str | None:
         return None
     parts, flagged = [], False
     for column in columns:
-        old = (inputs.base_slices.get(column) or {}).get("groups") or {}
-        new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
+        old = inputs.base_slices[column].groups if column in inputs.base_slices else {}
+        new = inputs.pr_slices[column].groups if column in inputs.pr_slices else {}
         header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in SLICE_METRICS]
         rows = []
         for group in [*new, *(g for g in old if g not in new)]:
-            a, b = old.get(group) or {}, new.get(group) or {}
-            name = escape(group) + (" (small)" if b.get("small") or a.get("small") else "")
-            cells = [name, fmt(b.get("rows", a.get("rows")))]
+            a, b = old.get(group), new.get(group)
+            sides = [e for e in (b, a) if e is not None]
+            name = escape(group) + (" (small)" if any(e.small for e in sides) else "")
+            cells = [name, fmt(sides[0].rows)]
             for m in SLICE_METRICS:
                 spec = metric(m).spec
-                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
+                was, now = (e.metric(m) if e else None for e in (a, b))
+                cells.append(f"{num(was, spec)} → {num(now, spec)}")
             rows.append(cells)
         gap_rows = []
         for m in SLICE_METRICS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_model_card import DATA, EVALUATION, EXPORT
+from metrics_files import DATA, EVALUATION, EXPORT
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
