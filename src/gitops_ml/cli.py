@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from gitops_ml.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "source": ("gitops_ml.pipeline.source", "record the data source by content hash"),
-    "ingest": ("gitops_ml.pipeline.ingest", "load the configured data source into data/raw"),
+    "source": ("gitops_ml.pipeline.source", "point data.source at a file or URL, tracked by DVC"),
+    "generate": ("gitops_ml.pipeline.generate", "write the seeded demo data (data.rows, seed)"),
+    "ingest": ("gitops_ml.pipeline.ingest", "copy the data file data.source names into data/raw"),
     "validate": ("gitops_ml.pipeline.validate", "check raw data against the data contract"),
     "split": ("gitops_ml.pipeline.split", "split validated data into train and test"),
     "train": ("gitops_ml.pipeline.train", "fit the configured model"),

@@ -197,8 +197,8 @@ class ParamsSection(ParamsModel):
 class DataParams(ParamsSection):
     section: ClassVar[str] = "data"
 
-    source: str  # "synthetic", or a CSV/Parquet path or URL
-    rows: int  # rows generated when source is synthetic
+    source: str  # the CSV/Parquet file ingest reads, tracked by DVC
+    rows: int  # rows the generator (stage generate) writes
     seed: int
     scenario: str
 

@@ -554,7 +554,7 @@ def _alive(pid: int) -> bool:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("build/demo"), help="scratch directory")
     parser.add_argument(
-        "--rows", type=int, default=3000, help="rows the generator makes (data.source: synthetic)"
+        "--rows", type=int, default=3000, help="rows the generator makes (stage generate)"
     )
     parser.add_argument(
         "--change",

@@ -12,7 +12,8 @@ CONTRACT = "data/schema.yaml"
 DVC_YAML = "dvc.yaml"
 DVC_LOCK = "dvc.lock"
 
-SOURCE_RECORD = "data/source.json"  # what data.source pointed at, by content hash
+DATA_DIR = "data"  # where `gitops-ml source --set URL` imports the data (`dvc import-url`)
+SYNTHETIC_DATA = "data/synthetic/data.parquet"  # the demo generator's output (stage `generate`)
 RAW = "data/raw/data.parquet"
 RETRAIN_DATA = "data/retrain/data.parquet"  # training data + a labelled window (retraining PRs)
 VALIDATED = "data/validated/data.parquet"

@@ -19,6 +19,7 @@ from monitor_support import ForeignProject, foreign, run_drift, write_fixture_pr
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml import io as gio
+from gitops_ml import paths
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract
 from gitops_ml.monitor.retrain import append_window, set_data_source
@@ -298,7 +299,7 @@ def test_retraining_data_appends_labelled_window_and_repoints_data_source(
     params = PARAMS_PATH.read_text()
     updated = set_data_source(params, "data/retrain/churn.parquet")
     assert "  source: data/retrain/churn.parquet" in updated
-    assert updated.replace("data/retrain/churn.parquet", "synthetic", 1) == params
+    assert updated.replace("data/retrain/churn.parquet", paths.SYNTHETIC_DATA, 1) == params
 
 
 def test_a_shift_stays_within_the_contracts_range(churn: Project) -> None:

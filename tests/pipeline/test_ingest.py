@@ -1,12 +1,8 @@
-"""ingest: the configured source (synthetic, CSV, Parquet or an http URL) lands unchanged in
-data/raw as Parquet."""
+"""ingest: the data file `data.source` names (CSV or Parquet) lands unchanged in data/raw as
+Parquet; a URL is DVC's to bring in."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -48,29 +44,6 @@ def ingest(
     return code, captured.out, captured.err
 
 
-@pytest.fixture
-def http_root(workdir: Path) -> Iterator[str]:
-    """A real HTTP server on loopback serving files from the work directory."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(workdir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_ingest_generates_the_seeded_synthetic_data(
-    churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = ingest("synthetic", capsys)
-
-    assert code == 0
-    # the generator keeps payment_method as object (None for missing); Parquet reads it as str
-    pd.testing.assert_frame_equal(pd.read_parquet(RAW), churn.astype({"payment_method": "str"}))
-    assert "ingest: wrote 800 rows x 20 columns to data/raw/data.parquet" in out
-
-
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_ingest_copies_a_user_file_unchanged(
     suffix: str, churn: pd.DataFrame, workdir: Path, capsys: pytest.CaptureFixture[str]
@@ -90,19 +63,15 @@ def test_ingest_copies_a_user_file_unchanged(
     pd.testing.assert_frame_equal(pd.read_parquet(RAW), expected, check_dtype=False)
 
 
-def test_ingest_downloads_a_csv_from_an_http_url(
-    churn: pd.DataFrame, http_root: str, capsys: pytest.CaptureFixture[str]
+def test_ingest_refuses_a_url_and_names_the_command_that_imports_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    churn.head(50).to_csv("remote.csv", index=False)
+    code, _, err = ingest("https://example.invalid/data.csv", capsys)
 
-    code, _, _ = ingest(f"{http_root}/remote.csv", capsys)
-
-    assert code == 0
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(RAW),
-        pd.read_csv("remote.csv", dtype=str, keep_default_na=False),
-        check_dtype=False,
-    )
+    assert code == 2
+    assert err.startswith("error: params.yaml: data.source is a URL (https://example.invalid/")
+    assert "`gitops-ml source --set https://example.invalid/data.csv`" in err
+    assert not RAW.exists()
 
 
 def test_ingest_stores_a_column_mixing_numbers_and_words_as_text(workdir: Path) -> None:

@@ -16,8 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from project_fixtures import FIXTURES
+from project_fixtures import FIXTURES, dvc_stages
 from workflow_harness import set_params
 
 from gitops_ml import paths
@@ -59,7 +58,7 @@ def test_each_stage_reads_only_files_it_declares(tmp_path: Path) -> None:
     shutil.copyfile(FIXTURES / "churn" / "schema.yaml", tmp_path / paths.CONTRACT)
     shutil.copyfile(FIXTURES / "churn" / "params.yaml", tmp_path / paths.PARAMS)
     set_params(tmp_path, SMALL)
-    stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    stages = dvc_stages(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests" / "support")}
     undeclared: dict[str, list[str]] = {}
     for name, spec in stages.items():

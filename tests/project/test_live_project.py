@@ -79,3 +79,12 @@ def test_the_committed_request_examples_fit_the_live_contract(contract: Contract
 
     stale = stale_examples(contract)
     assert stale == [], f"regenerate with `python -m serving.example_payloads`: {stale}"
+
+
+def test_dvc_lock_records_only_stages_that_dvc_yaml_declares() -> None:
+    """DVC keeps the lock entry of a stage deleted from dvc.yaml; `dvc remove STAGE` drops both."""
+    import yaml
+
+    declared = yaml.safe_load((ROOT / paths.DVC_YAML).read_text())["stages"]
+    recorded = yaml.safe_load((ROOT / paths.DVC_LOCK).read_text())["stages"]
+    assert sorted(set(recorded) - set(declared)) == []

@@ -285,7 +285,11 @@ def _validation(rate: float) -> dict[str, Any]:
 def _lock(path: str) -> dict[str, Any]:
     return {
         "stages": {
-            "ingest": {"cmd": "gitops-ml ingest", "deps": [{"path": path, "md5": path}]},
+            "ingest": {
+                "cmd": "gitops-ml ingest",
+                "deps": [{"path": path, "md5": path}],
+                "params": {"params.yaml": {"data.source": path}},
+            },
             "train": {"cmd": "gitops-ml train", "outs": [{"path": "models/m", "md5": "1"}]},
         }
     }
@@ -313,8 +317,6 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
         gates=GateParams(task="binary", minimum={"roc_auc": 0.5}, max_slice_gap={"roc_auc": 0.1}),
         base_slices=_slices(0.0),
         pr_slices=_slices(0.01),
-        base_source={"kind": "file", "source": "data/a.csv", "sha256": "1" * 64},
-        pr_source={"kind": "file", "source": source, "sha256": "2" * 64},
     )
     markdown = render(inputs).markdown
     assert_shown(assert_inert(markdown, fenced=1))

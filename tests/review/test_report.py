@@ -349,14 +349,27 @@ def test_always_changed_stages_do_not_count_as_an_unreproduced_workspace() -> No
     assert "⚠️ **Workspace not reproduced**: `dvc status` reports changes in train;" in md
 
 
-def test_data_section_shows_the_source_record_base_vs_pr() -> None:
-    data = inputs(evaluate_doc(), evaluate_doc())
-    data.base_source = {"kind": "file", "source": "data/a.csv", "sha256": "1" * 64, "bytes": 10}
-    data.pr_source = {"kind": "file", "source": "data/a.csv", "sha256": "2" * 64, "bytes": 12}
+def ingest_lock(source: str, md5: str, size: int) -> dict[str, Any]:
+    """A dvc.lock whose ingest stage read `source` (data.source) with this hash."""
+    ingest = {
+        "cmd": "gitops-ml ingest",
+        "deps": [{"path": source, "md5": md5, "size": size}, {"path": "data/schema.yaml"}],
+        "params": {"params.yaml": {"data.source": source}},
+    }
+    return {"stages": {**LOCK["stages"], "ingest": ingest}}
+
+
+def test_data_section_shows_the_data_file_and_its_hash_base_vs_pr_from_dvc_lock() -> None:
+    data = inputs(
+        evaluate_doc(),
+        evaluate_doc(),
+        base_lock=ingest_lock("data/a.csv", "1" * 32, 10),
+        pr_lock=ingest_lock("data/a.csv", "2" * 32, 12),
+    )
     md = render(data).markdown
-    assert "| data source | file: data/a.csv | file: data/a.csv |" in md
-    assert "| source sha256 | `111111111111` | `222222222222` ⚠️ |" in md
-    assert "| source bytes | 10 | 12 |" in md
+    assert "| data source | data/a.csv | data/a.csv |" in md
+    assert "| data md5 | `111111111111` | `222222222222` ⚠️ |" in md
+    assert "| data bytes | 10 | 12 |" in md
 
 
 # ------------------------------------------------------------------ slices

@@ -7,12 +7,14 @@ switches the project to its own data keeps `make test` green without touching `t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from gitops_ml import io as gio
 from gitops_ml import paths
@@ -111,3 +113,30 @@ def fit_and_export(
     onnx_bytes, metrics = export_model(fitted, test, contract, EXPORT)
     gio.write_bytes(onnx_path, onnx_bytes)
     return fitted, metrics
+
+
+INTERPOLATION = re.compile(r"\$\{\s*([\w.-]+)\s*\}")
+
+
+def dvc_stages(root: Path) -> dict[str, Any]:
+    """The stages of root's dvc.yaml with each `${key}` filled in from root's params.yaml, as
+    DVC's templating resolves them (a stage names the data file as `${data.source}`)."""
+    params = load_params(root / paths.PARAMS)
+
+    def value(match: re.Match[str]) -> str:
+        node: Any = params
+        for key in match.group(1).split("."):
+            node = node[key]
+        return str(node)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, str):
+            return INTERPOLATION.sub(value, node)
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if isinstance(node, dict):
+            return {resolve(key): resolve(item) for key, item in node.items()}
+        return node
+
+    stages: dict[str, Any] = resolve(yaml.safe_load((root / paths.DVC_YAML).read_text())["stages"])
+    return stages

@@ -374,7 +374,7 @@ def test_without_a_cluster_the_deploy_job_says_so_and_stops_cleanly(repo: Path) 
 
 @pytest.mark.slow
 def test_verify_refuses_a_merge_whose_committed_dvc_lock_is_stale(repo: Path) -> None:
-    generator = repo / "src/gitops_ml/synthetic.py"  # a dependency of the ingest stage
+    generator = repo / "src/gitops_ml/synthetic.py"  # a dependency of the generate stage
     generator.write_text(generator.read_text() + "\n# edited, but `dvc repro` not run\n")
     commit_all(repo, "merge: generator edited, dvc.lock not updated")
     runner = Runner(repo)

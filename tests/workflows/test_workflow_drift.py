@@ -170,6 +170,8 @@ def test_retraining_mode_opens_one_pull_request_with_the_retrained_pipeline(
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     ingest_params = lock["stages"]["ingest"]["params"]["params.yaml"]
     assert ingest_params["data.source"] == "data/retrain/data.parquet"
+    ingest_deps = {dep["path"] for dep in lock["stages"]["ingest"]["deps"]}
+    assert "data/retrain/data.parquet" in ingest_deps  # DVC tracks the new data as ingest's input
     assert (repo / "models" / "model.onnx").is_file()
 
     cml = [e for e in result.recorded if e["tool"] == "cml"]

@@ -1,10 +1,12 @@
-"""ingest: load the configured data source (`data.*` in params.yaml) into data/raw.
+"""ingest: copy the data file `data.source` names (params.yaml) into data/raw, as Parquet.
 
-`data.source: synthetic` runs the seeded demo generator (gitops_ml.synthetic); anything else is
-a CSV/Parquet path or an http(s)/s3/gs URL, copied as it is: CSV cells as the text in the file,
-laid out as the contract's `csv` section says (delimiter, header row or names); the contract's
-encoding reads the values in validate. The raw file is always Parquet so that later
-stages read one format, fast.
+`data.source` is a file in the project that DVC knows: the demo generator's output (stage
+`generate`), a file tracked with `dvc add`, or one imported from a URL with `dvc import-url` (all
+three set up by `gitops-ml source --set`). dvc.yaml declares it as this stage's dependency
+(`${data.source}`), so a change to the data reruns everything from here. The file is copied as
+it is: CSV cells as the text in the file, laid out as the contract's `csv` section says
+(delimiter, header row or names); the contract's encoding reads the values in validate. The raw
+file is always Parquet so that later stages read one format, fast.
 """
 
 from __future__ import annotations
@@ -19,25 +21,9 @@ from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import DataParams, load_params
 from gitops_ml.contract import load_contract
-from gitops_ml.io import CsvLayout
-from gitops_ml.synthetic import generate_churn
+from gitops_ml.errors import UserError
 
 DEFAULT_OUTPUT = paths.RAW
-SYNTHETIC = "synthetic"
-
-
-def load_source(params: DataParams, layout: CsvLayout) -> pd.DataFrame:
-    """The raw table named by `data.source` (rows/seed/scenario apply to synthetic data only),
-    a CSV file read as `layout` (the contract's `csv` section) lays it out."""
-    if params.source == SYNTHETIC:
-        return generate_churn(params.rows, params.seed, params.scenario)
-    return gio.read_table(params.source, raw_text=True, layout=layout)
-
-
-def describe_source(params: DataParams) -> str:
-    if params.source == SYNTHETIC:
-        return f"synthetic demo data (seed {params.seed}, scenario {params.scenario})"
-    return params.source
 
 
 def parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -64,9 +50,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     params = DataParams.from_params(load_params(args.params))
-    print(f"ingest: reading {describe_source(params)}", flush=True)
-    layout = CsvLayout() if params.source == SYNTHETIC else load_contract(args.contract).csv
-    frame = parquet_safe(load_source(params, layout))
+    if "://" in params.source:
+        raise UserError(
+            f"{args.params}: data.source is a URL ({params.source}); DVC brings a URL in: run "
+            f"`gitops-ml source --set {params.source}` (`dvc import-url`), which points "
+            "data.source at the imported file"
+        )
+    print(f"ingest: reading {params.source}", flush=True)
+    layout = load_contract(args.contract).csv
+    frame = parquet_safe(gio.read_table(params.source, raw_text=True, layout=layout))
     gio.write_parquet(args.output, frame)
     print(
         f"ingest: wrote {len(frame):,} rows x {frame.shape[1]} columns to {args.output} "

@@ -25,7 +25,6 @@ from gitops_ml.contract import Column, Contract
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import MISSING, cell, code, escape, num, table
 from gitops_ml.metric_registry import label, metric, metric_sets
-from gitops_ml.pipeline.source import SYNTHETIC
 from gitops_ml.tasks import TASKS, Task
 
 METRICS_FILES: dict[str, str] = {
@@ -489,7 +488,7 @@ def _limitations_section(
 ) -> list[str]:
     words = WORDS[contract.task]
     lines = ["## Limitations", ""]
-    if params.data.source == SYNTHETIC:
+    if params.data.source == paths.SYNTHETIC_DATA:
         lines.append(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
             "  describe the generator, not the world. Set `data.source` to your data first."

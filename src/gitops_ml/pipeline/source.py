@@ -1,115 +1,34 @@
-"""source: record what `data.source` points at, by content, so a data change reruns the pipeline.
+"""source: point the pipeline at a data file, tracked by DVC's own mechanisms.
 
-DVC can only track files it is told about, and `data.source` may be the generator, a local file
-anywhere or a URL. This stage runs on every `dvc repro` (`always_changed`), hashes the source
-(sha256 of a local file; the ETag, Last-Modified or, failing those, the bytes of a URL) and writes
-`data/source.json`. When the content is unchanged the file comes out byte-identical and DVC
-skips `ingest`; when it changed, `ingest` and everything after it rerun, and the PR report shows
-the new hash. It is cheap: one hash or one HEAD request, no parsing.
+`data.source` in params.yaml names the file the `ingest` stage reads, and dvc.yaml declares that
+file as ingest's dependency (`${data.source}`). DVC then does the rest: `dvc status` names a
+changed data file and the stage it makes stale, `dvc repro` reruns from ingest, `dvc.lock`
+records the data's hash. `gitops-ml source --set` makes a file such a dependency:
+
+- a local file is versioned with `dvc add` (Git holds `FILE.dvc`, the DVC remote the bytes);
+- a URL (`https://…`, `s3://…`, any scheme DVC reads) comes in with `dvc import-url` into
+  `data/`, and `dvc update data/NAME.dvc` fetches it again when the source changed;
+- the demo generator's output (stage `generate`) is already DVC's: nothing to track.
+
+Then `data.source` is set (comments in params.yaml kept). Nothing is written when DVC refuses.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
-import urllib.error
-import urllib.request
-from pathlib import Path
-from typing import Any
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from gitops_ml import io as gio
 from gitops_ml import paths
-from gitops_ml.config import DataParams, load_params
 from gitops_ml.errors import UserError
-
-SYNTHETIC = "synthetic"
-URL_SCHEMES = ("http://", "https://")
-REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "azure://", "az://")
-CHUNK = 1 << 20
-TIMEOUT_SECONDS = 30.0
 
 
 class SourceError(UserError):
-    """The data source cannot be reached or read; the message says what to configure."""
-
-
-def _missing_local(path: Path) -> SourceError:
-    tracked = path.with_name(path.name + ".dvc")
-    if tracked.exists():
-        return SourceError(
-            f"{path}: not in the workspace, but DVC tracks it ({tracked}): pull it with "
-            "`make dvc-pull` (CI: configure the DVC remote first, e.g. the DVC_REMOTE_URL "
-            "repository variable and its credentials; see docs/data.md, 'Your own data')"
-        )
-    return SourceError(
-        f"{path}: file not found (data.source in params.yaml); put the file there and track it "
-        f"with `dvc add {path}` so CI can pull it, or point data.source at a URL"
-    )
-
-
-def file_record(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise _missing_local(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return {"kind": "file", "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
-
-
-def url_record(url: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, Any]:
-    """ETag/Last-Modified from a HEAD request; the sha256 of the body when the server sends
-    neither (then every run downloads it once more, which is the price of not knowing)."""
-    try:
-        head = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(head, timeout=timeout) as response:
-            etag = response.headers.get("ETag")
-            modified = response.headers.get("Last-Modified")
-            length = response.headers.get("Content-Length")
-        if etag or modified:
-            record: dict[str, Any] = {"kind": "url", "etag": etag, "last_modified": modified}
-            record["bytes"] = int(length) if length and length.isdigit() else None
-            return record
-        digest = hashlib.sha256()
-        size = 0
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(CHUNK), b""):
-                digest.update(chunk)
-                size += len(chunk)
-        return {"kind": "url", "sha256": digest.hexdigest(), "bytes": size}
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise SourceError(f"{url}: cannot reach the data source: {exc}") from None
-
-
-def remote_record(url: str) -> dict[str, Any]:
-    """Object stores through fsspec (installed with the DVC remotes): the store's own checksum."""
-    try:
-        import fsspec
-
-        info = fsspec.open(url).fs.info(url)
-    except ImportError:
-        raise SourceError(f"{url}: no filesystem for this scheme; install its DVC remote") from None
-    except Exception as exc:  # each object store raises its own error types
-        raise SourceError(f"{url}: cannot read the data source: {exc}") from None
-    checksum = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("md5")
-    if not checksum:
-        raise SourceError(f"{url}: the store reports no checksum (ETag/md5) for this object")
-    return {"kind": "object", "etag": str(checksum).strip('"'), "bytes": info.get("size")}
-
-
-def source_record(params: DataParams) -> dict[str, Any]:
-    """What the source is, by content (the generator is described by its params alone)."""
-    source = params.source
-    if source == SYNTHETIC:
-        record: dict[str, Any] = {"kind": "synthetic"}
-    elif source.startswith(URL_SCHEMES):
-        record = url_record(source)
-    elif source.startswith(REMOTE_SCHEMES):
-        record = remote_record(source)
-    else:
-        record = file_record(Path(source))
-    return {"source": source, **record}
+    """The data cannot be tracked as given; the message says what to do instead."""
 
 
 SOURCE_LINE = re.compile(
@@ -125,26 +44,66 @@ def set_data_source(params_text: str, source: str) -> str:
     return updated
 
 
+def is_url(source: str) -> bool:
+    return "://" in source
+
+
+def import_path(url: str) -> str:
+    """Where `dvc import-url` puts the data of `url`: data/ and the URL's file name."""
+    path = urlsplit(url).path
+    name = PurePosixPath(path).name
+    if not name or path.endswith("/"):
+        raise SourceError(f"{url}: the URL names no file (it ends in '/'); give a file's URL")
+    return f"{paths.DATA_DIR}/{name}"
+
+
+def dvc(*args: str) -> None:
+    """Run a DVC command of this environment; its own error message when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+        reason = errors[-1] if errors else done.stderr.strip() or done.stdout.strip()
+        raise SourceError(f"`dvc {' '.join(args)}` failed: {reason}")
+
+
+def track(source: str) -> str:
+    """Make `source` a file DVC tracks in this project; the path `data.source` is to name."""
+    if is_url(source):
+        path = import_path(source)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        dvc("import-url", source, path)
+        return path
+    if Path(source).as_posix() == paths.SYNTHETIC_DATA:
+        return paths.SYNTHETIC_DATA  # the generate stage's output: DVC tracks it already
+    if not Path(source).is_file():
+        raise SourceError(
+            f"{source}: file not found; put the data file in the project (e.g. under data/) "
+            "or give its URL"
+        )
+    dvc("add", source)
+    return Path(source).as_posix()
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=paths.PARAMS)
-    parser.add_argument("--output", default=paths.SOURCE_RECORD)
     parser.add_argument(
         "--set",
-        metavar="SOURCE",
-        help="point data.source in params.yaml at SOURCE (a path or URL) and record it",
+        metavar="FILE|URL",
+        required=True,
+        help="track FILE with `dvc add` (a URL: `dvc import-url` into data/) and point "
+        "data.source in params.yaml at it",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = load_params(args.params)
-    if args.set:  # check the new source first: a wrong path must not reach params.yaml
-        raw["data"] = {**raw.get("data", {}), "source": args.set}
-    params = DataParams.from_params(raw)
-    record = source_record(params)
-    if args.set:
-        params_path = Path(args.params)
-        gio.write_text(params_path, set_data_source(params_path.read_text(), args.set))
-    gio.write_json(args.output, record)
-    fingerprint = record.get("sha256") or record.get("etag") or record.get("last_modified") or "-"
-    print(f"source: {record['source']} ({record['kind']}, {str(fingerprint)[:16]})", flush=True)
+    params_path = Path(args.params)
+    if not params_path.is_file():
+        raise SourceError(f"{params_path}: file not found; run this in the project's root")
+    text = params_path.read_text()
+    set_data_source(text, args.set)  # no `data.source` to set: refuse before DVC runs
+    path = track(args.set)
+    gio.write_text(params_path, set_data_source(text, path))
+    print(f"source: data.source is {path} (tracked by DVC); `make run` reproduces on it")
     return 0

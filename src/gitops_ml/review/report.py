@@ -81,8 +81,6 @@ class ReviewInputs:
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
     base_slices: dict[str, Slice] = field(default_factory=dict)  # `slices` of evaluate.json
     pr_slices: dict[str, Slice] = field(default_factory=dict)
-    base_source: dict[str, Any] | None = None  # data/source.json (absent on old bases)
-    pr_source: dict[str, Any] | None = None
 
     def side(self, path: str, which: str) -> Flat:
         """One side ("old" = base, "new" = PR) of a metrics file, flattened."""
@@ -189,8 +187,6 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
         pr_slices=_slices(
             Path(EVALUATE).read_text() if Path(EVALUATE).is_file() else None, EVALUATE
         ),
-        base_source=_parse(_git_show(base_sha, paths.SOURCE_RECORD), paths.SOURCE_RECORD),
-        pr_source=_read_json(paths.SOURCE_RECORD),
     )
     if inputs.gates.regression_test == "none":
         inputs.comparison = Comparison(paired=False, note="`gates.regression_test: none`")
@@ -562,24 +558,27 @@ def _with_legend(text: str, flagged: bool) -> str:
     return f"{text}\n\n{FLAG_LEGEND}" if flagged else text
 
 
+def recorded_data(lock: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The data file the `ingest` stage read (`data.source`), as dvc.lock records it."""
+    stage = _stage_entries(lock).get("ingest") or {}
+    source = ((stage.get("params") or {}).get(paths.PARAMS) or {}).get("data.source")
+    dep = _by_path(stage.get("deps")).get(str(source)) or {}
+    return {"source": source, "md5": dep.get("md5"), "bytes": dep.get("size")} if dep else {}
+
+
 def _source_rows(inputs: ReviewInputs) -> list[tuple[str, Any, Any, Direction]]:
-    old, new = inputs.base_source or {}, inputs.pr_source or {}
+    """The data file ingest read and its hash, base vs PR, as each side's dvc.lock records it."""
+    old, new = recorded_data(inputs.base_lock), recorded_data(inputs.pr_lock)
     if not (old or new):
         return []
 
-    def where(doc: Mapping[str, Any]) -> str | None:
-        if not doc:
-            return None
-        kind, source = doc.get("kind"), doc.get("source")
-        return escape(kind if source in (None, kind) else f"{kind}: {source}")
-
-    def sha(doc: Mapping[str, Any]) -> str | None:
-        return code(str(doc["sha256"])[:12]) if doc.get("sha256") else None
+    def md5(doc: Mapping[str, Any]) -> str | None:
+        return code(str(doc["md5"])[:12]) if doc.get("md5") else None
 
     return [
-        ("data source", where(old), where(new), "neutral"),
-        ("source sha256", sha(old), sha(new), "neutral"),
-        ("source bytes", _text(old.get("bytes")), _text(new.get("bytes")), "info"),
+        ("data source", _text(old.get("source")), _text(new.get("source")), "neutral"),
+        ("data md5", md5(old), md5(new), "neutral"),
+        ("data bytes", _text(old.get("bytes")), _text(new.get("bytes")), "info"),
     ]
 
 
@@ -754,8 +753,8 @@ def _parity_direction(key: str) -> Direction:
 
 
 def _workspace_changes(status: Mapping[str, Any]) -> list[str]:
-    """Stages `dvc status` reports, except those that are only "always changed" (a stage with
-    `always_changed: true`, such as `source`, is listed on every run)."""
+    """Stages `dvc status` reports, except those that are only "always changed" (a stage a
+    fork marks `always_changed: true` is listed on every run)."""
     return sorted(
         stage
         for stage, entries in status.items()
