@@ -72,7 +72,7 @@ def test_a_regression_summary_quotes_its_errors_and_its_parity_measure_without_l
 
     out = capsys.readouterr().out
     assert "Data: 354 training rows, 88 test rows\n" in out
-    assert "R²            0.3957   [0.2039, 0.5375]   0.4100 ± 0.0300" in out
+    assert "R²            0.3957   [0.2039, 0.5375]     0.4100 ± 0.0300" in out
     assert "RMSE         55.1000" in out and "median AE    39.0000" in out
     assert "ROC AUC" not in out
     assert "ONNX parity: max |Δŷ| / sd(y) 2.9e-07 on 264 rows" in out

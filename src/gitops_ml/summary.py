@@ -37,7 +37,7 @@ def render_summary(
         f"Data: {rows.get('train', 0):,} training rows, {rows.get('test', 0):,} test rows"
         + ("" if rate is None else f" (positive rate {num(rate, '.1%')} in test)"),
         "",
-        f"{'metric':<12}{'test':>8}   {'95% interval':<18}{'CV mean ± std':>16}",
+        f"{'metric':<12}{'test':>8}   {'95% interval':<20}{'CV mean ± std':>16}",
     ]
     for key in metric_sets(evaluation.task).test:  # per-class metrics: in the model card
         name = SHORT_LABELS.get(key, label(key))
@@ -45,7 +45,7 @@ def render_summary(
         interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
         cv = evaluation.cv.get(key)
         cv_text = f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else ""
-        lines.append(f"{name:<12}{num(value):>8}   {interval:<18}{cv_text:>16}".rstrip())
+        lines.append(f"{name:<12}{num(value):>8}   {interval:<20}{cv_text:>16}".rstrip())
     business = evaluation.business  # only when params.yaml sets evaluate.costs
     onnx, parity = export["onnx"], export["parity"]
     lines.append("")
