@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gitops_ml.tasks import Task
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 PAYMENT = ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card"]
 INTERNET = ["DSL", "Fiber optic", "No"]
 CONTRACT = ["Month-to-month", "One year", "Two year"]
@@ -199,14 +203,23 @@ def credit_csv(rows: int = 2000, seed: int = 7) -> str:
     return frame.to_csv(index=False, sep=";")
 
 
+def bundled_csv(relative: str) -> Callable[[int], str]:
+    """A task fixture's CSV (tests/fixtures: scikit-learn's bundled real data, whole, with the
+    quirks tests/support/task_fixtures.py writes): its size is the data set's own."""
+    return lambda _rows: (FIXTURES / relative).read_text()
+
+
 @dataclass(frozen=True)
 class Shape:
-    """A file's text by `rows` and how its lines split into the file's raw cells."""
+    """A file's text by `rows` and how its lines split into the file's raw cells; the task its
+    target is and, for a real data set of fixed size, its rows."""
 
     text: Callable[[int], str]
     sep: str
     header: bool
     trailing_comma: bool = False
+    task: Task = "binary"
+    rows: int | None = None  # None: the generator writes any number of rows
 
     def raw_rows(self, text: str) -> list[list[str]]:
         """Every data line's cells, spelt as in the file (spaces kept)."""
@@ -219,4 +232,8 @@ SHAPES = {
     "census": Shape(census_csv, sep=",", header=False),
     "telco": Shape(telco_csv, sep=",", header=True, trailing_comma=True),
     "credit": Shape(credit_csv, sep=";", header=True),
+    "diabetes": Shape(
+        bundled_csv("diabetes/diabetes.csv"), sep=",", header=True, task="regression", rows=442
+    ),
+    "wine": Shape(bundled_csv("wine/wine.csv"), sep=";", header=True, task="multiclass", rows=178),
 }
