@@ -139,6 +139,7 @@ def test_a_regression_report_gates_r2_and_parity_and_no_label_flips() -> None:
         "&#124;", "|"
     )
     assert "label flips" not in gates and "roc_auc" not in md
+    assert f"| parity: {escape('max |Δŷ| / sd(y)')} | 1.20e-07 | 1.20e-07 |" in md
     assert_valid_markdown(md)
 
 
