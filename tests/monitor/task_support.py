@@ -18,6 +18,7 @@ from project_fixtures import fit_and_export, fixture_params, task_fixture
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, ModelParams
 from gitops_ml.contract import Contract, model_frame, target_vector
+from gitops_ml.evaluate_metrics import parse_evaluate_metrics
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.scoring import point_metrics
 from gitops_ml.tasks import predictions
@@ -60,11 +61,14 @@ def build_task_project(task: str, directory: Path) -> TaskProject:
     onnx_path = directory / "model.onnx"
     model, _ = fit_and_export(train, test, contract, MODEL, onnx_path)
     predicted = predictions(model, model_frame(test, contract), task)
-    evaluate: dict[str, Any] = {
-        "test": point_metrics(
-            target_vector(test, contract), predicted, task=task, classes=contract.classes
-        )
-    }
+    evaluate = parse_evaluate_metrics(
+        {
+            "task": task,
+            "test": point_metrics(
+                target_vector(test, contract), predicted, task=task, classes=contract.classes
+            ),
+        }
+    )
     params = fixture_params()
     params["drift"].update(DRIFT)
     params_path = directory / "params.yaml"

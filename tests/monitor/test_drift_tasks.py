@@ -14,14 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from monitor_support import run_drift
-from sklearn import metrics as skm
 from task_support import TaskProject, task_project
 
 from gitops_ml import io as gio
-from gitops_ml.contract import target_vector
 from gitops_ml.metric_registry import metric_sets
-from gitops_ml.monitor.drift import check_drift
-from gitops_ml.monitor.readers import CurrentDataError, ModelScorer, frame_chunks, parse_labels
+from gitops_ml.monitor.profile import ProfileError, load_profile
+from gitops_ml.monitor.readers import CurrentDataError, ModelScorer, parse_labels
 from gitops_ml.monitor.simulate import prediction_log_lines, resolve_scenarios, simulate_window
 
 __all__ = ["task_project"]
@@ -98,43 +96,6 @@ def test_a_random_half_is_no_drift_and_a_shifted_subset_is_drift(
         assert "Mean probability of each class" in (tmp_path / "high" / "drift.md").read_text()
     else:
         assert means is None
-
-
-def test_performance_is_the_task_s_monitor_metrics_and_wrong_outcomes_are_an_alert(
-    task_project: TaskProject,
-) -> None:
-    project = task_project
-    contract, frame = project.contract, project.frame
-    scorer = ModelScorer(project.onnx_path, contract)
-    profile = json.loads(project.profile_path.read_text())
-    result = check_drift(profile, contract, frame_chunks(frame, contract), project.settings, scorer)
-    y, predicted = target_vector(frame, contract), scorer.score(frame)
-    if project.task == "regression":
-        expected = {
-            "rmse": np.sqrt(skm.mean_squared_error(y, predicted)),
-            "mae": skm.mean_absolute_error(y, predicted),
-            "r2": skm.r2_score(y, predicted),
-        }
-    else:
-        labels = predicted.argmax(axis=1)
-        expected = {
-            "accuracy": skm.accuracy_score(y, labels),
-            "balanced_accuracy": skm.balanced_accuracy_score(y, labels),
-            "macro_f1": skm.f1_score(y, labels, average="macro"),
-        }
-    current = {name: row.current for name, row in result.performance.metrics.items()}
-    assert current == pytest.approx(expected)
-
-    shuffled = frame.copy()
-    order = np.random.default_rng(2).permutation(len(frame))
-    shuffled[contract.target] = frame[contract.target].to_numpy()[order]
-    wrong = check_drift(
-        profile, contract, frame_chunks(shuffled, contract), project.settings, scorer
-    )
-    headline = metric_sets(project.task).headline
-    assert wrong.performance.metrics[headline].degraded
-    assert wrong.performance.level == "alert"
-    assert wrong.verdict == "drift"
 
 
 def test_outcomes_are_read_as_the_data_spells_the_target(task_project: TaskProject) -> None:
@@ -262,3 +223,44 @@ def test_outcomes_joined_by_id_give_the_performance_the_labelled_log_gives(
     carried = _drift(project, tmp_path / "labelled.jsonl", tmp_path / "carried")
     assert joined["performance"] == carried["performance"]
     assert joined["performance"]["rows"] == 400
+
+
+def test_a_profile_of_another_task_is_refused_naming_both(
+    task_project: TaskProject, tmp_path: Path
+) -> None:
+    project = task_project
+    profile = json.loads(project.profile_path.read_text())
+    profile["task"] = "binary"
+    stale = tmp_path / "stale.json"
+    gio.write_json(stale, profile)
+    with pytest.raises(
+        ProfileError, match=f"a binary model, but the contract's task is {project.task}"
+    ):
+        load_profile(stale, project.contract)
+
+
+@pytest.mark.parametrize("task_project", ["multiclass"], indirect=True)
+def test_a_logged_probability_list_of_the_wrong_length_is_an_error_naming_the_classes(
+    task_project: TaskProject, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = task_project
+    features = project.frame[project.contract.feature_names].iloc[:3]
+    lines = [
+        json.dumps({"features": row, "prediction": {"probabilities": [0.5, 0.5]}})
+        for row in json.loads(features.to_json(orient="records"))
+    ]
+    log = tmp_path / "short.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    code = run_drift(
+        project.profile_path,
+        project.contract_path,
+        log,
+        tmp_path / "out",
+        "--params",
+        str(project.params_path),
+    )
+    assert code == 2
+    assert (
+        "3 logged prediction.probabilities list(s) do not hold one probability for each of "
+        "the 3 classes" in capsys.readouterr().err
+    )

@@ -9,6 +9,7 @@ from project_fixtures import fixture_params
 from report_checks import assert_valid_markdown
 from test_report import diff, inputs, row
 
+from gitops_ml.evaluate_metrics import ConfusionMatrix
 from gitops_ml.markdown import escape
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.report import render
@@ -48,8 +49,8 @@ def multiclass_report(classes: Sequence[str] = CLASSES) -> str:
     data.gates = GateParams.from_params(fixture_params(), "multiclass")
     shares = {"class_shares": {side: dict.fromkeys(classes, 0.3333) for side in ("train", "test")}}
     data.metrics["metrics/data.json"] = diff(shares, shares)
-    data.base_confusion_matrix = base["confusion_matrix"]
-    data.pr_confusion_matrix = pr["confusion_matrix"]
+    data.base_confusion_matrix = ConfusionMatrix.model_validate(base["confusion_matrix"])
+    data.pr_confusion_matrix = ConfusionMatrix.model_validate(pr["confusion_matrix"])
     return render(data).markdown
 
 

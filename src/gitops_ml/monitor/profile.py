@@ -170,6 +170,7 @@ def build_profile(
     return {
         "version": PROFILE_VERSION,
         "contract": contract.name,
+        "task": contract.task,  # what `score` and `target` hold (gitops_ml.monitor.watched)
         "rows": len(frame),
         "features": features,
         "target": target,
@@ -261,6 +262,12 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
     ):
         raise ProfileError(f"{path}: not a version-{PROFILE_VERSION} reference profile")
     if contract is not None:
+        task = profile.get("task", "binary")  # a profile from before tasks is a binary one
+        if task != contract.task:
+            raise ProfileError(
+                f"{path}: a profile of a {task} model, but the contract's task is "
+                f"{contract.task}; rebuild the profile (gitops-ml profile)"
+            )
         names = [f["name"] for f in profile["features"]]
         if names != contract.feature_names:
             raise ProfileError(
