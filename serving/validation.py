@@ -22,6 +22,7 @@ import orjson
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
 from gitops_ml.v2_request import V2_DATATYPES
+from serving.outputs import outputs_of
 
 TAKES = {
     "float": "numbers",
@@ -110,6 +111,13 @@ def feature_specs(contract: Contract) -> list[FeatureSpec]:
 # with its later outcome. Ids are text or integers, whatever the column's contract type.
 ID_TYPE = "id"
 ID_DATATYPES = ("BYTES", "INT64", "INT32")
+
+
+def request_table(contract: Contract) -> FeatureTable:
+    """The table of a server of `contract`'s model (and of the capture sidecar reading what it
+    accepted): features, id, and the outputs of the contract's task."""
+    names = outputs_of(contract).names(contract.classes)
+    return FeatureTable(feature_specs(contract), id_spec(contract), names)
 
 
 def id_spec(contract: Contract) -> FeatureSpec | None:
@@ -206,13 +214,19 @@ class ParsedRequest:
 
 
 class FeatureTable:
-    """What validating a request needs to know per feature, worked out once per server rather
-    than once per request: the id column, each feature's V2 datatypes, and for the numeric
-    features their plain JSON types, nullability and bounds as arrays."""
+    """What validating a request needs to know, worked out once per server rather than once
+    per request: the id column, each feature's V2 datatypes, for the numeric features their
+    plain JSON types, nullability and bounds as arrays, and the model's V2 output names."""
 
-    def __init__(self, specs: Sequence[FeatureSpec], ident: FeatureSpec | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[FeatureSpec],
+        ident: FeatureSpec | None = None,
+        outputs: Sequence[str] = (),
+    ) -> None:
         self.specs = list(specs)
         self.ident = ident
+        self.outputs = tuple(outputs)  # the V2 outputs a request may ask for, besides the id
         named = [*self.specs, *(() if ident is None else (ident,))]
         self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
         self.numeric = [spec for spec in self.specs if spec.type != "category"]
@@ -245,8 +259,8 @@ class FeatureTable:
                 spec = next(s for s, v in zip(self.numeric, numeric, strict=True) if _huge(v))
                 message = f"{kind} {spec.name!r}: a number is too large for this feature"
                 raise RequestError(message) from None
-            missing = np.isnan(block)
-            if ((missing & ~self.nullable) | (block < self.lows) | (block > self.highs)).any():
+            inside = (block >= self.lows) & (block <= self.highs)  # NaN is not inside
+            if not inside.all() and not (inside | np.isnan(block) & self.nullable).all():
                 self._refuse(block, numeric, kind)
             floats = block.astype(np.float32).reshape(len(numeric), rows, 1)
             feeds.update(zip((spec.input_name for spec in self.numeric), floats, strict=True))
@@ -327,18 +341,28 @@ def _category(
     """A category column as model strings (missing = ""), read as the contract reads text
     (`encoding.strip`, missing tokens); unknown values are checked, scored and counted."""
     where = f"{kind} {spec.name!r}"
+    allowed = spec.allowed or frozenset()
     out: list[str] = []
     missing: list[int] = []
+    new = 0
     for row, value in enumerate(values):
-        if value is not None and type(value) is not str:
+        if type(value) is str:
+            if value in allowed:  # the usual value: one set lookup
+                out.append(value)
+                continue
+            text = spec.encoding.text(value)
+        elif value is None:
+            text = MISSING_CATEGORY
+        else:
             raise RequestError(
                 f"{where}: row {row} is {describe(value)}; feature {spec.name!r} is a "
                 "category and takes strings"
             )
-        text = MISSING_CATEGORY if value is None else spec.encoding.text(value)
         if text == MISSING_CATEGORY or spec.encoding.is_missing(text):
             missing.append(row)
             text = MISSING_CATEGORY
+        elif text not in allowed:
+            new += 1
         out.append(text)
     if missing and not spec.nullable:
         raise RequestError(
@@ -346,10 +370,8 @@ def _category(
             "nullable in the data contract"
         )
     check_text(spec, out, where)
-    if spec.allowed is not None:
-        count = sum(text not in spec.allowed and text != MISSING_CATEGORY for text in out)
-        if count:
-            unknown[spec.name] = count
+    if new and spec.allowed is not None:
+        unknown[spec.name] = new
     return out
 
 

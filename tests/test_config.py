@@ -9,7 +9,7 @@ import pydantic
 import pytest
 import yaml
 
-from gitops_ml.config import ConfigError, EvaluateParams, ModelParams, load_params
+from gitops_ml.config import ConfigError, EvaluateParams, ModelParams, SplitParams, load_params
 from gitops_ml.review.gates import GateParams
 
 EVALUATE = {
@@ -75,3 +75,16 @@ def test_the_error_names_the_file_that_was_read(tmp_path: Any) -> None:
 
     with pytest.raises(ConfigError, match=r"^.*experiment\.yaml: 'model\.seed' must be a whole"):
         ModelParams.from_params(load_params(other))
+
+
+@pytest.mark.parametrize(
+    ("test_fraction", "cv_folds", "rows"),
+    [(0.2, 5, 7), (0.5, 2, 4), (0.1, 3, 10), (0.25, 3, 4), (0.8, 2, 10)],
+)
+def test_a_class_needs_a_test_row_and_a_training_row_per_fold(
+    test_fraction: float, cv_folds: int, rows: int
+) -> None:
+    """2 / (1 - 0.8) is 10.000000000000002 in floating point: still 10 rows."""
+    split = SplitParams(test_fraction=test_fraction, seed=1)
+
+    assert split.rows_per_class(cv_folds) == rows

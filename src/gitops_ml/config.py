@@ -11,6 +11,7 @@ found, and for an unknown or misspelt key the nearest valid name, so `model: {hy
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -222,6 +223,13 @@ class SplitParams(ParamsSection):
             f"'split.test_fraction' must be between 0 and 1, got {self.test_fraction}",
         )
 
+    def rows_per_class(self, cv_folds: int) -> int:
+        """The fewest rows a class of a classification target needs: at this test_fraction,
+        one in the test set and `cv_folds` (evaluate.cv_folds) in the training set for the
+        stratified cross-validation. (Rounded before the ceiling: 2 / (1 - 0.8) is 10, not 11.)"""
+        fraction = self.test_fraction
+        return math.ceil(round(max(1 / fraction, cv_folds / (1 - fraction)), 9))
+
 
 class ModelParams(ParamsSection):
     section: ClassVar[str] = "model"
@@ -277,7 +285,8 @@ class ExportParams(ParamsSection):
     section: ClassVar[str] = "export"
 
     opset: int
-    parity_tolerance: float
+    parity_tolerance: float  # classification: max |Δp|
+    regression_parity_tolerance: float  # regression: max |Δŷ| / sd of the test target
 
 
 class DriftParams(ParamsSection):

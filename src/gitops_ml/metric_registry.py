@@ -295,12 +295,6 @@ REGRESSION: MetricSet[ErrorTally] = MetricSet(
 )
 METRIC_SETS: dict[Task, MetricSet[Any]] = {s.task: s for s in (BINARY, MULTICLASS, REGRESSION)}
 
-# The binary row under its historical names (what evaluate writes for a yes/no target).
-TEST_METRICS: tuple[str, ...] = BINARY.test
-SLICE_METRICS: tuple[str, ...] = BINARY.slice
-CV_METRICS: tuple[str, ...] = BINARY.cv
-MONITOR_METRICS: tuple[str, ...] = BINARY.monitor
-
 
 def metric_sets(task: str, classes: Sequence[str] = ()) -> MetricSet[Any]:
     """The metric set of `task`; with `classes` (multiclass), `test` ends with each class's
@@ -311,6 +305,17 @@ def metric_sets(task: str, classes: Sequence[str] = ()) -> MetricSet[Any]:
         return found
     per_class = tuple(f"{family}[{c}]" for family in found.per_class for c in classes)
     return replace(found, test=found.test + per_class)
+
+
+BINARY_CLASSES: tuple[str, ...] = ("False", "True")  # how a binary target's 0 and 1 read
+
+
+def class_names(task: str, classes: Sequence[str] = ()) -> tuple[str, ...]:
+    """A classifier's classes by target index, as reports and messages name them: the
+    contract's `classes` (multiclass) or False/True (binary); none for regression."""
+    if not task_spec(task).classification:
+        return ()
+    return tuple(classes) or BINARY_CLASSES
 
 
 def metric(name: str) -> Metric:
@@ -326,11 +331,6 @@ def metric(name: str) -> Metric:
     if found is not None:
         return found
     return Metric(short, short, lower_is_better=short.startswith("cost"))
-
-
-def formula(name: str) -> Callable[[Tally], np.ndarray]:
-    """The binary formula of `name`; a KeyError names the metrics that have one."""
-    return BINARY.formula(name)
 
 
 def lower_is_better(name: str) -> bool:

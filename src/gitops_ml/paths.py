@@ -1,7 +1,7 @@
 """Every path the pipeline reads or writes, written once.
 
 `dvc.yaml` declares the same paths as stage dependencies and outputs (DVC needs them there);
-`tests/project/test_paths.py` checks the two agree, so a path is changed in one place here and
+`tests/test_paths.py` checks the two agree, so a path is changed in one place here and
 in one place there, never hunted down across modules.
 """
 
@@ -33,6 +33,8 @@ ROC_PLOT = "plots/roc.json"
 PR_PLOT = "plots/precision_recall.json"
 CALIBRATION_PLOT = "plots/calibration.json"
 CONFUSION_PLOT = "plots/confusion.csv"
+PREDICTED_ACTUAL_PLOT = "plots/predicted_actual.json"  # regression: by decile of the prediction
+RESIDUALS_PLOT = "plots/residuals.json"
 
 MODEL_CARD = "reports/model_card.md"
 EXAMPLE_PREDICT = "serving/examples/predict.json"  # request examples generated from the contract

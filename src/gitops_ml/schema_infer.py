@@ -321,13 +321,12 @@ class ClassMinimum:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ClassMinimum:
         """From `split.test_fraction` and `evaluate.cv_folds`, as the pipeline will use them."""
-        fraction = SplitParams.from_params(params).test_fraction
+        split = SplitParams.from_params(params)
         folds = EvaluateParams.from_params(params).cv_folds
-        rows = math.ceil(round(max(folds / (1 - fraction), 1 / fraction), 9))
         return cls(
-            rows,
-            f"the test set (split.test_fraction {fraction:g}) gets one and the training set "
-            f"keeps {folds} for the {folds}-fold cross-validation (evaluate.cv_folds)",
+            split.rows_per_class(folds),
+            f"the test set (split.test_fraction {split.test_fraction:g}) gets one and the "
+            f"training set keeps {folds} for the {folds}-fold cross-validation (evaluate.cv_folds)",
         )
 
 

@@ -24,6 +24,7 @@ from project_fixtures import drift_settings, fit_and_export
 from gitops_ml import io as gio
 from gitops_ml.config import ModelParams
 from gitops_ml.contract import Contract, load_contract
+from gitops_ml.evaluate_metrics import parse_evaluate_metrics
 from gitops_ml.monitor.profile import build_model_profile
 
 FOREIGN_MODEL = ModelParams(
@@ -40,7 +41,9 @@ def write_fixture_profile(exported_model: ExportedModel, path: Path) -> None:
         exported_model.contract,
         drift_settings(),
         exported_model.onnx_path,
-        evaluate={"test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128}},
+        evaluate=parse_evaluate_metrics(
+            {"test": {"roc_auc": 0.83, "accuracy": 0.82, "brier": 0.128}}
+        ),
     )
     gio.write_json(path, profile)
 
@@ -79,7 +82,9 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> ForeignProject:
 
     scores = ModelScorer(onnx_path, contract).score(test)
     y = test[contract.target].to_numpy(dtype=np.int64)
-    evaluate = {"test": point_metrics(y, scores, 0.5), "rows": {"test": len(test)}}
+    evaluate = parse_evaluate_metrics(
+        {"test": point_metrics(y, scores, 0.5), "rows": {"test": len(test)}}
+    )
     profile = build_model_profile(train, contract, drift_settings(), onnx_path, evaluate)
     profile_path = directory / "profile.json"
     gio.write_json(profile_path, profile)

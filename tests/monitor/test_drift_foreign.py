@@ -148,7 +148,9 @@ def test_prediction_drift_without_scores_says_why(foreign: ForeignProject) -> No
     assert drift(foreign, window) == 0
     prediction = result_of(foreign)["prediction"]
     assert prediction["level"] == "not_computed" and "no --model" in prediction["reason"]
-    assert "Prediction drift (model scores): not computed — no model scores" in report_of(foreign)
+    assert "Prediction drift (the model's score): not computed — no model scores" in report_of(
+        foreign
+    )
 
 
 @pytest.mark.parametrize("column_type", ["float", "int"])

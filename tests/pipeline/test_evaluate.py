@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from project_fixtures import CONTRACT_PATH
+from project_fixtures import CONTRACT_PATH, task_fixture
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -18,13 +18,18 @@ from threadpoolctl import threadpool_limits
 from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
-from gitops_ml.contract import Column, Contract, model_frame
-from gitops_ml.metric_registry import TEST_METRICS
+from gitops_ml.contract import Column, Contract, model_frame, target_vector
+from gitops_ml.evaluate_metrics import parse_evaluate_metrics, read_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.evaluate import (
+    CALIBRATION_FILE,
     CONFUSION_FILE,
     CURVE_GRID,
     MIN_SLICE_ROWS,
-    PLOT_FILES,
+    PR_FILE,
+    PREDICTED_ACTUAL_FILE,
+    RESIDUALS_FILE,
+    ROC_FILE,
     EvaluateError,
     best_threshold,
     bootstrap_intervals,
@@ -34,16 +39,21 @@ from gitops_ml.pipeline.evaluate import (
     cost_per_1000,
     evaluate,
     precision_recall_points,
+    predicted_vs_actual,
+    residual_deciles,
     roc_points,
     slice_groups,
     slice_metrics,
     training_noise,
+    write_evaluation,
 )
 from gitops_ml.pipeline.train import fit_model, save_model
-from gitops_ml.scoring import bootstrap_weights, point_metrics, weighted_metrics
+from gitops_ml.scoring import bootstrap_weights, point_metrics, score
 from gitops_ml.synthetic import generate_churn
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_METRICS = metric_sets("binary").test
+BINARY_PLOTS = {ROC_FILE: "roc", PR_FILE: "precision_recall", CALIBRATION_FILE: "calibration"}
 SMALL_MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 25})
 COSTS = Costs(false_positive=25.0, false_negative=250.0)
 PARAMS = EvaluateParams(
@@ -93,24 +103,24 @@ def test_point_metrics_equal_sklearn_on_tied_and_saturated_scores() -> None:
         assert ours[name] == pytest.approx(expected, abs=1e-12), name
 
 
-def test_weighted_metrics_equal_sklearn_on_the_resampled_rows() -> None:
+def test_binary_metrics_equal_sklearn_on_the_resampled_rows() -> None:
     y, p = scored(500, seed=2)
     rng = np.random.default_rng(3)
     draws = [rng.integers(0, len(y), len(y)) for _ in range(4)]
     weights = np.stack([np.bincount(d, minlength=len(y)) for d in draws])
 
-    ours = weighted_metrics(y, p, weights, threshold=0.5)
+    ours = score("binary", y, p, weights)
 
     for b, rows in enumerate(draws):
         for name, expected in sklearn_metrics(y[rows], p[rows], threshold=0.5).items():
             assert ours[name][b] == pytest.approx(expected, abs=1e-12), (name, b)
 
 
-def test_weighted_metrics_are_nan_for_a_resample_without_positives() -> None:
+def test_binary_metrics_are_nan_for_a_resample_without_positives() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8])
 
-    ours = weighted_metrics(y, p, np.array([[2, 2, 0, 0]]), threshold=0.5)
+    ours = score("binary", y, p, np.array([[2, 2, 0, 0]]))
 
     assert np.isnan(ours["roc_auc"][0]) and np.isnan(ours["pr_auc"][0])
     assert ours["accuracy"][0] == 1.0
@@ -336,6 +346,7 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
 ) -> None:
     metrics = gio.read_json(stage_output / "metrics" / "evaluate.json")
     assert set(metrics) == {
+        "task",
         "test",
         "ci95",
         "cv",
@@ -357,11 +368,12 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
         "cost_per_1000_at_best",
     }
     assert metrics["rows"] == {"test": 600}
+    assert parse_evaluate_metrics(metrics).task == "binary"  # the typed reader's shape
     assert sum(metrics["confusion"].values()) == 600
     assert 0.6 < metrics["test"]["roc_auc"] < 0.95  # a real, imperfect model
 
     plots = stage_output / "plots"
-    for name, filename in PLOT_FILES.items():
+    for filename, name in BINARY_PLOTS.items():
         assert list(gio.read_json(plots / filename)) == [name]
     assert len(gio.read_json(plots / "roc.json")["roc"]) == 101
     assert len(gio.read_json(plots / "precision_recall.json")["precision_recall"]) == 101
@@ -374,6 +386,15 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
     assert counts.get((0, 1), 0) == metrics["confusion"]["fp"]
 
 
+def test_what_evaluate_writes_is_what_its_readers_read_typed(stage_output: Path) -> None:
+    metrics = read_evaluate_metrics(stage_output / "metrics" / "evaluate.json")
+
+    assert metrics.rows.test == 600 and metrics.business is not None
+    assert metrics.training_noise is not None and set(metrics.slices)
+    for column in metrics.slices.values():
+        assert all(group.metric("roc_auc") is not None for group in column.groups.values())
+
+
 def test_evaluate_rounds_every_float_to_six_decimals(stage_output: Path) -> None:
 
     def floats(value: object) -> list[float]:
@@ -384,7 +405,7 @@ def test_evaluate_rounds_every_float_to_six_decimals(stage_output: Path) -> None
         return [value] if isinstance(value, float) else []
 
     written = [gio.read_json(stage_output / "metrics" / "evaluate.json")]
-    written += [gio.read_json(stage_output / "plots" / f) for f in PLOT_FILES.values()]
+    written += [gio.read_json(stage_output / "plots" / f) for f in BINARY_PLOTS]
     values = [f for payload in written for f in floats(payload)]
     assert values and all(round(f, 6) == f for f in values)
 
@@ -511,7 +532,11 @@ def test_single_class_test_set_is_refused_with_the_row_count(
     train, test = splits
     stayers = test[~test["churned"].astype(bool)]
 
-    with pytest.raises(EvaluateError, match=rf"test set: .*\[0\] in {len(stayers):,} rows"):
+    with pytest.raises(
+        EvaluateError,
+        match=rf"test set: the target needs every class of \['False', 'True'\] to be evaluated, "
+        rf"found \['False'\] in {len(stayers):,} rows",
+    ):
         evaluate(model, train, stayers, contract, SMALL_MODEL, PARAMS)
 
 
@@ -600,3 +625,136 @@ def test_calibration_error_is_zero_for_calibrated_bins_and_the_gap_for_a_constan
 def test_a_slice_column_missing_in_every_test_row_is_one_missing_group() -> None:
     groups = slice_groups(pd.Series([np.nan] * 10), Column("age", "int", nullable=True))
     assert [(label, int(m.sum())) for label, m in groups] == [("missing", 10)]
+
+
+# ------------------------------------------------------------------ every task
+
+
+def test_a_multiclass_model_gets_its_metric_set_confusion_matrix_and_confusion_plot(
+    tmp_path: Path,
+) -> None:
+    wine = task_fixture("multiclass")
+    train, test = wine.split()
+    classes = wine.contract.classes
+    with threadpool_limits(limits=1):
+        model = fit_model(train, wine.contract, SMALL_MODEL)
+    params = PARAMS.model_copy(update={"costs": None, "refits": 2})
+
+    result = evaluate(model, train, test, wine.contract, SMALL_MODEL, params)
+    write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
+
+    metrics = result.metrics
+    assert parse_evaluate_metrics(metrics).confusion_matrix is not None  # the typed reader's shape
+    assert metrics["task"] == "multiclass"
+    assert tuple(metrics["test"]) == metric_sets("multiclass", classes).test
+    y = target_vector(test, wine.contract)
+    predicted = model.predict(model_frame(test, wine.contract))
+    assert metrics["test"]["macro_f1"] == pytest.approx(
+        skm.f1_score(y, predicted, average="macro"), abs=1e-6
+    )
+    assert metrics["test"]["recall[class_2]"] == pytest.approx(
+        skm.recall_score(y, predicted, average=None)[2], abs=1e-6
+    )
+    assert metrics["confusion_matrix"] == {
+        "classes": ["class_0", "class_1", "class_2"],
+        "counts": skm.confusion_matrix(y, predicted).tolist(),
+    }
+    assert set(metrics["cv"]) == set(metric_sets("multiclass").cv)
+    assert set(metrics["training_noise"]["sd"]) == set(metrics["test"])
+    assert "confusion" not in metrics and "business" not in metrics
+    confusion = pd.read_csv(tmp_path / "plots" / CONFUSION_FILE)
+    assert set(confusion["actual"]) == set(classes) and len(confusion) == len(test)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [CONFUSION_FILE]
+
+
+def test_costs_are_refused_for_a_task_without_a_cost_view() -> None:
+    wine = task_fixture("multiclass")
+    train, test = wine.split()
+
+    with pytest.raises(EvaluateError, match=r"remove 'evaluate.costs' \(a multiclass cost view"):
+        evaluate(Pipeline([]), train, test, wine.contract, SMALL_MODEL, PARAMS)
+
+
+def test_regression_plots_put_predicted_next_to_actual_per_decile_of_the_prediction() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(100, 20, 1000)
+    prediction = y + rng.normal(0, 5, 1000) + 0.2 * (y - 100)  # too spread out at the ends
+
+    deciles = predicted_vs_actual(y, prediction)
+    residuals = residual_deciles(y, prediction)
+
+    assert [d["decile"] for d in deciles] == list(range(1, 11))
+    assert all(d["count"] == 100 for d in deciles)
+    order = np.argsort(prediction)
+    top = order[-100:]
+    assert deciles[-1]["mean_predicted"] == pytest.approx(prediction[top].mean())
+    assert deciles[-1]["mean_actual"] == pytest.approx(y[top].mean())
+    assert deciles[-1]["mean_actual"] < deciles[-1]["mean_predicted"]  # over-predicts the top
+    assert residuals[-1]["residual_median"] == pytest.approx(np.median(y[top] - prediction[top]))
+    assert (
+        residuals[0]["residual_p10"]
+        < residuals[0]["residual_median"]
+        < residuals[0]["residual_p90"]
+    )
+    assert residuals[0]["residual_median"] > 0 > residuals[-1]["residual_median"]
+
+
+def test_a_few_tied_predictions_still_make_equal_count_bins() -> None:
+    deciles = predicted_vs_actual(np.arange(7.0), np.array([1.0, 1, 1, 1, 2, 2, 3]))
+
+    assert [d["count"] for d in deciles] == [1] * 7
+
+
+def test_regression_slices_have_the_regression_slice_metrics() -> None:
+    diabetes = task_fixture("regression")
+    test = diabetes.frame
+    y = target_vector(test, diabetes.contract)
+    prediction = y + np.random.default_rng(0).normal(0, 30, len(y))
+
+    slices = slice_metrics(test, y, prediction, diabetes.contract, threshold=0.5)
+
+    groups = slices["sex"]["groups"]
+    assert set(groups) == {"1", "2"}
+    for label, group in groups.items():
+        mask = (test["sex"] == int(label)).to_numpy()
+        assert set(group) == {"rows", *metric_sets("regression").slice}
+        assert group["rmse"] == pytest.approx(
+            skm.root_mean_squared_error(y[mask], prediction[mask])
+        )
+        assert group["r2"] == pytest.approx(skm.r2_score(y[mask], prediction[mask]))
+    assert slices["sex"]["gap"]["mae"] == pytest.approx(
+        abs(groups["1"]["mae"] - groups["2"]["mae"])
+    )
+
+
+def test_a_regression_model_gets_its_metric_set_and_decile_plots_and_no_stale_plots(
+    tmp_path: Path,
+) -> None:
+    diabetes = task_fixture("regression")
+    train, test = diabetes.split()
+    with threadpool_limits(limits=1):
+        model = fit_model(train, diabetes.contract, SMALL_MODEL)
+    params = PARAMS.model_copy(update={"costs": None, "refits": 2})
+    gio.write_json(tmp_path / "plots" / ROC_FILE, {"roc": []})  # left by an earlier binary run
+
+    result = evaluate(model, train, test, diabetes.contract, SMALL_MODEL, params)
+    write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
+
+    metrics = result.metrics
+    assert parse_evaluate_metrics(metrics).task == "regression"  # the typed reader's shape
+    assert tuple(metrics["test"]) == metric_sets("regression").test
+    y = target_vector(test, diabetes.contract)
+    y_hat = model.predict(model_frame(test, diabetes.contract))
+    assert metrics["test"]["r2"] == pytest.approx(skm.r2_score(y, y_hat), abs=1e-6)
+    assert metrics["test"]["rmse"] == pytest.approx(skm.root_mean_squared_error(y, y_hat), abs=1e-6)
+    low, high = metrics["ci95"]["r2"]["low"], metrics["ci95"]["r2"]["high"]
+    assert low < metrics["test"]["r2"] < high
+    assert set(metrics["cv"]) == set(metric_sets("regression").cv)
+    assert set(metrics["slices"]["sex"]["groups"]["1"]) == {"rows", "rmse", "mae", "r2"}
+    assert not {"confusion", "confusion_matrix", "business"} & set(metrics)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        PREDICTED_ACTUAL_FILE,
+        RESIDUALS_FILE,
+    ]
+    deciles = gio.read_json(tmp_path / "plots" / PREDICTED_ACTUAL_FILE)["predicted_actual"]
+    assert sum(d["count"] for d in deciles) == len(test) and len(deciles) == 10

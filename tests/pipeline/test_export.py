@@ -1,4 +1,4 @@
-"""export: ONNX parity is a gate for every registered model type."""
+"""export: ONNX parity is a gate for every registered model type of every task."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ import pandas as pd
 import pytest
 import yaml
 from onnx import TensorProto
+from project_fixtures import EXPORT, PARAMS_PATH, task_fixture
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
-from gitops_ml.config import ExportParams, ModelParams
+from gitops_ml.cli import main
+from gitops_ml.config import ModelParams
 from gitops_ml.contract import (
     Contract,
     model_frame,
@@ -36,7 +39,7 @@ from gitops_ml.pipeline.export import (
     export_onnx,
     onnx_session,
 )
-from gitops_ml.pipeline.train import build_model, fit_model
+from gitops_ml.pipeline.train import REGISTRY, build_model, fit_model
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
@@ -46,7 +49,9 @@ SMALL_MODELS = {
     "hist_gradient_boosting": {"max_iter": 40},
     "random_forest": {"n_estimators": 15, "max_depth": 8},
     "logistic_regression": {"C": 0.5},
+    "ridge": {"alpha": 2.0},
 }
+Frames = tuple[Contract, pd.DataFrame, pd.DataFrame]  # contract, train, test
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +60,151 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame.iloc[:2400], frame.iloc[2400:]
 
 
-@pytest.mark.parametrize("model_type", sorted(SMALL_MODELS))
-def test_parity_holds_for_every_registered_model_type(
-    model_type: str, frames: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+@pytest.fixture(scope="module")
+def task_frames(contract: Contract, frames: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Frames]:
+    """Per task: generated churn rows (binary), wine (multiclass), diabetes (regression)."""
+    tasks: dict[str, Frames] = {"binary": (contract, *frames)}
+    for task in ("multiclass", "regression"):
+        fixture = task_fixture(task)
+        tasks[task] = (fixture.contract, *fixture.split())
+    return tasks
+
+
+Exported = dict[str, tuple[Pipeline, bytes, dict[str, Any]]]  # per task: model, ONNX, metrics
+
+
+@pytest.fixture(scope="module")
+def exported(task_frames: dict[str, Frames], exported_model) -> Exported:
+    """Per task: histogram gradient boosting fitted, exported and checked (binary: the
+    session's exported churn model)."""
+    out: Exported = {
+        "binary": (
+            exported_model.model,
+            exported_model.onnx_path.read_bytes(),
+            json.loads(exported_model.export_metrics_path.read_text()),
+        )
+    }
+    hyperparams = SMALL_MODELS["hist_gradient_boosting"]
+    for task in ("multiclass", "regression"):
+        contract, train, test = task_frames[task]
+        model = fit_model(
+            train,
+            contract,
+            ModelParams(type="hist_gradient_boosting", seed=1, hyperparams=hyperparams),
+        )
+        out[task] = (model, *export_model(model, test, contract, EXPORT))
+    return out
+
+
+@pytest.mark.parametrize(("model_type", "task"), sorted(REGISTRY))
+def test_parity_holds_for_every_registered_model_type_of_every_task(
+    model_type: str, task: str, task_frames: dict[str, Frames]
 ) -> None:
-    train, test = frames
+    contract, train, test = task_frames[task]
     model = fit_model(
         train, contract, ModelParams(type=model_type, seed=1, hyperparams=SMALL_MODELS[model_type])
     )
-    onnx_bytes, metrics = export_model(
-        model, test, contract, ExportParams(opset=17, parity_tolerance=1e-4)
-    )
+    onnx_bytes, metrics = export_model(model, test, contract, EXPORT)
     parity = metrics["parity"]
-    assert parity["label_flips"] == 0
+    assert parity.get("label_flips", 0) == 0  # none for a regressor, which has no label
     assert parity["max_abs_diff"] <= 1e-4
+    assert parity["tolerance"] == 1e-4
     assert set(parity["slices"]) == {"test", "all_missing_numeric", "unseen_categories"}
     assert metrics["onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("task", "measure", "flips"),
+    [
+        ("binary", "max |Δp|", True),
+        ("multiclass", "max |Δp|", True),
+        ("regression", "max |Δŷ| / sd(y)", False),
+    ],
+)
+def test_export_metrics_say_what_parity_measured(
+    task: str,
+    measure: str,
+    flips: bool,
+    exported: Exported,
+) -> None:
+    _, _, metrics = exported[task]
+    parity = metrics["parity"]
+    assert parity["measure"] == measure
+    assert ("label_flips" in parity) is flips  # a regressor predicts no label
+    assert all(("label_flips" in s) is flips for s in parity["slices"].values())
+
+
+def run_onnx(
+    exported: Exported, task_frames: dict[str, Frames], task: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The task's ONNX model run on its test rows (outputs by name), and scikit-learn's
+    `predict` of the same rows."""
+    model, onnx_bytes, _ = exported[task]
+    contract, _, test = task_frames[task]
+    session = onnx_session(onnx_bytes)
+    features = model_frame(test, contract)
+    outputs = session.run(None, onnx_feeds(features, contract))
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, outputs, strict=True)), model.predict(features)
+
+
+def test_a_multiclass_onnx_model_gives_the_class_index_and_k_probabilities(
+    exported: Exported, task_frames: dict[str, Frames]
+) -> None:
+    outputs, predicted = run_onnx(exported, task_frames, "multiclass")
+    assert list(outputs) == ["label", "probabilities"]  # no ZipMap
+    label, probabilities = outputs["label"], outputs["probabilities"]
+    assert label.dtype == np.int64 and label.shape == predicted.shape
+    assert probabilities.dtype == np.float32 and probabilities.shape == (len(label), 3)
+    np.testing.assert_array_equal(label, probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(label, predicted)
+
+
+def test_a_regression_onnx_model_gives_one_float_per_row(
+    exported: Exported, task_frames: dict[str, Frames]
+) -> None:
+    outputs, predicted = run_onnx(exported, task_frames, "regression")
+    assert list(outputs) == ["variable"]
+    value = outputs["variable"]
+    assert value.dtype == np.float32 and value.shape == (len(predicted), 1)
+    np.testing.assert_allclose(value[:, 0], predicted, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("task", "description"),
+    [
+        ("binary", "churn-model: probability that churned is true, from the raw contract columns"),
+        (
+            "multiclass",
+            "wine-cultivar: probability of each class of cultivar (class_0, class_1, class_2, in "
+            "this order), from the raw contract columns",
+        ),
+        (
+            "regression",
+            "diabetes-progression: predicted progression, from the raw contract columns",
+        ),
+    ],
+)
+def test_the_onnx_model_describes_what_it_predicts(
+    task: str, description: str, exported: Exported
+) -> None:
+    _, onnx_bytes, _ = exported[task]
+    assert onnx.load_from_string(onnx_bytes).doc_string == description
+
+
+def test_regression_parity_failure_reports_the_difference_relative_to_the_targets_spread(
+    exported: Exported,
+    task_frames: dict[str, Frames],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model, _, _ = exported["regression"]
+    contract, _, test = task_frames["regression"]
+    spread = float(np.std(test["progression"]))
+    original = model.predict
+    monkeypatch.setattr(model, "predict", lambda features: original(features) + 0.01 * spread)
+    with pytest.raises(ExportError) as caught:
+        export_model(model, test, contract, EXPORT)
+    assert "test: max |Δŷ| / sd(y) = 0.01 (tolerance 0.0001) in 110 rows" in str(caught.value)
 
 
 def test_onnx_takes_one_input_per_contract_feature(exported_model) -> None:
@@ -96,6 +230,55 @@ def test_onnx_outputs_label_and_probabilities_without_zipmap(exported_model) -> 
 def test_export_is_byte_identical_for_the_same_model(exported_model) -> None:
     again = export_onnx(exported_model.model, exported_model.contract, 17)
     assert again == Path(exported_model.onnx_path).read_bytes()
+
+
+@pytest.mark.parametrize(("task", "outputs"), [("multiclass", 2), ("regression", 1)])
+def test_the_train_and_export_commands_ship_a_model_of_the_contracts_task(
+    task: str, outputs: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fixture = task_fixture(task)
+    train, test = fixture.split()
+    train.to_parquet(tmp_path / "train.parquet")
+    test.to_parquet(tmp_path / "test.parquet")
+    shared = ["--contract", str(fixture.contract_path), "--params", str(PARAMS_PATH)]
+    model, onnx_path, metrics = (
+        tmp_path / "model.joblib",
+        tmp_path / "model.onnx",
+        tmp_path / "e.json",
+    )
+    assert (
+        main(["train", *shared, "--train", str(tmp_path / "train.parquet"), "--output", str(model)])
+        == 0
+    )
+    exported = [
+        "export",
+        *shared,
+        *("--model", str(model), "--test", str(tmp_path / "test.parquet")),
+        *("--output", str(onnx_path), "--metrics", str(metrics)),
+        *("--model-card", str(tmp_path / "card.md")),
+    ]
+    assert main(exported) == 0
+    measure = json.loads(metrics.read_text())["parity"]["measure"]
+    assert f"export: parity {measure} " in capsys.readouterr().out
+    assert len(onnx.load(str(onnx_path)).graph.output) == outputs
+
+
+def test_a_model_of_another_task_than_the_contracts_is_refused_before_converting(
+    exported: Exported, task_frames: dict[str, Frames]
+) -> None:
+    regressor, _, _ = exported["regression"]
+    contract, _, _ = task_frames["regression"]
+    target = contract.column(contract.target)
+    as_classes = replace(target, task="multiclass", classes=("1", "2", "3"))
+    multiclass = replace(
+        contract, columns=tuple(as_classes if c is target else c for c in contract.columns)
+    )
+    with pytest.raises(ExportError) as caught:
+        export_onnx(regressor, multiclass, 17)
+    assert str(caught.value) == (
+        "the model is a regressor but the contract's task is multiclass, which needs a "
+        "classifier: train it on this contract (`dvc repro train`)"
+    )
 
 
 class _HandWrittenClassifier(ClassifierMixin, BaseEstimator):
@@ -133,12 +316,7 @@ def test_parity_failure_reports_the_numbers(
 
     monkeypatch.setattr(model, "predict_proba", skewed)
     with pytest.raises(ExportError, match=r"test: max \|Δp\| = 0\.01 \(tolerance 0\.0001\)"):
-        export_model(
-            model,
-            exported_model.test_frame,
-            exported_model.contract,
-            ExportParams(opset=17, parity_tolerance=1e-4),
-        )
+        export_model(model, exported_model.test_frame, exported_model.contract, EXPORT)
 
 
 @pytest.mark.slow  # six export subprocesses
@@ -226,9 +404,7 @@ def odd_export() -> tuple[Contract, Pipeline, bytes, dict[str, Any]]:
         contract,
         ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={}),
     )
-    onnx_bytes, metrics = export_model(
-        model, odd_named(200, 2), contract, ExportParams(opset=17, parity_tolerance=1e-4)
-    )
+    onnx_bytes, metrics = export_model(model, odd_named(200, 2), contract, EXPORT)
     return contract, model, onnx_bytes, metrics
 
 

@@ -8,103 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from project_fixtures import fixture_params
+from metrics_files import DATA, EVALUATION, EXPORT, SHA, VALIDATION
+from project_fixtures import fixture_params, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.evaluate_metrics import EvaluateMetrics, parse_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
+from gitops_ml.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[2]
-SHA = "3f" * 32
-
-EXPORT: dict[str, Any] = {
-    "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
-    "parity": {
-        "max_abs_diff": 1.2e-7,
-        "label_flips": 0,
-        "rows_checked": 10200,
-        "tolerance": 1e-4,
-        "slices": {
-            "test": {"rows": 10000, "max_abs_diff": 1.2e-7, "label_flips": 0},
-            "unseen_categories": {"rows": 100, "max_abs_diff": 5.0e-8, "label_flips": 0},
-        },
-    },
-    "versions": {"onnxruntime": "1.32.0", "scikit-learn": "1.7.2", "skl2onnx": "1.20.0"},
-}
-DATA = {
-    "rows": {"total": 50000, "train": 40000, "test": 10000},
-    "positive_rate": {"train": 0.245, "test": 0.251},
-    "split": {"method": "time", "train_end": "2025-08-07", "test_start": "2025-08-07"},
-}
-VALIDATION = {
-    "status": "passed",
-    "rows": 50000,
-    "columns": 20,
-    "failed_checks": 0,
-    "failing_rows": 0,
-    "missing_rate": {"total_charges": 0.058, "age": 0.0},
-}
-EVALUATION = {
-    "test": {
-        "roc_auc": 0.862598,
-        "pr_auc": 0.717163,
-        "accuracy": 0.8508,
-        "precision": 0.749735,
-        "recall": 0.580937,
-        "f1": 0.65463,
-        "log_loss": 0.370698,
-        "brier": 0.113375,
-    },
-    "ci95": {
-        "roc_auc": {"low": 0.854605, "high": 0.871269},
-        "pr_auc": {"low": 0.695382, "high": 0.736816},
-        "accuracy": {"low": 0.844395, "high": 0.8571},
-        "precision": {"low": 0.730481, "high": 0.769848},
-        "recall": {"low": 0.561634, "high": 0.601978},
-        "f1": {"low": 0.639286, "high": 0.672694},
-        "log_loss": {"low": 0.359737, "high": 0.381267},
-        "brier": {"low": 0.109365, "high": 0.116944},
-    },
-    "cv": {
-        "roc_auc": {"mean": 0.853792, "std": 0.003374},
-        "pr_auc": {"mean": 0.699825, "std": 0.007553},
-        "log_loss": {"mean": 0.383081, "std": 0.003805},
-    },
-    "business": {
-        "threshold": 0.5,
-        "cost_per_1000": 26680.0,
-        "best_threshold": 0.1,
-        "cost_per_1000_at_best": 14165.0,
-    },
-    "confusion": {"tn": 7094, "fp": 472, "fn": 1020, "tp": 1414},
-    "rows": {"test": 10000},
-    "slices": {
-        "senior_citizen": {
-            "groups": {
-                "false": {
-                    "rows": 8400,
-                    "roc_auc": 0.86,
-                    "recall": 0.57,
-                    "positive_rate": 0.18,
-                    "calibration_error": 0.012,
-                },
-                "true": {
-                    "rows": 1600,
-                    "roc_auc": 0.84,
-                    "recall": 0.62,
-                    "positive_rate": 0.24,
-                    "calibration_error": 0.02,
-                },
-            },
-            "gap": {
-                "roc_auc": 0.02,
-                "recall": 0.05,
-                "positive_rate": 0.06,
-                "calibration_error": 0.008,
-            },
-        }
-    },
-}
+EVALUATED = parse_evaluate_metrics(EVALUATION)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +36,7 @@ def card(params: dict[str, Any], contract: Contract) -> str:
         EXPORT,
         data=DATA,
         validation=VALIDATION,
-        evaluation=EVALUATION,
+        evaluation=EVALUATED,
     )
 
 
@@ -188,7 +103,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 ) -> None:
     own_data = {**params, "data": {**params["data"], "source": "data/customers.parquet"}}
 
-    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATION)
+    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATED)
 
     assert "synthetic" not in card
     assert "`data/customers.parquet`" in card
@@ -208,8 +123,8 @@ def test_card_without_metrics_files_says_not_available(
 def test_card_is_byte_identical_across_runs_and_carries_no_run_date(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
-    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATION)
+    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
+    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
 
     assert first == second
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", first)  # no dates without data.json
@@ -251,7 +166,7 @@ STRATIFIED = {**DATA, "split": {"method": "stratified", "seed": 42}}
 
 
 def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, Any]) -> None:
-    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATION)
+    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATED)
     assert card.startswith("# Model card\n")  # a release adds the name from dvc.yaml
     assert "One row per account; the target says whether it closed." in card
     assert "probability that `Exited` = Yes" in card
@@ -273,3 +188,140 @@ def test_card_lists_slice_metrics_and_their_gaps(card: str) -> None:
     assert "| false | 8,400 | 0.8600 | 0.5700 | 0.180 | 0.0120 |" in card
     assert "`senior_citizen`: largest gap between groups: ROC AUC 0.0200, recall 0.0500" in card
     assert "Per-group metrics cover `senior_citizen` only" in card
+
+
+# --------------------------------------------------------------------------------------------
+# Every task: the card says what the model predicts and quotes the task's own metrics.
+# --------------------------------------------------------------------------------------------
+
+
+def task_evaluation(contract: Contract) -> EvaluateMetrics:
+    """evaluate.json of `contract`'s task, with made-up values for each of its metrics."""
+    metrics = metric_sets(contract.task, contract.classes)
+    values = {name: round(0.5 + i / 100, 4) for i, name in enumerate(metrics.test)}
+    k = len(contract.classes)
+    matrix = {
+        "classes": list(contract.classes),
+        "counts": [[9 * (i == j) + j for j in range(k)] for i in range(k)],
+    }
+    return parse_evaluate_metrics(
+        {
+            "task": contract.task,
+            "test": values,
+            "ci95": {name: {"low": v - 0.05, "high": v + 0.05} for name, v in values.items()},
+            "cv": {name: {"mean": values[name], "std": 0.01} for name in metrics.cv},
+            "rows": {"test": 89},
+            **({"confusion_matrix": matrix} if k else {}),
+        }
+    )
+
+
+# What export writes for a regressor: its parity measure, no labels to flip.
+REGRESSION_EXPORT = {
+    **EXPORT,
+    "parity": {
+        "measure": "max |Δŷ| / sd(y)",
+        "max_abs_diff": 3.1e-7,
+        "rows_checked": 101,
+        "tolerance": 1e-4,
+        "slices": {"test": {"rows": 89, "max_abs_diff": 3.1e-7}},
+    },
+}
+
+
+# What split writes about the target per task, besides the rows (metrics/data.json).
+TARGET_SUMMARIES: dict[str, dict[str, Any]] = {
+    "regression": {
+        "target_mean": {"train": 152.13, "test": 150.2},
+        "target_std": {"train": 77.09, "test": 80.0},
+    },
+    "multiclass": {
+        "class_shares": {
+            "train": {"class_0": 0.331, "class_1": 0.401, "class_2": 0.268},
+            "test": {"class_0": 0.333, "class_1": 0.389, "class_2": 0.278},
+        }
+    },
+}
+
+
+def task_card(task: Task, params: dict[str, Any]) -> str:
+    contract = task_fixture(task).contract
+    data = {**STRATIFIED, "positive_rate": None, **TARGET_SUMMARIES[task]}
+    export = REGRESSION_EXPORT if task == "regression" else EXPORT
+    return render_model_card(
+        params, contract, export, data=data, evaluation=task_evaluation(contract)
+    )
+
+
+def test_a_regression_card_speaks_of_the_value_it_predicts_and_its_errors(
+    params: dict[str, Any],
+) -> None:
+    card = task_card("regression", params)
+
+    assert "| task | regression: the model gives the value of the target |" in card
+    assert "| outputs | `variable` = the predicted value of `progression` |" in card
+    assert "- Estimate `progression` for rows shaped like `diabetes-progression`" in card
+    assert "Target: `progression`, a number (0 … 400): a quantitative measure" in card
+    assert "| RMSE | 0.5000 | 0.4500 – 0.5500 | lower |" in card
+    assert "| R² | 0.5200 | 0.4700 – 0.5700 | higher |" in card
+    assert "| median absolute error | 0.5300 |" in card
+    assert "(5 folds):" in card and "| MAE | 0.5100 | 0.0100 |" in card
+    assert "- `progression`: mean 152.1 (sd 77.09) in training, 150.2 (sd 80) in test." in card
+    assert (
+        "Parity with scikit-learn: max &#124;Δŷ&#124; / sd(y) 3.10e-07 (tolerance 1e-04) on" in card
+    )
+    assert "| test | 89 | 3.10e-07 |\n" in card and "flips" not in card
+    for binary_only in (
+        "threshold",
+        "Positive rate",
+        "probability that",
+        "ROC AUC",
+        "stratified f",
+    ):
+        assert binary_only not in card, binary_only
+
+
+def test_a_multiclass_card_names_the_classes_in_output_order_and_quotes_each_ones_recall(
+    params: dict[str, Any],
+) -> None:
+    card = task_card("multiclass", params)
+
+    assert "| task | multiclass: the model gives the probability of each class |" in card
+    assert (
+        "`probabilities[:, i]` = probability of the i-th class of `class_0`, `class_1`, "
+        "`class_2`; `label` = the index of the most probable class"
+    ) in card
+    assert "into the 3 classes of `cultivar` by their most probable class" in card
+    assert "Target: `cultivar`, one of `class_0`, `class_1`, `class_2` (the model's" in card
+    assert "| macro-F1 | 0.5200 | 0.4700 – 0.5700 | higher |" in card
+    assert "| recall of class_1 | 0.5500 |" in card and "| precision of class_2 |" in card
+    assert "(5 stratified folds):" in card
+    assert "Class shares (training / test): `class_0` 33.1% / 33.3%, `class_1` 40.1%" in card
+    assert "| actual | class_0 | class_1 | class_2 |" in card
+    assert "| class_1 | 0 | 10 | 2 |" in card
+    assert "threshold" not in card and "Positive rate" not in card and "ROC AUC" not in card
+
+
+def test_class_names_from_the_data_reach_the_card_escaped() -> None:
+    contract = parse_contract(
+        {
+            "name": "tickets",
+            "columns": [
+                {"name": "length", "type": "int"},
+                {
+                    "name": "team",
+                    "type": "category",
+                    "role": "target",
+                    "task": "multiclass",
+                    "classes": ["a|b", "<b>ops</b>", "@billing"],
+                },
+            ],
+        }
+    )
+
+    card = render_model_card(
+        fixture_params(), contract, EXPORT, evaluation=task_evaluation(contract)
+    )
+
+    assert "| recall of a&#124;b |" in card and "&lt;b>ops&lt;/b>" in card
+    assert "<b>" not in card and "| recall of a|b" not in card and " @billing" not in card

@@ -1,14 +1,17 @@
 """split: the newest rows are the test set when there is a timestamp (ties broken by id), a
-seeded stratified split otherwise; the same data always gives the same split."""
+seeded stratified split otherwise (on the class, or on quantile bins of a regression target);
+the same data always gives the same split, and a class too rare for the split and the
+cross-validation is named before anything is trained."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from project_fixtures import CONTRACT_PATH
+from project_fixtures import CONTRACT_PATH, PARAMS_PATH, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -114,8 +117,61 @@ def test_split_refuses_a_test_set_with_a_single_class(
     cutoff = frame["snapshot_date"].sort_values().iloc[-600]
     frame.loc[frame["snapshot_date"] >= cutoff, "churned"] = False
 
-    with pytest.raises(SplitError, match=r"the test set \(600 rows\) holds only churned=False"):
+    with pytest.raises(
+        SplitError,
+        match=r"the test set \(600 rows\) has fewer than 1 row\(s\) of 'True' \(0 rows\) in "
+        r"target 'churned'; a classifier needs every class in both sets",
+    ):
         split_frame(frame, contract, PARAMS)
+
+
+def test_a_multiclass_target_is_stratified_on_its_classes() -> None:
+    wine = task_fixture("multiclass")
+
+    result = split_frame(wine.frame, wine.contract, SplitParams(test_fraction=0.25, seed=1), 5)
+
+    shares = result.summary["class_shares"]
+    assert list(shares["train"]) == ["class_0", "class_1", "class_2"]
+    for name in shares["train"]:
+        # 44 test rows: a share moves in steps of 1/44; stratified, the sides differ by under one
+        assert shares["train"][name] == pytest.approx(shares["test"][name], abs=1 / 44)
+    assert "positive_rate" not in result.summary
+    assert result.summary["rows"] == {"total": 178, "train": 134, "test": 44}
+
+
+def test_a_regression_target_is_stratified_on_its_quantiles() -> None:
+    diabetes = task_fixture("regression")
+    params = SplitParams(test_fraction=0.2, seed=1)
+
+    result = split_frame(diabetes.frame, diabetes.contract, params, 5)
+
+    target = diabetes.contract.target
+    quantiles = np.quantile(diabetes.frame[target], np.linspace(0.1, 0.9, 9))
+    bins = np.bincount(np.searchsorted(quantiles, result.test[target]), minlength=10)
+    assert bins.min() >= 7 and bins.max() <= 11  # 88 test rows: about 9 per decile
+    summary = result.summary
+    assert set(summary) == {"rows", "target_mean", "target_std", "split"}
+    assert summary["target_mean"]["train"] == pytest.approx(
+        summary["target_mean"]["test"], rel=0.02
+    )
+
+
+def test_a_class_too_rare_for_the_split_and_the_cv_is_named_with_the_choices() -> None:
+    wine = task_fixture("multiclass")
+    frame = wine.frame
+    rare = frame[frame["cultivar"] != "class_2"]
+    rare = pd.concat([rare, frame[frame["cultivar"] == "class_2"].head(6)])
+
+    with pytest.raises(SplitError) as caught:
+        split_frame(rare, wine.contract, SplitParams(test_fraction=0.2, seed=0), 5)
+
+    message = str(caught.value)
+    assert "target 'cultivar': 1 class(es) of 136 rows have fewer than the 7 rows" in message
+    assert "'class_2' (6 rows)" in message and "evaluate.cv_folds 5" in message
+    assert "merge a rare class into a related one, drop its rows" in message
+    assert "collect more data" in message
+    assert "class_0" not in message
+    split_frame(rare, wine.contract, SplitParams(test_fraction=0.2, seed=0), 4)  # 6 ≥ 4 / 0.8
 
 
 def test_split_cli_writes_both_sets_and_data_metrics(
@@ -127,17 +183,17 @@ def test_split_cli_writes_both_sets_and_data_metrics(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     shutil.copyfile(CONTRACT_PATH, "data/schema.yaml")
-    Path("params.yaml").write_text("split: {test_fraction: 0.25, seed: 1}\n")
+    shutil.copyfile(PARAMS_PATH, "params.yaml")
     gio.write_parquet("data/validated/data.parquet", validated)
 
     assert main(["split"]) == 0
 
     metrics = gio.read_json("metrics/data.json")
-    assert metrics["rows"] == {"total": 3000, "train": 2250, "test": 750}
+    assert metrics["rows"] == {"total": 3000, "train": 2400, "test": 600}
     assert set(metrics["positive_rate"]) == {"train", "test"}
     assert metrics["split"]["method"] == "time"
     test = pd.read_parquet("data/split/test.parquet")
-    assert len(test) == 750
+    assert len(test) == 600
     assert test.dtypes.equals(validated.dtypes)
     assert "split: time split" in capsys.readouterr().out
 
@@ -155,3 +211,12 @@ def test_split_cli_reports_a_bad_fraction_and_leaves_no_stale_split(
     assert "'split.test_fraction' must be between 0 and 1, got 1.5" in err
     assert "Traceback" not in err
     assert not Path("data/split/train.parquet").exists()
+
+
+def test_the_class_minimum_is_one_test_row_and_a_training_row_per_fold() -> None:
+    def rows(test_fraction: float, folds: int) -> int:
+        return SplitParams(test_fraction=test_fraction, seed=0).rows_per_class(folds)
+
+    assert rows(0.2, 5) == 7  # 5 / 0.8 = 6.25
+    assert rows(0.8, 2) == 10  # 2 / 0.2 is 10.000000000000002 in floating point
+    assert rows(0.05, 2) == 20  # one test row needs 1 / 0.05 rows

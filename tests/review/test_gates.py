@@ -6,6 +6,7 @@ import pytest
 from project_fixtures import fixture_params
 
 from gitops_ml.config import ConfigError
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.metric_registry import lower_is_better
 from gitops_ml.review.gates import GateParams, check_gates
 from gitops_ml.scoring import Difference
@@ -208,10 +209,12 @@ def test_gates_written_before_tasks_say_where_they_went() -> None:
 def test_the_regression_parity_gate_bounds_the_relative_difference_of_the_prediction() -> None:
     gates = GateParams(task="regression", max_parity_diff=1e-4)
 
-    (ok,) = check_gates(gates, {}, {}, {"max_relative_diff": 3e-7})
-    (bad,) = check_gates(gates, {}, {}, {"max_relative_diff": 2e-3, "max_abs_diff": 0.0})
+    measure = "max |Δŷ| / sd(y)"  # what metrics/export.json says its max_abs_diff measures
 
-    assert ok.passed and ok.detail == "max |Δŷ| / target spread 3.00e-07, allowed 1e-04"
+    (ok,) = check_gates(gates, {}, {}, {"max_abs_diff": 3e-7, "measure": measure})
+    (bad,) = check_gates(gates, {}, {}, {"max_abs_diff": 2e-3, "measure": measure})
+
+    assert ok.passed and ok.detail == "max |Δŷ| / sd(y) 3.00e-07, allowed 1e-04"
     assert not bad.passed
 
 
@@ -292,8 +295,8 @@ def test_without_an_interval_the_gate_falls_back_to_the_margin_and_says_so() -> 
 
 
 SLICES = {
-    "age": {"gap": {"recall": 0.12, "roc_auc": 0.03}},
-    "senior_citizen": {"gap": {"recall": None, "roc_auc": None}},
+    "age": Slice(groups={}, gap={"recall": 0.12, "roc_auc": 0.03}),
+    "senior_citizen": Slice(groups={}, gap={"recall": None, "roc_auc": None}),
 }
 
 

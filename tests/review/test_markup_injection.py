@@ -23,9 +23,11 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from project_fixtures import drift_settings, fixture_params
+from test_report_tasks import multiclass_report
 
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.evaluate_metrics import Slice, parse_evaluate_metrics
 from gitops_ml.markdown import code, escape
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import build_profile
@@ -250,7 +252,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {k: {"old": a.get(k), "new": b.get(k)} for k in sorted(set(a) | set(b))}
 
 
-def _slices(shift: float) -> dict[str, Any]:
+def _slices(shift: float) -> dict[str, Slice]:
     groups = {
         value: {
             "rows": 400,
@@ -262,7 +264,9 @@ def _slices(shift: float) -> dict[str, Any]:
         }
         for index, value in enumerate(HOSTILE)
     }
-    return {SEGMENT: {"groups": groups, "gap": {"roc_auc": 0.16, "recall": 0.0}}}
+    return {
+        SEGMENT: Slice.model_validate({"groups": groups, "gap": {"roc_auc": 0.16, "recall": 0.0}})
+    }
 
 
 def _evaluate(roc: float) -> dict[str, Any]:
@@ -319,13 +323,21 @@ def test_the_pr_report_keeps_its_structure_whatever_the_data_holds() -> None:
     assert_shown(assert_inert(markdown, fenced=1))
 
 
+def test_a_multiclass_report_keeps_its_structure_whatever_the_classes_are() -> None:
+    """Class names reach the metric rows, the recall chart and the confusion matrix."""
+    markdown = multiclass_report(
+        classes=(HOSTILE[3], "a|b @octocat @some-org/some-team", HOSTILE[11])
+    )
+    assert_shown(assert_inert(markdown, fenced=1))
+
+
 def test_the_model_card_keeps_its_structure_whatever_the_contract_holds(
     contract: Contract,
 ) -> None:
     params = fixture_params()
     params["data"]["source"] = "data/@octocat <b>#1</b>.csv"
     params["model"]["hyperparams"] = {"max_depth|<img>": "@octocat"}
-    evaluation = {**_evaluate(0.86), "slices": _slices(0.0)}
+    evaluation = parse_evaluate_metrics({**_evaluate(0.86), "slices": _slices(0.0)})
     export = {
         "onnx": {"path": "models/model.onnx", "sha256": "3f" * 32, "size_bytes": 1, "opset": 17},
         "parity": {"max_abs_diff": 1e-7, "label_flips": 0, "rows_checked": 10, "slices": {}},

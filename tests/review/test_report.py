@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from report_checks import assert_valid_markdown
 
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.paired import Comparison
 from gitops_ml.review.report import COMMENT_LIMIT, FLAG_LEGEND, ReviewInputs, fit, render
@@ -374,18 +375,17 @@ def test_data_section_shows_the_data_file_and_its_hash_base_vs_pr_from_dvc_lock(
 # ------------------------------------------------------------------ slices
 
 
-def slices_doc(young_recall: float) -> dict[str, Any]:
+def slices_doc(young_recall: float) -> dict[str, Slice]:
     group = {"rows": 400, "positives": 100, "roc_auc": 0.8, "positive_rate": 0.2}
-    return {
-        "age": {
-            "groups": {
-                "18–40": {**group, "recall": young_recall, "calibration_error": 0.02},
-                "41–95": {**group, "recall": 0.6, "calibration_error": 0.03},
-                "missing": {**group, "rows": 12, "recall": 0.1, "small": True},
-            },
-            "gap": {"recall": round(0.6 - young_recall, 6)},
-        }
+    age = {
+        "groups": {
+            "18–40": {**group, "recall": young_recall, "calibration_error": 0.02},
+            "41–95": {**group, "recall": 0.6, "calibration_error": 0.03},
+            "missing": {**group, "rows": 12, "recall": 0.1, "small": True},
+        },
+        "gap": {"recall": round(0.6 - young_recall, 6)},
     }
+    return {"age": Slice.model_validate(age)}
 
 
 def test_slices_show_groups_base_vs_pr_and_the_largest_gap() -> None:

@@ -1,24 +1,28 @@
-"""serving/Dockerfile read as the image builds and runs it: its instructions, the command and
-healthcheck it runs, the environment it sets and the extras it installs from uv.lock."""
+"""serving/Dockerfile read as the image builds and runs it (with dockerfile-parse): its
+instructions, the command and healthcheck it runs, the environment it sets and the extras it
+installs from uv.lock."""
 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
 
 DOCKERFILE = Path(__file__).resolve().parents[2] / "serving" / "Dockerfile"
 
 
+def _parsed() -> DockerfileParser:
+    return DockerfileParser(str(DOCKERFILE), cache_content=True)
+
+
 def instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order, continuation lines joined, comments left out."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    lines = [line.strip() for line in text.splitlines()]
     return [
-        (word.upper(), rest.strip())
-        for word, _, rest in (line.partition(" ") for line in lines)
-        if word and not word.startswith("#")
+        (step["instruction"], step["value"])
+        for step in _parsed().structure
+        if step["instruction"] != "COMMENT"
     ]
 
 
@@ -31,14 +35,9 @@ def exec_form(keyword: str) -> list[str]:
 
 
 def image_env() -> dict[str, str]:
-    """The ENV of the final stage (the image that runs)."""
-    steps = instructions()
-    final = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
-    env: dict[str, str] = {}
-    for word, arguments in steps[final:]:
-        if word == "ENV":
-            env.update(pair.split("=", 1) for pair in shlex.split(arguments))
-    return env
+    """The ENV of the final stage (the image that runs); a reference to a variable the base
+    image sets (`$PATH`) reads as empty."""
+    return dict(_parsed().envs)
 
 
 def uv_extras() -> list[str]:

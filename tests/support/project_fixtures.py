@@ -25,7 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 CONTRACT_PATH = FIXTURES / "churn" / "schema.yaml"
 PARAMS_PATH = FIXTURES / "churn" / "params.yaml"
-EXPORT = ExportParams(opset=17, parity_tolerance=1e-4)  # the tests' export settings
+# The tests' export settings.
+EXPORT = ExportParams(opset=17, parity_tolerance=1e-4, regression_parity_tolerance=1e-4)
 # Fixture projects of real data (scikit-learn's bundled sets, tests/support/task_fixtures.py),
 # one per task the churn fixture does not cover: a contract and a CSV each.
 TASK_FIXTURES = {"regression": "diabetes", "multiclass": "wine"}

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 
 from gitops_ml import io as gio
-from gitops_ml import paths, scoring
+from gitops_ml import paths
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
-from gitops_ml.metric_registry import MONITOR_METRICS, lower_is_better
 from gitops_ml.monitor import stats
 from gitops_ml.monitor.findings import (
     LEVELS,
@@ -39,15 +38,15 @@ from gitops_ml.monitor.findings import (
     Distribution,
     DriftResult,
     FeatureFinding,
-    Interval,
-    MetricRow,
     MissingRates,
     PerformanceFinding,
     PredictionFinding,
+    ProbabilityMean,
     Reference,
     Verdict,
 )
 from gitops_ml.monitor.outcomes import Outcomes, load_outcomes
+from gitops_ml.monitor.performance import performance_accumulator, performance_finding
 from gitops_ml.monitor.profile import (
     ProfileError,
     cell_index,
@@ -64,7 +63,7 @@ from gitops_ml.monitor.readers import (
     iter_chunks,
     window_table,
 )
-from gitops_ml.monitor.watched import watched_column
+from gitops_ml.monitor.watched import watch, watched_column
 from gitops_ml.monitor.windows import (
     Window,
     WindowError,
@@ -75,7 +74,6 @@ from gitops_ml.monitor.windows import (
     window_files,
 )
 
-SCORE_BINS = 1000  # performance histogram: threshold metrics exact at any 0.001 threshold
 MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
 EXIT_DRIFT = 1
 EXIT_NOT_ENOUGH_DATA = 3
@@ -136,25 +134,6 @@ class CategoricalAccumulator:
         return sum(self.known.values()) + self.unseen_count
 
 
-class PerformanceAccumulator:
-    """Score histograms of negatives and positives among labelled rows."""
-
-    def __init__(self) -> None:
-        self.neg = np.zeros(SCORE_BINS, dtype=np.int64)
-        self.pos = np.zeros(SCORE_BINS, dtype=np.int64)
-
-    def update(self, scores: np.ndarray, labels: np.ndarray) -> None:
-        known = ~np.isnan(labels) & ~np.isnan(scores)
-        bins = np.clip((scores[known] * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
-        positive = labels[known] > 0.5
-        self.neg += np.bincount(bins[~positive], minlength=SCORE_BINS)
-        self.pos += np.bincount(bins[positive], minlength=SCORE_BINS)
-
-    @property
-    def count(self) -> int:
-        return int(self.neg.sum() + self.pos.sum())
-
-
 Accumulator = NumericAccumulator | CategoricalAccumulator
 
 
@@ -186,8 +165,10 @@ class WindowAccumulator:
         self.features = {ref["name"]: accumulator(ref) for ref in profile["features"]}
         self.score = accumulator(profile["score"]) if profile.get("score") else None
         self.contract = contract
-        self.performance = PerformanceAccumulator()
+        self.performance = performance_accumulator(contract)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
+        self.probability_sums = np.zeros(len(contract.classes))  # multiclass, per class
+        self.probability_rows = 0
         self.label_columns = 0  # chunks that carried a label column at all
         self.labelled_rows = 0  # rows with a known outcome, scored or not
         self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
@@ -212,8 +193,24 @@ class WindowAccumulator:
         self.scored_rows += len(predictions)
         if self.score is not None:
             self.score.update(watched_column(predictions, self.contract))
+        if watch(self.contract).per_class:
+            complete = ~np.isnan(predictions).any(axis=1)
+            self.probability_sums += predictions[complete].sum(axis=0)
+            self.probability_rows += int(complete.sum())
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
+
+    def probability_means(self) -> dict[str, ProbabilityMean] | None:
+        """Each class's mean probability, reference and current (multiclass, when scored)."""
+        reference = (self.profile.get("score") or {}).get("probability_means")
+        if not reference or not self.probability_rows:
+            return None
+        current = self.probability_sums / self.probability_rows
+        return {
+            name: ProbabilityMean(float(reference[name]), float(value))
+            for name, value in zip(self.contract.classes, current, strict=True)
+            if name in reference
+        }
 
     def unscored_reason(self) -> str | None:
         """Why model scores are unavailable, or None when the window has them."""
@@ -357,70 +354,28 @@ def grade(distribution: Distribution, adjusted_p: float, settings: DriftParams) 
     )
 
 
-def performance_finding(
-    profile: dict[str, Any],
-    acc: PerformanceAccumulator,
-    settings: DriftParams,
-    reason: str | None = None,
-) -> PerformanceFinding:
-    """Current metrics with bootstrap CIs against the training metrics (significant AND large)."""
-    if reason is not None or acc.count == 0:
-        return PerformanceFinding("not_computed", reason or "no labelled rows with a model score")
-    if acc.count < settings.min_rows:
-        why = f"{acc.count} labelled rows < min_rows {settings.min_rows}"
-        return PerformanceFinding("not_enough_data", why, acc.count)
-    edges = np.linspace(0.0, 1.0, SCORE_BINS + 1)
-    # The decision threshold on the nearest bin edge: threshold metrics are then exact.
-    threshold = float(edges[round(float(profile.get("threshold", 0.5)) * SCORE_BINS)])
-    y, p, counts = scoring.histogram_rows(acc.neg, acc.pos, edges)
-    point = scoring.weighted_metrics(y, p, counts[None, :], threshold, names=MONITOR_METRICS)
-    current = {name: float(values[0]) for name, values in point.items()}
-    ci = scoring.percentile_intervals(
-        y, p, threshold, settings.bootstrap_samples, settings.seed, MONITOR_METRICS, counts
-    )
-    training = (profile.get("metrics") or {}).get("test", {})
-    metrics: dict[str, MetricRow] = {}
-    worst = 0
-    for name, value in current.items():
-        interval = Interval(**ci[name]) if name in ci else None
-        row = MetricRow(current=value, ci95=interval)
-        if name in training and interval is not None:
-            lower = lower_is_better(name)
-            sign = -1.0 if lower else 1.0
-            drop = sign * (training[name] - value)
-            bound = interval.low if lower else interval.high
-            significant = bool(sign * (training[name] - bound) > 0)
-            degraded = bool(significant and drop >= settings.performance_tolerance)
-            row = replace(
-                row, training=training[name], drop=drop, significant=significant, degraded=degraded
-            )
-            if degraded and name in ("roc_auc", "accuracy", "brier"):
-                worst = 2
-        metrics[name] = row
-    note = None if training else "the profile holds no training metrics to compare with"
-    return PerformanceFinding(LEVELS[worst], note, acc.count, metrics)
-
-
 def prediction_finding(
     profile: dict[str, Any],
     acc: Accumulator | None,
     settings: DriftParams,
     reason: str | None = None,
+    watched: str = "score",
 ) -> PredictionFinding:
-    """Drift of the model's predictions (monitor.watched: the score, the predicted value or the
-    predicted class) against the training predictions in the profile."""
+    """Drift of the model's predictions (`watched`: the score, the predicted value or the
+    predicted class, see monitor.watched) against the training predictions in the profile."""
     if acc is None:
         why = "the profile holds no reference predictions (built without a model)"
-        return PredictionFinding("not_computed", why)
+        return PredictionFinding("not_computed", why, watched=watched)
     if reason is not None or acc.count == 0:
-        return PredictionFinding("not_computed", reason or "no model predictions in the window")
+        why = reason or "no model predictions in the window"
+        return PredictionFinding("not_computed", why, watched=watched)
     compared = distribution(profile["score"], acc, settings)
     if acc.count < settings.min_rows:
         why = f"{acc.count} scored rows < min_rows {settings.min_rows}"
-        return PredictionFinding("not_enough_data", why, compared)
+        return PredictionFinding("not_enough_data", why, compared, watched)
     assert compared.p_distribution is not None  # min_rows ≥ min_feature_rows: tested
     graded = grade(compared, compared.p_distribution, settings)
-    return PredictionFinding(graded.level, None, graded)
+    return PredictionFinding(graded.level, None, graded, watched)
 
 
 def feature_findings(window: WindowAccumulator, settings: DriftParams) -> list[FeatureFinding]:
@@ -461,9 +416,16 @@ def evaluate_window(window: WindowAccumulator, settings: DriftParams) -> DriftRe
     """The drift result from an accumulated window: findings, levels and verdict."""
     profile = window.profile
     findings = feature_findings(window, settings)
-    prediction = prediction_finding(profile, window.score, settings, window.unscored_reason())
+    prediction = prediction_finding(
+        profile,
+        window.score,
+        settings,
+        window.unscored_reason(),
+        watch(window.contract).watched,
+    )
+    prediction = replace(prediction, probability_means=window.probability_means())
     performance = performance_finding(
-        profile, window.performance, settings, window.performance_reason()
+        profile, window.contract, window.performance, settings, window.performance_reason()
     )
     verdict, reason = dataset_verdict(window.rows, findings, prediction, performance, settings)
     return DriftResult(

@@ -92,17 +92,32 @@ class FeatureFinding:
 
 
 @dataclass(frozen=True)
+class ProbabilityMean:
+    """A class's mean predicted probability, in the reference and in the window."""
+
+    reference: float
+    current: float
+
+
+@dataclass(frozen=True)
 class PredictionFinding:
-    """Drift of the model's scores; `distribution` is None when it could not be computed."""
+    """Drift of the model's predictions: of `watched` (the score, the predicted value or the
+    predicted class, gitops_ml.monitor.watched); `distribution` is None when it could not be
+    computed."""
 
     level: Level
     reason: str | None
     distribution: Distribution | None = None
+    watched: str = "score"
+    probability_means: dict[str, ProbabilityMean] | None = None  # multiclass: per class
 
     def to_json(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"watched": self.watched}
+        if self.probability_means is not None:
+            head["probability_means"] = {k: asdict(v) for k, v in self.probability_means.items()}
         if self.distribution is None:
-            return {"level": self.level, "reason": self.reason, "rows": 0}
-        return {**self.distribution.to_json(), "level": self.level, "reason": self.reason}
+            return {**head, "level": self.level, "reason": self.reason, "rows": 0}
+        return {**head, **self.distribution.to_json(), "level": self.level, "reason": self.reason}
 
 
 @dataclass(frozen=True)

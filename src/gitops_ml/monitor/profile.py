@@ -22,10 +22,11 @@ from gitops_ml import paths
 from gitops_ml.config import DriftParams, EvaluateParams, load_params
 from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.monitor.watched import watch, watched_column
 
 PROFILE_VERSION = 1
-METRIC_KEYS = ("roc_auc", "accuracy", "precision", "recall", "f1", "brier")
 
 
 class ProfileError(UserError):
@@ -121,16 +122,16 @@ def categorical_profile(
     }
 
 
-def training_metrics(evaluate: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The test metrics and their CIs from metrics/evaluate.json (see docs/interfaces.md)."""
-    if not evaluate:
+def training_metrics(evaluate: EvaluateMetrics | None, task: str) -> dict[str, Any] | None:
+    """The test metrics the drift check compares with (the task's monitor metrics) and their
+    CIs, from metrics/evaluate.json (see docs/interfaces.md)."""
+    if evaluate is None:
         return None
-    test = evaluate.get("test", {})
-    ci95 = evaluate.get("ci95", {})
+    names = metric_sets(task).monitor
     return {
-        "test": {k: test[k] for k in METRIC_KEYS if k in test},
-        "ci95": {k: ci95[k] for k in METRIC_KEYS if k in ci95},
-        "rows": evaluate.get("rows", {}).get("test"),
+        "test": {k: evaluate.test[k] for k in names if k in evaluate.test},
+        "ci95": {k: evaluate.ci95[k].model_dump() for k in names if k in evaluate.ci95},
+        "rows": evaluate.rows.test if evaluate.rows else None,
     }
 
 
@@ -139,7 +140,7 @@ def build_profile(
     contract: Contract,
     settings: DriftParams,
     scores: np.ndarray | None = None,
-    evaluate: dict[str, Any] | None = None,
+    evaluate: EvaluateMetrics | None = None,
     threshold: float = 0.5,
     model_sha256: str | None = None,
 ) -> dict[str, Any]:
@@ -169,13 +170,14 @@ def build_profile(
     return {
         "version": PROFILE_VERSION,
         "contract": contract.name,
+        "task": contract.task,  # what `score` and `target` hold (gitops_ml.monitor.watched)
         "rows": len(frame),
         "features": features,
         "target": target,
         "timestamp": period,  # the training period: simulated traffic starts after it
         "score": None if scores is None else prediction_profile(scores, contract, settings),
         "threshold": threshold,
-        "metrics": training_metrics(evaluate),
+        "metrics": training_metrics(evaluate, contract.task),
         "model_sha256": model_sha256,
         "settings": {
             "bins": settings.bins,
@@ -217,7 +219,7 @@ def build_model_profile(
     contract: Contract,
     settings: DriftParams,
     model_path: str | Path,
-    evaluate: dict[str, Any] | None = None,
+    evaluate: EvaluateMetrics | None = None,
     threshold: float = 0.5,
 ) -> dict[str, Any]:
     """build_profile with the ONNX model's scores on `frame` and the model's sha256."""
@@ -260,6 +262,12 @@ def load_profile(path: str | Path, contract: Contract | None = None) -> dict[str
     ):
         raise ProfileError(f"{path}: not a version-{PROFILE_VERSION} reference profile")
     if contract is not None:
+        task = profile.get("task", "binary")  # a profile from before tasks is a binary one
+        if task != contract.task:
+            raise ProfileError(
+                f"{path}: a profile of a {task} model, but the contract's task is "
+                f"{contract.task}; rebuild the profile (gitops-ml profile)"
+            )
         names = [f["name"] for f in profile["features"]]
         if names != contract.feature_names:
             raise ProfileError(
@@ -286,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DriftParams.from_params(params)
     threshold = EvaluateParams.from_params(params).threshold
     frame = gio.read_table(args.train)
-    evaluate = gio.read_json(args.metrics) if Path(args.metrics).exists() else None
+    evaluate = read_evaluate_metrics(args.metrics) if Path(args.metrics).exists() else None
     profile = build_model_profile(frame, contract, settings, args.model, evaluate, threshold)
     gio.write_json(args.output, profile)
     print(f"profile: {args.output} ({len(frame)} rows, {len(profile['features'])} features)")

@@ -123,15 +123,25 @@ def _performance_lines(
 def _prediction_lines(prediction: PredictionFinding) -> list[str]:
     d = prediction.distribution
     reason = markdown.escape(prediction.reason)
+    title = f"Prediction drift (the model's {prediction.watched})"
     if d is None:
-        return [f"Prediction drift (model scores): not computed — {reason}.", ""]
+        return [f"{title}: not computed — {reason}.", ""]
     note = f" ({reason})" if prediction.reason else ""
-    return [
-        f"Prediction drift (model scores): **{LEVEL_MARK[prediction.level]}**{note} — "
-        f"PSI {_num(d.psi)}, KS {_num(d.statistic)}, "
-        f"mean score {_num(d.mean_ref)} → {_num(d.mean_cur)}.",
-        "",
-    ]
+    if d.kind == "categorical":
+        evidence = f"PSI {_num(d.psi)}, chi-square {_num(d.statistic)} over the classes"
+    else:
+        evidence = (
+            f"PSI {_num(d.psi)}, KS {_num(d.statistic)}, "
+            f"mean {_num(d.mean_ref)} → {_num(d.mean_cur)}"
+        )
+    lines = [f"{title}: **{LEVEL_MARK[prediction.level]}**{note} — {evidence}.", ""]
+    if prediction.probability_means:
+        means = ", ".join(
+            f"{markdown.code(name)} {_num(mean.reference)} → {_num(mean.current)}"
+            for name, mean in prediction.probability_means.items()
+        )
+        lines += [f"Mean probability of each class (reference → current): {means}.", ""]
+    return lines
 
 
 def skipped_lines_text(result: DriftResult) -> str:
@@ -182,7 +192,7 @@ def render_markdown(result: DriftResult) -> str:
     ][:CHARTS]
     score = result.prediction.distribution
     if score is not None and result.prediction.level in ("warn", "alert"):
-        charts.append(("model score", score.chart))
+        charts.append((f"model {result.prediction.watched}", score.chart))
     if charts:
         lines += ["## Reference vs current", ""]
         for title, chart in charts:

@@ -10,11 +10,15 @@ scenarios written as data, each repeatable and seeded:
                               `=+0.5sd`: by half the reference standard deviation)
     new_category:COL[=0.3]    that share of rows gets a category the reference never had
     missing:COL=0.3           the feature's missing rate becomes 0.3
-    label_shift:+0.1          the positive rate of the labels moves by +0.1
+    label_shift:+0.1          the outcomes move: binary the positive rate by +0.1, regression
+                              the values by 0.1 target standard deviations, multiclass a
+                              share of 0.1 of the outcomes to the next class
 
 COL may be left out (`shift:+1sd`, `new_category`, `missing=0.3`): the first feature in
 contract order that fits is used, so a demo needs no column name. Labels (`--labels`) are drawn
-from the model's scores (`--model`, Bernoulli) or else the profile's target rate. Columns drawn
+per task from the model's predictions (`--model`: binary Bernoulli of the score, multiclass a
+class by its probabilities, regression the predicted value plus a normal error of the test
+RMSE) or else from the profile's target reference (rate, class shares, quantiles). Columns drawn
 from the profile are independent: feature drift is faithful, while the model's scores (and so
 prediction and performance drift) need the features' joint distribution, i.e. `--train`.
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,11 +38,13 @@ import pandas as pd
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.coercion import parse_column
 from gitops_ml.config import DriftParams, did_you_mean, load_params
 from gitops_ml.contract import Column, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.monitor.profile import load_profile
 from gitops_ml.monitor.readers import ModelScorer, canonical_frame
+from gitops_ml.monitor.watched import watch
 from gitops_ml.release.versions import model_name_of
 
 SCENARIO_KINDS: tuple[str, ...] = ("none", "shift", "new_category", "missing", "label_shift")
@@ -280,32 +286,92 @@ def apply_scenario(
     return frame
 
 
-def draw_labels(
-    rows: int,
-    rng: np.random.Generator,
-    scores: np.ndarray | None,
-    profile: dict[str, Any],
-    shift: float,
-) -> np.ndarray:
-    """Outcomes ~ Bernoulli(score + shift), or Bernoulli(the profile's target rate + shift)."""
-    if scores is None:
-        target = profile.get("target") or {}
-        if "rate" not in target:
+@dataclass(frozen=True)
+class LabelDraw:
+    """What outcomes are drawn from: the model's predictions (None without a model), the
+    profile's target reference, the label shift of the scenarios."""
+
+    rows: int
+    rng: np.random.Generator
+    predictions: np.ndarray | None
+    profile: dict[str, Any]
+    shift: float
+    contract: Contract
+
+    def target(self, key: str) -> dict[str, Any]:
+        """The profile's target reference, which must hold `key`."""
+        target = self.profile.get("target") or {}
+        if key not in target:
             raise UserError(
-                "--labels needs --model (labels from its scores) or a profile with a target rate"
+                "--labels needs --model (labels from its predictions) or a profile with the "
+                "target's reference"
             )
-        probability = np.full(rows, float(target["rate"]))
+        return dict(target)
+
+
+def _binary_labels(draw: LabelDraw) -> pd.Series:
+    """Outcomes ~ Bernoulli(score + shift), or Bernoulli(the profile's target rate + shift)."""
+    if draw.predictions is None:
+        probability = np.full(draw.rows, float(draw.target("rate")["rate"]))
     else:
-        probability = np.asarray(scores, dtype=np.float64)
-    return rng.random(rows) < np.clip(probability + shift, 0.0, 1.0)
+        probability = np.asarray(draw.predictions, dtype=np.float64)
+    return pd.Series(draw.rng.random(draw.rows) < np.clip(probability + draw.shift, 0.0, 1.0))
+
+
+def _class_labels(draw: LabelDraw) -> pd.Series:
+    """A class per row by the model's probabilities, or by the profile's class shares; a share
+    |shift| of the rows then moves to the next class (in the contract's order)."""
+    contract, rng = draw.contract, draw.rng
+    classes = contract.classes
+    probabilities = draw.predictions
+    if probabilities is None:
+        counts = draw.target("categories")["categories"]
+        shares = np.asarray([counts.get(c, 0) for c in classes], dtype=np.float64)
+        probabilities = np.tile(shares / shares.sum(), (draw.rows, 1))
+    cumulative = np.cumsum(probabilities, axis=1)
+    drawn = rng.random(draw.rows)[:, None] * cumulative[:, -1:]
+    index = np.minimum((cumulative < drawn).sum(axis=1), len(classes) - 1)
+    moved = rng.random(draw.rows) < abs(draw.shift)
+    index = np.where(moved, (index + 1) % len(classes), index)
+    names = pd.Series(np.asarray(classes, dtype=object)[index])
+    return parse_column(names, contract.column(contract.target).type, contract.encoding).values
+
+
+def _value_labels(draw: LabelDraw) -> pd.Series:
+    """The predicted value plus a normal error with the test RMSE (none when the profile holds
+    no RMSE), or a value drawn from the profile's target quantiles; moved by shift target
+    standard deviations."""
+    column = draw.contract.column(draw.contract.target)
+    if draw.predictions is None:
+        drawn = draw_numeric(draw.target("grid"), column, draw.rows, draw.rng)
+        values = drawn.astype("float64").to_numpy()
+    else:
+        rmse = float(((draw.profile.get("metrics") or {}).get("test") or {}).get("rmse", 0.0))
+        values = np.asarray(draw.predictions) + draw.rng.normal(0.0, rmse, draw.rows)
+    spread = float((draw.profile.get("target") or {}).get("std", 0.0))
+    return _typed(pd.Series(values + draw.shift * spread), column)
+
+
+# How outcomes are drawn, per task (see the module docstring).
+LABELS: dict[str, Callable[[LabelDraw], pd.Series]] = {
+    "binary": _binary_labels,
+    "multiclass": _class_labels,
+    "regression": _value_labels,
+}
+
+
+def draw_labels(draw: LabelDraw) -> pd.Series:
+    """The window's outcomes, drawn as the task's table row says."""
+    return LABELS[draw.contract.task](draw)
 
 
 @dataclass(frozen=True)
 class Window:
-    """A simulated window in the canonical dtypes, and its model scores when a model gave them."""
+    """A simulated window in the canonical dtypes, and the model's predictions (in the task's
+    shape, gitops_ml.tasks) when a model gave them."""
 
     frame: pd.DataFrame
-    scores: np.ndarray | None
+    predictions: np.ndarray | None
     scenarios: list[Scenario]
     stamps: pd.Series | None = None  # when each row was seen (the log's `ts`)
 
@@ -332,7 +398,7 @@ def simulate_window(
         frame = draw_from_profile(profile, contract, rows, rng)
     for scenario in scenarios:
         frame = apply_scenario(frame, scenario, contract, rng, profile)
-    scores = scorer.score(frame) if scorer is not None else None
+    predictions = scorer.score(frame) if scorer is not None else None
     columns: dict[str, Any] = {}
     if contract.id_column:
         columns[contract.id_column] = [f"sim-{seed}-{i:08d}" for i in range(rows)]
@@ -342,11 +408,13 @@ def simulate_window(
     frame = pd.concat([pd.DataFrame(columns), frame], axis=1)
     if labels:
         shift = sum(float(s.amount or 0.0) for s in scenarios if s.kind == "label_shift")
-        frame[contract.target] = draw_labels(rows, rng, scores, profile, shift)
+        frame[contract.target] = draw_labels(
+            LabelDraw(rows, rng, predictions, profile, shift, contract)
+        )
     elif any(s.kind == "label_shift" for s in scenarios):
         raise ScenarioError("label_shift changes the labels: add --labels")
     order = [name for name in contract.names if name in frame.columns]
-    return Window(frame[order], scores, list(scenarios), stamps)
+    return Window(frame[order], predictions, list(scenarios), stamps)
 
 
 def _timestamps(rows: int, rng: np.random.Generator, start: pd.Timestamp, days: int) -> pd.Series:
@@ -400,12 +468,17 @@ def _bool_tokens(column: Column, contract: Contract) -> tuple[str, str]:
 def prediction_log_lines(
     window: Window, contract: Contract, model: str, threshold: float = 0.5
 ) -> list[str]:
-    """Rows in the serving prediction-log format (docs/interfaces.md), one JSON object each."""
+    """Rows in the serving prediction-log format (docs/interfaces.md), one JSON object each:
+    the prediction as the task logs it (gitops_ml.monitor.watched), the outcome as the data
+    spells the target (binary 0/1)."""
     frame = window.frame
     features = frame[contract.feature_names].astype(object)
     features = features.where(features.notna(), None)
     stamps = window.stamps
     ids = frame[contract.id_column] if contract.id_column else None
+    logged = watch(contract)
+    predictions = window.predictions
+    decided = None if predictions is None else logged.label(predictions, contract, threshold)
     lines = []
     for i, record in enumerate(features.to_dict(orient="records")):
         item: dict[str, Any] = {
@@ -415,11 +488,15 @@ def prediction_log_lines(
             "model_version": "simulated",
             "features": {k: _plain(v) for k, v in record.items()},
         }
-        if window.scores is not None:
-            score = float(window.scores[i])
-            item["prediction"] = {"label": int(score >= threshold), "score": score}
+        if predictions is not None:
+            item["prediction"] = {logged.logged: predictions[i].tolist()}
+            if decided is not None:
+                item["prediction"]["label"] = _plain(decided[i])
         if contract.target in frame.columns:
-            item["label"] = int(bool(frame[contract.target].iloc[i]))
+            outcome = frame[contract.target].iloc[i]
+            item["label"] = (
+                int(outcome) if isinstance(outcome, bool | np.bool_) else _plain(outcome)
+            )
         lines.append(json.dumps(item, sort_keys=True))
     return lines
 

@@ -45,8 +45,26 @@ def _as_is(predictions: np.ndarray, contract: Contract) -> np.ndarray:
 
 
 def _predicted_class(predictions: np.ndarray, contract: Contract) -> np.ndarray:
-    """The class with the highest probability (the first on a tie, as scikit-learn's predict)."""
-    return np.asarray(contract.classes, dtype=object)[np.argmax(predictions, axis=1)]
+    """The class with the highest probability (the first on a tie, as scikit-learn's predict);
+    None (missing) for a row without probabilities (a log line that has none)."""
+    unknown = np.isnan(predictions).any(axis=1)
+    best = np.argmax(np.where(unknown[:, None], 0.0, predictions), axis=1)
+    names = np.asarray(contract.classes, dtype=object)[best]
+    names[unknown] = None
+    return names
+
+
+def _decided(predictions: np.ndarray, contract: Contract, threshold: float) -> np.ndarray:
+    """The binary decision at the threshold, 1 or 0."""
+    return (predictions >= threshold).astype(np.int64)
+
+
+def _class_decided(predictions: np.ndarray, contract: Contract, threshold: float) -> np.ndarray:
+    return _predicted_class(predictions, contract)
+
+
+def _undecided(predictions: np.ndarray, contract: Contract, threshold: float) -> None:
+    return None
 
 
 def _numbers(values: pd.Series, contract: Contract) -> np.ndarray:
@@ -56,8 +74,7 @@ def _numbers(values: pd.Series, contract: Contract) -> np.ndarray:
 def _class_index(values: pd.Series, contract: Contract) -> np.ndarray:
     """The index into the classes; NaN for a missing outcome and for a class not listed."""
     index = {name: float(i) for i, name in enumerate(contract.classes)}
-    text = values.astype(object)
-    return np.asarray([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in text])
+    return values.astype("str").map(index).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,8 @@ class Watch:
     from_onnx: Callable[[np.ndarray], np.ndarray]  # that output → the predictions' shape
     logged: str  # the prediction log's key in "prediction" (docs/interfaces.md)
     column: Callable[[np.ndarray, Contract], np.ndarray]  # predictions → the watched column
+    # The label a prediction log writes beside the predictions (binary: at the threshold).
+    label: Callable[[np.ndarray, Contract, float], np.ndarray | None]
     codes: Callable[[pd.Series, Contract], np.ndarray]  # the target as read → float codes
     outcomes: OutcomeKind  # the target's reference: a rate, a quantile grid, class counts
     per_class: bool = False  # predictions hold one probability per class: (n, k)
@@ -77,28 +96,38 @@ class Watch:
 
 WATCHES: dict[str, Watch] = {
     "binary": Watch(
-        "numeric", "score", "probabilities", _positive_column, "score", _as_is, _numbers, "rate"
+        kind="numeric",
+        watched="score",
+        onnx_output="probabilities",
+        from_onnx=_positive_column,
+        logged="score",
+        column=_as_is,
+        label=_decided,
+        codes=_numbers,
+        outcomes="rate",
     ),
     "multiclass": Watch(
-        "categorical",
-        "predicted class",
-        "probabilities",
-        _every_column,
-        "probabilities",
-        _predicted_class,
-        _class_index,
-        "categorical",
+        kind="categorical",
+        watched="predicted class",
+        onnx_output="probabilities",
+        from_onnx=_every_column,
+        logged="probabilities",
+        column=_predicted_class,
+        label=_class_decided,
+        codes=_class_index,
+        outcomes="categorical",
         per_class=True,
     ),
     "regression": Watch(
-        "numeric",
-        "predicted value",
-        "variable",
-        _first_column,
-        "value",
-        _as_is,
-        _numbers,
-        "numeric",
+        kind="numeric",
+        watched="predicted value",
+        onnx_output="variable",
+        from_onnx=_first_column,
+        logged="value",
+        column=_as_is,
+        label=_undecided,
+        codes=_numbers,
+        outcomes="numeric",
     ),
 }
 

@@ -5,6 +5,13 @@ so every test metric carries a seeded percentile-bootstrap 95 % interval, and th
 is cross-validated. The bootstrap is vectorised (resampling = integer weights per row): 200
 resamples of 10,000 rows take about 0.5 s, against about 13 s calling scikit-learn 1,600 times.
 
+The metrics are the task's set (gitops_ml.metric_registry.metric_sets); what else the stage
+writes per task is one row of VIEWS: binary the confusion counts and ROC, precision-recall,
+calibration and confusion plots; multiclass the confusion matrix; regression predicted vs
+actual and the residuals by decile of the prediction. The business view (costs of false
+positives and negatives) is binary only: a regression or multiclass cost view is not built, and
+configured costs are refused for those tasks rather than ignored.
+
 The cost-minimising threshold is chosen on out-of-fold CV predictions of the training window and
 only then scored on the test set: choosing it on the test set would flatter it.
 
@@ -28,14 +35,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, cpu_count, delayed
 from sklearn.base import clone
-from sklearn.metrics import (
-    average_precision_score,
-    log_loss,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -44,26 +45,24 @@ from gitops_ml import paths
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
-from gitops_ml.metric_registry import BINARY, CV_METRICS, SLICE_METRICS
+from gitops_ml.metric_registry import MetricSet, class_names, metric, metric_sets
 from gitops_ml.pipeline.train import build_model, fit_model, load_model
-from gitops_ml.scoring import (
-    BOOTSTRAP_CHUNK_CELLS,
-    percentile_intervals,
-    point_metrics,
-    weighted_metrics,
-)
+from gitops_ml.scoring import BOOTSTRAP_CHUNK_CELLS, percentile_intervals, point_metrics, score
+from gitops_ml.tasks import Task, predictions
 
 DECIMALS = 6  # every float in the outputs, so reruns are byte-identical
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)  # 0.01 … 0.99 for the best threshold
 CURVE_GRID = np.round(np.arange(0, 101) / 100, 2)  # 0, 0.01 … 1.0 for the ROC and PR plots
 CALIBRATION_BINS = 10
+PREDICTION_BINS = 10  # deciles of a regression model's prediction (plots)
 MIN_BOOTSTRAP_SAMPLES = 10
-PLOT_FILES: dict[str, str] = {  # file names inside --plots-dir
-    "roc": Path(paths.ROC_PLOT).name,
-    "precision_recall": Path(paths.PR_PLOT).name,
-    "calibration": Path(paths.CALIBRATION_PLOT).name,
-}
+# File names inside --plots-dir (JSON plots: the file's one key is the plot's name).
+ROC_FILE = Path(paths.ROC_PLOT).name
+PR_FILE = Path(paths.PR_PLOT).name
+CALIBRATION_FILE = Path(paths.CALIBRATION_PLOT).name
 CONFUSION_FILE = Path(paths.CONFUSION_PLOT).name
+PREDICTED_ACTUAL_FILE = Path(paths.PREDICTED_ACTUAL_PLOT).name
+RESIDUALS_FILE = Path(paths.RESIDUALS_PLOT).name
 
 
 class EvaluateError(UserError, ValueError):
@@ -72,12 +71,11 @@ class EvaluateError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What the stage writes: `metrics` → metrics/evaluate.json, `plots` → plots/*.json,
-    `confusion_rows` → plots/confusion.csv (actual, predicted per test row)."""
+    """What the stage writes: `metrics` → metrics/evaluate.json, `plots` → one file per entry
+    in plots/ (a mapping as JSON, a string as it is: the confusion CSV)."""
 
     metrics: dict[str, Any]
-    plots: dict[str, Any]
-    confusion_rows: np.ndarray  # shape (n_test, 2), int
+    plots: dict[str, dict[str, Any] | str]
 
 
 Log = Callable[[str], None]
@@ -96,12 +94,14 @@ def _check_columns(frame: pd.DataFrame, contract: Contract, source: str) -> None
         )
 
 
-def _check_binary(y: np.ndarray, name: str) -> None:
-    classes = np.unique(y)
-    if not np.array_equal(classes, [0, 1]):
+def _check_classes(y: np.ndarray, contract: Contract, name: str) -> None:
+    """A classifier is evaluated on every class: name the ones `y` lacks."""
+    names = class_names(contract.task, contract.classes)
+    found = np.unique(y)
+    if names and len(found) < len(names):
         raise EvaluateError(
-            f"{name}: the target needs both classes to be evaluated, found {classes.tolist()} "
-            f"in {len(y):,} rows"
+            f"{name}: the target needs every class of {list(names)} to be evaluated, found "
+            f"{[names[i] for i in found]} in {len(y):,} rows"
         )
 
 
@@ -112,20 +112,38 @@ def bootstrap_intervals(
     samples: int,
     seed: int,
     max_cells: int = BOOTSTRAP_CHUNK_CELLS,
+    *,
+    task: str = "binary",
+    classes: tuple[str, ...] = (),
 ) -> dict[str, dict[str, float]]:
-    """Percentile 95 % intervals of every test metric over `samples` seeded resamples, drawn
-    and scored in chunks of at most `max_cells` (resample × row) values (scoring.py)."""
+    """Percentile 95 % intervals of every test metric of `task` over `samples` seeded
+    resamples, drawn and scored in chunks of at most `max_cells` (resample × row) values
+    (scoring.py)."""
     if samples < MIN_BOOTSTRAP_SAMPLES:
         raise EvaluateError(
             f"params.yaml: 'evaluate.bootstrap_samples' is {samples}; percentile intervals need "
             f"at least {MIN_BOOTSTRAP_SAMPLES} resamples (200 is a good default)"
         )
-    return percentile_intervals(y, p, threshold, samples, seed, max_cells=max_cells)
+    return percentile_intervals(
+        y, p, threshold, samples, seed, max_cells=max_cells, task=task, classes=classes
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Cross-validation and the business view
 # --------------------------------------------------------------------------------------------
+
+
+def _check_folds(y: np.ndarray, contract: Contract, folds: int) -> None:
+    """Stratified folds need `folds` training rows of every class."""
+    names = class_names(contract.task, contract.classes)
+    counts = np.bincount(y, minlength=len(names)) if names else np.array([len(y)])
+    rare = [f"{counts[i]:,} rows of {names[i]!r}" for i in np.flatnonzero(counts < folds)]
+    if rare:
+        raise EvaluateError(
+            f"evaluate.cv_folds is {folds} but the training window has only {', '.join(rare)}; "
+            "lower evaluate.cv_folds, merge or drop the rare class, or add data"
+        )
 
 
 def cross_validate(
@@ -134,35 +152,42 @@ def cross_validate(
     model_params: ModelParams,
     folds: int,
     seed: int,
+    threshold: float = 0.5,
 ) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
-    """Mean ± std over stratified shuffled folds, plus the out-of-fold probabilities and targets."""
+    """Mean ± std of the task's CV metrics over shuffled folds (stratified on the class for a
+    classifier), plus the out-of-fold predictions and the targets."""
+    task, classes = contract.task, contract.classes
     features = model_frame(train, contract)
     y = target_vector(train, contract)
-    _check_binary(y, "training window")
-    smallest_class = int(np.bincount(y).min())
-    if smallest_class < folds:
-        raise EvaluateError(
-            f"evaluate.cv_folds is {folds} but the training window has only {smallest_class} "
-            f"rows of its rarer class; lower evaluate.cv_folds or add data"
-        )
+    _check_classes(y, contract, "training window")
+    _check_folds(y, contract, folds)
     template = build_model(model_params, contract)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splitter = VIEWS[task].folds(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(features, y))
 
     def fit_fold(fit_idx: np.ndarray, holdout_idx: np.ndarray) -> np.ndarray:
         model = clone(template).fit(features.iloc[fit_idx], y[fit_idx])
-        return np.asarray(model.predict_proba(features.iloc[holdout_idx])[:, 1])
+        return predictions(model, features.iloc[holdout_idx], task)
 
-    predictions = _side_by_side(
+    fold_predictions = _side_by_side(
         delayed(fit_fold)(fit_idx, holdout_idx) for fit_idx, holdout_idx in splits
     )
-    out_of_fold = np.empty(len(y), dtype=np.float64)
-    scores: dict[str, list[float]] = {name: [] for name in CV_METRICS}
-    for (_, holdout_idx), p in zip(splits, predictions, strict=True):
+    out_of_fold = np.empty((len(y), *fold_predictions[0].shape[1:]), dtype=np.float64)
+    names = metric_sets(task).cv
+    scores: dict[str, list[float]] = {name: [] for name in names}
+    for (_, holdout_idx), p in zip(splits, fold_predictions, strict=True):
         out_of_fold[holdout_idx] = p
-        scores["roc_auc"].append(float(roc_auc_score(y[holdout_idx], p)))
-        scores["pr_auc"].append(float(average_precision_score(y[holdout_idx], p)))
-        scores["log_loss"].append(float(log_loss(y[holdout_idx], p, labels=[0, 1])))
+        fold = score(
+            task,
+            y[holdout_idx],
+            p,
+            np.ones((1, len(p))),
+            names,
+            threshold=threshold,
+            classes=classes,
+        )
+        for name in names:
+            scores[name].append(float(fold[name][0]))
     summary = {
         name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in scores.items()
     }
@@ -200,7 +225,6 @@ def training_noise(
         return None
     test_features, y_test = model_frame(test, contract), target_vector(test, contract)
     size = max(2, round(params.refit_fraction * len(train)))
-    costs = params.cost_pair
 
     def refit(k: int) -> dict[str, np.ndarray]:
         seed = params.seed + k
@@ -208,8 +232,16 @@ def training_noise(
         model = fit_model(
             train.iloc[rows], contract, model_params.model_copy(update={"seed": seed})
         )
-        p = np.asarray(model.predict_proba(test_features)[:, 1], dtype=np.float64)
-        return weighted_metrics(y_test, p, np.ones((1, len(p))), params.threshold, costs)
+        p = predictions(model, test_features, contract.task)
+        return score(
+            contract.task,
+            y_test,
+            p,
+            np.ones((1, len(p))),
+            threshold=params.threshold,
+            classes=contract.classes,
+            costs=params.cost_pair,
+        )
 
     scores = _side_by_side(delayed(refit)(k) for k in range(1, params.refits + 1))
     sd = {name: float(np.std([s[name][0] for s in scores], ddof=1)) for name in sorted(scores[0])}
@@ -301,6 +333,60 @@ def calibration_bins(y: np.ndarray, p: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
+def prediction_deciles(prediction: np.ndarray) -> np.ndarray:
+    """The decile (0 … PREDICTION_BINS − 1) of each row by its prediction's rank: equal-count
+    bins even when predictions tie (ties broken by row order), fewer bins for fewer rows."""
+    rows = len(prediction)
+    bins = max(1, min(PREDICTION_BINS, rows))
+    rank = np.empty(rows, dtype=np.int64)
+    rank[np.argsort(prediction, kind="stable")] = np.arange(rows)
+    return np.asarray(rank * bins // max(rows, 1), dtype=np.int64)
+
+
+def predicted_vs_actual(y: np.ndarray, prediction: np.ndarray) -> list[dict[str, Any]]:
+    """Per decile of the prediction: the mean predicted and the mean actual value (a calibrated
+    model keeps them level) and the rows."""
+    decile = prediction_deciles(prediction)
+    return [
+        {
+            "decile": int(d + 1),
+            "mean_predicted": float(prediction[decile == d].mean()),
+            "mean_actual": float(y[decile == d].mean()),
+            "count": int(np.sum(decile == d)),
+        }
+        for d in np.unique(decile)
+    ]
+
+
+def residual_deciles(y: np.ndarray, prediction: np.ndarray) -> list[dict[str, Any]]:
+    """Per decile of the prediction: the residual (actual − predicted) at its 10th, 50th and
+    90th percentile, so bias and spread that change with the prediction show."""
+    decile = prediction_deciles(prediction)
+    residual = y - prediction
+    rows = []
+    for d in np.unique(decile):
+        low, median, high = np.percentile(residual[decile == d], [10, 50, 90])
+        rows.append(
+            {
+                "decile": int(d + 1),
+                "mean_predicted": float(prediction[decile == d].mean()),
+                "residual_p10": float(low),
+                "residual_median": float(median),
+                "residual_p90": float(high),
+            }
+        )
+    return rows
+
+
+def confusion_csv(actual: Iterable[Any], predicted: Iterable[Any]) -> str:
+    """The DVC confusion-template file: `actual,predicted` then one pair per test row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["actual", "predicted"])
+    writer.writerows(zip(actual, predicted, strict=True))
+    return buffer.getvalue()
+
+
 # --------------------------------------------------------------------------------------------
 # Slices: the same metrics per group of a `slice: true` column, so a reviewer sees whether a
 # change hurts one group more than another
@@ -372,30 +458,42 @@ def _finite(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+# Slice metrics that are not a formula of the task's tally: (targets, predictions, group masks
+# (G, n)) → one value per group.
+BINNED_SLICE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "calibration_error": calibration_error,
+}
+
+
 def slice_metrics(
     test: pd.DataFrame, y: np.ndarray, p: np.ndarray, contract: Contract, threshold: float
 ) -> dict[str, Any]:
-    """Per slice column: each group's rows and SLICE_METRICS, and the largest gap per metric
-    between groups of at least MIN_SLICE_ROWS rows (null when fewer than two such groups)."""
+    """Per slice column: each group's rows and the task's slice metrics, and the largest gap
+    per metric between groups of at least MIN_SLICE_ROWS rows (null when fewer than two such
+    groups)."""
+    task = contract.task
+    names = metric_sets(task).slice
     out: dict[str, Any] = {}
     for column in contract.slices:
         if column.name not in test.columns:
             raise EvaluateError(f"slice column {column.name!r} is missing from the test split")
         groups = slice_groups(test[column.name], column)
         masks = np.array([mask for _, mask in groups], dtype=np.float64)
-        with_formula = [m for m in SLICE_METRICS if m in BINARY.formulas]
-        values = weighted_metrics(y, p, masks, threshold, names=with_formula)
-        values["calibration_error"] = calibration_error(y, p, masks)
+        tallied = [m for m in names if m not in BINNED_SLICE_METRICS]
+        values = score(task, y, p, masks, tallied, threshold=threshold, classes=contract.classes)
+        values.update(
+            {m: BINNED_SLICE_METRICS[m](y, p, masks) for m in names if m in BINNED_SLICE_METRICS}
+        )
         table: dict[str, Any] = {}
         for i, (label, mask) in enumerate(groups):
             rows = int(mask.sum())
-            entry: dict[str, Any] = {"rows": rows, "positives": int(y[mask].sum())}
-            entry.update({m: _finite(values[m][i]) for m in SLICE_METRICS})
+            entry: dict[str, Any] = {"rows": rows, **VIEWS[task].group(y[mask])}
+            entry.update({m: _finite(values[m][i]) for m in names})
             if rows < MIN_SLICE_ROWS:
                 entry["small"] = True
             table[label] = entry
         gaps: dict[str, float | None] = {}
-        for m in SLICE_METRICS:
+        for m in names:
             usable = [e[m] for e in table.values() if not e.get("small") and e[m] is not None]
             gaps[m] = max(usable) - min(usable) if len(usable) >= 2 else None
         out[column.name] = {"groups": table, "gap": gaps}
@@ -417,12 +515,102 @@ def _round(value: Any) -> Any:
     return value
 
 
-def predict_positive(model: Pipeline, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """Probability of the positive class (1) for each row of `frame`."""
-    classes = list(getattr(model, "classes_", []))
-    if classes != [0, 1]:
-        raise EvaluateError(f"the model predicts classes {classes}; expected a 0/1 classifier")
-    return np.asarray(model.predict_proba(model_frame(frame, contract))[:, 1], dtype=np.float64)
+def predict(model: Pipeline, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """What the model predicts for `frame` (gitops_ml.tasks.predictions), after checking that a
+    classifier knows exactly the contract's classes."""
+    names = class_names(contract.task, contract.classes)
+    known = list(getattr(model, "classes_", []))
+    if names and known != list(range(len(names))):
+        raise EvaluateError(
+            f"the model predicts classes {known}; the contract's target has {len(names)} "
+            f"({list(names)}), learned as 0 … {len(names) - 1}: retrain with `dvc repro train`"
+        )
+    return predictions(model, model_frame(frame, contract), contract.task)
+
+
+def _binary_metrics(y: np.ndarray, p: np.ndarray, _: Contract, threshold: float) -> dict[str, Any]:
+    predicted = (p >= threshold).astype(np.int64)
+    cells = {"tn": (0, 0), "fp": (0, 1), "fn": (1, 0), "tp": (1, 1)}
+    return {
+        "confusion": {k: int(np.sum((y == a) & (predicted == b))) for k, (a, b) in cells.items()}
+    }
+
+
+def _binary_plots(y: np.ndarray, p: np.ndarray, _: Contract, threshold: float) -> dict[str, Any]:
+    return {
+        ROC_FILE: {"roc": roc_points(y, p)},
+        PR_FILE: {"precision_recall": precision_recall_points(y, p)},
+        CALIBRATION_FILE: {"calibration": calibration_bins(y, p)},
+        CONFUSION_FILE: confusion_csv(y.tolist(), (p >= threshold).astype(np.int64).tolist()),
+    }
+
+
+def _confusion_matrix(
+    y: np.ndarray, probabilities: np.ndarray, contract: Contract, _: float
+) -> dict[str, Any]:
+    k = len(contract.classes)
+    cells = y * k + probabilities.argmax(axis=1)
+    counts = np.bincount(cells, minlength=k * k).reshape(k, k)
+    return {"confusion_matrix": {"classes": list(contract.classes), "counts": counts.tolist()}}
+
+
+def _class_confusion_csv(
+    y: np.ndarray, probabilities: np.ndarray, contract: Contract, _: float
+) -> dict[str, Any]:
+    names = np.asarray(contract.classes, dtype=object)
+    return {CONFUSION_FILE: confusion_csv(names[y], names[probabilities.argmax(axis=1)])}
+
+
+def _regression_plots(y: np.ndarray, p: np.ndarray, _: Contract, __: float) -> dict[str, Any]:
+    return {
+        PREDICTED_ACTUAL_FILE: {"predicted_actual": predicted_vs_actual(y, p)},
+        RESIDUALS_FILE: {"residuals": residual_deciles(y, p)},
+    }
+
+
+def _nothing(*_: Any) -> dict[str, Any]:
+    return {}
+
+
+Extra = Callable[[np.ndarray, np.ndarray, Contract, float], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What the stage writes for a task beyond its metric set: each callable takes the test
+    targets, the predictions, the contract and the threshold."""
+
+    metrics: Extra  # more keys of metrics/evaluate.json
+    plots: Extra  # plots/ file name → content (see Evaluation)
+    group: Callable[[np.ndarray], dict[str, Any]]  # counts of one slice group's targets
+    folds: type[KFold] | type[StratifiedKFold]  # the cross-validation splitter
+
+
+VIEWS: dict[Task, TaskView] = {
+    "binary": TaskView(
+        _binary_metrics, _binary_plots, lambda y: {"positives": int(y.sum())}, StratifiedKFold
+    ),
+    "multiclass": TaskView(_confusion_matrix, _class_confusion_csv, _nothing, StratifiedKFold),
+    "regression": TaskView(_nothing, _regression_plots, _nothing, KFold),
+}
+# Every plot file any task writes: a file of another task is removed, never left stale.
+PLOT_FILES: tuple[str, ...] = (
+    ROC_FILE,
+    PR_FILE,
+    CALIBRATION_FILE,
+    CONFUSION_FILE,
+    PREDICTED_ACTUAL_FILE,
+    RESIDUALS_FILE,
+)
+
+
+def _check_costs(sets: MetricSet[Any], params: EvaluateParams) -> None:
+    if params.costs is not None and sets.cost is None:
+        raise EvaluateError(
+            f"params.yaml: 'evaluate.costs' prices false positives and false negatives, which a "
+            f"{sets.task} model does not make; remove 'evaluate.costs' (a {sets.task} cost view "
+            "is not built)"
+        )
 
 
 def evaluate(
@@ -436,22 +624,29 @@ def evaluate(
 ) -> Evaluation:
     """Everything the stage reports, computed in memory (no files)."""
     started = time.perf_counter()
+    task, classes = contract.task, contract.classes
+    sets = metric_sets(task, classes)
+    _check_costs(sets, params)
     y = target_vector(test, contract)
-    _check_binary(y, "test set")
+    _check_classes(y, contract, "test set")
     with threadpool_limits(limits=1):  # see cross_validate: one OpenMP thread is faster here
-        p = predict_positive(model, test, contract)
-    point = point_metrics(y, p, params.threshold)
+        p = predict(model, test, contract)
+    point = point_metrics(y, p, params.threshold, task=task, classes=classes)
     log(f"evaluate: test metrics on {len(y):,} rows ({time.perf_counter() - started:.1f}s)")
 
     step = time.perf_counter()
-    intervals = bootstrap_intervals(y, p, params.threshold, params.bootstrap_samples, params.seed)
+    intervals = bootstrap_intervals(
+        y, p, params.threshold, params.bootstrap_samples, params.seed, task=task, classes=classes
+    )
     log(
         f"evaluate: bootstrap {params.bootstrap_samples} resamples × {len(y):,} rows "
         f"({time.perf_counter() - step:.1f}s)"
     )
 
     step = time.perf_counter()
-    cv, p_oof, y_oof = cross_validate(train, contract, model_params, params.cv_folds, params.seed)
+    cv, p_oof, y_oof = cross_validate(
+        train, contract, model_params, params.cv_folds, params.seed, params.threshold
+    )
     log(
         f"evaluate: {params.cv_folds}-fold CV on {len(train):,} training rows "
         f"({time.perf_counter() - step:.1f}s)"
@@ -465,18 +660,13 @@ def evaluate(
             f"for the training noise ({time.perf_counter() - step:.1f}s)"
         )
 
-    predicted = (p >= params.threshold).astype(np.int64)
-    confusion = {
-        "tn": int(np.sum((y == 0) & (predicted == 0))),
-        "fp": int(np.sum((y == 0) & (predicted == 1))),
-        "fn": int(np.sum((y == 1) & (predicted == 0))),
-        "tp": int(np.sum((y == 1) & (predicted == 1))),
-    }
+    view = VIEWS[task]
     metrics: dict[str, Any] = {
+        "task": task,
         "test": point,
         "ci95": intervals,
         "cv": cv,
-        "confusion": confusion,
+        **view.metrics(y, p, contract, params.threshold),
         "rows": {"test": len(y)},
     }
     if params.costs is not None:
@@ -485,33 +675,30 @@ def evaluate(
         metrics["training_noise"] = noise
     if contract.slices:
         metrics["slices"] = slice_metrics(test, y, p, contract, params.threshold)
-    plots = {
-        "roc": {"roc": roc_points(y, p)},
-        "precision_recall": {"precision_recall": precision_recall_points(y, p)},
-        "calibration": {"calibration": calibration_bins(y, p)},
-    }
-    return Evaluation(
-        metrics=_round(metrics),
-        plots=_round(plots),
-        confusion_rows=np.column_stack([y, predicted]),
-    )
+    plots = view.plots(y, p, contract, params.threshold)
+    return Evaluation(metrics=_round(_finite_values(metrics)), plots=_round(plots))
 
 
-def confusion_csv(rows: np.ndarray) -> str:
-    """The DVC confusion-template file: `actual,predicted` then one 0/1 pair per test row."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["actual", "predicted"])
-    writer.writerows(rows.tolist())
-    return buffer.getvalue()
+def _finite_values(value: Any) -> Any:
+    """NaN (a metric undefined on these rows, e.g. R² of a constant target) as JSON null."""
+    if isinstance(value, dict):
+        return {k: _finite_values(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return _finite(value)
+    return value
 
 
 def write_evaluation(result: Evaluation, metrics_path: str | Path, plots_dir: str | Path) -> None:
     plots_dir = Path(plots_dir)
     gio.write_json(metrics_path, result.metrics)
-    for name, filename in PLOT_FILES.items():
-        gio.write_json(plots_dir / filename, result.plots[name])
-    gio.write_text(plots_dir / CONFUSION_FILE, confusion_csv(result.confusion_rows))
+    for filename in PLOT_FILES:
+        content = result.plots.get(filename)
+        if content is None:
+            (plots_dir / filename).unlink(missing_ok=True)  # another task's plot
+        elif isinstance(content, str):
+            gio.write_text(plots_dir / filename, content)
+        else:
+            gio.write_json(plots_dir / filename, content)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -541,7 +728,9 @@ def run(args: argparse.Namespace) -> int:
     _check_columns(test, contract, args.test)
     result = evaluate(model, train, test, contract, model_params, evaluate_params, log=_print)
     write_evaluation(result, args.metrics, args.plots_dir)
-    test_m, ci = result.metrics["test"], result.metrics["ci95"]["roc_auc"]
+    headline = metric(metric_sets(contract.task).headline)
+    value, ci = result.metrics["test"][headline.name], result.metrics["ci95"].get(headline.name)
+    interval = f" [{ci['low']:{headline.spec}}, {ci['high']:{headline.spec}}]" if ci else ""
     business = result.metrics.get("business")
     cost = (
         f"cost/1000 {business['cost_per_1000']:.0f} at {business['threshold']} → "
@@ -550,7 +739,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     _print(
-        f"evaluate: ROC AUC {test_m['roc_auc']:.4f} [{ci['low']:.4f}, {ci['high']:.4f}], {cost}"
+        f"evaluate: {headline.label} {value:{headline.spec}}{interval}, {cost}"
         f"wrote {args.metrics} and {args.plots_dir}/ in {time.perf_counter() - started:.1f}s"
     )
     return 0

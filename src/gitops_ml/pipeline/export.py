@@ -1,8 +1,11 @@
 """export: convert the fitted Pipeline to ONNX; refuse to ship it unless it agrees with sklearn.
 
 Parity is a gate, not a report: on the whole test set and on edge slices (every numeric feature
-missing, every category unseen) the maximum absolute probability difference must stay within
-`export.parity_tolerance` with zero label flips, or the stage fails with the numbers.
+missing, every category unseen) ONNX and scikit-learn must agree, or the stage fails with the
+numbers. What "agree" means depends on the task (`EXPORTS`): a classifier's largest absolute
+probability difference stays within `export.parity_tolerance` with zero label flips; a
+regressor's largest absolute prediction difference, relative to the standard deviation of the
+target on the test rows, stays within `export.regression_parity_tolerance`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import hashlib
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,15 +26,17 @@ import onnxruntime as ort
 import pandas as pd
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import ExportParams, load_params
-from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
+from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
+from gitops_ml.tasks import task_spec
 
 UNSEEN_CATEGORY = "__unseen_category__"
 ONNX_PATH = paths.MODEL_ONNX
@@ -42,10 +48,109 @@ class ExportError(UserError):
     exit_code = 1
 
 
+@dataclass(frozen=True)
+class SliceParity:
+    rows: int
+    max_abs_diff: float  # in the task's parity measure (ExportSpec.measure)
+    label_flips: int | None  # None: the task predicts no label
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rows": self.rows, "max_abs_diff": float(f"{self.max_abs_diff:.3e}")}
+        if self.label_flips is not None:
+            out["label_flips"] = self.label_flips
+        return out
+
+
+def _probability_parity(
+    model: Pipeline, outputs: list[np.ndarray], features: pd.DataFrame, scale: float
+) -> SliceParity:
+    label, proba = outputs
+    return SliceParity(
+        rows=len(features),
+        max_abs_diff=float(np.max(np.abs(proba - model.predict_proba(features)))),
+        label_flips=int(np.sum(label.reshape(-1) != model.predict(features))),
+    )
+
+
+def _prediction_parity(
+    model: Pipeline, outputs: list[np.ndarray], features: pd.DataFrame, scale: float
+) -> SliceParity:
+    (value,) = outputs
+    difference = np.abs(value.reshape(-1) - model.predict(features))
+    return SliceParity(len(features), float(np.max(difference)) / scale, None)
+
+
+def _unit_scale(test: pd.DataFrame, contract: Contract) -> float:
+    """Probabilities are compared as they are."""
+    return 1.0
+
+
+def _target_sd(test: pd.DataFrame, contract: Contract) -> float:
+    """A prediction difference counts relative to the spread of what is predicted: the
+    standard deviation of the target on the test rows (1 when the target is constant there)."""
+    return float(np.std(target_vector(test, contract))) or 1.0
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What differs per task in the export (the output names are tasks.TASKS')."""
+
+    options: dict[str, Any]  # skl2onnx options of the final estimator
+    describe: Callable[[Contract], str]  # the ONNX model's doc_string
+    measure: str  # what parity's max_abs_diff measures, for people
+    scale: Callable[[pd.DataFrame, Contract], float]  # (test rows, contract) → divisor
+    parity: Callable[[Pipeline, list[np.ndarray], pd.DataFrame, float], SliceParity]
+    tolerance: Callable[[ExportParams], float]
+
+
+def _classifier(describe: Callable[[Contract], str]) -> ExportSpec:
+    """Classification tasks: probabilities without ZipMap, compared as they are, and labels."""
+    return ExportSpec(
+        options={"zipmap": False},
+        describe=describe,
+        measure="max |Δp|",
+        scale=_unit_scale,
+        parity=_probability_parity,
+        tolerance=lambda params: params.parity_tolerance,
+    )
+
+
+EXPORTS: dict[str, ExportSpec] = {
+    "binary": _classifier(
+        lambda c: (
+            f"{c.name}: probability that {c.target} is {c.positive_label}, "
+            "from the raw contract columns"
+        )
+    ),
+    "multiclass": _classifier(
+        lambda c: (
+            f"{c.name}: probability of each class of {c.target} "
+            f"({', '.join(c.classes)}, in this order), from the raw contract columns"
+        )
+    ),
+    "regression": ExportSpec(
+        options={},
+        describe=lambda c: f"{c.name}: predicted {c.target}, from the raw contract columns",
+        measure="max |Δŷ| / sd(y)",
+        scale=_target_sd,
+        parity=_prediction_parity,
+        tolerance=lambda params: params.regression_parity_tolerance,
+    ),
+}
+
+
 def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
-    """Serialized ONNX: one [N, 1] input per feature (named by `Contract.onnx_inputs`),
-    outputs `label` and `probabilities`."""
+    """Serialized ONNX: one [N, 1] input per feature (named by `Contract.onnx_inputs`), the
+    task's outputs (`tasks.TASKS`: `label` and `probabilities`, or `variable`)."""
     names = contract.onnx_inputs
+    spec = EXPORTS[contract.task]
+    kind = {True: "classifier", False: "regressor"}
+    has, needs = is_classifier(model), task_spec(contract.task).classification
+    if has is not needs:
+        raise ExportError(
+            f"the model is a {kind[has]} but the contract's task is {contract.task}, which "
+            f"needs a {kind[needs]}: train it on this contract (`dvc repro train`)"
+        )
     initial_types = [
         (
             names[c.name],
@@ -62,7 +167,7 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
                 model,
                 name=contract.name,
                 initial_types=initial_types,
-                options={id(model): {"zipmap": False}},
+                options={id(model): spec.options},
                 target_opset={"": opset, "ai.onnx.ml": 3},
             )
     except Exception as exc:  # skl2onnx raises many types; the message is what users need
@@ -75,10 +180,14 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
             f"skl2onnx named the model's inputs {converted}, not {list(names.values())}: "
             "the model must be fitted on contract.model_frame()"
         )
-    proto.doc_string = (
-        f"{contract.name}: probability that {contract.target} is {contract.positive_label}, "
-        "from the raw contract columns"
-    )
+    outputs = [o.name for o in proto.graph.output]
+    expected = list(task_spec(contract.task).onnx_outputs)
+    if outputs != expected:
+        raise ExportError(
+            f"skl2onnx gave the model outputs {outputs}, not {expected} of a {contract.task} "
+            "model: is it the model of this contract's task?"
+        )
+    proto.doc_string = spec.describe(contract)
     # skl2onnx lists opset domains in set order, which varies with Python's hash seed: sort
     # them so the same model always serialises to the same bytes (and the same sha256).
     opsets = sorted(proto.opset_import, key=lambda o: o.domain)
@@ -100,20 +209,6 @@ def onnx_session(onnx_bytes: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
-@dataclass(frozen=True)
-class SliceParity:
-    rows: int
-    max_abs_diff: float
-    label_flips: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "max_abs_diff": float(f"{self.max_abs_diff:.3e}"),
-            "label_flips": self.label_flips,
-        }
-
-
 def edge_slices(features: pd.DataFrame, contract: Contract) -> dict[str, pd.DataFrame]:
     """The test rows as the model sees them, plus the two slices where conversions go wrong."""
     sample = features.head(100)
@@ -130,31 +225,31 @@ def check_parity(
     model: Pipeline, onnx_bytes: bytes, test: pd.DataFrame, contract: Contract
 ) -> dict[str, SliceParity]:
     session = onnx_session(onnx_bytes)
-    results: dict[str, SliceParity] = {}
-    for name, features in edge_slices(model_frame(test, contract), contract).items():
-        expected_proba = model.predict_proba(features)
-        expected_label = model.predict(features)
-        label, proba = session.run(["label", "probabilities"], onnx_feeds(features, contract))
-        results[name] = SliceParity(
-            rows=len(features),
-            max_abs_diff=float(np.max(np.abs(proba - expected_proba))),
-            label_flips=int(np.sum(label.reshape(-1) != expected_label)),
+    spec = EXPORTS[contract.task]
+    outputs = list(task_spec(contract.task).onnx_outputs)
+    scale = spec.scale(test, contract)
+    return {
+        name: spec.parity(
+            model, session.run(outputs, onnx_feeds(features, contract)), features, scale
         )
-    return results
+        for name, features in edge_slices(model_frame(test, contract), contract).items()
+    }
 
 
-def parity_failures(parity: dict[str, SliceParity], tolerance: float) -> list[str]:
+def parity_failures(parity: dict[str, SliceParity], tolerance: float, measure: str) -> list[str]:
     return [
-        f"{name}: max |Δp| = {p.max_abs_diff:.3g} (tolerance {tolerance:g}), "
-        f"{p.label_flips} label flip(s) in {p.rows:,} rows"
+        f"{name}: {measure} = {p.max_abs_diff:.3g} (tolerance {tolerance:g})"
+        + ("" if p.label_flips is None else f", {p.label_flips} label flip(s)")
+        + f" in {p.rows:,} rows"
         for name, p in parity.items()
-        if p.max_abs_diff > tolerance or p.label_flips > 0
+        if p.max_abs_diff > tolerance or p.label_flips
     ]
 
 
 def export_metrics(
-    onnx_bytes: bytes, opset: int, parity: dict[str, SliceParity], tolerance: float
+    onnx_bytes: bytes, opset: int, parity: dict[str, SliceParity], tolerance: float, measure: str
 ) -> dict[str, Any]:
+    flips = [p.label_flips for p in parity.values() if p.label_flips is not None]
     return {
         "onnx": {
             "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
@@ -165,8 +260,9 @@ def export_metrics(
             "inputs": len(onnx.load_from_string(onnx_bytes).graph.input),
         },
         "parity": {
+            "measure": measure,
             "max_abs_diff": max(p.as_dict()["max_abs_diff"] for p in parity.values()),
-            "label_flips": sum(p.label_flips for p in parity.values()),
+            **({"label_flips": sum(flips)} if flips else {}),
             "rows_checked": sum(p.rows for p in parity.values()),
             "tolerance": tolerance,
             "slices": {name: p.as_dict() for name, p in parity.items()},
@@ -184,10 +280,12 @@ def export_model(
     """Convert, check parity, and return the ONNX bytes with the export metrics."""
     onnx_bytes = export_onnx(model, contract, params.opset)
     parity = check_parity(model, onnx_bytes, test, contract)
-    failures = parity_failures(parity, params.parity_tolerance)
+    spec = EXPORTS[contract.task]
+    tolerance = spec.tolerance(params)
+    failures = parity_failures(parity, tolerance, spec.measure)
     if failures:
         raise ExportError("ONNX parity check failed:\n  " + "\n  ".join(failures))
-    return onnx_bytes, export_metrics(onnx_bytes, params.opset, parity, params.parity_tolerance)
+    return onnx_bytes, export_metrics(onnx_bytes, params.opset, parity, tolerance, spec.measure)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -214,8 +312,9 @@ def run(args: argparse.Namespace) -> int:
     card = model_card_from_files(params, contract, metrics, metrics_dir=Path(args.metrics).parent)
     gio.write_text(args.model_card, card)
     parity = metrics["parity"]
+    flips = f", {parity['label_flips']} flips" if "label_flips" in parity else ""
     print(
-        f"export: parity max |Δp| {parity['max_abs_diff']:.2e}, {parity['label_flips']} flips "
+        f"export: parity {parity['measure']} {parity['max_abs_diff']:.2e}{flips} "
         f"on {parity['rows_checked']:,} rows; wrote {args.output} "
         f"({metrics['onnx']['size_bytes'] / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s",
         flush=True,

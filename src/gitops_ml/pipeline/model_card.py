@@ -13,31 +13,43 @@ model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.config import DataParams, EvaluateParams, ModelParams, SplitParams
 from gitops_ml.contract import Column, Contract
+from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import MISSING, cell, code, escape, num, table
-from gitops_ml.metric_registry import CV_METRICS, SLICE_METRICS, TEST_METRICS, label, metric
+from gitops_ml.metric_registry import label, metric, metric_sets
+from gitops_ml.tasks import TASKS, Task
 
 METRICS_FILES: dict[str, str] = {
     "data": Path(paths.DATA_METRICS).name,
     "validation": Path(paths.VALIDATION_METRICS).name,
-    "evaluation": Path(paths.EVALUATE_METRICS).name,
 }
 
 
-def _dig(mapping: Mapping[str, Any] | None, *keys: str) -> Any:
-    """mapping[k1][k2]…, or None when any level is missing (older or partial metrics files)."""
-    value: Any = mapping
-    for key in keys:
-        if not isinstance(value, Mapping) or key not in value:
-            return None
-        value = value[key]
-    return value
+@dataclass(frozen=True)
+class CardParams:
+    """The params.yaml sections the card quotes, typed."""
+
+    data: DataParams
+    split: SplitParams
+    model: ModelParams
+    evaluate: EvaluateParams
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CardParams:
+        return cls(
+            data=DataParams.from_params(params),
+            split=SplitParams.from_params(params),
+            model=ModelParams.from_params(params),
+            evaluate=EvaluateParams.from_params(params),
+        )
 
 
 def _lines(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -49,6 +61,77 @@ def _positive(contract: Contract) -> str:
     return f"{code(contract.target)} = {escape(contract.positive_label)}"
 
 
+def _classes(contract: Contract) -> str:
+    return ", ".join(code(c) for c in contract.classes)
+
+
+def _range(contract: Contract) -> str:
+    text = _checks_text(contract.column(contract.target))
+    return f" ({text})" if text else ""
+
+
+@dataclass(frozen=True)
+class TaskWords:
+    """How the card speaks of a model of one task (the task is the contract's)."""
+
+    outputs: Callable[[Contract], str]  # what the ONNX model's outputs hold
+    use: Callable[[Contract], str]  # what a row's prediction is good for
+    aid: str  # how to use it
+    target: Callable[[Contract], str]  # the target, for the Inputs section
+    threshold: bool  # a decision threshold turns the prediction into a decision
+    limitation: tuple[str, ...]  # what the predictions are not (lines of one bullet)
+
+
+WORDS: dict[Task, TaskWords] = {
+    "binary": TaskWords(
+        outputs=lambda c: (
+            f"`probabilities[:, 1]` = probability that {_positive(c)} (compare "
+            "it with the decision threshold); `label` = the estimator's own 0.5 cut"
+        ),
+        use=lambda c: (
+            f"Rank rows shaped like {code(c.name)} (the data contract) by their "
+            f"probability that {_positive(c)},"
+        ),
+        aid="as a triage aid with the decision threshold below",
+        target=lambda c: f"{code(c.target)}, positive when {escape(c.positive_label)}",
+        threshold=True,
+        limitation=(
+            f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
+        ),
+    ),
+    "multiclass": TaskWords(
+        outputs=lambda c: (
+            "`probabilities[:, i]` = probability of the i-th class of "
+            f"{_classes(c)}; `label` = the index of the most probable class"
+        ),
+        use=lambda c: (
+            f"Sort rows shaped like {code(c.name)} (the data contract) into the "
+            f"{len(c.classes)} classes of {code(c.target)} by their most probable class,"
+        ),
+        aid="as a suggestion a person confirms, with the per-class recall below in mind",
+        target=lambda c: f"{code(c.target)}, one of {_classes(c)} (the model's output order)",
+        threshold=False,
+        limitation=(
+            "- The class probabilities are the estimator's own, not calibrated by the pipeline;",
+            "  a class with few test rows has wide intervals for its recall and precision.",
+        ),
+    ),
+    "regression": TaskWords(
+        outputs=lambda c: f"`variable` = the predicted value of {code(c.target)}",
+        use=lambda c: (
+            f"Estimate {code(c.target)} for rows shaped like {code(c.name)} (the data contract),"
+        ),
+        aid="as an estimate with the typical error (RMSE, MAE) below",
+        target=lambda c: f"{code(c.target)}, a number{_range(c)}",
+        threshold=False,
+        limitation=(
+            "- Each prediction is a point estimate without an interval of its own; values",
+            "  outside the range seen in training are not predicted well.",
+        ),
+    ),
+}
+
+
 def _checks_text(column: Column) -> str:
     checks = column.checks
     if checks.allowed:
@@ -58,9 +141,9 @@ def _checks_text(column: Column) -> str:
     return ""
 
 
-def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
-    model = _dig(params, "model") or {}
-    hyper = model.get("hyperparams") or {}
+def _model_section(params: CardParams, contract: Contract) -> list[str]:
+    model = params.model
+    hyper = model.hyperparams
     lines = [
         "## Model",
         "",
@@ -72,14 +155,15 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
                     f"`{paths.MODEL_ONNX}`, the model artifact of `{paths.DVC_YAML}` (a release "
                     "heads this card with its name and version)",
                 ],
-                ["estimator", f"{code(model.get('type', MISSING))} (scikit-learn Pipeline)"],
-                ["seed", model.get("seed", MISSING)],
-                ["decision threshold", _dig(params, "evaluate", "threshold") or MISSING],
-                [
-                    "outputs",
-                    f"`probabilities[:, 1]` = probability that {_positive(contract)} (compare "
-                    "it with the decision threshold); `label` = the estimator's own 0.5 cut",
-                ],
+                ["estimator", f"{code(model.type)} (scikit-learn Pipeline)"],
+                ["seed", model.seed],
+                ["task", f"{contract.task}: the model gives {TASKS[contract.task].predicts}"],
+                *(
+                    [["decision threshold", params.evaluate.threshold]]
+                    if WORDS[contract.task].threshold
+                    else []
+                ),
+                ["outputs", WORDS[contract.task].outputs(contract)],
             ],
         ),
     ]
@@ -93,19 +177,19 @@ def _model_section(params: Mapping[str, Any], contract: Contract) -> list[str]:
 
 
 def _intended_use_section(contract: Contract, costed: bool) -> list[str]:
+    words = WORDS[contract.task]
     use = (
         [
-            "  as a triage aid with the decision threshold below; the business view shows the",
+            f"  {words.aid}; the business view shows the",
             "  expected cost of that choice under the costs in `evaluate.costs`.",
         ]
         if costed
-        else ["  as a triage aid with the decision threshold below."]
+        else [f"  {words.aid}."]
     )
     return [
         "## Intended use",
         "",
-        f"- Rank rows shaped like {code(contract.name)} (the data contract) by their probability "
-        f"that {_positive(contract)},",
+        f"- {words.use(contract)}",
         *use,
         "- Out of scope: decisions with legal or similarly significant effect on a person,",
         "  populations unlike the training data, and reading the scores as causal effects.",
@@ -131,13 +215,13 @@ def _inputs_section(contract: Contract) -> list[str]:
         "",
         f"{len(contract.features)} features from the data contract (`{paths.CONTRACT}`); the "
         "ONNX model takes one `[N, 1]` input per feature (float32, or string for categories). "
-        f"Target: {code(contract.target)}, positive when {escape(contract.positive_label)}{about}.",
+        f"Target: {WORDS[contract.task].target(contract)}{about}.",
         "",
         *_lines(header, rows),
     ]
 
 
-def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+def _split_text(split: Mapping[str, Any], params: CardParams) -> str:
     method = split.get("method")
     if method == "time":
         return (
@@ -145,7 +229,7 @@ def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
             f"from {escape(split.get('test_start', MISSING))} (the newest rows)."
         )
     if method == "stratified":
-        seed = split.get("seed", _dig(params, "split", "seed"))
+        seed = split.get("seed", params.split.seed)
         return (
             f"- Split: a stratified random sample (seed {seed}) is the test set; the contract "
             "has no timestamp, so the test set is not later in time than the training rows."
@@ -154,29 +238,42 @@ def _split_text(split: Mapping[str, Any], params: Mapping[str, Any]) -> str:
 
 
 def _data_section(
-    params: Mapping[str, Any],
+    params: CardParams,
     contract: Contract,
     data: Mapping[str, Any] | None,
     validation: Mapping[str, Any] | None,
 ) -> list[str]:
     lines = ["## Data", ""]
-    source = _dig(params, "data", "source")
-    if source is not None:
-        lines.append(f"- Source: {code(source)} (`data.source` in `params.yaml`).")
+    lines.append(f"- Source: {code(params.data.source)} (`data.source` in `params.yaml`).")
     if data is None:
         lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
-        rows = _dig(data, "rows") or {}
-        rate = _dig(data, "positive_rate") or {}
+        rows = data.get("rows") or {}
+        rate = data.get("positive_rate")
         lines.append(
             f"- Rows: {num(rows.get('total'), ',')} in total, "
             f"{num(rows.get('train'), ',')} for training, {num(rows.get('test'), ',')} for test."
         )
-        lines.append(
-            f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
-            f"training, {num(rate.get('test'), '.1%')} in test."
-        )
-        lines.append(_split_text(_dig(data, "split") or {}, params))
+        if rate:
+            lines.append(
+                f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
+                f"training, {num(rate.get('test'), '.1%')} in test."
+            )
+        shares = data.get("class_shares") or {}
+        if shares:
+            train, test = shares.get("train") or {}, shares.get("test") or {}
+            listed = ", ".join(
+                f"{code(c)} {num(train.get(c), '.1%')} / {num(test.get(c), '.1%')}" for c in train
+            )
+            lines.append(f"- Class shares (training / test): {listed}.")
+        mean, sd = data.get("target_mean") or {}, data.get("target_std") or {}
+        if mean:
+            lines.append(
+                f"- {code(contract.target)}: mean {num(mean.get('train'), ',.4g')} (sd "
+                f"{num(sd.get('train'), ',.4g')}) in training, {num(mean.get('test'), ',.4g')} "
+                f"(sd {num(sd.get('test'), ',.4g')}) in test."
+            )
+        lines.append(_split_text(data.get("split") or {}, params))
     if validation is None:
         lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
     else:
@@ -195,44 +292,54 @@ def _data_section(
     return lines
 
 
+def _threshold(params: CardParams, evaluation: EvaluateMetrics) -> float:
+    """The decision threshold the threshold metrics were counted at."""
+    business = evaluation.business
+    return business.threshold if business else params.evaluate.threshold
+
+
 def _evaluation_section(
-    params: Mapping[str, Any], contract: Contract, evaluation: Mapping[str, Any] | None
+    params: CardParams, contract: Contract, evaluation: EvaluateMetrics | None
 ) -> list[str]:
     if evaluation is None:
         return ["## Evaluation", "", f"Not available ({paths.EVALUATE_METRICS} missing).", ""]
-    test = _dig(evaluation, "test") or {}
-    threshold = _dig(evaluation, "business", "threshold") or _dig(params, "evaluate", "threshold")
+    threshold = _threshold(params, evaluation)
+    test_rows = evaluation.rows.test if evaluation.rows else None
+    metrics = metric_sets(contract.task, contract.classes)
     rows = []
-    for key in TEST_METRICS:
-        low, high = _dig(evaluation, "ci95", key, "low"), _dig(evaluation, "ci95", key, "high")
-        interval = f"{num(low)} – {num(high)}" if low is not None else MISSING
-        rows.append([label(key), num(test.get(key)), interval, metric(key).better])
+    for key in metrics.test:
+        ci = evaluation.ci95.get(key)
+        interval = f"{num(ci.low)} – {num(ci.high)}" if ci and ci.low is not None else MISSING
+        rows.append(
+            [escape(label(key)), num(evaluation.test.get(key)), interval, metric(key).better]
+        )
+    counted = (
+        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
+        if WORDS[contract.task].threshold
+        else ""
+    )
     lines = [
         "## Evaluation",
         "",
-        f"Test set: {num(_dig(evaluation, 'rows', 'test'), ',')} rows never seen in training. "
-        f"Threshold metrics (accuracy, precision, recall, F1) at threshold {num(threshold, 'g')}. "
+        f"Test set: {num(test_rows, ',')} rows never seen in training. {counted}"
         "Intervals: percentile bootstrap over "
-        f"{num(_dig(params, 'evaluate', 'bootstrap_samples'), 'd')} resamples of the test set.",
+        f"{num(params.evaluate.bootstrap_samples, 'd')} resamples of the test set.",
         "",
         *_lines(["metric", "test", "95 % interval", "better"], rows),
     ]
-    cv = _dig(evaluation, "cv") or {}
+    cv = evaluation.cv
     if cv:
-        folds = num(_dig(params, "evaluate", "cv_folds"), "d")
+        stratified = "stratified " if TASKS[contract.task].classification else ""
         lines += [
-            f"Cross-validation on the training rows ({folds} stratified folds):",
+            "Cross-validation on the training rows "
+            f"({num(params.evaluate.cv_folds, 'd')} {stratified}folds):",
             "",
             *_lines(
                 ["metric", "mean", "std"],
-                [
-                    [label(k), num(_dig(cv, k, "mean")), num(_dig(cv, k, "std"))]
-                    for k in CV_METRICS
-                    if k in cv
-                ],
+                [[label(k), num(cv[k].mean), num(cv[k].std)] for k in metrics.cv if k in cv],
             ),
         ]
-    confusion = _dig(evaluation, "confusion")
+    confusion = evaluation.confusion
     if confusion:
         lines += [
             f"Confusion matrix on the test set at threshold {num(threshold, 'g')} "
@@ -246,13 +353,28 @@ def _evaluation_section(
                 ],
             ),
         ]
+    matrix = evaluation.confusion_matrix
+    if matrix:
+        lines += [
+            "Confusion matrix on the test set (a row per actual class, a column per predicted "
+            "class, the most probable one):",
+            "",
+            *_lines(
+                ["actual", *(escape(c) for c in matrix.classes)],
+                [
+                    [escape(c), *(num(n, ",") for n in row)]
+                    for c, row in zip(matrix.classes, matrix.counts, strict=True)
+                ],
+            ),
+        ]
     return lines
 
 
-def _slices_section(evaluation: Mapping[str, Any] | None) -> list[str]:
-    slices = _dig(evaluation, "slices") or {}
+def _slices_section(contract: Contract, evaluation: EvaluateMetrics | None) -> list[str]:
+    slices = evaluation.slices if evaluation else {}
     if not slices:
         return []
+    shown = metric_sets(contract.task).slice
     lines = [
         "## Slices",
         "",
@@ -261,31 +383,31 @@ def _slices_section(evaluation: Mapping[str, Any] | None) -> list[str]:
         "",
     ]
     for column in sorted(slices):
-        groups = _dig(slices, column, "groups") or {}
         rows = [
             [
-                escape(group) + (" (small)" if entry.get("small") else ""),
-                num(entry.get("rows"), ","),
-                *(num(entry.get(m), metric(m).spec) for m in SLICE_METRICS),
+                escape(group) + (" (small)" if entry.small else ""),
+                num(entry.rows, ","),
+                *(num(entry.metric(m), metric(m).spec) for m in shown),
             ]
-            for group, entry in groups.items()
+            for group, entry in slices[column].groups.items()
         ]
-        gaps = _dig(slices, column, "gap") or {}
-        gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in SLICE_METRICS)
+        gaps = slices[column].gap
+        gap_text = ", ".join(f"{label(m)} {num(gaps.get(m))}" for m in shown)
         lines += [
             f"{code(column)}: largest gap between groups: {gap_text}.",
             "",
-            *_lines(["group", "rows", *(label(m) for m in SLICE_METRICS)], rows),
+            *_lines(["group", "rows", *(label(m) for m in shown)], rows),
         ]
     return lines
 
 
-def _business_section(params: Mapping[str, Any], evaluation: Mapping[str, Any] | None) -> list[str]:
-    business = _dig(evaluation, "business")
-    if not business:
+def _business_section(params: CardParams, evaluation: EvaluateMetrics | None) -> list[str]:
+    business = evaluation.business if evaluation else None
+    if business is None:
         return []
-    fp_cost = _dig(params, "evaluate", "costs", "false_positive")
-    fn_cost = _dig(params, "evaluate", "costs", "false_negative")
+    costs = params.evaluate.costs
+    fp_cost = costs.false_positive if costs else None
+    fn_cost = costs.false_negative if costs else None
     return [
         "## Business view",
         "",
@@ -297,14 +419,14 @@ def _business_section(params: Mapping[str, Any], evaluation: Mapping[str, Any] |
             ["threshold", "chosen by", "expected cost per 1,000 rows (test)"],
             [
                 [
-                    num(business.get("threshold"), "g"),
+                    num(business.threshold, "g"),
                     "`evaluate.threshold`",
-                    num(business.get("cost_per_1000"), ",.2f"),
+                    num(business.cost_per_1000, ",.2f"),
                 ],
                 [
-                    num(business.get("best_threshold"), "g"),
+                    num(business.best_threshold, "g"),
                     "lowest cost on out-of-fold CV predictions",
-                    num(business.get("cost_per_1000_at_best"), ",.2f"),
+                    num(business.cost_per_1000_at_best, ",.2f"),
                 ],
             ],
         ),
@@ -315,8 +437,8 @@ def _business_section(params: Mapping[str, Any], evaluation: Mapping[str, Any] |
 
 
 def _export_section(export: Mapping[str, Any]) -> list[str]:
-    onnx = _dig(export, "onnx") or {}
-    parity = _dig(export, "parity") or {}
+    onnx = export.get("onnx") or {}
+    parity = export.get("parity") or {}
     lines = [
         "## ONNX export",
         "",
@@ -329,27 +451,29 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
                 ["opset", onnx.get("opset", MISSING)],
             ],
         ),
-        f"Parity with scikit-learn: max |Δ probability| {num(parity.get('max_abs_diff'), '.2e')} "
-        f"(tolerance {num(parity.get('tolerance'), '.0e')}), "
-        f"{num(parity.get('label_flips'), 'd')} label flips on "
-        f"{num(parity.get('rows_checked'), ',')} rows.",
+        f"Parity with scikit-learn: {escape(parity.get('measure', MISSING))} "
+        f"{num(parity.get('max_abs_diff'), '.2e')} "
+        f"(tolerance {num(parity.get('tolerance'), '.0e')})"
+        + (f", {num(parity['label_flips'], 'd')} label flips" if "label_flips" in parity else "")
+        + f" on {num(parity.get('rows_checked'), ',')} rows.",
         "",
     ]
     slices = parity.get("slices") or {}
+    flips = any("label_flips" in entry for entry in slices.values())  # classifiers only
     if slices:
         lines += _lines(
-            ["slice", "rows", "max abs diff", "label flips"],
+            ["slice", "rows", "max abs diff", *(["label flips"] if flips else [])],
             [
                 [
                     escape(name),
-                    num(_dig(slices, name, "rows"), ","),
-                    num(_dig(slices, name, "max_abs_diff"), ".2e"),
-                    num(_dig(slices, name, "label_flips"), "d"),
+                    num(slices[name].get("rows"), ","),
+                    num(slices[name].get("max_abs_diff"), ".2e"),
+                    *([num(slices[name].get("label_flips"), "d")] if flips else []),
                 ]
                 for name in sorted(slices)
             ],
         )
-    versions = _dig(export, "versions") or {}
+    versions = export.get("versions") or {}
     if versions:
         listed = ", ".join(f"{escape(k)} {escape(versions[k])}" for k in sorted(versions))
         lines += [f"Converted with {listed}.", ""]
@@ -357,15 +481,19 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
 
 
 def _limitations_section(
-    params: Mapping[str, Any], data: Mapping[str, Any] | None, evaluation: Mapping[str, Any] | None
+    params: CardParams,
+    contract: Contract,
+    data: Mapping[str, Any] | None,
+    evaluation: EvaluateMetrics | None,
 ) -> list[str]:
+    words = WORDS[contract.task]
     lines = ["## Limitations", ""]
-    if _dig(params, "data", "source") == paths.SYNTHETIC_DATA:
+    if params.data.source == paths.SYNTHETIC_DATA:
         lines.append(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
             "  describe the generator, not the world. Set `data.source` to your data first."
         )
-    method = _dig(data, "split", "method")
+    method = (data or {}).get("split", {}).get("method")
     if method == "time":
         lines.append(
             "- The test set is the newest rows; performance on later data may drift. The\n"
@@ -377,23 +505,24 @@ def _limitations_section(
             "  does not show how the model ages; the scheduled drift check compares production\n"
             f"  data with `{paths.PROFILE}`."
         )
-    slices = sorted(_dig(evaluation, "slices") or {})
+    slices = sorted(evaluation.slices if evaluation else {})
     fairness = (
         f"- Per-group metrics cover {', '.join(code(s) for s in slices)} only (see Slices);"
         if slices
         else "- No column is marked `slice: true` in the contract, so no per-group metrics;"
     )
+    threshold = (
+        [
+            "  threshold and the business view depend on the costs in `params.yaml`, which are",
+            "  assumptions.",
+        ]
+        if evaluation and evaluation.business
+        else ["  threshold (`evaluate.threshold`) is a choice, not a property of the data."]
+    )
     lines += [
-        f"- Probabilities are only as calibrated as `{paths.CALIBRATION_PLOT}` shows; the",
-        *(
-            [
-                "  threshold and the business view depend on the costs in `params.yaml`, which are",
-                "  assumptions.",
-            ]
-            if _dig(evaluation, "business")
-            else ["  threshold (`evaluate.threshold`) is a choice, not a property of the data."]
-        ),
-        "- Scores are correlational: a high score does not mean an action will change the outcome.",
+        *words.limitation,
+        *(threshold if words.threshold else []),
+        "- Predictions are correlational: they do not say that an action will change the outcome.",
         fairness,
         "  review the inputs above for attributes that are protected where you operate before",
         "  any decision about a person.",
@@ -426,25 +555,26 @@ def render_model_card(
     *,
     data: Mapping[str, Any] | None = None,
     validation: Mapping[str, Any] | None = None,
-    evaluation: Mapping[str, Any] | None = None,
+    evaluation: EvaluateMetrics | None = None,
 ) -> str:
     """Markdown model card from the whole params.yaml, the contract and the metrics files.
 
     `export` is metrics/export.json; `data`, `validation` and `evaluation` are metrics/data.json,
     metrics/validation.json and metrics/evaluate.json (None renders "not available").
     """
+    card_params = CardParams.from_params(params)
     lines = ["# Model card", ""]
     if contract.description:
         lines += [escape(contract.description), ""]
-    lines += _model_section(params, contract)
-    lines += _intended_use_section(contract, costed=bool(_dig(evaluation, "business")))
-    lines += _data_section(params, contract, data, validation)
+    lines += _model_section(card_params, contract)
+    lines += _intended_use_section(contract, costed=bool(evaluation and evaluation.business))
+    lines += _data_section(card_params, contract, data, validation)
     lines += _inputs_section(contract)
-    lines += _evaluation_section(params, contract, evaluation)
-    lines += _slices_section(evaluation)
-    lines += _business_section(params, evaluation)
+    lines += _evaluation_section(card_params, contract, evaluation)
+    lines += _slices_section(contract, evaluation)
+    lines += _business_section(card_params, evaluation)
     lines += _export_section(export)
-    lines += _limitations_section(params, data, evaluation)
+    lines += _limitations_section(card_params, contract, data, evaluation)
     lines += _reproduce_section()
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -461,11 +591,12 @@ def model_card_from_files(
         key: gio.read_json(metrics_dir / name) if (metrics_dir / name).is_file() else None
         for key, name in METRICS_FILES.items()
     }
+    evaluation = metrics_dir / Path(paths.EVALUATE_METRICS).name
     return render_model_card(
         params,
         contract,
         export,
         data=found["data"],
         validation=found["validation"],
-        evaluation=found["evaluation"],
+        evaluation=read_evaluate_metrics(evaluation) if evaluation.is_file() else None,
     )

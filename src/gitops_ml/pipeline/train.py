@@ -1,4 +1,4 @@
-"""train: fit the estimator named by `model.type` inside a scikit-learn Pipeline.
+"""train: fit the estimator of `model.type` for the contract's task inside a scikit-learn Pipeline.
 
 Feature engineering lives in the Pipeline (ColumnTransformer), so the exported ONNX graph takes
 the raw contract columns and serving needs no preprocessing code. Every transformer used here
@@ -20,11 +20,16 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
+from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -40,6 +45,7 @@ from gitops_ml.contract import (
     target_vector,
 )
 from gitops_ml.errors import UserError
+from gitops_ml.tasks import TASKS, task_spec
 
 # A constant no real feature takes; exactly representable in float32, so no flips after export.
 RANDOM_FOREST_MISSING_VALUE = -1.0e9
@@ -47,79 +53,6 @@ RANDOM_FOREST_MISSING_VALUE = -1.0e9
 
 class ModelConfigError(UserError):
     """`model.type` or `model.hyperparams` in params.yaml is not usable."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    estimator: Callable[[], ClassifierMixin]
-    numeric: Callable[[], Any]  # numeric preprocessing step ("passthrough" or a transformer)
-    seed_param: str = "random_state"
-
-
-REGISTRY: dict[str, ModelSpec] = {
-    "hist_gradient_boosting": ModelSpec(
-        estimator=HistGradientBoostingClassifier, numeric=lambda: "passthrough"
-    ),
-    "random_forest": ModelSpec(
-        estimator=lambda: RandomForestClassifier(n_jobs=1),
-        numeric=lambda: SimpleImputer(strategy="constant", fill_value=RANDOM_FOREST_MISSING_VALUE),
-    ),
-    "logistic_regression": ModelSpec(
-        estimator=lambda: LogisticRegression(max_iter=1000),
-        numeric=lambda: Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-        ),
-    ),
-}
-
-
-def _category_lists(contract: Contract) -> list[list[str]] | str:
-    """Fixed one-hot categories from the contract (plus "missing"), so encodings never depend
-    on which categories happen to occur in the training window."""
-    columns = [contract.column(name) for name in contract.categorical_features]
-    if all(c.checks.allowed for c in columns):
-        return [sorted({*(c.checks.allowed or ()), MISSING_CATEGORY}) for c in columns]
-    return "auto"
-
-
-def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
-    """The unfitted Pipeline for `model.type`, with hyperparameters checked before any fitting."""
-    spec = REGISTRY.get(model_params.type)
-    if spec is None:
-        raise ModelConfigError(
-            f"params.yaml: model.type {model_params.type!r} is not registered; "
-            f"choose one of {sorted(REGISTRY)}"
-        )
-    estimator = spec.estimator()
-    known = estimator.get_params()
-    unknown = sorted(set(model_params.hyperparams) - set(known))
-    if unknown:
-        raise ModelConfigError(
-            f"params.yaml: model.hyperparams {unknown} are not parameters of {model_params.type}; "
-            f"valid: {sorted(k for k in known if k != spec.seed_param)}"
-        )
-    estimator.set_params(**model_params.hyperparams, **{spec.seed_param: model_params.seed})
-    try:
-        estimator._validate_params()  # sklearn's own check: names the parameter and the rule
-    except (ValueError, TypeError) as exc:
-        raise ModelConfigError(f"params.yaml: model.hyperparams: {exc}") from None
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", spec.numeric(), contract.numeric_inputs),
-            (
-                "categorical",
-                OneHotEncoder(
-                    categories=_category_lists(contract),
-                    handle_unknown="ignore",
-                    sparse_output=False,
-                    dtype=np.float32,
-                ),
-                contract.categorical_inputs,
-            ),
-        ],
-        verbose_feature_names_out=False,
-    )
-    return Pipeline([("preprocess", preprocess), ("classifier", estimator)])
 
 
 def float32_floor(thresholds: np.ndarray) -> np.ndarray:
@@ -136,31 +69,213 @@ def float32_floor(thresholds: np.ndarray) -> np.ndarray:
     return as32.astype(np.float64)
 
 
-def snap_thresholds_to_float32(estimator: ClassifierMixin) -> None:
-    """Snap the split thresholds of fitted tree ensembles in place (see float32_floor)."""
-    if isinstance(estimator, HistGradientBoostingClassifier):
-        for predictors in estimator._predictors:
-            for predictor in predictors:
-                nodes = predictor.nodes
-                nodes["num_threshold"] = float32_floor(nodes["num_threshold"])
-    elif isinstance(estimator, RandomForestClassifier):
-        for tree in estimator.estimators_:
-            tree.tree_.threshold[:] = float32_floor(tree.tree_.threshold)
+def _snap_hist_gradient_boosting(estimator: Any) -> None:
+    # `_predictors` is private: HistGradientBoosting offers no public view of its trees, and
+    # skl2onnx reads the same attribute to convert them. Without the snap, parity fails (label
+    # flips, jumps in a regressor's prediction); it stays until scikit-learn exposes the trees.
+    for predictors in estimator._predictors:
+        for predictor in predictors:
+            nodes = predictor.nodes
+            nodes["num_threshold"] = float32_floor(nodes["num_threshold"])
+
+
+def _snap_random_forest(estimator: Any) -> None:
+    for tree in estimator.estimators_:
+        tree.tree_.threshold[:] = float32_floor(tree.tree_.threshold)
+
+
+def _no_thresholds(estimator: Any) -> None:
+    """A linear model has no split thresholds to snap."""
+
+
+def _passthrough() -> str:
+    """Histogram gradient boosting takes NaN natively: numbers reach it as they are."""
+    return "passthrough"
+
+
+def _far_constant() -> SimpleImputer:
+    """Random forests need a value for NaN: one far outside every real value (module docstring)."""
+    return SimpleImputer(strategy="constant", fill_value=RANDOM_FOREST_MISSING_VALUE)
+
+
+def _median_scaled() -> Pipeline:
+    """Linear models: missing values get the median, then every number is standardised."""
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    estimator: Callable[[], BaseEstimator]
+    numeric: Callable[[], Any]  # numeric preprocessing step ("passthrough" or a transformer)
+    snap: Callable[[Any], None]  # makes a fitted model's thresholds float32-exact (export)
+    seed_param: str = "random_state"
+
+
+CLASSIFICATION = tuple(name for name, spec in TASKS.items() if spec.classification)
+
+# The estimator per (model.type, task). Classification tasks share their classifier, which
+# handles many classes natively; the linear type is named for what it fits: logistic_regression
+# for the classification tasks, ridge for regression.
+REGISTRY: dict[tuple[str, str], ModelSpec] = {
+    **{
+        ("hist_gradient_boosting", task): ModelSpec(
+            HistGradientBoostingClassifier, _passthrough, _snap_hist_gradient_boosting
+        )
+        for task in CLASSIFICATION
+    },
+    **{
+        ("random_forest", task): ModelSpec(
+            lambda: RandomForestClassifier(n_jobs=1), _far_constant, _snap_random_forest
+        )
+        for task in CLASSIFICATION
+    },
+    **{
+        ("logistic_regression", task): ModelSpec(
+            lambda: LogisticRegression(max_iter=1000), _median_scaled, _no_thresholds
+        )
+        for task in CLASSIFICATION
+    },
+    ("hist_gradient_boosting", "regression"): ModelSpec(
+        HistGradientBoostingRegressor, _passthrough, _snap_hist_gradient_boosting
+    ),
+    ("random_forest", "regression"): ModelSpec(
+        lambda: RandomForestRegressor(n_jobs=1), _far_constant, _snap_random_forest
+    ),
+    ("ridge", "regression"): ModelSpec(Ridge, _median_scaled, _no_thresholds),
+}
+
+
+def model_types(task: str) -> list[str]:
+    """The `model.type` names there are for `task`."""
+    return sorted(name for name, registered in REGISTRY if registered == task)
+
+
+def model_spec(model_type: str, task: str) -> ModelSpec:
+    """The registry row for `model.type` and the contract's task, or an error naming the
+    model types that task has."""
+    spec = REGISTRY.get((model_type, task))
+    if spec is not None:
+        return spec
+    tasks = [registered for name, registered in REGISTRY if name == model_type]
+    why = f"is for {', '.join(tasks)} tasks, not {task}" if tasks else "is not registered"
+    raise ModelConfigError(
+        f"params.yaml: model.type {model_type!r} {why}; for the contract's task {task} "
+        f"choose one of {model_types(task)}"
+    )
+
+
+class _DataReached(Exception):
+    """The estimator's `fit` accepted its parameters and began to read the data."""
+
+
+class _NoData:
+    """Stands in for X and y in a `fit` that must stop before any fitting: scikit-learn checks
+    an estimator's parameters when `fit` starts, before it first looks at the data."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _DataReached
+
+    def __len__(self) -> int:
+        raise _DataReached
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise _DataReached
+
+
+def check_hyperparameters(estimator: BaseEstimator, model_type: str) -> None:
+    """scikit-learn's own check of the estimator's parameters, through its public `fit`:
+    each value against its rule, and the rules between parameters (a solver that does not
+    support a penalty), with scikit-learn's message naming the parameter and the rule."""
+    try:
+        clone(estimator).fit(_NoData(), _NoData())
+    except _DataReached:
+        return
+    except (ValueError, TypeError) as exc:
+        raise ModelConfigError(f"params.yaml: model.hyperparams of {model_type}: {exc}") from None
+    raise AssertionError(f"{type(estimator).__name__}.fit read no data")  # pragma: no cover
+
+
+def _category_lists(contract: Contract) -> list[list[str]] | str:
+    """Fixed one-hot categories from the contract (plus "missing"), so encodings never depend
+    on which categories happen to occur in the training window."""
+    columns = [contract.column(name) for name in contract.categorical_features]
+    if all(c.checks.allowed for c in columns):
+        return [sorted({*(c.checks.allowed or ()), MISSING_CATEGORY}) for c in columns]
+    return "auto"
+
+
+def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
+    """The unfitted Pipeline for `model.type` and the contract's task, with hyperparameters
+    checked before any fitting. The last step is named `classifier` or `regressor`."""
+    spec = model_spec(model_params.type, contract.task)
+    estimator = spec.estimator()
+    known = estimator.get_params()
+    unknown = sorted(set(model_params.hyperparams) - set(known))
+    if unknown:
+        raise ModelConfigError(
+            f"params.yaml: model.hyperparams {unknown} are not parameters of {model_params.type}; "
+            f"valid: {sorted(k for k in known if k != spec.seed_param)}"
+        )
+    if spec.seed_param in model_params.hyperparams:
+        raise ModelConfigError(
+            f"params.yaml: model.hyperparams.{spec.seed_param} is the seed; set it as model.seed"
+        )
+    estimator.set_params(**model_params.hyperparams, **{spec.seed_param: model_params.seed})
+    check_hyperparameters(estimator, model_params.type)
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", spec.numeric(), contract.numeric_inputs),
+            (
+                "categorical",
+                OneHotEncoder(
+                    categories=_category_lists(contract),
+                    handle_unknown="ignore",
+                    sparse_output=False,
+                    dtype=np.float32,
+                ),
+                contract.categorical_inputs,
+            ),
+        ],
+        verbose_feature_names_out=False,
+    )
+    step = "classifier" if is_classifier(estimator) else "regressor"
+    return Pipeline([("preprocess", preprocess), (step, estimator)])
+
+
+def _check_target(target: np.ndarray, contract: Contract) -> None:
+    """Classification needs training rows of every class (a class without rows would drop a
+    column from the probabilities); regression needs more than one value."""
+    name = contract.target
+    if not task_spec(contract.task).classification:
+        if len(np.unique(target)) < 2:
+            raise ModelConfigError(
+                f"the training data has a single value in {name!r}; cannot fit a regressor"
+            )
+        return
+    present = np.unique(target)
+    if len(present) < 2:
+        raise ModelConfigError(
+            f"the training data has a single class in {name!r}; cannot fit a classifier"
+        )
+    absent = [c for i, c in enumerate(contract.classes) if i not in present]
+    if absent:
+        raise ModelConfigError(
+            f"the training data has no rows of class(es) {absent} of {name!r}; every class of "
+            "the contract needs training rows: merge the class into another, drop its rows, "
+            "or add data"
+        )
 
 
 def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams) -> Pipeline:
     """Fit on the model's view of `frame` (see contract.model_frame)."""
     model = build_model(model_params, contract)
     target = target_vector(frame, contract)
-    if len(np.unique(target)) < 2:
-        raise ModelConfigError(
-            f"the training data has a single class in {contract.target!r}; cannot fit a classifier"
-        )
+    _check_target(target, contract)
     # One thread: OpenMP in HistGradientBoosting oversubscribes shared CI runners (a 1 s fit
     # took 49 s on a loaded 2-core machine); results are identical either way.
     with threadpool_limits(1):
         model.fit(model_frame(frame, contract), target)
-    snap_thresholds_to_float32(model.named_steps["classifier"])
+    model_spec(model_params.type, contract.task).snap(model[-1])
     return model
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, 
 
 from gitops_ml import paths
 from gitops_ml.contract import Contract, ContractError, load_contract
-from gitops_ml.errors import UserError
+from gitops_ml.errors import UserError, invalid_field
 from gitops_ml.io import read_json, read_yaml, write_bytes, write_json
 from gitops_ml.release import versions
 
@@ -157,14 +157,6 @@ class Metadata(Provenance):
     files: dict[str, FileEntry]
 
 
-def _invalid(exc: ValidationError) -> str:
-    """The first field pydantic refused, named as a dotted path, with its reason."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"field '{field}': {first['msg']}{more}"
-
-
 def read_metadata(path: str | Path) -> Metadata:
     """The metadata.json of the bundle directory `path`, typed; BundleError names the file and
     the first field that is not of the documented shape."""
@@ -180,7 +172,7 @@ def read_metadata(path: str | Path) -> Metadata:
     try:
         metadata = Metadata.model_validate(raw)
     except ValidationError as exc:
-        raise BundleError(f"bundle {path}: {METADATA_FILE} {_invalid(exc)}") from None
+        raise BundleError(f"bundle {path}: {METADATA_FILE} {invalid_field(exc)}") from None
     unlisted = [name for name in REQUIRED_FILES if name not in metadata.files]
     if unlisted:
         raise BundleError(f"bundle {path}: {METADATA_FILE} files lists no {', '.join(unlisted)}")
@@ -367,7 +359,7 @@ def bundle_metadata(
             versions=dict(package_versions),
         )
     except ValidationError as exc:
-        raise BundleError(f"cannot build {METADATA_FILE}: {_invalid(exc)}") from None
+        raise BundleError(f"cannot build {METADATA_FILE}: {invalid_field(exc)}") from None
 
 
 def release_model_card(card: str, release: Provenance) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml import paths
+from gitops_ml.evaluate_metrics import EvaluateMetricsError, evaluate_metrics_from_json
 from gitops_ml.metric_registry import METRICS
 from gitops_ml.release import environments, versions
 
@@ -38,12 +39,15 @@ class EnvironmentStatus:
 
 
 def _metrics_at(root: str | Path, rev: str) -> dict[str, float]:
-    text = versions.git(root, "show", f"{rev}:{paths.EVALUATE_METRICS}", check=False)
+    """The key test metrics committed at `rev`; none when its metrics file is absent or of
+    another shape (an older revision's)."""
+    source = f"{rev}:{paths.EVALUATE_METRICS}"
+    text = versions.git(root, "show", source, check=False)
     try:
-        test = json.loads(text).get("test", {}) if text else {}
-    except json.JSONDecodeError:
+        test = evaluate_metrics_from_json(text, source).test if text else {}
+    except EvaluateMetricsError:
         return {}
-    return {k: float(test[k]) for k in KEY_METRICS if isinstance(test.get(k), int | float)}
+    return {k: value for k in KEY_METRICS if (value := test.get(k)) is not None}
 
 
 def environment_status(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitops_ml.markdown import MISSING
+from gitops_ml.markdown import MISSING, escape, mermaid_text, table
 
 BASE_COLOUR = "#9e9e9e"
 PR_COLOUR = "#1f77b4"
@@ -48,18 +48,45 @@ def xychart(
     pr: Sequence[float] | None,
     step: float = GRID_STEP,
 ) -> str:
-    """A Mermaid line chart: base in grey, PR in blue (xychart-beta has no legend)."""
+    """A Mermaid line chart on the grid 0, step, …, 1: base in grey, PR in blue."""
+    count = round(1 / step)
+    grid = ", ".join(f"{i * step:.2f}".rstrip("0").rstrip(".") for i in range(count + 1))
+    return _chart(title, x_label, grid, y_label, (0.0, 1.0), base, pr)
+
+
+def lines_chart(
+    title: str,
+    x_label: str,
+    categories: Sequence[str],
+    y_label: str,
+    y_range: tuple[float, float],
+    base: Sequence[float] | None,
+    pr: Sequence[float] | None,
+) -> str:
+    """A Mermaid line chart over `categories` (text from the data, quoted and made inert)."""
+    names = ", ".join(f'"{mermaid_text(c)}"' for c in categories)
+    return _chart(title, x_label, names, y_label, y_range, base, pr)
+
+
+def _chart(
+    title: str,
+    x_label: str,
+    x_axis: str,
+    y_label: str,
+    y_range: tuple[float, float],
+    base: Sequence[float] | None,
+    pr: Sequence[float] | None,
+) -> str:
+    """Base in grey, PR in blue (xychart-beta has no legend); `x_axis` is the axis' values."""
     lines = [s for s in (base, pr) if s]
     colours = ", ".join(c for c, s in ((BASE_COLOUR, base), (PR_COLOUR, pr)) if s)
-    count = round(1 / step)
-    labels = ", ".join(f"{i * step:.2f}".rstrip("0").rstrip(".") for i in range(count + 1))
     out = [
         "```mermaid",
         '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + colours + '"}}}}%%',
         "xychart-beta",
-        f'    title "{title}"',
-        f'    x-axis "{x_label}" [{labels}]',
-        f'    y-axis "{y_label}" 0 --> 1',
+        f'    title "{mermaid_text(title)}"',
+        f'    x-axis "{mermaid_text(x_label)}" [{x_axis}]',
+        f'    y-axis "{mermaid_text(y_label)}" {y_range[0]:g} --> {y_range[1]:g}',
     ]
     out += ["    line [" + ", ".join(f"{v:g}" for v in series) + "]" for series in lines]
     out.append("```")
@@ -89,3 +116,22 @@ def confusion_table(base: Mapping[str, Any] | None, pr: Mapping[str, Any] | None
             f"| {cell(pr, 'fn', True)} | {cell(pr, 'tp', True)} |",
         ]
     )
+
+
+def class_confusion_table(
+    classes: Sequence[str],
+    base: Sequence[Sequence[float]] | None,
+    pr: Sequence[Sequence[float]],
+) -> str:
+    """A multiclass confusion matrix (actual class × predicted class) of the PR, each cell with
+    its change from the base's matrix when the base has one over the same classes."""
+    comparable = base is not None and len(base) == len(pr)
+    rows = []
+    for i, name in enumerate(classes):
+        cells = []
+        for j, value in enumerate(pr[i]):
+            delta = int(value) - int(base[i][j]) if comparable and base is not None else 0
+            cells.append(f"{int(value):,} ({delta:+,})" if delta else f"{int(value):,}")
+        rows.append([f"**{escape(name)}**", *cells])
+    header = ["actual ↓ / predicted →", *(escape(c) for c in classes)]
+    return table(header, rows, "---|" + "|".join("---:" for _ in classes))

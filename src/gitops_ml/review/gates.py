@@ -21,28 +21,21 @@ from pydantic import Field
 
 from gitops_ml import paths
 from gitops_ml.config import ConfigError, ParamsModel, did_you_mean, read_section
+from gitops_ml.evaluate_metrics import Slice
 from gitops_ml.markdown import num, signed
 from gitops_ml.metric_registry import label, lower_is_better, metric_sets, per_class_name
 from gitops_ml.scoring import Difference, family_level
 from gitops_ml.tasks import TASKS, Task
 
 REGRESSION_TESTS: tuple[str, ...] = ("paired_bootstrap", "none")
-# The keys `gates:` had before it was per task: a file that still has them is told where they went.
-FLAT_KEYS: tuple[str, ...] = (
-    "min",
-    "max_regression",
-    "max_parity_diff",
-    "max_label_flips",
-    "max_slice_gap",
-)
 
 
 class TaskGates(ParamsModel):
     """The gates of one task (`gates.<task>`): floors, regressions, slice gaps, ONNX parity.
 
-    `max_parity_diff` is the export parity in the task's own terms (metrics/export.json): the
-    largest |Δp| for a classifier, the largest |Δŷ| relative to the target's spread for a
-    regressor."""
+    `max_parity_diff` bounds the export parity in the task's own measure (metrics/export.json
+    `parity.measure`): the largest |Δp| for a classifier, the largest |Δŷ| relative to the
+    target's standard deviation for a regressor."""
 
     minimum: dict[str, float] = Field(default_factory=dict, alias="min")
     max_regression: dict[str, float] = Field(default_factory=dict)
@@ -54,6 +47,12 @@ class ClassifierGates(TaskGates):
     """A classifier's gates also bound the labels ONNX and scikit-learn disagree on."""
 
     max_label_flips: int | None = None
+
+
+# The keys `gates:` had before it was per task: a file that still has them is told where they went.
+FLAT_KEYS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in ClassifierGates.model_fields.items()
+)
 
 
 class GatesSection(ParamsModel):
@@ -141,17 +140,12 @@ def _check_task(task: str, rules: TaskGates) -> None:
         raise ConfigError(f"params.yaml: '{where}.max_parity_diff' must be >= 0")
 
 
-class GateParams(ParamsModel):
+class GateParams(ClassifierGates):
     """The gates of one review: the contract's task's section of `gates:` and the shared keys
     (`GatesSection.for_task`); empty when params.yaml has no gates for the task."""
 
     task: Task
     regression_test: str = "paired_bootstrap"
-    minimum: dict[str, float] = Field(default_factory=dict)
-    max_regression: dict[str, float] = Field(default_factory=dict)
-    max_parity_diff: float | None = None
-    max_label_flips: int | None = None
-    max_slice_gap: dict[str, float] = Field(default_factory=dict)
 
     def interval_level(self) -> float:
         """The level of every PR − base interval: the regression gates are one decision, so
@@ -194,7 +188,7 @@ def check_gates(
     base: Mapping[str, float | None],
     parity: Mapping[str, Any] | None,
     differences: Mapping[str, Difference] | None = None,
-    slices: Mapping[str, Any] | None = None,
+    slices: Mapping[str, Slice] | None = None,
 ) -> list[GateResult]:
     """Evaluate every configured gate.
 
@@ -260,7 +254,7 @@ def _regression_gate(
 
 
 def _slice_gap_gates(
-    name: str, allowed: float, slices: Mapping[str, Any] | None
+    name: str, allowed: float, slices: Mapping[str, Slice] | None
 ) -> list[GateResult]:
     shown = label(name)
     if not slices:
@@ -274,7 +268,7 @@ def _slice_gap_gates(
         ]
     results = []
     for column in sorted(slices):
-        gap = ((slices[column] or {}).get("gap") or {}).get(name)
+        gap = slices[column].gap.get(name)
         gate = f"{name} gap across {column}"
         if gap is None:
             detail = f"{shown} gap not computable (fewer than two groups large enough)"
@@ -289,21 +283,13 @@ def _slice_gap_gates(
     return results
 
 
-# What `max_parity_diff` bounds per task: the key of metrics/export.json's `parity` and its words.
-PARITY_DIFF: dict[str, tuple[str, str]] = {
-    "binary": ("max_abs_diff", "max |Δp|"),
-    "multiclass": ("max_abs_diff", "max |Δp|"),
-    "regression": ("max_relative_diff", "max |Δŷ| / target spread"),
-}
-
-
 def _parity_gates(gates: GateParams, parity: Mapping[str, Any] | None) -> list[GateResult]:
     if not parity:
         return [GateResult("ONNX parity", False, f"{paths.EXPORT_METRICS} has no parity results")]
     results = []
     if gates.max_parity_diff is not None:
-        key, shown = PARITY_DIFF[gates.task]
-        diff = parity.get(key)
+        diff = parity.get("max_abs_diff")  # in the task's measure, which export names
+        shown = str(parity.get("measure") or "max |Δp|")
         ok = diff is not None and float(diff) <= gates.max_parity_diff
         value = "missing" if diff is None else f"{float(diff):.2e}"
         results.append(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,11 +27,19 @@ from gitops_ml import paths
 from gitops_ml.config import load_params
 from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.evaluate_metrics import (
+    ConfusionMatrix,
+    EvaluateMetrics,
+    EvaluateMetricsError,
+    Slice,
+    SliceGroup,
+    evaluate_metrics_from_json,
+)
 from gitops_ml.markdown import MISSING, auto, code, details, escape, is_number, num, signed, table
-from gitops_ml.metric_registry import SLICE_METRICS, label, lower_is_better, metric
+from gitops_ml.metric_registry import label, lower_is_better, metric, metric_sets
 from gitops_ml.repo_state import changed_files, stale_message
 from gitops_ml.review import charts
-from gitops_ml.review.gates import GateParams, GateResult, check_gates, level_text
+from gitops_ml.review.gates import BUSINESS, GateParams, GateResult, check_gates, level_text
 from gitops_ml.review.paired import Comparison, compare_models
 from gitops_ml.scoring import Difference, difference_sd, unpaired_difference
 
@@ -40,14 +49,15 @@ VALIDATION = paths.VALIDATION_METRICS
 EXPORT = paths.EXPORT_METRICS
 ROC = paths.ROC_PLOT
 PRC = paths.PR_PLOT
+PREDICTED_ACTUAL = paths.PREDICTED_ACTUAL_PLOT
+RESIDUALS = paths.RESIDUALS_PLOT
+PLOTS = (ROC, PRC, PREDICTED_ACTUAL, RESIDUALS)  # the plot files the charts of any task read
 LOCK = paths.DVC_LOCK
 COMMENT_LIMIT = 60_000  # GitHub rejects comments over 65,536 characters; keep a margin
 ALWAYS_CHANGED = "always changed"  # `dvc status` for a stage with always_changed: true
 FLAG = "⚠️"
 FLAG_LEGEND = f"{FLAG} = changed for the worse, or an identity (hash, split, source) changed."
 Direction = Literal["higher", "lower", "neutral", "info"]  # which change is flagged
-HEADLINE_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "f1", "precision", "recall")
-BUSINESS = ("cost_per_1000", "cost_per_1000_at_best")
 
 Flat = dict[str, Any]  # "test.roc_auc" -> value, as `dvc metrics diff` flattens them
 
@@ -73,8 +83,11 @@ class ReviewInputs:
     status: dict[str, Any] = field(default_factory=dict)  # dvc status --json (workspace)
     load_errors: list[str] = field(default_factory=list)
     comparison: Comparison | None = None  # the paired comparison, or why it fell back
-    base_slices: dict[str, Any] = field(default_factory=dict)  # `slices` of evaluate.json
-    pr_slices: dict[str, Any] = field(default_factory=dict)
+    base_slices: dict[str, Slice] = field(default_factory=dict)  # `slices` of evaluate.json
+    pr_slices: dict[str, Slice] = field(default_factory=dict)
+    # A multiclass model's `confusion_matrix` of evaluate.json
+    base_confusion_matrix: ConfusionMatrix | None = None
+    pr_confusion_matrix: ConfusionMatrix | None = None
 
     def side(self, path: str, which: str) -> Flat:
         """One side ("old" = base, "new" = PR) of a metrics file, flattened."""
@@ -164,21 +177,27 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
     workspace_lock = Path(LOCK).read_text() if Path(LOCK).exists() else None
     raw_params = load_params(params_path)
     task = load_contract(paths.CONTRACT).task
+    base_evaluation = _evaluation(_git_show(base_sha, EVALUATE), f"{base_rev}:{EVALUATE}")
+    pr_evaluation = _evaluation(
+        Path(EVALUATE).read_text() if Path(EVALUATE).is_file() else None, EVALUATE
+    )
     inputs = ReviewInputs(
         base_rev=base_rev,
         base_sha=base_sha,
         metrics=metrics,
         params=params,
-        base_plots={p: _parse(_git_show(base_sha, p), p) for p in (ROC, PRC)},
-        pr_plots={p: _read_json(p) for p in (ROC, PRC)},
+        base_plots={p: _parse(_git_show(base_sha, p), p) for p in PLOTS},
+        pr_plots={p: _read_json(p) for p in PLOTS},
         base_lock=_parse(_git_show(base_sha, LOCK), LOCK),
         pr_lock=_parse(workspace_lock, LOCK),
         stale_files=changed_files("."),
         status=status,
         load_errors=errors,
         gates=GateParams.from_params(raw_params, task),
-        base_slices=(_parse(_git_show(base_sha, EVALUATE), EVALUATE) or {}).get("slices") or {},
-        pr_slices=(_read_json(EVALUATE) or {}).get("slices") or {},
+        base_slices=base_evaluation.slices if base_evaluation else {},
+        pr_slices=pr_evaluation.slices if pr_evaluation else {},
+        base_confusion_matrix=base_evaluation.confusion_matrix if base_evaluation else None,
+        pr_confusion_matrix=pr_evaluation.confusion_matrix if pr_evaluation else None,
     )
     if inputs.gates.regression_test == "none":
         inputs.comparison = Comparison(paired=False, note="`gates.regression_test: none`")
@@ -197,6 +216,15 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             training_sd=training_sd(inputs),
         )
     return inputs
+
+
+def _evaluation(text: str | None, source: str) -> EvaluateMetrics | None:
+    """An evaluate.json, typed; none when it is absent or of another shape (an older base's),
+    like any unreadable file."""
+    try:
+        return evaluate_metrics_from_json(text, source) if text else None
+    except EvaluateMetricsError:
+        return None
 
 
 def _read_json(path: str) -> Any:
@@ -236,10 +264,15 @@ def headline(flat: Flat) -> dict[str, float]:
     return out
 
 
-def _ordered(names: set[str]) -> list[str]:
-    first = [n for n in HEADLINE_ORDER if n in names]
+def _ordered(names: Sequence[str], gates: GateParams, classes: Sequence[str]) -> list[str]:
+    """The task's headline metric first, then the gated ones, then the rest of the task's test
+    metrics in the registry's order (per-class ones by family, in the model's class order),
+    anything else in `names` order, the costs last."""
+    sets = metric_sets(gates.task, classes)
+    order = [sets.headline, *(n for n in sets.test if n in gates.max_regression), *sets.test]
+    first = [n for n in dict.fromkeys(order) if n in names]
     business = [n for n in BUSINESS if n in names]
-    rest = sorted(names - set(first) - set(business))
+    rest = [n for n in names if n not in first and n not in business]
     return first + rest + business
 
 
@@ -340,12 +373,13 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
         if g.metric:
             gate_by_metric.setdefault(g.metric, []).append(g)
     rows, any_change = [], False
-    for name in _ordered(set(old_h) | set(new_h)):
+    classes = inputs.pr_confusion_matrix.classes if inputs.pr_confusion_matrix else []
+    for name in _ordered(list(dict.fromkeys([*new_h, *old_h])), inputs.gates, classes):
         old, new = old_h.get(name), new_h.get(name)
         mine = gate_by_metric.get(name, [])
         failing = [g.name.replace(name, "").strip() for g in mine if not g.passed]
         gate = ("❌ " + ", ".join(failing)) if failing else ("✅" if mine else "")
-        shown = f"{name} {metric(name).arrow}"
+        shown = f"{escape(name)} {metric(name).arrow}"  # a per-class name holds the data's class
         spec = metric(name).spec
         difference = diffs.get(name)
         interval = (
@@ -388,7 +422,7 @@ def metrics_section(inputs: ReviewInputs, gates: Sequence[GateResult]) -> tuple[
 
 def other_metrics_section(inputs: ReviewInputs) -> str | None:
     """Every other changed metric (CV, intervals, data, export), folded."""
-    shown = {f"test.{k}" for k in HEADLINE_ORDER} | {f"business.{k}" for k in BUSINESS}
+    shown = {f"business.{k}" for k in BUSINESS}
     rows = []
     for path in sorted(inputs.metrics):
         for key, entry in sorted(inputs.metrics[path].items()):
@@ -479,6 +513,16 @@ def changes_section(inputs: ReviewInputs) -> tuple[str, bool]:
 
 
 def charts_section(inputs: ReviewInputs) -> str | None:
+    """The charts of the review's task (CHARTS), folded under one heading."""
+    found = CHARTS[inputs.gates.task](inputs)
+    if found is None:
+        return None
+    summary, body = found
+    return "### Charts\n\n" + details(summary, body, True)
+
+
+def _binary_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """ROC and precision-recall curves, base vs PR, and both confusion matrices."""
     specs = (
         (ROC, "roc", "fpr", "tpr", "ROC curve", "False positive rate", "True positive rate"),
         (PRC, "precision_recall", "recall", "precision", "Precision-recall", "Recall", "Precision"),
@@ -508,7 +552,135 @@ def charts_section(inputs: ReviewInputs) -> str | None:
     body += charts.confusion_table(
         old_conf if any(v is not None for v in old_conf.values()) else None, conf
     )
-    return "### Charts\n\n" + details("ROC, precision-recall, confusion matrices", body, True)
+    return "ROC, precision-recall, confusion matrices", body
+
+
+def _numbers(values: Sequence[Any]) -> list[float] | None:
+    """`values` as floats when every one is a number, else None (a side without them)."""
+    return [float(v) for v in values if is_number(v)] if all(map(is_number, values)) else None
+
+
+def _multiclass_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """Each class's recall, base vs PR, and the PR's confusion matrix with its change per cell."""
+    pr_matrix, base_matrix = inputs.pr_confusion_matrix, inputs.base_confusion_matrix
+    if not pr_matrix or not pr_matrix.classes:
+        return None
+    classes = pr_matrix.classes
+    base_counts = base_matrix.counts if base_matrix and base_matrix.classes == classes else None
+    base_recall, pr_recall = (
+        _numbers([side.get(f"test.recall[{c}]") for c in classes])
+        for side in (inputs.side(EVALUATE, "old"), inputs.side(EVALUATE, "new"))
+    )
+    parts = []
+    if pr_recall:
+        legend = "Grey line = base, blue line = this PR" if base_recall else "Blue line = this PR"
+        chart = charts.lines_chart(
+            "Recall per class", "Class", classes, "Recall", (0.0, 1.0), base_recall, pr_recall
+        )
+        parts.append(f"{legend}.\n\n{chart}")
+    matrix = charts.class_confusion_table(classes, base_counts, pr_matrix.counts)
+    change = " (change from the base per cell)" if base_counts else ""
+    parts.append(f"**Confusion matrix** (test set){change}\n\n{matrix}")
+    return "Recall per class, confusion matrix", "\n\n".join(parts)
+
+
+def _deciles(plots: Mapping[str, Any], path: str, key: str) -> dict[int, Mapping[str, Any]]:
+    """The rows of a per-decile plot file (evaluate's regression plots) by decile."""
+    rows = (plots.get(path) or {}).get(key) or []
+    return {int(r["decile"]): r for r in rows if isinstance(r, Mapping) and "decile" in r}
+
+
+def _regression_charts(inputs: ReviewInputs) -> tuple[str, str] | None:
+    """Predicted vs actual by decile of the prediction (a line per side: the mean actual value
+    of each decile; steeper is sharper, on the diagonal of the predicted mean is calibrated)
+    and the residuals per decile, base vs PR."""
+    old = _deciles(inputs.base_plots, PREDICTED_ACTUAL, "predicted_actual")
+    new = _deciles(inputs.pr_plots, PREDICTED_ACTUAL, "predicted_actual")
+    if not new:
+        return None
+    deciles = sorted(new)
+    pr_actual = _numbers([new[d].get("mean_actual") for d in deciles])
+    pr_predicted = _numbers([new[d].get("mean_predicted") for d in deciles])
+    base_actual = (
+        _numbers([old[d].get("mean_actual") for d in deciles]) if set(old) == set(new) else None
+    )
+    parts = []
+    if pr_actual and pr_predicted:
+        values = [*pr_actual, *pr_predicted, *(base_actual or [])]
+        low, high = _axis(values)
+        legend = (
+            "Mean actual value per decile of the prediction: grey line = base, blue line = this PR"
+            if base_actual
+            else "Mean actual value per decile of the prediction (blue line = this PR)"
+        )
+        chart = charts.lines_chart(
+            "Actual by decile of the prediction",
+            "Decile of the prediction",
+            [str(d) for d in deciles],
+            "Mean actual",
+            (low, high),
+            base_actual,
+            pr_actual,
+        )
+        parts.append(f"{legend}.\n\n{chart}")
+    keys = ("mean_predicted", "mean_actual")
+    spec = _spec([v for side in (old, new) for r in side.values() for v in map(r.get, keys)])
+    rows = [
+        [str(d), *(num((side.get(d) or {}).get(k), spec) for side in (old, new) for k in keys)]
+        for d in deciles
+    ]
+    header = ["decile", "base: predicted", "base: actual", "PR: predicted", "PR: actual"]
+    parts.append(
+        "**Predicted vs actual** (test set, mean per decile of each model's prediction)\n\n"
+        + table(header, rows, "---:|---:|---:|---:|---:")
+    )
+    residuals = _residual_table(inputs)
+    if residuals:
+        parts.append(residuals)
+    return "Predicted vs actual by decile, residuals", "\n\n".join(parts)
+
+
+def _residual_table(inputs: ReviewInputs) -> str | None:
+    """Actual − predicted per decile of the prediction: its 10th, 50th and 90th percentile."""
+    old = _deciles(inputs.base_plots, RESIDUALS, "residuals")
+    new = _deciles(inputs.pr_plots, RESIDUALS, "residuals")
+    if not new:
+        return None
+
+    def spread(row: Mapping[str, Any]) -> str:
+        if not row:
+            return MISSING
+        low, mid, high = (row.get(f"residual_{k}") for k in ("p10", "median", "p90"))
+        return f"{signed(mid, '+,.4g')} ({signed(low, '+,.4g')} … {signed(high, '+,.4g')})"
+
+    rows = [[str(d), spread(old.get(d) or {}), spread(new[d])] for d in sorted(new)]
+    header = ["decile", "base: median (10th … 90th pct)", "PR: median (10th … 90th pct)"]
+    return "**Residuals** (actual − predicted, per decile of the prediction)\n\n" + table(
+        header, rows, "---:|---:|---:"
+    )
+
+
+def _spec(values: Sequence[Any]) -> str:
+    """One number format for a column of values in the target's unit: four significant digits
+    of the largest, the same decimals for all."""
+    largest = max((abs(v) for v in values if is_number(v) and math.isfinite(v)), default=0.0)
+    decimals = max(0, 3 - math.floor(math.log10(largest))) if largest > 0 else 4
+    return f",.{decimals}f"
+
+
+def _axis(values: Sequence[float]) -> tuple[float, float]:
+    """A y-axis range around `values` with a margin of a tenth of their spread."""
+    low, high = min(values), max(values)
+    margin = (high - low) / 10 or abs(high) / 10 or 1.0
+    return float(f"{low - margin:.3g}"), float(f"{high + margin:.3g}")
+
+
+# The charts of each task: (summary, markdown body), or None when there is nothing to draw.
+CHARTS: dict[str, Callable[[ReviewInputs], tuple[str, str] | None]] = {
+    "binary": _binary_charts,
+    "multiclass": _multiclass_charts,
+    "regression": _regression_charts,
+}
 
 
 def _worse(old: Any, new: Any, direction: Direction) -> bool:
@@ -578,6 +750,19 @@ def _get(flat: Flat, key: str) -> Any:
     return None
 
 
+SHARES = "class_shares."  # metrics/data.json: class_shares.<side>.<class>
+
+
+def _by_side(key: str) -> tuple[bool, str]:
+    side, _, name = key[len(SHARES) :].partition(".")
+    return side != "train", name
+
+
+def _share_name(key: str) -> str:
+    side, _, name = key[len(SHARES) :].partition(".")
+    return f"share of {escape(name)} ({escape(side)})"
+
+
 def data_section(inputs: ReviewInputs) -> str | None:
     data_old, data_new = inputs.side(DATA, "old"), inputs.side(DATA, "new")
     val_old, val_new = inputs.side(VALIDATION, "old"), inputs.side(VALIDATION, "new")
@@ -590,11 +775,19 @@ def data_section(inputs: ReviewInputs) -> str | None:
         ("rows (test)", data_old, data_new, "rows.test", "info"),
         ("positive rate (train)", data_old, data_new, "positive_rate.train", "info"),
         ("positive rate (test)", data_old, data_new, "positive_rate.test", "info"),
+        ("target mean (train)", data_old, data_new, "target_mean.train", "info"),
+        ("target mean (test)", data_old, data_new, "target_mean.test", "info"),
+        ("target sd (train)", data_old, data_new, "target_std.train", "info"),
+        ("target sd (test)", data_old, data_new, "target_std.test", "info"),
         ("split", data_old, data_new, "split.method", "neutral"),
         ("validation", val_old, val_new, "status", "neutral"),
         ("columns", val_old, val_new, "columns", "neutral"),
         ("failed checks", val_old, val_new, "failed_checks", "lower"),
         ("failing rows", val_old, val_new, "failing_rows", "lower"),
+    ]
+    shares = [k for k in dict.fromkeys([*data_new, *data_old]) if k.startswith(SHARES)]
+    keys += [  # a multiclass target: each class's share of the rows on each side of the split
+        (_share_name(k), data_old, data_new, k, "info") for k in sorted(shares, key=_by_side)
     ]
     rows = sources + [
         (name, _text(_get(old, k)), _text(_get(new, k)), d) for name, old, new, k, d in keys
@@ -619,12 +812,10 @@ def data_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _largest_gap(groups: Mapping[str, Any], name: str) -> tuple[float, str] | None:
+def _largest_gap(groups: Mapping[str, SliceGroup], name: str) -> tuple[float, str] | None:
     """The largest gap of one metric between groups large enough to count, and which groups."""
     usable = {
-        g: e[name]
-        for g, e in groups.items()
-        if isinstance(e, Mapping) and not e.get("small") and is_number(e.get(name))
+        g: value for g, e in groups.items() if not e.small and (value := e.metric(name)) is not None
     }
     if len(usable) < 2:
         return None
@@ -640,21 +831,24 @@ def slices_section(inputs: ReviewInputs) -> str | None:
     if not columns:
         return None
     parts, flagged = [], False
+    slice_metrics = metric_sets(inputs.gates.task).slice
     for column in columns:
-        old = (inputs.base_slices.get(column) or {}).get("groups") or {}
-        new = (inputs.pr_slices.get(column) or {}).get("groups") or {}
-        header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in SLICE_METRICS]
+        old = inputs.base_slices[column].groups if column in inputs.base_slices else {}
+        new = inputs.pr_slices[column].groups if column in inputs.pr_slices else {}
+        header = ["group", "rows"] + [f"{label(m)} (base → PR)" for m in slice_metrics]
         rows = []
         for group in [*new, *(g for g in old if g not in new)]:
-            a, b = old.get(group) or {}, new.get(group) or {}
-            name = escape(group) + (" (small)" if b.get("small") or a.get("small") else "")
-            cells = [name, fmt(b.get("rows", a.get("rows")))]
-            for m in SLICE_METRICS:
+            a, b = old.get(group), new.get(group)
+            sides = [e for e in (b, a) if e is not None]
+            name = escape(group) + (" (small)" if any(e.small for e in sides) else "")
+            cells = [name, fmt(sides[0].rows)]
+            for m in slice_metrics:
                 spec = metric(m).spec
-                cells.append(f"{num(a.get(m), spec)} → {num(b.get(m), spec)}")
+                was, now = (e.metric(m) if e else None for e in (a, b))
+                cells.append(f"{num(was, spec)} → {num(now, spec)}")
             rows.append(cells)
         gap_rows = []
-        for m in SLICE_METRICS:
+        for m in slice_metrics:
             before, after = _largest_gap(old, m), _largest_gap(new, m)
             wider = before is not None and after is not None and after[0] > before[0] + 1e-12
             flagged |= wider

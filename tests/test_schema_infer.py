@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from project_fixtures import PARAMS_PATH
+from project_fixtures import PARAMS_PATH, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -613,25 +613,21 @@ def test_rare_classes_are_refused_naming_them_the_rows_needed_and_the_choices(
     assert not Path("schema.yaml").exists()
 
 
-@pytest.mark.parametrize(
-    ("test_fraction", "cv_folds", "rows"), [(0.2, 5, 7), (0.5, 2, 4), (0.1, 3, 10), (0.25, 3, 4)]
-)
-def test_a_class_needs_a_test_row_and_a_row_per_fold(
-    test_fraction: float, cv_folds: int, rows: int
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_the_task_fixtures_files_are_drafted_as_their_hand_written_contracts(
+    task: Task, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    params = {
-        "split": {"test_fraction": test_fraction, "seed": 1},
-        "evaluate": {
-            "threshold": 0.5,
-            "bootstrap_samples": 10,
-            "cv_folds": cv_folds,
-            "seed": 1,
-            "refits": 0,
-            "refit_fraction": 1.0,
-        },
-    }
+    fixture = task_fixture(task)
 
-    assert ClassMinimum.from_params(params).rows == rows
+    draft_and_validate(str(fixture.data_path), capsys)
+
+    drafted, written = load_contract("draft.yaml"), fixture.contract
+    assert (drafted.target, drafted.task, drafted.classes) == (
+        written.target,
+        written.task,
+        written.classes,
+    )
+    assert (drafted.id_column, drafted.feature_names) == (written.id_column, written.feature_names)
 
 
 def test_the_draft_is_byte_identical_run_after_run(

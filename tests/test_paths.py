@@ -13,7 +13,7 @@ import yaml
 from gitops_ml import paths
 from gitops_ml.config import load_params
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PATH_CONSTANTS = {
     value for name, value in vars(paths).items() if name.isupper() and isinstance(value, str)
 }
