@@ -887,7 +887,7 @@ def model_section(inputs: ReviewInputs) -> str | None:
         ("ONNX size", size(old), size(new), "info"),
         ("sha256", sha(old), sha(new), "neutral"),
         ("opset", old.get("onnx.opset"), new.get("onnx.opset"), "neutral"),
-        _parity_row("max abs diff", old, new, "lower"),
+        _parity_row(new.get("parity.measure") or old.get("parity.measure"), old, new),
         (
             "parity: label flips",
             old.get("parity.label_flips"),
@@ -916,11 +916,12 @@ def model_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _parity_row(
-    name: str, old: Flat, new: Flat, direction: Direction
-) -> tuple[str, Any, Any, Direction]:
-    key = "parity." + name.replace(" ", "_")
-    return (f"parity: {name}", _text(old.get(key)), _text(new.get(key)), direction)
+def _parity_row(measure: Any, old: Flat, new: Flat) -> tuple[str, Any, Any, Direction]:
+    """The largest ONNX vs scikit-learn difference, named by the task's measure that export
+    records (max |Δp|, or max |Δŷ| / sd(y)); older exports say neither."""
+    shown = escape(measure) if measure else "max abs diff"
+    key = "parity.max_abs_diff"
+    return (f"parity: {shown}", _text(old.get(key)), _text(new.get(key)), "lower")
 
 
 def _parity_direction(key: str) -> Direction:
