@@ -29,7 +29,7 @@ TARGETS ?=
 REPRO ?=
 
 .PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
-	bench bench-pipeline bench-serving bench-drift bench-attacks bench-quality deploy-local drift-demo clean \
+	bench bench-pipeline bench-serving bench-drift bench-attacks bench-quality bench-scoring deploy-local drift-demo clean \
 	status demo
 
 help: ## list the targets
@@ -99,13 +99,16 @@ pr-report: install ## the pull-request report against BASE (default main)
 serve: install ## serve the exported model on http://127.0.0.1:8080
 	$(BIN)/python -m serving --model models/model.onnx --host 127.0.0.1 --port 8080
 
-bench: bench-pipeline bench-serving bench-drift bench-attacks bench-quality ## every benchmark
+bench: bench-pipeline bench-serving bench-drift bench-attacks bench-quality bench-scoring ## every benchmark
 
 bench-pipeline: install ## each pipeline stage's time and peak memory
 	$(BIN)/python benchmarks/pipeline.py
 
 bench-serving: install ## this server vs KServe and MLServer (wrk, peers in throwaway venvs)
 	$(BIN)/python benchmarks/serving.py --peers
+
+bench-scoring: install ## the test-set bootstrap of every task vs scikit-learn per resample
+	$(BIN)/python benchmarks/scoring.py
 
 bench-drift: install ## the drift check vs Evidently (time and memory)
 	$(BIN)/python benchmarks/drift.py

@@ -112,11 +112,13 @@ for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
         count = lambda n: done.__setitem__(0, done[0] + n)
         log = PredictionLog(open_capture(config), 1.0, "m", "1", 10**9, count, count)
         log.start()
-        labels = np.zeros(rows, dtype=np.int64)
-        probabilities = np.random.default_rng(0).random((rows, 2), dtype=np.float32)
+        predicted = {
+            "label": np.zeros(rows, dtype=np.int64),
+            "score": np.random.default_rng(0).random(rows, dtype=np.float32),
+        }
         started = time.process_time()
         for n in range(requests):
-            log.record(str(n), columns, labels, probabilities[:, 1], None, raw, "v2")
+            log.record(str(n), columns, predicted, None, raw, "v2")
         log.close()  # the writer has written every record
         out[rows] = (time.process_time() - started) / requests * 1e6
         assert done[0] == rows * requests

@@ -16,6 +16,7 @@ import inspect
 import logging
 import random
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -34,19 +35,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gitops_ml.tasks import task_spec
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import CONTENT_TYPE, ServingMetrics
 from serving.model import Model
+from serving.outputs import Prediction
 from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
-from serving.validation import (
-    FeatureTable,
-    ParsedRequest,
-    RequestError,
-    dump_json,
-    id_spec,
-)
+from serving.validation import ParsedRequest, RequestError, dump_json, request_table
 
 if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
     from serving.capture.writer import PredictionLog
@@ -245,9 +242,10 @@ def create_app(
     settings = settings or Settings()
     info = model.info
     contract = model.contract
-    ident = id_spec(contract)
-    table = FeatureTable(model.specs, ident)
-    metrics = ServingMetrics(info, contract.categorical_features)
+    table = request_table(contract)
+    ident = table.ident
+    outputs = model.outputs
+    metrics = ServingMetrics(info, contract.categorical_features, outputs)
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
@@ -264,22 +262,23 @@ def create_app(
                 404,
             )
 
-    def predict(request: Request, parsed: ParsedRequest, api: str, raw: bytes) -> Any:
-        labels, probabilities = model.predict(parsed.feeds)
-        metrics.record_predictions(api, parsed.rows, probabilities[:, 1], parsed.unknown)
+    def predict(request: Request, parsed: ParsedRequest, api: str, raw: bytes) -> Prediction:
+        prediction = model.predict(parsed.feeds)
+        scores = outputs.score(prediction)
+        metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
         if prediction_log is not None:
             request_id = request.scope.get(REQUEST_ID_KEY, "")
-            scores = probabilities[:, 1]
-            prediction_log.record(request_id, parsed.columns, labels, scores, parsed.ids, raw, api)
-        return labels, probabilities
+            logged = outputs.logged(prediction)
+            prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
+        return prediction
 
     # ---------------------------------------------------------------- the POST handlers
 
     async def answer_infer(request: Request) -> Response:
         raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
         parsed = records.parse_request("v2", raw, table, settings.max_rows)
-        labels, probabilities = predict(request, parsed, "v2", raw)
-        answer = v2.infer_response(info.name, info.version, labels, probabilities, parsed, ident)
+        prediction = predict(request, parsed, "v2", raw)
+        answer = v2.infer_response(info.name, info.version, prediction, outputs, parsed, ident)
         return Response(dump_json(answer), media_type="application/json")
 
     async def infer(request: Request, model_name: str) -> Response:
@@ -293,26 +292,27 @@ def create_app(
     async def predict_records(request: Request) -> Response:
         raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
         parsed = records.parse_request("predict", raw, table, settings.max_rows)
-        labels, probabilities = predict(request, parsed, "predict", raw)
+        prediction = predict(request, parsed, "predict", raw)
         answer = records.predict_response(
-            info.name, info.version, labels, probabilities, parsed, ident
+            info.name, info.version, prediction, outputs, parsed, ident
         )
         return Response(dump_json(answer), media_type="application/json")
 
     # ---------------------------------------------------------------- the GET handlers
 
-    model_metadata = {
+    model_metadata: dict[str, Any] = {
         "name": info.name,
         "versions": [info.version],
         "platform": "onnxruntime_onnx",
-        **v2.model_metadata_tensors(model.specs),
-        "parameters": {
+        **v2.model_metadata_tensors(model.specs, outputs, contract.classes),
+        "parameters": {  # the task's own (positive label, classes) after the shared ones
             "onnx_sha256": info.onnx_sha256,
             "git_revision": info.git_revision,
             "sha256_verified": info.verified,
             "contract": contract.name,
             "target": contract.target,
-            "positive_label": contract.positive_label,
+            "task": contract.task,
+            **outputs.parameters(contract),
             "id_input": None if ident is None else ident.name,
             "metrics": info.metrics,
         },
@@ -396,15 +396,30 @@ def create_app(
     router = app.router
     router.route_class = ServingRoute
     infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
-    predict_response = schemas.predict_response_model(
-        f"{contract.target} = {contract.positive_label}", ident
-    )
+    predict_response = schemas.predict_response_model(outputs.record_fields(contract), ident)
     examples = example_payloads(contract)
+
+    def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
+        """The 200 response of a POST route, its example what the model answers to the route's
+        example request (none when the example is refused or the model fails on it: the
+        document is no place to stop a server)."""
+        response = {"description": description}
+        try:
+            parsed = records.parse_request(api, dump_json(examples[file]), table, sys.maxsize)
+            prediction = model.predict(parsed.feeds)
+        except Exception as exc:
+            logger.warning("no example answer for %s in the OpenAPI document: %s", file, exc)
+            return response
+        example = answer(info.name, info.version, prediction, outputs, parsed, ident)
+        return {**response, "content": {"application/json": {"example": example}}}
+
+    answers = ", ".join(f"`{name}`" for name in outputs.names(contract.classes))
+    predicts = task_spec(contract.task).predicts
     infer_body = schemas.body(
         infer_request,
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
-        "back as an output); `null` is a missing value. `probabilities` holds [P(0), P(1)] per "
-        "row, 1 being the positive class.",
+        f"back as an output); `null` is a missing value. The outputs {answers} give {predicts} "
+        f"(task {contract.task}).",
         examples[INFER_FILE],
     )
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
@@ -422,7 +437,10 @@ def create_app(
             tags=v2_tags,
             openapi_extra=infer_body,
             responses={
-                200: {"model": schemas.InferResponse, "description": "label and probabilities"},
+                200: {
+                    "model": schemas.InferResponse,
+                    **answered("v2", INFER_FILE, f"the outputs {answers}", v2.infer_response),
+                },
                 **schemas.responses(400, 404, 408, 413),
             },
         )
@@ -446,13 +464,18 @@ def create_app(
         "/predict",
         predict_records,
         methods=["POST"],
-        summary="Label and probability of the positive class for each record",
+        summary=f"For each record, {predicts}",
         tags=["predict"],
         openapi_extra=schemas.body(
             predict_request, inspect.getdoc(predict_request) or "", examples[PREDICT_FILE]
         ),
         responses={
-            200: {"model": predict_response, "description": "one prediction per record"},
+            200: {
+                "model": predict_response,
+                **answered(
+                    "predict", PREDICT_FILE, "one answer per record", records.predict_response
+                ),
+            },
             **schemas.responses(400, 408, 413, 422),
         },
     )

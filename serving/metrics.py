@@ -17,15 +17,15 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from serving.model import ModelInfo
+from serving.outputs import Outputs
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ScoreHistogram(Collector):
-    """Histogram of positive-class probabilities, updated a whole request at a time.
+    """Histogram of the per-row scores (serving.outputs), updated a whole request at a time.
 
     Only the event loop thread updates it and `/metrics` is served from that same thread, so
     it needs no lock.
@@ -63,7 +63,7 @@ class ScoreHistogram(Collector):
 
 
 class ServingMetrics:
-    def __init__(self, info: ModelInfo, features: Iterable[str]) -> None:
+    def __init__(self, info: ModelInfo, features: Iterable[str], outputs: Outputs) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._request_children: dict[tuple[str, str, int], tuple[Callable[[], None], Any]] = {}
@@ -88,12 +88,13 @@ class ServingMetrics:
             buckets=ROW_BUCKETS,
             registry=r,
         )
-        self.scores = ScoreHistogram(
-            "serving_prediction_score",
-            "Predicted probability of the positive class per row",
-            SCORE_BUCKETS,
-        )
-        r.register(self.scores)
+        # The task's per-row score, when it has a fixed range (a probability, not a value).
+        self.scores: ScoreHistogram | None = None
+        if outputs.score_buckets is not None:
+            self.scores = ScoreHistogram(
+                "serving_prediction_score", outputs.score_help, outputs.score_buckets
+            )
+            r.register(self.scores)
         self.unknown = Counter(
             "serving_unknown_category_values",
             "Category values not in the data contract's allowed list (scored, but counted)",
@@ -127,7 +128,8 @@ class ServingMetrics:
         self, api: str, rows: int, scores: np.ndarray, unknown: dict[str, int]
     ) -> None:
         self._child(self.rows, (api,)).observe(rows)
-        self.scores.observe_many(scores)
+        if self.scores is not None:
+            self.scores.observe_many(scores)
         for feature, count in unknown.items():
             self.unknown.labels(feature=feature).inc(count)
 

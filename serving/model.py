@@ -25,11 +25,10 @@ from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
+from gitops_ml.tasks import task_spec
+from serving.outputs import Outputs, Prediction, outputs_of
 from serving.validation import FeatureSpec, feature_specs
 
-OUTPUT_LABEL = "label"
-OUTPUT_PROBABILITIES = "probabilities"
-OUTPUT_NAMES = (OUTPUT_LABEL, OUTPUT_PROBABILITIES)
 FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
 ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
@@ -81,13 +80,14 @@ class Model:
         self.contract = contract
         self.info = info
         self.specs: list[FeatureSpec] = feature_specs(contract)
-        self._outputs = [OUTPUT_LABEL, OUTPUT_PROBABILITIES]
-        check_signature(session, self.specs, info.source)
+        self.outputs: Outputs = outputs_of(contract)
+        self.onnx_outputs = list(task_spec(contract.task).onnx_outputs)
+        self.classes = contract.classes
+        check_signature(session, self.specs, self.onnx_outputs, info.source)
 
-    def predict(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (int64 [N]) and class probabilities (float32 [N, 2])."""
-        labels, probabilities = self.session.run(self._outputs, feeds)
-        return np.asarray(labels), np.asarray(probabilities)
+    def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
+        """The model's outputs for the task (serving.outputs)."""
+        return self.outputs.read(self.classes, *self.session.run(self.onnx_outputs, feeds))
 
     def warm_up(self) -> None:
         """One prediction at load time, so the first request is not the slow one."""
@@ -101,8 +101,11 @@ class Model:
         self.predict(feeds)
 
 
-def check_signature(session: ort.InferenceSession, specs: list[FeatureSpec], source: str) -> None:
-    """The ONNX inputs must be the contract features (names and types); outputs label/probs."""
+def check_signature(
+    session: ort.InferenceSession, specs: list[FeatureSpec], outputs: list[str], source: str
+) -> None:
+    """The ONNX inputs must be the contract features (names and types), the outputs those of
+    the contract's task (gitops_ml.tasks)."""
     actual = {i.name: i.type for i in session.get_inputs()}
     expected = {s.input_name: ONNX_INPUT_TYPES.get(s.type, "tensor(float)") for s in specs}
     if actual != expected:
@@ -114,11 +117,12 @@ def check_signature(session: ort.InferenceSession, specs: list[FeatureSpec], sou
             f"(missing: {missing or 'none'}, not in contract: {extra or 'none'}, "
             f"wrong type: {wrong or 'none'}); serve it with the contract it was trained on"
         )
-    outputs = {o.name for o in session.get_outputs()}
-    if not {OUTPUT_LABEL, OUTPUT_PROBABILITIES} <= outputs:
+    found = {o.name for o in session.get_outputs()}
+    if not set(outputs) <= found:
         raise ModelLoadError(
-            f"{source}: the model has outputs {sorted(outputs)}; expected "
-            f"{OUTPUT_LABEL!r} and {OUTPUT_PROBABILITIES!r} (export with zipmap=False)"
+            f"{source}: the model has outputs {sorted(found)}; the contract's task expects "
+            f"{outputs} (a classifier exported with zipmap=False, a regressor's one output): "
+            "serve it with the contract it was trained on"
         )
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from serving import v2
+from serving.outputs import Outputs, Prediction
 from serving.validation import (
     FeatureSpec,
     FeatureTable,
@@ -82,21 +81,16 @@ def parse_records(
 def predict_response(
     model_name: str,
     model_version: str,
-    labels: np.ndarray,
-    probabilities: np.ndarray,
+    prediction: Prediction,
+    outputs: Outputs,
     parsed: ParsedRequest,
     ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
-    """One prediction per record: the label and the probability of the positive class, with
-    the record's id when it had one."""
-    scores = probabilities[:, 1].tolist()
-    predictions = [
-        {"label": label, "probability": score}
-        for label, score in zip(labels.tolist(), scores, strict=True)
-    ]
+    """One answer per record, as the model's task gives it (serving.outputs), with the
+    record's id when it had one."""
+    predictions = outputs.record(prediction)
     if parsed.ids is not None and ident is not None:
         predictions = [
-            {ident.name: key, **prediction}
-            for key, prediction in zip(parsed.ids, predictions, strict=True)
+            {ident.name: key, **answer} for key, answer in zip(parsed.ids, predictions, strict=True)
         ]
     return {"model_name": model_name, "model_version": model_version, "predictions": predictions}

@@ -41,14 +41,16 @@ class ErrorResponse(BaseModel):
 
 class ResponseTensor(BaseModel):
     name: str
-    datatype: Literal["INT64", "FP32", "BYTES"]
+    datatype: Literal["INT64", "FP32", "FP64", "BYTES"]
     shape: list[int]
     data: list[int | float | str | None]
+    parameters: dict[str, Any] | None = None
 
 
 class InferResponse(BaseModel):
-    """`label` (INT64 [N]) and `probabilities` (FP32 [N, 2], P(0) and P(1) per row), and the
-    ids when the request sent them."""
+    """The model's outputs for its task: a classifier's `label` and `probabilities` ([N, k],
+    multiclass: the class names in each output's `parameters.classes`), a regressor's
+    `predict` (FP64 [N]); and the ids when the request sent them."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -147,17 +149,11 @@ def request_models(
     return infer, PredictRequest
 
 
-def predict_response_model(positive: str, ident: FeatureSpec | None) -> type[BaseModel]:
-    """`/predict`'s answer; `positive` says in words what `probability` is the probability of."""
-    fields: dict[str, Any] = {
-        "label": (Literal[0, 1], Field(description="1 for the positive class")),
-        "probability": (
-            float,
-            Field(ge=0, le=1, description=f"probability of the positive class ({positive})"),
-        ),
-    }
+def predict_response_model(fields: dict[str, Any], ident: FeatureSpec | None) -> type[BaseModel]:
+    """`/predict`'s answer: one object per record with the task's `fields`
+    (serving.outputs) and the record's id."""
     if ident is not None:
-        fields["row_id"] = (id_type(ident), Field(None, alias=ident.name))
+        fields = {**fields, "row_id": (id_type(ident), Field(None, alias=ident.name))}
     prediction: Any = create_model("Prediction", **fields)
     return create_model(
         "PredictResponse",

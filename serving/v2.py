@@ -1,8 +1,8 @@
 """The Open Inference Protocol (KServe V2 REST): `POST /v2/models/{name}[/versions/{v}]/infer`.
 
-One [N, 1] tensor per contract feature (and optionally one for the id column) in, `label` and
-`probabilities` out. Shapes, datatypes and names are checked here; the values themselves by
-`serving.validation`, like `/predict`'s.
+One [N, 1] tensor per contract feature (and optionally one for the id column) in, the outputs
+of the model's task out (serving.outputs). Shapes, datatypes and names are checked here; the
+values themselves by `serving.validation`, like `/predict`'s.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from serving.model import OUTPUT_LABEL, OUTPUT_NAMES, OUTPUT_PROBABILITIES
+from serving.outputs import Outputs, Prediction
 from serving.validation import (
     ID_TYPE,
     FeatureSpec,
@@ -147,7 +145,7 @@ def parse_infer_request(
     if ids is not None and ident is not None:
         parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
     if "outputs" in body:
-        parsed.outputs = _requested_outputs(body["outputs"], ident)
+        parsed.outputs = _requested_outputs(body["outputs"], table)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError("'id' must be a string")
@@ -155,12 +153,13 @@ def parse_infer_request(
     return parsed
 
 
-def _requested_outputs(outputs: Any, ident: FeatureSpec | None) -> tuple[str, ...] | None:
+def _requested_outputs(outputs: Any, table: FeatureTable) -> tuple[str, ...] | None:
     if outputs is None:
         return None
     if not isinstance(outputs, list):
         raise RequestError("'outputs' must be an array of {\"name\": ...} objects")
-    known = OUTPUT_NAMES if ident is None else (*OUTPUT_NAMES, ident.name)
+    ident = table.ident
+    known = table.outputs if ident is None else (*table.outputs, ident.name)
     names: list[str] = []
     for index, item in enumerate(outputs):
         name = item.get("name") if isinstance(item, Mapping) else None
@@ -177,31 +176,19 @@ def _requested_outputs(outputs: Any, ident: FeatureSpec | None) -> tuple[str, ..
 def infer_response(
     model_name: str,
     model_version: str,
-    labels: np.ndarray,
-    probabilities: np.ndarray,
+    prediction: Prediction,
+    outputs: Outputs,
     parsed: ParsedRequest,
     ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
-    rows = int(labels.shape[0])
-    tensors = {
-        OUTPUT_LABEL: {
-            "name": OUTPUT_LABEL,
-            "datatype": "INT64",
-            "shape": [rows],
-            "data": labels.tolist(),
-        },
-        OUTPUT_PROBABILITIES: {
-            "name": OUTPUT_PROBABILITIES,
-            "datatype": "FP32",
-            "shape": [rows, 2],
-            "data": probabilities.ravel().tolist(),
-        },
-    }
+    """The model's output tensors for its task (serving.outputs), the ids when sent, as many
+    as the request asked for."""
+    tensors = {tensor["name"]: tensor for tensor in outputs.v2(prediction)}
     if parsed.ids is not None and ident is not None:
         tensors[ident.name] = {
             "name": ident.name,
             "datatype": "BYTES",
-            "shape": [rows],
+            "shape": [parsed.rows],
             "data": parsed.ids,
         }
     names = parsed.outputs or tuple(tensors)
@@ -215,14 +202,13 @@ def infer_response(
     return response
 
 
-def model_metadata_tensors(specs: Sequence[FeatureSpec]) -> dict[str, list[dict[str, Any]]]:
+def model_metadata_tensors(
+    specs: Sequence[FeatureSpec], outputs: Outputs, classes: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
     """The `inputs`/`outputs` of the V2 model metadata response."""
     return {
         "inputs": [
             {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]} for spec in specs
         ],
-        "outputs": [
-            {"name": OUTPUT_LABEL, "datatype": "INT64", "shape": [-1]},
-            {"name": OUTPUT_PROBABILITIES, "datatype": "FP32", "shape": [-1, 2]},
-        ],
+        "outputs": outputs.v2_metadata(classes),
     }

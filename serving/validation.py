@@ -22,6 +22,7 @@ import orjson
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
 from gitops_ml.v2_request import V2_DATATYPES
+from serving.outputs import outputs_of
 
 TAKES = {
     "float": "numbers",
@@ -110,6 +111,13 @@ def feature_specs(contract: Contract) -> list[FeatureSpec]:
 # with its later outcome. Ids are text or integers, whatever the column's contract type.
 ID_TYPE = "id"
 ID_DATATYPES = ("BYTES", "INT64", "INT32")
+
+
+def request_table(contract: Contract) -> FeatureTable:
+    """The table of a server of `contract`'s model (and of the capture sidecar reading what it
+    accepted): features, id, and the outputs of the contract's task."""
+    names = outputs_of(contract).names(contract.classes)
+    return FeatureTable(feature_specs(contract), id_spec(contract), names)
 
 
 def id_spec(contract: Contract) -> FeatureSpec | None:
@@ -206,13 +214,19 @@ class ParsedRequest:
 
 
 class FeatureTable:
-    """What validating a request needs to know per feature, worked out once per server rather
-    than once per request: the id column, each feature's V2 datatypes, and for the numeric
-    features their plain JSON types, nullability and bounds as arrays."""
+    """What validating a request needs to know, worked out once per server rather than once
+    per request: the id column, each feature's V2 datatypes, for the numeric features their
+    plain JSON types, nullability and bounds as arrays, and the model's V2 output names."""
 
-    def __init__(self, specs: Sequence[FeatureSpec], ident: FeatureSpec | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[FeatureSpec],
+        ident: FeatureSpec | None = None,
+        outputs: Sequence[str] = (),
+    ) -> None:
         self.specs = list(specs)
         self.ident = ident
+        self.outputs = tuple(outputs)  # the V2 outputs a request may ask for, besides the id
         named = [*self.specs, *(() if ident is None else (ident,))]
         self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
         self.numeric = [spec for spec in self.specs if spec.type != "category"]

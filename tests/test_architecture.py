@@ -89,15 +89,8 @@ def test_the_domain_lives_in_data_and_params_not_in_template_code() -> None:
 # A module leaves this list when its mirrored test module exists (the test below says so).
 SERVING_AREA = "tests/serving/ is the serving area's; tested there by behaviour (test_serving_*)"
 UNMIRRORED = {
-    "src/gitops_ml/cli.py": "every command's tests call cli.main",
-    "src/gitops_ml/contract.py": "tests/test_unknown_keys.py, test_tasks.py, test_coercion.py",
-    "src/gitops_ml/errors.py": "the `error:` exit-2 tests of each command",
-    "src/gitops_ml/io.py": "through the stages' tests (atomic writes, tables)",
     "src/gitops_ml/monitor/findings.py": "tests/monitor/test_monitor_report.py",
     "src/gitops_ml/monitor/readers.py": "tests/monitor/test_drift*.py, test_windows.py",
-    "src/gitops_ml/repo_state.py": "tests/review/test_report_git.py, tests/workflows",
-    "src/gitops_ml/review/charts.py": "tests/review/test_report.py (the charts section)",
-    "src/gitops_ml/synthetic.py": "every test that generates data; tests/monitor/test_simulate.py",
     "src/gitops_ml/v2_request.py": "tests/serving/test_v2_request.py (to move to tests/)",
     "serving/__main__.py": SERVING_AREA,
     "serving/capture/__main__.py": SERVING_AREA,

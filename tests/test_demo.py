@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_set_param_names_a_key_it_cannot_set(key: str, message: str) -> None:
 
 def test_a_change_is_key_equals_a_yaml_value() -> None:
     assert parse_change("model.hyperparams.max_iter=60") == ("model.hyperparams.max_iter", 60)
-    with pytest.raises(DemoError, match="expected KEY=VALUE"):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
         parse_change("model.seed")
 
 

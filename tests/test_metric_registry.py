@@ -6,11 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gitops_ml.metric_registry import (
-    CV_METRICS,
     METRICS,
-    MONITOR_METRICS,
-    SLICE_METRICS,
-    TEST_METRICS,
     label,
     lower_is_better,
     metric,
@@ -47,15 +43,21 @@ def test_every_name_of_a_set_is_registered_and_has_a_formula_for_its_task(task: 
             sets.formula(name)
 
 
-def test_the_binary_row_keeps_its_historical_names() -> None:
+def test_the_binary_set_is_the_metrics_a_yes_no_model_always_had() -> None:
     binary = metric_sets("binary")
 
-    assert (
-        binary.test,
-        binary.slice,
-        binary.cv,
-        binary.monitor,
-    ) == (TEST_METRICS, SLICE_METRICS, CV_METRICS, MONITOR_METRICS)
+    assert binary.test == (
+        "roc_auc",
+        "pr_auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "log_loss",
+        "brier",
+    )
+    assert binary.cv == ("roc_auc", "pr_auc", "log_loss")
+    assert binary.cost is not None and metric_sets("regression").cost is None
 
 
 def test_per_class_metrics_follow_the_classes_in_output_order_and_read_as_words() -> None:

@@ -22,7 +22,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from gitops_ml.metric_registry import BINARY, formula, metric_sets
+from gitops_ml.metric_registry import BINARY, metric_sets
 from gitops_ml.scoring import (
     CI_LEVEL,
     Difference,
@@ -35,7 +35,6 @@ from gitops_ml.scoring import (
     score,
     unpaired_difference,
     weighted_median,
-    weighted_metrics,
     with_training,
     z_value,
 )
@@ -133,7 +132,7 @@ def test_a_score_histogram_scores_like_the_rows_it_holds() -> None:
     y, p, counts = histogram_rows(neg, pos, edges)
     names = ("roc_auc", "accuracy", "precision", "recall", "brier", "outcome_rate")
 
-    point = {k: v[0] for k, v in weighted_metrics(y, p, counts[None, :], 0.5, names=names).items()}
+    point = {k: v[0] for k, v in score("binary", y, p, counts[None, :], names).items()}
 
     predicted = scores >= 0.5
     assert point["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), abs=2e-3)
@@ -152,12 +151,12 @@ def test_a_new_metric_is_one_registry_entry_and_an_unknown_one_is_named() -> Non
     y, p, _ = scored(200, seed=4)
     every = list(BINARY.formulas)
 
-    values = weighted_metrics(y, p, np.ones((1, len(y))), 0.5, names=every)
+    values = score("binary", y, p, np.ones((1, len(y))), every)
 
     assert set(values) == set(every)
     assert values["positive_rate"][0] == pytest.approx(np.mean(p >= 0.5))
     with pytest.raises(KeyError, match="no binary formula for metric 'cost_per_1000'"):
-        formula("cost_per_1000")
+        BINARY.formula("cost_per_1000")
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,17 +261,17 @@ def test_a_class_missing_from_a_resample_is_left_out_of_the_averages_as_scikit_l
     assert ours["precision[c]"][0] == 0.0
 
 
-def test_one_entry_point_scores_every_task_and_keeps_the_binary_signature() -> None:
+def test_one_entry_point_scores_every_task_and_costs_only_where_the_task_has_them() -> None:
     y, p, _ = scored(300, seed=8)
     w = np.random.default_rng(0).integers(0, 3, size=(4, len(y)))
 
     binary = score("binary", y, p, w, threshold=0.4, costs=(1.0, 5.0))
+
     assert set(binary) == {*metric_sets("binary").test, "cost_per_1000"}
-    for name, values in weighted_metrics(y, p, w, 0.4, (1.0, 5.0)).items():
-        np.testing.assert_array_equal(values, binary[name])
-    ones = np.ones((1, len(y)))
+    errors = w @ ((p >= 0.4) & (y == 0)) * 1.0 + w @ ((p < 0.4) & (y == 1)) * 5.0
+    np.testing.assert_allclose(binary["cost_per_1000"], errors / w.sum(axis=1) * 1000)
     assert point_metrics(y, p, 0.4) == {
-        k: v[0] for k, v in weighted_metrics(y, p, ones, 0.4).items()
+        k: v[0] for k, v in score("binary", y, p, np.ones((1, len(y))), threshold=0.4).items()
     }
     with pytest.raises(ValueError, match="a regression model has no cost view"):
         score("regression", p, p, w, costs=(1.0, 5.0))

@@ -47,3 +47,32 @@ def test_summary_before_any_run_says_what_to_do(
 ) -> None:
     assert main(["summary", "--metrics-dir", str(tmp_path)]) == 2
     assert "run `make run`" in capsys.readouterr().err
+
+
+def test_a_regression_summary_quotes_its_errors_and_its_parity_measure_without_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to stop with a KeyError on the label flips a regressor does not have."""
+    evaluation = {
+        "task": "regression",
+        "test": {"rmse": 55.1, "mae": 44.9, "r2": 0.3957, "median_absolute_error": 39.0},
+        "ci95": {"r2": {"low": 0.2039, "high": 0.5375}},
+        "cv": {"r2": {"mean": 0.41, "std": 0.03}},
+        "rows": {"test": 88},
+    }
+    export = {
+        **EXPORT,
+        "parity": {"measure": "max |Δŷ| / sd(y)", "max_abs_diff": 2.9e-7, "rows_checked": 264},
+    }
+    data = {"rows": {"total": 442, "train": 354, "test": 88}}
+    for name, doc in (("evaluate", evaluation), ("export", export), ("data", data)):
+        gio.write_json(tmp_path / f"{name}.json", doc)
+
+    assert main(["summary", "--metrics-dir", str(tmp_path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "Data: 354 training rows, 88 test rows\n" in out
+    assert "R²            0.3957   [0.2039, 0.5375]     0.4100 ± 0.0300" in out
+    assert "RMSE         55.1000" in out and "median AE    39.0000" in out
+    assert "ROC AUC" not in out
+    assert "ONNX parity: max |Δŷ| / sd(y) 2.9e-07 on 264 rows" in out

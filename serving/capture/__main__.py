@@ -31,7 +31,7 @@ def request_parser(settings: Settings) -> BodyParser:
     else --contract): a body the server accepted gives the columns and ids it scored."""
     from gitops_ml.contract import load_contract
     from serving.records import parse_request
-    from serving.validation import FeatureTable, feature_specs, id_spec
+    from serving.validation import request_table
 
     if settings.model and Path(settings.model).is_dir():
         from gitops_ml.release.bundle import load_bundle
@@ -39,7 +39,7 @@ def request_parser(settings: Settings) -> BodyParser:
         contract = load_bundle(settings.model).contract
     else:
         contract = load_contract(settings.contract)
-    table = FeatureTable(feature_specs(contract), id_spec(contract))  # once, as the server does
+    table = request_table(contract)  # once, as the server does
 
     def parse(api: str, body: bytes) -> tuple[Any, Any]:
         parsed = parse_request(api, body, table, sys.maxsize)

@@ -2,13 +2,15 @@
 records a capture segment holds.
 
 A documented line (docs/interfaces.md) is one JSON object per logged row: `{"ts",
-"request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {"label",
-"score"}}`. Building those lines costs ~5 µs a row, so the server writes a *request record*
-per request instead and the shipper expands it (`expand_record`):
+"request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {...}}`, the
+prediction's keys those of the model's task (`serving.outputs`: binary `label` and `score`,
+multiclass `label` and `probabilities`, regression `value`). A request's predictions travel as
+`predicted`, one column per key. Building the lines costs ~5 µs a row, so the server writes a
+*request record* per request instead and the shipper expands it (`expand_record`):
 
-- columns: `[1, model, version, ts, request_id, ids, columns, labels, scores, rows]\\n`, one
+- columns: `[1, model, version, ts, request_id, ids, columns, predicted, rows]\\n`, one
   orjson call whatever the row count;
-- body: `[2, model, version, ts, request_id, api, labels, scores, rows, N]\\n` followed by the
+- body: `[2, model, version, ts, request_id, api, predicted, rows, N]\\n` followed by the
   N bytes of the request body exactly as received and a newline: no per-row work at all. The
   shipper reads the body with the server's own request parser (`BodyParser`), so whatever
   encoding the server accepted (a UTF-8 BOM, UTF-16, line breaks) is read the same way.
@@ -19,7 +21,6 @@ per request instead and the shipper expands it (`expand_record`):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -29,6 +30,8 @@ import orjson
 
 COLUMNS_RECORD, BODY_RECORD = 1, 2  # first element of a request record: its kind
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# A request's predictions as the log keeps them: one column (array or list) per key.
+Predicted = Mapping[str, Any]
 # Reads a request body as the server did: (api, body bytes) -> (columns, ids).
 BodyParser = Callable[[str, bytes], tuple[Mapping[str, Sequence[Any]], Sequence[Any] | None]]
 
@@ -39,16 +42,19 @@ def timestamp(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _number(value: float | None) -> str:
-    """A float as JSON: repr is exact and valid JSON when finite."""
-    return repr(float(value)) if value is not None and math.isfinite(value) else "null"
-
-
 def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
     """A request's column with "" as None (one C-speed scan when there is none)."""
     if isinstance(values, list) and "" in values:
         return [None if value == "" else value for value in values]
     return values
+
+
+def _arrays(predicted: Predicted) -> dict[str, Any]:
+    """The columns as orjson writes them at C speed: numpy arrays contiguous, lists as they are."""
+    return {
+        key: np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
+        for key, value in predicted.items()
+    }
 
 
 def record_head(model_name: str, model_version: str) -> bytes:
@@ -63,16 +69,12 @@ def encode_record(
     request_id: str,
     ids: Sequence[Any] | None,
     columns: Mapping[str, Sequence[Any]],
-    labels: Any,
-    scores: Any,
+    predicted: Predicted,
     rows: Sequence[int] | None,
 ) -> bytes:
     """One request as a columns record: a single orjson call whatever the row count (~2 µs
     for one row, ~0.2-0.5 µs a row for 100), against ~5 µs a row to build the lines."""
-    body = orjson.dumps(
-        (ts, request_id, ids, columns, labels, np.ascontiguousarray(scores), rows),
-        option=_NUMPY,
-    )
+    body = orjson.dumps((ts, request_id, ids, columns, _arrays(predicted), rows), option=_NUMPY)
     return b"[%d,%s,%s\n" % (COLUMNS_RECORD, head, body[1:])
 
 
@@ -81,15 +83,12 @@ def encode_body_record(
     ts: float,
     request_id: str,
     api: str,
-    labels: Any,
-    scores: Any,
+    predicted: Predicted,
     rows: Sequence[int] | None,
     body: bytes,
 ) -> bytes:
-    """One request as a body record: its outputs, then the body as received."""
-    outputs = orjson.dumps(
-        (ts, request_id, api, labels, np.ascontiguousarray(scores), rows), option=_NUMPY
-    )
+    """One request as a body record: its predictions, then the body as received."""
+    outputs = orjson.dumps((ts, request_id, api, _arrays(predicted), rows), option=_NUMPY)
     return b"[%d,%s,%s,%d]\n%s\n" % (BODY_RECORD, head, outputs[1:-1], len(body), body)
 
 
@@ -134,10 +133,9 @@ def record_rows(line: bytes) -> int:
     not one."""
     try:
         record = _load(line)
-        labels = record[7] if record[0] == COLUMNS_RECORD else record[6]
-        rows = record[9] if record[0] == COLUMNS_RECORD else record[8]
-        return len(labels) if rows is None else len(rows)
-    except (ValueError, TypeError, IndexError, KeyError):
+        predicted, rows = record[7:9] if record[0] == COLUMNS_RECORD else record[6:8]
+        return len(next(iter(predicted.values()))) if rows is None else len(rows)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
         return 0
 
 
@@ -145,17 +143,17 @@ def expand_record(line: bytes, body: bytes | None, parse: BodyParser | None = No
     """The documented lines of one request record (ValueError when it is not one, or when it
     carries a body and there is no `parse`; what `parse` raises for a body it refuses)."""
     record = _load(line)
-    if not isinstance(record, list) or len(record) != 10:
+    if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
     kind, model, version, ts, request_id = record[:5]
     if kind == COLUMNS_RECORD:
-        ids, columns, labels, scores, rows = record[5:]
+        ids, columns, predicted, rows = record[5:]
     elif kind == BODY_RECORD and parse is not None and body is not None:
-        api, labels, scores, rows, _ = record[5:]
+        api, predicted, rows, _ = record[5:]
         columns, ids = parse(api, body)
     else:
         raise ValueError(f"a request record of kind {kind!r} needs the data contract to read")
-    return expand(ts, request_id, (model, version), ids, columns, labels, scores, rows)
+    return expand(ts, request_id, (model, version), ids, columns, predicted, rows)
 
 
 def expand(
@@ -164,13 +162,12 @@ def expand(
     model: tuple[str, str],
     ids: Sequence[Any] | None,
     columns: Mapping[str, Sequence[Any]],
-    labels: Sequence[Any],
-    scores: Sequence[Any],
+    predicted: Mapping[str, Sequence[Any]],
     rows: Sequence[int] | None,
 ) -> list[bytes]:
     """One documented line per sampled row of a request. The parts shared by the request's
-    rows are encoded once and each row's features in one orjson call. `model` is the model's
-    name and version."""
+    rows are encoded once, each row's features and prediction in one orjson call each.
+    `model` is the model's name and version; `predicted` holds lists, one per key."""
     names = list(columns)
     # Missing values are null whether they came as null, NaN (orjson writes null) or "".
     values = [_blank_to_none(columns[name]) for name in names]
@@ -178,11 +175,14 @@ def expand(
     name, version = (orjson.dumps(text) for text in model)
     body = b',"model":' + name + b',"model_version":' + version + b',"features":'
     lines = []
-    for row in range(len(labels)) if rows is None else rows:
+    keys = list(predicted)
+    outputs = [predicted[key] for key in keys]
+    count = len(outputs[0]) if outputs else 0
+    for row in range(count) if rows is None else rows:
         key = None if ids is None else ids[row]
         ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
         features = dict(zip(names, [v[row] for v in values], strict=True))
-        score = _number(scores[row])
-        tail = f',"prediction":{{"label":{int(labels[row])},"score":{score}}}}}\n'
-        lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail.encode())
+        prediction = dict(zip(keys, [output[row] for output in outputs], strict=True))
+        tail = b',"prediction":' + orjson.dumps(prediction) + b"}\n"
+        lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail)
     return lines

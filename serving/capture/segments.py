@@ -168,11 +168,11 @@ class Segments(Sink):
             self.shipper.start()
 
     def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
-        ts, request_id, ids, columns, labels, scores, rows, body, api = entry
+        ts, request_id, ids, columns, predicted, rows, body, api = entry
         if body is not None:
-            line = encode_body_record(model.head, ts, request_id, api, labels, scores, rows, body)
+            line = encode_body_record(model.head, ts, request_id, api, predicted, rows, body)
         else:
-            line = encode_record(model.head, ts, request_id, ids, columns, labels, scores, rows)
+            line = encode_record(model.head, ts, request_id, ids, columns, predicted, rows)
         return [(line, entry_rows(entry))]
 
     def append(self, units: list[Unit]) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gitops_ml.errors import UserError
-from serving.capture.codec import expand, record_head
+from serving.capture.codec import Predicted, expand, record_head
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -35,15 +35,14 @@ logger = logging.getLogger("serving.prediction_log")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
 BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # past this, entries keep columns, not bodies
-# (epoch seconds, request_id, ids, columns, labels, scores, sampled rows or None for all,
-# the raw request body and its API when the entry keeps the body).
+# (epoch seconds, request_id, ids, columns, predicted (serving.capture.codec), sampled rows
+# or None for all, the raw request body and its API when the entry keeps the body).
 Entry = tuple[
     float,
     str,
     Sequence[Any] | None,
     Mapping[str, Sequence[Any]],
-    Any,
-    Any,
+    Predicted,
     Sequence[int] | None,
     bytes | None,
     str,
@@ -217,11 +216,9 @@ class LogFile(Sink):
         self.file.close()
 
     def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
-        ts, request_id, ids, columns, labels, scores, rows, _, _ = entry
-        labels, scores = np.asarray(labels).tolist(), np.asarray(scores).tolist()
-        lines = expand(
-            ts, request_id, (model.name, model.version), ids, columns, labels, scores, rows
-        )
+        ts, request_id, ids, columns, predicted, rows, _, _ = entry
+        lists = {key: np.asarray(values).tolist() for key, values in predicted.items()}
+        lines = expand(ts, request_id, (model.name, model.version), ids, columns, lists, rows)
         return [(line, 1) for line in lines]
 
 
@@ -293,18 +290,19 @@ class PredictionLog:
         self,
         request_id: str,
         columns: Mapping[str, Sequence[Any]],
-        labels: np.ndarray,
-        scores: np.ndarray,
+        predicted: Predicted,
         ids: Sequence[Any] | None = None,
         body: bytes | None = None,
         api: str = "v2",
     ) -> None:
-        """Queue the sampled rows of one request as one entry (the writer thread encodes it,
+        """Queue the sampled rows of one request, with its `predicted` (one column per key of
+        the logged prediction, serving.outputs), as one entry (the writer thread encodes it,
         off the event loop); rows past `max_queue` pending are dropped and counted. When the
         sink keeps bodies, the entry keeps the raw `body` (its `api`: "v2" or "predict"),
         written as it is for the shipper to parse again: the serving process encodes nothing
         per row. Never blocks, never raises."""
-        rows = self._sampled(len(labels))
+        total = len(next(iter(predicted.values())))
+        rows = self._sampled(total)
         if not rows:
             return
         with self._lock:
@@ -320,10 +318,10 @@ class PredictionLog:
         if len(taken) < len(rows):
             self.on_dropped(len(rows) - len(taken))
         if taken:
-            sampled = None if len(taken) == len(labels) else list(taken)
+            sampled = None if len(taken) == total else list(taken)
             if body is not None:  # the parsed request is freed now, by the request's thread
                 ids, columns = None, {}
-            entry = (time.time(), request_id, ids, columns, labels, scores, sampled, body, api)
+            entry = (time.time(), request_id, ids, columns, predicted, sampled, body, api)
             self.queue.put_nowait(entry)
 
     def _write(self, units: list[Unit]) -> None:
@@ -376,7 +374,7 @@ class PredictionLog:
             for entry in batch:
                 with self._lock:
                     self.pending -= entry_rows(entry)
-                    self.pending_bytes -= len(entry[7] or b"")
+                    self.pending_bytes -= len(entry[6] or b"")
                 try:
                     units += self.sink.encode(entry, self.model)
                 except (ValueError, TypeError) as exc:
@@ -402,5 +400,5 @@ class PredictionLog:
 
 def entry_rows(entry: Entry) -> int:
     """Rows an entry logs: the sampled ones, or all of them."""
-    rows = entry[6]
-    return len(entry[4]) if rows is None else len(rows)
+    rows = entry[5]
+    return len(next(iter(entry[4].values()))) if rows is None else len(rows)

@@ -31,7 +31,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -39,6 +39,9 @@ from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import evaluate_metrics_from_json, read_evaluate_metrics
 from gitops_ml.markdown import num
+
+if TYPE_CHECKING:  # the release tools are imported where a step needs them
+    from gitops_ml.release.deploy import Deployment
 
 # The drifted window (`gitops-ml simulate --scenario`): the first numeric feature of the contract
 # moved by one reference standard deviation, so it works on any fork's data.
@@ -103,9 +106,10 @@ def set_param(text: str, dotted: str, value: Any) -> str:
 
 
 def parse_change(text: str) -> tuple[str, Any]:
+    """`--change KEY=VALUE` (argparse reports a malformed one as a usage error, exit 2)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise DemoError(f"--change {text!r}: expected KEY=VALUE, e.g. model.seed=7")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. model.seed=7")
     return key, yaml.safe_load(value)
 
 
@@ -221,13 +225,7 @@ class Demo:
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True)
         (self.out / MARKER).write_text("made by `gitops-ml demo`; deleted by its next run\n")
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=self.source,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        names = sorted(set(filter(None, listed.split("\0"))))
+        names = worktree_files(self.source)
         pointers = [name for name in names if name.endswith(".dvc")]
         tracked = dvc_tracked(self.source, pointers)
         missing = [name for name in tracked if not (self.source / name).exists()]
@@ -272,7 +270,7 @@ class Demo:
 
     # -- release helpers -----------------------------------------------------------------------
 
-    def current(self) -> Any:
+    def current(self) -> Deployment:
         from gitops_ml.release.deploy import read_current
 
         current = read_current(self.deployments)
@@ -280,12 +278,12 @@ class Demo:
             raise DemoError(f"nothing is deployed in {self.deployments}")
         return current
 
-    def deploy(self) -> Any:
+    def deploy(self) -> Deployment:
         self.sh("gitops-ml", "deploy-local", "--deployments", str(self.deployments), "--tag")
         self.push()
         return self.current()
 
-    def pin_staging(self, deployment: Any) -> str:
+    def pin_staging(self, deployment: Deployment) -> str:
         """Pin staging to what was deployed. Locally the bundle stands in for the image, so
         the digest is its metadata's sha256 (which names the model's and contract's hashes)."""
         metadata = self.deployments / deployment.bundle / "metadata.json"
@@ -360,14 +358,16 @@ class Demo:
             )
         return branch
 
-    def merge(self, branch: str) -> Any:
+    def merge(self, branch: str) -> Deployment:
+        from gitops_ml.release.deploy import is_running
+
         before = self.current()
         self.sh("git", "switch", "--quiet", "main")
         self.sh("git", "merge", "--quiet", "--no-ff", branch, "--message", f"Merge {branch}")
         self.push()
         bump = self.call("gitops-ml", "version", "--next").stderr.strip()
         deployment = self.deploy()
-        if _alive(before.pid):
+        if is_running(self.deployments, before):
             raise DemoError(f"v{before.version} (pid {before.pid}) is still running")
         self.pin_staging(deployment)
         (self.out / "status.txt").write_text(self.sh("gitops-ml", "status"))
@@ -380,7 +380,7 @@ class Demo:
         )
         return deployment
 
-    def traffic(self, deployment: Any) -> None:
+    def traffic(self, deployment: Deployment) -> None:
         from gitops_ml.contract import load_contract
 
         traffic = self.out / "traffic"
@@ -467,7 +467,7 @@ class Demo:
         source = f"{rev}:{paths.EVALUATE_METRICS}"
         return evaluate_metrics_from_json(self.sh("git", "show", source), source).test.get(key)
 
-    def broken_bundle(self, deployment: Any) -> None:
+    def broken_bundle(self, deployment: Deployment) -> None:
         from gitops_ml.release.bundle import load_bundle
         from gitops_ml.release.deploy import smoke_test
 
@@ -514,6 +514,18 @@ class Demo:
         return self.events
 
 
+def worktree_files(root: Path) -> list[str]:
+    """What a clone of the checkout at `root` would hold now: the files Git tracks and the new
+    ones it does not ignore (relative, sorted); the scratch copies start from these."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return sorted(set(filter(None, listed.split("\0"))))
+
+
 def dvc_tracked(root: Path, pointers: list[str]) -> list[str]:
     """The files and directories that the `.dvc` files `pointers` (paths relative to `root`)
     track, relative to `root`: what a copy made from Git's files alone lacks."""
@@ -535,14 +547,6 @@ def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
     while (count := _lines(path)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
     return count
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -86,9 +86,9 @@ class ConfusionMatrix(_Section):
 
 
 class EvaluateMetrics(_Section):
-    """The whole file: the task, test metrics with their intervals, cross-validation, the
-    counts at the decision threshold (binary) or the confusion matrix (multiclass) and the
-    optional sections."""
+    """The whole file: the task, the test metrics, and what the stage adds to them (intervals,
+    cross-validation, the counts at the decision threshold (binary) or the confusion matrix
+    (multiclass), …) when it computed them."""
 
     task: Task = "binary"  # files written before tasks are binary
     test: dict[str, float | None]

@@ -295,12 +295,6 @@ REGRESSION: MetricSet[ErrorTally] = MetricSet(
 )
 METRIC_SETS: dict[Task, MetricSet[Any]] = {s.task: s for s in (BINARY, MULTICLASS, REGRESSION)}
 
-# The binary row under its historical names (what evaluate writes for a yes/no target).
-TEST_METRICS: tuple[str, ...] = BINARY.test
-SLICE_METRICS: tuple[str, ...] = BINARY.slice
-CV_METRICS: tuple[str, ...] = BINARY.cv
-MONITOR_METRICS: tuple[str, ...] = BINARY.monitor
-
 
 def metric_sets(task: str, classes: Sequence[str] = ()) -> MetricSet[Any]:
     """The metric set of `task`; with `classes` (multiclass), `test` ends with each class's
@@ -337,11 +331,6 @@ def metric(name: str) -> Metric:
     if found is not None:
         return found
     return Metric(short, short, lower_is_better=short.startswith("cost"))
-
-
-def formula(name: str) -> Callable[[Tally], np.ndarray]:
-    """The binary formula of `name`; a KeyError names the metrics that have one."""
-    return BINARY.formula(name)
 
 
 def lower_is_better(name: str) -> bool:

@@ -184,18 +184,6 @@ def score(
     return out
 
 
-def weighted_metrics(
-    y: np.ndarray,
-    p: np.ndarray,
-    weights: np.ndarray,
-    threshold: float,
-    costs: tuple[float, float] | None = None,
-    names: Iterable[str] | None = None,
-) -> dict[str, np.ndarray]:
-    """`score` for a binary model (the signature the binary callers have always used)."""
-    return score("binary", y, p, weights, names, threshold=threshold, costs=costs)
-
-
 def point_metrics(
     y: np.ndarray,
     p: np.ndarray,

@@ -11,9 +11,14 @@ from gitops_ml import paths
 from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import num
-from gitops_ml.metric_registry import TEST_METRICS, label
+from gitops_ml.metric_registry import label, metric_sets
 
-SHORT_LABELS = {"pr_auc": "PR AUC"}  # the registry's label is too wide for this column
+# The registry's labels that are too wide for this column.
+SHORT_LABELS = {
+    "pr_auc": "PR AUC",
+    "balanced_accuracy": "balanced acc",
+    "median_absolute_error": "median AE",
+}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -27,20 +32,20 @@ def render_summary(
     evaluation: EvaluateMetrics, export: dict[str, Any], data: dict[str, Any]
 ) -> str:
     rows = data.get("rows", {})
-    rate = (data.get("positive_rate") or {}).get("test")
+    rate = (data.get("positive_rate") or {}).get("test")  # binary only
     lines = [
-        f"Data: {rows.get('train', 0):,} training rows, {rows.get('test', 0):,} test rows "
-        f"(positive rate {num(rate, '.1%')} in test)",
+        f"Data: {rows.get('train', 0):,} training rows, {rows.get('test', 0):,} test rows"
+        + ("" if rate is None else f" (positive rate {num(rate, '.1%')} in test)"),
         "",
-        f"{'metric':<12}{'test':>8}   {'95% interval':<18}{'CV mean ± std':>16}",
+        f"{'metric':<12}{'test':>8}   {'95% interval':<20}{'CV mean ± std':>16}",
     ]
-    for key in TEST_METRICS:
+    for key in metric_sets(evaluation.task).test:  # per-class metrics: in the model card
         name = SHORT_LABELS.get(key, label(key))
         value, ci = evaluation.test.get(key), evaluation.ci95.get(key)
         interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
         cv = evaluation.cv.get(key)
         cv_text = f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else ""
-        lines.append(f"{name:<12}{num(value):>8}   {interval:<18}{cv_text:>16}".rstrip())
+        lines.append(f"{name:<12}{num(value):>8}   {interval:<20}{cv_text:>16}".rstrip())
     business = evaluation.business  # only when params.yaml sets evaluate.costs
     onnx, parity = export["onnx"], export["parity"]
     lines.append("")
@@ -53,8 +58,9 @@ def render_summary(
     lines += [
         f"ONNX model: {onnx['path']} ({onnx['size_bytes'] / 1024:,.0f} KiB, opset {onnx['opset']}, "
         f"sha256 {onnx['sha256'][:12]}…)",
-        f"ONNX parity: max |Δp| {parity['max_abs_diff']:.1e}, {parity['label_flips']} label flips "
-        f"on {parity['rows_checked']:,} rows",
+        f"ONNX parity: {parity['measure']} {parity['max_abs_diff']:.1e}"
+        + (f", {parity['label_flips']} label flips" if "label_flips" in parity else "")
+        + f" on {parity['rows_checked']:,} rows",
         f"Model card: {paths.MODEL_CARD}",
     ]
     return "\n".join(lines)

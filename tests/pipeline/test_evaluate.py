@@ -19,8 +19,8 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
 from gitops_ml.contract import Column, Contract, model_frame, target_vector
-from gitops_ml.evaluate_metrics import read_evaluate_metrics
-from gitops_ml.metric_registry import TEST_METRICS, metric_sets
+from gitops_ml.evaluate_metrics import parse_evaluate_metrics, read_evaluate_metrics
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.evaluate import (
     CALIBRATION_FILE,
     CONFUSION_FILE,
@@ -48,10 +48,11 @@ from gitops_ml.pipeline.evaluate import (
     write_evaluation,
 )
 from gitops_ml.pipeline.train import fit_model, save_model
-from gitops_ml.scoring import bootstrap_weights, point_metrics, weighted_metrics
+from gitops_ml.scoring import bootstrap_weights, point_metrics, score
 from gitops_ml.synthetic import generate_churn
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_METRICS = metric_sets("binary").test
 BINARY_PLOTS = {ROC_FILE: "roc", PR_FILE: "precision_recall", CALIBRATION_FILE: "calibration"}
 SMALL_MODEL = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 25})
 COSTS = Costs(false_positive=25.0, false_negative=250.0)
@@ -102,24 +103,24 @@ def test_point_metrics_equal_sklearn_on_tied_and_saturated_scores() -> None:
         assert ours[name] == pytest.approx(expected, abs=1e-12), name
 
 
-def test_weighted_metrics_equal_sklearn_on_the_resampled_rows() -> None:
+def test_binary_metrics_equal_sklearn_on_the_resampled_rows() -> None:
     y, p = scored(500, seed=2)
     rng = np.random.default_rng(3)
     draws = [rng.integers(0, len(y), len(y)) for _ in range(4)]
     weights = np.stack([np.bincount(d, minlength=len(y)) for d in draws])
 
-    ours = weighted_metrics(y, p, weights, threshold=0.5)
+    ours = score("binary", y, p, weights)
 
     for b, rows in enumerate(draws):
         for name, expected in sklearn_metrics(y[rows], p[rows], threshold=0.5).items():
             assert ours[name][b] == pytest.approx(expected, abs=1e-12), (name, b)
 
 
-def test_weighted_metrics_are_nan_for_a_resample_without_positives() -> None:
+def test_binary_metrics_are_nan_for_a_resample_without_positives() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8])
 
-    ours = weighted_metrics(y, p, np.array([[2, 2, 0, 0]]), threshold=0.5)
+    ours = score("binary", y, p, np.array([[2, 2, 0, 0]]))
 
     assert np.isnan(ours["roc_auc"][0]) and np.isnan(ours["pr_auc"][0])
     assert ours["accuracy"][0] == 1.0
@@ -367,7 +368,7 @@ def test_evaluate_writes_the_metrics_and_plots_described_in_interfaces(
         "cost_per_1000_at_best",
     }
     assert metrics["rows"] == {"test": 600}
-    assert metrics["task"] == "binary"
+    assert parse_evaluate_metrics(metrics).task == "binary"  # the typed reader's shape
     assert sum(metrics["confusion"].values()) == 600
     assert 0.6 < metrics["test"]["roc_auc"] < 0.95  # a real, imperfect model
 
@@ -643,6 +644,7 @@ def test_a_multiclass_model_gets_its_metric_set_confusion_matrix_and_confusion_p
     write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
 
     metrics = result.metrics
+    assert parse_evaluate_metrics(metrics).confusion_matrix is not None  # the typed reader's shape
     assert metrics["task"] == "multiclass"
     assert tuple(metrics["test"]) == metric_sets("multiclass", classes).test
     y = target_vector(test, wine.contract)
@@ -739,7 +741,7 @@ def test_a_regression_model_gets_its_metric_set_and_decile_plots_and_no_stale_pl
     write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
 
     metrics = result.metrics
-    assert metrics["task"] == "regression"
+    assert parse_evaluate_metrics(metrics).task == "regression"  # the typed reader's shape
     assert tuple(metrics["test"]) == metric_sets("regression").test
     y = target_vector(test, diabetes.contract)
     y_hat = model.predict(model_frame(test, diabetes.contract))

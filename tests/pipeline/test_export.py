@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,24 @@ def test_the_train_and_export_commands_ship_a_model_of_the_contracts_task(
     measure = json.loads(metrics.read_text())["parity"]["measure"]
     assert f"export: parity {measure} " in capsys.readouterr().out
     assert len(onnx.load(str(onnx_path)).graph.output) == outputs
+
+
+def test_a_model_of_another_task_than_the_contracts_is_refused_before_converting(
+    exported: Exported, task_frames: dict[str, Frames]
+) -> None:
+    regressor, _, _ = exported["regression"]
+    contract, _, _ = task_frames["regression"]
+    target = contract.column(contract.target)
+    as_classes = replace(target, task="multiclass", classes=("1", "2", "3"))
+    multiclass = replace(
+        contract, columns=tuple(as_classes if c is target else c for c in contract.columns)
+    )
+    with pytest.raises(ExportError) as caught:
+        export_onnx(regressor, multiclass, 17)
+    assert str(caught.value) == (
+        "the model is a regressor but the contract's task is multiclass, which needs a "
+        "classifier: train it on this contract (`dvc repro train`)"
+    )
 
 
 class _HandWrittenClassifier(ClassifierMixin, BaseEstimator):

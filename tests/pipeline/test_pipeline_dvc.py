@@ -53,6 +53,12 @@ def output_hashes(repo: Path) -> dict[str, str]:
     }
 
 
+def file_bytes(path: Path) -> dict[str, bytes]:
+    """The bytes of an output, by file (a directory output, such as plots/, holds several)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return {str(p.relative_to(path)): p.read_bytes() for p in files}
+
+
 def restore_committed_state(repo: Path) -> None:
     subprocess.run(["git", "checkout", "--", "."], cwd=repo, check=True)
     subprocess.run(["git", "clean", "-fdxq", "--", "data"], cwd=repo, check=True)  # a test's data
@@ -195,7 +201,7 @@ def test_push_and_pull_round_trip_through_an_s3_remote(
     try:
         dvc(clone, "pull")
         for path in output_hashes(reproduced):
-            assert (clone / path).read_bytes() == (reproduced / path).read_bytes(), path
+            assert file_bytes(clone / path) == file_bytes(reproduced / path), path
         assert dvc(clone, "status").stdout == UP_TO_DATE
     finally:
         restore_committed_state(reproduced)

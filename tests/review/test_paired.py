@@ -12,17 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 from dvc.repo import Repo
-from project_fixtures import CONTRACT_PATH, EXPORT, fixture_params
+from project_fixtures import CONTRACT_PATH, EXPORT, fit_and_export, fixture_params, task_fixture
 from workflow_harness import commit_all, git
 
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import ModelParams
-from gitops_ml.contract import target_vector
+from gitops_ml.contract import model_frame, target_vector
+from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.export import export_model
 from gitops_ml.pipeline.train import fit_model
 from gitops_ml.review.paired import base_model_bytes, compare_models, onnx_predictions
 from gitops_ml.scoring import point_metrics, unpaired_difference
+from gitops_ml.tasks import predictions
 
 WEAK_MODEL = ModelParams(type="hist_gradient_boosting", seed=1, hyperparams={"max_iter": 20})
 STRONGEST = "contract"  # the fixture data's strongest feature: without it the model is weaker
@@ -161,3 +163,50 @@ def test_a_base_model_only_on_the_remote_is_fetched_by_dvc(
     data = base_model_bytes(sha, hashlib.md5(weak_onnx).hexdigest(), root)
 
     assert data == weak_onnx
+
+
+# ------------------------------------------------------------------ every task
+
+
+TASK_MODELS = {  # a small model and a weaker one per task fixture (fewer trees)
+    "multiclass": ("random_forest", {"n_estimators": 30}, {"n_estimators": 1, "max_depth": 1}),
+    "regression": ("random_forest", {"n_estimators": 30}, {"n_estimators": 1, "max_depth": 1}),
+}
+
+
+@pytest.mark.parametrize("task", list(TASK_MODELS))
+def test_every_task_is_compared_on_its_own_metrics_from_its_onnx_output(
+    task: str, tmp_path: Path
+) -> None:
+    """The real fixtures (wine, diabetes): the ONNX output read as `tasks.predictions` gives,
+    and the paired comparison of a weaker base over the task's metric set."""
+    fixture = task_fixture(task)
+    frame, contract = fixture.frame, fixture.contract
+    cut = int(len(frame) * 0.7)
+    train, test = frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
+    kind, strong, weak = TASK_MODELS[task]
+    Repo.init(str(tmp_path), no_scm=True).close()
+    fitted, _ = fit_and_export(
+        train, test, contract, ModelParams(type=kind, seed=0, hyperparams=strong),
+        tmp_path / paths.MODEL_ONNX,
+    )  # fmt: skip
+    fit_and_export(
+        train, test, contract, ModelParams(type=kind, seed=0, hyperparams=weak),
+        tmp_path / "weak.onnx",
+    )  # fmt: skip
+    gio.write_parquet(tmp_path / paths.TEST, test)
+    shutil.copyfile(fixture.contract_path, tmp_path / paths.CONTRACT)
+    params = fixture_params()
+    params["evaluate"].pop("costs")  # costs price yes/no decisions only
+
+    onnx = onnx_predictions((tmp_path / paths.MODEL_ONNX).read_bytes(), test, contract)
+    md5 = cache(tmp_path, (tmp_path / "weak.onnx").read_bytes())
+    comparison = compare_models("base-sha", lock(md5), lock("pr"), (None, None), params, tmp_path)
+
+    expected = predictions(fitted, model_frame(test, contract), task)
+    assert onnx.shape == expected.shape
+    assert np.allclose(onnx, expected, atol=1e-4 * max(1.0, float(np.std(expected))))
+    assert comparison.paired, comparison.note
+    assert set(comparison.differences) == set(metric_sets(task, contract.classes).test)
+    headline = comparison.differences[metric_sets(task).headline]
+    assert headline.real and headline.delta > 0  # the PR's model beats the one-stump base

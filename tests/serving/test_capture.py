@@ -112,8 +112,7 @@ def record(log: PredictionLog, first: int, rows: int) -> None:
     log.record(
         f"r{first}",
         {"age": list(range(first, first + rows))},
-        np.zeros(rows, dtype=np.int64),
-        np.full(rows, 0.5),
+        {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)},
         ids=list(range(first, first + rows)),
     )
 
@@ -248,7 +247,13 @@ def records(*ids: int) -> bytes:
     """One request record per id, as a server writes them."""
     return b"".join(
         encode_record(
-            record_head("m", "1"), HOUR_10, "r", [n], {"age": [n]}, [0], np.array([0.5]), None
+            record_head("m", "1"),
+            HOUR_10,
+            "r",
+            [n],
+            {"age": [n]},
+            {"label": [0], "score": np.array([0.5])},
+            None,
         )
         for n in ids
     )
@@ -333,8 +338,7 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     log.record(
         "req-1",
         {"plan": ["basic", ""], "charges": [float("nan"), 12.5]},
-        np.array([1, 0]),
-        np.array([0.75, float("nan")]),
+        {"label": np.array([1, 0]), "score": np.array([0.75, float("nan")])},
         ids=["C1", None],
     )
     log.close()
@@ -420,7 +424,7 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
     specs, ident = feature_specs(contract), id_spec(contract)
     read = v2.parse_infer_request if api == "v2" else parse_records
     parsed = read(json.loads(raw), specs, 1000, ident)
-    labels, scores = np.arange(40) % 2, np.linspace(0, 1, 40)
+    predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
     out = {}
     for ship in ("sidecar", "inline"):
         store, tally = tmp_path / ship, Tally(tmp_path / f"spool-{ship}")
@@ -428,7 +432,7 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
         log.sample_rate = 0.5  # sampled rows travel as indices into the body's rows
         log._random.seed(1)
         log.start()
-        log.record("req-1", parsed.columns, labels, scores, parsed.ids, raw, api)
+        log.record("req-1", parsed.columns, predicted, parsed.ids, raw, api)
         log.close()
         if ship == "sidecar":
             (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
@@ -455,8 +459,9 @@ def test_a_record_the_sidecar_cannot_read_counts_every_row_it_held_as_dropped(
     """Drops are counted in rows, like every other capture counter, not in requests."""
     spool, store = tmp_path / "spool", tmp_path / "store"
     segment = segment_in(spool, ".rec")
+    predicted = {"label": [0] * 5, "score": np.full(5, 0.5)}
     unreadable = encode_body_record(
-        record_head("m", "1"), HOUR_10, "r", "v2", [0] * 5, np.full(5, 0.5), None, b"[not json"
+        record_head("m", "1"), HOUR_10, "r", "v2", predicted, None, b"[not json"
     )
     segment.write_bytes(unreadable + records(1, 2))
     args = Settings(contract=str(CONTRACT_PATH))

@@ -31,8 +31,8 @@ log = PredictionLog(sys.argv[1], 1.0, "m", "1",
 log.start()
 for request in range(20):
     rows = 25
-    log.record(f"r{request}", {"plan": ["premium" * 10] * rows}, np.zeros(rows, dtype=np.int64),
-               np.full(rows, 0.5))
+    log.record(f"r{request}", {"plan": ["premium" * 10] * rows},
+               {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)})
 log.close()
 print(json.dumps(counts))
 """
@@ -62,9 +62,8 @@ class Counts:
 
 
 def _record(log: PredictionLog, rows: int, request_id: str = "r") -> None:
-    log.record(
-        request_id, {"age": list(range(rows))}, np.zeros(rows, dtype=np.int64), np.full(rows, 0.5)
-    )
+    predicted = {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)}
+    log.record(request_id, {"age": list(range(rows))}, predicted)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -52,7 +52,8 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
     )
     columns = {"tenure_months": [1, 2, 3, 4, 5]}
 
-    log.record("r1", columns, np.zeros(5, dtype=np.int64), np.full(5, 0.25))  # writer not started
+    predicted = {"label": np.zeros(5, dtype=np.int64), "score": np.full(5, 0.25)}
+    log.record("r1", columns, predicted)  # writer not started
 
     assert log.pending == 2 and sum(dropped) == 3
 
@@ -64,7 +65,9 @@ def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) 
     rows = 400
     columns = {"total_charges": [None if i % 2 else float("nan") for i in range(rows)]}
 
-    log.record("req-1", columns, np.ones(rows, dtype=np.int64), np.full(rows, 0.75))
+    log.record(
+        "req-1", columns, {"label": np.ones(rows, dtype=np.int64), "score": np.full(rows, 0.75)}
+    )
     log.close()
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -18,9 +18,10 @@ from gitops_ml.v2_request import v2_request
 from serving import validation
 from serving.capture.writer import PredictionLog
 from serving.example_payloads import example_payloads, render, stale_examples
+from serving.outputs import OUTPUTS, Prediction
 from serving.records import parse_records, predict_response
 from serving.v2 import infer_response, parse_infer_request
-from serving.validation import RequestError, feature_specs, id_spec
+from serving.validation import RequestError, feature_specs, id_spec, request_table
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +125,8 @@ def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
     body = [_record(customerID="7590-VHVEG"), _record(customerID=5575)]
 
     parsed = parse_records(body, specs, 10, ident)
-    response = predict_response(
-        "m", "1", np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), parsed, ident
-    )
+    answer = Prediction(labels=np.array([0, 1]), probabilities=np.array([[0.8, 0.2], [0.3, 0.7]]))
+    response = predict_response("m", "1", answer, OUTPUTS["binary"], parsed, ident)
 
     assert "customerID" not in parsed.feeds
     assert response["predictions"] == [
@@ -142,12 +142,14 @@ def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
 
 
 def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
-    specs, ident = feature_specs(fork), id_spec(fork)
+    ident = id_spec(fork)
     assert ident is not None
     inputs = v2_request(pd.DataFrame([_record(customerID="7590-VHVEG")]), fork)["inputs"]
 
-    parsed = parse_infer_request({"inputs": inputs}, specs, 10, ident)
-    response = infer_response("m", "1", np.array([1]), np.array([[0.25, 0.75]]), parsed, ident)
+    table = request_table(fork)
+    answer = Prediction(labels=np.array([1]), probabilities=np.array([[0.25, 0.75]]))
+    parsed = parse_infer_request({"inputs": inputs}, table, 10)
+    response = infer_response("m", "1", answer, OUTPUTS["binary"], parsed, ident)
 
     assert [t["name"] for t in response["outputs"]] == ["label", "probabilities", "customerID"]
     assert response["outputs"][2] == {
@@ -157,10 +159,10 @@ def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
         "data": ["7590-VHVEG"],
     }
     only = parse_infer_request(
-        {"inputs": inputs, "outputs": [{"name": "probabilities"}]}, specs, 10, ident
+        {"inputs": inputs, "outputs": [{"name": "probabilities"}]}, table, 10
     )
-    answer = infer_response("m", "1", np.array([1]), np.array([[0.25, 0.75]]), only, ident)
-    assert [t["name"] for t in answer["outputs"]] == ["probabilities"]
+    response = infer_response("m", "1", answer, OUTPUTS["binary"], only, ident)
+    assert [t["name"] for t in response["outputs"]] == ["probabilities"]
 
 
 def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
@@ -168,8 +170,8 @@ def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
     log = PredictionLog(path, 1.0, "m", "1")
     log.start()
 
-    log.record("r1", {"tenure": [1, 2]}, np.array([0, 1]), np.array([0.2, 0.7]), ["a", "b"])
-    log.record("r2", {"tenure": [3]}, np.array([0]), np.array([0.1]))
+    log.record("r1", {"tenure": [1, 2]}, {"label": [0, 1], "score": [0.2, 0.7]}, ["a", "b"])
+    log.record("r2", {"tenure": [3]}, {"label": [0], "score": [0.1]})
     log.close()
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -77,6 +77,8 @@ from typing import Any
 
 import yaml
 
+from gitops_ml.demo import worktree_files
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
 RECORDER_TOOLS = ("cml", "gh", "docker", "kubectl", "npm")
@@ -147,16 +149,6 @@ def set_params(repo: Path, overrides: Mapping[str, Any]) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def _worktree_files(source: Path) -> list[str]:
-    out = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return sorted({name for name in out.split("\0") if name})
-
-
 def scratch_repo(
     dest: Path,
     *,
@@ -173,7 +165,7 @@ def scratch_repo(
     tests of the project's own data)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in _worktree_files(source):
+    for name in worktree_files(source):
         if name.split("/", 1)[0] in LOCAL_ENVIRONMENTS:
             continue  # a worktree may symlink them; never copy (or write through) those links
         src = source / name

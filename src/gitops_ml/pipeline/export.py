@@ -26,6 +26,7 @@ import onnxruntime as ort
 import pandas as pd
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
 
 from gitops_ml import io as gio
@@ -143,6 +144,13 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
     task's outputs (`tasks.TASKS`: `label` and `probabilities`, or `variable`)."""
     names = contract.onnx_inputs
     spec = EXPORTS[contract.task]
+    kind = {True: "classifier", False: "regressor"}
+    has, needs = is_classifier(model), task_spec(contract.task).classification
+    if has is not needs:
+        raise ExportError(
+            f"the model is a {kind[has]} but the contract's task is {contract.task}, which "
+            f"needs a {kind[needs]}: train it on this contract (`dvc repro train`)"
+        )
     initial_types = [
         (
             names[c.name],

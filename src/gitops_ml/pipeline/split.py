@@ -85,7 +85,8 @@ def _by_time(frame: pd.DataFrame, timestamp: str, id_column: str | None, size: i
     return train_rows, test_rows, info
 
 
-def _classes(y: np.ndarray, size: int) -> np.ndarray:
+def _the_class(y: np.ndarray, size: int) -> np.ndarray:
+    """A classifier's strata are its classes."""
     return y
 
 
@@ -102,8 +103,8 @@ def _target_bins(y: np.ndarray, size: int) -> np.ndarray:
 
 # What a split without a timestamp stratifies on, per task: (target vector, test rows) → strata.
 STRATA: dict[Task, Callable[[np.ndarray, int], np.ndarray]] = {
-    "binary": _classes,
-    "multiclass": _classes,
+    "binary": _the_class,
+    "multiclass": _the_class,
     "regression": _target_bins,
 }
 

@@ -1,4 +1,4 @@
-"""train: fit the estimator named by `model.type` inside a scikit-learn Pipeline.
+"""train: fit the estimator of `model.type` for the contract's task inside a scikit-learn Pipeline.
 
 Feature engineering lives in the Pipeline (ColumnTransformer), so the exported ONNX graph takes
 the raw contract columns and serving needs no preprocessing code. Every transformer used here
@@ -94,7 +94,7 @@ def _passthrough() -> str:
 
 
 def _far_constant() -> SimpleImputer:
-    """Random forests need a value for NaN: one far outside every real value (see above)."""
+    """Random forests need a value for NaN: one far outside every real value (module docstring)."""
     return SimpleImputer(strategy="constant", fill_value=RANDOM_FOREST_MISSING_VALUE)
 
 

@@ -28,14 +28,6 @@ from gitops_ml.scoring import Difference, family_level
 from gitops_ml.tasks import TASKS, Task
 
 REGRESSION_TESTS: tuple[str, ...] = ("paired_bootstrap", "none")
-# The keys `gates:` had before it was per task: a file that still has them is told where they went.
-FLAT_KEYS: tuple[str, ...] = (
-    "min",
-    "max_regression",
-    "max_parity_diff",
-    "max_label_flips",
-    "max_slice_gap",
-)
 
 
 class TaskGates(ParamsModel):
@@ -55,6 +47,12 @@ class ClassifierGates(TaskGates):
     """A classifier's gates also bound the labels ONNX and scikit-learn disagree on."""
 
     max_label_flips: int | None = None
+
+
+# The keys `gates:` had before it was per task: a file that still has them is told where they went.
+FLAT_KEYS: tuple[str, ...] = tuple(
+    field.alias or name for name, field in ClassifierGates.model_fields.items()
+)
 
 
 class GatesSection(ParamsModel):
@@ -142,17 +140,12 @@ def _check_task(task: str, rules: TaskGates) -> None:
         raise ConfigError(f"params.yaml: '{where}.max_parity_diff' must be >= 0")
 
 
-class GateParams(ParamsModel):
+class GateParams(ClassifierGates):
     """The gates of one review: the contract's task's section of `gates:` and the shared keys
     (`GatesSection.for_task`); empty when params.yaml has no gates for the task."""
 
     task: Task
     regression_test: str = "paired_bootstrap"
-    minimum: dict[str, float] = Field(default_factory=dict)
-    max_regression: dict[str, float] = Field(default_factory=dict)
-    max_parity_diff: float | None = None
-    max_label_flips: int | None = None
-    max_slice_gap: dict[str, float] = Field(default_factory=dict)
 
     def interval_level(self) -> float:
         """The level of every PR − base interval: the regression gates are one decision, so

@@ -1,0 +1,183 @@
+"""What a served model answers, per task: the one table of the serving side of the task.
+
+The exported model's outputs are `gitops_ml.tasks`' (`onnx_outputs`): a classifier's `label`
+(int64 index into its classes; binary: 1 is the positive class) and `probabilities` (float
+[n, k], no ZipMap), a regressor's one float [n, 1]. Each row of `OUTPUTS` says how they read as
+V2 output tensors and their metadata, as `/predict` answers, as the prediction log's
+`prediction` (`logged`, docs/interfaces.md: binary `label` and `score`, multiclass `label` as
+spelt and `probabilities` in class order, regression `value`), and as the score histogram's
+number per row (`score`: P(positive), or the probability of the predicted class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from gitops_ml.contract import Contract
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for n rows: `labels` int64 [n] (indices into `classes`) and
+    `probabilities` float32 [n, k] from a classifier, `values` float [n] from a regressor."""
+
+    classes: Sequence[str] = ()
+    labels: Any = None
+    probabilities: Any = None
+    values: Any = None
+
+
+def _classifier(classes: Sequence[str], labels: Any, probabilities: Any) -> Prediction:
+    return Prediction(classes, np.asarray(labels), np.asarray(probabilities))
+
+
+def _regressor(classes: Sequence[str], values: Any) -> Prediction:
+    return Prediction(classes, values=np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def _meta(name: str, datatype: str, shape: list[int], **parameters: Any) -> dict[str, Any]:
+    """A V2 tensor's metadata (an output tensor adds its `data`)."""
+    meta = {"name": name, "datatype": datatype, "shape": shape}
+    return {**meta, "parameters": parameters} if parameters else meta
+
+
+def _tensor(name: str, datatype: str, data: list[Any], shape: list[int], **extra: Any) -> Any:
+    return {**_meta(name, datatype, shape, **extra), "data": data}
+
+
+def _predicted_class_probability(p: Prediction) -> np.ndarray:
+    return np.asarray(p.probabilities[np.arange(len(p.labels)), p.labels])
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One task's answers: `read` (classes, *ONNX outputs) → Prediction; `v2` the output
+    tensors, `v2_metadata` (classes) their metadata (multiclass: the class names in each
+    output's parameters); `record` one `/predict` answer per row and `record_fields`
+    (contract) its documented fields; `parameters` (contract) what the model metadata adds;
+    `logged` the prediction log's keys, one column each; `score` the score histogram's
+    number per row, `score_help` what it is, `score_buckets` its buckets (None: no fixed
+    range, no histogram)."""
+
+    read: Callable[..., Prediction]
+    v2: Callable[[Prediction], list[dict[str, Any]]]
+    v2_metadata: Callable[[Sequence[str]], list[dict[str, Any]]]
+    record: Callable[[Prediction], list[dict[str, Any]]]
+    record_fields: Callable[[Contract], dict[str, Any]]
+    parameters: Callable[[Contract], dict[str, Any]]
+    logged: Callable[[Prediction], dict[str, Any]]
+    score: Callable[[Prediction], np.ndarray]
+    score_help: str
+    score_buckets: tuple[float, ...] | None
+
+    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
+        """The V2 output names, in order."""
+        return tuple(output["name"] for output in self.v2_metadata(classes))
+
+
+PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+OUTPUTS: dict[str, Outputs] = {
+    "binary": Outputs(
+        read=_classifier,
+        v2=lambda p: [
+            _tensor("label", "INT64", p.labels.tolist(), [len(p.labels)]),
+            _tensor("probabilities", "FP32", p.probabilities.ravel().tolist(), [len(p.labels), 2]),
+        ],
+        v2_metadata=lambda _: [
+            _meta("label", "INT64", [-1]),
+            _meta("probabilities", "FP32", [-1, 2]),
+        ],
+        record=lambda p: [
+            {"label": label, "probability": score}
+            for label, score in zip(p.labels.tolist(), p.probabilities[:, 1].tolist(), strict=True)
+        ],
+        record_fields=lambda contract: {
+            "label": (Literal[0, 1], Field(description="1 for the positive class")),
+            "probability": (
+                float,
+                Field(
+                    ge=0,
+                    le=1,
+                    description="probability of the positive class "
+                    f"({contract.target} = {contract.positive_label})",
+                ),
+            ),
+        },
+        parameters=lambda contract: {"positive_label": contract.positive_label},
+        logged=lambda p: {"label": p.labels, "score": p.probabilities[:, 1]},
+        score=lambda p: p.probabilities[:, 1],
+        score_help="Predicted probability of the positive class per row",
+        score_buckets=PROBABILITY_BUCKETS,
+    ),
+    "multiclass": Outputs(
+        read=_classifier,
+        v2=lambda p: [
+            _tensor(
+                "label",
+                "BYTES",
+                [p.classes[i] for i in p.labels.tolist()],
+                [len(p.labels)],
+                classes=list(p.classes),
+            ),
+            _tensor(
+                "probabilities",
+                "FP32",
+                p.probabilities.ravel().tolist(),
+                list(p.probabilities.shape),
+                classes=list(p.classes),
+            ),
+        ],
+        v2_metadata=lambda classes: [
+            _meta("label", "BYTES", [-1], classes=list(classes)),
+            _meta("probabilities", "FP32", [-1, len(classes)], classes=list(classes)),
+        ],
+        record=lambda p: [
+            {"label": p.classes[label], "probabilities": dict(zip(p.classes, row, strict=True))}
+            for label, row in zip(p.labels.tolist(), p.probabilities.tolist(), strict=True)
+        ],
+        record_fields=lambda contract: {
+            "label": (
+                Literal[tuple(contract.classes)],
+                Field(description=f"the predicted {contract.target}"),
+            ),
+            "probabilities": (
+                dict[str, float],
+                Field(
+                    description="the probability of each class",
+                    examples=[dict.fromkeys(contract.classes, round(1 / len(contract.classes), 3))],
+                ),
+            ),
+        },
+        parameters=lambda contract: {"classes": list(contract.classes)},
+        logged=lambda p: {
+            "label": [p.classes[i] for i in p.labels.tolist()],
+            "probabilities": p.probabilities,
+        },
+        score=_predicted_class_probability,
+        score_help="Predicted probability of the predicted class per row",
+        score_buckets=PROBABILITY_BUCKETS,
+    ),
+    "regression": Outputs(
+        read=_regressor,
+        v2=lambda p: [_tensor("predict", "FP64", p.values.tolist(), [len(p.values)])],
+        v2_metadata=lambda _: [_meta("predict", "FP64", [-1])],
+        record=lambda p: [{"prediction": value} for value in p.values.tolist()],
+        record_fields=lambda contract: {
+            "prediction": (float, Field(description=f"the predicted {contract.target}"))
+        },
+        parameters=lambda _: {},
+        logged=lambda p: {"value": p.values},
+        score=lambda p: p.values,
+        score_help="Predicted value per row",
+        score_buckets=None,
+    ),
+}
+
+
+def outputs_of(contract: Contract) -> Outputs:
+    return OUTPUTS[contract.task]

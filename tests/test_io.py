@@ -1,0 +1,111 @@
+"""Every stage writes through one atomic, deterministic writer and reads tables through one
+reader whose errors name the file and the reason."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gitops_ml import io as gio
+from gitops_ml.errors import UserError
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text("before\n")
+
+    with pytest.raises(RuntimeError), gio.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("the stage failed")
+
+    assert target.read_text() == "before\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_outputs_are_readable_by_others_like_any_file_the_user_makes(tmp_path: Path) -> None:
+    gio.write_text(tmp_path / "a" / "card.md", "# card\n")
+    (tmp_path / "plain.md").write_text("# card\n")
+
+    assert (tmp_path / "a" / "card.md").stat().st_mode == (tmp_path / "plain.md").stat().st_mode
+
+
+def test_json_is_sorted_null_for_non_finite_and_plain_numbers(tmp_path: Path) -> None:
+    gio.write_json(tmp_path / "m.json", {"b": np.float64(0.5), "a": [math.nan, np.int64(3)]})
+
+    text = (tmp_path / "m.json").read_text()
+    assert text == '{\n  "a": [\n    null,\n    3\n  ],\n  "b": 0.5\n}\n'
+    assert gio.read_json(tmp_path / "m.json") == json.loads(text)
+
+
+def test_yaml_that_is_missing_or_malformed_is_named(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"^params not found: .*params\.yaml; run it$"):
+        gio.read_yaml(tmp_path / "params.yaml", "params", hint="; run it")
+    (tmp_path / "params.yaml").write_text("a: [1\n")
+    with pytest.raises(UserError, match=r"params\.yaml: not valid YAML"):
+        gio.read_yaml(tmp_path / "params.yaml", "params")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("gone.csv", None, "file not found"),
+        ("empty.csv", "", "file is empty"),
+        ("header.csv", "a,b\n", "file has no data rows"),
+        ("data.xlsx", "a\n1\n", "unsupported file type; use .csv or .parquet"),
+    ],
+)
+def test_an_unreadable_table_is_an_error_naming_the_file(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    if content is not None:
+        (tmp_path / name).write_text(content)
+
+    with pytest.raises(gio.TableReadError, match=rf"{name}: {message}"):
+        gio.read_table(tmp_path / name, raw_text=True)
+
+
+def test_raw_text_keeps_every_cell_as_written(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(" id ,flag,amount\n00123,NA, 4.50\n")
+
+    frame = gio.read_table(tmp_path / "t.csv", raw_text=True)
+
+    assert list(frame.columns) == ["id", "flag", "amount"]
+    assert frame.iloc[0].tolist() == ["00123", "NA", " 4.50"]
+
+
+def test_a_trailing_delimiter_on_every_row_is_no_column(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("a;b\n1;2;\n3;4;\n")
+
+    frame = gio.read_table(tmp_path / "t.csv", raw_text=True, layout=gio.CsvLayout(";"))
+
+    assert list(frame.columns) == ["a", "b"] and frame["b"].tolist() == ["2", "4"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b\n1,2,3,4\n", "the header row has 2 columns but the data rows have 4"),
+        ("a,,c\n1,2,3\n", r"column\(s\) 2 have no name in the header"),
+        ("a,b,a\n1,2,3\n", r"duplicate column names \['a'\]"),
+    ],
+)
+def test_a_header_that_does_not_fit_the_rows_is_named(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    (tmp_path / "t.csv").write_text(content)
+
+    with pytest.raises(gio.TableReadError, match=message):
+        gio.read_table(tmp_path / "t.csv", raw_text=True)
+
+
+def test_a_file_without_a_header_takes_the_contracts_names(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("1,x\n2,y\n")
+    layout = gio.CsvLayout(header=False, names=("n", "s"))
+
+    frame = gio.read_table(tmp_path / "t.csv", raw_text=True, layout=layout)
+
+    assert frame.to_dict("list") == {"n": ["1", "2"], "s": ["x", "y"]}
