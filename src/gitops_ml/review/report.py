@@ -214,6 +214,7 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             raw_params,
             level=inputs.gates.interval_level(),
             training_sd=training_sd(inputs),
+            training_df=training_df(inputs),
         )
     return inputs
 
@@ -289,6 +290,17 @@ def training_sd(inputs: ReviewInputs) -> dict[str, float]:
     return difference_sd(sds(inputs.side(EVALUATE, "old")), sds(inputs.side(EVALUATE, "new")))
 
 
+def training_df(inputs: ReviewInputs) -> float | None:
+    """Degrees of freedom of the training-noise estimate: the fewer refits of the two sides,
+    minus one (a lower bound of Welch-Satterthwaite's, so the interval errs wide)."""
+    refits = [
+        int(r)
+        for r in (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+        if is_number(r) and int(r) > 1
+    ]
+    return float(min(refits) - 1) if refits else None
+
+
 def differences(inputs: ReviewInputs) -> dict[str, Difference]:
     """PR − base with its interval per headline metric: paired when the comparison ran, else
     unpaired from each side's own bootstrap interval (metrics/evaluate.json `ci95`); both with
@@ -299,7 +311,7 @@ def differences(inputs: ReviewInputs) -> dict[str, Difference]:
         names = set(headline(base)) & set(headline(pr))
         return {k: v for k, v in comparison.differences.items() if k in names}
     out: dict[str, Difference] = {}
-    level, sd = inputs.gates.interval_level(), training_sd(inputs)
+    level, sd, df = inputs.gates.interval_level(), training_sd(inputs), training_df(inputs)
     for name, new in headline(pr).items():
         old = headline(base).get(name)
         found = [f.get(f"ci95.{name}.{end}") for f in (base, pr) for end in ("low", "high")]
@@ -307,7 +319,13 @@ def differences(inputs: ReviewInputs) -> dict[str, Difference]:
         if old is not None and len(bounds) == 4:
             lo_a, hi_a, lo_b, hi_b = bounds
             out[name] = unpaired_difference(
-                old, new, (lo_a, hi_a), (lo_b, hi_b), level=level, training_sd=sd.get(name)
+                old,
+                new,
+                (lo_a, hi_a),
+                (lo_b, hi_b),
+                level=level,
+                training_sd=sd.get(name),
+                training_df=df,
             )
     return out
 
