@@ -71,6 +71,17 @@ def test_training_noise_widens_each_side_in_quadrature_and_keeps_the_asymmetry()
     assert with_training(test_only, None) == test_only == with_training(test_only, 0.0)
 
 
+def test_a_spread_from_few_refits_widens_by_student_s_t_not_the_normal_quantile() -> None:
+    test_only = Difference(0.010, 0.004, 0.020, paired=True, level=0.95)
+
+    from_five_refits = with_training(test_only, 0.005, df=4)
+
+    assert from_five_refits.training == pytest.approx(2.776445 * 0.005, rel=1e-6)
+    assert with_training(test_only, 0.005, df=10_000).training == pytest.approx(
+        with_training(test_only, 0.005).training, rel=1e-3
+    )  # many refits: the normal quantile
+
+
 def test_two_trainings_add_variances_and_a_side_without_a_measure_borrows_the_other() -> None:
     both = difference_sd({"roc_auc": 0.003, "pr_auc": 0.01}, {"roc_auc": 0.004})
 

@@ -15,7 +15,7 @@ from gitops_ml.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "source": ("gitops_ml.pipeline.source", "point data.source at a file or URL, tracked by DVC"),
-    "generate": ("gitops_ml.pipeline.generate", "write the seeded demo data (data.rows, seed)"),
+    "generate": ("gitops_ml.pipeline.generate", "write the demo data (data.rows, seed, scenario)"),
     "ingest": ("gitops_ml.pipeline.ingest", "copy the data file data.source names into data/raw"),
     "validate": ("gitops_ml.pipeline.validate", "check raw data against the data contract"),
     "split": ("gitops_ml.pipeline.split", "split validated data into train and test"),

@@ -318,12 +318,24 @@ class Difference:
         return (self.high - self.low) / 2
 
 
-def with_training(difference: Difference, sd: float | None) -> Difference:
+def t_value(level: float, df: float) -> float:
+    """The two-sided Student's t quantile of `level` with `df` degrees of freedom (2.78 for
+    0.95 and 4): the multiplier of a standard deviation estimated from df + 1 values."""
+    from scipy.stats import t  # the pipeline's environment has scipy; serving never scores
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def with_training(difference: Difference, sd: float | None, df: float | None = None) -> Difference:
     """`difference` with the training noise of standard deviation `sd` added to each side of its
-    interval in quadrature (independent sources add variances); unchanged for None or 0."""
+    interval in quadrature (independent sources add variances); unchanged for None or 0.
+
+    `sd` is estimated from a handful of refits, so it is itself noisy: with `df` (the refits
+    behind it, minus one) its multiplier is Student's t rather than the normal quantile, which
+    keeps the level honest when five refits happen to agree more than trainings do."""
     if not sd:
         return difference
-    extra = z_value(difference.level) * sd
+    extra = (z_value(difference.level) if df is None else t_value(difference.level, df)) * sd
     d = difference
     low = d.delta - float(np.hypot(d.delta - d.low, extra))
     high = d.delta + float(np.hypot(d.high - d.delta, extra))
@@ -357,6 +369,7 @@ def paired_differences(
     *,
     level: float = CI_LEVEL,
     training_sd: Mapping[str, float] | None = None,
+    training_df: float | None = None,
     task: str = "binary",
     classes: Sequence[str] = (),
 ) -> dict[str, Difference]:
@@ -387,7 +400,7 @@ def paired_differences(
         low, high = np.nanpercentile(np.concatenate(parts), [tail, 100.0 - tail])
         delta = float(pr_point[name][0] - base_point[name][0])
         test_only = Difference(delta, float(low), float(high), paired=True, level=level)
-        out[name] = with_training(test_only, (training_sd or {}).get(name))
+        out[name] = with_training(test_only, (training_sd or {}).get(name), training_df)
     return out
 
 
@@ -399,6 +412,7 @@ def unpaired_difference(
     *,
     level: float = CI_LEVEL,
     training_sd: float | None = None,
+    training_df: float | None = None,
 ) -> Difference:
     """PR − base from two independent CI_LEVEL intervals: the half-widths add in quadrature,
     scaled to `level` as normal intervals scale, then the training noise is added.
@@ -411,4 +425,4 @@ def unpaired_difference(
     ) * (z_value(level) / z_value(CI_LEVEL))
     delta = new - old
     test_only = Difference(delta, delta - half, delta + half, paired=False, level=level)
-    return with_training(test_only, training_sd)
+    return with_training(test_only, training_sd, training_df)

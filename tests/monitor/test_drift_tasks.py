@@ -18,8 +18,14 @@ from task_support import TaskProject, task_project
 
 from gitops_ml import io as gio
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.profile import ProfileError, load_profile
-from gitops_ml.monitor.readers import CurrentDataError, ModelScorer, parse_labels
+from gitops_ml.monitor.readers import (
+    CurrentDataError,
+    ModelScorer,
+    frame_chunks,
+    parse_labels,
+)
 from gitops_ml.monitor.simulate import prediction_log_lines, resolve_scenarios, simulate_window
 
 __all__ = ["task_project"]
@@ -264,3 +270,26 @@ def test_a_logged_probability_list_of_the_wrong_length_is_an_error_naming_the_cl
         "3 logged prediction.probabilities list(s) do not hold one probability for each of "
         "the 3 classes" in capsys.readouterr().err
     )
+
+
+def test_resampled_training_windows_stay_quiet_and_shifted_ones_are_caught(
+    task_project: TaskProject,
+) -> None:
+    """20 windows resampled from the training rows: no drift verdict; the same windows with one
+    feature moved by one standard deviation: drift in every one. (Predictions need not move:
+    the wine classes are told apart by several features at once.)"""
+    project = task_project
+    contract, profile = project.contract, json.loads(project.profile_path.read_text())
+    scorer = ModelScorer(project.onnx_path, contract)
+    shift = resolve_scenarios([f"shift:{SHIFTED[project.task]}=+1sd"], contract)
+    verdicts: dict[str, list[str]] = {"none": [], "shift": []}
+    for seed in range(20):
+        for name, scenarios in (("none", resolve_scenarios([], contract)), ("shift", shift)):
+            window = simulate_window(
+                profile, contract, 500, scenarios, seed=seed, train=project.train
+            )
+            chunks = frame_chunks(window.frame, contract)
+            result = check_drift(profile, contract, chunks, project.settings, scorer)
+            verdicts[name].append(result.verdict)
+    assert verdicts["none"].count("drift") == 0, verdicts["none"]
+    assert verdicts["shift"] == ["drift"] * 20

@@ -37,6 +37,7 @@ from gitops_ml.pipeline.evaluate import (
     calibration_bins,
     calibration_error,
     cost_per_1000,
+    cross_validate,
     evaluate,
     precision_recall_points,
     predicted_vs_actual,
@@ -548,6 +549,16 @@ def test_more_folds_than_rare_class_rows_is_refused_with_a_hint(
 
     with pytest.raises(EvaluateError, match=r"cv_folds is 3 .* only 2 rows"):
         evaluate(model, tiny, test, contract, SMALL_MODEL, PARAMS)
+
+
+def test_more_folds_than_training_rows_of_a_regression_target_is_refused() -> None:
+    diabetes = task_fixture("regression")
+    train, _ = diabetes.split()
+
+    with pytest.raises(
+        EvaluateError, match=r"cv_folds is 3 but the training window has only 2 rows;"
+    ):
+        cross_validate(train.head(2), diabetes.contract, SMALL_MODEL, folds=3, seed=0)
 
 
 def test_cli_names_the_file_and_columns_missing_from_the_test_split(

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from project_fixtures import fixture_params
+import pytest
+from project_fixtures import fixture_params, task_fixture
 from report_checks import assert_valid_markdown
 from test_report import diff, inputs, row
 
-from gitops_ml.evaluate_metrics import ConfusionMatrix
+from gitops_ml.config import EvaluateParams, ModelParams
+from gitops_ml.evaluate_metrics import ConfusionMatrix, parse_evaluate_metrics
 from gitops_ml.markdown import escape
+from gitops_ml.metric_registry import label, metric_sets
+from gitops_ml.pipeline.evaluate import evaluate
+from gitops_ml.pipeline.train import fit_model
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.report import render
 
@@ -134,6 +139,7 @@ def test_a_regression_report_gates_r2_and_parity_and_no_label_flips() -> None:
         "&#124;", "|"
     )
     assert "label flips" not in gates and "roc_auc" not in md
+    assert f"| parity: {escape('max |Δŷ| / sd(y)')} | 1.20e-07 | 1.20e-07 |" in md
     assert_valid_markdown(md)
 
 
@@ -146,3 +152,50 @@ def test_a_regression_report_charts_actual_by_decile_and_the_residuals() -> None
     assert "| 1 | 70.0 | 66.0 | 70.0 | 69.0 |" in charts  # one format: the largest's 4 digits
     assert "| 10 | 250.0 | 246.0 | 250.0 | 249.0 |" in charts
     assert "| 10 | -2 (-30 … +25.5) | +1 (-30 … +25.5) |" in charts
+
+
+# ------------------------------------------------------------------ what evaluate really writes
+
+
+@pytest.mark.parametrize(
+    ("task", "chart"),
+    [("multiclass", 'title "Recall per class"'), ("regression", 'title "Actual by decile')],
+)
+def test_the_report_reads_what_the_evaluate_stage_writes_for_each_task(
+    task: str, chart: str
+) -> None:
+    """The real fixtures (wine, diabetes) through train and evaluate: a weak base and a better
+    PR model give the task's metric rows, its slice table and its charts."""
+    fixture = task_fixture(task)
+    frame, contract = fixture.frame, fixture.contract
+    cut = int(len(frame) * 0.7)
+    train, test = frame.iloc[:cut].reset_index(drop=True), frame.iloc[cut:].reset_index(drop=True)
+    raw = fixture_params()
+    raw["evaluate"].update(refits=0, cv_folds=2, bootstrap_samples=50)
+    raw["evaluate"].pop("costs")
+    params = EvaluateParams.from_params(raw)
+    sides = []
+    for hyperparams in ({"n_estimators": 1, "max_depth": 1}, {"n_estimators": 20}):
+        model_params = ModelParams(type="random_forest", seed=0, hyperparams=hyperparams)
+        model = fit_model(train, contract, model_params)
+        sides.append(evaluate(model, train, test, contract, model_params, params))
+    base, pr = sides
+    data = inputs(base.metrics, pr.metrics)
+    data.gates = GateParams.from_params(fixture_params(), task)
+    data.base_plots, data.pr_plots = ({f"plots/{k}": v for k, v in s.plots.items()} for s in sides)
+    old, new = (parse_evaluate_metrics(s.metrics) for s in sides)  # as the report reads them
+    data.base_slices, data.pr_slices = old.slices, new.slices
+    data.base_confusion_matrix, data.pr_confusion_matrix = (
+        old.confusion_matrix,
+        new.confusion_matrix,
+    )
+
+    md = render(data).markdown
+
+    headline = metric_sets(task).headline
+    assert row(md, f"{headline} ↑")[5].startswith("🟢 better")
+    assert chart in md.split("### Charts")[1]
+    if contract.slices:  # diabetes: sex; wine has none
+        slices = md.split("### Slices")[1].split("### Charts")[0]
+        assert all(f"{label(m)} (base → PR)" in slices for m in metric_sets(task).slice)
+    assert_valid_markdown(md)

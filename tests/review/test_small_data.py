@@ -182,6 +182,7 @@ class Judge:
             e.cost_pair,
             level=self.gates.interval_level(),
             training_sd=difference_sd(self.base_noise, noise),
+            training_df=e.refits - 1,  # as the report reads it from both sides' refits
             task=self.task,
             classes=self.classes,
         )
@@ -194,20 +195,8 @@ def gated(diffs: dict[str, Difference], gates: GateParams) -> dict[str, Differen
     return {name: diffs[name] for name in gates.max_regression}
 
 
-# Regression's one default gate (r2) sets the 95 % level, where the intervals are calibrated
-# rather than conservative: against this base, whose R² is 1.7 sd of its seeds above their mean,
-# 2 of the 20 randomness PRs are called real (worse; all 20 pass the gates). Binary's three gates
-# give 98.3 %, multiclass's two 97.5 %. docs/review.md says what would close the gap.
-REGRESSION_GAP = pytest.mark.xfail(
-    reason="randomness called real in 2 of 20 regression PRs at the single gate's 95 % level",
-    strict=True,
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "task", [pytest.param(t, marks=[REGRESSION_GAP] if t == "regression" else []) for t in CASES]
-)
+@pytest.mark.parametrize("task", list(CASES))
 def test_randomness_passes_and_a_weaker_model_fails_on_1500_test_rows(task: str) -> None:
     data = CASES[task]()
     with threadpool_limits(limits=1):

@@ -8,6 +8,7 @@ index and probabilities without ZipMap)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from gitops_ml.contract import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
+from serving.capture.__main__ import request_parser
+from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import Model, ModelLoadError, load_model
 from serving.settings import Settings
@@ -273,6 +276,39 @@ def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
     expected = expected if served.task == "regression" else expected[1]
     assert chunk.rows == ROWS and chunk.predictions is not None
     assert np.allclose(chunk.predictions, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_reads(
+    served: Served, tmp_path: Path
+) -> None:
+    """Sidecar mode: the server writes each body as received with its predictions; the
+    sidecar reads the body with the server's parser (the task's outputs included) and ships
+    the lines the log would hold."""
+    contract = served.fixture.contract
+    settings = Settings(
+        contract=str(served.fixture.contract_path),
+        capture_url=str(tmp_path / "store"),
+        capture_dir=tmp_path / "spool",
+        capture_ship="sidecar",
+    )
+    log = PredictionLog(open_capture(settings), 1.0, contract.name, "dev")
+    body = v2_request(served.test.drop(columns=[contract.target]), contract)
+    asks = {
+        **body,
+        "outputs": [{"name": name} for name in served.model.outputs.names(contract.classes)],
+    }
+    call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
+    shipper = Shipper(settings, request_parser(settings))
+    shipper.start()
+    shipper.drain()
+
+    (shipped,) = (tmp_path / "store").rglob("*.jsonl.gz")
+    lines = [json.loads(line) for line in gzip.decompress(shipped.read_bytes()).splitlines()]
+    (chunk,) = iter_chunks([shipped], contract, chunk_rows=1000)
+    expected = served.expected()
+    expected = expected if served.task == "regression" else expected[1]
+    assert [line["id"] for line in lines] == served.test[contract.id_column].tolist()
+    assert chunk.predictions is not None and np.allclose(chunk.predictions, expected, atol=1e-4)
 
 
 OTHER_TASK = {  # the target of each fixture contract, declared as the other task

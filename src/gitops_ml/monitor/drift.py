@@ -134,10 +134,10 @@ class CategoricalAccumulator:
         return sum(self.known.values()) + self.unseen_count
 
 
-Accumulator = NumericAccumulator | CategoricalAccumulator
+ColumnAccumulator = NumericAccumulator | CategoricalAccumulator
 
 
-def accumulator(reference: dict[str, Any]) -> Accumulator:
+def column_accumulator(reference: dict[str, Any]) -> ColumnAccumulator:
     """The accumulator of a profiled column of its kind (numeric or categorical)."""
     if reference["kind"] == "numeric":
         return NumericAccumulator(reference)
@@ -145,7 +145,7 @@ def accumulator(reference: dict[str, Any]) -> Accumulator:
 
 
 def distribution(
-    reference: dict[str, Any], acc: Accumulator, settings: DriftParams
+    reference: dict[str, Any], acc: ColumnAccumulator, settings: DriftParams
 ) -> Distribution:
     """How a column's window compares with its reference, by its kind."""
     if isinstance(acc, NumericAccumulator):
@@ -162,8 +162,8 @@ class WindowAccumulator:
         self.profile = profile
         self.scorer = scorer
         self.rows = 0
-        self.features = {ref["name"]: accumulator(ref) for ref in profile["features"]}
-        self.score = accumulator(profile["score"]) if profile.get("score") else None
+        self.features = {ref["name"]: column_accumulator(ref) for ref in profile["features"]}
+        self.score = column_accumulator(profile["score"]) if profile.get("score") else None
         self.contract = contract
         self.performance = performance_accumulator(contract)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
@@ -356,7 +356,7 @@ def grade(distribution: Distribution, adjusted_p: float, settings: DriftParams) 
 
 def prediction_finding(
     profile: dict[str, Any],
-    acc: Accumulator | None,
+    acc: ColumnAccumulator | None,
     settings: DriftParams,
     reason: str | None = None,
     watched: str = "score",

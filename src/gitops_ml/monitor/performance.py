@@ -31,7 +31,7 @@ from gitops_ml.monitor.findings import LEVELS, Interval, MetricRow, PerformanceF
 SCORE_BINS = 1000  # binary histogram: threshold metrics exact at any 0.001 threshold
 
 
-class Accumulator(Protocol):
+class PerformanceAccumulator(Protocol):
     """Labelled predictions of a window, reduced to what the task's metrics need."""
 
     def update(self, predictions: np.ndarray, labels: np.ndarray) -> None: ...
@@ -123,7 +123,7 @@ class LabelledRows:
 class TaskPerformance:
     """How a task's window performance is kept and judged."""
 
-    accumulator: Callable[[Contract], Accumulator]
+    accumulator: Callable[[Contract], PerformanceAccumulator]
     alert: tuple[str, ...]  # a degraded metric among these puts performance at alert
     relative: tuple[str, ...] = ()  # in the target's units: "large" is relative to training
 
@@ -135,14 +135,14 @@ PERFORMANCE: dict[str, TaskPerformance] = {
 }
 
 
-def performance_accumulator(contract: Contract) -> Accumulator:
+def performance_accumulator(contract: Contract) -> PerformanceAccumulator:
     return PERFORMANCE[contract.task].accumulator(contract)
 
 
 def performance_finding(
     profile: dict[str, Any],
     contract: Contract,
-    acc: Accumulator,
+    acc: PerformanceAccumulator,
     settings: DriftParams,
     reason: str | None = None,
 ) -> PerformanceFinding:

@@ -135,14 +135,17 @@ def bootstrap_intervals(
 
 
 def _check_folds(y: np.ndarray, contract: Contract, folds: int) -> None:
-    """Stratified folds need `folds` training rows of every class."""
+    """Folds need `folds` training rows (stratified folds: of every class)."""
     names = class_names(contract.task, contract.classes)
-    counts = np.bincount(y, minlength=len(names)) if names else np.array([len(y)])
-    rare = [f"{counts[i]:,} rows of {names[i]!r}" for i in np.flatnonzero(counts < folds)]
-    if rare:
+    if names:
+        counts = np.bincount(y, minlength=len(names))
+        short = [f"{counts[i]:,} rows of {names[i]!r}" for i in np.flatnonzero(counts < folds)]
+    else:
+        short = [f"{len(y):,} rows"] if len(y) < folds else []
+    if short:
         raise EvaluateError(
-            f"evaluate.cv_folds is {folds} but the training window has only {', '.join(rare)}; "
-            "lower evaluate.cv_folds, merge or drop the rare class, or add data"
+            f"evaluate.cv_folds is {folds} but the training window has only {', '.join(short)}; "
+            "lower evaluate.cv_folds, merge or drop a rare class, or add data"
         )
 
 

@@ -122,12 +122,13 @@ def compare_models(
     *,
     level: float = CI_LEVEL,
     training_sd: Mapping[str, float] | None = None,
+    training_df: float | None = None,
 ) -> Comparison:
     """Score the PR's test set with both models and bootstrap every difference.
 
     `thresholds` are the decision thresholds each side was evaluated at (None: the PR's
     `evaluate.threshold`); `params` the PR's parsed params.yaml (bootstrap samples, seed, costs);
-    `level` and `training_sd` as in `scoring.paired_differences`.
+    `level`, `training_sd` and `training_df` as in `scoring.paired_differences`.
     Never raises for a missing piece: it returns an unpaired Comparison saying which one.
     """
     root = Path(root)
@@ -168,6 +169,7 @@ def compare_models(
         costs,
         level=level,
         training_sd=training_sd,
+        training_df=training_df,
         task=contract.task,
         classes=contract.classes,
     )

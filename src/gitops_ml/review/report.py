@@ -214,6 +214,7 @@ def collect(base_rev: str, params_path: str | Path = paths.PARAMS) -> ReviewInpu
             raw_params,
             level=inputs.gates.interval_level(),
             training_sd=training_sd(inputs),
+            training_df=training_df(inputs),
         )
     return inputs
 
@@ -289,6 +290,17 @@ def training_sd(inputs: ReviewInputs) -> dict[str, float]:
     return difference_sd(sds(inputs.side(EVALUATE, "old")), sds(inputs.side(EVALUATE, "new")))
 
 
+def training_df(inputs: ReviewInputs) -> float | None:
+    """Degrees of freedom of the training-noise estimate: the fewer refits of the two sides,
+    minus one (a lower bound of Welch-Satterthwaite's, so the interval errs wide)."""
+    refits = [
+        int(r)
+        for r in (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+        if is_number(r) and int(r) > 1
+    ]
+    return float(min(refits) - 1) if refits else None
+
+
 def differences(inputs: ReviewInputs) -> dict[str, Difference]:
     """PR − base with its interval per headline metric: paired when the comparison ran, else
     unpaired from each side's own bootstrap interval (metrics/evaluate.json `ci95`); both with
@@ -299,7 +311,7 @@ def differences(inputs: ReviewInputs) -> dict[str, Difference]:
         names = set(headline(base)) & set(headline(pr))
         return {k: v for k, v in comparison.differences.items() if k in names}
     out: dict[str, Difference] = {}
-    level, sd = inputs.gates.interval_level(), training_sd(inputs)
+    level, sd, df = inputs.gates.interval_level(), training_sd(inputs), training_df(inputs)
     for name, new in headline(pr).items():
         old = headline(base).get(name)
         found = [f.get(f"ci95.{name}.{end}") for f in (base, pr) for end in ("low", "high")]
@@ -307,7 +319,13 @@ def differences(inputs: ReviewInputs) -> dict[str, Difference]:
         if old is not None and len(bounds) == 4:
             lo_a, hi_a, lo_b, hi_b = bounds
             out[name] = unpaired_difference(
-                old, new, (lo_a, hi_a), (lo_b, hi_b), level=level, training_sd=sd.get(name)
+                old,
+                new,
+                (lo_a, hi_a),
+                (lo_b, hi_b),
+                level=level,
+                training_sd=sd.get(name),
+                training_df=df,
             )
     return out
 
@@ -887,7 +905,7 @@ def model_section(inputs: ReviewInputs) -> str | None:
         ("ONNX size", size(old), size(new), "info"),
         ("sha256", sha(old), sha(new), "neutral"),
         ("opset", old.get("onnx.opset"), new.get("onnx.opset"), "neutral"),
-        _parity_row("max abs diff", old, new, "lower"),
+        _parity_row(new.get("parity.measure") or old.get("parity.measure"), old, new),
         (
             "parity: label flips",
             old.get("parity.label_flips"),
@@ -916,11 +934,12 @@ def model_section(inputs: ReviewInputs) -> str | None:
     return _with_legend(text, flagged)
 
 
-def _parity_row(
-    name: str, old: Flat, new: Flat, direction: Direction
-) -> tuple[str, Any, Any, Direction]:
-    key = "parity." + name.replace(" ", "_")
-    return (f"parity: {name}", _text(old.get(key)), _text(new.get(key)), direction)
+def _parity_row(measure: Any, old: Flat, new: Flat) -> tuple[str, Any, Any, Direction]:
+    """The largest ONNX vs scikit-learn difference, named by the task's measure that export
+    records (max |Δp|, or max |Δŷ| / sd(y)); older exports say neither."""
+    shown = escape(measure) if measure else "max abs diff"
+    key = "parity.max_abs_diff"
+    return (f"parity: {shown}", _text(old.get(key)), _text(new.get(key)), "lower")
 
 
 def _parity_direction(key: str) -> Direction:
