@@ -37,8 +37,13 @@ import yaml
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
-from gitops_ml.evaluate_metrics import evaluate_metrics_from_json, read_evaluate_metrics
+from gitops_ml.evaluate_metrics import (
+    EvaluateMetrics,
+    evaluate_metrics_from_json,
+    read_evaluate_metrics,
+)
 from gitops_ml.markdown import num
+from gitops_ml.metric_registry import label, metric_sets
 
 if TYPE_CHECKING:  # the release tools are imported where a step needs them
     from gitops_ml.release.deploy import Deployment
@@ -206,8 +211,11 @@ class Demo:
     def data_rows(self) -> int:
         return int(json.loads((self.work / paths.DATA_METRICS).read_text())["rows"]["total"])
 
-    def metric(self, key: str = "roc_auc") -> float | None:
-        return read_evaluate_metrics(self.work / paths.EVALUATE_METRICS).test.get(key)
+    def headline(self, evaluation: EvaluateMetrics | None = None) -> str:
+        """The task's headline test metric, as people read it ("ROC AUC 0.862", "R² 0.365")."""
+        found = evaluation or read_evaluate_metrics(self.work / paths.EVALUATE_METRICS)
+        name = metric_sets(found.task).headline
+        return f"{label(name)} {num(found.test.get(name), '.3f')}"
 
     # -- the scratch repository ---------------------------------------------------------------
 
@@ -319,7 +327,7 @@ class Demo:
         self.commit("main: pipeline reproduced")
         self.push()
         self.event(
-            f"main reproduced ({self.data_rows():,} rows): ROC AUC {num(self.metric(), '.3f')}; "
+            f"main reproduced ({self.data_rows():,} rows): {self.headline()}; "
             "data and model in the DVC remote",
             self.work / paths.EVALUATE_METRICS,
             "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
@@ -346,8 +354,7 @@ class Demo:
         self.push(branch)
         passed, headline, page = self.review("pr-1")
         self.event(
-            f"pull request `{branch}` sets {key} = {value}: ROC AUC {num(self.metric(), '.3f')}; "
-            f"{headline}",
+            f"pull request `{branch}` sets {key} = {value}: {self.headline()}; {headline}",
             page,
             "pr.yml posts this report as one sticky comment; a failed gate fails the check",
         )
@@ -450,22 +457,22 @@ class Demo:
         self.sh("git", "switch", "--quiet", "--create", "retrain/drift")
         self.sh("gitops-ml", "retrain", "--window", str(window))
         self.sh("dvc", "add", "--quiet", paths.RETRAIN_DATA)
-        self.sh("dvc", "repro", "--force", "ingest")
         self.repro_and_push()
         self.commit("Retrain on the drifted production window")
         self.push("retrain/drift")
         _, headline, page = self.review("retrain")
         self.sh("git", "switch", "--quiet", "main")
+        retrained = self.headline(self._evaluation_at("retrain/drift"))
         self.event(
-            f"retraining branch `retrain/drift`: ROC AUC on its new test set (drifted rows "
-            f"included) {num(self._metric_at('retrain/drift'), '.3f')}; {headline}",
+            f"retraining branch `retrain/drift`: {retrained} on its new test set (drifted rows "
+            f"included); {headline}",
             page,
             "drift.yml (retrain mode) opens this pull request; pr.yml reviews it like any other",
         )
 
-    def _metric_at(self, rev: str, key: str = "roc_auc") -> float | None:
+    def _evaluation_at(self, rev: str) -> EvaluateMetrics:
         source = f"{rev}:{paths.EVALUATE_METRICS}"
-        return evaluate_metrics_from_json(self.sh("git", "show", source), source).test.get(key)
+        return evaluate_metrics_from_json(self.sh("git", "show", source), source)
 
     def broken_bundle(self, deployment: Deployment) -> None:
         from gitops_ml.release.bundle import load_bundle

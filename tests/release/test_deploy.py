@@ -29,6 +29,7 @@ from gitops_ml.contract import load_contract
 from gitops_ml.release.bundle import build_bundle, load_bundle, sha256_file
 from gitops_ml.release.deploy import (
     SMOKE_ROWS,
+    Answer,
     DeployError,
     check_v2_response,
     deploy_local,
@@ -71,25 +72,48 @@ def _response(probabilities: list[list[float]], labels: list[int]) -> dict:
     }
 
 
+EXPECTED = Answer(np.array([[0.8, 0.2], [0.1, 0.9]]), [0, 1])
+
+
 def test_smoke_check_accepts_the_bundles_own_answers() -> None:
-    expected = np.array([0.2, 0.9])
     response = _response([[0.8, 0.2], [0.1, 0.9]], [0, 1])
-    assert check_v2_response(response, expected) == pytest.approx(0.0)
+    assert check_v2_response(response, EXPECTED) == pytest.approx(0.0)
+
+
+def test_smoke_check_reads_each_task_s_answer() -> None:
+    classes = Answer(np.array([[0.7, 0.2, 0.1]]), ["red"])
+    multiclass = {
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [1], "data": ["red"]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [1, 3], "data": [0.7, 0.2, 0.1]},
+        ]
+    }
+    assert check_v2_response(multiclass, classes, "multiclass") == pytest.approx(0.0, abs=1e-7)
+    values = Answer(np.array([[151.0], [75.5]]), None)
+    regression = {
+        "outputs": [{"name": "predict", "datatype": "FP64", "shape": [2], "data": [151.0, 75.5]}]
+    }
+    assert check_v2_response(regression, values, "regression") == 0.0
+    off = {"outputs": [{"name": "predict", "shape": [2], "data": [151.0, 80.0]}]}
+    with pytest.raises(DeployError, match=r"differ from the bundle's model by 0\.0298"):
+        check_v2_response(off, values, "regression")  # 4.5 of 151: relative to the scale
+    with pytest.raises(DeployError, match="expected 'predict'"):
+        check_v2_response(multiclass, values, "regression")
 
 
 @pytest.mark.parametrize(
     ("response", "message"),
     [
-        (_response([[0.3, 0.7], [0.1, 0.9]], [1, 1]), "differ from the bundle's model by 0.5"),
-        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'label' and 'probabilities'"),
+        (_response([[0.3, 0.7], [0.1, 0.9]], [0, 1]), "differ from the bundle's model by 0.5"),
+        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'probabilities' and 'label'"),
         (_response([[0.8, 0.2]], [0]), "'probabilities' has 2 values, expected 2 x 2"),
-        (_response([[0.8, 0.2], [0.1, 0.9]], [0, 7]), "'label' is \\[0, 7\\]"),
+        (_response([[0.8, 0.2], [0.1, 0.9]], [0, 7]), "'label' is \\[0, 7\\], expected \\[0, 1\\]"),
         (_response([[0.8, 0.8], [0.1, 0.9]], [0, 1]), "do not sum to 1"),
     ],
 )
 def test_smoke_check_names_what_is_wrong_with_a_response(response: dict, message: str) -> None:
     with pytest.raises(DeployError, match=message):
-        check_v2_response(response, np.array([0.2, 0.9]))
+        check_v2_response(response, EXPECTED)
 
 
 def test_uncommitted_changes_deploy_as_a_dev_version_and_are_never_tagged(

@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import Bundle, BundleError, build_bundle, load_bundle
+from gitops_ml.tasks import task_spec
 from gitops_ml.v2_request import example_frame, v2_request
 
 DEPLOYMENTS_DIR = Path("deployments")
@@ -67,9 +68,43 @@ def smoke_frame(contract: Contract, rows: int = SMOKE_ROWS) -> pd.DataFrame:
     return example_frame(contract, rows)
 
 
-def expected_probabilities(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
-    """Positive-class probabilities of the bundle's model run in-process: what the server must
-    answer."""
+@dataclass(frozen=True)
+class Answer:
+    """What a server running the bundle's model must answer for the smoke rows: `numbers` of
+    shape (n, width) and, for a classifier, one label per row as V2 spells it."""
+
+    numbers: np.ndarray
+    labels: list[Any] | None
+
+
+@dataclass(frozen=True)
+class SmokeOutputs:
+    """One task's V2 answer as the smoke test reads it (the server's side: serving/outputs.py):
+    the output holding the model's numbers, and how the exported model's outputs read as it."""
+
+    numbers: str  # V2 output name of the probabilities or the predicted values
+    answer: Callable[[Contract, dict[str, np.ndarray]], Answer]
+
+
+def _classifier_answer(contract: Contract, onnx: dict[str, np.ndarray]) -> Answer:
+    labels = np.asarray(onnx["label"]).reshape(-1).tolist()
+    spelt = [contract.classes[i] for i in labels] if contract.classes else labels
+    return Answer(np.asarray(onnx["probabilities"], dtype=np.float64), spelt)
+
+
+def _regressor_answer(_: Contract, onnx: dict[str, np.ndarray]) -> Answer:
+    return Answer(np.asarray(onnx["variable"], dtype=np.float64).reshape(-1, 1), None)
+
+
+SMOKE_OUTPUTS: dict[str, SmokeOutputs] = {
+    "binary": SmokeOutputs("probabilities", _classifier_answer),
+    "multiclass": SmokeOutputs("probabilities", _classifier_answer),
+    "regression": SmokeOutputs("predict", _regressor_answer),
+}
+
+
+def expected_answer(bundle: Bundle, frame: pd.DataFrame) -> Answer:
+    """The bundle's model run in-process on `frame`: what the server must answer."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -77,38 +112,49 @@ def expected_probabilities(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
     session = ort.InferenceSession(
         str(bundle.model_path), options, providers=["CPUExecutionProvider"]
     )
-    feeds = onnx_feeds(model_frame(frame, bundle.contract), bundle.contract)
-    _, probabilities = session.run(["label", "probabilities"], feeds)
-    return np.asarray(probabilities, dtype=np.float64)[:, 1]
+    contract = bundle.contract
+    names = list(task_spec(contract.task).onnx_outputs)
+    results = session.run(names, onnx_feeds(model_frame(frame, contract), contract))
+    return SMOKE_OUTPUTS[contract.task].answer(contract, dict(zip(names, results, strict=True)))
 
 
 def check_v2_response(
-    response: Mapping[str, Any], expected: np.ndarray, tolerance: float = SMOKE_TOLERANCE
+    response: Mapping[str, Any],
+    expected: Answer,
+    task: str = "binary",
+    tolerance: float = SMOKE_TOLERANCE,
 ) -> float:
-    """Return the max probability difference; raise DeployError saying what is wrong."""
+    """Return the max difference from `expected` (relative to the values' scale for a
+    regressor's); raise DeployError saying what is wrong."""
     outputs = {o.get("name"): o for o in response.get("outputs") or [] if isinstance(o, dict)}
-    if "probabilities" not in outputs or "label" not in outputs:
+    wanted = SMOKE_OUTPUTS[task].numbers
+    names = [wanted, "label"] if expected.labels is not None else [wanted]
+    if not all(name in outputs for name in names):
         raise DeployError(
             f"smoke test: response has outputs {sorted(map(str, outputs))}, "
-            "expected 'label' and 'probabilities'"
+            f"expected {' and '.join(repr(n) for n in names)}"
         )
-    rows = len(expected)
-    data = outputs["probabilities"].get("data") or []
+    rows, width = expected.numbers.shape
+    data = outputs[wanted].get("data") or []
     try:
-        probabilities = np.asarray(data, dtype=np.float64).reshape(rows, 2)
+        numbers = np.asarray(data, dtype=np.float64).reshape(rows, width)
     except ValueError:
         raise DeployError(
-            f"smoke test: 'probabilities' has {len(data)} values, expected {rows} x 2"
+            f"smoke test: {wanted!r} has {len(data)} values, expected {rows} x {width}"
         ) from None
-    labels = list(outputs["label"].get("data") or [])
-    if len(labels) != rows or not set(labels) <= {0, 1}:
-        raise DeployError(f"smoke test: 'label' is {labels}, expected {rows} values of 0/1")
-    if not np.all(np.isfinite(probabilities)) or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3:
-        raise DeployError("smoke test: probabilities are not finite or do not sum to 1")
-    diff = float(np.abs(probabilities[:, 1] - expected).max())
+    if not np.all(np.isfinite(numbers)):
+        raise DeployError(f"smoke test: {wanted!r} holds values that are not finite")
+    if expected.labels is not None:
+        labels = list(outputs["label"].get("data") or [])
+        if labels != expected.labels:
+            raise DeployError(f"smoke test: 'label' is {labels}, expected {expected.labels}")
+        if np.abs(numbers.sum(axis=1) - 1).max() > 1e-3:
+            raise DeployError("smoke test: probabilities do not sum to 1")
+    scale = 1.0 if expected.labels is not None else max(1.0, float(np.abs(expected.numbers).max()))
+    diff = float(np.abs(numbers - expected.numbers).max()) / scale
     if not diff <= tolerance:
         raise DeployError(
-            f"smoke test: served probabilities differ from the bundle's model by "
+            f"smoke test: served {wanted!r} differ from the bundle's model by "
             f"{diff:.3g} (tolerance {tolerance:g}); the server is not running this model"
         )
     return diff
@@ -156,7 +202,7 @@ def smoke_test(url: str, bundle: Bundle, timeout: float = 10.0) -> SmokeResult:
     served = body.get("model_version")
     if served is not None and str(served) != bundle.version:
         raise DeployError(f"smoke test: server runs version {served}, expected {bundle.version}")
-    diff = check_v2_response(body, expected_probabilities(bundle, frame))
+    diff = check_v2_response(body, expected_answer(bundle, frame), bundle.contract.task)
     return SmokeResult(url, bundle.model_name, bundle.version, len(frame), diff)
 
 
