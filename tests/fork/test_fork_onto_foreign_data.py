@@ -62,6 +62,9 @@ LEAN = {
 }
 # The least a useful model reaches on each shape's test set, by its task's headline metric.
 USEFUL = {"binary": 0.75, "multiclass": 0.85, "regression": 0.3}
+# `make demo` (about a minute each) plays the whole loop once per task; every shape runs the
+# rest of this module, whose reading of the file is what differs between the binary shapes.
+DEMO_SHAPES = {"census", "wine", "diabetes"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ def test_a_scratch_copy_made_from_the_fork_is_the_template_project(
 
 
 def test_make_demo_plays_the_loop_on_the_forks_data(fork: Fork) -> None:
+    if fork.shape not in DEMO_SHAPES:
+        pytest.skip(f"make demo runs once per task, on {sorted(DEMO_SHAPES)}")
     output = sh(fork.repo, "make", "demo", timeout=900)
     assert f"main reproduced ({fork.rows:,} rows)" in output
     assert re.search(r"All \d+ gates passed", output), output  # each task has its own gates
