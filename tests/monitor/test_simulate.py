@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ExportedModel
@@ -341,3 +342,29 @@ def test_retrain_command_combines_a_forks_raw_data_with_a_simulated_window(
     args[4] = str(unlabelled)
     assert main([*args, "--contract", str(fork.contract_path), "--params", str(params)]) == 2
     assert "error: the production window has no 'Churn' labels" in capsys.readouterr().err
+
+
+def test_simulated_regression_outcomes_stay_within_the_targets_range() -> None:
+    """A retraining window built from them must pass validation, as real outcomes do."""
+    from gitops_ml.contract import parse_contract
+    from gitops_ml.monitor.simulate import LabelDraw, draw_labels
+
+    contract = parse_contract(
+        {
+            "columns": [
+                {"name": "x", "type": "float"},
+                {
+                    "name": "y",
+                    "type": "float",
+                    "role": "target",
+                    "task": "regression",
+                    "checks": {"min": 20, "max": 400},
+                },
+            ]
+        }
+    )
+    profile = {"metrics": {"test": {"rmse": 60.0}}, "target": {"std": 70.0}}
+    draw = LabelDraw(5000, np.random.default_rng(0), np.full(5000, 30.0), profile, -0.5, contract)
+    outcomes = draw_labels(draw)
+    assert outcomes.min() == 20 and outcomes.max() <= 400
+    assert outcomes.between(20, 400).all()

@@ -349,7 +349,12 @@ def _value_labels(draw: LabelDraw) -> pd.Series:
         rmse = float(((draw.profile.get("metrics") or {}).get("test") or {}).get("rmse", 0.0))
         values = np.asarray(draw.predictions) + draw.rng.normal(0.0, rmse, draw.rows)
     spread = float((draw.profile.get("target") or {}).get("std", 0.0))
-    return _typed(pd.Series(values + draw.shift * spread), column)
+    # Within the contract's range, as shifted features are: real outcomes pass validation, so
+    # a retraining window built from these must too.
+    moved = pd.Series(values + draw.shift * spread).clip(
+        lower=column.checks.min, upper=column.checks.max
+    )
+    return _typed(moved, column)
 
 
 # How outcomes are drawn, per task (see the module docstring).
