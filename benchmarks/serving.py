@@ -57,6 +57,7 @@ from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
 from gitops_ml.io import read_table
 from gitops_ml.release.deploy import free_port
 from gitops_ml.synthetic import generate_churn
+from gitops_ml.tasks import predictions
 from gitops_ml.v2_request import v2_request
 from serving.model import default_model_name, session_options
 
@@ -72,19 +73,29 @@ wrk.method = "POST"; wrk.body = body; wrk.headers["Content-Type"] = "application
 # ------------------------------------------------------------------------------- the model
 
 
+def contract_path(model_dir: Path | None) -> Path:
+    """The model directory's own contract when it has one, else the project's."""
+    own = None if model_dir is None else model_dir / "schema.yaml"
+    return own if own is not None and own.is_file() else REPO / paths.CONTRACT
+
+
 def model_and_rows(
     work: Path, rows: int, model_dir: Path | None
 ) -> tuple[Path, Any, pd.DataFrame, Contract]:
-    """The pipeline's ONNX and sklearn models when present, else a freshly trained pair."""
-    contract = load_contract(REPO / paths.CONTRACT)
+    """The pipeline's ONNX and sklearn models when present, else a freshly trained pair. A
+    `model_dir` may hold its own `schema.yaml` (another task's model: a fork's files); its
+    test rows are repeated up to the 1,000 the runtime comparison takes."""
+    contract = load_contract(contract_path(model_dir))
     onnx_path, joblib_path = REPO / paths.MODEL_ONNX, REPO / paths.MODEL_JOBLIB
     test_path = REPO / paths.TEST
     if model_dir is not None:
         onnx_path, joblib_path = model_dir / "model.onnx", model_dir / "model.joblib"
         test_path = model_dir / "test.parquet"
     if onnx_path.exists() and joblib_path.exists() and test_path.exists():
-        print(f"model: {onnx_path} with {joblib_path.name} and {test_path.name}")
-        return onnx_path, joblib.load(joblib_path), read_table(test_path), contract
+        print(f"model: {onnx_path} ({contract.task}) with {joblib_path.name} and {test_path.name}")
+        test = read_table(test_path)
+        test = pd.concat([test] * -(-1000 // len(test)), ignore_index=True)
+        return onnx_path, joblib.load(joblib_path), test, contract
     from gitops_ml.pipeline.export import export_onnx
     from gitops_ml.pipeline.train import fit_model
 
@@ -123,7 +134,7 @@ def compare_runtimes(onnx_path: Path, model: Any, test: pd.DataFrame, contract: 
         frame = model_frame(test.iloc[:rows], contract)
         feeds = onnx_feeds(frame, contract)
         ort_s = per_call_seconds(functools.partial(session.run, None, feeds))
-        sk_s = per_call_seconds(functools.partial(model.predict_proba, frame))
+        sk_s = per_call_seconds(functools.partial(predictions, model, frame, contract.task))
         out[f"{rows}"] = {"onnxruntime_ms": ort_s * 1e3, "sklearn_ms": sk_s * 1e3}
     return out
 
@@ -332,6 +343,7 @@ def http_benchmarks(
     rounds: int,
     work: Path,
     peers: Path | None,
+    contract_file: Path,
 ) -> dict[str, Any]:
     """Median per target of alternating wrk runs: the bare endpoint, then each server's 1-row
     infer at 16 connections, then each server's 100-row infer at 8 connections, per round."""
@@ -341,7 +353,7 @@ def http_benchmarks(
     name = default_model_name(REPO)
     serve_port, bare_port = free_port(), free_port()
     serve_cmd = [sys.executable, "-m", "serving", "--model", str(onnx_path)]
-    serve_cmd += ["--contract", str(REPO / paths.CONTRACT), "--model-name", name]
+    serve_cmd += ["--contract", str(contract_file), "--model-name", name]
     serve_cmd += ["--port", str(serve_port), "--log-level", "warning"]
     bare_cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(bare_port)]
     servers = {"this": (serve_cmd, serve_port), "bare": (bare_cmd, bare_port)}
@@ -640,7 +652,14 @@ def main() -> int:
             return 0
         runtimes = compare_runtimes(onnx_path, model, test, contract)
         http = http_benchmarks(
-            onnx_path, test, contract, args.duration, args.rounds, work, args.peers
+            onnx_path,
+            test,
+            contract,
+            args.duration,
+            args.rounds,
+            work,
+            args.peers,
+            contract_path(args.model_dir),
         )
     generator = "wrk -t1" if shutil.which("wrk") else f"{LOADGEN.name} (asyncio, separate process)"
     report(runtimes, http, generator, args.duration, args.rounds)
