@@ -290,15 +290,18 @@ def training_sd(inputs: ReviewInputs) -> dict[str, float]:
     return difference_sd(sds(inputs.side(EVALUATE, "old")), sds(inputs.side(EVALUATE, "new")))
 
 
+def side_refits(inputs: ReviewInputs) -> tuple[Any, Any]:
+    """The refits each side's training noise rests on (base, PR): absent on a side that
+    measured none."""
+    base, pr = (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+    return base, pr
+
+
 def training_df(inputs: ReviewInputs) -> float | None:
     """Degrees of freedom of the training-noise estimate: the fewer refits of the two sides,
     minus one (a lower bound of Welch-Satterthwaite's, so the interval errs wide)."""
-    refits = [
-        int(r)
-        for r in (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
-        if is_number(r) and int(r) > 1
-    ]
-    return float(min(refits) - 1) if refits else None
+    counts = [int(r) for r in side_refits(inputs) if is_number(r) and int(r) > 1]
+    return float(min(counts) - 1) if counts else None
 
 
 def differences(inputs: ReviewInputs) -> dict[str, Difference]:
@@ -340,7 +343,7 @@ def _noise_note(inputs: ReviewInputs) -> str:
         if gated > 1
         else f"{level} intervals"
     )
-    base, pr = (inputs.side(EVALUATE, side).get(f"{NOISE}.refits") for side in ("old", "new"))
+    base, pr = side_refits(inputs)
     if not training_sd(inputs) or not (is_number(base) or is_number(pr)):
         return f"{family}; no training noise measured (`evaluate.refits: 0`): test-set noise only"
     if is_number(base) and is_number(pr):
