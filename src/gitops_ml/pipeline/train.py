@@ -268,13 +268,22 @@ def _check_target(target: np.ndarray, contract: Contract) -> None:
 
 def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams) -> Pipeline:
     """Fit on the model's view of `frame` (see contract.model_frame)."""
+    return fit_features(
+        model_frame(frame, contract), target_vector(frame, contract), contract, model_params
+    )
+
+
+def fit_features(
+    features: pd.DataFrame, target: np.ndarray, contract: Contract, model_params: ModelParams
+) -> Pipeline:
+    """Fit on features already in the model's view (contract.model_frame) and their target
+    (contract.target_vector): the evaluate stage's refits take rows of one shared view."""
     model = build_model(model_params, contract)
-    target = target_vector(frame, contract)
     _check_target(target, contract)
     # One thread: OpenMP in HistGradientBoosting oversubscribes shared CI runners (a 1 s fit
     # took 49 s on a loaded 2-core machine); results are identical either way.
     with threadpool_limits(1):
-        model.fit(model_frame(frame, contract), target)
+        model.fit(features, target)
     model_spec(model_params.type, contract.task).snap(model[-1])
     return model
 
