@@ -813,7 +813,8 @@ def run(args: argparse.Namespace) -> int:
     evaluate_params = EvaluateParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
-    train = gio.read_table(args.train)
+    # The training rows serve the fits only: their model view and target, nothing else.
+    train = gio.read_table(args.train, columns=[*contract.feature_names, contract.target])
     test = gio.read_table(args.test)
     _check_columns(train, contract, args.train)
     _check_columns(test, contract, args.test)
