@@ -47,7 +47,7 @@ from gitops_ml.config import AUTO_JOBS, Costs, EvaluateParams, Jobs, ModelParams
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import MetricSet, class_names, metric, metric_sets
-from gitops_ml.pipeline.train import build_model, fit_features, load_model
+from gitops_ml.pipeline.train import build_model, fit_features, load_model, training_columns
 from gitops_ml.scoring import BOOTSTRAP_CHUNK_CELLS, percentile_intervals, point_metrics, score
 from gitops_ml.tasks import Task, predictions
 
@@ -813,8 +813,8 @@ def run(args: argparse.Namespace) -> int:
     evaluate_params = EvaluateParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
-    # The training rows serve the fits only: their model view and target, nothing else.
-    train = gio.read_table(args.train, columns=[*contract.feature_names, contract.target])
+    # The training rows serve the fits alone: their features and target, nothing else.
+    train = gio.read_table(args.train, columns=training_columns(contract))
     test = gio.read_table(args.test)
     _check_columns(train, contract, args.train)
     _check_columns(test, contract, args.test)

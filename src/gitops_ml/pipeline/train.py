@@ -266,6 +266,12 @@ def _check_target(target: np.ndarray, contract: Contract) -> None:
         )
 
 
+def training_columns(contract: Contract) -> list[str]:
+    """The columns a fit reads (its features and target): the others of the training table
+    need not be read at all."""
+    return [*contract.feature_names, contract.target]
+
+
 def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams) -> Pipeline:
     """Fit on the model's view of `frame` (see contract.model_frame)."""
     return fit_features(
@@ -318,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model_params = ModelParams.from_params(load_params(args.params))
     contract = load_contract(args.contract)
-    frame = gio.read_table(args.train)
+    # Every training row at once (the estimator fits on all of them), but no other column.
+    frame = gio.read_table(args.train, columns=training_columns(contract))
     print(f"train: fitting {model_params.type} on {len(frame):,} rows", flush=True)
     model = fit_model(frame, contract, model_params)
     save_model(model, args.output)
