@@ -54,12 +54,16 @@ def environment(repo: Path) -> dict[str, str]:
 
 
 def set_params(repo: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """Write `changes` ({"data.rows": …}) into the clone's params.yaml; returns the params."""
+    """Write `changes` ({"data.rows": …}, any depth) into the clone's params.yaml; returns
+    the params."""
     params_path = repo / paths.PARAMS
     params: dict[str, Any] = yaml.safe_load(params_path.read_text())
     for dotted, value in changes.items():
-        section, key = dotted.split(".", 1)
-        params[section][key] = value
+        *parents, key = dotted.split(".")
+        place = params
+        for name in parents:
+            place = place[name]
+        place[key] = value
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     return params
 
