@@ -8,7 +8,6 @@ test_capture_s3.py."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 from project_fixtures import CONTRACT_PATH
-from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
+from serving_support import REPO_ROOT, run_server_expecting_failure, server_env, shipped
 
 from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
@@ -115,15 +114,6 @@ def record(log: PredictionLog, first: int, rows: int) -> None:
         {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)},
         ids=list(range(first, first + rows)),
     )
-
-
-def shipped(store: Path) -> dict[str, list[dict[str, Any]]]:
-    return {
-        path.relative_to(store).as_posix(): [
-            json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()
-        ]
-        for path in sorted(store.rglob("*.jsonl.gz"))
-    }
 
 
 def shipped_ids(store: Path) -> list[int]:
@@ -310,10 +300,6 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
     ("args", "message"),
     [
         (["--capture-url", "s3://captures/p"], "--capture-url needs --capture-dir"),
-        (
-            ["--capture-url", "s3://captures/p", "--capture-dir", "s", "--prediction-log", "p"],
-            "--prediction-log and --capture-url both set",
-        ),
         (
             ["--capture-url", "s3://c/p", "--capture-dir", "s", "--capture-max-bytes", "0"],
             "SERVING_CAPTURE_MAX_BYTES (--capture-max-bytes): Input should be greater than",

@@ -3,7 +3,6 @@ validation answers any JSON value with either feeds or a RequestError."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -13,10 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from serving_support import capture_log, captured_lines
 
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import Contract
-from serving.capture.writer import PredictionLog
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.records import parse_records
@@ -45,11 +44,9 @@ def _record(contract: Contract) -> dict[str, Any]:
     return record
 
 
-def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: Path) -> None:
+def test_capture_drops_and_counts_rows_when_the_queue_is_full(tmp_path: Path) -> None:
     dropped: list[int] = []
-    log = PredictionLog(
-        tmp_path / "p.jsonl", 1.0, "churn-model", "1.0.0", max_queue=2, on_dropped=dropped.append
-    )
+    log = capture_log(tmp_path, max_queue=2, on_dropped=dropped.append)
     columns = {"tenure_months": [1, 2, 3, 4, 5]}
 
     predicted = {"label": np.zeros(5, dtype=np.int64), "score": np.full(5, 0.25)}
@@ -58,9 +55,8 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
     assert log.pending == 2 and sum(dropped) == 3
 
 
-def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    log = PredictionLog(path, 0.5, "churn-model", "1.0.0", seed=3)
+def test_capture_ships_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
+    log = capture_log(tmp_path, 0.5, "churn-model", "1.0.0", seed=3)
     log.start()
     rows = 400
     columns = {"total_charges": [None if i % 2 else float("nan") for i in range(rows)]}
@@ -70,7 +66,7 @@ def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) 
     )
     log.close()
 
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = captured_lines(tmp_path / "store")
     assert 150 < len(lines) < 250, "about half the rows are sampled"
     assert lines[0]["features"] == {"total_charges": None}
     assert lines[0]["prediction"] == {"label": 1, "score": 0.75}

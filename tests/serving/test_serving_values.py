@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import fork_contract
+from serving_support import capture_log, captured_lines, fork_contract
 
 from gitops_ml.contract import Contract
 from gitops_ml.v2_request import v2_request
 from serving import validation
-from serving.capture.writer import PredictionLog
 from serving.example_payloads import example_payloads, render, stale_examples
 from serving.outputs import OUTPUTS, Prediction
 from serving.records import parse_records, predict_response
@@ -165,16 +164,15 @@ def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
     assert [t["name"] for t in response["outputs"]] == ["probabilities"]
 
 
-def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    log = PredictionLog(path, 1.0, "m", "1")
+def test_capture_ships_the_id_of_each_row(tmp_path: Path) -> None:
+    log = capture_log(tmp_path)
     log.start()
 
     log.record("r1", {"tenure": [1, 2]}, {"label": [0, 1], "score": [0.2, 0.7]}, ["a", "b"])
     log.record("r2", {"tenure": [3]}, {"label": [0], "score": [0.1]})
     log.close()
 
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = captured_lines(tmp_path / "store")
     assert [line.get("id") for line in lines] == ["a", "b", None]
     assert "id" not in lines[2]
 
