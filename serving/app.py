@@ -413,8 +413,9 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    answers = ", ".join(f"`{name}`" for name in outputs.names(contract.classes))
-    predicts = task_spec(contract.task).predicts
+    task = task_spec(contract.task)
+    answers = ", ".join(f"`{name}`" for name in task.v2_outputs)
+    predicts = task.predicts
     infer_body = schemas.body(
         infer_request,
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "

@@ -105,7 +105,7 @@ def test_smoke_check_reads_each_task_s_answer() -> None:
     ("response", "message"),
     [
         (_response([[0.3, 0.7], [0.1, 0.9]], [0, 1]), "differ from the bundle's model by 0.5"),
-        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'probabilities' and 'label'"),
+        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'label' and 'probabilities'"),
         (_response([[0.8, 0.2]], [0]), "'probabilities' has 2 values, expected 2 x 2"),
         (_response([[0.8, 0.2], [0.1, 0.9]], [0, 7]), "'label' is \\[0, 7\\], expected \\[0, 1\\]"),
         (_response([[0.8, 0.8], [0.1, 0.9]], [0, 1]), "do not sum to 1"),
