@@ -38,7 +38,7 @@ from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.records import parse_records
 from serving.settings import Settings, load_settings
-from serving.validation import feature_specs, id_spec
+from serving.validation import request_table
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
 INFER_PATH = "/v2/models/churn-model/infer"
@@ -407,9 +407,8 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
     frame = generate_churn(40, 3, "none").drop(columns=[contract.target])
     document = v2_request(frame, contract) if api == "v2" else request_records(frame, contract)
     raw = json.dumps(document, indent=2).encode()
-    specs, ident = feature_specs(contract), id_spec(contract)
     read = v2.parse_infer_request if api == "v2" else parse_records
-    parsed = read(json.loads(raw), specs, 1000, ident)
+    parsed = read(json.loads(raw), request_table(contract), 1000)
     predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
     out = {}
     for ship in ("sidecar", "inline"):
