@@ -44,6 +44,7 @@ from gitops_ml.evaluate_metrics import (
 )
 from gitops_ml.markdown import num
 from gitops_ml.metric_registry import label, metric_sets
+from gitops_ml.stage_metrics import read_data_metrics
 
 if TYPE_CHECKING:  # the release tools are imported where a step needs them
     from gitops_ml.release.deploy import Deployment
@@ -209,7 +210,7 @@ class Demo:
         print(f"[{event.seconds:5.0f} s] {what}", flush=True)
 
     def data_rows(self) -> int:
-        return int(json.loads((self.work / paths.DATA_METRICS).read_text())["rows"]["total"])
+        return read_data_metrics(self.work / paths.DATA_METRICS).rows.total
 
     def headline(self, evaluation: EvaluateMetrics | None = None) -> str:
         """The task's headline test metric, as people read it ("ROC AUC 0.862", "R² 0.365")."""
