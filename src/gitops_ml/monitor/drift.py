@@ -100,6 +100,12 @@ class NumericAccumulator:
         self.excess += float(np.sum(low - finite[finite < low]))
         self.excess += float(np.sum(finite[finite > high] - high))
 
+    def merge(self, other: NumericAccumulator) -> None:
+        self.cells += other.cells
+        self.sums += other.sums
+        self.missing += other.missing
+        self.excess += other.excess
+
     @property
     def count(self) -> int:
         return int(self.cells.sum())
@@ -117,6 +123,17 @@ class CategoricalAccumulator:
     def update(self, values: Any) -> None:
         counts, missing = count_categories(values)
         self.missing += missing
+        self._add(counts)
+
+    def merge(self, other: CategoricalAccumulator) -> None:
+        """Exact, unseen names included, while each part met fewer than MAX_UNSEEN_NAMES of
+        them (beyond, a name another part pooled stays pooled; the unseen count stays exact)."""
+        self.missing += other.missing
+        self._add(other.known)
+        self._add(other.unseen)
+        self.unseen_pooled += other.unseen_pooled
+
+    def _add(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():
             if name in self.known:
                 self.known[name] += n
@@ -165,7 +182,7 @@ class WindowAccumulator:
         self.features = {ref["name"]: column_accumulator(ref) for ref in profile["features"]}
         self.score = column_accumulator(profile["score"]) if profile.get("score") else None
         self.contract = contract
-        self.performance = performance_accumulator(contract)
+        self.performance = performance_accumulator(contract, profile)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.probability_sums = np.zeros(len(contract.classes))  # multiclass, per class
         self.probability_rows = 0
@@ -199,6 +216,25 @@ class WindowAccumulator:
             self.probability_rows += int(complete.sum())
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
+
+    def merge(self, other: WindowAccumulator) -> None:
+        """Add the accumulator of the window's next part: the result is what one accumulator
+        updated with this part's chunks and then the other's holds (floating-point sums up to
+        rounding)."""
+        self.rows += other.rows
+        self.skipped_lines += other.skipped_lines
+        room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
+        self.skipped_examples += other.skipped_examples[: max(room, 0)]
+        for name, acc in self.features.items():
+            acc.merge(other.features[name])  # type: ignore[arg-type]
+        if self.score is not None and other.score is not None:
+            self.score.merge(other.score)  # type: ignore[arg-type]
+        self.performance.merge(other.performance)
+        self.scored_rows += other.scored_rows
+        self.probability_sums += other.probability_sums
+        self.probability_rows += other.probability_rows
+        self.label_columns += other.label_columns
+        self.labelled_rows += other.labelled_rows
 
     def probability_means(self) -> dict[str, ProbabilityMean] | None:
         """Each class's mean probability, reference and current (multiclass, when scored)."""
