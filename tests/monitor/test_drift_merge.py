@@ -5,14 +5,13 @@ with and without outcomes)."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import ExportedModel
-from monitor_support import write_fixture_profile
+from monitor_support import same_report, write_fixture_profile
 from project_fixtures import drift_settings
 from task_support import TaskProject, task_project
 
@@ -48,19 +47,6 @@ def same(a: Any, b: Any, where: str = "") -> None:
         assert a == b, where
 
 
-def close(a: Any, b: Any) -> None:
-    """Two drift.json documents: the same text, numbers equal to 12 significant digits."""
-
-    def rounded(value: Any) -> Any:
-        if isinstance(value, float) and math.isfinite(value) and value:
-            return float(f"{value:.12g}")
-        return value
-
-    assert json.loads(json.dumps(a), parse_float=lambda t: rounded(float(t))) == json.loads(
-        json.dumps(b), parse_float=lambda t: rounded(float(t))
-    )
-
-
 def check_map_and_merge(
     profile: dict[str, Any],
     contract: Contract,
@@ -80,7 +66,7 @@ def check_map_and_merge(
         merged.merge(one)
     same(merged, whole)
     expected = evaluate_window(whole, settings)
-    close(evaluate_window(merged, settings).to_json(), expected.to_json())
+    same_report(evaluate_window(merged, settings).to_json(), expected.to_json())
     labelled = contract.target in frame.columns
     assert (expected.performance.level != "not_computed") == labelled
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 
 from gitops_ml import io as gio
 from gitops_ml import paths
@@ -61,6 +62,7 @@ from gitops_ml.monitor.readers import (
     ModelScorer,
     expand_sources,
     iter_chunks,
+    no_rows,
     window_table,
 )
 from gitops_ml.monitor.watched import watch, watched_column
@@ -75,6 +77,7 @@ from gitops_ml.monitor.windows import (
 )
 
 MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
+PARTS_PER_WORKER = 4  # a window is cut into this many parts per worker: a slow one waits less
 EXIT_DRIFT = 1
 EXIT_NOT_ENOUGH_DATA = 3
 
@@ -526,11 +529,78 @@ def check_drift(
     settings: DriftParams,
     scorer: ModelScorer | None = None,
 ) -> DriftResult:
-    """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`."""
+    """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`
+    in one pass (the CLI maps parts of the window and merges them, see accumulate_window)."""
+    return evaluate_window(accumulate(profile, contract, chunks, scorer), settings)
+
+
+def accumulate(
+    profile: dict[str, Any],
+    contract: Contract,
+    chunks: Iterable[Chunk],
+    scorer: ModelScorer | None = None,
+) -> WindowAccumulator:
+    """`chunks` through one window accumulator."""
     window = WindowAccumulator(profile, contract, scorer)
     for chunk in chunks:
         window.update(chunk)
-    return evaluate_window(window, settings)
+    return window
+
+
+def accumulate_part(
+    profile: dict[str, Any],
+    contract: Contract,
+    sources: list[Path],
+    chunk_rows: int,
+    model: str | None = None,
+    outcomes: Outcomes | None = None,
+) -> WindowAccumulator:
+    """The map: one part of a window (some of its files, in order) through one accumulator,
+    in whichever process joblib runs it. It returns counts, never rows; without a model or
+    outcomes Parquet is read one column at a time."""
+    scorer = None if model is None else ModelScorer(model, contract)
+    together = scorer is not None or outcomes is not None
+    chunks = iter_chunks(sources, contract, chunk_rows, together, outcomes, require_rows=False)
+    window = accumulate(profile, contract, chunks, scorer)
+    window.scorer = None  # an onnxruntime session stays in the process that made it
+    return window
+
+
+def accumulate_window(
+    profile: dict[str, Any],
+    contract: Contract,
+    sources: list[Path],
+    settings: DriftParams,
+    workers: int,
+    model: str | None = None,
+    outcomes: Outcomes | None = None,
+) -> WindowAccumulator:
+    """Map and merge: the window's files cut into parts of about equal size, each part
+    accumulated by `workers` processes at once (joblib; -1 = one per core), the parts merged
+    in file order. The result is the single pass's (WindowAccumulator.merge); an error in any
+    part (a corrupt file) is raised here as the error the reader raised."""
+    if outcomes is not None:
+        workers = 1  # the join's counters live in this process until the join leaves memory
+    parts = file_parts(sources, PARTS_PER_WORKER * effective_n_jobs(workers))
+    task = delayed(accumulate_part)
+    done = Parallel(n_jobs=min(len(parts), effective_n_jobs(workers)), prefer="processes")(
+        task(profile, contract, part, settings.chunk_rows, model, outcomes) for part in parts
+    )
+    window = WindowAccumulator(profile, contract)
+    for part in done:
+        window.merge(part)
+    if not window.rows:
+        raise no_rows(sources, window.skipped_lines)
+    return window
+
+
+def file_parts(paths: list[Path], parts: int) -> list[list[Path]]:
+    """`paths` in order, cut into at most `parts` runs of about equal bytes."""
+    sizes = np.array([path.stat().st_size for path in paths], dtype=np.float64)
+    middle = np.cumsum(sizes) - sizes / 2  # each file's middle byte in the window
+    part = np.minimum((middle * parts / max(sizes.sum(), 1.0)).astype(np.int64), parts - 1)
+    cuts = np.flatnonzero(np.diff(part)) + 1
+    return [list(run) for run in np.split(np.array(paths, dtype=object), cuts)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -566,6 +636,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="an outcome joins a prediction at most this long after it (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        help="processes accumulating the window's files at once (default: drift.workers in "
+        "params; -1 = one per core)",
+    )
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output-dir", default=paths.DRIFT_REPORT_DIR)
@@ -581,6 +658,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 when drift is found (3 when there is not enough data)",
     )
+
+
+def worker_count(text: str) -> int:
+    """--workers: -1 (one per core) or a positive count."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count == -1 or count >= 1:
+        return count
+    raise argparse.ArgumentTypeError(f"{text!r}: use -1 (one per core) or a positive count")
 
 
 class CheckFailed(UserError):
@@ -670,10 +758,9 @@ def _check(
                 f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
                 f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
             )
-    chunks = iter_chunks(
-        sources, contract, settings.chunk_rows, scorer is not None or outcomes is not None, outcomes
-    )
-    result = check_drift(profile, contract, chunks, settings, scorer)
+    workers = settings.workers if args.workers is None else args.workers
+    window = accumulate_window(profile, contract, sources, settings, workers, args.model, outcomes)
+    result = evaluate_window(window, settings)
     joined = None if outcomes is None else outcomes.summary(result.rows)
     result = replace(result, sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)

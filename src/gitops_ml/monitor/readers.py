@@ -552,12 +552,15 @@ def iter_chunks(
     chunk_rows: int,
     rows_together: bool = True,
     outcomes: Outcomes | None = None,
+    require_rows: bool = True,
 ) -> Iterator[Chunk]:
     """Every row of every source once, as normalised chunks of at most `chunk_rows` rows.
 
     With `rows_together=False` (no model to score: features only) Parquet is read column by
     column instead; a chunk then holds one feature and `rows` counts only new rows. A file that
-    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it.
+    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it, and
+    so are sources without a data row, unless `require_rows` is False (one part of a window,
+    whose other parts may hold them: gitops_ml.monitor.drift's map).
     """
     total = skipped = 0
     for path in sources:
@@ -568,9 +571,14 @@ def iter_chunks(
                 yield chunk
         except UNREADABLE as exc:
             raise CurrentDataError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
-    if total == 0:
-        torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
-        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
+    if total == 0 and require_rows:
+        raise no_rows(sources, skipped)
+
+
+def no_rows(sources: list[Path], skipped: int) -> CurrentDataError:
+    """The error of a window without a data row (`skipped` torn log lines)."""
+    torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
+    return CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
 
 
 def _source_chunks(
