@@ -5,9 +5,11 @@ is the same clear error in a worker as in one process."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ExportedModel
 from monitor_support import drift_on_fixture, run_drift, same_report, write_fixture_profile
@@ -24,7 +26,11 @@ def write_partitions(exported_model: ExportedModel, root: Path, hours: int = 12)
     contract = exported_model.contract
     frame = generate_churn(6000, 5, "price_increase", start="2026-01-01", days=30)
     scores = ModelScorer(exported_model.onnx_path, contract).score(frame)
-    lines = prediction_log_lines(Window(frame, scores, []), contract, "fixture")
+    lines = []
+    for line in prediction_log_lines(Window(frame, scores, []), contract, "fixture"):
+        record = json.loads(line)
+        record["id"] = record["request_id"]  # the server echoes the contract's id column
+        lines.append(json.dumps(record))
     paths = []
     for hour, part in enumerate(np.array_split(np.array(lines, dtype=object), hours)):
         path = root / "date=2026-11-01" / f"hour={hour:02d}" / "pod-0.jsonl.gz"
@@ -45,6 +51,26 @@ def test_two_workers_give_the_single_pass_result(
     assert code_one == code_two == 0
     assert two["rows"] == 6000 and two["verdict"] == "drift"
     assert two["prediction"]["level"] != "not_computed"
+    same_report(two, one)
+
+
+def test_two_workers_join_outcomes_as_one_does(
+    exported_model: ExportedModel, tmp_path: Path
+) -> None:
+    write_partitions(exported_model, tmp_path / "captures")
+    frame = generate_churn(6000, 5, "price_increase", start="2026-01-01", days=30)
+    ids = frame[exported_model.contract.id_column].astype(str)
+    pd.DataFrame(
+        {"id": ids[::3], "timestamp": "2026-02-15T00:00:00Z", "label": frame["churned"][::3]}
+    ).to_csv(tmp_path / "outcomes.csv", index=False)
+    current, labels = str(tmp_path / "captures"), ("--labels", str(tmp_path / "outcomes.csv"))
+    runs = [
+        drift_on_fixture(exported_model, tmp_path / str(n), current, *labels, "--workers", str(n))
+        for n in (1, 2)
+    ]
+    (code_one, one, _), (code_two, two, _) = runs
+    assert code_one == code_two == 0
+    assert two["outcomes"]["with_outcome"] == 2000 == two["performance"]["rows"]
     same_report(two, one)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -46,7 +47,15 @@ from gitops_ml.monitor.findings import (
     Reference,
     Verdict,
 )
-from gitops_ml.monitor.outcomes import Outcomes, load_outcomes
+from gitops_ml.monitor.outcomes import (
+    JoinedBucket,
+    OutcomeError,
+    OutcomeJoin,
+    Spill,
+    join_bucket,
+    prediction_columns,
+    spill_outcomes,
+)
 from gitops_ml.monitor.performance import performance_accumulator, performance_finding
 from gitops_ml.monitor.profile import (
     ProfileError,
@@ -194,7 +203,8 @@ class WindowAccumulator:
         self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
         self.skipped_examples: list[str] = []
 
-    def update(self, chunk: Chunk) -> None:
+    def update(self, chunk: Chunk) -> np.ndarray | None:
+        """Count the chunk; returns its predictions (logged or scored), None without them."""
         self.rows += chunk.rows
         self.skipped_lines += chunk.skipped_lines
         room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
@@ -209,7 +219,7 @@ class WindowAccumulator:
         if predictions is None and self.scorer is not None and chunk.rows:
             predictions = self.scorer.score(chunk.frame)
         if predictions is None:
-            return
+            return None
         self.scored_rows += len(predictions)
         if self.score is not None:
             self.score.update(watched_column(predictions, self.contract))
@@ -219,6 +229,7 @@ class WindowAccumulator:
             self.probability_rows += int(complete.sum())
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
+        return predictions
 
     def merge(self, other: WindowAccumulator) -> None:
         """Add the accumulator of the window's next part: the result is what one accumulator
@@ -553,17 +564,36 @@ def accumulate_part(
     sources: list[Path],
     chunk_rows: int,
     model: str | None = None,
-    outcomes: Outcomes | None = None,
+    join: OutcomeJoin | None = None,
+    part: int = 0,
 ) -> WindowAccumulator:
     """The map: one part of a window (some of its files, in order) through one accumulator,
-    in whichever process joblib runs it. It returns counts, never rows; without a model or
-    outcomes Parquet is read one column at a time."""
+    in whichever process joblib runs it. It returns counts, never rows; with `join` it also
+    spills each line's id, time and prediction to the join's buckets. Without a model or a
+    join Parquet is read one column at a time."""
     scorer = None if model is None else ModelScorer(model, contract)
-    together = scorer is not None or outcomes is not None
-    chunks = iter_chunks(sources, contract, chunk_rows, together, outcomes, require_rows=False)
-    window = accumulate(profile, contract, chunks, scorer)
+    keys = join is not None
+    chunks = iter_chunks(
+        sources, contract, chunk_rows, scorer is not None or keys, keys, require_rows=False
+    )
+    window = WindowAccumulator(profile, contract, scorer)
+    spill = None if join is None else Spill(join, "predictions", f"{part:05d}")
+    for chunk in chunks:
+        predictions = window.update(chunk)
+        if spill is not None and chunk.ids is not None and chunk.logged_at is not None:
+            spill.add(prediction_columns(chunk.ids, chunk.logged_at, predictions, contract))
+    if spill is not None:
+        spill.close()
     window.scorer = None  # an onnxruntime session stays in the process that made it
     return window
+
+
+def in_parallel(tasks: list[Any], workers: int) -> list[Any]:
+    """joblib's delayed `tasks`, run by `workers` processes at once (-1: one per core), results
+    in task order. No backend is named here: a joblib.parallel_config around the check sends
+    the same tasks elsewhere (a Ray cluster); a task's error is raised here as it was raised."""
+    jobs = min(len(tasks), effective_n_jobs(workers))
+    return list(Parallel(n_jobs=jobs, prefer="processes")(tasks))
 
 
 def accumulate_window(
@@ -573,18 +603,20 @@ def accumulate_window(
     settings: DriftParams,
     workers: int,
     model: str | None = None,
-    outcomes: Outcomes | None = None,
+    join: OutcomeJoin | None = None,
 ) -> WindowAccumulator:
     """Map and merge: the window's files cut into parts of about equal size, each part
-    accumulated by `workers` processes at once (joblib; -1 = one per core), the parts merged
-    in file order. The result is the single pass's (WindowAccumulator.merge); an error in any
-    part (a corrupt file) is raised here as the error the reader raised."""
-    if outcomes is not None:
-        workers = 1  # the join's counters live in this process until the join leaves memory
+    accumulated by `workers` processes at once, the parts merged in file order. The result is
+    the single pass's (WindowAccumulator.merge); an error in any part (a corrupt file) is
+    raised here as the error the reader raised."""
     parts = file_parts(sources, PARTS_PER_WORKER * effective_n_jobs(workers))
     task = delayed(accumulate_part)
-    done = Parallel(n_jobs=min(len(parts), effective_n_jobs(workers)), prefer="processes")(
-        task(profile, contract, part, settings.chunk_rows, model, outcomes) for part in parts
+    done = in_parallel(
+        [
+            task(profile, contract, files, settings.chunk_rows, model, join, number)
+            for number, files in enumerate(parts)
+        ],
+        workers,
     )
     window = WindowAccumulator(profile, contract)
     for part in done:
@@ -592,6 +624,33 @@ def accumulate_window(
     if not window.rows:
         raise no_rows(sources, window.skipped_lines)
     return window
+
+
+def spill_every_outcome(
+    join: OutcomeJoin, paths: list[Path], shown: list[str], contract: Contract, workers: int
+) -> None:
+    """The outcome files checked and spilled to the join's buckets, `workers` files at once."""
+    task = delayed(spill_outcomes)
+    files = enumerate(zip(paths, shown, strict=True))
+    rows = in_parallel([task(join, n, path, name, contract) for n, (path, name) in files], workers)
+    if not sum(rows):
+        raise OutcomeError(f"{', '.join(shown)}: no outcome rows")
+
+
+def join_outcomes(window: WindowAccumulator, join: OutcomeJoin, workers: int) -> JoinedBucket:
+    """The reduce of the join: each bucket's predictions joined to its outcomes, `workers`
+    buckets at once, their performance added to the window's; returns the join's counters."""
+    task = delayed(join_bucket)
+    done = in_parallel(
+        [task(join, n, window.contract, window.profile) for n in range(join.buckets)], workers
+    )
+    joined = done[0]
+    for bucket in done[1:]:
+        joined.merge(bucket)
+    window.performance.merge(joined.performance)
+    window.labelled_rows += joined.joined
+    window.label_columns += int(joined.joined > 0)
+    return joined
 
 
 def file_parts(paths: list[Path], parts: int) -> list[list[Path]]:
@@ -708,7 +767,8 @@ def _run(args: argparse.Namespace) -> int:
             shown = [_display_path(p) for p in sources]
         else:
             shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
-        outcomes = None
+        workers = settings.workers if args.workers is None else args.workers
+        join = None
         if args.labels is not None:
             delay = parse_duration(args.max_delay, "--max-delay")
             if is_url(args.labels):
@@ -716,10 +776,13 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 paths = expand_sources(args.labels)
                 named = [_display_path(p) for p in paths]
-            outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
-        code = _check(args, contract, settings, profile, sources, shown, outcomes)
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-ml-")))
+            size = sum(path.stat().st_size for path in [*sources, *paths])
+            join = OutcomeJoin.sized(scratch, size, delay, args.max_delay)
+            spill_every_outcome(join, paths, named, contract, workers)
+        code = _check(args, contract, settings, profile, sources, shown, workers, join)
         if args.save_window is not None:
-            table = window_table(sources, contract, outcomes)
+            table = window_table(sources, contract, join)
             gio.write_parquet(args.save_window, table)
             print(f"window: {args.save_window} ({len(table)} rows)")
         return code
@@ -741,7 +804,8 @@ def _check(
     profile: dict[str, Any],
     sources: list[Path],
     shown: list[str],
-    outcomes: Outcomes | None = None,
+    workers: int,
+    join: OutcomeJoin | None = None,
 ) -> int:
     from gitops_ml.monitor.report import (
         render_markdown,
@@ -758,11 +822,11 @@ def _check(
                 f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
                 f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
             )
-    workers = settings.workers if args.workers is None else args.workers
-    window = accumulate_window(profile, contract, sources, settings, workers, args.model, outcomes)
-    result = evaluate_window(window, settings)
-    joined = None if outcomes is None else outcomes.summary(result.rows)
-    result = replace(result, sources=shown, outcomes=joined)
+    window = accumulate_window(profile, contract, sources, settings, workers, args.model, join)
+    joined = None
+    if join is not None:
+        joined = join_outcomes(window, join, workers).summary(window.rows, join.max_delay_text)
+    result = replace(evaluate_window(window, settings), sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
     try:
