@@ -41,10 +41,9 @@ from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
 from serving.model import Model
-from serving.outputs import Prediction
 from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
-from serving.validation import ParsedRequest, RequestError, dump_json, request_table
+from serving.validation import RequestError, dump_json, request_table
 
 if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
     from serving.capture.writer import PredictionLog
@@ -263,41 +262,29 @@ def create_app(
                 404,
             )
 
-    def predict(request: Request, parsed: ParsedRequest, api: str, raw: bytes) -> Prediction:
+    async def score(request: Request, api: str, answer: Callable[..., Any]) -> Response:
+        """Read, check and score the body of a request to `api` ("v2" or "predict"); record
+        the metrics and, with capture, the body; answer as `answer` (the API's) writes it."""
+        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+        parsed = records.parse_request(api, raw, table, settings.max_rows)
         prediction = model.predict(parsed.feeds)
-        scores = outputs.score(prediction)
-        metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
+        metrics.record_predictions(api, parsed.rows, outputs.score(prediction), parsed.unknown)
         if prediction_log is not None:
             request_id = request.scope.get(REQUEST_ID_KEY, "")
             logged = outputs.logged(prediction)
             prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
-        return prediction
-
-    # ---------------------------------------------------------------- the POST handlers
-
-    async def answer_infer(request: Request) -> Response:
-        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = records.parse_request("v2", raw, table, settings.max_rows)
-        prediction = predict(request, parsed, "v2", raw)
-        answer = v2.infer_response(info.name, info.version, prediction, outputs, parsed, ident)
-        return Response(dump_json(answer), media_type="application/json")
+        return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
     async def infer(request: Request, model_name: str) -> Response:
         check_model(model_name)
-        return await answer_infer(request)
+        return await score(request, "v2", v2.infer_response)
 
     async def infer_version(request: Request, model_name: str, model_version: str) -> Response:
         check_model(model_name, model_version)
-        return await answer_infer(request)
+        return await score(request, "v2", v2.infer_response)
 
     async def predict_records(request: Request) -> Response:
-        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = records.parse_request("predict", raw, table, settings.max_rows)
-        prediction = predict(request, parsed, "predict", raw)
-        answer = records.predict_response(
-            info.name, info.version, prediction, outputs, parsed, ident
-        )
-        return Response(dump_json(answer), media_type="application/json")
+        return await score(request, "predict", records.predict_response)
 
     # ---------------------------------------------------------------- the GET handlers
 
