@@ -24,7 +24,6 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -211,8 +210,6 @@ async def _error(_: Request, exc: Exception) -> Response:
         return error_response(exc.message, exc.status)
     if isinstance(exc, HTTPException):
         return error_response(str(exc.detail), exc.status_code)
-    if isinstance(exc, RequestValidationError):
-        return error_response(str(exc), 400)
     return error_response(INTERNAL_ERROR, 500)
 
 
@@ -221,7 +218,6 @@ EXCEPTION_HANDLERS: dict[
 ] = {
     RequestError: _error,
     HTTPException: _error,
-    RequestValidationError: _error,
     Exception: _error,  # the operations app has no Instrumentation to catch it
 }
 
