@@ -37,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
+from gitops_ml.v2_request import V2_OUTPUTS
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
@@ -396,9 +397,8 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    task = task_spec(contract.task)
-    answers = ", ".join(f"`{name}`" for name in task.v2_outputs)
-    predicts = task.predicts
+    answers = ", ".join(f"`{name}`" for name in V2_OUTPUTS[contract.task])
+    predicts = task_spec(contract.task).predicts
     infer_body = schemas.body(
         infer_request,
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
