@@ -9,7 +9,8 @@ middleware (`Instrumentation`) adds the request id and model headers, bounds the
 flight and records the Prometheus metrics.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the POST handlers' body types are built from the
+# contract at runtime, and FastAPI reads them from the handlers' evaluated annotations.
 
 import asyncio
 import inspect
@@ -23,9 +24,8 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
@@ -190,7 +190,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 class ServingRoute(APIRoute):
     """A FastAPI route (documented from its signature and `responses`) whose endpoint is called
     as `endpoint(request, **path_params)`, without FastAPI's dependency solving: the endpoints
-    here take the request and string path parameters only, and read their body themselves.
+    here take the request and string path parameters; a POST endpoint declares its body (for
+    the document, a parameter whose default stands) and reads it itself.
 
     FastAPI's documented way to customise how a route handles requests (`get_route_handler`):
     per request it saves about as much time as validating a 1-row request takes.
@@ -226,7 +227,7 @@ EXCEPTION_HANDLERS: dict[
 def create_app(
     model: Model,
     settings: Settings | None = None,
-    prediction_log: PredictionLog | None = None,
+    prediction_log: "PredictionLog | None" = None,
     operations_apart: bool = False,
 ) -> FastAPI:
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
@@ -258,6 +259,12 @@ def create_app(
                 404,
             )
 
+    infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
+    examples = example_payloads(contract)
+    # The bodies as the document shows them: never validated by FastAPI (see ServingRoute).
+    infer_body: Any = Body(openapi_examples={"example": {"value": examples[INFER_FILE]}})
+    predict_body: Any = Body(openapi_examples={"example": {"value": examples[PREDICT_FILE]}})
+
     async def score(request: Request, api: str, answer: Callable[..., Any]) -> Response:
         """Read, check and score the body of a request to `api` ("v2" or "predict"); record
         the metrics and, with capture, the body; answer as `answer` (the API's) writes it."""
@@ -271,15 +278,27 @@ def create_app(
             prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
         return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
-    async def infer(request: Request, model_name: str) -> Response:
+    async def infer(
+        request: Request,
+        model_name: str,
+        body: infer_request = infer_body,  # type: ignore[valid-type]
+    ) -> Response:
         check_model(model_name)
         return await score(request, "v2", v2.infer_response)
 
-    async def infer_version(request: Request, model_name: str, model_version: str) -> Response:
+    async def infer_version(
+        request: Request,
+        model_name: str,
+        model_version: str,
+        body: infer_request = infer_body,  # type: ignore[valid-type]
+    ) -> Response:
         check_model(model_name, model_version)
         return await score(request, "v2", v2.infer_response)
 
-    async def predict_records(request: Request) -> Response:
+    async def predict_records(
+        request: Request,
+        body: predict_request = predict_body,  # type: ignore[valid-type]
+    ) -> Response:
         return await score(request, "predict", records.predict_response)
 
     # ---------------------------------------------------------------- the GET handlers
@@ -379,9 +398,7 @@ def create_app(
     # Routes straight on the app's router (an included router is matched twice per request).
     router = app.router
     router.route_class = ServingRoute
-    infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
     predict_response = schemas.predict_response_model(outputs.record_fields(contract), ident)
-    examples = example_payloads(contract)
 
     def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
         """The 200 response of a POST route, its example what the model answers to the route's
@@ -399,12 +416,10 @@ def create_app(
 
     answers = ", ".join(f"`{name}`" for name in V2_OUTPUTS[contract.task])
     predicts = task_spec(contract.task).predicts
-    infer_body = schemas.body(
-        infer_request,
+    infer_text = (
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
         f"back as an output); `null` is a missing value. The outputs {answers} give {predicts} "
-        f"(task {contract.task}).",
-        examples[INFER_FILE],
+        f"(task {contract.task})."
     )
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     v2_tags: list[Any] = ["v2"]
@@ -418,8 +433,8 @@ def create_app(
             infer_handler,
             methods=["POST"],
             summary="Inference (Open Inference Protocol)",
+            description=infer_text,
             tags=v2_tags,
-            openapi_extra=infer_body,
             responses={
                 200: {
                     "model": schemas.InferResponse,
@@ -449,10 +464,8 @@ def create_app(
         predict_records,
         methods=["POST"],
         summary=f"For each record, {predicts}",
+        description=inspect.getdoc(predict_request) or "",
         tags=["predict"],
-        openapi_extra=schemas.body(
-            predict_request, inspect.getdoc(predict_request) or "", examples[PREDICT_FILE]
-        ),
         responses={
             200: {
                 "model": predict_response,
@@ -476,23 +489,6 @@ def create_app(
         tags=v2_tags,
         responses=schemas.responses(503),
     )
-    components = schemas.component_schemas([infer_request, predict_request])
-
-    def openapi() -> dict[str, Any]:
-        """FastAPI's document plus the request models the POST routes read themselves
-        (FastAPI's documented way to extend it)."""
-        if app.openapi_schema is None:
-            document = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     if not operations_apart:
         app.router.routes.extend(operations_routes(app))
     return app
