@@ -14,7 +14,7 @@ cd "$scratch/repo"
 git -c advice.detachedHead=false checkout --quiet -B main
 dvc repro --quiet                                  # base: the committed state of main
 git checkout --quiet -b fewer-trees
-sed -i 's/^    max_iter: .*/    max_iter: 30/' params.yaml
+python -c 'from gitops_ml.params_edit import set_params_file as s; s("params.yaml", {"model.hyperparams.max_iter": 30})'
 dvc repro --quiet
 git -c user.name=example -c user.email=example@example.invalid commit --quiet -am "model: 30 trees"
 gitops-ml report --base main --output "$output"
