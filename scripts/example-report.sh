@@ -11,6 +11,8 @@ export PATH="$repo_root/.venv/bin:$PATH" DVC_NO_ANALYTICS=1 ITERATIVE_DO_NOT_TRA
 
 git clone --quiet "$repo_root" "$scratch/repo"
 cd "$scratch/repo"
+ln -s "$repo_root/.venv" .venv                     # dvc.yaml's stages run .venv/bin/gitops-ml
+echo /.venv >> .git/info/exclude                   # a link, not the ignored directory
 git -c advice.detachedHead=false checkout --quiet -B main
 dvc repro --quiet                                  # base: the committed state of main
 git checkout --quiet -b fewer-trees
