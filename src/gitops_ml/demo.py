@@ -20,6 +20,7 @@ retraining branch with its report → a broken bundle refused while v0.2.0 keeps
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -150,7 +151,10 @@ class Demo:
             "PYTHONPATH": os.pathsep.join([str(self.work / "src"), str(self.work)]),
             "DVC_NO_ANALYTICS": "1",
             "ITERATIVE_DO_NOT_TRACK": "1",
-            "SERVING_PREDICTION_LOG": str(self.out / "traffic" / "predictions.jsonl"),
+            # Capture to a local store (a file:// store), a segment shipped each second.
+            "SERVING_CAPTURE_URL": str(self.out / "traffic" / "captured"),
+            "SERVING_CAPTURE_DIR": str(self.out / "traffic" / "spool"),
+            "SERVING_CAPTURE_MAX_SECONDS": "1",
         }
         self.env.pop("VIRTUAL_ENV", None)
 
@@ -381,7 +385,7 @@ class Demo:
         contract = load_contract(self.work / paths.CONTRACT)
         frame = pd.read_parquet(requests)[[c.name for c in contract.features]]
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        log = Path(self.env["SERVING_PREDICTION_LOG"])
+        log = Path(self.env["SERVING_CAPTURE_URL"])
         before = _lines(log)
         for start in range(0, len(records), BATCH):
             body = json.dumps(records[start : start + BATCH]).encode()
@@ -396,10 +400,10 @@ class Demo:
         logged = _wait_for_lines(log, before + len(records))
         verdict = self.drift(log, traffic / "drift")
         self.event(
-            f"{len(records)} requests through v{deployment.version}'s /predict; the prediction "
-            f"log holds {logged} rows (smoke tests included); drift check on it: {verdict}",
+            f"{len(records)} requests through v{deployment.version}'s /predict; the capture "
+            f"holds {logged} rows (smoke tests included); drift check on it: {verdict}",
             log,
-            "your traffic; the prediction log is what drift.yml reads",
+            "your traffic; the capture is what drift.yml reads",
         )
 
     def simulate(
@@ -527,12 +531,13 @@ def dvc_tracked(root: Path, pointers: list[str]) -> list[str]:
     return tracked
 
 
-def _lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+def _lines(store: Path) -> int:
+    """The lines shipped to a local capture store."""
+    return sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in store.rglob("*.gz"))
 
 
 def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
-    """The server's log writer is a background thread: give it time to write what it queued."""
+    """Capture ships from a background thread: give it time to ship what it queued."""
     deadline = time.monotonic() + timeout
     while (count := _lines(path)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)
