@@ -41,6 +41,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.monitor.findings import OutcomeSummary
 from gitops_ml.monitor.performance import PerformanceAccumulator, performance_accumulator
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, watch
+from gitops_ml.monitor.windows import Source, open_source, readable
 
 COLUMNS = ("id", "timestamp", "label")
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -102,16 +103,19 @@ def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
     return (keys % np.uint64(buckets)).astype(np.int64)
 
 
-def _batches(path: Path) -> Iterator[pd.DataFrame]:
-    """An outcome file a batch of rows at a time."""
+def _batches(path: Source) -> Iterator[pd.DataFrame]:
+    """An outcome file (local, or streamed from its store) a batch of rows at a time."""
     lower = path.name.lower()
     if lower.endswith((".parquet", ".pq")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
-            yield batch.to_pandas()
+        with open_source(path, decompress=False) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
+                yield batch.to_pandas()
     elif lower.endswith((".csv", ".csv.gz", ".txt")):
-        yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=BATCH_ROWS)
+        with readable(path) as text:
+            yield from pd.read_csv(text, dtype=str, keep_default_na=False, chunksize=BATCH_ROWS)
     else:
-        yield from pd.read_json(path, lines=True, dtype=False, chunksize=BATCH_ROWS)
+        with readable(path) as text:
+            yield from pd.read_json(text, lines=True, dtype=False, chunksize=BATCH_ROWS)
 
 
 class Spill:
@@ -174,7 +178,7 @@ def _checked(frame: pd.DataFrame, contract: Contract, shown: str) -> dict[str, n
 
 
 def spill_outcomes(
-    join: OutcomeJoin, index: int, path: Path, shown: str, contract: Contract
+    join: OutcomeJoin, index: int, path: Source, shown: str, contract: Contract
 ) -> int:
     """One outcome file, checked against the format a batch at a time, into the join's
     buckets (the map over outcome files); returns its row count."""
