@@ -609,9 +609,10 @@ def accumulate_window(
 ) -> WindowAccumulator:
     """Map and merge: the window's files cut into parts of about equal size, each part
     accumulated by `workers` processes at once, the parts merged in file order. The result is
-    the single pass's (WindowAccumulator.merge); an error in any part (a corrupt file) is
-    raised here as the error the reader raised."""
-    parts = file_parts(sources, PARTS_PER_WORKER * effective_n_jobs(workers))
+    the single pass's (WindowAccumulator.merge), which one worker runs itself: one part, in
+    this process. An error in any part (a corrupt file) is raised here as the reader raised it."""
+    jobs = effective_n_jobs(workers)
+    parts = file_parts(sources, 1 if jobs == 1 else PARTS_PER_WORKER * jobs)
     task = delayed(accumulate_part)
     done = in_parallel(
         [
