@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
@@ -198,7 +199,8 @@ def cross_validate(
 
 
 def _side_by_side(calls: Iterable[Any]) -> list[Any]:
-    """Run delayed model fits in threads, one OpenMP thread per estimator.
+    """Run delayed model fits in threads, one OpenMP thread per estimator (or on the backend
+    the caller configures: gitops_ml.cluster sends them to a Ray cluster).
 
     Tree fitting releases the GIL, so threads side by side beat one wide OpenMP team: on a busy
     2-core machine the default team spin-waits and made a 5-fold CV of the default model ~14x
@@ -206,7 +208,7 @@ def _side_by_side(calls: Iterable[Any]) -> list[Any]:
     """
     tasks = list(calls)
     with threadpool_limits(limits=1):
-        return list(Parallel(n_jobs=min(len(tasks), cpu_count()), backend="threading")(tasks))
+        return list(Parallel(n_jobs=min(len(tasks), cpu_count()), prefer="threads")(tasks))
 
 
 def training_noise(
@@ -719,6 +721,13 @@ def _print(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with joblib_backend() as cluster:
+        if cluster is not None:
+            _print(f"evaluate: fits on the Ray cluster at {cluster}")
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     params: Mapping[str, Any] = load_params(args.params)
     model_params = ModelParams.from_params(params)
