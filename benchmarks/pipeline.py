@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from gitops_ml import paths
+from gitops_ml.params_edit import set_params_file
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_TARGET_S = 90.0
@@ -45,10 +46,9 @@ def main() -> int:
     try:
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(repo)], check=True)
         params_path = repo / paths.PARAMS
-        params = yaml.safe_load(params_path.read_text())
         if args.rows:
-            params["data"]["rows"] = args.rows
-            params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+            set_params_file(params_path, {"data.rows": args.rows})
+        params = yaml.safe_load(params_path.read_text())
         rows = params["data"]["rows"]
         print(
             f"pipeline benchmark: {rows:,} rows, {os.cpu_count()} cores, fresh clone, empty cache"
@@ -57,10 +57,8 @@ def main() -> int:
         # evaluate (correctly, its inputs are unchanged); a cold run should do all the work.
         cold, _ = timed(repo, "dvc", "repro", "--force")
         noop, noop_out = timed(repo, "dvc", "repro")
-        params["model"]["hyperparams"]["max_iter"] = (
-            int(params["model"]["hyperparams"].get("max_iter", 100)) // 2
-        )
-        params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+        max_iter = int(params["model"]["hyperparams"]["max_iter"]) // 2
+        set_params_file(params_path, {"model.hyperparams.max_iter": max_iter})
         model_change, out = timed(repo, "dvc", "repro")
         reran = [
             line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")

@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -38,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gitops_ml.tasks import task_spec
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
-from serving.metrics import CONTENT_TYPE, ServingMetrics
+from serving.metrics import ServingMetrics
 from serving.model import Model
 from serving.outputs import Prediction
 from serving.settings import Settings
@@ -413,8 +414,9 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    answers = ", ".join(f"`{name}`" for name in outputs.names(contract.classes))
-    predicts = task_spec(contract.task).predicts
+    task = task_spec(contract.task)
+    answers = ", ".join(f"`{name}`" for name in task.v2_outputs)
+    predicts = task.predicts
     infer_body = schemas.body(
         infer_request,
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
@@ -519,8 +521,9 @@ def operations_routes(app: FastAPI) -> list[Route]:
     metrics: ServingMetrics = app.state.metrics
     title = f"{app.title} - docs"
 
-    async def prometheus(_: Request) -> Response:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+    async def prometheus(request: Request) -> Response:
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(metrics.registry), media_type=content_type)
 
     async def openapi_json(_: Request) -> Response:
         return json_response(app.openapi())

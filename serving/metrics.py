@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,7 +21,6 @@ from serving.outputs import Outputs
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ScoreHistogram(Collector):
@@ -149,6 +148,3 @@ class ServingMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from workflow_harness import scratch_repo
 
 from gitops_ml.demo import (
@@ -18,39 +17,8 @@ from gitops_ml.demo import (
     Demo,
     DemoError,
     parse_change,
-    set_param,
 )
 from gitops_ml.release.deploy import read_current
-
-PARAMS = """\
-data:
-  source: synthetic        # "synthetic", or a path
-  rows: 50000              # rows generated
-model:
-  hyperparams:             # passed to the estimator
-    learning_rate: 0.06
-    rows: 7
-"""
-
-
-def test_set_param_changes_one_nested_value_and_keeps_every_comment() -> None:
-    text = set_param(PARAMS, "model.hyperparams.learning_rate", 0.04)
-    text = set_param(text, "data.rows", 3000)
-    assert yaml.safe_load(text) == {
-        "data": {"source": "synthetic", "rows": 3000},
-        "model": {"hyperparams": {"learning_rate": 0.04, "rows": 7}},
-    }
-    assert "rows: 3000              # rows generated" in text
-    assert text.count("#") == PARAMS.count("#")
-
-
-@pytest.mark.parametrize(
-    ("key", "message"),
-    [("model.hyperparams", "is a section"), ("model.seed", "has no model.seed")],
-)
-def test_set_param_names_a_key_it_cannot_set(key: str, message: str) -> None:
-    with pytest.raises(DemoError, match=message):
-        set_param(PARAMS, key, 1)
 
 
 def test_a_change_is_key_equals_a_yaml_value() -> None:

@@ -37,12 +37,12 @@ from gitops_ml.contract import (
 )
 from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
-from gitops_ml.monitor.outcomes import Outcomes
-from gitops_ml.monitor.watched import classes_hint, outcome_codes, watch
+from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
+from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
-JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
+JSONL = (".jsonl", ".jsonl.gz")  # the lines capture ships (gzipped), or as simulate writes them
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
@@ -70,6 +70,8 @@ class Chunk:
     labels: np.ndarray | None = None
     skipped_lines: int = 0  # log lines that are not valid JSON (torn writes), since the last chunk
     skipped_examples: tuple[str, ...] = ()  # "file:line" of the first few
+    ids: np.ndarray | None = None  # each log line's id and time (epoch seconds, NaN when it
+    logged_at: np.ndarray | None = None  # has none), read for the outcome join (`keys`)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, labels: np.ndarray | None = None) -> Chunk:
@@ -433,16 +435,14 @@ def _log_tables(
     yield from _log_tables(tail, first + head.count(b"\n"), path, contract, skipped)
 
 
-def _log_chunks(
-    path: Path, contract: Contract, chunk_rows: int, outcomes: Outcomes | None
-) -> Iterator[Chunk]:
+def _log_chunks(path: Path, contract: Contract, chunk_rows: int, keys: bool) -> Iterator[Chunk]:
     """The prediction log's one reader: block by block through Arrow's JSON reader, torn
     lines skipped and counted, values read with the contract's encoding (see _arrow_columns),
-    labels from the outcomes joined by id or from the lines themselves."""
+    labels from the lines themselves or, with `keys`, none but each line's id and time."""
     for block, first in _blocks(path):
         skipped = _Skipped()
         for table in _log_tables(block, first, path, contract, skipped):
-            yield from _table_chunks(table, path, contract, chunk_rows, outcomes)
+            yield from _table_chunks(table, path, contract, chunk_rows, keys)
         if skipped.count:
             yield Chunk(
                 {}, 0, skipped_lines=skipped.count, skipped_examples=tuple(skipped.examples)
@@ -450,12 +450,12 @@ def _log_chunks(
 
 
 def _log_columns(
-    table: pa.Table, path: Path, contract: Contract, outcomes: Outcomes | None
+    table: pa.Table, path: Path, contract: Contract, keys: bool
 ) -> tuple[pa.StructArray, pd.Series | None]:
     """The features of log lines read by Arrow (the documented lines' `features`, or flat
-    records: the features at the top level) and their raw labels: with `outcomes` the outcome
-    joined by the line's id and time (None until known), never a label the line carries; else
-    the line's `label`, or the target among its features; None when there is none."""
+    records: the features at the top level) and their raw labels: the line's `label`, or the
+    target among its features; None when there is none, and with `keys` (outcomes are joined
+    by id instead, never a label the line carries)."""
     features = table.column("features").combine_chunks()
     if features.null_count == len(features):
         flat = [name for name in table.column_names if name != "features"]
@@ -463,10 +463,8 @@ def _log_columns(
         features = pa.StructArray.from_arrays(columns, flat)
     present = {f.name for f in features.type}
     _require_columns(present, contract, path)
-    if outcomes is not None:
-        ids, stamps = _column(table, "id").to_pylist(), _column(table, "ts").to_pylist()
-        joined = [outcomes.label_for(k, t) for k, t in zip(ids, stamps, strict=True)]
-        return features, pd.Series(joined, dtype=object)
+    if keys:
+        return features, None
     if "label" in table.column_names:
         return features, table.column("label").to_pandas().astype(object)
     if contract.target in present:
@@ -479,11 +477,12 @@ def _table_chunks(
     path: Path,
     contract: Contract,
     chunk_rows: int,
-    outcomes: Outcomes | None,
+    keys: bool,
 ) -> Iterator[Chunk]:
     """Log lines read by Arrow as chunks; predictions from the log's `prediction`."""
     names = contract.feature_names
-    features, labels = _log_columns(table, path, contract, outcomes)
+    features, labels = _log_columns(table, path, contract, keys)
+    ids, logged_at = _keys(table) if keys else (None, None)
     prediction = (
         table.column("prediction").combine_chunks() if "prediction" in table.column_names else None
     )
@@ -499,7 +498,20 @@ def _table_chunks(
             labels=None
             if raw is None or raw.isna().all()
             else parse_labels(raw.reset_index(drop=True), contract, path),
+            ids=None if ids is None else ids[start : start + chunk_rows],
+            logged_at=None if logged_at is None else logged_at[start : start + chunk_rows],
         )
+
+
+def _keys(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each log line's id (text; None when it has none) and time in epoch seconds (NaN when
+    it has none or it is not an ISO 8601 time, naive times UTC)."""
+    ids = pc.cast(_column(table, "id"), pa.string()).to_numpy(zero_copy_only=False)
+    stamps = pd.to_datetime(
+        _column(table, "ts").to_pandas(), utc=True, errors="coerce", format="ISO8601"
+    )
+    logged_at = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return ids.astype(object), logged_at.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -551,26 +563,36 @@ def iter_chunks(
     contract: Contract,
     chunk_rows: int,
     rows_together: bool = True,
-    outcomes: Outcomes | None = None,
+    keys: bool = False,
+    require_rows: bool = True,
 ) -> Iterator[Chunk]:
     """Every row of every source once, as normalised chunks of at most `chunk_rows` rows.
 
     With `rows_together=False` (no model to score: features only) Parquet is read column by
-    column instead; a chunk then holds one feature and `rows` counts only new rows. A file that
-    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it.
+    column instead; a chunk then holds one feature and `rows` counts only new rows. With `keys`
+    (the outcome join) only prediction logs are read, each chunk with its lines' ids and times
+    and without their labels. A file that
+    breaks while being read (a corrupt Parquet page, a truncated gzip) is an error naming it, and
+    so are sources without a data row, unless `require_rows` is False (one part of a window,
+    whose other parts may hold them: gitops_ml.monitor.drift's map).
     """
     total = skipped = 0
     for path in sources:
         try:
-            for chunk in _source_chunks(path, contract, chunk_rows, rows_together, outcomes):
+            for chunk in _source_chunks(path, contract, chunk_rows, rows_together, keys):
                 total += chunk.rows
                 skipped += chunk.skipped_lines
                 yield chunk
         except UNREADABLE as exc:
             raise CurrentDataError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
-    if total == 0:
-        torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
-        raise CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
+    if total == 0 and require_rows:
+        raise no_rows(sources, skipped)
+
+
+def no_rows(sources: list[Path], skipped: int) -> CurrentDataError:
+    """The error of a window without a data row (`skipped` torn log lines)."""
+    torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
+    return CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
 
 
 def _source_chunks(
@@ -578,10 +600,10 @@ def _source_chunks(
     contract: Contract,
     chunk_rows: int,
     rows_together: bool,
-    outcomes: Outcomes | None = None,
+    keys: bool = False,
 ) -> Iterator[Chunk]:
     lower = path.name.lower()
-    if outcomes is not None and not lower.endswith(JSONL):
+    if keys and not lower.endswith(JSONL):
         raise CurrentDataError(
             f"{path}: --labels joins outcomes to the prediction log (JSON lines with an id); "
             "this file is not one"
@@ -593,19 +615,20 @@ def _source_chunks(
             yield from _parquet_columns(path, contract)
         return
     if not lower.endswith(CSV):
-        yield from _log_chunks(path, contract, chunk_rows, outcomes)
+        yield from _log_chunks(path, contract, chunk_rows, keys)
         return
     for frame in _read_csv(path, contract, chunk_rows):
         yield from frame_chunks(frame, contract, str(path))
 
 
 def window_table(
-    sources: list[Path], contract: Contract, outcomes: Outcomes | None = None
+    sources: list[Path], contract: Contract, join: OutcomeJoin | None = None
 ) -> pd.DataFrame:
     """Every row of the window as one typed table in the contract's columns, what
     `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
     features with each prediction's id and time, labelled with its line's label or, with
-    `outcomes`, the outcome joined to it (None until known). Torn log lines are skipped."""
+    `join`, the outcome joined to it (None until known). Torn log lines are skipped."""
+    outcomes = None if join is None else join.known()
     frames = []
     for path in sources:
         if path.name.lower().endswith(JSONL):
@@ -616,15 +639,19 @@ def window_table(
     return pd.concat(frames, ignore_index=True)
 
 
-def _log_table(path: Path, contract: Contract, outcomes: Outcomes | None) -> pd.DataFrame:
+def _log_table(path: Path, contract: Contract, outcomes: KnownOutcomes | None) -> pd.DataFrame:
     """A prediction log's rows as raw values in the contract's columns: the features, the
-    label (see _log_columns), each prediction's id and time; torn lines skipped."""
+    label (the line's, or the outcome looked up in `outcomes`), each prediction's id and time;
+    torn lines skipped."""
     frames = []
     for block, first in _blocks(path):
         for table in _log_tables(block, first, path, contract, _Skipped()):
-            features, labels = _log_columns(table, path, contract, outcomes)
+            features, labels = _log_columns(table, path, contract, outcomes is not None)
             frame = pa.Table.from_struct_array(features).to_pandas()
-            frame[contract.target] = None if labels is None else labels.to_numpy()
+            if outcomes is not None:
+                frame[contract.target] = outcome_values(outcomes.codes(*_keys(table)), contract)
+            else:
+                frame[contract.target] = None if labels is None else labels.to_numpy()
             for name, field_name in ((contract.id_column, "id"), (contract.timestamp, "ts")):
                 if name:
                     frame[name] = _column(table, field_name).to_pandas().to_numpy()
