@@ -276,8 +276,10 @@ def test_drift_on_the_cluster_gives_the_local_verdict_and_statistics(
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert main(args("local")) == 0
+    before = cluster_batches(ray_head)
     gitops_ml(ray_head, *args("cluster"))
 
+    assert ran_on_cluster(ray_head, before)
     local = json.loads((tmp_path / "local" / "drift.json").read_text())
     cluster = json.loads((tmp_path / "cluster" / "drift.json").read_text())
     assert cluster == local
