@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from gitops_ml import paths
+from gitops_ml.params_edit import set_params_file
 
 REPO = Path(__file__).resolve().parents[1]
 COLD_TARGET_S = 90.0
@@ -54,17 +55,10 @@ def environment(repo: Path) -> dict[str, str]:
 
 
 def set_params(repo: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """Write `changes` ({"data.rows": …}, any depth) into the clone's params.yaml; returns
-    the params."""
+    """Set `changes` ({"data.rows": …}) in the clone's params.yaml; returns the params."""
     params_path = repo / paths.PARAMS
+    set_params_file(params_path, changes)
     params: dict[str, Any] = yaml.safe_load(params_path.read_text())
-    for dotted, value in changes.items():
-        *parents, key = dotted.split(".")
-        place = params
-        for name in parents:
-            place = place[name]
-        place[key] = value
-    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     return params
 
 
@@ -214,8 +208,7 @@ def repro_main(rows: int | None) -> int:
         cold, _ = timed(repo, "dvc", "repro", "--force")
         noop, noop_out = timed(repo, "dvc", "repro")
         max_iter = int(params["model"]["hyperparams"].get("max_iter", 100)) // 2
-        params["model"]["hyperparams"]["max_iter"] = max_iter
-        (repo / paths.PARAMS).write_text(yaml.safe_dump(params, sort_keys=False))
+        set_params(repo, {"model.hyperparams.max_iter": max_iter})
         model_change, out = timed(repo, "dvc", "repro")
         reran = [
             line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")

@@ -455,13 +455,13 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     from serving import v2
     from serving.app import create_app
     from serving.model import load_model
-    from serving.validation import FeatureTable, dump_json, id_spec, parse_json
+    from serving.validation import dump_json, parse_json, request_table
 
     model = load_model(onnx_path, REPO / paths.CONTRACT, None, default_model_name(REPO))
     app, bare = create_app(model), bare_app()
     path = f"/v2/models/{model.info.name}/infer"
-    ident = id_spec(model.contract)
-    table = FeatureTable(model.specs, ident)
+    table = request_table(model.contract)
+    ident, outputs = table.ident, model.outputs
     metrics = app.state.metrics
     name, version = model.info.name, model.info.version
     batch = max(requests // 10, 10)
@@ -473,15 +473,15 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     def layers(body: bytes) -> dict[str, Callable[[], object]]:
         doc = parse_json(body)
         parsed = v2.parse_infer_request(doc, table, 10_000)
-        labels, probabilities = model.predict(parsed.feeds)
-        scores = probabilities[:, 1]
+        prediction = model.predict(parsed.feeds)
+        scores = outputs.score(prediction)
 
         def together() -> object:
             parsed = v2.parse_infer_request(parse_json(body), table, 10_000)
-            labels, probabilities = model.predict(parsed.feeds)
-            metrics.record_predictions("v2", parsed.rows, probabilities[:, 1], parsed.unknown)
+            prediction = model.predict(parsed.feeds)
+            metrics.record_predictions("v2", parsed.rows, outputs.score(prediction), parsed.unknown)
             metrics.record_request(path, "POST", 200, 0.001)
-            response = v2.infer_response(name, version, labels, probabilities, parsed, ident)
+            response = v2.infer_response(name, version, prediction, outputs, parsed, ident)
             return dump_json(response)
 
         return {
@@ -491,7 +491,7 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
             ),
             "onnxruntime run": lambda: model.predict(parsed.feeds),
             "response JSON": lambda: dump_json(
-                v2.infer_response(name, version, labels, probabilities, parsed, ident)
+                v2.infer_response(name, version, prediction, outputs, parsed, ident)
             ),
             "metrics": lambda: (
                 metrics.record_predictions("v2", parsed.rows, scores, parsed.unknown),

@@ -36,14 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.model, settings.contract, settings.metadata, settings.model_name
         )
         prediction_log = None
-        if settings.prediction_log or capture is not None:
+        if capture is not None:
             from serving.capture.writer import PredictionLog
 
             prediction_log = PredictionLog(
-                capture or settings.prediction_log or "",
-                settings.log_sample_rate,
-                model.info.name,
-                model.info.version,
+                capture, settings.log_sample_rate, model.info.name, model.info.version
             )
             prediction_log.open()
     except UserError as exc:

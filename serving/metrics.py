@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,7 +21,6 @@ from serving.outputs import Outputs
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ScoreHistogram(Collector):
@@ -104,11 +103,13 @@ class ServingMetrics:
         for feature in features:
             self.unknown.labels(feature=feature)
         self.log_written = Counter(
-            "serving_prediction_log_lines_written", "Prediction log lines written", registry=r
+            "serving_prediction_log_lines_written",
+            "Rows captured (written to the spool)",
+            registry=r,
         )
         self.log_dropped = Counter(
             "serving_prediction_log_lines_dropped",
-            "Prediction log lines dropped because the queue was full or the write failed",
+            "Rows not captured because the queue was full or the write failed",
             registry=r,
         )
         model_info = Gauge(
@@ -149,6 +150,3 @@ class ServingMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)

@@ -19,6 +19,11 @@ import numpy as np
 from pydantic import Field
 
 from gitops_ml.contract import Contract
+from gitops_ml.v2_request import V2_OUTPUTS
+
+# The V2 output names, written once in gitops_ml.v2_request (the smoke test reads them there).
+LABEL, PROBABILITIES = V2_OUTPUTS["binary"]  # a multiclass classifier's are the same
+(PREDICT,) = V2_OUTPUTS["regression"]
 
 
 @dataclass(frozen=True)
@@ -75,22 +80,18 @@ class Outputs:
     score_help: str
     score_buckets: tuple[float, ...] | None
 
-    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
-        """The V2 output names, in order."""
-        return tuple(output["name"] for output in self.v2_metadata(classes))
-
 
 PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 OUTPUTS: dict[str, Outputs] = {
     "binary": Outputs(
         read=_classifier,
         v2=lambda p: [
-            _tensor("label", "INT64", p.labels.tolist(), [len(p.labels)]),
-            _tensor("probabilities", "FP32", p.probabilities.ravel().tolist(), [len(p.labels), 2]),
+            _tensor(LABEL, "INT64", p.labels.tolist(), [len(p.labels)]),
+            _tensor(PROBABILITIES, "FP32", p.probabilities.ravel().tolist(), [len(p.labels), 2]),
         ],
         v2_metadata=lambda _: [
-            _meta("label", "INT64", [-1]),
-            _meta("probabilities", "FP32", [-1, 2]),
+            _meta(LABEL, "INT64", [-1]),
+            _meta(PROBABILITIES, "FP32", [-1, 2]),
         ],
         record=lambda p: [
             {"label": label, "probability": score}
@@ -118,14 +119,14 @@ OUTPUTS: dict[str, Outputs] = {
         read=_classifier,
         v2=lambda p: [
             _tensor(
-                "label",
+                LABEL,
                 "BYTES",
                 [p.classes[i] for i in p.labels.tolist()],
                 [len(p.labels)],
                 classes=list(p.classes),
             ),
             _tensor(
-                "probabilities",
+                PROBABILITIES,
                 "FP32",
                 p.probabilities.ravel().tolist(),
                 list(p.probabilities.shape),
@@ -133,8 +134,8 @@ OUTPUTS: dict[str, Outputs] = {
             ),
         ],
         v2_metadata=lambda classes: [
-            _meta("label", "BYTES", [-1], classes=list(classes)),
-            _meta("probabilities", "FP32", [-1, len(classes)], classes=list(classes)),
+            _meta(LABEL, "BYTES", [-1], classes=list(classes)),
+            _meta(PROBABILITIES, "FP32", [-1, len(classes)], classes=list(classes)),
         ],
         record=lambda p: [
             {"label": p.classes[label], "probabilities": dict(zip(p.classes, row, strict=True))}
@@ -164,8 +165,8 @@ OUTPUTS: dict[str, Outputs] = {
     ),
     "regression": Outputs(
         read=_regressor,
-        v2=lambda p: [_tensor("predict", "FP64", p.values.tolist(), [len(p.values)])],
-        v2_metadata=lambda _: [_meta("predict", "FP64", [-1])],
+        v2=lambda p: [_tensor(PREDICT, "FP64", p.values.tolist(), [len(p.values)])],
+        v2_metadata=lambda _: [_meta(PREDICT, "FP64", [-1])],
         record=lambda p: [{"prediction": value} for value in p.values.tolist()],
         record_fields=lambda contract: {
             "prediction": (float, Field(description=f"the predicted {contract.target}"))

@@ -6,7 +6,6 @@ checked by `serving.validation` like the V2 tensors. A contract violation is a 4
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from serving import v2
@@ -34,15 +33,9 @@ def parse_request(api: str, raw: bytes, table: FeatureTable, max_rows: int) -> P
     return parse_records(document, table, max_rows)
 
 
-def parse_records(
-    body: Any,
-    specs: Sequence[FeatureSpec] | FeatureTable,
-    max_rows: int,
-    ident: FeatureSpec | None = None,
-) -> ParsedRequest:
-    """Validate `[{feature: value, ...}, ...]`: every feature present, the id column (`ident`)
-    optional, no other key. A server passes its `FeatureTable`; specs build one per call."""
-    table = specs if isinstance(specs, FeatureTable) else FeatureTable(specs, ident)
+def parse_records(body: Any, table: FeatureTable, max_rows: int) -> ParsedRequest:
+    """Validate `[{feature: value, ...}, ...]`: every feature present, the table's id column
+    optional, no other key."""
     specs, ident = table.specs, table.ident
     if not isinstance(body, list):
         raise RequestError("the request body must be a JSON array of records (objects)")

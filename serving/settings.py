@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     Each option is also read from the environment as SERVING_ + its name in capitals
     (--max-rows: SERVING_MAX_ROWS, --model: SERVING_MODEL, --port: SERVING_PORT,
-    --prediction-log: SERVING_PREDICTION_LOG); a flag overrides its variable.
+    --capture-url: SERVING_CAPTURE_URL); a flag overrides its variable.
     """
 
     model_config = SettingsConfigDict(
@@ -90,16 +90,13 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="seconds for a request body, else 408"
     )
 
-    # The prediction log and its capture to object storage (docs/monitoring.md).
-    prediction_log: str | None = Field(
-        default=None, description="append sampled predictions as JSON lines to this file"
-    )
+    # Capture of the predictions to object storage or a directory (docs/monitoring.md).
     log_sample_rate: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="share of rows written to the prediction log"
+        default=1.0, ge=0.0, le=1.0, description="share of rows captured"
     )
     capture_url: str | None = Field(
         default=None,
-        description="ship the prediction log here: s3://bucket/prefix, file:///dir or a dir",
+        description="capture predictions here: s3://bucket/prefix, file:///dir or a dir",
     )
     capture_dir: Path | None = Field(
         default=None, description="local spool directory (its own volume)"
@@ -137,11 +134,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _capture_is_consistent(self) -> Settings:
-        if self.capture_url and self.prediction_log:
-            raise ValueError(
-                "--prediction-log and --capture-url both set (SERVING_PREDICTION_LOG, "
-                "SERVING_CAPTURE_URL): capture writes its own files under --capture-dir; keep one"
-            )
         if self.capture_url and self.capture_dir is None:
             raise ValueError(
                 "--capture-url needs --capture-dir, the local spool directory (SERVING_CAPTURE_URL "

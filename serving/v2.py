@@ -107,16 +107,9 @@ def _input_tensor(
     return name, values
 
 
-def parse_infer_request(
-    body: Any,
-    specs: Sequence[FeatureSpec] | FeatureTable,
-    max_rows: int,
-    ident: FeatureSpec | None = None,
-) -> ParsedRequest:
+def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> ParsedRequest:
     """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
-    optionally one for the contract's id column (`ident`). A server passes its `FeatureTable`
-    (built once); a list of specs builds one per call."""
-    table = specs if isinstance(specs, FeatureTable) else FeatureTable(specs, ident)
+    optionally one for the table's id column."""
     if type(body) is not dict:
         raise RequestError("the request body must be a JSON object with an 'inputs' array")
     if "parameters" in body:

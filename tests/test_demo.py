@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from workflow_harness import scratch_repo
+from workflow_harness import REPO_ROOT, scratch_repo
 
 from gitops_ml.demo import (
     MARKER,
@@ -18,39 +19,8 @@ from gitops_ml.demo import (
     Demo,
     DemoError,
     parse_change,
-    set_param,
 )
 from gitops_ml.release.deploy import read_current
-
-PARAMS = """\
-data:
-  source: synthetic        # "synthetic", or a path
-  rows: 50000              # rows generated
-model:
-  hyperparams:             # passed to the estimator
-    learning_rate: 0.06
-    rows: 7
-"""
-
-
-def test_set_param_changes_one_nested_value_and_keeps_every_comment() -> None:
-    text = set_param(PARAMS, "model.hyperparams.learning_rate", 0.04)
-    text = set_param(text, "data.rows", 3000)
-    assert yaml.safe_load(text) == {
-        "data": {"source": "synthetic", "rows": 3000},
-        "model": {"hyperparams": {"learning_rate": 0.04, "rows": 7}},
-    }
-    assert "rows: 3000              # rows generated" in text
-    assert text.count("#") == PARAMS.count("#")
-
-
-@pytest.mark.parametrize(
-    ("key", "message"),
-    [("model.hyperparams", "is a section"), ("model.seed", "has no model.seed")],
-)
-def test_set_param_names_a_key_it_cannot_set(key: str, message: str) -> None:
-    with pytest.raises(DemoError, match=message):
-        set_param(PARAMS, key, 1)
 
 
 def test_a_change_is_key_equals_a_yaml_value() -> None:
@@ -125,6 +95,11 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
     assert (out / "review/retrain.md").exists()
     assert "drift" in (out / "drift/issue.md").read_text().lower()
     assert "refused" in (out / "broken-bundle.txt").read_text()
+    commands = [
+        line for line in (out / "commands.log").read_text().splitlines() if line[:2] == "$ "
+    ]
+    merged = commands[next(i for i, c in enumerate(commands) if "git merge" in c) :]
+    assert is_subsequence(deploy_yml_commands(), [" ".join(c.split()[1:4]) for c in merged])
     status = (out / "status.txt").read_text()
     assert "staging:\n  version   0.2.0" in status
     assert "production:\n  version   0.1.0" in status
@@ -149,3 +124,20 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
         not Path(f"/proc/{current.pid}/cmdline").exists()
         or b"serving" not in Path(f"/proc/{current.pid}/cmdline").read_bytes()
     )  # stopped at the end (--keep-serving leaves it up)
+
+
+def deploy_yml_commands() -> list[str]:
+    """The `gitops-ml` commands of deploy.yml's publish and deploy jobs, in order, each as its
+    subcommand and first word (`gitops-ml bundle --output`)."""
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/deploy.yml").read_text())
+    scripts = [
+        str(step.get("run", ""))
+        for job in ("publish", "deploy")
+        for step in workflow["jobs"][job]["steps"]
+    ]
+    return re.findall(r"gitops-ml [\w-]+ [\w-]+", "\n".join(scripts))
+
+
+def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
+    remaining = iter(seen)
+    return all(any(item == each for each in remaining) for item in wanted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from metrics_files import DATA, EVALUATION, EXPORT
@@ -49,6 +50,27 @@ def test_summary_before_any_run_says_what_to_do(
     assert "run `make run`" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "doc", "field"),
+    [
+        ("export", {k: v for k, v in EXPORT.items() if k != "parity"}, "parity"),
+        ("export", {**EXPORT, "onnx": {**EXPORT["onnx"], "size_bytes": "big"}}, "onnx.size_bytes"),
+        ("data", {**DATA, "rows": {"train": 1, "test": 1}}, "rows.total"),
+    ],
+)
+def test_a_metrics_file_of_another_shape_is_an_error_naming_the_file_and_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, doc: dict[str, Any], field: str
+) -> None:
+    files = {"evaluate": EVALUATION, "export": EXPORT, "data": DATA, name: doc}
+    for each, content in files.items():
+        gio.write_json(tmp_path / f"{each}.json", content)
+
+    assert main(["summary", "--metrics-dir", str(tmp_path)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / name}.json: field '{field}': ")
+
+
 def test_a_regression_summary_quotes_its_errors_and_its_parity_measure_without_labels(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,9 +84,20 @@ def test_a_regression_summary_quotes_its_errors_and_its_parity_measure_without_l
     }
     export = {
         **EXPORT,
-        "parity": {"measure": "max |Δŷ| / sd(y)", "max_abs_diff": 2.9e-7, "rows_checked": 264},
+        "parity": {
+            "measure": "max |Δŷ| / sd(y)",
+            "max_abs_diff": 2.9e-7,
+            "rows_checked": 264,
+            "tolerance": 1e-4,
+            "slices": {"test": {"rows": 88, "max_abs_diff": 2.9e-7}},
+        },
     }
-    data = {"rows": {"total": 442, "train": 354, "test": 88}}
+    data = {
+        "rows": {"total": 442, "train": 354, "test": 88},
+        "target_mean": {"train": 152.1, "test": 150.2},
+        "target_std": {"train": 77.1, "test": 80.0},
+        "split": {"method": "stratified", "seed": 42},
+    }
     for name, doc in (("evaluate", evaluation), ("export", export), ("data", data)):
         gio.write_json(tmp_path / f"{name}.json", doc)
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -29,13 +30,13 @@ from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
 from serving.capture.codec import (
+    Predicted,
     encode_body_record,
     encode_record,
     read_records,
     record_rows,
     whole_records_size,
 )
-from serving.capture.writer import AppendFile, Entry, ModelTag, Sink, Unit, entry_rows
 from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
@@ -49,8 +50,71 @@ COUNTER_HELP = {
 }
 
 
+# What a request queues for the writer: (epoch seconds, request_id, ids, columns, predicted,
+# sampled rows or None for all, the raw request body and its API when the entry keeps the body).
+Entry = tuple[
+    float,
+    str,
+    Sequence[Any] | None,
+    Mapping[str, Sequence[Any]],
+    Predicted,
+    Sequence[int] | None,
+    bytes | None,
+    str,
+]
+Unit = tuple[bytes, int]  # one request record, and the rows it holds
+
+
+def entry_rows(entry: Entry) -> int:
+    """Rows an entry holds: the sampled ones, or all of them."""
+    rows = entry[5]
+    return len(next(iter(entry[4].values()))) if rows is None else len(rows)
+
+
 class CaptureError(UserError):
     """The capture settings cannot work: refused at startup, not discovered later."""
+
+
+class ShortWrite(Exception):
+    """A write that failed part way: `rows` of its units reached the segment whole."""
+
+    def __init__(self, rows: int, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.rows = rows
+
+
+class SegmentFile:
+    """One open segment, appended with whole records only: a write that fails part way (a
+    full disk) is cut back to the last whole record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def append(self, units: list[Unit]) -> None:
+        data = b"".join(line for line, _ in units)
+        start = self.size()
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                done += os.write(self.fd, view[done:])
+        except OSError as exc:
+            whole = rows = 0
+            for line, n in units:
+                if whole + len(line) > done:
+                    break
+                whole, rows = whole + len(line), rows + n
+            with contextlib.suppress(OSError):  # else the next start cuts the torn tail
+                os.ftruncate(self.fd, start + whole)
+            raise ShortWrite(rows, exc) from None
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def spool_and_url(settings: Settings) -> tuple[Path, str]:
@@ -125,9 +189,9 @@ def read_counts(spool: Path) -> dict[str, int]:
         return dict.fromkeys(COUNTER_HELP, 0)
 
 
-class Segments(Sink):
-    """The writer's sink in capture mode: request records in rotating segments, handed to a
-    shipper (a thread here when shipping inline; else the sidecar finds them in the spool)."""
+class Segments:
+    """Where the writer thread puts request records: rotating segments, handed to a shipper
+    (a thread here when shipping inline; else the sidecar finds them in the spool)."""
 
     def __init__(
         self,
@@ -146,7 +210,7 @@ class Segments(Sink):
         self.clock = clock
         self._boot = int(clock() * 1000)
         self._seq = 0
-        self.segment: AppendFile | None = None
+        self.segment: SegmentFile | None = None
         self._segment_hour = ""
         self._segment_opened = 0.0
 
@@ -167,19 +231,20 @@ class Segments(Sink):
         if self.shipper is not None:
             self.shipper.start()
 
-    def encode(self, entry: Entry, model: ModelTag) -> list[Unit]:
+    def encode(self, entry: Entry, head: bytes) -> Unit:
+        """One request record (`head`: codec.record_head of the served model)."""
         ts, request_id, ids, columns, predicted, rows, body, api = entry
         if body is not None:
-            line = encode_body_record(model.head, ts, request_id, api, predicted, rows, body)
+            line = encode_body_record(head, ts, request_id, api, predicted, rows, body)
         else:
-            line = encode_record(model.head, ts, request_id, ids, columns, predicted, rows)
-        return [(line, entry_rows(entry))]
+            line = encode_record(head, ts, request_id, ids, columns, predicted, rows)
+        return line, entry_rows(entry)
 
     def append(self, units: list[Unit]) -> None:
+        """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""
         if self.segment is None:
-            # A fresh name each time: nothing torn to cut (a crash's leftovers are adopted by
-            # `open`).
-            self.segment = AppendFile(self._next_path(), lambda fd, size: None)
+            # A fresh name each time (a crash's leftovers are adopted by `open`).
+            self.segment = SegmentFile(self._next_path())
         self.segment.append(units)
 
     def _next_path(self) -> Path:

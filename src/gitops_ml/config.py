@@ -329,6 +329,7 @@ class DriftParams(ParamsSection):
     quantile_grid: int
     max_categories: int
     chunk_rows: int
+    workers: int
     bootstrap_samples: int
     seed: int
 
@@ -350,6 +351,10 @@ class DriftParams(ParamsSection):
             )
         for name in ("min_rows", "min_feature_rows", "chunk_rows", "max_categories"):
             _require(getattr(self, name) >= 1, f"'drift.{name}' must be at least 1")
+        _require(
+            self.workers == -1 or self.workers >= 1,
+            f"'drift.workers' must be -1 (one per core) or at least 1, got {self.workers}",
+        )
 
 
 # The sections params.yaml may hold; `gates` is read by gitops_ml.review.gates.

@@ -20,10 +20,10 @@ retraining branch with its report → a broken bundle refused while v0.2.0 keeps
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +44,8 @@ from gitops_ml.evaluate_metrics import (
 )
 from gitops_ml.markdown import num
 from gitops_ml.metric_registry import label, metric_sets
+from gitops_ml.params_edit import set_params_file
+from gitops_ml.stage_metrics import read_data_metrics
 
 if TYPE_CHECKING:  # the release tools are imported where a step needs them
     from gitops_ml.release.deploy import Deployment
@@ -65,6 +67,7 @@ WINDOW_ROWS = 2000
 BATCH = 50
 MARKER = ".gitops-ml-demo"
 LOCAL_IMAGE = "local/{model}"  # the pin's image: locally, the bundle stands in for an image
+BUNDLE = "dist/bundle"  # where deploy.yml builds the bundle (ignored by Git)
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "gitops-ml demo",
     "GIT_AUTHOR_EMAIL": "demo@example.invalid",
@@ -82,32 +85,6 @@ class DemoError(UserError):
 # ---------------------------------------------------------------------------------------------
 # Pure helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def set_param(text: str, dotted: str, value: Any) -> str:
-    """params.yaml with one value replaced in place, keeping comments and layout."""
-    keys = dotted.split(".")
-    lines = text.splitlines(keepends=True)
-    stack: list[tuple[int, str]] = []
-    pattern = re.compile(r"^(\s*)([A-Za-z0-9_-]+):([ \t]*)([^#\n]*?)([ \t]*#.*)?$")
-    for i, line in enumerate(lines):
-        match = pattern.match(line.rstrip("\n"))
-        if not match:
-            continue
-        indent = len(match.group(1))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        stack.append((indent, match.group(2)))
-        if [key for _, key in stack] != keys:
-            continue
-        if not match.group(4):
-            raise DemoError(f"params.yaml: {dotted} is a section, not a value")
-        rendered = yaml.safe_dump(value, default_flow_style=True).strip()
-        rendered = rendered.removesuffix("...").strip()
-        comment = match.group(5) or ""
-        lines[i] = f"{match.group(1)}{match.group(2)}: {rendered}{comment}\n"
-        return "".join(lines)
-    raise DemoError(f"params.yaml has no {dotted}")
 
 
 def parse_change(text: str) -> tuple[str, Any]:
@@ -174,7 +151,10 @@ class Demo:
             "PYTHONPATH": os.pathsep.join([str(self.work / "src"), str(self.work)]),
             "DVC_NO_ANALYTICS": "1",
             "ITERATIVE_DO_NOT_TRACK": "1",
-            "SERVING_PREDICTION_LOG": str(self.out / "traffic" / "predictions.jsonl"),
+            # Capture to a local store (a file:// store), a segment shipped each second.
+            "SERVING_CAPTURE_URL": str(self.out / "traffic" / "captured"),
+            "SERVING_CAPTURE_DIR": str(self.out / "traffic" / "spool"),
+            "SERVING_CAPTURE_MAX_SECONDS": "1",
         }
         self.env.pop("VIRTUAL_ENV", None)
 
@@ -209,7 +189,7 @@ class Demo:
         print(f"[{event.seconds:5.0f} s] {what}", flush=True)
 
     def data_rows(self) -> int:
-        return int(json.loads((self.work / paths.DATA_METRICS).read_text())["rows"]["total"])
+        return read_data_metrics(self.work / paths.DATA_METRICS).rows.total
 
     def headline(self, evaluation: EvaluateMetrics | None = None) -> str:
         """The task's headline test metric, as people read it ("ROC AUC 0.862", "R² 0.365")."""
@@ -253,11 +233,7 @@ class Demo:
                 shutil.copy2(src, self.work / name, follow_symlinks=False)
         (self.work / ".venv").symlink_to(sys.prefix)
         (self.work / ".tools").symlink_to(tools.resolve())
-        params = self.work / paths.PARAMS
-        text = set_param(params.read_text(), "data.rows", self.rows)
-        for key, value in SMALL_PARAMS.items():
-            text = set_param(text, key, value)
-        params.write_text(text)
+        set_params_file(self.work / paths.PARAMS, {"data.rows": self.rows, **SMALL_PARAMS})
         self.sh("git", "init", "--quiet", "--initial-branch=main")
         (self.work / ".git" / "info" / "exclude").write_text("/.venv\n/.tools\n")  # links
         self.sh("git", "init", "--quiet", "--bare", str(self.out / "origin.git"))
@@ -287,23 +263,37 @@ class Demo:
         return current
 
     def deploy(self) -> Deployment:
-        self.sh("gitops-ml", "deploy-local", "--deployments", str(self.deployments), "--tag")
-        self.push()
-        return self.current()
+        """deploy.yml's commands in its order. publish: the next version, the bundle built and
+        checked against dvc.lock, the version tag. deploy: the bundle checked again (its
+        version too), staging pinned, rolled out and
+        smoke-tested (locally `deploy-local --bundle` starts the server and keeps the previous
+        one serving on failure: the rollback), then the stage tag. Locally the bundle stands
+        in for the image, so the pinned digest is its metadata's sha256 (which names the
+        model's and the contract's hashes)."""
+        from gitops_ml.release.bundle import read_metadata
 
-    def pin_staging(self, deployment: Deployment) -> str:
-        """Pin staging to what was deployed. Locally the bundle stands in for the image, so
-        the digest is its metadata's sha256 (which names the model's and contract's hashes)."""
-        metadata = self.deployments / deployment.bundle / "metadata.json"
+        version = self.sh("gitops-ml", "version", "--next").strip()
+        self.sh("gitops-ml", "bundle", "--output", BUNDLE, "--version", version)
+        self.sh("gitops-ml", "bundle", "--output", BUNDLE, "--verify", "--lock", paths.DVC_LOCK)
+        self.sh("gitops-ml", "version", "--tag")
+        self.push()
+        self.sh(
+            "gitops-ml", "bundle", "--output", BUNDLE, "--verify", "--lock", paths.DVC_LOCK,
+            "--version", version,
+        )  # fmt: skip
+        metadata = self.work / BUNDLE / "metadata.json"
         digest = "sha256:" + hashlib.sha256(metadata.read_bytes()).hexdigest()
-        image = LOCAL_IMAGE.format(model=deployment.model_name)
+        image = LOCAL_IMAGE.format(model=read_metadata(self.work / BUNDLE).model_name)
         self.sh(
             "gitops-ml", "env", "pin", "staging", "--image", image, "--digest", digest,
-            "--version", deployment.version, "--commit",
+            "--version", version, "--commit",
         )  # fmt: skip
-        self.sh("gitops-ml", "version", "--promote", "staging", "--version", deployment.version)
+        self.sh(
+            "gitops-ml", "deploy-local", "--bundle", BUNDLE, "--deployments", str(self.deployments)
+        )
+        self.sh("gitops-ml", "version", "--promote", "staging", "--version", version)
         self.push()
-        return digest
+        return self.current()
 
     def review(self, name: str) -> tuple[bool, str, Path]:
         """pr.yml's review job against main: the report its comment posts (`make pr-report`),
@@ -333,7 +323,6 @@ class Demo:
             "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
         )
         deployment = self.deploy()
-        self.pin_staging(deployment)
         self.sh("gitops-ml", "env", "promote", "--expect-version", deployment.version)
         self.push()
         self.event(
@@ -347,8 +336,7 @@ class Demo:
         key, value = self.change
         branch = f"pr/{key.rsplit('.', 1)[-1].replace('_', '-')}"
         self.sh("git", "switch", "--quiet", "--create", branch)
-        params = self.work / paths.PARAMS
-        params.write_text(set_param(params.read_text(), key, value))
+        set_params_file(self.work / paths.PARAMS, {key: value})
         self.repro_and_push()
         self.commit(f"Try {key} = {value}")
         self.push(branch)
@@ -376,7 +364,6 @@ class Demo:
         deployment = self.deploy()
         if is_running(self.deployments, before):
             raise DemoError(f"v{before.version} (pid {before.pid}) is still running")
-        self.pin_staging(deployment)
         (self.out / "status.txt").write_text(self.sh("gitops-ml", "status"))
         self.event(
             f"merged: v{deployment.version} ({bump}); smoke-tested and serving at "
@@ -398,7 +385,7 @@ class Demo:
         contract = load_contract(self.work / paths.CONTRACT)
         frame = pd.read_parquet(requests)[[c.name for c in contract.features]]
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        log = Path(self.env["SERVING_PREDICTION_LOG"])
+        log = Path(self.env["SERVING_CAPTURE_URL"])
         before = _lines(log)
         for start in range(0, len(records), BATCH):
             body = json.dumps(records[start : start + BATCH]).encode()
@@ -413,10 +400,10 @@ class Demo:
         logged = _wait_for_lines(log, before + len(records))
         verdict = self.drift(log, traffic / "drift")
         self.event(
-            f"{len(records)} requests through v{deployment.version}'s /predict; the prediction "
-            f"log holds {logged} rows (smoke tests included); drift check on it: {verdict}",
+            f"{len(records)} requests through v{deployment.version}'s /predict; the capture "
+            f"holds {logged} rows (smoke tests included); drift check on it: {verdict}",
             log,
-            "your traffic; the prediction log is what drift.yml reads",
+            "your traffic; the capture is what drift.yml reads",
         )
 
     def simulate(
@@ -544,12 +531,13 @@ def dvc_tracked(root: Path, pointers: list[str]) -> list[str]:
     return tracked
 
 
-def _lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) if path.exists() else 0
+def _lines(store: Path) -> int:
+    """The lines shipped to a local capture store."""
+    return sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in store.rglob("*.gz"))
 
 
 def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
-    """The server's log writer is a background thread: give it time to write what it queued."""
+    """Capture ships from a background thread: give it time to ship what it queued."""
     deadline = time.monotonic() + timeout
     while (count := _lines(path)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)

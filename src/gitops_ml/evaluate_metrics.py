@@ -3,24 +3,26 @@
 Permissive about which metrics exist: each section maps a metric's name to its value, interval or
 spread, so a task's own metrics need no change here. Strict about the shape: an unknown section,
 a missing required one or a value of the wrong kind is an error naming the file and the field.
-A new section of the file is one field here. Fields: docs/interfaces.md.
+A new section of the file is one field here. Read like the other stages' metrics files, through
+`gitops_ml.stage_metrics`. Fields: docs/interfaces.md.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gitops_ml import paths
-from gitops_ml.errors import UserError, invalid_field
+from gitops_ml.stage_metrics import (
+    MetricsFileError,
+    metrics_file_from_json,
+    parse_metrics_file,
+    read_metrics_file,
+)
+from gitops_ml.stage_metrics import Record as _Section
 from gitops_ml.tasks import Task
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 class Interval(_Section):
@@ -92,44 +94,30 @@ class EvaluateMetrics(_Section):
 
     task: Task = "binary"  # files written before tasks are binary
     test: dict[str, float | None]
-    ci95: dict[str, Interval] = {}
-    cv: dict[str, Spread] = {}
-    confusion: dict[str, int] = {}
+    ci95: dict[str, Interval] = Field(default_factory=dict)
+    cv: dict[str, Spread] = Field(default_factory=dict)
+    confusion: dict[str, int] = Field(default_factory=dict)
     confusion_matrix: ConfusionMatrix | None = None
     rows: Rows | None = None
     business: Business | None = None
     training_noise: TrainingNoise | None = None
-    slices: dict[str, Slice] = {}
+    slices: dict[str, Slice] = Field(default_factory=dict)
 
 
-class EvaluateMetricsError(UserError):
+class EvaluateMetricsError(MetricsFileError):
     """metrics/evaluate.json is missing, not JSON, or not of the documented shape."""
 
 
 def parse_evaluate_metrics(raw: Any, source: str = paths.EVALUATE_METRICS) -> EvaluateMetrics:
     """`raw` (the parsed JSON of `source`) as EvaluateMetrics, or an error naming the field."""
-    try:
-        return EvaluateMetrics.model_validate(raw)
-    except ValidationError as exc:
-        raise EvaluateMetricsError(f"{source}: {invalid_field(exc)}") from None
+    return parse_metrics_file(EvaluateMetrics, raw, source, EvaluateMetricsError)
 
 
 def evaluate_metrics_from_json(text: str, source: str) -> EvaluateMetrics:
     """The JSON text of `source` (a file, or a file at a Git revision) as EvaluateMetrics."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EvaluateMetricsError(f"{source}: not valid JSON: {exc}") from None
-    return parse_evaluate_metrics(raw, source)
+    return metrics_file_from_json(EvaluateMetrics, text, source, EvaluateMetricsError)
 
 
 def read_evaluate_metrics(path: str | Path = paths.EVALUATE_METRICS) -> EvaluateMetrics:
     """The evaluate stage's metrics file at `path`, typed."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise EvaluateMetricsError(f"{path}: not found; run `make run` (dvc repro) first") from None
-    except UnicodeDecodeError as exc:
-        raise EvaluateMetricsError(f"{path}: not valid JSON: {exc}") from None
-    return evaluate_metrics_from_json(text, str(path))
+    return read_metrics_file(EvaluateMetrics, path, EvaluateMetricsError)

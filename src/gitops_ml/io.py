@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 
@@ -130,7 +130,7 @@ def csv_options(layout: CsvLayout) -> dict[str, Any]:
     return {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
 
 
-def csv_names(source: str | Path, layout: CsvLayout) -> list[str]:
+def csv_names(source: str | Path | IO[bytes], layout: CsvLayout) -> list[str]:
     """The file's column names: its header row without surrounding whitespace, or the
     layout's `names` when it has none."""
     import pandas as pd

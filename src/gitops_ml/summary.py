@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from gitops_ml import io as gio
 from gitops_ml import paths
-from gitops_ml.errors import UserError
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import num
 from gitops_ml.metric_registry import label, metric_sets
+from gitops_ml.stage_metrics import (
+    DataMetrics,
+    ExportMetrics,
+    read_data_metrics,
+    read_export_metrics,
+)
 
 # The registry's labels that are too wide for this column.
 SHORT_LABELS = {
@@ -21,21 +24,11 @@ SHORT_LABELS = {
 }
 
 
-def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: not found; run `make run` (dvc repro) first")
-    data: dict[str, Any] = gio.read_json(path)
-    return data
-
-
-def render_summary(
-    evaluation: EvaluateMetrics, export: dict[str, Any], data: dict[str, Any]
-) -> str:
-    rows = data.get("rows", {})
-    rate = (data.get("positive_rate") or {}).get("test")  # binary only
+def render_summary(evaluation: EvaluateMetrics, export: ExportMetrics, data: DataMetrics) -> str:
+    rate = data.positive_rate  # binary only
     lines = [
-        f"Data: {rows.get('train', 0):,} training rows, {rows.get('test', 0):,} test rows"
-        + ("" if rate is None else f" (positive rate {num(rate, '.1%')} in test)"),
+        f"Data: {data.rows.train:,} training rows, {data.rows.test:,} test rows"
+        + ("" if rate is None else f" (positive rate {num(rate.test, '.1%')} in test)"),
         "",
         f"{'metric':<12}{'test':>8}   {'95% interval':<20}{'CV mean ± std':>16}",
     ]
@@ -47,7 +40,7 @@ def render_summary(
         cv_text = f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else ""
         lines.append(f"{name:<12}{num(value):>8}   {interval:<20}{cv_text:>16}".rstrip())
     business = evaluation.business  # only when params.yaml sets evaluate.costs
-    onnx, parity = export["onnx"], export["parity"]
+    onnx, parity = export.onnx, export.parity
     lines.append("")
     if business:
         lines.append(
@@ -56,11 +49,11 @@ def render_summary(
             f"cost-minimising threshold {business.best_threshold:.2f}"
         )
     lines += [
-        f"ONNX model: {onnx['path']} ({onnx['size_bytes'] / 1024:,.0f} KiB, opset {onnx['opset']}, "
-        f"sha256 {onnx['sha256'][:12]}…)",
-        f"ONNX parity: {parity['measure']} {parity['max_abs_diff']:.1e}"
-        + (f", {parity['label_flips']} label flips" if "label_flips" in parity else "")
-        + f" on {parity['rows_checked']:,} rows",
+        f"ONNX model: {onnx.path} ({onnx.size_bytes / 1024:,.0f} KiB, opset {onnx.opset}, "
+        f"sha256 {onnx.sha256[:12]}…)",
+        f"ONNX parity: {parity.measure} {parity.max_abs_diff:.1e}"
+        + ("" if parity.label_flips is None else f", {parity.label_flips} label flips")
+        + f" on {parity.rows_checked:,} rows",
         f"Model card: {paths.MODEL_CARD}",
     ]
     return "\n".join(lines)
@@ -75,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         render_summary(
             read_evaluate_metrics(metrics_dir / Path(paths.EVALUATE_METRICS).name),
-            _load(metrics_dir / Path(paths.EXPORT_METRICS).name),
-            _load(metrics_dir / Path(paths.DATA_METRICS).name),
+            read_export_metrics(metrics_dir / Path(paths.EXPORT_METRICS).name),
+            read_data_metrics(metrics_dir / Path(paths.DATA_METRICS).name),
         )
     )
     return 0

@@ -9,6 +9,7 @@ produce.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,16 @@ def drift_on_fixture(
     out = directory / "out"
     code = run_drift(directory / "profile.json", exported_model.contract_path, current, out, *extra)
     return code, json.loads((out / "drift.json").read_text()), (out / "drift.md").read_text()
+
+
+def same_report(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two drift.json documents: the same text, numbers equal to 12 significant digits (sums
+    added in another order differ in the last bits)."""
+
+    def rounded(text: str) -> float:
+        value = float(text)
+        return float(f"{value:.12g}") if math.isfinite(value) else value
+
+    assert json.loads(json.dumps(a), parse_float=rounded) == json.loads(
+        json.dumps(b), parse_float=rounded
+    )

@@ -95,7 +95,7 @@ def test_an_unexpected_failure_is_not_reported_as_drift(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(drift_module, "check_drift", broken)
+    monkeypatch.setattr(drift_module, "accumulate_window", broken)
     assert _drift(setup, exported_model, _clean_window(setup)) == 2
     err = capsys.readouterr().err
     assert "error: the drift check failed unexpectedly (RuntimeError: boom)" in err

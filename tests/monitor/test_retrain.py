@@ -13,7 +13,7 @@ from project_fixtures import CONTRACT_PATH
 
 from gitops_ml.cli import main
 from gitops_ml.contract import load_contract
-from gitops_ml.monitor.outcomes import load_outcomes
+from gitops_ml.monitor.outcomes import OutcomeJoin, spill_outcomes
 from gitops_ml.monitor.readers import window_table
 from gitops_ml.monitor.windows import parse_duration
 from gitops_ml.synthetic import generate_churn
@@ -53,11 +53,10 @@ def test_a_captured_log_with_outcomes_becomes_the_labelled_table_retrain_takes(
     pd.DataFrame(
         {"id": ids[:2], "timestamp": ["2026-11-03T00:00:00Z"] * 2, "label": ["true", "false"]}
     ).to_csv(outcomes_csv, index=False)
-    outcomes = load_outcomes(
-        [outcomes_csv], ["outcomes.csv"], contract, parse_duration("30d", "--max-delay"), "30d"
-    )
+    join = OutcomeJoin(tmp_path / "join", 3, parse_duration("30d", "--max-delay"), "30d")
+    spill_outcomes(join, 0, outcomes_csv, "outcomes.csv", contract)
 
-    table = window_table([log], contract, outcomes=outcomes)
+    table = window_table([log], contract, join)
 
     assert list(table.columns) == contract.names
     assert table[contract.id_column].astype(str).tolist() == ids

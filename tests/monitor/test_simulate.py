@@ -6,6 +6,7 @@ a fork's foreign-shaped one: each change is detected where it was made, and `non
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -248,6 +249,8 @@ def test_the_log_follows_the_serving_format_with_the_model_named_after_the_contr
     result = churn.drift("log.jsonl")
     assert result["rows"] == 600 and result["prediction"]["level"] == "ok"
     assert result["performance"]["rows"] == 600
+    assert churn.simulate("shipped.jsonl.gz", *args) == 0  # gzipped, as capture ships it
+    assert gzip.decompress((churn.directory / "shipped.jsonl.gz").read_bytes()).decode() == text
 
 
 def test_traffic_starts_after_the_training_period(churn: Project, fork: Project) -> None:

@@ -40,6 +40,7 @@ from gitops_ml.pipeline.export import (
     onnx_session,
 )
 from gitops_ml.pipeline.train import REGISTRY, build_model, fit_model
+from gitops_ml.stage_metrics import parse_export_metrics
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
@@ -128,10 +129,10 @@ def test_export_metrics_say_what_parity_measured(
     exported: Exported,
 ) -> None:
     _, _, metrics = exported[task]
-    parity = metrics["parity"]
-    assert parity["measure"] == measure
-    assert ("label_flips" in parity) is flips  # a regressor predicts no label
-    assert all(("label_flips" in s) is flips for s in parity["slices"].values())
+    parity = parse_export_metrics(metrics).parity  # the typed reader's shape
+    assert parity.measure == measure
+    assert (parity.label_flips is not None) is flips  # a regressor predicts no label
+    assert all((s.label_flips is not None) is flips for s in parity.slices.values())
 
 
 def run_onnx(

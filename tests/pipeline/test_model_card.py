@@ -16,10 +16,20 @@ from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.evaluate_metrics import EvaluateMetrics, parse_evaluate_metrics
 from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.model_card import model_card_from_files, render_model_card
+from gitops_ml.stage_metrics import (
+    DataMetrics,
+    ExportMetrics,
+    ValidationMetrics,
+    parse_export_metrics,
+)
 from gitops_ml.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[2]
+# The metrics files as their readers give them to the card.
 EVALUATED = parse_evaluate_metrics(EVALUATION)
+EXPORTED = parse_export_metrics(EXPORT)
+SPLIT = DataMetrics.model_validate(DATA)
+VALIDATED = ValidationMetrics.model_validate(VALIDATION)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +43,9 @@ def card(params: dict[str, Any], contract: Contract) -> str:
     return render_model_card(
         params,
         contract,
-        EXPORT,
-        data=DATA,
-        validation=VALIDATION,
+        EXPORTED,
+        data=SPLIT,
+        validation=VALIDATED,
         evaluation=EVALUATED,
     )
 
@@ -103,7 +113,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 ) -> None:
     own_data = {**params, "data": {**params["data"], "source": "data/customers.parquet"}}
 
-    card = render_model_card(own_data, contract, EXPORT, evaluation=EVALUATED)
+    card = render_model_card(own_data, contract, EXPORTED, evaluation=EVALUATED)
 
     assert "synthetic" not in card
     assert "`data/customers.parquet`" in card
@@ -112,7 +122,7 @@ def test_card_for_user_data_does_not_claim_synthetic_data(
 def test_card_without_metrics_files_says_not_available(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    card = render_model_card(params, contract, EXPORT)
+    card = render_model_card(params, contract, EXPORTED)
 
     assert "Split summary: not available (metrics/data.json missing)" in card
     assert "Validation: not available" in card
@@ -123,8 +133,8 @@ def test_card_without_metrics_files_says_not_available(
 def test_card_is_byte_identical_across_runs_and_carries_no_run_date(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    first = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
-    second = render_model_card(params, contract, EXPORT, evaluation=EVALUATED)
+    first = render_model_card(params, contract, EXPORTED, evaluation=EVALUATED)
+    second = render_model_card(params, contract, EXPORTED, evaluation=EVALUATED)
 
     assert first == second
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}", first)  # no dates without data.json
@@ -138,7 +148,7 @@ def test_card_from_files_reads_data_validation_and_evaluation(
     gio.write_json(tmp_path / "validation.json", VALIDATION)
     gio.write_json(tmp_path / "evaluate.json", EVALUATION)
 
-    from_files = model_card_from_files(params, contract, EXPORT, metrics_dir=tmp_path)
+    from_files = model_card_from_files(params, contract, EXPORTED, metrics_dir=tmp_path)
 
     assert from_files == card
 
@@ -162,11 +172,12 @@ FOREIGN = parse_contract(
         ],
     }
 )
-STRATIFIED = {**DATA, "split": {"method": "stratified", "seed": 42}}
+STRATIFIED_DATA = {**DATA, "split": {"method": "stratified", "seed": 42}}
+STRATIFIED = DataMetrics.model_validate(STRATIFIED_DATA)
 
 
 def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, Any]) -> None:
-    card = render_model_card(params, FOREIGN, EXPORT, data=STRATIFIED, evaluation=EVALUATED)
+    card = render_model_card(params, FOREIGN, EXPORTED, data=STRATIFIED, evaluation=EVALUATED)
     assert card.startswith("# Model card\n")  # a release adds the name from dvc.yaml
     assert "One row per account; the target says whether it closed." in card
     assert "probability that `Exited` = Yes" in card
@@ -178,7 +189,7 @@ def test_card_is_written_from_the_contract_not_from_a_domain(params: dict[str, A
 def test_a_stratified_split_is_described_as_one_and_not_as_a_later_window(
     params: dict[str, Any], contract: Contract
 ) -> None:
-    card = render_model_card(params, contract, EXPORT, data=STRATIFIED)
+    card = render_model_card(params, contract, EXPORTED, data=STRATIFIED)
     assert "a stratified random sample (seed 42) is the test set" in card
     assert "random sample of the same period" in card
     assert "newest" not in card and "later time window" not in card
@@ -217,16 +228,18 @@ def task_evaluation(contract: Contract) -> EvaluateMetrics:
 
 
 # What export writes for a regressor: its parity measure, no labels to flip.
-REGRESSION_EXPORT = {
-    **EXPORT,
-    "parity": {
-        "measure": "max |Δŷ| / sd(y)",
-        "max_abs_diff": 3.1e-7,
-        "rows_checked": 101,
-        "tolerance": 1e-4,
-        "slices": {"test": {"rows": 89, "max_abs_diff": 3.1e-7}},
-    },
-}
+REGRESSION_EXPORT = ExportMetrics.model_validate(
+    {
+        **EXPORT,
+        "parity": {
+            "measure": "max |Δŷ| / sd(y)",
+            "max_abs_diff": 3.1e-7,
+            "rows_checked": 101,
+            "tolerance": 1e-4,
+            "slices": {"test": {"rows": 89, "max_abs_diff": 3.1e-7}},
+        },
+    }
+)
 
 
 # What split writes about the target per task, besides the rows (metrics/data.json).
@@ -246,8 +259,10 @@ TARGET_SUMMARIES: dict[str, dict[str, Any]] = {
 
 def task_card(task: Task, params: dict[str, Any]) -> str:
     contract = task_fixture(task).contract
-    data = {**STRATIFIED, "positive_rate": None, **TARGET_SUMMARIES[task]}
-    export = REGRESSION_EXPORT if task == "regression" else EXPORT
+    data = DataMetrics.model_validate(
+        {**STRATIFIED_DATA, "positive_rate": None, **TARGET_SUMMARIES[task]}
+    )
+    export = REGRESSION_EXPORT if task == "regression" else EXPORTED
     return render_model_card(
         params, contract, export, data=data, evaluation=task_evaluation(contract)
     )
@@ -320,7 +335,7 @@ def test_class_names_from_the_data_reach_the_card_escaped() -> None:
     )
 
     card = render_model_card(
-        fixture_params(), contract, EXPORT, evaluation=task_evaluation(contract)
+        fixture_params(), contract, EXPORTED, evaluation=task_evaluation(contract)
     )
 
     assert "| recall of a&#124;b |" in card and "&lt;b>ops&lt;/b>" in card

@@ -63,7 +63,21 @@ def project(workdir: Path) -> Path:
 
 def test_set_data_source_changes_the_value_and_keeps_every_comment() -> None:
     updated = set_data_source(PARAMS, "data/customers.csv")
-    assert updated == PARAMS.replace("data/synthetic/data.parquet", "data/customers.csv")
+    assert yaml.safe_load(updated)["data"] == {
+        **yaml.safe_load(PARAMS)["data"],
+        "source": "data/customers.csv",
+    }
+    changed = [
+        (old, new)
+        for old, new in zip(PARAMS.splitlines(), updated.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed == [
+        (
+            "  source: data/synthetic/data.parquet  # the data file",
+            "  source: data/customers.csv           # the data file",  # the comment's column
+        )
+    ]
 
 
 def test_a_missing_file_is_refused_and_params_yaml_is_left_alone(

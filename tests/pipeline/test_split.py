@@ -19,6 +19,7 @@ from gitops_ml.config import SplitParams
 from gitops_ml.contract import Contract, contract_to_dict, parse_contract
 from gitops_ml.pipeline.split import SplitError, split_frame
 from gitops_ml.pipeline.validate import validate_frame
+from gitops_ml.stage_metrics import SplitRows, read_data_metrics
 from gitops_ml.synthetic import generate_churn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -188,10 +189,10 @@ def test_split_cli_writes_both_sets_and_data_metrics(
 
     assert main(["split"]) == 0
 
-    metrics = gio.read_json("metrics/data.json")
-    assert metrics["rows"] == {"total": 3000, "train": 2400, "test": 600}
-    assert set(metrics["positive_rate"]) == {"train", "test"}
-    assert metrics["split"]["method"] == "time"
+    metrics = read_data_metrics()  # the typed reader's shape
+    assert metrics.rows == SplitRows(total=3000, train=2400, test=600)
+    assert metrics.positive_rate is not None and metrics.class_shares is None
+    assert metrics.split.method == "time"
     test = pd.read_parquet("data/split/test.parquet")
     assert len(test) == 600
     assert test.dtypes.equals(validated.dtypes)

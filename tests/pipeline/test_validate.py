@@ -19,6 +19,7 @@ from gitops_ml.contract import Contract
 from gitops_ml.markdown import escape
 from gitops_ml.pipeline.ingest import parquet_safe
 from gitops_ml.pipeline.validate import validate_frame
+from gitops_ml.stage_metrics import read_validation_metrics
 from gitops_ml.synthetic import generate_churn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -149,9 +150,9 @@ def test_validation_reports_all_failures_at_once_with_distinct_failing_rows(
 
     expected = [text for _, texts in FAILURES.values() for text in texts]
     assert_failed_with_nothing_downstream(code, err, expected)
-    summary = gio.read_json(SUMMARY)
-    assert summary["failed_checks"] == len(FAILURES)
-    assert summary["failing_rows"] == 19  # rows 0-7, 9, 11, 20-26, 30, 31; row 2 fails twice
+    summary = read_validation_metrics(SUMMARY)  # the typed reader's shape
+    assert summary.failed_checks == len(FAILURES)
+    assert summary.failing_rows == 19  # rows 0-7, 9, 11, 20-26, 30, 31; row 2 fails twice
 
 
 def test_validation_does_not_count_an_unreadable_value_again_as_missing(
@@ -235,11 +236,11 @@ def test_valid_data_is_written_in_canonical_dtypes_and_contract_order(
         "snapshot_date": "datetime64[us]",
     }
     assert {name: str(validated[name].dtype) for name in expected} == expected
-    summary = gio.read_json(SUMMARY)
-    assert summary["status"] == "passed"
-    assert (summary["rows"], summary["columns"], summary["failing_rows"]) == (3000, 20, 0)
-    assert summary["dropped_columns"] == ["notes"]
-    assert summary["missing_rate"]["satisfaction_score"] == pytest.approx(
+    summary = read_validation_metrics(SUMMARY)  # the typed reader's shape
+    assert summary.status == "passed"
+    assert (summary.rows, summary.columns, summary.failing_rows) == (3000, 20, 0)
+    assert summary.dropped_columns == ["notes"]
+    assert summary.missing_rate["satisfaction_score"] == pytest.approx(
         churn["satisfaction_score"].isna().mean(), abs=1e-4
     )
     assert not REPORT.exists()

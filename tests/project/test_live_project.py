@@ -24,9 +24,11 @@ from gitops_ml.config import (
     load_params,
 )
 from gitops_ml.contract import Contract, load_contract
+from gitops_ml.evaluate_metrics import read_evaluate_metrics
 from gitops_ml.metric_registry import metric_sets
 from gitops_ml.release.versions import model_name
 from gitops_ml.review.gates import GateParams
+from gitops_ml.stage_metrics import read_data_metrics, read_export_metrics, read_validation_metrics
 from gitops_ml.tasks import task_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,14 +70,17 @@ def test_committed_profile_covers_the_contract_features(contract: Contract) -> N
 def test_committed_metrics_describe_a_passing_validation_and_a_parity_checked_model(
     contract: Contract,
 ) -> None:
-    validation = json.loads((ROOT / paths.VALIDATION_METRICS).read_text())
-    parity = json.loads((ROOT / paths.EXPORT_METRICS).read_text())["parity"]
-    evaluation = json.loads((ROOT / paths.EVALUATE_METRICS).read_text())
-    assert validation["status"] == "passed"
-    assert parity["max_abs_diff"] <= parity["tolerance"]
-    assert parity.get("label_flips", 0) == 0  # a regressor has no labels to flip
-    assert evaluation["task"] == contract.task
-    assert math.isfinite(evaluation["test"][metric_sets(contract.task).headline])
+    validation = read_validation_metrics(ROOT / paths.VALIDATION_METRICS)
+    parity = read_export_metrics(ROOT / paths.EXPORT_METRICS).parity
+    evaluation = read_evaluate_metrics(ROOT / paths.EVALUATE_METRICS)
+    data = read_data_metrics(ROOT / paths.DATA_METRICS)
+    assert validation.status == "passed"
+    assert parity.max_abs_diff <= parity.tolerance
+    assert not parity.label_flips  # a regressor has no labels to flip
+    assert evaluation.task == contract.task
+    headline = evaluation.test[metric_sets(contract.task).headline]
+    assert headline is not None and math.isfinite(headline)
+    assert data.rows.total == data.rows.train + data.rows.test
 
 
 def test_the_model_card_is_committed_and_names_the_contract(contract: Contract) -> None:

@@ -41,7 +41,7 @@ from gitops_ml.release.deploy import (
 from gitops_ml.release.versions import VersionError
 from gitops_ml.v2_request import v2_request
 from serving.v2 import parse_infer_request
-from serving.validation import feature_specs, id_spec
+from serving.validation import request_table
 
 # ---------------------------------------------------------------------------------------------
 # The smoke test's pure parts
@@ -52,7 +52,7 @@ def test_the_smoke_request_is_one_the_server_accepts_ids_and_missing_values_incl
     contract = load_contract(CONTRACT_PATH)
     request = v2_request(smoke_frame(contract), contract, request_id="smoke-test")
 
-    parsed = parse_infer_request(request, feature_specs(contract), 10, id_spec(contract))
+    parsed = parse_infer_request(request, request_table(contract), 10)
 
     assert parsed.rows == SMOKE_ROWS and parsed.ids is not None
     assert np.isnan(parsed.feeds["total_charges"][-1, 0]), "nullable features are left missing"
@@ -105,7 +105,7 @@ def test_smoke_check_reads_each_task_s_answer() -> None:
     ("response", "message"),
     [
         (_response([[0.3, 0.7], [0.1, 0.9]], [0, 1]), "differ from the bundle's model by 0.5"),
-        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'probabilities' and 'label'"),
+        ({"outputs": [{"name": "label", "data": [0, 1]}]}, "expected 'label' and 'probabilities'"),
         (_response([[0.8, 0.2]], [0]), "'probabilities' has 2 values, expected 2 x 2"),
         (_response([[0.8, 0.2], [0.1, 0.9]], [0, 7]), "'label' is \\[0, 7\\], expected \\[0, 1\\]"),
         (_response([[0.8, 0.8], [0.1, 0.9]], [0, 1]), "do not sum to 1"),

@@ -22,6 +22,7 @@ import yaml
 from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from metrics_files import EXPORT
 from project_fixtures import drift_settings, fixture_params
 from test_report_tasks import multiclass_report
 
@@ -36,6 +37,7 @@ from gitops_ml.monitor.report import render_markdown
 from gitops_ml.pipeline.model_card import render_model_card
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.report import ReviewInputs, render
+from gitops_ml.stage_metrics import ValidationMetrics, parse_export_metrics
 
 # What a crafted CSV can hold: each one breaks a table, a fence, a fold, or pings, links or
 # embeds something when it reaches GitHub unescaped.
@@ -338,12 +340,10 @@ def test_the_model_card_keeps_its_structure_whatever_the_contract_holds(
     params["data"]["source"] = "data/@octocat <b>#1</b>.csv"
     params["model"]["hyperparams"] = {"max_depth|<img>": "@octocat"}
     evaluation = parse_evaluate_metrics({**_evaluate(0.86), "slices": _slices(0.0)})
-    export = {
-        "onnx": {"path": "models/model.onnx", "sha256": "3f" * 32, "size_bytes": 1, "opset": 17},
-        "parity": {"max_abs_diff": 1e-7, "label_flips": 0, "rows_checked": 10, "slices": {}},
-    }
+    counts = {"rows": 10, "columns": 3, "failed_checks": 0, "failing_rows": 0}
+    validation = ValidationMetrics.model_validate({**_validation(0.02), **counts})
     card = render_model_card(
-        params, contract, export, validation=_validation(0.02), evaluation=evaluation
+        params, contract, parse_export_metrics(EXPORT), validation=validation, evaluation=evaluation
     )
     assert_shown(assert_inert(card, fenced=1))
 

@@ -8,7 +8,6 @@ test_capture_s3.py."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 from project_fixtures import CONTRACT_PATH
-from serving_support import REPO_ROOT, run_server_expecting_failure, server_env
+from serving_support import REPO_ROOT, run_server_expecting_failure, server_env, shipped
 
 from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
@@ -39,7 +38,7 @@ from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.records import parse_records
 from serving.settings import Settings, load_settings
-from serving.validation import feature_specs, id_spec
+from serving.validation import request_table
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
 INFER_PATH = "/v2/models/churn-model/infer"
@@ -115,15 +114,6 @@ def record(log: PredictionLog, first: int, rows: int) -> None:
         {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)},
         ids=list(range(first, first + rows)),
     )
-
-
-def shipped(store: Path) -> dict[str, list[dict[str, Any]]]:
-    return {
-        path.relative_to(store).as_posix(): [
-            json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()
-        ]
-        for path in sorted(store.rglob("*.jsonl.gz"))
-    }
 
 
 def shipped_ids(store: Path) -> list[int]:
@@ -311,10 +301,6 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
     [
         (["--capture-url", "s3://captures/p"], "--capture-url needs --capture-dir"),
         (
-            ["--capture-url", "s3://captures/p", "--capture-dir", "s", "--prediction-log", "p"],
-            "--prediction-log and --capture-url both set",
-        ),
-        (
             ["--capture-url", "s3://c/p", "--capture-dir", "s", "--capture-max-bytes", "0"],
             "SERVING_CAPTURE_MAX_BYTES (--capture-max-bytes): Input should be greater than",
         ),
@@ -421,9 +407,8 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
     frame = generate_churn(40, 3, "none").drop(columns=[contract.target])
     document = v2_request(frame, contract) if api == "v2" else request_records(frame, contract)
     raw = json.dumps(document, indent=2).encode()
-    specs, ident = feature_specs(contract), id_spec(contract)
     read = v2.parse_infer_request if api == "v2" else parse_records
-    parsed = read(json.loads(raw), specs, 1000, ident)
+    parsed = read(json.loads(raw), request_table(contract), 1000)
     predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
     out = {}
     for ship in ("sidecar", "inline"):

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from project_fixtures import TaskFixture, task_fixture
+from serving_support import capture_log, captured_lines
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.compose import ColumnTransformer
@@ -28,7 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.contract import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
-from gitops_ml.v2_request import records, v2_request
+from gitops_ml.v2_request import V2_OUTPUTS, records, v2_request
 from serving.app import create_app
 from serving.capture.__main__ import request_parser
 from serving.capture.shipper import Shipper, open_capture
@@ -232,19 +233,18 @@ def test_the_openapi_document_describes_the_tasks_answer(served: Served) -> None
         ]
 
 
-def test_the_prediction_log_keeps_the_value_or_the_class_and_its_probability(
+def test_capture_keeps_the_value_or_the_class_and_its_probability(
     served: Served, tmp_path: Path
 ) -> None:
     """The documented prediction keys of each task (docs/interfaces.md): a regressor's
     `value`; a multiclass classifier's `label` as the contract spells the class and one
     probability per class in the contract's order."""
     contract = served.fixture.contract
-    path = tmp_path / "predictions.jsonl"
-    log = PredictionLog(path, 1.0, contract.name, "dev")
+    log = capture_log(tmp_path, 1.0, contract.name, "dev")
     body = v2_request(served.test.iloc[:2].drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
 
-    lines = [json.loads(line)["prediction"] for line in path.read_text().splitlines()]
+    lines = [line["prediction"] for line in captured_lines(tmp_path / "store")]
     if served.task == "regression":
         assert [list(line) for line in lines] == [["value"]] * 2
         expected = served.expected()[:2].tolist()
@@ -261,16 +261,15 @@ def test_the_prediction_log_keeps_the_value_or_the_class_and_its_probability(
 def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
     served: Served, tmp_path: Path
 ) -> None:
-    """The server's log is the drift check's input: read back by the monitor's one
+    """What the server captures is the drift check's input: read back by the monitor's one
     prediction-log reader, the predictions are the model's (the value per row, or one
     probability per class)."""
     contract = served.fixture.contract
-    path = tmp_path / "predictions.jsonl"
-    log = PredictionLog(path, 1.0, contract.name, "dev")
+    log = capture_log(tmp_path, 1.0, contract.name, "dev")
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
 
-    (chunk,) = iter_chunks([path], contract, chunk_rows=1000)
+    (chunk,) = iter_chunks(sorted((tmp_path / "store").rglob("*.jsonl.gz")), contract, 1000)
 
     expected = served.expected()
     expected = expected if served.task == "regression" else expected[1]
@@ -295,7 +294,7 @@ def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_r
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     asks = {
         **body,
-        "outputs": [{"name": name} for name in served.model.outputs.names(contract.classes)],
+        "outputs": [{"name": name} for name in V2_OUTPUTS[contract.task]],
     }
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
     shipper = Shipper(settings, request_parser(settings))

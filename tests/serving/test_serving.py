@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serving_support import RunningServer, onnx_direct, serving_exported, v2_body
+from serving_support import (
+    RunningServer,
+    captured_lines,
+    onnx_direct,
+    serving_exported,
+    v2_body,
+)
 
 from gitops_ml.v2_request import records
 
@@ -26,22 +32,27 @@ INFER = "/v2/models/churn-model/infer"
 def server(
     exported_model: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """The bare exported model, its export metrics as metadata, and a full prediction log."""
+    """The bare exported model, its export metrics as metadata, and every row captured to a
+    local store (a segment closes and ships within a fraction of a second)."""
     tmp = tmp_path_factory.mktemp("serving")
     with serving_exported(
         exported_model,
         tmp,
         "--metadata",
         str(exported_model.export_metrics_path),
-        "--prediction-log",
-        str(tmp / "predictions.jsonl"),
+        "--capture-url",
+        str(tmp / "store"),
+        "--capture-dir",
+        str(tmp / "spool"),
+        "--capture-max-seconds",
+        "0.2",
         "--log-sample-rate",
         "1.0",
         "--max-rows",
         "2000",
         env={"GIT_REVISION": "abc123"},
     ) as running:
-        running.prediction_log = tmp / "predictions.jsonl"  # type: ignore[attr-defined]
+        running.store = tmp / "store"  # type: ignore[attr-defined]
         yield running
 
 
@@ -297,10 +308,10 @@ def test_metrics_count_requests_by_status_latency_rows_scores_and_model(
     assert _metric(text, "serving_prediction_log_lines_dropped_total") == 0
 
 
-def test_prediction_log_writes_one_json_line_per_row_in_the_drift_format(
+def test_capture_ships_one_json_line_per_row_in_the_drift_format(
     server: RunningServer, client: httpx.Client, rows: list[dict[str, Any]]
 ) -> None:
-    log_path: Path = server.prediction_log  # type: ignore[attr-defined]
+    store: Path = server.store  # type: ignore[attr-defined]
     body = [dict(rows[0], total_charges=None), rows[1]]
 
     response = client.post("/predict", json=body, headers={"X-Request-ID": "log-check-1"})
@@ -308,9 +319,7 @@ def test_prediction_log_writes_one_json_line_per_row_in_the_drift_format(
     deadline = time.monotonic() + 10
     logged: list[dict[str, Any]] = []
     while time.monotonic() < deadline and len(logged) < 2:
-        if log_path.exists():
-            lines = log_path.read_text().splitlines()
-            logged = [json.loads(line) for line in lines if '"log-check-1"' in line]
+        logged = [line for line in captured_lines(store) if line["request_id"] == "log-check-1"]
         time.sleep(0.05)
     assert len(logged) == 2
     first = logged[0]
@@ -328,9 +337,9 @@ def test_prediction_log_writes_one_json_line_per_row_in_the_drift_format(
     assert first["ts"].endswith("Z") and first["features"]["total_charges"] is None
     assert first["features"]["tenure_months"] == rows[0]["tenure_months"]
     predicted = response.json()["predictions"][0]
-    assert first["prediction"] == {
+    assert first["prediction"] == {  # the model's float32 score, spelt as shortly as it reads
         "label": predicted["label"],
-        "score": predicted["probability"],
+        "score": pytest.approx(predicted["probability"], rel=1e-6),
     }
 
 

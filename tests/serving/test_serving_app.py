@@ -79,6 +79,22 @@ def test_v2_infer_has_its_own_route_label(model: Model, exported_model: Any) -> 
     assert 'route="unmatched"' not in text
 
 
+def test_metrics_answer_in_the_format_the_scraper_asks_for(model: Model) -> None:
+    app = create_app(model)
+
+    async def run(accept: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/metrics", headers={"accept": accept})
+
+    plain = asyncio.run(run("text/plain"))
+    open_metrics = asyncio.run(run("application/openmetrics-text; version=1.0.0"))
+
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.endswith("# EOF\n") and "serving_model_info" in open_metrics.text
+
+
 def test_an_unexpected_failure_is_a_json_500(model: Model, exported_model: Any) -> None:
     class Broken(Model):
         def predict(self, feeds: Any) -> Any:

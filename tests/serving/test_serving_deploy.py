@@ -207,5 +207,5 @@ def test_help_lists_the_environment_variables_a_container_sets() -> None:
     result = subprocess.run(
         [*serve_command("--help")], capture_output=True, text=True, env=server_env(), check=True
     )
-    for variable in ("SERVING_MODEL", "SERVING_PORT", "SERVING_PREDICTION_LOG"):
+    for variable in ("SERVING_MODEL", "SERVING_PORT", "SERVING_CAPTURE_URL"):
         assert variable in result.stdout

@@ -28,8 +28,8 @@ def server(
     exported_model: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("serving-fuzz")
-    log = str(tmp / "predictions.jsonl")
-    options = ("--prediction-log", log, "--log-sample-rate", "0.5", "--max-rows", "50")
+    capture = ("--capture-url", str(tmp / "store"), "--capture-dir", str(tmp / "spool"))
+    options = (*capture, "--log-sample-rate", "0.5", "--max-rows", "50")
     with serving_exported(exported_model, tmp, *options) as running:
         yield running
 

@@ -3,7 +3,6 @@ validation answers any JSON value with either feeds or a RequestError."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -13,22 +12,15 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from serving_support import capture_log, captured_lines
 
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import Contract
-from serving.capture.writer import PredictionLog
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.records import parse_records
 from serving.v2 import parse_infer_request
-from serving.validation import (
-    FeatureSpec,
-    FeatureTable,
-    RequestError,
-    feature_specs,
-    id_spec,
-    id_values,
-)
+from serving.validation import FeatureSpec, RequestError, id_spec, id_values, request_table
 
 
 def _record(contract: Contract) -> dict[str, Any]:
@@ -45,11 +37,9 @@ def _record(contract: Contract) -> dict[str, Any]:
     return record
 
 
-def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: Path) -> None:
+def test_capture_drops_and_counts_rows_when_the_queue_is_full(tmp_path: Path) -> None:
     dropped: list[int] = []
-    log = PredictionLog(
-        tmp_path / "p.jsonl", 1.0, "churn-model", "1.0.0", max_queue=2, on_dropped=dropped.append
-    )
+    log = capture_log(tmp_path, max_queue=2, on_dropped=dropped.append)
     columns = {"tenure_months": [1, 2, 3, 4, 5]}
 
     predicted = {"label": np.zeros(5, dtype=np.int64), "score": np.full(5, 0.25)}
@@ -58,9 +48,8 @@ def test_prediction_log_drops_and_counts_lines_when_the_queue_is_full(tmp_path: 
     assert log.pending == 2 and sum(dropped) == 3
 
 
-def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    log = PredictionLog(path, 0.5, "churn-model", "1.0.0", seed=3)
+def test_capture_ships_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
+    log = capture_log(tmp_path, 0.5, "churn-model", "1.0.0", seed=3)
     log.start()
     rows = 400
     columns = {"total_charges": [None if i % 2 else float("nan") for i in range(rows)]}
@@ -70,7 +59,7 @@ def test_prediction_log_writes_sampled_rows_in_the_drift_format(tmp_path: Path) 
     )
     log.close()
 
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = captured_lines(tmp_path / "store")
     assert 150 < len(lines) < 250, "about half the rows are sampled"
     assert lines[0]["features"] == {"total_charges": None}
     assert lines[0]["prediction"] == {"label": 1, "score": 0.75}
@@ -108,21 +97,21 @@ json_values = st.recursive(
 def test_any_json_value_in_any_field_gives_feeds_or_a_request_error(
     contract: Contract, name: int, value: Any
 ) -> None:
-    specs = feature_specs(contract)
+    table = request_table(contract)
     record = _record(contract)
-    record[specs[name].name] = value
+    record[table.specs[name].name] = value
     tensors = [
         {"name": k, "datatype": s.datatypes[0], "shape": [1, 1], "data": [record[k]]}
-        for k, s in zip(record, specs, strict=True)
+        for k, s in zip(record, table.specs, strict=True)
     ]
     for parse, body in ((parse_records, [record]), (parse_infer_request, {"inputs": tensors})):
         try:
-            parsed = parse(body, specs, 10)
+            parsed = parse(body, table, 10)
         except RequestError as exc:
             assert exc.status in (400, 413, 422) and exc.message
         else:
             assert all(feed.shape == (1, 1) for feed in parsed.feeds.values())
-            assert len(parsed.feeds) == len(specs)
+            assert len(parsed.feeds) == len(table.specs)
 
 
 KNOWN = "<the column's value in a valid record>"
@@ -166,17 +155,17 @@ def test_a_numeric_column_reads_as_the_contracts_coercion_or_is_refused_naming_i
     """Whatever the row count and value shapes, a numeric feed holds exactly what the one
     reader of raw values (`coerce_value`) makes of each value within the contract's rules,
     and anything else is a 400 naming the feature."""
-    specs = feature_specs(contract)
-    spec = specs[name]
+    table = request_table(contract)
+    spec = table.specs[name]
     assume(spec.type != "category")
     record = _record(contract)
     values = [record[spec.name] if v == KNOWN else v for v in values]
-    columns = {s.name: [record[s.name]] * len(values) for s in specs}
+    columns = {s.name: [record[s.name]] * len(values) for s in table.specs}
     columns[spec.name] = values
     expected = _contract_reading(spec, values)
 
     try:
-        parsed = FeatureTable(specs).build(columns, len(values), "input")
+        parsed = table.build(columns, len(values), "input")
     except RequestError as exc:
         assert expected is None, exc.message
         assert exc.message.startswith(f"input {spec.name!r}") and exc.status == 400
@@ -187,12 +176,12 @@ def test_a_numeric_column_reads_as_the_contracts_coercion_or_is_refused_naming_i
 
 
 def _one_row_tensors(contract: Contract, **changes: Any) -> dict[str, Any]:
-    specs = feature_specs(contract)
+    table = request_table(contract)
     record = {**_record(contract), **changes}
     return {
         "inputs": [
             {"name": s.name, "datatype": s.datatypes[0], "shape": [1, 1], "data": [record[s.name]]}
-            for s in specs
+            for s in table.specs
         ]
     }
 
@@ -200,11 +189,11 @@ def _one_row_tensors(contract: Contract, **changes: Any) -> dict[str, Any]:
 def test_category_feeds_are_object_arrays_so_one_long_value_costs_only_its_own_length(
     contract: Contract,
 ) -> None:
-    specs = feature_specs(contract)
+    table = request_table(contract)
     many = [_record(contract) for _ in range(1000)]
     many[0]["plan"] = "p" * 256  # the longest value the default max_length admits
 
-    parsed = parse_records(many, specs, 1000)
+    parsed = parse_records(many, table, 1000)
 
     assert parsed.feeds["plan"].dtype == object and parsed.feeds["plan"].shape == (1000, 1)
     assert parsed.feeds["region"].nbytes == 1000 * np.dtype(object).itemsize
@@ -213,9 +202,9 @@ def test_category_feeds_are_object_arrays_so_one_long_value_costs_only_its_own_l
 def test_a_category_value_over_max_length_is_refused_naming_input_row_and_limit(
     contract: Contract,
 ) -> None:
-    specs = feature_specs(contract)
+    table = request_table(contract)
     with pytest.raises(RequestError) as caught:
-        parse_infer_request(_one_row_tensors(contract, plan="x" * 257), specs, 10)
+        parse_infer_request(_one_row_tensors(contract, plan="x" * 257), table, 10)
 
     assert caught.value.status == 400
     assert caught.value.message == (
@@ -227,10 +216,10 @@ def test_a_category_value_over_max_length_is_refused_naming_input_row_and_limit(
 def test_control_characters_in_a_category_are_refused_not_scored_like_empty(
     contract: Contract,
 ) -> None:
-    specs = feature_specs(contract)
+    table = request_table(contract)
     for text in ("\x00", "basic\x00", "north\n", "\x7f"):
         with pytest.raises(RequestError) as caught:
-            parse_records([{**_record(contract), "plan": text}], specs, 10)
+            parse_records([{**_record(contract), "plan": text}], table, 10)
         assert caught.value.status == 422
         assert "field 'plan': row 0 contains the control character U+00" in caught.value.message
 

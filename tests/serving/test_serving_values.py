@@ -11,17 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import fork_contract
+from serving_support import capture_log, captured_lines, fork_contract
 
 from gitops_ml.contract import Contract
 from gitops_ml.v2_request import v2_request
 from serving import validation
-from serving.capture.writer import PredictionLog
 from serving.example_payloads import example_payloads, render, stale_examples
 from serving.outputs import OUTPUTS, Prediction
 from serving.records import parse_records, predict_response
 from serving.v2 import infer_response, parse_infer_request
-from serving.validation import RequestError, feature_specs, id_spec, request_table
+from serving.validation import FeatureTable, RequestError, id_spec, request_table
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def _record(**changes: Any) -> dict[str, Any]:
 
 
 def test_bools_take_json_booleans_zero_one_and_the_contract_tokens(fork: Contract) -> None:
-    specs = feature_specs(fork)
+    table = request_table(fork)
     body = [
         _record(SeniorCitizen=0, Partner="Yes"),
         _record(SeniorCitizen=1, Partner="No"),
@@ -49,7 +48,7 @@ def test_bools_take_json_booleans_zero_one_and_the_contract_tokens(fork: Contrac
         _record(SeniorCitizen="yes", Partner=None),
     ]
 
-    parsed = parse_records(body, specs, 10)
+    parsed = parse_records(body, table, 10)
 
     assert parsed.feeds["SeniorCitizen"].ravel().tolist() == [0.0, 1.0, 1.0, 1.0]
     partner = parsed.feeds["Partner"].ravel()
@@ -57,13 +56,13 @@ def test_bools_take_json_booleans_zero_one_and_the_contract_tokens(fork: Contrac
 
 
 def test_missing_tokens_and_numeric_text_read_as_the_pipeline_reads_them(fork: Contract) -> None:
-    specs = feature_specs(fork)
+    table = request_table(fork)
     body = [
         _record(TotalCharges=" ", Contract=" "),
         _record(TotalCharges="29.85", tenure="34"),
     ]
 
-    parsed = parse_records(body, specs, 10)
+    parsed = parse_records(body, table, 10)
 
     charges = parsed.feeds["TotalCharges"].ravel()
     assert np.isnan(charges[0]) and charges[1] == np.float32(29.85)
@@ -77,7 +76,7 @@ def test_plain_json_numbers_skip_the_per_value_coercion_and_read_the_same(
     """The hot path of a 100-row request: a JSON number of the column's own type (float or
     int for float, int for int, true/false for bool) is read inline; only other shapes (an
     integral float for an int, 0/1 or tokens for a bool, text) pay the coercion call."""
-    specs = feature_specs(fork)
+    table = request_table(fork)
     coerced: list[Any] = []
     original = validation.coerce_value
 
@@ -89,13 +88,13 @@ def test_plain_json_numbers_skip_the_per_value_coercion_and_read_the_same(
     plain = [_record(SeniorCitizen=True, TotalCharges=3, tenure=7) for _ in range(50)]
     plain.append(_record(SeniorCitizen=False, TotalCharges=float("nan"), tenure=0))
 
-    parsed = parse_records(plain, specs, 100)
+    parsed = parse_records(plain, table, 100)
 
     assert coerced == []
     assert parsed.feeds["tenure"].ravel().tolist() == [7.0] * 50 + [0.0]
     assert np.isnan(parsed.feeds["TotalCharges"].ravel()[-1])
     other = [_record(SeniorCitizen=1, TotalCharges="2.5", tenure=7.0)]
-    parsed = parse_records(other, specs, 10)
+    parsed = parse_records(other, table, 10)
     assert coerced == [1, "2.5", 7.0]
     assert [parsed.feeds[n].item() for n in ("SeniorCitizen", "TotalCharges", "tenure")] == [
         1.0,
@@ -105,7 +104,7 @@ def test_plain_json_numbers_skip_the_per_value_coercion_and_read_the_same(
 
 
 def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> None:
-    specs = feature_specs(fork)
+    table = request_table(fork)
     for change, expected in (
         ({"SeniorCitizen": "maybe"}, "field 'SeniorCitizen': row 0 is \"maybe\", not true/false"),
         ({"SeniorCitizen": 2}, "field 'SeniorCitizen': row 0 is 2, a number other than 0 or 1"),
@@ -113,7 +112,7 @@ def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> 
         ({"SeniorCitizen": " "}, "field 'SeniorCitizen': row 0 missing"),
     ):
         with pytest.raises(RequestError) as caught:
-            parse_records([_record(**change)], specs, 10)
+            parse_records([_record(**change)], table, 10)
         assert caught.value.status == 422
         assert caught.value.message.startswith(expected), caught.value.message
 
@@ -121,10 +120,10 @@ def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> 
 def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
     fork: Contract,
 ) -> None:
-    specs, ident = feature_specs(fork), id_spec(fork)
+    table, ident = request_table(fork), id_spec(fork)
     body = [_record(customerID="7590-VHVEG"), _record(customerID=5575)]
 
-    parsed = parse_records(body, specs, 10, ident)
+    parsed = parse_records(body, table, 10)
     answer = Prediction(labels=np.array([0, 1]), probabilities=np.array([[0.8, 0.2], [0.3, 0.7]]))
     response = predict_response("m", "1", answer, OUTPUTS["binary"], parsed, ident)
 
@@ -133,12 +132,12 @@ def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
         {"customerID": "7590-VHVEG", "label": 0, "probability": 0.2},
         {"customerID": 5575, "label": 1, "probability": 0.7},
     ]
-    without = parse_records([_record()], specs, 10, ident)
+    without = parse_records([_record()], table, 10)
     assert without.ids is None
     with pytest.raises(RequestError, match=r"unknown field\(s\) customerID"):
-        parse_records([_record(customerID="x")], specs, 10, None)
+        parse_records([_record(customerID="x")], FeatureTable(table.specs), 10)
     with pytest.raises(RequestError, match="the id column 'customerID' takes strings or integers"):
-        parse_records([_record(customerID=1.5)], specs, 10, ident)
+        parse_records([_record(customerID=1.5)], table, 10)
 
 
 def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
@@ -165,16 +164,15 @@ def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
     assert [t["name"] for t in response["outputs"]] == ["probabilities"]
 
 
-def test_the_prediction_log_writes_the_id_of_each_row(tmp_path: Path) -> None:
-    path = tmp_path / "p.jsonl"
-    log = PredictionLog(path, 1.0, "m", "1")
+def test_capture_ships_the_id_of_each_row(tmp_path: Path) -> None:
+    log = capture_log(tmp_path)
     log.start()
 
     log.record("r1", {"tenure": [1, 2]}, {"label": [0, 1], "score": [0.2, 0.7]}, ["a", "b"])
     log.record("r2", {"tenure": [3]}, {"label": [0], "score": [0.1]})
     log.close()
 
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = captured_lines(tmp_path / "store")
     assert [line.get("id") for line in lines] == ["a", "b", None]
     assert "id" not in lines[2]
 
@@ -184,11 +182,11 @@ def test_example_payloads_come_from_the_contract_and_are_accepted(
 ) -> None:
     for each in (contract, fork):
         payloads = example_payloads(each)
-        specs, ident = feature_specs(each), id_spec(each)
+        table = request_table(each)
         predict = json.loads(render(payloads["predict.json"]))
         infer = json.loads(render(payloads["infer_v2.json"]))
-        assert parse_records(predict, specs, 10, ident).rows == 2
-        assert parse_infer_request(infer, specs, 10, ident).ids == ["example-1", "example-2"]
+        assert parse_records(predict, table, 10).rows == 2
+        assert parse_infer_request(infer, table, 10).ids == ["example-1", "example-2"]
     for name, payload in example_payloads(fork).items():
         (tmp_path / name).write_text(render(payload))
     assert stale_examples(fork, tmp_path) == []

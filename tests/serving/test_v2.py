@@ -13,7 +13,7 @@ from serving_support import v2_body
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.v2_request import example_frame, records
 from serving.v2 import parse_infer_request
-from serving.validation import RequestError, feature_specs, id_spec
+from serving.validation import RequestError, request_table
 
 
 def _v2_error_cases(contract: Contract, rows: list[dict[str, Any]]) -> list[tuple[str, Any, str]]:
@@ -124,9 +124,7 @@ def _v2_error_cases(contract: Contract, rows: list[dict[str, Any]]) -> list[tupl
 def test_a_valid_request_parses_into_one_feed_per_feature(contract: Contract) -> None:
     rows = records(example_frame(contract, 3), contract)
 
-    parsed = parse_infer_request(
-        v2_body(rows, contract), feature_specs(contract), 10, id_spec(contract)
-    )
+    parsed = parse_infer_request(v2_body(rows, contract), request_table(contract), 10)
 
     assert sorted(parsed.feeds) == sorted(contract.feature_names)
     assert all(feed.shape == (3, 1) for feed in parsed.feeds.values())
@@ -142,7 +140,7 @@ def test_each_broken_rule_is_a_400_naming_field_and_rule(
     case: str, body: Any, expected: str
 ) -> None:
     with pytest.raises(RequestError) as caught:
-        parse_infer_request(body, feature_specs(CONTRACT), 10, id_spec(CONTRACT))
+        parse_infer_request(body, request_table(CONTRACT), 10)
 
     assert caught.value.status == 400, case
     assert expected in caught.value.message, (case, caught.value.message)

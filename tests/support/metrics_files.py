@@ -8,7 +8,14 @@ from typing import Any
 SHA = "3f" * 32
 
 EXPORT: dict[str, Any] = {
-    "onnx": {"sha256": SHA, "size_bytes": 123456, "opset": 17, "path": "models/model.onnx"},
+    "onnx": {
+        "sha256": SHA,
+        "size_bytes": 123456,
+        "opset": 17,
+        "opset_used": {"ai.onnx": 16, "ai.onnx.ml": 1},
+        "path": "models/model.onnx",
+        "inputs": 17,
+    },
     "parity": {
         "measure": "max |Δp|",
         "max_abs_diff": 1.2e-7,
@@ -34,6 +41,7 @@ VALIDATION = {
     "failed_checks": 0,
     "failing_rows": 0,
     "missing_rate": {"total_charges": 0.058, "age": 0.0},
+    "dropped_columns": [],
 }
 EVALUATION = {
     "test": {

@@ -3,6 +3,8 @@ and request bodies built from raw rows of the test frame."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +25,10 @@ import pytest
 from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import v2_request
+from serving.capture.shipper import open_capture
+from serving.capture.writer import PredictionLog
 from serving.model import session_options
+from serving.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +111,30 @@ def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[by
     finally:
         process.terminate()
         assert process.wait(timeout=30) in (0, -signal.SIGKILL), log.read_text()
+
+
+def capture_log(
+    tmp_dir: Path, sample_rate: float = 1.0, model: str = "m", version: str = "1", **options: Any
+) -> PredictionLog:
+    """A capture to the local store `tmp_dir/store` (spool `tmp_dir/spool`), shipped inline:
+    closing it ships every line (read them with `captured_lines(tmp_dir / "store")`)."""
+    settings = Settings(capture_url=str(tmp_dir / "store"), capture_dir=tmp_dir / "spool")
+    return PredictionLog(open_capture(settings), sample_rate, model, version, **options)
+
+
+def shipped(store: Path) -> dict[str, list[dict[str, Any]]]:
+    """The captured lines in a local store, by file (relative path)."""
+    return {
+        path.relative_to(store).as_posix(): [
+            json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()
+        ]
+        for path in sorted(store.rglob("*.jsonl.gz"))
+    }
+
+
+def captured_lines(store: Path) -> list[dict[str, Any]]:
+    """Every captured line in a local store, in file order."""
+    return [line for lines in shipped(store).values() for line in lines]
 
 
 def serve_command(*args: str) -> list[str]:

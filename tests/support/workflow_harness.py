@@ -77,7 +77,9 @@ from typing import Any
 
 import yaml
 
+from gitops_ml import paths
 from gitops_ml.demo import worktree_files
+from gitops_ml.params_edit import set_params_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDERS_DIR = Path(__file__).resolve().parent / "recorders"
@@ -134,19 +136,9 @@ def commit_all(repo: Path, message: str) -> str:
 
 
 def set_params(repo: Path, overrides: Mapping[str, Any]) -> None:
-    """Apply dotted overrides (`{"model.hyperparams.max_iter": 20}`) to repo/params.yaml."""
-    path = Path(repo) / "params.yaml"
-    params = yaml.safe_load(path.read_text()) or {}
-    for dotted, value in overrides.items():
-        node = params
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    """Apply dotted overrides (`{"model.hyperparams.max_iter": 20}`) to repo/params.yaml,
+    with the project's one params editor (comments kept; a key must exist)."""
+    set_params_file(Path(repo) / paths.PARAMS, overrides)
 
 
 def scratch_repo(

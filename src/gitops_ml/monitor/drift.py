@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
@@ -45,7 +48,15 @@ from gitops_ml.monitor.findings import (
     Reference,
     Verdict,
 )
-from gitops_ml.monitor.outcomes import Outcomes, load_outcomes
+from gitops_ml.monitor.outcomes import (
+    JoinedBucket,
+    OutcomeError,
+    OutcomeJoin,
+    Spill,
+    join_bucket,
+    prediction_columns,
+    spill_outcomes,
+)
 from gitops_ml.monitor.performance import performance_accumulator, performance_finding
 from gitops_ml.monitor.profile import (
     ProfileError,
@@ -61,20 +72,24 @@ from gitops_ml.monitor.readers import (
     ModelScorer,
     expand_sources,
     iter_chunks,
+    no_rows,
     window_table,
 )
 from gitops_ml.monitor.watched import watch, watched_column
 from gitops_ml.monitor.windows import (
+    Source,
     Window,
     WindowError,
     is_url,
     parse_duration,
     parse_since,
     parse_window,
+    source_size,
     window_files,
 )
 
 MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
+PARTS_PER_WORKER = 4  # a window is cut into this many parts per worker: a slow one waits less
 EXIT_DRIFT = 1
 EXIT_NOT_ENOUGH_DATA = 3
 
@@ -100,6 +115,12 @@ class NumericAccumulator:
         self.excess += float(np.sum(low - finite[finite < low]))
         self.excess += float(np.sum(finite[finite > high] - high))
 
+    def merge(self, other: NumericAccumulator) -> None:
+        self.cells += other.cells
+        self.sums += other.sums
+        self.missing += other.missing
+        self.excess += other.excess
+
     @property
     def count(self) -> int:
         return int(self.cells.sum())
@@ -117,6 +138,17 @@ class CategoricalAccumulator:
     def update(self, values: Any) -> None:
         counts, missing = count_categories(values)
         self.missing += missing
+        self._add(counts)
+
+    def merge(self, other: CategoricalAccumulator) -> None:
+        """Exact, unseen names included, while each part met fewer than MAX_UNSEEN_NAMES of
+        them (beyond, a name another part pooled stays pooled; the unseen count stays exact)."""
+        self.missing += other.missing
+        self._add(other.known)
+        self._add(other.unseen)
+        self.unseen_pooled += other.unseen_pooled
+
+    def _add(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():
             if name in self.known:
                 self.known[name] += n
@@ -165,7 +197,7 @@ class WindowAccumulator:
         self.features = {ref["name"]: column_accumulator(ref) for ref in profile["features"]}
         self.score = column_accumulator(profile["score"]) if profile.get("score") else None
         self.contract = contract
-        self.performance = performance_accumulator(contract)
+        self.performance = performance_accumulator(contract, profile)
         self.scored_rows = 0  # rows with a model score (logged or from --model)
         self.probability_sums = np.zeros(len(contract.classes))  # multiclass, per class
         self.probability_rows = 0
@@ -174,7 +206,8 @@ class WindowAccumulator:
         self.skipped_lines = 0  # torn log lines, skipped (see readers._log_tables)
         self.skipped_examples: list[str] = []
 
-    def update(self, chunk: Chunk) -> None:
+    def update(self, chunk: Chunk) -> np.ndarray | None:
+        """Count the chunk; returns its predictions (logged or scored), None without them."""
         self.rows += chunk.rows
         self.skipped_lines += chunk.skipped_lines
         room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
@@ -189,7 +222,7 @@ class WindowAccumulator:
         if predictions is None and self.scorer is not None and chunk.rows:
             predictions = self.scorer.score(chunk.frame)
         if predictions is None:
-            return
+            return None
         self.scored_rows += len(predictions)
         if self.score is not None:
             self.score.update(watched_column(predictions, self.contract))
@@ -199,6 +232,26 @@ class WindowAccumulator:
             self.probability_rows += int(complete.sum())
         if chunk.labels is not None:
             self.performance.update(predictions, chunk.labels)
+        return predictions
+
+    def merge(self, other: WindowAccumulator) -> None:
+        """Add the accumulator of the window's next part: the result is what one accumulator
+        updated with this part's chunks and then the other's holds (floating-point sums up to
+        rounding)."""
+        self.rows += other.rows
+        self.skipped_lines += other.skipped_lines
+        room = MAX_SKIPPED_EXAMPLES - len(self.skipped_examples)
+        self.skipped_examples += other.skipped_examples[: max(room, 0)]
+        for name, acc in self.features.items():
+            acc.merge(other.features[name])  # type: ignore[arg-type]
+        if self.score is not None and other.score is not None:
+            self.score.merge(other.score)  # type: ignore[arg-type]
+        self.performance.merge(other.performance)
+        self.scored_rows += other.scored_rows
+        self.probability_sums += other.probability_sums
+        self.probability_rows += other.probability_rows
+        self.label_columns += other.label_columns
+        self.labelled_rows += other.labelled_rows
 
     def probability_means(self) -> dict[str, ProbabilityMean] | None:
         """Each class's mean probability, reference and current (multiclass, when scored)."""
@@ -490,11 +543,127 @@ def check_drift(
     settings: DriftParams,
     scorer: ModelScorer | None = None,
 ) -> DriftResult:
-    """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`."""
+    """Stream `chunks` through the accumulators and evaluate: the pure core of `gitops-ml drift`
+    in one pass (the CLI maps parts of the window and merges them, see accumulate_window)."""
+    return evaluate_window(accumulate(profile, contract, chunks, scorer), settings)
+
+
+def accumulate(
+    profile: dict[str, Any],
+    contract: Contract,
+    chunks: Iterable[Chunk],
+    scorer: ModelScorer | None = None,
+) -> WindowAccumulator:
+    """`chunks` through one window accumulator."""
     window = WindowAccumulator(profile, contract, scorer)
     for chunk in chunks:
         window.update(chunk)
-    return evaluate_window(window, settings)
+    return window
+
+
+def accumulate_part(
+    profile: dict[str, Any],
+    contract: Contract,
+    sources: Sequence[Source],
+    chunk_rows: int,
+    model: str | None = None,
+    join: OutcomeJoin | None = None,
+    part: int = 0,
+) -> WindowAccumulator:
+    """The map: one part of a window (some of its files, in order) through one accumulator,
+    in whichever process joblib runs it. It returns counts, never rows; with `join` it also
+    spills each line's id, time and prediction to the join's buckets. Without a model or a
+    join Parquet is read one column at a time."""
+    scorer = None if model is None else ModelScorer(model, contract)
+    keys = join is not None
+    chunks = iter_chunks(
+        sources, contract, chunk_rows, scorer is not None or keys, keys, require_rows=False
+    )
+    window = WindowAccumulator(profile, contract, scorer)
+    spill = None if join is None else Spill(join, "predictions", f"{part:05d}")
+    for chunk in chunks:
+        predictions = window.update(chunk)
+        if spill is not None and chunk.ids is not None and chunk.logged_at is not None:
+            spill.add(prediction_columns(chunk.ids, chunk.logged_at, predictions, contract))
+    if spill is not None:
+        spill.close()
+    window.scorer = None  # an onnxruntime session stays in the process that made it
+    return window
+
+
+def in_parallel(tasks: list[Any], workers: int) -> list[Any]:
+    """joblib's delayed `tasks`, run by `workers` processes at once (-1: one per core), results
+    in task order. No backend is named here: a joblib.parallel_config around the check sends
+    the same tasks elsewhere (a Ray cluster); a task's error is raised here as it was raised."""
+    jobs = min(len(tasks), effective_n_jobs(workers))
+    return list(Parallel(n_jobs=jobs, prefer="processes")(tasks))
+
+
+def accumulate_window(
+    profile: dict[str, Any],
+    contract: Contract,
+    sources: Sequence[Source],
+    settings: DriftParams,
+    workers: int,
+    model: str | None = None,
+    join: OutcomeJoin | None = None,
+) -> WindowAccumulator:
+    """Map and merge: the window's files cut into parts of about equal size, each part
+    accumulated by `workers` processes at once, the parts merged in file order. The result is
+    the single pass's (WindowAccumulator.merge), which one worker runs itself: one part, in
+    this process. An error in any part (a corrupt file) is raised here as the reader raised it."""
+    jobs = effective_n_jobs(workers)
+    parts = file_parts(sources, 1 if jobs == 1 else PARTS_PER_WORKER * jobs)
+    task = delayed(accumulate_part)
+    done = in_parallel(
+        [
+            task(profile, contract, files, settings.chunk_rows, model, join, number)
+            for number, files in enumerate(parts)
+        ],
+        workers,
+    )
+    window = WindowAccumulator(profile, contract)
+    for part in done:
+        window.merge(part)
+    if not window.rows:
+        raise no_rows(sources, window.skipped_lines)
+    return window
+
+
+def spill_every_outcome(
+    join: OutcomeJoin, paths: Sequence[Source], shown: list[str], contract: Contract, workers: int
+) -> None:
+    """The outcome files checked and spilled to the join's buckets, `workers` files at once."""
+    task = delayed(spill_outcomes)
+    files = enumerate(zip(paths, shown, strict=True))
+    rows = in_parallel([task(join, n, path, name, contract) for n, (path, name) in files], workers)
+    if not sum(rows):
+        raise OutcomeError(f"{', '.join(shown)}: no outcome rows")
+
+
+def join_outcomes(window: WindowAccumulator, join: OutcomeJoin, workers: int) -> JoinedBucket:
+    """The reduce of the join: each bucket's predictions joined to its outcomes, `workers`
+    buckets at once, their performance added to the window's; returns the join's counters."""
+    task = delayed(join_bucket)
+    done = in_parallel(
+        [task(join, n, window.contract, window.profile) for n in range(join.buckets)], workers
+    )
+    joined = done[0]
+    for bucket in done[1:]:
+        joined.merge(bucket)
+    window.performance.merge(joined.performance)
+    window.labelled_rows += joined.joined
+    window.label_columns += int(joined.joined > 0)
+    return joined
+
+
+def file_parts(paths: Sequence[Source], parts: int) -> list[list[Path]]:
+    """`paths` in order, cut into at most `parts` runs of about equal bytes."""
+    sizes = np.array([source_size(path) for path in paths], dtype=np.float64)
+    middle = np.cumsum(sizes) - sizes / 2  # each file's middle byte in the window
+    part = np.minimum((middle * parts / max(sizes.sum(), 1.0)).astype(np.int64), parts - 1)
+    cuts = np.flatnonzero(np.diff(part)) + 1
+    return [list(run) for run in np.split(np.array(paths, dtype=object), cuts)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -530,6 +699,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="an outcome joins a prediction at most this long after it (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="ONNX model to score rows without scores")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        help="processes accumulating the window's files at once (default: drift.workers in "
+        "params; -1 = one per core)",
+    )
     parser.add_argument("--contract", default=paths.CONTRACT)
     parser.add_argument("--params", default=paths.PARAMS)
     parser.add_argument("--output-dir", default=paths.DRIFT_REPORT_DIR)
@@ -547,6 +723,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def worker_count(text: str) -> int:
+    """--workers: -1 (one per core) or a positive count."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count == -1 or count >= 1:
+        return count
+    raise argparse.ArgumentTypeError(f"{text!r}: use -1 (one per core) or a positive count")
+
+
 class CheckFailed(UserError):
     """The check itself failed (exit 2): never reported as drift, whatever went wrong."""
 
@@ -554,7 +741,10 @@ class CheckFailed(UserError):
 def run(args: argparse.Namespace) -> int:
     """Exit 1 means drift and nothing else: every failure that is not a finding exits 2."""
     try:
-        return _run(args)
+        with joblib_backend() as cluster:
+            if cluster is not None:
+                print(f"drift: partitions on the Ray cluster at {cluster}")
+            return _run(args)
     except UserError:
         raise
     except OSError as exc:
@@ -579,23 +769,29 @@ def _run(args: argparse.Namespace) -> int:
                 f"--current {args.current}: a URL is read as a capture root; give --since 7d "
                 "or --window START..END"
             )
+        sources: Sequence[Source]
         if window is None:
             sources = expand_sources(args.current)
             shown = [_display_path(p) for p in sources]
         else:
-            shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
-        outcomes = None
+            shown, sources = window_files(args.current, window, SUPPORTED)
+        workers = settings.workers if args.workers is None else args.workers
+        join = None
         if args.labels is not None:
             delay = parse_duration(args.max_delay, "--max-delay")
+            paths: Sequence[Source]
             if is_url(args.labels):
-                named, paths = stack.enter_context(window_files(args.labels, None, SUPPORTED))
+                named, paths = window_files(args.labels, None, SUPPORTED)
             else:
-                paths = expand_sources(args.labels)
-                named = [_display_path(p) for p in paths]
-            outcomes = load_outcomes(paths, named, contract, delay, args.max_delay)
-        code = _check(args, contract, settings, profile, sources, shown, outcomes)
+                local = expand_sources(args.labels)
+                named, paths = [_display_path(p) for p in local], local
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-ml-")))
+            size = sum(source_size(source) for source in [*sources, *paths])
+            join = OutcomeJoin.sized(scratch, size, delay, args.max_delay)
+            spill_every_outcome(join, paths, named, contract, workers)
+        code = _check(args, contract, settings, profile, sources, shown, workers, join)
         if args.save_window is not None:
-            table = window_table(sources, contract, outcomes)
+            table = window_table(sources, contract, join)
             gio.write_parquet(args.save_window, table)
             print(f"window: {args.save_window} ({len(table)} rows)")
         return code
@@ -615,9 +811,10 @@ def _check(
     contract: Contract,
     settings: DriftParams,
     profile: dict[str, Any],
-    sources: list[Path],
+    sources: Sequence[Source],
     shown: list[str],
-    outcomes: Outcomes | None = None,
+    workers: int,
+    join: OutcomeJoin | None = None,
 ) -> int:
     from gitops_ml.monitor.report import (
         render_markdown,
@@ -634,12 +831,11 @@ def _check(
                 f"{args.model} (sha256 {scorer.sha256[:12]}…) is not the model the profile was "
                 f"built for ({expected[:12]}…); rebuild the profile with `gitops-ml profile`"
             )
-    chunks = iter_chunks(
-        sources, contract, settings.chunk_rows, scorer is not None or outcomes is not None, outcomes
-    )
-    result = check_drift(profile, contract, chunks, settings, scorer)
-    joined = None if outcomes is None else outcomes.summary(result.rows)
-    result = replace(result, sources=shown, outcomes=joined)
+    window = accumulate_window(profile, contract, sources, settings, workers, args.model, join)
+    joined = None
+    if join is not None:
+        joined = join_outcomes(window, join, workers).summary(window.rows, join.max_delay_text)
+    result = replace(evaluate_window(window, settings), sources=shown, outcomes=joined)
     out_dir = Path(args.output_dir)
     markdown = render_markdown(result)
     try:

@@ -26,6 +26,7 @@ prediction and performance drift) need the features' joint distribution, i.e. `-
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -523,7 +524,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=None, help="default: drift.window_rows")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--labels", action="store_true", help="attach simulated outcomes")
-    parser.add_argument("--output", required=True, help=".parquet, .csv or .jsonl (log format)")
+    parser.add_argument(
+        "--output", required=True, help=".parquet, .csv, or .jsonl[.gz] (what capture ships)"
+    )
     parser.add_argument("--model", default=None, help="ONNX model: scores for labels and the log")
     parser.add_argument(
         "--train", default=None, help="resample rows of this training data instead of the profile"
@@ -538,8 +541,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     suffix = output.name.lower()
-    if not suffix.endswith((".parquet", ".pq", ".csv", ".jsonl", ".ndjson")):
-        raise UserError(f"{output}: unsupported output type; use .parquet, .csv or .jsonl")
+    if not suffix.endswith((".parquet", ".pq", ".csv", ".jsonl", ".jsonl.gz")):
+        raise UserError(
+            f"{output}: unsupported output type; use .parquet, .csv, .jsonl or .jsonl.gz"
+        )
     contract = load_contract(args.contract)
     scenarios = resolve_scenarios(args.scenario, contract)
     rows = args.rows
@@ -568,7 +573,8 @@ def run(args: argparse.Namespace) -> int:
         lines = prediction_log_lines(
             window, contract, model_name_of(contract.name, args.contract), threshold
         )
-        gio.write_text(output, "\n".join(lines) + "\n")
+        text = ("\n".join(lines) + "\n").encode()
+        gio.write_bytes(output, gzip.compress(text) if suffix.endswith(".gz") else text)
     source = args.train or args.profile
     described = ", ".join(str(s) for s in scenarios)
     print(f"simulated {rows} rows from {source}, scenario {described}: {output}")

@@ -77,6 +77,25 @@ def _class_index(values: pd.Series, contract: Contract) -> np.ndarray:
     return values.astype("str").map(index).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _unknown_as_none(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.asarray(values).astype(object)
+    out[np.isnan(codes)] = None
+    return out
+
+
+def _flags(codes: np.ndarray, contract: Contract) -> np.ndarray:
+    return _unknown_as_none(codes, codes == 1)
+
+
+def _class_names(codes: np.ndarray, contract: Contract) -> np.ndarray:
+    names = np.asarray(contract.classes, dtype=object)
+    return _unknown_as_none(codes, names[np.nan_to_num(codes).astype(np.int64)])
+
+
+def _values(codes: np.ndarray, contract: Contract) -> np.ndarray:
+    return _unknown_as_none(codes, codes)
+
+
 @dataclass(frozen=True)
 class Watch:
     """The per-task facts of monitoring (see the module docstring)."""
@@ -90,6 +109,7 @@ class Watch:
     # The label a prediction log writes beside the predictions (binary: at the threshold).
     label: Callable[[np.ndarray, Contract, float], np.ndarray | None]
     codes: Callable[[pd.Series, Contract], np.ndarray]  # the target as read → float codes
+    values: Callable[[np.ndarray, Contract], np.ndarray]  # float codes → the target's values
     outcomes: OutcomeKind  # the target's reference: a rate, a quantile grid, class counts
     per_class: bool = False  # predictions hold one probability per class: (n, k)
 
@@ -104,6 +124,7 @@ WATCHES: dict[str, Watch] = {
         column=_as_is,
         label=_decided,
         codes=_numbers,
+        values=_flags,
         outcomes="rate",
     ),
     "multiclass": Watch(
@@ -115,6 +136,7 @@ WATCHES: dict[str, Watch] = {
         column=_predicted_class,
         label=_class_decided,
         codes=_class_index,
+        values=_class_names,
         outcomes="categorical",
         per_class=True,
     ),
@@ -127,6 +149,7 @@ WATCHES: dict[str, Watch] = {
         column=_as_is,
         label=_undecided,
         codes=_numbers,
+        values=_values,
         outcomes="numeric",
     ),
 }
@@ -151,6 +174,12 @@ def outcome_codes(values: pd.Series, contract: Contract) -> tuple[np.ndarray, np
     codes = watch(contract).codes(parsed.values, contract)
     present = parsed.values.notna().to_numpy()
     return codes, parsed.bad | (present & np.isnan(codes))
+
+
+def outcome_values(codes: np.ndarray, contract: Contract) -> np.ndarray:
+    """Float codes back to the target's values (binary True/False, a class, a number), None
+    where unknown: what a labelled table holds."""
+    return watch(contract).values(codes, contract)
 
 
 def classes_hint(contract: Contract) -> str:

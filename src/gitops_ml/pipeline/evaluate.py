@@ -43,6 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import AUTO_JOBS, Costs, EvaluateParams, Jobs, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
@@ -289,7 +290,8 @@ def concurrent_fits(
 
 
 def _side_by_side(calls: list[Any], jobs: int) -> list[Any]:
-    """Run delayed model fits `jobs` at once, in threads by default, one OpenMP thread per
+    """Run delayed model fits `jobs` at once, in threads by default (or on the backend the
+    caller configures: gitops_ml.cluster sends them to a Ray cluster), one OpenMP thread per
     estimator; the calls share their data (index arrays into one frame), not copies of it.
 
     Tree fitting releases the GIL, so threads side by side beat one wide OpenMP team: on a busy
@@ -807,6 +809,13 @@ def _print(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with joblib_backend() as cluster:
+        if cluster is not None:
+            _print(f"evaluate: fits on the Ray cluster at {cluster}")
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     params: Mapping[str, Any] = load_params(args.params)
     model_params = ModelParams.from_params(params)

@@ -36,6 +36,7 @@ from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds,
 from gitops_ml.errors import UserError
 from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
+from gitops_ml.stage_metrics import parse_export_metrics
 from gitops_ml.tasks import task_spec
 
 UNSEEN_CATEGORY = "__unseen_category__"
@@ -312,7 +313,12 @@ def run(args: argparse.Namespace) -> int:
     onnx_bytes, metrics = export_model(model, test, contract, export_params)
     gio.write_bytes(args.output, onnx_bytes)
     gio.write_json(args.metrics, metrics)
-    card = model_card_from_files(params, contract, metrics, metrics_dir=Path(args.metrics).parent)
+    card = model_card_from_files(
+        params,
+        contract,
+        parse_export_metrics(metrics, args.metrics),
+        metrics_dir=Path(args.metrics).parent,
+    )
     gio.write_text(args.model_card, card)
     parity = metrics["parity"]
     flips = f", {parity['label_flips']} flips" if "label_flips" in parity else ""

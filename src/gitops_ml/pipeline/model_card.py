@@ -18,19 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import DataParams, EvaluateParams, ModelParams, SplitParams
 from gitops_ml.contract import Column, Contract
 from gitops_ml.evaluate_metrics import EvaluateMetrics, read_evaluate_metrics
 from gitops_ml.markdown import MISSING, cell, code, escape, num, table
 from gitops_ml.metric_registry import label, metric, metric_sets
+from gitops_ml.stage_metrics import (
+    DataMetrics,
+    ExportMetrics,
+    StratifiedSplit,
+    TimeSplit,
+    ValidationMetrics,
+    read_data_metrics,
+    read_validation_metrics,
+)
 from gitops_ml.tasks import TASKS, Task
-
-METRICS_FILES: dict[str, str] = {
-    "data": Path(paths.DATA_METRICS).name,
-    "validation": Path(paths.VALIDATION_METRICS).name,
-}
 
 
 @dataclass(frozen=True)
@@ -221,70 +224,72 @@ def _inputs_section(contract: Contract) -> list[str]:
     ]
 
 
-def _split_text(split: Mapping[str, Any], params: CardParams) -> str:
-    method = split.get("method")
-    if method == "time":
+def _split_text(split: TimeSplit | StratifiedSplit) -> str:
+    if isinstance(split, TimeSplit):
         return (
-            f"- Split by time: training up to {escape(split.get('train_end', MISSING))}, test "
-            f"from {escape(split.get('test_start', MISSING))} (the newest rows)."
+            f"- Split by time: training up to {escape(split.train_end)}, test "
+            f"from {escape(split.test_start)} (the newest rows)."
         )
-    if method == "stratified":
-        seed = split.get("seed", params.split.seed)
-        return (
-            f"- Split: a stratified random sample (seed {seed}) is the test set; the contract "
-            "has no timestamp, so the test set is not later in time than the training rows."
+    return (
+        f"- Split: a stratified random sample (seed {split.seed}) is the test set; the contract "
+        "has no timestamp, so the test set is not later in time than the training rows."
+    )
+
+
+def _target_lines(contract: Contract, data: DataMetrics) -> list[str]:
+    """What the split says about the target on each side, in the task's terms."""
+    lines = []
+    rate = data.positive_rate
+    if rate:
+        lines.append(
+            f"- Positive rate ({_positive(contract)}): {num(rate.train, '.1%')} in "
+            f"training, {num(rate.test, '.1%')} in test."
         )
-    return f"- Split method: {escape(method or MISSING)}."
+    shares = data.class_shares
+    if shares:
+        listed = ", ".join(
+            f"{code(c)} {num(share, '.1%')} / {num(shares.test.get(c), '.1%')}"
+            for c, share in shares.train.items()
+        )
+        lines.append(f"- Class shares (training / test): {listed}.")
+    mean, sd = data.target_mean, data.target_std
+    if mean and sd:
+        lines.append(
+            f"- {code(contract.target)}: mean {num(mean.train, ',.4g')} (sd "
+            f"{num(sd.train, ',.4g')}) in training, {num(mean.test, ',.4g')} "
+            f"(sd {num(sd.test, ',.4g')}) in test."
+        )
+    return lines
 
 
 def _data_section(
     params: CardParams,
     contract: Contract,
-    data: Mapping[str, Any] | None,
-    validation: Mapping[str, Any] | None,
+    data: DataMetrics | None,
+    validation: ValidationMetrics | None,
 ) -> list[str]:
     lines = ["## Data", ""]
     lines.append(f"- Source: {code(params.data.source)} (`data.source` in `params.yaml`).")
     if data is None:
         lines.append(f"- Split summary: not available ({paths.DATA_METRICS} missing).")
     else:
-        rows = data.get("rows") or {}
-        rate = data.get("positive_rate")
+        rows = data.rows
         lines.append(
-            f"- Rows: {num(rows.get('total'), ',')} in total, "
-            f"{num(rows.get('train'), ',')} for training, {num(rows.get('test'), ',')} for test."
+            f"- Rows: {num(rows.total, ',')} in total, "
+            f"{num(rows.train, ',')} for training, {num(rows.test, ',')} for test."
         )
-        if rate:
-            lines.append(
-                f"- Positive rate ({_positive(contract)}): {num(rate.get('train'), '.1%')} in "
-                f"training, {num(rate.get('test'), '.1%')} in test."
-            )
-        shares = data.get("class_shares") or {}
-        if shares:
-            train, test = shares.get("train") or {}, shares.get("test") or {}
-            listed = ", ".join(
-                f"{code(c)} {num(train.get(c), '.1%')} / {num(test.get(c), '.1%')}" for c in train
-            )
-            lines.append(f"- Class shares (training / test): {listed}.")
-        mean, sd = data.get("target_mean") or {}, data.get("target_std") or {}
-        if mean:
-            lines.append(
-                f"- {code(contract.target)}: mean {num(mean.get('train'), ',.4g')} (sd "
-                f"{num(sd.get('train'), ',.4g')}) in training, {num(mean.get('test'), ',.4g')} "
-                f"(sd {num(sd.get('test'), ',.4g')}) in test."
-            )
-        lines.append(_split_text(data.get("split") or {}, params))
+        lines += _target_lines(contract, data)
+        lines.append(_split_text(data.split))
     if validation is None:
         lines.append(f"- Validation: not available ({paths.VALIDATION_METRICS} missing).")
     else:
         lines.append(
-            f"- Validation against the contract: **{escape(validation.get('status', MISSING))}** "
-            f"({num(validation.get('failed_checks'), 'd')} failed checks, "
-            f"{num(validation.get('failing_rows'), ',')} failing rows of "
-            f"{num(validation.get('rows'), ',')})."
+            f"- Validation against the contract: **{escape(validation.status)}** "
+            f"({num(validation.failed_checks, 'd')} failed checks, "
+            f"{num(validation.failing_rows, ',')} failing rows of "
+            f"{num(validation.rows, ',')})."
         )
-        missing = validation.get("missing_rate") or {}
-        present = {k: v for k, v in missing.items() if isinstance(v, int | float) and v > 0}
+        present = {k: v for k, v in validation.missing_rate.items() if v > 0}
         if present:
             listed = ", ".join(f"{code(k)} {present[k]:.1%}" for k in sorted(present))
             lines.append(f"- Missing values: {listed}.")
@@ -436,44 +441,47 @@ def _business_section(params: CardParams, evaluation: EvaluateMetrics | None) ->
     ]
 
 
-def _export_section(export: Mapping[str, Any]) -> list[str]:
-    onnx = export.get("onnx") or {}
-    parity = export.get("parity") or {}
+def _export_section(export: ExportMetrics) -> list[str]:
+    onnx, parity = export.onnx, export.parity
     lines = [
         "## ONNX export",
         "",
         *_lines(
             ["", ""],
             [
-                ["file", code(onnx.get("path", MISSING))],
-                ["sha256", code(onnx.get("sha256", MISSING))],
-                ["size", f"{num(onnx.get('size_bytes'), ',')} bytes"],
-                ["opset", onnx.get("opset", MISSING)],
+                ["file", code(onnx.path)],
+                ["sha256", code(onnx.sha256)],
+                ["size", f"{num(onnx.size_bytes, ',')} bytes"],
+                ["opset", onnx.opset],
             ],
         ),
-        f"Parity with scikit-learn: {escape(parity.get('measure', MISSING))} "
-        f"{num(parity.get('max_abs_diff'), '.2e')} "
-        f"(tolerance {num(parity.get('tolerance'), '.0e')})"
-        + (f", {num(parity['label_flips'], 'd')} label flips" if "label_flips" in parity else "")
-        + f" on {num(parity.get('rows_checked'), ',')} rows.",
+        f"Parity with scikit-learn: {escape(parity.measure)} "
+        f"{num(parity.max_abs_diff, '.2e')} "
+        f"(tolerance {num(parity.tolerance, '.0e')})"
+        + (
+            f", {num(parity.label_flips, 'd')} label flips"
+            if parity.label_flips is not None
+            else ""
+        )
+        + f" on {num(parity.rows_checked, ',')} rows.",
         "",
     ]
-    slices = parity.get("slices") or {}
-    flips = any("label_flips" in entry for entry in slices.values())  # classifiers only
+    slices = parity.slices
+    flips = any(entry.label_flips is not None for entry in slices.values())  # classifiers only
     if slices:
         lines += _lines(
             ["slice", "rows", "max abs diff", *(["label flips"] if flips else [])],
             [
                 [
                     escape(name),
-                    num(slices[name].get("rows"), ","),
-                    num(slices[name].get("max_abs_diff"), ".2e"),
-                    *([num(slices[name].get("label_flips"), "d")] if flips else []),
+                    num(slices[name].rows, ","),
+                    num(slices[name].max_abs_diff, ".2e"),
+                    *([num(slices[name].label_flips, "d")] if flips else []),
                 ]
                 for name in sorted(slices)
             ],
         )
-    versions = export.get("versions") or {}
+    versions = export.versions
     if versions:
         listed = ", ".join(f"{escape(k)} {escape(versions[k])}" for k in sorted(versions))
         lines += [f"Converted with {listed}.", ""]
@@ -483,7 +491,7 @@ def _export_section(export: Mapping[str, Any]) -> list[str]:
 def _limitations_section(
     params: CardParams,
     contract: Contract,
-    data: Mapping[str, Any] | None,
+    data: DataMetrics | None,
     evaluation: EvaluateMetrics | None,
 ) -> list[str]:
     words = WORDS[contract.task]
@@ -493,8 +501,7 @@ def _limitations_section(
             "- Trained and tested on **synthetic** data from `gitops_ml.synthetic`: the numbers\n"
             "  describe the generator, not the world. Set `data.source` to your data first."
         )
-    method = (data or {}).get("split", {}).get("method")
-    if method == "time":
+    if data and isinstance(data.split, TimeSplit):
         lines.append(
             "- The test set is the newest rows; performance on later data may drift. The\n"
             f"  scheduled drift check compares production data with `{paths.PROFILE}`."
@@ -551,10 +558,10 @@ def _reproduce_section() -> list[str]:
 def render_model_card(
     params: Mapping[str, Any],
     contract: Contract,
-    export: Mapping[str, Any],
+    export: ExportMetrics,
     *,
-    data: Mapping[str, Any] | None = None,
-    validation: Mapping[str, Any] | None = None,
+    data: DataMetrics | None = None,
+    validation: ValidationMetrics | None = None,
     evaluation: EvaluateMetrics | None = None,
 ) -> str:
     """Markdown model card from the whole params.yaml, the contract and the metrics files.
@@ -582,21 +589,20 @@ def render_model_card(
 def model_card_from_files(
     params: Mapping[str, Any],
     contract: Contract,
-    export: Mapping[str, Any],
+    export: ExportMetrics,
     metrics_dir: str | Path = paths.METRICS_DIR,
 ) -> str:
     """`render_model_card` with data/validation/evaluation read from `metrics_dir` (if present)."""
     metrics_dir = Path(metrics_dir)
-    found = {
-        key: gio.read_json(metrics_dir / name) if (metrics_dir / name).is_file() else None
-        for key, name in METRICS_FILES.items()
-    }
-    evaluation = metrics_dir / Path(paths.EVALUATE_METRICS).name
+    data, validation, evaluation = (
+        metrics_dir / Path(name).name
+        for name in (paths.DATA_METRICS, paths.VALIDATION_METRICS, paths.EVALUATE_METRICS)
+    )
     return render_model_card(
         params,
         contract,
         export,
-        data=found["data"],
-        validation=found["validation"],
+        data=read_data_metrics(data) if data.is_file() else None,
+        validation=read_validation_metrics(validation) if validation.is_file() else None,
         evaluation=read_evaluate_metrics(evaluation) if evaluation.is_file() else None,
     )

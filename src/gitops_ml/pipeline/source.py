@@ -10,13 +10,13 @@ records the data's hash. `gitops-ml source --set` makes a file such a dependency
   `data/`, and `dvc update data/NAME.dvc` fetches it again when the source changed;
 - the demo generator's output (stage `generate`) is already DVC's: nothing to track.
 
-Then `data.source` is set (comments in params.yaml kept). Nothing is written when DVC refuses.
+Then `data.source` is set (`gitops_ml.params_edit`: comments in params.yaml kept). Nothing is
+written when DVC refuses.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -25,23 +25,16 @@ from urllib.parse import urlsplit
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.errors import UserError
+from gitops_ml.params_edit import set_params
 
 
 class SourceError(UserError):
     """The data cannot be tracked as given; the message says what to do instead."""
 
 
-SOURCE_LINE = re.compile(
-    r"^(data:\s*(?:#.*)?\n(?:[ \t]+.*\n|\s*\n)*?[ \t]+source:[ \t]*)(\S+)", re.M
-)
-
-
 def set_data_source(params_text: str, source: str) -> str:
     """params.yaml with `data.source` replaced, keeping every comment and the layout."""
-    updated, count = SOURCE_LINE.subn(lambda m: m.group(1) + source, params_text, count=1)
-    if count != 1:
-        raise SourceError("params.yaml: cannot find 'data.source' to point it at the new data")
-    return updated
+    return set_params(params_text, {"data.source": source})
 
 
 def is_url(source: str) -> bool:

@@ -41,7 +41,7 @@ from gitops_ml.io import write_json
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import Bundle, BundleError, build_bundle, load_bundle
 from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import example_frame, v2_request
+from gitops_ml.v2_request import V2_OUTPUTS, example_frame, v2_request
 
 DEPLOYMENTS_DIR = Path("deployments")
 STATE_FILE = "current.json"
@@ -77,15 +77,6 @@ class Answer:
     labels: list[Any] | None
 
 
-@dataclass(frozen=True)
-class SmokeOutputs:
-    """One task's V2 answer as the smoke test reads it (the server's side: serving/outputs.py):
-    the output holding the model's numbers, and how the exported model's outputs read as it."""
-
-    numbers: str  # V2 output name of the probabilities or the predicted values
-    answer: Callable[[Contract, dict[str, np.ndarray]], Answer]
-
-
 def _classifier_answer(contract: Contract, onnx: dict[str, np.ndarray]) -> Answer:
     labels = np.asarray(onnx["label"]).reshape(-1).tolist()
     spelt = [contract.classes[i] for i in labels] if contract.classes else labels
@@ -96,10 +87,11 @@ def _regressor_answer(_: Contract, onnx: dict[str, np.ndarray]) -> Answer:
     return Answer(np.asarray(onnx["variable"], dtype=np.float64).reshape(-1, 1), None)
 
 
-SMOKE_OUTPUTS: dict[str, SmokeOutputs] = {
-    "binary": SmokeOutputs("probabilities", _classifier_answer),
-    "multiclass": SmokeOutputs("probabilities", _classifier_answer),
-    "regression": SmokeOutputs("predict", _regressor_answer),
+# How the exported model's outputs read as the server's V2 answer, per task.
+SMOKE_ANSWERS: dict[str, Callable[[Contract, dict[str, np.ndarray]], Answer]] = {
+    "binary": _classifier_answer,
+    "multiclass": _classifier_answer,
+    "regression": _regressor_answer,
 }
 
 
@@ -115,7 +107,7 @@ def expected_answer(bundle: Bundle, frame: pd.DataFrame) -> Answer:
     contract = bundle.contract
     names = list(task_spec(contract.task).onnx_outputs)
     results = session.run(names, onnx_feeds(model_frame(frame, contract), contract))
-    return SMOKE_OUTPUTS[contract.task].answer(contract, dict(zip(names, results, strict=True)))
+    return SMOKE_ANSWERS[contract.task](contract, dict(zip(names, results, strict=True)))
 
 
 def check_v2_response(
@@ -127,8 +119,8 @@ def check_v2_response(
     """Return the max difference from `expected` (relative to the values' scale for a
     regressor's); raise DeployError saying what is wrong."""
     outputs = {o.get("name"): o for o in response.get("outputs") or [] if isinstance(o, dict)}
-    wanted = SMOKE_OUTPUTS[task].numbers
-    names = [wanted, "label"] if expected.labels is not None else [wanted]
+    names = V2_OUTPUTS[task]  # the server's, the numbers last
+    wanted = names[-1]
     if not all(name in outputs for name in names):
         raise DeployError(
             f"smoke test: response has outputs {sorted(map(str, outputs))}, "
