@@ -38,6 +38,13 @@ def test_nothing_changes_when_nothing_is_set() -> None:
     assert set_params(PARAMS, {}) == PARAMS
 
 
+def test_a_long_value_stays_on_its_line_as_a_person_would_write_it() -> None:
+    long_path = "/tmp/" + "very-long-directory-name/" * 6 + "data.parquet"
+    text = set_params(PARAMS, {"data.source": long_path})
+
+    assert f'  source: {long_path} # "synthetic", or a path\n' in text
+
+
 def test_a_value_keeps_its_type_a_string_that_reads_as_a_number_stays_a_string() -> None:
     text = set_params(PARAMS, {"data.source": "2024", "data.rows": 10, "model.flags": ["c"]})
 

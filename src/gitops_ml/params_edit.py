@@ -31,6 +31,7 @@ class ParamsEditError(UserError):
 def set_params(text: str, changes: Mapping[str, Any], source: str = paths.PARAMS) -> str:
     """`text` (the content of `source`) with each dotted key set to its new value."""
     yaml = YAML()
+    yaml.width = 2**16  # never fold a long value (a path) onto a second line
     try:
         document = yaml.load(text)
     except YAMLError as exc:
