@@ -17,14 +17,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ExportedModel
+from conftest import REPO_ROOT, ExportedModel
+from dockerfile import instructions
 from joblib import Parallel, delayed
+from kustomize import base_documents
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH, drift_settings
 
 from gitops_ml import io as gio
@@ -283,3 +286,32 @@ def test_drift_on_the_cluster_gives_the_local_verdict_and_statistics(
     local = json.loads((tmp_path / "local" / "drift.json").read_text())
     cluster = json.loads((tmp_path / "cluster" / "drift.json").read_text())
     assert cluster == local
+
+
+# ----------------------------------------------------------------------- the KubeRay example
+
+
+def test_the_kuberay_cluster_runs_the_locked_ray_from_the_pipeline_image_without_a_dashboard() -> (
+    None
+):
+    docs = {doc["kind"]: doc for doc in base_documents(REPO_ROOT / "deploy/ray")}
+    spec = docs["RayCluster"]["spec"]
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    (locked_ray,) = [p["version"] for p in lock["package"] if p["name"] == "ray"]
+    head, (workers,) = spec["headGroupSpec"], spec["workerGroupSpecs"]
+    # serving/Dockerfile's build stage, built with the scale extra, is the image (docs/scale.md)
+    steps = instructions()
+    first, second = [n for n, (word, _) in enumerate(steps) if word == "FROM"][:2]
+    assert steps[first][1].endswith(" AS build")
+    build_stage = [arguments for word, arguments in steps[first:second] if word == "ENV"]
+    assert any("UV_PROJECT_ENVIRONMENT=/app/.venv" in arguments for arguments in build_stage)
+
+    assert spec["rayVersion"] == locked_ray
+    assert head["rayStartParams"] == {"num-cpus": "0", "include-dashboard": "false"}
+    for group in (head, workers):
+        (container,) = group["template"]["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert env["PATH"].startswith("/app/.venv/bin:")
+        assert container["readinessProbe"] and container["livenessProbe"]
+    (gcs,) = head["template"]["spec"]["containers"][0]["ports"]
+    assert gcs["containerPort"] == 6379  # RAY_ADDRESS=gitops-ml-head-svc…:6379 in docs/scale.md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import subprocess
@@ -115,7 +116,8 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
         ["git", "branch", "--list"], cwd=out / "origin.git", capture_output=True, text=True
     ).stdout
     assert "retrain/drift" in branches and "pr/learning-rate" in branches
-    log = (out / "traffic/predictions.jsonl").read_text().splitlines()
+    shipped = sorted((out / "traffic/captured").rglob("*.jsonl.gz"))  # the servers' capture
+    log = [line for path in shipped for line in gzip.decompress(path.read_bytes()).splitlines()]
     served = [line for line in log if json.loads(line)["model_version"] == "0.2.0"]
     assert len(served) >= TRAFFIC_ROWS
     current = read_current(out / "deployments")

@@ -8,8 +8,8 @@ cluster (`ray.init`), registers Ray's joblib backend and runs the stage under
 
 The address is an environment variable, not a param: where the work runs changes no number
 (a test checks that the cluster gives the local results), so it must not invalidate DVC's
-record of a stage, and KubeRay sets `RAY_ADDRESS` itself for the jobs it runs. Ray is the
-optional `scale` extra (docs/scale.md).
+record of a stage; and it is the variable Ray's own tools read. Ray is the optional `scale`
+extra (docs/scale.md).
 """
 
 from __future__ import annotations
