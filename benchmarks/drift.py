@@ -242,6 +242,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _is_worker(pid: int) -> bool:
+    """A joblib worker (loky's process), not one of its resource trackers."""
+    try:
+        return b"popen_loky" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _high_water_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -270,11 +278,14 @@ def run_check(work: Path, workers: int, labels: bool, out: str) -> dict[str, Any
     with open(work / "stderr.txt", "wb") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     peaks: dict[int, float] = {}
+    workers: set[int] = set()
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # usage: the whole tree's CPU
         if pid:
             break
         for each in {process.pid} | _descendants(process.pid):
+            if each not in workers and _is_worker(each):
+                workers.add(each)
             peak = _high_water_mb(each)
             if peak is not None:
                 peaks[each] = max(peak, peaks.get(each, 0.0))
@@ -282,13 +293,12 @@ def run_check(work: Path, workers: int, labels: bool, out: str) -> dict[str, Any
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"drift failed: {(work / 'stderr.txt').read_text()[-2000:]}")
-    main = peaks.pop(process.pid, 0.0)
     result = json.loads((work / out / "drift.json").read_text())
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "main_mb": main,
-        "worker_mb": sorted(peaks.values()),
+        "main_mb": peaks.get(process.pid, 0.0),
+        "worker_mb": sorted(peaks[pid] for pid in workers if pid in peaks),
         "result": result,
     }
 

@@ -25,15 +25,12 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.routing import APIRoute
 from prometheus_client.exposition import choose_encoder
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
@@ -50,6 +47,7 @@ if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.
     from serving.capture.writer import PredictionLog
 
 REQUEST_ID_KEY = "serving.request_id"
+OPERATIONS = frozenset({"/metrics", "/docs", "/openapi.json"})  # FastAPI's docs and ours
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 OTHER = "other"
@@ -220,7 +218,7 @@ EXCEPTION_HANDLERS: dict[
 ] = {
     RequestError: _error,
     HTTPException: _error,
-    Exception: _error,  # the operations app has no Instrumentation to catch it
+    Exception: _error,  # what escapes Instrumentation (it catches the rest)
 }
 
 
@@ -228,14 +226,10 @@ def create_app(
     model: Model,
     settings: Settings | None = None,
     prediction_log: "PredictionLog | None" = None,
-    operations_apart: bool = False,
 ) -> FastAPI:
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
-
-    With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
-    served on a port of their own by `with_operations_port(app, port)`, not behind the
-    public Service.
-    """
+    Its operations endpoints (`OPERATIONS`) can move to a port of their own
+    (`with_operations_port`)."""
     settings = settings or Settings()
     info = model.info
     contract = model.contract
@@ -376,9 +370,8 @@ def create_app(
         description="Open Inference Protocol (KServe V2 REST) and plain-JSON `/predict` for the "
         f"`{info.name}` model (version {info.version}). Request schemas are generated from "
         f"the data contract `{contract.name}`.",
-        openapi_url=None,  # served by `operations_routes`, here or on their own port
-        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         # The server's metrics are Prometheus's, above; FastAPI's OpenTelemetry instruments
@@ -489,42 +482,26 @@ def create_app(
         tags=v2_tags,
         responses=schemas.responses(503),
     )
-    if not operations_apart:
-        app.router.routes.extend(operations_routes(app))
-    return app
-
-
-def operations_routes(app: FastAPI) -> list[Route]:
-    """`/metrics`, `/openapi.json` and `/docs` of `app`: on its port, or on their own."""
-    metrics: ServingMetrics = app.state.metrics
-    title = f"{app.title} - docs"
 
     async def prometheus(request: Request) -> Response:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(metrics.registry), media_type=content_type)
 
-    async def openapi_json(_: Request) -> Response:
-        return json_response(app.openapi())
-
-    async def docs(_: Request) -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
-
-    return [
-        Route("/metrics", prometheus, include_in_schema=False),
-        Route("/openapi.json", openapi_json, include_in_schema=False),
-        Route("/docs", docs, include_in_schema=False),
-    ]
+    app.add_route("/metrics", prometheus, include_in_schema=False)
+    return app
 
 
 def with_operations_port(app: FastAPI, port: int) -> ASGIApp:
-    """`app`, whose operations endpoints answer only on `port` (SERVING_METRICS_PORT): scraped
-    inside the cluster, never exposed by the Service. Requests arriving on `port` go to them,
-    every other request (and the lifespan) to `app`."""
-    operations = Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+    """`app`, whose operations endpoints (`OPERATIONS`) answer only on `port`
+    (SERVING_METRICS_PORT): scraped inside the cluster, never exposed by the Service. Every
+    other path answers only on the public port; the lifespan goes to `app`."""
 
     async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
-        local = scope.get("server") or (None, None)
-        target = operations if scope["type"] == "http" and local[1] == port else app
-        await target(scope, receive, send)
+        if scope["type"] == "http":
+            local = scope.get("server") or (None, None)
+            if (local[1] == port) != (scope["path"] in OPERATIONS):
+                await error_response("Not Found", 404)(scope, receive, send)
+                return
+        await app(scope, receive, send)
 
     return by_port

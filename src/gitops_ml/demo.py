@@ -11,8 +11,9 @@ DVC tracks (a fork's CSV), so it needs those in the workspace (`make dvc-pull`) 
 they are not.
 
 The story: main reproduced and deployed as v0.1.0 (staging, then promoted to production) → a
-pull request changing a hyperparameter, its report and gates → merge: version bump, bundle, tag,
-deploy with smoke test (v0.2.0 serving, v0.1.0 stopped), staging pinned → traffic through the
+pull request changing a hyperparameter, its report and gates → merge, then deploy.yml's commands:
+version bump, bundle, tag, staging pinned, rollout with smoke test (v0.2.0 serving, v0.1.0
+stopped), stage tag → traffic through the
 server into the prediction log → a drifted window, its drift report and issue text → a
 retraining branch with its report → a broken bundle refused while v0.2.0 keeps serving.
 """
@@ -264,12 +265,11 @@ class Demo:
 
     def deploy(self) -> Deployment:
         """deploy.yml's commands in its order. publish: the next version, the bundle built and
-        checked against dvc.lock, the version tag. deploy: the bundle checked again (its
-        version too), staging pinned, rolled out and
-        smoke-tested (locally `deploy-local --bundle` starts the server and keeps the previous
-        one serving on failure: the rollback), then the stage tag. Locally the bundle stands
-        in for the image, so the pinned digest is its metadata's sha256 (which names the
-        model's and the contract's hashes)."""
+        checked against dvc.lock, the version tag. deploy: the bundle checked again (its version
+        too), staging pinned, rolled out and smoke-tested (locally `deploy-local --bundle`
+        starts the server and keeps the previous one serving on failure: the rollback), then
+        the stage tag. Locally the bundle stands in for the image, so the pinned digest is its
+        metadata's sha256 (which names the model's and the contract's hashes)."""
         from gitops_ml.release.bundle import read_metadata
 
         version = self.sh("gitops-ml", "version", "--next").strip()

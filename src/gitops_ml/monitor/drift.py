@@ -13,6 +13,7 @@ Exit codes: 0 checked (no drift, or drift without --fail-on-drift); 1 drift foun
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -617,8 +618,8 @@ def accumulate_window(
     task = delayed(accumulate_part)
     done = in_parallel(
         [
-            task(profile, contract, files, settings.chunk_rows, model, join, number)
-            for number, files in enumerate(parts)
+            task(profile, contract, sources[part], settings.chunk_rows, model, join, number)
+            for number, part in enumerate(parts)
         ],
         workers,
     )
@@ -633,10 +634,14 @@ def accumulate_window(
 def spill_every_outcome(
     join: OutcomeJoin, paths: Sequence[Source], shown: list[str], contract: Contract, workers: int
 ) -> None:
-    """The outcome files checked and spilled to the join's buckets, `workers` files at once."""
+    """The outcome files checked and spilled to the join's buckets, in parts of about equal
+    size (as the window's files), `workers` parts at once."""
+    files = [(n, path, name) for n, (path, name) in enumerate(zip(paths, shown, strict=True))]
     task = delayed(spill_outcomes)
-    files = enumerate(zip(paths, shown, strict=True))
-    rows = in_parallel([task(join, n, path, name, contract) for n, (path, name) in files], workers)
+    parts = file_parts(paths, PARTS_PER_WORKER * effective_n_jobs(workers))
+    rows = in_parallel(
+        [task(join, number, files[part], contract) for number, part in enumerate(parts)], workers
+    )
     if not sum(rows):
         raise OutcomeError(f"{', '.join(shown)}: no outcome rows")
 
@@ -657,13 +662,13 @@ def join_outcomes(window: WindowAccumulator, join: OutcomeJoin, workers: int) ->
     return joined
 
 
-def file_parts(paths: Sequence[Source], parts: int) -> list[list[Path]]:
-    """`paths` in order, cut into at most `parts` runs of about equal bytes."""
+def file_parts(paths: Sequence[Source], parts: int) -> list[slice]:
+    """`paths` in order, cut into at most `parts` runs of about equal bytes (as slices)."""
     sizes = np.array([source_size(path) for path in paths], dtype=np.float64)
     middle = np.cumsum(sizes) - sizes / 2  # each file's middle byte in the window
     part = np.minimum((middle * parts / max(sizes.sum(), 1.0)).astype(np.int64), parts - 1)
-    cuts = np.flatnonzero(np.diff(part)) + 1
-    return [list(run) for run in np.split(np.array(paths, dtype=object), cuts)]
+    bounds = [0, *(np.flatnonzero(np.diff(part)) + 1).tolist(), len(paths)]
+    return [slice(start, end) for start, end in itertools.pairwise(bounds)]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -182,21 +182,27 @@ def _checked(frame: pd.DataFrame, contract: Contract, shown: str) -> dict[str, n
     }
 
 
+OutcomeFile = tuple[int, Source, str]  # its place among the outcome files, where, its name
+
+
 def spill_outcomes(
-    join: OutcomeJoin, index: int, path: Source, shown: str, contract: Contract
+    join: OutcomeJoin, part: int, files: Sequence[OutcomeFile], contract: Contract
 ) -> int:
-    """One outcome file, checked against the format a batch at a time, into the join's
-    buckets (the map over outcome files); returns its row count."""
+    """Outcome files, each checked against the format a batch at a time, into the join's
+    buckets (the map over the outcome files, a part of them a task); returns their rows."""
+    spill = Spill(join, "outcomes", f"{part:05d}")
     rows = 0
-    spill = Spill(join, "outcomes", f"{index:06d}")
-    try:
-        for frame in _batches(path):
-            checked = _checked(frame, contract, shown)
-            checked["order"] = (index << ROW_BITS) + rows + np.arange(len(frame), dtype=np.int64)
-            spill.add(checked)
-            rows += len(frame)
-    except (OSError, ValueError) as exc:
-        raise OutcomeError(f"{shown}: cannot read outcomes: {exc}") from None
+    for index, path, shown in files:
+        read = 0
+        try:
+            for frame in _batches(path):
+                checked = _checked(frame, contract, shown)
+                order = (index << ROW_BITS) + read + np.arange(len(frame), dtype=np.int64)
+                spill.add({**checked, "order": order})
+                read += len(frame)
+        except (OSError, ValueError) as exc:
+            raise OutcomeError(f"{shown}: cannot read outcomes: {exc}") from None
+        rows += read
     spill.close()
     return rows
 

@@ -66,11 +66,12 @@ CONFUSION_FILE = Path(paths.CONFUSION_PLOT).name
 PREDICTED_ACTUAL_FILE = Path(paths.PREDICTED_ACTUAL_PLOT).name
 RESIDUALS_FILE = Path(paths.RESIDUALS_PLOT).name
 # evaluate.jobs "auto" (concurrent_fits): the fits in flight may take this share of the machine's
-# memory, each estimated at this many bytes per training row and model input column (measured
-# for HistGradientBoosting: the float32 input, its float64 copy, the uint8 bins and the fold's
-# rows of the frame; see docs/performance.md).
+# memory, each estimated at this many bytes per training row and model input column: what one
+# more HistGradientBoosting refit in flight added to the stage's peak RSS on the 1M-row demo
+# table (its rows of the frame, the float32 input, its float64 copy, the uint8 bins, the test
+# predictions; docs/performance.md).
 FIT_MEMORY_SHARE = 0.5
-FIT_BYTES_PER_VALUE = 18
+FIT_BYTES_PER_VALUE = 21
 
 
 class EvaluateError(UserError, ValueError):
