@@ -26,13 +26,12 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, ExportedModel
 from dockerfile import instructions
-from joblib import Parallel, delayed
 from kustomize import base_documents
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH, drift_settings
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.cluster import ClusterError, check_reachable, head_address, joblib_backend
+from gitops_ml.cluster import ClusterError, check_reachable, head_address
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.pipeline.train import save_model
 
@@ -194,15 +193,6 @@ def gitops_ml(address: str, *args: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "on the Ray cluster at " + address in done.stdout, done.stdout
-
-
-@pytest.mark.slow
-def test_threads_asked_of_joblib_run_in_the_clusters_worker_processes(ray_head: str) -> None:
-    with joblib_backend({"RAY_ADDRESS": ray_head}) as where:
-        pids = Parallel(n_jobs=2, prefer="threads")(delayed(os.getpid)() for _ in range(4))
-
-    assert where == ray_head
-    assert os.getpid() not in pids
 
 
 @pytest.mark.slow
