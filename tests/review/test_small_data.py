@@ -40,7 +40,9 @@ from gitops_ml.scoring import (
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.tasks import predictions
 
-ROWS, TEST_ROWS = 7_500, 1_500
+# 1,500 test rows, as the done-when asks, and 3,000 training rows: half the forest's fitting
+# time of 6,000 with the same margins (docs/review.md's table shows both sides' margins).
+ROWS, TEST_ROWS = 4_500, 1_500
 PARITY_OK = {"max_abs_diff": 0.0, "label_flips": 0}
 PRS = 20
 FEATURES = 6  # numeric features of the generated regression and multiclass data, x0 strongest
@@ -235,10 +237,17 @@ def test_randomness_passes_and_a_weaker_model_fails_on_1500_test_rows(task: str)
         for i, (diffs, _) in enumerate(noise)
         for name, d in gated(diffs, judge.gates).items()
     )
+    # Each weaker PR's clearest worse gated metric (|Δ| / detectable); the faintest of those.
+    faintest = min(
+        max((abs(d.delta) / d.detectable for n, d in gated(diffs, judge.gates).items()
+             if not better(n, d)), default=0.0)
+        for diffs, _ in weaker
+    )  # fmt: skip
     print(
         f"\n{task}: randomness: {noise_passed}/{PRS} pass, real calls {noise_real}, largest "
         f"|Δ|/detectable {closest[0]:.2f} (PR {closest[1]}, {closest[2]}); weaker: "
-        f"{weaker_failed}/{PRS} fail, {weaker_real}/{PRS} real"
+        f"{weaker_failed}/{PRS} fail, {weaker_real}/{PRS} real, smallest |Δ|/detectable of "
+        f"its clearest worse metric {faintest:.2f}"
     )
     for kind, prs in (("randomness", noise), ("weaker", weaker)):
         for name in judge.gates.max_regression:

@@ -30,6 +30,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
@@ -745,7 +746,10 @@ class CheckFailed(UserError):
 def run(args: argparse.Namespace) -> int:
     """Exit 1 means drift and nothing else: every failure that is not a finding exits 2."""
     try:
-        return _run(args)
+        with joblib_backend() as cluster:
+            if cluster is not None:
+                print(f"drift: partitions on the Ray cluster at {cluster}")
+            return _run(args)
     except UserError:
         raise
     except OSError as exc:

@@ -44,7 +44,7 @@ Shown = str | Source  # how an error names the data it is about
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
-JSONL = (".jsonl", ".jsonl.gz")  # the lines capture ships (gzipped), or as simulate writes them
+JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
