@@ -6,7 +6,9 @@
 # Quick start: `make run` (pipeline on the default data), `make test` (the full suite).
 
 # The interpreter: PYTHON=… when given, else the first supported one on PATH (CI passes the
-# matrix version). uv builds .venv with the same one (UV_PYTHON).
+# matrix version). uv builds .venv with the same one (UV_PYTHON), named by its real path: a
+# version manager's shim (pyenv) looks like another interpreter to uv, which then rebuilds .venv
+# from scratch on every sync after the first.
 SUPPORTED_PYTHONS := python3.11 python3.12 python3.13
 PYTHON ?= $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell command -v $(p) 2>/dev/null)))
 UV_VERSION := 0.13.9
@@ -18,7 +20,7 @@ BASE ?= main
 
 export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
-export UV_PYTHON := $(PYTHON)
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Commands that call `gitops-ml` by name find the project environment (dvc.yaml's stages name it
 # by its path, .venv/bin, so a plain `.venv/bin/dvc repro` needs no PATH).
@@ -54,8 +56,7 @@ install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
 
 # Ray (the `scale` extra, docs/scale.md) for the tests that run on a local Ray cluster: only
 # `make test` installs it; `make run`, `make test-fast` and the serving image never need it.
-# One sync that is also `install`'s (a second `uv sync` may rebuild .venv from scratch when
-# PYTHON is a version manager's shim).
+# One sync that is also `install`'s.
 $(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV) check-python
 	$(SYNC) --extra scale
 	@touch $(VENV)/.installed $@
