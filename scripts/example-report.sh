@@ -11,10 +11,12 @@ export PATH="$repo_root/.venv/bin:$PATH" DVC_NO_ANALYTICS=1 ITERATIVE_DO_NOT_TRA
 
 git clone --quiet "$repo_root" "$scratch/repo"
 cd "$scratch/repo"
+ln -s "$repo_root/.venv" .venv                     # dvc.yaml's stages run .venv/bin/gitops-ml
+echo /.venv >> .git/info/exclude                   # a link, not the ignored directory
 git -c advice.detachedHead=false checkout --quiet -B main
 dvc repro --quiet                                  # base: the committed state of main
 git checkout --quiet -b fewer-trees
-sed -i 's/^    max_iter: .*/    max_iter: 30/' params.yaml
+python -c 'from gitops_ml.params_edit import set_params_file as s; s("params.yaml", {"model.hyperparams.max_iter": 30})'
 dvc repro --quiet
 git -c user.name=example -c user.email=example@example.invalid commit --quiet -am "model: 30 trees"
 gitops-ml report --base main --output "$output"

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     metrics_port = settings.metrics_port
-    app = create_app(model, settings, prediction_log, metrics_port is not None)
+    app = create_app(model, settings, prediction_log)
     logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "

@@ -9,7 +9,8 @@ middleware (`Instrumentation`) adds the request id and model headers, bounds the
 flight and records the Prometheus metrics.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the POST handlers' body types are built from the
+# contract at runtime, and FastAPI reads them from the handlers' evaluated annotations.
 
 import asyncio
 import inspect
@@ -23,33 +24,30 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
+from fastapi import Body, FastAPI, Request
 from fastapi.routing import APIRoute
 from prometheus_client.exposition import choose_encoder
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
+from gitops_ml.v2_request import V2_OUTPUTS
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
 from serving.model import Model
-from serving.outputs import Prediction
 from serving.settings import Settings
 from serving.v2 import BINARY_MESSAGE
-from serving.validation import ParsedRequest, RequestError, dump_json, request_table
+from serving.validation import RequestError, dump_json, request_table
 
 if TYPE_CHECKING:  # capture is imported only when configured (serving/__main__.py)
     from serving.capture.writer import PredictionLog
 
 REQUEST_ID_KEY = "serving.request_id"
+OPERATIONS = frozenset({"/metrics", "/docs", "/openapi.json"})  # FastAPI's docs and ours
 # Metric labels come from fixed sets: a client must not be able to mint new time series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 OTHER = "other"
@@ -176,23 +174,22 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise RequestError(f"the request body has {length} bytes; the limit is {limit}", 413)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise RequestError("the client disconnected before sending the whole body")
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestError("the client disconnected before sending the whole body") from None
+    return b"".join(chunks)
 
 
 class ServingRoute(APIRoute):
     """A FastAPI route (documented from its signature and `responses`) whose endpoint is called
     as `endpoint(request, **path_params)`, without FastAPI's dependency solving: the endpoints
-    here take the request and string path parameters only, and read their body themselves.
+    here take the request and string path parameters; a POST endpoint declares its body (for
+    the document, a parameter whose default stands) and reads it itself.
 
     FastAPI's documented way to customise how a route handles requests (`get_route_handler`):
     per request it saves about as much time as validating a 1-row request takes.
@@ -213,8 +210,6 @@ async def _error(_: Request, exc: Exception) -> Response:
         return error_response(exc.message, exc.status)
     if isinstance(exc, HTTPException):
         return error_response(str(exc.detail), exc.status_code)
-    if isinstance(exc, RequestValidationError):
-        return error_response(str(exc), 400)
     return error_response(INTERNAL_ERROR, 500)
 
 
@@ -223,23 +218,18 @@ EXCEPTION_HANDLERS: dict[
 ] = {
     RequestError: _error,
     HTTPException: _error,
-    RequestValidationError: _error,
-    Exception: _error,  # the operations app has no Instrumentation to catch it
+    Exception: _error,  # what escapes Instrumentation (it catches the rest)
 }
 
 
 def create_app(
     model: Model,
     settings: Settings | None = None,
-    prediction_log: PredictionLog | None = None,
-    operations_apart: bool = False,
+    prediction_log: "PredictionLog | None" = None,
 ) -> FastAPI:
     """An app serving `model`; readiness turns true once startup finished and sha256 matched.
-
-    With `operations_apart`, `/metrics`, `/docs` and `/openapi.json` are left out: they are
-    served on a port of their own by `with_operations_port(app, port)`, not behind the
-    public Service.
-    """
+    Its operations endpoints (`OPERATIONS`) can move to a port of their own
+    (`with_operations_port`)."""
     settings = settings or Settings()
     info = model.info
     contract = model.contract
@@ -263,41 +253,47 @@ def create_app(
                 404,
             )
 
-    def predict(request: Request, parsed: ParsedRequest, api: str, raw: bytes) -> Prediction:
+    infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
+    examples = example_payloads(contract)
+    # The bodies as the document shows them: never validated by FastAPI (see ServingRoute).
+    infer_body: Any = Body(openapi_examples={"example": {"value": examples[INFER_FILE]}})
+    predict_body: Any = Body(openapi_examples={"example": {"value": examples[PREDICT_FILE]}})
+
+    async def score(request: Request, api: str, answer: Callable[..., Any]) -> Response:
+        """Read, check and score the body of a request to `api` ("v2" or "predict"); record
+        the metrics and, with capture, the body; answer as `answer` (the API's) writes it."""
+        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+        parsed = records.parse_request(api, raw, table, settings.max_rows)
         prediction = model.predict(parsed.feeds)
-        scores = outputs.score(prediction)
-        metrics.record_predictions(api, parsed.rows, scores, parsed.unknown)
+        metrics.record_predictions(api, parsed.rows, outputs.score(prediction), parsed.unknown)
         if prediction_log is not None:
             request_id = request.scope.get(REQUEST_ID_KEY, "")
             logged = outputs.logged(prediction)
             prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
-        return prediction
+        return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
-    # ---------------------------------------------------------------- the POST handlers
-
-    async def answer_infer(request: Request) -> Response:
-        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = records.parse_request("v2", raw, table, settings.max_rows)
-        prediction = predict(request, parsed, "v2", raw)
-        answer = v2.infer_response(info.name, info.version, prediction, outputs, parsed, ident)
-        return Response(dump_json(answer), media_type="application/json")
-
-    async def infer(request: Request, model_name: str) -> Response:
+    async def infer(
+        request: Request,
+        model_name: str,
+        body: infer_request = infer_body,  # type: ignore[valid-type]
+    ) -> Response:
         check_model(model_name)
-        return await answer_infer(request)
+        return await score(request, "v2", v2.infer_response)
 
-    async def infer_version(request: Request, model_name: str, model_version: str) -> Response:
+    async def infer_version(
+        request: Request,
+        model_name: str,
+        model_version: str,
+        body: infer_request = infer_body,  # type: ignore[valid-type]
+    ) -> Response:
         check_model(model_name, model_version)
-        return await answer_infer(request)
+        return await score(request, "v2", v2.infer_response)
 
-    async def predict_records(request: Request) -> Response:
-        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        parsed = records.parse_request("predict", raw, table, settings.max_rows)
-        prediction = predict(request, parsed, "predict", raw)
-        answer = records.predict_response(
-            info.name, info.version, prediction, outputs, parsed, ident
-        )
-        return Response(dump_json(answer), media_type="application/json")
+    async def predict_records(
+        request: Request,
+        body: predict_request = predict_body,  # type: ignore[valid-type]
+    ) -> Response:
+        return await score(request, "predict", records.predict_response)
 
     # ---------------------------------------------------------------- the GET handlers
 
@@ -374,9 +370,8 @@ def create_app(
         description="Open Inference Protocol (KServe V2 REST) and plain-JSON `/predict` for the "
         f"`{info.name}` model (version {info.version}). Request schemas are generated from "
         f"the data contract `{contract.name}`.",
-        openapi_url=None,  # served by `operations_routes`, here or on their own port
-        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         # The server's metrics are Prometheus's, above; FastAPI's OpenTelemetry instruments
@@ -396,9 +391,7 @@ def create_app(
     # Routes straight on the app's router (an included router is matched twice per request).
     router = app.router
     router.route_class = ServingRoute
-    infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
     predict_response = schemas.predict_response_model(outputs.record_fields(contract), ident)
-    examples = example_payloads(contract)
 
     def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
         """The 200 response of a POST route, its example what the model answers to the route's
@@ -414,15 +407,12 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    task = task_spec(contract.task)
-    answers = ", ".join(f"`{name}`" for name in task.v2_outputs)
-    predicts = task.predicts
-    infer_body = schemas.body(
-        infer_request,
+    answers = ", ".join(f"`{name}`" for name in V2_OUTPUTS[contract.task])
+    predicts = task_spec(contract.task).predicts
+    infer_text = (
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
         f"back as an output); `null` is a missing value. The outputs {answers} give {predicts} "
-        f"(task {contract.task}).",
-        examples[INFER_FILE],
+        f"(task {contract.task})."
     )
     model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
     v2_tags: list[Any] = ["v2"]
@@ -436,8 +426,8 @@ def create_app(
             infer_handler,
             methods=["POST"],
             summary="Inference (Open Inference Protocol)",
+            description=infer_text,
             tags=v2_tags,
-            openapi_extra=infer_body,
             responses={
                 200: {
                     "model": schemas.InferResponse,
@@ -467,10 +457,8 @@ def create_app(
         predict_records,
         methods=["POST"],
         summary=f"For each record, {predicts}",
+        description=inspect.getdoc(predict_request) or "",
         tags=["predict"],
-        openapi_extra=schemas.body(
-            predict_request, inspect.getdoc(predict_request) or "", examples[PREDICT_FILE]
-        ),
         responses={
             200: {
                 "model": predict_response,
@@ -494,59 +482,26 @@ def create_app(
         tags=v2_tags,
         responses=schemas.responses(503),
     )
-    components = schemas.component_schemas([infer_request, predict_request])
-
-    def openapi() -> dict[str, Any]:
-        """FastAPI's document plus the request models the POST routes read themselves
-        (FastAPI's documented way to extend it)."""
-        if app.openapi_schema is None:
-            document = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    if not operations_apart:
-        app.router.routes.extend(operations_routes(app))
-    return app
-
-
-def operations_routes(app: FastAPI) -> list[Route]:
-    """`/metrics`, `/openapi.json` and `/docs` of `app`: on its port, or on their own."""
-    metrics: ServingMetrics = app.state.metrics
-    title = f"{app.title} - docs"
 
     async def prometheus(request: Request) -> Response:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(metrics.registry), media_type=content_type)
 
-    async def openapi_json(_: Request) -> Response:
-        return json_response(app.openapi())
-
-    async def docs(_: Request) -> Response:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=title)
-
-    return [
-        Route("/metrics", prometheus, include_in_schema=False),
-        Route("/openapi.json", openapi_json, include_in_schema=False),
-        Route("/docs", docs, include_in_schema=False),
-    ]
+    app.add_route("/metrics", prometheus, include_in_schema=False)
+    return app
 
 
 def with_operations_port(app: FastAPI, port: int) -> ASGIApp:
-    """`app`, whose operations endpoints answer only on `port` (SERVING_METRICS_PORT): scraped
-    inside the cluster, never exposed by the Service. Requests arriving on `port` go to them,
-    every other request (and the lifespan) to `app`."""
-    operations = Starlette(routes=operations_routes(app), exception_handlers=EXCEPTION_HANDLERS)
+    """`app`, whose operations endpoints (`OPERATIONS`) answer only on `port`
+    (SERVING_METRICS_PORT): scraped inside the cluster, never exposed by the Service. Every
+    other path answers only on the public port; the lifespan goes to `app`."""
 
     async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
-        local = scope.get("server") or (None, None)
-        target = operations if scope["type"] == "http" and local[1] == port else app
-        await target(scope, receive, send)
+        if scope["type"] == "http":
+            local = scope.get("server") or (None, None)
+            if (local[1] == port) != (scope["path"] in OPERATIONS):
+                await error_response("Not Found", 404)(scope, receive, send)
+                return
+        await app(scope, receive, send)
 
     return by_port

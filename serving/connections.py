@@ -158,7 +158,7 @@ class RateLimit(logging.Filter):
         return False
 
 
-FLOODED_LOGGERS = ("uvicorn.error", "asyncio", "serving", "serving.prediction_log")
+FLOODED_LOGGERS = ("uvicorn.error", "asyncio", "serving", "serving.capture")
 
 
 def limit_log_floods(burst: int = 5, period: float = 10.0) -> None:

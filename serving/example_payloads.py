@@ -1,9 +1,8 @@
 """Example requests generated from the data contract: `serving/examples/*.json` (what the README's
 curl commands send) and the examples in the OpenAPI document.
 
-`python -m serving.example_payloads [--contract PATH] [--output DIR] [--check]` writes them, or
-with `--check` exits 1 when the committed files differ from what the contract gives: examples
-that fit only someone else's columns are worse than none.
+`python -m serving.example_payloads [--contract PATH] [--output DIR]` writes them: the
+pipeline's `examples` stage, so `dvc status` says when they no longer fit the contract.
 """
 
 from __future__ import annotations
@@ -56,14 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m serving.example_payloads")
     parser.add_argument("--contract", default=paths.CONTRACT, help="default: %(default)s")
     parser.add_argument("--output", type=Path, default=EXAMPLES_DIR, help="directory to write")
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
     args = parser.parse_args(argv)
     contract = load_contract(args.contract)
-    if args.check:
-        stale = stale_examples(contract, args.output)
-        for name in stale:
-            print(f"{args.output / name}: differs from the contract's examples", file=sys.stderr)
-        return 1 if stale else 0
     args.output.mkdir(parents=True, exist_ok=True)
     for name, payload in example_payloads(contract).items():
         (args.output / name).write_text(render(payload))

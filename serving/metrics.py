@@ -103,11 +103,13 @@ class ServingMetrics:
         for feature in features:
             self.unknown.labels(feature=feature)
         self.log_written = Counter(
-            "serving_prediction_log_lines_written", "Prediction log lines written", registry=r
+            "serving_prediction_log_lines_written",
+            "Rows captured (written to the spool)",
+            registry=r,
         )
         self.log_dropped = Counter(
             "serving_prediction_log_lines_dropped",
-            "Prediction log lines dropped because the queue was full or the write failed",
+            "Rows not captured because the queue was full or the write failed",
             registry=r,
         )
         model_info = Gauge(

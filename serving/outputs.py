@@ -19,11 +19,11 @@ import numpy as np
 from pydantic import Field
 
 from gitops_ml.contract import Contract
-from gitops_ml.tasks import TASKS
+from gitops_ml.v2_request import V2_OUTPUTS
 
-# The V2 output names, written once in gitops_ml.tasks (the smoke test reads them there).
-LABEL, PROBABILITIES = TASKS["binary"].v2_outputs  # a multiclass classifier's are the same
-(PREDICT,) = TASKS["regression"].v2_outputs
+# The V2 output names, written once in gitops_ml.v2_request (the smoke test reads them there).
+LABEL, PROBABILITIES = V2_OUTPUTS["binary"]  # a multiclass classifier's are the same
+(PREDICT,) = V2_OUTPUTS["regression"]
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
-from pydantic.json_schema import models_json_schema
 
 from serving.validation import ID_DATATYPES, FeatureSpec
 
-REF = "#/components/schemas/{model}"
 PYTHON_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "category": str}
 ERRORS = {
     400: "bad request (names the field and rule)",
@@ -162,21 +160,3 @@ def predict_response_model(fields: dict[str, Any], ident: FeatureSpec | None) ->
         model_version=(str, ...),
         predictions=(list[prediction], ...),
     )
-
-
-def component_schemas(models: Sequence[type[BaseModel]]) -> dict[str, Any]:
-    """JSON schemas of `models` and of the models they hold, keyed by component name."""
-    _, schema = models_json_schema([(m, "validation") for m in models], ref_template=REF)
-    return dict(schema.get("$defs", {}))
-
-
-def body(model: type[BaseModel], description: str, example: Any) -> dict[str, Any]:
-    """`openapi_extra` for a route that reads its body itself but documents it as `model`."""
-    media = {"schema": {"$ref": REF.format(model=model.__name__)}, "example": example}
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": media},
-        }
-    }

@@ -21,8 +21,7 @@ import orjson
 
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
-from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import V2_DATATYPES
+from gitops_ml.v2_request import V2_DATATYPES, V2_OUTPUTS
 
 TAKES = {
     "float": "numbers",
@@ -116,7 +115,7 @@ ID_DATATYPES = ("BYTES", "INT64", "INT32")
 def request_table(contract: Contract) -> FeatureTable:
     """The table of a server of `contract`'s model (and of the capture sidecar reading what it
     accepted): features, id, and the outputs of the contract's task."""
-    names = task_spec(contract.task).v2_outputs
+    names = V2_OUTPUTS[contract.task]
     return FeatureTable(feature_specs(contract), id_spec(contract), names)
 
 

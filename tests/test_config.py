@@ -20,6 +20,7 @@ EVALUATE = {
     "costs": {"false_positive": 25, "false_negative": 250.0},
     "refits": 0,
     "refit_fraction": 0.95,
+    "jobs": "auto",
 }
 
 
@@ -44,13 +45,27 @@ def test_a_section_is_a_typed_frozen_model() -> None:
         ({"threshold": float("nan")}, r"'evaluate\.threshold' must be finite, got nan"),
         ({"costs": [25, 250]}, r"'evaluate\.costs' must be a mapping, got \[25, 250\]"),
         ({"seed": None}, r"^params\.yaml: 'evaluate\.seed' is required$"),
+        ({"jobs": "all"}, r"'evaluate\.jobs': must be 'auto' or a whole number, got 'all'"),
+        ({"jobs": 2.0}, r"'evaluate\.jobs': must be 'auto' or a whole number, got 2\.0"),
+        ({"jobs": 0}, r"'evaluate\.jobs' must be 'auto' or at least 1, got 0"),
         (
             {"costs": {"false_positiv": 1.0, "false_negative": 2.0}},
             r"unknown key 'evaluate\.costs\.false_positiv' \(did you mean 'false_positive'\?\); "
             r"valid in 'evaluate\.costs': false_positive, false_negative",
         ),
     ],
-    ids=["bool-as-int", "text-as-int", "text-as-number", "nan", "list-as-mapping", "empty", "typo"],
+    ids=[
+        "bool-as-int",
+        "text-as-int",
+        "text-as-number",
+        "nan",
+        "list-as-mapping",
+        "empty",
+        "jobs-text",
+        "jobs-float",
+        "jobs-zero",
+        "typo",
+    ],
 )
 def test_a_wrong_value_names_the_dotted_key_the_expectation_and_the_value(
     changes: dict[str, Any], message: str

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from workflow_harness import scratch_repo
+import yaml
+from workflow_harness import REPO_ROOT, scratch_repo
 
 from gitops_ml.demo import (
     MARKER,
@@ -93,6 +96,11 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
     assert (out / "review/retrain.md").exists()
     assert "drift" in (out / "drift/issue.md").read_text().lower()
     assert "refused" in (out / "broken-bundle.txt").read_text()
+    commands = [
+        line for line in (out / "commands.log").read_text().splitlines() if line[:2] == "$ "
+    ]
+    merged = commands[next(i for i, c in enumerate(commands) if "git merge" in c) :]
+    assert is_subsequence(deploy_yml_commands(), [" ".join(c.split()[1:4]) for c in merged])
     status = (out / "status.txt").read_text()
     assert "staging:\n  version   0.2.0" in status
     assert "production:\n  version   0.1.0" in status
@@ -108,7 +116,8 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
         ["git", "branch", "--list"], cwd=out / "origin.git", capture_output=True, text=True
     ).stdout
     assert "retrain/drift" in branches and "pr/learning-rate" in branches
-    log = (out / "traffic/predictions.jsonl").read_text().splitlines()
+    shipped = sorted((out / "traffic/captured").rglob("*.jsonl.gz"))  # the servers' capture
+    log = [line for path in shipped for line in gzip.decompress(path.read_bytes()).splitlines()]
     served = [line for line in log if json.loads(line)["model_version"] == "0.2.0"]
     assert len(served) >= TRAFFIC_ROWS
     current = read_current(out / "deployments")
@@ -117,3 +126,20 @@ def test_make_demo_plays_the_loop_and_leaves_the_artifacts(tmp_path: Path) -> No
         not Path(f"/proc/{current.pid}/cmdline").exists()
         or b"serving" not in Path(f"/proc/{current.pid}/cmdline").read_bytes()
     )  # stopped at the end (--keep-serving leaves it up)
+
+
+def deploy_yml_commands() -> list[str]:
+    """The `gitops-ml` commands of deploy.yml's publish and deploy jobs, in order, each as its
+    subcommand and first word (`gitops-ml bundle --output`)."""
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/deploy.yml").read_text())
+    scripts = [
+        str(step.get("run", ""))
+        for job in ("publish", "deploy")
+        for step in workflow["jobs"][job]["steps"]
+    ]
+    return re.findall(r"gitops-ml [\w-]+ [\w-]+", "\n".join(scripts))
+
+
+def is_subsequence(wanted: list[str], seen: list[str]) -> bool:
+    remaining = iter(seen)
+    return all(any(item == each for each in remaining) for item in wanted)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gitops_ml import io as gio
@@ -109,3 +110,16 @@ def test_a_file_without_a_header_takes_the_contracts_names(tmp_path: Path) -> No
     frame = gio.read_table(tmp_path / "t.csv", raw_text=True, layout=layout)
 
     assert frame.to_dict("list") == {"n": ["1", "2"], "s": ["x", "y"]}
+
+
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv"])
+def test_read_table_keeps_the_named_columns_the_file_has(tmp_path: Path, name: str) -> None:
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        gio.write_parquet(path, frame)
+
+    assert list(gio.read_table(path, columns=["c", "a", "zz"]).columns) == ["c", "a"]
+    assert list(gio.read_table(path, columns=["zz"]).columns) == ["a", "b", "c"]  # caller names it

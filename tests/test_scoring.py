@@ -4,6 +4,7 @@ metrics, and the training noise added to the test-set bootstrap in quadrature (s
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
@@ -319,3 +320,32 @@ def test_paired_differences_and_intervals_work_for_every_task(
     )
     assert diffs[headline].delta < 0 and diffs[headline].low < diffs[headline].delta
     assert ci[headline]["low"] < point[headline] < ci[headline]["high"]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_bootstrap_holds_one_chunk_at_a_time_however_many_resamples(task: str) -> None:
+    """Memory bounded by `max_cells`, not by resamples × rows: ten times the resamples peak
+    no higher, and below what the one-shot weight matrix alone would take."""
+    rng = np.random.default_rng(3)
+    rows, cells = 10_000, 50_000
+    classes = ("a", "b", "c") if task == "multiclass" else ()
+    y: np.ndarray = rng.integers(0, 3 if classes else 2, rows)
+    p: np.ndarray = rng.random(rows)
+    if classes:
+        p = rng.dirichlet(np.ones(3), rows)
+    elif task == "regression":
+        y = rng.normal(size=rows)
+
+    def peak(samples: int) -> int:
+        tracemalloc.start()
+        percentile_intervals(
+            y, p, 0.5, samples, seed=1, max_cells=cells, task=task, classes=classes
+        )
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return top
+
+    few, many = peak(20), peak(200)
+
+    assert many < 1.2 * few
+    assert many < 200 * rows * 8  # float64 weights of every resample at once

@@ -76,14 +76,13 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
     log = logging.getLogger("serving.capture")
     if shipper is None:
         log.info("capture off (SERVING_CAPTURE_URL is empty); idling until stopped")
-        while not stop.wait(1.0):
-            pass
-        return 0
-    log.info("shipping %s to %s", shipper.spool, shipper.url)
-    while not stop.wait(1.0):
+    else:
+        log.info("shipping %s to %s", shipper.spool, shipper.url)
+    while not stop.wait(1.0):  # a timeout, so the signal handler runs promptly
         pass
-    shipper.drain()
-    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in shipper.counts.items()))
+    if shipper is not None:
+        shipper.drain()
+        log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in shipper.counts.items()))
     return 0
 
 

@@ -22,7 +22,7 @@ from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_ro
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-logger = logging.getLogger("serving.prediction_log")
+logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
 BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # past this, entries keep columns, not bodies
@@ -56,7 +56,7 @@ class PredictionLog:
         self.on_written = on_written
         self.on_dropped = on_dropped
         self._random = random.Random(seed)
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
         """The shipper's counters on the server's registry."""
@@ -148,7 +148,7 @@ class PredictionLog:
 
     def _dropped(self, rows: int, exc: Exception) -> None:
         self.on_dropped(rows)
-        logger.warning("prediction log: dropped %d line(s): %s", rows, exc)
+        logger.warning("capture: dropped %d row(s): %s", rows, exc)
 
     def _batch(self) -> tuple[list[Entry], bool]:
         """The next entries, about BATCH_ROWS rows (empty when a rotation may be due), and

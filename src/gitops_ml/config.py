@@ -16,9 +16,10 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Final, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from gitops_ml import paths
 from gitops_ml.errors import UserError
@@ -246,6 +247,10 @@ class Costs(ParamsModel):
     false_negative: float
 
 
+AUTO_JOBS: Final = "auto"
+Jobs = int | Literal["auto"]  # evaluate.jobs: fits at once, or "auto" (pipeline/evaluate.py)
+
+
 class EvaluateParams(ParamsSection):
     section: ClassVar[str] = "evaluate"
 
@@ -255,7 +260,16 @@ class EvaluateParams(ParamsSection):
     seed: int
     refits: int  # training-noise refits (0: off); see scoring.py
     refit_fraction: float
+    jobs: Jobs  # fits (CV folds, refits) run at once; see pipeline/evaluate.py
     costs: Costs | None = None  # the business view (cost per 1,000 rows); off when left out
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _auto_or_count(cls, value: Any) -> Any:
+        """One message for a wrong kind (pydantic would name each member of the union)."""
+        if value == AUTO_JOBS or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise PydanticCustomError("jobs", "must be 'auto' or a whole number")
 
     @property
     def cost_pair(self) -> tuple[float, float] | None:
@@ -278,6 +292,10 @@ class EvaluateParams(ParamsSection):
         _require(
             0.0 < self.refit_fraction <= 1.0,
             f"'evaluate.refit_fraction' must be in (0, 1], got {self.refit_fraction}",
+        )
+        _require(
+            isinstance(self.jobs, str) or self.jobs >= 1,  # a string is "auto" (the type)
+            f"'evaluate.jobs' must be 'auto' or at least 1, got {self.jobs}",
         )
 
 

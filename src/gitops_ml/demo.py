@@ -11,8 +11,9 @@ DVC tracks (a fork's CSV), so it needs those in the workspace (`make dvc-pull`) 
 they are not.
 
 The story: main reproduced and deployed as v0.1.0 (staging, then promoted to production) → a
-pull request changing a hyperparameter, its report and gates → merge: version bump, bundle, tag,
-deploy with smoke test (v0.2.0 serving, v0.1.0 stopped), staging pinned → traffic through the
+pull request changing a hyperparameter, its report and gates → merge, then deploy.yml's commands:
+version bump, bundle, tag, staging pinned, rollout with smoke test (v0.2.0 serving, v0.1.0
+stopped), stage tag → traffic through the
 server into the prediction log → a drifted window, its drift report and issue text → a
 retraining branch with its report → a broken bundle refused while v0.2.0 keeps serving.
 """
@@ -67,6 +68,7 @@ WINDOW_ROWS = 2000
 BATCH = 50
 MARKER = ".gitops-ml-demo"
 LOCAL_IMAGE = "local/{model}"  # the pin's image: locally, the bundle stands in for an image
+BUNDLE = "dist/bundle"  # where deploy.yml builds the bundle (ignored by Git)
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "gitops-ml demo",
     "GIT_AUTHOR_EMAIL": "demo@example.invalid",
@@ -262,23 +264,36 @@ class Demo:
         return current
 
     def deploy(self) -> Deployment:
-        self.sh("gitops-ml", "deploy-local", "--deployments", str(self.deployments), "--tag")
-        self.push()
-        return self.current()
+        """deploy.yml's commands in its order. publish: the next version, the bundle built and
+        checked against dvc.lock, the version tag. deploy: the bundle checked again (its version
+        too), staging pinned, rolled out and smoke-tested (locally `deploy-local --bundle`
+        starts the server and keeps the previous one serving on failure: the rollback), then
+        the stage tag. Locally the bundle stands in for the image, so the pinned digest is its
+        metadata's sha256 (which names the model's and the contract's hashes)."""
+        from gitops_ml.release.bundle import read_metadata
 
-    def pin_staging(self, deployment: Deployment) -> str:
-        """Pin staging to what was deployed. Locally the bundle stands in for the image, so
-        the digest is its metadata's sha256 (which names the model's and contract's hashes)."""
-        metadata = self.deployments / deployment.bundle / "metadata.json"
+        version = self.sh("gitops-ml", "version", "--next").strip()
+        self.sh("gitops-ml", "bundle", "--output", BUNDLE, "--version", version)
+        self.sh("gitops-ml", "bundle", "--output", BUNDLE, "--verify", "--lock", paths.DVC_LOCK)
+        self.sh("gitops-ml", "version", "--tag")
+        self.push()
+        self.sh(
+            "gitops-ml", "bundle", "--output", BUNDLE, "--verify", "--lock", paths.DVC_LOCK,
+            "--version", version,
+        )  # fmt: skip
+        metadata = self.work / BUNDLE / "metadata.json"
         digest = "sha256:" + hashlib.sha256(metadata.read_bytes()).hexdigest()
-        image = LOCAL_IMAGE.format(model=deployment.model_name)
+        image = LOCAL_IMAGE.format(model=read_metadata(self.work / BUNDLE).model_name)
         self.sh(
             "gitops-ml", "env", "pin", "staging", "--image", image, "--digest", digest,
-            "--version", deployment.version, "--commit",
+            "--version", version, "--commit",
         )  # fmt: skip
-        self.sh("gitops-ml", "version", "--promote", "staging", "--version", deployment.version)
+        self.sh(
+            "gitops-ml", "deploy-local", "--bundle", BUNDLE, "--deployments", str(self.deployments)
+        )
+        self.sh("gitops-ml", "version", "--promote", "staging", "--version", version)
         self.push()
-        return digest
+        return self.current()
 
     def review(self, name: str) -> tuple[bool, str, Path]:
         """pr.yml's review job against main: the report its comment posts (`make pr-report`),
@@ -308,7 +323,6 @@ class Demo:
             "ci.yml lints and tests; the pipeline's state is dvc.lock in Git",
         )
         deployment = self.deploy()
-        self.pin_staging(deployment)
         self.sh("gitops-ml", "env", "promote", "--expect-version", deployment.version)
         self.push()
         self.event(
@@ -350,7 +364,6 @@ class Demo:
         deployment = self.deploy()
         if is_running(self.deployments, before):
             raise DemoError(f"v{before.version} (pid {before.pid}) is still running")
-        self.pin_staging(deployment)
         (self.out / "status.txt").write_text(self.sh("gitops-ml", "status"))
         self.event(
             f"merged: v{deployment.version} ({bump}); smoke-tested and serving at "

@@ -11,11 +11,11 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 
@@ -130,7 +130,7 @@ def csv_options(layout: CsvLayout) -> dict[str, Any]:
     return {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
 
 
-def csv_names(source: str | Path, layout: CsvLayout) -> list[str]:
+def csv_names(source: str | Path | IO[bytes], layout: CsvLayout) -> list[str]:
     """The file's column names: its header row without surrounding whitespace, or the
     layout's `names` when it has none."""
     import pandas as pd
@@ -179,8 +179,21 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
     return body.reset_index(drop=True), trailing
 
 
+def _parquet_columns(source: str, columns: Sequence[str] | None) -> list[str] | None:
+    """Those of `columns` the Parquet file has; None (every column) for None or none of them."""
+    if columns is None:
+        return None
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(source).names)
+    return [name for name in columns if name in present] or None
+
+
 def read_table(
-    path: str | Path, raw_text: bool = False, layout: CsvLayout | None = None
+    path: str | Path,
+    raw_text: bool = False,
+    layout: CsvLayout | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file (or URL) with errors that say which file and why.
 
@@ -188,6 +201,10 @@ def read_table(
     guessing), laid out as `layout` says (the contract's `csv` section; default: comma
     separated with a header row): raw data is interpreted by the contract alone
     (gitops_ml.coercion).
+
+    `columns` keeps only those of the file's columns (a Parquet file never reads the others
+    into memory); a named column the file lacks is left for the caller's check to name, and a
+    file with none of them is read whole.
     """
     import pandas as pd
 
@@ -205,7 +222,7 @@ def read_table(
     suffix = source.lower().split("?")[0]
     try:
         if suffix.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(source)
+            frame = pd.read_parquet(source, columns=_parquet_columns(source, columns))
         elif suffix.endswith((".csv", ".csv.gz", ".txt")):
             if raw_text:
                 frame, _ = read_csv_text(source, layout or CsvLayout())
@@ -221,4 +238,5 @@ def read_table(
         raise TableReadError(f"{source}: cannot read: {type(exc).__name__}: {exc}") from None
     if frame.empty:
         raise TableReadError(f"{source}: file has no data rows")
-    return frame
+    kept = [name for name in columns or () if name in frame.columns]
+    return frame[kept] if kept else frame

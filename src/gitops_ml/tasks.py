@@ -43,7 +43,6 @@ class TaskSpec:
     target_types: tuple[str, ...]  # contract types the target column may have
     classification: bool
     onnx_outputs: tuple[str, ...]  # the exported model's output names, in order
-    v2_outputs: tuple[str, ...]  # the served V2 output names (serving/outputs.py), numbers last
     predict: Callable[[Any, Any], np.ndarray]  # (fitted model, model_frame) → predictions
     predicts: str  # what the model outputs, for people ("the probability of each class")
 
@@ -56,7 +55,6 @@ TASKS: dict[str, TaskSpec] = {
             ("bool",),
             classification=True,
             onnx_outputs=("label", "probabilities"),
-            v2_outputs=("label", "probabilities"),
             predict=_positive_probability,
             predicts="the probability of the positive class",
         ),
@@ -65,7 +63,6 @@ TASKS: dict[str, TaskSpec] = {
             ("category", "int"),
             classification=True,
             onnx_outputs=("label", "probabilities"),
-            v2_outputs=("label", "probabilities"),
             predict=_class_probabilities,
             predicts="the probability of each class",
         ),
@@ -74,7 +71,6 @@ TASKS: dict[str, TaskSpec] = {
             ("float", "int"),
             classification=False,
             onnx_outputs=("variable",),
-            v2_outputs=("predict",),
             predict=_predicted_value,
             predicts="the value of the target",
         ),

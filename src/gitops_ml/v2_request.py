@@ -24,6 +24,13 @@ V2_DATATYPES: dict[str, tuple[str, ...]] = {
     "bool": ("BOOL",),
     "category": ("BYTES",),
 }
+# The V2 output tensors a served model answers with, per task (serving/outputs.py builds them,
+# the deploy smoke test checks them); the numbers (probabilities or values) come last.
+V2_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "binary": ("label", "probabilities"),
+    "multiclass": ("label", "probabilities"),
+    "regression": ("predict",),
+}
 
 
 def json_value(value: Any, column: Column, contract: Contract) -> Any:

@@ -15,7 +15,8 @@ from monitor_support import same_report, write_fixture_profile
 from project_fixtures import drift_settings
 from task_support import TaskProject, task_project
 
-from gitops_ml.config import DriftParams
+from gitops_ml.cli import main
+from gitops_ml.config import ConfigError, DriftParams
 from gitops_ml.contract import Contract
 from gitops_ml.monitor import drift
 from gitops_ml.monitor.drift import WindowAccumulator, evaluate_window
@@ -111,3 +112,15 @@ def test_unseen_categories_merge_in_the_order_one_pass_meets_them(
     merged.merge(other)
     assert vars(merged) == vars(whole)
     assert merged.unseen == {"x": 2, "y": 2, "z": 1} and merged.unseen_pooled == 2
+
+
+def test_the_worker_count_is_one_per_core_or_a_positive_number(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert drift_settings(workers=-1).workers == -1
+    with pytest.raises(ConfigError, match=r"'drift\.workers' must be -1 \(one per core\) or at"):
+        drift_settings(workers=0)
+    with pytest.raises(SystemExit) as exited:
+        main(["drift", "--current", "window.parquet", "--workers", "two"])
+    assert exited.value.code == 2
+    assert "--workers: 'two': use -1 (one per core) or a positive count" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def joined(tmp_path: Path, buckets: int) -> JoinedBucket:
         }
     ).to_csv(outcomes, index=False)
     join = OutcomeJoin(tmp_path / f"join-{buckets}", buckets, timedelta(days=30), "30d")
-    assert spill_outcomes(join, 0, outcomes, "outcomes.csv", contract) == 7
+    assert spill_outcomes(join, 0, [(0, outcomes, "outcomes.csv")], contract) == 7
     spill = Spill(join, "predictions", "00000")
     ids = np.array(["a", "b", "c", "d", "e", "e", "f", None], dtype=object)
     logged_at = np.array([1, 1, 2, np.nan, 1, 2, 1, 1]) * DAY
@@ -83,4 +83,4 @@ def test_an_outcome_batch_that_breaks_the_format_names_file_column_and_count(
     path.write_text("id,timestamp,label\nq,2026-11-02,true\nr,yesterday,false\n")
     join = OutcomeJoin(tmp_path / "join", 2, timedelta(days=30), "30d")
     with pytest.raises(OutcomeError, match=r"^crm/late.csv: column timestamp: 1 value\(s\) are"):
-        spill_outcomes(join, 0, path, "crm/late.csv", contract)
+        spill_outcomes(join, 0, [(0, path, "crm/late.csv")], contract)

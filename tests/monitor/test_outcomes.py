@@ -31,6 +31,9 @@ pytestmark = pytest.mark.slow
 DAYS = 7
 ROWS_PER_DAY = 700
 FIRST_DAY = datetime(2026, 11, 1, 13, tzinfo=UTC)
+# The store's address is set in this process's environment by the test itself: worker
+# processes an earlier test started would not see it (a pool inherits its environment once).
+IN_THIS_PROCESS = ("--workers", "1")
 
 
 def week_of_traffic(exported_model: ExportedModel) -> tuple[dict[str, bytes], pd.DataFrame]:
@@ -83,11 +86,11 @@ def outcome_records(truth: pd.DataFrame, flip: float, seed: int = 5) -> pd.DataF
 
 
 def run_drift(
-    exported_model: ExportedModel, directory: Path, current: str, labels: str
+    exported_model: ExportedModel, directory: Path, current: str, labels: str, *extra: str
 ) -> tuple[int, dict[str, Any], str]:
     window = ("--window", "2026-11-01..2026-11-07")
     outcomes = ("--labels", labels, "--max-delay", "30d")
-    return drift_on_fixture(exported_model, directory, current, *window, *outcomes)
+    return drift_on_fixture(exported_model, directory, current, *window, *outcomes, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +147,11 @@ def test_a_planted_performance_drop_is_found_from_outcomes_in_an_s3_compatible_s
         for key, value in store.env().items():
             monkeypatch.setenv(key, value)
         code, result, _ = run_drift(
-            exported_model, tmp_path, "s3://captures/predictions/", "s3://captures/outcomes/"
+            exported_model,
+            tmp_path,
+            "s3://captures/predictions/",
+            "s3://captures/outcomes/",
+            *IN_THIS_PROCESS,
         )
 
     assert result["verdict"] == "drift" and code == 0

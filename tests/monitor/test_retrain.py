@@ -54,7 +54,7 @@ def test_a_captured_log_with_outcomes_becomes_the_labelled_table_retrain_takes(
         {"id": ids[:2], "timestamp": ["2026-11-03T00:00:00Z"] * 2, "label": ["true", "false"]}
     ).to_csv(outcomes_csv, index=False)
     join = OutcomeJoin(tmp_path / "join", 3, parse_duration("30d", "--max-delay"), "30d")
-    spill_outcomes(join, 0, outcomes_csv, "outcomes.csv", contract)
+    spill_outcomes(join, 0, [(0, outcomes_csv, "outcomes.csv")], contract)
 
     table = window_table([log], contract, join)
 

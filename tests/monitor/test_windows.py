@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -25,12 +26,22 @@ from gitops_ml.monitor import readers
 from gitops_ml.monitor.readers import Chunk, ModelScorer, frame_chunks, iter_chunks
 from gitops_ml.monitor.simulate import Window as Traffic
 from gitops_ml.monitor.simulate import prediction_log_lines
-from gitops_ml.monitor.windows import Window, WindowError, parse_since, parse_window
+from gitops_ml.monitor.windows import (
+    RemoteFile,
+    Window,
+    WindowError,
+    parse_since,
+    parse_window,
+    window_files,
+)
 from gitops_ml.synthetic import generate_churn
 
 ROWS_PER_DAY = 400
 DAYS = [date(2026, 10, 30 + n) if n < 2 else date(2026, 11, n - 1) for n in range(11)]
 IN_WINDOW = [d for d in DAYS if date(2026, 11, 1) <= d <= date(2026, 11, 7)]
+# The store's address is set in this process's environment by the test itself: worker
+# processes an earlier test started would not see it (a pool inherits its environment once).
+IN_THIS_PROCESS = ("--workers", "1")
 
 
 def test_since_counts_back_from_now_and_window_days_are_inclusive() -> None:
@@ -139,6 +150,7 @@ def test_a_seven_day_window_is_read_from_an_s3_compatible_store(
             "s3://captures/predictions/",
             "--window",
             "2026-11-01..2026-11-07",
+            *IN_THIS_PROCESS,
         )
     assert (code, result["verdict"], result["rows"]) == (0, "no_drift", 7 * ROWS_PER_DAY)
     assert result["sources"][0] == (
@@ -206,6 +218,27 @@ def test_a_capture_is_read_exactly_as_the_same_rows_in_a_table(
     assert any(None in values(chunks, name) for name in contract.feature_names), "has missing"
     scores = np.concatenate([c.predictions for c in chunks if c.predictions is not None])
     np.testing.assert_array_equal(scores, np.linspace(0.0, 1.0, 3000))
+
+
+def test_a_window_in_a_store_is_streamed_from_it_not_copied(
+    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's files are read through its filesystem as the reader asks for blocks (here
+    fsspec's in-memory store), giving the rows a local copy gives."""
+    local = log_file(contract, tmp_path / "pod-a.jsonl.gz", 3000)
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/captures/date=2026-11-02/hour=13/pod-a.jsonl.gz", local.read_bytes())
+    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)
+    shown, sources = window_files(
+        "memory://captures", parse_window("2026-11-02..2026-11-02"), readers.SUPPORTED
+    )
+    assert shown == ["memory://captures/date=2026-11-02/hour=13/pod-a.jsonl.gz"]
+    assert [type(source) for source in sources] == [RemoteFile]
+    streamed = list(iter_chunks(sources, contract, 700))
+    copied = list(iter_chunks([local], contract, 700))
+    assert sum(chunk.rows for chunk in streamed) == 3000
+    for name in contract.feature_names:
+        assert values(streamed, name) == values(copied, name), name
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ threshold chosen away from the test set, plot data on fixed grids, and byte-iden
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from joblib import parallel_config
 from project_fixtures import CONTRACT_PATH, task_fixture
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
@@ -21,10 +23,12 @@ from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
 from gitops_ml.contract import Column, Contract, model_frame, target_vector
 from gitops_ml.evaluate_metrics import parse_evaluate_metrics, read_evaluate_metrics
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.pipeline import evaluate as evaluate_module
 from gitops_ml.pipeline.evaluate import (
     CALIBRATION_FILE,
     CONFUSION_FILE,
     CURVE_GRID,
+    FIT_BYTES_PER_VALUE,
     MIN_SLICE_ROWS,
     PR_FILE,
     PREDICTED_ACTUAL_FILE,
@@ -36,9 +40,11 @@ from gitops_ml.pipeline.evaluate import (
     business_view,
     calibration_bins,
     calibration_error,
+    concurrent_fits,
     cost_per_1000,
     cross_validate,
     evaluate,
+    fit_bytes,
     precision_recall_points,
     predicted_vs_actual,
     residual_deciles,
@@ -65,6 +71,7 @@ PARAMS = EvaluateParams(
     costs=COSTS,
     refits=3,
     refit_fraction=0.9,
+    jobs="auto",
 )
 
 
@@ -303,6 +310,7 @@ def stage_files(
             "costs": {"false_positive": 25.0, "false_negative": 250.0},
             "refits": PARAMS.refits,
             "refit_fraction": PARAMS.refit_fraction,
+            "jobs": PARAMS.jobs,
         },
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -469,6 +477,93 @@ def test_training_noise_is_the_spread_of_test_metrics_over_seeded_refits(
     assert 0 < noise["sd"]["roc_auc"] < 0.05
 
 
+# ------------------------------------------------------------------ bounded, shared fits
+
+
+def test_auto_jobs_are_the_cores_capped_by_half_the_memory() -> None:
+    gb = 1 << 30
+
+    assert concurrent_fits("auto", 5, gb, cores=4, memory=16 * gb) == 4
+    assert concurrent_fits("auto", 5, 3 * gb, cores=4, memory=16 * gb) == 2  # 8 GB / 3 GB
+    assert concurrent_fits("auto", 5, 20 * gb, cores=4, memory=16 * gb) == 1  # never none
+    assert concurrent_fits("auto", 3, gb, cores=8, memory=64 * gb) == 3  # no more than fits
+
+
+def test_a_number_of_jobs_is_taken_as_it_is_up_to_the_fits() -> None:
+    assert concurrent_fits(1, 5, 1, cores=4, memory=1 << 40) == 1
+    assert concurrent_fits(3, 5, 1 << 40, cores=1, memory=1) == 3  # the user's call
+    assert concurrent_fits(8, 5, 1, cores=4, memory=1 << 40) == 5
+
+
+def test_a_fit_is_estimated_per_row_and_model_input_column(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+) -> None:
+    features = model_frame(splits[0], contract)
+    one_hot = sum(features[c].nunique() + 1 for c in contract.categorical_inputs)
+    columns = len(contract.numeric_inputs) + one_hot
+
+    assert fit_bytes(features, contract, 1000) == 1000 * columns * FIT_BYTES_PER_VALUE
+
+
+def _in_flight(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Wrap the fit function `name` of the evaluate module; the list collects how many fits
+    were running each time one started."""
+    real = getattr(evaluate_module, name)
+    lock, running, seen = threading.Lock(), [0], []
+
+    def counted(*args: Any) -> Any:
+        with lock:
+            running[0] += 1
+            seen.append(running[0])
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(evaluate_module, name, counted)
+    return seen
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_cv_folds_and_refits_run_at_most_jobs_at_once(
+    splits: tuple[pd.DataFrame, pd.DataFrame],
+    contract: Contract,
+    monkeypatch: pytest.MonkeyPatch,
+    jobs: int,
+) -> None:
+    train, test = splits
+    folds = _in_flight(monkeypatch, "fold_predictions_of")
+    refits = _in_flight(monkeypatch, "refit_scores")
+    params = PARAMS.model_copy(update={"jobs": jobs, "refits": 4})
+
+    cross_validate(train, contract, SMALL_MODEL, folds=4, seed=0, jobs=jobs)
+    training_noise(train, test, contract, SMALL_MODEL, params)
+
+    assert len(folds) == 4 and max(folds) <= jobs
+    assert len(refits) == 4 and max(refits) <= jobs
+
+
+def test_the_fits_give_the_same_numbers_one_at_a_time_side_by_side_and_in_processes(
+    splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
+) -> None:
+    """Each fit is a module-level function of picklable arguments: another joblib backend
+    (processes here, a cluster's elsewhere) runs the same fits to the same numbers."""
+    train, test = splits
+
+    def run(jobs: int) -> tuple[Any, ...]:
+        params = PARAMS.model_copy(update={"jobs": jobs})
+        cv, oof, _ = cross_validate(train, contract, SMALL_MODEL, folds=3, seed=0, jobs=jobs)
+        return cv, oof.tolist(), training_noise(train, test, contract, SMALL_MODEL, params)
+
+    alone = run(1)
+    with parallel_config(backend="loky"):
+        in_processes = run(2)
+
+    assert run(3) == alone
+    assert in_processes == alone
+
+
 def test_training_noise_is_off_with_zero_refits(
     splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
 ) -> None:
@@ -509,6 +604,7 @@ def test_bad_refit_params_name_the_key(change: dict[str, Any], message: str) -> 
         "costs": {"false_positive": 25.0, "false_negative": 250.0},
         "refits": 3,
         "refit_fraction": 0.9,
+        "jobs": "auto",
     }
     with pytest.raises(ConfigError, match=message):
         EvaluateParams.from_params({"evaluate": {**section, **change}})

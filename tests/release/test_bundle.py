@@ -392,6 +392,15 @@ def test_edited_metrics_or_versions_are_refused_at_load_even_with_every_hash_rec
         load_bundle(built)
 
 
+def test_a_packed_export_json_of_another_shape_is_refused_naming_the_field(built: Path) -> None:
+    """It used to stop with a TypeError when `versions` was not an object."""
+    (built / "metrics/export.json").write_text('{"versions": 5}')
+    forge_bundle(built, lambda m: m["metrics"].update(export={"versions": 5}))
+
+    with pytest.raises(BundleError, match=r"metrics/export\.json: field 'onnx': Field required"):
+        load_bundle(built)
+
+
 def test_a_model_card_edited_with_every_hash_recomputed_is_refused_against_the_lock(
     built: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,8 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.contract import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
-from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import records, v2_request
+from gitops_ml.v2_request import V2_OUTPUTS, records, v2_request
 from serving.app import create_app
 from serving.capture.__main__ import request_parser
 from serving.capture.shipper import Shipper, open_capture
@@ -295,7 +294,7 @@ def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_r
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     asks = {
         **body,
-        "outputs": [{"name": name} for name in task_spec(contract.task).v2_outputs],
+        "outputs": [{"name": name} for name in V2_OUTPUTS[contract.task]],
     }
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
     shipper = Shipper(settings, request_parser(settings))

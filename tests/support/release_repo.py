@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from metrics_files import EXPORT
 from project_fixtures import CONTRACT_PATH, PARAMS_PATH
 
+from gitops_ml import io as gio
 from gitops_ml.release.bundle import Metadata, release_model_card, sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -90,9 +92,7 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
     (repo / "reports/model_card.md").write_text("# Model card\n\nHistGradientBoosting churn.\n")
     (repo / "metrics").mkdir(exist_ok=True)
     (repo / "metrics/evaluate.json").write_text('{"test": {"roc_auc": 0.86}}\n')
-    (repo / "metrics/export.json").write_text(
-        '{"versions": {"skl2onnx": "1.20.0", "onnxruntime": "1.32.0", "scikit-learn": "1.7.2"}}\n'
-    )
+    gio.write_json(repo / "metrics/export.json", EXPORT)  # the export stage's shape
     write_model(repo, onnx_bytes)
     commit_all(repo, "pipeline run")
     return repo

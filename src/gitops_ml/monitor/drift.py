@@ -13,11 +13,12 @@ Exit codes: 0 checked (no drift, or drift without --fail-on-drift); 1 drift foun
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from gitops_ml import io as gio
 from gitops_ml import paths
+from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import DriftParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
@@ -76,12 +78,14 @@ from gitops_ml.monitor.readers import (
 )
 from gitops_ml.monitor.watched import watch, watched_column
 from gitops_ml.monitor.windows import (
+    Source,
     Window,
     WindowError,
     is_url,
     parse_duration,
     parse_since,
     parse_window,
+    source_size,
     window_files,
 )
 
@@ -561,7 +565,7 @@ def accumulate(
 def accumulate_part(
     profile: dict[str, Any],
     contract: Contract,
-    sources: list[Path],
+    sources: Sequence[Source],
     chunk_rows: int,
     model: str | None = None,
     join: OutcomeJoin | None = None,
@@ -599,7 +603,7 @@ def in_parallel(tasks: list[Any], workers: int) -> list[Any]:
 def accumulate_window(
     profile: dict[str, Any],
     contract: Contract,
-    sources: list[Path],
+    sources: Sequence[Source],
     settings: DriftParams,
     workers: int,
     model: str | None = None,
@@ -607,14 +611,15 @@ def accumulate_window(
 ) -> WindowAccumulator:
     """Map and merge: the window's files cut into parts of about equal size, each part
     accumulated by `workers` processes at once, the parts merged in file order. The result is
-    the single pass's (WindowAccumulator.merge); an error in any part (a corrupt file) is
-    raised here as the error the reader raised."""
-    parts = file_parts(sources, PARTS_PER_WORKER * effective_n_jobs(workers))
+    the single pass's (WindowAccumulator.merge), which one worker runs itself: one part, in
+    this process. An error in any part (a corrupt file) is raised here as the reader raised it."""
+    jobs = effective_n_jobs(workers)
+    parts = file_parts(sources, 1 if jobs == 1 else PARTS_PER_WORKER * jobs)
     task = delayed(accumulate_part)
     done = in_parallel(
         [
-            task(profile, contract, files, settings.chunk_rows, model, join, number)
-            for number, files in enumerate(parts)
+            task(profile, contract, sources[part], settings.chunk_rows, model, join, number)
+            for number, part in enumerate(parts)
         ],
         workers,
     )
@@ -627,12 +632,16 @@ def accumulate_window(
 
 
 def spill_every_outcome(
-    join: OutcomeJoin, paths: list[Path], shown: list[str], contract: Contract, workers: int
+    join: OutcomeJoin, paths: Sequence[Source], shown: list[str], contract: Contract, workers: int
 ) -> None:
-    """The outcome files checked and spilled to the join's buckets, `workers` files at once."""
+    """The outcome files checked and spilled to the join's buckets, in parts of about equal
+    size (as the window's files), `workers` parts at once."""
+    files = [(n, path, name) for n, (path, name) in enumerate(zip(paths, shown, strict=True))]
     task = delayed(spill_outcomes)
-    files = enumerate(zip(paths, shown, strict=True))
-    rows = in_parallel([task(join, n, path, name, contract) for n, (path, name) in files], workers)
+    parts = file_parts(paths, PARTS_PER_WORKER * effective_n_jobs(workers))
+    rows = in_parallel(
+        [task(join, number, files[part], contract) for number, part in enumerate(parts)], workers
+    )
     if not sum(rows):
         raise OutcomeError(f"{', '.join(shown)}: no outcome rows")
 
@@ -653,13 +662,13 @@ def join_outcomes(window: WindowAccumulator, join: OutcomeJoin, workers: int) ->
     return joined
 
 
-def file_parts(paths: list[Path], parts: int) -> list[list[Path]]:
-    """`paths` in order, cut into at most `parts` runs of about equal bytes."""
-    sizes = np.array([path.stat().st_size for path in paths], dtype=np.float64)
+def file_parts(paths: Sequence[Source], parts: int) -> list[slice]:
+    """`paths` in order, cut into at most `parts` runs of about equal bytes (as slices)."""
+    sizes = np.array([source_size(path) for path in paths], dtype=np.float64)
     middle = np.cumsum(sizes) - sizes / 2  # each file's middle byte in the window
     part = np.minimum((middle * parts / max(sizes.sum(), 1.0)).astype(np.int64), parts - 1)
-    cuts = np.flatnonzero(np.diff(part)) + 1
-    return [list(run) for run in np.split(np.array(paths, dtype=object), cuts)]
+    bounds = [0, *(np.flatnonzero(np.diff(part)) + 1).tolist(), len(paths)]
+    return [slice(start, end) for start, end in itertools.pairwise(bounds)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -737,7 +746,10 @@ class CheckFailed(UserError):
 def run(args: argparse.Namespace) -> int:
     """Exit 1 means drift and nothing else: every failure that is not a finding exits 2."""
     try:
-        return _run(args)
+        with joblib_backend() as cluster:
+            if cluster is not None:
+                print(f"drift: partitions on the Ray cluster at {cluster}")
+            return _run(args)
     except UserError:
         raise
     except OSError as exc:
@@ -762,22 +774,24 @@ def _run(args: argparse.Namespace) -> int:
                 f"--current {args.current}: a URL is read as a capture root; give --since 7d "
                 "or --window START..END"
             )
+        sources: Sequence[Source]
         if window is None:
             sources = expand_sources(args.current)
             shown = [_display_path(p) for p in sources]
         else:
-            shown, sources = stack.enter_context(window_files(args.current, window, SUPPORTED))
+            shown, sources = window_files(args.current, window, SUPPORTED)
         workers = settings.workers if args.workers is None else args.workers
         join = None
         if args.labels is not None:
             delay = parse_duration(args.max_delay, "--max-delay")
+            paths: Sequence[Source]
             if is_url(args.labels):
-                named, paths = stack.enter_context(window_files(args.labels, None, SUPPORTED))
+                named, paths = window_files(args.labels, None, SUPPORTED)
             else:
-                paths = expand_sources(args.labels)
-                named = [_display_path(p) for p in paths]
+                local = expand_sources(args.labels)
+                named, paths = [_display_path(p) for p in local], local
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-ml-")))
-            size = sum(path.stat().st_size for path in [*sources, *paths])
+            size = sum(source_size(source) for source in [*sources, *paths])
             join = OutcomeJoin.sized(scratch, size, delay, args.max_delay)
             spill_every_outcome(join, paths, named, contract, workers)
         code = _check(args, contract, settings, profile, sources, shown, workers, join)
@@ -802,7 +816,7 @@ def _check(
     contract: Contract,
     settings: DriftParams,
     profile: dict[str, Any],
-    sources: list[Path],
+    sources: Sequence[Source],
     shown: list[str],
     workers: int,
     join: OutcomeJoin | None = None,

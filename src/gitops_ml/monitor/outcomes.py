@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.monitor.findings import OutcomeSummary
 from gitops_ml.monitor.performance import PerformanceAccumulator, performance_accumulator
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, watch
+from gitops_ml.monitor.windows import Source, open_source, readable
 
 COLUMNS = ("id", "timestamp", "label")
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -70,17 +71,17 @@ class OutcomeJoin:
         """Buckets enough that each holds about BUCKET_BYTES of the inputs."""
         return cls(directory, max(1, math.ceil(input_bytes / BUCKET_BYTES)), max_delay, text)
 
-    def spill(self, side: str, name: str, ids: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-        """Rows of one side ("outcomes" or "predictions") into their buckets' files `name`."""
-        bucket = bucket_of(ids, self.buckets)
-        order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
-        table = pa.table({"id": pa.array(ids, pa.string()), **columns}).take(order)
+    def spill(self, side: str, name: str, rows: pa.Table, buckets: np.ndarray) -> None:
+        """`rows` of one side ("outcomes" or "predictions") into the files `name` of their
+        `buckets`."""
+        order = np.argsort(buckets, kind="stable")
+        bounds = np.searchsorted(buckets[order], np.arange(self.buckets + 1))
+        rows = rows.take(order)
         for number, (start, end) in enumerate(itertools.pairwise(bounds)):
             if end > start:
                 path = self.directory / side / f"{number:05d}" / f"{name}.arrow"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                feather.write_feather(table.slice(start, end - start), path)
+                feather.write_feather(rows.slice(start, end - start), path)
 
     def known(self) -> KnownOutcomes:
         """Every outcome at once (the window table, which holds every row anyway)."""
@@ -102,42 +103,50 @@ def bucket_of(ids: np.ndarray, buckets: int) -> np.ndarray:
     return (keys % np.uint64(buckets)).astype(np.int64)
 
 
-def _batches(path: Path) -> Iterator[pd.DataFrame]:
-    """An outcome file a batch of rows at a time."""
+def _batches(path: Source) -> Iterator[pd.DataFrame]:
+    """An outcome file (local, or streamed from its store) a batch of rows at a time."""
     lower = path.name.lower()
     if lower.endswith((".parquet", ".pq")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
-            yield batch.to_pandas()
+        with open_source(path, decompress=False) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
+                yield batch.to_pandas()
     elif lower.endswith((".csv", ".csv.gz", ".txt")):
-        yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=BATCH_ROWS)
+        with readable(path) as text:
+            yield from pd.read_csv(text, dtype=str, keep_default_na=False, chunksize=BATCH_ROWS)
     else:
-        yield from pd.read_json(path, lines=True, dtype=False, chunksize=BATCH_ROWS)
+        with readable(path) as text:
+            yield from pd.read_json(text, lines=True, dtype=False, chunksize=BATCH_ROWS)
 
 
 class Spill:
-    """Rows of one side of the join from one map task, buffered and written to their buckets
-    SPILL_ROWS at a time, each write a file `<name>-<n>` in every bucket it has rows for."""
+    """Rows of one side of the join from one map task, buffered (as Arrow columns, with their
+    buckets) and written to their buckets SPILL_ROWS at a time, each write a file
+    `<name>-<n>` in every bucket it has rows for."""
 
     def __init__(self, join: OutcomeJoin, side: str, name: str) -> None:
         self.join, self.side, self.name = join, side, name
-        self.parts: list[dict[str, np.ndarray]] = []
+        self.tables: list[pa.Table] = []
+        self.buckets: list[np.ndarray] = []
         self.rows = self.written = 0
 
     def add(self, columns: dict[str, np.ndarray]) -> None:
-        """Rows as columns, `id` among them."""
-        self.parts.append(columns)
-        self.rows += len(columns["id"])
+        """Rows as columns, `id` (text) among them."""
+        ids = columns["id"]
+        self.buckets.append(bucket_of(ids, self.join.buckets))
+        rest = {key: value for key, value in columns.items() if key != "id"}
+        self.tables.append(pa.table({"id": pa.array(ids, pa.string()), **rest}))
+        self.rows += len(ids)
         if self.rows >= SPILL_ROWS:
             self.close()
 
     def close(self) -> None:
         """Write what is buffered."""
-        if not self.parts:
+        if not self.tables:
             return
-        columns = {key: np.concatenate([part[key] for part in self.parts]) for key in self.parts[0]}
-        ids = columns.pop("id")
-        self.join.spill(self.side, f"{self.name}-{self.written:06d}", ids, columns)
-        self.parts, self.rows, self.written = [], 0, self.written + 1
+        rows, buckets = pa.concat_tables(self.tables), np.concatenate(self.buckets)
+        self.join.spill(self.side, f"{self.name}-{self.written:06d}", rows, buckets)
+        self.tables, self.buckets = [], []
+        self.rows, self.written = 0, self.written + 1
 
 
 def _checked(frame: pd.DataFrame, contract: Contract, shown: str) -> dict[str, np.ndarray]:
@@ -173,21 +182,27 @@ def _checked(frame: pd.DataFrame, contract: Contract, shown: str) -> dict[str, n
     }
 
 
+OutcomeFile = tuple[int, Source, str]  # its place among the outcome files, where, its name
+
+
 def spill_outcomes(
-    join: OutcomeJoin, index: int, path: Path, shown: str, contract: Contract
+    join: OutcomeJoin, part: int, files: Sequence[OutcomeFile], contract: Contract
 ) -> int:
-    """One outcome file, checked against the format a batch at a time, into the join's
-    buckets (the map over outcome files); returns its row count."""
+    """Outcome files, each checked against the format a batch at a time, into the join's
+    buckets (the map over the outcome files, a part of them a task); returns their rows."""
+    spill = Spill(join, "outcomes", f"{part:05d}")
     rows = 0
-    spill = Spill(join, "outcomes", f"{index:06d}")
-    try:
-        for frame in _batches(path):
-            checked = _checked(frame, contract, shown)
-            checked["order"] = (index << ROW_BITS) + rows + np.arange(len(frame), dtype=np.int64)
-            spill.add(checked)
-            rows += len(frame)
-    except (OSError, ValueError) as exc:
-        raise OutcomeError(f"{shown}: cannot read outcomes: {exc}") from None
+    for index, path, shown in files:
+        read = 0
+        try:
+            for frame in _batches(path):
+                checked = _checked(frame, contract, shown)
+                order = (index << ROW_BITS) + read + np.arange(len(frame), dtype=np.int64)
+                spill.add({**checked, "order": order})
+                read += len(frame)
+        except (OSError, ValueError) as exc:
+            raise OutcomeError(f"{shown}: cannot read outcomes: {exc}") from None
+        rows += read
     spill.close()
     return rows
 

@@ -11,10 +11,9 @@ read or an empty file is a UserError naming the file, the column, the count and 
 from __future__ import annotations
 
 import glob
-import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,13 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
+from gitops_ml.monitor.windows import Source, open_source, readable
+
+Shown = str | Source  # how an error names the data it is about
 
 PARQUET = (".parquet", ".pq")
 CSV = (".csv", ".csv.gz", ".txt")
-JSONL = (".jsonl", ".jsonl.gz")  # the lines capture ships (gzipped), or as simulate writes them
+JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
@@ -111,7 +113,7 @@ def expand_sources(pattern: str) -> list[Path]:
     return paths
 
 
-def _require_columns(present: list[str] | set[str], contract: Contract, source: Path) -> None:
+def _require_columns(present: list[str] | set[str], contract: Contract, source: Shown) -> None:
     missing = [name for name in contract.feature_names if name not in present]
     if missing:
         raise CurrentDataError(
@@ -120,7 +122,7 @@ def _require_columns(present: list[str] | set[str], contract: Contract, source: 
 
 
 def _unreadable(
-    source: Path, column: Column, raw: pd.Series, bad: np.ndarray, hint: str = ""
+    source: Shown, column: Column, raw: pd.Series, bad: np.ndarray, hint: str = ""
 ) -> CurrentDataError:
     example = raw[bad].iloc[0]
     return CurrentDataError(
@@ -130,7 +132,7 @@ def _unreadable(
     )
 
 
-def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source: Path) -> Any:
+def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source: Shown) -> Any:
     """One feature through the pipeline's coercion: float64 (NaN = missing) for numeric
     columns, text with missing values for categories; an unreadable value is an error."""
     if column.type in ("float", "int") and _is_text(values):
@@ -145,7 +147,7 @@ def parse_feature(values: pd.Series, column: Column, encoding: Encoding, source:
     return parsed.values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str, Any]:
+def normalise(frame: pd.DataFrame, contract: Contract, source: Shown) -> dict[str, Any]:
     """Every feature of `frame` read with the contract's encoding (see parse_feature)."""
     return {
         column.name: parse_feature(frame[column.name], column, contract.encoding, source)
@@ -153,21 +155,21 @@ def normalise(frame: pd.DataFrame, contract: Contract, source: Path) -> dict[str
     }
 
 
-def canonical_frame(frame: pd.DataFrame, contract: Contract, source: str | Path) -> pd.DataFrame:
+def canonical_frame(frame: pd.DataFrame, contract: Contract, source: Shown) -> pd.DataFrame:
     """The contract's columns of a raw frame as typed values, read like the training data
     (simulate --train, retraining data); every feature must be there, the rest may not."""
-    _require_columns(list(frame.columns), contract, Path(source))
+    _require_columns(list(frame.columns), contract, source)
     out: dict[str, pd.Series] = {}
     for column in contract.columns:
         if column.name in frame.columns:
             parsed = parse_column(frame[column.name], column.type, contract.encoding)
             if parsed.bad.any():
-                raise _unreadable(Path(source), column, frame[column.name], parsed.bad)
+                raise _unreadable(source, column, frame[column.name], parsed.bad)
             out[column.name] = parsed.values
     return pd.DataFrame(out)
 
 
-def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> np.ndarray | None:
+def parse_labels(values: pd.Series | None, contract: Contract, source: Shown) -> np.ndarray | None:
     """The outcomes as float codes (NaN = not known yet), read as the data spells the target
     (gitops_ml.monitor.watched.outcome_codes); a value that is not one is an error."""
     if values is None:
@@ -180,7 +182,7 @@ def parse_labels(values: pd.Series | None, contract: Contract, source: Path) -> 
     return codes
 
 
-def _scores(values: pd.Series, source: Path) -> np.ndarray:
+def _scores(values: pd.Series, source: Shown) -> np.ndarray:
     """Logged predictions as floats; anything else in the log's prediction is an error."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(numbers) & values.notna().to_numpy()
@@ -240,7 +242,7 @@ def _arrow_category(values: pa.Array, encoding: Encoding) -> pa.Array:
     return pc.if_else(is_token, pa.scalar(None, type=values.type), values)
 
 
-def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Path) -> dict[str, Any]:
+def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Shown) -> dict[str, Any]:
     """Straight from Arrow when the stored type already fits; otherwise the pandas coercion."""
     out: dict[str, Any] = {}
     for column in contract.features:
@@ -265,16 +267,18 @@ def _only(contract: Contract, names: list[str]) -> Contract:
     )
 
 
-def _open_parquet(path: Path, contract: Contract) -> pq.ParquetFile:
+def _open_parquet(path: Source, contract: Contract) -> pq.ParquetFile:
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(
+            path if isinstance(path, Path) else open_source(path, decompress=False)
+        )
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise CurrentDataError(f"{path}: cannot read as Parquet: {exc}") from None
     _require_columns(handle.schema_arrow.names, contract, path)
     return handle
 
 
-def _parquet_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[Chunk]:
+def _parquet_rows(path: Source, contract: Contract, chunk_rows: int) -> Iterator[Chunk]:
     """Row batches with every feature: what the model needs to score them."""
     handle = _open_parquet(path, contract)
     target = contract.target if contract.target in handle.schema_arrow.names else None
@@ -284,7 +288,7 @@ def _parquet_rows(path: Path, contract: Contract, chunk_rows: int) -> Iterator[C
         yield Chunk(_arrow_columns(batch, contract, path), batch.num_rows, labels=labels)
 
 
-def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
+def _parquet_columns(path: Source, contract: Contract) -> Iterator[Chunk]:
     """One column of one row group at a time: memory stays at one column chunk however many
     rows a row group holds. The first column of each row group carries its row count."""
     handle = _open_parquet(path, contract)
@@ -301,26 +305,29 @@ def _parquet_columns(path: Path, contract: Contract) -> Iterator[Chunk]:
 _TRAILING = "\x00trailing"
 
 
-def _read_csv(path: Path, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _read_csv(path: Source, contract: Contract, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A CSV window laid out as the contract's `csv` section says (as ingest reads it)."""
     layout = contract.csv
     options = csv_options(layout)
     try:
-        header = csv_names(path, layout)
-        width = pd.read_csv(path, skiprows=int(layout.header), nrows=1, **options).shape[1]
+        with readable(path) as text:
+            header = csv_names(text, layout)
+        with readable(path) as text:
+            width = pd.read_csv(text, skiprows=int(layout.header), nrows=1, **options).shape[1]
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
     _require_columns(header, contract, path)
     wanted = {*contract.feature_names, contract.target}
     try:
-        yield from pd.read_csv(
-            path,
-            chunksize=chunk_rows,
-            skiprows=int(layout.header),
-            names=[*header, _TRAILING][: max(width, len(header))],
-            usecols=lambda c: c in wanted,
-            **options,
-        )
+        with readable(path) as text:
+            yield from pd.read_csv(
+                text,
+                chunksize=chunk_rows,
+                skiprows=int(layout.header),
+                names=[*header, _TRAILING][: max(width, len(header))],
+                usecols=lambda c: c in wanted,
+                **options,
+            )
     except pd.errors.ParserError as exc:
         raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
 
@@ -338,16 +345,10 @@ class _Skipped:
             self.examples.append(place)
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
-def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
+def _blocks(path: Source) -> Iterator[tuple[bytes, int]]:
     """The (decompressed) file in blocks of whole lines of about LOG_BLOCK_BYTES, each with the
     number of its first line: memory stays bounded whatever the file's size."""
-    with _open_binary(path) as handle:
+    with open_source(path) as handle:
         rest, first = b"", 1
         while piece := handle.read(LOG_BLOCK_BYTES):
             data = rest + piece
@@ -412,7 +413,7 @@ def _complete(table: pa.Table, contract: Contract) -> bool:
 
 
 def _log_tables(
-    block: bytes, first: int, path: Path, contract: Contract, skipped: _Skipped
+    block: bytes, first: int, path: Source, contract: Contract, skipped: _Skipped
 ) -> Iterator[pa.Table]:
     """The lines of a block as Arrow tables. A block Arrow refuses is read in halves, down to
     single lines: a line Arrow refuses on its own is what a torn write leaves (a crash or a
@@ -435,7 +436,7 @@ def _log_tables(
     yield from _log_tables(tail, first + head.count(b"\n"), path, contract, skipped)
 
 
-def _log_chunks(path: Path, contract: Contract, chunk_rows: int, keys: bool) -> Iterator[Chunk]:
+def _log_chunks(path: Source, contract: Contract, chunk_rows: int, keys: bool) -> Iterator[Chunk]:
     """The prediction log's one reader: block by block through Arrow's JSON reader, torn
     lines skipped and counted, values read with the contract's encoding (see _arrow_columns),
     labels from the lines themselves or, with `keys`, none but each line's id and time."""
@@ -450,7 +451,7 @@ def _log_chunks(path: Path, contract: Contract, chunk_rows: int, keys: bool) -> 
 
 
 def _log_columns(
-    table: pa.Table, path: Path, contract: Contract, keys: bool
+    table: pa.Table, path: Source, contract: Contract, keys: bool
 ) -> tuple[pa.StructArray, pd.Series | None]:
     """The features of log lines read by Arrow (the documented lines' `features`, or flat
     records: the features at the top level) and their raw labels: the line's `label`, or the
@@ -474,7 +475,7 @@ def _log_columns(
 
 def _table_chunks(
     table: pa.Table,
-    path: Path,
+    path: Source,
     contract: Contract,
     chunk_rows: int,
     keys: bool,
@@ -522,7 +523,7 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 
 
 def _logged_predictions(
-    prediction: pa.Array | None, start: int, rows: int, path: Path, contract: Contract
+    prediction: pa.Array | None, start: int, rows: int, path: Source, contract: Contract
 ) -> np.ndarray | None:
     """The task's logged predictions (`prediction.score`, `.value` or `.probabilities`, see
     gitops_ml.monitor.watched) as floats in their task's shape; None when no line has them."""
@@ -540,7 +541,7 @@ def _logged_predictions(
     return _scores(values.to_pandas().astype(object), path)
 
 
-def _logged_probabilities(values: pa.Array, classes: int, path: Path, key: str) -> np.ndarray:
+def _logged_probabilities(values: pa.Array, classes: int, path: Source, key: str) -> np.ndarray:
     """One probability per class a line, (n, k) with NaN rows where a line has none."""
     out = np.full((len(values), classes), np.nan)
     if not pa.types.is_list(values.type):
@@ -559,7 +560,7 @@ def _logged_probabilities(values: pa.Array, classes: int, path: Path, key: str) 
 
 
 def iter_chunks(
-    sources: list[Path],
+    sources: Sequence[Source],
     contract: Contract,
     chunk_rows: int,
     rows_together: bool = True,
@@ -589,14 +590,14 @@ def iter_chunks(
         raise no_rows(sources, skipped)
 
 
-def no_rows(sources: list[Path], skipped: int) -> CurrentDataError:
+def no_rows(sources: Sequence[Source], skipped: int) -> CurrentDataError:
     """The error of a window without a data row (`skipped` torn log lines)."""
     torn = f" ({skipped} line(s) that are not valid JSON skipped)" if skipped else ""
     return CurrentDataError(f"{', '.join(map(str, sources))}: no data rows{torn}")
 
 
 def _source_chunks(
-    path: Path,
+    path: Source,
     contract: Contract,
     chunk_rows: int,
     rows_together: bool,
@@ -622,7 +623,7 @@ def _source_chunks(
 
 
 def window_table(
-    sources: list[Path], contract: Contract, join: OutcomeJoin | None = None
+    sources: Sequence[Source], contract: Contract, join: OutcomeJoin | None = None
 ) -> pd.DataFrame:
     """Every row of the window as one typed table in the contract's columns, what
     `gitops-ml retrain --window` reads: a CSV/Parquet file's own columns; a prediction log's
@@ -634,12 +635,12 @@ def window_table(
         if path.name.lower().endswith(JSONL):
             raw = _log_table(path, contract, outcomes)
         else:
-            raw = read_table(path, raw_text=True, layout=contract.csv)
+            raw = read_table(str(path), raw_text=True, layout=contract.csv)
         frames.append(canonical_frame(raw, contract, path))
     return pd.concat(frames, ignore_index=True)
 
 
-def _log_table(path: Path, contract: Contract, outcomes: KnownOutcomes | None) -> pd.DataFrame:
+def _log_table(path: Source, contract: Contract, outcomes: KnownOutcomes | None) -> pd.DataFrame:
     """A prediction log's rows as raw values in the contract's columns: the features, the
     label (the line's, or the outcome looked up in `outcomes`), each prediction's id and time;
     torn lines skipped."""
@@ -661,9 +662,9 @@ def _log_table(path: Path, contract: Contract, outcomes: KnownOutcomes | None) -
 
 def frame_chunks(frame: pd.DataFrame, contract: Contract, source: str = "<frame>") -> list[Chunk]:
     """An in-memory frame as one chunk (tests, the profile stage, notebooks)."""
-    _require_columns(list(frame.columns), contract, Path(source))
-    columns = normalise(frame, contract, Path(source))
-    labels = parse_labels(frame.get(contract.target), contract, Path(source))
+    _require_columns(list(frame.columns), contract, source)
+    columns = normalise(frame, contract, source)
+    labels = parse_labels(frame.get(contract.target), contract, source)
     return [Chunk(columns, len(frame), labels=labels)]
 
 

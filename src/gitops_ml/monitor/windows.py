@@ -5,18 +5,18 @@ The serving capture writes `<root>/date=YYYY-MM-DD/hour=HH/<host>-<seq>.jsonl.gz
 hour partition overlaps it, so a check over the last week never lists a year of captures. The
 root may be a local directory, `file://…` or `s3://…` (the stores whose clients the `capture`
 extra installs; another fsspec URL works once its client is installed); remote files in range
-are copied (still gzipped) to a temporary directory and streamed from there.
+are streamed from the store (fsspec opens each one as it is read), never copied whole.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import IO, Any
 
 from gitops_ml.errors import UserError
 
@@ -104,62 +104,104 @@ def _filesystem(root: str) -> tuple[object, str]:
     return fs, path.rstrip("/")
 
 
-def list_window(root: str, window: Window | None, suffixes: tuple[str, ...]) -> list[str]:
+def list_window(root: str, window: Window | None, suffixes: tuple[str, ...]) -> dict[str, int]:
     """Files under `root` in the window's hour partitions, listing only its days (every
-    file under `root` without a window)."""
+    file under `root` without a window), sorted, with their sizes in bytes."""
     fs, base = _filesystem(root)
     if window is None:
         try:
-            names = fs.find(base)  # type: ignore[attr-defined]
+            listed = fs.find(base, detail=True)  # type: ignore[attr-defined]
         except OSError as exc:
             raise WindowError(f"{root}: cannot list: {exc}") from None
-        every = sorted(n for n in names if n.lower().endswith(suffixes))
+        every = {n: int(i["size"]) for n, i in listed.items() if n.lower().endswith(suffixes)}
         if not every:
             raise WindowError(f"{root}: no CSV/Parquet/JSONL file under this location")
-        return every
-    found: list[str] = []
+        return dict(sorted(every.items()))
+    found: dict[str, int] = {}
     for day in window.days():
         prefix = f"{base}/date={day.isoformat()}"
         try:
-            names = fs.find(prefix)  # type: ignore[attr-defined]
+            listed = fs.find(prefix, detail=True)  # type: ignore[attr-defined]
         except FileNotFoundError:
             continue
         except OSError as exc:
             raise WindowError(f"{root}: cannot list {prefix}: {exc}") from None
-        for name in names:
+        for name, info in listed.items():
             where = partition_of(name)
             if where and window.holds_hour(*where) and name.lower().endswith(suffixes):
-                found.append(name)
+                found[name] = int(info["size"])
     if not found:
         raise WindowError(
             f"{root}: no captured files in {window} (expected date=YYYY-MM-DD/hour=HH/ "
             "partitions, as the serving capture writes them)"
         )
-    return sorted(found)
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file in a store, read as a stream: its filesystem (fsspec, pickled to whichever
+    process reads it) fetches it block by block as the reader asks, never copying it whole."""
+
+    fs: Any
+    path: str  # within the filesystem, as it lists it
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return str(self.fs.unstrip_protocol(self.path))
+
+
+Source = Path | RemoteFile  # a window's file: local, or in a store
+
+
+def open_source(source: Source, decompress: bool = True) -> IO[bytes]:
+    """A window file opened for reading, local or streamed from its store; a `.gz` file
+    decompressed as it is read."""
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.utils import infer_compression
+
+    fs, path = (
+        (source.fs, source.path) if isinstance(source, RemoteFile) else (LocalFileSystem(), source)
+    )
+    compression = infer_compression(str(path)) if decompress else None
+    opened: IO[bytes] = fsspec.core.OpenFile(fs, str(path), "rb", compression).open()
+    return opened
 
 
 @contextmanager
+def readable(source: Source) -> Iterator[Path | IO[bytes]]:
+    """What pandas reads: a local path as it is (its own fast reader), a file in a store
+    opened as a stream (`.gz` decompressed as it is read)."""
+    if isinstance(source, Path):
+        yield source
+        return
+    with open_source(source) as handle:
+        yield handle
+
+
+def source_size(source: Source) -> int:
+    """A window file's size in bytes."""
+    return source.size if isinstance(source, RemoteFile) else source.stat().st_size
+
+
 def window_files(
     root: str, window: Window | None, suffixes: tuple[str, ...]
-) -> Iterator[tuple[list[str], list[Path]]]:
-    """The window's files: their names under `root` (for the report) and local paths to read,
-    the files themselves for a local root, else copies in a temporary directory."""
+) -> tuple[list[str], list[Source]]:
+    """The window's files: their names under `root` (for the report) and what to read, the
+    files themselves for a local root, else the store's files, streamed (RemoteFile)."""
     fs, base = _filesystem(root)
-    names = list_window(root, window, suffixes)
-    shown = [f"{root.rstrip('/')}/{name[len(base) + 1 :]}" for name in names]
+    listed = list_window(root, window, suffixes)
+    shown = [f"{root.rstrip('/')}/{name[len(base) + 1 :]}" for name in listed]
     protocol = fs.protocol  # type: ignore[attr-defined]
-    if {"file", "local"} & set((protocol,) if isinstance(protocol, str) else protocol):
-        yield shown, [Path(name) for name in names]
-        return
-    with tempfile.TemporaryDirectory(prefix="gitops-ml-window-") as scratch:
-        local = [Path(scratch) / name[len(base) + 1 :] for name in names]
-        for path in local:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fs.get(names, [str(p) for p in local])  # type: ignore[attr-defined]
-        except OSError as exc:
-            raise WindowError(f"{root}: cannot read the window's files: {exc}") from None
-        yield shown, local
+    protocols = (protocol,) if isinstance(protocol, str) else protocol
+    if {"file", "local"} & set(protocols):
+        return shown, [Path(name) for name in listed]
+    return shown, [RemoteFile(fs, name, size) for name, size in listed.items()]
 
 
 def is_url(text: str) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,11 +43,12 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml import paths
-from gitops_ml.config import Costs, EvaluateParams, ModelParams, load_params
+from gitops_ml.cluster import joblib_backend
+from gitops_ml.config import AUTO_JOBS, Costs, EvaluateParams, Jobs, ModelParams, load_params
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import MetricSet, class_names, metric, metric_sets
-from gitops_ml.pipeline.train import build_model, fit_model, load_model
+from gitops_ml.pipeline.train import build_model, fit_features, load_model, training_columns
 from gitops_ml.scoring import BOOTSTRAP_CHUNK_CELLS, percentile_intervals, point_metrics, score
 from gitops_ml.tasks import Task, predictions
 
@@ -63,6 +65,13 @@ CALIBRATION_FILE = Path(paths.CALIBRATION_PLOT).name
 CONFUSION_FILE = Path(paths.CONFUSION_PLOT).name
 PREDICTED_ACTUAL_FILE = Path(paths.PREDICTED_ACTUAL_PLOT).name
 RESIDUALS_FILE = Path(paths.RESIDUALS_PLOT).name
+# evaluate.jobs "auto" (concurrent_fits): the fits in flight may take this share of the machine's
+# memory, each estimated at this many bytes per training row and model input column: what one
+# more HistGradientBoosting refit in flight added to the stage's peak RSS on the 1M-row demo
+# table (its rows of the frame, the float32 input, its float64 copy, the uint8 bins, the test
+# predictions; docs/performance.md).
+FIT_MEMORY_SHARE = 0.5
+FIT_BYTES_PER_VALUE = 21
 
 
 class EvaluateError(UserError, ValueError):
@@ -156,9 +165,11 @@ def cross_validate(
     folds: int,
     seed: int,
     threshold: float = 0.5,
+    jobs: Jobs = AUTO_JOBS,
 ) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
     """Mean ± std of the task's CV metrics over shuffled folds (stratified on the class for a
-    classifier), plus the out-of-fold predictions and the targets."""
+    classifier), plus the out-of-fold predictions and the targets. The folds are fitted at
+    most `jobs` at once (see `concurrent_fits`)."""
     task, classes = contract.task, contract.classes
     features = model_frame(train, contract)
     y = target_vector(train, contract)
@@ -167,13 +178,13 @@ def cross_validate(
     template = build_model(model_params, contract)
     splitter = VIEWS[task].folds(n_splits=folds, shuffle=True, random_state=seed)
     splits = list(splitter.split(features, y))
-
-    def fit_fold(fit_idx: np.ndarray, holdout_idx: np.ndarray) -> np.ndarray:
-        model = clone(template).fit(features.iloc[fit_idx], y[fit_idx])
-        return predictions(model, features.iloc[holdout_idx], task)
-
+    at_once = concurrent_fits(jobs, folds, fit_bytes(features, contract, len(splits[0][0])))
     fold_predictions = _side_by_side(
-        delayed(fit_fold)(fit_idx, holdout_idx) for fit_idx, holdout_idx in splits
+        [
+            delayed(fold_predictions_of)(template, features, y, fit_rows, holdout_rows, task)
+            for fit_rows, holdout_rows in splits
+        ],
+        at_once,
     )
     out_of_fold = np.empty((len(y), *fold_predictions[0].shape[1:]), dtype=np.float64)
     names = metric_sets(task).cv
@@ -197,16 +208,101 @@ def cross_validate(
     return summary, out_of_fold, y
 
 
-def _side_by_side(calls: Iterable[Any]) -> list[Any]:
-    """Run delayed model fits in threads, one OpenMP thread per estimator.
+def fold_predictions_of(
+    template: Pipeline,
+    features: pd.DataFrame,
+    y: np.ndarray,
+    fit_rows: np.ndarray,
+    holdout_rows: np.ndarray,
+    task: Task,
+) -> np.ndarray:
+    """One CV fold: `template` fitted on the `fit_rows` of the shared features, its
+    predictions for the `holdout_rows`. Module-level with plain arguments, so any joblib
+    backend can run it, in this process or another."""
+    with threadpool_limits(limits=1):
+        model = clone(template).fit(features.iloc[fit_rows], y[fit_rows])
+        return predictions(model, features.iloc[holdout_rows], task)
+
+
+def refit_scores(
+    features: pd.DataFrame,
+    y: np.ndarray,
+    rows: np.ndarray,
+    test_features: pd.DataFrame,
+    y_test: np.ndarray,
+    contract: Contract,
+    model_params: ModelParams,
+    params: EvaluateParams,
+) -> dict[str, np.ndarray]:
+    """One refit of the training noise: the model fitted on `rows` of the shared training
+    features with `model_params`, scored on the test rows (module-level, as
+    `fold_predictions_of`)."""
+    model = fit_features(features.iloc[rows], y[rows], contract, model_params)
+    p = predictions(model, test_features, contract.task)
+    return score(
+        contract.task,
+        y_test,
+        p,
+        np.ones((1, len(p))),
+        threshold=params.threshold,
+        classes=contract.classes,
+        costs=params.cost_pair,
+    )
+
+
+def machine_memory() -> int | None:
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows) or no such name
+        return None
+
+
+def fit_bytes(features: pd.DataFrame, contract: Contract, rows: int) -> int:
+    """Estimated peak bytes one fit on `rows` rows of `features` adds: FIT_BYTES_PER_VALUE per
+    row and model input column (a number, or one per category of a one-hot encoded column:
+    the values the training rows hold, plus one for missing)."""
+    columns = len(contract.numeric_inputs) + sum(
+        int(features[name].nunique()) + 1 for name in contract.categorical_inputs
+    )
+    return rows * columns * FIT_BYTES_PER_VALUE
+
+
+def concurrent_fits(
+    jobs: Jobs,
+    fits: int,
+    fit_size: int,
+    *,
+    cores: int | None = None,
+    memory: int | None = None,
+) -> int:
+    """How many of `fits` independent fits, each adding about `fit_size` bytes, run at once.
+
+    `evaluate.jobs` as a number is taken as it is (never more than there are fits). "auto" is
+    the cores joblib sees (its cpu_count honours a container's CPU quota), capped so that the
+    fits in flight take at most FIT_MEMORY_SHARE of the machine's memory: on a 16 GB runner
+    four fits of 1.5 GB run side by side, four of 3 GB two at a time."""
+    if isinstance(jobs, int):
+        return max(1, min(jobs, fits))
+    cores = cpu_count() if cores is None else cores
+    memory = machine_memory() if memory is None else memory
+    by_memory = fits if memory is None else int(memory * FIT_MEMORY_SHARE) // max(fit_size, 1)
+    return max(1, min(fits, cores, by_memory))
+
+
+def _side_by_side(calls: list[Any], jobs: int) -> list[Any]:
+    """Run delayed model fits `jobs` at once, in threads by default (or on the backend the
+    caller configures: gitops_ml.cluster sends them to a Ray cluster), one OpenMP thread per
+    estimator; the calls share their data (index arrays into one frame), not copies of it.
 
     Tree fitting releases the GIL, so threads side by side beat one wide OpenMP team: on a busy
     2-core machine the default team spin-waits and made a 5-fold CV of the default model ~14x
-    slower (measured 10 s with one thread, 149 s with two).
+    slower (measured 10 s with one thread, 149 s with two). Threads are a preference, not a
+    backend: `joblib.parallel_config(backend=...)` around the stage sends the same calls
+    elsewhere (each fit is a module-level function of picklable arguments).
     """
-    tasks = list(calls)
     with threadpool_limits(limits=1):
-        return list(Parallel(n_jobs=min(len(tasks), cpu_count()), backend="threading")(tasks))
+        return list(Parallel(n_jobs=jobs, prefer="threads")(calls))
 
 
 def training_noise(
@@ -222,31 +318,26 @@ def training_noise(
     `refit_fraction` of the training rows; the standard deviation of each metric over the
     refits, on the same test rows at the same threshold, is the training noise the review adds
     to the bootstrap of PR − base. Few refits make a rough estimate, which is why the review
-    combines it with a family-wise level rather than relying on it alone.
+    combines it with a family-wise level rather than relying on it alone. The refits run at
+    most `evaluate.jobs` at once, on rows of one shared view of the training data.
     """
     if params.refits == 0:
         return None
     test_features, y_test = model_frame(test, contract), target_vector(test, contract)
+    features, y = model_frame(train, contract), target_vector(train, contract)
     size = max(2, round(params.refit_fraction * len(train)))
-
-    def refit(k: int) -> dict[str, np.ndarray]:
+    calls = []
+    for k in range(1, params.refits + 1):
         seed = params.seed + k
         rows = np.sort(np.random.default_rng(seed).choice(len(train), size=size, replace=False))
-        model = fit_model(
-            train.iloc[rows], contract, model_params.model_copy(update={"seed": seed})
+        seeded = model_params.model_copy(update={"seed": seed})
+        calls.append(
+            delayed(refit_scores)(
+                features, y, rows, test_features, y_test, contract, seeded, params
+            )
         )
-        p = predictions(model, test_features, contract.task)
-        return score(
-            contract.task,
-            y_test,
-            p,
-            np.ones((1, len(p))),
-            threshold=params.threshold,
-            classes=contract.classes,
-            costs=params.cost_pair,
-        )
-
-    scores = _side_by_side(delayed(refit)(k) for k in range(1, params.refits + 1))
+    at_once = concurrent_fits(params.jobs, params.refits, fit_bytes(features, contract, size))
+    scores = _side_by_side(calls, at_once)
     sd = {name: float(np.std([s[name][0] for s in scores], ddof=1)) for name in sorted(scores[0])}
     return {"refits": params.refits, "fraction": params.refit_fraction, "sd": sd}
 
@@ -648,7 +739,7 @@ def evaluate(
 
     step = time.perf_counter()
     cv, p_oof, y_oof = cross_validate(
-        train, contract, model_params, params.cv_folds, params.seed, params.threshold
+        train, contract, model_params, params.cv_folds, params.seed, params.threshold, params.jobs
     )
     log(
         f"evaluate: {params.cv_folds}-fold CV on {len(train):,} training rows "
@@ -719,13 +810,21 @@ def _print(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with joblib_backend() as cluster:
+        if cluster is not None:
+            _print(f"evaluate: fits on the Ray cluster at {cluster}")
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     params: Mapping[str, Any] = load_params(args.params)
     model_params = ModelParams.from_params(params)
     evaluate_params = EvaluateParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
-    train = gio.read_table(args.train)
+    # The training rows serve the fits alone: their features and target, nothing else.
+    train = gio.read_table(args.train, columns=training_columns(contract))
     test = gio.read_table(args.test)
     _check_columns(train, contract, args.train)
     _check_columns(test, contract, args.test)

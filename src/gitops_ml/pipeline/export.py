@@ -305,6 +305,9 @@ def run(args: argparse.Namespace) -> int:
     export_params = ExportParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
+    # Every test row at once: parity is a maximum over them that row groups could also give,
+    # but the test set is a fifth of the table and export peaks at ~0.6 GB per million table
+    # rows, half the pipeline's bound (docs/performance.md); evaluate sets the peak.
     test = gio.read_table(args.test)
     print(f"export: converting to ONNX (opset {export_params.opset})", flush=True)
     onnx_bytes, metrics = export_model(model, test, contract, export_params)

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"ingest: reading {params.source}", flush=True)
     layout = load_contract(args.contract).csv
+    # Every row at once: the Parquet file gets one schema, and a column is typed by all of its
+    # values (parquet_safe); peak ~0.6 GB per million rows, under the bound.
     frame = parquet_safe(gio.read_table(params.source, raw_text=True, layout=layout))
     gio.write_parquet(args.output, frame)
     print(

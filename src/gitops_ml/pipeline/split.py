@@ -234,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
     params = SplitParams.from_params(raw)
     folds = EvaluateParams.from_params(raw).cv_folds
     contract = load_contract(args.contract)
+    # Every row at once: the newest rows by timestamp (or a stratified draw) are the test set.
     result = split_frame(gio.read_table(args.input), contract, params, folds)
     gio.write_parquet(args.train, result.train)
     gio.write_parquet(args.test, result.test)

@@ -32,6 +32,7 @@ from gitops_ml.contract import Contract, ContractError, load_contract
 from gitops_ml.errors import UserError, invalid_field
 from gitops_ml.io import read_json, read_yaml, write_bytes, write_json
 from gitops_ml.release import versions
+from gitops_ml.stage_metrics import ExportMetrics, MetricsFileError, parse_export_metrics
 
 MODEL_FILE = "model.onnx"
 CONTRACT_FILE = "schema.yaml"
@@ -273,7 +274,11 @@ def _verify_files(bundle_dir: Path, metadata: Metadata) -> None:
                 f"bundle {bundle_dir}: {METADATA_FILE} metrics.{stem} is not the content of "
                 f"{METRICS_DIR}/{stem}.json; the bundle was modified after it was built"
             )
-    exported = _package_versions(packed.get("export"), installed=False)
+    try:
+        export = None if "export" not in packed else parse_export_metrics(packed["export"])
+    except MetricsFileError as exc:
+        raise BundleError(f"bundle {bundle_dir}: {exc}") from None
+    exported = _package_versions(export, installed=False)
     for package, version in sorted(exported.items()):
         if metadata.versions.get(package) != version:
             raise BundleError(
@@ -513,9 +518,9 @@ def _check_against_lock(lock: Any, packed: Mapping[str, bytes]) -> dict[str, str
     return recorded
 
 
-def _package_versions(export_metrics: Any, installed: bool = True) -> dict[str, str]:
+def _package_versions(export: ExportMetrics | None, installed: bool = True) -> dict[str, str]:
     """The converter versions the export stage recorded, else (`installed`) the ones here."""
-    recorded = export_metrics.get("versions", {}) if isinstance(export_metrics, dict) else {}
+    recorded = export.versions if export else {}
     out: dict[str, str] = {}
     for package in RECORDED_PACKAGES:
         if package in recorded:
@@ -586,7 +591,9 @@ def build_bundle(
         dvc_lock={**versions.lock_hashes(lock), **recorded},
         params=_read_yaml(src.params, paths.PARAMS),
         metrics=metrics,
-        package_versions=_package_versions(metrics.get("export")),
+        package_versions=_package_versions(
+            parse_export_metrics(metrics["export"]) if "export" in metrics else None
+        ),
     )
     return write_bundle(
         output,
