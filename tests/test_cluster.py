@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import REPO_ROOT, ExportedModel
 from dockerfile import instructions
 from kustomize import base_documents
@@ -33,6 +32,7 @@ from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.cluster import ClusterError, check_reachable, head_address
 from gitops_ml.monitor.profile import build_model_profile
+from gitops_ml.params_edit import set_params_file
 from gitops_ml.pipeline.train import save_model
 
 BIN = Path(sys.executable).parent
@@ -205,10 +205,17 @@ def test_evaluate_on_the_cluster_writes_the_local_metrics_and_plots(
     gio.write_parquet(tmp_path / "train.parquet", exported_model.train_frame)
     gio.write_parquet(tmp_path / "test.parquet", exported_model.test_frame)
     save_model(exported_model.model, tmp_path / "model.joblib")
-    params = yaml.safe_load(PARAMS_PATH.read_text())  # small: 3 folds, 2 refits, 25 trees
-    params["model"]["hyperparams"]["max_iter"] = 25
-    params["evaluate"].update(bootstrap_samples=50, cv_folds=3, refits=2)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS_PATH.read_text())
+    set_params_file(  # small: 3 folds, 2 refits, 25 trees
+        params,
+        {
+            "model.hyperparams.max_iter": 25,
+            "evaluate.bootstrap_samples": 50,
+            "evaluate.cv_folds": 3,
+            "evaluate.refits": 2,
+        },
+    )
 
     def args(out: str) -> list[str]:
         return [
