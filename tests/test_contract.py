@@ -16,6 +16,7 @@ from gitops_ml.contract import (
     contract_to_dict,
     model_frame,
     parse_contract,
+    text_categories,
 )
 
 RAW: dict[str, Any] = {
@@ -96,3 +97,21 @@ def test_the_model_sees_features_only_numbers_as_float32_and_missing_categories_
     assert balance.dtype == np.float32 and np.isnan(balance.iloc[1])
     assert features[contract.onnx_inputs["plan"]].tolist() == ["a", MISSING_CATEGORY]
     assert features[contract.onnx_inputs["active"]].tolist() == [1.0, 0.0]
+
+
+def test_categories_reach_the_model_as_their_text_held_as_codes() -> None:
+    values = pd.Series([1, "1", None, "a", np.nan, MISSING_CATEGORY], dtype=object)
+
+    categories = text_categories(values)
+
+    assert isinstance(categories.dtype, pd.CategoricalDtype)
+    assert categories.tolist() == [
+        "1",
+        "1",
+        MISSING_CATEGORY,
+        "a",
+        MISSING_CATEGORY,
+        MISSING_CATEGORY,
+    ]
+    assert sorted(categories.categories) == sorted({"1", "a", MISSING_CATEGORY})  # each text once
+    assert categories.codes.itemsize == 1

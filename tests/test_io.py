@@ -123,3 +123,26 @@ def test_read_table_keeps_the_named_columns_the_file_has(tmp_path: Path, name: s
 
     assert list(gio.read_table(path, columns=["c", "a", "zz"]).columns) == ["c", "a"]
     assert list(gio.read_table(path, columns=["zz"]).columns) == ["a", "b", "c"]  # caller names it
+
+
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv"])
+def test_categorical_columns_are_read_as_codes_with_the_same_values(
+    tmp_path: Path, name: str
+) -> None:
+    frame = pd.DataFrame({"plan": ["basic", None, "pro", "basic"], "n": [1.0, 2.0, 3.0, 4.0]})
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        gio.write_parquet(path, frame)
+
+    read = gio.read_table(path, categorical=["plan", "n", "absent"])
+
+    assert isinstance(read["plan"].dtype, pd.CategoricalDtype)
+    assert read["plan"].astype(object).where(read["plan"].notna(), None).tolist() == [
+        "basic",
+        None,
+        "pro",
+        "basic",
+    ]
+    assert read["n"].tolist() == [1.0, 2.0, 3.0, 4.0]

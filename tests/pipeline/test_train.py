@@ -203,6 +203,36 @@ def test_a_forest_regressors_thresholds_are_float32_exact(diabetes: TaskFixture)
         np.testing.assert_array_equal(thresholds.astype(np.float32), thresholds)
 
 
+@pytest.mark.parametrize(
+    ("model_type", "dtype"),
+    [("hist_gradient_boosting", np.float64), ("random_forest", np.float32)],
+)
+def test_the_estimator_gets_its_input_in_the_dtype_it_fits_in(
+    contract: Contract, model_type: str, dtype: type
+) -> None:
+    """Boosting bins float64 and a forest splits float32: the encoded matrix reaches each as it
+    is, not as a converted copy as large as the data."""
+    frame = generate_churn(500, seed=1)
+    params = ModelParams(type=model_type, seed=0, hyperparams={})
+    model = fit_model(frame, contract, params)
+
+    assert model[:-1].transform(model_frame(frame, contract)).dtype == dtype
+
+
+def test_float64_one_hot_columns_fit_the_same_boosted_trees_as_float32(
+    contract: Contract,
+) -> None:
+    frame = generate_churn(1500, seed=3)
+    features, target = model_frame(frame, contract), target_vector(frame, contract)
+    params = ModelParams(type="hist_gradient_boosting", seed=5, hyperparams={"max_iter": 30})
+    as_float32 = build_model(params, contract).set_params(preprocess__categorical__dtype=np.float32)
+
+    expected = as_float32.fit(features, target).predict_proba(features)
+
+    got = fit_model(frame, contract, params).predict_proba(features)
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_same_seed_gives_identical_predictions(contract: Contract) -> None:
     frame = generate_churn(1500, seed=3)
     params = ModelParams(type="hist_gradient_boosting", seed=5, hyperparams={"max_iter": 30})

@@ -823,9 +823,13 @@ def _run(args: argparse.Namespace) -> int:
     evaluate_params = EvaluateParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
-    # The training rows serve the fits alone: their features and target, nothing else.
-    train = gio.read_table(args.train, columns=training_columns(contract))
-    test = gio.read_table(args.test)
+    # The training rows serve the fits alone: their features and target, nothing else; the
+    # test rows also their slices. Categories are read as codes (gitops_ml.io.read_table).
+    columns = training_columns(contract)
+    categorical = contract.categorical_features
+    train = gio.read_table(args.train, columns=columns, categorical=categorical)
+    slices = [c.name for c in contract.slices if c.name not in columns]
+    test = gio.read_table(args.test, columns=[*columns, *slices], categorical=categorical)
     _check_columns(train, contract, args.train)
     _check_columns(test, contract, args.test)
     result = evaluate(model, train, test, contract, model_params, evaluate_params, log=_print)

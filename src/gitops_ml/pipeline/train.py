@@ -109,6 +109,10 @@ class ModelSpec:
     numeric: Callable[[], Any]  # numeric preprocessing step ("passthrough" or a transformer)
     snap: Callable[[Any], None]  # makes a fitted model's thresholds float32-exact (export)
     seed_param: str = "random_state"
+    # The one-hot columns' dtype: the one the estimator fits in, so that the encoded matrix
+    # reaches it without a converted copy (histogram gradient boosting bins float64, which
+    # holds every float32 number and 0/1 exactly: the same bins, the same trees).
+    encoded: type[np.floating[Any]] = np.float32
 
 
 CLASSIFICATION = tuple(name for name, spec in TASKS.items() if spec.classification)
@@ -119,7 +123,10 @@ CLASSIFICATION = tuple(name for name, spec in TASKS.items() if spec.classificati
 REGISTRY: dict[tuple[str, str], ModelSpec] = {
     **{
         ("hist_gradient_boosting", task): ModelSpec(
-            HistGradientBoostingClassifier, _passthrough, _snap_hist_gradient_boosting
+            HistGradientBoostingClassifier,
+            _passthrough,
+            _snap_hist_gradient_boosting,
+            encoded=np.float64,
         )
         for task in CLASSIFICATION
     },
@@ -136,7 +143,10 @@ REGISTRY: dict[tuple[str, str], ModelSpec] = {
         for task in CLASSIFICATION
     },
     ("hist_gradient_boosting", "regression"): ModelSpec(
-        HistGradientBoostingRegressor, _passthrough, _snap_hist_gradient_boosting
+        HistGradientBoostingRegressor,
+        _passthrough,
+        _snap_hist_gradient_boosting,
+        encoded=np.float64,
     ),
     ("random_forest", "regression"): ModelSpec(
         lambda: RandomForestRegressor(n_jobs=1), _far_constant, _snap_random_forest
@@ -231,7 +241,7 @@ def build_model(model_params: ModelParams, contract: Contract) -> Pipeline:
                     categories=_category_lists(contract),
                     handle_unknown="ignore",
                     sparse_output=False,
-                    dtype=np.float32,
+                    dtype=spec.encoded,
                 ),
                 contract.categorical_inputs,
             ),
@@ -325,7 +335,9 @@ def run(args: argparse.Namespace) -> int:
     model_params = ModelParams.from_params(load_params(args.params))
     contract = load_contract(args.contract)
     # Every training row at once (the estimator fits on all of them), but no other column.
-    frame = gio.read_table(args.train, columns=training_columns(contract))
+    frame = gio.read_table(
+        args.train, columns=training_columns(contract), categorical=contract.categorical_features
+    )
     print(f"train: fitting {model_params.type} on {len(frame):,} rows", flush=True)
     model = fit_model(frame, contract, model_params)
     save_model(model, args.output)
