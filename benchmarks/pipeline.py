@@ -3,7 +3,7 @@ million rows and the largest table a runner's memory takes; or (`--repro`) DVC's
 and model-change timings on the default data. Both in a fresh clone of the committed repository.
 
 Usage: make bench-pipeline  (or .venv/bin/python benchmarks/pipeline.py [--rows N N]
-                                 [--set evaluate.jobs=1 ...])
+                                 [--stages evaluate ...] [--set evaluate.jobs=1 ...])
        .venv/bin/python benchmarks/pipeline.py --repro [--rows N]
 Targets: every stage's peak ≤ 1.2 GB per million rows; on 2 cores cold repro ≤ 90 s, no-op ≤ 5 s.
 """
@@ -100,12 +100,22 @@ def table_stages(repo: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def stage_run(repo: Path, rows: int, logs: Path) -> dict[str, Measured]:
-    """Every table stage in order on `rows` generated rows."""
+def stage_run(
+    repo: Path, rows: int, logs: Path, only: Sequence[str] | None = None
+) -> dict[str, Measured]:
+    """The table stages in order on `rows` generated rows, up to the last of `only` (every
+    stage when None); those before run for their outputs, only the named ones are reported."""
     set_params(repo, {"data.rows": rows})
+    stages = table_stages(repo)
+    if only is not None:
+        last = max(i for i, (name, _) in enumerate(stages) if name in only)
+        stages = stages[: last + 1]
     out = {}
-    for name, command in table_stages(repo):
-        out[name] = measured(repo, command, logs / f"{rows}-{name}.log")
+    for name, command in stages:
+        result = measured(repo, command, logs / f"{rows}-{name}.log")
+        if only is not None and name not in only:
+            continue
+        out[name] = result
         print(
             f"  {rows:>12,} rows  {name:<10}{out[name].seconds:>8.1f} s"
             f"{out[name].peak_bytes / GB:>8.2f} GB",
@@ -128,7 +138,9 @@ def slopes(
     return out
 
 
-def stages_main(sizes: Sequence[int], changes: dict[str, Any]) -> int:
+def stages_main(
+    sizes: Sequence[int], changes: dict[str, Any], only: Sequence[str] | None = None
+) -> int:
     small, large = sorted(sizes)
     scratch = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
@@ -144,7 +156,11 @@ def stages_main(sizes: Sequence[int], changes: dict[str, Any]) -> int:
         )
         logs = scratch / "logs"
         logs.mkdir()
-        runs = {rows: stage_run(repo, rows, logs) for rows in (small, large)}
+        known = [name for name, _ in table_stages(repo)]
+        unknown = sorted(set(only or ()) - set(known))
+        if unknown:
+            sys.exit(f"--stages: {unknown} are not table stages of dvc.yaml; choose from {known}")
+        runs = {rows: stage_run(repo, rows, logs, only) for rows in (small, large)}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -170,7 +186,7 @@ def stages_main(sizes: Sequence[int], changes: dict[str, Any]) -> int:
         f"between the two sizes)"
     )
     rows_m, stage = min(largest)
-    total = sum(runs[large][name].seconds for name in per) / 60
+    total = sum(runs[large][name].seconds for name in per) / 60  # of the reported stages
     print(
         f"\nextrapolated from the slopes (intercept + slope × rows ≤ {RUNNER_GB:g} GB): the "
         f"largest table a {RUNNER_GB:g} GB machine takes at these evaluate.jobs is "
@@ -242,6 +258,14 @@ def main() -> int:
         "(default: params.yaml's data.rows)",
     )
     parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=None,
+        metavar="STAGE",
+        help="report only these table stages (e.g. evaluate); the stages before them run "
+        "unreported for their outputs, the ones after not at all",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -262,7 +286,7 @@ def main() -> int:
     sizes = args.rows or list(SIZES)
     if len(sizes) != 2 or len(set(sizes)) != 2:
         parser.error("--rows takes two different table sizes")
-    return stages_main(sizes, changes)
+    return stages_main(sizes, changes, args.stages)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import metric_sets
 from gitops_ml.pipeline.evaluate import evaluate
 from gitops_ml.pipeline.split import Split, split_frame
-from gitops_ml.pipeline.train import fit_model
+from gitops_ml.pipeline.train import fit_model, model_rows
 from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.schema_infer import (
     ClassMinimum,
@@ -119,7 +119,14 @@ def project_run(path: Path, params: dict[str, Any]) -> tuple[Contract, Split, di
     split = split_frame(validated.frame, contract, split_params, evaluate_params.cv_folds)
     model_params = ModelParams.from_params(params)
     model = fit_model(split.train, contract, model_params)
-    evaluation = evaluate(model, split.train, split.test, contract, model_params, evaluate_params)
+    evaluation = evaluate(
+        model,
+        model_rows(split.train, contract),
+        split.test,
+        contract,
+        model_params,
+        evaluate_params,
+    )
     return contract, split, evaluation.metrics["test"]
 
 

@@ -54,7 +54,7 @@ from gitops_ml.pipeline.evaluate import (
     training_noise,
     write_evaluation,
 )
-from gitops_ml.pipeline.train import fit_model, save_model
+from gitops_ml.pipeline.train import fit_model, model_rows, save_model
 from gitops_ml.scoring import bootstrap_weights, point_metrics, score
 from gitops_ml.synthetic import generate_churn
 
@@ -435,10 +435,11 @@ def test_evaluate_seed_moves_cv_and_bootstrap_but_not_test_metrics(
     splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract, model: Pipeline
 ) -> None:
     train, test = splits
-    base = evaluate(model, train, test, contract, SMALL_MODEL, PARAMS)
+    rows = model_rows(train, contract)
+    base = evaluate(model, rows, test, contract, SMALL_MODEL, PARAMS)
     reseeded = evaluate(
         model,
-        train,
+        rows,
         test,
         contract,
         SMALL_MODEL,
@@ -458,7 +459,7 @@ def test_training_noise_is_the_spread_of_test_metrics_over_seeded_refits(
     splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract
 ) -> None:
     train, test = splits
-    noise = training_noise(train, test, contract, SMALL_MODEL, PARAMS)
+    noise = training_noise(model_rows(train, contract), test, contract, SMALL_MODEL, PARAMS)
 
     assert noise is not None
     assert noise["refits"] == 3 and noise["fraction"] == 0.9
@@ -537,8 +538,8 @@ def test_cv_folds_and_refits_run_at_most_jobs_at_once(
     refits = _in_flight(monkeypatch, "refit_scores")
     params = PARAMS.model_copy(update={"jobs": jobs, "refits": 4})
 
-    cross_validate(train, contract, SMALL_MODEL, folds=4, seed=0, jobs=jobs)
-    training_noise(train, test, contract, SMALL_MODEL, params)
+    cross_validate(model_rows(train, contract), contract, SMALL_MODEL, folds=4, seed=0, jobs=jobs)
+    training_noise(model_rows(train, contract), test, contract, SMALL_MODEL, params)
 
     assert len(folds) == 4 and max(folds) <= jobs
     assert len(refits) == 4 and max(refits) <= jobs
@@ -553,8 +554,14 @@ def test_the_fits_give_the_same_numbers_one_at_a_time_side_by_side_and_in_proces
 
     def run(jobs: int) -> tuple[Any, ...]:
         params = PARAMS.model_copy(update={"jobs": jobs})
-        cv, oof, _ = cross_validate(train, contract, SMALL_MODEL, folds=3, seed=0, jobs=jobs)
-        return cv, oof.tolist(), training_noise(train, test, contract, SMALL_MODEL, params)
+        cv, oof, _ = cross_validate(
+            model_rows(train, contract), contract, SMALL_MODEL, folds=3, seed=0, jobs=jobs
+        )
+        return (
+            cv,
+            oof.tolist(),
+            training_noise(model_rows(train, contract), test, contract, SMALL_MODEL, params),
+        )
 
     alone = run(1)
     with parallel_config(backend="loky"):
@@ -570,8 +577,13 @@ def test_training_noise_is_off_with_zero_refits(
     train, test = splits
     off = PARAMS.model_copy(update={"refits": 0})
 
-    assert training_noise(train, test, contract, SMALL_MODEL, off) is None
-    assert "training_noise" not in evaluate(model, train, test, contract, SMALL_MODEL, off).metrics
+    assert training_noise(model_rows(train, contract), test, contract, SMALL_MODEL, off) is None
+    assert (
+        "training_noise"
+        not in evaluate(
+            model, model_rows(train, contract), test, contract, SMALL_MODEL, off
+        ).metrics
+    )
 
 
 def test_no_business_view_without_configured_costs(
@@ -583,7 +595,9 @@ def test_no_business_view_without_configured_costs(
     uncosted = EvaluateParams.from_params({"evaluate": {**section, "refits": 0}})
 
     assert uncosted.costs is None and uncosted.cost_pair is None
-    metrics = evaluate(model, train, test, contract, SMALL_MODEL, uncosted).metrics
+    metrics = evaluate(
+        model, model_rows(train, contract), test, contract, SMALL_MODEL, uncosted
+    ).metrics
     assert "business" not in metrics and not any("cost" in key for key in metrics["test"])
 
 
@@ -634,7 +648,7 @@ def test_single_class_test_set_is_refused_with_the_row_count(
         match=rf"test set: the target needs every class of \['False', 'True'\] to be evaluated, "
         rf"found \['False'\] in {len(stayers):,} rows",
     ):
-        evaluate(model, train, stayers, contract, SMALL_MODEL, PARAMS)
+        evaluate(model, model_rows(train, contract), stayers, contract, SMALL_MODEL, PARAMS)
 
 
 def test_more_folds_than_rare_class_rows_is_refused_with_a_hint(
@@ -644,7 +658,7 @@ def test_more_folds_than_rare_class_rows_is_refused_with_a_hint(
     tiny = pd.concat([train[train["churned"]].head(2), train[~train["churned"]].head(40)])
 
     with pytest.raises(EvaluateError, match=r"cv_folds is 3 .* only 2 rows"):
-        evaluate(model, tiny, test, contract, SMALL_MODEL, PARAMS)
+        evaluate(model, model_rows(tiny, contract), test, contract, SMALL_MODEL, PARAMS)
 
 
 def test_more_folds_than_training_rows_of_a_regression_target_is_refused() -> None:
@@ -654,7 +668,13 @@ def test_more_folds_than_training_rows_of_a_regression_target_is_refused() -> No
     with pytest.raises(
         EvaluateError, match=r"cv_folds is 3 but the training window has only 2 rows;"
     ):
-        cross_validate(train.head(2), diabetes.contract, SMALL_MODEL, folds=3, seed=0)
+        cross_validate(
+            model_rows(train.head(2), diabetes.contract),
+            diabetes.contract,
+            SMALL_MODEL,
+            folds=3,
+            seed=0,
+        )
 
 
 def test_cli_names_the_file_and_columns_missing_from_the_test_split(
@@ -747,7 +767,9 @@ def test_a_multiclass_model_gets_its_metric_set_confusion_matrix_and_confusion_p
         model = fit_model(train, wine.contract, SMALL_MODEL)
     params = PARAMS.model_copy(update={"costs": None, "refits": 2})
 
-    result = evaluate(model, train, test, wine.contract, SMALL_MODEL, params)
+    result = evaluate(
+        model, model_rows(train, wine.contract), test, wine.contract, SMALL_MODEL, params
+    )
     write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
 
     metrics = result.metrics
@@ -779,7 +801,9 @@ def test_costs_are_refused_for_a_task_without_a_cost_view() -> None:
     train, test = wine.split()
 
     with pytest.raises(EvaluateError, match=r"remove 'evaluate.costs' \(a multiclass cost view"):
-        evaluate(Pipeline([]), train, test, wine.contract, SMALL_MODEL, PARAMS)
+        evaluate(
+            Pipeline([]), model_rows(train, wine.contract), test, wine.contract, SMALL_MODEL, PARAMS
+        )
 
 
 def test_regression_plots_put_predicted_next_to_actual_per_decile_of_the_prediction() -> None:
@@ -844,7 +868,9 @@ def test_a_regression_model_gets_its_metric_set_and_decile_plots_and_no_stale_pl
     params = PARAMS.model_copy(update={"costs": None, "refits": 2})
     gio.write_json(tmp_path / "plots" / ROC_FILE, {"roc": []})  # left by an earlier binary run
 
-    result = evaluate(model, train, test, diabetes.contract, SMALL_MODEL, params)
+    result = evaluate(
+        model, model_rows(train, diabetes.contract), test, diabetes.contract, SMALL_MODEL, params
+    )
     write_evaluation(result, tmp_path / "evaluate.json", tmp_path / "plots")
 
     metrics = result.metrics

@@ -15,7 +15,7 @@ from gitops_ml.evaluate_metrics import ConfusionMatrix, parse_evaluate_metrics
 from gitops_ml.markdown import escape
 from gitops_ml.metric_registry import label, metric_sets
 from gitops_ml.pipeline.evaluate import evaluate
-from gitops_ml.pipeline.train import fit_model
+from gitops_ml.pipeline.train import fit_model, model_rows
 from gitops_ml.review.gates import GateParams
 from gitops_ml.review.report import render
 
@@ -178,7 +178,9 @@ def test_the_report_reads_what_the_evaluate_stage_writes_for_each_task(
     for hyperparams in ({"n_estimators": 1, "max_depth": 1}, {"n_estimators": 20}):
         model_params = ModelParams(type="random_forest", seed=0, hyperparams=hyperparams)
         model = fit_model(train, contract, model_params)
-        sides.append(evaluate(model, train, test, contract, model_params, params))
+        sides.append(
+            evaluate(model, model_rows(train, contract), test, contract, model_params, params)
+        )
     base, pr = sides
     data = inputs(base.metrics, pr.metrics)
     data.gates = GateParams.from_params(fixture_params(), task)

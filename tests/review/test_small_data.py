@@ -28,7 +28,7 @@ from gitops_ml.config import EvaluateParams, ModelParams
 from gitops_ml.contract import Contract, load_contract, model_frame, parse_contract, target_vector
 from gitops_ml.metric_registry import lower_is_better, metric_sets
 from gitops_ml.pipeline.evaluate import bootstrap_intervals, training_noise
-from gitops_ml.pipeline.train import fit_model
+from gitops_ml.pipeline.train import fit_model, model_rows
 from gitops_ml.review.gates import GateParams, GateResult, check_gates
 from gitops_ml.scoring import (
     Difference,
@@ -164,7 +164,9 @@ class Judge:
 
     def noise(self, contract: Contract) -> dict[str, float]:
         """The training noise the evaluate stage records for the forest on `contract`."""
-        found = training_noise(self.train, self.test, contract, forest(0), self.evaluate)
+        found = training_noise(
+            model_rows(self.train, contract), self.test, contract, forest(0), self.evaluate
+        )
         assert found is not None
         return dict(found["sd"])
 
@@ -288,7 +290,7 @@ def test_on_1500_rows_the_paired_interval_is_narrower_than_the_unpaired_one() ->
         for model_params in (base_params, pr_params):
             model = fit_model(train, contract, model_params)
             p.append(np.asarray(model.predict_proba(model_frame(test, contract))[:, 1]))
-            found = training_noise(train, test, contract, model_params, e)
+            found = training_noise(model_rows(train, contract), test, contract, model_params, e)
             assert found is not None
             noise.append(found["sd"])
     sd = difference_sd(*noise)

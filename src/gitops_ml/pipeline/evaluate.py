@@ -48,7 +48,14 @@ from gitops_ml.config import AUTO_JOBS, Costs, EvaluateParams, Jobs, ModelParams
 from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
 from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import MetricSet, class_names, metric, metric_sets
-from gitops_ml.pipeline.train import build_model, fit_features, load_model, training_columns
+from gitops_ml.pipeline.train import (
+    ModelRows,
+    build_model,
+    fit_features,
+    load_model,
+    model_rows,
+    training_columns,
+)
 from gitops_ml.scoring import BOOTSTRAP_CHUNK_CELLS, percentile_intervals, point_metrics, score
 from gitops_ml.tasks import Task, predictions
 
@@ -66,12 +73,12 @@ CONFUSION_FILE = Path(paths.CONFUSION_PLOT).name
 PREDICTED_ACTUAL_FILE = Path(paths.PREDICTED_ACTUAL_PLOT).name
 RESIDUALS_FILE = Path(paths.RESIDUALS_PLOT).name
 # evaluate.jobs "auto" (concurrent_fits): the fits in flight may take this share of the machine's
-# memory, each estimated at this many bytes per training row and model input column: what one
-# more HistGradientBoosting refit in flight added to the stage's peak RSS on the 1M-row demo
-# table (its rows of the frame, the float32 input, its float64 copy, the uint8 bins, the test
-# predictions; docs/performance.md).
+# memory, each estimated at this many bytes per training row and model input column: the peak
+# of one HistGradientBoosting fold fit on the 1M-row demo table (525 bytes per row for 35
+# input columns: its rows of the model's view, the float64 matrix the one-hot encoding and
+# the numbers are stacked into, the uint8 bins; tracemalloc, docs/performance.md).
 FIT_MEMORY_SHARE = 0.5
-FIT_BYTES_PER_VALUE = 21
+FIT_BYTES_PER_VALUE = 15
 
 
 class EvaluateError(UserError, ValueError):
@@ -159,7 +166,7 @@ def _check_folds(y: np.ndarray, contract: Contract, folds: int) -> None:
 
 
 def cross_validate(
-    train: pd.DataFrame,
+    train: ModelRows,
     contract: Contract,
     model_params: ModelParams,
     folds: int,
@@ -171,8 +178,7 @@ def cross_validate(
     classifier), plus the out-of-fold predictions and the targets. The folds are fitted at
     most `jobs` at once (see `concurrent_fits`)."""
     task, classes = contract.task, contract.classes
-    features = model_frame(train, contract)
-    y = target_vector(train, contract)
+    features, y = train.features, train.target
     _check_classes(y, contract, "training window")
     _check_folds(y, contract, folds)
     template = build_model(model_params, contract)
@@ -306,7 +312,7 @@ def _side_by_side(calls: list[Any], jobs: int) -> list[Any]:
 
 
 def training_noise(
-    train: pd.DataFrame,
+    train: ModelRows,
     test: pd.DataFrame,
     contract: Contract,
     model_params: ModelParams,
@@ -324,7 +330,7 @@ def training_noise(
     if params.refits == 0:
         return None
     test_features, y_test = model_frame(test, contract), target_vector(test, contract)
-    features, y = model_frame(train, contract), target_vector(train, contract)
+    features, y = train.features, train.target
     size = max(2, round(params.refit_fraction * len(train)))
     calls = []
     for k in range(1, params.refits + 1):
@@ -709,14 +715,15 @@ def _check_costs(sets: MetricSet[Any], params: EvaluateParams) -> None:
 
 def evaluate(
     model: Pipeline,
-    train: pd.DataFrame,
+    train: ModelRows,
     test: pd.DataFrame,
     contract: Contract,
     model_params: ModelParams,
     params: EvaluateParams,
     log: Log = _silent,
 ) -> Evaluation:
-    """Everything the stage reports, computed in memory (no files)."""
+    """Everything the stage reports, computed in memory (no files): `train` serves the fits
+    alone, in the model's view; `test` is the raw test table (its slices are read raw)."""
     started = time.perf_counter()
     task, classes = contract.task, contract.classes
     sets = metric_sets(task, classes)
@@ -816,6 +823,16 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def _training_rows(path: str, contract: Contract) -> ModelRows:
+    """The training table as the fits take it: its features and target only, categories read
+    as codes; the raw table is gone once the model's view is built."""
+    frame = gio.read_table(
+        path, columns=training_columns(contract), categorical=contract.categorical_features
+    )
+    _check_columns(frame, contract, path)
+    return model_rows(frame, contract)
+
+
 def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     params: Mapping[str, Any] = load_params(args.params)
@@ -823,14 +840,13 @@ def _run(args: argparse.Namespace) -> int:
     evaluate_params = EvaluateParams.from_params(params)
     contract = load_contract(args.contract)
     model = load_model(args.model)
-    # The training rows serve the fits alone: their features and target, nothing else; the
-    # test rows also their slices. Categories are read as codes (gitops_ml.io.read_table).
+    train = _training_rows(args.train, contract)
+    # The test rows: their features and target, and their slices (categories read as codes).
     columns = training_columns(contract)
-    categorical = contract.categorical_features
-    train = gio.read_table(args.train, columns=columns, categorical=categorical)
     slices = [c.name for c in contract.slices if c.name not in columns]
-    test = gio.read_table(args.test, columns=[*columns, *slices], categorical=categorical)
-    _check_columns(train, contract, args.train)
+    test = gio.read_table(
+        args.test, columns=[*columns, *slices], categorical=contract.categorical_features
+    )
     _check_columns(test, contract, args.test)
     result = evaluate(model, train, test, contract, model_params, evaluate_params, log=_print)
     write_evaluation(result, args.metrics, args.plots_dir)

@@ -282,11 +282,26 @@ def training_columns(contract: Contract) -> list[str]:
     return [*contract.feature_names, contract.target]
 
 
+@dataclass(frozen=True)
+class ModelRows:
+    """Rows as a fit takes them: the features in the model's view (contract.model_frame) and
+    their target (contract.target_vector). Built once, the raw table they came from can go."""
+
+    features: pd.DataFrame
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def model_rows(frame: pd.DataFrame, contract: Contract) -> ModelRows:
+    return ModelRows(model_frame(frame, contract), target_vector(frame, contract))
+
+
 def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams) -> Pipeline:
     """Fit on the model's view of `frame` (see contract.model_frame)."""
-    return fit_features(
-        model_frame(frame, contract), target_vector(frame, contract), contract, model_params
-    )
+    rows = model_rows(frame, contract)
+    return fit_features(rows.features, rows.target, contract, model_params)
 
 
 def fit_features(
