@@ -46,7 +46,6 @@ def pipeline_env(repo: Path) -> dict[str, str]:
         "PATH": f"{repo / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": f"{repo / 'src'}{os.pathsep}{repo}",
         "DVC_NO_ANALYTICS": "1",
-        "OMP_NUM_THREADS": "1",
     }
 
 
@@ -119,7 +118,6 @@ def run_pr_job(repo: Path, head_repo: str = REPO_NAME) -> tuple[JobResult, list[
             "actions/checkout": lambda call: None,  # the scratch clone is the checkout
             "actions/upload-artifact": upload,
         },
-        env={"OMP_NUM_THREADS": "1"},
         log=log,
     )
     if head_repo == REPO_NAME:  # the comment job's `if:` (the harness ignores job-level ifs)
