@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -69,9 +70,17 @@ def test_quick_start_and_experiments_run_as_written(tmp_path: Path) -> None:
             timeout=900,
         )
         assert done.returncode == 0, f"{block}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    assert (
-        "forest"
-        in subprocess.run(
-            [".venv/bin/dvc", "exp", "show", "--md"], cwd=repo, capture_output=True, text=True
-        ).stdout
+    shown = subprocess.run(
+        [".venv/bin/dvc", "exp", "show", "--json"], cwd=repo, capture_output=True, text=True
     )
+    experiments = {
+        exp.get("name"): exp["data"]
+        for commit in json.loads(shown.stdout)
+        for group in commit.get("experiments") or []
+        for exp in group.get("revs", [])
+    }
+    assert {"more-trees", "forest"} <= set(experiments), shown.stdout[-3000:]
+    forest = experiments["forest"]  # listed with the params it ran with and their metrics
+    assert forest["params"]["params.yaml"]["data"]["model"]["type"] == "random_forest"
+    metrics = forest["metrics"]["metrics/evaluate.json"]["data"]["test"]
+    assert 0.5 < metrics["roc_auc"] <= 1.0

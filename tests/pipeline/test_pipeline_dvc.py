@@ -1,4 +1,5 @@
-"""The real DVC pipeline in scratch clones: reproducible, incremental, experiment-friendly."""
+"""The real DVC pipeline in scratch clones: reproducible and incremental (the experiments run
+in tests/docs, as docs/pipeline.md writes them)."""
 
 from __future__ import annotations
 
@@ -99,11 +100,12 @@ def test_an_unchanged_repro_runs_nothing_and_status_says_up_to_date(reproduced: 
     ).stdout.strip()
 
 
-def test_a_changed_data_file_is_named_by_status_and_reruns_the_pipeline_from_ingest(
+def test_a_data_file_of_the_projects_own_is_tracked_and_its_change_named_by_status(
     reproduced: Path,
 ) -> None:
-    """The project's own file, tracked by `gitops-ml source --set`: a change to its content is
-    what `dvc status` names, with the stage it makes stale; `dvc repro` reruns from there."""
+    """The project's own file, tracked by `gitops-ml source --set`: switching to it reruns what
+    reads it, and a change to its content is what `dvc status` names, with the stage it makes
+    stale. (The fork test reruns the pipeline from ingest after such a change.)"""
     generated = pd.read_parquet(reproduced / paths.SYNTHETIC_DATA)
     own = "data/customers.parquet"
     generated.to_parquet(reproduced / own, index=False)
@@ -120,10 +122,6 @@ def test_a_changed_data_file_is_named_by_status_and_reruns_the_pipeline_from_ing
             "ingest": [{"changed deps": {own: "modified"}}],
             f"{own}.dvc": [{"changed outs": {own: "modified"}}],
         }
-        rerun = dvc(reproduced, "repro")
-        assert stages_run(rerun.stdout) == set(DATA_STAGES)
-        assert dvc(reproduced, "status").stdout == UP_TO_DATE
-        assert json.loads((reproduced / paths.DATA_METRICS).read_text())["rows"]["total"] == 2500
     finally:
         restore_committed_state(reproduced)
 
@@ -147,29 +145,6 @@ def test_changing_a_model_param_reruns_exactly_the_model_stages(reproduced: Path
         assert stages_run(result.stdout) == {"train", "evaluate", "export", "profile"}
     finally:
         restore_committed_state(reproduced)
-
-
-def test_experiment_run_is_listed_with_its_metrics(reproduced: Path) -> None:
-    try:
-        dvc(
-            reproduced, "exp", "run", "--name", "fewer-trees", "-S", "model.hyperparams.max_iter=15"
-        )
-        shown = json.loads(dvc(reproduced, "exp", "show", "--json").stdout)
-    finally:
-        restore_committed_state(reproduced)  # exp run leaves its results in the workspace
-    experiments = [
-        exp
-        for commit in shown
-        for group in commit.get("experiments") or []
-        for exp in group.get("revs", [])
-    ]
-    names = {exp.get("name") for exp in experiments}
-    assert "fewer-trees" in names
-    run = next(exp for exp in experiments if exp.get("name") == "fewer-trees")
-    metrics = run["data"]["metrics"]["metrics/evaluate.json"]["data"]
-    assert 0.5 < metrics["test"]["roc_auc"] <= 1.0
-    params = run["data"]["params"]["params.yaml"]["data"]
-    assert params["model"]["hyperparams"]["max_iter"] == 15
 
 
 @pytest.fixture()
