@@ -273,3 +273,23 @@ def test_a_torn_line_in_a_later_block_is_skipped_and_counted_with_its_line_numbe
     assert sum(chunk.rows for chunk in chunks) == 2999
     assert sum(chunk.skipped_lines for chunk in chunks) == 1
     assert [e for chunk in chunks for e in chunk.skipped_examples] == ["predictions.jsonl.gz:2500"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda data: data[:-200], "EOFError"),  # cut short, as an interrupted upload leaves it
+        (lambda data: data[:10] + b"\xff" + data[11:], "IsalError: .*Invalid deflate block"),
+        (lambda data: data[:-8] + bytes(4) + data[-4:], "BadGzipFile: CRC check failed"),
+    ],
+)
+def test_a_damaged_gzip_log_is_an_error_naming_the_file(
+    contract: Contract, tmp_path: Path, damage: Callable[[bytes], bytes], error: str
+) -> None:
+    """Whichever inflate reads it (fsspec takes ISA-L's when installed), a damaged partition
+    is a clear error about that file, not a traceback or rows quietly lost."""
+    path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000)
+    path.write_bytes(damage(path.read_bytes()))
+
+    with pytest.raises(readers.CurrentDataError, match=f"^{path}: cannot read: {error}"):
+        list(iter_chunks([path], contract, 700))

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
+from isal import isal_zlib
 
 from gitops_ml.coercion import parse_column
 from gitops_ml.contract import (
@@ -48,8 +49,16 @@ JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
-# What a file that cannot be read raises, whichever library reads it: an error about the file.
-UNREADABLE = (OSError, ValueError, EOFError, zlib.error, pa.ArrowException)
+# What a file that cannot be read raises, whichever library reads it (fsspec inflates gzip with
+# ISA-L when installed; isal's stubs call its error class an instance): an error about the file.
+UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    zlib.error,
+    cast(type[Exception], isal_zlib.error),
+    pa.ArrowException,
+)
 
 
 class CurrentDataError(UserError, ValueError):
