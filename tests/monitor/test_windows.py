@@ -263,11 +263,12 @@ def test_lines_arrow_refuses_together_are_read_one_by_one_and_only_torn_ones_ski
     assert [e for chunk in chunks for e in chunk.skipped_examples] == torn
 
 
+@pytest.mark.parametrize("block_bytes", [200_000, 100])  # 100: every line longer than a block
 def test_a_torn_line_in_a_later_block_is_skipped_and_counted_with_its_line_number(
-    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
 ) -> None:
     path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000, torn_at=2500)
-    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)
+    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", block_bytes)
     chunks = list(iter_chunks([path], contract, 700))
 
     assert sum(chunk.rows for chunk in chunks) == 2999
