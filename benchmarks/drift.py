@@ -87,6 +87,7 @@ OURS = MEMORY + textwrap.dedent(
     from gitops_ml.config import DriftParams, load_params
     from gitops_ml.monitor.profile import load_profile
     from gitops_ml.monitor.readers import expand_sources, iter_chunks
+    import scipy.spatial.distance, scipy.stats  # the tests' library: an import, not the check
     work, params = sys.argv[1], sys.argv[2]
     contract = load_contract(work + "/schema.yaml")
     profile = load_profile(work + "/profile.json", contract)
