@@ -78,7 +78,7 @@ dvc-pull: install ## pull DVC-tracked files [TARGETS=…] when a remote is confi
 
 # Two workers (the CI machine has two cores); a module's tests stay on one worker so its
 # module-scoped fixtures (reproduced scratch clones) are built once.
-PYTEST_PARALLEL ?= -n 2 --dist loadscope
+PYTEST_PARALLEL ?= -n 2 --dist loadscope --no-loadscope-reorder
 
 test: install-scale ## the full test suite (what .ci/run runs); the 15 slowest tests are listed at the end
 	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=15
@@ -111,9 +111,8 @@ typecheck: install ## mypy alone
 lock: $(UV) ## update every dependency to the newest allowed version
 	$(UV) lock --upgrade
 
-pr-report: install ## the pull-request report against BASE (default main)
-	$(BIN)/gitops-ml report --base $(BASE) --output reports/pr_report.md
-	@echo "report: reports/pr_report.md"
+pr-report: install ## the pull-request report against BASE (default main); fails when a gate fails
+	$(BIN)/gitops-ml report --base $(BASE) --check --output reports/pr_report.md
 
 serve: install ## serve the exported model on http://127.0.0.1:8080
 	$(BIN)/python -m serving --model models/model.onnx --host 127.0.0.1 --port 8080

@@ -29,6 +29,18 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("ITERATIVE_DO_NOT_TRACK", "1")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with end-to-end (slow) tests first, the rest in collection order after them.
+
+    `make test` hands whole modules to its workers (`--dist loadscope --no-loadscope-reorder`)
+    and a worker takes its next module while its last tests still run: with the long modules
+    started first, the many short unit modules fill the end evenly instead of one worker
+    finishing a demo while the other waits."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
+
 @dataclass(frozen=True)
 class ExportedModel:
     """What an exported pipeline run leaves behind, in a temporary directory."""

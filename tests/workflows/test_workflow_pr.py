@@ -192,7 +192,7 @@ def test_same_repo_pr_posts_one_sticky_comment_with_the_measured_changes(fewer_t
     assert "⚠️ **Stale committed outputs**" in md and "`dvc.lock`" in md  # lock not committed
     assert sorted(uploaded) == ["reports/plots_diff/", "reports/pr_report.md"]
     assert result.step(
-        "Gates (after the report is saved, so the reviewer always sees why)"
+        "Gates — the report against the base branch (fails when a gate fails)"
     ).status == ("success")
 
 

@@ -28,6 +28,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.base import is_classifier
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml import paths
@@ -229,12 +230,15 @@ def check_parity(
     spec = EXPORTS[contract.task]
     outputs = list(task_spec(contract.task).onnx_outputs)
     scale = spec.scale(test, contract)
-    return {
-        name: spec.parity(
-            model, session.run(outputs, onnx_feeds(features, contract)), features, scale
-        )
-        for name, features in edge_slices(model_frame(test, contract), contract).items()
-    }
+    # One OpenMP thread, as in train: HistGradientBoosting's threads spin between predictions
+    # (a second of CPU per export on a 2-core runner) and the predictions are the same.
+    with threadpool_limits(limits=1):
+        return {
+            name: spec.parity(
+                model, session.run(outputs, onnx_feeds(features, contract)), features, scale
+            )
+            for name, features in edge_slices(model_frame(test, contract), contract).items()
+        }
 
 
 def parity_failures(parity: dict[str, SliceParity], tolerance: float, measure: str) -> list[str]:
