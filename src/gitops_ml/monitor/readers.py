@@ -11,11 +11,10 @@ read or an empty file is a UserError naming the file, the column, the count and 
 from __future__ import annotations
 
 import glob
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
-from isal import isal_zlib
 
 from gitops_ml.coercion import parse_column
 from gitops_ml.contract import (
@@ -38,7 +36,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
-from gitops_ml.monitor.windows import Source, open_source, readable
+from gitops_ml.monitor.windows import UNREADABLE, Source, open_source, readable
 
 Shown = str | Source  # how an error names the data it is about
 
@@ -48,16 +46,6 @@ JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
-# What a file that cannot be read raises, whichever library reads it (fsspec inflates gzip with
-# ISA-L when installed; isal's stubs call its error class an instance): an error about the file.
-UNREADABLE = (
-    OSError,
-    ValueError,
-    EOFError,
-    zlib.error,
-    cast(type[Exception], isal_zlib.error),
-    pa.ArrowException,
-)
 
 
 class CurrentDataError(UserError, ValueError):
