@@ -160,19 +160,15 @@ def test_a_planted_performance_drop_is_found_from_outcomes_in_an_s3_compatible_s
     assert result["drifting_features"] == [], "the features did not move; the outcomes did"
 
 
-def test_an_outcome_file_without_the_documented_columns_is_an_exit_2_error(
-    exported_model: ExportedModel,
-    tmp_path: Path,
-    traffic: tuple[dict[str, bytes], pd.DataFrame],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    files, _ = traffic
+def _drift_on_one_file(
+    exported_model: ExportedModel, tmp_path: Path, files: dict[str, bytes], labels: Path
+) -> int:
+    """`gitops-ml drift --labels LABELS` over the first captured file."""
     name, data = next(iter(files.items()))
     (tmp_path / "predictions" / name).parent.mkdir(parents=True)
     (tmp_path / "predictions" / name).write_bytes(data)
-    (tmp_path / "outcomes.csv").write_text("customer,when,churned\nc1,2026-11-02,true\n")
     write_fixture_profile(exported_model, tmp_path / "profile.json")
-    code = main(
+    return main(
         [
             "drift",
             "--profile",
@@ -182,14 +178,39 @@ def test_an_outcome_file_without_the_documented_columns_is_an_exit_2_error(
             "--since",
             "3650d",
             "--labels",
-            str(tmp_path / "outcomes.csv"),
+            str(labels),
             "--contract",
             str(exported_model.contract_path),
             "--params",
             str(PARAMS_PATH),
         ]
     )
+
+
+def test_an_outcome_file_without_the_documented_columns_is_an_exit_2_error(
+    exported_model: ExportedModel,
+    tmp_path: Path,
+    traffic: tuple[dict[str, bytes], pd.DataFrame],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "outcomes.csv").write_text("customer,when,churned\nc1,2026-11-02,true\n")
+    code = _drift_on_one_file(exported_model, tmp_path, traffic[0], tmp_path / "outcomes.csv")
     assert code == 2
     assert "outcomes.csv: outcome file lacks column(s) id, timestamp, label" in (
         capsys.readouterr().err
     )
+
+
+def test_a_damaged_gzipped_outcome_file_is_an_exit_2_error_naming_it(
+    exported_model: ExportedModel,
+    tmp_path: Path,
+    traffic: tuple[dict[str, bytes], pd.DataFrame],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcomes = gzip.compress(b"id,timestamp,label\n" + b"c1,2026-11-02,true\n" * 5000, mtime=0)
+    (tmp_path / "outcomes.csv.gz").write_bytes(outcomes[:-200])  # an interrupted upload
+    code = _drift_on_one_file(exported_model, tmp_path, traffic[0], tmp_path / "outcomes.csv.gz")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "outcomes.csv.gz: cannot read outcomes: " in err
+    assert "Traceback" not in err and "unexpectedly" not in err

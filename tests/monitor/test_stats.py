@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -117,3 +119,11 @@ def test_result_does_not_depend_on_how_the_window_is_chunked(contract: Contract)
     chunked = check_drift(profile, contract, pieces, SETTINGS).to_json()
     assert _rounded(chunked) == _rounded(whole)  # equal up to float summation order
     assert whole["verdict"] == "drift" and "plan" in whole["drifting_features"]
+
+
+def test_the_drift_maps_workers_count_without_importing_scipy() -> None:
+    """A worker of the map imports gitops_ml.monitor.drift only to count; scipy (about 0.9 s
+    of CPU in every process that imports it) is imported where a test is computed."""
+    code = "import sys, gitops_ml.monitor.drift; print('scipy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

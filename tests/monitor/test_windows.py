@@ -263,13 +263,34 @@ def test_lines_arrow_refuses_together_are_read_one_by_one_and_only_torn_ones_ski
     assert [e for chunk in chunks for e in chunk.skipped_examples] == torn
 
 
+@pytest.mark.parametrize("block_bytes", [200_000, 100])  # 100: every line longer than a block
 def test_a_torn_line_in_a_later_block_is_skipped_and_counted_with_its_line_number(
-    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
 ) -> None:
     path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000, torn_at=2500)
-    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", 200_000)
+    monkeypatch.setattr(readers, "LOG_BLOCK_BYTES", block_bytes)
     chunks = list(iter_chunks([path], contract, 700))
 
     assert sum(chunk.rows for chunk in chunks) == 2999
     assert sum(chunk.skipped_lines for chunk in chunks) == 1
     assert [e for chunk in chunks for e in chunk.skipped_examples] == ["predictions.jsonl.gz:2500"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda data: data[:-200], "EOFError"),  # cut short, as an interrupted upload leaves it
+        (lambda data: data[:10] + b"\xff" + data[11:], "IsalError: .*Invalid deflate block"),
+        (lambda data: data[:-8] + bytes(4) + data[-4:], "BadGzipFile: CRC check failed"),
+    ],
+)
+def test_a_damaged_gzip_log_is_an_error_naming_the_file(
+    contract: Contract, tmp_path: Path, damage: Callable[[bytes], bytes], error: str
+) -> None:
+    """Whichever inflate reads it (fsspec takes ISA-L's when installed), a damaged partition
+    is a clear error about that file, not a traceback or rows quietly lost."""
+    path = log_file(contract, tmp_path / "predictions.jsonl.gz", 3000)
+    path.write_bytes(damage(path.read_bytes()))
+
+    with pytest.raises(readers.CurrentDataError, match=f"^{path}: cannot read: {error}"):
+        list(iter_chunks([path], contract, 700))

@@ -41,7 +41,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.monitor.findings import OutcomeSummary
 from gitops_ml.monitor.performance import PerformanceAccumulator, performance_accumulator
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, watch
-from gitops_ml.monitor.windows import Source, open_source, readable
+from gitops_ml.monitor.windows import UNREADABLE, Source, open_source, readable
 
 COLUMNS = ("id", "timestamp", "label")
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -200,7 +200,7 @@ def spill_outcomes(
                 order = (index << ROW_BITS) + read + np.arange(len(frame), dtype=np.int64)
                 spill.add({**checked, "order": order})
                 read += len(frame)
-        except (OSError, ValueError) as exc:
+        except UNREADABLE as exc:
             raise OutcomeError(f"{shown}: cannot read outcomes: {exc}") from None
         rows += read
     spill.close()

@@ -11,8 +11,6 @@ read or an empty file is a UserError naming the file, the column, the count and 
 from __future__ import annotations
 
 import glob
-import io
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +36,7 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
-from gitops_ml.monitor.windows import Source, open_source, readable
+from gitops_ml.monitor.windows import UNREADABLE, Source, open_source, readable
 
 Shown = str | Source  # how an error names the data it is about
 
@@ -48,8 +46,6 @@ JSONL = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log")
 SUPPORTED = PARQUET + CSV + JSONL
 MAX_SKIPPED_EXAMPLES = 5
 LOG_BLOCK_BYTES = 16 * 1024 * 1024  # decompressed prediction log read (and held) at a time
-# What a file that cannot be read raises, whichever library reads it: an error about the file.
-UNREADABLE = (OSError, ValueError, EOFError, zlib.error, pa.ArrowException)
 
 
 class CurrentDataError(UserError, ValueError):
@@ -347,20 +343,15 @@ class _Skipped:
 
 def _blocks(path: Source) -> Iterator[tuple[bytes, int]]:
     """The (decompressed) file in blocks of whole lines of about LOG_BLOCK_BYTES, each with the
-    number of its first line: memory stays bounded whatever the file's size."""
+    number of its first line: memory stays bounded whatever the file's size (a line is read
+    whole, however long)."""
     with open_source(path) as handle:
-        rest, first = b"", 1
-        while piece := handle.read(LOG_BLOCK_BYTES):
-            data = rest + piece
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a block: keep reading
-                rest = data
-                continue
-            block, rest = data[:cut], data[cut:]
+        first = 1
+        while block := handle.read(LOG_BLOCK_BYTES):
+            if not block.endswith(b"\n"):
+                block += handle.readline()
             yield block, first
             first += block.count(b"\n")
-        if rest:
-            yield rest, first
 
 
 def _log_schema(contract: Contract, typed_features: bool) -> pa.Schema:
@@ -394,7 +385,7 @@ def _read_log_block(block: bytes, contract: Contract) -> pa.Table | None:
             explicit_schema=_log_schema(contract, typed), unexpected_field_behavior="infer"
         )
         try:
-            table = pj.read_json(io.BytesIO(block), parse_options=options)
+            table = pj.read_json(pa.BufferReader(block), parse_options=options)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             continue
         if not typed or _complete(table, contract):

@@ -11,12 +11,16 @@ are streamed from the store (fsspec opens each one as it is read), never copied 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
+
+import pyarrow as pa
+from isal import isal_zlib
 
 from gitops_ml.errors import UserError
 
@@ -156,6 +160,18 @@ class RemoteFile:
 
 
 Source = Path | RemoteFile  # a window's file: local, or in a store
+
+# What a window file that cannot be read raises, whichever library reads it (fsspec inflates
+# gzip with ISA-L when installed; isal's stubs call its error class an instance): an error about
+# the file, never a traceback.
+UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    zlib.error,
+    cast(type[Exception], isal_zlib.error),
+    pa.ArrowException,
+)
 
 
 def open_source(source: Source, decompress: bool = True) -> IO[bytes]:
