@@ -102,8 +102,7 @@ from serving.capture.writer import PredictionLog
 out = {}
 for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
     raw = body.read_bytes()
-    columns = {t["name"]: t["data"] for t in orjson.loads(raw)["inputs"]}
-    rows = len(next(iter(columns.values())))
+    rows = len(orjson.loads(raw)["inputs"][0]["data"])
     with tempfile.TemporaryDirectory() as tmp:
         config = Settings(
             capture_url=tmp + "/store", capture_dir=Path(tmp) / "spool", capture_ship="sidecar"
@@ -118,7 +117,7 @@ for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
         }
         started = time.process_time()
         for n in range(requests):
-            log.record(str(n), columns, predicted, None, raw, "v2")
+            log.record(str(n), "v2", raw, predicted)
         log.close()  # the writer has written every record
         out[rows] = (time.process_time() - started) / requests * 1e6
         assert done[0] == rows * requests

@@ -268,8 +268,7 @@ def create_app(
         metrics.record_predictions(api, parsed.rows, outputs.score(prediction), parsed.unknown)
         if prediction_log is not None:
             request_id = request.scope.get(REQUEST_ID_KEY, "")
-            logged = outputs.logged(prediction)
-            prediction_log.record(request_id, parsed.columns, logged, parsed.ids, raw, api)
+            prediction_log.record(request_id, api, raw, outputs.logged(prediction))
         return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
     async def infer(

@@ -18,34 +18,9 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from gitops_ml.errors import UserError
-from serving.capture.codec import BodyParser
-from serving.settings import Settings, load_settings
-
-
-def request_parser(settings: Settings) -> BodyParser:
-    """The server's own request parsing, from the contract the server serves (the bundle's,
-    else --contract): a body the server accepted gives the columns and ids it scored."""
-    from gitops_ml.contract import load_contract
-    from serving.records import parse_request
-    from serving.validation import request_table
-
-    if settings.model and Path(settings.model).is_dir():
-        from gitops_ml.release.bundle import load_bundle
-
-        contract = load_bundle(settings.model).contract
-    else:
-        contract = load_contract(settings.contract)
-    table = request_table(contract)  # once, as the server does
-
-    def parse(api: str, body: bytes) -> tuple[Any, Any]:
-        parsed = parse_request(api, body, table, sys.maxsize)
-        return parsed.columns, parsed.ids
-
-    return parse
+from serving.settings import load_settings
 
 
 def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
@@ -65,7 +40,7 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         if settings.capture_url:
             from serving.capture.shipper import Shipper
 
-            shipper = Shipper(settings, request_parser(settings))
+            shipper = Shipper(settings)
             shipper.start()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""How requests are written down: the documented prediction-log lines and the compact request
-records a capture segment holds.
+"""How requests are written down: the documented prediction-log lines and the request records a
+capture segment holds.
 
 A documented line (docs/interfaces.md) is one JSON object per logged row: `{"ts",
 "request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {...}}`, the
@@ -7,15 +7,10 @@ prediction's keys those of the model's task (`serving.outputs`: binary `label` a
 multiclass `label` and `probabilities`, regression `value`). A request's predictions travel as
 `predicted`, one column per key. Building the lines costs ~5 µs a row, so the server writes a
 *request record* per request instead and the shipper expands it (`expand_record`):
-
-- columns: `[1, model, version, ts, request_id, ids, columns, predicted, rows]\\n`, one
-  orjson call whatever the row count;
-- body: `[2, model, version, ts, request_id, api, predicted, rows, N]\\n` followed by the
-  N bytes of the request body exactly as received and a newline: no per-row work at all. The
-  shipper reads the body with the server's own request parser (`BodyParser`), so whatever
-  encoding the server accepted (a UTF-8 BOM, UTF-16, line breaks) is read the same way.
-
-`rows` lists the sampled rows of the request, or is null for all of them.
+`[2, model, version, ts, request_id, api, predicted, rows, N]\\n` followed by the N bytes of
+the request body exactly as received and a newline: no per-row work at all. The shipper reads
+the body with the server's own request parser (`BodyParser`), so whatever the server accepted
+is read the same way. `rows` lists the sampled rows of the request, or is null for all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +23,10 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-COLUMNS_RECORD, BODY_RECORD = 1, 2  # first element of a request record: its kind
+RECORD = 2  # first element of a request record: its kind
+# Servers before one record format also wrote `[1, ..., ids, columns, predicted, rows]` (no
+# body); such a record is not read, only its rows counted as dropped (docs/serving.md).
+OLDER_COLUMNS_RECORD = 1
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # A request's predictions as the log keeps them: one column (array or list) per key.
 Predicted = Mapping[str, Any]
@@ -67,29 +65,14 @@ def encode_record(
     head: bytes,
     ts: float,
     request_id: str,
-    ids: Sequence[Any] | None,
-    columns: Mapping[str, Sequence[Any]],
-    predicted: Predicted,
-    rows: Sequence[int] | None,
-) -> bytes:
-    """One request as a columns record: a single orjson call whatever the row count (~2 µs
-    for one row, ~0.2-0.5 µs a row for 100), against ~5 µs a row to build the lines."""
-    body = orjson.dumps((ts, request_id, ids, columns, _arrays(predicted), rows), option=_NUMPY)
-    return b"[%d,%s,%s\n" % (COLUMNS_RECORD, head, body[1:])
-
-
-def encode_body_record(
-    head: bytes,
-    ts: float,
-    request_id: str,
     api: str,
     predicted: Predicted,
     rows: Sequence[int] | None,
     body: bytes,
 ) -> bytes:
-    """One request as a body record: its predictions, then the body as received."""
+    """One request as a record: its predictions, then the body as received."""
     outputs = orjson.dumps((ts, request_id, api, _arrays(predicted), rows), option=_NUMPY)
-    return b"[%d,%s,%s,%d]\n%s\n" % (BODY_RECORD, head, outputs[1:-1], len(body), body)
+    return b"[%d,%s,%s,%d]\n%s\n" % (RECORD, head, outputs[1:-1], len(body), body)
 
 
 def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
@@ -99,8 +82,8 @@ def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
         line = handle.readline()
         if not line.endswith(b"\n"):
             return
-        if not line.startswith(b"[%d," % BODY_RECORD):
-            yield line, None
+        if not line.startswith(b"[%d," % RECORD):
+            yield line, None  # not framed by a body: an older server's record, or garbage
             continue
         try:
             size = int(line[line.rindex(b",") + 1 : -2])
@@ -133,26 +116,24 @@ def record_rows(line: bytes) -> int:
     not one."""
     try:
         record = _load(line)
-        predicted, rows = record[7:9] if record[0] == COLUMNS_RECORD else record[6:8]
+        predicted, rows = record[7:9] if record[0] == OLDER_COLUMNS_RECORD else record[6:8]
         return len(next(iter(predicted.values()))) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
         return 0
 
 
-def expand_record(line: bytes, body: bytes | None, parse: BodyParser | None = None) -> list[bytes]:
-    """The documented lines of one request record (ValueError when it is not one, or when it
-    carries a body and there is no `parse`; what `parse` raises for a body it refuses)."""
+def expand_record(line: bytes, body: bytes | None, parse: BodyParser) -> list[bytes]:
+    """The documented lines of one request record (ValueError when it is not one; what
+    `parse` raises for a body it refuses)."""
     record = _load(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
-    kind, model, version, ts, request_id = record[:5]
-    if kind == COLUMNS_RECORD:
-        ids, columns, predicted, rows = record[5:]
-    elif kind == BODY_RECORD and parse is not None and body is not None:
-        api, predicted, rows, _ = record[5:]
-        columns, ids = parse(api, body)
-    else:
-        raise ValueError(f"a request record of kind {kind!r} needs the data contract to read")
+    if record[0] == OLDER_COLUMNS_RECORD:
+        raise ValueError("a columns record of an older server: not read")
+    if record[0] != RECORD or body is None:
+        raise ValueError(f"not a request record (kind {record[0]!r})")
+    _, model, version, ts, request_id, api, predicted, rows, _ = record
+    columns, ids = parse(api, body)
     return expand(ts, request_id, (model, version), ids, columns, predicted, rows)
 
 

@@ -19,10 +19,10 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -31,7 +31,6 @@ from prometheus_client.registry import Collector
 from gitops_ml.errors import UserError
 from serving.capture.codec import (
     Predicted,
-    encode_body_record,
     encode_record,
     read_records,
     record_rows,
@@ -50,25 +49,16 @@ COUNTER_HELP = {
 }
 
 
-# What a request queues for the writer: (epoch seconds, request_id, ids, columns, predicted,
-# sampled rows or None for all, the raw request body and its API when the entry keeps the body).
-Entry = tuple[
-    float,
-    str,
-    Sequence[Any] | None,
-    Mapping[str, Sequence[Any]],
-    Predicted,
-    Sequence[int] | None,
-    bytes | None,
-    str,
-]
+# What a request queues for the writer: (epoch seconds, request_id, its API, predicted, sampled
+# rows or None for all, the request body as received): `encode_record`'s arguments.
+Entry = tuple[float, str, str, Predicted, Sequence[int] | None, bytes]
 Unit = tuple[bytes, int]  # one request record, and the rows it holds
 
 
 def entry_rows(entry: Entry) -> int:
     """Rows an entry holds: the sampled ones, or all of them."""
-    rows = entry[5]
-    return len(next(iter(entry[4].values()))) if rows is None else len(rows)
+    rows = entry[4]
+    return len(next(iter(entry[3].values()))) if rows is None else len(rows)
 
 
 class CaptureError(UserError):
@@ -204,7 +194,6 @@ class Segments:
         self.spool, _ = spool_and_url(config)
         self.host = _HOST_UNSAFE.sub("-", config.capture_host or socket.gethostname()) or "host"
         self.shipper = shipper
-        self.keeps_bodies = config.capture_ship == "sidecar"  # the sidecar parses bodies again
         self.on_dropped = on_dropped
         self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
         self.clock = clock
@@ -233,12 +222,7 @@ class Segments:
 
     def encode(self, entry: Entry, head: bytes) -> Unit:
         """One request record (`head`: codec.record_head of the served model)."""
-        ts, request_id, ids, columns, predicted, rows, body, api = entry
-        if body is not None:
-            line = encode_body_record(head, ts, request_id, api, predicted, rows, body)
-        else:
-            line = encode_record(head, ts, request_id, ids, columns, predicted, rows)
-        return line, entry_rows(entry)
+        return encode_record(head, *entry), entry_rows(entry)
 
     def append(self, units: list[Unit]) -> None:
         """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import zlib
@@ -26,6 +27,8 @@ from typing import Any
 import fsspec
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
 
+from gitops_ml.contract import load_contract
+from gitops_ml.release.bundle import load_bundle
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
 from serving.capture.segments import (
     CLOSED,
@@ -41,7 +44,9 @@ from serving.capture.segments import (
     rename,
     spool_and_url,
 )
+from serving.records import parse_request
 from serving.settings import Settings
+from serving.validation import request_table
 
 logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
@@ -59,6 +64,22 @@ def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
+def request_parser(settings: Settings) -> BodyParser:
+    """The server's own request parsing, from the contract the server serves (the bundle's,
+    else --contract): a body the server accepted gives the columns and ids it scored."""
+    if settings.model and Path(settings.model).is_dir():
+        contract = load_bundle(settings.model).contract
+    else:
+        contract = load_contract(settings.contract)
+    table = request_table(contract)  # once, as the server does
+
+    def parse(api: str, body: bytes) -> tuple[Any, Any]:
+        parsed = parse_request(api, body, table, sys.maxsize)
+        return parsed.columns, parsed.ids
+
+    return parse
+
+
 def open_capture(config: Settings, **options: Any) -> Segments:
     """The server's capture sink (`options` go to Segments): with a shipper thread when
     shipping inline; in sidecar mode without one, the URL still checked so that a wrong one
@@ -72,10 +93,10 @@ def open_capture(config: Settings, **options: Any) -> Segments:
 class Shipper:
     """Expands, gzips and uploads closed segments, on a thread of its own."""
 
-    def __init__(self, config: Settings, parse: BodyParser | None = None) -> None:
+    def __init__(self, config: Settings) -> None:
         self.config = config
         self.spool, self.url = spool_and_url(config)
-        self.parse = parse  # for records that carry the request body (sidecar mode)
+        self.parse = request_parser(config)
         self.fs, self.root = _filesystem(self.url)
         protocol = self.fs.protocol
         self._local = "file" in ((protocol,) if isinstance(protocol, str) else protocol)

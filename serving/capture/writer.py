@@ -11,7 +11,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
 BATCH_ROWS = 1000  # rows the writer gathers into one write, about
-MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # past this, entries keep columns, not bodies
+MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # request bodies queued, at most
 _STOP = object()
 
 
@@ -93,43 +93,28 @@ class PredictionLog:
         draws = np.random.default_rng(self._random.getrandbits(64)).random(rows)
         return np.flatnonzero(draws < self.sample_rate).tolist()
 
-    def record(
-        self,
-        request_id: str,
-        columns: Mapping[str, Sequence[Any]],
-        predicted: Predicted,
-        ids: Sequence[Any] | None = None,
-        body: bytes | None = None,
-        api: str = "v2",
-    ) -> None:
-        """Queue the sampled rows of one request, with its `predicted` (one column per key of
-        the logged prediction, serving.outputs), as one entry (the writer thread encodes it,
-        off the event loop); rows past `max_queue` pending are dropped and counted. When the
-        segments keep bodies (sidecar shipping), the entry keeps the raw `body` (its `api`:
-        "v2" or "predict") for the shipper to parse again: the serving process encodes
-        nothing per row. Never blocks, never raises."""
+    def record(self, request_id: str, api: str, body: bytes, predicted: Predicted) -> None:
+        """Queue the sampled rows of one request to `api` ("v2" or "predict"): its body as
+        received and its `predicted` (one column per key of the logged prediction,
+        serving.outputs), as one entry that the writer thread encodes off the event loop; the
+        serving process encodes nothing per row. Rows past `max_queue` pending, or past
+        MAX_PENDING_BODY_BYTES of bodies, are dropped and counted. Never blocks, never raises."""
         total = len(next(iter(predicted.values())))
         rows = self._sampled(total)
         if not rows:
             return
         with self._lock:
             room = self.max_queue - self.pending
+            if self.pending_bytes + len(body) > MAX_PENDING_BODY_BYTES:
+                room = 0
             taken = rows if len(rows) <= room else rows[: max(room, 0)]
             self.pending += len(taken)
-            if body is not None and (
-                not self.segments.keeps_bodies
-                or self.pending_bytes + len(body) > MAX_PENDING_BODY_BYTES
-            ):
-                body = None  # the columns, encoded by the writer, take less memory
-            self.pending_bytes += 0 if body is None or not taken else len(body)
+            self.pending_bytes += len(body) if taken else 0
         if len(taken) < len(rows):
             self.on_dropped(len(rows) - len(taken))
         if taken:
             sampled = None if len(taken) == total else list(taken)
-            if body is not None:  # the parsed request is freed now, by the request's thread
-                ids, columns = None, {}
-            entry = (time.time(), request_id, ids, columns, predicted, sampled, body, api)
-            self.queue.put_nowait(entry)
+            self.queue.put_nowait((time.time(), request_id, api, predicted, sampled, body))
 
     def _write(self, units: list[Unit]) -> None:
         """Append whole units, counting the rows that reached the file as written and the
@@ -181,7 +166,7 @@ class PredictionLog:
             for entry in batch:
                 with self._lock:
                     self.pending -= entry_rows(entry)
-                    self.pending_bytes -= len(entry[6] or b"")
+                    self.pending_bytes -= len(entry[5])
                 try:
                     units.append(self.segments.encode(entry, self.head))
                 except (ValueError, TypeError) as exc:

@@ -21,24 +21,27 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 from project_fixtures import CONTRACT_PATH
-from serving_support import REPO_ROOT, run_server_expecting_failure, server_env, shipped
+from serving_support import (
+    CAPTURE_CONTRACT,
+    REPO_ROOT,
+    capture_body,
+    run_server_expecting_failure,
+    server_env,
+    shipped,
+)
 
 from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
-from serving import v2
 from serving.app import create_app
-from serving.capture.__main__ import request_parser
-from serving.capture.codec import encode_body_record, encode_record, record_head
+from serving.capture.codec import encode_record, record_head
 from serving.capture.segments import CaptureError, read_counts
 from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
-from serving.records import parse_records
 from serving.settings import Settings, load_settings
-from serving.validation import request_table
 
 HOUR_10 = 1_795_860_000.0  # 2026-11-28T10:00:00Z
 INFER_PATH = "/v2/models/churn-model/infer"
@@ -76,11 +79,14 @@ class Tally:
         }
 
 
-def capture_settings(store: Path | str, spool: Path, **capture: Any) -> Settings:
-    """Serving settings that capture to `store` (a directory) through `spool`; `capture` sets
-    the other capture settings by their short names (ship, host, max_bytes, ...)."""
+def capture_settings(
+    store: Path | str, spool: Path, contract: Path = CAPTURE_CONTRACT, **capture: Any
+) -> Settings:
+    """Serving settings of a server of `contract` that capture to `store` (a directory)
+    through `spool`; `capture` sets the other capture settings by their short names (ship,
+    host, max_bytes, ...)."""
     fields = {f"capture_{name}": value for name, value in capture.items()}
-    return Settings(capture_url=str(store), capture_dir=spool, **fields)
+    return Settings(contract=str(contract), capture_url=str(store), capture_dir=spool, **fields)
 
 
 def make_log(
@@ -108,16 +114,12 @@ def make_log(
 
 def record(log: PredictionLog, first: int, rows: int) -> None:
     """Rows whose "id" is their number, so tests can check exactly which lines arrived."""
-    log.record(
-        f"r{first}",
-        {"age": list(range(first, first + rows))},
-        {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)},
-        ids=list(range(first, first + rows)),
-    )
+    predicted = {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)}
+    log.record(f"r{first}", "predict", capture_body(range(first, first + rows)), predicted)
 
 
 def shipped_ids(store: Path) -> list[int]:
-    return sorted(line["id"] for lines in shipped(store).values() for line in lines)
+    return sorted(int(line["id"]) for lines in shipped(store).values() for line in lines)
 
 
 def backlog(spool: Path) -> list[Path]:
@@ -160,7 +162,9 @@ def test_a_new_hour_closes_the_file_so_no_file_spans_two_partitions(tmp_path: Pa
     record(log, 10, 10)
     log.close()
 
-    by_file = {name: sorted(line["id"] for line in lines) for name, lines in shipped(store).items()}
+    by_file = {
+        name: sorted(int(line["id"]) for line in lines) for name, lines in shipped(store).items()
+    }
     assert [name.split("/pod-a")[0] for name in by_file] == [
         "date=2026-11-28/hour=10",
         "date=2026-11-28/hour=11",
@@ -218,7 +222,7 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
     log.close()
 
     files = shipped(store)
-    assert sorted(line["id"] for lines in files.values() for line in lines) == [1, 2, 10, 11, 12]
+    assert shipped_ids(store) == [1, 2, 10, 11, 12]
     assert f"{SEGMENT}.jsonl.gz" in files
     assert len(files) == 2, "the new process's file has a name of its own"
 
@@ -235,16 +239,10 @@ def segment_in(spool: Path, suffix: str) -> Path:
 
 def records(*ids: int) -> bytes:
     """One request record per id, as a server writes them."""
+    predicted = {"label": [0], "score": np.array([0.5])}
+    head = record_head("m", "1")
     return b"".join(
-        encode_record(
-            record_head("m", "1"),
-            HOUR_10,
-            "r",
-            [n],
-            {"age": [n]},
-            {"label": [0], "score": np.array([0.5])},
-            None,
-        )
+        encode_record(head, HOUR_10, "r", "predict", predicted, None, capture_body([n]))
         for n in ids
     )
 
@@ -321,12 +319,12 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally)
     log.start()
-    log.record(
-        "req-1",
-        {"plan": ["basic", ""], "charges": [float("nan"), 12.5]},
-        {"label": np.array([1, 0]), "score": np.array([0.75, float("nan")])},
-        ids=["C1", None],
-    )
+    body = [
+        {"id": "C1", "age": 30, "plan": "basic", "charges": float("nan")},
+        {"age": None, "plan": "", "charges": 12.5},
+    ]
+    predicted = {"label": np.array([1, 0]), "score": np.array([0.75, float("nan")])}
+    log.record("req-1", "predict", json.dumps(body).encode(), predicted)
     log.close()
 
     (lines,) = shipped(store).values()
@@ -334,8 +332,8 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
         ["ts", "request_id", "id", "model", "model_version", "features", "prediction"],
         ["ts", "request_id", "model", "model_version", "features", "prediction"],
     ]
-    assert lines[0]["features"] == {"plan": "basic", "charges": None}
-    assert lines[1]["features"] == {"plan": None, "charges": 12.5}
+    assert lines[0]["features"] == {"age": 30, "plan": "basic", "charges": None}
+    assert lines[1]["features"] == {"age": None, "plan": None, "charges": 12.5}
     assert [line["prediction"] for line in lines] == [
         {"label": 1, "score": 0.75},
         {"label": 0, "score": None},
@@ -399,32 +397,26 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
 
 
 @pytest.mark.parametrize("api", ["v2", "predict"])
-def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_columns(
+def test_a_request_ships_the_same_lines_whichever_process_ships_it(
     contract: Contract, tmp_path: Path, api: str
 ) -> None:
-    """Sidecar mode writes the body as received (here pretty-printed, line breaks and all);
-    the sidecar parses it with the server's own parser and writes what inline mode writes."""
+    """The server writes the body as received (here pretty-printed, line breaks and all);
+    a thread of the server (inline) and the sidecar parse it with the server's own parser."""
     frame = generate_churn(40, 3, "none").drop(columns=[contract.target])
     document = v2_request(frame, contract) if api == "v2" else request_records(frame, contract)
     raw = json.dumps(document, indent=2).encode()
-    read = v2.parse_infer_request if api == "v2" else parse_records
-    parsed = read(json.loads(raw), request_table(contract), 1000)
     predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
     out = {}
     for ship in ("sidecar", "inline"):
-        store, tally = tmp_path / ship, Tally(tmp_path / f"spool-{ship}")
-        log = make_log(tmp_path / ship, store, tally, ship=ship)
-        log.sample_rate = 0.5  # sampled rows travel as indices into the body's rows
-        log._random.seed(1)
+        store, spool = tmp_path / ship / "store", tmp_path / ship / "spool"
+        config = capture_settings(store, spool, CONTRACT_PATH, ship=ship)
+        # Sampled rows travel as indices into the body's rows.
+        log = PredictionLog(open_capture(config), 0.5, "m", "1", seed=1)
         log.start()
-        log.record("req-1", parsed.columns, predicted, parsed.ids, raw, api)
+        log.record("req-1", api, raw, predicted)
         log.close()
         if ship == "sidecar":
-            (segment,) = (tmp_path / ship / "spool").rglob("*.rec")
-            assert segment.read_bytes().startswith(b"[2,"), "the body, not encoded columns"
-            args = Settings(contract=str(CONTRACT_PATH))
-            config = capture_settings(store, tmp_path / ship / "spool", ship=ship)
-            shipper = Shipper(config, request_parser(args))
+            shipper = Shipper(config)
             shipper.start()
             shipper.drain()
         out[ship] = [
@@ -435,27 +427,45 @@ def test_a_record_carrying_the_request_body_ships_the_same_lines_as_one_with_col
 
     assert 5 < len(out["inline"]) < 35
     assert out["sidecar"] == out["inline"]
-    assert out["sidecar"][0]["id"] == str(frame[contract.id_column].iloc[0])
+    first = out["sidecar"][0]
+    row = frame[frame[contract.id_column] == first["id"]].iloc[0]
+    assert first["features"]["tenure_months"] == row["tenure_months"]
 
 
-def test_a_record_the_sidecar_cannot_read_counts_every_row_it_held_as_dropped(
+def test_a_record_the_shipper_cannot_read_counts_every_row_it_held_as_dropped(
     tmp_path: Path,
 ) -> None:
     """Drops are counted in rows, like every other capture counter, not in requests."""
     spool, store = tmp_path / "spool", tmp_path / "store"
     segment = segment_in(spool, ".rec")
     predicted = {"label": [0] * 5, "score": np.full(5, 0.5)}
-    unreadable = encode_body_record(
+    unreadable = encode_record(
         record_head("m", "1"), HOUR_10, "r", "v2", predicted, None, b"[not json"
     )
     segment.write_bytes(unreadable + records(1, 2))
-    args = Settings(contract=str(CONTRACT_PATH))
-    shipper = Shipper(capture_settings(store, spool, ship="sidecar"), request_parser(args))
+    shipper = Shipper(capture_settings(store, spool, ship="sidecar"))
     shipper.start()
     shipper.drain()
 
     assert shipped_ids(store) == [1, 2]
     assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 5}
+
+
+def test_a_columns_record_an_older_server_left_is_not_read_and_its_rows_count_as_dropped(
+    tmp_path: Path,
+) -> None:
+    """Before one record format, inline shipping wrote the parsed columns instead of the
+    body; such a record left in a spool is refused (docs/serving.md), its rows counted."""
+    spool, store = tmp_path / "spool", tmp_path / "store"
+    older = b'[1,"m","1",1795860000.0,"r",["7","8"],{"age":[7,8],"plan":["a","b"],'
+    older += b'"charges":[1.0,2.0]},{"label":[0,1],"score":[0.5,0.5]},null]\n'
+    segment_in(spool, ".rec").write_bytes(records(1) + older + records(2))
+    shipper = Shipper(capture_settings(store, spool))
+    shipper.start()
+    shipper.drain()
+
+    assert shipped_ids(store) == [1, 2]
+    assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 2}
 
 
 ODD_BODIES = {
@@ -491,7 +501,9 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
     text = json.dumps(document, ensure_ascii=False)
     path = INFER_PATH if api == "v2" else "/predict"
     spool, store = tmp_path / "spool", tmp_path / "store"
-    config = capture_settings(store, spool, host="pod-a", ship="sidecar")
+    config = capture_settings(
+        store, spool, exported_model.contract_path, host="pod-a", ship="sidecar"
+    )
     log = PredictionLog(open_capture(config), 1.0, "m", "1")
     app = create_app(model, prediction_log=log)
     log.start()
@@ -508,8 +520,7 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
 
     statuses = asyncio.run(send())
     log.close()
-    args = Settings(contract=str(exported_model.contract_path))
-    shipper = Shipper(config, request_parser(args))
+    shipper = Shipper(config)
     shipper.start()
     shipper.drain()
 

@@ -31,9 +31,10 @@ log = PredictionLog(open_capture(settings), 1.0, "m", "1",
                     on_written=lambda n: counts.__setitem__("written", counts["written"] + n),
                     on_dropped=lambda n: counts.__setitem__("dropped", counts["dropped"] + n))
 log.start()
+rows = 25
+body = json.dumps([{"plan": "premium" * 10}] * rows).encode()
 for request in range(20):
-    rows = 25
-    log.record(f"r{request}", {"plan": ["premium" * 10] * rows},
+    log.record(f"r{request}", "predict", body,
                {"label": np.zeros(rows, dtype=np.int64), "score": np.full(rows, 0.5)})
 log.close()
 print(json.dumps(counts))

@@ -31,7 +31,6 @@ from gitops_ml.contract import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.v2_request import V2_OUTPUTS, records, v2_request
 from serving.app import create_app
-from serving.capture.__main__ import request_parser
 from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import Model, ModelLoadError, load_model
@@ -240,7 +239,7 @@ def test_capture_keeps_the_value_or_the_class_and_its_probability(
     `value`; a multiclass classifier's `label` as the contract spells the class and one
     probability per class in the contract's order."""
     contract = served.fixture.contract
-    log = capture_log(tmp_path, 1.0, contract.name, "dev")
+    log = capture_log(tmp_path, 1.0, contract.name, "dev", served.fixture.contract_path)
     body = v2_request(served.test.iloc[:2].drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
 
@@ -265,7 +264,7 @@ def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
     prediction-log reader, the predictions are the model's (the value per row, or one
     probability per class)."""
     contract = served.fixture.contract
-    log = capture_log(tmp_path, 1.0, contract.name, "dev")
+    log = capture_log(tmp_path, 1.0, contract.name, "dev", served.fixture.contract_path)
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
 
@@ -297,7 +296,7 @@ def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_r
         "outputs": [{"name": name} for name in V2_OUTPUTS[contract.task]],
     }
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
-    shipper = Shipper(settings, request_parser(settings))
+    shipper = Shipper(settings)
     shipper.start()
     shipper.drain()
 

@@ -3,6 +3,7 @@ validation answers any JSON value with either feeds or a RequestError."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from serving_support import capture_log, captured_lines
+from serving_support import capture_body, capture_log, captured_lines
 
 from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import Contract
@@ -40,10 +41,9 @@ def _record(contract: Contract) -> dict[str, Any]:
 def test_capture_drops_and_counts_rows_when_the_queue_is_full(tmp_path: Path) -> None:
     dropped: list[int] = []
     log = capture_log(tmp_path, max_queue=2, on_dropped=dropped.append)
-    columns = {"tenure_months": [1, 2, 3, 4, 5]}
 
     predicted = {"label": np.zeros(5, dtype=np.int64), "score": np.full(5, 0.25)}
-    log.record("r1", columns, predicted)  # writer not started
+    log.record("r1", "predict", capture_body(range(5)), predicted)  # writer not started
 
     assert log.pending == 2 and sum(dropped) == 3
 
@@ -52,16 +52,19 @@ def test_capture_ships_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
     log = capture_log(tmp_path, 0.5, "churn-model", "1.0.0", seed=3)
     log.start()
     rows = 400
-    columns = {"total_charges": [None if i % 2 else float("nan") for i in range(rows)]}
+    body = [
+        {"age": 30, "plan": "basic", "charges": None if i % 2 else float("nan")}
+        for i in range(rows)
+    ]
+    predicted = {"label": np.ones(rows, dtype=np.int64), "score": np.full(rows, 0.75)}
 
-    log.record(
-        "req-1", columns, {"label": np.ones(rows, dtype=np.int64), "score": np.full(rows, 0.75)}
-    )
+    log.record("req-1", "predict", json.dumps(body).encode(), predicted)
     log.close()
 
     lines = captured_lines(tmp_path / "store")
     assert 150 < len(lines) < 250, "about half the rows are sampled"
-    assert lines[0]["features"] == {"total_charges": None}
+    assert {line["features"]["charges"] for line in lines} == {None}, "null and NaN: missing"
+    assert lines[0]["features"] == {"age": 30, "plan": "basic", "charges": None}
     assert lines[0]["prediction"] == {"label": 1, "score": 0.75}
     assert lines[0]["request_id"] == "req-1" and lines[0]["model_version"] == "1.0.0"
 

@@ -168,8 +168,10 @@ def test_capture_ships_the_id_of_each_row(tmp_path: Path) -> None:
     log = capture_log(tmp_path)
     log.start()
 
-    log.record("r1", {"tenure": [1, 2]}, {"label": [0, 1], "score": [0.2, 0.7]}, ["a", "b"])
-    log.record("r2", {"tenure": [3]}, {"label": [0], "score": [0.1]})
+    row = {"age": 1, "plan": "basic", "charges": 1.5}
+    with_ids = json.dumps([{"id": "a", **row}, {"id": "b", **row}]).encode()
+    log.record("r1", "predict", with_ids, {"label": [0, 1], "score": [0.2, 0.7]})
+    log.record("r2", "predict", json.dumps([row]).encode(), {"label": [0], "score": [0.1]})
     log.close()
 
     lines = captured_lines(tmp_path / "store")

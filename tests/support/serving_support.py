@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +29,10 @@ from serving.capture.shipper import open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import session_options
 from serving.settings import Settings
+from serving.validation import dump_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CAPTURE_CONTRACT = Path(__file__).with_name("capture_schema.yaml")
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -114,12 +116,27 @@ def sidecar(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[by
 
 
 def capture_log(
-    tmp_dir: Path, sample_rate: float = 1.0, model: str = "m", version: str = "1", **options: Any
+    tmp_dir: Path,
+    sample_rate: float = 1.0,
+    model: str = "m",
+    version: str = "1",
+    contract: Path = CAPTURE_CONTRACT,
+    **options: Any,
 ) -> PredictionLog:
-    """A capture to the local store `tmp_dir/store` (spool `tmp_dir/spool`), shipped inline:
-    closing it ships every line (read them with `captured_lines(tmp_dir / "store")`)."""
-    settings = Settings(capture_url=str(tmp_dir / "store"), capture_dir=tmp_dir / "spool")
+    """A capture to the local store `tmp_dir/store` (spool `tmp_dir/spool`), shipped inline,
+    of requests to a server of `contract`: closing it ships every line (read them with
+    `captured_lines(tmp_dir / "store")`)."""
+    settings = Settings(
+        contract=str(contract),
+        capture_url=str(tmp_dir / "store"),
+        capture_dir=tmp_dir / "spool",
+    )
     return PredictionLog(open_capture(settings), sample_rate, model, version, **options)
+
+
+def capture_body(ids: Iterable[int]) -> bytes:
+    """A `/predict` body for CAPTURE_CONTRACT as a client sends it: one record per id."""
+    return dump_json([{"id": str(n), "age": n, "plan": "basic", "charges": 1.5} for n in ids])
 
 
 def shipped(store: Path) -> dict[str, list[dict[str, Any]]]:
