@@ -9,7 +9,6 @@ so a server never starts answering with a model it cannot vouch for.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
+from gitops_ml.stage_metrics import read_export_metrics
 from gitops_ml.tasks import task_spec
 from serving.outputs import Outputs, Prediction, outputs_of
 from serving.validation import FeatureSpec, feature_specs
@@ -149,22 +149,6 @@ def _session(onnx_bytes: bytes, source: str) -> ort.InferenceSession:
         raise ModelLoadError(f"{source}: not a loadable ONNX model: {first_line}") from None
 
 
-def _export_sha256(metadata_path: Path) -> str:
-    """The sha256 that the export stage recorded in metrics/export.json (`onnx.sha256`); a
-    bundle's metadata.json is read by `load_bundle`, never here."""
-    try:
-        raw = json.loads(metadata_path.read_text())
-    except FileNotFoundError:
-        raise ModelLoadError(f"{metadata_path}: metadata file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{metadata_path}: not valid JSON: {exc}") from None
-    onnx = raw.get("onnx") if isinstance(raw, dict) else None
-    sha = onnx.get("sha256") if isinstance(onnx, dict) else None
-    if not isinstance(sha, str):
-        raise ModelLoadError(f"{metadata_path}: records no ONNX sha256 (onnx.sha256)")
-    return sha
-
-
 def default_model_name(root: str | Path = ".") -> str:
     """A bare model is named after the project's data contract (its `name`, as the pipeline's
     model artifact is), or "model" where there is none: the project's name, not the template's."""
@@ -197,7 +181,8 @@ def load_model(
         contract = load_contract(contract_path)
         name = model_name or default_model_name()
         version = DEV_VERSION
-        expected = None if metadata_path is None else _export_sha256(Path(metadata_path))
+        # The sha256 the export stage recorded (a bundle's metadata.json is load_bundle's).
+        expected = None if metadata_path is None else read_export_metrics(metadata_path).onnx.sha256
         metrics = {}
         onnx_path = path
     onnx_bytes = _read_model(onnx_path)

@@ -66,6 +66,22 @@ def test_corrupt_model_is_a_clear_startup_error(tmp_path: Path, exported_model: 
 def test_model_whose_sha256_differs_from_its_export_metadata_is_refused(
     tmp_path: Path, exported_model: Any
 ) -> None:
+    recorded = json.loads(exported_model.export_metrics_path.read_text())  # the export stage's
+    recorded["onnx"]["sha256"] = "0" * 64
+    metadata = tmp_path / "export.json"
+    metadata.write_text(json.dumps(recorded))
+
+    result = run_server_expecting_failure(
+        ["--model", str(exported_model.onnx_path), "--metadata", str(metadata)]
+    )
+
+    assert result.returncode == 2
+    assert "does not match the recorded 000000000000" in result.stderr
+
+
+def test_export_metadata_not_of_the_export_stages_shape_is_refused_naming_the_field(
+    tmp_path: Path, exported_model: Any
+) -> None:
     metadata = tmp_path / "export.json"
     metadata.write_text(json.dumps({"onnx": {"sha256": "0" * 64}}))
 
@@ -74,7 +90,8 @@ def test_model_whose_sha256_differs_from_its_export_metadata_is_refused(
     )
 
     assert result.returncode == 2
-    assert "does not match the recorded 000000000000" in result.stderr
+    assert result.stderr.startswith(f"error: {metadata}: ") and "onnx.path" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_model_served_with_a_different_contract_is_refused(
