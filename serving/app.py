@@ -1,12 +1,8 @@
-"""The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs.
-
-One FastAPI route table; the OpenAPI document is FastAPI's, from the pydantic models in
-`serving.schemas`. The two POST handlers read their body themselves (`read_body`) and check
-it against the data contract (`serving.validation`), so a JSON body is accepted whatever its
-Content-Type; onnxruntime runs inline on the event loop (one intra-op thread): for a model that
-answers in tens of microseconds a thread-pool hop costs more than the inference. One pure ASGI
-middleware (`Instrumentation`) adds the request id and model headers, bounds the requests in
-flight and records the Prometheus metrics.
+"""The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs, in
+one FastAPI route table (docs/serving.md, "The app"). The POST handlers read their body
+themselves (`read_body`), so a JSON body is accepted whatever its Content-Type; onnxruntime runs
+inline on the event loop: for a model that answers in tens of microseconds a thread-pool hop
+costs more than the inference.
 """
 
 # No `from __future__ import annotations`: the POST handlers' body types are built from the
@@ -78,14 +74,9 @@ def _header_value(text: str) -> bytes:
 
 
 class Instrumentation:
-    """Pure ASGI middleware: request id, model headers on every response, the cap on requests
-    in flight (a JSON 503), status/latency metrics.
-
-    Written against ASGI rather than as BaseHTTPMiddleware, which would add a task and a
-    stream per request. The cap counts requests being answered, never open connections: idle
-    keep-alive sockets cost a file descriptor each (bounded by the keep-alive and header
-    timeouts), not a place in the queue of a client that is sending a request.
-    """
+    """Pure ASGI middleware (BaseHTTPMiddleware would add a task and a stream per request):
+    request id, model headers on every response, the cap on requests in flight (a JSON 503;
+    idle connections never count: docs/serving.md), status/latency metrics."""
 
     def __init__(
         self,

@@ -1,21 +1,7 @@
-"""Bounds on the request head, before any ASGI code runs (issues 9 and 22).
-
-uvicorn closes idle keep-alive connections (`timeout_keep_alive`), but nothing bounds how long
-or how large a request head may be with httptools (h11's `h11_max_incomplete_event_size` has
-no httptools counterpart): a client trickling one byte at a time holds a connection forever,
-and an 8 MB header is buffered and answered 200. `HeadGuard` is an asyncio protocol, passed to
-uvicorn as its `http` protocol class, that *holds* uvicorn's own protocol (composition: no
-subclass, no attribute of it) and feeds every byte to its own `httptools` parser first, which
-tells it where each request head begins and ends:
-
-- a request head must be complete within `header_timeout` seconds of the connection opening or
-  of the head's first byte, else the connection is closed;
-- a head larger than `max_header_bytes` is answered `431` (JSON) and the connection closed,
-  before uvicorn has buffered more than that.
-
-The requests in flight are capped in the app (`serving.app.Instrumentation`), the body has its
-own deadline there (408). `RateLimit` keeps a flood of identical log records (bad requests,
-accept() failures at the open-file limit) from filling the disk.
+"""Bounds on the request head, before any ASGI code runs: `HeadGuard` holds uvicorn's httptools
+protocol and feeds every byte to its own `httptools` parser first, closing a connection whose
+head is too slow and answering 431 to one too large (why and how: docs/serving.md, "Hostile
+input has a budget"). `RateLimit` keeps a flood of identical log records from filling the disk.
 """
 
 from __future__ import annotations
@@ -34,15 +20,6 @@ TOO_LARGE_RESPONSE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(TOO_LARGE), TOO_LARGE)
 )
-
-
-def guarded(base: type[asyncio.Protocol], header_timeout: float, max_header_bytes: int) -> Any:
-    """A protocol class for uvicorn's `http` setting: `base` (uvicorn's) behind a HeadGuard."""
-
-    def build(**kwargs: Any) -> HeadGuard:
-        return HeadGuard(base(**kwargs), header_timeout, max_header_bytes)
-
-    return build
 
 
 class HeadGuard(asyncio.Protocol):
@@ -161,15 +138,18 @@ class RateLimit(logging.Filter):
 FLOODED_LOGGERS = ("uvicorn.error", "asyncio", "serving", "serving.capture")
 
 
-def limit_log_floods(burst: int = 5, period: float = 10.0) -> None:
+def limit_log_floods() -> None:
     """Rate-limit the loggers a hostile client can make talk (after uvicorn set up logging)."""
-    limit = RateLimit(burst, period)
+    limit = RateLimit()
     for name in FLOODED_LOGGERS:
         logging.getLogger(name).addFilter(limit)
 
 
 def http_protocol(header_timeout: float, max_header_bytes: int) -> Any:
-    """uvicorn's httptools protocol behind a HeadGuard."""
+    """A protocol class for uvicorn's `http` setting: its httptools protocol behind a HeadGuard."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    return guarded(HttpToolsProtocol, header_timeout, max_header_bytes)
+    def build(**kwargs: Any) -> HeadGuard:
+        return HeadGuard(HttpToolsProtocol(**kwargs), header_timeout, max_header_bytes)
+
+    return build

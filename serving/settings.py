@@ -1,10 +1,5 @@
-"""The one settings object of serving: the server, the capture sidecar and the healthcheck.
-
-Every field is the environment variable `SERVING_<FIELD>` (`SERVING_PORT`, `SERVING_MODEL`, ...;
-an empty value means the default, so a manifest can leave one blank) and, for `python -m
-serving`, the flag `--<field>` (`--port`, `--max-rows`), which overrides the variable. The
-defaults are written here once; the Kubernetes ConfigMap (generated from serving/k8s/serving.env)
-sets the variables both containers read.
+"""The one settings object of serving, read by the server, the capture sidecar and the
+healthcheck (docs/serving.md).
 """
 
 from __future__ import annotations

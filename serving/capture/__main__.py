@@ -1,14 +1,6 @@
-"""`python -m serving.capture`: the capture sidecar, shipping the server's spool off the
-serving core.
-
-Run beside a server started with `SERVING_CAPTURE_SHIP=sidecar` (same image, same spool volume,
-a CPU of its own): it expands the server's request records into the documented JSON lines,
-reading each captured body with the server's own request parser, then gzips and uploads them
-(serving/capture/shipper.py). It reads the server's settings (SERVING_CAPTURE_URL, _DIR,
-_BACKLOG_BYTES, _DRAIN_SECONDS), so one set serves both containers. With the URL empty it idles
-(capture off) instead of failing. SIGTERM ships every closed file, and the server's last one
-once it is closed, within the drain time; exit 0. Counters go to `<spool>/.shipper.json` (the
-server's /metrics shows them) and to the log at exit.
+"""`python -m serving.capture`: the capture sidecar, shipping the server's spool off the serving
+core with the server's own settings (docs/monitoring.md, "In the pod"). With the URL empty it
+idles (capture off) instead of failing; SIGTERM ships what is closed within the drain time.
 """
 
 from __future__ import annotations

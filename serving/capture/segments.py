@@ -1,13 +1,7 @@
-"""The capture spool: the server's request records in closed, time-partitioned segments.
-
-The writer appends request records (serving/capture/codec.py) to an open segment
-(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<seq>.rec.open`) and `Segments` closes it (a rename
-to `.rec`) when it reaches `max_bytes`, when it is `max_seconds` old or when the hour changes,
-so a file never spans two partitions. Names are unique across restarts (the seq starts with
-the server's start time). A shipper takes each closed segment (serving/capture/shipper.py).
-Closed segments wait up to `backlog_bytes`; past that the oldest are dropped and their rows
-counted, by whichever process (server or shipper) drops them. A segment left open by a crash
-is cut back to whole records and closed at the next start.
+"""The capture spool: the server's request records in closed, time-partitioned segments
+(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`), closed at a size, an age or a
+new hour, within a backlog bound; a segment left open by a crash is cut back to whole records
+and closed at the next start (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations

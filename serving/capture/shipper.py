@@ -1,15 +1,8 @@
 """The shipper: closed capture segments expanded into the documented JSON lines, gzipped and
-stored at the same relative path under the capture URL (`s3://…`, `file://…`).
-
-It runs as the sidecar process of a pod (`python -m serving.capture`), or as a thread of the
-server with `ship: inline`. Each closed segment is renamed `.rec.shipping` while it is uploaded
-and deleted only once stored, so a crash of either process mid-upload ships it again under the
-same name at the next start: once, never duplicated. Failed uploads are retried with
-exponential backoff (tenacity) until the drain deadline; meanwhile the backlog bound holds
-(serving/capture/segments.py). SIGTERM: every closed segment — and the server's last one, once
-it is closed — is shipped within `drain_seconds`; what is left is shipped at the next start.
-The counters (shipped, failed, dropped rows) live in `<spool>/.shipper.json`, so they survive
-restarts and the server's `/metrics` shows them whichever process ships.
+stored at the same relative path under the capture URL (`s3://…`, `file://…`), as the sidecar
+(`python -m serving.capture`) or a thread of the server (`ship: inline`). What it guarantees
+(shipped once after a crash, retries with backoff, the backlog bound, the drain on SIGTERM, the
+counters in `<spool>/.shipper.json`): docs/monitoring.md, "In the pod".
 """
 
 from __future__ import annotations

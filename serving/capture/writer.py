@@ -26,6 +26,7 @@ logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
 BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # request bodies queued, at most
+CLOSE_SECONDS = 5.0  # the writer's time to write what is queued when the server stops
 _STOP = object()
 
 
@@ -70,16 +71,12 @@ class PredictionLog:
         self.open()
         self._thread.start()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self) -> None:
         """Write what is queued, stop the writer thread, then close the last segment (and,
         shipping inline, ship what is closed within the drain time)."""
         if self._thread.is_alive():
-            try:
-                self.queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                pass
-            else:
-                self._thread.join(timeout)
+            self.queue.put(_STOP)  # the queue is unbounded: never blocks
+            self._thread.join(CLOSE_SECONDS)
         if not self._thread.is_alive():
             self.segments.close()
 
