@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,14 +185,26 @@ def ran_on_cluster(address: str, before: int) -> bool:
     return True
 
 
-def gitops_ml(address: str, *args: str) -> None:
-    """`gitops-ml ARGS` in its own process, pointed at the cluster by RAY_ADDRESS."""
+def here_then_on_the_cluster(
+    address: str, args: Callable[[str], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gitops-ml` with `args("local")` in this process and no RAY_ADDRESS, then with
+    `args("cluster")` in its own process pointed at the cluster by RAY_ADDRESS, which must say
+    so and show the work in the cluster's timeline."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main(args("local")) == 0
+    before = cluster_batches(address)
     env = {**os.environ, "RAY_ADDRESS": address}
     done = subprocess.run(
-        [str(BIN / "gitops-ml"), *args], env=env, capture_output=True, text=True, check=False
+        [str(BIN / "gitops-ml"), *args("cluster")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "on the Ray cluster at " + address in done.stdout, done.stdout
+    assert ran_on_cluster(address, before)
 
 
 @pytest.mark.slow
@@ -229,12 +241,8 @@ def test_evaluate_on_the_cluster_writes_the_local_metrics_and_plots(
             *("--plots-dir", str(tmp_path / out / "plots")),
         ]
 
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert main(args("local")) == 0
-    before = cluster_batches(ray_head)
-    gitops_ml(ray_head, *args("cluster"))
+    here_then_on_the_cluster(ray_head, args, monkeypatch)
 
-    assert ran_on_cluster(ray_head, before)
     local, cluster = tmp_path / "local", tmp_path / "cluster"
     assert (cluster / "evaluate.json").read_bytes() == (local / "evaluate.json").read_bytes()
     plots = sorted(p.name for p in (local / "plots").iterdir())
@@ -274,12 +282,8 @@ def test_drift_on_the_cluster_gives_the_local_verdict_and_statistics(
             *("--output-dir", str(tmp_path / out)),
         ]
 
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert main(args("local")) == 0
-    before = cluster_batches(ray_head)
-    gitops_ml(ray_head, *args("cluster"))
+    here_then_on_the_cluster(ray_head, args, monkeypatch)
 
-    assert ran_on_cluster(ray_head, before)
     local = json.loads((tmp_path / "local" / "drift.json").read_text())
     cluster = json.loads((tmp_path / "cluster" / "drift.json").read_text())
     assert cluster == local
