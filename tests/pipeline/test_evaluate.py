@@ -15,7 +15,6 @@ from joblib import parallel_config
 from project_fixtures import CONTRACT_PATH, task_fixture
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
@@ -280,8 +279,7 @@ def splits() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def model(splits: tuple[pd.DataFrame, pd.DataFrame], contract: Contract) -> Pipeline:
-    with threadpool_limits(limits=1):  # two OpenMP threads crawl on a busy 2-core machine
-        return fit_model(splits[0], contract, SMALL_MODEL)
+    return fit_model(splits[0], contract, SMALL_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -469,10 +467,9 @@ def test_training_noise_is_the_spread_of_test_metrics_over_seeded_refits(
     roc = []
     for k in (1, 2, 3):
         rows = np.sort(np.random.default_rng(7 + k).choice(2400, size=2160, replace=False))
-        with threadpool_limits(limits=1):
-            model = fit_model(
-                train.iloc[rows], contract, SMALL_MODEL.model_copy(update={"seed": 7 + k})
-            )
+        model = fit_model(
+            train.iloc[rows], contract, SMALL_MODEL.model_copy(update={"seed": 7 + k})
+        )
         roc.append(skm.roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
     assert noise["sd"]["roc_auc"] == pytest.approx(np.std(roc, ddof=1), rel=1e-9)
     assert 0 < noise["sd"]["roc_auc"] < 0.05
@@ -763,8 +760,7 @@ def test_a_multiclass_model_gets_its_metric_set_confusion_matrix_and_confusion_p
     wine = task_fixture("multiclass")
     train, test = wine.split()
     classes = wine.contract.classes
-    with threadpool_limits(limits=1):
-        model = fit_model(train, wine.contract, SMALL_MODEL)
+    model = fit_model(train, wine.contract, SMALL_MODEL)
     params = PARAMS.model_copy(update={"costs": None, "refits": 2})
 
     result = evaluate(
@@ -863,8 +859,7 @@ def test_a_regression_model_gets_its_metric_set_and_decile_plots_and_no_stale_pl
 ) -> None:
     diabetes = task_fixture("regression")
     train, test = diabetes.split()
-    with threadpool_limits(limits=1):
-        model = fit_model(train, diabetes.contract, SMALL_MODEL)
+    model = fit_model(train, diabetes.contract, SMALL_MODEL)
     params = PARAMS.model_copy(update={"costs": None, "refits": 2})
     gio.write_json(tmp_path / "plots" / ROC_FILE, {"roc": []})  # left by an earlier binary run
 

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from project_fixtures import CONTRACT_PATH, fixture_params
-from threadpoolctl import threadpool_limits
 
 from gitops_ml.config import EvaluateParams, ModelParams
 from gitops_ml.contract import Contract, load_contract, model_frame, parse_contract, target_vector
@@ -204,24 +203,23 @@ def gated(diffs: dict[str, Difference], gates: GateParams) -> dict[str, Differen
 @pytest.mark.parametrize("task", list(CASES))
 def test_randomness_passes_and_a_weaker_model_fails_on_1500_test_rows(task: str) -> None:
     data = CASES[task]()
-    with threadpool_limits(limits=1):
-        judge = Judge(data)
-        noise = []
-        for i in range(PRS):
-            if i % 2 == 0:  # another seed of the same forest
-                model = fit_model(judge.train, data.contract, forest(100 + i))
-            else:  # another 95 % subsample of the training rows, same seed
-                rows = judge.train.sample(frac=0.95, random_state=i).reset_index(drop=True)
-                model = fit_model(rows, data.contract, forest(0))
-            noise.append(judge.judge(model, data.contract, judge.base_noise))
-        without = replace(
-            data.contract, columns=[c for c in data.contract.columns if c.name != data.strongest]
-        )
-        weaker_noise = judge.noise(without)  # the same for all 20: they differ only in seed
-        weaker = [
-            judge.judge(fit_model(judge.train, without, forest(i)), without, weaker_noise)
-            for i in range(PRS)
-        ]
+    judge = Judge(data)
+    noise = []
+    for i in range(PRS):
+        if i % 2 == 0:  # another seed of the same forest
+            model = fit_model(judge.train, data.contract, forest(100 + i))
+        else:  # another 95 % subsample of the training rows, same seed
+            rows = judge.train.sample(frac=0.95, random_state=i).reset_index(drop=True)
+            model = fit_model(rows, data.contract, forest(0))
+        noise.append(judge.judge(model, data.contract, judge.base_noise))
+    without = replace(
+        data.contract, columns=[c for c in data.contract.columns if c.name != data.strongest]
+    )
+    weaker_noise = judge.noise(without)  # the same for all 20: they differ only in seed
+    weaker = [
+        judge.judge(fit_model(judge.train, without, forest(i)), without, weaker_noise)
+        for i in range(PRS)
+    ]
 
     noise_passed = sum(all(g.passed for g in gates) for _, gates in noise)
     noise_real = [
@@ -286,14 +284,13 @@ def test_on_1500_rows_the_paired_interval_is_narrower_than_the_unpaired_one() ->
     train, test, contract = data.train, data.test, data.contract
     y = target_vector(test, contract)
     level = gates.interval_level()
-    with threadpool_limits(limits=1):
-        p, noise = [], []
-        for model_params in (base_params, pr_params):
-            model = fit_model(train, contract, model_params)
-            p.append(np.asarray(model.predict_proba(model_frame(test, contract))[:, 1]))
-            found = training_noise(model_rows(train, contract), test, contract, model_params, e)
-            assert found is not None
-            noise.append(found["sd"])
+    p, noise = [], []
+    for model_params in (base_params, pr_params):
+        model = fit_model(train, contract, model_params)
+        p.append(np.asarray(model.predict_proba(model_frame(test, contract))[:, 1]))
+        found = training_noise(model_rows(train, contract), test, contract, model_params, e)
+        assert found is not None
+        noise.append(found["sd"])
     sd = difference_sd(*noise)
     paired = paired_differences(
         y, p[0], p[1], (e.threshold, e.threshold), e.bootstrap_samples, e.seed,
