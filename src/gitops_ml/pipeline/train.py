@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ from gitops_ml.tasks import TASKS, task_spec
 
 # A constant no real feature takes; exactly representable in float32, so no flips after export.
 RANDOM_FOREST_MISSING_VALUE = -1.0e9
+# Held while a fit builds its estimator's input matrix (fit_pipeline): fits side by side in this
+# process build one matrix at a time.
+_BUILDING = threading.Lock()
 
 
 class ModelConfigError(UserError):
@@ -305,17 +309,39 @@ def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams
 
 
 def fit_features(
-    features: pd.DataFrame, target: np.ndarray, contract: Contract, model_params: ModelParams
+    features: pd.DataFrame,
+    target: np.ndarray,
+    contract: Contract,
+    model_params: ModelParams,
+    rows: np.ndarray | None = None,
 ) -> Pipeline:
-    """Fit on features already in the model's view (contract.model_frame) and their target
-    (contract.target_vector): the evaluate stage's refits take rows of one shared view."""
+    """Fit on `rows` (default: all) of features already in the model's view
+    (contract.model_frame) and their target (contract.target_vector): the evaluate stage's
+    refits take rows of one shared view."""
     model = build_model(model_params, contract)
-    _check_target(target, contract)
+    _check_target(target if rows is None else target[rows], contract)
+    fit_pipeline(model, features, target, rows)
+    model_spec(model_params.type, contract.task).snap(model[-1])
+    return model
+
+
+def fit_pipeline(
+    model: Pipeline, features: pd.DataFrame, target: np.ndarray, rows: np.ndarray | None = None
+) -> Pipeline:
+    """`model.fit` on `rows` (default: all) of `features` and `target`, step by step so that
+    fits side by side hold less: building the estimator's input matrix briefly takes about
+    twice the matrix (the one-hot block is stacked with the numbers into a new array), so it
+    is done under a lock, one build at a time in this process, and the selected rows are gone
+    before the estimator fits on the matrix. The fitted steps are the ones `model.fit` makes."""
     # One thread: OpenMP in HistGradientBoosting oversubscribes shared CI runners (a 1 s fit
     # took 49 s on a loaded 2-core machine); results are identical either way.
     with threadpool_limits(1):
-        model.fit(features, target)
-    model_spec(model_params.type, contract.task).snap(model[-1])
+        with _BUILDING:
+            if rows is not None:
+                features, target = features.iloc[rows], target[rows]
+            matrix = model[:-1].fit_transform(features, target)
+            del features
+        model[-1].fit(matrix, target)
     return model
 
 
