@@ -3,6 +3,11 @@ float32-exact thresholds."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -20,6 +25,7 @@ from gitops_ml.pipeline.train import (
     ModelConfigError,
     build_model,
     fit_model,
+    fit_pipeline,
     float32_floor,
     model_types,
 )
@@ -231,6 +237,52 @@ def test_float64_one_hot_columns_fit_the_same_boosted_trees_as_float32(
 
     got = fit_model(frame, contract, params).predict_proba(features)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("model_type", ["hist_gradient_boosting", "logistic_regression"])
+def test_fitting_step_by_step_on_rows_is_pipeline_fit_on_those_rows(
+    contract: Contract, model_type: str
+) -> None:
+    frame = generate_churn(800, seed=4)
+    features, target = model_frame(frame, contract), target_vector(frame, contract)
+    rows = np.arange(0, 800, 3)
+    params = ModelParams(type=model_type, seed=1, hyperparams={})
+    expected = build_model(params, contract).fit(features.iloc[rows], target[rows])
+
+    got = fit_pipeline(build_model(params, contract), features, target, rows)
+
+    np.testing.assert_array_equal(got.predict_proba(features), expected.predict_proba(features))
+
+
+def test_fits_side_by_side_build_their_input_matrices_one_at_a_time(contract: Contract) -> None:
+    """Building a matrix briefly holds it twice: two builds at once would double that peak."""
+    frame = generate_churn(300, seed=2)
+    features, target = model_frame(frame, contract), target_vector(frame, contract)
+    params = ModelParams(type="hist_gradient_boosting", seed=0, hyperparams={"max_iter": 2})
+    lock, building, most = threading.Lock(), [0], [0]
+
+    def model() -> Any:
+        pipeline = build_model(params, contract)
+        build = pipeline[0].fit_transform
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                building[0] += 1
+                most[0] = max(most[0], building[0])
+            time.sleep(0.05)  # long enough for the other thread to start its build
+            try:
+                return build(*args, **kwargs)
+            finally:
+                with lock:
+                    building[0] -= 1
+
+        pipeline[0].fit_transform = counted
+        return pipeline
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda m: fit_pipeline(m, features, target), [model(), model()]))
+
+    assert most[0] == 1
 
 
 def test_same_seed_gives_identical_predictions(contract: Contract) -> None:
