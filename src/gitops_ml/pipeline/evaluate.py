@@ -849,7 +849,7 @@ def fixed_mmap_threshold() -> bool:
     32 MiB), after which a fit's column-sized arrays (bins, gradients, the one-hot encoder's
     codes) come from per-thread heaps that keep their pages once freed; with two fits side by
     side the pages one thread freed do not serve the other. At 1M rows evaluate's peak RSS
-    was 1.27 GB with the moving threshold and 1.08 GB with it fixed (docs/performance.md).
+    was 1.30 GB with the moving threshold and 1.11-1.12 GB with it fixed (docs/performance.md).
     """
     if not sys.platform.startswith("linux"):
         return False
