@@ -11,6 +11,7 @@ read or an empty file is a UserError naming the file, the column, the count and 
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,10 +377,19 @@ def _log_schema(contract: Contract, typed_features: bool) -> pa.Schema:
     return pa.schema(fields)
 
 
+# The first line of a block holds something other than an object (after blank lines and a
+# byte order mark, which Arrow reads past).
+_NOT_AN_OBJECT_FIRST = re.compile(rb"(?>(?:\xef\xbb\xbf)?\s*)[^{]")
+
+
 def _read_log_block(block: bytes, contract: Contract) -> pa.Table | None:
     """One block of log lines as an Arrow table (Arrow's JSON reader, in C++): with the
     contract's types, else with the types the values have; None when Arrow refuses both (a
-    torn line, or a column whose values mix JSON types in this block)."""
+    torn line, or a column whose values mix JSON types in this block). A block whose first
+    line is no object is refused before Arrow sees it: Arrow refuses one that starts with a
+    number, text or list, and crashes the process (pyarrow 26) on one that starts with null."""
+    if _NOT_AN_OBJECT_FIRST.match(block):
+        return None
     for typed in (True, False):
         options = pj.ParseOptions(
             explicit_schema=_log_schema(contract, typed), unexpected_field_behavior="infer"
