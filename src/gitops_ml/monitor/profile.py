@@ -74,8 +74,9 @@ def cell_index(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
     size = 1 << len(grid).bit_length()  # a power of two above len(grid), padded with +inf
     padded = np.concatenate([np.asarray(grid, dtype=np.float64), np.full(size - len(grid), np.inf)])
     cells = np.zeros(len(values), dtype=np.intp)
-    for start in range(0, len(values), 1 << 20):
-        part, index = values[start : start + (1 << 20)], cells[start : start + (1 << 20)]
+    at_once = 1 << 20
+    for start in range(0, len(values), at_once):
+        part, index = values[start : start + at_once], cells[start : start + at_once]
         step = size >> 1
         while step:  # index counts the grid points below each value
             index += step * (padded[index + (step - 1)] < part)
