@@ -83,7 +83,7 @@ class Instrumentation:
         app: ASGIApp,
         metrics: ServingMetrics,
         headers: list[tuple[bytes, bytes]],
-        limit: int | None = None,
+        limit: int,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -121,7 +121,7 @@ class Instrumentation:
 
         self.in_flight += 1
         try:
-            if self.limit is not None and self.in_flight > self.limit:
+            if self.in_flight > self.limit:
                 busy = Response(
                     BUSY, 503, {"connection": "close", "retry-after": "1"}, "application/json"
                 )
@@ -148,15 +148,6 @@ class Instrumentation:
 async def read_body(request: Request, limit: int, seconds: float) -> bytes:
     """The body within `seconds` (else 408), refusing the binary tensor extension and anything
     over `limit` bytes (413)."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await _read_body(request, limit)
-    except TimeoutError:
-        message = f"the request body did not arrive within {seconds:g} s"
-        raise RequestError(message, 408) from None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
     headers = request.headers
     if "inference-header-content-length" in headers:
         raise RequestError(BINARY_MESSAGE)
@@ -166,11 +157,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
-            chunks.append(chunk)
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        message = f"the request body did not arrive within {seconds:g} s"
+        raise RequestError(message, 408) from None
     except ClientDisconnect:
         raise RequestError("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
@@ -291,7 +286,11 @@ def create_app(
         "name": info.name,
         "versions": [info.version],
         "platform": "onnxruntime_onnx",
-        **v2.model_metadata_tensors(model.specs, outputs, contract.classes),
+        "inputs": [
+            {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]}
+            for spec in model.specs
+        ],
+        "outputs": outputs.v2_metadata(contract.classes),
         "parameters": {  # the task's own (positive label, classes) after the shared ones
             "onnx_sha256": info.onnx_sha256,
             "git_revision": info.git_revision,

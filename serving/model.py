@@ -26,7 +26,7 @@ from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
 from gitops_ml.stage_metrics import read_export_metrics
 from gitops_ml.tasks import task_spec
-from serving.outputs import Outputs, Prediction, outputs_of
+from serving.outputs import OUTPUTS, Outputs, Prediction
 from serving.validation import FeatureSpec, feature_specs
 
 FALLBACK_MODEL_NAME = "model"
@@ -80,7 +80,7 @@ class Model:
         self.contract = contract
         self.info = info
         self.specs: list[FeatureSpec] = feature_specs(contract)
-        self.outputs: Outputs = outputs_of(contract)
+        self.outputs: Outputs = OUTPUTS[contract.task]
         self.onnx_outputs = list(task_spec(contract.task).onnx_outputs)
         self.classes = contract.classes
         check_signature(session, self.specs, self.onnx_outputs, info.source)

@@ -178,7 +178,3 @@ OUTPUTS: dict[str, Outputs] = {
         score_buckets=None,
     ),
 }
-
-
-def outputs_of(contract: Contract) -> Outputs:
-    return OUTPUTS[contract.task]
