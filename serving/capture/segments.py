@@ -25,7 +25,6 @@ from prometheus_client.registry import Collector
 from gitops_ml.errors import UserError
 from serving.capture.codec import (
     Predicted,
-    encode_record,
     read_records,
     record_rows,
     whole_records_size,
@@ -213,10 +212,6 @@ class Segments:
             rename(left_open, OPEN, CLOSED)
         if self.shipper is not None:
             self.shipper.start()
-
-    def encode(self, entry: Entry, head: bytes) -> Unit:
-        """One request record (`head`: codec.record_head of the served model)."""
-        return encode_record(head, *entry), entry_rows(entry)
 
     def append(self, units: list[Unit]) -> None:
         """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""

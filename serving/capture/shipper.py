@@ -7,9 +7,7 @@ counters in `<spool>/.shipper.json`): docs/monitoring.md, "In the pod".
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -21,6 +19,7 @@ import fsspec
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
 
 from gitops_ml.contract import load_contract
+from gitops_ml.io import write_json
 from gitops_ml.release.bundle import load_bundle
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
 from serving.capture.segments import (
@@ -148,13 +147,10 @@ class Shipper:
         """Add to a counter and save the counts (atomically) for /metrics and restarts."""
         with self._lock:
             self.counts[name] += rows
-            saved = self.spool / COUNTERS
-            part = saved.with_name(f"{COUNTERS}.{os.getpid()}.part")
             try:
-                part.write_text(json.dumps(self.counts))
-                part.replace(saved)
+                write_json(self.spool / COUNTERS, self.counts)
             except OSError as exc:
-                logger.warning("capture: cannot save counters in %s: %s", saved, exc)
+                logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
 
     def _ship_loop(self) -> None:
         while True:

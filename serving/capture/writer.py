@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from serving.capture.codec import Predicted, record_head
+from serving.capture.codec import Predicted, encode_record, record_head
 from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_rows
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class PredictionLog:
                     self.pending -= entry_rows(entry)
                     self.pending_bytes -= len(entry[5])
                 try:
-                    units.append(self.segments.encode(entry, self.head))
+                    units.append((encode_record(self.head, *entry), entry_rows(entry)))
                 except (ValueError, TypeError) as exc:
                     self._dropped(entry_rows(entry), exc)
             self._write_filling(units)
