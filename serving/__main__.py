@@ -7,7 +7,6 @@ the server binds its port: a missing or corrupt model prints `error: ...` and ex
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -48,7 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     metrics_port = settings.metrics_port
     app = create_app(model, settings, prediction_log)
-    logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
         f"on http://{settings.host}:{settings.port}",

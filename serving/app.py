@@ -213,7 +213,7 @@ def create_app(
     settings: Settings | None = None,
     prediction_log: "PredictionLog | None" = None,
 ) -> FastAPI:
-    """An app serving `model`; readiness turns true once startup finished and sha256 matched.
+    """An app serving `model`; readiness turns true once startup finished.
     Its operations endpoints (`OPERATIONS`) can move to a port of their own
     (`with_operations_port`)."""
     settings = settings or Settings()
@@ -341,7 +341,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if prediction_log is not None:
             prediction_log.start()
-        app.state.ready = info.sha256_matches
+        app.state.ready = True  # load_model refused a model whose sha256 does not match
         yield
         app.state.ready = False
         if prediction_log is not None:
@@ -376,7 +376,6 @@ def create_app(
         ],
     )
     app.state.ready = False
-    app.state.metrics = metrics
     # Routes straight on the app's router (an included router is matched twice per request).
     router = app.router
     router.route_class = ServingRoute

@@ -55,11 +55,6 @@ class ModelInfo:
         """True when the metadata recorded a sha256 and the loaded bytes have it."""
         return self.expected_sha256 is not None and self.expected_sha256 == self.onnx_sha256
 
-    @property
-    def sha256_matches(self) -> bool:
-        """Readiness rule: no recorded sha256 (bare model) or a matching one."""
-        return self.expected_sha256 is None or self.verified
-
 
 def session_options() -> ort.SessionOptions:
     """One intra-op and one inter-op thread: one request at a time per core beats sharing."""

@@ -44,8 +44,6 @@ class PredictionLog:
         on_dropped: Callable[[int], None] = lambda n: None,
         seed: int | None = None,
     ) -> None:
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"sample rate must be between 0 and 1, got {sample_rate}")
         self.segments = segments
         self.sample_rate = sample_rate
         self.head = record_head(model_name, model_version)
