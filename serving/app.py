@@ -226,7 +226,7 @@ def create_app(
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
-        prediction_log.register_metrics(metrics.registry)
+        metrics.registry.register(prediction_log.segments)  # the shipper's counters
 
     def check_model(name: str, wanted: str | None = None) -> None:
         if name != info.name:

@@ -12,15 +12,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from serving.capture.codec import Predicted, encode_record, record_head
 from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_rows
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
 
 logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
@@ -56,10 +53,6 @@ class PredictionLog:
         self.on_dropped = on_dropped
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
-
-    def register_metrics(self, registry: CollectorRegistry) -> None:
-        """The shipper's counters on the server's registry."""
-        self.segments.register_metrics(registry)
 
     def open(self) -> None:
         """Check the spool now: one that cannot be written stops the server at startup."""
