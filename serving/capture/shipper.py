@@ -108,13 +108,15 @@ class Shipper:
         )
 
     def start(self) -> None:
-        """Continue the saved counts; put back what a crash left mid-upload; start."""
+        """Continue the saved counts; put back what a crash left mid-upload; start. Once:
+        a second call (the server's lifespan, after its startup check) finds it running."""
+        if self._thread.is_alive():
+            return
         self.spool.mkdir(parents=True, exist_ok=True)
         self.counts = read_counts(self.spool)
         for interrupted in self.spool.rglob("*" + SHIPPING):
             rename(interrupted, SHIPPING, CLOSED)
-        if not self._thread.is_alive():
-            self._thread.start()
+        self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
