@@ -1,8 +1,6 @@
-"""`python -m serving --model PATH [--host H] [--port P]`: load, verify, then serve.
-
-The settings (serving/settings.py) come from SERVING_* variables, overridden by flags, so a
-container is configured without changing its command. The model is loaded and checked before
-the server binds its port: a missing or corrupt model prints `error: ...` and exits non-zero.
+"""`python -m serving --model PATH [--host H] [--port P]`: load, verify, then serve (settings:
+docs/serving.md). The model is loaded and checked before the server binds its port: a missing
+or corrupt model prints `error: ...` and exits non-zero.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""What a served model answers, per task: the one table of the serving side of the task.
-
-The exported model's outputs are `gitops_ml.tasks`' (`onnx_outputs`): a classifier's `label`
-(int64 index into its classes; binary: 1 is the positive class) and `probabilities` (float
-[n, k], no ZipMap), a regressor's one float [n, 1]. Each row of `OUTPUTS` says how they read as
-V2 output tensors and their metadata, as `/predict` answers, as the prediction log's
-`prediction` (`logged`, docs/interfaces.md: binary `label` and `score`, multiclass `label` as
-spelt and `probabilities` in class order, regression `value`), and as the score histogram's
-number per row (`score`: P(positive), or the probability of the predicted class).
+"""What a served model answers, per task: the one table of the serving side of the task
+(docs/serving.md, "Requests and answers"), from the exported model's outputs
+(`gitops_ml.tasks`' `onnx_outputs`, docs/interfaces.md, "The ONNX model").
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """Feature specs from the data contract, the one check of a request's values, the JSON codec.
 
-The Open Inference Protocol (`serving.v2`) sends one tensor per feature and `/predict`
-(`serving.records`) sends records; both end in `FeatureTable.build`, so a rule is enforced the
-same way whichever API a client uses, and the error names the input, the row and the rule. A
-value that is not a plain JSON value of its column's type is read by the contract's one reader
-of raw values (`gitops_ml.coercion.coerce_value`: "Yes", 0/1, "3.5", missing tokens). Feeds
-are built from plain Python lists per column (no pandas): that is most of the request cost.
+V2 tensors (`serving.v2`) and `/predict` records (`serving.records`) both end in
+`FeatureTable.build`, so a rule is enforced the same way whichever API a client uses. A value
+that is not a plain JSON value of its column's type is read by the contract's one reader of
+raw values (`gitops_ml.coercion.coerce_value`). Feeds are built from plain Python lists per
+column (no pandas): that is most of the request cost.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
-"""How requests are written down: the documented prediction-log lines and the request records a
-capture segment holds.
+"""How requests are written down: the documented prediction-log lines (docs/interfaces.md,
+"Serving prediction log") and the request records a capture segment holds.
 
-A documented line (docs/interfaces.md) is one JSON object per logged row: `{"ts",
-"request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {...}}`, the
-prediction's keys those of the model's task (`serving.outputs`: binary `label` and `score`,
-multiclass `label` and `probabilities`, regression `value`). A request's predictions travel as
-`predicted`, one column per key. Building the lines costs ~5 µs a row, so the server writes a
-*request record* per request instead and the shipper expands it (`expand_record`):
-`[2, model, version, ts, request_id, api, predicted, rows, N]\\n` followed by the N bytes of
-the request body exactly as received and a newline: no per-row work at all. The shipper reads
-the body with the server's own request parser (`BodyParser`), so whatever the server accepted
-is read the same way. `rows` lists the sampled rows of the request, or is null for all of them.
+Building the lines costs ~5 µs a row, so the server writes a *request record* per request
+instead and the shipper expands it (`expand_record`): `[2, model, version, ts, request_id, api,
+predicted, rows, N]\\n` followed by the N bytes of the request body exactly as received and a
+newline: no per-row work at all. `predicted` holds one column per key of the logged prediction
+(`serving.outputs`), `rows` the sampled rows (null: all of them). The shipper reads the body
+with the server's own request parser (`BodyParser`), so whatever the server accepted is read
+the same way.
 """
 
 from __future__ import annotations
