@@ -12,7 +12,6 @@ the same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -100,19 +99,11 @@ def whole_records_size(handle: IO[bytes]) -> int:
     return end
 
 
-def _load(line: bytes) -> Any:
-    """orjson, or the standard parser for what a server accepted and orjson refuses (NaN)."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
-
-
 def record_rows(line: bytes) -> int:
     """How many rows (documented lines) a request record's header line holds; 0 when it is
     not one."""
     try:
-        record = _load(line)
+        record = orjson.loads(line)  # headers are orjson's: never a NaN literal
         predicted, rows = record[7:9] if record[0] == OLDER_COLUMNS_RECORD else record[6:8]
         return len(next(iter(predicted.values()))) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
@@ -122,7 +113,7 @@ def record_rows(line: bytes) -> int:
 def expand_record(line: bytes, body: bytes | None, parse: BodyParser) -> list[bytes]:
     """The documented lines of one request record (ValueError when it is not one; what
     `parse` raises for a body it refuses)."""
-    record = _load(line)
+    record = orjson.loads(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
     if record[0] == OLDER_COLUMNS_RECORD:
