@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from gitops_ml.coercion import ValueRejected, coerce_value
-from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
+from gitops_ml.contract import MISSING_CATEGORY, Contract, Encoding
 from gitops_ml.v2_request import V2_DATATYPES, V2_OUTPUTS
 
 TAKES = {
@@ -52,27 +52,12 @@ class FeatureSpec:
     name: str
     type: str
     nullable: bool
-    minimum: float | None
-    maximum: float | None
-    allowed: frozenset[str] | None
     max_length: int
     encoding: Encoding
     input_name: str  # the model's input for this feature (contract.onnx_inputs)
-
-    @classmethod
-    def from_column(cls, column: Column, encoding: Encoding, input_name: str) -> FeatureSpec:
-        allowed = None if column.checks.allowed is None else frozenset(column.checks.allowed)
-        return cls(
-            name=column.name,
-            type=column.type,
-            nullable=column.nullable,
-            minimum=column.checks.min,
-            maximum=column.checks.max,
-            allowed=allowed,
-            max_length=column.max_length,
-            encoding=encoding,
-            input_name=input_name,
-        )
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: frozenset[str] | None = None
 
     @property
     def datatypes(self) -> tuple[str, ...]:
@@ -98,8 +83,19 @@ class FeatureSpec:
 
 
 def feature_specs(contract: Contract) -> list[FeatureSpec]:
+    inputs = contract.onnx_inputs
     return [
-        FeatureSpec.from_column(column, contract.encoding, contract.onnx_inputs[column.name])
+        FeatureSpec(
+            name=column.name,
+            type=column.type,
+            nullable=column.nullable,
+            max_length=column.max_length,
+            encoding=contract.encoding,
+            input_name=inputs[column.name],
+            minimum=column.checks.min,
+            maximum=column.checks.max,
+            allowed=None if column.checks.allowed is None else frozenset(column.checks.allowed),
+        )
         for column in contract.features
     ]
 
@@ -126,9 +122,6 @@ def id_spec(contract: Contract) -> FeatureSpec | None:
         name=column.name,
         type=ID_TYPE,
         nullable=True,
-        minimum=None,
-        maximum=None,
-        allowed=None,
         max_length=column.max_length,
         encoding=contract.encoding,
         input_name=column.name,  # echoed and logged, never fed to the model
