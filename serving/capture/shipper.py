@@ -170,12 +170,8 @@ class Shipper:
                 return
 
     def target(self, path: Path) -> str:
-        """The object a segment becomes: same relative path, `.jsonl.gz`."""
-        relative = path.relative_to(self.spool).as_posix()
-        for suffix in (SHIPPING, CLOSED):
-            if relative.endswith(suffix):
-                relative = relative[: -len(suffix)]
-                break
+        """The object a segment being shipped becomes: same relative path, `.jsonl.gz`."""
+        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
         return f"{self.root}/{relative}{SHIPPED}"
 
     def ship(self, path: Path) -> None:
