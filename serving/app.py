@@ -30,7 +30,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import V2_OUTPUTS
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
@@ -395,7 +394,7 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    answers = ", ".join(f"`{name}`" for name in V2_OUTPUTS[contract.task])
+    answers = ", ".join(f"`{name}`" for name in task_spec(contract.task).v2_outputs)
     predicts = task_spec(contract.task).predicts
     infer_text = (
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "

@@ -13,11 +13,11 @@ import numpy as np
 from pydantic import Field
 
 from gitops_ml.contract import Contract
-from gitops_ml.v2_request import V2_OUTPUTS
+from gitops_ml.tasks import task_spec
 
 # The V2 output names, written once in gitops_ml.v2_request (the smoke test reads them there).
-LABEL, PROBABILITIES = V2_OUTPUTS["binary"]  # a multiclass classifier's are the same
-(PREDICT,) = V2_OUTPUTS["regression"]
+LABEL, PROBABILITIES = task_spec("binary").v2_outputs  # a multiclass classifier's are the same
+(PREDICT,) = task_spec("regression").v2_outputs
 
 
 @dataclass(frozen=True)

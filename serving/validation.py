@@ -3,8 +3,8 @@
 V2 tensors (`serving.v2`) and `/predict` records (`serving.records`) both end in
 `FeatureTable.build`, so a rule is enforced the same way whichever API a client uses. A value
 that is not a plain JSON value of its column's type is read by the contract's one reader of
-raw values (`gitops_ml.coercion.coerce_value`). Feeds are built from plain Python lists per
-column (no pandas): that is most of the request cost.
+raw values (`gitops_ml.value_coercion.coerce_value`). Feeds are built from plain Python lists
+per column (no pandas): that is most of the request cost.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from gitops_ml.coercion import ValueRejected, coerce_value
-from gitops_ml.contract import MISSING_CATEGORY, Contract, Encoding
-from gitops_ml.v2_request import V2_DATATYPES, V2_OUTPUTS
+from gitops_ml.contract import MISSING_CATEGORY, V2_DATATYPES, Contract, Encoding
+from gitops_ml.tasks import task_spec
+from gitops_ml.value_coercion import ValueRejected, coerce_value
 
 TAKES = {
     "float": "numbers",
@@ -110,7 +110,7 @@ ID_DATATYPES = ("BYTES", "INT64", "INT32")
 def request_table(contract: Contract) -> FeatureTable:
     """The table of a server of `contract`'s model (and of the capture sidecar reading what it
     accepted): features, id, and the outputs of the contract's task."""
-    names = V2_OUTPUTS[contract.task]
+    names = task_spec(contract.task).v2_outputs
     return FeatureTable(feature_specs(contract), id_spec(contract), names)
 
 
