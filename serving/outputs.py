@@ -15,7 +15,7 @@ from pydantic import Field
 from gitops_ml.contract import Contract
 from gitops_ml.tasks import task_spec
 
-# The V2 output names, written once in gitops_ml.v2_request (the smoke test reads them there).
+# The V2 output names, written once in the task table (gitops_ml.tasks).
 LABEL, PROBABILITIES = task_spec("binary").v2_outputs  # a multiclass classifier's are the same
 (PREDICT,) = task_spec("regression").v2_outputs
 
