@@ -25,16 +25,10 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import (
-    WHITESPACE,
-    Column,
-    Contract,
-    Encoding,
-    model_frame,
-    onnx_feeds,
-)
+from gitops_ml.contract import WHITESPACE, Column, Contract, Encoding
 from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
 from gitops_ml.monitor.windows import UNREADABLE, Source, open_source, readable
