@@ -11,7 +11,6 @@
 # from scratch on every sync after the first.
 SUPPORTED_PYTHONS := python3.11 python3.12 python3.13
 PYTHON ?= $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell command -v $(p) 2>/dev/null)))
-UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
@@ -43,7 +42,8 @@ check-python: ## fail with the fix when no supported Python (3.11–3.13) is on 
 
 $(UV): | check-python
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r serving/uv-requirements.txt
 
 # Bytecode is compiled at install: every later process (CLI calls, DVC stages, test
 # subprocesses) starts faster, even where PYTHONDONTWRITEBYTECODE=1 is set.

@@ -53,8 +53,9 @@ from starlette.routing import Route
 
 from gitops_ml import paths
 from gitops_ml.config import ModelParams, load_params
-from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.io import read_table
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.release.deploy import free_port
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.tasks import predictions

@@ -1,13 +1,10 @@
-"""`python -m serving --model PATH [--host H] [--port P]`: load, verify, then serve.
-
-The settings (serving/settings.py) come from SERVING_* variables, overridden by flags, so a
-container is configured without changing its command. The model is loaded and checked before
-the server binds its port: a missing or corrupt model prints `error: ...` and exits non-zero.
+"""`python -m serving --model PATH [--host H] [--port P]`: load, verify, then serve (settings:
+docs/serving.md). The model is loaded and checked before the server binds its port: a missing
+or corrupt model prints `error: ...` and exits non-zero.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -48,7 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     metrics_port = settings.metrics_port
     app = create_app(model, settings, prediction_log)
-    logging.getLogger("serving").info("serving %s from %s", model.info.name, model.info.source)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
         f"on http://{settings.host}:{settings.port}",

@@ -30,7 +30,6 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import V2_OUTPUTS
 from serving import records, schemas, v2
 from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
@@ -83,7 +82,7 @@ class Instrumentation:
         app: ASGIApp,
         metrics: ServingMetrics,
         headers: list[tuple[bytes, bytes]],
-        limit: int | None = None,
+        limit: int,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -121,7 +120,7 @@ class Instrumentation:
 
         self.in_flight += 1
         try:
-            if self.limit is not None and self.in_flight > self.limit:
+            if self.in_flight > self.limit:
                 busy = Response(
                     BUSY, 503, {"connection": "close", "retry-after": "1"}, "application/json"
                 )
@@ -148,15 +147,6 @@ class Instrumentation:
 async def read_body(request: Request, limit: int, seconds: float) -> bytes:
     """The body within `seconds` (else 408), refusing the binary tensor extension and anything
     over `limit` bytes (413)."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await _read_body(request, limit)
-    except TimeoutError:
-        message = f"the request body did not arrive within {seconds:g} s"
-        raise RequestError(message, 408) from None
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
     headers = request.headers
     if "inference-header-content-length" in headers:
         raise RequestError(BINARY_MESSAGE)
@@ -166,11 +156,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
-            chunks.append(chunk)
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(f"the request body is over the limit of {limit} bytes", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        message = f"the request body did not arrive within {seconds:g} s"
+        raise RequestError(message, 408) from None
     except ClientDisconnect:
         raise RequestError("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
@@ -218,7 +212,7 @@ def create_app(
     settings: Settings | None = None,
     prediction_log: "PredictionLog | None" = None,
 ) -> FastAPI:
-    """An app serving `model`; readiness turns true once startup finished and sha256 matched.
+    """An app serving `model`; readiness turns true once startup finished.
     Its operations endpoints (`OPERATIONS`) can move to a port of their own
     (`with_operations_port`)."""
     settings = settings or Settings()
@@ -231,7 +225,7 @@ def create_app(
     if prediction_log is not None:
         prediction_log.on_written = metrics.log_written.inc
         prediction_log.on_dropped = metrics.log_dropped.inc
-        prediction_log.register_metrics(metrics.registry)
+        metrics.registry.register(prediction_log.segments)  # the shipper's counters
 
     def check_model(name: str, wanted: str | None = None) -> None:
         if name != info.name:
@@ -291,7 +285,11 @@ def create_app(
         "name": info.name,
         "versions": [info.version],
         "platform": "onnxruntime_onnx",
-        **v2.model_metadata_tensors(model.specs, outputs, contract.classes),
+        "inputs": [
+            {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]}
+            for spec in model.specs
+        ],
+        "outputs": outputs.v2_metadata(contract.classes),
         "parameters": {  # the task's own (positive label, classes) after the shared ones
             "onnx_sha256": info.onnx_sha256,
             "git_revision": info.git_revision,
@@ -342,7 +340,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if prediction_log is not None:
             prediction_log.start()
-        app.state.ready = info.sha256_matches
+        app.state.ready = True  # load_model refused a model whose sha256 does not match
         yield
         app.state.ready = False
         if prediction_log is not None:
@@ -377,7 +375,6 @@ def create_app(
         ],
     )
     app.state.ready = False
-    app.state.metrics = metrics
     # Routes straight on the app's router (an included router is matched twice per request).
     router = app.router
     router.route_class = ServingRoute
@@ -397,7 +394,7 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    answers = ", ".join(f"`{name}`" for name in V2_OUTPUTS[contract.task])
+    answers = ", ".join(f"`{name}`" for name in task_spec(contract.task).v2_outputs)
     predicts = task_spec(contract.task).predicts
     infer_text = (
         "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "

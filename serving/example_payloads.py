@@ -16,7 +16,7 @@ from typing import Any
 
 from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.v2_request import example_frame, records, v2_request
+from gitops_ml.v2_request import example_rows, records, v2_request
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 PREDICT_FILE = Path(paths.EXAMPLE_PREDICT).name
@@ -25,10 +25,10 @@ INFER_FILE = Path(paths.EXAMPLE_INFER).name
 
 def example_payloads(contract: Contract) -> dict[str, Any]:
     """File name → request body: the same two example rows as records and as V2 tensors."""
-    frame = example_frame(contract, rows=2)
+    rows = example_rows(contract, rows=2)
     return {
-        PREDICT_FILE: records(frame, contract),
-        INFER_FILE: v2_request(frame, contract, request_id="example"),
+        PREDICT_FILE: records(rows, contract),
+        INFER_FILE: v2_request(rows, contract, request_id="example"),
     }
 
 

@@ -8,8 +8,8 @@ would otherwise spend more time in the metrics library than in the model.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -64,8 +64,6 @@ class ScoreHistogram(Collector):
 class ServingMetrics:
     def __init__(self, info: ModelInfo, features: Iterable[str], outputs: Outputs) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self._request_children: dict[tuple[str, str, int], tuple[Callable[[], None], Any]] = {}
         r = self.registry
         self.requests = Counter(
             "serving_requests",
@@ -124,29 +122,26 @@ class ServingMetrics:
             onnx_sha256=info.onnx_sha256,
             git_revision=info.git_revision,
         ).set(1)
+        # `labels()` takes a lock and rebuilds its key: each child is looked up once.
+        self._rows_of = functools.cache(self.rows.labels)
+        self._request_of = functools.cache(self._request_child)
 
     def record_predictions(
         self, api: str, rows: int, scores: np.ndarray, unknown: dict[str, int]
     ) -> None:
-        self._child(self.rows, (api,)).observe(rows)
+        self._rows_of(api).observe(rows)
         if self.scores is not None:
             self.scores.observe_many(scores)
         for feature, count in unknown.items():
             self.unknown.labels(feature=feature).inc(count)
 
     def record_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        bound = self._request_children.get(key)
-        if bound is None:  # once per route, method and status: labels() takes a lock
-            count = self.requests.labels(route, method, str(status)).inc
-            bound = self._request_children[key] = (count, self._child(self.latency, (route,)))
-        bound[0]()
-        bound[1].observe(seconds)
+        count, observe = self._request_of(route, method, status)
+        count()
+        observe(seconds)
 
-    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
-        """metric.labels(*labels), memoised: `labels()` takes a lock and rebuilds its key."""
-        key = (id(metric), labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def _request_child(
+        self, route: str, method: str, status: int
+    ) -> tuple[Callable[[], None], Callable[[float], None]]:
+        latency = self.latency.labels(route)
+        return self.requests.labels(route, method, str(status)).inc, latency.observe

@@ -26,7 +26,7 @@ from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
 from gitops_ml.stage_metrics import read_export_metrics
 from gitops_ml.tasks import task_spec
-from serving.outputs import Outputs, Prediction, outputs_of
+from serving.outputs import OUTPUTS, Outputs, Prediction
 from serving.validation import FeatureSpec, feature_specs
 
 FALLBACK_MODEL_NAME = "model"
@@ -55,19 +55,12 @@ class ModelInfo:
         """True when the metadata recorded a sha256 and the loaded bytes have it."""
         return self.expected_sha256 is not None and self.expected_sha256 == self.onnx_sha256
 
-    @property
-    def sha256_matches(self) -> bool:
-        """Readiness rule: no recorded sha256 (bare model) or a matching one."""
-        return self.expected_sha256 is None or self.verified
-
 
 def session_options() -> ort.SessionOptions:
     """One intra-op and one inter-op thread: one request at a time per core beats sharing."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     return options
 
@@ -80,7 +73,7 @@ class Model:
         self.contract = contract
         self.info = info
         self.specs: list[FeatureSpec] = feature_specs(contract)
-        self.outputs: Outputs = outputs_of(contract)
+        self.outputs: Outputs = OUTPUTS[contract.task]
         self.onnx_outputs = list(task_spec(contract.task).onnx_outputs)
         self.classes = contract.classes
         check_signature(session, self.specs, self.onnx_outputs, info.source)

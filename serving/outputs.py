@@ -1,12 +1,6 @@
-"""What a served model answers, per task: the one table of the serving side of the task.
-
-The exported model's outputs are `gitops_ml.tasks`' (`onnx_outputs`): a classifier's `label`
-(int64 index into its classes; binary: 1 is the positive class) and `probabilities` (float
-[n, k], no ZipMap), a regressor's one float [n, 1]. Each row of `OUTPUTS` says how they read as
-V2 output tensors and their metadata, as `/predict` answers, as the prediction log's
-`prediction` (`logged`, docs/interfaces.md: binary `label` and `score`, multiclass `label` as
-spelt and `probabilities` in class order, regression `value`), and as the score histogram's
-number per row (`score`: P(positive), or the probability of the predicted class).
+"""What a served model answers, per task: the one table of the serving side of the task
+(docs/serving.md, "Requests and answers"), from the exported model's outputs
+(`gitops_ml.tasks`' `onnx_outputs`, docs/interfaces.md, "The ONNX model").
 """
 
 from __future__ import annotations
@@ -19,11 +13,11 @@ import numpy as np
 from pydantic import Field
 
 from gitops_ml.contract import Contract
-from gitops_ml.v2_request import V2_OUTPUTS
+from gitops_ml.tasks import task_spec
 
-# The V2 output names, written once in gitops_ml.v2_request (the smoke test reads them there).
-LABEL, PROBABILITIES = V2_OUTPUTS["binary"]  # a multiclass classifier's are the same
-(PREDICT,) = V2_OUTPUTS["regression"]
+# The V2 output names, written once in the task table (gitops_ml.tasks).
+LABEL, PROBABILITIES = task_spec("binary").v2_outputs  # a multiclass classifier's are the same
+(PREDICT,) = task_spec("regression").v2_outputs
 
 
 @dataclass(frozen=True)
@@ -178,7 +172,3 @@ OUTPUTS: dict[str, Outputs] = {
         score_buckets=None,
     ),
 }
-
-
-def outputs_of(contract: Contract) -> Outputs:
-    return OUTPUTS[contract.task]

@@ -1,11 +1,6 @@
-"""The request and response types of the API, as pydantic models: FastAPI writes the OpenAPI
-document from them.
-
-The request models are built from the data contract (one field per feature, with its type,
-range, allowed values and nullability), so the document a client reads is the rule the server
-enforces. They document; they do not validate: the handlers read the raw body and check it
-against the contract through `serving.validation`, which accepts what the training data reads
-("Yes" for a bool, missing tokens) and costs a fraction of a model validation per request.
+"""The request and response types of the API as pydantic models, the request models built
+from the data contract: FastAPI writes the OpenAPI document from them. They document; they do
+not validate (`serving.validation` does: docs/serving.md, "The app").
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ values themselves by `serving.validation`, like `/predict`'s.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from serving.outputs import Outputs, Prediction
@@ -193,15 +193,3 @@ def infer_response(
     if parsed.request_id is not None:
         response["id"] = parsed.request_id
     return response
-
-
-def model_metadata_tensors(
-    specs: Sequence[FeatureSpec], outputs: Outputs, classes: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """The `inputs`/`outputs` of the V2 model metadata response."""
-    return {
-        "inputs": [
-            {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]} for spec in specs
-        ],
-        "outputs": outputs.v2_metadata(classes),
-    }

@@ -1,11 +1,10 @@
 """Feature specs from the data contract, the one check of a request's values, the JSON codec.
 
-The Open Inference Protocol (`serving.v2`) sends one tensor per feature and `/predict`
-(`serving.records`) sends records; both end in `FeatureTable.build`, so a rule is enforced the
-same way whichever API a client uses, and the error names the input, the row and the rule. A
-value that is not a plain JSON value of its column's type is read by the contract's one reader
-of raw values (`gitops_ml.coercion.coerce_value`: "Yes", 0/1, "3.5", missing tokens). Feeds
-are built from plain Python lists per column (no pandas): that is most of the request cost.
+V2 tensors (`serving.v2`) and `/predict` records (`serving.records`) both end in
+`FeatureTable.build`, so a rule is enforced the same way whichever API a client uses. A value
+that is not a plain JSON value of its column's type is read by the contract's one reader of
+raw values (`gitops_ml.value_coercion.coerce_value`). Feeds are built from plain Python lists
+per column (no pandas): that is most of the request cost.
 """
 
 from __future__ import annotations
@@ -19,9 +18,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from gitops_ml.coercion import ValueRejected, coerce_value
-from gitops_ml.contract import MISSING_CATEGORY, Column, Contract, Encoding
-from gitops_ml.v2_request import V2_DATATYPES, V2_OUTPUTS
+from gitops_ml.contract import MISSING_CATEGORY, V2_DATATYPES, Contract, Encoding
+from gitops_ml.tasks import task_spec
+from gitops_ml.value_coercion import ValueRejected, coerce_value
 
 TAKES = {
     "float": "numbers",
@@ -53,27 +52,12 @@ class FeatureSpec:
     name: str
     type: str
     nullable: bool
-    minimum: float | None
-    maximum: float | None
-    allowed: frozenset[str] | None
     max_length: int
     encoding: Encoding
     input_name: str  # the model's input for this feature (contract.onnx_inputs)
-
-    @classmethod
-    def from_column(cls, column: Column, encoding: Encoding, input_name: str) -> FeatureSpec:
-        allowed = None if column.checks.allowed is None else frozenset(column.checks.allowed)
-        return cls(
-            name=column.name,
-            type=column.type,
-            nullable=column.nullable,
-            minimum=column.checks.min,
-            maximum=column.checks.max,
-            allowed=allowed,
-            max_length=column.max_length,
-            encoding=encoding,
-            input_name=input_name,
-        )
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: frozenset[str] | None = None
 
     @property
     def datatypes(self) -> tuple[str, ...]:
@@ -99,8 +83,19 @@ class FeatureSpec:
 
 
 def feature_specs(contract: Contract) -> list[FeatureSpec]:
+    inputs = contract.onnx_inputs
     return [
-        FeatureSpec.from_column(column, contract.encoding, contract.onnx_inputs[column.name])
+        FeatureSpec(
+            name=column.name,
+            type=column.type,
+            nullable=column.nullable,
+            max_length=column.max_length,
+            encoding=contract.encoding,
+            input_name=inputs[column.name],
+            minimum=column.checks.min,
+            maximum=column.checks.max,
+            allowed=None if column.checks.allowed is None else frozenset(column.checks.allowed),
+        )
         for column in contract.features
     ]
 
@@ -115,7 +110,7 @@ ID_DATATYPES = ("BYTES", "INT64", "INT32")
 def request_table(contract: Contract) -> FeatureTable:
     """The table of a server of `contract`'s model (and of the capture sidecar reading what it
     accepted): features, id, and the outputs of the contract's task."""
-    names = V2_OUTPUTS[contract.task]
+    names = task_spec(contract.task).v2_outputs
     return FeatureTable(feature_specs(contract), id_spec(contract), names)
 
 
@@ -127,9 +122,6 @@ def id_spec(contract: Contract) -> FeatureSpec | None:
         name=column.name,
         type=ID_TYPE,
         nullable=True,
-        minimum=None,
-        maximum=None,
-        allowed=None,
         max_length=column.max_length,
         encoding=contract.encoding,
         input_name=column.name,  # echoed and logged, never fed to the model

@@ -280,6 +280,7 @@ def test_drift_on_the_cluster_gives_the_local_verdict_and_statistics(
             *("--contract", str(exported_model.contract_path)),
             *("--params", str(PARAMS_PATH)),
             *("--output-dir", str(tmp_path / out)),
+            *("--workers", "2"),  # a window this small is otherwise read in one process
         ]
 
     here_then_on_the_cluster(ray_head, args, monkeypatch)

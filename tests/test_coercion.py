@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
+from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.pipeline.validate import validate_frame
 from serving.validation import FeatureTable, feature_specs

@@ -1,23 +1,14 @@
 """The data contract: each column once, with errors that name the file and the column, written
-back as it was read, and the one view of the data the model is fitted on and ONNX receives."""
+back as it was read."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from gitops_ml.contract import (
-    MISSING_CATEGORY,
-    ContractError,
-    contract_to_dict,
-    model_frame,
-    parse_contract,
-    text_categories,
-)
+from gitops_ml.contract import ContractError, contract_to_dict, parse_contract
 
 RAW: dict[str, Any] = {
     "name": "accounts",
@@ -75,43 +66,3 @@ def test_a_contract_that_cannot_hold_is_refused_naming_the_file_and_column(
 ) -> None:
     with pytest.raises(ContractError, match=rf"^schema\.yaml: .*{message}"):
         parse_contract(_with(edit), "schema.yaml")
-
-
-def test_the_model_sees_features_only_numbers_as_float32_and_missing_categories_named() -> None:
-    contract = parse_contract(RAW, "schema.yaml")
-    frame = pd.DataFrame(
-        {
-            "account id": ["x", "y"],
-            "opened": pd.to_datetime(["2025-01-01", "2025-01-02"]),
-            "balance-eur": [12.5, None],
-            "plan": ["a", None],
-            "active": [True, False],
-            "closed": [False, True],
-        }
-    )
-
-    features = model_frame(frame, contract)
-
-    assert list(features.columns) == [contract.onnx_inputs[n] for n in contract.feature_names]
-    balance = features[contract.onnx_inputs["balance-eur"]]
-    assert balance.dtype == np.float32 and np.isnan(balance.iloc[1])
-    assert features[contract.onnx_inputs["plan"]].tolist() == ["a", MISSING_CATEGORY]
-    assert features[contract.onnx_inputs["active"]].tolist() == [1.0, 0.0]
-
-
-def test_categories_reach_the_model_as_their_text_held_as_codes() -> None:
-    values = pd.Series([1, "1", None, "a", np.nan, MISSING_CATEGORY], dtype=object)
-
-    categories = text_categories(values)
-
-    assert isinstance(categories.dtype, pd.CategoricalDtype)
-    assert categories.tolist() == [
-        "1",
-        "1",
-        MISSING_CATEGORY,
-        "a",
-        MISSING_CATEGORY,
-        MISSING_CATEGORY,
-    ]
-    assert sorted(categories.categories) == sorted({"1", "a", MISSING_CATEGORY})  # each text once
-    assert categories.codes.itemsize == 1

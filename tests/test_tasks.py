@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
-from gitops_ml.contract import ContractError, contract_to_dict, parse_contract, target_vector
+from gitops_ml.contract import ContractError, contract_to_dict, parse_contract
+from gitops_ml.model_view import target_vector
 from gitops_ml.tasks import ONNX_OUTPUTS, TASKS, predictions, task_spec
 
 

@@ -1,21 +1,17 @@
-"""How requests are written down: the documented prediction-log lines and the request records a
-capture segment holds.
+"""How requests are written down: the documented prediction-log lines (docs/interfaces.md,
+"Serving prediction log") and the request records a capture segment holds.
 
-A documented line (docs/interfaces.md) is one JSON object per logged row: `{"ts",
-"request_id", "id"?, "model", "model_version", "features": {...}, "prediction": {...}}`, the
-prediction's keys those of the model's task (`serving.outputs`: binary `label` and `score`,
-multiclass `label` and `probabilities`, regression `value`). A request's predictions travel as
-`predicted`, one column per key. Building the lines costs ~5 µs a row, so the server writes a
-*request record* per request instead and the shipper expands it (`expand_record`):
-`[2, model, version, ts, request_id, api, predicted, rows, N]\\n` followed by the N bytes of
-the request body exactly as received and a newline: no per-row work at all. The shipper reads
-the body with the server's own request parser (`BodyParser`), so whatever the server accepted
-is read the same way. `rows` lists the sampled rows of the request, or is null for all of them.
+Building the lines costs ~5 µs a row, so the server writes a *request record* per request
+instead and the shipper expands it (`expand_record`): `[2, model, version, ts, request_id, api,
+predicted, rows, N]\\n` followed by the N bytes of the request body exactly as received and a
+newline: no per-row work at all. `predicted` holds one column per key of the logged prediction
+(`serving.outputs`), `rows` the sampled rows (null: all of them). The shipper reads the body
+with the server's own request parser (`BodyParser`), so whatever the server accepted is read
+the same way.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -103,19 +99,11 @@ def whole_records_size(handle: IO[bytes]) -> int:
     return end
 
 
-def _load(line: bytes) -> Any:
-    """orjson, or the standard parser for what a server accepted and orjson refuses (NaN)."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return json.loads(line)
-
-
 def record_rows(line: bytes) -> int:
     """How many rows (documented lines) a request record's header line holds; 0 when it is
     not one."""
     try:
-        record = _load(line)
+        record = orjson.loads(line)  # headers are orjson's: never a NaN literal
         predicted, rows = record[7:9] if record[0] == OLDER_COLUMNS_RECORD else record[6:8]
         return len(next(iter(predicted.values()))) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
@@ -125,7 +113,7 @@ def record_rows(line: bytes) -> int:
 def expand_record(line: bytes, body: bytes | None, parse: BodyParser) -> list[bytes]:
     """The documented lines of one request record (ValueError when it is not one; what
     `parse` raises for a body it refuses)."""
-    record = _load(line)
+    record = orjson.loads(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
     if record[0] == OLDER_COLUMNS_RECORD:

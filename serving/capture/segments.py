@@ -18,14 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
 from serving.capture.codec import (
     Predicted,
-    encode_record,
     read_records,
     record_rows,
     whole_records_size,
@@ -173,9 +171,10 @@ def read_counts(spool: Path) -> dict[str, int]:
         return dict.fromkeys(COUNTER_HELP, 0)
 
 
-class Segments:
+class Segments(Collector):
     """Where the writer thread puts request records: rotating segments, handed to a shipper
-    (a thread here when shipping inline; else the sidecar finds them in the spool)."""
+    (a thread here when shipping inline; else the sidecar finds them in the spool). As a
+    collector on the server's registry: the shipper's counters."""
 
     def __init__(
         self,
@@ -213,10 +212,6 @@ class Segments:
             rename(left_open, OPEN, CLOSED)
         if self.shipper is not None:
             self.shipper.start()
-
-    def encode(self, entry: Entry, head: bytes) -> Unit:
-        """One request record (`head`: codec.record_head of the served model)."""
-        return encode_record(head, *entry), entry_rows(entry)
 
     def append(self, units: list[Unit]) -> None:
         """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""
@@ -287,21 +282,11 @@ class Segments:
         if self.shipper is not None:
             self.shipper.drain()
 
-    def register_metrics(self, registry: CollectorRegistry) -> None:
-        """The shipper's counters (from the spool, whichever process ships) on /metrics,
-        the rows this server dropped from the backlog included."""
-        registry.register(ShipperCounters(self))
-
-
-class ShipperCounters(Collector):
-    """`serving_capture_lines_{shipped,failed,dropped}_total`, read from the spool's counters
-    file at each scrape; dropped adds what the server itself dropped."""
-
-    def __init__(self, segments: Segments) -> None:
-        self.segments = segments
-
     def collect(self) -> Iterator[CounterMetricFamily]:
-        counts = read_counts(self.segments.spool)
-        counts["dropped"] += self.segments.dropped
+        """`serving_capture_lines_{shipped,failed,dropped}_total`, read from the spool's
+        counters file (whichever process ships) at each scrape; dropped adds the rows this
+        server dropped from the backlog."""
+        counts = read_counts(self.spool)
+        counts["dropped"] += self.dropped
         for name, text in COUNTER_HELP.items():
             yield CounterMetricFamily(f"serving_capture_lines_{name}", text, value=counts[name])

@@ -7,9 +7,7 @@ counters in `<spool>/.shipper.json`): docs/monitoring.md, "In the pod".
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -21,6 +19,7 @@ import fsspec
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
 
 from gitops_ml.contract import load_contract
+from gitops_ml.io import write_json
 from gitops_ml.release.bundle import load_bundle
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
 from serving.capture.segments import (
@@ -109,13 +108,15 @@ class Shipper:
         )
 
     def start(self) -> None:
-        """Continue the saved counts; put back what a crash left mid-upload; start."""
+        """Continue the saved counts; put back what a crash left mid-upload; start. Once:
+        a second call (the server's lifespan, after its startup check) finds it running."""
+        if self._thread.is_alive():
+            return
         self.spool.mkdir(parents=True, exist_ok=True)
         self.counts = read_counts(self.spool)
         for interrupted in self.spool.rglob("*" + SHIPPING):
             rename(interrupted, SHIPPING, CLOSED)
-        if not self._thread.is_alive():
-            self._thread.start()
+        self._thread.start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -148,13 +149,10 @@ class Shipper:
         """Add to a counter and save the counts (atomically) for /metrics and restarts."""
         with self._lock:
             self.counts[name] += rows
-            saved = self.spool / COUNTERS
-            part = saved.with_name(f"{COUNTERS}.{os.getpid()}.part")
             try:
-                part.write_text(json.dumps(self.counts))
-                part.replace(saved)
+                write_json(self.spool / COUNTERS, self.counts)
             except OSError as exc:
-                logger.warning("capture: cannot save counters in %s: %s", saved, exc)
+                logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
 
     def _ship_loop(self) -> None:
         while True:
@@ -172,12 +170,8 @@ class Shipper:
                 return
 
     def target(self, path: Path) -> str:
-        """The object a segment becomes: same relative path, `.jsonl.gz`."""
-        relative = path.relative_to(self.spool).as_posix()
-        for suffix in (SHIPPING, CLOSED):
-            if relative.endswith(suffix):
-                relative = relative[: -len(suffix)]
-                break
+        """The object a segment being shipped becomes: same relative path, `.jsonl.gz`."""
+        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
         return f"{self.root}/{relative}{SHIPPED}"
 
     def ship(self, path: Path) -> None:

@@ -12,15 +12,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from serving.capture.codec import Predicted, record_head
+from serving.capture.codec import Predicted, encode_record, record_head
 from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_rows
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
 
 logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
@@ -44,8 +41,6 @@ class PredictionLog:
         on_dropped: Callable[[int], None] = lambda n: None,
         seed: int | None = None,
     ) -> None:
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"sample rate must be between 0 and 1, got {sample_rate}")
         self.segments = segments
         self.sample_rate = sample_rate
         self.head = record_head(model_name, model_version)
@@ -58,10 +53,6 @@ class PredictionLog:
         self.on_dropped = on_dropped
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
-
-    def register_metrics(self, registry: CollectorRegistry) -> None:
-        """The shipper's counters on the server's registry."""
-        self.segments.register_metrics(registry)
 
     def open(self) -> None:
         """Check the spool now: one that cannot be written stops the server at startup."""
@@ -165,7 +156,7 @@ class PredictionLog:
                     self.pending -= entry_rows(entry)
                     self.pending_bytes -= len(entry[5])
                 try:
-                    units.append(self.segments.encode(entry, self.head))
+                    units.append((encode_record(self.head, *entry), entry_rows(entry)))
                 except (ValueError, TypeError) as exc:
                     self._dropped(entry_rows(entry), exc)
             self._write_filling(units)

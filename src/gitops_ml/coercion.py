@@ -3,15 +3,14 @@
 The contract's `encoding` says how true, false and missing are spelled ("Yes"/"No", " ",
 "N/A", "?" …) and whether text is read without surrounding whitespace (`strip`). Validate reads
 training data through `parse_column`, the drift check reads production windows through it, and
-serving (capture logs what serving accepted) and the smoke test read single JSON values through
-`coerce_value`: so "Yes" means true, " " means missing and " Male" is "Male" (with `strip`),
-everywhere alike. Conversions are strict: text in a numeric column or 2.5 in an int column is
-reported, never silently coerced.
+serving (capture logs what serving accepted) and the smoke test read single JSON values by the
+same rules (`gitops_ml.value_coercion`, apart so that serving needs no pandas): so "Yes" means
+true, " " means missing and " Male" is "Male" (with `strip`), everywhere alike. Conversions are
+strict: text in a numeric column or 2.5 in an int column is reported, never silently coerced.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gitops_ml.contract import Encoding
-
-DEFAULT_ENCODING = Encoding()
+from gitops_ml.contract import DEFAULT_ENCODING, Encoding
 
 
 @dataclass(frozen=True)
@@ -161,50 +158,3 @@ def parse_column(
 ) -> Parsed:
     """Convert raw values to a contract type; failures are reported in `bad`, never coerced."""
     return PARSERS[column_type](_read_text(values, encoding), encoding)
-
-
-# --------------------------------------------------------------------------------------------
-# One JSON value at a time (serving, smoke test): the same rules as parse_column.
-# --------------------------------------------------------------------------------------------
-
-
-class ValueRejected(ValueError):
-    """A single value does not fit its column type; the message says what it is instead."""
-
-
-def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCODING) -> Any:
-    """A JSON value as the model's value: float for numbers and bools, str for categories,
-    None for missing (null, NaN, blank or a missing token). Raises ValueRejected otherwise."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, str) and encoding.is_missing(value):
-        return None
-    if column_type == "category":
-        if isinstance(value, str):
-            return encoding.text(value)
-        raise ValueRejected("not text")
-    if column_type == "bool":
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, int | float):
-            if value in (0, 1):
-                return float(value)
-            raise ValueRejected("a number other than 0 or 1")
-        if isinstance(value, str):
-            flag = encoding.bool_of(value)
-            if flag is not None:
-                return float(flag)
-        raise ValueRejected("not true/false, 0/1 or a true/false token of the contract")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueRejected("not a number")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValueRejected("text that is not a number") from None
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueRejected("not a finite number")
-    if column_type == "int" and not number.is_integer():
-        raise ValueRejected("not a whole number")
-    return number

@@ -13,9 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pandas as pd
-
 from gitops_ml import paths
 from gitops_ml.config import refuse_unknown
 from gitops_ml.errors import UserError
@@ -55,6 +52,14 @@ DEFAULT_CONTRACT_PATH = Path(paths.CONTRACT)
 # Longest text accepted in a category cell when the contract sets no `max_length`: serving
 # refuses longer values (a request must cost memory in proportion to its body).
 DEFAULT_MAX_LENGTH = 256
+# The Open Inference Protocol (V2) datatypes a column type accepts in a request; the first is
+# the one clients are told to send.
+V2_DATATYPES: dict[str, tuple[str, ...]] = {
+    "float": ("FP32", "FP64"),
+    "int": ("INT64", "INT32"),
+    "bool": ("BOOL",),
+    "category": ("BYTES",),
+}
 
 _ONNX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -107,6 +112,9 @@ class Encoding:
         if key in self._false:  # type: ignore[attr-defined]
             return False
         return None
+
+
+DEFAULT_ENCODING = Encoding()  # what a contract without an `encoding:` section spells
 
 
 @dataclass(frozen=True)
@@ -543,73 +551,6 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             out["csv"]["names"] = list(layout.names)
     out["columns"] = columns
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# The model's view of the data: what the sklearn pipeline is fitted on and what ONNX receives.
-# --------------------------------------------------------------------------------------------
-
-
-def text_categories(values: pd.Series) -> pd.Categorical:
-    """Each value as its text (`str`), nulls as MISSING_CATEGORY, as a pandas categorical: a
-    small integer code per row and each text once, where a string object per row would cost
-    about 60 bytes. Values with the same text (1 and "1") are one category."""
-    codes, uniques = pd.factorize(values)  # nulls: code -1, the last text below
-    texts = np.array([*(str(value) for value in uniques), MISSING_CATEGORY], dtype=object)
-    categories, category_of_text = np.unique(texts, return_inverse=True)
-    return pd.Categorical.from_codes(category_of_text[codes], categories=pd.Index(categories))
-
-
-def model_frame(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Feature columns exactly as the model sees them, in contract order, named by their
-    ONNX input names (`Contract.onnx_inputs`): scikit-learn and ONNX take the same inputs.
-
-    Numerics and bools become float32 (NaN = missing) so that scikit-learn is fitted on the same
-    values ONNX will receive; categories become plain strings with MISSING_CATEGORY for nulls,
-    held as a pandas categorical (`text_categories`).
-    """
-    columns: dict[str, Any] = {}
-    for column in contract.features:
-        values = frame[column.name]
-        if column.is_categorical:
-            columns[contract.onnx_inputs[column.name]] = text_categories(values)
-        else:
-            columns[contract.onnx_inputs[column.name]] = pd.to_numeric(
-                values, errors="raise"
-            ).to_numpy(dtype=np.float32, na_value=np.nan)
-    return pd.DataFrame(columns, index=frame.index)
-
-
-def target_vector(frame: pd.DataFrame, contract: Contract) -> np.ndarray:
-    """The target as the model learns it: binary 0/1 int64 (the positive class is 1),
-    multiclass the int64 index into `contract.classes`, regression float64."""
-    values = frame[contract.target]
-    if contract.task == "regression":
-        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64)
-    if contract.task == "multiclass":
-        index = {name: i for i, name in enumerate(contract.classes)}
-        codes = values.astype(str).map(index)
-        unknown = sorted(set(values.astype(str)[codes.isna()]))
-        if unknown:
-            raise ValueError(
-                f"target {contract.target!r} has values {unknown[:10]} that are not in the "
-                f"contract's classes {list(contract.classes)}"
-            )
-        return codes.to_numpy(dtype=np.int64)
-    return values.astype(bool).to_numpy(dtype=np.int64)
-
-
-def onnx_feeds(features: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:
-    """ONNX feeds (one [N, 1] input per feature) from a model_frame(), built per column."""
-    feeds: dict[str, np.ndarray] = {}
-    for column in contract.features:
-        name = contract.onnx_inputs[column.name]
-        values = features[name].to_numpy()
-        if column.is_categorical:
-            feeds[name] = values.astype(str).reshape(-1, 1)
-        else:
-            feeds[name] = values.astype(np.float32).reshape(-1, 1)
-    return feeds
 
 
 # --------------------------------------------------------------------------------------------

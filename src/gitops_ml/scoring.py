@@ -165,7 +165,7 @@ def score(
     """The metrics `names` (default: the task's test metrics) of `task` for each row of
     `weights` (shape (B, n)); returns arrays of shape (B,).
 
-    `y` and `predictions` are what gitops_ml.contract.target_vector and gitops_ml.tasks.
+    `y` and `predictions` are what gitops_ml.model_view.target_vector and gitops_ml.tasks.
     predictions give: binary 0/1 and P(positive), scored at `threshold`; multiclass class
     indices and (n, k) probabilities in `classes` order; regression values and ŷ. Each metric
     is the registry's formula of the task's tally, equal to scikit-learn's with sample weights:

@@ -43,6 +43,7 @@ class TaskSpec:
     target_types: tuple[str, ...]  # contract types the target column may have
     classification: bool
     onnx_outputs: tuple[str, ...]  # the exported model's output names, in order
+    v2_outputs: tuple[str, ...]  # the served model's V2 output tensors, the numbers last
     predict: Callable[[Any, Any], np.ndarray]  # (fitted model, model_frame) → predictions
     predicts: str  # what the model outputs, for people ("the probability of each class")
 
@@ -55,6 +56,7 @@ TASKS: dict[str, TaskSpec] = {
             ("bool",),
             classification=True,
             onnx_outputs=("label", "probabilities"),
+            v2_outputs=("label", "probabilities"),
             predict=_positive_probability,
             predicts="the probability of the positive class",
         ),
@@ -63,6 +65,7 @@ TASKS: dict[str, TaskSpec] = {
             ("category", "int"),
             classification=True,
             onnx_outputs=("label", "probabilities"),
+            v2_outputs=("label", "probabilities"),
             predict=_class_probabilities,
             predicts="the probability of each class",
         ),
@@ -71,6 +74,7 @@ TASKS: dict[str, TaskSpec] = {
             ("float", "int"),
             classification=False,
             onnx_outputs=("variable",),
+            v2_outputs=("predict",),
             predict=_predicted_value,
             predicts="the value of the target",
         ),

@@ -4,40 +4,41 @@ One builder for everything that talks to the server: the deploy smoke test, the 
 serving benchmark and the committed example payloads (`python -m serving.examples`). Raw cells
 go through the contract's coercion (`gitops_ml.coercion`), so a frame read from the user's own
 file ("Yes", " ", 0/1) becomes the JSON the server accepts, and missing values become null.
+Rows come as columns: a pandas frame, or a mapping of column names to lists (the server builds
+its OpenAPI examples that way and never imports pandas).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import pandas as pd
 
-from gitops_ml.coercion import coerce_value
-from gitops_ml.contract import Column, Contract
+from gitops_ml.contract import V2_DATATYPES, Column, Contract
+from gitops_ml.value_coercion import coerce_value
 
-# V2 datatypes a contract type accepts; the first is the one clients are told to send.
-V2_DATATYPES: dict[str, tuple[str, ...]] = {
-    "float": ("FP32", "FP64"),
-    "int": ("INT64", "INT32"),
-    "bool": ("BOOL",),
-    "category": ("BYTES",),
-}
-# The V2 output tensors a served model answers with, per task (serving/outputs.py builds them,
-# the deploy smoke test checks them); the numbers (probabilities or values) come last.
-V2_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "binary": ("label", "probabilities"),
-    "multiclass": ("label", "probabilities"),
-    "regression": ("predict",),
-}
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Rows as columns: a pandas frame or a mapping of column name → values.
+Columns = Union["pd.DataFrame", Mapping[str, Sequence[Any]]]
+
+
+def _pandas_missing(value: Any) -> bool:
+    """pandas' NA or NaT: only a pandas frame holds them, so pandas is loaded whenever one can
+    occur."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and (value is pd.NA or value is pd.NaT)
 
 
 def json_value(value: Any, column: Column, contract: Contract) -> Any:
     """A raw cell as the JSON value serving takes for its column (None when missing)."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is pd.NA or value is pd.NaT:
+    if _pandas_missing(value):
         return None
     coerced = coerce_value(value, column.type, contract.encoding)
     if coerced is None:
@@ -54,7 +55,7 @@ def id_value(value: Any, contract: Contract) -> str | None:
     never fed to the model): 7590.0 from a gappy int column is "7590"."""
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if value is None or _pandas_missing(value) or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, str):
         return None if contract.encoding.is_missing(value) else value
@@ -63,39 +64,37 @@ def id_value(value: Any, contract: Contract) -> str | None:
     return str(value)
 
 
-def request_columns(frame: pd.DataFrame, contract: Contract) -> dict[str, list[Any]]:
+def request_columns(frame: Columns, contract: Contract) -> dict[str, list[Any]]:
     """JSON values per column: the id column when the frame has one, then every feature."""
     columns: dict[str, list[Any]] = {}
     if contract.id_column is not None and contract.id_column in frame:
-        ids = frame[contract.id_column].tolist()
-        columns[contract.id_column] = [id_value(v, contract) for v in ids]
+        columns[contract.id_column] = [id_value(v, contract) for v in frame[contract.id_column]]
     for c in contract.features:
-        columns[c.name] = [json_value(v, c, contract) for v in frame[c.name].tolist()]
+        columns[c.name] = [json_value(v, c, contract) for v in frame[c.name]]
     return columns
 
 
-def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+def records(frame: Columns, contract: Contract) -> list[dict[str, Any]]:
     """`/predict` records: the id (if the frame has it) and every feature, null for missing."""
     columns = request_columns(frame, contract)
-    return [{name: values[i] for name, values in columns.items()} for i in range(len(frame))]
+    rows = len(columns[contract.features[0].name])
+    return [{name: values[i] for name, values in columns.items()} for i in range(rows)]
 
 
-def v2_request(
-    frame: pd.DataFrame, contract: Contract, request_id: str | None = None
-) -> dict[str, Any]:
+def v2_request(frame: Columns, contract: Contract, request_id: str | None = None) -> dict[str, Any]:
     """An Open Inference Protocol (KServe V2) request: one [N, 1] tensor per column."""
     datatypes = {c.name: V2_DATATYPES[c.type][0] for c in contract.features}
     if contract.id_column is not None:
         datatypes[contract.id_column] = "BYTES"
     body: dict[str, Any] = {} if request_id is None else {"id": request_id}
     body["inputs"] = [
-        {"name": name, "datatype": datatypes[name], "shape": [len(frame), 1], "data": values}
+        {"name": name, "datatype": datatypes[name], "shape": [len(values), 1], "data": values}
         for name, values in request_columns(frame, contract).items()
     ]
     return body
 
 
-def example_frame(contract: Contract, rows: int = 2) -> pd.DataFrame:
+def example_rows(contract: Contract, rows: int = 2) -> dict[str, list[Any]]:
     """Valid rows derived from the contract alone: numbers spread evenly inside each range,
     categories cycling through their allowed values, booleans alternating, an id per row, and
     the last row missing every nullable feature (when there is more than one row).
@@ -122,4 +121,4 @@ def example_frame(contract: Contract, rows: int = 2) -> pd.DataFrame:
         if column.nullable and rows > 1:
             values[-1] = None
         columns[column.name] = values
-    return pd.DataFrame(columns)
+    return columns

@@ -17,8 +17,9 @@ from project_fixtures import fit_and_export, fixture_params, task_fixture
 
 from gitops_ml import io as gio
 from gitops_ml.config import DriftParams, ModelParams
-from gitops_ml.contract import Contract, model_frame, target_vector
+from gitops_ml.contract import Contract
 from gitops_ml.evaluate_metrics import parse_evaluate_metrics
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.monitor.profile import build_model_profile
 from gitops_ml.scoring import point_metrics
 from gitops_ml.tasks import predictions

@@ -5,6 +5,7 @@ with and without outcomes)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,3 +125,18 @@ def test_the_worker_count_is_one_per_core_or_a_positive_number(
         main(["drift", "--current", "window.parquet", "--workers", "two"])
     assert exited.value.code == 2
     assert "--workers: 'two': use -1 (one per core) or a positive count" in capsys.readouterr().err
+
+
+def test_one_per_core_starts_no_more_workers_than_the_windows_size_pays_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift, "effective_n_jobs", lambda n: 4 if n == -1 else n)
+    small, large = tmp_path / "small.jsonl.gz", tmp_path / "large.jsonl.gz"
+    small.write_bytes(b"x" * 1000)
+    with large.open("wb") as handle:  # a sparse file: its size without writing its bytes
+        handle.truncate(2 * drift.MIN_BYTES_PER_WORKER + 1)
+
+    assert drift.workers_for([small], -1) == 1  # read in this process
+    assert drift.workers_for([small, large], -1) == 2
+    assert drift.workers_for([large] * 9, -1) == 4  # one per core at most
+    assert drift.workers_for([small], 3) == 3  # a count asked for is a count started

@@ -10,8 +10,8 @@ import pytest
 from sklearn import metrics as skm
 from task_support import TaskProject, task_project
 
-from gitops_ml.contract import target_vector
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.model_view import target_vector
 from gitops_ml.monitor.drift import check_drift
 from gitops_ml.monitor.readers import ModelScorer, frame_chunks
 

@@ -13,7 +13,7 @@ from project_fixtures import drift_settings
 from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.contract import Contract
-from gitops_ml.monitor.profile import build_profile, load_profile
+from gitops_ml.monitor.profile import build_profile, cell_index, load_profile
 from gitops_ml.release.bundle import sha256_file
 from gitops_ml.synthetic import generate_churn
 
@@ -119,3 +119,28 @@ def test_a_stale_profile_is_refused_when_the_contract_changed(
     with pytest.raises(Exception, match="not a version-1 reference profile"):
         load_profile(tmp_path / "bad.json")
     assert np.isfinite(profile["features"][0]["mean"])
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 101, 127, 128])
+def test_a_values_cell_is_the_one_searchsorted_finds(size: int) -> None:
+    """Cells on the quantile grid: below, on and between its points, beyond both ends,
+    infinities and -0.0, for grids one short of, at and past a power of two."""
+    grid = np.unique(np.random.default_rng(size).normal(size=size))
+    values = np.concatenate(
+        [
+            grid,
+            np.nextafter(grid, np.inf),
+            np.nextafter(grid, -np.inf),
+            np.random.default_rng(1).normal(scale=2.0, size=1000),
+            [-np.inf, np.inf, -0.0, 0.0, 1e308, -1e308],
+        ]
+    )
+
+    assert np.array_equal(cell_index(grid, values), np.searchsorted(grid, values, side="left"))
+
+
+def test_a_column_longer_than_one_slice_gets_every_values_cell() -> None:
+    grid = np.array([-1.0, 0.0, 0.5, 2.0])
+    values = np.random.default_rng(2).normal(size=(1 << 20) + 3)
+
+    assert np.array_equal(cell_index(grid, values), np.searchsorted(grid, values, side="left"))

@@ -247,6 +247,14 @@ def test_a_window_in_a_store_is_streamed_from_it_not_copied(
         (['{"features": {"a": 1}}', "{torn", '{"features": {"a": 2}}'], 2, ["p.jsonl:2"]),
         (['{"features": {"a": " "}}', '{"features": {"a": 2.5}}'], 2, []),  # mixed JSON types
         (['{"a": 1.5}', '{"a": "3"}', '{"a": null}'], 3, []),  # flat records
+        (['\ufeff{"features": {"a": 1}}'], 1, []),  # a byte order mark first
+        (["null", '{"features": {"a": 1}}'], 1, ["p.jsonl:1"]),  # a line that is no object
+        ([" \t null", '{"features": {"a": 1}}'], 1, ["p.jsonl:1"]),
+        (
+            ['{"features": {"a": 1}}', "{torn", "null", '{"features": {"a": 2}}'],
+            2,
+            ["p.jsonl:2", "p.jsonl:3"],
+        ),
     ],
 )
 def test_lines_arrow_refuses_together_are_read_one_by_one_and_only_torn_ones_skipped(

@@ -19,9 +19,10 @@ from sklearn.pipeline import Pipeline
 from gitops_ml import io as gio
 from gitops_ml.cli import main
 from gitops_ml.config import ConfigError, Costs, EvaluateParams, ModelParams
-from gitops_ml.contract import Column, Contract, model_frame, target_vector
+from gitops_ml.contract import Column, Contract
 from gitops_ml.evaluate_metrics import parse_evaluate_metrics, read_evaluate_metrics
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.pipeline import evaluate as evaluate_module
 from gitops_ml.pipeline.evaluate import (
     CALIBRATION_FILE,

@@ -26,13 +26,8 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.cli import main
 from gitops_ml.config import ModelParams
-from gitops_ml.contract import (
-    Contract,
-    model_frame,
-    onnx_feeds,
-    onnx_input_names,
-    parse_contract,
-)
+from gitops_ml.contract import Contract, onnx_input_names, parse_contract
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.pipeline.export import (
     ExportError,
     export_model,

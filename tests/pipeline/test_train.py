@@ -19,7 +19,8 @@ from sklearn.metrics import r2_score
 
 from gitops_ml.cli import main
 from gitops_ml.config import ModelParams
-from gitops_ml.contract import Contract, model_frame, target_vector
+from gitops_ml.contract import Contract
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.pipeline.train import (
     REGISTRY,
     ModelConfigError,
@@ -290,7 +291,7 @@ def test_same_seed_gives_identical_predictions(contract: Contract) -> None:
     params = ModelParams(type="hist_gradient_boosting", seed=5, hyperparams={"max_iter": 30})
     first = fit_model(frame, contract, params)
     second = fit_model(frame, contract, params)
-    from gitops_ml.contract import model_frame
+    from gitops_ml.model_view import model_frame
 
     features = model_frame(frame, contract)
     np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))

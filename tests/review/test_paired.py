@@ -18,8 +18,8 @@ from workflow_harness import commit_all, git
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import ModelParams
-from gitops_ml.contract import model_frame, target_vector
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.pipeline.export import export_model
 from gitops_ml.pipeline.train import fit_model
 from gitops_ml.review.paired import base_model_bytes, compare_models, onnx_predictions

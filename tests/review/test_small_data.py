@@ -24,8 +24,9 @@ import pytest
 from project_fixtures import CONTRACT_PATH, fixture_params
 
 from gitops_ml.config import EvaluateParams, ModelParams
-from gitops_ml.contract import Contract, load_contract, model_frame, parse_contract, target_vector
+from gitops_ml.contract import Contract, load_contract, parse_contract
 from gitops_ml.metric_registry import lower_is_better, metric_sets
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.pipeline.evaluate import bootstrap_intervals, training_noise
 from gitops_ml.pipeline.train import fit_model, model_rows
 from gitops_ml.review.gates import GateParams, GateResult, check_gates

@@ -265,6 +265,19 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
     assert not list(spool.rglob("*.rec*"))
 
 
+def test_the_servers_second_start_leaves_the_segment_being_uploaded_alone(tmp_path: Path) -> None:
+    """The server opens its capture before it binds its port and starts it in its lifespan:
+    by then the inline shipper may be uploading a segment, which must not be put back."""
+    log = make_log(tmp_path, tmp_path / "store", Tally(tmp_path / "spool"))
+    log.open()
+    uploading = segment_in(tmp_path / "spool", ".rec.shipping")  # as the shipper renamed it
+    uploading.write_bytes(records(1))
+    log.start()
+    log.close()
+
+    assert uploading.exists(), "put back as closed, so shipped a second time"
+
+
 def test_without_a_shipper_the_server_still_keeps_the_backlog_bounded(tmp_path: Path) -> None:
     """Sidecar mode with the sidecar down: the server drops the oldest closed segments."""
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")

@@ -27,9 +27,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
-from gitops_ml.contract import model_frame, target_vector
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
-from gitops_ml.v2_request import V2_OUTPUTS, records, v2_request
+from gitops_ml.tasks import task_spec
+from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
 from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
@@ -293,7 +294,7 @@ def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_r
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     asks = {
         **body,
-        "outputs": [{"name": name} for name in V2_OUTPUTS[contract.task]],
+        "outputs": [{"name": name} for name in task_spec(contract.task).v2_outputs],
     }
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
     shipper = Shipper(settings)

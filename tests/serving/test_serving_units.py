@@ -15,8 +15,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from serving_support import capture_body, capture_log, captured_lines
 
-from gitops_ml.coercion import ValueRejected, coerce_value
 from gitops_ml.contract import Contract
+from gitops_ml.value_coercion import ValueRejected, coerce_value
 from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.records import parse_records

@@ -11,7 +11,7 @@ from project_fixtures import CONTRACT_PATH
 from serving_support import v2_body
 
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.v2_request import example_frame, records
+from gitops_ml.v2_request import example_rows, records
 from serving.v2 import parse_infer_request
 from serving.validation import RequestError, request_table
 
@@ -122,7 +122,7 @@ def _v2_error_cases(contract: Contract, rows: list[dict[str, Any]]) -> list[tupl
 
 
 def test_a_valid_request_parses_into_one_feed_per_feature(contract: Contract) -> None:
-    rows = records(example_frame(contract, 3), contract)
+    rows = records(example_rows(contract, 3), contract)
 
     parsed = parse_infer_request(v2_body(rows, contract), request_table(contract), 10)
 
@@ -132,7 +132,7 @@ def test_a_valid_request_parses_into_one_feed_per_feature(contract: Contract) ->
 
 
 CONTRACT = load_contract(CONTRACT_PATH)
-CASES = _v2_error_cases(CONTRACT, records(example_frame(CONTRACT, 3), CONTRACT))
+CASES = _v2_error_cases(CONTRACT, records(example_rows(CONTRACT, 3), CONTRACT))
 
 
 @pytest.mark.parametrize(("case", "body", "expected"), CASES, ids=[c[0] for c in CASES])

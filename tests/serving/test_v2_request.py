@@ -8,7 +8,7 @@ import pytest
 from serving_support import fork_contract
 
 from gitops_ml.contract import Contract, contract_to_dict, parse_contract
-from gitops_ml.v2_request import example_frame, records, v2_request
+from gitops_ml.v2_request import example_rows, records, v2_request
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,9 @@ def test_example_rows_come_from_the_contract_alone_and_stay_inside_it(
     contract: Contract, yes_no_contract: Contract
 ) -> None:
     for each in (contract, yes_no_contract):
-        frame = example_frame(each, rows=3)
+        rows = example_rows(each, rows=3)
         for column in each.features:
-            values = [v for v in frame[column.name].tolist() if v is not None and v == v]
+            values = [v for v in rows[column.name] if v is not None and v == v]
             if column.checks.allowed is not None:
                 assert set(values) <= set(column.checks.allowed), column.name
             if column.checks.min is not None:
@@ -74,14 +74,14 @@ def test_example_rows_come_from_the_contract_alone_and_stay_inside_it(
             if column.checks.max is not None:
                 assert max(values) <= column.checks.max, column.name
             assert len(values) == (2 if column.nullable else 3), column.name
-    assert example_frame(yes_no_contract)["customerID"].tolist() == ["example-1", "example-2"]
+    assert example_rows(yes_no_contract)["customerID"] == ["example-1", "example-2"]
 
 
 def test_ids_travel_as_text_whatever_the_id_columns_type(yes_no_contract: Contract) -> None:
     raw = contract_to_dict(yes_no_contract)
     raw["columns"][0]["type"] = "int"
     int_ids = parse_contract(raw)
-    frame = example_frame(int_ids, rows=3)
+    frame = pd.DataFrame(example_rows(int_ids, rows=3))
     examples = v2_request(frame, int_ids)
     frame["customerID"] = [7590.0, float("nan"), 12.0]  # an int column with a gap, as read
 

@@ -22,7 +22,8 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from gitops_ml.contract import Contract, model_frame, onnx_feeds, parse_contract
+from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import v2_request
 from serving.capture.shipper import open_capture

@@ -91,6 +91,9 @@ from gitops_ml.monitor.windows import (
 
 MAX_UNSEEN_NAMES = 10_000  # distinct unseen categories remembered; more are pooled
 PARTS_PER_WORKER = 4  # a window is cut into this many parts per worker: a slow one waits less
+# A worker process costs about a second of CPU to start (its imports): with `workers: -1`, each
+# one started must have at least this many bytes of the window's files to read.
+MIN_BYTES_PER_WORKER = 16 * 2**20
 EXIT_DRIFT = 1
 EXIT_NOT_ENOUGH_DATA = 3
 
@@ -600,6 +603,15 @@ def in_parallel(tasks: list[Any], workers: int) -> list[Any]:
     return list(Parallel(n_jobs=jobs, prefer="processes")(tasks))
 
 
+def workers_for(sources: Sequence[Source], workers: int) -> int:
+    """The workers a check starts: as many as asked, or for -1 one per core, but no more than
+    the window's size pays for (a small window is read in this process)."""
+    if workers != -1:
+        return workers
+    size = sum(source_size(source) for source in sources)
+    return max(1, min(effective_n_jobs(-1), int(size // MIN_BYTES_PER_WORKER)))
+
+
 def accumulate_window(
     profile: dict[str, Any],
     contract: Contract,
@@ -780,7 +792,7 @@ def _run(args: argparse.Namespace) -> int:
             shown = [_display_path(p) for p in sources]
         else:
             shown, sources = window_files(args.current, window, SUPPORTED)
-        workers = settings.workers if args.workers is None else args.workers
+        workers = workers_for(sources, settings.workers if args.workers is None else args.workers)
         join = None
         if args.labels is not None:
             delay = parse_duration(args.max_delay, "--max-delay")

@@ -11,6 +11,7 @@ read or an empty file is a UserError naming the file, the column, the count and 
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +25,10 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from gitops_ml.coercion import parse_column
-from gitops_ml.contract import (
-    WHITESPACE,
-    Column,
-    Contract,
-    Encoding,
-    model_frame,
-    onnx_feeds,
-)
+from gitops_ml.contract import WHITESPACE, Column, Contract, Encoding
 from gitops_ml.errors import UserError
 from gitops_ml.io import csv_names, csv_options, read_table
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
 from gitops_ml.monitor.windows import UNREADABLE, Source, open_source, readable
@@ -217,7 +212,7 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
         return None
     if pc.any(pc.is_nan(numbers)).as_py():  # "nan" that is not a missing token: unreadable
         return None
-    values = pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False)
+    values = numbers.to_numpy(zero_copy_only=False)  # nulls become NaN
     if column.type == "int":
         present = values[~np.isnan(values)]
         if not (np.isfinite(present).all() and (present == np.round(present)).all()):
@@ -250,8 +245,8 @@ def _arrow_columns(batch: pa.RecordBatch, contract: Contract, source: Shown) -> 
         elif column.is_categorical:
             out[column.name] = _arrow_category(values, contract.encoding)
         else:
-            as_float = pc.fill_null(pc.cast(values, pa.float64()), np.nan)
-            out[column.name] = as_float.to_numpy(zero_copy_only=False)
+            # Arrow gives NumPy floats with NaN for nulls.
+            out[column.name] = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
     return out
 
 
@@ -376,10 +371,19 @@ def _log_schema(contract: Contract, typed_features: bool) -> pa.Schema:
     return pa.schema(fields)
 
 
+# The first line of a block holds something other than an object (after blank lines and a
+# byte order mark, which Arrow reads past).
+_NOT_AN_OBJECT_FIRST = re.compile(rb"(?>(?:\xef\xbb\xbf)?\s*)[^{]")
+
+
 def _read_log_block(block: bytes, contract: Contract) -> pa.Table | None:
     """One block of log lines as an Arrow table (Arrow's JSON reader, in C++): with the
     contract's types, else with the types the values have; None when Arrow refuses both (a
-    torn line, or a column whose values mix JSON types in this block)."""
+    torn line, or a column whose values mix JSON types in this block). A block whose first
+    line is no object is refused before Arrow sees it: Arrow refuses one that starts with a
+    number, text or list, and crashes the process (pyarrow 26) on one that starts with null."""
+    if _NOT_AN_OBJECT_FIRST.match(block):
+        return None
     for typed in (True, False):
         options = pj.ParseOptions(
             explicit_schema=_log_schema(contract, typed), unexpected_field_behavior="infer"
@@ -528,7 +532,7 @@ def _logged_predictions(
     if logged.per_class:
         return _logged_probabilities(values, len(contract.classes), path, key)
     if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
-        return pc.fill_null(pc.cast(values, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # nulls: NaN
     return _scores(values.to_pandas().astype(object), path)
 
 
@@ -546,7 +550,7 @@ def _logged_probabilities(values: pa.Array, classes: int, path: Source, key: str
             f"probability for each of the {classes} classes"
         )
     flat = pc.cast(pc.list_flatten(values), pa.float64())
-    out[present] = pc.fill_null(flat, np.nan).to_numpy(zero_copy_only=False).reshape(-1, classes)
+    out[present] = flat.to_numpy(zero_copy_only=False).reshape(-1, classes)  # nulls: NaN
     return out
 
 

@@ -48,9 +48,10 @@ from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.cluster import joblib_backend
 from gitops_ml.config import AUTO_JOBS, Costs, EvaluateParams, Jobs, ModelParams, load_params
-from gitops_ml.contract import Column, Contract, load_contract, model_frame, target_vector
+from gitops_ml.contract import Column, Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import MetricSet, class_names, metric, metric_sets
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.pipeline.train import (
     ModelRows,
     build_model,

@@ -33,8 +33,9 @@ from threadpoolctl import threadpool_limits
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import ExportParams, load_params
-from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.model_view import model_frame, onnx_feeds, target_vector
 from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
 from gitops_ml.stage_metrics import parse_export_metrics
@@ -180,7 +181,7 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
     if converted != list(names.values()):
         raise ExportError(
             f"skl2onnx named the model's inputs {converted}, not {list(names.values())}: "
-            "the model must be fitted on contract.model_frame()"
+            "the model must be fitted on model_view.model_frame()"
         )
     outputs = [o.name for o in proto.graph.output]
     expected = list(task_spec(contract.task).onnx_outputs)

@@ -28,9 +28,10 @@ import pandas as pd
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import EvaluateParams, SplitParams, load_params
-from gitops_ml.contract import Contract, load_contract, target_vector
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.metric_registry import class_names
+from gitops_ml.model_view import target_vector
 from gitops_ml.tasks import Task, task_spec
 
 RATE_DIGITS = 4

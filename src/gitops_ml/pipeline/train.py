@@ -38,14 +38,9 @@ from threadpoolctl import threadpool_limits
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import ModelParams, load_params
-from gitops_ml.contract import (
-    MISSING_CATEGORY,
-    Contract,
-    load_contract,
-    model_frame,
-    target_vector,
-)
+from gitops_ml.contract import MISSING_CATEGORY, Contract, load_contract
 from gitops_ml.errors import UserError
+from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.tasks import TASKS, task_spec
 
 # A constant no real feature takes; exactly representable in float32, so no flips after export.
@@ -288,8 +283,8 @@ def training_columns(contract: Contract) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelRows:
-    """Rows as a fit takes them: the features in the model's view (contract.model_frame) and
-    their target (contract.target_vector). Built once, the raw table they came from can go."""
+    """Rows as a fit takes them: the features in the model's view (model_view.model_frame) and
+    their target (model_view.target_vector). Built once, the raw table they came from can go."""
 
     features: pd.DataFrame
     target: np.ndarray
@@ -303,7 +298,7 @@ def model_rows(frame: pd.DataFrame, contract: Contract) -> ModelRows:
 
 
 def fit_model(frame: pd.DataFrame, contract: Contract, model_params: ModelParams) -> Pipeline:
-    """Fit on the model's view of `frame` (see contract.model_frame)."""
+    """Fit on the model's view of `frame` (see model_view.model_frame)."""
     rows = model_rows(frame, contract)
     return fit_features(rows.features, rows.target, contract, model_params)
 
@@ -316,7 +311,7 @@ def fit_features(
     rows: np.ndarray | None = None,
 ) -> Pipeline:
     """Fit on `rows` (default: all) of features already in the model's view
-    (contract.model_frame) and their target (contract.target_vector): the evaluate stage's
+    (model_view.model_frame) and their target (model_view.target_vector): the evaluate stage's
     refits take rows of one shared view."""
     model = build_model(model_params, contract)
     _check_target(target if rows is None else target[rows], contract)

@@ -35,13 +35,14 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml import paths
-from gitops_ml.contract import Contract, model_frame, onnx_feeds
+from gitops_ml.contract import Contract
 from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
+from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import Bundle, BundleError, build_bundle, load_bundle
 from gitops_ml.tasks import task_spec
-from gitops_ml.v2_request import V2_OUTPUTS, example_frame, v2_request
+from gitops_ml.v2_request import example_rows, v2_request
 
 DEPLOYMENTS_DIR = Path("deployments")
 STATE_FILE = "current.json"
@@ -65,7 +66,7 @@ class DeployError(UserError):
 def smoke_frame(contract: Contract, rows: int = SMOKE_ROWS) -> pd.DataFrame:
     """Valid rows derived from the contract only (not from training data), so the smoke test
     works for any user's dataset and needs nothing but the bundle."""
-    return example_frame(contract, rows)
+    return pd.DataFrame(example_rows(contract, rows))
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def check_v2_response(
     """Return the max difference from `expected` (relative to the values' scale for a
     regressor's); raise DeployError saying what is wrong."""
     outputs = {o.get("name"): o for o in response.get("outputs") or [] if isinstance(o, dict)}
-    names = V2_OUTPUTS[task]  # the server's, the numbers last
+    names = task_spec(task).v2_outputs  # the server's, the numbers last
     wanted = names[-1]
     if not all(name in outputs for name in names):
         raise DeployError(

@@ -28,10 +28,11 @@ import pandas as pd
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.config import EvaluateParams
-from gitops_ml.contract import Contract, load_contract, model_frame, onnx_feeds, target_vector
+from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.markdown import escape
 from gitops_ml.metric_registry import metric_sets
+from gitops_ml.model_view import model_frame, onnx_feeds, target_vector
 from gitops_ml.release.versions import lock_hashes
 from gitops_ml.scoring import CI_LEVEL, Difference, paired_differences
 

@@ -1,0 +1,52 @@
+"""One JSON value at a time (serving, the smoke test): the same rules as
+`gitops_ml.coercion.parse_column` reads a column with, for a server that never imports pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gitops_ml.contract import DEFAULT_ENCODING, Encoding
+
+
+class ValueRejected(ValueError):
+    """A single value does not fit its column type; the message says what it is instead."""
+
+
+def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCODING) -> Any:
+    """A JSON value as the model's value: float for numbers and bools, str for categories,
+    None for missing (null, NaN, blank or a missing token). Raises ValueRejected otherwise."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str) and encoding.is_missing(value):
+        return None
+    if column_type == "category":
+        if isinstance(value, str):
+            return encoding.text(value)
+        raise ValueRejected("not text")
+    if column_type == "bool":
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, int | float):
+            if value in (0, 1):
+                return float(value)
+            raise ValueRejected("a number other than 0 or 1")
+        if isinstance(value, str):
+            flag = encoding.bool_of(value)
+            if flag is not None:
+                return float(flag)
+        raise ValueRejected("not true/false, 0/1 or a true/false token of the contract")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueRejected("not a number")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueRejected("text that is not a number") from None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueRejected("not a finite number")
+    if column_type == "int" and not number.is_integer():
+        raise ValueRejected("not a whole number")
+    return number
