@@ -156,10 +156,13 @@ class Shipper:
 
     def _ship_loop(self) -> None:
         while True:
+            # Whether the writer is done is read before the closed segments: its last segment
+            # is renamed from open to closed before the drain is asked for, so it is then seen
+            # closed (read after, it could be missed by both listings and never shipped).
+            writer_done = self._stop.is_set() and not any(self.spool.rglob("*" + OPEN))
             closed = oldest_first(self.spool.rglob("*" + CLOSED))
             if not closed:
-                writer_done = not any(self.spool.rglob("*" + OPEN))
-                if self._late() or (self._stop.is_set() and writer_done):
+                if self._late() or writer_done:
                     return
                 self._wake.wait(0.2 if self._stop.is_set() else 1.0)
                 self._wake.clear()

@@ -247,6 +247,34 @@ def records(*ids: int) -> bytes:
     )
 
 
+def test_the_last_segment_closed_while_the_shipper_lists_the_spool_is_still_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's last segment is renamed from open to closed, then the drain is asked for.
+    When both happen between the shipper's listing of closed segments and its look for open
+    ones, that segment was in neither listing: the shipper stopped and never shipped it."""
+    from serving.capture import shipper as shipping
+
+    store, spool = tmp_path / "store", tmp_path / "spool"
+    last = segment_in(spool, ".rec.open")
+    last.write_bytes(records(1, 2))
+    shipper = Shipper(capture_settings(store, spool, ship="sidecar"))
+    listed_once = []
+
+    def listing_then_the_writer_closes(paths: Any) -> list[Path]:
+        found = sorted(paths)
+        if not listed_once:
+            listed_once.append(found)
+            last.rename(last.with_name(last.name.removesuffix(".open")))
+            shipper.drain()  # sets the stop; the loop is not running in a thread yet
+        return found
+
+    monkeypatch.setattr(shipping, "oldest_first", listing_then_the_writer_closes)
+    shipper._ship_loop()
+
+    assert shipped_ids(store) == [1, 2]
+
+
 def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next_start(
     tmp_path: Path,
 ) -> None:
