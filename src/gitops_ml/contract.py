@@ -81,9 +81,10 @@ class Encoding:
     """How raw values are written in the user's files: the tokens for true, false and missing.
 
     Every reader of raw data (ingest/validate, drift, simulate, serving, capture, the smoke
-    test) turns cells into typed values through these tokens (`gitops_ml.coercion`), so a value
-    the model was trained on is a value serving and drift accept. Tokens compare stripped and
-    case-insensitively; a blank cell is always missing. `strip: true` also reads text values
+    test) turns cells into typed values through these tokens (`gitops_ml.coercion`, one value
+    at a time `gitops_ml.value_coercion`), so a value the model was trained on is a value
+    serving and drift accept. Tokens compare stripped and case-insensitively; a blank cell is
+    always missing. `strip: true` also reads text values
     (categories) without surrounding whitespace: `" Male"` and `"Male"` are one value.
     """
 

@@ -2,8 +2,8 @@
 
 One builder for everything that talks to the server: the deploy smoke test, the tests, the
 serving benchmark and the committed example payloads (`python -m serving.examples`). Raw cells
-go through the contract's coercion (`gitops_ml.coercion`), so a frame read from the user's own
-file ("Yes", " ", 0/1) becomes the JSON the server accepts, and missing values become null.
+go through the contract's coercion (`gitops_ml.value_coercion`), so a frame read from the user's
+own file ("Yes", " ", 0/1) becomes the JSON the server accepts, and missing values become null.
 Rows come as columns: a pandas frame, or a mapping of column names to lists (the server builds
 its OpenAPI examples that way and never imports pandas).
 """
