@@ -8,18 +8,20 @@
 # The interpreter: PYTHON=… when given, else the first supported one on PATH (CI passes the
 # matrix version). uv builds .venv with the same one (UV_PYTHON), named by its real path: a
 # version manager's shim (pyenv) looks like another interpreter to uv, which then rebuilds .venv
-# from scratch on every sync after the first.
+# from scratch on every sync after the first. Only the recipes that run uv or check the
+# interpreter ask it anything: a shim costs ~50 ms of CPU a call, and most make runs (repro,
+# pr-report, test, ...) find .venv up to date and run neither.
 SUPPORTED_PYTHONS := python3.11 python3.12 python3.13
 PYTHON ?= $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell command -v $(p) 2>/dev/null)))
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+UV_WITH_PYTHON = UV_PYTHON=$(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null) $(UV)
 VENV := .venv
 BIN := $(VENV)/bin
 BASE ?= main
 
 export DVC_NO_ANALYTICS := 1
 export ITERATIVE_DO_NOT_TRACK := 1
-export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Commands that call `gitops-ml` by name find the project environment (dvc.yaml's stages name it
 # by its path, .venv/bin, so a plain `.venv/bin/dvc repro` needs no PATH).
@@ -36,19 +38,25 @@ REPRO ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
-check-python: ## fail with the fix when no supported Python (3.11–3.13) is on PATH
-	@test -n "$(PYTHON)" || { echo "error: no Python 3.11, 3.12 or 3.13 on PATH; install one (e.g. \`uv python install 3.12\` or your package manager's python3.12) or run \`make install PYTHON=/path/to/python3.x\`" >&2; exit 2; }
-	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null || { echo "error: PYTHON=$(PYTHON) is not Python 3.11, 3.12 or 3.13 (requires-python in pyproject.toml); install one of those or point PYTHON= at it" >&2; exit 2; }
+define CHECK_PYTHON
+@test -n "$(PYTHON)" || { echo "error: no Python 3.11, 3.12 or 3.13 on PATH; install one (e.g. \`uv python install 3.12\` or your package manager's python3.12) or run \`make install PYTHON=/path/to/python3.x\`" >&2; exit 2; }
+@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null || { echo "error: PYTHON=$(PYTHON) is not Python 3.11, 3.12 or 3.13 (requires-python in pyproject.toml); install one of those or point PYTHON= at it" >&2; exit 2; }
+endef
 
-$(UV): | check-python
+check-python: ## fail with the fix when no supported Python (3.11–3.13) is on PATH
+	$(CHECK_PYTHON)
+
+$(UV):
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r serving/uv-requirements.txt
 
 # Bytecode is compiled at install: every later process (CLI calls, DVC stages, test
 # subprocesses) starts faster, even where PYTHONDONTWRITEBYTECODE=1 is set.
-SYNC := UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --quiet --extra pipeline
-$(VENV)/.installed: pyproject.toml uv.lock | $(UV) check-python
+SYNC = UV_COMPILE_BYTECODE=1 $(UV_WITH_PYTHON) sync --frozen --quiet --extra pipeline
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(CHECK_PYTHON)
 	$(SYNC)
 	@touch $@
 
@@ -57,7 +65,8 @@ install: $(VENV)/.installed ## create .venv from the lock file (uv.lock, hashed)
 # Ray (the `scale` extra, docs/scale.md) for the tests that run on a local Ray cluster: only
 # `make test` installs it; `make run`, `make test-fast` and the serving image never need it.
 # One sync that is also `install`'s.
-$(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV) check-python
+$(VENV)/.installed-scale: pyproject.toml uv.lock | $(UV)
+	$(CHECK_PYTHON)
 	$(SYNC) --extra scale
 	@touch $(VENV)/.installed $@
 
@@ -96,7 +105,7 @@ lint: install ## ruff lint + format check + mypy
 # fetches the release binary and checks its sha256. It runs in an environment of its own (the
 # build needs GitHub's release downloads, so it is not part of .venv); ci.yml runs it.
 lint-workflows: $(UV) ## actionlint on .github/workflows (the locked workflow-lint group)
-	$(UV) run --frozen --isolated --only-group workflow-lint actionlint -color
+	$(UV_WITH_PYTHON) run --frozen --isolated --only-group workflow-lint actionlint -color
 
 hooks: install ## install the git pre-commit hooks (the same checks as `make lint`)
 	$(BIN)/pre-commit install
@@ -109,7 +118,7 @@ typecheck: install ## mypy alone
 	$(BIN)/mypy
 
 lock: $(UV) ## update every dependency to the newest allowed version
-	$(UV) lock --upgrade
+	$(UV_WITH_PYTHON) lock --upgrade
 
 pr-report: install ## the pull-request report against BASE (default main); fails when a gate fails
 	$(BIN)/gitops-ml report --base $(BASE) --check --output reports/pr_report.md
