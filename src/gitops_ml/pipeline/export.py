@@ -191,8 +191,12 @@ def export_onnx(model: Pipeline, contract: Contract, opset: int) -> bytes:
             "model: is it the model of this contract's task?"
         )
     proto.doc_string = spec.describe(contract)
-    # skl2onnx lists opset domains in set order, which varies with Python's hash seed: sort
-    # them so the same model always serialises to the same bytes (and the same sha256).
+    return canonical_bytes(proto)
+
+
+def canonical_bytes(proto: onnx.ModelProto) -> bytes:
+    """The model serialised with its opset domains sorted: skl2onnx lists them in set order,
+    which can follow Python's hash seed, and the same model must give the same sha256."""
     opsets = sorted(proto.opset_import, key=lambda o: o.domain)
     del proto.opset_import[:]
     proto.opset_import.extend(opsets)
