@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 from object_store import object_store
-from workflow_harness import SMALL_PIPELINE, commit_all, scratch_repo, set_params
+from release_repo import clone_repo, reproduced_pipeline, reproduction_output
+from workflow_harness import SMALL_PIPELINE, scratch_repo, set_params
 
 from gitops_ml import paths
 
@@ -69,11 +70,12 @@ def restore_committed_state(repo: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = scratch_repo(tmp_path_factory.mktemp("pipeline") / "repo", params=SMALL_PIPELINE)
-    result = dvc(repo, "repro")
-    assert stages_run(result.stdout) == set(STAGES), result.stdout
-    commit_all(repo, "reproduce")
-    return repo
+    """A copy of the session's cold run (`reproduced_pipeline`: a scratch copy on small params,
+    `dvc repro`, committed), in which every stage ran; this module's tests change their copy."""
+    cold = reproduction_output(tmp_path_factory)
+    assert stages_run(cold) == set(STAGES), cold
+    template = reproduced_pipeline(tmp_path_factory)
+    return clone_repo(template, tmp_path_factory.mktemp("pipeline") / "repo")
 
 
 def test_cold_repro_writes_every_declared_output(reproduced: Path) -> None:
