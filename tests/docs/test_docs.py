@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from doc_blocks import REPO_ROOT, bash_blocks, block_containing, doc_files
-from workflow_harness import SMALL_PIPELINE, configure_identity, scratch_repo
+from release_repo import clone_repo, reproduced_pipeline
+from workflow_harness import configure_identity
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 README = REPO_ROOT / "README.md"
@@ -54,8 +55,13 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
 
 
 @pytest.mark.slow
-def test_quick_start_and_experiments_run_as_written(tmp_path: Path) -> None:
-    repo = scratch_repo(tmp_path / "repo", params=SMALL_PIPELINE)
+def test_quick_start_and_experiments_run_as_written(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """In a copy of the session's cold run on small params (`reproduced_pipeline`, which
+    tests/pipeline checks stage by stage): `make run` finds the pipeline up to date and prints
+    its summary, then each experiment runs the model stages on its params."""
+    repo = clone_repo(reproduced_pipeline(tmp_path_factory), tmp_path / "repo")
     configure_identity(repo)  # `dvc exp run` commits; a GitHub-hosted runner has no identity
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env.pop("VIRTUAL_ENV", None)
