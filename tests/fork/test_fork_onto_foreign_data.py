@@ -2,11 +2,11 @@
 whatever its task.
 
 Each shape of `foreign_data.SHAPES` is a file as public CSVs are written: no header row, `, `
-between values, `?` for missing and a `>50K` / `<=50K` label (census); hyphenated and spaced
-names, a value padded with a trailing space and a trailing comma on every data row (telco); `;`
-between values, dotted names, `NA` and a `good` / `bad` label (credit) — three binary targets;
-and two of scikit-learn's bundled real data sets as the task fixtures write them: diabetes
-(regression: a number to predict, blanks and `NA`) and wine (multiclass: three cultivars, `;`).
+between values, `?` for missing and a `>50K` / `<=50K` label (census); hyphenated, spaced and
+dotted names, a blank and `NA` for missing, a value padded with a trailing space and a trailing
+comma on every data row (telco) — two binary targets; and two of scikit-learn's bundled real
+data sets as the task fixtures write them: diabetes (regression: a number to predict, blanks
+and `NA`) and wine (multiclass: three cultivars, `;` between values).
 A scratch clone per shape saves it as the README's data file and runs the README's "Bring your
 own data" block as written: `schema infer` reads it with no hand edit (the task included),
 `make run` reproduces. Then, in that fork: the model is useful by its task's headline metric and

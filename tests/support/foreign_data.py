@@ -148,59 +148,29 @@ def census_csv(rows: int = 2000, seed: int = 5) -> str:
 
 
 def telco_csv(rows: int = 2000, seed: int = 6) -> str:
-    """A telecom export: hyphenated and spaced column names, Yes/No, a blank for missing, the
-    payment method padded with a trailing space (a fixed-width database column), and a trailing
-    comma at the end of every data row (the header has none)."""
+    """A telecom export merged from two systems: hyphenated, spaced and dotted column names,
+    Yes/No, two spellings of missing (a blank charge, `NA` for an unknown internet service),
+    the payment method padded with a trailing space (a fixed-width database column), and a
+    trailing comma at the end of every data row (the header has none)."""
     frame = foreign_frame(rows, seed)
     frame["PaymentMethod"] = frame["PaymentMethod"] + " "
+    unknown = np.random.default_rng(seed + 1).random(rows) < 0.1
+    frame["InternetService"] = frame["InternetService"].mask(unknown, "NA")
     renamed = frame.rename(
         columns={
             "customerID": "customer id",
             "SeniorCitizen": "senior-citizen",
+            "tenure": "tenure.months",
             "InternetService": "internet service",
             "Contract": "plan type",
             "MonthlyCharges": "monthly-charges",
-            "TotalCharges": "total charges",
+            "TotalCharges": "total.charges",
             "Churn": "churned",
         }
     )
     header = ",".join(renamed.columns) + "\n"
     body = renamed.to_csv(index=False, header=False).replace("\n", ",\n")
     return header + body
-
-
-def credit_csv(rows: int = 2000, seed: int = 7) -> str:
-    """A European export: `;` between values, dotted names, `NA` for missing, a text label
-    `good` / `bad` (the rarer `bad` is the positive class)."""
-    rng = np.random.default_rng(seed)
-    duration = rng.integers(4, 72, rows)
-    amount = np.round(rng.gamma(2.0, 1600.0, rows), 2)
-    age = rng.integers(19, 75, rows)
-    purpose = rng.choice(["car", "furniture", "radio/tv", "education", "business"], rows)
-    housing = rng.choice(["own", "rent", "free"], rows, p=[0.7, 0.2, 0.1])
-    savings = rng.choice(["little", "moderate", "rich", "NA"], rows, p=[0.6, 0.15, 0.07, 0.18])
-    logit = (
-        -5.2
-        + 0.07 * duration
-        + 0.0002 * amount
-        - 0.05 * (age - 35)
-        + 1.3 * (housing == "rent")
-        + 1.6 * (savings == "little")
-        - 1.4 * (purpose == "radio/tv")
-    )
-    label = np.where(_logistic(rng, logit), "bad", "good")
-    frame = pd.DataFrame(
-        {
-            "duration.months": duration,
-            "credit.amount": amount,
-            "age": age,
-            "purpose": purpose,
-            "housing": housing,
-            "savings.account": savings,
-            "credit.risk": label,
-        }
-    )
-    return frame.to_csv(index=False, sep=";")
 
 
 def bundled_csv(relative: str) -> Callable[[int], str]:
@@ -231,7 +201,6 @@ class Shape:
 SHAPES = {
     "census": Shape(census_csv, sep=",", header=False),
     "telco": Shape(telco_csv, sep=",", header=True, trailing_comma=True),
-    "credit": Shape(credit_csv, sep=";", header=True),
     "diabetes": Shape(
         bundled_csv("diabetes/diabetes.csv"), sep=",", header=True, task="regression", rows=442
     ),
