@@ -103,7 +103,7 @@ def make_release_repo(repo: Path, onnx_bytes: bytes) -> Path:
 # A real pipeline run: one per test session, cloned by every test that needs one
 # ---------------------------------------------------------------------------------------------
 
-_REPRODUCED: dict[str, Any] = {}
+_REPRODUCED: dict[str, Path] = {}  # "root": where the build is, once this process knows
 
 
 def tool_env(repo: Path) -> dict[str, str]:
@@ -143,7 +143,16 @@ def reproduced_pipeline(tmp_path_factory: Any) -> Path:
     that asks, in the directory the workers share, while another that asks meanwhile waits on
     the lock; a build that did not finish is redone. Use `clone_repo` to get a copy of your
     own."""
-    if "repo" not in _REPRODUCED:
+    return _reproduced_root(tmp_path_factory) / "repo"
+
+
+def reproduction_output(tmp_path_factory: Any) -> str:
+    """What `dvc repro` printed when it built `reproduced_pipeline`: a cold run's stages."""
+    return (_reproduced_root(tmp_path_factory) / "repro.log").read_text()
+
+
+def _reproduced_root(tmp_path_factory: Any) -> Path:
+    if "root" not in _REPRODUCED:
         from workflow_harness import SMALL_PIPELINE, scratch_repo
 
         base = tmp_path_factory.getbasetemp()
@@ -156,17 +165,8 @@ def reproduced_pipeline(tmp_path_factory: Any) -> Path:
                 (root / "repro.log").write_text(run_tool(repo, "dvc", "repro").stdout)
                 commit_all(repo, "merge: pipeline reproduced")
                 (root / "done").touch()
-        _REPRODUCED["repo"] = root / "repo"
-        _REPRODUCED["output"] = (root / "repro.log").read_text()
-    repo: Path = _REPRODUCED["repo"]
-    return repo
-
-
-def reproduction_output(tmp_path_factory: Any) -> str:
-    """What `dvc repro` printed when it built `reproduced_pipeline`: a cold run's stages."""
-    reproduced_pipeline(tmp_path_factory)
-    output: str = _REPRODUCED["output"]
-    return output
+        _REPRODUCED["root"] = root
+    return _REPRODUCED["root"]
 
 
 def clone_repo(template: Path, dest: Path) -> Path:
