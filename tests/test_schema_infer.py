@@ -22,8 +22,8 @@ from gitops_ml.schema_infer import (
     ClassMinimum,
     SchemaInferError,
     TargetChoice,
-    _nice_bounds,
     infer_contract,
+    nice_bounds,
     read_sample,
     render,
     sniff_layout,
@@ -188,7 +188,7 @@ def test_draft_needs_a_feature_besides_target_id_and_timestamp() -> None:
 def test_ranges_are_rounded_outward(
     low: float, high: float, integer: bool, expected: tuple[float, float]
 ) -> None:
-    assert _nice_bounds(low, high, integer) == expected
+    assert nice_bounds(low, high, integer) == expected
 
 
 def test_schema_infer_refuses_to_overwrite_without_force(

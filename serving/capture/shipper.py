@@ -97,7 +97,7 @@ class Shipper:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._deadline = float("inf")
-        self._thread = threading.Thread(target=self._ship_loop, name="capture-ship", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="capture-ship", daemon=True)
         self._ready: tuple[Path, bytes, int, int] | None = None  # compressed, not yet stored
         self._retrying = Retrying(
             retry=retry_if_exception_type(StoreError),
@@ -154,7 +154,9 @@ class Shipper:
             except OSError as exc:
                 logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
 
-    def _ship_loop(self) -> None:
+    def run(self) -> None:
+        """Ship closed segments, oldest first, until drained: what start() runs on the
+        shipping thread, or a caller in its own thread."""
         while True:
             # Whether the writer is done is read before the closed segments: its last segment
             # is renamed from open to closed before the drain is asked for, so it is then seen

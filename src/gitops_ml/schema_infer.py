@@ -570,7 +570,7 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
     return "float", parse("float", original), notes
 
 
-def _nice_bounds(low: float, high: float, integer: bool) -> tuple[float, float]:
+def nice_bounds(low: float, high: float, integer: bool) -> tuple[float, float]:
     """min/max rounded outward to a step one decade below the spread (0..117 -> 0..120)."""
     spread = high - low or abs(high) or 1.0
     exponent = math.floor(math.log10(spread)) - 1
@@ -589,7 +589,7 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         numbers = values.astype("float64")
         if not np.isfinite(numbers).all():
             return Checks(unique=unique), ["infinite values seen: no range check drafted"]
-        low, high = _nice_bounds(float(numbers.min()), float(numbers.max()), kind == "int")
+        low, high = nice_bounds(float(numbers.min()), float(numbers.max()), kind == "int")
         note = f"range seen {numbers.min():g} to {numbers.max():g}: widen to what is plausible"
         return Checks(min=low, max=high, unique=unique), [note]
     if kind == "category" and not unique:

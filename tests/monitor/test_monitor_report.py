@@ -16,7 +16,7 @@ from gitops_ml.monitor.findings import (
     PredictionFinding,
     Reference,
 )
-from gitops_ml.monitor.report import _feature_table, write_github_outputs
+from gitops_ml.monitor.report import feature_table, write_github_outputs
 
 
 def finding(name: str) -> FeatureFinding:
@@ -40,7 +40,7 @@ def finding(name: str) -> FeatureFinding:
 
 
 def test_each_feature_is_one_row_of_ten_cells_even_with_a_pipe_in_its_name() -> None:
-    lines = _feature_table([finding("price"), finding("price|eur")])
+    lines = feature_table([finding("price"), finding("price|eur")])
     assert lines[0].startswith("| feature | type | status | PSI | test stat |")
     assert lines[1] == "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
     assert lines[2] == (

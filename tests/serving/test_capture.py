@@ -266,11 +266,11 @@ def test_the_last_segment_closed_while_the_shipper_lists_the_spool_is_still_ship
         if not listed_once:
             listed_once.append(found)
             last.rename(last.with_name(last.name.removesuffix(".open")))
-            shipper.drain()  # sets the stop; the loop is not running in a thread yet
+            shipper.drain()  # sets the stop; the loop runs in this thread, not its own
         return found
 
     monkeypatch.setattr(shipping, "oldest_first", listing_then_the_writer_closes)
-    shipper._ship_loop()
+    shipper.run()
 
     assert shipped_ids(store) == [1, 2]
 

@@ -53,7 +53,7 @@ FEATURE_HEADER += ["missing", "unseen"]
 FEATURE_ALIGN = "---|---|---|---:|---:|---:|---:|---:|---:|---:"
 
 
-def _feature_table(features: list[FeatureFinding]) -> list[str]:
+def feature_table(features: list[FeatureFinding]) -> list[str]:
     rows = []
     for f in features:
         d = f.distribution
@@ -177,7 +177,7 @@ def render_markdown(result: DriftResult) -> str:
     lines += [
         "## Features, most severe first",
         "",
-        *_feature_table(result.features),
+        *feature_table(result.features),
         "",
         f"A feature drifts only when its change is significant (Benjamini–Hochberg adjusted "
         f"p < {thresholds['alpha']}) **and** large (PSI ≥ {thresholds['psi_warn']} warn / "
