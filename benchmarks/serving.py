@@ -455,6 +455,7 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
 
     from serving import v2
     from serving.app import create_app
+    from serving.metrics import ServingMetrics
     from serving.model import load_model
     from serving.validation import dump_json, parse_json, request_table
 
@@ -463,7 +464,7 @@ def profile_app(onnx_path: Path, test: pd.DataFrame, contract: Contract, request
     path = f"/v2/models/{model.info.name}/infer"
     table = request_table(model.contract)
     ident, outputs = table.ident, model.outputs
-    metrics = app.state.metrics
+    metrics = ServingMetrics(model.info, model.contract.categorical_features, outputs)
     name, version = model.info.name, model.info.version
     batch = max(requests // 10, 10)
 
