@@ -5,6 +5,7 @@ whitespace, any case, any missing token) into the same model input."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_ml.contract import Contract, parse_contract
+from gitops_ml.contract import Contract, ContractError, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.readers import iter_chunks
-from gitops_ml.pipeline.validate import validate_frame
+from gitops_ml.pipeline.validate import ValidationResult, validate_frame
 from serving.validation import FeatureTable, feature_specs
 
 
@@ -184,3 +185,53 @@ def test_the_drift_check_reads_a_csv_window_laid_out_as_the_contract_says(
     (tmp_path / "window.csv").write_text("".join(f"{line};\n" for line in lines))
 
     assert drift_inputs(tmp_path / "window.csv", contract) == validated_inputs(raw, CONTRACT)
+
+
+def visits(dates: list[str], encoding: dict[str, Any]) -> ValidationResult:
+    """`dates` validated as a timestamp column under a contract with `encoding`."""
+    contract = parse_contract(
+        {
+            "encoding": encoding,
+            "columns": [
+                {"name": "visit", "type": "datetime", "role": "timestamp"},
+                {"name": "x", "type": "float"},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    raw = pd.DataFrame(
+        {"visit": dates, "x": [1.0] * len(dates), "y": ["1", "0"] * (len(dates) // 2)}
+    )
+    return validate_frame(raw, contract)
+
+
+@pytest.mark.parametrize(
+    ("day_first", "expected"),
+    [(True, ["2024-01-03", "2024-02-05"]), (False, ["2024-03-01", "2024-05-02"])],
+)
+def test_a_date_reads_as_the_contract_says_even_in_a_batch_that_fits_both_orders(
+    day_first: bool, expected: list[str]
+) -> None:
+    """03/01/2024 is 3 January in a day-first file, whatever the other dates of the batch."""
+    result = visits(["03/01/2024", "05/02/2024"], {"day_first": day_first})
+
+    assert result.passed
+    assert result.frame is not None
+    assert result.frame["visit"].dt.strftime("%Y-%m-%d").tolist() == expected
+
+
+def test_a_day_first_date_past_the_twelfth_is_refused_without_day_first() -> None:
+    result = visits(["03/01/2024", "13/01/2024"], {})
+
+    assert not result.passed
+    assert "set encoding.day_first" in result.failures[0].message
+
+
+def test_day_first_is_true_or_false() -> None:
+    with pytest.raises(ContractError, match=r"'encoding.day_first' must be true or false"):
+        parse_contract(
+            {
+                "encoding": {"day_first": "yes"},
+                "columns": [{"name": "x", "type": "float"}, {"name": "y", "type": "bool"}],
+            }
+        )

@@ -116,6 +116,32 @@ def test_draft_reads_text_columns_as_bool_datetime_and_numbers() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("visits", "day_first", "read"),
+    [
+        (["03/01/2024", "13/01/2024", "n/a"], True, ["2024-01-03", "2024-01-13"]),
+        (["01/03/2024", "01/13/2024", "n/a"], False, ["2024-01-03", "2024-01-13"]),
+        # Either order reads: month first, as pandas does, and the column's note says to check.
+        (["03/01/2024", "05/02/2024", "n/a"], False, ["2024-03-01", "2024-05-02"]),
+    ],
+)
+def test_a_date_written_day_first_is_the_timestamp_and_read_day_first_from_then_on(
+    visits: list[str], day_first: bool, read: list[str]
+) -> None:
+    frame = pd.DataFrame({"visit": visits, "x": ["1", "2", "3"], "sick": ["Y", "N", "Y"]})
+
+    draft = infer_contract(frame, "clinic.csv")
+
+    assert (draft.contract.timestamp, draft.contract.encoding.day_first) == ("visit", day_first)
+    assert ("  day_first: true" in render(draft)) == day_first
+    ambiguous = read[0] == "2024-03-01"
+    assert ("dates read month first (03/01/2024 is 1 March)" in render(draft)) == ambiguous
+    assert parse_contract(yaml.safe_load(render(draft))) == draft.contract
+    validated = validate_frame(frame, draft.contract).frame
+    assert validated is not None
+    assert validated["visit"].dt.strftime("%Y-%m-%d").tolist()[:2] == read
+
+
 def test_draft_leaves_out_a_second_datetime_and_keeps_an_empty_column() -> None:
     frame = pd.DataFrame(
         {

@@ -135,7 +135,7 @@ def _as_datetime(values: pd.Series, encoding: Encoding) -> Parsed:
         # ISO 8601 first (fast, unambiguous); otherwise the format pandas infers from the data.
         stamps = _parse_datetime(text, format="ISO8601")
         if stamps.isna().sum() > text.isna().sum():
-            inferred = _parse_datetime(text)
+            inferred = _parse_datetime(text, dayfirst=encoding.day_first)
             stamps = inferred if inferred.isna().sum() < stamps.isna().sum() else stamps
         stamps = stamps.dt.tz_localize(None)
     else:

@@ -43,7 +43,7 @@ COLUMN_KEYS: tuple[str, ...] = (
 TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
 CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
-ENCODING_SETTINGS: tuple[str, ...] = ("strip",)
+ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
 # The whitespace `encoding.strip` removes around a value: ASCII's, so that every reader (Python
 # here, Arrow's C++ in the drift check) removes exactly the same characters.
@@ -86,12 +86,15 @@ class Encoding:
     serving and drift accept. Tokens compare stripped and case-insensitively; a blank cell is
     always missing. `strip: true` also reads text values
     (categories) without surrounding whitespace: `" Male"` and `"Male"` are one value.
+    `day_first: true` reads a date such as 03/01/2024 as 3 January, not March 1: a batch whose
+    days all happen to be 12 or less must read as the training data did.
     """
 
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
     false_values: tuple[str, ...] = ("false", "f", "no", "n", "0", "0.0")
     missing_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "null")
     strip: bool = False
+    day_first: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_true", _folded(self.true_values))
@@ -306,9 +309,10 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
     refuse_unknown(
         raw, (*ENCODING_KEYS, *ENCODING_SETTINGS), source, section="encoding", error=ContractError
     )
-    strip = raw.get("strip", False)
-    if not isinstance(strip, bool):
-        raise ContractError(f"{source}: 'encoding.strip' must be true or false")
+    settings = {key: raw.get(key, False) for key in ENCODING_SETTINGS}
+    for key, setting in settings.items():
+        if not isinstance(setting, bool):
+            raise ContractError(f"{source}: 'encoding.{key}' must be true or false")
     values: dict[str, tuple[str, ...]] = {}
     for key in ENCODING_KEYS:
         if key not in raw:
@@ -319,7 +323,7 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         ):
             raise ContractError(f"{source}: 'encoding.{key}' must be a list of tokens")
         values[key] = tuple(_token(v) for v in items)
-    encoding = Encoding(**values, strip=strip)
+    encoding = Encoding(**values, strip=settings["strip"], day_first=settings["day_first"])
     clash = sorted(set(encoding.true_values) & set(encoding.false_values))
     if clash:
         raise ContractError(f"{source}: {clash} are both true and false tokens in 'encoding'")
@@ -543,8 +547,9 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         out["description"] = contract.description
     if contract.encoding != Encoding():
         out["encoding"] = {key: list(getattr(contract.encoding, key)) for key in ENCODING_KEYS}
-        if contract.encoding.strip:
-            out["encoding"]["strip"] = True
+        for key in ENCODING_SETTINGS:
+            if getattr(contract.encoding, key):
+                out["encoding"][key] = True
     if contract.csv != CsvLayout():
         layout = contract.csv
         out["csv"] = {"delimiter": layout.delimiter, "header": layout.header}

@@ -21,7 +21,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +269,32 @@ def _reading(frame: pd.DataFrame) -> tuple[Encoding, list[str]]:
         missing_values=(*missing, *(v for v in default.missing_values if v not in missing)),
         strip=bool(padded),
     )
+    for col in frame.columns:
+        example = _only_day_first(frame[col], encoding)
+        if example is not None:
+            notes.append(
+                f"dates are written day first ({example!r} in {str(col)!r}): encoding.day_first "
+                "reads every date so, in training, serving and drift alike"
+            )
+            return replace(encoding, day_first=True), notes
     return encoding, notes
+
+
+def _only_day_first(values: pd.Series, encoding: Encoding) -> str | None:
+    """A date of a column of dates that reads only day first (13/01/2024), or None."""
+    if not pd.api.types.is_object_dtype(values.dtype) and not pd.api.types.is_string_dtype(
+        values.dtype
+    ):
+        return None
+    text = parse_column(values, "category", encoding).values.dropna().astype(str)
+    if text.empty or not text.str.match(DATE_LIKE).all():
+        return None
+    month_first = parse_column(values, "datetime", encoding).bad
+    if not month_first.any():
+        return None
+    if parse_column(values, "datetime", replace(encoding, day_first=True)).bad.any():
+        return None
+    return str(values[month_first].iloc[0])
 
 
 def _spelled(frame: pd.DataFrame, kinds: dict[str, ColumnType], base: Encoding) -> Encoding:
@@ -289,8 +314,11 @@ def _spelled(frame: pd.DataFrame, kinds: dict[str, ColumnType], base: Encoding) 
         key: tuple(seen[key] + [v for v in getattr(base, key) if v not in seen[key]])
         for key in ENCODING_KEYS
     }
-    return Encoding(
-        merged["true_values"], merged["false_values"], merged["missing_values"], base.strip
+    return replace(
+        base,
+        true_values=merged["true_values"],
+        false_values=merged["false_values"],
+        missing_values=merged["missing_values"],
     )
 
 
@@ -511,19 +539,26 @@ def _with_target(encoding: Encoding, target: Target) -> tuple[Encoding, Encoding
     def without(tokens: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(t for t in tokens if key(t) not in pair)
 
-    features = Encoding(
-        without(encoding.true_values),
-        without(encoding.false_values),
-        encoding.missing_values,
-        encoding.strip,
+    features = replace(
+        encoding,
+        true_values=without(encoding.true_values),
+        false_values=without(encoding.false_values),
     )
-    contract = Encoding(
-        (target.positive, *features.true_values),
-        (target.negative, *features.false_values),
-        encoding.missing_values,
-        encoding.strip,
+    contract = replace(
+        features,
+        true_values=(target.positive, *features.true_values),
+        false_values=(target.negative, *features.false_values),
     )
     return features, contract
+
+
+def _date_order_note(values: pd.Series, text: pd.Series, encoding: Encoding) -> list[str]:
+    """A note when the dates read either way (03/01/2024) and the draft had to pick one."""
+    if encoding.day_first or text.str.match(r"^\s*\d{4}-").all():
+        return []
+    if parse_column(values, "datetime", replace(encoding, day_first=True)).bad.any():
+        return []  # 01/13/2024: month first is the only reading
+    return ["dates read month first (03/01/2024 is 1 March): set encoding.day_first if not"]
 
 
 def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Parsed, list[str]]:
@@ -550,8 +585,7 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
         if text.str.match(DATE_LIKE).all():
             as_datetime = parse("datetime")
             if not as_datetime.bad.any():
-                note = [] if text.str.match(r"^\s*\d{4}-").all() else ["check day/month order"]
-                return "datetime", as_datetime, note
+                return "datetime", as_datetime, _date_order_note(values, text, encoding)
         as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
             return "category", as_category, []
@@ -758,6 +792,7 @@ def render(draft: Draft) -> str:
             if contract.encoding.strip
             else []
         ),
+        *(["  day_first: true  # 03/01/2024 is 3 January"] if contract.encoding.day_first else []),
     ]
     if draft.csv:
         layout = contract.csv

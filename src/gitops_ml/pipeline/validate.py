@@ -113,7 +113,10 @@ def _dtype_failure(column: Column, rows: np.ndarray, raw: pd.Series, contract: C
         "bool": f"one of {', '.join([*tokens.true_values, *tokens.false_values])} "
         "(the contract's encoding)",
         "category": "text",
-        "datetime": "a date or date-time (ISO 8601, e.g. 2025-08-07)",
+        "datetime": "a date or date-time (ISO 8601, e.g. 2025-08-07, or day first: 07/08/2025)"
+        if tokens.day_first
+        else "a date or date-time (ISO 8601, e.g. 2025-08-07; for dates written day first, "
+        "07/08/2025, set encoding.day_first)",
     }[column.type]
     message = (
         f"{_plural(len(rows), 'row')} cannot be read as {column.type} "
