@@ -175,6 +175,30 @@ def test_target_is_the_first_column_named_like_one_else_the_last_one() -> None:
     assert (chosen.target, chosen.task) == ("x", "regression")
 
 
+def test_a_target_of_numbers_written_with_a_currency_sign_is_refused_with_the_plain_spelling() -> (
+    None
+):
+    """$2,068.70 is text to every reader: as a target it would be a class per price."""
+    frame = pd.DataFrame({"x": ["1", "2", "3", "4"], "price": ["$2,068.70", "$347.10"] * 2})
+
+    with pytest.raises(SchemaInferError, match=r"written like '\$2,068.70'.*\(2068.70\)"):
+        infer_contract(frame, "prices.csv")
+
+
+def test_a_feature_of_numbers_written_with_thousands_separators_says_how_to_make_it_numeric() -> (
+    None
+):
+    frame = pd.DataFrame({"area": ["1,250", "980", "1,250", "980"], "sold": ["1", "0", "1", "0"]})
+
+    draft = infer_contract(frame, "homes.csv")
+
+    assert draft.contract.column("area").type == "category"
+    assert (
+        "# review: numbers written like '1,250' read as text: write them as plain numbers "
+        "(1250)" in render(draft)
+    )
+
+
 def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
     frame = pd.DataFrame(
         {

@@ -133,6 +133,24 @@ def _delimiter(sample: str) -> str:
     return best if score(best)[1] > 1 else ","
 
 
+# A number as spreadsheets write it: a currency sign, thousands separators ($2,068.70, 1,234).
+WRITTEN_NUMBER = re.compile(r"^\s*[-+]?\s*[$€£¥]?\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$")
+
+
+def _written_number(values: pd.Series) -> str | None:
+    """A value of a column of numbers written with a currency sign or thousands separators,
+    which reads as text (the contract's numbers are plain): None for any other column."""
+    if values.empty or not values.str.match(WRITTEN_NUMBER).all():
+        return None
+    written = values[~values.map(_is_number)]
+    return None if written.empty else str(written.iloc[0])
+
+
+def _plain(number: str) -> str:
+    """$2,068.70 as 2068.70."""
+    return re.sub(r"[^\d.+-]", "", number)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -464,6 +482,13 @@ def _pick_target(
     name = choice.target or _target_column(frame, typed, distinct)
     how = "--target" if choice.target else "guessed: pass --target NAME to choose another"
     kind, parsed, _ = typed[name]
+    written = _written_number(pd.Series(distinct[name], dtype=object))
+    if kind == "category" and written is not None and choice.task is None:
+        raise SchemaInferError(
+            f"target {name!r} holds numbers written like {written!r}, which read as text: write "
+            f"them as plain numbers ({_plain(written)}) in the file, then draft again (or "
+            "--target NAME if this is not the target)"
+        )
     counts = _class_counts(kind, parsed)
     detected, why = _detect_task(kind, counts, choice.minimum)
     task = choice.task or detected
@@ -588,7 +613,14 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
                 return "datetime", as_datetime, _date_order_note(values, text, encoding)
         as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
-            return "category", as_category, []
+            written = _written_number(text)
+            if written is None:
+                return "category", as_category, []
+            note = (
+                f"numbers written like {written!r} read as text: write them as plain numbers "
+                f"({_plain(written)}) to use them as numbers"
+            )
+            return "category", as_category, [note]
         values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     present = numbers.dropna()
