@@ -17,7 +17,7 @@ from gitops_ml.contract import Contract, ContractError, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.pipeline.validate import ValidationResult, validate_frame
-from serving.validation import FeatureTable, feature_specs
+from serving.validation import FeatureTable, RequestError, feature_specs
 
 
 def contract_dict() -> dict[str, object]:
@@ -235,3 +235,26 @@ def test_day_first_is_true_or_false() -> None:
                 "columns": [{"name": "x", "type": "float"}, {"name": "y", "type": "bool"}],
             }
         )
+
+
+@pytest.mark.parametrize("spelling", ["1_000", "١٢", "\xa012", "0x10", "1,5", "12 kg"])
+def test_a_number_spelling_that_training_refuses_is_refused_by_serving_too(spelling: str) -> None:
+    """Python's float() reads 1_000, Unicode digits and a non-breaking space; pandas and Arrow
+    do not, so neither may the server: a value it scored would fail validation when the
+    captured rows become training data."""
+    raw = pd.DataFrame(
+        {
+            "hours per week": [spelling],
+            "education-num": ["9"],
+            "married": ["Yes"],
+            "sex": ["Male"],
+            "income": ["No"],
+        },
+        dtype=object,
+    )
+
+    assert not validate_frame(raw, CONTRACT).passed
+    with pytest.raises(
+        RequestError, match=r"'hours per week': row 0 is .*text that is not a number"
+    ):
+        served_inputs(raw, CONTRACT)

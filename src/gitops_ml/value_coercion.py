@@ -5,9 +5,17 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from gitops_ml.contract import DEFAULT_ENCODING, Encoding
+from gitops_ml.contract import DEFAULT_ENCODING, WHITESPACE, Encoding
+
+# A number written as text, as pandas and Arrow read one: ASCII digits with an optional sign,
+# point and exponent (or inf/nan, refused below as not finite); not the spellings only Python's
+# float() takes (1_000, Unicode digits, a non-breaking space around it).
+NUMBER_TEXT = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf(?:inity)?|nan)", re.ASCII | re.IGNORECASE
+)
 
 
 class ValueRejected(ValueError):
@@ -40,10 +48,10 @@ def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCO
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueRejected("not a number")
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ValueRejected("text that is not a number") from None
+        text = value.strip(WHITESPACE)
+        if not NUMBER_TEXT.fullmatch(text):
+            raise ValueRejected("text that is not a number")
+        value = float(text)
     number = float(value)
     if not math.isfinite(number):
         raise ValueRejected("not a finite number")
