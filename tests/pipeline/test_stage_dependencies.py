@@ -8,6 +8,7 @@ source module of gitops_ml it imports (the CLI dispatcher and package `__init__`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from project_fixtures import FIXTURES, dvc_stages
 from workflow_harness import set_params
 
@@ -75,3 +77,24 @@ def test_each_stage_reads_only_files_it_declares(tmp_path: Path) -> None:
         if missing:
             undeclared[name] = missing
     assert not undeclared, f"files read but not declared in dvc.yaml: {undeclared}"
+
+
+def test_the_committed_lock_records_every_committed_dependency_as_it_is() -> None:
+    """dvc.lock is committed with the code: a change to a stage's module (or the contract)
+    without `dvc repro` would leave a fresh clone's `dvc status` naming that stage as changed,
+    though every output is as the lock says."""
+    lock = yaml.safe_load((REPO_ROOT / "dvc.lock").read_text())
+    committed = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    )
+    stale = [
+        f"{stage}: {dep['path']}"
+        for stage, body in lock["stages"].items()
+        for dep in body.get("deps", [])
+        if dep["path"] in committed
+        and hashlib.md5((REPO_ROOT / dep["path"]).read_bytes()).hexdigest() != dep["md5"]
+    ]
+
+    assert not stale, f"dvc.lock is behind the code; run `dvc repro` and commit it: {stale}"
