@@ -45,6 +45,7 @@ def contract_dict() -> dict[str, object]:
 
 
 CONTRACT = parse_contract(contract_dict())
+CONTRACT_ENCODING: dict[str, object] = contract_dict()["encoding"]  # type: ignore[assignment]
 PADDING = st.sampled_from(["", " ", "  ", "\t"])
 MISSING = st.sampled_from(["", " ", "?", "n/a", "N/A", "NA", "na", "null", "NULL"])
 
@@ -63,12 +64,21 @@ SPELLINGS: dict[str, st.SearchStrategy[str]] = {
 }
 
 
+COMMA_CONTRACT = parse_contract(
+    {**contract_dict(), "encoding": {**CONTRACT_ENCODING, "decimal_comma": True}}
+)
+NUMERIC = ("hours per week", "education-num")
+
+
 @st.composite
-def raw_tables(draw: st.DrawFn) -> pd.DataFrame:
-    """Raw cells as files and clients spell them: padded, any case, any missing token."""
+def raw_tables(draw: st.DrawFn, decimal_comma: bool = False) -> pd.DataFrame:
+    """Raw cells as files and clients spell them: padded, any case, any missing token; with
+    `decimal_comma` the numbers as 12,5."""
     rows = draw(st.integers(1, 8))
     columns: dict[str, list[str]] = {}
     for name, spelling in SPELLINGS.items():
+        if decimal_comma and name in NUMERIC:
+            spelling = spelling.map(lambda text: text.replace(".", ","))
         cell = st.one_of(MISSING, st.tuples(PADDING, spelling, PADDING).map("".join))
         columns[name] = draw(st.lists(cell, min_size=rows, max_size=rows))
     columns["income"] = draw(st.lists(st.sampled_from(["Yes", "No"]), min_size=rows, max_size=rows))
@@ -110,6 +120,31 @@ def drift_inputs(path: Path, contract: Contract) -> dict[str, list[object]]:
     return {n: comparable(contract, n, chunk.columns[n]) for n in contract.feature_names}
 
 
+def one_row_with_hours(spelling: str) -> pd.DataFrame:
+    """One row of the contract's raw cells, `hours per week` spelt `spelling`."""
+    return pd.DataFrame(
+        {
+            "hours per week": [spelling],
+            "education-num": ["9"],
+            "married": ["Yes"],
+            "sex": ["Male"],
+            "income": ["No"],
+        },
+        dtype=object,
+    )
+
+
+def read_alike(raw: pd.DataFrame, contract: Contract, directory: Path) -> None:
+    raw.to_csv(directory / "window.csv", index=False)
+    raw.astype(str).to_parquet(directory / "window.parquet", index=False)
+
+    expected = validated_inputs(raw, contract)
+
+    assert served_inputs(raw, contract) == expected
+    assert drift_inputs(directory / "window.csv", contract) == expected
+    assert drift_inputs(directory / "window.parquet", contract) == expected
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -117,14 +152,34 @@ def drift_inputs(path: Path, contract: Contract) -> dict[str, list[object]]:
 def test_every_reader_reads_every_spelling_as_the_same_value(
     raw: pd.DataFrame, tmp_path: Path
 ) -> None:
-    raw.to_csv(tmp_path / "window.csv", index=False)
-    raw.astype(str).to_parquet(tmp_path / "window.parquet", index=False)
+    read_alike(raw, CONTRACT, tmp_path)
 
-    expected = validated_inputs(raw, CONTRACT)
 
-    assert served_inputs(raw, CONTRACT) == expected
-    assert drift_inputs(tmp_path / "window.csv", CONTRACT) == expected
-    assert drift_inputs(tmp_path / "window.parquet", CONTRACT) == expected
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=raw_tables(decimal_comma=True))
+def test_every_reader_reads_a_decimal_comma_as_the_same_value(
+    raw: pd.DataFrame, tmp_path: Path
+) -> None:
+    read_alike(raw, COMMA_CONTRACT, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "number"), [("12,5", 12.5), ("12.5", None), ("1.250,5", None)]
+)
+def test_with_a_decimal_comma_a_point_is_no_part_of_a_number(
+    spelling: str, number: float | None
+) -> None:
+    raw = one_row_with_hours(spelling)
+
+    if number is None:
+        assert not validate_frame(raw, COMMA_CONTRACT).passed
+        with pytest.raises(RequestError, match="text that is not a number"):
+            served_inputs(raw, COMMA_CONTRACT)
+    else:
+        assert served_inputs(raw, COMMA_CONTRACT)["hours per week"] == [number]
+        assert validated_inputs(raw, COMMA_CONTRACT)["hours per week"] == [number]
 
 
 def test_a_trimmed_and_an_untrimmed_value_are_one_value_to_training_and_serving() -> None:
@@ -242,16 +297,7 @@ def test_a_number_spelling_that_training_refuses_is_refused_by_serving_too(spell
     """Python's float() reads 1_000, Unicode digits and a non-breaking space; pandas and Arrow
     do not, so neither may the server: a value it scored would fail validation when the
     captured rows become training data."""
-    raw = pd.DataFrame(
-        {
-            "hours per week": [spelling],
-            "education-num": ["9"],
-            "married": ["Yes"],
-            "sex": ["Male"],
-            "income": ["No"],
-        },
-        dtype=object,
-    )
+    raw = one_row_with_hours(spelling)
 
     assert not validate_frame(raw, CONTRACT).passed
     with pytest.raises(

@@ -142,6 +142,30 @@ def test_a_date_written_day_first_is_the_timestamp_and_read_day_first_from_then_
     assert validated["visit"].dt.strftime("%Y-%m-%d").tolist()[:2] == read
 
 
+@pytest.mark.parametrize(
+    ("weights", "decimal_comma"),
+    [
+        (["12,5", "7", "n/a", "3,25"], True),  # 12,5 can only be twelve and a half
+        (["1,250", "980", "n/a", "2,400"], False),  # a thousands separator just as well
+    ],
+)
+def test_numbers_written_with_a_decimal_comma_are_numbers_read_so_from_then_on(
+    weights: list[str], decimal_comma: bool
+) -> None:
+    frame = pd.DataFrame({"weight": weights, "x": ["1", "2", "1", "2"], "y": ["1", "0"] * 2})
+
+    draft = infer_contract(frame, "weights.csv")
+
+    assert draft.contract.encoding.decimal_comma == decimal_comma
+    assert draft.contract.column("weight").type == ("float" if decimal_comma else "category")
+    assert ("  decimal_comma: true" in render(draft)) == decimal_comma
+    assert parse_contract(yaml.safe_load(render(draft))) == draft.contract
+    validated = validate_frame(frame, draft.contract).frame
+    assert validated is not None
+    if decimal_comma:
+        assert validated["weight"].tolist()[:2] == [12.5, 7.0]
+
+
 def test_draft_leaves_out_a_second_datetime_and_keeps_an_empty_column() -> None:
     frame = pd.DataFrame(
         {
@@ -386,6 +410,23 @@ def test_the_delimiter_is_read_from_the_file(
     contract = load_contract("draft.yaml")
     assert contract.csv.delimiter == delimiter and contract.csv.header
     assert contract.names == CENSUS_NAMES
+
+
+def test_a_semicolon_file_with_decimal_commas_is_read_by_semicolon_and_comma(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """59,0;w;32,1 splits into as many fields by `,` as by `;`: the header decides."""
+    rows = ["Alter;Geschlecht;BMI;Fortschritt"]
+    rows += [
+        f"{20 + i % 50},0;{'mw'[i % 2]};{18 + i % 20},{i % 10};{100 + i * 3},5" for i in range(60)
+    ]
+    Path("eu.csv").write_text("\n".join(rows) + "\n")
+
+    draft_and_validate("eu.csv", capsys)
+
+    contract = load_contract("draft.yaml")
+    assert (contract.csv.delimiter, contract.encoding.decimal_comma) == (";", True)
+    assert contract.column("BMI").type == "float"
 
 
 def test_a_trailing_delimiter_is_an_empty_column_dropped_with_a_note(

@@ -65,6 +65,9 @@ def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
         numbers = values.astype("float64")
     else:
         as_object = values.astype(object)
+        if encoding.decimal_comma:
+            spelt = {v: encoding.number_text(v) for v in pd.unique(as_object) if isinstance(v, str)}
+            as_object = as_object.map(lambda v: spelt.get(v) if isinstance(v, str) else v)
         numbers = pd.to_numeric(as_object, errors="coerce").astype("float64")
         if values.dtype == object:  # a string dtype (CSV text) cannot hold a bool: no scan
             # A Python bool in an object column is not a number here, whatever pandas thinks.

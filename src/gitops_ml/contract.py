@@ -43,7 +43,7 @@ COLUMN_KEYS: tuple[str, ...] = (
 TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
 CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
-ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first")
+ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
 # The whitespace `encoding.strip` removes around a value: ASCII's, so that every reader (Python
 # here, Arrow's C++ in the drift check) removes exactly the same characters.
@@ -87,7 +87,8 @@ class Encoding:
     always missing. `strip: true` also reads text values
     (categories) without surrounding whitespace: `" Male"` and `"Male"` are one value.
     `day_first: true` reads a date such as 03/01/2024 as 3 January, not March 1: a batch whose
-    days all happen to be 12 or less must read as the training data did.
+    days all happen to be 12 or less must read as the training data did. `decimal_comma: true`
+    reads 12,5 as twelve and a half, and refuses 12.5 (a point is then no part of a number).
     """
 
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
@@ -95,6 +96,7 @@ class Encoding:
     missing_values: tuple[str, ...] = ("", "NA", "N/A", "NaN", "null")
     strip: bool = False
     day_first: bool = False
+    decimal_comma: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_true", _folded(self.true_values))
@@ -104,6 +106,13 @@ class Encoding:
     def text(self, value: str) -> str:
         """A text value as it is read: without surrounding whitespace when `strip` is set."""
         return value.strip(WHITESPACE) if self.strip else value
+
+    def number_text(self, text: str) -> str | None:
+        """A number as written in the data, spelt as Python and pandas read one (12,5 → 12.5
+        with `decimal_comma`); None when it cannot be a number of this encoding (12.5 then)."""
+        if not self.decimal_comma:
+            return text
+        return None if "." in text else text.replace(",", ".")
 
     def is_missing(self, text: str) -> bool:
         return text.strip().casefold() in self._missing  # type: ignore[attr-defined]
@@ -323,7 +332,12 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         ):
             raise ContractError(f"{source}: 'encoding.{key}' must be a list of tokens")
         values[key] = tuple(_token(v) for v in items)
-    encoding = Encoding(**values, strip=settings["strip"], day_first=settings["day_first"])
+    encoding = Encoding(
+        **values,
+        strip=settings["strip"],
+        day_first=settings["day_first"],
+        decimal_comma=settings["decimal_comma"],
+    )
     clash = sorted(set(encoding.true_values) & set(encoding.false_values))
     if clash:
         raise ContractError(f"{source}: {clash} are both true and false tokens in 'encoding'")

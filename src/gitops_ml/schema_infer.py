@@ -67,6 +67,8 @@ SLICE_HINTS = (
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
+# A number written with a decimal comma, or a whole number (ASCII digits: as pandas reads them).
+DECIMAL_COMMA_NUMBER = r"\s*[-+]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?\s*"
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
@@ -119,18 +121,21 @@ def _rows(sample: str, delimiter: str) -> list[list[str]]:
 
 def _delimiter(sample: str) -> str:
     """The candidate that splits the data rows into the same number of fields (more than one)
-    most consistently; more fields wins a tie, then the order of DELIMITERS. (csv.Sniffer
-    guesses from character frequencies and gives up on ragged or small samples.)"""
+    most consistently; on a tie, the one that splits the first row (the header) as it splits
+    the rest (`59,0;w;32,1` is split alike by both `;` and `,`, its header only by `;`), then
+    more fields, then the order of DELIMITERS. (csv.Sniffer guesses from character frequencies
+    and gives up on ragged or small samples.)"""
 
-    def score(delimiter: str) -> tuple[float, int]:
+    def score(delimiter: str) -> tuple[float, bool, int]:
         rows = _rows(sample, delimiter)
         body = rows[1:] or rows
         widths = Counter(len(row) for row in body)
         width, count = max(widths.items(), key=lambda wc: (wc[1], wc[0])) if widths else (0, 0)
-        return (count / len(body), width) if width > 1 else (0.0, 0)
+        first_alike = bool(rows) and len(rows[0]) == width
+        return (count / len(body), first_alike, width) if width > 1 else (0.0, False, 0)
 
     best = max(DELIMITERS, key=lambda d: (score(d), -DELIMITERS.index(d)))
-    return best if score(best)[1] > 1 else ","
+    return best if score(best)[2] > 1 else ","
 
 
 # A number as spreadsheets write it: a currency sign, thousands separators ($2,068.70, 1,234).
@@ -287,32 +292,52 @@ def _reading(frame: pd.DataFrame) -> tuple[Encoding, list[str]]:
         missing_values=(*missing, *(v for v in default.missing_values if v not in missing)),
         strip=bool(padded),
     )
-    for col in frame.columns:
-        example = _only_day_first(frame[col], encoding)
+    for setting, found, what in (
+        ("decimal_comma", _only_decimal_comma, "numbers are written with a decimal comma"),
+        ("day_first", _only_day_first, "dates are written day first"),
+    ):
+        example = next(filter(None, (found(frame[col], encoding) for col in frame.columns)), None)
         if example is not None:
             notes.append(
-                f"dates are written day first ({example!r} in {str(col)!r}): encoding.day_first "
-                "reads every date so, in training, serving and drift alike"
+                f"{what} ({example}): encoding.{setting} reads them so, in training, serving "
+                "and drift alike"
             )
-            return replace(encoding, day_first=True), notes
+            settings: dict[str, Any] = {setting: True}
+            encoding = replace(encoding, **settings)
     return encoding, notes
 
 
-def _only_day_first(values: pd.Series, encoding: Encoding) -> str | None:
-    """A date of a column of dates that reads only day first (13/01/2024), or None."""
+def _present_text(values: pd.Series, encoding: Encoding) -> pd.Series | None:
+    """A text column's values that are not missing, as text; None for a typed column."""
     if not pd.api.types.is_object_dtype(values.dtype) and not pd.api.types.is_string_dtype(
         values.dtype
     ):
         return None
-    text = parse_column(values, "category", encoding).values.dropna().astype(str)
-    if text.empty or not text.str.match(DATE_LIKE).all():
+    return parse_column(values, "category", encoding).values.dropna().astype(str)
+
+
+def _only_decimal_comma(values: pd.Series, encoding: Encoding) -> str | None:
+    """A number of a column of numbers that reads only with a decimal comma (12,5), and its
+    column, or None. 1,250 alone could be a thousands separator: not enough."""
+    text = _present_text(values, encoding)
+    if text is None or text.empty or not text.str.fullmatch(DECIMAL_COMMA_NUMBER).all():
+        return None
+    decimal = text[text.str.contains(r",(?:\d{1,2}|\d{4,})(?:[eE]|\s*$)", regex=True)]
+    return None if decimal.empty else f"{decimal.iloc[0]!r} in {str(values.name)!r}"
+
+
+def _only_day_first(values: pd.Series, encoding: Encoding) -> str | None:
+    """A date of a column of dates that reads only day first (13/01/2024), and its column,
+    or None."""
+    text = _present_text(values, encoding)
+    if text is None or text.empty or not text.str.match(DATE_LIKE).all():
         return None
     month_first = parse_column(values, "datetime", encoding).bad
     if not month_first.any():
         return None
     if parse_column(values, "datetime", replace(encoding, day_first=True)).bad.any():
         return None
-    return str(values[month_first].iloc[0])
+    return f"{values[month_first].iloc[0]!r} in {str(values.name)!r}"
 
 
 def _spelled(frame: pd.DataFrame, kinds: dict[str, ColumnType], base: Encoding) -> Encoding:
@@ -825,6 +850,11 @@ def render(draft: Draft) -> str:
             else []
         ),
         *(["  day_first: true  # 03/01/2024 is 3 January"] if contract.encoding.day_first else []),
+        *(
+            ["  decimal_comma: true  # 12,5 is twelve and a half"]
+            if contract.encoding.decimal_comma
+            else []
+        ),
     ]
     if draft.csv:
         layout = contract.csv

@@ -48,8 +48,8 @@ def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCO
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueRejected("not a number")
     if isinstance(value, str):
-        text = value.strip(WHITESPACE)
-        if not NUMBER_TEXT.fullmatch(text):
+        text = encoding.number_text(value.strip(WHITESPACE))
+        if text is None or not NUMBER_TEXT.fullmatch(text):
             raise ValueRejected("text that is not a number")
         value = float(text)
     number = float(value)

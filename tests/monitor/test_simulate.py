@@ -23,14 +23,16 @@ from project_fixtures import PARAMS_PATH
 from gitops_ml import io as gio
 from gitops_ml import paths
 from gitops_ml.cli import main
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.monitor.retrain import append_window, set_data_source
 from gitops_ml.monitor.simulate import (
     NEW_CATEGORY,
     ScenarioError,
+    encode_csv,
     parse_scenario,
     resolve_scenarios,
 )
+from gitops_ml.pipeline.validate import validate_frame
 from gitops_ml.synthetic import generate_churn
 
 __all__ = ["foreign"]  # the session fixture, imported for pytest
@@ -230,6 +232,27 @@ def test_csv_is_written_with_the_contracts_tokens_and_reads_back_like_parquet(
     assert raw["customerID"].is_unique
     from_csv, from_parquet = fork.drift("tokens.csv"), fork.drift("tokens.parquet")
     assert from_csv["features"] == from_parquet["features"]
+
+
+def test_csv_numbers_are_written_with_the_contracts_decimal_mark() -> None:
+    contract = parse_contract(
+        {
+            "encoding": {"decimal_comma": True, "missing_values": ["n/a"]},
+            "columns": [
+                {"name": "weight", "type": "float", "nullable": True},
+                {"name": "count", "type": "int"},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    frame = pd.DataFrame({"weight": [12.5, None], "count": [3, 4], "y": [True, False]})
+
+    cells = encode_csv(frame, contract)
+
+    assert cells["weight"].tolist() == ["12,5", "n/a"]
+    validated = validate_frame(cells, contract).frame
+    assert validated is not None
+    assert validated["weight"].tolist()[:1] == [12.5]
 
 
 def test_the_log_follows_the_serving_format_with_the_model_named_after_the_contract(

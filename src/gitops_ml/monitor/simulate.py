@@ -446,7 +446,8 @@ def training_start(
 
 
 def encode_csv(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Cells as the contract's users write them: its true/false tokens and its missing token."""
+    """Cells as the contract's users write them: its true/false tokens, its missing token and
+    its decimal mark."""
     encoding = contract.encoding
     missing = encoding.missing_values[0] if encoding.missing_values else ""
     out: dict[str, Any] = {}
@@ -458,6 +459,8 @@ def encode_csv(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             values = values.map(lambda v, t=true, f=false: None if pd.isna(v) else t if v else f)
         elif column.type == "datetime":
             values = values.map(lambda v: None if pd.isna(v) else pd.Timestamp(v).isoformat())
+        elif column.type == "float" and encoding.decimal_comma:
+            values = values.map(lambda v: None if pd.isna(v) else repr(float(v)).replace(".", ","))
         out[name] = values.where(values.notna(), missing)
     return pd.DataFrame(out)
 
