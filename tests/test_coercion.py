@@ -64,21 +64,35 @@ SPELLINGS: dict[str, st.SearchStrategy[str]] = {
 }
 
 
-COMMA_CONTRACT = parse_contract(
-    {**contract_dict(), "encoding": {**CONTRACT_ENCODING, "decimal_comma": True}}
-)
 NUMERIC = ("hours per week", "education-num")
 
 
+def number_contract(**settings: bool) -> Contract:
+    """The contract with the encoding's number `settings` (decimal_comma, thousands)."""
+    return parse_contract({**contract_dict(), "encoding": {**CONTRACT_ENCODING, **settings}})
+
+
+def respelt(text: str, decimal_comma: bool, thousands: bool) -> str:
+    """A number's plain spelling as a file of that encoding writes it: 1234.5 as 1,234.5
+    (`thousands`), 1234,5 (`decimal_comma`) or 1.234,5 (both)."""
+    if thousands and "e" not in text:
+        whole, point, fraction = text.partition(".")
+        sign = "-" if whole.startswith("-") else ""
+        text = f"{sign}{int(whole.lstrip('-')):,}{point}{fraction}"
+    return text.translate(str.maketrans(",.", ".,")) if decimal_comma else text
+
+
 @st.composite
-def raw_tables(draw: st.DrawFn, decimal_comma: bool = False) -> pd.DataFrame:
-    """Raw cells as files and clients spell them: padded, any case, any missing token; with
-    `decimal_comma` the numbers as 12,5."""
+def raw_tables(
+    draw: st.DrawFn, decimal_comma: bool = False, thousands: bool = False
+) -> pd.DataFrame:
+    """Raw cells as files and clients spell them: padded, any case, any missing token; the
+    numbers as an encoding with `decimal_comma` or `thousands` writes them (see respelt)."""
     rows = draw(st.integers(1, 8))
     columns: dict[str, list[str]] = {}
     for name, spelling in SPELLINGS.items():
-        if decimal_comma and name in NUMERIC:
-            spelling = spelling.map(lambda text: text.replace(".", ","))
+        if name in NUMERIC:
+            spelling = spelling.map(lambda text: respelt(text, decimal_comma, thousands))
         cell = st.one_of(MISSING, st.tuples(PADDING, spelling, PADDING).map("".join))
         columns[name] = draw(st.lists(cell, min_size=rows, max_size=rows))
     columns["income"] = draw(st.lists(st.sampled_from(["Yes", "No"]), min_size=rows, max_size=rows))
@@ -155,31 +169,48 @@ def test_every_reader_reads_every_spelling_as_the_same_value(
     read_alike(raw, CONTRACT, tmp_path)
 
 
-@settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+@pytest.mark.parametrize(
+    ("decimal_comma", "thousands"), [(True, False), (False, True), (True, True)]
 )
-@given(raw=raw_tables(decimal_comma=True))
-def test_every_reader_reads_a_decimal_comma_as_the_same_value(
-    raw: pd.DataFrame, tmp_path: Path
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_every_reader_reads_a_decimal_comma_and_grouped_digits_as_the_same_value(
+    decimal_comma: bool, thousands: bool, data: st.DataObject, tmp_path: Path
 ) -> None:
-    read_alike(raw, COMMA_CONTRACT, tmp_path)
+    raw = data.draw(raw_tables(decimal_comma, thousands))
+    contract = number_contract(decimal_comma=decimal_comma, thousands=thousands)
+    read_alike(raw, contract, tmp_path)
 
 
 @pytest.mark.parametrize(
-    ("spelling", "number"), [("12,5", 12.5), ("12.5", None), ("1.250,5", None)]
+    ("settings", "spelling", "number"),
+    [
+        ({"thousands": True}, "1,234.5", 1234.5),
+        ({"thousands": True}, "1234.5", 1234.5),
+        ({"thousands": True}, "12,5", None),  # only groups of three digits are grouped
+        ({"thousands": True}, "1,23", None),
+        ({"thousands": True}, "1,2345", None),
+        ({"decimal_comma": True}, "12,5", 12.5),
+        ({"decimal_comma": True}, "12.5", None),  # a point is no part of such a number
+        ({"decimal_comma": True}, "1.250,5", None),
+        ({"decimal_comma": True, "thousands": True}, "1.250,5", 1250.5),
+    ],
 )
-def test_with_a_decimal_comma_a_point_is_no_part_of_a_number(
-    spelling: str, number: float | None
+def test_a_number_is_read_or_refused_alike_by_training_and_serving(
+    settings: dict[str, bool], spelling: str, number: float | None
 ) -> None:
+    contract = number_contract(**settings)
     raw = one_row_with_hours(spelling)
 
     if number is None:
-        assert not validate_frame(raw, COMMA_CONTRACT).passed
+        assert not validate_frame(raw, contract).passed
         with pytest.raises(RequestError, match="text that is not a number"):
-            served_inputs(raw, COMMA_CONTRACT)
+            served_inputs(raw, contract)
     else:
-        assert served_inputs(raw, COMMA_CONTRACT)["hours per week"] == [number]
-        assert validated_inputs(raw, COMMA_CONTRACT)["hours per week"] == [number]
+        assert served_inputs(raw, contract)["hours per week"] == [number]
+        assert validated_inputs(raw, contract)["hours per week"] == [number]
 
 
 def test_a_trimmed_and_an_untrimmed_value_are_one_value_to_training_and_serving() -> None:

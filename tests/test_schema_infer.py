@@ -143,27 +143,30 @@ def test_a_date_written_day_first_is_the_timestamp_and_read_day_first_from_then_
 
 
 @pytest.mark.parametrize(
-    ("weights", "decimal_comma"),
+    ("weights", "decimal_comma", "thousands", "read"),
     [
-        (["12,5", "7", "n/a", "3,25"], True),  # 12,5 can only be twelve and a half
-        (["1,250", "980", "n/a", "2,400"], False),  # a thousands separator just as well
+        (["12,5", "7", "n/a", "3,25"], True, False, [12.5, 7.0]),  # 12,5: only a decimal comma
+        (["1,250", "980", "n/a", "2,400.5"], False, True, [1250.0, 980.0]),  # grouped by threes
+        (["1.250,5", "12,5", "n/a", "980"], True, True, [1250.5, 12.5]),  # both, German style
+        (["1.25", "980", "n/a", "2.4"], False, False, [1.25, 980.0]),  # plain numbers
     ],
 )
-def test_numbers_written_with_a_decimal_comma_are_numbers_read_so_from_then_on(
-    weights: list[str], decimal_comma: bool
+def test_numbers_are_read_with_the_decimal_mark_and_grouping_they_are_written_with(
+    weights: list[str], decimal_comma: bool, thousands: bool, read: list[float]
 ) -> None:
     frame = pd.DataFrame({"weight": weights, "x": ["1", "2", "1", "2"], "y": ["1", "0"] * 2})
 
     draft = infer_contract(frame, "weights.csv")
 
-    assert draft.contract.encoding.decimal_comma == decimal_comma
-    assert draft.contract.column("weight").type == ("float" if decimal_comma else "category")
+    encoding = draft.contract.encoding
+    assert (encoding.decimal_comma, encoding.thousands) == (decimal_comma, thousands)
+    assert draft.contract.column("weight").type == "float"
     assert ("  decimal_comma: true" in render(draft)) == decimal_comma
+    assert ("  thousands: true" in render(draft)) == thousands
     assert parse_contract(yaml.safe_load(render(draft))) == draft.contract
     validated = validate_frame(frame, draft.contract).frame
     assert validated is not None
-    if decimal_comma:
-        assert validated["weight"].tolist()[:2] == [12.5, 7.0]
+    assert validated["weight"].tolist()[:2] == read
 
 
 def test_draft_leaves_out_a_second_datetime_and_keeps_an_empty_column() -> None:
@@ -205,21 +208,19 @@ def test_a_target_of_numbers_written_with_a_currency_sign_is_refused_with_the_pl
     """$2,068.70 is text to every reader: as a target it would be a class per price."""
     frame = pd.DataFrame({"x": ["1", "2", "3", "4"], "price": ["$2,068.70", "$347.10"] * 2})
 
-    with pytest.raises(SchemaInferError, match=r"written like '\$2,068.70'.*\(2068.70\)"):
+    with pytest.raises(SchemaInferError, match=r"'\$2,068.70'.*the currency sign \(2,068.70\)"):
         infer_contract(frame, "prices.csv")
 
 
-def test_a_feature_of_numbers_written_with_thousands_separators_says_how_to_make_it_numeric() -> (
-    None
-):
-    frame = pd.DataFrame({"area": ["1,250", "980", "1,250", "980"], "sold": ["1", "0", "1", "0"]})
+def test_a_feature_of_numbers_with_a_currency_sign_says_how_to_make_it_numeric() -> None:
+    frame = pd.DataFrame({"rent": ["€1,250", "€980"] * 2, "sold": ["1", "0", "1", "0"]})
 
     draft = infer_contract(frame, "homes.csv")
 
-    assert draft.contract.column("area").type == "category"
+    assert draft.contract.column("rent").type == "category"
     assert (
-        "# review: numbers written like '1,250' read as text: write them as plain numbers "
-        "(1250)" in render(draft)
+        "# review: numbers written like '€1,250' read as text: write them without the currency "
+        "sign (1,250)" in render(draft)
     )
 
 

@@ -76,7 +76,7 @@ def test_params_built_in_code_are_named_as_the_default_file() -> None:
             lambda c: c.update(encoding={"true_vals": ["Yes"]}),
             ": unknown key 'encoding.true_vals' (did you mean 'true_values'?); "
             "valid in 'encoding': true_values, false_values, missing_values, strip, day_first, "
-            "decimal_comma",
+            "decimal_comma, thousands",
         ),
         (
             lambda c: c["columns"][2].update(nulable=c["columns"][2].pop("nullable")),

@@ -65,7 +65,7 @@ def _as_float(values: pd.Series, encoding: Encoding) -> Parsed:
         numbers = values.astype("float64")
     else:
         as_object = values.astype(object)
-        if encoding.decimal_comma:
+        if not encoding.plain_numbers:
             spelt = {v: encoding.number_text(v) for v in pd.unique(as_object) if isinstance(v, str)}
             as_object = as_object.map(lambda v: spelt.get(v) if isinstance(v, str) else v)
         numbers = pd.to_numeric(as_object, errors="coerce").astype("float64")

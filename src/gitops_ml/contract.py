@@ -43,8 +43,14 @@ COLUMN_KEYS: tuple[str, ...] = (
 TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
 CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
-ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma")
+ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma", "thousands")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
+# A number whose digits are grouped by threes (`encoding.thousands`), by its decimal mark: with a
+# decimal point the groups are marked by commas (1,234.5), with a decimal comma by points.
+GROUPED_NUMBER = {
+    ".": re.compile(r"\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*"),
+    ",": re.compile(r"\s*[-+]?\d{1,3}(?:\.\d{3})+(?:,\d*)?\s*"),
+}
 # The whitespace `encoding.strip` removes around a value: ASCII's, so that every reader (Python
 # here, Arrow's C++ in the drift check) removes exactly the same characters.
 WHITESPACE = " \t\r\n\f\v"
@@ -89,6 +95,7 @@ class Encoding:
     `day_first: true` reads a date such as 03/01/2024 as 3 January, not March 1: a batch whose
     days all happen to be 12 or less must read as the training data did. `decimal_comma: true`
     reads 12,5 as twelve and a half, and refuses 12.5 (a point is then no part of a number).
+    `thousands: true` reads digits grouped by threes, 1,234.5 (1.234,5 with a decimal comma).
     """
 
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
@@ -97,6 +104,7 @@ class Encoding:
     strip: bool = False
     day_first: bool = False
     decimal_comma: bool = False
+    thousands: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_true", _folded(self.true_values))
@@ -107,9 +115,20 @@ class Encoding:
         """A text value as it is read: without surrounding whitespace when `strip` is set."""
         return value.strip(WHITESPACE) if self.strip else value
 
+    @property
+    def plain_numbers(self) -> bool:
+        """Numbers are written as Python and pandas read them (no number_text needed)."""
+        return not (self.decimal_comma or self.thousands)
+
     def number_text(self, text: str) -> str | None:
         """A number as written in the data, spelt as Python and pandas read one (12,5 → 12.5
-        with `decimal_comma`); None when it cannot be a number of this encoding (12.5 then)."""
+        with `decimal_comma`, 1,234.5 → 1234.5 with `thousands`); None when it cannot be a
+        number of this encoding (12.5 with a decimal comma, 1,23 with thousands)."""
+        point, group = (",", ".") if self.decimal_comma else (".", ",")
+        if self.thousands and group in text:
+            if not GROUPED_NUMBER[point].fullmatch(text):
+                return None
+            text = text.replace(group, "")
         if not self.decimal_comma:
             return text
         return None if "." in text else text.replace(",", ".")
@@ -337,6 +356,7 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         strip=settings["strip"],
         day_first=settings["day_first"],
         decimal_comma=settings["decimal_comma"],
+        thousands=settings["thousands"],
     )
     clash = sorted(set(encoding.true_values) & set(encoding.false_values))
     if clash:

@@ -35,6 +35,7 @@ from gitops_ml.coercion import Parsed, parse_column
 from gitops_ml.config import EvaluateParams, SplitParams, load_params
 from gitops_ml.contract import (
     ENCODING_KEYS,
+    GROUPED_NUMBER,
     WHITESPACE,
     Checks,
     Column,
@@ -67,8 +68,11 @@ SLICE_HINTS = (
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
-# A number written with a decimal comma, or a whole number (ASCII digits: as pandas reads them).
-DECIMAL_COMMA_NUMBER = r"\s*[-+]?(?:\d+(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?\s*"
+# A number written with a decimal comma (its digits maybe grouped by points: 1.234,5), or a
+# whole number (ASCII digits: as pandas reads them).
+DECIMAL_COMMA_NUMBER = r"\s*[-+]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?\s*"
+# A number with no grouping, by its decimal mark.
+PLAIN_NUMBER = {mark: rf"\s*[-+]?\d+(?:{re.escape(mark)}\d*)?\s*" for mark in ".,"}
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
@@ -138,13 +142,13 @@ def _delimiter(sample: str) -> str:
     return best if score(best)[2] > 1 else ","
 
 
-# A number as spreadsheets write it: a currency sign, thousands separators ($2,068.70, 1,234).
+# A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12).
 WRITTEN_NUMBER = re.compile(r"^\s*[-+]?\s*[$€£¥]?\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$")
 
 
 def _written_number(values: pd.Series) -> str | None:
-    """A value of a column of numbers written with a currency sign or thousands separators,
-    which reads as text (the contract's numbers are plain): None for any other column."""
+    """A value of a column of numbers that reads as text (a currency sign: no reader takes
+    one), or None for any other column."""
     if values.empty or not values.str.match(WRITTEN_NUMBER).all():
         return None
     written = values[~values.map(_is_number)]
@@ -152,8 +156,8 @@ def _written_number(values: pd.Series) -> str | None:
 
 
 def _plain(number: str) -> str:
-    """$2,068.70 as 2068.70."""
-    return re.sub(r"[^\d.+-]", "", number)
+    """$2,068.70 as 2,068.70."""
+    return re.sub(r"[$€£¥\s]", "", number)
 
 
 def _is_number(text: str) -> bool:
@@ -294,6 +298,7 @@ def _reading(frame: pd.DataFrame) -> tuple[Encoding, list[str]]:
     )
     for setting, found, what in (
         ("decimal_comma", _only_decimal_comma, "numbers are written with a decimal comma"),
+        ("thousands", _grouped, "numbers have their digits grouped by threes"),
         ("day_first", _only_day_first, "dates are written day first"),
     ):
         example = next(filter(None, (found(frame[col], encoding) for col in frame.columns)), None)
@@ -324,6 +329,19 @@ def _only_decimal_comma(values: pd.Series, encoding: Encoding) -> str | None:
         return None
     decimal = text[text.str.contains(r",(?:\d{1,2}|\d{4,})(?:[eE]|\s*$)", regex=True)]
     return None if decimal.empty else f"{decimal.iloc[0]!r} in {str(values.name)!r}"
+
+
+def _grouped(values: pd.Series, encoding: Encoding) -> str | None:
+    """A number of a column of numbers with its digits grouped by threes (1,250 or, with a
+    decimal comma, 1.250), and its column, or None."""
+    text = _present_text(values, encoding)
+    point = "," if encoding.decimal_comma else "."
+    if text is None or text.empty:
+        return None
+    grouped = text.str.fullmatch(GROUPED_NUMBER[point].pattern)
+    if not grouped.any() or not (grouped | text.str.fullmatch(PLAIN_NUMBER[point])).all():
+        return None
+    return f"{text[grouped].iloc[0]!r} in {str(values.name)!r}"
 
 
 def _only_day_first(values: pd.Series, encoding: Encoding) -> str | None:
@@ -511,8 +529,8 @@ def _pick_target(
     if kind == "category" and written is not None and choice.task is None:
         raise SchemaInferError(
             f"target {name!r} holds numbers written like {written!r}, which read as text: write "
-            f"them as plain numbers ({_plain(written)}) in the file, then draft again (or "
-            "--target NAME if this is not the target)"
+            f"them without the currency sign ({_plain(written)}) in the file, then draft again "
+            "(or --target NAME if this is not the target)"
         )
     counts = _class_counts(kind, parsed)
     detected, why = _detect_task(kind, counts, choice.minimum)
@@ -642,8 +660,8 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
             if written is None:
                 return "category", as_category, []
             note = (
-                f"numbers written like {written!r} read as text: write them as plain numbers "
-                f"({_plain(written)}) to use them as numbers"
+                f"numbers written like {written!r} read as text: write them without the "
+                f"currency sign ({_plain(written)}) to use them as numbers"
             )
             return "category", as_category, [note]
         values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
@@ -853,6 +871,11 @@ def render(draft: Draft) -> str:
         *(
             ["  decimal_comma: true  # 12,5 is twelve and a half"]
             if contract.encoding.decimal_comma
+            else []
+        ),
+        *(
+            ["  thousands: true  # digits may be grouped by threes (1,234 or 1.234)"]
+            if contract.encoding.thousands
             else []
         ),
     ]

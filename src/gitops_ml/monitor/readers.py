@@ -206,6 +206,8 @@ def _cast_text(text: pa.Array, column: Column, encoding: Encoding) -> np.ndarray
     """Numbers written as text, converted by Arrow's C++ cast: what coercion.parse_column gives,
     in a fraction of the time. None when any cell needs the full reading (whitespace, a word,
     2.5 in an int column …), which then reports or accepts it exactly as validate does."""
+    if encoding.thousands:  # grouped digits are checked group by group: the full reading
+        return None
     text = _arrow_category(text, encoding)
     if encoding.decimal_comma:  # 12,5 as 12.5; a point is no part of such a number
         if pc.any(pc.match_substring(text, ".")).as_py():
