@@ -30,15 +30,25 @@ def render_summary(evaluation: EvaluateMetrics, export: ExportMetrics, data: Dat
         f"Data: {data.rows.train:,} training rows, {data.rows.test:,} test rows"
         + ("" if rate is None else f" (positive rate {num(rate.test, '.1%')} in test)"),
         "",
-        f"{'metric':<12}{'test':>8}   {'95% interval':<20}{'CV mean ± std':>16}",
     ]
+    rows = [("metric", "test", "95% interval", "CV mean ± std")]
     for key in metric_sets(evaluation.task).test:  # per-class metrics: in the model card
-        name = SHORT_LABELS.get(key, label(key))
         value, ci = evaluation.test.get(key), evaluation.ci95.get(key)
-        interval = f"[{num(ci.low)}, {num(ci.high)}]" if ci else ""
         cv = evaluation.cv.get(key)
-        cv_text = f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else ""
-        lines.append(f"{name:<12}{num(value):>8}   {interval:<20}{cv_text:>16}".rstrip())
+        rows.append(
+            (
+                SHORT_LABELS.get(key, label(key)),
+                num(value),
+                f"[{num(ci.low)}, {num(ci.high)}]" if ci else "",
+                f"{cv.mean:.4f} ± {cv.std:.4f}" if cv else "",
+            )
+        )
+    # Columns as wide as their widest cell: a regression target in the thousands widens them.
+    name_w, test_w, interval_w, cv_w = (max(len(row[i]) for row in rows) for i in range(4))
+    lines += [
+        f"{name:<{name_w}}  {test:>{test_w}}   {interval:<{interval_w}}  {cv:>{cv_w}}".rstrip()
+        for name, test, interval, cv in rows
+    ]
     business = evaluation.business  # only when params.yaml sets evaluate.costs
     onnx, parity = export.onnx, export.parity
     lines.append("")
