@@ -121,7 +121,9 @@ def test_split_refuses_a_test_set_with_a_single_class(
     with pytest.raises(
         SplitError,
         match=r"the test set \(600 rows\) has fewer than 1 row\(s\) of 'True' \(0 rows\) in "
-        r"target 'churned'; a classifier needs every class in both sets",
+        r"target 'churned'; a classifier needs every class in both sets \(the split is by "
+        r"time, on 'snapshot_date': to split each class at random instead, leave that column "
+        r"out of the contract\)",
     ):
         split_frame(frame, contract, PARAMS)
 

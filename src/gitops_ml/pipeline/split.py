@@ -177,10 +177,16 @@ def check_sides(train: pd.DataFrame, test: pd.DataFrame, contract: Contract, fol
     for side, part, least in (("training", train, folds), ("test", test, 1)):
         short = _short_classes(part, contract, least)
         if short:
+            by_time = (
+                f" (the split is by time, on {contract.timestamp!r}: to split each class at "
+                "random instead, leave that column out of the contract)"
+                if contract.timestamp
+                else ""
+            )
             raise SplitError(
                 f"the {side} set ({len(part):,} rows) has fewer than {least} row(s) of "
                 f"{', '.join(short)} in target {contract.target!r}; a classifier needs every "
-                f"class in both sets: change split.test_fraction, or {CLASS_CHOICES}"
+                f"class in both sets{by_time}: change split.test_fraction, or {CLASS_CHOICES}"
             )
 
 
