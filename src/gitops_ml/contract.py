@@ -341,7 +341,7 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
     for key, setting in settings.items():
         if not isinstance(setting, bool):
             raise ContractError(f"{source}: 'encoding.{key}' must be true or false")
-    values: dict[str, tuple[str, ...]] = {}
+    values: dict[str, Any] = {}  # the token lists; with `settings`, Encoding's fields
     for key in ENCODING_KEYS:
         if key not in raw:
             continue
@@ -351,13 +351,7 @@ def _parse_encoding(raw: Any, source: str) -> Encoding:
         ):
             raise ContractError(f"{source}: 'encoding.{key}' must be a list of tokens")
         values[key] = tuple(_token(v) for v in items)
-    encoding = Encoding(
-        **values,
-        strip=settings["strip"],
-        day_first=settings["day_first"],
-        decimal_comma=settings["decimal_comma"],
-        thousands=settings["thousands"],
-    )
+    encoding = Encoding(**values, **settings)
     clash = sorted(set(encoding.true_values) & set(encoding.false_values))
     if clash:
         raise ContractError(f"{source}: {clash} are both true and false tokens in 'encoding'")

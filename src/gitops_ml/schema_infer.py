@@ -35,6 +35,7 @@ from gitops_ml.coercion import Parsed, parse_column
 from gitops_ml.config import EvaluateParams, SplitParams, load_params
 from gitops_ml.contract import (
     ENCODING_KEYS,
+    ENCODING_SETTINGS,
     GROUPED_NUMBER,
     WHITESPACE,
     Checks,
@@ -73,6 +74,14 @@ MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (r
 DECIMAL_COMMA_NUMBER = r"\s*[-+]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?\s*"
 # A number with no grouping, by its decimal mark.
 PLAIN_NUMBER = {mark: rf"\s*[-+]?\d+(?:{re.escape(mark)}\d*)?\s*" for mark in ".,"}
+# What each of the contract's encoding settings (ENCODING_SETTINGS) means, for the draft's
+# comment beside it.
+SETTING_MEANINGS = {
+    "strip": "values are read without surrounding whitespace",
+    "day_first": "03/01/2024 is 3 January",
+    "decimal_comma": "12,5 is twelve and a half",
+    "thousands": "digits may be grouped by threes (1,234 or 1.234)",
+}
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
@@ -863,20 +872,9 @@ def render(draft: Draft) -> str:
         "encoding:",
         *(f"  {key}: {_flow(list(getattr(contract.encoding, key)))}" for key in ENCODING_KEYS),
         *(
-            ["  strip: true  # values are read without surrounding whitespace"]
-            if contract.encoding.strip
-            else []
-        ),
-        *(["  day_first: true  # 03/01/2024 is 3 January"] if contract.encoding.day_first else []),
-        *(
-            ["  decimal_comma: true  # 12,5 is twelve and a half"]
-            if contract.encoding.decimal_comma
-            else []
-        ),
-        *(
-            ["  thousands: true  # digits may be grouped by threes (1,234 or 1.234)"]
-            if contract.encoding.thousands
-            else []
+            f"  {key}: true  # {SETTING_MEANINGS[key]}"
+            for key in ENCODING_SETTINGS
+            if getattr(contract.encoding, key)
         ),
     ]
     if draft.csv:
