@@ -151,8 +151,11 @@ def _delimiter(sample: str) -> str:
     return best if score(best)[2] > 1 else ","
 
 
+CURRENCY_SIGNS = "[$€£¥]"
 # A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12).
-WRITTEN_NUMBER = re.compile(r"^\s*[-+]?\s*[$€£¥]?\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$")
+WRITTEN_NUMBER = re.compile(
+    rf"^\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*$"
+)
 
 
 def _written_number(values: pd.Series) -> str | None:
@@ -166,7 +169,7 @@ def _written_number(values: pd.Series) -> str | None:
 
 def _plain(number: str) -> str:
     """$2,068.70 as 2,068.70."""
-    return re.sub(r"[$€£¥\s]", "", number)
+    return re.sub(rf"{CURRENCY_SIGNS}|\s", "", number)
 
 
 def _is_number(text: str) -> bool:
@@ -305,12 +308,15 @@ def _reading(frame: pd.DataFrame) -> tuple[Encoding, list[str]]:
         missing_values=(*missing, *(v for v in default.missing_values if v not in missing)),
         strip=bool(padded),
     )
+    present = {col: _present_text(frame[col], encoding) for col in frame.columns}
+    texts = {col: text for col, text in present.items() if text is not None and not text.empty}
     for setting, found, what in (
         ("decimal_comma", _only_decimal_comma, "numbers are written with a decimal comma"),
         ("thousands", _grouped, "numbers have their digits grouped by threes"),
         ("day_first", _only_day_first, "dates are written day first"),
     ):
-        example = next(filter(None, (found(frame[col], encoding) for col in frame.columns)), None)
+        found_in = (found(frame[col], text, encoding) for col, text in texts.items())
+        example = next(filter(None, found_in), None)
         if example is not None:
             notes.append(
                 f"{what} ({example}): encoding.{setting} reads them so, in training, serving "
@@ -330,34 +336,33 @@ def _present_text(values: pd.Series, encoding: Encoding) -> pd.Series | None:
     return parse_column(values, "category", encoding).values.dropna().astype(str)
 
 
-def _only_decimal_comma(values: pd.Series, encoding: Encoding) -> str | None:
+# The encoding settings `_reading` finds, each from a text column: its values, their present
+# text (_present_text) and the encoding found so far → an example and its column, or None.
+
+
+def _only_decimal_comma(values: pd.Series, text: pd.Series, encoding: Encoding) -> str | None:
     """A number of a column of numbers that reads only with a decimal comma (12,5), and its
     column, or None. 1,250 alone could be a thousands separator: not enough."""
-    text = _present_text(values, encoding)
-    if text is None or text.empty or not text.str.fullmatch(DECIMAL_COMMA_NUMBER).all():
+    if not text.str.fullmatch(DECIMAL_COMMA_NUMBER).all():
         return None
     decimal = text[text.str.contains(r",(?:\d{1,2}|\d{4,})(?:[eE]|\s*$)", regex=True)]
     return None if decimal.empty else f"{decimal.iloc[0]!r} in {str(values.name)!r}"
 
 
-def _grouped(values: pd.Series, encoding: Encoding) -> str | None:
+def _grouped(values: pd.Series, text: pd.Series, encoding: Encoding) -> str | None:
     """A number of a column of numbers with its digits grouped by threes (1,250 or, with a
     decimal comma, 1.250), and its column, or None."""
-    text = _present_text(values, encoding)
     point = "," if encoding.decimal_comma else "."
-    if text is None or text.empty:
-        return None
     grouped = text.str.fullmatch(GROUPED_NUMBER[point].pattern)
     if not grouped.any() or not (grouped | text.str.fullmatch(PLAIN_NUMBER[point])).all():
         return None
     return f"{text[grouped].iloc[0]!r} in {str(values.name)!r}"
 
 
-def _only_day_first(values: pd.Series, encoding: Encoding) -> str | None:
+def _only_day_first(values: pd.Series, text: pd.Series, encoding: Encoding) -> str | None:
     """A date of a column of dates that reads only day first (13/01/2024), and its column,
     or None."""
-    text = _present_text(values, encoding)
-    if text is None or text.empty or not text.str.match(DATE_LIKE).all():
+    if not text.str.match(DATE_LIKE).all():
         return None
     month_first = parse_column(values, "datetime", encoding).bad
     if not month_first.any():
