@@ -30,8 +30,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitops_ml.tasks import task_spec
+from gitops_ml.v2_request import INFER_FILE, PREDICT_FILE, example_payloads
 from serving import records, schemas, v2
-from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads
 from serving.metrics import ServingMetrics
 from serving.model import Model
 from serving.settings import Settings

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gitops_ml.pipeline.train", "fit the configured model"),
     "evaluate": ("gitops_ml.pipeline.evaluate", "metrics with confidence intervals and plots"),
     "export": ("gitops_ml.pipeline.export", "export to ONNX and check parity"),
+    "examples": ("gitops_ml.pipeline.examples", "request examples for the served model"),
     "summary": ("gitops_ml.summary", "print the key metrics of the last pipeline run"),
     "schema": ("gitops_ml.schema_infer", "draft a data contract from a CSV/Parquet file"),
     "report": ("gitops_ml.review.report", "markdown report of this change against a base rev"),

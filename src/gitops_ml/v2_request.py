@@ -1,7 +1,8 @@
 """Requests for the served model, built from raw rows and the data contract.
 
 One builder for everything that talks to the server: the deploy smoke test, the tests, the
-serving benchmark and the committed example payloads (`python -m serving.examples`). Raw cells
+serving benchmark, the OpenAPI examples and the committed example payloads (`example_payloads`,
+written by the pipeline's `examples` stage). Raw cells
 go through the contract's coercion (`gitops_ml.value_coercion`), so a frame read from the user's
 own file ("Yes", " ", 0/1) becomes the JSON the server accepts, and missing values become null.
 Rows come as columns: a pandas frame, or a mapping of column names to lists (the server builds
@@ -13,10 +14,12 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from gitops_ml import paths
 from gitops_ml.contract import V2_DATATYPES, Column, Contract
 from gitops_ml.value_coercion import coerce_value
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 # Rows as columns: a pandas frame or a mapping of column name → values.
 Columns = Union["pd.DataFrame", Mapping[str, Sequence[Any]]]
+PREDICT_FILE = Path(paths.EXAMPLE_PREDICT).name
+INFER_FILE = Path(paths.EXAMPLE_INFER).name
 
 
 def _pandas_missing(value: Any) -> bool:
@@ -122,3 +127,12 @@ def example_rows(contract: Contract, rows: int = 2) -> dict[str, list[Any]]:
             values[-1] = None
         columns[column.name] = values
     return columns
+
+
+def example_payloads(contract: Contract) -> dict[str, Any]:
+    """File name → request body: the same two example rows as records and as V2 tensors."""
+    rows = example_rows(contract, rows=2)
+    return {
+        PREDICT_FILE: records(rows, contract),
+        INFER_FILE: v2_request(rows, contract, request_id="example"),
+    }

@@ -146,7 +146,8 @@ def test_a_scratch_copy_made_from_the_fork_is_the_template_project(
     """What every scratch copy of the suite starts from: the fixture project, with no `.dvc`
     file of the fork's data (its empty DVC cache could not check it out) and the fixture
     contract's request examples, not the fork's."""
-    from serving.example_payloads import example_payloads, render
+    from gitops_ml.pipeline.examples import render
+    from gitops_ml.v2_request import example_payloads
 
     fixture = REPO_ROOT / "tests" / "fixtures" / "churn"
     assert dvc_tracked(fork.repo, [f"{DATA}.dvc"]) == [DATA]

@@ -89,10 +89,10 @@ def test_the_model_card_is_committed_and_names_the_contract(contract: Contract) 
 
 
 def test_the_committed_request_examples_fit_the_live_contract(contract: Contract) -> None:
-    from serving.example_payloads import stale_examples
+    from gitops_ml.pipeline.examples import stale_examples
 
-    stale = stale_examples(contract)
-    assert stale == [], f"regenerate with `python -m serving.example_payloads`: {stale}"
+    stale = stale_examples(contract, ROOT / Path(paths.EXAMPLE_PREDICT).parent)
+    assert stale == [], f"regenerate with `gitops-ml examples`: {stale}"
 
 
 def test_dvc_lock_records_only_stages_that_dvc_yaml_declares() -> None:

@@ -366,10 +366,11 @@ def test_the_request_examples_are_answered_and_agree_with_each_other(
     client: httpx.Client, exported_model: Any
 ) -> None:
     """The request examples (serving/examples/*.json, what the README's curl commands send) are
-    drawn from the contract by `serving.example_payloads`: the same two rows, once as V2
+    drawn from the contract by `example_payloads`: the same two rows, once as V2
     tensors and once as records. Drawn here from the model's own fixture contract; that the
     committed files match the live contract is a project check (tests/project)."""
-    from serving.example_payloads import INFER_FILE, PREDICT_FILE, example_payloads, render
+    from gitops_ml.pipeline.examples import render
+    from gitops_ml.v2_request import INFER_FILE, PREDICT_FILE, example_payloads
 
     bodies = {
         name: render(body) for name, body in example_payloads(exported_model.contract).items()

@@ -14,9 +14,9 @@ import pytest
 from serving_support import capture_log, captured_lines, fork_contract
 
 from gitops_ml.contract import Contract
-from gitops_ml.v2_request import v2_request
+from gitops_ml.pipeline.examples import render
+from gitops_ml.v2_request import example_payloads, v2_request
 from serving import validation
-from serving.example_payloads import example_payloads, render, stale_examples
 from serving.outputs import OUTPUTS, Prediction
 from serving.records import parse_records, predict_response
 from serving.v2 import infer_response, parse_infer_request
@@ -180,7 +180,7 @@ def test_capture_ships_the_id_of_each_row(tmp_path: Path) -> None:
 
 
 def test_example_payloads_come_from_the_contract_and_are_accepted(
-    contract: Contract, fork: Contract, tmp_path: Path
+    contract: Contract, fork: Contract
 ) -> None:
     for each in (contract, fork):
         payloads = example_payloads(each)
@@ -189,7 +189,3 @@ def test_example_payloads_come_from_the_contract_and_are_accepted(
         infer = json.loads(render(payloads["infer_v2.json"]))
         assert parse_records(predict, table, 10).rows == 2
         assert parse_infer_request(infer, table, 10).ids == ["example-1", "example-2"]
-    for name, payload in example_payloads(fork).items():
-        (tmp_path / name).write_text(render(payload))
-    assert stale_examples(fork, tmp_path) == []
-    assert stale_examples(contract, tmp_path) == ["predict.json", "infer_v2.json"]

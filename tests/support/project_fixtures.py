@@ -38,7 +38,8 @@ def use_fixture_project(repo: Path, fixture: Path) -> None:
     contract, and no data the live project tracks with DVC. A fork's `.dvc` files name its own
     data, which the copy's empty DVC cache cannot check out; the fixture project generates its
     data and needs none of them."""
-    from serving.example_payloads import example_payloads, render
+    from gitops_ml.pipeline.examples import render
+    from gitops_ml.v2_request import example_payloads
 
     shutil.copyfile(fixture / "schema.yaml", repo / paths.CONTRACT)
     shutil.copyfile(fixture / "params.yaml", repo / paths.PARAMS)

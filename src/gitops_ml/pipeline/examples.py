@@ -1,35 +1,20 @@
-"""Example requests generated from the data contract: `serving/examples/*.json` (what the README's
-curl commands send) and the examples in the OpenAPI document.
-
-`python -m serving.example_payloads [--contract PATH] [--output DIR]` writes them: the
-pipeline's `examples` stage, so `dvc status` says when they no longer fit the contract.
+"""examples: the request examples in serving/examples (what the README's curl commands send),
+drawn from the data contract so they fit whatever columns the project has; a stage, so
+`dvc status` says when they no longer fit the contract.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.v2_request import example_rows, records, v2_request
+from gitops_ml.v2_request import example_payloads
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-PREDICT_FILE = Path(paths.EXAMPLE_PREDICT).name
-INFER_FILE = Path(paths.EXAMPLE_INFER).name
-
-
-def example_payloads(contract: Contract) -> dict[str, Any]:
-    """File name → request body: the same two example rows as records and as V2 tensors."""
-    rows = example_rows(contract, rows=2)
-    return {
-        PREDICT_FILE: records(rows, contract),
-        INFER_FILE: v2_request(rows, contract, request_id="example"),
-    }
+EXAMPLES_DIR = Path(paths.EXAMPLE_PREDICT).parent
 
 
 def render(payload: Any) -> str:
@@ -51,18 +36,15 @@ def stale_examples(contract: Contract, directory: Path = EXAMPLES_DIR) -> list[s
     return stale
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.example_payloads")
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contract", default=paths.CONTRACT, help="default: %(default)s")
     parser.add_argument("--output", type=Path, default=EXAMPLES_DIR, help="directory to write")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     contract = load_contract(args.contract)
     args.output.mkdir(parents=True, exist_ok=True)
     for name, payload in example_payloads(contract).items():
         (args.output / name).write_text(render(payload))
-        print(f"wrote {args.output / name}")
+        print(f"examples: wrote {args.output / name}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
