@@ -7,6 +7,7 @@ for a model that answers in tens of microseconds a thread-pool hop costs more th
 # contract at runtime, from the handlers' evaluated annotations.
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -63,23 +65,18 @@ def _header_value(text: str) -> bytes:
     return re.sub(r"[^\x20-\x7e]", "?", text).encode("latin-1")
 
 
+@dataclass
 class Instrumentation:
     """Pure ASGI middleware (BaseHTTPMiddleware would add a task and a stream per request):
     request id, model headers on every response, the cap on requests in flight (a JSON 503;
-    idle connections never count: docs/serving.md), status/latency metrics."""
+    idle connections never count: docs/serving.md), status/latency metrics. Every error a
+    client sees is JSON, an unhandled one too (the traceback goes to the log)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        metrics: ServingMetrics,
-        headers: list[tuple[bytes, bytes]],
-        limit: int,
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.headers = headers
-        self.limit = limit
-        self.in_flight = 0
+    app: ASGIApp
+    metrics: ServingMetrics
+    headers: list[tuple[bytes, bytes]]
+    limit: int
+    in_flight: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,7 +115,6 @@ class Instrumentation:
                 return
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            # Every error a client sees is JSON, this one too; the traceback goes to the log.
             logger.exception("unhandled error on %s %s", method, scope["path"])
             if started_response:
                 raise
@@ -181,12 +177,10 @@ class ServingRoute(APIRoute):
         return handler
 
 
-async def _error(_: Request, exc: Exception) -> Response:
+async def _error(_: Request, exc: RequestError | HTTPException) -> Response:
     if isinstance(exc, RequestError):
         return error_response(exc.message, exc.status)
-    if isinstance(exc, HTTPException):
-        return error_response(str(exc.detail), exc.status_code)
-    return error_response(INTERNAL_ERROR, 500)
+    return error_response(str(exc.detail), exc.status_code)
 
 
 def create_app(
@@ -318,8 +312,7 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
-        # Exception: what escapes Instrumentation (it catches the rest).
-        exception_handlers={RequestError: _error, HTTPException: _error, Exception: _error},
+        exception_handlers={RequestError: _error, HTTPException: _error},
         # The metrics are Prometheus's; FastAPI's OpenTelemetry instruments would look up the
         # (unconfigured) providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -359,11 +352,13 @@ def create_app(
         },
         **schemas.responses(400, 404, 408, 413),
     }
+    v2_route = functools.partial(router.add_api_route, tags=["v2"])
     for path, check in (
         ("/v2/models/{model_name}", served_model),
         ("/v2/models/{model_name}/versions/{model_version}", served_version),
     ):
-        router.add_api_route(
+        model_route = functools.partial(v2_route, dependencies=[Depends(check)])
+        model_route(
             path + "/infer",
             infer,
             methods=["POST"],
@@ -371,24 +366,18 @@ def create_app(
             description="One [N, 1] tensor per contract feature (and optionally one for the id "
             f"column, echoed back as an output); `null` is a missing value. The outputs "
             f"{answers} give {task.predicts} (task {contract.task}).",
-            tags=["v2"],
-            dependencies=[Depends(check)],
             responses=infer_responses,
         )
-        router.add_api_route(
+        model_route(
             path,
             model_metadata_endpoint,
             summary="Model metadata (inputs, outputs, version, sha256, git revision, metrics)",
-            tags=["v2"],
-            dependencies=[Depends(check)],
             responses=schemas.responses(404),
         )
-        router.add_api_route(
+        model_route(
             path + "/ready",
             model_ready,
             summary="Model readiness",
-            tags=["v2"],
-            dependencies=[Depends(check)],
             responses=schemas.responses(404, 503),
         )
     router.add_api_route(
@@ -408,17 +397,14 @@ def create_app(
             **schemas.responses(400, 408, 413, 422),
         },
     )
-    for path, endpoint, summary, responses in (
-        ("/v2", server_metadata, "Server metadata", None),
-        ("/v2/health/live", live, "Liveness: the process answers", None),
-        (
-            "/v2/health/ready",
-            ready,
-            "Readiness: model loaded and its sha256 matches its metadata",
-            schemas.responses(503),
-        ),
-    ):
-        router.add_api_route(path, endpoint, summary=summary, tags=["v2"], responses=responses)
+    v2_route("/v2", server_metadata, summary="Server metadata")
+    v2_route("/v2/health/live", live, summary="Liveness: the process answers")
+    v2_route(
+        "/v2/health/ready",
+        ready,
+        summary="Readiness: model loaded and its sha256 matches its metadata",
+        responses=schemas.responses(503),
+    )
 
     async def prometheus(request: Request) -> Response:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
