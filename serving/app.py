@@ -184,9 +184,7 @@ async def _error(_: Request, exc: RequestError | HTTPException) -> Response:
 
 
 def create_app(
-    model: Model,
-    settings: Settings | None = None,
-    prediction_log: "PredictionLog | None" = None,
+    model: Model, settings: Settings | None = None, prediction_log: "PredictionLog | None" = None
 ) -> FastAPI:
     """An app serving `model`, ready once its startup finished."""
     settings = settings or Settings()
@@ -232,16 +230,10 @@ def create_app(
             prediction_log.record(request_id, api, raw, outputs.logged(prediction))
         return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
-    async def infer(
-        request: Request,
-        body: infer_request = infer_body,  # type: ignore[valid-type]
-    ) -> Response:
+    async def infer(request: Request, body: infer_request = infer_body) -> Response:  # type: ignore[valid-type]
         return await score(request, "v2", v2.infer_response)
 
-    async def predict_records(
-        request: Request,
-        body: predict_request = predict_body,  # type: ignore[valid-type]
-    ) -> Response:
+    async def predict_records(request: Request, body: predict_request = predict_body) -> Response:  # type: ignore[valid-type]
         return await score(request, "predict", records.predict_response)
 
     model_metadata = {
@@ -318,10 +310,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
             Middleware(
-                Instrumentation,
-                metrics=metrics,
-                headers=headers,
-                limit=settings.limit_concurrency,
+                Instrumentation, metrics=metrics, headers=headers, limit=settings.limit_concurrency
             )
         ],
     )
