@@ -94,14 +94,12 @@ class Instrumentation:
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
         method = scope["method"]
-        status = 500
-        started_response = False
+        status = 0  # until the response starts
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, started_response
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
@@ -116,7 +114,7 @@ class Instrumentation:
             await self.app(scope, receive, send_with_headers)
         except Exception:
             logger.exception("unhandled error on %s %s", method, scope["path"])
-            if started_response:
+            if status:
                 raise
             await error_response(INTERNAL_ERROR, 500)(scope, receive, send_with_headers)
         finally:
@@ -125,7 +123,7 @@ class Instrumentation:
             self.metrics.record_request(
                 getattr(route, "path", OTHER),
                 method if method in METHODS else OTHER,
-                status,
+                status or 500,
                 time.perf_counter() - started,
             )
 
