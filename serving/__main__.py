@@ -55,7 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         app if metrics_port is None else with_operations_port(app, metrics_port),
         host=settings.host,
         port=settings.port,
-        workers=1,
         http=http_protocol(settings.header_timeout, settings.max_header_bytes),
         timeout_keep_alive=settings.keep_alive_timeout,
         log_level=settings.log_level,
