@@ -55,20 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         app if metrics_port is None else with_operations_port(app, metrics_port),
         host=settings.host,
         port=settings.port,
-        workers=1,
         http=http_protocol(settings.header_timeout, settings.max_header_bytes),
         timeout_keep_alive=settings.keep_alive_timeout,
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
     )
+    sockets = None
+    if metrics_port is not None:  # one server on two sockets, both bound the same way
+        operations = uvicorn.Config(app, host=settings.host, port=metrics_port)
+        sockets = [config.bind_socket(), operations.bind_socket()]
     limit_log_floods()
-    if metrics_port is None:
-        uvicorn.Server(config).run()
-        return 0
-    # One server on two sockets: the operations port is bound like the public one.
-    operations = uvicorn.Config(app, host=settings.host, port=metrics_port)
-    uvicorn.Server(config).run(sockets=[config.bind_socket(), operations.bind_socket()])
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 

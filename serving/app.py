@@ -1,14 +1,13 @@
-"""The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs, in
-one FastAPI route table (docs/serving.md, "The app"). The POST handlers read their body
-themselves (`read_body`), so a JSON body is accepted whatever its Content-Type; onnxruntime runs
-inline on the event loop: for a model that answers in tens of microseconds a thread-pool hop
-costs more than the inference.
+"""The app: Open Inference Protocol (KServe V2 REST), `/predict`, health, metrics and docs in
+one FastAPI route table (docs/serving.md, "The app"). onnxruntime runs inline on the event loop:
+for a model that answers in tens of microseconds a thread-pool hop costs more than the inference.
 """
 
-# No `from __future__ import annotations`: the POST handlers' body types are built from the
-# contract at runtime, and FastAPI reads them from the handlers' evaluated annotations.
+# No `from __future__ import annotations`: FastAPI reads the POST bodies' types, built from the
+# contract at runtime, from the handlers' evaluated annotations.
 
 import asyncio
+import functools
 import inspect
 import logging
 import random
@@ -17,10 +16,11 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from prometheus_client.exposition import choose_encoder
 from starlette.exceptions import HTTPException
@@ -52,13 +52,6 @@ logger = logging.getLogger("serving")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _server_version() -> str:
-    try:
-        return metadata.version("gitops-ml")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 def json_response(payload: Any, status: int = 200) -> Response:
     return Response(dump_json(payload), status_code=status, media_type="application/json")
 
@@ -68,27 +61,22 @@ def error_response(message: str, status: int) -> Response:
 
 
 def _header_value(text: str) -> bytes:
-    """Header-safe (latin-1, no control characters) rendering of a metadata value."""
+    # A model name or GIT_REVISION must neither break nor inject a header.
     return re.sub(r"[^\x20-\x7e]", "?", text).encode("latin-1")
 
 
+@dataclass
 class Instrumentation:
     """Pure ASGI middleware (BaseHTTPMiddleware would add a task and a stream per request):
     request id, model headers on every response, the cap on requests in flight (a JSON 503;
-    idle connections never count: docs/serving.md), status/latency metrics."""
+    idle connections never count: docs/serving.md), status/latency metrics. Every error a
+    client sees is JSON, an unhandled one too (the traceback goes to the log)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        metrics: ServingMetrics,
-        headers: list[tuple[bytes, bytes]],
-        limit: int,
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.headers = headers
-        self.limit = limit
-        self.in_flight = 0
+    app: ASGIApp
+    metrics: ServingMetrics
+    headers: list[tuple[bytes, bytes]]
+    limit: int
+    in_flight: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,21 +88,18 @@ class Instrumentation:
             if key == b"x-request-id":
                 text = value.decode("latin-1")
                 request_id = text if _SAFE_REQUEST_ID.match(text) else ""
-        # A new id: 128 random bits like uuid4's, from the `random` module's generator (seeded
-        # by the OS, reseeded in a forked child) rather than an os.urandom call per request:
-        # request ids need to be unique, not secret.
+        # 128 random bits like uuid4's, without its os.urandom call per request: request ids
+        # need to be unique, not secret (`random` is seeded by the OS, reseeded after a fork).
         request_id = request_id or f"{random.getrandbits(128):032x}"
         scope[REQUEST_ID_KEY] = request_id
         extra = [*self.headers, (b"x-request-id", request_id.encode())]
         method = scope["method"]
-        status = 500
-        started_response = False
+        status = 0  # until the response starts
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, started_response
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                started_response = True
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
@@ -128,9 +113,8 @@ class Instrumentation:
                 return
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            # Every error a client sees is JSON, this one too; the traceback goes to the log.
             logger.exception("unhandled error on %s %s", method, scope["path"])
-            if started_response:
+            if status:
                 raise
             await error_response(INTERNAL_ERROR, 500)(scope, receive, send_with_headers)
         finally:
@@ -139,7 +123,7 @@ class Instrumentation:
             self.metrics.record_request(
                 getattr(route, "path", OTHER),
                 method if method in METHODS else OTHER,
-                status,
+                status or 500,
                 time.perf_counter() - started,
             )
 
@@ -171,50 +155,36 @@ async def read_body(request: Request, limit: int, seconds: float) -> bytes:
 
 
 class ServingRoute(APIRoute):
-    """A FastAPI route (documented from its signature and `responses`) whose endpoint is called
-    as `endpoint(request, **path_params)`, without FastAPI's dependency solving: the endpoints
-    here take the request and string path parameters; a POST endpoint declares its body (for
-    the document, a parameter whose default stands) and reads it itself.
-
-    FastAPI's documented way to customise how a route handles requests (`get_route_handler`):
-    per request it saves about as much time as validating a 1-row request takes.
-    """
+    """A route whose endpoint is called as `endpoint(request)`, without FastAPI's dependency
+    solving (FastAPI's documented hook, `get_route_handler`): per request that saves about as
+    much time as validating a 1-row request takes. The signature and `dependencies` only
+    document the route; a dependency here is a check called with the path parameters."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
+        if not self.dependencies:
+            return endpoint
+        check = self.dependencies[0].dependency
+        assert check is not None
 
         async def handler(request: Request) -> Response:
-            response: Response = await endpoint(request, **request.path_params)
+            check(**request.path_params)
+            response: Response = await endpoint(request)
             return response
 
         return handler
 
 
-async def _error(_: Request, exc: Exception) -> Response:
+async def _error(_: Request, exc: RequestError | HTTPException) -> Response:
     if isinstance(exc, RequestError):
         return error_response(exc.message, exc.status)
-    if isinstance(exc, HTTPException):
-        return error_response(str(exc.detail), exc.status_code)
-    return error_response(INTERNAL_ERROR, 500)
-
-
-EXCEPTION_HANDLERS: dict[
-    int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]
-] = {
-    RequestError: _error,
-    HTTPException: _error,
-    Exception: _error,  # what escapes Instrumentation (it catches the rest)
-}
+    return error_response(str(exc.detail), exc.status_code)
 
 
 def create_app(
-    model: Model,
-    settings: Settings | None = None,
-    prediction_log: "PredictionLog | None" = None,
+    model: Model, settings: Settings | None = None, prediction_log: "PredictionLog | None" = None
 ) -> FastAPI:
-    """An app serving `model`; readiness turns true once startup finished.
-    Its operations endpoints (`OPERATIONS`) can move to a port of their own
-    (`with_operations_port`)."""
+    """An app serving `model`, ready once its startup finished."""
     settings = settings or Settings()
     info = model.info
     contract = model.contract
@@ -227,14 +197,18 @@ def create_app(
         prediction_log.on_dropped = metrics.log_dropped.inc
         metrics.registry.register(prediction_log.segments)  # the shipper's counters
 
-    def check_model(name: str, wanted: str | None = None) -> None:
-        if name != info.name:
+    def served_model(model_name: str) -> None:
+        if model_name != info.name:
             raise RequestError(
-                f"model {name!r} is not served here; this server serves {info.name!r}", 404
+                f"model {model_name!r} is not served here; this server serves {info.name!r}", 404
             )
-        if wanted is not None and wanted != info.version:
+
+    def served_version(model_name: str, model_version: str) -> None:
+        served_model(model_name)
+        if model_version != info.version:
             raise RequestError(
-                f"model {name!r} has no version {wanted!r}; this server serves {info.version!r}",
+                f"model {model_name!r} has no version {model_version!r}; "
+                f"this server serves {info.version!r}",
                 404,
             )
 
@@ -245,8 +219,6 @@ def create_app(
     predict_body: Any = Body(openapi_examples={"example": {"value": examples[PREDICT_FILE]}})
 
     async def score(request: Request, api: str, answer: Callable[..., Any]) -> Response:
-        """Read, check and score the body of a request to `api` ("v2" or "predict"); record
-        the metrics and, with capture, the body; answer as `answer` (the API's) writes it."""
         raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
         parsed = records.parse_request(api, raw, table, settings.max_rows)
         prediction = model.predict(parsed.feeds)
@@ -256,32 +228,13 @@ def create_app(
             prediction_log.record(request_id, api, raw, outputs.logged(prediction))
         return json_response(answer(info.name, info.version, prediction, outputs, parsed, ident))
 
-    async def infer(
-        request: Request,
-        model_name: str,
-        body: infer_request = infer_body,  # type: ignore[valid-type]
-    ) -> Response:
-        check_model(model_name)
+    async def infer(request: Request, body: infer_request = infer_body) -> Response:  # type: ignore[valid-type]
         return await score(request, "v2", v2.infer_response)
 
-    async def infer_version(
-        request: Request,
-        model_name: str,
-        model_version: str,
-        body: infer_request = infer_body,  # type: ignore[valid-type]
-    ) -> Response:
-        check_model(model_name, model_version)
-        return await score(request, "v2", v2.infer_response)
-
-    async def predict_records(
-        request: Request,
-        body: predict_request = predict_body,  # type: ignore[valid-type]
-    ) -> Response:
+    async def predict_records(request: Request, body: predict_request = predict_body) -> Response:  # type: ignore[valid-type]
         return await score(request, "predict", records.predict_response)
 
-    # ---------------------------------------------------------------- the GET handlers
-
-    model_metadata: dict[str, Any] = {
+    model_metadata = {
         "name": info.name,
         "versions": [info.version],
         "platform": "onnxruntime_onnx",
@@ -302,27 +255,17 @@ def create_app(
             "metrics": info.metrics,
         },
     }
-    version = _server_version()
+    version = metadata.version("gitops-ml")
     server = {"name": "gitops-ml-serving", "version": version, "extensions": []}
-
-    async def model_metadata_endpoint(_: Request, model_name: str) -> Response:
-        check_model(model_name)
-        return json_response(model_metadata)
-
-    async def model_version_metadata(_: Request, model_name: str, model_version: str) -> Response:
-        check_model(model_name, model_version)
-        return json_response(model_metadata)
 
     def readiness(**payload: Any) -> Response:
         ready = bool(app.state.ready)
         return json_response({**payload, "ready": ready}, 200 if ready else 503)
 
-    async def model_ready(_: Request, model_name: str) -> Response:
-        check_model(model_name)
-        return readiness(name=info.name)
+    async def model_metadata_endpoint(_: Request) -> Response:
+        return json_response(model_metadata)
 
-    async def model_version_ready(_: Request, model_name: str, model_version: str) -> Response:
-        check_model(model_name, model_version)
+    async def model_ready(_: Request) -> Response:
         return readiness(name=info.name)
 
     async def server_metadata(_: Request) -> Response:
@@ -333,8 +276,6 @@ def create_app(
 
     async def ready(_: Request) -> Response:
         return readiness()
-
-    # ---------------------------------------------------------------- the one route table
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -361,16 +302,13 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
-        exception_handlers=EXCEPTION_HANDLERS,
-        # The server's metrics are Prometheus's, above; FastAPI's OpenTelemetry instruments
-        # would look up the (unconfigured) providers on every request.
+        exception_handlers={RequestError: _error, HTTPException: _error},
+        # The metrics are Prometheus's; FastAPI's OpenTelemetry instruments would look up the
+        # (unconfigured) providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
             Middleware(
-                Instrumentation,
-                metrics=metrics,
-                headers=headers,
-                limit=settings.limit_concurrency,
+                Instrumentation, metrics=metrics, headers=headers, limit=settings.limit_concurrency
             )
         ],
     )
@@ -378,12 +316,10 @@ def create_app(
     # Routes straight on the app's router (an included router is matched twice per request).
     router = app.router
     router.route_class = ServingRoute
-    predict_response = schemas.predict_response_model(outputs.record_fields(contract), ident)
 
     def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
-        """The 200 response of a POST route, its example what the model answers to the route's
-        example request (none when the example is refused or the model fails on it: the
-        document is no place to stop a server)."""
+        """A POST route's 200 response, its example the model's answer to the route's example
+        request; none when that fails: the document is no place to stop a server."""
         response = {"description": description}
         try:
             parsed = records.parse_request(api, dump_json(examples[file]), table, sys.maxsize)
@@ -394,61 +330,53 @@ def create_app(
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
         return {**response, "content": {"application/json": {"example": example}}}
 
-    answers = ", ".join(f"`{name}`" for name in task_spec(contract.task).v2_outputs)
-    predicts = task_spec(contract.task).predicts
-    infer_text = (
-        "One [N, 1] tensor per contract feature (and optionally one for the id column, echoed "
-        f"back as an output); `null` is a missing value. The outputs {answers} give {predicts} "
-        f"(task {contract.task})."
-    )
-    model_paths = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
-    v2_tags: list[Any] = ["v2"]
-    handlers: list[tuple[str, Callable[..., Any], Callable[..., Any], Callable[..., Any]]] = [
-        (model_paths[0], infer, model_metadata_endpoint, model_ready),
-        (model_paths[1], infer_version, model_version_metadata, model_version_ready),
-    ]
-    for path, infer_handler, metadata_handler, ready_handler in handlers:
-        router.add_api_route(
+    task = task_spec(contract.task)
+    answers = ", ".join(f"`{name}`" for name in task.v2_outputs)
+    infer_responses = {
+        200: {
+            "model": schemas.InferResponse,
+            **answered("v2", INFER_FILE, f"the outputs {answers}", v2.infer_response),
+        },
+        **schemas.responses(400, 404, 408, 413),
+    }
+    v2_route = functools.partial(router.add_api_route, tags=["v2"])
+    for path, check in (
+        ("/v2/models/{model_name}", served_model),
+        ("/v2/models/{model_name}/versions/{model_version}", served_version),
+    ):
+        model_route = functools.partial(v2_route, dependencies=[Depends(check)])
+        model_route(
             path + "/infer",
-            infer_handler,
+            infer,
             methods=["POST"],
             summary="Inference (Open Inference Protocol)",
-            description=infer_text,
-            tags=v2_tags,
-            responses={
-                200: {
-                    "model": schemas.InferResponse,
-                    **answered("v2", INFER_FILE, f"the outputs {answers}", v2.infer_response),
-                },
-                **schemas.responses(400, 404, 408, 413),
-            },
+            description="One [N, 1] tensor per contract feature (and optionally one for the id "
+            f"column, echoed back as an output); `null` is a missing value. The outputs "
+            f"{answers} give {task.predicts} (task {contract.task}).",
+            responses=infer_responses,
         )
-        router.add_api_route(
+        model_route(
             path,
-            metadata_handler,
-            methods=["GET"],
+            model_metadata_endpoint,
             summary="Model metadata (inputs, outputs, version, sha256, git revision, metrics)",
-            tags=v2_tags,
             responses=schemas.responses(404),
         )
-        router.add_api_route(
+        model_route(
             path + "/ready",
-            ready_handler,
-            methods=["GET"],
+            model_ready,
             summary="Model readiness",
-            tags=v2_tags,
             responses=schemas.responses(404, 503),
         )
     router.add_api_route(
         "/predict",
         predict_records,
         methods=["POST"],
-        summary=f"For each record, {predicts}",
+        summary=f"For each record, {task.predicts}",
         description=inspect.getdoc(predict_request) or "",
         tags=["predict"],
         responses={
             200: {
-                "model": predict_response,
+                "model": schemas.predict_response_model(outputs.record_fields(contract), ident),
                 **answered(
                     "predict", PREDICT_FILE, "one answer per record", records.predict_response
                 ),
@@ -456,17 +384,12 @@ def create_app(
             **schemas.responses(400, 408, 413, 422),
         },
     )
-    router.add_api_route(
-        "/v2", server_metadata, methods=["GET"], summary="Server metadata", tags=v2_tags
-    )
-    router.add_api_route(
-        "/v2/health/live", live, summary="Liveness: the process answers", tags=v2_tags
-    )
-    router.add_api_route(
+    v2_route("/v2", server_metadata, summary="Server metadata")
+    v2_route("/v2/health/live", live, summary="Liveness: the process answers")
+    v2_route(
         "/v2/health/ready",
         ready,
         summary="Readiness: model loaded and its sha256 matches its metadata",
-        tags=v2_tags,
         responses=schemas.responses(503),
     )
 

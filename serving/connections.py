@@ -35,7 +35,6 @@ class HeadGuard(asyncio.Protocol):
         self.head_size = 0  # request line and headers as parsed, once complete
         self.too_large = False
 
-    # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: Any) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses
         self._arm()
@@ -68,7 +67,6 @@ class HeadGuard(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.inner.resume_writing()
 
-    # ------------------------------------------------------------ httptools callbacks
     def on_message_begin(self) -> None:
         self.in_head, self.head_bytes, self.head_size = True, 0, 0
         if self.timer is None:
@@ -85,7 +83,6 @@ class HeadGuard(asyncio.Protocol):
         self.too_large = self.head_size > self.max_bytes
         self._disarm()
 
-    # ------------------------------------------------------------ the two bounds
     def _arm(self) -> None:
         self.timer = asyncio.get_running_loop().call_later(self.timeout, self._too_slow)
 
@@ -135,13 +132,10 @@ class RateLimit(logging.Filter):
         return False
 
 
-FLOODED_LOGGERS = ("uvicorn.error", "asyncio", "serving", "serving.capture")
-
-
 def limit_log_floods() -> None:
     """Rate-limit the loggers a hostile client can make talk (after uvicorn set up logging)."""
     limit = RateLimit()
-    for name in FLOODED_LOGGERS:
+    for name in ("uvicorn.error", "asyncio", "serving", "serving.capture"):
         logging.getLogger(name).addFilter(limit)
 
 

@@ -1,8 +1,6 @@
 """Prometheus metrics of the server, on a registry of its own (one per app, so tests can share
-a process).
-
-Scores are counted with numpy per request instead of one `observe()` per row: a 100-row request
-would otherwise spend more time in the metrics library than in the model.
+a process). Scores are counted a request at a time, not one `observe()` per row: a 100-row
+request would otherwise spend more time in the metrics library than in the model.
 """
 
 from __future__ import annotations
@@ -24,11 +22,8 @@ ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 class ScoreHistogram(Collector):
-    """Histogram of the per-row scores (serving.outputs), updated a whole request at a time.
-
-    Only the event loop thread updates it and `/metrics` is served from that same thread, so
-    it needs no lock.
-    """
+    """The per-row scores (serving.outputs). Lock-free: only the event loop thread updates it
+    and serves `/metrics`."""
 
     def __init__(self, name: str, documentation: str, bounds: Iterable[float]) -> None:
         self.name = name
@@ -51,11 +46,8 @@ class ScoreHistogram(Collector):
         self.total += float(np.sum(scores, dtype=np.float64))
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        cumulative = np.cumsum(self.counts)
-        buckets = [
-            (repr(float(b)), float(c)) for b, c in zip(self.bounds, cumulative, strict=False)
-        ]
-        buckets.append(("+Inf", float(cumulative[-1])))
+        bounds = [repr(bound) for bound in self._bounds] + ["+Inf"]
+        buckets = list(zip(bounds, np.cumsum(self.counts).tolist(), strict=True))
         yield HistogramMetricFamily(
             self.name, self.documentation, buckets=buckets, sum_value=self.total
         )
@@ -116,12 +108,7 @@ class ServingMetrics:
             ["model", "version", "onnx_sha256", "git_revision"],
             registry=r,
         )
-        model_info.labels(
-            model=info.name,
-            version=info.version,
-            onnx_sha256=info.onnx_sha256,
-            git_revision=info.git_revision,
-        ).set(1)
+        model_info.labels(info.name, info.version, info.onnx_sha256, info.git_revision).set(1)
         # `labels()` takes a lock and rebuilds its key: each child is looked up once.
         self._rows_of = functools.cache(self.rows.labels)
         self._request_of = functools.cache(self._request_child)

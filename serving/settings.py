@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         env_ignore_empty=True,
         frozen=True,
         protected_namespaces=(),
+        use_attribute_docstrings=True,
         cli_prog_name="python -m serving",
         cli_kebab_case=True,
         cli_implicit_flags=True,
@@ -40,86 +41,63 @@ class Settings(BaseSettings):
         cli_avoid_json=True,
     )
 
-    # The model.
-    model: str | None = Field(default=None, description="bundle directory or model.onnx")
-    contract: str = Field(
-        default=str(paths.CONTRACT), description="data contract for a bare model.onnx"
-    )
-    metadata: str | None = Field(
-        default=None, description="metrics/export.json whose onnx.sha256 a bare model must match"
-    )
-    model_name: str | None = Field(
-        default=None,
-        description="model name in the V2 paths (default: the bundle's, else the model "
-        "artifact's name in ./dvc.yaml, else 'model')",
-    )
+    model: str | None = None
+    """bundle directory or model.onnx"""
+    contract: str = str(paths.CONTRACT)
+    """data contract for a bare model.onnx"""
+    metadata: str | None = None
+    """metrics/export.json whose onnx.sha256 a bare model must match"""
+    model_name: str | None = None
+    """model name in the V2 paths (default: the bundle's, else the model artifact's name in
+    ./dvc.yaml, else 'model')"""
 
-    # Where it listens.
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    metrics_port: int | None = Field(
-        default=None,
-        ge=0,
-        le=65535,
-        description="serve /metrics, /docs and /openapi.json on this port",
-    )
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """serve /metrics, /docs and /openapi.json on this port"""
 
     # Limits: one request, one connection, the whole server.
-    max_body_bytes: int = Field(default=8 * MIB, ge=1, description="larger bodies get 413")
-    max_rows: int = Field(default=10_000, ge=1, description="more rows in one request get 413")
-    max_header_bytes: int = Field(
-        default=64 * 1024, ge=1024, description="a larger request head (line and headers) gets 431"
-    )
-    limit_concurrency: int = Field(
-        default=512, ge=1, description="requests in flight beyond which a request gets a JSON 503"
-    )
-    keep_alive_timeout: int = Field(
-        default=5, ge=1, description="seconds an idle keep-alive connection stays open"
-    )
-    header_timeout: float = Field(
-        default=10.0,
-        gt=0,
-        description="seconds for a request head to arrive, else the connection closes",
-    )
-    body_timeout: float = Field(
-        default=30.0, gt=0, description="seconds for a request body, else 408"
-    )
+    max_body_bytes: int = Field(default=8 * MIB, ge=1)
+    """larger bodies get 413"""
+    max_rows: int = Field(default=10_000, ge=1)
+    """more rows in one request get 413"""
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    """a larger request head (line and headers) gets 431"""
+    limit_concurrency: int = Field(default=512, ge=1)
+    """requests in flight beyond which a request gets a JSON 503"""
+    keep_alive_timeout: int = Field(default=5, ge=1)
+    """seconds an idle keep-alive connection stays open"""
+    header_timeout: float = Field(default=10.0, gt=0)
+    """seconds for a request head to arrive, else the connection closes"""
+    body_timeout: float = Field(default=30.0, gt=0)
+    """seconds for a request body, else 408"""
 
     # Capture of the predictions to object storage or a directory (docs/monitoring.md).
-    log_sample_rate: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="share of rows captured"
-    )
-    capture_url: str | None = Field(
-        default=None,
-        description="capture predictions here: s3://bucket/prefix, file:///dir or a dir",
-    )
-    capture_dir: Path | None = Field(
-        default=None, description="local spool directory (its own volume)"
-    )
-    capture_max_bytes: int = Field(
-        default=64 * MIB, ge=1, description="close a spool file at this size"
-    )
-    capture_max_seconds: float = Field(
-        default=300.0, gt=0, description="close a spool file at this age"
-    )
-    capture_backlog_bytes: int = Field(
-        default=1024 * MIB,
-        ge=1,
-        description="closed files kept while the store is down; oldest dropped",
-    )
-    capture_drain_seconds: float = Field(default=20.0, ge=0, description="time to ship on shutdown")
+    log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    """share of rows captured"""
+    capture_url: str | None = None
+    """capture predictions here: s3://bucket/prefix, file:///dir or a dir"""
+    capture_dir: Path | None = None
+    """local spool directory (its own volume)"""
+    capture_max_bytes: int = Field(default=64 * MIB, ge=1)
+    """close a spool file at this size"""
+    capture_max_seconds: float = Field(default=300.0, gt=0)
+    """close a spool file at this age"""
+    capture_backlog_bytes: int = Field(default=1024 * MIB, ge=1)
+    """closed files kept while the store is down; oldest dropped"""
+    capture_drain_seconds: float = Field(default=20.0, ge=0)
+    """time to ship on shutdown"""
     capture_ship: Literal["inline", "sidecar"] = Field(
         default="inline",
         description="who ships closed files: a thread of the server, or `python -m "
         "serving.capture` beside it",
     )
-    capture_host: str | None = Field(
-        default=None,
-        description="name prefix of captured files (default: the host name, the pod's)",
-    )
+    capture_host: str | None = None
+    """name prefix of captured files (default: the host name, the pod's)"""
 
     log_level: str = "info"
-    access_log: bool = Field(default=False, description="log every request (costs throughput)")
+    access_log: bool = False
+    """log every request (costs throughput)"""
 
     @field_validator("capture_url")
     @classmethod
