@@ -49,10 +49,6 @@ def _tensor(
     return tensor
 
 
-def _predicted_class_probability(p: Prediction) -> np.ndarray:
-    return np.asarray(p.probabilities[np.arange(len(p.labels)), p.labels])
-
-
 @dataclass(frozen=True)
 class Outputs:
     """One task's answers: `read` (classes, *ONNX outputs) → Prediction, the V2 tensors and
@@ -150,7 +146,7 @@ OUTPUTS: dict[str, Outputs] = {
             "label": [p.classes[i] for i in p.labels.tolist()],
             "probabilities": p.probabilities,
         },
-        score=_predicted_class_probability,
+        score=lambda p: p.probabilities[np.arange(len(p.labels)), p.labels],
         score_help="Predicted probability of the predicted class per row",
         score_buckets=PROBABILITY_BUCKETS,
     ),

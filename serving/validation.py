@@ -229,9 +229,13 @@ class FeatureTable:
             try:
                 block = np.array(numeric, dtype=np.float64)  # None becomes NaN
             except OverflowError:  # an integer beyond float64: name its feature
-                spec = next(s for s, v in zip(self.numeric, numeric, strict=True) if _huge(v))
-                message = f"{kind} {spec.name!r}: a number is too large for this feature"
-                raise RequestError(message) from None
+                for spec, values in zip(self.numeric, numeric, strict=True):
+                    try:
+                        np.array(values, dtype=np.float64)
+                    except OverflowError:
+                        message = f"{kind} {spec.name!r}: a number is too large for this feature"
+                        raise RequestError(message) from None
+                raise
             inside = (block >= self.lows) & (block <= self.highs)  # NaN is not inside
             if not inside.all() and not (inside | np.isnan(block) & self.nullable).all():
                 self._refuse(block, numeric, kind)
@@ -277,14 +281,6 @@ class FeatureTable:
                 f"{'minimum' if below else 'maximum'} {_number(bound)} of feature "
                 f"{spec.name!r} (first: {first})"
             )
-
-
-def _huge(values: list[Any]) -> bool:
-    try:
-        np.array(values, dtype=np.float64)
-    except OverflowError:
-        return True
-    return False
 
 
 def _coerce(spec: FeatureSpec, values: list[Any], kind: str) -> list[Any]:
