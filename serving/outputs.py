@@ -37,16 +37,16 @@ def _regressor(classes: Sequence[str], values: Any) -> Prediction:
     return Prediction(classes, values=np.asarray(values, dtype=np.float64).reshape(-1))
 
 
-def _tensor(
+def tensor(
     name: str, datatype: str, shape: list[int], data: list[Any] | None = None, **parameters: Any
 ) -> dict[str, Any]:
     """A V2 tensor's metadata, and an output tensor's `data`."""
-    tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+    described: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
     if parameters:
-        tensor["parameters"] = parameters
+        described["parameters"] = parameters
     if data is not None:
-        tensor["data"] = data
-    return tensor
+        described["data"] = data
+    return described
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ OUTPUTS: dict[str, Outputs] = {
     "binary": Outputs(
         read=_classifier,
         v2=lambda p: [
-            _tensor(LABEL, "INT64", [len(p.labels)], p.labels.tolist()),
-            _tensor(PROBABILITIES, "FP32", [len(p.labels), 2], p.probabilities.ravel().tolist()),
+            tensor(LABEL, "INT64", [len(p.labels)], p.labels.tolist()),
+            tensor(PROBABILITIES, "FP32", [len(p.labels), 2], p.probabilities.ravel().tolist()),
         ],
         v2_metadata=lambda _: [
-            _tensor(LABEL, "INT64", [-1]),
-            _tensor(PROBABILITIES, "FP32", [-1, 2]),
+            tensor(LABEL, "INT64", [-1]),
+            tensor(PROBABILITIES, "FP32", [-1, 2]),
         ],
         record=lambda p: [
             {"label": label, "probability": score}
@@ -105,14 +105,14 @@ OUTPUTS: dict[str, Outputs] = {
     "multiclass": Outputs(
         read=_classifier,
         v2=lambda p: [
-            _tensor(
+            tensor(
                 LABEL,
                 "BYTES",
                 [len(p.labels)],
                 [p.classes[i] for i in p.labels.tolist()],
                 classes=list(p.classes),
             ),
-            _tensor(
+            tensor(
                 PROBABILITIES,
                 "FP32",
                 list(p.probabilities.shape),
@@ -121,8 +121,8 @@ OUTPUTS: dict[str, Outputs] = {
             ),
         ],
         v2_metadata=lambda classes: [
-            _tensor(LABEL, "BYTES", [-1], classes=list(classes)),
-            _tensor(PROBABILITIES, "FP32", [-1, len(classes)], classes=list(classes)),
+            tensor(LABEL, "BYTES", [-1], classes=list(classes)),
+            tensor(PROBABILITIES, "FP32", [-1, len(classes)], classes=list(classes)),
         ],
         record=lambda p: [
             {"label": p.classes[label], "probabilities": dict(zip(p.classes, row, strict=True))}
@@ -152,8 +152,8 @@ OUTPUTS: dict[str, Outputs] = {
     ),
     "regression": Outputs(
         read=_regressor,
-        v2=lambda p: [_tensor(PREDICT, "FP64", [len(p.values)], p.values.tolist())],
-        v2_metadata=lambda _: [_tensor(PREDICT, "FP64", [-1])],
+        v2=lambda p: [tensor(PREDICT, "FP64", [len(p.values)], p.values.tolist())],
+        v2_metadata=lambda _: [tensor(PREDICT, "FP64", [-1])],
         record=lambda p: [{"prediction": value} for value in p.values.tolist()],
         record_fields=lambda contract: {
             "prediction": (float, Field(description=f"the predicted {contract.target}"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving.outputs import Outputs, Prediction
+from serving.outputs import Outputs, Prediction, tensor
 from serving.validation import (
     ID_TYPE,
     FeatureSpec,
@@ -127,7 +127,7 @@ def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> Parsed
     parsed = table.build(columns, count, "input")
     if ids is not None and ident is not None:
         parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
-    if body.get("outputs") is not None:
+    if "outputs" in body:
         parsed.outputs = _requested_outputs(body["outputs"], table.outputs)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -137,6 +137,8 @@ def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> Parsed
 
 
 def _requested_outputs(outputs: Any, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    if outputs is None:
+        return None
     if type(outputs) is not list:
         raise RequestError("'outputs' must be an array of {\"name\": ...} objects")
     names: list[str] = []
@@ -160,14 +162,9 @@ def infer_response(
     ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
     """The task's output tensors (serving.outputs) and the ids when sent, those asked for."""
-    tensors = {tensor["name"]: tensor for tensor in outputs.v2(prediction)}
+    tensors = {output["name"]: output for output in outputs.v2(prediction)}
     if parsed.ids is not None and ident is not None:
-        tensors[ident.name] = {
-            "name": ident.name,
-            "datatype": "BYTES",
-            "shape": [parsed.rows],
-            "data": parsed.ids,
-        }
+        tensors[ident.name] = tensor(ident.name, "BYTES", [parsed.rows], parsed.ids)
     names = parsed.outputs or tuple(tensors)
     response: dict[str, Any] = {
         "model_name": model_name,
