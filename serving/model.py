@@ -79,7 +79,7 @@ class Model:
         return self.outputs.read(self.classes, *self.session.run(self.onnx_outputs, feeds))
 
     def warm_up(self) -> None:
-        """One unchecked prediction at load time, so the first request is not the slow one."""
+        """One prediction of a made-up row at load, so the first request is not the slow one."""
         feeds: dict[str, np.ndarray] = {}
         for spec in self.specs:
             if spec.type == "category":
