@@ -58,7 +58,8 @@ class RequestedOutput(BaseModel):
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """FastAPI `responses` for the error statuses of a route, all `{"error": ...}`."""
     out: dict[int | str, dict[str, Any]] = {
-        status: {"model": ErrorResponse, "description": ERRORS[status]} for status in statuses
+        status: {"model": ErrorResponse, "description": ERRORS.get(status, "client error")}
+        for status in statuses
     }
     out["4XX"] = {"model": ErrorResponse, "description": "any other client error"}
     return out
