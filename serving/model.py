@@ -1,9 +1,7 @@
-"""Loading the ONNX model with its contract and metadata, and running it.
+"""Loading the ONNX model, from a release bundle or a bare `model.onnx`, and running it.
 
-A model comes from a release bundle (verified by `gitops_ml.release.bundle`) or from a bare
-`model.onnx` with the contract beside it. Either way the bytes handed to onnxruntime are the
-bytes whose sha256 was checked, and the session's inputs must match the contract's features,
-so a server never starts answering with a model it cannot vouch for.
+The bytes handed to onnxruntime are the bytes whose sha256 was checked, and the session must
+fit the contract, so a server never starts answering with a model it cannot vouch for.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from serving.validation import FeatureSpec, feature_specs
 
 FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
-ONNX_INPUT_TYPES = {"category": "tensor(string)"}  # every other contract type enters as float
 
 
 class ModelLoadError(UserError):
@@ -40,7 +37,7 @@ class ModelLoadError(UserError):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What identifies the served model: shown by the model endpoint, headers and metrics."""
+    """What identifies the served model in its metadata, headers and metrics."""
 
     name: str
     version: str
@@ -52,7 +49,7 @@ class ModelInfo:
 
     @property
     def verified(self) -> bool:
-        """True when the metadata recorded a sha256 and the loaded bytes have it."""
+        """The metadata recorded a sha256 and the loaded bytes have it."""
         return self.expected_sha256 is not None and self.expected_sha256 == self.onnx_sha256
 
 
@@ -79,16 +76,14 @@ class Model:
         check_signature(session, self.specs, self.onnx_outputs, info.source)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
-        """The model's outputs for the task (serving.outputs)."""
         return self.outputs.read(self.classes, *self.session.run(self.onnx_outputs, feeds))
 
     def warm_up(self) -> None:
-        """One prediction at load time, so the first request is not the slow one."""
+        """One prediction of a made-up row at load, so the first request is not the slow one."""
         feeds: dict[str, np.ndarray] = {}
         for spec in self.specs:
             if spec.type == "category":
-                value = sorted(spec.allowed)[0] if spec.allowed else "x"
-                feeds[spec.input_name] = np.array([[value]], dtype=object)
+                feeds[spec.input_name] = np.array([[min(spec.allowed or ["x"])]], dtype=object)
             else:
                 feeds[spec.input_name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
         self.predict(feeds)
@@ -97,10 +92,11 @@ class Model:
 def check_signature(
     session: ort.InferenceSession, specs: list[FeatureSpec], outputs: list[str], source: str
 ) -> None:
-    """The ONNX inputs must be the contract features (names and types), the outputs those of
-    the contract's task (gitops_ml.tasks)."""
+    """The ONNX inputs must be the contract's features, the outputs its task's."""
     actual = {i.name: i.type for i in session.get_inputs()}
-    expected = {s.input_name: ONNX_INPUT_TYPES.get(s.type, "tensor(float)") for s in specs}
+    expected = {
+        s.input_name: "tensor(string)" if s.type == "category" else "tensor(float)" for s in specs
+    }
     if actual != expected:
         missing = sorted(set(expected) - set(actual))
         extra = sorted(set(actual) - set(expected))
@@ -143,8 +139,7 @@ def _session(onnx_bytes: bytes, source: str) -> ort.InferenceSession:
 
 
 def default_model_name(root: str | Path = ".") -> str:
-    """A bare model is named after the project's data contract (its `name`, as the pipeline's
-    model artifact is), or "model" where there is none: the project's name, not the template's."""
+    """A bare model is named after the project's data contract, as the pipeline's model is."""
     try:
         return versions.model_name(root)
     except (versions.VersionError, OSError, yaml.YAMLError):
@@ -163,18 +158,16 @@ def load_model(
     if path.is_dir() and (path / "metadata.json").exists():
         bundle = load_bundle(path)
         contract = bundle.contract
-        metadata = bundle.metadata
         name = model_name or bundle.model_name
         version = bundle.version
         expected: str | None = bundle.onnx_sha256
-        git_revision = metadata.git_revision or git_revision
-        metrics = metadata.metrics
+        git_revision = bundle.metadata.git_revision or git_revision
+        metrics = bundle.metadata.metrics
         onnx_path = bundle.model_path
     else:
         contract = load_contract(contract_path)
         name = model_name or default_model_name()
         version = DEV_VERSION
-        # The sha256 the export stage recorded (a bundle's metadata.json is load_bundle's).
         expected = None if metadata_path is None else read_export_metrics(metadata_path).onnx.sha256
         metrics = {}
         onnx_path = path

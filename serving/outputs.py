@@ -1,6 +1,5 @@
-"""What a served model answers, per task: the one table of the serving side of the task
-(docs/serving.md, "Requests and answers"), from the exported model's outputs
-(`gitops_ml.tasks`' `onnx_outputs`, docs/interfaces.md, "The ONNX model").
+"""What a served model answers, per task (docs/serving.md, "Requests and answers"), from the
+exported model's outputs (docs/interfaces.md, "The ONNX model").
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pydantic import Field
 from gitops_ml.contract import Contract
 from gitops_ml.tasks import task_spec
 
-# The V2 output names, written once in the task table (gitops_ml.tasks).
 LABEL, PROBABILITIES = task_spec("binary").v2_outputs  # a multiclass classifier's are the same
 (PREDICT,) = task_spec("regression").v2_outputs
 
@@ -39,29 +37,24 @@ def _regressor(classes: Sequence[str], values: Any) -> Prediction:
     return Prediction(classes, values=np.asarray(values, dtype=np.float64).reshape(-1))
 
 
-def _meta(name: str, datatype: str, shape: list[int], **parameters: Any) -> dict[str, Any]:
-    """A V2 tensor's metadata (an output tensor adds its `data`)."""
-    meta = {"name": name, "datatype": datatype, "shape": shape}
-    return {**meta, "parameters": parameters} if parameters else meta
-
-
-def _tensor(name: str, datatype: str, data: list[Any], shape: list[int], **extra: Any) -> Any:
-    return {**_meta(name, datatype, shape, **extra), "data": data}
-
-
-def _predicted_class_probability(p: Prediction) -> np.ndarray:
-    return np.asarray(p.probabilities[np.arange(len(p.labels)), p.labels])
+def tensor(
+    name: str, datatype: str, shape: list[int], data: list[Any] | None = None, **parameters: Any
+) -> dict[str, Any]:
+    """A V2 tensor's metadata, and an output tensor's `data`."""
+    described: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+    if parameters:
+        described["parameters"] = parameters
+    if data is not None:
+        described["data"] = data
+    return described
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """One task's answers: `read` (classes, *ONNX outputs) → Prediction; `v2` the output
-    tensors, `v2_metadata` (classes) their metadata (multiclass: the class names in each
-    output's parameters); `record` one `/predict` answer per row and `record_fields`
-    (contract) its documented fields; `parameters` (contract) what the model metadata adds;
-    `logged` the prediction log's keys, one column each; `score` the score histogram's
-    number per row, `score_help` what it is, `score_buckets` its buckets (None: no fixed
-    range, no histogram)."""
+    """One task's answers: `read` (classes, *ONNX outputs) → Prediction, the V2 tensors and
+    their metadata, the `/predict` answers and their documented fields, what the model
+    metadata adds, the prediction log's columns, and the score histogram's number per row
+    (`score_buckets` None: no fixed range, no histogram)."""
 
     read: Callable[..., Prediction]
     v2: Callable[[Prediction], list[dict[str, Any]]]
@@ -80,12 +73,12 @@ OUTPUTS: dict[str, Outputs] = {
     "binary": Outputs(
         read=_classifier,
         v2=lambda p: [
-            _tensor(LABEL, "INT64", p.labels.tolist(), [len(p.labels)]),
-            _tensor(PROBABILITIES, "FP32", p.probabilities.ravel().tolist(), [len(p.labels), 2]),
+            tensor(LABEL, "INT64", [len(p.labels)], p.labels.tolist()),
+            tensor(PROBABILITIES, "FP32", [len(p.labels), 2], p.probabilities.ravel().tolist()),
         ],
         v2_metadata=lambda _: [
-            _meta(LABEL, "INT64", [-1]),
-            _meta(PROBABILITIES, "FP32", [-1, 2]),
+            tensor(LABEL, "INT64", [-1]),
+            tensor(PROBABILITIES, "FP32", [-1, 2]),
         ],
         record=lambda p: [
             {"label": label, "probability": score}
@@ -112,24 +105,24 @@ OUTPUTS: dict[str, Outputs] = {
     "multiclass": Outputs(
         read=_classifier,
         v2=lambda p: [
-            _tensor(
+            tensor(
                 LABEL,
                 "BYTES",
-                [p.classes[i] for i in p.labels.tolist()],
                 [len(p.labels)],
+                [p.classes[i] for i in p.labels.tolist()],
                 classes=list(p.classes),
             ),
-            _tensor(
+            tensor(
                 PROBABILITIES,
                 "FP32",
-                p.probabilities.ravel().tolist(),
                 list(p.probabilities.shape),
+                p.probabilities.ravel().tolist(),
                 classes=list(p.classes),
             ),
         ],
         v2_metadata=lambda classes: [
-            _meta(LABEL, "BYTES", [-1], classes=list(classes)),
-            _meta(PROBABILITIES, "FP32", [-1, len(classes)], classes=list(classes)),
+            tensor(LABEL, "BYTES", [-1], classes=list(classes)),
+            tensor(PROBABILITIES, "FP32", [-1, len(classes)], classes=list(classes)),
         ],
         record=lambda p: [
             {"label": p.classes[label], "probabilities": dict(zip(p.classes, row, strict=True))}
@@ -153,14 +146,14 @@ OUTPUTS: dict[str, Outputs] = {
             "label": [p.classes[i] for i in p.labels.tolist()],
             "probabilities": p.probabilities,
         },
-        score=_predicted_class_probability,
+        score=lambda p: p.probabilities[np.arange(len(p.labels)), p.labels],
         score_help="Predicted probability of the predicted class per row",
         score_buckets=PROBABILITY_BUCKETS,
     ),
     "regression": Outputs(
         read=_regressor,
-        v2=lambda p: [_tensor(PREDICT, "FP64", p.values.tolist(), [len(p.values)])],
-        v2_metadata=lambda _: [_meta(PREDICT, "FP64", [-1])],
+        v2=lambda p: [tensor(PREDICT, "FP64", [len(p.values)], p.values.tolist())],
+        v2_metadata=lambda _: [tensor(PREDICT, "FP64", [-1])],
         record=lambda p: [{"prediction": value} for value in p.values.tolist()],
         record_fields=lambda contract: {
             "prediction": (float, Field(description=f"the predicted {contract.target}"))

@@ -1,7 +1,6 @@
 """Plain records: `POST /predict` with `[{feature: value, ...}, ...]`, for humans and scripts.
 
-Every contract feature in each record, the id column optional, no other key; the values are
-checked by `serving.validation` like the V2 tensors. A contract violation is a 422.
+Values are checked by `serving.validation` as V2 tensors' are, but a violation is a 422.
 """
 
 from __future__ import annotations
@@ -23,10 +22,8 @@ from serving.validation import (
 
 
 def parse_request(api: str, raw: bytes, table: FeatureTable, max_rows: int) -> ParsedRequest:
-    """The one reading of a scoring request's body, by the server and by the capture sidecar
-    (which reads the captured body with it): JSON as `parse_json` accepts it, then the V2
-    tensors (`api` "v2") or the /predict records. So the bodies the server accepts are exactly
-    the bodies capture records."""
+    """The server's and the capture sidecar's one reading of a body to `api` ("v2" or
+    "predict"): so the bodies the server accepts are exactly the bodies capture records."""
     document = parse_json(raw)
     if api == "v2":
         return v2.parse_infer_request(document, table, max_rows)
@@ -34,8 +31,7 @@ def parse_request(api: str, raw: bytes, table: FeatureTable, max_rows: int) -> P
 
 
 def parse_records(body: Any, table: FeatureTable, max_rows: int) -> ParsedRequest:
-    """Validate `[{feature: value, ...}, ...]`: every feature present, the table's id column
-    optional, no other key."""
+    """Every contract feature in each record, the id column optional, no other key."""
     specs, ident = table.specs, table.ident
     if not isinstance(body, list):
         raise RequestError("the request body must be a JSON array of records (objects)")
@@ -79,8 +75,7 @@ def predict_response(
     parsed: ParsedRequest,
     ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
-    """One answer per record, as the model's task gives it (serving.outputs), with the
-    record's id when it had one."""
+    """One answer per record (serving.outputs), with the record's id when sent."""
     predictions = outputs.record(prediction)
     if parsed.ids is not None and ident is not None:
         predictions = [

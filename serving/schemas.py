@@ -1,19 +1,16 @@
-"""The request and response types of the API as pydantic models, the request models built
-from the data contract: FastAPI writes the OpenAPI document from them. They document; they do
+"""The API's types as pydantic models, for FastAPI's OpenAPI document: they document, they do
 not validate (`serving.validation` does: docs/serving.md, "The app").
 """
 
 from __future__ import annotations
 
-import functools
-import operator
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from serving.validation import ID_DATATYPES, FeatureSpec
+from serving.validation import ID_TYPE, FeatureSpec
 
 PYTHON_TYPES: dict[str, type] = {"float": float, "int": int, "bool": bool, "category": str}
 ERRORS = {
@@ -58,11 +55,11 @@ class RequestedOutput(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
-def responses(*statuses: int | str) -> dict[int | str, dict[str, Any]]:
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """FastAPI `responses` for the error statuses of a route, all `{"error": ...}`."""
-    described = {s: ERRORS.get(s, "client error") for s in statuses if isinstance(s, int)}
     out: dict[int | str, dict[str, Any]] = {
-        status: {"model": ErrorResponse, "description": text} for status, text in described.items()
+        status: {"model": ErrorResponse, "description": ERRORS.get(status, "client error")}
+        for status in statuses
     }
     out["4XX"] = {"model": ErrorResponse, "description": "any other client error"}
     return out
@@ -74,36 +71,30 @@ def _safe(name: str) -> str:
 
 
 def value_type(spec: FeatureSpec) -> Any:
-    """One value of a feature: its JSON type within the contract's range, null if nullable."""
-    base: Any = PYTHON_TYPES[spec.type]
-    bounded: Any = Annotated[base, Field(ge=spec.minimum, le=spec.maximum)]
+    """One value of a column: its JSON type within the contract's range, null if nullable."""
+    if spec.type == ID_TYPE:
+        return Annotated[str, Field(max_length=spec.max_length)] | int | None
+    bounded: Any = Annotated[PYTHON_TYPES[spec.type], Field(ge=spec.minimum, le=spec.maximum)]
     return bounded | None if spec.nullable else bounded
 
 
-def id_type(ident: FeatureSpec) -> Any:
-    return Annotated[str, Field(max_length=ident.max_length)] | int | None
-
-
-def _feature_field(spec: FeatureSpec) -> Any:
-    examples = None if spec.allowed is None else sorted(spec.allowed)
-    return Field(alias=spec.name, description=spec.rule_text(), examples=examples)
-
-
 def record_model(specs: Sequence[FeatureSpec], ident: FeatureSpec | None) -> type[BaseModel]:
-    fields: dict[str, Any] = {
-        f"f{index}": (value_type(spec), _feature_field(spec)) for index, spec in enumerate(specs)
-    }
+    fields: dict[str, Any] = {}
+    for index, spec in enumerate(specs):
+        examples = None if spec.allowed is None else sorted(spec.allowed)
+        field = Field(alias=spec.name, description=spec.rule_text(), examples=examples)
+        fields[f"f{index}"] = (value_type(spec), field)
     if ident is not None:
-        description = "optional id of the row (the contract's id column), echoed back"
-        fields["row_id"] = (id_type(ident), Field(None, alias=ident.name, description=description))
+        about = "optional id of the row (the contract's id column), echoed back"
+        fields["row_id"] = (value_type(ident), Field(None, alias=ident.name, description=about))
     return create_model("Record", __config__=ConfigDict(extra="forbid"), **fields)
 
 
-def tensor_model(spec: FeatureSpec, ident: bool = False) -> type[BaseModel]:
+def tensor_model(spec: FeatureSpec) -> type[BaseModel]:
     """The V2 input tensor of one feature (or of the id): flat or nested [N, 1] data."""
-    value: Any = id_type(spec) if ident else value_type(spec)
+    value: Any = value_type(spec)
     name: Any = Literal[spec.name]
-    datatype: Any = Literal[ID_DATATYPES if ident else spec.datatypes]
+    datatype: Any = Literal[spec.datatypes]
     row: Any = Annotated[list[value], Field(min_length=1, max_length=1)]  # nested [[v], [v]]
     return create_model(
         f"Input_{_safe(spec.name)}",
@@ -119,11 +110,9 @@ def request_models(
     specs: Sequence[FeatureSpec], ident: FeatureSpec | None, max_rows: int
 ) -> tuple[type[BaseModel], type[BaseModel]]:
     """The V2 inference request and the `/predict` request of this contract."""
-    tensors = [tensor_model(spec) for spec in specs]
-    if ident is not None:
-        tensors.append(tensor_model(ident, ident=True))
-    tensor: Any = functools.reduce(operator.or_, tensors)
-    if len(tensors) > 1:
+    named = [*specs] if ident is None else [*specs, ident]
+    tensor: Any = Union[tuple(tensor_model(spec) for spec in named)]  # noqa: UP007 (run time)
+    if len(named) > 1:
         tensor = Annotated[tensor, Field(discriminator="name")]
     infer = create_model(
         "InferRequest",
@@ -143,10 +132,9 @@ def request_models(
 
 
 def predict_response_model(fields: dict[str, Any], ident: FeatureSpec | None) -> type[BaseModel]:
-    """`/predict`'s answer: one object per record with the task's `fields`
-    (serving.outputs) and the record's id."""
+    """`/predict`'s answer: the task's `fields` (serving.outputs) and the id, per record."""
     if ident is not None:
-        fields = {**fields, "row_id": (id_type(ident), Field(None, alias=ident.name))}
+        fields = {**fields, "row_id": (value_type(ident), Field(None, alias=ident.name))}
     prediction: Any = create_model("Prediction", **fields)
     return create_model(
         "PredictResponse",

@@ -1,16 +1,13 @@
 """The Open Inference Protocol (KServe V2 REST): `POST /v2/models/{name}[/versions/{v}]/infer`.
 
-One [N, 1] tensor per contract feature (and optionally one for the id column) in, the outputs
-of the model's task out (serving.outputs). Shapes, datatypes and names are checked here; the
-values themselves by `serving.validation`, like `/predict`'s.
+Tensors' names, datatypes and shapes are checked here, their values by `serving.validation`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from serving.outputs import Outputs, Prediction
+from serving.outputs import Outputs, Prediction, tensor
 from serving.validation import (
     ID_TYPE,
     FeatureSpec,
@@ -39,11 +36,7 @@ def _reject_binary(parameters: Any, where: str) -> None:
 
 
 def _flat_data(name: str, data: Any) -> list[Any]:
-    """V2 allows row-major flat data or nested [[v], [v]]; either gives one value per row.
-
-    Values themselves are checked by the column validators (an array where a value belongs
-    fails there as a wrong type).
-    """
+    """V2 allows row-major flat data or nested [[v], [v]]; either gives one value per row."""
     if type(data) is not list:
         raise RequestError(f"input {name!r}: 'data' must be an array")
     if data and type(data[0]) is list:
@@ -62,21 +55,19 @@ def _flat_data(name: str, data: Any) -> list[Any]:
 def _input_tensor(
     item: Any, index: int, by_name: dict[str, tuple[FeatureSpec, tuple[str, ...]]]
 ) -> tuple[str, list[Any]]:
-    """One V2 input tensor's name and values, after checking everything but the values
-    themselves (known name, datatype of its contract type, shape [N, 1], no binary data)."""
+    """One input tensor's name and values, all but the values checked."""
     if type(item) is not dict:
         raise RequestError(f"inputs[{index}] must be an object with name, datatype, shape, data")
     name = item.get("name")
-    entry = by_name.get(name) if type(name) is str else None
+    if type(name) is not str:
+        raise RequestError(f"inputs[{index}]: 'name' must be a string")
+    entry = by_name.get(name)
     if entry is None:
-        if type(name) is not str:
-            raise RequestError(f"inputs[{index}]: 'name' must be a string")
         raise RequestError(
             f"input {name!r} is not a feature (or the id) of the data contract; expected "
             f"inputs: {', '.join(by_name)}"
         )
     spec, datatypes = entry
-    name = spec.name
     datatype, shape, data = item.get("datatype"), item.get("shape"), item.get("data")
     if datatype is None or shape is None or data is None:
         missing = [key for key in ("datatype", "shape", "data") if item.get(key) is None]
@@ -108,8 +99,7 @@ def _input_tensor(
 
 
 def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> ParsedRequest:
-    """Validate a V2 inference request: exactly one [N, 1] tensor per contract feature, and
-    optionally one for the table's id column."""
+    """One [N, 1] tensor per contract feature, and optionally one for the id column."""
     if type(body) is not dict:
         raise RequestError("the request body must be a JSON object with an 'inputs' array")
     if "parameters" in body:
@@ -138,7 +128,7 @@ def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> Parsed
     if ids is not None and ident is not None:
         parsed.ids = id_values(ident, ids, f"input {ident.name!r}")
     if "outputs" in body:
-        parsed.outputs = _requested_outputs(body["outputs"], table)
+        parsed.outputs = _requested_outputs(body["outputs"], table.outputs)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError("'id' must be a string")
@@ -146,23 +136,20 @@ def parse_infer_request(body: Any, table: FeatureTable, max_rows: int) -> Parsed
     return parsed
 
 
-def _requested_outputs(outputs: Any, table: FeatureTable) -> tuple[str, ...] | None:
+def _requested_outputs(outputs: Any, known: tuple[str, ...]) -> tuple[str, ...] | None:
     if outputs is None:
         return None
-    if not isinstance(outputs, list):
+    if type(outputs) is not list:
         raise RequestError("'outputs' must be an array of {\"name\": ...} objects")
-    ident = table.ident
-    known = table.outputs if ident is None else (*table.outputs, ident.name)
     names: list[str] = []
     for index, item in enumerate(outputs):
-        name = item.get("name") if isinstance(item, Mapping) else None
+        name = item.get("name") if type(item) is dict else None
         if name not in known:
             raise RequestError(
                 f"outputs[{index}]: unknown output {name!r}; the outputs are {' and '.join(known)}"
             )
-        if isinstance(item, Mapping):
-            _reject_binary(item.get("parameters"), f"output {name!r}: ")
-        names.append(str(name))
+        _reject_binary(item.get("parameters"), f"output {name!r}: ")
+        names.append(name)
     return tuple(names) or None
 
 
@@ -174,16 +161,10 @@ def infer_response(
     parsed: ParsedRequest,
     ident: FeatureSpec | None = None,
 ) -> dict[str, Any]:
-    """The model's output tensors for its task (serving.outputs), the ids when sent, as many
-    as the request asked for."""
-    tensors = {tensor["name"]: tensor for tensor in outputs.v2(prediction)}
+    """The task's output tensors (serving.outputs) and the ids when sent, those asked for."""
+    tensors = {output["name"]: output for output in outputs.v2(prediction)}
     if parsed.ids is not None and ident is not None:
-        tensors[ident.name] = {
-            "name": ident.name,
-            "datatype": "BYTES",
-            "shape": [parsed.rows],
-            "data": parsed.ids,
-        }
+        tensors[ident.name] = tensor(ident.name, "BYTES", [parsed.rows], parsed.ids)
     names = parsed.outputs or tuple(tensors)
     response: dict[str, Any] = {
         "model_name": model_name,

@@ -1,10 +1,7 @@
-"""Feature specs from the data contract, the one check of a request's values, the JSON codec.
+"""The one check of a request's values and the JSON codec (docs/serving.md, "The app").
 
-V2 tensors (`serving.v2`) and `/predict` records (`serving.records`) both end in
-`FeatureTable.build`, so a rule is enforced the same way whichever API a client uses. A value
-that is not a plain JSON value of its column's type is read by the contract's one reader of
-raw values (`gitops_ml.value_coercion.coerce_value`). Feeds are built from plain Python lists
-per column (no pandas): that is most of the request cost.
+V2 tensors and `/predict` records both end in `FeatureTable.build`, so a rule holds alike in
+both APIs. Feeds are built from plain lists per column, not pandas: that is most of the cost.
 """
 
 from __future__ import annotations
@@ -27,13 +24,14 @@ TAKES = {
     "int": "whole numbers",
     "bool": "true/false, 0/1 or the contract's true/false tokens",
 }
-# The JSON types each numeric contract type takes as they are (exact types: bool is not int).
-# Any other value (an integral float for an int, text, 0/1 for a bool) goes to the coercion.
+# The JSON types a numeric column takes as they are (exact: bool is not int); any other value
+# goes to the contract's coercion.
 PLAIN_TYPES: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,)}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Control characters never occur in category values people write; "\x00" in particular would
-# reach the model as a different string than the client sent (C strings end at it).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# reach the model as a different string than the client sent (C strings end at it). A lone
+# surrogate (JSON "\ud800") has no UTF-8 form at all.
+_REFUSED = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class RequestError(Exception):
@@ -54,7 +52,7 @@ class FeatureSpec:
     nullable: bool
     max_length: int
     encoding: Encoding
-    input_name: str  # the model's input for this feature (contract.onnx_inputs)
+    input_name: str  # contract.onnx_inputs; the id's is its name (never fed to the model)
     minimum: float | None = None
     maximum: float | None = None
     allowed: frozenset[str] | None = None
@@ -65,13 +63,13 @@ class FeatureSpec:
 
     @property
     def bounds(self) -> tuple[float, float]:
-        """The range a numeric feature's values must lie in: the contract's, within float32."""
+        """The contract's range, within float32."""
         low = -FLOAT32_MAX if self.minimum is None else max(self.minimum, -FLOAT32_MAX)
         high = FLOAT32_MAX if self.maximum is None else min(self.maximum, FLOAT32_MAX)
         return low, high
 
     def rule_text(self) -> str:
-        """The contract rules of this feature in words, for error messages and API docs."""
+        """The contract's rules in words, for the API docs."""
         parts = [f"type {self.type}", "nullable" if self.nullable else "not nullable"]
         if self.minimum is not None:
             parts.append(f"min {_number(self.minimum)}")
@@ -100,32 +98,26 @@ def feature_specs(contract: Contract) -> list[FeatureSpec]:
     ]
 
 
-# The contract's id column is accepted beside the features (optional, never fed to the model),
-# echoed with each prediction and written to the prediction log, so a prediction can be joined
-# with its later outcome. Ids are text or integers, whatever the column's contract type.
+# The id column is optional in a request and echoed with each prediction and logged, so a
+# prediction can be joined with its later outcome. Ids are text or integers, whatever its type.
 ID_TYPE = "id"
 ID_DATATYPES = ("BYTES", "INT64", "INT32")
 
 
 def request_table(contract: Contract) -> FeatureTable:
-    """The table of a server of `contract`'s model (and of the capture sidecar reading what it
-    accepted): features, id, and the outputs of the contract's task."""
-    names = task_spec(contract.task).v2_outputs
-    return FeatureTable(feature_specs(contract), id_spec(contract), names)
-
-
-def id_spec(contract: Contract) -> FeatureSpec | None:
-    if contract.id_column is None:
-        return None
-    column = contract.column(contract.id_column)
-    return FeatureSpec(
-        name=column.name,
-        type=ID_TYPE,
-        nullable=True,
-        max_length=column.max_length,
-        encoding=contract.encoding,
-        input_name=column.name,  # echoed and logged, never fed to the model
-    )
+    """The server's table, and the capture sidecar's reading what the server accepted."""
+    ident = None
+    if contract.id_column is not None:
+        column = contract.column(contract.id_column)
+        ident = FeatureSpec(
+            name=column.name,
+            type=ID_TYPE,
+            nullable=True,
+            max_length=column.max_length,
+            encoding=contract.encoding,
+            input_name=column.name,
+        )
+    return FeatureTable(feature_specs(contract), ident, task_spec(contract.task).v2_outputs)
 
 
 def id_values(spec: FeatureSpec, values: list[Any], where: str) -> list[Any]:
@@ -154,31 +146,24 @@ def _rows(indices: Sequence[int]) -> str:
 
 
 def check_text(spec: FeatureSpec, values: list[str], where: str) -> None:
-    """Refuse text the model must never see: too long, control characters, not UTF-8. The
-    whole column at once (one join, one search, one encode); the first bad row is named."""
-    joined = "".join(values)
-    if max(map(len, values), default=0) <= spec.max_length and not _CONTROL.search(joined):
-        try:
-            joined.encode("utf-8")
-            return
-        except UnicodeEncodeError:
-            pass
+    """Refuse text too long, with control characters or not UTF-8: the whole column in one
+    search, then row by row only to name the first bad row."""
+    if max(map(len, values), default=0) <= spec.max_length and not _REFUSED.search("".join(values)):
+        return
     for row, value in enumerate(values):
         if len(value) > spec.max_length:
             raise RequestError(
                 f"{where}: row {row} has {len(value):,} characters; feature {spec.name!r} takes "
                 f"at most {spec.max_length} (the contract's checks.max_length)"
             )
-        control = _CONTROL.search(value)
-        if control is not None:
+        refused = _REFUSED.search(value)
+        if refused is not None and refused.group() < "\ud800":
             raise RequestError(
                 f"{where}: row {row} contains the control character "
-                f"U+{ord(control.group()):04X}; feature {spec.name!r} takes printable text"
+                f"U+{ord(refused.group()):04X}; feature {spec.name!r} takes printable text"
             )
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise RequestError(f"{where}: row {row} is not valid UTF-8 text") from None
+        if refused is not None:
+            raise RequestError(f"{where}: row {row} is not valid UTF-8 text")
 
 
 def describe(value: Any) -> str:
@@ -205,9 +190,7 @@ class ParsedRequest:
 
 
 class FeatureTable:
-    """What validating a request needs to know, worked out once per server rather than once
-    per request: the id column, each feature's V2 datatypes, for the numeric features their
-    plain JSON types, nullability and bounds as arrays, and the model's V2 output names."""
+    """What checking a request needs, worked out once per server rather than per request."""
 
     def __init__(
         self,
@@ -217,8 +200,9 @@ class FeatureTable:
     ) -> None:
         self.specs = list(specs)
         self.ident = ident
-        self.outputs = tuple(outputs)  # the V2 outputs a request may ask for, besides the id
-        named = [*self.specs, *(() if ident is None else (ident,))]
+        named = self.specs if ident is None else [*self.specs, ident]
+        # The outputs a request may ask for: the task's, and the id when the contract has one.
+        self.outputs = tuple(outputs) if ident is None else (*outputs, ident.name)
         self.datatypes = {spec.name: (spec, spec.datatypes) for spec in named}
         self.numeric = [spec for spec in self.specs if spec.type != "category"]
         self.categories = [spec for spec in self.specs if spec.type == "category"]
@@ -228,13 +212,11 @@ class FeatureTable:
         self.lows, self.highs = bounds[:, :1], bounds[:, 1:]
 
     def build(self, columns: dict[str, list[Any]], rows: int, kind: str) -> ParsedRequest:
-        """Validate every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
+        """Check every column and build the [N, 1] feeds; errors name `{kind} 'feature'`.
 
-        All numeric columns go into one float64 block, checked at once (missing where the
-        contract forbids it, outside the bounds), and all category columns into one object
-        block; each feed is a row view of its block. Strings stay Python objects: a fixed-width
-        unicode array makes every cell as wide as the longest one (one long value × many rows
-        = TiB).
+        The numeric columns are one float64 block checked at once, the categories one object
+        block (a fixed-width unicode array makes every cell as wide as the longest one: one
+        long value × many rows = TiB); each feed is a row view of its block.
         """
         feeds: dict[str, np.ndarray] = {}
         unknown: dict[str, int] = {}
@@ -247,9 +229,13 @@ class FeatureTable:
             try:
                 block = np.array(numeric, dtype=np.float64)  # None becomes NaN
             except OverflowError:  # an integer beyond float64: name its feature
-                spec = next(s for s, v in zip(self.numeric, numeric, strict=True) if _huge(v))
-                message = f"{kind} {spec.name!r}: a number is too large for this feature"
-                raise RequestError(message) from None
+                for spec, values in zip(self.numeric, numeric, strict=True):
+                    try:
+                        np.array(values, dtype=np.float64)
+                    except OverflowError:
+                        message = f"{kind} {spec.name!r}: a number is too large for this feature"
+                        raise RequestError(message) from None
+                raise
             inside = (block >= self.lows) & (block <= self.highs)  # NaN is not inside
             if not inside.all() and not (inside | np.isnan(block) & self.nullable).all():
                 self._refuse(block, numeric, kind)
@@ -279,37 +265,26 @@ class FeatureTable:
                     "not nullable in the data contract"
                 )
             low, high = spec.bounds
-            for bad, bound, word in (
-                (row < low, spec.minimum, "below"),
-                (row > high, spec.maximum, "above"),
-            ):
-                indices = np.flatnonzero(bad).tolist()
-                if not indices:
-                    continue
-                first = describe(values[indices[0]])
-                if bound is None:
-                    raise RequestError(
-                        f"{where}: {_rows(indices)} beyond the float32 range (first: {first}); "
-                        f"feature {spec.name!r} takes finite numbers"
-                    )
+            below = np.flatnonzero(row < low).tolist()
+            indices = below or np.flatnonzero(row > high).tolist()
+            if not indices:
+                continue
+            first = describe(values[indices[0]])
+            bound = spec.minimum if below else spec.maximum
+            if bound is None:
                 raise RequestError(
-                    f"{where}: {_rows(indices)} {word} the contract "
-                    f"{'minimum' if word == 'below' else 'maximum'} {_number(bound)} of feature "
-                    f"{spec.name!r} (first: {first})"
+                    f"{where}: {_rows(indices)} beyond the float32 range (first: {first}); "
+                    f"feature {spec.name!r} takes finite numbers"
                 )
-
-
-def _huge(values: list[Any]) -> bool:
-    try:
-        np.array(values, dtype=np.float64)
-    except OverflowError:
-        return True
-    return False
+            raise RequestError(
+                f"{where}: {_rows(indices)} {'below' if below else 'above'} the contract "
+                f"{'minimum' if below else 'maximum'} {_number(bound)} of feature "
+                f"{spec.name!r} (first: {first})"
+            )
 
 
 def _coerce(spec: FeatureSpec, values: list[Any], kind: str) -> list[Any]:
-    """A numeric column as floats (None when missing), each value that is not a plain JSON
-    number of its type read by the contract's coercion."""
+    """A numeric column as numbers or None, read by the contract's coercion where not plain."""
     plain = PLAIN_TYPES[spec.type]
     out: list[Any] = []
     for row, value in enumerate(values):
@@ -329,8 +304,8 @@ def _coerce(spec: FeatureSpec, values: list[Any], kind: str) -> list[Any]:
 def _category(
     spec: FeatureSpec, values: list[Any], kind: str, unknown: dict[str, int]
 ) -> list[str]:
-    """A category column as model strings (missing = ""), read as the contract reads text
-    (`encoding.strip`, missing tokens); unknown values are checked, scored and counted."""
+    """A category column as model strings, read as the contract reads text; unknown values
+    are scored and counted."""
     where = f"{kind} {spec.name!r}"
     allowed = spec.allowed or frozenset()
     out: list[str] = []
@@ -370,16 +345,13 @@ BOMS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
 def parse_json(body: bytes) -> Any:
-    """The one reading of a request body, the server's and the capture sidecar's: UTF-8 JSON
-    (RFC 8259 §8.1) without a byte-order mark, no key twice in an object, NaN/Infinity literals
-    allowed (Python clients send them). Anything else is a RequestError (400).
+    """The server's and the capture sidecar's one reading of a body: UTF-8 JSON (RFC 8259
+    §8.1) without a byte-order mark, no key twice in an object, NaN/Infinity allowed.
 
-    orjson parses the usual body several times faster but keeps the last of two equal keys. So
-    its result is kept only when the body has no escape (a backslash) and as many colons as
-    the re-encoded result: without escapes every key and string is spelt the same in both,
-    and each duplicate key leaves one colon (and its dropped value's) out of the result. Any
-    other body - with escapes, duplicates, NaN literals, integers beyond 64 bits - is parsed
-    by the standard library, which names the problem.
+    orjson is several times faster but keeps the last of two equal keys, so its result is kept
+    only for a body without escapes (each key spelt alike in both) and with as many colons as
+    the result re-encoded (a duplicate key drops one). Other bodies go to the standard library,
+    which names the problem.
     """
     try:
         value = orjson.loads(body)
@@ -413,13 +385,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def dump_json(payload: Any) -> bytes:
-    """orjson when it can encode the payload, else the standard library (never raises for
-    what parse_json accepted, e.g. a lone surrogate echoed back in an error message)."""
+    """orjson, or the standard library for what it refuses (a lone surrogate echoed back)."""
     try:
         return orjson.dumps(payload)
     except orjson.JSONEncodeError:
-        pass
-    return json.dumps(payload).encode()
+        return json.dumps(payload).encode()
 
 
 def check_rows(rows: int, max_rows: int) -> None:

@@ -21,7 +21,7 @@ from serving.metrics import ScoreHistogram
 from serving.model import default_model_name
 from serving.records import parse_records
 from serving.v2 import parse_infer_request
-from serving.validation import FeatureSpec, RequestError, id_spec, id_values, request_table
+from serving.validation import FeatureSpec, RequestError, id_values, request_table
 
 
 def _record(contract: Contract) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def test_ids_are_text_or_integers_refused_when_text_could_not_reach_the_log_inta
 ) -> None:
     """A column of ids is accepted exactly when every id is null, an integer or printable
     UTF-8 text within the column's max_length; else the error names the first bad row."""
-    ident = id_spec(contract)
+    ident = request_table(contract).ident
     assert ident is not None
     bad = [
         row

@@ -20,7 +20,7 @@ from serving import validation
 from serving.outputs import OUTPUTS, Prediction
 from serving.records import parse_records, predict_response
 from serving.v2 import infer_response, parse_infer_request
-from serving.validation import FeatureTable, RequestError, id_spec, request_table
+from serving.validation import FeatureTable, RequestError, request_table
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,8 @@ def test_a_value_the_coercion_rejects_is_a_422_that_says_why(fork: Contract) -> 
 def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
     fork: Contract,
 ) -> None:
-    table, ident = request_table(fork), id_spec(fork)
+    table = request_table(fork)
+    ident = table.ident
     body = [_record(customerID="7590-VHVEG"), _record(customerID=5575)]
 
     parsed = parse_records(body, table, 10)
@@ -141,11 +142,11 @@ def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
 
 
 def test_a_v2_id_input_is_echoed_as_an_output_tensor(fork: Contract) -> None:
-    ident = id_spec(fork)
+    table = request_table(fork)
+    ident = table.ident
     assert ident is not None
     inputs = v2_request(pd.DataFrame([_record(customerID="7590-VHVEG")]), fork)["inputs"]
 
-    table = request_table(fork)
     answer = Prediction(labels=np.array([1]), probabilities=np.array([[0.25, 0.75]]))
     parsed = parse_infer_request({"inputs": inputs}, table, 10)
     response = infer_response("m", "1", answer, OUTPUTS["binary"], parsed, ident)
