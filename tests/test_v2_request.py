@@ -8,7 +8,9 @@ import pytest
 from serving_support import fork_contract
 
 from gitops_ml.contract import Contract, contract_to_dict, parse_contract
-from gitops_ml.v2_request import example_rows, records, v2_request
+from gitops_ml.v2_request import example_payloads, example_rows, records, v2_request
+from serving.records import parse_request
+from serving.validation import dump_json, request_table
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,26 @@ def test_example_rows_come_from_the_contract_alone_and_stay_inside_it(
                 assert max(values) <= column.checks.max, column.name
             assert len(values) == (2 if column.nullable else 3), column.name
     assert example_rows(yes_no_contract)["customerID"] == ["example-1", "example-2"]
+
+
+def test_example_rows_fit_a_contract_of_short_codes() -> None:
+    """Text of a category with no allowed values, and the ids, within `checks.max_length`."""
+    short = parse_contract(
+        {
+            "name": "codes",
+            "columns": [
+                {"name": "id", "type": "category", "role": "id", "checks": {"max_length": 1}},
+                {"name": "zip", "type": "category", "checks": {"max_length": 5}},
+                {"name": "unit", "type": "category", "checks": {"max_length": 1}},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    rows = example_rows(short)
+    assert rows == {"id": ["1", "2"], "zip": ["x", "x"], "unit": ["x", "x"]}
+    for name, body in example_payloads(short).items():
+        api = "predict" if name.startswith("predict") else "v2"
+        assert parse_request(api, dump_json(body), request_table(short), 10).rows == 2
 
 
 def test_ids_travel_as_text_whatever_the_id_columns_type(yes_no_contract: Contract) -> None:

@@ -99,6 +99,11 @@ def v2_request(frame: Columns, contract: Contract, request_id: str | None = None
     return body
 
 
+def _fitted(text: str, short: str, max_length: int) -> str:
+    """`text`, or `short` where the contract's `max_length` is shorter (a 2-character code)."""
+    return text if len(text) <= max_length else short[:max_length]
+
+
 def example_rows(contract: Contract, rows: int = 2) -> dict[str, list[Any]]:
     """Valid rows derived from the contract alone: numbers spread evenly inside each range,
     categories cycling through their allowed values, booleans alternating, an id per row, and
@@ -109,10 +114,13 @@ def example_rows(contract: Contract, rows: int = 2) -> dict[str, list[Any]]:
     """
     columns: dict[str, list[Any]] = {}
     if contract.id_column is not None:
-        columns[contract.id_column] = [f"example-{i + 1}" for i in range(rows)]
+        longest = contract.column(contract.id_column).max_length
+        columns[contract.id_column] = [
+            _fitted(f"example-{i + 1}", str(i + 1), longest) for i in range(rows)
+        ]
     for column in contract.features:
         if column.is_categorical:
-            allowed = column.checks.allowed or ("example",)
+            allowed = column.checks.allowed or (_fitted("example", "x", column.max_length),)
             values: list[Any] = [allowed[i % len(allowed)] for i in range(rows)]
         elif column.type == "bool":
             values = [i % 2 == 1 for i in range(rows)]
