@@ -21,8 +21,6 @@ def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     try:
-        # The server's own settings: one set for both containers (the sidecar uses the
-        # capture URL, spool, backlog and drain time, the model or contract, the log level).
         settings = load_settings(argv)
         logging.basicConfig(
             level=settings.log_level.upper(),

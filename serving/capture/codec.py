@@ -1,13 +1,11 @@
-"""How requests are written down: the documented prediction-log lines (docs/interfaces.md,
-"Serving prediction log") and the request records a capture segment holds.
+"""The documented prediction-log lines (docs/interfaces.md, "Serving prediction log") and the
+request records a capture segment holds.
 
-Building the lines costs ~5 µs a row, so the server writes a *request record* per request
-instead and the shipper expands it (`expand_record`): `[2, model, version, ts, request_id, api,
-predicted, rows, N]\\n` followed by the N bytes of the request body exactly as received and a
-newline: no per-row work at all. `predicted` holds one column per key of the logged prediction
-(`serving.outputs`), `rows` the sampled rows (null: all of them). The shipper reads the body
-with the server's own request parser (`BodyParser`), so whatever the server accepted is read
-the same way.
+Building the lines costs ~5 µs a row, so the server writes one *request record* per request,
+with no per-row work, and the shipper expands it: `[2, model, version, ts, request_id, api,
+predicted, rows, N]\\n`, then the N bytes of the body as received and a newline. `predicted`
+holds one column per key of the logged prediction (`serving.outputs`), `rows` the sampled rows
+(null: all). The shipper reads the body with the server's own parser (`BodyParser`).
 """
 
 from __future__ import annotations
@@ -20,9 +18,6 @@ import numpy as np
 import orjson
 
 RECORD = 2  # first element of a request record: its kind
-# Servers before one record format also wrote `[1, ..., ids, columns, predicted, rows]` (no
-# body); such a record is not read, only its rows counted as dropped (docs/serving.md).
-OLDER_COLUMNS_RECORD = 1
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # A request's predictions as the log keeps them: one column (array or list) per key.
 Predicted = Mapping[str, Any]
@@ -44,7 +39,7 @@ def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
 
 
 def _arrays(predicted: Predicted) -> dict[str, Any]:
-    """The columns as orjson writes them at C speed: numpy arrays contiguous, lists as they are."""
+    """Numpy arrays made contiguous, which orjson writes at C speed."""
     return {
         key: np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
         for key, value in predicted.items()
@@ -52,8 +47,7 @@ def _arrays(predicted: Predicted) -> dict[str, Any]:
 
 
 def record_head(model_name: str, model_version: str) -> bytes:
-    """The model name and version that every request record of a server carries, as JSON
-    array items, encoded once."""
+    """The model name and version as JSON array items, encoded once per server."""
     return orjson.dumps([model_name, model_version])[1:-1]
 
 
@@ -72,14 +66,14 @@ def encode_record(
 
 
 def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
-    """The whole request records of a segment as (header line, body or None), stopping at
-    a record cut short (a crash mid-write); `handle.tell()` is then where it starts."""
+    """A segment's whole records as (header, body or None when not a record), stopping at one
+    cut short by a crash, where `handle.tell()` then is."""
     while True:
         line = handle.readline()
         if not line.endswith(b"\n"):
             return
         if not line.startswith(b"[%d," % RECORD):
-            yield line, None  # not framed by a body: an older server's record, or garbage
+            yield line, None
             continue
         try:
             size = int(line[line.rindex(b",") + 1 : -2])
@@ -100,24 +94,23 @@ def whole_records_size(handle: IO[bytes]) -> int:
 
 
 def record_rows(line: bytes) -> int:
-    """How many rows (documented lines) a request record's header line holds; 0 when it is
-    not one."""
+    """The rows (documented lines) of a request record's header; 0 when it is not one."""
     try:
         record = orjson.loads(line)  # headers are orjson's: never a NaN literal
-        predicted, rows = record[7:9] if record[0] == OLDER_COLUMNS_RECORD else record[6:8]
+        if record[0] != RECORD:
+            return 0
+        predicted, rows = record[6:8]
         return len(next(iter(predicted.values()))) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
         return 0
 
 
 def expand_record(line: bytes, body: bytes | None, parse: BodyParser) -> list[bytes]:
-    """The documented lines of one request record (ValueError when it is not one; what
-    `parse` raises for a body it refuses)."""
+    """The documented lines of one request record; ValueError when it is not one, or what
+    `parse` raises for a body it refuses."""
     record = orjson.loads(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
-    if record[0] == OLDER_COLUMNS_RECORD:
-        raise ValueError("a columns record of an older server: not read")
     if record[0] != RECORD or body is None:
         raise ValueError(f"not a request record (kind {record[0]!r})")
     _, model, version, ts, request_id, api, predicted, rows, _ = record
@@ -134,9 +127,8 @@ def expand(
     predicted: Mapping[str, Sequence[Any]],
     rows: Sequence[int] | None,
 ) -> list[bytes]:
-    """One documented line per sampled row of a request. The parts shared by the request's
-    rows are encoded once, each row's features and prediction in one orjson call each.
-    `model` is the model's name and version; `predicted` holds lists, one per key."""
+    """One documented line per sampled row. The parts the rows share are encoded once, each
+    row's features and prediction in one orjson call each. `model`: name and version."""
     names = list(columns)
     # Missing values are null whether they came as null, NaN (orjson writes null) or "".
     values = [_blank_to_none(columns[name]) for name in names]

@@ -1,7 +1,7 @@
-"""The capture spool: the server's request records in closed, time-partitioned segments
-(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`), closed at a size, an age or a
-new hour, within a backlog bound; a segment left open by a crash is cut back to whole records
-and closed at the next start (docs/monitoring.md, "In the pod").
+"""The capture spool: request records in closed, hour-partitioned segments
+(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`) that the sidecar ships; see
+docs/monitoring.md, "In the pod". A segment a crash left open is cut back to whole records and
+closed at the next start.
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
-from serving.capture.codec import (
-    Predicted,
-    read_records,
-    record_rows,
-    whole_records_size,
-)
+from serving.capture.codec import Predicted, read_records, record_rows, whole_records_size
 from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
@@ -40,21 +34,19 @@ COUNTER_HELP = {
     "dropped": "Captured lines dropped from a full local backlog or unreadable",
 }
 
-
-# What a request queues for the writer: (epoch seconds, request_id, its API, predicted, sampled
-# rows or None for all, the request body as received): `encode_record`'s arguments.
+# What a request queues for the writer, `encode_record`'s arguments: (epoch seconds,
+# request_id, api, predicted, sampled rows or None for all, the body as received).
 Entry = tuple[float, str, str, Predicted, Sequence[int] | None, bytes]
 Unit = tuple[bytes, int]  # one request record, and the rows it holds
 
 
 def entry_rows(entry: Entry) -> int:
-    """Rows an entry holds: the sampled ones, or all of them."""
     rows = entry[4]
     return len(next(iter(entry[3].values()))) if rows is None else len(rows)
 
 
 class CaptureError(UserError):
-    """The capture settings cannot work: refused at startup, not discovered later."""
+    """Capture settings that cannot work: refused at startup, not discovered later."""
 
 
 class ShortWrite(Exception):
@@ -99,28 +91,13 @@ class SegmentFile:
         os.close(self.fd)
 
 
-def spool_and_url(settings: Settings) -> tuple[Path, str]:
-    """The capture's local spool and its store, as the serving settings give them."""
-    if not settings.capture_url or settings.capture_dir is None:
-        raise CaptureError("capture needs SERVING_CAPTURE_URL and SERVING_CAPTURE_DIR")
-    return settings.capture_dir, settings.capture_url
-
-
-class Shipping(Protocol):
-    """What the server's half needs of a shipper running in its own process (inline)."""
-
-    def start(self) -> None: ...
-    def wake(self) -> None: ...
-    def drain(self) -> None: ...
-
-
 def partition(moment: datetime) -> str:
-    """Hive-style partition of an instant, the layout `drift --since` lists."""
+    """The Hive-style partition that `drift --since` lists."""
     return f"date={moment:%Y-%m-%d}/hour={moment:%H}"
 
 
 def count_rows(path: Path) -> int:
-    """The rows (documented lines) a segment's whole records hold."""
+    """The rows (documented lines) in a segment's whole records."""
     try:
         with path.open("rb") as handle:
             return sum(record_rows(line) for line, _ in read_records(handle))
@@ -140,9 +117,8 @@ def oldest_first(paths: Iterator[Path]) -> list[Path]:
 
 
 def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) -> None:
-    """Past the backlog bound the oldest closed segments go, their rows counted as dropped by
-    the process whose unlink succeeded (server and shipper may both enforce). A segment being
-    shipped counts towards the bound but is never dropped."""
+    """Past the bound the oldest closed segments go, counted by the process whose unlink
+    succeeded (server and shipper both enforce). One being shipped counts but stays."""
     sizes: dict[Path, int] = {}
     for pattern in ("*" + CLOSED, "*" + SHIPPING):
         for path in spool.rglob(pattern):
@@ -163,7 +139,7 @@ def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) 
 
 
 def read_counts(spool: Path) -> dict[str, int]:
-    """The shipper's counters as saved in the spool (zeros when there are none yet)."""
+    """The shipper's saved counters (zeros before its first save)."""
     try:
         saved = json.loads((spool / COUNTERS).read_text())
         return {name: int(saved.get(name, 0)) for name in COUNTER_HELP}
@@ -172,21 +148,19 @@ def read_counts(spool: Path) -> dict[str, int]:
 
 
 class Segments(Collector):
-    """Where the writer thread puts request records: rotating segments, handed to a shipper
-    (a thread here when shipping inline; else the sidecar finds them in the spool). As a
-    collector on the server's registry: the shipper's counters."""
+    """The writer thread's rotating segments; the sidecar finds the closed ones in the spool.
+    As a collector on the server's registry: the shipper's counters."""
 
     def __init__(
         self,
         config: Settings,
-        shipper: Shipping | None = None,
         on_dropped: Callable[[int], None] = lambda n: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        assert config.capture_dir is not None, "the settings require it with a capture URL"
         self.config = config
-        self.spool, _ = spool_and_url(config)
+        self.spool = config.capture_dir
         self.host = _HOST_UNSAFE.sub("-", config.capture_host or socket.gethostname()) or "host"
-        self.shipper = shipper
         self.on_dropped = on_dropped
         self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
         self.clock = clock
@@ -197,21 +171,20 @@ class Segments(Collector):
         self._segment_opened = 0.0
 
     def open(self) -> None:
-        """Check the spool, adopt what a previous process left open, start shipping inline."""
-        where = f"capture spool {self.spool}"
+        """Check the spool and close what a previous process left open."""
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
             probe = self.spool / ".writable"
             probe.touch()
             probe.unlink()
         except OSError as exc:
-            raise CaptureError(f"{where}: not writable: {exc.strerror or exc}") from None
+            raise CaptureError(
+                f"capture spool {self.spool}: not writable: {exc.strerror or exc}"
+            ) from None
         for left_open in sorted(self.spool.rglob("*" + OPEN)):
             with left_open.open("r+b") as handle:
                 handle.truncate(whole_records_size(handle))
             rename(left_open, OPEN, CLOSED)
-        if self.shipper is not None:
-            self.shipper.start()
 
     def append(self, units: list[Unit]) -> None:
         """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""
@@ -252,10 +225,10 @@ class Segments(Collector):
             or now - self._segment_opened >= self.config.capture_max_seconds
             or partition(datetime.fromtimestamp(now, UTC)) != self._segment_hour
         ):
-            self._close_segment()
+            self.close()
 
-    def _close_segment(self) -> None:
-        """Close the open segment (empty ones are removed) and hand it to the shipper."""
+    def close(self) -> None:
+        """Close the open segment for the shipper (an empty one is removed)."""
         if self.segment is None:
             return
         segment, self.segment = self.segment, None
@@ -268,24 +241,14 @@ class Segments(Collector):
             return
         rename(segment.path, OPEN, CLOSED)
         enforce_backlog(self.spool, self.config.capture_backlog_bytes, self._drop)
-        if self.shipper is not None:
-            self.shipper.wake()
 
     def _drop(self, rows: int) -> None:
         self.dropped += rows
         self.on_dropped(rows)
 
-    def close(self) -> None:
-        """After the writer's last write: close the segment and ship inline within the drain
-        time."""
-        self._close_segment()
-        if self.shipper is not None:
-            self.shipper.drain()
-
     def collect(self) -> Iterator[CounterMetricFamily]:
-        """`serving_capture_lines_{shipped,failed,dropped}_total`, read from the spool's
-        counters file (whichever process ships) at each scrape; dropped adds the rows this
-        server dropped from the backlog."""
+        """`serving_capture_lines_{shipped,failed,dropped}_total`: the shipper's counters file,
+        read at each scrape, plus the rows this server dropped from the backlog."""
         counts = read_counts(self.spool)
         counts["dropped"] += self.dropped
         for name, text in COUNTER_HELP.items():

@@ -1,7 +1,6 @@
-"""The capture writer: requests put small entries on a bounded queue; one background thread
-encodes them as request records and writes them to the capture's segments
-(serving/capture/segments.py). When the queue is full or the disk fails the rows are dropped
-and counted: capture must never block or crash serving.
+"""The capture writer: requests put entries on a bounded queue that one background thread
+encodes and appends to the segments. A full queue or a failing disk drops the rows and counts
+them: capture must never block or crash serving (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations
@@ -63,8 +62,7 @@ class PredictionLog:
         self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, stop the writer thread, then close the last segment (and,
-        shipping inline, ship what is closed within the drain time)."""
+        """Write what is queued, stop the writer thread, then close the last segment."""
         if self._thread.is_alive():
             self.queue.put(_STOP)  # the queue is unbounded: never blocks
             self._thread.join(CLOSE_SECONDS)
@@ -82,11 +80,9 @@ class PredictionLog:
         return np.flatnonzero(draws < self.sample_rate).tolist()
 
     def record(self, request_id: str, api: str, body: bytes, predicted: Predicted) -> None:
-        """Queue the sampled rows of one request to `api` ("v2" or "predict"): its body as
-        received and its `predicted` (one column per key of the logged prediction,
-        serving.outputs), as one entry that the writer thread encodes off the event loop; the
-        serving process encodes nothing per row. Rows past `max_queue` pending, or past
-        MAX_PENDING_BODY_BYTES of bodies, are dropped and counted. Never blocks, never raises."""
+        """Queue the sampled rows of one request to `api` ("v2" or "predict") as one entry,
+        encoded off the event loop. Rows past `max_queue` pending, or past
+        MAX_PENDING_BODY_BYTES of bodies, are dropped and counted. Never blocks or raises."""
         total = len(next(iter(predicted.values())))
         rows = self._sampled(total)
         if not rows:
@@ -105,8 +101,7 @@ class PredictionLog:
             self.queue.put_nowait((time.time(), request_id, api, predicted, sampled, body))
 
     def _write(self, units: list[Unit]) -> None:
-        """Append whole units, counting the rows that reached the file as written and the
-        rest as dropped."""
+        """Append whole units; rows that reached the file count as written, the rest dropped."""
         rows = sum(n for _, n in units)
         try:
             self.segments.append(units)
@@ -162,8 +157,8 @@ class PredictionLog:
             self._write_filling(units)
 
     def _write_filling(self, units: list[Unit]) -> None:
-        """Write the batch in pieces that fill the open segment up to its size bound, so a busy
-        writer still closes capture segments near the bound."""
+        """Write in pieces that fill the open segment to its size bound, so that a busy writer
+        still closes segments near the bound."""
         piece: list[Unit] = []
         room = self.segments.room()
         for unit in units:
