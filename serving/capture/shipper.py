@@ -1,8 +1,7 @@
-"""The shipper, run by the sidecar (`python -m serving.capture`): closed segments expanded into
-the documented JSON lines, gzipped and stored at the same relative path under the capture URL.
-Its guarantees (shipped once after a crash, retries, the backlog bound, the drain on SIGTERM, the
-counters in `<spool>/.shipper.json`): docs/monitoring.md, "In the pod". It runs in its own
-process because shipping in the server cost it up to a third of its throughput.
+"""The shipper of the sidecar (`python -m serving.capture`), in a process of its own since
+shipping cost the server up to a third of its throughput: closed segments expanded into the
+documented lines, gzipped and stored at the same relative path under the capture URL. Its
+guarantees: docs/monitoring.md, "In the pod".
 """
 
 from __future__ import annotations
@@ -16,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
 
 from gitops_ml.contract import load_contract
+from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
 from gitops_ml.release.bundle import load_bundle
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
@@ -28,7 +29,6 @@ from serving.capture.segments import (
     OPEN,
     SHIPPED,
     SHIPPING,
-    CaptureError,
     Segments,
     enforce_backlog,
     oldest_first,
@@ -51,7 +51,7 @@ def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except (ValueError, ImportError) as exc:
-        raise CaptureError(f"capture URL {url!r}: {exc}") from None
+        raise UserError(f"capture URL {url!r}: {exc}") from None
     return fs, root.rstrip("/")
 
 
@@ -88,10 +88,8 @@ class Shipper:
         self.spool, self.url = config.capture_dir, config.capture_url
         self.parse = request_parser(config)
         self.fs, self.root = _filesystem(self.url)
-        protocol = self.fs.protocol
-        self._local = "file" in ((protocol,) if isinstance(protocol, str) else protocol)
+        self._local = isinstance(self.fs, LocalFileSystem)
         self.counts = read_counts(self.spool)
-        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._deadline = float("inf")
@@ -102,13 +100,14 @@ class Shipper:
             wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
             stop=self._late,
             sleep=self._pause,
-            before=lambda _: self._enforce_backlog(),
+            before=lambda _: enforce_backlog(
+                self.spool, config.capture_backlog_bytes, lambda n: self._count("dropped", n)
+            ),
         )
 
     def start(self) -> None:
-        """Continue the saved counts, put back what a crash left mid-upload, start."""
+        """Put back what a crash left mid-upload, then start shipping."""
         self.spool.mkdir(parents=True, exist_ok=True)
-        self.counts = read_counts(self.spool)
         for interrupted in self.spool.rglob("*" + SHIPPING):
             rename(interrupted, SHIPPING, CLOSED)
         self._thread.start()
@@ -132,19 +131,13 @@ class Shipper:
         else:
             self._stop.wait(seconds)
 
-    def _enforce_backlog(self) -> None:
-        enforce_backlog(
-            self.spool, self.config.capture_backlog_bytes, lambda n: self._count("dropped", n)
-        )
-
     def _count(self, name: str, rows: int) -> None:
         """Add to a counter and save the counts for the server's /metrics and restarts."""
-        with self._lock:
-            self.counts[name] += rows
-            try:
-                write_json(self.spool / COUNTERS, self.counts)
-            except OSError as exc:
-                logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
+        self.counts[name] += rows
+        try:
+            write_json(self.spool / COUNTERS, self.counts)
+        except OSError as exc:
+            logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
 
     def run(self) -> None:
         """Ship closed segments, oldest first, until drained (start's thread, or a caller's)."""
@@ -165,11 +158,6 @@ class Shipper:
             except RetryError:  # the drain time is over; the rest ships at the next start
                 return
 
-    def target(self, path: Path) -> str:
-        """The object a segment being shipped becomes."""
-        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
-        return f"{self.root}/{relative}{SHIPPED}"
-
     def ship(self, path: Path) -> None:
         """Expand, gzip and store one closed segment, then remove it (gone: dropped from the
         backlog meanwhile); StoreError when the upload failed."""
@@ -180,7 +168,8 @@ class Shipper:
         except FileNotFoundError:
             return
         _, body, lines, bad = self._ready
-        target = self.target(path)
+        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
+        target = f"{self.root}/{relative}{SHIPPED}"
         try:
             if self._local:  # a reader of the directory never sees a partial file
                 self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
@@ -208,8 +197,6 @@ class Shipper:
         lines = bad = 0
         with path.open("rb") as handle:
             for header, request in read_records(handle):
-                if not header.strip():
-                    continue
                 try:
                     expanded = expand_record(header, request, self.parse)
                 except Exception as exc:  # one bad record must not stop the shipping of the rest

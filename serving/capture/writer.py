@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from serving.capture.codec import Predicted, encode_record, record_head
-from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_rows
+from serving.capture.segments import Segments, ShortWrite, Unit
 
 logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
@@ -24,6 +24,14 @@ BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # request bodies queued, at most
 CLOSE_SECONDS = 5.0  # the writer's time to write what is queued when the server stops
 _STOP = object()
+# What a request queues, `encode_record`'s arguments: (epoch seconds, request_id, api,
+# predicted, sampled rows or None for all, the body as received).
+Entry = tuple[float, str, str, Predicted, Sequence[int] | None, bytes]
+
+
+def entry_rows(entry: Entry) -> int:
+    rows = entry[4]
+    return len(next(iter(entry[3].values()))) if rows is None else len(rows)
 
 
 class PredictionLog:

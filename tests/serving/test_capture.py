@@ -40,7 +40,7 @@ from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
 from serving.app import create_app
 from serving.capture.codec import encode_record, record_head
-from serving.capture.segments import CaptureError, read_counts
+from serving.capture.segments import read_counts
 from serving.capture.shipper import Shipper, open_capture
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
@@ -59,11 +59,13 @@ class Clock:
 
 
 class Tally:
-    """The server's counters (written, dropped) plus the shipper's, read from the spool."""
+    """The server's counters (written, dropped: the writer's and its backlog's) plus the
+    shipper's, read from the spool."""
 
     def __init__(self, spool: Path) -> None:
         self.spool = spool
         self.server = {"written": 0, "dropped": 0}
+        self.segments: Any = None  # the server's spool, whose `dropped` counts backlog drops
 
     def hook(self, name: str) -> Any:
         def add(n: int) -> None:
@@ -78,7 +80,7 @@ class Tally:
             "written": self.server["written"],
             "shipped": shipper["shipped"],
             "failed": shipper["failed"],
-            "dropped": self.server["dropped"] + shipper["dropped"],
+            "dropped": self.server["dropped"] + self.segments.dropped + shipper["dropped"],
         }
 
 
@@ -100,10 +102,9 @@ def make_log(
     **config: Any,
 ) -> PredictionLog:
     capture = open_capture(
-        capture_settings(store, tmp_path / "spool", host="pod-a", **config),
-        on_dropped=tally.hook("dropped"),
-        clock=clock,
+        capture_settings(store, tmp_path / "spool", host="pod-a", **config), clock=clock
     )
+    tally.segments = capture
     return PredictionLog(
         capture,
         1.0,
@@ -349,7 +350,7 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
     spool_is_a_file = tmp_path / "file"
     spool_is_a_file.write_text("")
     capture = open_capture(capture_settings("file:///x", spool_is_a_file / "spool"))
-    with pytest.raises(CaptureError, match=r"capture spool .*not writable"):
+    with pytest.raises(UserError, match=r"capture spool .*not writable"):
         capture.open()
 
 
