@@ -36,10 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if capture is not None:
             from serving.capture.writer import PredictionLog
 
+            capture.open()  # a spool that cannot be written stops the server here
             prediction_log = PredictionLog(
                 capture, settings.log_sample_rate, model.info.name, model.info.version
             )
-            prediction_log.open()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -15,12 +15,13 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from serving.validation import ParsedRequest
+
 RECORD = 2  # first element of a request record: its kind
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # A request's predictions as the log keeps them: one column (array or list) per key.
 Predicted = Mapping[str, Any]
-# Reads a request body as the server did: (api, body bytes) -> (columns, ids).
-BodyParser = Callable[[str, bytes], tuple[Mapping[str, Sequence[Any]], Sequence[Any] | None]]
+BodyParser = Callable[[str, bytes], ParsedRequest]  # reads a body (api, bytes) as the server did
 
 
 def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
@@ -90,7 +91,8 @@ def expand_record(line: bytes, body: bytes, parse: BodyParser) -> list[bytes]:
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
     _, model, version, ts, request_id, api, predicted, rows, _ = record
-    columns, ids = parse(api, body)
+    parsed = parse(api, body)
+    columns, ids = parsed.columns, parsed.ids
     names = list(columns)
     # Missing values are null whether they came as null, NaN (orjson writes null) or "".
     values = [_blank_to_none(columns[name]) for name in names]

@@ -6,6 +6,7 @@ guarantees: docs/monitoring.md, "In the pod".
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -16,7 +17,7 @@ from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
+from tenacity import RetryCallState, RetryError, Retrying, wait_exponential
 
 from gitops_ml.contract import load_contract
 from gitops_ml.errors import UserError
@@ -43,10 +44,6 @@ logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
 
 
-class StoreError(Exception):
-    """An upload that failed; the segment stays in the spool for the next attempt."""
-
-
 def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         fs, root = fsspec.core.url_to_fs(url)
@@ -62,13 +59,7 @@ def request_parser(settings: Settings) -> BodyParser:
         contract = load_bundle(settings.model).contract
     else:
         contract = load_contract(settings.contract)
-    table = request_table(contract)  # once, as the server does
-
-    def parse(api: str, body: bytes) -> tuple[Any, Any]:
-        parsed = parse_request(api, body, table, sys.maxsize)
-        return parsed.columns, parsed.ids
-
-    return parse
+    return functools.partial(parse_request, table=request_table(contract), max_rows=sys.maxsize)
 
 
 def open_capture(config: Settings, **options: Any) -> Segments:
@@ -95,8 +86,7 @@ class Shipper:
         self._deadline = float("inf")
         self._thread = threading.Thread(target=self.run, name="capture-ship", daemon=True)
         self._ready: tuple[Path, bytes, int, int] | None = None  # compressed, not yet stored
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(StoreError),
+        self._retrying = Retrying(  # any failure, until the drain deadline
             wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
             stop=self._late,
             sleep=self._pause,
@@ -160,7 +150,7 @@ class Shipper:
 
     def ship(self, path: Path) -> None:
         """Expand, gzip and store one closed segment, then remove it (gone: dropped from the
-        backlog meanwhile); StoreError when the upload failed."""
+        backlog meanwhile); what the store raised when the upload failed, and it stays."""
         try:
             path = rename(path, CLOSED, SHIPPING)
             if self._ready is None or self._ready[0] != path:
@@ -181,7 +171,7 @@ class Shipper:
             rename(path, SHIPPING, CLOSED)
             self._count("failed", lines)
             logger.warning("capture: shipping %s to %s failed: %s", path.name, target, exc)
-            raise StoreError(str(exc)) from exc
+            raise
         self._ready = None
         path.unlink(missing_ok=True)
         if bad:

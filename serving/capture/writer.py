@@ -61,12 +61,8 @@ class PredictionLog:
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
 
-    def open(self) -> None:
-        """Check the spool now: one that cannot be written stops the server at startup."""
-        self.segments.open()
-
     def start(self) -> None:
-        self.open()
+        self.segments.open()
         self._thread.start()
 
     def close(self) -> None:

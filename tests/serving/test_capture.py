@@ -316,7 +316,7 @@ def test_the_servers_second_start_leaves_the_segment_being_uploaded_alone(tmp_pa
     """The server opens its capture before it binds its port and again in its lifespan: by
     then the sidecar may be uploading a segment, which must not be put back."""
     log = make_log(tmp_path, tmp_path / "store", Tally(tmp_path / "spool"))
-    log.open()
+    log.segments.open()
     uploading = segment_in(tmp_path / "spool", ".rec.shipping")  # as the shipper renamed it
     uploading.write_bytes(records(1))
     log.start()
