@@ -1,9 +1,7 @@
-"""The documented prediction-log lines (docs/interfaces.md, "Serving prediction log") and the
-spool's request records. Building the lines costs ~5 µs a row, so the server writes one record
-per request, `[2, model, version, ts, request_id, api, predicted, rows, N]\\n` then the N bytes
-of the body as received and a newline, and the shipper expands it, reading the body with the
-server's own parser. `predicted`: one column per key of the logged prediction
-(`serving.outputs`); `rows`: the sampled rows (null: all).
+"""The documented prediction-log lines (docs/interfaces.md) and the spool's request records.
+Building lines costs ~5 µs a row, so the server writes one record per request instead,
+`[2, model, version, ts, request_id, api, predicted, rows, N]\\n` then the body as received (N
+bytes) and a newline, and the sidecar expands it. `rows`: the sampled rows (null: all).
 """
 
 from __future__ import annotations
@@ -56,8 +54,8 @@ def encode_record(
 
 
 def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """A segment's whole records as (header, body), skipping lines that are not one and
-    stopping at one cut short by a crash, where `handle.tell()` then is."""
+    """A segment's whole records as (header, body), skipping lines that are not one; at a
+    record cut short by a crash it stops, `handle.tell()` where that record starts."""
     while True:
         line = handle.readline()
         if not line.endswith(b"\n"):
@@ -84,9 +82,8 @@ def record_rows(line: bytes) -> int:
 
 
 def expand_record(line: bytes, body: bytes, parse: BodyParser) -> list[bytes]:
-    """The documented lines of a request record, one per sampled row (ValueError when it is not
-    one, or what `parse` raises for a body it refuses). The parts the rows share are encoded
-    once, each row's features and prediction in one orjson call each."""
+    """A request record's lines, one per sampled row: the parts they share encoded once, each
+    row's features and prediction in one orjson call each."""
     record = orjson.loads(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")

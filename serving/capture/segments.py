@@ -1,7 +1,6 @@
-"""The capture spool: request records in closed, hour-partitioned segments
-(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`) that the sidecar ships
-(docs/monitoring.md, "In the pod"). A segment a crash left open is cut back to whole records
-and closed at the next start.
+"""The capture spool: request records in hour-partitioned segments
+(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`) that the sidecar ships once
+closed (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations
@@ -101,8 +100,7 @@ def read_counts(spool: Path) -> dict[str, int]:
 
 
 class Segments(Collector):
-    """The writer thread's rotating segments; the sidecar finds the closed ones in the spool.
-    As a collector on the server's registry: the shipper's counters."""
+    """The writer thread's rotating segments; a collector of the shipper's counters too."""
 
     def __init__(self, config: Settings, clock: Callable[[], float] = time.time) -> None:
         assert config.capture_dir is not None, "the settings require it with a capture URL"
@@ -119,7 +117,7 @@ class Segments(Collector):
         self._opened = 0.0
 
     def open(self) -> None:
-        """Check the spool and close what a previous process left open."""
+        """Check the spool; cut what a crash left open back to whole records and close it."""
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
             probe = self.spool / ".writable"
@@ -172,8 +170,7 @@ class Segments(Collector):
         return self.config.capture_max_bytes - self._size()
 
     def due_in(self) -> float | None:
-        """How long the writer may wait before an age or hour rotation is due (None: nothing
-        is open, nothing can fall due)."""
+        """How long the writer may wait before a rotation is due (None: nothing is open)."""
         if self._path is None:
             return None
         now = self.clock()
@@ -209,8 +206,7 @@ class Segments(Collector):
         self.dropped += rows
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        """`serving_capture_lines_{shipped,failed,dropped}_total`: the shipper's counters file,
-        read at each scrape, plus the rows this server dropped from the backlog."""
+        """`serving_capture_lines_*_total`: the shipper's saved counts and this server's drops."""
         counts = read_counts(self.spool)
         counts["dropped"] += self.dropped
         for name, text in COUNTER_HELP.items():

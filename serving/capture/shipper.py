@@ -1,7 +1,6 @@
-"""The shipper of the sidecar (`python -m serving.capture`), in a process of its own since
-shipping cost the server up to a third of its throughput: closed segments expanded into the
-documented lines, gzipped and stored at the same relative path under the capture URL. Its
-guarantees: docs/monitoring.md, "In the pod".
+"""The sidecar's shipper: closed segments expanded into the documented lines, gzipped and stored
+at the same relative path under the capture URL, off the server since shipping there cost it up
+to a third of its throughput (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations
@@ -53,8 +52,7 @@ def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 def request_parser(settings: Settings) -> BodyParser:
-    """The server's own parsing for the contract it serves (the bundle's, else --contract), so
-    a body the server accepted gives the columns and ids it scored."""
+    """The server's own parsing, with the contract it serves (the bundle's, else --contract)."""
     if settings.model and Path(settings.model).is_dir():
         contract = load_bundle(settings.model).contract
     else:
@@ -63,8 +61,7 @@ def request_parser(settings: Settings) -> BodyParser:
 
 
 def open_capture(config: Settings, **options: Any) -> Segments:
-    """The server's spool (`options` go to Segments), its URL checked so that a wrong one stops
-    the server as well as the sidecar."""
+    """The server's spool, its URL checked so that a wrong one stops the server too."""
     assert config.capture_url is not None
     _filesystem(config.capture_url)
     return Segments(config, **options)
@@ -103,8 +100,7 @@ class Shipper:
         self._thread.start()
 
     def drain(self) -> None:
-        """Ship what is closed, and the server's last segment once closed, within the drain
-        time, then stop; the rest stays for the next start."""
+        """Ship what is closed, the server's last segment too, within the drain time; then stop."""
         self._deadline = time.monotonic() + self.config.capture_drain_seconds
         self._stop.set()
         self._wake.set()
@@ -149,13 +145,12 @@ class Shipper:
                 return
 
     def ship(self, path: Path) -> None:
-        """Expand, gzip and store one closed segment, then remove it (gone: dropped from the
-        backlog meanwhile); what the store raised when the upload failed, and it stays."""
+        """Store one closed segment, then remove it; a failed upload raises and leaves it."""
         try:
             path = rename(path, CLOSED, SHIPPING)
             if self._ready is None or self._ready[0] != path:
                 self._ready = (path, *self._compress(path))
-        except FileNotFoundError:
+        except FileNotFoundError:  # dropped from the backlog meanwhile
             return
         _, body, lines, bad = self._ready
         relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)

@@ -1,6 +1,6 @@
-"""The capture writer: requests put entries on a bounded queue that one background thread
-encodes and appends to the segments. A full queue or a failing disk drops the rows and counts
-them: capture must never block or crash serving (docs/monitoring.md, "In the pod").
+"""The capture writer (docs/monitoring.md, "In the pod"): requests queue entries that a thread
+encodes and appends to the spool; a full queue or a failing disk drops rows and counts them,
+never blocking or failing a request.
 """
 
 from __future__ import annotations
@@ -24,14 +24,9 @@ BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # request bodies queued, at most
 CLOSE_SECONDS = 5.0  # the writer's time to write what is queued when the server stops
 _STOP = object()
-# What a request queues, `encode_record`'s arguments: (epoch seconds, request_id, api,
-# predicted, sampled rows or None for all, the body as received).
-Entry = tuple[float, str, str, Predicted, Sequence[int] | None, bytes]
-
-
-def entry_rows(entry: Entry) -> int:
-    rows = entry[4]
-    return len(next(iter(entry[3].values()))) if rows is None else len(rows)
+# What a request queues: the rows it holds, then `encode_record`'s arguments (epoch seconds,
+# request_id, api, predicted, sampled rows or None for all, the body as received).
+Entry = tuple[int, float, str, str, Predicted, Sequence[int] | None, bytes]
 
 
 class PredictionLog:
@@ -84,9 +79,8 @@ class PredictionLog:
         return np.flatnonzero(draws < self.sample_rate).tolist()
 
     def record(self, request_id: str, api: str, body: bytes, predicted: Predicted) -> None:
-        """Queue the sampled rows of one request to `api` ("v2" or "predict") as one entry,
-        encoded off the event loop. Rows past `max_queue` pending, or past
-        MAX_PENDING_BODY_BYTES of bodies, are dropped and counted. Never blocks or raises."""
+        """Queue the sampled rows of one request to `api` ("v2" or "predict"), to be encoded off
+        the event loop; rows past `max_queue` or MAX_PENDING_BODY_BYTES are dropped, counted."""
         total = len(next(iter(predicted.values())))
         rows = self._sampled(total)
         if not rows:
@@ -102,7 +96,8 @@ class PredictionLog:
             self.on_dropped(len(rows) - len(taken))
         if taken:
             sampled = None if len(taken) == total else list(taken)
-            self.queue.put_nowait((time.time(), request_id, api, predicted, sampled, body))
+            entry = (len(taken), time.time(), request_id, api, predicted, sampled, body)
+            self.queue.put_nowait(entry)
 
     def _write(self, units: list[Unit]) -> None:
         """Append whole units; rows that reached the file count as written, the rest dropped."""
@@ -123,14 +118,13 @@ class PredictionLog:
         logger.warning("capture: dropped %d row(s): %s", rows, exc)
 
     def _batch(self) -> tuple[list[Entry], bool]:
-        """The next entries, about BATCH_ROWS rows (empty when a rotation may be due), and
-        whether the writer is to stop after them."""
+        """~BATCH_ROWS rows of entries (none when a rotation may be due), and whether to stop."""
         try:
             first = self.queue.get(timeout=self.segments.due_in())
         except queue.Empty:
             return [], False
         batch: list[Any] = [first]
-        rows = 0 if first is _STOP else entry_rows(first)
+        rows = 0 if first is _STOP else first[0]
         if first is not _STOP and rows < BATCH_ROWS:
             # Let a few requests gather: waking (and taking the GIL from the event loop)
             # once per request cost more than writing their lines.
@@ -141,7 +135,7 @@ class PredictionLog:
             except queue.Empty:
                 break
             batch.append(entry)
-            rows += 0 if entry is _STOP else entry_rows(entry)
+            rows += 0 if entry is _STOP else entry[0]
         return [entry for entry in batch if entry is not _STOP], _STOP in batch
 
     def _run(self) -> None:
@@ -151,13 +145,14 @@ class PredictionLog:
             self.segments.rotate_if_due()
             units: list[Unit] = []
             for entry in batch:
+                rows = entry[0]
                 with self._lock:
-                    self.pending -= entry_rows(entry)
-                    self.pending_bytes -= len(entry[5])
+                    self.pending -= rows
+                    self.pending_bytes -= len(entry[6])
                 try:
-                    units.append((encode_record(self.head, *entry), entry_rows(entry)))
+                    units.append((encode_record(self.head, *entry[1:]), rows))
                 except (ValueError, TypeError) as exc:
-                    self._dropped(entry_rows(entry), exc)
+                    self._dropped(rows, exc)
             self._write_filling(units)
 
     def _write_filling(self, units: list[Unit]) -> None:
