@@ -6,7 +6,6 @@ closed (docs/monitoring.md, "In the pod").
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -20,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
+from gitops_ml.io import read_json
 from serving.capture.codec import read_records, record_rows
 from serving.settings import Settings
 
@@ -91,12 +91,11 @@ def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) 
 
 
 def read_counts(spool: Path) -> dict[str, int]:
-    """The shipper's saved counters (zeros before its first save)."""
-    try:
-        saved = json.loads((spool / COUNTERS).read_text())
-        return {name: int(saved.get(name, 0)) for name in COUNTER_HELP}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return dict.fromkeys(COUNTER_HELP, 0)
+    """The shipper's counters, saved atomically (zeros before its first save)."""
+    counts = dict.fromkeys(COUNTER_HELP, 0)
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        counts.update(read_json(spool / COUNTERS))
+    return counts
 
 
 class Segments(Collector):
