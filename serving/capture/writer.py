@@ -90,14 +90,14 @@ class PredictionLog:
             if self.pending_bytes + len(body) > MAX_PENDING_BODY_BYTES:
                 room = 0
             taken = rows if len(rows) <= room else rows[: max(room, 0)]
-            self.pending += len(taken)
-            self.pending_bytes += len(body) if taken else 0
-        if len(taken) < len(rows):
-            self.on_dropped(len(rows) - len(taken))
-        if taken:
-            sampled = None if len(taken) == total else list(taken)
-            entry = (len(taken), time.time(), request_id, api, predicted, sampled, body)
-            self.queue.put_nowait(entry)
+            kept = len(taken)
+            self.pending += kept
+            self.pending_bytes += len(body) if kept else 0
+        if kept < len(rows):
+            self.on_dropped(len(rows) - kept)
+        if kept:
+            sampled = None if kept == total else list(taken)
+            self.queue.put_nowait((kept, time.time(), request_id, api, predicted, sampled, body))
 
     def _write(self, units: list[Unit]) -> None:
         """Append whole units; rows that reached the file count as written, the rest dropped."""
