@@ -97,7 +97,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 from serving.settings import Settings
-from serving.capture.shipper import open_capture
+from serving.capture.segments import Segments
 from serving.capture.writer import PredictionLog
 out = {}
 for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
@@ -107,7 +107,7 @@ for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
         config = Settings(capture_url=tmp + "/store", capture_dir=Path(tmp) / "spool")
         done = [0]  # rows written or dropped
         count = lambda n: done.__setitem__(0, done[0] + n)
-        log = PredictionLog(open_capture(config), 1.0, "m", "1", 10**9, count, count)
+        log = PredictionLog(Segments(config), 1.0, "m", "1", 10**9, count, count)
         log.start()
         predicted = {
             "label": np.zeros(rows, dtype=np.int64),

@@ -26,9 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         capture = None
         if settings.capture_url:  # capture's modules (and fsspec) are imported only then
-            from serving.capture.shipper import open_capture
+            from serving.capture.segments import Segments
 
-            capture = open_capture(settings)
+            capture = Segments(settings)
         model = load_model(
             settings.model, settings.contract, settings.metadata, settings.model_name
         )

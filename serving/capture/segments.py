@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import fsspec
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -41,6 +42,15 @@ class ShortWrite(Exception):
     def __init__(self, rows: int, cause: OSError) -> None:
         super().__init__(str(cause))
         self.rows = rows
+
+
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The store of a capture URL and the path under it."""
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as exc:
+        raise UserError(f"capture URL {url!r}: {exc}") from None
+    return fs, root.rstrip("/")
 
 
 def partition(seconds: float) -> str:
@@ -102,9 +112,9 @@ class Segments(Collector):
     """The writer thread's rotating segments; a collector of the shipper's counters too."""
 
     def __init__(self, config: Settings, clock: Callable[[], float] = time.time) -> None:
-        assert config.capture_dir is not None, "the settings require it with a capture URL"
+        assert config.capture_url is not None and config.capture_dir is not None
         self.config = config
-        self.spool = config.capture_dir
+        self.spool, self.url = config.capture_dir, config.capture_url
         self.host = _HOST_UNSAFE.sub("-", config.capture_host or socket.gethostname()) or "host"
         self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
         self.clock = clock
@@ -116,7 +126,9 @@ class Segments(Collector):
         self._opened = 0.0
 
     def open(self) -> None:
-        """Check the spool; cut what a crash left open back to whole records and close it."""
+        """Check the URL and the spool, so that a wrong one stops the server at startup; cut
+        what a crash left open back to whole records and close it."""
+        filesystem(self.url)
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
             probe = self.spool / ".writable"

@@ -12,14 +12,11 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any
 
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from tenacity import RetryCallState, RetryError, Retrying, wait_exponential
 
 from gitops_ml.contract import load_contract
-from gitops_ml.errors import UserError
 from gitops_ml.io import write_json
 from gitops_ml.release.bundle import load_bundle
 from serving.capture.codec import BodyParser, expand_record, read_records, record_rows
@@ -29,8 +26,8 @@ from serving.capture.segments import (
     OPEN,
     SHIPPED,
     SHIPPING,
-    Segments,
     enforce_backlog,
+    filesystem,
     oldest_first,
     read_counts,
     rename,
@@ -43,14 +40,6 @@ logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
 
 
-def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    try:
-        fs, root = fsspec.core.url_to_fs(url)
-    except (ValueError, ImportError) as exc:
-        raise UserError(f"capture URL {url!r}: {exc}") from None
-    return fs, root.rstrip("/")
-
-
 def request_parser(settings: Settings) -> BodyParser:
     """The server's own parsing, with the contract it serves (the bundle's, else --contract)."""
     if settings.model and Path(settings.model).is_dir():
@@ -58,13 +47,6 @@ def request_parser(settings: Settings) -> BodyParser:
     else:
         contract = load_contract(settings.contract)
     return functools.partial(parse_request, table=request_table(contract), max_rows=sys.maxsize)
-
-
-def open_capture(config: Settings, **options: Any) -> Segments:
-    """The server's spool, its URL checked so that a wrong one stops the server too."""
-    assert config.capture_url is not None
-    _filesystem(config.capture_url)
-    return Segments(config, **options)
 
 
 class Shipper:
@@ -75,7 +57,7 @@ class Shipper:
         self.config = config
         self.spool, self.url = config.capture_dir, config.capture_url
         self.parse = request_parser(config)
-        self.fs, self.root = _filesystem(self.url)
+        self.fs, self.root = filesystem(self.url)
         self._local = isinstance(self.fs, LocalFileSystem)
         self.counts = read_counts(self.spool)
         self._wake = threading.Event()

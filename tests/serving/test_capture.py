@@ -40,8 +40,8 @@ from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
 from serving.app import create_app
 from serving.capture.codec import encode_record, record_head
-from serving.capture.segments import read_counts
-from serving.capture.shipper import Shipper, open_capture
+from serving.capture.segments import Segments, read_counts
+from serving.capture.shipper import Shipper
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.settings import Settings, load_settings
@@ -101,7 +101,7 @@ def make_log(
     clock: Any = time.time,
     **config: Any,
 ) -> PredictionLog:
-    capture = open_capture(
+    capture = Segments(
         capture_settings(store, tmp_path / "spool", host="pod-a", **config), clock=clock
     )
     tally.segments = capture
@@ -349,9 +349,11 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         )
     spool_is_a_file = tmp_path / "file"
     spool_is_a_file.write_text("")
-    capture = open_capture(capture_settings("file:///x", spool_is_a_file / "spool"))
+    capture = Segments(capture_settings("file:///x", spool_is_a_file / "spool"))
     with pytest.raises(UserError, match=r"capture spool .*not writable"):
         capture.open()
+    with pytest.raises(UserError, match=r"capture URL 'nosuch://bucket/p': .*nosuch"):
+        Segments(capture_settings("nosuch://bucket/p", tmp_path / "spool")).open()
 
 
 @pytest.mark.parametrize(
@@ -467,7 +469,7 @@ def test_the_sidecar_reads_the_sampled_rows_of_the_body_as_received(
     raw = json.dumps(document, indent=2).encode()
     predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
     config = capture_settings(tmp_path / "store", tmp_path / "spool", CONTRACT_PATH)
-    log = PredictionLog(open_capture(config), 0.5, "m", "1", seed=1)
+    log = PredictionLog(Segments(config), 0.5, "m", "1", seed=1)
     log.start()
     log.record("req-1", api, raw, predicted)
     log.close()
@@ -548,7 +550,7 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
     path = INFER_PATH if api == "v2" else "/predict"
     spool, store = tmp_path / "spool", tmp_path / "store"
     config = capture_settings(store, spool, exported_model.contract_path, host="pod-a")
-    log = PredictionLog(open_capture(config), 1.0, "m", "1")
+    log = PredictionLog(Segments(config), 1.0, "m", "1")
     app = create_app(model, prediction_log=log)
     log.start()
 

@@ -26,7 +26,8 @@ from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import v2_request
-from serving.capture.shipper import Shipper, open_capture
+from serving.capture.segments import Segments
+from serving.capture.shipper import Shipper
 from serving.capture.writer import PredictionLog
 from serving.model import session_options
 from serving.settings import Settings
@@ -132,7 +133,7 @@ def capture_log(
         capture_url=str(tmp_dir / "store"),
         capture_dir=tmp_dir / "spool",
     )
-    return PredictionLog(open_capture(settings), sample_rate, model, version, **options)
+    return PredictionLog(Segments(settings), sample_rate, model, version, **options)
 
 
 def ship(log: PredictionLog) -> None:
