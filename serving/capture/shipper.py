@@ -40,15 +40,6 @@ logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
 
 
-def request_parser(settings: Settings) -> BodyParser:
-    """The server's own parsing, with the contract it serves (the bundle's, else --contract)."""
-    if settings.model and Path(settings.model).is_dir():
-        contract = load_bundle(settings.model).contract
-    else:
-        contract = load_contract(settings.contract)
-    return functools.partial(parse_request, table=request_table(contract), max_rows=sys.maxsize)
-
-
 class Shipper:
     """Expands, gzips and uploads closed segments, on a thread of its own."""
 
@@ -56,7 +47,13 @@ class Shipper:
         assert config.capture_url is not None and config.capture_dir is not None
         self.config = config
         self.spool, self.url = config.capture_dir, config.capture_url
-        self.parse = request_parser(config)
+        if config.model and Path(config.model).is_dir():
+            contract = load_bundle(config.model).contract
+        else:
+            contract = load_contract(config.contract)
+        # The server's own parsing, with the contract it serves: bodies read as it read them.
+        table = request_table(contract)
+        self.parse: BodyParser = functools.partial(parse_request, table=table, max_rows=sys.maxsize)
         self.fs, self.root = filesystem(self.url)
         self._local = isinstance(self.fs, LocalFileSystem)
         self.counts = read_counts(self.spool)
