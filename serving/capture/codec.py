@@ -54,8 +54,8 @@ def encode_record(
 
 
 def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
-    """A segment's whole records as (header, body), skipping lines that are not one; at a
-    record cut short by a crash it stops, `handle.tell()` where that record starts."""
+    """A segment's whole records as (header, body), skipping lines that are not one and
+    stopping at one a crash cut short; after each, `handle.tell()` is where the next starts."""
     while True:
         line = handle.readline()
         if not line.endswith(b"\n"):
