@@ -2,13 +2,13 @@
 
 (a) serving throughput with capture off vs capture on at sample rate 1.0 (every row written,
     rotated every 5 s and shipped to a local S3-compatible server), V2 infer with 1-row and
-    100-row requests, alternating runs so background load hits all alike; capture on twice:
-    shipped by the sidecar process (the manifest's setup) and inline by a thread of the server
-    (the older, in-process figure). Servers pinned to core 0, wrk and the sidecar to core 1;
-    the sidecar is paused while wrk runs and ships between runs (in a pod it has a CPU of its
-    own; here it would slow wrk). Besides requests/s, which move with whatever else the shared
-    machine runs, the server's CPU per request (from /proc) and an in-process timing of the
-    capture work per request (goal: capture costs ≤ 5 % of the serving core);
+    100-row requests, alternating runs so background load hits both alike; capture on is
+    shipped by the sidecar process (the manifest's setup). Servers pinned to core 0, wrk and
+    the sidecar to core 1; the sidecar is paused while wrk runs and ships between runs (in a
+    pod it has a CPU of its own; here it would slow wrk). Besides requests/s, which move with
+    whatever else the shared machine runs, the server's CPU per request (from /proc) and an
+    in-process timing of the capture work per request (goal: capture costs ≤ 5 % of the
+    serving core);
 (b) `gitops-ml drift --current s3://…/predictions/ --window` over a 7-day window of shipped
     files (gzipped capture files, one per hour), wall time in a fresh process, with the rows read.
 
@@ -86,7 +86,7 @@ def object_store() -> Iterator[dict[str, str]]:
         server.stop()
 
 
-SETTINGS = ("off", "sidecar", "inline")
+SETTINGS = ("off", "sidecar")
 # What capture adds to the serving process per request, timed in-process (no HTTP, no other
 # process on the clock): record() on the event loop plus the writer thread's record and write,
 # until the rows are counted written. Run in a fresh interpreter from the repository root: this
@@ -97,19 +97,17 @@ from pathlib import Path
 import numpy as np
 import orjson
 from serving.settings import Settings
-from serving.capture.shipper import open_capture
+from serving.capture.segments import Segments
 from serving.capture.writer import PredictionLog
 out = {}
 for body, requests in ((Path(sys.argv[1]), 20000), (Path(sys.argv[2]), 1000)):
     raw = body.read_bytes()
     rows = len(orjson.loads(raw)["inputs"][0]["data"])
     with tempfile.TemporaryDirectory() as tmp:
-        config = Settings(
-            capture_url=tmp + "/store", capture_dir=Path(tmp) / "spool", capture_ship="sidecar"
-        )
+        config = Settings(capture_url=tmp + "/store", capture_dir=Path(tmp) / "spool")
         done = [0]  # rows written or dropped
         count = lambda n: done.__setitem__(0, done[0] + n)
-        log = PredictionLog(open_capture(config), 1.0, "m", "1", 10**9, count, count)
+        log = PredictionLog(Segments(config), 1.0, "m", "1", 10**9, count, count)
         log.start()
         predicted = {
             "label": np.zeros(rows, dtype=np.int64),
@@ -134,8 +132,8 @@ def throughput(
     work: Path,
     store: dict[str, str],
 ) -> dict[str, dict[str, float]]:
-    """Medians per setting and body of alternating runs: capture off, on with the sidecar
-    shipping (on the other core), on with the shipper inline (a thread of the server)."""
+    """Medians per setting and body of alternating runs: capture off, and on with the sidecar
+    shipping (on the other core)."""
     one, hundred = work / "one.json", work / "hundred.json"
     one.write_bytes(bench.v2_body(test.iloc[:1], contract))
     hundred.write_bytes(bench.v2_body(test.iloc[:100], contract))
@@ -148,7 +146,7 @@ def throughput(
             return []
         options = ["--capture-url", f"s3://{BUCKET}/{name}", "--capture-dir"]
         options += [str(work / f"spool-{name}"), "--capture-max-seconds", "5"]
-        return [*options, "--log-sample-rate", "1.0", "--capture-ship", name]
+        return [*options, "--log-sample-rate", "1.0"]
 
     os.environ.update(store)  # the server subprocesses inherit the store's endpoint
     samples: dict[str, list[dict[str, float]]] = {
@@ -174,7 +172,7 @@ def throughput(
         busy = {f"{name}{rows}": 0.0 for name in SETTINGS for rows in (1, 100)}
         served = dict.fromkeys(busy, 0.0)
         # A server's CPU from the start of one of its runs to the start of its next one goes
-        # to that run: an inline shipper ships a run's last files while others are measured.
+        # to that run: its writer finishes a run's last files while others are measured.
         marks = {name: (cpu_seconds(pids[name]), "") for name in SETTINGS}
 
         def attribute(name: str, key: str) -> None:
@@ -395,7 +393,7 @@ def report_throughput(
     for label, key in (("1-row", "1"), ("100-row", "100")):
         share = in_process[key] / http[f"off{key}"]["cpu_us"]
         print(
-            f"    in-process: capture (sidecar mode) costs the server {in_process[key]:.1f} CPU µs "
+            f"    in-process: capture costs the server {in_process[key]:.1f} CPU µs "
             f"a {label} request = {share:.1%} of its CPU with capture off"
         )
     per_row = sidecar_cpu / max(counts["shipped"], 1) * 1e6

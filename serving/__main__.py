@@ -26,9 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         capture = None
         if settings.capture_url:  # capture's modules (and fsspec) are imported only then
-            from serving.capture.shipper import open_capture
+            from serving.capture.segments import Segments
 
-            capture = open_capture(settings)
+            capture = Segments(settings)
         model = load_model(
             settings.model, settings.contract, settings.metadata, settings.model_name
         )
@@ -36,10 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if capture is not None:
             from serving.capture.writer import PredictionLog
 
+            capture.open()  # a spool that cannot be written stops the server here
             prediction_log = PredictionLog(
                 capture, settings.log_sample_rate, model.info.name, model.info.version
             )
-            prediction_log.open()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,11 +86,6 @@ class Settings(BaseSettings):
     """closed files kept while the store is down; oldest dropped"""
     capture_drain_seconds: float = Field(default=20.0, ge=0)
     """time to ship on shutdown"""
-    capture_ship: Literal["inline", "sidecar"] = Field(
-        default="inline",
-        description="who ships closed files: a thread of the server, or `python -m "
-        "serving.capture` beside it",
-    )
     capture_host: str | None = None
     """name prefix of captured files (default: the host name, the pod's)"""
 

@@ -15,21 +15,18 @@ from gitops_ml.errors import UserError
 from serving.settings import load_settings
 
 
-def main(argv: Sequence[str] | None = None, stop: threading.Event | None = None) -> int:
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+def main(argv: Sequence[str] | None = None) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        # The server's own settings: one set for both containers (the sidecar uses the
-        # capture URL, spool, backlog and drain time, the model or contract, the log level).
         settings = load_settings(argv)
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
         shipper = None
-        if settings.capture_url:
+        if settings.capture_url:  # fsspec and the store's client are imported only then
             from serving.capture.shipper import Shipper
 
             shipper = Shipper(settings)

@@ -1,13 +1,7 @@
-"""How requests are written down: the documented prediction-log lines (docs/interfaces.md,
-"Serving prediction log") and the request records a capture segment holds.
-
-Building the lines costs ~5 µs a row, so the server writes a *request record* per request
-instead and the shipper expands it (`expand_record`): `[2, model, version, ts, request_id, api,
-predicted, rows, N]\\n` followed by the N bytes of the request body exactly as received and a
-newline: no per-row work at all. `predicted` holds one column per key of the logged prediction
-(`serving.outputs`), `rows` the sampled rows (null: all of them). The shipper reads the body
-with the server's own request parser (`BodyParser`), so whatever the server accepted is read
-the same way.
+"""The documented prediction-log lines (docs/interfaces.md) and the spool's request records.
+Building lines costs ~5 µs a row, so the server writes one record per request instead,
+`[2, model, version, ts, request_id, api, predicted, rows, N]\\n` then the body as received (N
+bytes) and a newline, and the sidecar expands it. `rows`: the sampled rows (null: all).
 """
 
 from __future__ import annotations
@@ -19,21 +13,13 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
+from serving.validation import ParsedRequest
+
 RECORD = 2  # first element of a request record: its kind
-# Servers before one record format also wrote `[1, ..., ids, columns, predicted, rows]` (no
-# body); such a record is not read, only its rows counted as dropped (docs/serving.md).
-OLDER_COLUMNS_RECORD = 1
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # A request's predictions as the log keeps them: one column (array or list) per key.
 Predicted = Mapping[str, Any]
-# Reads a request body as the server did: (api, body bytes) -> (columns, ids).
-BodyParser = Callable[[str, bytes], tuple[Mapping[str, Sequence[Any]], Sequence[Any] | None]]
-
-
-def timestamp(seconds: float) -> str:
-    """UTC with milliseconds and a Z, e.g. 2026-11-26T05:00:00.123Z."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+BodyParser = Callable[[str, bytes], ParsedRequest]  # reads a body (api, bytes) as the server did
 
 
 def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
@@ -43,17 +29,8 @@ def _blank_to_none(values: Sequence[Any]) -> Sequence[Any]:
     return values
 
 
-def _arrays(predicted: Predicted) -> dict[str, Any]:
-    """The columns as orjson writes them at C speed: numpy arrays contiguous, lists as they are."""
-    return {
-        key: np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
-        for key, value in predicted.items()
-    }
-
-
 def record_head(model_name: str, model_version: str) -> bytes:
-    """The model name and version that every request record of a server carries, as JSON
-    array items, encoded once."""
+    """The model name and version as JSON array items, encoded once per server."""
     return orjson.dumps([model_name, model_version])[1:-1]
 
 
@@ -67,19 +44,23 @@ def encode_record(
     body: bytes,
 ) -> bytes:
     """One request as a record: its predictions, then the body as received."""
-    outputs = orjson.dumps((ts, request_id, api, _arrays(predicted), rows), option=_NUMPY)
+    # Numpy arrays made contiguous, which orjson writes at C speed.
+    arrays = {
+        key: np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
+        for key, value in predicted.items()
+    }
+    outputs = orjson.dumps((ts, request_id, api, arrays, rows), option=_NUMPY)
     return b"[%d,%s,%s,%d]\n%s\n" % (RECORD, head, outputs[1:-1], len(body), body)
 
 
-def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
-    """The whole request records of a segment as (header line, body or None), stopping at
-    a record cut short (a crash mid-write); `handle.tell()` is then where it starts."""
+def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """A segment's whole records as (header, body), skipping lines that are not one and
+    stopping at one a crash cut short; after each, `handle.tell()` is where the next starts."""
     while True:
         line = handle.readline()
         if not line.endswith(b"\n"):
             return
         if not line.startswith(b"[%d," % RECORD):
-            yield line, None  # not framed by a body: an older server's record, or garbage
             continue
         try:
             size = int(line[line.rindex(b",") + 1 : -2])
@@ -91,58 +72,32 @@ def read_records(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]:
         yield line, body[:size]
 
 
-def whole_records_size(handle: IO[bytes]) -> int:
-    """Bytes taken by the whole records at the start of a segment."""
-    end = 0
-    for _ in read_records(handle):
-        end = handle.tell()
-    return end
-
-
 def record_rows(line: bytes) -> int:
-    """How many rows (documented lines) a request record's header line holds; 0 when it is
-    not one."""
+    """The rows (documented lines) of a request record's header; 0 when it is not one."""
     try:
-        record = orjson.loads(line)  # headers are orjson's: never a NaN literal
-        predicted, rows = record[7:9] if record[0] == OLDER_COLUMNS_RECORD else record[6:8]
+        predicted, rows = orjson.loads(line)[6:8]  # headers are orjson's: never a NaN literal
         return len(next(iter(predicted.values()))) if rows is None else len(rows)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, StopIteration):
         return 0
 
 
-def expand_record(line: bytes, body: bytes | None, parse: BodyParser) -> list[bytes]:
-    """The documented lines of one request record (ValueError when it is not one; what
-    `parse` raises for a body it refuses)."""
+def expand_record(line: bytes, body: bytes, parse: BodyParser) -> list[bytes]:
+    """A request record's lines, one per sampled row: the parts they share encoded once, each
+    row's features and prediction in one orjson call each."""
     record = orjson.loads(line)
     if not isinstance(record, list) or len(record) != 9:
         raise ValueError("not a request record")
-    if record[0] == OLDER_COLUMNS_RECORD:
-        raise ValueError("a columns record of an older server: not read")
-    if record[0] != RECORD or body is None:
-        raise ValueError(f"not a request record (kind {record[0]!r})")
     _, model, version, ts, request_id, api, predicted, rows, _ = record
-    columns, ids = parse(api, body)
-    return expand(ts, request_id, (model, version), ids, columns, predicted, rows)
-
-
-def expand(
-    ts: float,
-    request_id: str,
-    model: tuple[str, str],
-    ids: Sequence[Any] | None,
-    columns: Mapping[str, Sequence[Any]],
-    predicted: Mapping[str, Sequence[Any]],
-    rows: Sequence[int] | None,
-) -> list[bytes]:
-    """One documented line per sampled row of a request. The parts shared by the request's
-    rows are encoded once, each row's features and prediction in one orjson call each.
-    `model` is the model's name and version; `predicted` holds lists, one per key."""
+    parsed = parse(api, body)
+    columns, ids = parsed.columns, parsed.ids
     names = list(columns)
     # Missing values are null whether they came as null, NaN (orjson writes null) or "".
     values = [_blank_to_none(columns[name]) for name in names]
-    head = b'{"ts":' + orjson.dumps(timestamp(ts)) + b',"request_id":' + orjson.dumps(request_id)
-    name, version = (orjson.dumps(text) for text in model)
-    body = b',"model":' + name + b',"model_version":' + version + b',"features":'
+    moment = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    head = b'{"ts":' + orjson.dumps(moment.replace("+00:00", "Z"))
+    head += b',"request_id":' + orjson.dumps(request_id)
+    shared = b',"model":' + orjson.dumps(model) + b',"model_version":' + orjson.dumps(version)
+    shared += b',"features":'
     lines = []
     keys = list(predicted)
     outputs = [predicted[key] for key in keys]
@@ -153,5 +108,5 @@ def expand(
         features = dict(zip(names, [v[row] for v in values], strict=True))
         prediction = dict(zip(keys, [output[row] for output in outputs], strict=True))
         tail = b',"prediction":' + orjson.dumps(prediction) + b"}\n"
-        lines.append(head + ident + body + orjson.dumps(features, option=_NUMPY) + tail)
+        lines.append(head + ident + shared + orjson.dumps(features, option=_NUMPY) + tail)
     return lines

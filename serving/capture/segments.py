@@ -1,33 +1,27 @@
-"""The capture spool: the server's request records in closed, time-partitioned segments
-(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`), closed at a size, an age or a
-new hour, within a backlog bound; a segment left open by a crash is cut back to whole records
-and closed at the next start (docs/monitoring.md, "In the pod").
+"""The capture spool: request records in hour-partitioned segments
+(`<spool>/date=YYYY-MM-DD/hour=HH/<host>-<start ms>-<seq>.rec`) that the sidecar ships once
+closed (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
+import fsspec
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from gitops_ml.errors import UserError
-from serving.capture.codec import (
-    Predicted,
-    read_records,
-    record_rows,
-    whole_records_size,
-)
+from gitops_ml.io import read_json
+from serving.capture.codec import read_records, record_rows
 from serving.settings import Settings
 
 logger = logging.getLogger("serving.capture")
@@ -39,22 +33,7 @@ COUNTER_HELP = {
     "failed": "Captured lines in upload attempts that failed (retried later)",
     "dropped": "Captured lines dropped from a full local backlog or unreadable",
 }
-
-
-# What a request queues for the writer: (epoch seconds, request_id, its API, predicted, sampled
-# rows or None for all, the request body as received): `encode_record`'s arguments.
-Entry = tuple[float, str, str, Predicted, Sequence[int] | None, bytes]
 Unit = tuple[bytes, int]  # one request record, and the rows it holds
-
-
-def entry_rows(entry: Entry) -> int:
-    """Rows an entry holds: the sampled ones, or all of them."""
-    rows = entry[4]
-    return len(next(iter(entry[3].values()))) if rows is None else len(rows)
-
-
-class CaptureError(UserError):
-    """The capture settings cannot work: refused at startup, not discovered later."""
 
 
 class ShortWrite(Exception):
@@ -65,62 +44,22 @@ class ShortWrite(Exception):
         self.rows = rows
 
 
-class SegmentFile:
-    """One open segment, appended with whole records only: a write that fails part way (a
-    full disk) is cut back to the last whole record."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-
-    def size(self) -> int:
-        return os.fstat(self.fd).st_size
-
-    def append(self, units: list[Unit]) -> None:
-        data = b"".join(line for line, _ in units)
-        start = self.size()
-        done = 0
-        view = memoryview(data)
-        try:
-            while done < len(data):
-                done += os.write(self.fd, view[done:])
-        except OSError as exc:
-            whole = rows = 0
-            for line, n in units:
-                if whole + len(line) > done:
-                    break
-                whole, rows = whole + len(line), rows + n
-            with contextlib.suppress(OSError):  # else the next start cuts the torn tail
-                os.ftruncate(self.fd, start + whole)
-            raise ShortWrite(rows, exc) from None
-
-    def close(self) -> None:
-        os.close(self.fd)
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The store of a capture URL and the path under it."""
+    try:
+        fs, root = fsspec.core.url_to_fs(url)
+    except (ValueError, ImportError) as exc:
+        raise UserError(f"capture URL {url!r}: {exc}") from None
+    return fs, root.rstrip("/")
 
 
-def spool_and_url(settings: Settings) -> tuple[Path, str]:
-    """The capture's local spool and its store, as the serving settings give them."""
-    if not settings.capture_url or settings.capture_dir is None:
-        raise CaptureError("capture needs SERVING_CAPTURE_URL and SERVING_CAPTURE_DIR")
-    return settings.capture_dir, settings.capture_url
-
-
-class Shipping(Protocol):
-    """What the server's half needs of a shipper running in its own process (inline)."""
-
-    def start(self) -> None: ...
-    def wake(self) -> None: ...
-    def drain(self) -> None: ...
-
-
-def partition(moment: datetime) -> str:
-    """Hive-style partition of an instant, the layout `drift --since` lists."""
-    return f"date={moment:%Y-%m-%d}/hour={moment:%H}"
+def partition(seconds: float) -> str:
+    """The Hive-style partition of an instant, which `drift --since` lists."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("date=%Y-%m-%d/hour=%H")
 
 
 def count_rows(path: Path) -> int:
-    """The rows (documented lines) a segment's whole records hold."""
+    """The rows (documented lines) in a segment's whole records."""
     try:
         with path.open("rb") as handle:
             return sum(record_rows(line) for line, _ in read_records(handle))
@@ -140,9 +79,8 @@ def oldest_first(paths: Iterator[Path]) -> list[Path]:
 
 
 def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) -> None:
-    """Past the backlog bound the oldest closed segments go, their rows counted as dropped by
-    the process whose unlink succeeded (server and shipper may both enforce). A segment being
-    shipped counts towards the bound but is never dropped."""
+    """Past the bound the oldest closed segments go, counted by the process whose unlink
+    succeeded (server and shipper both enforce). One being shipped counts but stays."""
     sizes: dict[Path, int] = {}
     for pattern in ("*" + CLOSED, "*" + SHIPPING):
         for path in spool.rglob(pattern):
@@ -163,129 +101,123 @@ def enforce_backlog(spool: Path, bound: int, on_dropped: Callable[[int], None]) 
 
 
 def read_counts(spool: Path) -> dict[str, int]:
-    """The shipper's counters as saved in the spool (zeros when there are none yet)."""
-    try:
-        saved = json.loads((spool / COUNTERS).read_text())
-        return {name: int(saved.get(name, 0)) for name in COUNTER_HELP}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return dict.fromkeys(COUNTER_HELP, 0)
+    """The shipper's counters, saved atomically (zeros before its first save)."""
+    counts = dict.fromkeys(COUNTER_HELP, 0)
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        counts.update(read_json(spool / COUNTERS))
+    return counts
 
 
 class Segments(Collector):
-    """Where the writer thread puts request records: rotating segments, handed to a shipper
-    (a thread here when shipping inline; else the sidecar finds them in the spool). As a
-    collector on the server's registry: the shipper's counters."""
+    """The writer thread's rotating segments; a collector of the shipper's counters too."""
 
-    def __init__(
-        self,
-        config: Settings,
-        shipper: Shipping | None = None,
-        on_dropped: Callable[[int], None] = lambda n: None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, config: Settings, clock: Callable[[], float] = time.time) -> None:
+        assert config.capture_url is not None and config.capture_dir is not None
         self.config = config
-        self.spool, _ = spool_and_url(config)
+        self.spool, self.url = config.capture_dir, config.capture_url
         self.host = _HOST_UNSAFE.sub("-", config.capture_host or socket.gethostname()) or "host"
-        self.shipper = shipper
-        self.on_dropped = on_dropped
         self.dropped = 0  # rows this process dropped from the backlog (the shipper counts its own)
         self.clock = clock
         self._boot = int(clock() * 1000)
         self._seq = 0
-        self.segment: SegmentFile | None = None
-        self._segment_hour = ""
-        self._segment_opened = 0.0
+        self._path: Path | None = None  # the open segment, `_fd` its descriptor
+        self._fd = -1
+        self._hour = ""
+        self._opened = 0.0
 
     def open(self) -> None:
-        """Check the spool, adopt what a previous process left open, start shipping inline."""
-        where = f"capture spool {self.spool}"
+        """Check the URL and the spool, so that a wrong one stops the server at startup; cut
+        what a crash left open back to whole records and close it."""
+        filesystem(self.url)
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
             probe = self.spool / ".writable"
             probe.touch()
             probe.unlink()
         except OSError as exc:
-            raise CaptureError(f"{where}: not writable: {exc.strerror or exc}") from None
+            raise UserError(
+                f"capture spool {self.spool}: not writable: {exc.strerror or exc}"
+            ) from None
         for left_open in sorted(self.spool.rglob("*" + OPEN)):
             with left_open.open("r+b") as handle:
-                handle.truncate(whole_records_size(handle))
+                end = 0
+                for _ in read_records(handle):
+                    end = handle.tell()
+                handle.truncate(end)
             rename(left_open, OPEN, CLOSED)
-        if self.shipper is not None:
-            self.shipper.start()
+
+    def _size(self) -> int:
+        return 0 if self._path is None else os.fstat(self._fd).st_size
 
     def append(self, units: list[Unit]) -> None:
-        """Write the units whole, or raise ShortWrite (or OSError: nothing written)."""
-        if self.segment is None:
-            # A fresh name each time (a crash's leftovers are adopted by `open`).
-            self.segment = SegmentFile(self._next_path())
-        self.segment.append(units)
-
-    def _next_path(self) -> Path:
-        """A fresh open segment in the partition of the current hour."""
-        now = self.clock()
-        hour = partition(datetime.fromtimestamp(now, UTC))
-        self._seq += 1
-        self._segment_hour, self._segment_opened = hour, now
-        name = f"{self.host}-{self._boot:013d}-{self._seq:06d}{OPEN}"
-        return self.spool / hour / name
+        """Write the units whole. A write that fails part way (a full disk) is cut back to the
+        last whole record and raises ShortWrite; OSError when nothing was written."""
+        if self._path is None:  # a fresh name each time: `open` adopts a crash's leftovers
+            now = self.clock()
+            self._seq += 1
+            self._hour, self._opened = partition(now), now
+            path = self.spool / self._hour / f"{self.host}-{self._boot:013d}-{self._seq:06d}{OPEN}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._path = path
+        data = b"".join(line for line, _ in units)
+        start = self._size()
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                done += os.write(self._fd, view[done:])
+        except OSError as exc:
+            whole = rows = 0
+            for line, n in units:
+                if whole + len(line) > done:
+                    break
+                whole, rows = whole + len(line), rows + n
+            with contextlib.suppress(OSError):  # else the next start cuts the torn tail
+                os.ftruncate(self._fd, start + whole)
+            raise ShortWrite(rows, exc) from None
 
     def room(self) -> int:
-        return self.config.capture_max_bytes - (0 if self.segment is None else self.segment.size())
+        return self.config.capture_max_bytes - self._size()
 
     def due_in(self) -> float | None:
-        """How long the writer may wait for entries before an age or hour rotation is due
-        (None: no open segment, nothing can fall due)."""
-        if self.segment is None:
+        """How long the writer may wait before a rotation is due (None: nothing is open)."""
+        if self._path is None:
             return None
         now = self.clock()
-        age_left = self._segment_opened + self.config.capture_max_seconds - now
-        hour_left = 3600 - now % 3600
-        return max(0.05, min(age_left, hour_left))
+        age_left = self._opened + self.config.capture_max_seconds - now
+        return max(0.05, min(age_left, 3600 - now % 3600))
 
     def rotate_if_due(self) -> None:
-        """Close the open segment when it is due (size, age or a new hour)."""
-        if self.segment is None:
-            return
-        size, now = self.segment.size(), self.clock()
+        """Close the open segment at its size, its age or a new hour."""
+        size, now = self._size(), self.clock()
         if size and (
             size >= self.config.capture_max_bytes
-            or now - self._segment_opened >= self.config.capture_max_seconds
-            or partition(datetime.fromtimestamp(now, UTC)) != self._segment_hour
+            or now - self._opened >= self.config.capture_max_seconds
+            or partition(now) != self._hour
         ):
-            self._close_segment()
+            self.close()
 
-    def _close_segment(self) -> None:
-        """Close the open segment (empty ones are removed) and hand it to the shipper."""
-        if self.segment is None:
+    def close(self) -> None:
+        """Close the open segment for the shipper (an empty one is removed)."""
+        if self._path is None:
             return
-        segment, self.segment = self.segment, None
-        segment.close()
+        path, self._path = self._path, None
+        os.close(self._fd)
         try:
-            if segment.path.stat().st_size == 0:
-                segment.path.unlink()
+            if path.stat().st_size == 0:
+                path.unlink()
                 return
         except FileNotFoundError:
             return
-        rename(segment.path, OPEN, CLOSED)
+        rename(path, OPEN, CLOSED)
         enforce_backlog(self.spool, self.config.capture_backlog_bytes, self._drop)
-        if self.shipper is not None:
-            self.shipper.wake()
 
     def _drop(self, rows: int) -> None:
         self.dropped += rows
-        self.on_dropped(rows)
-
-    def close(self) -> None:
-        """After the writer's last write: close the segment and ship inline within the drain
-        time."""
-        self._close_segment()
-        if self.shipper is not None:
-            self.shipper.drain()
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        """`serving_capture_lines_{shipped,failed,dropped}_total`, read from the spool's
-        counters file (whichever process ships) at each scrape; dropped adds the rows this
-        server dropped from the backlog."""
+        """`serving_capture_lines_*_total`: the shipper's saved counts and this server's drops."""
         counts = read_counts(self.spool)
         counts["dropped"] += self.dropped
         for name, text in COUNTER_HELP.items():

@@ -1,22 +1,20 @@
-"""The shipper: closed capture segments expanded into the documented JSON lines, gzipped and
-stored at the same relative path under the capture URL (`s3://…`, `file://…`), as the sidecar
-(`python -m serving.capture`) or a thread of the server (`ship: inline`). What it guarantees
-(shipped once after a crash, retries with backoff, the backlog bound, the drain on SIGTERM, the
-counters in `<spool>/.shipper.json`): docs/monitoring.md, "In the pod".
+"""The sidecar's shipper: closed segments expanded into the documented lines, gzipped and stored
+at the same relative path under the capture URL, off the server since shipping there cost it up
+to a third of its throughput (docs/monitoring.md, "In the pod").
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any
 
-import fsspec
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential
+from fsspec.implementations.local import LocalFileSystem
+from tenacity import RetryCallState, RetryError, Retrying, wait_exponential
 
 from gitops_ml.contract import load_contract
 from gitops_ml.io import write_json
@@ -28,13 +26,11 @@ from serving.capture.segments import (
     OPEN,
     SHIPPED,
     SHIPPING,
-    CaptureError,
-    Segments,
     enforce_backlog,
+    filesystem,
     oldest_first,
     read_counts,
     rename,
-    spool_and_url,
 )
 from serving.records import parse_request
 from serving.settings import Settings
@@ -44,86 +40,46 @@ logger = logging.getLogger("serving.capture")
 MAX_BACKOFF = 10.0  # seconds between retries while the store is down, at most
 
 
-class StoreError(Exception):
-    """An upload that failed; the segment stays in the spool for the next attempt."""
-
-
-def _filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    try:
-        fs, root = fsspec.core.url_to_fs(url)
-    except (ValueError, ImportError) as exc:
-        raise CaptureError(f"capture URL {url!r}: {exc}") from None
-    return fs, root.rstrip("/")
-
-
-def request_parser(settings: Settings) -> BodyParser:
-    """The server's own request parsing, from the contract the server serves (the bundle's,
-    else --contract): a body the server accepted gives the columns and ids it scored."""
-    if settings.model and Path(settings.model).is_dir():
-        contract = load_bundle(settings.model).contract
-    else:
-        contract = load_contract(settings.contract)
-    table = request_table(contract)  # once, as the server does
-
-    def parse(api: str, body: bytes) -> tuple[Any, Any]:
-        parsed = parse_request(api, body, table, sys.maxsize)
-        return parsed.columns, parsed.ids
-
-    return parse
-
-
-def open_capture(config: Settings, **options: Any) -> Segments:
-    """The server's capture sink (`options` go to Segments): with a shipper thread when
-    shipping inline; in sidecar mode without one, the URL still checked so that a wrong one
-    stops the server too."""
-    if config.capture_ship == "inline":
-        return Segments(config, Shipper(config), **options)
-    _filesystem(spool_and_url(config)[1])
-    return Segments(config, **options)
-
-
 class Shipper:
     """Expands, gzips and uploads closed segments, on a thread of its own."""
 
     def __init__(self, config: Settings) -> None:
+        assert config.capture_url is not None and config.capture_dir is not None
         self.config = config
-        self.spool, self.url = spool_and_url(config)
-        self.parse = request_parser(config)
-        self.fs, self.root = _filesystem(self.url)
-        protocol = self.fs.protocol
-        self._local = "file" in ((protocol,) if isinstance(protocol, str) else protocol)
+        self.spool, self.url = config.capture_dir, config.capture_url
+        if config.model and Path(config.model).is_dir():
+            contract = load_bundle(config.model).contract
+        else:
+            contract = load_contract(config.contract)
+        # The server's own parsing, with the contract it serves: bodies read as it read them.
+        table = request_table(contract)
+        self.parse: BodyParser = functools.partial(parse_request, table=table, max_rows=sys.maxsize)
+        self.fs, self.root = filesystem(self.url)
+        self._local = isinstance(self.fs, LocalFileSystem)
         self.counts = read_counts(self.spool)
-        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._deadline = float("inf")
         self._thread = threading.Thread(target=self.run, name="capture-ship", daemon=True)
         self._ready: tuple[Path, bytes, int, int] | None = None  # compressed, not yet stored
-        self._retrying = Retrying(
-            retry=retry_if_exception_type(StoreError),
+        self._retrying = Retrying(  # any failure, until the drain deadline
             wait=wait_exponential(multiplier=0.5, max=MAX_BACKOFF),
             stop=self._late,
             sleep=self._pause,
-            before=lambda _: self._enforce_backlog(),
+            before=lambda _: enforce_backlog(
+                self.spool, config.capture_backlog_bytes, lambda n: self._count("dropped", n)
+            ),
         )
 
     def start(self) -> None:
-        """Continue the saved counts; put back what a crash left mid-upload; start. Once:
-        a second call (the server's lifespan, after its startup check) finds it running."""
-        if self._thread.is_alive():
-            return
+        """Put back what a crash left mid-upload, then start shipping."""
         self.spool.mkdir(parents=True, exist_ok=True)
-        self.counts = read_counts(self.spool)
         for interrupted in self.spool.rglob("*" + SHIPPING):
             rename(interrupted, SHIPPING, CLOSED)
         self._thread.start()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def drain(self) -> None:
-        """Ship what is closed — and the server's last segment, once it is closed — within
-        the drain time, then stop. What is not shipped stays for the next start."""
+        """Ship what is closed, the server's last segment too, within the drain time; then stop."""
         self._deadline = time.monotonic() + self.config.capture_drain_seconds
         self._stop.set()
         self._wake.set()
@@ -140,23 +96,16 @@ class Shipper:
         else:
             self._stop.wait(seconds)
 
-    def _enforce_backlog(self) -> None:
-        enforce_backlog(
-            self.spool, self.config.capture_backlog_bytes, lambda n: self._count("dropped", n)
-        )
-
     def _count(self, name: str, rows: int) -> None:
-        """Add to a counter and save the counts (atomically) for /metrics and restarts."""
-        with self._lock:
-            self.counts[name] += rows
-            try:
-                write_json(self.spool / COUNTERS, self.counts)
-            except OSError as exc:
-                logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
+        """Add to a counter and save the counts for the server's /metrics and restarts."""
+        self.counts[name] += rows
+        try:
+            write_json(self.spool / COUNTERS, self.counts)
+        except OSError as exc:
+            logger.warning("capture: cannot save counters in %s: %s", self.spool, exc)
 
     def run(self) -> None:
-        """Ship closed segments, oldest first, until drained: what start() runs on the
-        shipping thread, or a caller in its own thread."""
+        """Ship closed segments, oldest first, until drained (start's thread, or a caller's)."""
         while True:
             # Whether the writer is done is read before the closed segments: its last segment
             # is renamed from open to closed before the drain is asked for, so it is then seen
@@ -174,24 +123,19 @@ class Shipper:
             except RetryError:  # the drain time is over; the rest ships at the next start
                 return
 
-    def target(self, path: Path) -> str:
-        """The object a segment being shipped becomes: same relative path, `.jsonl.gz`."""
-        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
-        return f"{self.root}/{relative}{SHIPPED}"
-
     def ship(self, path: Path) -> None:
-        """Expand, gzip and store one closed segment, then remove it (nothing to do when it
-        is gone: dropped from the backlog meanwhile); StoreError when the upload failed."""
+        """Store one closed segment, then remove it; a failed upload raises and leaves it."""
         try:
             path = rename(path, CLOSED, SHIPPING)
             if self._ready is None or self._ready[0] != path:
                 self._ready = (path, *self._compress(path))
-        except FileNotFoundError:
+        except FileNotFoundError:  # dropped from the backlog meanwhile
             return
         _, body, lines, bad = self._ready
-        target = self.target(path)
+        relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
+        target = f"{self.root}/{relative}{SHIPPED}"
         try:
-            if self._local:
+            if self._local:  # a reader of the directory never sees a partial file
                 self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.pipe_file(target + ".part", body)
                 self.fs.mv(target + ".part", target)
@@ -201,7 +145,7 @@ class Shipper:
             rename(path, SHIPPING, CLOSED)
             self._count("failed", lines)
             logger.warning("capture: shipping %s to %s failed: %s", path.name, target, exc)
-            raise StoreError(str(exc)) from exc
+            raise
         self._ready = None
         path.unlink(missing_ok=True)
         if bad:
@@ -209,18 +153,14 @@ class Shipper:
         self._count("shipped", lines)
 
     def _compress(self, path: Path) -> tuple[bytes, int, int]:
-        """The segment's records as documented lines, gzipped as they are made (memory: the
-        compressed file, ~80 bytes a row, not the lines); with the counts of lines and of the
-        rows of records that cannot be read. Kept while the store is down, so a retry does
-        not redo it."""
+        """The segment's lines, gzipped as they are made (in memory ~80 bytes a row, not the
+        lines), with the counts of lines and of unreadable rows. Kept for the retries."""
         # Level 1: ~2.6 µs a line against ~4.6 at level 5; ratio ~8. wbits 31: a gzip file.
         packer = zlib.compressobj(1, zlib.DEFLATED, 31)
         parts: list[bytes] = []
         lines = bad = 0
         with path.open("rb") as handle:
             for header, request in read_records(handle):
-                if not header.strip():
-                    continue
                 try:
                     expanded = expand_record(header, request, self.parse)
                 except Exception as exc:  # one bad record must not stop the shipping of the rest

@@ -1,7 +1,6 @@
-"""The capture writer: requests put small entries on a bounded queue; one background thread
-encodes them as request records and writes them to the capture's segments
-(serving/capture/segments.py). When the queue is full or the disk fails the rows are dropped
-and counted: capture must never block or crash serving.
+"""The capture writer (docs/monitoring.md, "In the pod"): requests queue entries that a thread
+encodes and appends to the spool; a full queue or a failing disk drops rows and counts them,
+never blocking or failing a request.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from serving.capture.codec import Predicted, encode_record, record_head
-from serving.capture.segments import Entry, Segments, ShortWrite, Unit, entry_rows
+from serving.capture.segments import Segments, ShortWrite, Unit
 
 logger = logging.getLogger("serving.capture")
 LINGER_SECONDS = 0.02  # the writer's wait for more requests before writing a batch
@@ -25,6 +24,9 @@ BATCH_ROWS = 1000  # rows the writer gathers into one write, about
 MAX_PENDING_BODY_BYTES = 64 * 1024 * 1024  # request bodies queued, at most
 CLOSE_SECONDS = 5.0  # the writer's time to write what is queued when the server stops
 _STOP = object()
+# What a request queues: the rows it holds, then `encode_record`'s arguments (epoch seconds,
+# request_id, api, predicted, sampled rows or None for all, the body as received).
+Entry = tuple[int, float, str, str, Predicted, Sequence[int] | None, bytes]
 
 
 class PredictionLog:
@@ -54,17 +56,12 @@ class PredictionLog:
         self._random = random.Random(seed)
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
 
-    def open(self) -> None:
-        """Check the spool now: one that cannot be written stops the server at startup."""
-        self.segments.open()
-
     def start(self) -> None:
-        self.open()
+        self.segments.open()
         self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, stop the writer thread, then close the last segment (and,
-        shipping inline, ship what is closed within the drain time)."""
+        """Write what is queued, stop the writer thread, then close the last segment."""
         if self._thread.is_alive():
             self.queue.put(_STOP)  # the queue is unbounded: never blocks
             self._thread.join(CLOSE_SECONDS)
@@ -82,11 +79,8 @@ class PredictionLog:
         return np.flatnonzero(draws < self.sample_rate).tolist()
 
     def record(self, request_id: str, api: str, body: bytes, predicted: Predicted) -> None:
-        """Queue the sampled rows of one request to `api` ("v2" or "predict"): its body as
-        received and its `predicted` (one column per key of the logged prediction,
-        serving.outputs), as one entry that the writer thread encodes off the event loop; the
-        serving process encodes nothing per row. Rows past `max_queue` pending, or past
-        MAX_PENDING_BODY_BYTES of bodies, are dropped and counted. Never blocks, never raises."""
+        """Queue the sampled rows of one request to `api` ("v2" or "predict"), to be encoded off
+        the event loop; rows past `max_queue` or MAX_PENDING_BODY_BYTES are dropped, counted."""
         total = len(next(iter(predicted.values())))
         rows = self._sampled(total)
         if not rows:
@@ -96,17 +90,17 @@ class PredictionLog:
             if self.pending_bytes + len(body) > MAX_PENDING_BODY_BYTES:
                 room = 0
             taken = rows if len(rows) <= room else rows[: max(room, 0)]
-            self.pending += len(taken)
-            self.pending_bytes += len(body) if taken else 0
-        if len(taken) < len(rows):
-            self.on_dropped(len(rows) - len(taken))
-        if taken:
-            sampled = None if len(taken) == total else list(taken)
-            self.queue.put_nowait((time.time(), request_id, api, predicted, sampled, body))
+            kept = len(taken)
+            self.pending += kept
+            self.pending_bytes += len(body) if kept else 0
+        if kept < len(rows):
+            self.on_dropped(len(rows) - kept)
+        if kept:
+            sampled = None if kept == total else list(taken)
+            self.queue.put_nowait((kept, time.time(), request_id, api, predicted, sampled, body))
 
     def _write(self, units: list[Unit]) -> None:
-        """Append whole units, counting the rows that reached the file as written and the
-        rest as dropped."""
+        """Append whole units; rows that reached the file count as written, the rest dropped."""
         rows = sum(n for _, n in units)
         try:
             self.segments.append(units)
@@ -124,14 +118,13 @@ class PredictionLog:
         logger.warning("capture: dropped %d row(s): %s", rows, exc)
 
     def _batch(self) -> tuple[list[Entry], bool]:
-        """The next entries, about BATCH_ROWS rows (empty when a rotation may be due), and
-        whether the writer is to stop after them."""
+        """~BATCH_ROWS rows of entries (none when a rotation may be due), and whether to stop."""
         try:
             first = self.queue.get(timeout=self.segments.due_in())
         except queue.Empty:
             return [], False
         batch: list[Any] = [first]
-        rows = 0 if first is _STOP else entry_rows(first)
+        rows = 0 if first is _STOP else first[0]
         if first is not _STOP and rows < BATCH_ROWS:
             # Let a few requests gather: waking (and taking the GIL from the event loop)
             # once per request cost more than writing their lines.
@@ -142,7 +135,7 @@ class PredictionLog:
             except queue.Empty:
                 break
             batch.append(entry)
-            rows += 0 if entry is _STOP else entry_rows(entry)
+            rows += 0 if entry is _STOP else entry[0]
         return [entry for entry in batch if entry is not _STOP], _STOP in batch
 
     def _run(self) -> None:
@@ -152,18 +145,19 @@ class PredictionLog:
             self.segments.rotate_if_due()
             units: list[Unit] = []
             for entry in batch:
+                rows = entry[0]
                 with self._lock:
-                    self.pending -= entry_rows(entry)
-                    self.pending_bytes -= len(entry[5])
+                    self.pending -= rows
+                    self.pending_bytes -= len(entry[6])
                 try:
-                    units.append((encode_record(self.head, *entry), entry_rows(entry)))
+                    units.append((encode_record(self.head, *entry[1:]), rows))
                 except (ValueError, TypeError) as exc:
-                    self._dropped(entry_rows(entry), exc)
+                    self._dropped(rows, exc)
             self._write_filling(units)
 
     def _write_filling(self, units: list[Unit]) -> None:
-        """Write the batch in pieces that fill the open segment up to its size bound, so a busy
-        writer still closes capture segments near the bound."""
+        """Write in pieces that fill the open segment to its size bound, so that a busy writer
+        still closes segments near the bound."""
         piece: list[Unit] = []
         room = self.segments.room()
         for unit in units:

@@ -156,7 +156,7 @@ class Demo:
             "PYTHONPATH": os.pathsep.join([str(self.work / "src"), str(self.work)]),
             "DVC_NO_ANALYTICS": "1",
             "ITERATIVE_DO_NOT_TRACK": "1",
-            # Capture to a local store (a file:// store), a segment shipped each second.
+            # Capture to a local store (a file:// store), a segment closed each second.
             "SERVING_CAPTURE_URL": str(self.out / "traffic" / "captured"),
             "SERVING_CAPTURE_DIR": str(self.out / "traffic" / "spool"),
             "SERVING_CAPTURE_MAX_SECONDS": "1",
@@ -419,17 +419,30 @@ class Demo:
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
         log = Path(self.env["SERVING_CAPTURE_URL"])
         before = _lines(log)
-        for start in range(0, len(records), BATCH):
-            body = json.dumps(records[start : start + BATCH]).encode()
-            request = urllib.request.Request(
-                f"{deployment.url}/predict",
-                data=body,
-                headers={"Content-Type": "application/json"},
+        # The capture sidecar beside the server, as in a pod: it ships the spool to the store.
+        with (traffic / "sidecar.log").open("wb") as output:
+            sidecar = subprocess.Popen(
+                [sys.executable, "-m", "serving.capture"],
+                cwd=self.work,
+                env=self.env,
+                stdout=output,
+                stderr=output,
             )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                if response.status != 200:
-                    raise DemoError(f"POST /predict answered {response.status}")
-        logged = _wait_for_lines(log, before + len(records))
+        try:
+            for start in range(0, len(records), BATCH):
+                body = json.dumps(records[start : start + BATCH]).encode()
+                request = urllib.request.Request(
+                    f"{deployment.url}/predict",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    if response.status != 200:
+                        raise DemoError(f"POST /predict answered {response.status}")
+            logged = _wait_for_lines(log, before + len(records))
+        finally:
+            sidecar.terminate()
+            sidecar.wait(timeout=60)
         verdict = self.drift(log, traffic / "drift")
         self.event(
             f"{len(records)} requests through v{deployment.version}'s /predict; the capture "
@@ -569,7 +582,7 @@ def _lines(store: Path) -> int:
 
 
 def _wait_for_lines(path: Path, expected: int, timeout: float = 30.0) -> int:
-    """Capture ships from a background thread: give it time to ship what it queued."""
+    """The sidecar ships each segment after it closes: give it time to ship what it queued."""
     deadline = time.monotonic() + timeout
     while (count := _lines(path)) < expected and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -1,9 +1,9 @@
 """Capture (issue 13), unit level: the server's request records rotate into closed,
 hour-partitioned segments that the shipper expands into the documented lines and ships
 gzipped, nothing lost on close, a bounded backlog while the store is down (or while no shipper
-runs), and unique names across restarts. The store here is a local directory (file://); the
-same code against a real S3-compatible server, with the sidecar as its own process, is in
-test_capture_s3.py."""
+runs), and unique names across restarts. The store here is a local directory (file://) and the
+shipper runs on a thread of the test; the same code against a real S3-compatible server, with
+the sidecar as its own process, is in test_capture_s3.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from serving_support import (
     capture_body,
     run_server_expecting_failure,
     server_env,
+    ship,
     shipped,
 )
 
@@ -37,8 +40,8 @@ from gitops_ml.v2_request import records as request_records
 from gitops_ml.v2_request import v2_request
 from serving.app import create_app
 from serving.capture.codec import encode_record, record_head
-from serving.capture.segments import CaptureError, read_counts
-from serving.capture.shipper import Shipper, open_capture
+from serving.capture.segments import Segments, read_counts
+from serving.capture.shipper import Shipper
 from serving.capture.writer import PredictionLog
 from serving.model import load_model
 from serving.settings import Settings, load_settings
@@ -56,11 +59,13 @@ class Clock:
 
 
 class Tally:
-    """The server's counters (written, dropped) plus the shipper's, read from the spool."""
+    """The server's counters (written, dropped: the writer's and its backlog's) plus the
+    shipper's, read from the spool."""
 
     def __init__(self, spool: Path) -> None:
         self.spool = spool
         self.server = {"written": 0, "dropped": 0}
+        self.segments: Any = None  # the server's spool, whose `dropped` counts backlog drops
 
     def hook(self, name: str) -> Any:
         def add(n: int) -> None:
@@ -75,7 +80,7 @@ class Tally:
             "written": self.server["written"],
             "shipped": shipper["shipped"],
             "failed": shipper["failed"],
-            "dropped": self.server["dropped"] + shipper["dropped"],
+            "dropped": self.server["dropped"] + self.segments.dropped + shipper["dropped"],
         }
 
 
@@ -83,8 +88,8 @@ def capture_settings(
     store: Path | str, spool: Path, contract: Path = CAPTURE_CONTRACT, **capture: Any
 ) -> Settings:
     """Serving settings of a server of `contract` that capture to `store` (a directory)
-    through `spool`; `capture` sets the other capture settings by their short names (ship,
-    host, max_bytes, ...)."""
+    through `spool`; `capture` sets the other capture settings by their short names (host,
+    max_bytes, ...)."""
     fields = {f"capture_{name}": value for name, value in capture.items()}
     return Settings(contract=str(contract), capture_url=str(store), capture_dir=spool, **fields)
 
@@ -94,14 +99,12 @@ def make_log(
     store: Path,
     tally: Tally,
     clock: Any = time.time,
-    ship: str = "inline",
     **config: Any,
 ) -> PredictionLog:
-    capture = open_capture(
-        capture_settings(store, tmp_path / "spool", host="pod-a", ship=ship, **config),
-        on_dropped=tally.hook("dropped"),
-        clock=clock,
+    capture = Segments(
+        capture_settings(store, tmp_path / "spool", host="pod-a", **config), clock=clock
     )
+    tally.segments = capture
     return PredictionLog(
         capture,
         1.0,
@@ -110,6 +113,17 @@ def make_log(
         on_written=tally.hook("written"),
         on_dropped=tally.hook("dropped"),
     )
+
+
+@contextmanager
+def shipping(log: PredictionLog) -> Iterator[Shipper]:
+    """The sidecar's shipper on the log's spool while the block runs, drained on leaving it."""
+    shipper = Shipper(log.segments.config)
+    shipper.start()
+    try:
+        yield shipper
+    finally:
+        shipper.drain()
 
 
 def record(log: PredictionLog, first: int, rows: int) -> None:
@@ -139,10 +153,11 @@ def test_lines_are_rotated_by_size_into_hour_partitions_and_all_shipped_on_close
 ) -> None:
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally, clock=Clock(HOUR_10 + 60), max_bytes=2_000)
-    log.start()
-    for first in range(0, 500, 50):
-        record(log, first, 50)
-    log.close()
+    with shipping(log):
+        log.start()
+        for first in range(0, 500, 50):
+            record(log, first, 50)
+        log.close()
 
     files = shipped(store)
     assert len(files) > 3, "2,000-byte files: 500 lines need several"
@@ -161,6 +176,7 @@ def test_a_new_hour_closes_the_file_so_no_file_spans_two_partitions(tmp_path: Pa
     clock.now = HOUR_10 + 3601
     record(log, 10, 10)
     log.close()
+    ship(log)
 
     by_file = {
         name: sorted(int(line["id"]) for line in lines) for name, lines in shipped(store).items()
@@ -175,11 +191,12 @@ def test_a_new_hour_closes_the_file_so_no_file_spans_two_partitions(tmp_path: Pa
 def test_an_idle_file_is_closed_and_shipped_when_it_is_max_seconds_old(tmp_path: Path) -> None:
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     log = make_log(tmp_path, store, tally, max_seconds=0.2)
-    log.start()
-    record(log, 0, 5)
-    wait_until(lambda: tally.counts["shipped"] == 5)
-    assert shipped_ids(store) == [0, 1, 2, 3, 4]
-    log.close()
+    with shipping(log):
+        log.start()
+        record(log, 0, 5)
+        wait_until(lambda: tally.counts["shipped"] == 5)
+        assert shipped_ids(store) == [0, 1, 2, 3, 4]
+        log.close()
 
 
 def test_store_down_keeps_a_bounded_backlog_dropping_the_oldest_then_recovery_ships_it(
@@ -188,20 +205,21 @@ def test_store_down_keeps_a_bounded_backlog_dropping_the_oldest_then_recovery_sh
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")
     store.write_text("not a directory: every upload fails")
     log = make_log(tmp_path, store, tally, max_bytes=1_000, backlog_bytes=5_000)
-    log.start()
-    for first in range(0, 400, 20):
-        record(log, first, 20)
-        time.sleep(0.01)
-    wait_until(lambda: tally.counts["written"] == 400)
-    wait_until(lambda: tally.counts["failed"] > 0)
+    with shipping(log):
+        log.start()
+        for first in range(0, 400, 20):
+            record(log, first, 20)
+            time.sleep(0.01)
+        wait_until(lambda: tally.counts["written"] == 400)
+        wait_until(lambda: tally.counts["failed"] > 0)
 
-    spool = tmp_path / "spool"
-    waiting = sum(p.stat().st_size for p in backlog(spool))
-    assert waiting <= 5_000, "the backlog stays within its bound"
-    assert tally.counts["dropped"] > 0, "the oldest files were dropped, and counted"
+        spool = tmp_path / "spool"
+        waiting = sum(p.stat().st_size for p in backlog(spool))
+        assert waiting <= 5_000, "the backlog stays within its bound"
+        assert tally.counts["dropped"] > 0, "the oldest files were dropped, and counted"
 
-    store.unlink()  # the store comes back
-    log.close()
+        store.unlink()  # the store comes back
+        log.close()
     ids = shipped_ids(store)
     assert len(ids) == len(set(ids)) == 400 - tally.counts["dropped"]
     assert ids[-1] == 399, "the newest lines survive; the oldest were the ones dropped"
@@ -220,6 +238,7 @@ def test_a_restart_adopts_a_segment_left_open_by_a_crash_and_never_reuses_a_name
     log.start()
     record(log, 10, 3)
     log.close()
+    ship(log)
 
     files = shipped(store)
     assert shipped_ids(store) == [1, 2, 10, 11, 12]
@@ -258,7 +277,7 @@ def test_the_last_segment_closed_while_the_shipper_lists_the_spool_is_still_ship
     store, spool = tmp_path / "store", tmp_path / "spool"
     last = segment_in(spool, ".rec.open")
     last.write_bytes(records(1, 2))
-    shipper = Shipper(capture_settings(store, spool, ship="sidecar"))
+    shipper = Shipper(capture_settings(store, spool))
     listed_once = []
 
     def listing_then_the_writer_closes(paths: Any) -> list[Path]:
@@ -279,7 +298,7 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
     tmp_path: Path,
 ) -> None:
     store, spool = tmp_path / "store", tmp_path / "spool"
-    config = capture_settings(store, spool, ship="sidecar")
+    config = capture_settings(store, spool)
     interrupted = segment_in(spool, ".rec.shipping")
     closed = interrupted.with_name(interrupted.name.replace(".shipping", ""))
     closed.write_bytes(records(1, 2))
@@ -294,10 +313,10 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
 
 
 def test_the_servers_second_start_leaves_the_segment_being_uploaded_alone(tmp_path: Path) -> None:
-    """The server opens its capture before it binds its port and starts it in its lifespan:
-    by then the inline shipper may be uploading a segment, which must not be put back."""
+    """The server opens its capture before it binds its port and again in its lifespan: by
+    then the sidecar may be uploading a segment, which must not be put back."""
     log = make_log(tmp_path, tmp_path / "store", Tally(tmp_path / "spool"))
-    log.open()
+    log.segments.open()
     uploading = segment_in(tmp_path / "spool", ".rec.shipping")  # as the shipper renamed it
     uploading.write_bytes(records(1))
     log.start()
@@ -307,9 +326,9 @@ def test_the_servers_second_start_leaves_the_segment_being_uploaded_alone(tmp_pa
 
 
 def test_without_a_shipper_the_server_still_keeps_the_backlog_bounded(tmp_path: Path) -> None:
-    """Sidecar mode with the sidecar down: the server drops the oldest closed segments."""
+    """With the sidecar down the server drops the oldest closed segments."""
     store, tally = tmp_path / "store", Tally(tmp_path / "spool")
-    log = make_log(tmp_path, store, tally, ship="sidecar", max_bytes=1_000, backlog_bytes=4_000)
+    log = make_log(tmp_path, store, tally, max_bytes=1_000, backlog_bytes=4_000)
     log.start()
     for first in range(0, 300, 10):
         record(log, first, 10)
@@ -330,9 +349,11 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path: Path) -> None
         )
     spool_is_a_file = tmp_path / "file"
     spool_is_a_file.write_text("")
-    capture = open_capture(capture_settings("file:///x", spool_is_a_file / "spool"))
-    with pytest.raises(CaptureError, match=r"capture spool .*not writable"):
+    capture = Segments(capture_settings("file:///x", spool_is_a_file / "spool"))
+    with pytest.raises(UserError, match=r"capture spool .*not writable"):
         capture.open()
+    with pytest.raises(UserError, match=r"capture URL 'nosuch://bucket/p': .*nosuch"):
+        Segments(capture_settings("nosuch://bucket/p", tmp_path / "spool")).open()
 
 
 @pytest.mark.parametrize(
@@ -367,6 +388,7 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     predicted = {"label": np.array([1, 0]), "score": np.array([0.75, float("nan")])}
     log.record("req-1", "predict", json.dumps(body).encode(), predicted)
     log.close()
+    ship(log)
 
     (lines,) = shipped(store).values()
     assert [list(line) for line in lines] == [
@@ -428,7 +450,6 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
     assert shipper["image"] == server["image"]
     assert shipper["envFrom"] == server["envFrom"], "one ConfigMap of settings for both"
     assert "env" not in shipper and "env" not in server
-    assert config["SERVING_CAPTURE_SHIP"] == "sidecar"
     mounts = {
         container["name"]: {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         for container in (server, shipper)
@@ -438,39 +459,28 @@ def test_the_manifest_runs_the_shipper_as_a_native_sidecar_on_the_servers_spool(
 
 
 @pytest.mark.parametrize("api", ["v2", "predict"])
-def test_a_request_ships_the_same_lines_whichever_process_ships_it(
+def test_the_sidecar_reads_the_sampled_rows_of_the_body_as_received(
     contract: Contract, tmp_path: Path, api: str
 ) -> None:
-    """The server writes the body as received (here pretty-printed, line breaks and all);
-    a thread of the server (inline) and the sidecar parse it with the server's own parser."""
+    """The server writes the body as received (here pretty-printed, line breaks and all) and
+    the sampled rows as indices into it; the sidecar parses it with the server's own parser."""
     frame = generate_churn(40, 3, "none").drop(columns=[contract.target])
     document = v2_request(frame, contract) if api == "v2" else request_records(frame, contract)
     raw = json.dumps(document, indent=2).encode()
     predicted = {"label": np.arange(40) % 2, "score": np.linspace(0, 1, 40)}
-    out = {}
-    for ship in ("sidecar", "inline"):
-        store, spool = tmp_path / ship / "store", tmp_path / ship / "spool"
-        config = capture_settings(store, spool, CONTRACT_PATH, ship=ship)
-        # Sampled rows travel as indices into the body's rows.
-        log = PredictionLog(open_capture(config), 0.5, "m", "1", seed=1)
-        log.start()
-        log.record("req-1", api, raw, predicted)
-        log.close()
-        if ship == "sidecar":
-            shipper = Shipper(config)
-            shipper.start()
-            shipper.drain()
-        out[ship] = [
-            {k: v for k, v in line.items() if k != "ts"}
-            for f in shipped(store).values()
-            for line in f
-        ]
+    config = capture_settings(tmp_path / "store", tmp_path / "spool", CONTRACT_PATH)
+    log = PredictionLog(Segments(config), 0.5, "m", "1", seed=1)
+    log.start()
+    log.record("req-1", api, raw, predicted)
+    log.close()
+    ship(log)
 
-    assert 5 < len(out["inline"]) < 35
-    assert out["sidecar"] == out["inline"]
-    first = out["sidecar"][0]
-    row = frame[frame[contract.id_column] == first["id"]].iloc[0]
-    assert first["features"]["tenure_months"] == row["tenure_months"]
+    lines = [line for f in shipped(tmp_path / "store").values() for line in f]
+    assert 5 < len(lines) < 35
+    for line in lines:
+        row = frame[frame[contract.id_column] == line["id"]].iloc[0]
+        assert line["features"]["tenure_months"] == row["tenure_months"]
+        assert line["prediction"]["label"] == row.name % 2
 
 
 def test_a_record_the_shipper_cannot_read_counts_every_row_it_held_as_dropped(
@@ -484,7 +494,7 @@ def test_a_record_the_shipper_cannot_read_counts_every_row_it_held_as_dropped(
         record_head("m", "1"), HOUR_10, "r", "v2", predicted, None, b"[not json"
     )
     segment.write_bytes(unreadable + records(1, 2))
-    shipper = Shipper(capture_settings(store, spool, ship="sidecar"))
+    shipper = Shipper(capture_settings(store, spool))
     shipper.start()
     shipper.drain()
 
@@ -492,21 +502,18 @@ def test_a_record_the_shipper_cannot_read_counts_every_row_it_held_as_dropped(
     assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 5}
 
 
-def test_a_columns_record_an_older_server_left_is_not_read_and_its_rows_count_as_dropped(
+def test_a_line_that_is_not_a_request_record_is_skipped_and_counts_no_rows(
     tmp_path: Path,
 ) -> None:
-    """Before one record format, inline shipping wrote the parsed columns instead of the
-    body; such a record left in a spool is refused (docs/serving.md), its rows counted."""
     spool, store = tmp_path / "spool", tmp_path / "store"
-    older = b'[1,"m","1",1795860000.0,"r",["7","8"],{"age":[7,8],"plan":["a","b"],'
-    older += b'"charges":[1.0,2.0]},{"label":[0,1],"score":[0.5,0.5]},null]\n'
-    segment_in(spool, ".rec").write_bytes(records(1) + older + records(2))
+    garbage = b'[1,"m","1",1795860000.0,"r",{"age":[7,8]},{"label":[0,1]},null,0]\n'
+    segment_in(spool, ".rec").write_bytes(records(1) + garbage + records(2))
     shipper = Shipper(capture_settings(store, spool))
     shipper.start()
     shipper.drain()
 
     assert shipped_ids(store) == [1, 2]
-    assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 2}
+    assert read_counts(spool) == {"shipped": 2, "failed": 0, "dropped": 0}
 
 
 ODD_BODIES = {
@@ -542,10 +549,8 @@ def test_the_bodies_the_server_accepts_are_exactly_the_bodies_capture_records(
     text = json.dumps(document, ensure_ascii=False)
     path = INFER_PATH if api == "v2" else "/predict"
     spool, store = tmp_path / "spool", tmp_path / "store"
-    config = capture_settings(
-        store, spool, exported_model.contract_path, host="pod-a", ship="sidecar"
-    )
-    log = PredictionLog(open_capture(config), 1.0, "m", "1")
+    config = capture_settings(store, spool, exported_model.contract_path, host="pod-a")
+    log = PredictionLog(Segments(config), 1.0, "m", "1")
     app = create_app(model, prediction_log=log)
     log.start()
 

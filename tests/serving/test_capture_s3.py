@@ -1,9 +1,9 @@
-"""Capture (issue 13) end to end: a real server under load writes, rotates and ships its
-prediction log to a real S3-compatible server on loopback; SIGTERM drains and ships, a restart
-in the same hour neither loses nor duplicates a line; with the store down the spool stays
-within its bound, and once the store is back the backlog is shipped. The same with the
-shipper as its own process (`python -m serving.capture`), as in a pod: either process
-killed with SIGKILL and restarted loses and duplicates nothing the server had written."""
+"""Capture (issue 13) end to end: a real server under load writes and rotates its prediction
+log and the sidecar (`python -m serving.capture`, as in a pod) ships it to a real S3-compatible
+server on loopback; SIGTERM drains and ships, a restart in the same hour neither loses nor
+duplicates a line; with the store down the spool stays within its bound, and once the store is
+back the backlog is shipped; either process killed with SIGKILL and restarted loses and
+duplicates nothing the server had written."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ BUCKET = "captures"
 NAME = re.compile(r"predictions/date=\d{4}-\d\d-\d\d/hour=\d\d/pod-a-(\d{13})-\d{6}\.jsonl\.gz")
 
 
-def capture_env(store: ObjectStore, spool: Path, **settings: str) -> dict[str, str]:
+def capture_env(store: ObjectStore, spool: Path, exported: Any, **settings: str) -> dict[str, str]:
+    """The settings of both processes; the sidecar reads bodies with the model's contract."""
     env = {
         **store.env(),
+        "SERVING_CONTRACT": str(exported.contract_path),
         "SERVING_CAPTURE_URL": f"s3://{BUCKET}/predictions",
         "SERVING_CAPTURE_DIR": str(spool),
         "SERVING_CAPTURE_HOST": "pod-a",
@@ -84,13 +86,15 @@ def test_under_load_files_rotate_and_ship_and_a_restart_loses_and_duplicates_not
 ) -> None:
     spool = tmp_path / "spool"
     with object_store(BUCKET) as store:
-        env = capture_env(store, spool, max_bytes="40000")
-        with serving_exported(exported_model, tmp_path, env=env) as first:
-            load(first.url, exported_model, range(0, 1500))
-            wait_for(lambda: counter(first.url, "serving_capture_lines_shipped") > 0)
-            # SIGTERM on leaving the block, mid-hour: the open file is closed and shipped.
-        with serving_exported(exported_model, tmp_path, env=env) as second:
-            load(second.url, exported_model, range(1500, 3000))
+        env = capture_env(store, spool, exported_model, max_bytes="40000")
+        with sidecar(env, tmp_path):
+            with serving_exported(exported_model, tmp_path, env=env) as first:
+                load(first.url, exported_model, range(0, 1500))
+                wait_for(lambda: counter(first.url, "serving_capture_lines_shipped") > 0)
+                # SIGTERM on leaving the block, mid-hour: the open file is closed.
+            with serving_exported(exported_model, tmp_path, env=env) as second:
+                load(second.url, exported_model, range(1500, 3000))
+            # SIGTERM to the sidecar: it ships the last file within the drain time.
         ids, keys = shipped_ids(store)
 
     assert sorted(ids) == sorted(f"c{n}" for n in range(3000)), "no line lost or doubled"
@@ -105,8 +109,8 @@ def test_with_the_store_down_the_backlog_is_bounded_then_shipped_when_it_returns
 ) -> None:
     spool = tmp_path / "spool"
     with object_store() as store:  # the bucket does not exist yet: every upload fails
-        env = capture_env(store, spool, max_bytes="5000", backlog_bytes="30000")
-        with serving_exported(exported_model, tmp_path, env=env) as server:
+        env = capture_env(store, spool, exported_model, max_bytes="5000", backlog_bytes="30000")
+        with sidecar(env, tmp_path), serving_exported(exported_model, tmp_path, env=env) as server:
             load(server.url, exported_model, range(0, 600), concurrency=4)
             wait_for(lambda: counter(server.url, "serving_prediction_log_lines_written") == 600)
             # The shipper's first failed upload may come after the last line is written.
@@ -144,8 +148,7 @@ def test_a_sidecar_ships_what_the_server_captured_and_a_kill_of_either_loses_not
 ) -> None:
     spool = tmp_path / "spool"
     with object_store(BUCKET) as store:
-        env = capture_env(store, spool, max_bytes="40000", ship="sidecar")
-        env["SERVING_CONTRACT"] = str(exported_model.contract_path)  # the sidecar parses bodies
+        env = capture_env(store, spool, exported_model, max_bytes="40000")
         with (
             sidecar(env, tmp_path) as first_sidecar,
             serving_exported(exported_model, tmp_path, env=env) as first,

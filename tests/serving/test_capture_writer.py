@@ -21,13 +21,12 @@ FILL_THE_DISK = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from serving.capture.shipper import open_capture
+from serving.capture.segments import Segments
 from serving.capture.writer import PredictionLog
 from serving.settings import Settings
 counts = {"written": 0, "dropped": 0}
-settings = Settings(capture_url="file:///unused", capture_dir=Path(sys.argv[1]),
-                    capture_ship="sidecar")
-log = PredictionLog(open_capture(settings), 1.0, "m", "1",
+settings = Settings(capture_url="file:///unused", capture_dir=Path(sys.argv[1]))
+log = PredictionLog(Segments(settings), 1.0, "m", "1",
                     on_written=lambda n: counts.__setitem__("written", counts["written"] + n),
                     on_dropped=lambda n: counts.__setitem__("dropped", counts["dropped"] + n))
 log.start()

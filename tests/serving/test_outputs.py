@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from project_fixtures import TaskFixture, task_fixture
-from serving_support import capture_log, captured_lines
+from serving_support import capture_log, captured_lines, ship
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.compose import ColumnTransformer
@@ -32,8 +32,6 @@ from gitops_ml.monitor.readers import iter_chunks
 from gitops_ml.tasks import task_spec
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
-from serving.capture.shipper import Shipper, open_capture
-from serving.capture.writer import PredictionLog
 from serving.model import Model, ModelLoadError, load_model
 from serving.settings import Settings
 
@@ -243,6 +241,7 @@ def test_capture_keeps_the_value_or_the_class_and_its_probability(
     log = capture_log(tmp_path, 1.0, contract.name, "dev", served.fixture.contract_path)
     body = v2_request(served.test.iloc[:2].drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
+    ship(log)
 
     lines = [line["prediction"] for line in captured_lines(tmp_path / "store")]
     if served.task == "regression":
@@ -268,6 +267,7 @@ def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
     log = capture_log(tmp_path, 1.0, contract.name, "dev", served.fixture.contract_path)
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), body))
+    ship(log)
 
     (chunk,) = iter_chunks(sorted((tmp_path / "store").rglob("*.jsonl.gz")), contract, 1000)
 
@@ -280,26 +280,18 @@ def test_the_drift_check_reads_the_logged_predictions_in_its_tasks_shape(
 def test_the_capture_sidecar_ships_the_same_prediction_keys_from_the_bodies_it_reads(
     served: Served, tmp_path: Path
 ) -> None:
-    """Sidecar mode: the server writes each body as received with its predictions; the
-    sidecar reads the body with the server's parser (the task's outputs included) and ships
-    the lines the log would hold."""
+    """The server writes each body as received with its predictions; the sidecar reads the
+    body with the server's parser (the task's outputs included) and ships the lines the log
+    would hold."""
     contract = served.fixture.contract
-    settings = Settings(
-        contract=str(served.fixture.contract_path),
-        capture_url=str(tmp_path / "store"),
-        capture_dir=tmp_path / "spool",
-        capture_ship="sidecar",
-    )
-    log = PredictionLog(open_capture(settings), 1.0, contract.name, "dev")
+    log = capture_log(tmp_path, 1.0, contract.name, "dev", served.fixture.contract_path)
     body = v2_request(served.test.drop(columns=[contract.target]), contract)
     asks = {
         **body,
         "outputs": [{"name": name} for name in task_spec(contract.task).v2_outputs],
     }
     call(create_app(served.model, prediction_log=log), ("POST", infer_path(served), asks))
-    shipper = Shipper(settings)
-    shipper.start()
-    shipper.drain()
+    ship(log)
 
     (shipped,) = (tmp_path / "store").rglob("*.jsonl.gz")
     lines = [json.loads(line) for line in gzip.decompress(shipped.read_bytes()).splitlines()]

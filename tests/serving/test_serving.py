@@ -18,6 +18,7 @@ from serving_support import (
     captured_lines,
     onnx_direct,
     serving_exported,
+    sidecar,
     v2_body,
 )
 
@@ -33,25 +34,28 @@ def server(
     exported_model: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """The bare exported model, its export metrics as metadata, and every row captured to a
-    local store (a segment closes and ships within a fraction of a second)."""
+    local store by its sidecar (a segment closes within a fraction of a second)."""
     tmp = tmp_path_factory.mktemp("serving")
-    with serving_exported(
-        exported_model,
-        tmp,
-        "--metadata",
-        str(exported_model.export_metrics_path),
-        "--capture-url",
-        str(tmp / "store"),
-        "--capture-dir",
-        str(tmp / "spool"),
-        "--capture-max-seconds",
-        "0.2",
-        "--log-sample-rate",
-        "1.0",
-        "--max-rows",
-        "2000",
-        env={"GIT_REVISION": "abc123"},
-    ) as running:
+    capture = {
+        "SERVING_CAPTURE_URL": str(tmp / "store"),
+        "SERVING_CAPTURE_DIR": str(tmp / "spool"),
+        "SERVING_CAPTURE_MAX_SECONDS": "0.2",
+        "SERVING_CONTRACT": str(exported_model.contract_path),
+    }
+    with (
+        sidecar(capture, tmp),
+        serving_exported(
+            exported_model,
+            tmp,
+            "--metadata",
+            str(exported_model.export_metrics_path),
+            "--log-sample-rate",
+            "1.0",
+            "--max-rows",
+            "2000",
+            env={**capture, "GIT_REVISION": "abc123"},
+        ) as running,
+    ):
         running.store = tmp / "store"  # type: ignore[attr-defined]
         yield running
 

@@ -164,7 +164,6 @@ def test_the_image_serves_ships_captured_rows_with_its_sidecar_and_passes_its_he
         "SERVING_MODEL": str(bundle),
         "SERVING_CAPTURE_URL": f"file://{store}",
         "SERVING_CAPTURE_DIR": str(spool),
-        "SERVING_CAPTURE_SHIP": "sidecar",
     }
     # Leaving the block stops the server (closing its last file), then the sidecar (shipping it).
     with (

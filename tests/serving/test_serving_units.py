@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from serving_support import capture_body, capture_log, captured_lines
+from serving_support import capture_body, capture_log, captured_lines, ship
 
 from gitops_ml.contract import Contract
 from gitops_ml.value_coercion import ValueRejected, coerce_value
@@ -60,6 +60,7 @@ def test_capture_ships_sampled_rows_in_the_drift_format(tmp_path: Path) -> None:
 
     log.record("req-1", "predict", json.dumps(body).encode(), predicted)
     log.close()
+    ship(log)
 
     lines = captured_lines(tmp_path / "store")
     assert 150 < len(lines) < 250, "about half the rows are sampled"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from serving_support import capture_log, captured_lines, fork_contract
+from serving_support import capture_log, captured_lines, fork_contract, ship
 
 from gitops_ml.contract import Contract
 from gitops_ml.pipeline.examples import render
@@ -174,6 +174,7 @@ def test_capture_ships_the_id_of_each_row(tmp_path: Path) -> None:
     log.record("r1", "predict", with_ids, {"label": [0, 1], "score": [0.2, 0.7]})
     log.record("r2", "predict", json.dumps([row]).encode(), {"label": [0], "score": [0.1]})
     log.close()
+    ship(log)
 
     lines = captured_lines(tmp_path / "store")
     assert [line.get("id") for line in lines] == ["a", "b", None]

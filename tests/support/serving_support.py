@@ -26,7 +26,8 @@ from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import v2_request
-from serving.capture.shipper import open_capture
+from serving.capture.segments import Segments
+from serving.capture.shipper import Shipper
 from serving.capture.writer import PredictionLog
 from serving.model import session_options
 from serving.settings import Settings
@@ -124,15 +125,22 @@ def capture_log(
     contract: Path = CAPTURE_CONTRACT,
     **options: Any,
 ) -> PredictionLog:
-    """A capture to the local store `tmp_dir/store` (spool `tmp_dir/spool`), shipped inline,
-    of requests to a server of `contract`: closing it ships every line (read them with
+    """A capture to the local store `tmp_dir/store` (spool `tmp_dir/spool`) of requests to a
+    server of `contract`: after closing it, `ship(log)` ships every line (read them with
     `captured_lines(tmp_dir / "store")`)."""
     settings = Settings(
         contract=str(contract),
         capture_url=str(tmp_dir / "store"),
         capture_dir=tmp_dir / "spool",
     )
-    return PredictionLog(open_capture(settings), sample_rate, model, version, **options)
+    return PredictionLog(Segments(settings), sample_rate, model, version, **options)
+
+
+def ship(log: PredictionLog) -> None:
+    """Ship what a closed capture left in its spool, as the sidecar does."""
+    shipper = Shipper(log.segments.config)
+    shipper.start()
+    shipper.drain()
 
 
 def capture_body(ids: Iterable[int]) -> bytes:
