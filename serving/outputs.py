@@ -16,6 +16,10 @@ from gitops_ml.tasks import task_spec
 
 LABEL, PROBABILITIES = task_spec("binary").v2_outputs  # a multiclass classifier's are the same
 (PREDICT,) = task_spec("regression").v2_outputs
+# The numbers' keys in the prediction log (beside a classifier's "label"), also the task table's.
+SCORE, CLASS_PROBABILITIES, VALUE = (
+    task_spec(task).logged for task in ("binary", "multiclass", "regression")
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ OUTPUTS: dict[str, Outputs] = {
             ),
         },
         parameters=lambda contract: {"positive_label": contract.positive_label},
-        logged=lambda p: {"label": p.labels, "score": p.probabilities[:, 1]},
+        logged=lambda p: {"label": p.labels, SCORE: p.probabilities[:, 1]},
         score=lambda p: p.probabilities[:, 1],
         score_help="Predicted probability of the positive class per row",
         score_buckets=PROBABILITY_BUCKETS,
@@ -144,7 +148,7 @@ OUTPUTS: dict[str, Outputs] = {
         parameters=lambda contract: {"classes": list(contract.classes)},
         logged=lambda p: {
             "label": [p.classes[i] for i in p.labels.tolist()],
-            "probabilities": p.probabilities,
+            CLASS_PROBABILITIES: p.probabilities,
         },
         score=lambda p: p.probabilities[np.arange(len(p.labels)), p.labels],
         score_help="Predicted probability of the predicted class per row",
@@ -159,7 +163,7 @@ OUTPUTS: dict[str, Outputs] = {
             "prediction": (float, Field(description=f"the predicted {contract.target}"))
         },
         parameters=lambda _: {},
-        logged=lambda p: {"value": p.values},
+        logged=lambda p: {VALUE: p.values},
         score=lambda p: p.values,
         score_help="Predicted value per row",
         score_buckets=None,

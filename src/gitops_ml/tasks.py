@@ -44,6 +44,7 @@ class TaskSpec:
     classification: bool
     onnx_outputs: tuple[str, ...]  # the exported model's output names, in order
     v2_outputs: tuple[str, ...]  # the served model's V2 output tensors, the numbers last
+    logged: str  # the prediction log's key of those numbers (docs/interfaces.md)
     predict: Callable[[Any, Any], np.ndarray]  # (fitted model, model_frame) → predictions
     predicts: str  # what the model outputs, for people ("the probability of each class")
 
@@ -57,6 +58,7 @@ TASKS: dict[str, TaskSpec] = {
             classification=True,
             onnx_outputs=("label", "probabilities"),
             v2_outputs=("label", "probabilities"),
+            logged="score",
             predict=_positive_probability,
             predicts="the probability of the positive class",
         ),
@@ -66,6 +68,7 @@ TASKS: dict[str, TaskSpec] = {
             classification=True,
             onnx_outputs=("label", "probabilities"),
             v2_outputs=("label", "probabilities"),
+            logged="probabilities",
             predict=_class_probabilities,
             predicts="the probability of each class",
         ),
@@ -75,6 +78,7 @@ TASKS: dict[str, TaskSpec] = {
             classification=False,
             onnx_outputs=("variable",),
             v2_outputs=("predict",),
+            logged="value",
             predict=_predicted_value,
             predicts="the value of the target",
         ),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from gitops_ml.coercion import parse_column
 from gitops_ml.contract import Contract
+from gitops_ml.tasks import task_spec
 
 Kind = Literal["numeric", "categorical"]
 OutcomeKind = Literal["rate", "numeric", "categorical"]
@@ -102,9 +103,9 @@ class Watch:
 
     kind: Kind  # the watched column is profiled and compared like a feature of this kind
     watched: str  # what it is, for people
-    onnx_output: str  # the ONNX output the predictions come from (gitops_ml.tasks)
+    onnx_output: str  # the ONNX output the predictions come from (the task's numbers)
     from_onnx: Callable[[np.ndarray], np.ndarray]  # that output → the predictions' shape
-    logged: str  # the prediction log's key in "prediction" (docs/interfaces.md)
+    logged: str  # the prediction log's key in "prediction" (the task's, gitops_ml.tasks)
     column: Callable[[np.ndarray, Contract], np.ndarray]  # predictions → the watched column
     # The label a prediction log writes beside the predictions (binary: at the threshold).
     label: Callable[[np.ndarray, Contract, float], np.ndarray | None]
@@ -118,9 +119,9 @@ WATCHES: dict[str, Watch] = {
     "binary": Watch(
         kind="numeric",
         watched="score",
-        onnx_output="probabilities",
+        onnx_output=task_spec("binary").onnx_outputs[-1],
         from_onnx=_positive_column,
-        logged="score",
+        logged=task_spec("binary").logged,
         column=_as_is,
         label=_decided,
         codes=_numbers,
@@ -130,9 +131,9 @@ WATCHES: dict[str, Watch] = {
     "multiclass": Watch(
         kind="categorical",
         watched="predicted class",
-        onnx_output="probabilities",
+        onnx_output=task_spec("multiclass").onnx_outputs[-1],
         from_onnx=_every_column,
-        logged="probabilities",
+        logged=task_spec("multiclass").logged,
         column=_predicted_class,
         label=_class_decided,
         codes=_class_index,
@@ -143,9 +144,9 @@ WATCHES: dict[str, Watch] = {
     "regression": Watch(
         kind="numeric",
         watched="predicted value",
-        onnx_output="variable",
+        onnx_output=task_spec("regression").onnx_outputs[-1],
         from_onnx=_first_column,
-        logged="value",
+        logged=task_spec("regression").logged,
         column=_as_is,
         label=_undecided,
         codes=_numbers,
