@@ -224,6 +224,28 @@ def test_a_feature_of_numbers_with_a_currency_sign_says_how_to_make_it_numeric()
     )
 
 
+def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
+    """A zip code read as a number would be 2134 in training and "02134" from a client."""
+    frame = pd.DataFrame(
+        {
+            "zip": ["02134", "94105", "02134", "60614", "94105", "60614"],
+            "share": ["0.5", "1.25", "0.75", "0", "2", "0.5"],  # 0.5 is a number, not a code
+            "sold": ["1", "0", "1", "0", "1", "0"],
+        }
+    )
+
+    draft = infer_contract(frame, "homes.csv")
+
+    assert draft.contract.column("zip").type == "category"
+    assert draft.contract.column("zip").checks.allowed == ("02134", "60614", "94105")
+    assert draft.contract.column("share").type == "float"
+    assert (
+        "# review: values written with a leading zero (e.g. '02134') read as text codes: a "
+        "number would drop the zero; make it int if it is a quantity" in render(draft)
+    )
+    assert parse_contract(yaml.safe_load(render(draft))).column("zip").type == "category"
+
+
 def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
     frame = pd.DataFrame(
         {

@@ -83,6 +83,7 @@ SETTING_MEANINGS = {
     "thousands": "digits may be grouped by threes (1,234 or 1.234)",
 }
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
+LEADING_ZERO = r"0\d+"  # 02134, 007: a code (zip, account, product); a number drops the zero
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
 MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "-", "--", "null", "None", "NaN", "#N/A", "nil")
@@ -668,6 +669,13 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
             as_datetime = parse("datetime")
             if not as_datetime.bad.any():
                 return "datetime", as_datetime, _date_order_note(values, text, encoding)
+        coded = text[text.str.fullmatch(LEADING_ZERO)]
+        if len(coded):
+            note = (
+                f"values written with a leading zero (e.g. {coded.iloc[0]!r}) read as text codes: "
+                "a number would drop the zero; make it int if it is a quantity"
+            )
+            return "category", as_category, [note]
         as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
             written = _written_number(text)
