@@ -66,3 +66,28 @@ def test_a_contract_that_cannot_hold_is_refused_naming_the_file_and_column(
 ) -> None:
     with pytest.raises(ContractError, match=rf"^schema\.yaml: .*{message}"):
         parse_contract(_with(edit), "schema.yaml")
+
+
+def test_the_csv_encoding_is_one_python_knows_and_survives_a_round_trip() -> None:
+    raw: dict[str, Any] = {
+        "csv": {"delimiter": ";", "encoding": "cp1252"},
+        "columns": [
+            {"name": "city", "type": "category"},
+            {"name": "y", "type": "bool", "role": "target"},
+        ],
+    }
+
+    contract = parse_contract(raw)
+
+    assert contract.csv.encoding == "cp1252"
+    assert contract_to_dict(contract)["csv"] == {
+        "delimiter": ";",
+        "header": True,
+        "encoding": "cp1252",
+    }
+    assert parse_contract(contract_to_dict(contract)) == contract
+    raw["csv"]["encoding"] = "windows-1252x"
+    with pytest.raises(
+        ContractError, match=r"'csv.encoding' 'windows-1252x' is not a text encoding"
+    ):
+        parse_contract(raw)

@@ -103,6 +103,41 @@ def test_a_header_that_does_not_fit_the_rows_is_named(
         gio.read_table(tmp_path / "t.csv", raw_text=True)
 
 
+def test_a_file_in_another_encoding_reads_as_written_when_the_layout_names_it(
+    tmp_path: Path,
+) -> None:
+    """A spreadsheet exported on Windows writes cp1252: "Zürich" is the byte 0xfc there."""
+    (tmp_path / "t.csv").write_bytes("city,n\nZürich,1\nMontréal,2\n".encode("cp1252"))
+
+    frame = gio.read_table(
+        tmp_path / "t.csv", raw_text=True, layout=gio.CsvLayout(encoding="cp1252")
+    )
+
+    assert frame["city"].tolist() == ["Zürich", "Montréal"]
+    with pytest.raises(
+        gio.TableReadError, match=r"t\.csv: not utf-8 text \(byte 0xfc\); set csv\.encoding"
+    ):
+        gio.read_table(tmp_path / "t.csv", raw_text=True)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        gio.CsvLayout(";", encoding="cp1252"),
+        gio.CsvLayout("|", header=False, names=("n", "city"), encoding="utf-16"),
+    ],
+)
+def test_text_cells_written_in_a_layout_read_back_in_it(
+    tmp_path: Path, layout: gio.CsvLayout
+) -> None:
+    cells = pd.DataFrame({"city": ["Zürich", "São Paulo"], "n": ["1", ""]})
+
+    gio.write_csv_text(tmp_path / "t.csv", cells, layout)
+    read, _ = gio.read_csv_text(str(tmp_path / "t.csv"), layout)
+
+    assert read[["city", "n"]].to_dict("list") == cells.to_dict("list")
+
+
 def test_a_file_without_a_header_takes_the_contracts_names(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("1,x\n2,y\n")
     layout = gio.CsvLayout(header=False, names=("n", "s"))

@@ -6,6 +6,7 @@ drift check all read it through this module so that changing a column is a one-f
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ COLUMN_KEYS: tuple[str, ...] = (
 )
 TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
-CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names")
+CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names", "encoding")
 ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma", "thousands")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
 # A number whose digits are grouped by threes (`encoding.thousands`), by its decimal mark: with a
@@ -371,16 +372,24 @@ def _parse_csv(raw: Any, source: str, names: list[str]) -> CsvLayout:
     header = raw.get("header", True)
     if not isinstance(header, bool):
         raise ContractError(f"{source}: 'csv.header' must be true or false")
+    encoding = raw.get("encoding", "utf-8")
+    try:
+        codecs.lookup(encoding if isinstance(encoding, str) else "")
+    except LookupError:
+        raise ContractError(
+            f"{source}: 'csv.encoding' {encoding!r} is not a text encoding Python knows; "
+            "e.g. utf-8, cp1252, latin-1"
+        ) from None
     file_names = raw.get("names")
     if header:
         if file_names is not None:
             raise ContractError(f"{source}: 'csv.names' is for a file without a header row")
-        return CsvLayout(delimiter)
+        return CsvLayout(delimiter, encoding=encoding)
     if not isinstance(file_names, list) or not file_names:
         raise ContractError(
             f"{source}: 'csv.header: false' needs 'csv.names': the file's columns in order"
         )
-    layout = CsvLayout(delimiter, False, tuple(str(n) for n in file_names))
+    layout = CsvLayout(delimiter, False, tuple(str(n) for n in file_names), encoding)
     unknown = [name for name in names if name not in (layout.names or ())]
     if unknown:
         raise ContractError(f"{source}: columns {unknown} are not in 'csv.names'")
@@ -583,6 +592,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
         out["csv"] = {"delimiter": layout.delimiter, "header": layout.header}
         if layout.names is not None:
             out["csv"]["names"] = list(layout.names)
+        if layout.encoding != CsvLayout.encoding:
+            out["csv"]["encoding"] = layout.encoding
     out["columns"] = columns
     return out
 

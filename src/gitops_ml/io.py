@@ -43,12 +43,14 @@ RAW_CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False}
 class CsvLayout:
     """How a CSV file is laid out: the contract's `csv` section (see docs/data.md).
 
-    `names` are the file's columns in order when it has no header row.
+    `names` are the file's columns in order when it has no header row; `encoding` is how its
+    text is stored (a spreadsheet exported on Windows is often cp1252, not UTF-8).
     """
 
     delimiter: str = ","
     header: bool = True
     names: tuple[str, ...] | None = None
+    encoding: str = "utf-8"
 
 
 class TableReadError(UserError, ValueError):
@@ -127,7 +129,13 @@ def csv_options(layout: CsvLayout) -> dict[str, Any]:
     """pandas options for a CSV file's cells as text, laid out as `layout` says. No header or
     index guessing: the names come from `csv_names`, and a first column is never taken for an
     index (a trailing delimiter must not shift the columns)."""
-    return {**RAW_CSV_OPTIONS, "header": None, "index_col": False, "sep": layout.delimiter}
+    return {
+        **RAW_CSV_OPTIONS,
+        "header": None,
+        "index_col": False,
+        "sep": layout.delimiter,
+        "encoding": layout.encoding,
+    }
 
 
 def csv_names(source: str | Path | IO[bytes], layout: CsvLayout) -> list[str]:
@@ -139,6 +147,17 @@ def csv_names(source: str | Path | IO[bytes], layout: CsvLayout) -> list[str]:
         return list(layout.names or ())
     first = pd.read_csv(source, nrows=1, **csv_options(layout)).iloc[0]
     return ["" if pd.isna(v) else str(v).strip() for v in first]
+
+
+def write_csv_text(path: str | Path, cells: pd.DataFrame, layout: CsvLayout) -> None:
+    """Text cells written as `layout` lays a file out, so `read_csv_text` reads them back:
+    without a header, the columns in `layout.names` order."""
+    if not layout.header:
+        cells = cells.reindex(columns=list(layout.names or ()), fill_value="")
+    with atomic_path(path) as tmp:
+        cells.to_csv(
+            tmp, index=False, sep=layout.delimiter, header=layout.header, encoding=layout.encoding
+        )
 
 
 def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
@@ -246,6 +265,13 @@ def read_table(
         raise
     except pd.errors.EmptyDataError:
         raise TableReadError(f"{source}: file is empty") from None
+    except UnicodeDecodeError as exc:
+        encoding = (layout or CsvLayout()).encoding
+        raise TableReadError(
+            f"{source}: not {encoding} text (byte 0x{exc.object[exc.start]:02x}); set "
+            "csv.encoding in the data contract to the file's encoding, e.g. cp1252 (`gitops-ml "
+            "schema infer` detects it)"
+        ) from None
     except Exception as exc:  # parser errors come in many types; all mean "unreadable"
         raise TableReadError(f"{source}: cannot read: {type(exc).__name__}: {exc}") from None
     if frame.empty:

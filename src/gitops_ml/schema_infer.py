@@ -14,6 +14,7 @@ written to `encoding`, which every reader applies. The rules are in docs/data.md
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
 import math
@@ -89,6 +90,7 @@ LEADING_ZERO = r"0\d+"  # 02134, 007: a code (zip, account, product); a number d
 MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "-", "--", "null", "None", "NaN", "#N/A", "nil")
 DELIMITERS = (",", ";", "\t", "|")  # tried in this order; ties go to the earlier one
 SAMPLE_BYTES = 1 << 16  # the file's layout is worked out from its first 64 KiB
+READ_CHUNK = 1 << 20  # the file's encoding from all of it, a MiB at a time
 SAMPLE_ROWS = 200
 
 
@@ -196,9 +198,9 @@ def _looks_like_data(first: list[str], body: list[list[str]]) -> str | None:
     return None
 
 
-def sniff_layout(sample: str, names: list[str] | None = None) -> Layout:
-    """The layout of a CSV file from its first lines (`sample`); `names` says the file has no
-    header row and names its columns."""
+def sniff_layout(sample: str, names: list[str] | None = None, encoding: str = "utf-8") -> Layout:
+    """The layout of a CSV file from its first lines (`sample`, its text read as `encoding`);
+    `names` says the file has no header row and names its columns."""
     delimiter = _delimiter(sample)
     rows = _rows(sample, delimiter)
     if not rows:
@@ -206,6 +208,11 @@ def sniff_layout(sample: str, names: list[str] | None = None) -> Layout:
     first, body = rows[0], rows[1:]
     shown = "tab" if delimiter == "\t" else repr(delimiter)
     notes = [f"the delimiter is {shown} (read from the first lines: csv.delimiter)"]
+    if encoding != CsvLayout.encoding:
+        notes.append(
+            f"the file is not UTF-8: read as {encoding} (csv.encoding); every reader of the "
+            "file reads it so"
+        )
     trailing = bool(body) and all(not row[-1].strip() for row in body)
     width = Counter(len(row) for row in body or rows).most_common(1)[0][0] - trailing
     if trailing:
@@ -216,24 +223,53 @@ def sniff_layout(sample: str, names: list[str] | None = None) -> Layout:
                 f"--names gives {len(names)} names; the file has {width} columns"
             )
         notes.append("no header row (--names): the names are yours, in csv.names and columns")
-        return Layout(CsvLayout(delimiter, False, tuple(names)), tuple(notes))
+        return Layout(CsvLayout(delimiter, False, tuple(names), encoding), tuple(notes))
     reason = _looks_like_data(first[:width], body)
     if reason is None:
-        return Layout(CsvLayout(delimiter), tuple(notes))
+        return Layout(CsvLayout(delimiter, encoding=encoding), tuple(notes))
     generated = tuple(f"column_{i + 1}" for i in range(width))
     notes.append(
         f"no header row (the first row is data: {reason}): the columns are named column_1 … "
         f"column_{width}; rename them in csv.names and columns, or pass --names a,b,c"
     )
-    return Layout(CsvLayout(delimiter, False, generated), tuple(notes))
+    return Layout(CsvLayout(delimiter, False, generated, encoding), tuple(notes))
 
 
-def read_sample(path: str) -> str:
+def text_encoding(path: str) -> str:
+    """How a CSV file's text is stored: UTF-8 when every byte reads so, UTF-16 with its
+    byte-order mark (a spreadsheet's "Unicode text"), else cp1252 (a spreadsheet exported on
+    Windows), else latin-1, which reads any byte. The whole file is read: one "ü" on its last
+    line decides."""
+    import fsspec
+
+    try:
+        with fsspec.open(path, "rb", compression="infer") as handle:
+            first = handle.read(READ_CHUNK)
+            if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+                return "utf-16"
+            for encoding in ("utf-8", "cp1252"):
+                decoder = codecs.getincrementaldecoder(encoding)()
+                handle.seek(0)
+                try:
+                    while chunk := handle.read(READ_CHUNK):
+                        decoder.decode(chunk)
+                    decoder.decode(b"", final=True)
+                    return encoding
+                except UnicodeDecodeError:
+                    continue
+            return "latin-1"
+    except FileNotFoundError:
+        raise TableReadError(f"{path}: file not found") from None
+    except (OSError, ValueError) as exc:
+        raise TableReadError(f"{path}: cannot read: {exc}") from None
+
+
+def read_sample(path: str, encoding: str = "utf-8") -> str:
     """The first SAMPLE_BYTES of a CSV file or URL as text, whole lines only."""
     import fsspec
 
     try:
-        with fsspec.open(path, "rt", compression="infer", encoding="utf-8", errors="replace") as f:
+        with fsspec.open(path, "rt", compression="infer", encoding=encoding, errors="replace") as f:
             sample = f.read(SAMPLE_BYTES)
     except FileNotFoundError:
         raise TableReadError(f"{path}: file not found") from None
@@ -898,6 +934,7 @@ def render(draft: Draft) -> str:
             f"  delimiter: {_flow(layout.delimiter)}",
             f"  header: {'true' if layout.header else 'false'}",
             *([f"  names: {_flow(list(layout.names))}"] if layout.names is not None else []),
+            *([f"  encoding: {layout.encoding}"] if layout.encoding != CsvLayout.encoding else []),
         ]
     lines.append("columns:")
     for draft_column in draft.columns:
@@ -992,7 +1029,8 @@ def run(args: argparse.Namespace) -> int:
     layout = None
     if not args.file.lower().split("?")[0].endswith((".parquet", ".pq")):
         names = None if args.names is None else [n.strip() for n in args.names.split(",")]
-        layout = sniff_layout(read_sample(args.file), names)
+        encoding = text_encoding(args.file)
+        layout = sniff_layout(read_sample(args.file, encoding), names, encoding)
     frame = gio.read_table(args.file, raw_text=True, layout=None if layout is None else layout.csv)
     source = Path(args.file.split("?")[0]).name
     choice = TargetChoice(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from object_store import object_store
 from project_fixtures import PARAMS_PATH
 
 from gitops_ml.cli import main
-from gitops_ml.contract import Column, Contract
+from gitops_ml.contract import Column, Contract, parse_contract
 from gitops_ml.monitor import readers
 from gitops_ml.monitor.readers import Chunk, ModelScorer, frame_chunks, iter_chunks
 from gitops_ml.monitor.simulate import Window as Traffic
@@ -302,3 +303,28 @@ def test_a_damaged_gzip_log_is_an_error_naming_the_file(
 
     with pytest.raises(readers.CurrentDataError, match=f"^{path}: cannot read: {error}"):
         list(iter_chunks([path], contract, 700))
+
+
+def test_a_csv_window_is_read_in_the_contracts_encoding_and_named_when_it_is_another(
+    tmp_path: Path,
+) -> None:
+    """A window exported like its training file (cp1252) reads as that file did; read as UTF-8
+    it is an error naming the file and the setting, not a traceback."""
+    contract = parse_contract(
+        {
+            "csv": {"encoding": "cp1252"},
+            "columns": [
+                {"name": "city", "type": "category"},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    path = tmp_path / "window.csv"
+    path.write_bytes(("city,y\n" + "Basel,1\n" * 5000 + "Zürich,0\n").encode("cp1252"))
+
+    chunks = list(iter_chunks([path], contract, 700))
+    assert sum(chunk.rows for chunk in chunks) == 5001
+
+    as_utf8 = replace(contract, csv=replace(contract.csv, encoding="utf-8"))
+    with pytest.raises(readers.CurrentDataError, match=r"window\.csv: cannot read as CSV in utf-8"):
+        list(iter_chunks([path], as_utf8, 700))

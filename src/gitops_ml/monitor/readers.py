@@ -326,8 +326,10 @@ def _read_csv(path: Source, contract: Contract, chunk_rows: int) -> Iterator[pd.
                 usecols=lambda c: c in wanted,
                 **options,
             )
-    except pd.errors.ParserError as exc:
-        raise CurrentDataError(f"{path}: cannot read as CSV: {exc}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise CurrentDataError(
+            f"{path}: cannot read as CSV in {layout.encoding} (csv.encoding): {exc}"
+        ) from None
 
 
 @dataclass

@@ -566,11 +566,8 @@ def run(args: argparse.Namespace) -> int:
     if suffix.endswith((".parquet", ".pq")):
         gio.write_parquet(output, window.frame)
     elif suffix.endswith(".csv"):
-        cells, layout = encode_csv(window.frame, contract), contract.csv
-        if not layout.header:  # the file's columns, in the contract's csv.names order
-            cells = cells.reindex(columns=list(layout.names or ()), fill_value="")
-        with gio.atomic_path(output) as tmp:  # laid out as the source file (contract's csv)
-            cells.to_csv(tmp, index=False, sep=layout.delimiter, header=layout.header)
+        # Laid out as the source file (the contract's csv section).
+        gio.write_csv_text(output, encode_csv(window.frame, contract), contract.csv)
     else:
         threshold = float(profile.get("threshold", 0.5))
         lines = prediction_log_lines(
