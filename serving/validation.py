@@ -28,10 +28,11 @@ TAKES = {
 # goes to the contract's coercion.
 PLAIN_TYPES: dict[str, tuple[type, ...]] = {"float": (float, int), "int": (int,), "bool": (bool,)}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Control characters never occur in category values people write; "\x00" in particular would
-# reach the model as a different string than the client sent (C strings end at it). A lone
+# Control characters other than tab and line breaks never occur in text people write (free
+# text with line breaks does, and the training data holds it as written); "\x00" would reach
+# the model as a different string than the client sent (C strings end at it). A lone
 # surrogate (JSON "\ud800") has no UTF-8 form at all.
-_REFUSED = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class RequestError(Exception):

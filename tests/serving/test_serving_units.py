@@ -221,11 +221,26 @@ def test_control_characters_in_a_category_are_refused_not_scored_like_empty(
     contract: Contract,
 ) -> None:
     table = request_table(contract)
-    for text in ("\x00", "basic\x00", "north\n", "\x7f"):
+    for text in ("\x00", "basic\x00", "north\x0b", "\x1b[31m", "\x7f"):
         with pytest.raises(RequestError) as caught:
             parse_records([{**_record(contract), "plan": text}], table, 10)
         assert caught.value.status == 422
         assert "field 'plan': row 0 contains the control character U+00" in caught.value.message
+
+
+def test_free_text_with_tabs_and_line_breaks_is_scored_as_the_training_data_holds_it(
+    contract: Contract,
+) -> None:
+    """A CSV's quoted field keeps its line breaks: the same text from a client is the value
+    the model was trained on, unknown or allowed."""
+    table = request_table(contract)
+    texts = ["fruity, bold\nlong finish", "a\tb", "line\r\nbreak"]
+    records = [{**_record(contract), "plan": text} for text in texts]
+
+    parsed = parse_records(records, table, 10)
+
+    plan = next(spec for spec in table.specs if spec.name == "plan")
+    assert parsed.feeds[plan.input_name].ravel().tolist() == texts
 
 
 def test_a_bare_model_is_named_after_the_projects_contract(tmp_path: Path) -> None:
@@ -261,7 +276,7 @@ def test_ids_are_text_or_integers_refused_when_text_could_not_reach_the_log_inta
         and not (
             type(value) is str
             and len(value) <= ident.max_length
-            and not re.search(r"[\x00-\x1f\x7f]", value)
+            and not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value)
             and not re.search(r"[\ud800-\udfff]", value)
         )
     ]
