@@ -213,14 +213,25 @@ def test_a_target_of_numbers_written_with_a_currency_sign_is_refused_with_the_pl
 
 
 def test_a_feature_of_numbers_with_a_currency_sign_says_how_to_make_it_numeric() -> None:
-    frame = pd.DataFrame({"rent": ["€1,250", "€980"] * 2, "sold": ["1", "0", "1", "0"]})
+    frame = pd.DataFrame(
+        {
+            "rent": ["€1,250", "€980"] * 2,
+            "yield": ["4.5%", "12 %"] * 2,
+            "sold": ["1", "0", "1", "0"],
+        }
+    )
 
     draft = infer_contract(frame, "homes.csv")
 
     assert draft.contract.column("rent").type == "category"
+    assert draft.contract.column("yield").type == "category"
     assert (
         "# review: numbers written like '€1,250' read as text: write them without the currency "
         "sign (1,250)" in render(draft)
+    )
+    assert (
+        "# review: numbers written like '4.5%' read as text: write them without the % sign "
+        "(4.5) to use them as numbers" in render(draft)
     )
 
 

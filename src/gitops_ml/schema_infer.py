@@ -155,9 +155,10 @@ def _delimiter(sample: str) -> str:
 
 
 CURRENCY_SIGNS = "[$€£¥]"
-# A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12).
+# A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12) or as a
+# percentage (12.5 %).
 WRITTEN_NUMBER = re.compile(
-    rf"^\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*$"
+    rf"^\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*%?\s*$"
 )
 
 
@@ -170,9 +171,12 @@ def _written_number(values: pd.Series) -> str | None:
     return None if written.empty else str(written.iloc[0])
 
 
-def _plain(number: str) -> str:
-    """$2,068.70 as 2,068.70."""
-    return re.sub(rf"{CURRENCY_SIGNS}|\s", "", number)
+def _without_sign(number: str) -> str:
+    """How to write a number that reads as text: "the currency sign (2,068.70)" for $2,068.70,
+    "the % sign (12.5)" for 12.5 %."""
+    sign = "% sign" if "%" in number else "currency sign"
+    plain = re.sub(rf"{CURRENCY_SIGNS}|%|\s", "", number)
+    return f"the {sign} ({plain})"
 
 
 def _is_number(text: str) -> bool:
@@ -580,7 +584,7 @@ def _pick_target(
     if kind == "category" and written is not None and choice.task is None:
         raise SchemaInferError(
             f"target {name!r} holds numbers written like {written!r}, which read as text: write "
-            f"them without the currency sign ({_plain(written)}) in the file, then draft again "
+            f"them without {_without_sign(written)} in the file, then draft again "
             "(or --target NAME if this is not the target)"
         )
     counts = _class_counts(kind, parsed)
@@ -718,8 +722,8 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
             if written is None:
                 return "category", as_category, []
             note = (
-                f"numbers written like {written!r} read as text: write them without the "
-                f"currency sign ({_plain(written)}) to use them as numbers"
+                f"numbers written like {written!r} read as text: write them without "
+                f"{_without_sign(written)} to use them as numbers"
             )
             return "category", as_category, [note]
         values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
