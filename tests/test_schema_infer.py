@@ -217,6 +217,7 @@ def test_a_feature_of_numbers_with_a_currency_sign_says_how_to_make_it_numeric()
         {
             "rent": ["€1,250", "€980"] * 2,
             "yield": ["4.5%", "12 %"] * 2,
+            "balance": ["(1,234.50)", "980"] * 2,
             "sold": ["1", "0", "1", "0"],
         }
     )
@@ -232,6 +233,10 @@ def test_a_feature_of_numbers_with_a_currency_sign_says_how_to_make_it_numeric()
     assert (
         "# review: numbers written like '4.5%' read as text: write them without the % sign "
         "(4.5) to use them as numbers" in render(draft)
+    )
+    assert (
+        "# review: numbers written like '(1,234.50)' read as text: write them without the "
+        "parentheses, a minus sign instead (-1,234.50)" in render(draft)
     )
 
 

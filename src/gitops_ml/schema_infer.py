@@ -155,11 +155,12 @@ def _delimiter(sample: str) -> str:
 
 
 CURRENCY_SIGNS = "[$€£¥]"
-# A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12) or as a
-# percentage (12.5 %).
-WRITTEN_NUMBER = re.compile(
-    rf"^\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*%?\s*$"
+# A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12), as a
+# percentage (12.5 %) or, in accounting style, a negative one in parentheses ((1,234)).
+SPREADSHEET_NUMBER = (
+    rf"\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*%?\s*"
 )
+WRITTEN_NUMBER = re.compile(rf"^(?:{SPREADSHEET_NUMBER}|\({SPREADSHEET_NUMBER}\))$")
 
 
 def _written_number(values: pd.Series) -> str | None:
@@ -173,10 +174,11 @@ def _written_number(values: pd.Series) -> str | None:
 
 def _without_sign(number: str) -> str:
     """How to write a number that reads as text: "the currency sign (2,068.70)" for $2,068.70,
-    "the % sign (12.5)" for 12.5 %."""
-    sign = "% sign" if "%" in number else "currency sign"
+    "the % sign (12.5)" for 12.5 %, a minus sign for (1,234)."""
     plain = re.sub(rf"{CURRENCY_SIGNS}|%|\s", "", number)
-    return f"the {sign} ({plain})"
+    if plain.startswith("("):
+        return f"the parentheses, a minus sign instead (-{plain.strip('()')})"
+    return f"the {'% sign' if '%' in number else 'currency sign'} ({plain})"
 
 
 def _is_number(text: str) -> bool:
