@@ -268,6 +268,18 @@ def test_the_draft_reads_a_file_in_its_own_encoding_found_anywhere_in_it(
     assert (note in (tmp_path / "s.yaml").read_text()) == (read_as != "utf-8")
 
 
+def test_a_target_of_booleans_with_unlabelled_rows_says_both() -> None:
+    """A Parquet bool column: its positive class is true; rows without a label stop split."""
+    frame = pd.DataFrame(
+        {"x": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5], "y": pd.array([True, False, None] * 2, "boolean")}
+    )
+
+    text = render(infer_contract(frame, "f.parquet", choice=TargetChoice(target="y")))
+
+    assert "positive class true" in text and "positive class None" not in text
+    assert "# review: 2 rows have no target value: split refuses them" in text
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

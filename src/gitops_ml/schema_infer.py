@@ -639,7 +639,8 @@ def _binary_target(
     )
     if natural:
         spelled = _positive(values, encoding)
-        return Target(name, "binary", f"{note}; positive class {spelled!r}", positive=spelled)
+        shown = "true" if spelled is None else repr(spelled)  # None: a column of booleans
+        return Target(name, "binary", f"{note}; positive class {shown}", positive=spelled)
     if positive is not None and positive not in pair:
         raise SchemaInferError(f"--positive {positive!r} is not one of {name!r}'s values {pair}")
     chosen = positive or pair[-1]
@@ -849,6 +850,12 @@ def infer_contract(
         nullable = bool(parsed.values.isna().any())
         if role == "timestamp" and nullable:
             notes.append("missing timestamps: the time split needs one on every row")
+        if role == "target" and nullable:
+            unlabelled = int(parsed.values.isna().sum())
+            notes.append(
+                f"{unlabelled} rows have no target value: split refuses them; label them or "
+                "leave them out of the file"
+            )
         target = role == "target"
         is_slice = role == "feature" and _is_slice_name(col)
         if is_slice:
