@@ -91,3 +91,20 @@ def test_the_csv_encoding_is_one_python_knows_and_survives_a_round_trip() -> Non
         ContractError, match=r"'csv.encoding' 'windows-1252x' is not a text encoding"
     ):
         parse_contract(raw)
+
+
+def test_a_saved_row_index_is_declared_only_for_a_file_with_a_header() -> None:
+    raw: dict[str, Any] = {
+        "csv": {"index": True},
+        "columns": [
+            {"name": "a", "type": "float"},
+            {"name": "y", "type": "bool", "role": "target"},
+        ],
+    }
+
+    contract = parse_contract(raw)
+
+    assert contract.csv.index and contract_to_dict(contract)["csv"]["index"] is True
+    raw["csv"] = {"index": True, "header": False, "names": ["a", "y"]}
+    with pytest.raises(ContractError, match=r"'csv.index' must be true or false, true only with"):
+        parse_contract(raw)

@@ -125,6 +125,7 @@ def test_a_file_in_another_encoding_reads_as_written_when_the_layout_names_it(
     [
         gio.CsvLayout(";", encoding="cp1252"),
         gio.CsvLayout("|", header=False, names=("n", "city"), encoding="utf-16"),
+        gio.CsvLayout(index=True),
     ],
 )
 def test_text_cells_written_in_a_layout_read_back_in_it(
@@ -136,6 +137,17 @@ def test_text_cells_written_in_a_layout_read_back_in_it(
     read, _ = gio.read_csv_text(str(tmp_path / "t.csv"), layout)
 
     assert read[["city", "n"]].to_dict("list") == cells.to_dict("list")
+
+
+def test_a_saved_row_index_is_never_read_as_a_column(tmp_path: Path) -> None:
+    """pandas' `to_csv` writes the index first, its header field empty: `csv.index` skips it."""
+    pd.DataFrame({"a": ["x", "y"], "b": ["1", "2"]}, index=[7, 9]).to_csv(tmp_path / "t.csv")
+
+    frame = gio.read_table(tmp_path / "t.csv", raw_text=True, layout=gio.CsvLayout(index=True))
+
+    assert frame.to_dict("list") == {"a": ["x", "y"], "b": ["1", "2"]}
+    with pytest.raises(gio.TableReadError, match=r"column\(s\) 1 have no name in the header"):
+        gio.read_table(tmp_path / "t.csv", raw_text=True)
 
 
 def test_a_file_without_a_header_takes_the_contracts_names(tmp_path: Path) -> None:

@@ -280,6 +280,26 @@ def test_a_target_of_booleans_with_unlabelled_rows_says_both() -> None:
     assert "# review: 2 rows have no target value: split refuses them" in text
 
 
+def test_a_file_saved_with_its_row_index_keeps_its_header_and_leaves_the_index_out(
+    tmp_path: Path,
+) -> None:
+    """`df.to_csv(path)` (index and all): the empty first name is the index, not a sign that
+    the first row is data."""
+    frame = pd.DataFrame({"dose": [1.5, 2.5, 3.5, 4.5] * 3, "cured": ["yes", "no"] * 6})
+    frame.to_csv(tmp_path / "saved.csv")
+    (tmp_path / "blank.csv").write_text(",dose,cured\nA,1.5,yes\nB,2.5,no\n")
+
+    layout = sniff_layout(read_sample(str(tmp_path / "saved.csv")))
+
+    assert layout.csv.index and layout.csv.header
+    assert any("a saved row index" in note for note in layout.notes)
+    assert gio.read_table(
+        tmp_path / "saved.csv", raw_text=True, layout=layout.csv
+    ).columns.tolist() == ["dose", "cured"]
+    with pytest.raises(SchemaInferError, match="the header row's first field is empty: name that"):
+        sniff_layout(read_sample(str(tmp_path / "blank.csv")))
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

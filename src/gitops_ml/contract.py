@@ -43,7 +43,7 @@ COLUMN_KEYS: tuple[str, ...] = (
 )
 TARGET_KEYS: tuple[str, ...] = ("positive", "task", "classes")
 CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "columns")
-CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names", "encoding")
+CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names", "encoding", "index")
 ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma", "thousands")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
 # A number whose digits are grouped by threes (`encoding.thousands`), by its decimal mark: with a
@@ -380,11 +380,17 @@ def _parse_csv(raw: Any, source: str, names: list[str]) -> CsvLayout:
             f"{source}: 'csv.encoding' {encoding!r} is not a text encoding Python knows; "
             "e.g. utf-8, cp1252, latin-1"
         ) from None
+    index = raw.get("index", False)
+    if not isinstance(index, bool) or (index and not header):
+        raise ContractError(
+            f"{source}: 'csv.index' must be true or false, true only with a header row (the "
+            "unnamed first column of a saved row index)"
+        )
     file_names = raw.get("names")
     if header:
         if file_names is not None:
             raise ContractError(f"{source}: 'csv.names' is for a file without a header row")
-        return CsvLayout(delimiter, encoding=encoding)
+        return CsvLayout(delimiter, encoding=encoding, index=index)
     if not isinstance(file_names, list) or not file_names:
         raise ContractError(
             f"{source}: 'csv.header: false' needs 'csv.names': the file's columns in order"
@@ -594,6 +600,8 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             out["csv"]["names"] = list(layout.names)
         if layout.encoding != CsvLayout.encoding:
             out["csv"]["encoding"] = layout.encoding
+        if layout.index:
+            out["csv"]["index"] = True
     out["columns"] = columns
     return out
 

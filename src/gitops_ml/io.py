@@ -37,6 +37,7 @@ _UMASK = _current_umask()
 # CSV cells as the text the user wrote: no dtype guessing ("00123" stays "00123") and no
 # pandas missing-value guessing ("NA" stays "NA"); the contract's encoding decides.
 RAW_CSV_OPTIONS: dict[str, Any] = {"dtype": str, "keep_default_na": False}
+INDEX_COLUMN = "\x00index"  # the name of a saved row index (csv.index): no column has it
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class CsvLayout:
     header: bool = True
     names: tuple[str, ...] | None = None
     encoding: str = "utf-8"
+    # The first column is a saved row index without a name (pandas' `to_csv` writes one):
+    # never read, so no row number becomes a feature.
+    index: bool = False
 
 
 class TableReadError(UserError, ValueError):
@@ -146,17 +150,24 @@ def csv_names(source: str | Path | IO[bytes], layout: CsvLayout) -> list[str]:
     if not layout.header:
         return list(layout.names or ())
     first = pd.read_csv(source, nrows=1, **csv_options(layout)).iloc[0]
-    return ["" if pd.isna(v) else str(v).strip() for v in first]
+    names = ["" if pd.isna(v) else str(v).strip() for v in first]
+    if layout.index and names and not names[0]:
+        names[0] = INDEX_COLUMN
+    return names
 
 
 def write_csv_text(path: str | Path, cells: pd.DataFrame, layout: CsvLayout) -> None:
     """Text cells written as `layout` lays a file out, so `read_csv_text` reads them back:
-    without a header, the columns in `layout.names` order."""
+    without a header, the columns in `layout.names` order; with `index`, a row index first."""
     if not layout.header:
         cells = cells.reindex(columns=list(layout.names or ()), fill_value="")
     with atomic_path(path) as tmp:
-        cells.to_csv(
-            tmp, index=False, sep=layout.delimiter, header=layout.header, encoding=layout.encoding
+        cells.reset_index(drop=True).to_csv(
+            tmp,
+            index=layout.index,
+            sep=layout.delimiter,
+            header=layout.header,
+            encoding=layout.encoding,
         )
 
 
@@ -185,6 +196,8 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
             f"{source}: the {what} has {len(names)} columns but the data rows have "
             f"{body.shape[1]} (delimiter {layout.delimiter!r}); check the delimiter and the header"
         )
+    if names and names[0] == INDEX_COLUMN:
+        body, names = body.iloc[:, 1:], names[1:]
     unnamed = [str(i + 1) for i, name in enumerate(names) if not name]
     if unnamed:
         raise TableReadError(f"{source}: column(s) {', '.join(unnamed)} have no name in the header")

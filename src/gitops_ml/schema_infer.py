@@ -230,6 +230,20 @@ def sniff_layout(sample: str, names: list[str] | None = None, encoding: str = "u
             )
         notes.append("no header row (--names): the names are yours, in csv.names and columns")
         return Layout(CsvLayout(delimiter, False, tuple(names), encoding), tuple(notes))
+    if (
+        first
+        and not first[0].strip()
+        and _looks_like_data(first[1:width], [r[1:] for r in body]) is None
+    ):
+        if not all(row and row[0].strip().isdigit() for row in body):
+            raise SchemaInferError(
+                "the header row's first field is empty: name that column in the file"
+            )
+        notes.append(
+            "the first column has no name and counts the rows: a saved row index (pandas' "
+            "to_csv writes one), never read (csv.index)"
+        )
+        return Layout(CsvLayout(delimiter, encoding=encoding, index=True), tuple(notes))
     reason = _looks_like_data(first[:width], body)
     if reason is None:
         return Layout(CsvLayout(delimiter, encoding=encoding), tuple(notes))
@@ -948,6 +962,7 @@ def render(draft: Draft) -> str:
             f"  header: {'true' if layout.header else 'false'}",
             *([f"  names: {_flow(list(layout.names))}"] if layout.names is not None else []),
             *([f"  encoding: {layout.encoding}"] if layout.encoding != CsvLayout.encoding else []),
+            *(["  index: true"] if layout.index else []),
         ]
     lines.append("columns:")
     for draft_column in draft.columns:

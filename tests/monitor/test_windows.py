@@ -328,3 +328,21 @@ def test_a_csv_window_is_read_in_the_contracts_encoding_and_named_when_it_is_ano
     as_utf8 = replace(contract, csv=replace(contract.csv, encoding="utf-8"))
     with pytest.raises(readers.CurrentDataError, match=r"window\.csv: cannot read as CSV in utf-8"):
         list(iter_chunks([path], as_utf8, 700))
+
+
+def test_a_csv_window_saved_with_its_row_index_reads_without_it(tmp_path: Path) -> None:
+    contract = parse_contract(
+        {
+            "csv": {"index": True},
+            "columns": [
+                {"name": "dose", "type": "float"},
+                {"name": "y", "type": "bool", "role": "target"},
+            ],
+        }
+    )
+    path = tmp_path / "window.csv"
+    pd.DataFrame({"dose": [1.5, 2.5] * 1000, "y": [True, False] * 1000}).to_csv(path)
+
+    chunks = list(iter_chunks([path], contract, 700))
+
+    assert sum(chunk.rows for chunk in chunks) == 2000
