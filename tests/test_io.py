@@ -150,6 +150,15 @@ def test_a_saved_row_index_is_never_read_as_a_column(tmp_path: Path) -> None:
         gio.read_table(tmp_path / "t.csv", raw_text=True)
 
 
+def test_rows_of_nothing_but_delimiters_are_not_data(tmp_path: Path) -> None:
+    """A spreadsheet exports `,,` below its data; a row with some value missing stays."""
+    (tmp_path / "t.csv").write_text("a,b\nx,1\n,2\n,\n,\n")
+
+    frame = gio.read_table(tmp_path / "t.csv", raw_text=True)
+
+    assert frame.to_dict("list") == {"a": ["x", ""], "b": ["1", "2"]}
+
+
 def test_a_file_without_a_header_takes_the_contracts_names(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("1,x\n2,y\n")
     layout = gio.CsvLayout(header=False, names=("n", "s"))

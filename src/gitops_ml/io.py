@@ -208,7 +208,14 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
             "rename them in the file"
         )
     body.columns = names
-    return body.reset_index(drop=True), trailing
+    return without_blank_rows(body).reset_index(drop=True), trailing
+
+
+def without_blank_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """Rows of nothing but delimiters (`,,,`, what a spreadsheet exports below its data) are
+    not data: read, they would be rows with every value missing, the target's too."""
+    blank = (cells == "").all(axis=1)
+    return cells[~blank].reset_index(drop=True) if blank.any() else cells
 
 
 def _read_parquet(

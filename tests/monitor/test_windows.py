@@ -330,7 +330,9 @@ def test_a_csv_window_is_read_in_the_contracts_encoding_and_named_when_it_is_ano
         list(iter_chunks([path], as_utf8, 700))
 
 
-def test_a_csv_window_saved_with_its_row_index_reads_without_it(tmp_path: Path) -> None:
+def test_a_csv_window_saved_with_its_row_index_and_blank_rows_reads_without_them(
+    tmp_path: Path,
+) -> None:
     contract = parse_contract(
         {
             "csv": {"index": True},
@@ -342,6 +344,8 @@ def test_a_csv_window_saved_with_its_row_index_reads_without_it(tmp_path: Path) 
     )
     path = tmp_path / "window.csv"
     pd.DataFrame({"dose": [1.5, 2.5] * 1000, "y": [True, False] * 1000}).to_csv(path)
+    with path.open("a") as window:  # and what a spreadsheet exports below its data
+        window.write(",,\n" * 3)
 
     chunks = list(iter_chunks([path], contract, 700))
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from gitops_ml.coercion import parse_column
 from gitops_ml.contract import WHITESPACE, Column, Contract, Encoding
 from gitops_ml.errors import UserError
-from gitops_ml.io import csv_names, csv_options, read_table
+from gitops_ml.io import csv_names, csv_options, read_table, without_blank_rows
 from gitops_ml.model_view import model_frame, onnx_feeds
 from gitops_ml.monitor.outcomes import KnownOutcomes, OutcomeJoin
 from gitops_ml.monitor.watched import classes_hint, outcome_codes, outcome_values, watch
@@ -623,7 +623,7 @@ def _source_chunks(
         yield from _log_chunks(path, contract, chunk_rows, keys)
         return
     for frame in _read_csv(path, contract, chunk_rows):
-        yield from frame_chunks(frame, contract, str(path))
+        yield from frame_chunks(without_blank_rows(frame), contract, str(path))
 
 
 def window_table(
