@@ -300,6 +300,17 @@ def test_a_file_saved_with_its_row_index_keeps_its_header_and_leaves_the_index_o
         sniff_layout(read_sample(str(tmp_path / "blank.csv")))
 
 
+def test_a_header_of_years_above_figures_is_a_header_and_a_row_of_years_is_data() -> None:
+    """A wide table names a column per year; a data row may hold a year in a column of years."""
+    figures = (
+        "region,2019,2020,grew\nnorth,98.5,104.1,yes\nsouth,87.2,80.0,no\neast,91.0,99.9,yes\n"
+    )
+    births = "Alice,1985,5.2\nBob,1990,6.1\nCarol,1979,4.4\n"
+
+    assert not sniff_layout(figures).csv.names
+    assert sniff_layout(births).csv.names == ("column_1", "column_2", "column_3")
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

@@ -181,6 +181,9 @@ def _without_sign(number: str) -> str:
     return f"the {'% sign' if '%' in number else 'currency sign'} ({plain})"
 
 
+YEAR = re.compile(r"(?:18|19|20)\d\d")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -189,15 +192,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _year_over_figures(text: str, below: set[str]) -> bool:
+    """A year (2019) above numbers that are not years: a wide table's column per year."""
+    figures = [value for value in below if _is_number(value)]
+    return bool(YEAR.fullmatch(text)) and any(not YEAR.fullmatch(v) for v in figures)
+
+
 def _looks_like_data(first: list[str], body: list[list[str]]) -> str | None:
     """Why the first row is a data row rather than names, or None when it reads as a header:
-    a name is never empty, a number, or a value its column holds further down."""
+    a name is never empty, a number (but a year above figures), or a value its column holds
+    further down."""
     for index, cell in enumerate(first):
         text = cell.strip()
         below = {row[index].strip() for row in body if index < len(row)}
         if not text:
             return f"its field {index + 1} is empty"
-        if _is_number(text):
+        if _is_number(text) and not _year_over_figures(text, below):
             return f"its field {index + 1} ({text!r}) is a number"
         if text in below:
             return f"its field {index + 1} ({text!r}) occurs again in that column"
