@@ -72,19 +72,24 @@ def number_contract(**settings: bool) -> Contract:
     return parse_contract({**contract_dict(), "encoding": {**CONTRACT_ENCODING, **settings}})
 
 
-def respelt(text: str, decimal_comma: bool, thousands: bool) -> str:
+def respelt(text: str, decimal_comma: bool, thousands: bool, mark: str | None = None) -> str:
     """A number's plain spelling as a file of that encoding writes it: 1234.5 as 1,234.5
-    (`thousands`), 1234,5 (`decimal_comma`) or 1.234,5 (both)."""
+    (`thousands`), 1234,5 (`decimal_comma`) or 1.234,5 (both); `mark` groups the digits
+    instead of the other mark (1 234,5)."""
     if thousands and "e" not in text:
         whole, point, fraction = text.partition(".")
         sign = "-" if whole.startswith("-") else ""
         text = f"{sign}{int(whole.lstrip('-')):,}{point}{fraction}"
-    return text.translate(str.maketrans(",.", ".,")) if decimal_comma else text
+    if decimal_comma:
+        text = text.translate(str.maketrans(",.", ".,"))
+    if mark is not None:
+        text = text.replace("." if decimal_comma else ",", mark)
+    return text
 
 
 @st.composite
 def raw_tables(
-    draw: st.DrawFn, decimal_comma: bool = False, thousands: bool = False
+    draw: st.DrawFn, decimal_comma: bool = False, thousands: bool = False, mark: str | None = None
 ) -> pd.DataFrame:
     """Raw cells as files and clients spell them: padded, any case, any missing token; the
     numbers as an encoding with `decimal_comma` or `thousands` writes them (see respelt)."""
@@ -92,7 +97,7 @@ def raw_tables(
     columns: dict[str, list[str]] = {}
     for name, spelling in SPELLINGS.items():
         if name in NUMERIC:
-            spelling = spelling.map(lambda text: respelt(text, decimal_comma, thousands))
+            spelling = spelling.map(lambda text: respelt(text, decimal_comma, thousands, mark))
         cell = st.one_of(MISSING, st.tuples(PADDING, spelling, PADDING).map("".join))
         columns[name] = draw(st.lists(cell, min_size=rows, max_size=rows))
     columns["income"] = draw(st.lists(st.sampled_from(["Yes", "No"]), min_size=rows, max_size=rows))
@@ -170,16 +175,23 @@ def test_every_reader_reads_every_spelling_as_the_same_value(
 
 
 @pytest.mark.parametrize(
-    ("decimal_comma", "thousands"), [(True, False), (False, True), (True, True)]
+    ("decimal_comma", "thousands", "mark"),
+    [
+        (True, False, None),
+        (False, True, None),
+        (True, True, None),
+        (True, True, "\u202f"),  # French: 1 234,5 with a narrow non-breaking space
+        (False, True, "'"),  # Swiss: 1'234.5
+    ],
 )
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_every_reader_reads_a_decimal_comma_and_grouped_digits_as_the_same_value(
-    decimal_comma: bool, thousands: bool, data: st.DataObject, tmp_path: Path
+    decimal_comma: bool, thousands: bool, mark: str | None, data: st.DataObject, tmp_path: Path
 ) -> None:
-    raw = data.draw(raw_tables(decimal_comma, thousands))
+    raw = data.draw(raw_tables(decimal_comma, thousands, mark))
     contract = number_contract(decimal_comma=decimal_comma, thousands=thousands)
     read_alike(raw, contract, tmp_path)
 
@@ -196,6 +208,12 @@ def test_every_reader_reads_a_decimal_comma_and_grouped_digits_as_the_same_value
         ({"decimal_comma": True}, "12.5", None),  # a point is no part of such a number
         ({"decimal_comma": True}, "1.250,5", None),
         ({"decimal_comma": True, "thousands": True}, "1.250,5", 1250.5),
+        ({"decimal_comma": True, "thousands": True}, "1 250,5", 1250.5),
+        ({"thousands": True}, "1\u00a0234", 1234.0),
+        ({"thousands": True}, "1'234.5", 1234.5),
+        ({"thousands": True}, "1,234 567", None),  # one mark per number
+        ({"thousands": True}, "1 23", None),
+        ({}, "1 234", None),  # a space groups digits only with `thousands`
     ],
 )
 def test_a_number_is_read_or_refused_alike_by_training_and_serving(

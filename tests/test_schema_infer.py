@@ -148,6 +148,8 @@ def test_a_date_written_day_first_is_the_timestamp_and_read_day_first_from_then_
         (["12,5", "7", "n/a", "3,25"], True, False, [12.5, 7.0]),  # 12,5: only a decimal comma
         (["1,250", "980", "n/a", "2,400.5"], False, True, [1250.0, 980.0]),  # grouped by threes
         (["1.250,5", "12,5", "n/a", "980"], True, True, [1250.5, 12.5]),  # both, German style
+        (["1\u202f250,5", "12,5", "n/a", "980"], True, True, [1250.5, 12.5]),  # French style
+        (["1'250.5", "12.5", "n/a", "980"], False, True, [1250.5, 12.5]),  # Swiss style
         (["1.25", "980", "n/a", "2.4"], False, False, [1.25, 980.0]),  # plain numbers
     ],
 )

@@ -46,11 +46,15 @@ CONTRACT_KEYS: tuple[str, ...] = ("name", "description", "encoding", "csv", "col
 CSV_KEYS: tuple[str, ...] = ("delimiter", "header", "names", "encoding", "index")
 ENCODING_SETTINGS: tuple[str, ...] = ("strip", "day_first", "decimal_comma", "thousands")
 ENCODING_KEYS: tuple[str, ...] = ("true_values", "false_values", "missing_values")
-# A number whose digits are grouped by threes (`encoding.thousands`), by its decimal mark: with a
-# decimal point the groups are marked by commas (1,234.5), with a decimal comma by points.
+# The marks that group digits by threes (`encoding.thousands`), by the decimal mark: the other
+# mark (1,234.5 or 1.234,5), a space (French: 1 234,5; also the non-breaking and the narrow
+# one) or an apostrophe (Swiss: 1'234.5). One number uses one mark throughout.
+GROUP_MARKS = {point: f"[{other} \u00a0\u202f'\u2019]" for point, other in ((".", ","), (",", "."))}
 GROUPED_NUMBER = {
-    ".": re.compile(r"\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*"),
-    ",": re.compile(r"\s*[-+]?\d{1,3}(?:\.\d{3})+(?:,\d*)?\s*"),
+    point: re.compile(
+        rf"\s*[-+]?\d{{1,3}}(?P<mark>{marks})\d{{3}}(?:(?P=mark)\d{{3}})*(?:{re.escape(point)}\d*)?\s*"
+    )
+    for point, marks in GROUP_MARKS.items()
 }
 # The whitespace `encoding.strip` removes around a value: ASCII's, so that every reader (Python
 # here, Arrow's C++ in the drift check) removes exactly the same characters.
@@ -96,7 +100,8 @@ class Encoding:
     `day_first: true` reads a date such as 03/01/2024 as 3 January, not March 1: a batch whose
     days all happen to be 12 or less must read as the training data did. `decimal_comma: true`
     reads 12,5 as twelve and a half, and refuses 12.5 (a point is then no part of a number).
-    `thousands: true` reads digits grouped by threes, 1,234.5 (1.234,5 with a decimal comma).
+    `thousands: true` reads digits grouped by threes, 1,234.5 (1.234,5 with a decimal comma),
+    or by a space or an apostrophe (1 234,5; 1'234.5).
     """
 
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1", "1.0")
@@ -125,11 +130,13 @@ class Encoding:
         """A number as written in the data, spelt as Python and pandas read one (12,5 → 12.5
         with `decimal_comma`, 1,234.5 → 1234.5 with `thousands`); None when it cannot be a
         number of this encoding (12.5 with a decimal comma, 1,23 with thousands)."""
-        point, group = (",", ".") if self.decimal_comma else (".", ",")
-        if self.thousands and group in text:
-            if not GROUPED_NUMBER[point].fullmatch(text):
+        point = "," if self.decimal_comma else "."
+        text = text.strip(WHITESPACE)
+        if self.thousands and re.search(GROUP_MARKS[point], text):
+            grouped = GROUPED_NUMBER[point].fullmatch(text)
+            if grouped is None:
                 return None
-            text = text.replace(group, "")
+            text = text.replace(grouped["mark"], "")
         if not self.decimal_comma:
             return text
         return None if "." in text else text.replace(",", ".")

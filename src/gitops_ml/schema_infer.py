@@ -37,6 +37,7 @@ from gitops_ml.config import EvaluateParams, SplitParams, load_params
 from gitops_ml.contract import (
     ENCODING_KEYS,
     ENCODING_SETTINGS,
+    GROUP_MARKS,
     GROUPED_NUMBER,
     WHITESPACE,
     Checks,
@@ -70,9 +71,12 @@ SLICE_HINTS = (
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
-# A number written with a decimal comma (its digits maybe grouped by points: 1.234,5), or a
+# A number written with a decimal comma (its digits maybe grouped: 1.234,5, 1 234,5), or a
 # whole number (ASCII digits: as pandas reads them).
-DECIMAL_COMMA_NUMBER = r"\s*[-+]?(?:(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d*)?|,\d+)(?:[eE][-+]?\d+)?\s*"
+DECIMAL_COMMA_NUMBER = (
+    rf"\s*[-+]?(?:(?:\d{{1,3}}(?:{GROUP_MARKS[',']}\d{{3}})+|\d+)(?:,\d*)?|,\d+)"
+    r"(?:[eE][-+]?\d+)?\s*"
+)
 # A number with no grouping, by its decimal mark.
 PLAIN_NUMBER = {mark: rf"\s*[-+]?\d+(?:{re.escape(mark)}\d*)?\s*" for mark in ".,"}
 # What each of the contract's encoding settings (ENCODING_SETTINGS) means, for the draft's
@@ -81,7 +85,7 @@ SETTING_MEANINGS = {
     "strip": "values are read without surrounding whitespace",
     "day_first": "03/01/2024 is 3 January",
     "decimal_comma": "12,5 is twelve and a half",
-    "thousands": "digits may be grouped by threes (1,234 or 1.234)",
+    "thousands": "digits may be grouped by threes (1,234, 1.234, 1 234 or 1'234)",
 }
 DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 2025.8.7 …
 LEADING_ZERO = r"0\d+"  # 02134, 007: a code (zip, account, product); a number drops the zero
