@@ -313,6 +313,17 @@ def test_a_header_of_years_above_figures_is_a_header_and_a_row_of_years_is_data(
     assert sniff_layout(births).csv.names == ("column_1", "column_2", "column_3")
 
 
+def test_categories_that_differ_only_in_case_get_a_note() -> None:
+    frame = pd.DataFrame(
+        {"sex": ["Male", "male", "Female", "Male"] * 3, "plan": ["a", "b"] * 6, "y": ["1", "0"] * 6}
+    )
+
+    text = render(infer_contract(frame, "people.csv"))
+
+    assert "# review: 'Male', 'male' differ only in case: different categories to the model" in text
+    assert text.count("differ only in case") == 1
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

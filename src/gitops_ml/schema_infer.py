@@ -772,6 +772,19 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
     return "float", parse("float", original), notes
 
 
+def _case_variants(distinct: list[str]) -> list[str]:
+    """A note when values differ only in case (Male, male): to every reader, and so to the
+    model, they are different categories."""
+    spellings: dict[str, list[str]] = {}
+    for value in distinct:
+        spellings.setdefault(value.casefold(), []).append(value)
+    variants = next((found for found in spellings.values() if len(found) > 1), None)
+    if variants is None:
+        return []
+    shown = ", ".join(repr(v) for v in variants)
+    return [f"{shown} differ only in case: different categories to the model; write one spelling"]
+
+
 def nice_bounds(low: float, high: float, integer: bool) -> tuple[float, float]:
     """min/max rounded outward to a step one decade below the spread (0..117 -> 0..120)."""
     spread = high - low or abs(high) or 1.0
@@ -798,10 +811,11 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         distinct = sorted(values.astype(str).unique())
         if not distinct:
             return Checks(), []
+        notes = _case_variants(distinct)
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
-            return Checks(allowed=tuple(distinct)), [note]
-        return Checks(), [f"{len(distinct)} distinct values: no allowed list (free text?)"]
+            return Checks(allowed=tuple(distinct)), [note, *notes]
+        return Checks(), [f"{len(distinct)} distinct values: no allowed list (free text?)", *notes]
     return Checks(unique=unique), []
 
 
