@@ -127,9 +127,10 @@ class Encoding:
         return not (self.decimal_comma or self.thousands)
 
     def number_text(self, text: str) -> str | None:
-        """A number as written in the data, spelt as Python and pandas read one (12,5 → 12.5
-        with `decimal_comma`, 1,234.5 → 1234.5 with `thousands`); None when it cannot be a
-        number of this encoding (12.5 with a decimal comma, 1,23 with thousands)."""
+        """A number as written in the data, without surrounding whitespace and spelt as Python
+        and pandas read one (12,5 → 12.5 with `decimal_comma`, 1,234.5 → 1234.5 with
+        `thousands`); None when it cannot be a number of this encoding (12.5 with a decimal
+        comma, 1,23 with thousands)."""
         point = "," if self.decimal_comma else "."
         text = text.strip(WHITESPACE)
         if self.thousands and re.search(GROUP_MARKS[point], text):

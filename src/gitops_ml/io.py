@@ -208,7 +208,7 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
             "rename them in the file"
         )
     body.columns = names
-    return without_blank_rows(body).reset_index(drop=True), trailing
+    return without_blank_rows(body), trailing  # pandas' RangeIndex, renumbered when rows go
 
 
 def without_blank_rows(cells: pd.DataFrame) -> pd.DataFrame:

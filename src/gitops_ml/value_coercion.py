@@ -8,7 +8,7 @@ import math
 import re
 from typing import Any
 
-from gitops_ml.contract import DEFAULT_ENCODING, WHITESPACE, Encoding
+from gitops_ml.contract import DEFAULT_ENCODING, Encoding
 
 # A number written as text, as pandas and Arrow read one: ASCII digits with an optional sign,
 # point and exponent (or inf/nan, refused below as not finite); not the spellings only Python's
@@ -48,7 +48,7 @@ def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCO
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueRejected("not a number")
     if isinstance(value, str):
-        text = encoding.number_text(value.strip(WHITESPACE))
+        text = encoding.number_text(value)
         if text is None or not NUMBER_TEXT.fullmatch(text):
             raise ValueRejected("text that is not a number")
         value = float(text)
