@@ -127,22 +127,23 @@ class Shipper:
         """Store one closed segment, then remove it; a failed upload raises and leaves it."""
         try:
             path = rename(path, CLOSED, SHIPPING)
-            if self._ready is None or self._ready[0] != path:
-                self._ready = (path, *self._compress(path))
         except FileNotFoundError:  # dropped from the backlog meanwhile
             return
-        _, body, lines, bad = self._ready
         relative = path.relative_to(self.spool).as_posix().removesuffix(SHIPPING)
         target = f"{self.root}/{relative}{SHIPPED}"
+        lines = 0
         try:
+            if self._ready is None or self._ready[0] != path:
+                self._ready = (path, *self._compress(path))
+            _, body, lines, bad = self._ready
             if self._local:  # a reader of the directory never sees a partial file
                 self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.pipe_file(target + ".part", body)
                 self.fs.mv(target + ".part", target)
             else:
                 self.fs.pipe_file(target, body)
-        except Exception as exc:  # whatever the store's client raises: retried
-            rename(path, SHIPPING, CLOSED)
+        except Exception as exc:  # a read or whatever the store's client raises: retried
+            rename(path, SHIPPING, CLOSED)  # closed again, so the retry finds it
             self._count("failed", lines)
             logger.warning("capture: shipping %s to %s failed: %s", path.name, target, exc)
             raise

@@ -312,6 +312,21 @@ def test_a_segment_a_crashed_shipper_left_mid_upload_is_shipped_once_at_its_next
     assert not list(spool.rglob("*.rec*"))
 
 
+def test_a_segment_that_cannot_be_read_is_closed_again_for_the_next_attempt(
+    tmp_path: Path,
+) -> None:
+    """A read failure is retried like a failed upload; left as being shipped, the retry
+    would not find it and it would wait for the sidecar's restart."""
+    spool = tmp_path / "spool"
+    unreadable = segment_in(spool, ".rec")
+    unreadable.mkdir()  # stands for a file the disk cannot read
+
+    with pytest.raises(OSError):
+        Shipper(capture_settings(tmp_path / "store", spool)).ship(unreadable)
+
+    assert unreadable.is_dir() and not list(spool.rglob("*.rec.shipping"))
+
+
 def test_the_servers_second_start_leaves_the_segment_being_uploaded_alone(tmp_path: Path) -> None:
     """The server opens its capture before it binds its port and again in its lifespan: by
     then the sidecar may be uploading a segment, which must not be put back."""
