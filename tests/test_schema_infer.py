@@ -346,6 +346,26 @@ def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     assert parse_contract(yaml.safe_load(render(draft))).column("zip").type == "category"
 
 
+def test_many_codes_of_one_width_get_that_width_as_their_max_length() -> None:
+    """Too many zip codes for an allowed list; their width still bounds what a client sends."""
+    zips = [f"{n:05d}" for n in range(0, 40_000, 1_000)] * 3  # 40 codes, '00000' to '39000'
+    frame = pd.DataFrame(
+        {
+            "zip": zips,
+            "comment": [f"seen {n % 40} times" for n in range(120)],  # free text of any width
+            "sold": ["1", "0", "1"] * 40,
+        }
+    )
+
+    draft = infer_contract(frame, "homes.csv")
+    text = render(draft)
+
+    assert draft.contract.column("zip").checks.max_length == 5
+    assert draft.contract.column("comment").checks.max_length is None
+    assert "# review: 40 distinct values, each 5 characters: a code (no allowed list); " in text
+    assert parse_contract(yaml.safe_load(text)).column("zip").max_length == 5
+
+
 def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
     frame = pd.DataFrame(
         {

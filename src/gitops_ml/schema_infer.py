@@ -70,6 +70,7 @@ SLICE_HINTS = (
 )
 ID_HINTS = ("id", "uuid", "guid", "key")
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
+MAX_CODE_WIDTH = 32  # many values all this wide or narrower, each as wide: a code (zip, SKU)
 MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
 # A number written with a decimal comma (its digits maybe grouped: 1.234,5, 1 234,5), or a
 # whole number (ASCII digits: as pandas reads them).
@@ -815,6 +816,13 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
             return Checks(allowed=tuple(distinct)), [note, *notes]
+        widths = {len(value) for value in distinct}
+        if len(widths) == 1 and 1 < (width := widths.pop()) <= MAX_CODE_WIDTH:
+            note = (
+                f"{len(distinct)} distinct values, each {width} characters: a code (no allowed "
+                f"list); max_length {width} refuses longer ones, widen it if they can occur"
+            )
+            return Checks(max_length=width), [note, *notes]
         return Checks(), [f"{len(distinct)} distinct values: no allowed list (free text?)", *notes]
     return Checks(unique=unique), []
 
@@ -1012,6 +1020,8 @@ def render(draft: Draft) -> str:
             checks["allowed"] = list(column.checks.allowed)
         if column.checks.unique:
             checks["unique"] = True
+        if column.checks.max_length is not None:
+            checks["max_length"] = column.checks.max_length
         if checks:
             lines.append(f"    checks: {_flow(checks)}")
         if column.task is not None:
