@@ -366,6 +366,21 @@ def test_many_codes_of_one_width_get_that_width_as_their_max_length() -> None:
     assert parse_contract(yaml.safe_load(text)).column("zip").max_length == 5
 
 
+def test_dates_written_as_eight_digits_get_a_note_and_other_numbers_do_not() -> None:
+    frame = pd.DataFrame(
+        {
+            "signed": [20240131, 20240201, 20231115, 20240229, 20240131, 20231115],
+            "amount": [20240131, 20241399, 5, 7, 9, 11],  # no month 13: not dates
+            "left": ["1", "0", "1", "0", "1", "0"],
+        }
+    )
+
+    text = render(infer_contract(frame, "contracts.csv"))
+
+    assert "# review: values look like dates written YYYYMMDD (e.g. 20240131): " in text
+    assert text.count("look like dates") == 1
+
+
 def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
     frame = pd.DataFrame(
         {

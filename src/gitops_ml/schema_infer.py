@@ -761,6 +761,12 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
         values = as_number.values  # CSV cells are text: numbers arrive as text, that is normal
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     present = numbers.dropna()
+    if _dates_in_digits(present):
+        notes.append(
+            f"values look like dates written YYYYMMDD (e.g. {int(present.iloc[0])}): as a number "
+            "a month's end and the next month's start are 70 apart; write them 2024-01-31 to "
+            "read them as dates, or derive a number from them (days since)"
+        )
     as_bool = parse("bool", original)
     if set(present.unique()) == {0.0, 1.0} and not as_bool.bad.any():
         notes.append("only 0 and 1 seen: read as bool; make it int if it is a count")
@@ -771,6 +777,16 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
     if finite and (present == np.round(present)).all():
         return "int", parse("int", original), notes
     return "float", parse("float", original), notes
+
+
+def _dates_in_digits(numbers: pd.Series) -> bool:
+    """20240131: whole numbers that all read as dates from 1900 to 2100."""
+    if numbers.empty or not numbers.between(19000101, 21001231).all():
+        return False
+    if not (numbers == np.round(numbers)).all():
+        return False
+    digits = numbers.astype("int64").astype(str)
+    return bool(pd.to_datetime(digits, format="%Y%m%d", errors="coerce").notna().all())
 
 
 def _case_variants(distinct: list[str]) -> list[str]:
