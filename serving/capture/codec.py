@@ -104,7 +104,7 @@ def expand_record(line: bytes, body: bytes, parse: BodyParser) -> list[bytes]:
     count = len(outputs[0]) if outputs else 0
     for row in range(count) if rows is None else rows:
         key = None if ids is None else ids[row]
-        ident = b"" if key is None else b',"id":' + orjson.dumps(key, option=_NUMPY)
+        ident = b"" if key is None else b',"id":' + orjson.dumps(str(key))  # documented: text
         features = dict(zip(names, [v[row] for v in values], strict=True))
         prediction = dict(zip(keys, [output[row] for output in outputs], strict=True))
         tail = b',"prediction":' + orjson.dumps(prediction) + b"}\n"

@@ -399,8 +399,9 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     body = [
         {"id": "C1", "age": 30, "plan": "basic", "charges": float("nan")},
         {"age": None, "plan": "", "charges": 12.5},
+        {"id": 7, "age": 41, "plan": "basic", "charges": 3.0},
     ]
-    predicted = {"label": np.array([1, 0]), "score": np.array([0.75, float("nan")])}
+    predicted = {"label": np.array([1, 0, 1]), "score": np.array([0.75, float("nan"), 0.5])}
     log.record("req-1", "predict", json.dumps(body).encode(), predicted)
     log.close()
     ship(log)
@@ -409,12 +410,15 @@ def test_each_captured_line_is_valid_json_in_the_documented_order_with_missing_a
     assert [list(line) for line in lines] == [
         ["ts", "request_id", "id", "model", "model_version", "features", "prediction"],
         ["ts", "request_id", "model", "model_version", "features", "prediction"],
+        ["ts", "request_id", "id", "model", "model_version", "features", "prediction"],
     ]
+    assert [line.get("id") for line in lines] == ["C1", None, "7"], "ids are text, as documented"
     assert lines[0]["features"] == {"age": 30, "plan": "basic", "charges": None}
     assert lines[1]["features"] == {"age": None, "plan": None, "charges": 12.5}
     assert [line["prediction"] for line in lines] == [
         {"label": 1, "score": 0.75},
         {"label": 0, "score": None},
+        {"label": 1, "score": 0.5},
     ]
 
 
