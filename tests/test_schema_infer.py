@@ -381,6 +381,26 @@ def test_dates_written_as_eight_digits_get_a_note_and_other_numbers_do_not() -> 
     assert text.count("look like dates") == 1
 
 
+@pytest.mark.parametrize(
+    "name", ["customer_id", "CustomerID", "patient_no", "AccountNr", "order number"]
+)
+def test_a_unique_column_named_like_an_identifier_is_drafted_as_the_id(name: str) -> None:
+    frame = pd.DataFrame(
+        {name: [100001 + n for n in range(12)], "visits": [3, 1] * 6, "left": ["y", "n"] * 6}
+    )
+
+    assert infer_contract(frame, "rows.csv").contract.id_column == name
+
+
+def test_a_unique_count_is_not_an_identifier_and_its_range_is_written_out() -> None:
+    frame = pd.DataFrame({"step_count": [20190202 + n for n in range(12)], "left": ["y", "n"] * 6})
+
+    draft = infer_contract(frame, "rows.csv")
+
+    assert draft.contract.id_column is None
+    assert "# review: range seen 20190202 to 20190213: widen to what is plausible" in render(draft)
+
+
 def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> None:
     frame = pd.DataFrame(
         {

@@ -69,6 +69,7 @@ SLICE_HINTS = (
     "citizen",
 )
 ID_HINTS = ("id", "uuid", "guid", "key")
+ID_LAST_WORDS = ("no", "nr", "num", "number")  # patient_no, AccountNr, order number
 MAX_ALLOWED = 25  # more distinct values than this: free text, no allowed list
 MAX_CODE_WIDTH = 32  # many values all this wide or narrower, each as wide: a code (zip, SKU)
 MAX_CLASSES = 10  # an integer target with more distinct values is a quantity (regression)
@@ -330,7 +331,10 @@ def _is_target_name(name: str) -> bool:
 
 
 def _is_id_name(name: str) -> bool:
-    return any(t in ID_HINTS for t in _tokens(name))
+    tokens = _tokens(name)
+    if any(t in ID_HINTS for t in tokens):
+        return True
+    return bool(tokens) and tokens[-1] in ID_LAST_WORDS
 
 
 def _is_slice_name(name: str) -> bool:
@@ -779,6 +783,11 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
     return "float", parse("float", original), notes
 
 
+def _plain_number(number: float) -> str:
+    """20190202 as written (`:g` gives 2.01902e+07), 42.2 as 42.2."""
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:g}"
+
+
 def _dates_in_digits(numbers: pd.Series) -> bool:
     """20240131: whole numbers that all read as dates from 1900 to 2100."""
     if numbers.empty or not numbers.between(19000101, 21001231).all():
@@ -822,7 +831,8 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         if not np.isfinite(numbers).all():
             return Checks(unique=unique), ["infinite values seen: no range check drafted"]
         low, high = nice_bounds(float(numbers.min()), float(numbers.max()), kind == "int")
-        note = f"range seen {numbers.min():g} to {numbers.max():g}: widen to what is plausible"
+        low_seen, high_seen = (_plain_number(numbers.min()), _plain_number(numbers.max()))
+        note = f"range seen {low_seen} to {high_seen}: widen to what is plausible"
         return Checks(min=low, max=high, unique=unique), [note]
     if kind == "category" and not unique:
         distinct = sorted(values.astype(str).unique())
