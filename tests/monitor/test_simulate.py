@@ -370,6 +370,33 @@ def test_retrain_command_combines_a_forks_raw_data_with_a_simulated_window(
     assert "error: the production window has no 'Churn' labels" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("id_type", "first"), [("int", 100001), ("category", "sim-5-00000000")])
+def test_simulated_ids_have_the_id_columns_type_and_pass_validation(
+    id_type: str, first: Any
+) -> None:
+    """A fork's id may be a number (patient_no): text ids made its retraining window fail."""
+    from gitops_ml.monitor.simulate import simulate_window
+
+    checks = {"min": 100001, "unique": True} if id_type == "int" else {"unique": True}
+    contract = parse_contract(
+        {
+            "columns": [
+                {"name": "patient_no", "type": id_type, "role": "id", "checks": checks},
+                {"name": "x", "type": "float"},
+                {"name": "y", "type": "float", "role": "target", "task": "regression"},
+            ]
+        }
+    )
+    train = pd.DataFrame({"patient_no": [1, 2, 3], "x": [0.5, 1.5, 2.5], "y": [1.0, 2.0, 3.0]})
+
+    window = simulate_window({}, contract, 50, [], seed=5, train=train)
+
+    ids = window.frame["patient_no"]
+    assert ids.iloc[0] == first and ids.is_unique
+    failures = validate_frame(window.frame, contract).failures
+    assert [f for f in failures if f.column == "patient_no"] == []  # unlabelled: no "y"
+
+
 def test_simulated_regression_outcomes_stay_within_the_targets_range() -> None:
     """A retraining window built from them must pass validation, as real outcomes do."""
     from gitops_ml.contract import parse_contract

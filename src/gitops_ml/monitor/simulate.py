@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -382,6 +383,15 @@ class Window:
     stamps: pd.Series | None = None  # when each row was seen (the log's `ts`)
 
 
+def simulated_ids(column: Column, seed: int, rows: int) -> list[Any]:
+    """Unique ids of the id column's type: `sim-<seed>-<n>` text, or whole numbers from the
+    column's minimum for a numeric id (text would fail the contract's validation)."""
+    if column.type in ("int", "float"):
+        start = 1 if column.checks.min is None else math.ceil(column.checks.min)
+        return list(range(start, start + rows))
+    return [f"sim-{seed}-{i:08d}" for i in range(rows)]
+
+
 def simulate_window(
     profile: dict[str, Any],
     contract: Contract,
@@ -407,7 +417,7 @@ def simulate_window(
     predictions = scorer.score(frame) if scorer is not None else None
     columns: dict[str, Any] = {}
     if contract.id_column:
-        columns[contract.id_column] = [f"sim-{seed}-{i:08d}" for i in range(rows)]
+        columns[contract.id_column] = simulated_ids(contract.column(contract.id_column), seed, rows)
     stamps = _timestamps(rows, rng, start, days) if start is not None else None
     if contract.timestamp and stamps is not None:  # unknown start: the column is left out
         columns[contract.timestamp] = stamps
