@@ -563,36 +563,40 @@ def load_contract(path: str | Path = DEFAULT_CONTRACT_PATH) -> Contract:
     return parse_contract(raw, source=str(path))
 
 
+def column_to_dict(c: Column) -> dict[str, Any]:
+    """One column as plain data in the contract file's order, omitting defaults (an int
+    column's bounds as whole numbers)."""
+    item: dict[str, Any] = {"name": c.name, "type": c.type, "role": c.role, "nullable": c.nullable}
+    whole = int if c.type == "int" else float
+    checks: dict[str, Any] = {}
+    if c.checks.min is not None:
+        checks["min"] = whole(c.checks.min)
+    if c.checks.max is not None:
+        checks["max"] = whole(c.checks.max)
+    if c.checks.allowed is not None:
+        checks["allowed"] = list(c.checks.allowed)
+    if c.checks.unique:
+        checks["unique"] = True
+    if c.checks.max_length is not None:
+        checks["max_length"] = c.checks.max_length
+    if checks:
+        item["checks"] = checks
+    if c.task is not None:
+        item["task"] = c.task
+    if c.positive is not None:
+        item["positive"] = c.positive
+    if c.classes is not None:
+        item["classes"] = [int(v) if c.type == "int" else v for v in c.classes]
+    if c.slice:
+        item["slice"] = True
+    if c.description:
+        item["description"] = c.description
+    return item
+
+
 def contract_to_dict(contract: Contract) -> dict[str, Any]:
     """Plain data for YAML/JSON, omitting defaults so drafted contracts stay readable."""
-    columns: list[dict[str, Any]] = []
-    for c in contract.columns:
-        item: dict[str, Any] = {"name": c.name, "type": c.type, "role": c.role}
-        item["nullable"] = c.nullable
-        checks: dict[str, Any] = {}
-        if c.checks.min is not None:
-            checks["min"] = c.checks.min
-        if c.checks.max is not None:
-            checks["max"] = c.checks.max
-        if c.checks.allowed is not None:
-            checks["allowed"] = list(c.checks.allowed)
-        if c.checks.unique:
-            checks["unique"] = True
-        if c.checks.max_length is not None:
-            checks["max_length"] = c.checks.max_length
-        if checks:
-            item["checks"] = checks
-        if c.description:
-            item["description"] = c.description
-        if c.positive is not None:
-            item["positive"] = c.positive
-        if c.slice:
-            item["slice"] = True
-        if c.task is not None:
-            item["task"] = c.task
-        if c.classes is not None:
-            item["classes"] = [int(v) if c.type == "int" else v for v in c.classes]
-        columns.append(item)
+    columns = [column_to_dict(c) for c in contract.columns]
     out: dict[str, Any] = {"name": contract.name}
     if contract.description:
         out["description"] = contract.description

@@ -46,6 +46,7 @@ from gitops_ml.contract import (
     ColumnType,
     Contract,
     Encoding,
+    column_to_dict,
     parse_contract,
 )
 from gitops_ml.errors import UserError
@@ -983,10 +984,6 @@ def _flow(value: Any) -> str:
     return dumped if isinstance(value, dict | list) else dumped[1:-1]
 
 
-def _number(value: float, integer: bool) -> int | float:
-    return int(value) if integer else value
-
-
 def render(draft: Draft) -> str:
     """The contract as commented YAML in the style of data/schema.yaml."""
     contract = draft.contract
@@ -1030,35 +1027,8 @@ def render(draft: Draft) -> str:
     for draft_column in draft.columns:
         column = draft_column.column
         lines += [f"  # review: {note}" for note in draft_column.notes]
-        lines += [
-            f"  - name: {_flow(column.name)}",
-            f"    type: {column.type}",
-            f"    role: {column.role}",
-            f"    nullable: {'true' if column.nullable else 'false'}",
-        ]
-        checks: dict[str, Any] = {}
-        integer = column.type == "int"
-        if column.checks.min is not None:
-            checks["min"] = _number(column.checks.min, integer)
-        if column.checks.max is not None:
-            checks["max"] = _number(column.checks.max, integer)
-        if column.checks.allowed is not None:
-            checks["allowed"] = list(column.checks.allowed)
-        if column.checks.unique:
-            checks["unique"] = True
-        if column.checks.max_length is not None:
-            checks["max_length"] = column.checks.max_length
-        if checks:
-            lines.append(f"    checks: {_flow(checks)}")
-        if column.task is not None:
-            lines.append(f"    task: {column.task}")
-        if column.positive is not None:
-            lines.append(f"    positive: {_flow(column.positive)}")
-        if column.classes is not None:
-            classes = [int(c) if integer else c for c in column.classes]
-            lines.append(f"    classes: {_flow(classes)}")
-        if column.slice:
-            lines.append("    slice: true")
+        for key, value in column_to_dict(column).items():
+            lines.append(f"{'  - ' if key == 'name' else '    '}{key}: {_flow(value)}")
     if draft.omitted:
         lines.append(
             "# Not in the contract (validate drops columns the contract does not declare):"
