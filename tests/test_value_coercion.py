@@ -60,3 +60,15 @@ def test_a_value_that_does_not_fit_is_refused_saying_what_it_is(
 ) -> None:
     with pytest.raises(ValueRejected, match=says):
         coerce_value(value, column_type, CENSUS)
+
+
+def test_a_decimal_point_under_a_decimal_comma_is_refused_with_the_spelling_that_reads() -> None:
+    german = Encoding(decimal_comma=True)
+
+    assert coerce_value("13,2", "float", german) == 13.2
+    with pytest.raises(ValueRejected) as refused:
+        coerce_value(" 13.2", "float", german)
+    assert str(refused.value) == (
+        "a decimal point where the contract's encoding.decimal_comma reads '13,2' "
+        "(or send a JSON number)"
+    )

@@ -49,6 +49,12 @@ def coerce_value(value: Any, column_type: str, encoding: Encoding = DEFAULT_ENCO
         raise ValueRejected("not a number")
     if isinstance(value, str):
         text = encoding.number_text(value)
+        if text is None and encoding.decimal_comma and NUMBER_TEXT.fullmatch(value.strip()):
+            comma = value.strip().replace(".", ",")
+            raise ValueRejected(
+                f"a decimal point where the contract's encoding.decimal_comma reads {comma!r} "
+                "(or send a JSON number)"
+            )
         if text is None or not NUMBER_TEXT.fullmatch(text):
             raise ValueRejected("text that is not a number")
         value = float(text)
