@@ -15,7 +15,7 @@ from project_fixtures import CONTRACT_PATH
 
 from gitops_ml import io as gio
 from gitops_ml.cli import main
-from gitops_ml.contract import Contract
+from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.markdown import escape
 from gitops_ml.pipeline.ingest import parquet_safe
 from gitops_ml.pipeline.validate import validate_frame
@@ -272,3 +272,23 @@ def test_validation_outputs_are_byte_identical_across_runs(
         outputs.append((VALIDATED.read_bytes(), SUMMARY.read_bytes()))
 
     assert outputs[0] == outputs[1]
+
+
+def test_a_point_in_a_decimal_comma_file_is_refused_naming_the_setting() -> None:
+    contract = parse_contract(
+        {
+            "encoding": {"decimal_comma": True},
+            "columns": [
+                {"name": "alcohol", "type": "float"},
+                {"name": "kind", "type": "bool", "role": "target", "task": "binary"},
+            ],
+        }
+    )
+    raw = pd.DataFrame({"alcohol": ["13,2", "13.28"], "kind": ["true", "false"]})
+
+    (failure,) = validate_frame(raw, contract).failures
+
+    assert failure.message == (
+        "1 row cannot be read as float (expected a number, with a decimal comma "
+        "(encoding.decimal_comma)); e.g. row 2: '13.28'"
+    )

@@ -107,8 +107,9 @@ def _value_counts(rows: np.ndarray, raw: pd.Series) -> str:
 
 def _dtype_failure(column: Column, rows: np.ndarray, raw: pd.Series, contract: Contract) -> Failure:
     tokens = contract.encoding
+    comma = ", with a decimal comma (encoding.decimal_comma)" if tokens.decimal_comma else ""
     expected = {
-        "float": "a number",
+        "float": f"a number{comma}",
         "int": "a whole number",
         "bool": f"one of {', '.join([*tokens.true_values, *tokens.false_values])} "
         "(the contract's encoding)",
