@@ -418,6 +418,15 @@ def test_the_guessed_target_is_never_a_date_an_identifier_or_a_constant() -> Non
         infer_contract(frame[["country", "ref", "seen"]], "f.csv")
 
 
+@pytest.mark.parametrize("target", ["Diagnosis", "Survived", "is_fraud", "default"])
+def test_a_column_named_like_a_well_known_target_is_the_guessed_target(target: str) -> None:
+    frame = pd.DataFrame(
+        {target: ["M", "B", "B", "M", "B", "B"], "radius": [17.9, 11.4, 12.1, 20.6, 9.8, 13.0]}
+    )
+
+    assert infer_contract(frame, "f.csv").contract.target == target
+
+
 def test_draft_needs_a_feature_besides_target_id_and_timestamp() -> None:
     frame = pd.DataFrame({"when": ["2020-01-01", "2020-01-02"], "y": [True, False]})
 

@@ -53,7 +53,12 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, TableReadError
 from gitops_ml.tasks import TASKS, Task
 
-TARGET_HINTS = ("target", "label", "outcome", "class", "y")
+# Words of the usual target names, from the generic (label) to the well-known data sets'
+# (breast cancer's diagnosis, Titanic's survived, credit default, fraud, telco churn).
+TARGET_HINTS = (
+    *("target", "label", "outcome", "class", "y"),
+    *("diagnosis", "survived", "default", "fraud", "churn"),
+)
 # Column names that usually hold a protected or sensitive attribute: proposed as `slice: true`
 # so the review shows metrics per group (whether the model serves one group worse).
 SLICE_HINTS = (
