@@ -353,6 +353,7 @@ def test_many_codes_of_one_width_get_that_width_as_their_max_length() -> None:
         {
             "zip": zips,
             "comment": [f"seen {n % 40} times" for n in range(120)],  # free text of any width
+            "share": [f"{10 + n % 40}.5%" for n in range(120)],  # numbers written as text
             "sold": ["1", "0", "1"] * 40,
         }
     )
@@ -362,6 +363,7 @@ def test_many_codes_of_one_width_get_that_width_as_their_max_length() -> None:
 
     assert draft.contract.column("zip").checks.max_length == 5
     assert draft.contract.column("comment").checks.max_length is None
+    assert draft.contract.column("share").checks.max_length is None, "a number, not a code"
     assert "# review: 40 distinct values, each 5 characters: a code (no allowed list); " in text
     assert parse_contract(yaml.safe_load(text)).column("zip").max_length == 5
 

@@ -849,7 +849,8 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
             return Checks(allowed=tuple(distinct)), [note, *notes]
         widths = {len(value) for value in distinct}
-        if len(widths) == 1 and 1 < (width := widths.pop()) <= MAX_CODE_WIDTH:
+        written = _written_number(pd.Series(distinct, dtype=object)) is not None  # 12.5%: no code
+        if len(widths) == 1 and 1 < (width := widths.pop()) <= MAX_CODE_WIDTH and not written:
             note = (
                 f"{len(distinct)} distinct values, each {width} characters: a code (no allowed "
                 f"list); max_length {width} refuses longer ones, widen it if they can occur"
