@@ -324,6 +324,23 @@ def test_categories_that_differ_only_in_case_get_a_note() -> None:
     assert text.count("differ only in case") == 1
 
 
+def test_labels_that_differ_only_by_a_trailing_dot_get_a_note() -> None:
+    """UCI's adult: the test file spells the training file's labels with a dot (>50K.)."""
+    frame = pd.DataFrame(
+        {
+            "age": [39, 50, 38, 53, 28, 37, 49, 52] * 3,
+            "income": [" <=50K", ">50K", "<=50K.", ">50K.", "<=50K", "<=50K", ">50K", "<=50K."] * 3,
+        }
+    )
+
+    text = render(infer_contract(frame, "adult.csv"))
+
+    assert (
+        "# review: '<=50K', '<=50K.' differ only in a trailing dot: different classes to the "
+        "model; write one spelling" in text
+    )
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

@@ -804,17 +804,24 @@ def _dates_in_digits(numbers: pd.Series) -> bool:
     return bool(pd.to_datetime(digits, format="%Y%m%d", errors="coerce").notna().all())
 
 
-def _case_variants(distinct: list[str]) -> list[str]:
-    """A note when values differ only in case (Male, male): to every reader, and so to the
-    model, they are different categories."""
+def _spelling_variants(distinct: list[str], what: str = "categories") -> list[str]:
+    """A note when values differ only in case or a trailing dot (Male, male; >50K, >50K. as
+    UCI's adult test file spells its labels): to every reader, and so to the model, they are
+    different values."""
     spellings: dict[str, list[str]] = {}
     for value in distinct:
-        spellings.setdefault(value.casefold(), []).append(value)
+        spellings.setdefault(value.rstrip(".").casefold(), []).append(value)
     variants = next((found for found in spellings.values() if len(found) > 1), None)
     if variants is None:
         return []
+    if len({v.casefold() for v in variants}) == 1:
+        differ = "case"
+    elif len({v.rstrip(".") for v in variants}) == 1:
+        differ = "a trailing dot"
+    else:
+        differ = "case and a trailing dot"
     shown = ", ".join(repr(v) for v in variants)
-    return [f"{shown} differ only in case: different categories to the model; write one spelling"]
+    return [f"{shown} differ only in {differ}: different {what} to the model; write one spelling"]
 
 
 def nice_bounds(low: float, high: float, integer: bool) -> tuple[float, float]:
@@ -844,7 +851,7 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         distinct = sorted(values.astype(str).unique())
         if not distinct:
             return Checks(), []
-        notes = _case_variants(distinct)
+        notes = _spelling_variants(distinct)
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
             return Checks(allowed=tuple(distinct)), [note, *notes]
@@ -926,6 +933,9 @@ def infer_contract(
             checks = Checks(unique=role == "id")
         if role == "target":
             notes.append(chosen.note)
+            if chosen.task != "regression":
+                labels = frame[col].dropna().astype(str).str.strip().unique().tolist()
+                notes += _spelling_variants(sorted(labels), "classes")
         if role == "id":
             notes.append("every value is unique: treated as a row identifier, not a feature")
         elif role == "feature" and unique[col] and kind == "int":
