@@ -53,11 +53,11 @@ from gitops_ml.errors import UserError
 from gitops_ml.io import CsvLayout, TableReadError
 from gitops_ml.tasks import TASKS, Task
 
-# Words of the usual target names, from the generic (label) to the well-known data sets'
-# (breast cancer's diagnosis, Titanic's survived, credit default, fraud, telco churn).
+# Words of the usual target names: the generic ones, then well-known data sets' (breast cancer's
+# diagnosis, Titanic's survived, credit default, card fraud).
 TARGET_HINTS = (
     *("target", "label", "outcome", "class", "y"),
-    *("diagnosis", "survived", "default", "fraud", "churn"),
+    *("diagnosis", "survived", "default", "fraud"),
 )
 # Column names that usually hold a protected or sensitive attribute: proposed as `slice: true`
 # so the review shows metrics per group (whether the model serves one group worse).
