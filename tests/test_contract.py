@@ -108,3 +108,20 @@ def test_a_saved_row_index_is_declared_only_for_a_file_with_a_header() -> None:
     raw["csv"] = {"index": True, "header": False, "names": ["a", "y"]}
     with pytest.raises(ContractError, match=r"'csv.index' must be true or false, true only with"):
         parse_contract(raw)
+
+
+def test_an_int_columns_bounds_are_written_as_integers_unless_they_are_fractions() -> None:
+    contract = parse_contract(
+        {
+            "columns": [
+                {"name": "visits", "type": "int", "checks": {"min": 0, "max": 9.5}},
+                {"name": "y", "type": "bool", "role": "target", "task": "binary"},
+            ]
+        }
+    )
+
+    (visits, _) = contract_to_dict(contract)["columns"]
+
+    assert visits["checks"] == {"min": 0, "max": 9.5}
+    assert type(visits["checks"]["min"]) is int
+    assert parse_contract(contract_to_dict(contract)) == contract

@@ -565,14 +565,17 @@ def load_contract(path: str | Path = DEFAULT_CONTRACT_PATH) -> Contract:
 
 def column_to_dict(c: Column) -> dict[str, Any]:
     """One column as plain data in the contract file's order, omitting defaults (an int
-    column's bounds as whole numbers)."""
+    column's whole-number bounds written as integers: 0, not 0.0)."""
     item: dict[str, Any] = {"name": c.name, "type": c.type, "role": c.role, "nullable": c.nullable}
-    whole = int if c.type == "int" else float
+
+    def bound(value: float) -> float:
+        return int(value) if c.type == "int" and float(value).is_integer() else value
+
     checks: dict[str, Any] = {}
     if c.checks.min is not None:
-        checks["min"] = whole(c.checks.min)
+        checks["min"] = bound(c.checks.min)
     if c.checks.max is not None:
-        checks["max"] = whole(c.checks.max)
+        checks["max"] = bound(c.checks.max)
     if c.checks.allowed is not None:
         checks["allowed"] = list(c.checks.allowed)
     if c.checks.unique:

@@ -844,8 +844,8 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         if not np.isfinite(numbers).all():
             return Checks(unique=unique), ["infinite values seen: no range check drafted"]
         low, high = nice_bounds(float(numbers.min()), float(numbers.max()), kind == "int")
-        low_seen, high_seen = (_plain_number(numbers.min()), _plain_number(numbers.max()))
-        note = f"range seen {low_seen} to {high_seen}: widen to what is plausible"
+        seen = f"{_plain_number(numbers.min())} to {_plain_number(numbers.max())}"
+        note = f"range seen {seen}: widen to what is plausible"
         return Checks(min=low, max=high, unique=unique), [note]
     if kind == "category" and not unique:
         distinct = sorted(values.astype(str).unique())
