@@ -341,6 +341,16 @@ def test_labels_that_differ_only_by_a_trailing_dot_get_a_note() -> None:
     )
 
 
+def test_a_constant_category_gets_a_note_that_it_tells_the_model_nothing() -> None:
+    frame = pd.DataFrame(
+        {"clinic": ["Main St"] * 6, "visits": [3, 1, 4, 1, 5, 9], "y": ["a", "b"] * 3}
+    )
+
+    text = render(infer_contract(frame, "f.csv"))
+
+    assert "# review: one value seen ('Main St'): it tells the model nothing; remove the " in text
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

@@ -854,6 +854,11 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         notes = _spelling_variants(distinct)
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
+            if len(distinct) == 1:
+                note = (
+                    f"one value seen ({distinct[0]!r}): it tells the model nothing; remove the "
+                    "column, or add the other legitimate values to allowed"
+                )
             return Checks(allowed=tuple(distinct)), [note, *notes]
         widths = {len(value) for value in distinct}
         written = _written_number(pd.Series(distinct, dtype=object)) is not None  # 12.5%: no code
