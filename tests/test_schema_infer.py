@@ -351,6 +351,21 @@ def test_a_constant_category_gets_a_note_that_it_tells_the_model_nothing() -> No
     assert "# review: one value seen ('Main St'): it tells the model nothing; remove the " in text
 
 
+def test_a_column_of_measurements_with_detection_limits_gets_a_note() -> None:
+    frame = pd.DataFrame(
+        {
+            "crp": ["1.2", "<0.5", "3.4", "< 0.5", "2.2", "0.9", ">100", "5.1"],
+            "site": ["a<1", "b", "c", "d", "e", "f", "g", "h"],  # text with a '<': no note
+            "y": ["yes", "no"] * 4,
+        }
+    )
+
+    text = render(infer_contract(frame, "lab.csv"))
+
+    assert "# review: values like '<0.5' (a limit, not a measurement) make this column text" in text
+    assert text.count("a limit, not a measurement") == 1
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

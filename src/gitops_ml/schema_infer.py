@@ -184,6 +184,18 @@ def _written_number(values: pd.Series) -> str | None:
     return None if written.empty else str(written.iloc[0])
 
 
+# A measurement below or above what the instrument reads: <0.5, > 100, ≤0.01 (lab results).
+LIMIT = re.compile(r"^\s*(?:[<>]=?|[≤≥])\s*(?:\d+\.?\d*|\.\d+)\s*$")
+
+
+def _limit(values: pd.Series) -> str | None:
+    """A value like <0.5 in a column of numbers and such limits; None for any other column."""
+    limits = values[values.str.match(LIMIT)]
+    if limits.empty or not values[~values.index.isin(limits.index)].map(_is_number).all():
+        return None
+    return str(limits.iloc[0])
+
+
 def _without_sign(number: str) -> str:
     """How to write a number that reads as text: "the currency sign (2,068.70)" for $2,068.70,
     "the % sign (12.5)" for 12.5 %, a minus sign for (1,234)."""
@@ -761,6 +773,14 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
         as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
             written = _written_number(text)
+            limit = _limit(text)
+            if limit is not None:
+                note = (
+                    f"values like {limit!r} (a limit, not a measurement) make this column text: "
+                    "write a number for them (the limit, or half of it) or leave them missing "
+                    "to use the column as numbers"
+                )
+                return "category", as_category, [note]
             if written is None:
                 return "category", as_category, []
             note = (
