@@ -366,6 +366,21 @@ def test_a_column_of_measurements_with_detection_limits_gets_a_note() -> None:
     assert text.count("a limit, not a measurement") == 1
 
 
+def test_spreadsheet_formula_errors_read_as_missing_values() -> None:
+    frame = pd.DataFrame(
+        {
+            "ratio": ["1.2", "#DIV/0!", "3.4", "#N/A", "2.2", "0.9", "#VALUE!", "5.1"],
+            "y": ["yes", "no"] * 4,
+        }
+    )
+
+    draft = infer_contract(frame, "sheet.csv")
+
+    ratio = draft.contract.column("ratio")
+    assert (ratio.type, ratio.nullable) == ("float", True)
+    assert {"#DIV/0!", "#N/A", "#VALUE!"} <= set(draft.contract.encoding.missing_values)
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

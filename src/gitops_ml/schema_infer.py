@@ -99,7 +99,11 @@ DATE_LIKE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # 2025-08-07, 07/08/2025, 20
 LEADING_ZERO = r"0\d+"  # 02134, 007: a code (zip, account, product); a number drops the zero
 # How real files write "no value", compared stripped and case-insensitively: each one seen in
 # the data goes into the contract's `encoding.missing_values`, as the file spells it.
-MISSING_TOKENS = ("?", "NA", "N/A", "n/a", "-", "--", "null", "None", "NaN", "#N/A", "nil")
+# The last group: a spreadsheet formula's errors, exported as they show (no value either).
+MISSING_TOKENS = (
+    *("?", "NA", "N/A", "n/a", "-", "--", "null", "None", "NaN", "#N/A", "nil"),
+    *("#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!"),
+)
 DELIMITERS = (",", ";", "\t", "|")  # tried in this order; ties go to the earlier one
 SAMPLE_BYTES = 1 << 16  # the file's layout is worked out from its first 64 KiB
 READ_CHUNK = 1 << 20  # the file's encoding from all of it, a MiB at a time
