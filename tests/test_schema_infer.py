@@ -381,6 +381,25 @@ def test_spreadsheet_formula_errors_read_as_missing_values() -> None:
     assert {"#DIV/0!", "#N/A", "#VALUE!"} <= set(draft.contract.encoding.missing_values)
 
 
+@pytest.mark.parametrize(
+    ("written", "note"),
+    [
+        (["$1.20", "$5.50", "$3.40", "$2.00"], "write them without the currency sign (1.20)"),
+        (["1.2", "\u22125.5", "3.4", "\u22122.0"], "an ASCII '-' instead (-5.5)"),
+    ],
+)
+def test_unique_numbers_written_as_text_get_a_note_and_are_never_the_id(
+    written: list[str], note: str
+) -> None:
+    """A price column in dollars is unique, like an id; it is a feature to write as numbers."""
+    frame = pd.DataFrame({"amount": written, "age": [30, 41, 52, 33], "y": ["yes", "no"] * 2})
+
+    draft = infer_contract(frame, "f.csv")
+
+    assert draft.contract.id_column is None
+    assert note in render(draft)
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

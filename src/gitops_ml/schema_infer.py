@@ -171,10 +171,13 @@ def _delimiter(sample: str) -> str:
 
 
 CURRENCY_SIGNS = "[$€£¥]"
+UNICODE_MINUS = "\u2212"  # −5.5, as typeset text and copied web tables write it
 # A number as spreadsheets write it, maybe with a currency sign ($2,068.70, € 12), as a
-# percentage (12.5 %) or, in accounting style, a negative one in parentheses ((1,234)).
+# percentage (12.5 %), in accounting style a negative one in parentheses ((1,234)), or with a
+# typographic minus (−5.5).
+SIGN = f"[-+{UNICODE_MINUS}]"
 SPREADSHEET_NUMBER = (
-    rf"\s*[-+]?\s*{CURRENCY_SIGNS}?\s*[-+]?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*%?\s*"
+    rf"\s*{SIGN}?\s*{CURRENCY_SIGNS}?\s*{SIGN}?(?:\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\.\d+)?\s*%?\s*"
 )
 WRITTEN_NUMBER = re.compile(rf"^(?:{SPREADSHEET_NUMBER}|\({SPREADSHEET_NUMBER}\))$")
 
@@ -192,6 +195,13 @@ def _written_number(values: pd.Series) -> str | None:
 LIMIT = re.compile(r"^\s*(?:[<>]=?|[≤≥])\s*(?:\d+\.?\d*|\.\d+)\s*$")
 
 
+def _numbers_as_text(values: pd.Series) -> bool:
+    """A column of numbers spelt so that no reader takes them ($1.20, 12.5 %, <0.5, −5.5):
+    never a row identifier, however unique."""
+    text = values.dropna().astype(str)
+    return _written_number(text) is not None or _limit(text) is not None
+
+
 def _limit(values: pd.Series) -> str | None:
     """A value like <0.5 in a column of numbers and such limits; None for any other column."""
     limits = values[values.str.match(LIMIT)]
@@ -206,6 +216,8 @@ def _without_sign(number: str) -> str:
     plain = re.sub(rf"{CURRENCY_SIGNS}|%|\s", "", number)
     if plain.startswith("("):
         return f"the parentheses, a minus sign instead (-{plain.strip('()')})"
+    if UNICODE_MINUS in plain:
+        return f"the typographic minus, an ASCII '-' instead ({plain.replace(UNICODE_MINUS, '-')})"
     return f"the {'% sign' if '%' in number else 'currency sign'} ({plain})"
 
 
@@ -936,7 +948,7 @@ def infer_contract(
     timestamp = datetimes[0] if datetimes else None
     id_candidates = [col for col in kinds if unique[col] and col != target_name]
     id_candidates = [c for c in id_candidates if _is_id_name(c)] or [
-        c for c in id_candidates if kinds[c] == "category"
+        c for c in id_candidates if kinds[c] == "category" and not _numbers_as_text(frame[c])
     ]
     id_column = id_candidates[0] if id_candidates else None
     omitted = {
