@@ -384,7 +384,7 @@ def test_spreadsheet_formula_errors_read_as_missing_values() -> None:
 @pytest.mark.parametrize(
     ("written", "note"),
     [
-        (["$1.20", "$5.50", "$3.40", "$2.00"], "write them without the currency sign (1.20)"),
+        (["$1.20", "$5.50", "?", "$2.00"], "write them without the currency sign (1.20)"),
         (["1.2", "\u22125.5", "3.4", "\u22122.0"], "an ASCII '-' instead (-5.5)"),
     ],
 )

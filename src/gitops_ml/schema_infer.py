@@ -198,16 +198,16 @@ LIMIT = re.compile(r"^\s*(?:[<>]=?|[≤≥])\s*(?:\d+\.?\d*|\.\d+)\s*$")
 def _numbers_as_text(values: pd.Series) -> bool:
     """A column of numbers spelt so that no reader takes them ($1.20, 12.5 %, <0.5, −5.5):
     never a row identifier, however unique."""
-    text = values.dropna().astype(str)
+    text = values.dropna().astype(str)  # missing tokens are already NaN here
     return _written_number(text) is not None or _limit(text) is not None
 
 
 def _limit(values: pd.Series) -> str | None:
     """A value like <0.5 in a column of numbers and such limits; None for any other column."""
-    limits = values[values.str.match(LIMIT)]
-    if limits.empty or not values[~values.index.isin(limits.index)].map(_is_number).all():
+    is_limit = values.str.match(LIMIT)
+    if not is_limit.any() or not values[~is_limit].map(_is_number).all():
         return None
-    return str(limits.iloc[0])
+    return str(values[is_limit].iloc[0])
 
 
 def _without_sign(number: str) -> str:
@@ -948,7 +948,9 @@ def infer_contract(
     timestamp = datetimes[0] if datetimes else None
     id_candidates = [col for col in kinds if unique[col] and col != target_name]
     id_candidates = [c for c in id_candidates if _is_id_name(c)] or [
-        c for c in id_candidates if kinds[c] == "category" and not _numbers_as_text(frame[c])
+        c
+        for c in id_candidates
+        if kinds[c] == "category" and not _numbers_as_text(inferred[c][1].values)
     ]
     id_column = id_candidates[0] if id_candidates else None
     omitted = {
