@@ -90,6 +90,14 @@ def test_a_trailing_delimiter_on_every_row_is_no_column(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("a,b\n1,2,3,4\n", "the header row has 2 columns but the data rows have 4"),
+        (
+            "Sales report, 2024-03-31\nregion,units,price\nnorth,12,3.5\n",
+            "a title or note line above the header does this: remove it",
+        ),
+        (
+            "a,b,c\n1,2\n",
+            r"the data rows have 2 \(delimiter ','\); check the delimiter and the header$",
+        ),
         ("a,,c\n1,2,3\n", r"column\(s\) 2 have no name in the header"),
         ("a,b,a\n1,2,3\n", r"duplicate column names \['a'\]"),
     ],

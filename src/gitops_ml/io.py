@@ -192,9 +192,11 @@ def read_csv_text(source: str, layout: CsvLayout) -> tuple[pd.DataFrame, bool]:
         body, names, trailing = body.iloc[:, :-1], names[:-1], True
     if body.shape[1] != len(names):
         what = "header row" if layout.header else "contract's csv.names"
+        title = layout.header and len(names) < body.shape[1]
         raise TableReadError(
             f"{source}: the {what} has {len(names)} columns but the data rows have "
             f"{body.shape[1]} (delimiter {layout.delimiter!r}); check the delimiter and the header"
+            + ("; a title or note line above the header does this: remove it" if title else "")
         )
     if names and names[0] == INDEX_COLUMN:
         body, names = body.iloc[:, 1:], names[1:]
