@@ -400,6 +400,22 @@ def test_unique_numbers_written_as_text_get_a_note_and_are_never_the_id(
     assert note in render(draft)
 
 
+def test_a_total_row_under_the_data_gets_a_note() -> None:
+    rows = {"region": ["north", "south", "east", "west"], "units": [12, 7, 30, 4]}
+    frame = pd.DataFrame({**rows, "returned": ["no", "yes", "no", "yes"]})
+    with_total = pd.concat(
+        [frame, pd.DataFrame({"region": [" Total"], "units": [53], "returned": [None]})]
+    )
+
+    text = render(infer_contract(with_total, "sales.csv"))
+
+    assert (
+        "# review: the last row starts with 'Total': a spreadsheet's total row is not data" in text
+    )
+    assert "# review: 1 row has no target value: split refuses them" in text
+    assert "total row" not in render(infer_contract(frame, "sales.csv"))
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

@@ -989,8 +989,8 @@ def infer_contract(
         if role == "target" and nullable:
             unlabelled = int(parsed.values.isna().sum())
             notes.append(
-                f"{unlabelled} rows have no target value: split refuses them; label them or "
-                "leave them out of the file"
+                f"{unlabelled} row{'s have' if unlabelled > 1 else ' has'} no target value: "
+                "split refuses them; label them or leave them out of the file"
             )
         target = role == "target"
         is_slice = role == "feature" and _is_slice_name(col)
@@ -1025,10 +1025,28 @@ def infer_contract(
         encoding=encoding,
         csv=layout.csv if layout else CsvLayout(),
     )
-    file_notes = [*(layout.notes if layout else ()), *reading_notes]
+    file_notes = [*(layout.notes if layout else ()), *reading_notes, *_total_row(frame)]
     return Draft(
         contract, drafts, omitted, source, len(frame), notes=file_notes, csv=layout is not None
     )
+
+
+# How a spreadsheet labels the sum it puts under its rows, compared stripped and casefolded.
+TOTAL_LABELS = ("total", "totals", "grand total", "sum", "summe", "gesamt", "totaal")
+
+
+def _total_row(frame: pd.DataFrame) -> list[str]:
+    """A note when the last row looks like a spreadsheet's total: a sum is no example."""
+    if frame.empty:
+        return []
+    last = frame.iloc[-1]
+    label = next((str(v) for v in last if isinstance(v, str) and v.strip()), "")
+    if label.strip().casefold() not in TOTAL_LABELS:
+        return []
+    return [
+        f"the last row starts with {label.strip()!r}: a spreadsheet's total row is not data; "
+        "remove it from the file"
+    ]
 
 
 def _flow(value: Any) -> str:
