@@ -343,12 +343,18 @@ def test_labels_that_differ_only_by_a_trailing_dot_get_a_note() -> None:
 
 def test_a_constant_category_gets_a_note_that_it_tells_the_model_nothing() -> None:
     frame = pd.DataFrame(
-        {"clinic": ["Main St"] * 6, "visits": [3, 1, 4, 1, 5, 9], "y": ["a", "b"] * 3}
+        {
+            "clinic": ["Main St"] * 6,
+            "insured": ["X", None, "X", None, None, "X"],  # a checkbox: the blanks say no
+            "visits": [3, 1, 4, 1, 5, 9],
+            "y": ["a", "b"] * 3,
+        }
     )
 
     text = render(infer_contract(frame, "f.csv"))
 
     assert "# review: one value seen ('Main St'): it tells the model nothing; remove the " in text
+    assert "# review: allowed = the one value seen ('X'); the rest are missing" in text
 
 
 def test_a_column_of_measurements_with_detection_limits_gets_a_note() -> None:

@@ -890,7 +890,9 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
         notes = _spelling_variants(distinct)
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
             note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
-            if len(distinct) == 1:
+            if len(distinct) == 1 and parsed.values.isna().any():  # a checkbox: X or blank
+                note = f"allowed = the one value seen ({distinct[0]!r}); the rest are missing"
+            elif len(distinct) == 1:
                 note = (
                     f"one value seen ({distinct[0]!r}): it tells the model nothing; remove the "
                     "column, or add the other legitimate values to allowed"
