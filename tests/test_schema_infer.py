@@ -422,6 +422,24 @@ def test_a_total_row_under_the_data_gets_a_note() -> None:
     assert "total row" not in render(infer_contract(frame, "sales.csv"))
 
 
+def test_a_units_line_under_the_header_gets_a_note_and_no_column_is_taken_for_the_id() -> None:
+    frame = pd.DataFrame(
+        {
+            "weight": ["kg", "70", "82", "65", "90"],
+            "height": ["cm", "180", "175", "175", "185"],
+            "y": [None, "yes", "no", "yes", "no"],
+        }
+    )
+
+    draft = infer_contract(frame, "people.csv")
+
+    assert draft.contract.id_column is None
+    assert (
+        "# review: the first row holds text ('kg' in 'weight', 'cm' in 'height') where the rows "
+        "below hold numbers: a units line under the header? remove it from the file"
+    ) in render(draft)
+
+
 def test_codes_written_with_a_leading_zero_stay_text_as_written() -> None:
     """A zip code read as a number would be 2134 in training and "02134" from a client."""
     frame = pd.DataFrame(

@@ -948,11 +948,12 @@ def infer_contract(
     encoding = _spelled(frame, kinds, target_encoding)
     datetimes = [col for col, kind in kinds.items() if kind == "datetime"]
     timestamp = datetimes[0] if datetimes else None
+    units = _units_row(inferred)
     id_candidates = [col for col in kinds if unique[col] and col != target_name]
     id_candidates = [c for c in id_candidates if _is_id_name(c)] or [
         c
         for c in id_candidates
-        if kinds[c] == "category" and not _numbers_as_text(inferred[c][1].values)
+        if kinds[c] == "category" and c not in units and not _numbers_as_text(inferred[c][1].values)
     ]
     id_column = id_candidates[0] if id_candidates else None
     omitted = {
@@ -1028,9 +1029,31 @@ def infer_contract(
         csv=layout.csv if layout else CsvLayout(),
     )
     file_notes = [*(layout.notes if layout else ()), *reading_notes, *_total_row(frame)]
+    if units:
+        shown = ", ".join(f"{first!r} in {col!r}" for col, first in list(units.items())[:3])
+        file_notes.append(
+            f"the first row holds text ({shown}) where the rows below hold numbers: a units "
+            "line under the header? remove it from the file"
+        )
     return Draft(
         contract, drafts, omitted, source, len(frame), notes=file_notes, csv=layout is not None
     )
+
+
+def _units_row(inferred: dict[str, tuple[ColumnType, Parsed, list[str]]]) -> dict[str, str]:
+    """The text columns whose first value is text and every other value a number (kg above
+    70, 82, …): a second header line, each with that first value."""
+    found: dict[str, str] = {}
+    for col, (kind, parsed, _) in inferred.items():
+        values = parsed.values
+        if kind != "category" or len(values) < 3 or not isinstance(values.iloc[0], str):
+            continue
+        first, rest = values.iloc[0], values.iloc[1:].dropna()
+        if _is_number(first) or len(rest) < 2 or not _is_number(str(rest.iloc[0])):
+            continue  # the usual text column stops here, before reading all of it
+        if pd.to_numeric(rest, errors="coerce").notna().all():
+            found[col] = first
+    return found
 
 
 # How a spreadsheet labels the sum it puts under its rows, compared stripped and casefolded.
