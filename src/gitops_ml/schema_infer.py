@@ -788,7 +788,6 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
             return "category", as_category, [note]
         as_number = parse("float")
         if as_number.bad.any() or as_number.values.notna().sum() == 0:
-            written = _written_number(text)
             limit = _limit(text)
             if limit is not None:
                 note = (
@@ -797,6 +796,7 @@ def _infer_type(values: pd.Series, encoding: Encoding) -> tuple[ColumnType, Pars
                     "to use the column as numbers"
                 )
                 return "category", as_category, [note]
+            written = _written_number(text)
             if written is None:
                 return "category", as_category, []
             note = (
@@ -889,7 +889,6 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
             return Checks(), []
         notes = _spelling_variants(distinct)
         if len(distinct) <= MAX_ALLOWED and len(distinct) <= max(1, len(values) // 2):
-            note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
             if len(distinct) == 1 and parsed.values.isna().any():  # a checkbox: X or blank
                 note = f"allowed = the one value seen ({distinct[0]!r}); the rest are missing"
             elif len(distinct) == 1:
@@ -897,10 +896,12 @@ def _checks(kind: ColumnType, parsed: Parsed, unique: bool) -> tuple[Checks, lis
                     f"one value seen ({distinct[0]!r}): it tells the model nothing; remove the "
                     "column, or add the other legitimate values to allowed"
                 )
+            else:
+                note = f"allowed = the {len(distinct)} values seen; add any other legitimate value"
             return Checks(allowed=tuple(distinct)), [note, *notes]
         widths = {len(value) for value in distinct}
-        written = _written_number(pd.Series(distinct, dtype=object)) is not None  # 12.5%: no code
-        if len(widths) == 1 and 1 < (width := widths.pop()) <= MAX_CODE_WIDTH and not written:
+        as_text = _numbers_as_text(pd.Series(distinct, dtype=object))  # 12.5%, <0.5: no code
+        if len(widths) == 1 and 1 < (width := widths.pop()) <= MAX_CODE_WIDTH and not as_text:
             note = (
                 f"{len(distinct)} distinct values, each {width} characters: a code (no allowed "
                 f"list); max_length {width} refuses longer ones, widen it if they can occur"
@@ -1051,7 +1052,7 @@ def _units_row(inferred: dict[str, tuple[ColumnType, Parsed, list[str]]]) -> dic
         first, rest = values.iloc[0], values.iloc[1:].dropna()
         if _is_number(first) or len(rest) < 2 or not _is_number(str(rest.iloc[0])):
             continue  # the usual text column stops here, before reading all of it
-        if pd.to_numeric(rest, errors="coerce").notna().all():
+        if rest.astype(str).map(_is_number).all():
             found[col] = first
     return found
 
