@@ -597,6 +597,18 @@ def column_to_dict(c: Column) -> dict[str, Any]:
     return item
 
 
+def csv_to_dict(layout: CsvLayout) -> dict[str, Any]:
+    """The `csv` section as plain data, omitting the defaults after delimiter and header."""
+    section: dict[str, Any] = {"delimiter": layout.delimiter, "header": layout.header}
+    if layout.names is not None:
+        section["names"] = list(layout.names)
+    if layout.encoding != CsvLayout.encoding:
+        section["encoding"] = layout.encoding
+    if layout.index:
+        section["index"] = True
+    return section
+
+
 def contract_to_dict(contract: Contract) -> dict[str, Any]:
     """Plain data for YAML/JSON, omitting defaults so drafted contracts stay readable."""
     columns = [column_to_dict(c) for c in contract.columns]
@@ -609,14 +621,7 @@ def contract_to_dict(contract: Contract) -> dict[str, Any]:
             if getattr(contract.encoding, key):
                 out["encoding"][key] = True
     if contract.csv != CsvLayout():
-        layout = contract.csv
-        out["csv"] = {"delimiter": layout.delimiter, "header": layout.header}
-        if layout.names is not None:
-            out["csv"]["names"] = list(layout.names)
-        if layout.encoding != CsvLayout.encoding:
-            out["csv"]["encoding"] = layout.encoding
-        if layout.index:
-            out["csv"]["index"] = True
+        out["csv"] = csv_to_dict(contract.csv)
     out["columns"] = columns
     return out
 

@@ -47,6 +47,7 @@ from gitops_ml.contract import (
     Contract,
     Encoding,
     column_to_dict,
+    csv_to_dict,
     parse_contract,
 )
 from gitops_ml.errors import UserError
@@ -1116,16 +1117,8 @@ def render(draft: Draft) -> str:
         ),
     ]
     if draft.csv:
-        layout = contract.csv
-        lines += [
-            "# How the CSV file is laid out (ingest reads it this way):",
-            "csv:",
-            f"  delimiter: {_flow(layout.delimiter)}",
-            f"  header: {'true' if layout.header else 'false'}",
-            *([f"  names: {_flow(list(layout.names))}"] if layout.names is not None else []),
-            *([f"  encoding: {layout.encoding}"] if layout.encoding != CsvLayout.encoding else []),
-            *(["  index: true"] if layout.index else []),
-        ]
+        lines += ["# How the CSV file is laid out (ingest reads it this way):", "csv:"]
+        lines += [f"  {key}: {_flow(value)}" for key, value in csv_to_dict(contract.csv).items()]
     lines.append("columns:")
     for draft_column in draft.columns:
         column = draft_column.column
