@@ -44,7 +44,6 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import joblib
-import onnxruntime as ort
 import pandas as pd
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,11 +55,12 @@ from gitops_ml.config import ModelParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.io import read_table
 from gitops_ml.model_view import model_frame, onnx_feeds
+from gitops_ml.onnx_model import onnx_session
 from gitops_ml.release.deploy import free_port
 from gitops_ml.synthetic import generate_churn
 from gitops_ml.tasks import predictions
 from gitops_ml.v2_request import v2_request
-from serving.model import default_model_name, session_options
+from serving.model import default_model_name
 
 REPO = Path(__file__).resolve().parents[1]
 LOADGEN = REPO / "tests/support/loadgen.py"  # the tests' load generator, where wrk is absent
@@ -127,9 +127,7 @@ def per_call_seconds(call: Callable[[], object], min_seconds: float = 1.0) -> fl
 
 
 def compare_runtimes(onnx_path: Path, model: Any, test: pd.DataFrame, contract: Contract) -> dict:
-    session = ort.InferenceSession(
-        str(onnx_path), sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(onnx_path.read_bytes())
     out: dict[str, dict[str, float]] = {}
     for rows in (1, 1000):
         frame = model_frame(test.iloc[:rows], contract)

@@ -19,7 +19,7 @@ import yaml
 
 from gitops_ml import paths
 from gitops_ml.contract import Contract, load_contract
-from gitops_ml.errors import UserError
+from gitops_ml.onnx_model import ModelLoadError, check_signature, onnx_session, read_model
 from gitops_ml.release import versions
 from gitops_ml.release.bundle import load_bundle
 from gitops_ml.stage_metrics import read_export_metrics
@@ -29,10 +29,6 @@ from serving.validation import FeatureSpec, feature_specs
 
 FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
-
-
-class ModelLoadError(UserError):
-    """The model is missing, corrupt, does not match its metadata or its contract."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +49,6 @@ class ModelInfo:
         return self.expected_sha256 is not None and self.expected_sha256 == self.onnx_sha256
 
 
-def session_options() -> ort.SessionOptions:
-    """One intra-op and one inter-op thread: one request at a time per core beats sharing."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return options
-
-
 class Model:
     """An onnxruntime session plus the contract-derived specs of its inputs."""
 
@@ -73,7 +60,7 @@ class Model:
         self.outputs: Outputs = OUTPUTS[contract.task]
         self.onnx_outputs = list(task_spec(contract.task).onnx_outputs)
         self.classes = contract.classes
-        check_signature(session, self.specs, self.onnx_outputs, info.source)
+        check_signature(session, contract, info.source)
 
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
         return self.outputs.read(self.classes, *self.session.run(self.onnx_outputs, feeds))
@@ -87,55 +74,6 @@ class Model:
             else:
                 feeds[spec.input_name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
         self.predict(feeds)
-
-
-def check_signature(
-    session: ort.InferenceSession, specs: list[FeatureSpec], outputs: list[str], source: str
-) -> None:
-    """The ONNX inputs must be the contract's features, the outputs its task's."""
-    actual = {i.name: i.type for i in session.get_inputs()}
-    expected = {
-        s.input_name: "tensor(string)" if s.type == "category" else "tensor(float)" for s in specs
-    }
-    if actual != expected:
-        missing = sorted(set(expected) - set(actual))
-        extra = sorted(set(actual) - set(expected))
-        wrong = sorted(n for n in set(actual) & set(expected) if actual[n] != expected[n])
-        raise ModelLoadError(
-            f"{source}: the model's inputs do not match the data contract "
-            f"(missing: {missing or 'none'}, not in contract: {extra or 'none'}, "
-            f"wrong type: {wrong or 'none'}); serve it with the contract it was trained on"
-        )
-    found = {o.name for o in session.get_outputs()}
-    if not set(outputs) <= found:
-        raise ModelLoadError(
-            f"{source}: the model has outputs {sorted(found)}; the contract's task expects "
-            f"{outputs} (a classifier exported with zipmap=False, a regressor's one output): "
-            "serve it with the contract it was trained on"
-        )
-
-
-def _read_model(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ModelLoadError(f"{path}: model file not found") from None
-    except IsADirectoryError:
-        raise ModelLoadError(
-            f"{path}: is a directory but not a bundle (no metadata.json)"
-        ) from None
-    except OSError as exc:
-        raise ModelLoadError(f"{path}: cannot read the model: {exc.strerror}") from None
-
-
-def _session(onnx_bytes: bytes, source: str) -> ort.InferenceSession:
-    try:
-        return ort.InferenceSession(
-            onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"{source}: not a loadable ONNX model: {first_line}") from None
 
 
 def default_model_name(root: str | Path = ".") -> str:
@@ -155,7 +93,7 @@ def load_model(
     """Load a bundle directory or a bare model.onnx; raise ModelLoadError with a clear cause."""
     path = Path(model_path)
     git_revision = os.environ.get("GIT_REVISION", "unknown")
-    if path.is_dir() and (path / "metadata.json").exists():
+    if path.is_dir():
         bundle = load_bundle(path)
         contract = bundle.contract
         name = model_name or bundle.model_name
@@ -171,7 +109,7 @@ def load_model(
         expected = None if metadata_path is None else read_export_metrics(metadata_path).onnx.sha256
         metrics = {}
         onnx_path = path
-    onnx_bytes = _read_model(onnx_path)
+    onnx_bytes = read_model(onnx_path)
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
     if expected is not None and sha256 != expected:
         raise ModelLoadError(
@@ -187,7 +125,7 @@ def load_model(
         expected_sha256=expected,
         metrics=metrics,
     )
-    model = Model(_session(onnx_bytes, str(onnx_path)), contract, info)
+    model = Model(onnx_session(onnx_bytes, str(onnx_path)), contract, info)
     try:
         model.warm_up()
     except Exception as exc:  # a model that cannot run one row is as broken as a corrupt one

@@ -37,6 +37,18 @@ def _predicted_value(model: Any, features: Any) -> np.ndarray:
     return np.asarray(model.predict(features), dtype=np.float64)
 
 
+def _positive_column(numbers: np.ndarray) -> np.ndarray:
+    return np.asarray(numbers[:, 1], dtype=np.float64)
+
+
+def _every_column(numbers: np.ndarray) -> np.ndarray:
+    return np.asarray(numbers, dtype=np.float64)
+
+
+def _only_column(numbers: np.ndarray) -> np.ndarray:
+    return np.asarray(numbers, dtype=np.float64).reshape(len(numbers))
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: Task
@@ -46,6 +58,7 @@ class TaskSpec:
     v2_outputs: tuple[str, ...]  # the served model's V2 output tensors, the numbers last
     logged: str  # the prediction log's key of those numbers (docs/interfaces.md)
     predict: Callable[[Any, Any], np.ndarray]  # (fitted model, model_frame) → predictions
+    from_onnx: Callable[[np.ndarray], np.ndarray]  # the last ONNX output → predictions
     predicts: str  # what the model outputs, for people ("the probability of each class")
 
 
@@ -60,6 +73,7 @@ TASKS: dict[str, TaskSpec] = {
             v2_outputs=("label", "probabilities"),
             logged="score",
             predict=_positive_probability,
+            from_onnx=_positive_column,
             predicts="the probability of the positive class",
         ),
         TaskSpec(
@@ -70,6 +84,7 @@ TASKS: dict[str, TaskSpec] = {
             v2_outputs=("label", "probabilities"),
             logged="probabilities",
             predict=_class_probabilities,
+            from_onnx=_every_column,
             predicts="the probability of each class",
         ),
         TaskSpec(
@@ -80,6 +95,7 @@ TASKS: dict[str, TaskSpec] = {
             v2_outputs=("predict",),
             logged="value",
             predict=_predicted_value,
+            from_onnx=_only_column,
             predicts="the value of the target",
         ),
     )

@@ -28,12 +28,12 @@ from gitops_ml.cli import main
 from gitops_ml.config import ModelParams
 from gitops_ml.contract import Contract, onnx_input_names, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
+from gitops_ml.onnx_model import onnx_session
 from gitops_ml.pipeline.export import (
     ExportError,
     canonical_bytes,
     export_model,
     export_onnx,
-    onnx_session,
 )
 from gitops_ml.pipeline.train import REGISTRY, build_model, fit_model
 from gitops_ml.stage_metrics import parse_export_metrics

@@ -29,10 +29,11 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.model_view import model_frame, target_vector
 from gitops_ml.monitor.readers import iter_chunks
+from gitops_ml.onnx_model import ModelLoadError
 from gitops_ml.tasks import task_spec
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
-from serving.model import Model, ModelLoadError, load_model
+from serving.model import Model, load_model
 from serving.settings import Settings
 
 ESTIMATORS = {

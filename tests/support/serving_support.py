@@ -18,18 +18,17 @@ from typing import Any
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import pytest
 
 from gitops_ml.contract import Contract, parse_contract
 from gitops_ml.model_view import model_frame, onnx_feeds
+from gitops_ml.onnx_model import onnx_session
 from gitops_ml.release.deploy import free_port
 from gitops_ml.v2_request import v2_request
 from serving.capture.segments import Segments
 from serving.capture.shipper import Shipper
 from serving.capture.writer import PredictionLog
-from serving.model import session_options
 from serving.settings import Settings
 from serving.validation import dump_json
 
@@ -254,9 +253,7 @@ def onnx_direct(
     Same session options as the server: a tree ensemble summed over several threads can differ
     in the last float32 bit from the single-threaded sum.
     """
-    session = ort.InferenceSession(
-        str(onnx_path), sess_options=session_options(), providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(onnx_path.read_bytes())
     labels, probabilities = session.run(
         ["label", "probabilities"], onnx_feeds(model_frame(frame, contract), contract)
     )

@@ -678,35 +678,16 @@ class ModelScorer:
     def __init__(self, path: str | Path, contract: Contract) -> None:
         import hashlib
 
-        import onnxruntime as ort
+        from gitops_ml.onnx_model import check_signature, onnx_session, read_model
 
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise CurrentDataError(f"model not found: {path}") from None
-        except OSError as exc:
-            raise CurrentDataError(f"{path}: cannot read the model: {exc.strerror}") from None
+        data = read_model(path)
         self.sha256 = hashlib.sha256(data).hexdigest()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise CurrentDataError(f"{path}: not a loadable ONNX model: {exc}") from None
-        inputs = sorted(i.name for i in self.session.get_inputs())
-        if inputs != sorted(contract.onnx_inputs.values()):
-            raise CurrentDataError(
-                f"{path}: model inputs {inputs} do not match the contract's features"
-            )
-        self.watch = watch(contract)
-        outputs = [o.name for o in self.session.get_outputs()]
-        if self.watch.onnx_output not in outputs:
-            raise CurrentDataError(
-                f"{path}: model outputs {outputs} lack {self.watch.onnx_output!r}, which a "
-                f"{contract.task} model has: is this the contract's model?"
-            )
+        self.session = onnx_session(data, str(path))
+        check_signature(self.session, contract, str(path))
         self.contract = contract
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         feeds = onnx_feeds(model_frame(frame, self.contract), self.contract)
-        return self.watch.from_onnx(self.session.run([self.watch.onnx_output], feeds)[0])
+        from gitops_ml.onnx_model import predict  # loaded by __init__: a lookup
+
+        return predict(self.session, feeds, self.contract.task)

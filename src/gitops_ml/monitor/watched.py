@@ -29,18 +29,6 @@ Kind = Literal["numeric", "categorical"]
 OutcomeKind = Literal["rate", "numeric", "categorical"]
 
 
-def _positive_column(output: np.ndarray) -> np.ndarray:
-    return np.asarray(output[:, 1], dtype=np.float64)
-
-
-def _every_column(output: np.ndarray) -> np.ndarray:
-    return np.asarray(output, dtype=np.float64)
-
-
-def _first_column(output: np.ndarray) -> np.ndarray:
-    return np.asarray(output, dtype=np.float64).reshape(len(output), -1)[:, 0]
-
-
 def _as_is(predictions: np.ndarray, contract: Contract) -> np.ndarray:
     return predictions
 
@@ -103,8 +91,6 @@ class Watch:
 
     kind: Kind  # the watched column is profiled and compared like a feature of this kind
     watched: str  # what it is, for people
-    onnx_output: str  # the ONNX output the predictions come from (the task's numbers)
-    from_onnx: Callable[[np.ndarray], np.ndarray]  # that output → the predictions' shape
     logged: str  # the prediction log's key in "prediction" (the task's, gitops_ml.tasks)
     column: Callable[[np.ndarray, Contract], np.ndarray]  # predictions → the watched column
     # The label a prediction log writes beside the predictions (binary: at the threshold).
@@ -119,8 +105,6 @@ WATCHES: dict[str, Watch] = {
     "binary": Watch(
         kind="numeric",
         watched="score",
-        onnx_output=task_spec("binary").onnx_outputs[-1],
-        from_onnx=_positive_column,
         logged=task_spec("binary").logged,
         column=_as_is,
         label=_decided,
@@ -131,8 +115,6 @@ WATCHES: dict[str, Watch] = {
     "multiclass": Watch(
         kind="categorical",
         watched="predicted class",
-        onnx_output=task_spec("multiclass").onnx_outputs[-1],
-        from_onnx=_every_column,
         logged=task_spec("multiclass").logged,
         column=_predicted_class,
         label=_class_decided,
@@ -144,8 +126,6 @@ WATCHES: dict[str, Watch] = {
     "regression": Watch(
         kind="numeric",
         watched="predicted value",
-        onnx_output=task_spec("regression").onnx_outputs[-1],
-        from_onnx=_first_column,
         logged=task_spec("regression").logged,
         column=_as_is,
         label=_undecided,

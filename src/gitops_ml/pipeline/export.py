@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -36,6 +35,7 @@ from gitops_ml.config import ExportParams, load_params
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.errors import UserError
 from gitops_ml.model_view import model_frame, onnx_feeds, target_vector
+from gitops_ml.onnx_model import onnx_session
 from gitops_ml.pipeline.model_card import model_card_from_files
 from gitops_ml.pipeline.train import load_model
 from gitops_ml.stage_metrics import parse_export_metrics
@@ -207,13 +207,6 @@ def opset_versions(onnx_bytes: bytes) -> dict[str, int]:
     """Operator set actually used per domain (skl2onnx picks the lowest that suffices)."""
     model = onnx.load_from_string(onnx_bytes)
     return {o.domain or "ai.onnx": int(o.version) for o in model.opset_import}
-
-
-def onnx_session(onnx_bytes: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def edge_slices(features: pd.DataFrame, contract: Contract) -> dict[str, pd.DataFrame]:

@@ -98,13 +98,9 @@ SMOKE_ANSWERS: dict[str, Callable[[Contract, dict[str, np.ndarray]], Answer]] = 
 
 def expected_answer(bundle: Bundle, frame: pd.DataFrame) -> Answer:
     """The bundle's model run in-process on `frame`: what the server must answer."""
-    import onnxruntime as ort
+    from gitops_ml.onnx_model import onnx_session, read_model
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(bundle.model_path), options, providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(read_model(bundle.model_path), str(bundle.model_path))
     contract = bundle.contract
     names = list(task_spec(contract.task).onnx_outputs)
     results = session.run(names, onnx_feeds(model_frame(frame, contract), contract))

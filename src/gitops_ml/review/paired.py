@@ -16,13 +16,12 @@ differ (a data change), the report falls back to the unpaired comparison and say
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 
 from gitops_ml import io as gio
@@ -33,8 +32,10 @@ from gitops_ml.errors import UserError
 from gitops_ml.markdown import escape
 from gitops_ml.metric_registry import metric_sets
 from gitops_ml.model_view import model_frame, onnx_feeds, target_vector
+from gitops_ml.onnx_model import onnx_session, predict
 from gitops_ml.release.versions import lock_hashes
 from gitops_ml.scoring import CI_LEVEL, Difference, paired_differences
+from gitops_ml.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -81,21 +82,10 @@ def base_model_bytes(base_sha: str, md5: str, root: str | Path = ".") -> bytes:
     return data
 
 
-# Which ONNX output holds a task's prediction and how it becomes `tasks.predictions`' shape.
-ONNX_PREDICTION: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-    "binary": ("probabilities", lambda out: out[:, 1]),
-    "multiclass": ("probabilities", lambda out: out),
-    "regression": ("variable", lambda out: out.reshape(len(out))),
-}
-
-
 def onnx_predictions(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contract) -> np.ndarray:
     """What an ONNX model predicts for `frame` (inputs named by the model), in the shape
     `gitops_ml.tasks.predictions` gives for the contract's task."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    session = onnx_session(onnx_bytes)
     feeds = onnx_feeds(model_frame(frame, contract), contract)
     wanted = [i.name for i in session.get_inputs()]
     missing = [name for name in wanted if name not in feeds]
@@ -103,14 +93,13 @@ def onnx_predictions(onnx_bytes: bytes, frame: pd.DataFrame, contract: Contract)
         raise Unavailable(
             f"the base model takes input(s) the PR's contract no longer has: {escape(missing)}"
         )
-    output, shaped = ONNX_PREDICTION[contract.task]
+    output = task_spec(contract.task).onnx_outputs[-1]
     if output not in {o.name for o in session.get_outputs()}:
         raise Unavailable(
             f"the base model has no `{output}` output: it was not trained for a "
             f"{contract.task} target"
         )
-    (predicted,) = session.run([output], {name: feeds[name] for name in wanted})
-    return shaped(np.asarray(predicted, dtype=np.float64))
+    return predict(session, {name: feeds[name] for name in wanted}, contract.task)
 
 
 def compare_models(
