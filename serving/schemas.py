@@ -74,16 +74,17 @@ def value_type(spec: FeatureSpec) -> Any:
     """One value of a column: its JSON type within the contract's range, null if nullable."""
     if spec.type == ID_TYPE:
         return Annotated[str, Field(max_length=spec.max_length)] | int | None
-    bounded: Any = Annotated[PYTHON_TYPES[spec.type], Field(ge=spec.minimum, le=spec.maximum)]
+    known = None if spec.allowed is None else sorted(spec.allowed)
+    bounded: Any = Annotated[
+        PYTHON_TYPES[spec.type], Field(ge=spec.minimum, le=spec.maximum, examples=known)
+    ]
     return bounded | None if spec.nullable else bounded
 
 
 def record_model(specs: Sequence[FeatureSpec], ident: FeatureSpec | None) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for index, spec in enumerate(specs):
-        examples = None if spec.allowed is None else sorted(spec.allowed)
-        field = Field(alias=spec.name, description=spec.rule_text(), examples=examples)
-        fields[f"f{index}"] = (value_type(spec), field)
+        fields[f"f{index}"] = (value_type(spec), Field(alias=spec.name))
     if ident is not None:
         about = "optional id of the row (the contract's id column), echoed back"
         fields["row_id"] = (value_type(ident), Field(None, alias=ident.name, description=about))
@@ -98,7 +99,7 @@ def tensor_model(spec: FeatureSpec) -> type[BaseModel]:
     row: Any = Annotated[list[value], Field(min_length=1, max_length=1)]  # nested [[v], [v]]
     return create_model(
         f"Input_{_safe(spec.name)}",
-        name=(name, Field(description=spec.rule_text())),
+        name=(name, ...),
         datatype=(datatype, ...),
         shape=(Annotated[list[int], Field(min_length=2, max_length=2)], Field(examples=[[1, 1]])),
         data=(list[value] | list[row], ...),

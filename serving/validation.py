@@ -69,17 +69,6 @@ class FeatureSpec:
         high = FLOAT32_MAX if self.maximum is None else min(self.maximum, FLOAT32_MAX)
         return low, high
 
-    def rule_text(self) -> str:
-        """The contract's rules in words, for the API docs."""
-        parts = [f"type {self.type}", "nullable" if self.nullable else "not nullable"]
-        if self.minimum is not None:
-            parts.append(f"min {_number(self.minimum)}")
-        if self.maximum is not None:
-            parts.append(f"max {_number(self.maximum)}")
-        if self.allowed is not None:
-            parts.append("known values " + ", ".join(sorted(self.allowed)))
-        return "; ".join(parts)
-
 
 def feature_specs(contract: Contract) -> list[FeatureSpec]:
     inputs = contract.onnx_inputs
