@@ -40,11 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             prediction_log = PredictionLog(
                 capture, settings.log_sample_rate, model.info.name, model.info.version
             )
+        app = create_app(model, settings, prediction_log)  # runs the model on its examples
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     metrics_port = settings.metrics_port
-    app = create_app(model, settings, prediction_log)
     print(
         f"serving {model.info.name} {model.info.version} (sha256 {model.info.onnx_sha256[:12]}…) "
         f"on http://{settings.host}:{settings.port}",

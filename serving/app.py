@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gitops_ml.onnx_model import ModelLoadError
 from gitops_ml.tasks import task_spec
 from gitops_ml.v2_request import INFER_FILE, PREDICT_FILE, example_payloads
 from serving import records, schemas, v2
@@ -319,16 +320,17 @@ def create_app(
 
     def answered(api: str, file: str, description: str, answer: Any) -> dict[str, Any]:
         """A POST route's 200 response, its example the model's answer to the route's example
-        request; none when that fails: the document is no place to stop a server."""
-        response = {"description": description}
+        request: run before the server starts, so the first request is not the slow one and a
+        model that cannot answer it does not start."""
         try:
             parsed = records.parse_request(api, dump_json(examples[file]), table, sys.maxsize)
             prediction = model.predict(parsed.feeds)
         except Exception as exc:
-            logger.warning("no example answer for %s in the OpenAPI document: %s", file, exc)
-            return response
+            raise ModelLoadError(
+                f"{info.source}: the model fails on the example request {file}: {exc}"
+            ) from None
         example = answer(info.name, info.version, prediction, outputs, parsed, ident)
-        return {**response, "content": {"application/json": {"example": example}}}
+        return {"description": description, "content": {"application/json": {"example": example}}}
 
     task = task_spec(contract.task)
     answers = ", ".join(f"`{name}`" for name in task.v2_outputs)

@@ -65,16 +65,6 @@ class Model:
     def predict(self, feeds: dict[str, np.ndarray]) -> Prediction:
         return self.outputs.read(self.classes, *self.session.run(self.onnx_outputs, feeds))
 
-    def warm_up(self) -> None:
-        """One prediction of a made-up row at load, so the first request is not the slow one."""
-        feeds: dict[str, np.ndarray] = {}
-        for spec in self.specs:
-            if spec.type == "category":
-                feeds[spec.input_name] = np.array([[min(spec.allowed or ["x"])]], dtype=object)
-            else:
-                feeds[spec.input_name] = np.array([[spec.minimum or 0.0]], dtype=np.float32)
-        self.predict(feeds)
-
 
 def default_model_name(root: str | Path = ".") -> str:
     """A bare model is named after the project's data contract, as the pipeline's model is."""
@@ -125,9 +115,4 @@ def load_model(
         expected_sha256=expected,
         metrics=metrics,
     )
-    model = Model(onnx_session(onnx_bytes, str(onnx_path)), contract, info)
-    try:
-        model.warm_up()
-    except Exception as exc:  # a model that cannot run one row is as broken as a corrupt one
-        raise ModelLoadError(f"{onnx_path}: the model fails on a test row: {exc}") from None
-    return model
+    return Model(onnx_session(onnx_bytes, str(onnx_path)), contract, info)

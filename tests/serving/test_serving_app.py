@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gitops_ml.onnx_model import ModelLoadError
 from gitops_ml.v2_request import records, v2_request
 from serving.app import create_app
 from serving.model import Model, load_model
@@ -97,11 +98,16 @@ def test_metrics_answer_in_the_format_the_scraper_asks_for(model: Model) -> None
 
 def test_an_unexpected_failure_is_a_json_500(model: Model, exported_model: Any) -> None:
     class Broken(Model):
+        failing = False  # after startup, which runs the model on its examples
+
         def predict(self, feeds: Any) -> Any:
-            raise RuntimeError("the session fell over")
+            if self.failing:
+                raise RuntimeError("the session fell over")
+            return super().predict(feeds)
 
     broken = Broken(model.session, model.contract, model.info)
     app = create_app(broken)
+    broken.failing = True
 
     async def run() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -217,3 +223,23 @@ def test_a_body_that_is_not_plain_utf8_json_is_a_400(
     answer = _post_bytes(app, "/predict", encode(text))
 
     assert answer.status_code == 400 and message in answer.json()["error"]
+
+
+def test_the_app_runs_the_model_on_its_example_requests_and_refuses_one_that_fails(
+    exported_model: Any,
+) -> None:
+    """The OpenAPI answers are the model's own, computed before the server starts: that warms
+    the model up, and a model that cannot answer the contract's example does not serve."""
+    broken = load_model(exported_model.onnx_path, exported_model.contract_path)
+    runs: list[list[str]] = []
+
+    class Failing:
+        def run(self, names: list[str], feeds: dict[str, Any]) -> list[Any]:
+            runs.append(sorted(feeds))
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+
+    broken.session = Failing()  # type: ignore[assignment]
+
+    with pytest.raises(ModelLoadError, match=r"fails on the example request infer_v2\.json: \["):
+        create_app(broken)
+    assert runs == [sorted(broken.contract.onnx_inputs.values())]
