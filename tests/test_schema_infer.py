@@ -357,6 +357,25 @@ def test_a_constant_category_gets_a_note_that_it_tells_the_model_nothing() -> No
     assert "# review: allowed = the one value seen ('X'); the rest are missing" in text
 
 
+def test_a_constant_number_or_flag_gets_the_same_note_a_blank_one_does_not() -> None:
+    """scikit-learn's digits: the corner pixels are 0 on every image."""
+    frame = pd.DataFrame(
+        {
+            "pixel-0-0": ["0"] * 6,
+            "gain": [" 2.5"] * 6,
+            "ticked": ["1", None, "1", None, None, "1"],  # a checkbox: the blanks say no
+            "visits": ["3", "1", "4", "1", "5", "9"],
+            "y": ["a", "b"] * 3,
+        }
+    )
+
+    text = render(infer_contract(frame, "digits.csv"))
+
+    assert "# review: one value seen ('0'): it tells the model nothing; remove the column" in text
+    assert "# review: one value seen ('2.5'): it tells the model nothing" in text
+    assert text.count("one value seen") == 2
+
+
 def test_a_column_of_measurements_with_detection_limits_gets_a_note() -> None:
     frame = pd.DataFrame(
         {

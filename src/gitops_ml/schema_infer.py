@@ -977,6 +977,12 @@ def infer_contract(
         if role == "feature" or (role == "target" and chosen.task == "regression"):
             checks, check_notes = _checks(kind, parsed, unique[col] and role == "feature")
             notes += check_notes
+            seen = frame[col].dropna().astype(str).str.strip().unique()
+            constant = len(seen) == 1 and parsed.values.notna().all()  # not a checkbox
+            if role == "feature" and kind != "category" and constant:  # categories: _checks
+                notes.append(
+                    f"one value seen ({seen[0]!r}): it tells the model nothing; remove the column"
+                )
         else:
             checks = Checks(unique=role == "id")
         if role == "target":
