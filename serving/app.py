@@ -213,7 +213,7 @@ def create_app(
                 404,
             )
 
-    infer_request, predict_request = schemas.request_models(model.specs, ident, settings.max_rows)
+    infer_request, predict_request = schemas.request_models(table.specs, ident, settings.max_rows)
     examples = example_payloads(contract)
     # The bodies as the document shows them: never validated by FastAPI (see ServingRoute).
     infer_body: Any = Body(openapi_examples={"example": {"value": examples[INFER_FILE]}})
@@ -241,7 +241,7 @@ def create_app(
         "platform": "onnxruntime_onnx",
         "inputs": [
             {"name": spec.name, "datatype": spec.datatypes[0], "shape": [-1, 1]}
-            for spec in model.specs
+            for spec in table.specs
         ],
         "outputs": outputs.v2_metadata(contract.classes),
         "parameters": {  # the task's own (positive label, classes) after the shared ones

@@ -25,7 +25,6 @@ from gitops_ml.release.bundle import load_bundle
 from gitops_ml.stage_metrics import read_export_metrics
 from gitops_ml.tasks import task_spec
 from serving.outputs import OUTPUTS, Outputs, Prediction
-from serving.validation import FeatureSpec, feature_specs
 
 FALLBACK_MODEL_NAME = "model"
 DEV_VERSION = "dev"
@@ -50,13 +49,12 @@ class ModelInfo:
 
 
 class Model:
-    """An onnxruntime session plus the contract-derived specs of its inputs."""
+    """An onnxruntime session that fits its contract, answering in the task's outputs."""
 
     def __init__(self, session: ort.InferenceSession, contract: Contract, info: ModelInfo) -> None:
         self.session = session
         self.contract = contract
         self.info = info
-        self.specs: list[FeatureSpec] = feature_specs(contract)
         self.outputs: Outputs = OUTPUTS[contract.task]
         self.onnx_outputs = list(task_spec(contract.task).onnx_outputs)
         self.classes = contract.classes
