@@ -118,6 +118,32 @@ def test_the_same_model_on_both_sides_is_within_the_training_noise_alone() -> No
     assert not same["roc_auc"].real
 
 
+def test_an_interval_never_reaches_past_what_the_metric_can_be() -> None:
+    """Two refits (Student's t of one degree of freedom: 25.5 at 97.5 %) widen the interval of
+    a [0, 1] metric past ±1; it stops where PR − base must stop, and stays around 0."""
+    y, base, pr = scored(300, seed=4)
+
+    few_refits = paired_differences(
+        y, base, pr, (0.5, 0.5), 200, 7, level=0.975, training_sd={"recall": 0.05}, training_df=1
+    )
+    unpaired = unpaired_difference(
+        0.9, 0.6, (0.7, 1.0), (0.3, 0.9), training_sd=0.05, training_df=1, bounds=(0.0, 1.0)
+    )
+
+    point = point_metrics(y, base)["recall"]
+    recall = few_refits["recall"]
+    assert recall.low == pytest.approx(-point) and recall.high == pytest.approx(1 - point)
+    assert recall.low < 0 < recall.high and not recall.real
+    assert recall.training > 1  # the noise alone spans more than the metric's range
+    assert (unpaired.low, unpaired.high) == (pytest.approx(-0.9), pytest.approx(0.1))
+    log_loss = paired_differences(
+        y, base, pr, (0.5, 0.5), 200, 7, training_sd={"log_loss": 5.0}, training_df=1
+    )["log_loss"]
+    point_loss = point_metrics(y, base)["log_loss"]
+    assert log_loss.low == pytest.approx(-point_loss)
+    assert log_loss.high > log_loss.training  # no upper bound: the widening stays whole
+
+
 def test_unpaired_half_widths_scale_from_95_percent_to_the_requested_level() -> None:
     at_95 = unpaired_difference(0.86, 0.83, (0.85, 0.87), (0.82, 0.84))
     at_family = unpaired_difference(0.86, 0.83, (0.85, 0.87), (0.82, 0.84), level=0.975)

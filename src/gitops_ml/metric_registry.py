@@ -12,6 +12,7 @@ metric a fork adds) default to higher-is-better, except `cost*`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
@@ -142,12 +143,18 @@ def _r2(t: ErrorTally) -> np.ndarray:
     return 1.0 - ratio(t.squared_error, np.where(spread > 0, spread, 0.0), np.nan)
 
 
+UNBOUNDED = (-math.inf, math.inf)
+UNIT = (0.0, 1.0)  # rates, probabilities, areas
+NON_NEGATIVE = (0.0, math.inf)  # losses and errors
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
     label: str
     lower_is_better: bool = False
     spec: str = ".4f"  # format() spec for one value
+    bounds: tuple[float, float] = UNBOUNDED  # the values it can take
 
     @property
     def better(self) -> Literal["higher", "lower"]:
@@ -161,16 +168,16 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", "ROC AUC"),
-        Metric("pr_auc", "PR AUC (average precision)"),
-        Metric("accuracy", "accuracy"),
-        Metric("balanced_accuracy", "balanced accuracy"),
-        Metric("precision", "precision"),
-        Metric("recall", "recall"),
-        Metric("f1", "F1"),
-        Metric("macro_f1", "macro-F1"),
-        Metric("log_loss", "log loss", lower_is_better=True),
-        Metric("brier", "Brier score", lower_is_better=True),
+        Metric("roc_auc", "ROC AUC", bounds=UNIT),
+        Metric("pr_auc", "PR AUC (average precision)", bounds=UNIT),
+        Metric("accuracy", "accuracy", bounds=UNIT),
+        Metric("balanced_accuracy", "balanced accuracy", bounds=UNIT),
+        Metric("precision", "precision", bounds=UNIT),
+        Metric("recall", "recall", bounds=UNIT),
+        Metric("f1", "F1", bounds=UNIT),
+        Metric("macro_f1", "macro-F1", bounds=UNIT),
+        Metric("log_loss", "log loss", lower_is_better=True, bounds=NON_NEGATIVE),
+        Metric("brier", "Brier score", lower_is_better=True, bounds=UNIT),
         Metric("cost_per_1000", "cost per 1,000 rows", lower_is_better=True, spec=",.1f"),
         Metric(
             "cost_per_1000_at_best",
@@ -178,13 +185,19 @@ METRICS: dict[str, Metric] = {
             lower_is_better=True,
             spec=",.1f",
         ),
-        Metric("positive_rate", "predicted positive rate", spec=".3f"),
-        Metric("outcome_rate", "observed positive rate", spec=".3f"),
-        Metric("calibration_error", "calibration error", lower_is_better=True),
-        Metric("rmse", "RMSE", lower_is_better=True, spec=",.4f"),
-        Metric("mae", "MAE", lower_is_better=True, spec=",.4f"),
-        Metric("r2", "R²"),
-        Metric("median_absolute_error", "median absolute error", lower_is_better=True, spec=",.4f"),
+        Metric("positive_rate", "predicted positive rate", spec=".3f", bounds=UNIT),
+        Metric("outcome_rate", "observed positive rate", spec=".3f", bounds=UNIT),
+        Metric("calibration_error", "calibration error", lower_is_better=True, bounds=UNIT),
+        Metric("rmse", "RMSE", lower_is_better=True, spec=",.4f", bounds=NON_NEGATIVE),
+        Metric("mae", "MAE", lower_is_better=True, spec=",.4f", bounds=NON_NEGATIVE),
+        Metric("r2", "R²", bounds=(-math.inf, 1.0)),
+        Metric(
+            "median_absolute_error",
+            "median absolute error",
+            lower_is_better=True,
+            spec=",.4f",
+            bounds=NON_NEGATIVE,
+        ),
     )
 }
 # Families of per-class metrics: `recall[<class>]` is the recall of that class.
@@ -326,7 +339,7 @@ def metric(name: str) -> Metric:
     family, class_name = per_class_name(short)
     if class_name is not None:
         base = METRICS[family]
-        return Metric(short, f"{base.label} of {class_name}", base.lower_is_better, base.spec)
+        return replace(base, name=short, label=f"{base.label} of {class_name}")
     found = METRICS.get(short)
     if found is not None:
         return found

@@ -15,17 +15,20 @@ called real only when it exceeds both, at a level that holds for all gated metri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from gitops_ml.metric_registry import (
+    UNBOUNDED,
     ConfusionTally,
     ErrorTally,
     Tally,
+    metric,
     metric_sets,
 )
 from gitops_ml.tasks import Task, task_spec
@@ -317,6 +320,15 @@ class Difference:
     def detectable(self) -> float:
         return (self.high - self.low) / 2
 
+    def within(self, bounds: tuple[float, float], base: float) -> Difference:
+        """The interval cut to what PR − base can be when the metric lies within `bounds`: a
+        few refits (Student's t of one degree of freedom) or rows can widen it past that. 0 is
+        always possible, so whether the difference is real never changes."""
+        if not math.isfinite(base):
+            return self
+        low, high = max(self.low, bounds[0] - base), min(self.high, bounds[1] - base)
+        return replace(self, low=low, high=high)
+
 
 def t_value(level: float, df: float) -> float:
     """The two-sided Student's t quantile of `level` with `df` degrees of freedom (2.78 for
@@ -402,7 +414,8 @@ def paired_differences(
         low, high = np.nanpercentile(np.concatenate(parts), [tail, 100.0 - tail])
         delta = float(pr_point[name][0] - base_point[name][0])
         test_only = Difference(delta, float(low), float(high), paired=True, level=level)
-        out[name] = with_training(test_only, (training_sd or {}).get(name), training_df)
+        widened = with_training(test_only, (training_sd or {}).get(name), training_df)
+        out[name] = widened.within(metric(name).bounds, float(base_point[name][0]))
     return out
 
 
@@ -415,6 +428,7 @@ def unpaired_difference(
     level: float = CI_LEVEL,
     training_sd: float | None = None,
     training_df: float | None = None,
+    bounds: tuple[float, float] = UNBOUNDED,
 ) -> Difference:
     """PR − base from two independent CI_LEVEL intervals: the half-widths add in quadrature,
     scaled to `level` as normal intervals scale, then the training noise is added.
@@ -427,4 +441,4 @@ def unpaired_difference(
     ) * (z_value(level) / z_value(CI_LEVEL))
     delta = new - old
     test_only = Difference(delta, delta - half, delta + half, paired=False, level=level)
-    return with_training(test_only, training_sd, training_df)
+    return with_training(test_only, training_sd, training_df).within(bounds, old)

@@ -329,6 +329,7 @@ def differences(inputs: ReviewInputs) -> dict[str, Difference]:
                 level=level,
                 training_sd=sd.get(name),
                 training_df=df,
+                bounds=metric(name).bounds,
             )
     return out
 
