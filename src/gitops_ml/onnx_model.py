@@ -44,6 +44,7 @@ def read_model(path: str | Path) -> bytes:
 
 
 def onnx_session(onnx_bytes: bytes, source: str = "the model") -> ort.InferenceSession:
+    """A session on the bytes themselves (not a path), so what runs is what was hashed."""
     try:
         return ort.InferenceSession(
             onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"]

@@ -687,7 +687,7 @@ class ModelScorer:
         self.contract = contract
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        feeds = onnx_feeds(model_frame(frame, self.contract), self.contract)
-        from gitops_ml.onnx_model import predict  # loaded by __init__: a lookup
+        from gitops_ml.onnx_model import predict  # imported by __init__ already: a lookup
 
+        feeds = onnx_feeds(model_frame(frame, self.contract), self.contract)
         return predict(self.session, feeds, self.contract.task)
