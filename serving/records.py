@@ -16,7 +16,9 @@ from serving.validation import (
     RequestError,
     check_rows,
     describe,
+    first_few,
     id_values,
+    named,
     parse_json,
 )
 
@@ -47,12 +49,12 @@ def parse_records(body: Any, table: FeatureTable, max_rows: int) -> ParsedReques
         keys = record.keys()
         if keys != expected and keys != with_id:
             missing = [name for name in names if name not in record]
-            extra = sorted(str(key) for key in record if key not in with_id)
+            extra = sorted(named(key) for key in record if key not in with_id)
             problems = []
             if missing:
                 problems.append(f"missing feature(s) {', '.join(missing)}")
             if extra:
-                problems.append(f"unknown field(s) {', '.join(extra)} (not contract features)")
+                problems.append(f"unknown field(s) {first_few(extra)} (not contract features)")
             raise RequestError(f"record {row}: {'; '.join(problems)}", 422)
         for name in names:
             columns[name].append(record[name])

@@ -16,6 +16,7 @@ from serving.validation import (
     RequestError,
     check_rows,
     id_values,
+    named,
 )
 
 BINARY_PARAMETERS = ("binary_data", "binary_data_output", "binary_data_size")
@@ -64,7 +65,7 @@ def _input_tensor(
     entry = by_name.get(name)
     if entry is None:
         raise RequestError(
-            f"input {name!r} is not a feature (or the id) of the data contract; expected "
+            f"input {named(name)} is not a feature (or the id) of the data contract; expected "
             f"inputs: {', '.join(by_name)}"
         )
     spec, datatypes = entry
@@ -146,7 +147,8 @@ def _requested_outputs(outputs: Any, known: tuple[str, ...]) -> tuple[str, ...] 
         name = item.get("name") if type(item) is dict else None
         if name not in known:
             raise RequestError(
-                f"outputs[{index}]: unknown output {name!r}; the outputs are {' and '.join(known)}"
+                f"outputs[{index}]: unknown output {named(name)}; the outputs are "
+                f"{' and '.join(known)}"
             )
         _reject_binary(item.get("parameters"), f"output {name!r}: ")
         names.append(name)

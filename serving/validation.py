@@ -126,13 +126,17 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+def first_few(items: Sequence[Any]) -> str:
+    """`a, b, c, d, e and 7 more`: an error names a few, never thousands a client sent."""
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return ", ".join(str(item) for item in items[:5]) + more
+
+
 def _rows(indices: Sequence[int]) -> str:
     """`row 3`, or `rows 1, 4, 9 (3 in all)`: which rows break a rule and how many."""
     if len(indices) == 1:
         return f"row {indices[0]}"
-    shown = ", ".join(str(i) for i in indices[:5])
-    more = f" and {len(indices) - 5} more" if len(indices) > 5 else ""
-    return f"rows {shown}{more} ({len(indices)} in all)"
+    return f"rows {first_few(indices)} ({len(indices)} in all)"
 
 
 def check_text(spec: FeatureSpec, values: list[str], where: str) -> None:
@@ -164,6 +168,14 @@ def describe(value: Any) -> str:
         return "an object"
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def named(value: Any) -> str:
+    """A name the client sent (a key, a tensor, an output), quoted and cut short as `describe`
+    cuts a value."""
+    if not isinstance(value, str):
+        return describe(value)
+    return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
 @dataclass

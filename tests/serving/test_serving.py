@@ -237,7 +237,7 @@ def test_predict_rejects_contract_violations_with_422_naming_record_field_and_ru
 ) -> None:
     cases = [
         ([{k: v for k, v in rows[0].items() if k != "age"}], "record 0: missing feature(s) age"),
-        ([rows[0], dict(rows[1], shoe_size=44)], "record 1: unknown field(s) shoe_size"),
+        ([rows[0], dict(rows[1], shoe_size=44)], "record 1: unknown field(s) 'shoe_size'"),
         ([dict(rows[0], age="old")], "field 'age': row 0 is \"old\""),
         ([rows[0], dict(rows[1], contract=None)], "field 'contract': row 1 missing"),
         ([dict(rows[0], satisfaction_score=7.5)], "above the contract maximum 5"),

@@ -135,7 +135,7 @@ def test_ids_are_accepted_echoed_per_prediction_and_never_fed_to_the_model(
     ]
     without = parse_records([_record()], table, 10)
     assert without.ids is None
-    with pytest.raises(RequestError, match=r"unknown field\(s\) customerID"):
+    with pytest.raises(RequestError, match=r"unknown field\(s\) 'customerID'"):
         parse_records([_record(customerID="x")], FeatureTable(table.specs), 10)
     with pytest.raises(RequestError, match="the id column 'customerID' takes strings or integers"):
         parse_records([_record(customerID=1.5)], table, 10)

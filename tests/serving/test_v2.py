@@ -12,6 +12,7 @@ from serving_support import v2_body
 
 from gitops_ml.contract import Contract, load_contract
 from gitops_ml.v2_request import example_rows, records
+from serving.records import parse_records
 from serving.v2 import parse_infer_request
 from serving.validation import RequestError, request_table
 
@@ -144,3 +145,29 @@ def test_each_broken_rule_is_a_400_naming_field_and_rule(
 
     assert caught.value.status == 400, case
     assert expected in caught.value.message, (case, caught.value.message)
+
+
+def test_an_error_never_echoes_a_hostile_name_whole() -> None:
+    """A megabyte of tensor name, output name or record keys comes back as a few dozen
+    characters: the error names what is wrong, it does not return the body."""
+    rows = records(example_rows(CONTRACT, 2), CONTRACT)
+    long_input = v2_body(rows, CONTRACT)
+    long_input["inputs"][0]["name"] = "x" * 1_000_000
+    long_output = dict(v2_body(rows, CONTRACT), outputs=[{"name": "y" * 1_000_000}])
+    table = request_table(CONTRACT)
+
+    for body, start in (
+        (long_input, "input 'xxxxxxxx"),
+        (long_output, "outputs[0]: unknown output 'yyyyyyyy"),
+    ):
+        with pytest.raises(RequestError) as caught:
+            parse_infer_request(body, table, 10)
+        assert caught.value.message.startswith(start) and "...'" in caught.value.message
+        assert len(caught.value.message) < 1_000
+
+    many_keys = [dict(rows[0], **{f"k{i:05d}": 1 for i in range(50_000)})]
+    with pytest.raises(RequestError) as caught:
+        parse_records(many_keys, table, 10)
+    assert "unknown field(s) 'k00000', 'k00001', 'k00002', 'k00003', 'k00004' and 49995 more" in (
+        caught.value.message
+    )
