@@ -86,4 +86,4 @@ def predict(session: ort.InferenceSession, feeds: dict[str, Any], task: str) -> 
     """What the model predicts for `feeds`, in the shape `gitops_ml.tasks.predictions` gives."""
     spec = task_spec(task)
     (numbers,) = session.run([spec.onnx_outputs[-1]], feeds)
-    return spec.from_onnx(numbers)
+    return spec.from_numbers(numbers)

@@ -25,18 +25,6 @@ import numpy as np
 Task = Literal["binary", "multiclass", "regression"]
 
 
-def _positive_probability(model: Any, features: Any) -> np.ndarray:
-    return np.asarray(model.predict_proba(features)[:, 1], dtype=np.float64)
-
-
-def _class_probabilities(model: Any, features: Any) -> np.ndarray:
-    return np.asarray(model.predict_proba(features), dtype=np.float64)
-
-
-def _predicted_value(model: Any, features: Any) -> np.ndarray:
-    return np.asarray(model.predict(features), dtype=np.float64)
-
-
 def _positive_column(numbers: np.ndarray) -> np.ndarray:
     return np.asarray(numbers[:, 1], dtype=np.float64)
 
@@ -57,8 +45,9 @@ class TaskSpec:
     onnx_outputs: tuple[str, ...]  # the exported model's output names, in order
     v2_outputs: tuple[str, ...]  # the served model's V2 output tensors, the numbers last
     logged: str  # the prediction log's key of those numbers (docs/interfaces.md)
-    predict: Callable[[Any, Any], np.ndarray]  # (fitted model, model_frame) → predictions
-    from_onnx: Callable[[np.ndarray], np.ndarray]  # the last ONNX output → predictions
+    # The model's numbers (scikit-learn's predict_proba or predict, the last ONNX output) →
+    # predictions.
+    from_numbers: Callable[[np.ndarray], np.ndarray]
     predicts: str  # what the model outputs, for people ("the probability of each class")
 
 
@@ -72,8 +61,7 @@ TASKS: dict[str, TaskSpec] = {
             onnx_outputs=("label", "probabilities"),
             v2_outputs=("label", "probabilities"),
             logged="score",
-            predict=_positive_probability,
-            from_onnx=_positive_column,
+            from_numbers=_positive_column,
             predicts="the probability of the positive class",
         ),
         TaskSpec(
@@ -83,8 +71,7 @@ TASKS: dict[str, TaskSpec] = {
             onnx_outputs=("label", "probabilities"),
             v2_outputs=("label", "probabilities"),
             logged="probabilities",
-            predict=_class_probabilities,
-            from_onnx=_every_column,
+            from_numbers=_every_column,
             predicts="the probability of each class",
         ),
         TaskSpec(
@@ -94,8 +81,7 @@ TASKS: dict[str, TaskSpec] = {
             onnx_outputs=("variable",),
             v2_outputs=("predict",),
             logged="value",
-            predict=_predicted_value,
-            from_onnx=_only_column,
+            from_numbers=_only_column,
             predicts="the value of the target",
         ),
     )
@@ -116,4 +102,6 @@ def task_spec(task: str) -> TaskSpec:
 
 def predictions(model: Any, features: Any, task: str) -> np.ndarray:
     """What a fitted scikit-learn model predicts for `features` (see the module docstring)."""
-    return task_spec(task).predict(model, features)
+    spec = task_spec(task)
+    numbers = model.predict_proba(features) if spec.classification else model.predict(features)
+    return spec.from_numbers(numbers)
