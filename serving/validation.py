@@ -166,16 +166,17 @@ def describe(value: Any) -> str:
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return _cut(json.dumps(value))
 
 
 def named(value: Any) -> str:
     """A name the client sent (a key, a tensor, an output), quoted and cut short as `describe`
     cuts a value."""
-    if not isinstance(value, str):
-        return describe(value)
-    return repr(value if len(value) <= 40 else value[:37] + "...")
+    return repr(_cut(value)) if isinstance(value, str) else describe(value)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass

@@ -974,10 +974,10 @@ def infer_contract(
             continue
         role = special.get(col, "feature")
         notes = list(column_notes)
+        seen = frame[col].dropna().astype(str).str.strip().unique()  # as written, stripped
         if role == "feature" or (role == "target" and chosen.task == "regression"):
             checks, check_notes = _checks(kind, parsed, unique[col] and role == "feature")
             notes += check_notes
-            seen = frame[col].dropna().astype(str).str.strip().unique()
             constant = len(seen) == 1 and parsed.values.notna().all()  # not a checkbox
             if role == "feature" and kind != "category" and constant:  # categories: _checks
                 notes.append(
@@ -988,8 +988,7 @@ def infer_contract(
         if role == "target":
             notes.append(chosen.note)
             if chosen.task != "regression":
-                labels = frame[col].dropna().astype(str).str.strip().unique().tolist()
-                notes += _spelling_variants(sorted(labels), "classes")
+                notes += _spelling_variants(sorted(seen), "classes")
         if role == "id":
             notes.append("every value is unique: treated as a row identifier, not a feature")
         elif role == "feature" and unique[col] and kind == "int":
